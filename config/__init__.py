@@ -1,0 +1,31 @@
+"""Typed, validated per-stage configuration of the platform (``config/<stage>.yaml``)."""
+
+from config.errors import ConfigError, Problem
+from config.loader import available_stages, load_config
+from config.schema import (
+    EvaluationConfig,
+    ExistingVpcConfig,
+    InstanceTypesConfig,
+    NewVpcConfig,
+    PlatformConfig,
+    ProjectConfig,
+    SandboxConfig,
+    StorageConfig,
+    UserConfig,
+)
+
+__all__ = [
+    "ConfigError",
+    "EvaluationConfig",
+    "ExistingVpcConfig",
+    "InstanceTypesConfig",
+    "NewVpcConfig",
+    "PlatformConfig",
+    "Problem",
+    "ProjectConfig",
+    "SandboxConfig",
+    "StorageConfig",
+    "UserConfig",
+    "available_stages",
+    "load_config",
+]

@@ -1,0 +1,174 @@
+"""Loads ``config/<stage>.yaml`` and reports every problem in it at once.
+
+Field rules live in ``config.schema``; the rules that relate fields to each other (unique names,
+sandboxes naming known users and projects, zones inside the region) are checked here on the raw
+document, so that they are reported together with the field errors instead of after them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from config.errors import MISSING, ConfigError, Problem
+from config.schema import PlatformConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent
+
+
+def available_stages(config_dir: Path = CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in config_dir.glob("*.yaml"))
+
+
+def load_config(stage: str, config_dir: Path = CONFIG_DIR) -> PlatformConfig:
+    """Read and validate the configuration of ``stage``; raise ``ConfigError`` listing every problem."""
+    stages = available_stages(config_dir)
+    if stage not in stages:
+        raise ConfigError(
+            "the 'stage' context value",
+            [Problem("stage", stage, f"no file config/{stage}.yaml; allowed stages: {', '.join(stages) or '(none)'}")],
+        )
+    path = config_dir / f"{stage}.yaml"
+    return parse_config(path.read_text(encoding="utf-8"), source=str(path.relative_to(config_dir.parent)), stage=stage)
+
+
+def parse_config(text: str, *, source: str, stage: str | None = None) -> PlatformConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(source, [Problem("<file>", MISSING, f"not valid YAML at {where}: {getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [Problem("<root>", raw, "must be a mapping of settings (see config/dev.yaml)")])
+
+    problems = _relation_problems(raw)
+    if stage is not None and raw.get("stage", stage) != stage:
+        problems.append(Problem("stage", raw.get("stage"), f"must match the file name: '{stage}'"))
+    try:
+        config = PlatformConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems += [_problem_from(err, raw) for err in exc.errors()]
+        config = None
+    if problems:
+        raise ConfigError(source, problems)
+    assert config is not None
+    return config
+
+
+def _path(loc: tuple[Any, ...], raw: Any) -> str:
+    out = ""
+    node = raw
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("new", "existing") and isinstance(node, dict) and node.get("mode") == part:
+            continue  # discriminated-union tag, not a key in the file
+        else:
+            out += f".{part}" if out else str(part)
+        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+    return out
+
+
+def _has(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(part, int) and 0 <= part < len(node)
+
+
+def _problem_from(err: dict[str, Any], raw: Any) -> Problem:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    value = err.get("input", MISSING)
+    message = err["msg"]
+    if kind == "extra_forbidden":
+        parent_loc = loc[:-1]
+        allowed = _allowed_keys(parent_loc, raw)
+        message = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
+    elif kind == "missing":
+        value = MISSING
+        message = "required but missing"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        message = "network.mode must be 'new' (create a VPC) or 'existing' (use vpc_id and subnet_ids)"
+        loc = loc + ("mode",)
+        value = value.get("mode", MISSING) if isinstance(value, dict) else value
+    elif kind == "string_type":
+        message = "must be text; quote the value in YAML"
+    elif kind == "enum":
+        message = f"must be one of {err.get('ctx', {}).get('expected', '')}"
+    return Problem(_path(loc, raw), value, message)
+
+
+def _allowed_keys(loc: tuple[Any, ...], raw: Any) -> list[str]:
+    from config import schema
+
+    model: Any = schema.PlatformConfig
+    node = raw
+    for part in loc:
+        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+        if isinstance(part, int) or part in ("new", "existing"):
+            if part == "new":
+                model = schema.NewVpcConfig
+            elif part == "existing":
+                model = schema.ExistingVpcConfig
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        for candidate in getattr(annotation, "__args__", ()) + (annotation,):
+            if isinstance(candidate, type) and issubclass(candidate, schema.BaseModel):
+                model = candidate
+                break
+        else:
+            return []
+    return sorted(model.model_fields)
+
+
+def _names(raw: dict[str, Any], key: str) -> list[tuple[int, Any]]:
+    items = raw.get(key)
+    if not isinstance(items, list):
+        return []
+    return [(i, item.get("name")) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for key in ("projects", "users"):
+        named = _names(raw, key)
+        counts = Counter(name for _, name in named if isinstance(name, str))
+        for i, name in named:
+            if isinstance(name, str) and counts[name] > 1:
+                problems.append(Problem(f"{key}[{i}].name", name, f"duplicate name: each of {key} must have a unique name"))
+
+    projects = {name for _, name in _names(raw, "projects")}
+    users = {name for _, name in _names(raw, "users")}
+    sandboxes = raw.get("sandboxes")
+    seen: set[tuple[Any, Any]] = set()
+    if isinstance(sandboxes, list):
+        for i, sb in enumerate(sandboxes):
+            if not isinstance(sb, dict):
+                continue
+            user, project = sb.get("user"), sb.get("project")
+            if "user" in sb and user not in users:
+                problems.append(Problem(f"sandboxes[{i}].user", user, f"no such user; configured users: {', '.join(sorted(map(str, users))) or '(none)'}"))
+            if "project" in sb and project not in projects:
+                problems.append(Problem(f"sandboxes[{i}].project", project, f"no such project; configured projects: {', '.join(sorted(map(str, projects))) or '(none)'}"))
+            if (user, project) in seen:
+                problems.append(Problem(f"sandboxes[{i}]", {"user": user, "project": project}, "duplicate sandbox: this user already has a sandbox in this project"))
+            seen.add((user, project))
+
+    region = raw.get("region")
+    network = raw.get("network")
+    if isinstance(region, str) and isinstance(network, dict) and isinstance(network.get("availability_zones"), list):
+        for i, zone in enumerate(network["availability_zones"]):
+            if not (isinstance(zone, str) and zone.startswith(region) and len(zone) == len(region) + 1 and zone[-1].isalpha()):
+                problems.append(Problem(f"network.availability_zones[{i}]", zone, f"not a zone of region '{region}' (expected a name like '{region}a')"))
+    return problems
+

@@ -1,0 +1,277 @@
+"""The schema of a stage's configuration file, with the rules every value must meet.
+
+Each rule's error message says what is allowed, because it is shown to a platform engineer as is
+(see ``config.loader``). Names end up in S3, SageMaker and IAM resource names, so their patterns
+are the intersection of those services' rules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+NAME_RULE = "3-32 characters: lowercase letters, digits and single hyphens, starting with a letter"
+_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+USER_RULE = "2-32 characters: lowercase letters, digits and single hyphens, starting with a letter"
+
+ACCOUNT_RULE = "a 12-digit AWS account id"
+REGION_RULE = "an AWS region name such as 'us-east-1' or 'eu-west-2'"
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+
+INSTANCE_SIZES = (
+    "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "9xlarge",
+    "12xlarge", "16xlarge", "18xlarge", "24xlarge", "48xlarge",
+)
+# Families SageMaker offers for each kind of work (t2/t3 cannot run training jobs; t2 only hosts).
+INSTANCE_FAMILIES = {
+    "processing": ("t3", "m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i", "g4dn", "g5"),
+    "training": ("m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i", "g4dn", "g5", "p3"),
+    "endpoint": ("t2", "m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i", "g4dn", "g5", "inf1", "inf2"),
+}
+
+INTERFACE_ENDPOINT_SERVICES = (
+    "sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "monitoring",
+    "ssm", "servicecatalog", "states", "sns", "events",
+)
+REQUIRED_INTERFACE_ENDPOINTS = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms")
+
+
+def _check_name(value: str, rule: str, min_len: int) -> str:
+    if not (min_len <= len(value) <= 32 and _NAME_RE.match(value)):
+        raise ValueError(f"must be {rule}")
+    return value
+
+
+class Metric(str, Enum):
+    """Evaluation metrics the quality gate understands, with the direction that means better."""
+
+    AUC = "auc"
+    ACCURACY = "accuracy"
+    F1 = "f1"
+    PRECISION = "precision"
+    RECALL = "recall"
+    R2 = "r2"
+    RMSE = "rmse"
+    MAE = "mae"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self not in (Metric.RMSE, Metric.MAE)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        if self in (Metric.RMSE, Metric.MAE):
+            return (0.0, float("inf"))
+        if self is Metric.R2:
+            return (float("-inf"), 1.0)
+        return (0.0, 1.0)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class InstanceTypesConfig(_Strict):
+    """SageMaker instance types for the project's jobs and endpoint."""
+
+    processing: str = "ml.m5.large"
+    training: str = "ml.m5.large"
+    endpoint: str = "ml.m5.large"
+
+    @field_validator("processing", "training", "endpoint")
+    @classmethod
+    def _known_family(cls, value: str, info) -> str:
+        families = INSTANCE_FAMILIES[info.field_name]
+        parts = value.split(".")
+        if len(parts) != 3 or parts[0] != "ml" or parts[1] not in families or parts[2] not in INSTANCE_SIZES:
+            allowed = ", ".join(f"ml.{f}" for f in families)
+            raise ValueError(
+                f"must be 'ml.<family>.<size>' with family one of {allowed} "
+                f"and size one of {', '.join(INSTANCE_SIZES)}"
+            )
+        return value
+
+
+class EvaluationConfig(_Strict):
+    """The quality gate: a model is registered only if ``metric`` beats ``threshold``."""
+
+    metric: Metric = Metric.AUC
+    threshold: float
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_in_range(cls, value: float, info) -> float:
+        metric = info.data.get("metric")
+        if isinstance(metric, Metric):
+            low, high = metric.bounds
+            if not (low <= value <= high):
+                raise ValueError(f"out of range for metric '{metric.value}': allowed {low} to {high}")
+        return value
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric.higher_is_better
+
+
+class ProjectConfig(_Strict):
+    """One ML project: its own key, buckets, registry, image repository and alert topic."""
+
+    name: str
+    alert_emails: list[EmailStr] = Field(min_length=1)
+    instance_types: InstanceTypesConfig = InstanceTypesConfig()
+    evaluation: EvaluationConfig
+    retrain_schedule: str = "cron(0 3 1 * ? *)"
+    retrain_schedule_enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_name(value, NAME_RULE, 3)
+
+    @field_validator("retrain_schedule")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        match = re.fullmatch(r"cron\((.+)\)|rate\((\d+) (minutes?|hours?|days?)\)", value)
+        if match is None:
+            raise ValueError("must be an EventBridge schedule: 'cron(min hour day month weekday year)' or 'rate(N unit)'")
+        if match.group(1) is not None:
+            fields = match.group(1).split()
+            if len(fields) != 6:
+                raise ValueError(f"a cron expression has 6 fields (min hour day month weekday year), got {len(fields)}")
+            if "?" not in (fields[2], fields[4]):
+                raise ValueError("in a cron expression, day-of-month or day-of-week must be '?'")
+        return value
+
+
+class UserConfig(_Strict):
+    """A data scientist: a Studio user profile with its own execution role."""
+
+    name: str
+    email: EmailStr
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_name(value, USER_RULE, 2)
+
+
+class SandboxConfig(_Strict):
+    """Links one user to one project, with a personal sandbox bucket."""
+
+    user: str
+    project: str
+
+
+class NewVpcConfig(_Strict):
+    """A new VPC with private isolated subnets only (no internet or NAT) and VPC endpoints."""
+
+    mode: Literal["new"]
+    cidr: str = "10.42.0.0/16"
+    availability_zones: list[str] = Field(min_length=1, max_length=3)
+
+    @field_validator("cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError("must be an IPv4 CIDR block such as '10.42.0.0/16'") from None
+        if net.version != 4 or not (16 <= net.prefixlen <= 24):
+            raise ValueError("must be an IPv4 CIDR block with a prefix length from /16 to /24")
+        return value
+
+
+class ExistingVpcConfig(_Strict):
+    """An existing VPC: the domain and jobs use the given private subnets (one per zone)."""
+
+    mode: Literal["existing"]
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    cidr: str
+    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=1, max_length=16)
+    availability_zones: list[str] = Field(min_length=1, max_length=16)
+    create_endpoints: bool = True
+
+    _valid_cidr = field_validator("cidr")(NewVpcConfig._valid_cidr.__func__)
+
+    @model_validator(mode="after")
+    def _zone_per_subnet(self) -> "ExistingVpcConfig":
+        if len(self.subnet_ids) != len(self.availability_zones):
+            raise ValueError(
+                f"subnet_ids ({len(self.subnet_ids)}) and availability_zones ({len(self.availability_zones)}) "
+                "must have the same length: one zone per subnet, in order"
+            )
+        return self
+
+
+class StorageConfig(_Strict):
+    """Lifecycle rules shared by every project bucket."""
+
+    noncurrent_version_expiration_days: int = Field(default=90, ge=1, le=3650)
+    capture_transition_days: int = Field(default=30, ge=30, le=3650)
+    access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
+
+
+class PlatformConfig(_Strict):
+    """Everything one stage of the platform needs, validated before any construct is built."""
+
+    stage: str
+    prefix: str = "mlops"
+    account: str
+    region: str
+    termination_protection: bool = False
+    idle_shutdown_minutes: int = Field(default=60, ge=15, le=1440)
+    network: Union[NewVpcConfig, ExistingVpcConfig] = Field(discriminator="mode")
+    interface_endpoints: list[str] = Field(default=list(REQUIRED_INTERFACE_ENDPOINTS))
+    storage: StorageConfig = StorageConfig()
+    projects: list[ProjectConfig] = Field(min_length=1)
+    users: list[UserConfig] = []
+    sandboxes: list[SandboxConfig] = []
+    self_service_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = []
+
+    @field_validator("stage", "prefix")
+    @classmethod
+    def _valid_short_name(cls, value: str) -> str:
+        if not (2 <= len(value) <= 12 and _NAME_RE.match(value)):
+            raise ValueError("must be 2-12 characters: lowercase letters, digits and single hyphens, starting with a letter")
+        return value
+
+    @field_validator("account")
+    @classmethod
+    def _valid_account(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{12}", value):
+            raise ValueError(f"must be {ACCOUNT_RULE} (quote it in YAML so leading zeros survive)")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _valid_region(cls, value: str) -> str:
+        if not _REGION_RE.match(value):
+            raise ValueError(f"must be {REGION_RULE}")
+        return value
+
+    @field_validator("interface_endpoints")
+    @classmethod
+    def _known_endpoints(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in INTERFACE_ENDPOINT_SERVICES]
+        if unknown:
+            raise ValueError(f"unknown service(s) {unknown}; allowed: {', '.join(INTERFACE_ENDPOINT_SERVICES)}")
+        missing = [v for v in REQUIRED_INTERFACE_ENDPOINTS if v not in value]
+        if missing:
+            raise ValueError(
+                f"missing {missing}: a VPC-only Studio domain and its jobs need "
+                f"{', '.join(REQUIRED_INTERFACE_ENDPOINTS)}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a service more than once")
+        return value
+
+    def project(self, name: str) -> ProjectConfig:
+        return next(p for p in self.projects if p.name == name)
+
+    def user(self, name: str) -> UserConfig:
+        return next(u for u in self.users if u.name == name)

@@ -1,0 +1,173 @@
+"""The stateful resources of one ML project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from mlops_constructs.secure_bucket import SecureBucket
+
+
+@dataclass(frozen=True)
+class ProjectResourcesProps:
+    """Props of :class:`ProjectResources`.
+
+    ``project_name`` and ``model_package_group_name`` may be tokens (Service Catalog parameters).
+    """
+
+    project_name: str
+    model_package_group_name: str
+    alert_emails: list[str] = field(default_factory=list)
+    noncurrent_version_expiration: Duration = Duration.days(90)
+    capture_transition_after: Duration = Duration.days(30)
+    access_log_expiration: Duration = Duration.days(365)
+    image_count_to_keep: int = 20
+
+
+class ProjectResources(Construct):
+    """A project's key, buckets, image repository, model registry group and alert topic.
+
+    Deploys:
+    - ``key``: a customer-managed KMS key with yearly rotation, retained on destroy. It encrypts every
+      data bucket, the repository and the topic. CloudWatch and EventBridge may use it to publish
+      alarms and events to the topic (scoped by ``aws:SourceAccount``).
+    - ``access_logs_bucket``: the server-access-log destination (SSE-S3, the only encryption S3
+      logging supports); logs expire after ``access_log_expiration`` (default 365 days).
+    - ``data_bucket`` (EventBridge notifications on, for retraining on new data), ``artifacts_bucket``
+      (models, evaluation reports) and ``capture_bucket`` (endpoint data capture and monitoring
+      output, moved to Standard-IA after ``capture_transition_after``, default 30 days): SSE-KMS with
+      the project key, versioned (old versions expire after ``noncurrent_version_expiration``, default
+      90 days), public access blocked, TLS only, access-logged, retained on destroy.
+    - ``repository``: an ECR repository, scan on push, immutable tags, KMS-encrypted; untagged images
+      expire after 7 days and at most ``image_count_to_keep`` (default 20) images are kept; retained.
+    - ``model_package_group``: the SageMaker model registry group, retained on destroy.
+    - ``alert_topic``: an SNS topic encrypted with the key, TLS only, with an email subscription per
+      address in ``alert_emails`` (each address must confirm the subscription).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: ProjectResourcesProps) -> None:
+        super().__init__(scope, construct_id)
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the data, models, images and alerts of ML project {props.project_name}",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+            self.key.grant(
+                iam.ServicePrincipal(service).with_conditions(
+                    {"StringEquals": {"aws:SourceAccount": self.key.stack.account}}
+                ),
+                "kms:Decrypt",
+                "kms:GenerateDataKey*",
+            )
+
+        self.access_logs_bucket = SecureBucket(
+            self,
+            "AccessLogsBucket",
+            encryption_key=None,
+            access_logs_bucket=None,
+            noncurrent_version_expiration=props.noncurrent_version_expiration,
+            extra_lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=props.access_log_expiration)],
+        )
+        Validations.of(self.access_logs_bucket).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-S1",
+                reason="This is the server-access-log destination of the project's buckets; logging it into itself would loop.",
+            )
+        )
+
+        def project_bucket(construct_id: str, prefix: str, **kwargs) -> SecureBucket:
+            return SecureBucket(
+                self,
+                construct_id,
+                encryption_key=self.key,
+                access_logs_bucket=self.access_logs_bucket,
+                access_logs_prefix=f"{prefix}/",
+                noncurrent_version_expiration=props.noncurrent_version_expiration,
+                **kwargs,
+            )
+
+        self.data_bucket = project_bucket("DataBucket", "data", event_bridge_enabled=True)
+        self.artifacts_bucket = project_bucket("ArtifactsBucket", "artifacts")
+        self.capture_bucket = project_bucket(
+            "CaptureBucket",
+            "capture",
+            extra_lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="capture-to-infrequent-access",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=props.capture_transition_after,
+                        )
+                    ],
+                )
+            ],
+        )
+
+        self.repository = ecr.Repository(
+            self,
+            "ImageRepository",
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=self.key,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    rule_priority=1,
+                    description="Expire untagged images after 7 days",
+                    tag_status=ecr.TagStatus.UNTAGGED,
+                    max_image_age=Duration.days(7),
+                ),
+                ecr.LifecycleRule(
+                    rule_priority=2,
+                    description=f"Keep the newest {props.image_count_to_keep} images",
+                    tag_status=ecr.TagStatus.ANY,
+                    max_image_count=props.image_count_to_keep,
+                ),
+            ],
+        )
+
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=props.model_package_group_name,
+            model_package_group_description=f"Registered models of ML project {props.project_name}",
+        )
+        self.model_package_group.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.model_package_group_name = props.model_package_group_name
+
+        self.alert_topic = sns.Topic(
+            self,
+            "AlertTopic",
+            display_name=f"ML project {props.project_name} alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        for email in props.alert_emails:
+            self.alert_topic.add_subscription(subscriptions.EmailSubscription(email))
+
+    def parameter_values(self) -> dict[str, str]:
+        """What later stacks and Service Catalog sandboxes need to find this project (see ``PublishedParameters``)."""
+        return {
+            "data-bucket-name": self.data_bucket.bucket_name,
+            "artifacts-bucket-name": self.artifacts_bucket.bucket_name,
+            "capture-bucket-name": self.capture_bucket.bucket_name,
+            "key-arn": self.key.key_arn,
+            "repository-name": self.repository.repository_name,
+            "model-package-group-name": self.model_package_group_name,
+            "alert-topic-arn": self.alert_topic.topic_arn,
+        }

@@ -1,0 +1,51 @@
+"""SSM parameters through which stacks and Service Catalog products find each other's resources."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+
+def namespace(prefix: str, stage: str) -> str:
+    """The parameter path of one stage of the platform, e.g. ``/mlops/dev``."""
+    return f"/{prefix}/{stage}"
+
+
+def project_path(prefix: str, stage: str, project: str) -> str:
+    return f"{namespace(prefix, stage)}/projects/{project}"
+
+
+def user_path(prefix: str, stage: str, user: str) -> str:
+    return f"{namespace(prefix, stage)}/users/{user}"
+
+
+def studio_path(prefix: str, stage: str) -> str:
+    return f"{namespace(prefix, stage)}/studio"
+
+
+class PublishedParameters(Construct):
+    """One SSM String parameter per entry of ``values``, named ``<path>/<key>``.
+
+    Deploys standard-tier (free) ``AWS::SSM::Parameter`` resources, deleted with the stack (they only
+    point at resources; the resources themselves are retained). ``path`` may contain tokens.
+    ``parameters`` maps each key to its construct.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, path: str, values: dict[str, str]) -> None:
+        super().__init__(scope, construct_id)
+        self.parameters = {
+            key: ssm.StringParameter(
+                self,
+                "".join(part.capitalize() for part in key.split("-")),
+                parameter_name=f"{path}/{key}",
+                simple_name=False,
+                string_value=value,
+                description=f"{key} (published by the MLOps platform)",
+            )
+            for key, value in values.items()
+        }
+
+
+def read_parameter(scope: Construct, name: str) -> str:
+    """The value of SSM parameter ``name``, resolved by CloudFormation at deploy time (no synth-time call)."""
+    return ssm.StringParameter.value_for_string_parameter(scope, name)

@@ -1,0 +1,259 @@
+"""Service Catalog products through which projects, users and sandboxes are self-served."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, CfnParameter, Fn
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_servicecatalog as servicecatalog
+from constructs import Construct
+
+from config.schema import NAME_RULE, USER_RULE
+from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
+from mlops_constructs.published_parameters import PublishedParameters, project_path, studio_path, user_path
+from mlops_constructs.sandbox import Sandbox
+from mlops_constructs.studio_user import StudioUser
+
+PROJECT_NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def _ssm_value_parameter(scope: Construct, construct_id: str, *, description: str, default: str | None = None) -> str:
+    """A template parameter that names an SSM parameter; CloudFormation passes on its value."""
+    return CfnParameter(
+        scope, construct_id, type="AWS::SSM::Parameter::Value<String>", description=description, default=default
+    ).value_as_string
+
+
+def _name_parameter(scope: Construct, construct_id: str, *, rule: str, min_length: int, description: str) -> str:
+    return CfnParameter(
+        scope,
+        construct_id,
+        type="String",
+        allowed_pattern=PROJECT_NAME_PATTERN,
+        min_length=min_length,
+        max_length=32,
+        constraint_description=f"must be {rule}",
+        description=description,
+    ).value_as_string
+
+
+class ProjectProduct(servicecatalog.ProductStack):
+    """Product template: one project's stateful resources (see ``ProjectResources``) and its parameters."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
+        super().__init__(scope, construct_id, description="An ML project: key, buckets, image repository, model group, alert topic")
+        name = _name_parameter(self, "ProjectName", rule=NAME_RULE, min_length=3, description="Project name; also names its model package group")
+        email = CfnParameter(
+            self, "AlertEmail", type="String", allowed_pattern=EMAIL_PATTERN,
+            constraint_description="must be an email address", description="Email address for the project's alerts",
+        ).value_as_string
+        project = ProjectResources(
+            self,
+            "Project",
+            props=ProjectResourcesProps(
+                project_name=name,
+                model_package_group_name=Fn.join("-", [prefix, stage, name]),
+                alert_emails=[email],
+            ),
+        )
+        PublishedParameters(self, "Parameters", path=project_path(prefix, stage, name), values=project.parameter_values())
+
+
+class UserProduct(servicecatalog.ProductStack):
+    """Product template: a Studio user profile with its own execution role (see ``StudioUser``)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
+        super().__init__(scope, construct_id, description="A Studio user profile with its own execution role")
+        name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=2, description="Studio user profile name")
+        email = CfnParameter(
+            self, "Email", type="String", allowed_pattern=EMAIL_PATTERN,
+            constraint_description="must be an email address", description="The user's email address",
+        ).value_as_string
+        studio = studio_path(prefix, stage)
+        domain_id = _ssm_value_parameter(self, "DomainId", description="SSM parameter holding the Studio domain id", default=f"{studio}/domain-id")
+        security_group_id = _ssm_value_parameter(
+            self, "SecurityGroupId", description="SSM parameter holding the Studio security group id", default=f"{studio}/security-group-id"
+        )
+        user = StudioUser(
+            self,
+            "User",
+            domain_id=domain_id,
+            user_name=name,
+            email=email,
+            security_group=ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", security_group_id),
+        )
+        PublishedParameters(self, "Parameters", path=user_path(prefix, stage, name), values={"role-arn": user.role.role_arn})
+
+
+class SandboxProduct(servicecatalog.ProductStack):
+    """Product template: links one user to one project (see ``Sandbox``).
+
+    The user's role and the project's buckets and key are read from the SSM parameters that the user
+    and project publish; the provisioner names them (``<ns>/users/<user>/role-arn`` and so on).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
+        super().__init__(scope, construct_id, description="Links one Studio user to one project with a personal sandbox bucket")
+        name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=2, description="The user's name (the artifacts prefix)")
+        users = user_path(prefix, stage, "<user>")
+        projects = project_path(prefix, stage, "<project>")
+        role_arn = _ssm_value_parameter(self, "UserRoleArn", description=f"SSM parameter {users}/role-arn")
+        data_bucket = _ssm_value_parameter(self, "DataBucketName", description=f"SSM parameter {projects}/data-bucket-name")
+        artifacts_bucket = _ssm_value_parameter(self, "ArtifactsBucketName", description=f"SSM parameter {projects}/artifacts-bucket-name")
+        key_arn = _ssm_value_parameter(self, "KeyArn", description=f"SSM parameter {projects}/key-arn")
+        Sandbox(
+            self,
+            "Sandbox",
+            user_name=name,
+            user_role=iam.Role.from_role_arn(self, "UserRole", role_arn, mutable=False),
+            data_bucket=s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket),
+            artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", artifacts_bucket),
+            key=kms.Key.from_key_arn(self, "Key", key_arn),
+        )
+
+
+class SelfServiceCatalog(Construct):
+    """A Service Catalog portfolio offering the project, user and sandbox as products.
+
+    Deploys:
+    - ``portfolio``, shared with the IAM roles in ``principal_role_arns`` (default: none; nobody can
+      launch anything until roles are listed). Whoever can launch the sandbox product can link a user
+      to any project, so list the roles of people entitled to grant data access.
+    - Three ``CloudFormationProduct``s built from ``ProductStack``s that reuse the very constructs the
+      CDK stacks use (``ProjectResources``, ``StudioUser``, ``Sandbox``), so a self-served project is
+      the same as a configured one.
+    - ``launch_role``: the role Service Catalog provisions with (a launch constraint on each product),
+      so launching needs no broad permissions of the user. It may create and change only what the
+      products contain, on resources named by Service Catalog (``SC-*`` stacks, ``sc-*`` buckets),
+      and attach sandbox policies only to roles of this platform stage.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        stage: str,
+        principal_role_arns: list[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.portfolio = servicecatalog.Portfolio(
+            self,
+            "Portfolio",
+            display_name=f"{prefix}-{stage} ML platform",
+            provider_name="ML platform team",
+            description="Self-service ML projects, Studio users and project sandboxes",
+        )
+        for i, arn in enumerate(principal_role_arns):
+            self.portfolio.give_access_to_role(iam.Role.from_role_arn(self, f"Principal{i}", arn, mutable=False))
+
+        self.launch_role = iam.Role(
+            self,
+            "LaunchRole",
+            description="Service Catalog provisions the ML platform's products with this role",
+            assumed_by=iam.ServicePrincipal("servicecatalog.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+        )
+        self._grant_launch_permissions(prefix, stage)
+
+        products = {
+            "Project": (ProjectProduct, "ML project", "Key, data/artifacts/capture buckets, ECR repository, model package group, alert topic"),
+            "User": (UserProduct, "Studio user", "A Studio user profile with its own execution role"),
+            "Sandbox": (SandboxProduct, "Project sandbox", "Gives one user read on a project's data and a personal sandbox bucket"),
+        }
+        self.products: dict[str, servicecatalog.CloudFormationProduct] = {}
+        for key, (stack_class, product_name, description) in products.items():
+            product = servicecatalog.CloudFormationProduct(
+                self,
+                f"{key}Product",
+                product_name=f"{prefix}-{stage} {product_name}",
+                owner="ML platform team",
+                description=description,
+                product_versions=[
+                    servicecatalog.CloudFormationProductVersion(
+                        product_version_name="v1",
+                        cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(
+                            stack_class(self, f"{key}ProductStack", prefix=prefix, stage=stage)
+                        ),
+                    )
+                ],
+            )
+            self.portfolio.add_product(product)
+            self.portfolio.set_launch_role(product, self.launch_role)
+            self.products[key] = product
+
+    def _grant_launch_permissions(self, prefix: str, stage: str) -> None:
+        """Each statement: (sid, actions, resources, why its wildcards are needed)."""
+        arn = f"arn:{Aws.PARTITION}"
+        region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        sc_named = "Service Catalog names provisioned stacks SC-<account>-pp-<id>; CloudFormation derives the physical names from it"
+        statements: list[tuple[str, list[str], list[str], str, dict | None]] = [
+            ("ProvisionStacks", [
+                "cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
+                "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:SetStackPolicy",
+                "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
+                "cloudformation:DeleteChangeSet",
+            ], [f"{arn}:cloudformation:{region_account}:stack/SC-*"], sc_named, None),
+            ("ReadTemplates", ["cloudformation:GetTemplateSummary", "cloudformation:ValidateTemplate"], ["*"],
+             "GetTemplateSummary and ValidateTemplate support no resource-level permissions", None),
+            ("ReadProvisioningTemplates", ["s3:GetObject"], ["*"],
+             "Service Catalog keeps product templates in buckets of its own; limited to objects tagged for provisioning",
+             {"StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}}),
+            ("ReadPlatformParameters", ["ssm:GetParameters", "ssm:GetParameter"],
+             [f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/*"],
+             "Products read the SSM parameters of this platform stage only (domain, users, projects)", None),
+            ("WritePlatformParameters", ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource"],
+             [f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/projects/*",
+              f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/users/*"],
+             "Project and user products publish their parameters under this stage's projects/ and users/ paths", None),
+            ("ManageProductBuckets", [
+                "s3:CreateBucket", "s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutBucketPolicy",
+                "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration", "s3:GetBucketVersioning",
+                "s3:PutBucketVersioning", "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
+                "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketOwnershipControls",
+                "s3:PutBucketOwnershipControls", "s3:GetBucketLogging", "s3:PutBucketLogging",
+                "s3:GetBucketNotification", "s3:PutBucketNotification", "s3:GetBucketTagging", "s3:PutBucketTagging",
+            ], [f"{arn}:s3:::sc-*"], sc_named + " (lower-cased for buckets)", None),
+            ("CreateProjectKeys", ["kms:CreateKey"], ["*"], "kms:CreateKey supports no resource-level permissions", None),
+            ("ManageProjectKeys", [
+                "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus", "kms:PutKeyPolicy",
+                "kms:GetKeyPolicy", "kms:TagResource", "kms:CreateGrant", "kms:GenerateDataKey*", "kms:Decrypt",
+            ], [f"{arn}:kms:{region_account}:key/*"],
+             "Key ids are random and only known after CreateKey; GenerateDataKey* covers the variants SNS and ECR use "
+             "while CloudFormation sets up encrypted topics and repositories", None),
+            ("ManageProjectRepositories", [
+                "ecr:CreateRepository", "ecr:DescribeRepositories", "ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration",
+                "ecr:PutImageTagMutability", "ecr:TagResource", "ecr:SetRepositoryPolicy",
+            ], [f"{arn}:ecr:{region_account}:repository/sc-*"], sc_named + " (lower-cased for repositories)", None),
+            ("ManageModelPackageGroups", [
+                "sagemaker:CreateModelPackageGroup", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags",
+            ], [f"{arn}:sagemaker:{region_account}:model-package-group/{prefix}-{stage}-*"],
+             "Model package groups of self-served projects are named <prefix>-<stage>-<project>", None),
+            ("ManageAlertTopics", [
+                "sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe",
+                "sns:Unsubscribe", "sns:TagResource",
+            ], [f"{arn}:sns:{region_account}:SC-*"], sc_named, None),
+            ("ManageUserProfiles", [
+                "sagemaker:CreateUserProfile", "sagemaker:DescribeUserProfile", "sagemaker:UpdateUserProfile", "sagemaker:AddTags",
+            ], [f"{arn}:sagemaker:{region_account}:user-profile/*"],
+             "User profile ARNs contain the domain id, which is only known once the environment is deployed", None),
+            ("ManageProductRoles", [
+                "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy",
+                "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:PassRole",
+            ], [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"], sc_named, None),
+            ("AttachSandboxPolicies", ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy"],
+             [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{prefix}-{stage}-*"],
+             "Sandboxes attach their policy to user roles of this stage, named after the <prefix>-<stage>-user-* stacks", None),
+        ]
+        for sid, actions, resources, reason, conditions in statements:
+            self.launch_role.add_to_principal_policy(
+                iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
+            )
+            acknowledge_wildcards(self.launch_role, reason=f"{sid}: {reason}.", actions=actions, resources=resources)

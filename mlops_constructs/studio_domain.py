@@ -1,0 +1,171 @@
+"""A VPC-only SageMaker Studio domain with idle shutdown."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from mlops_constructs.nag import acknowledge_wildcards
+
+IDLE_SHUTDOWN_DIR = Path(__file__).resolve().parent / "assets" / "idle_shutdown"
+LIFECYCLE_CONFIG_MAX_BYTES = 16384  # base64 content limit of AWS::SageMaker::StudioLifecycleConfig
+
+
+def idle_shutdown_script(idle_minutes: int) -> str:
+    """The lifecycle-configuration script (bash) that stops a JupyterLab app after ``idle_minutes``."""
+    checker = (IDLE_SHUTDOWN_DIR / "idle_check.py").read_text(encoding="utf-8").rstrip("\n")
+    script = (IDLE_SHUTDOWN_DIR / "on_start.sh").read_text(encoding="utf-8")
+    return script.replace("__IDLE_CHECK_PY__", checker).replace("__IDLE_MINUTES__", str(idle_minutes))
+
+
+def sagemaker_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
+    """An execution role SageMaker (Studio apps, jobs) may assume, from this account only."""
+    return iam.Role(
+        scope,
+        construct_id,
+        description=description,
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
+            {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+        ),
+    )
+
+
+def grant_studio_app_use(role: iam.IRole, domain_id: str) -> None:
+    """Let ``role`` run Studio in domain ``domain_id``: its own spaces and apps, and the listings the UI needs.
+
+    SageMaker Studio resources are L1-only, so this is a hand-written statement scoped to the domain.
+    Idle shutdown (the lifecycle configuration) calls ``DeleteApp`` with this role.
+    """
+    arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="StudioSpacesAndAppsInThisDomain",
+            actions=[
+                "sagemaker:CreateApp", "sagemaker:DeleteApp", "sagemaker:DescribeApp",
+                "sagemaker:CreateSpace", "sagemaker:UpdateSpace", "sagemaker:DeleteSpace", "sagemaker:DescribeSpace",
+            ],
+            resources=[f"{arn}:app/{domain_id}/*", f"{arn}:space/{domain_id}/*"],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="StudioDescribeThisDomain",
+            actions=["sagemaker:DescribeDomain", "sagemaker:DescribeUserProfile"],
+            resources=[f"{arn}:domain/{domain_id}", f"{arn}:user-profile/{domain_id}/*"],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="StudioListings",
+            actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
+            resources=["*"],
+        )
+    )
+    acknowledge_wildcards(
+        role,
+        reason="Studio names spaces, apps and user profiles at run time; the statement is scoped to this one domain.",
+        resources=[f"{arn}:app/{domain_id}/*", f"{arn}:space/{domain_id}/*", f"{arn}:user-profile/{domain_id}/*"],
+    )
+    acknowledge_wildcards(
+        role,
+        reason="sagemaker:ListApps, ListSpaces and ListUserProfiles support no resource-level permissions; read-only listings the Studio UI needs.",
+        resources=["*"],
+    )
+
+
+class StudioDomain(Construct):
+    """A SageMaker Studio domain that reaches AWS only through the VPC, with idle apps shut down.
+
+    Deploys:
+    - ``key``: a customer-managed KMS key (rotation on, retained) for the domain's EFS home volumes.
+    - ``default_execution_role``: the role Studio apps use when a user profile names none. It may
+      only run Studio apps and spaces in this domain; it reaches no data.
+    - ``lifecycle_config``: a JupyterLab lifecycle configuration that stops an app after
+      ``idle_shutdown_minutes`` without kernel, terminal or browser activity (checked every 5 minutes),
+      set as the default for every JupyterLab app in the domain.
+    - ``domain``: IAM authentication, ``AppNetworkAccessType: VpcOnly`` in ``subnets`` with
+      ``security_group``, storage encrypted with ``key``, the new Studio UI, JupyterLab on
+      ``default_instance_type`` (default ``ml.t3.medium``). Retained on destroy: home folders survive.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        domain_name: str,
+        vpc: ec2.IVpc,
+        subnets: list[ec2.ISubnet],
+        security_group: ec2.ISecurityGroup,
+        idle_shutdown_minutes: int,
+        default_instance_type: str = "ml.t3.medium",
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the home volumes of Studio domain {domain_name}",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.default_execution_role = sagemaker_role(
+            self, "DefaultExecutionRole", "Default Studio execution role: Studio apps only, no data access"
+        )
+
+        script = idle_shutdown_script(idle_shutdown_minutes)
+        content = base64.b64encode(script.encode("utf-8")).decode("ascii")
+        if len(content) > LIFECYCLE_CONFIG_MAX_BYTES:
+            raise ValueError(f"idle-shutdown script is {len(content)} bytes base64; the limit is {LIFECYCLE_CONFIG_MAX_BYTES}")
+        self.lifecycle_config = sagemaker.CfnStudioLifecycleConfig(
+            self,
+            "IdleShutdownLifecycleConfig",
+            studio_lifecycle_config_name=f"{domain_name}-idle-shutdown-{idle_shutdown_minutes}m",
+            studio_lifecycle_config_app_type="JupyterLab",
+            studio_lifecycle_config_content=content,
+        )
+
+        jupyter_lab = sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
+            lifecycle_config_arns=[self.lifecycle_config.attr_studio_lifecycle_config_arn],
+            default_resource_spec=sagemaker.CfnDomain.ResourceSpecProperty(
+                instance_type=default_instance_type,
+                lifecycle_config_arn=self.lifecycle_config.attr_studio_lifecycle_config_arn,
+            ),
+        )
+        self.domain = sagemaker.CfnDomain(
+            self,
+            "Domain",
+            domain_name=domain_name,
+            auth_mode="IAM",
+            app_network_access_type="VpcOnly",
+            vpc_id=vpc.vpc_id,
+            subnet_ids=[s.subnet_id for s in subnets],
+            kms_key_id=self.key.key_arn,
+            default_user_settings=sagemaker.CfnDomain.UserSettingsProperty(
+                execution_role=self.default_execution_role.role_arn,
+                security_groups=[security_group.security_group_id],
+                studio_web_portal="ENABLED",
+                default_landing_uri="studio::",
+                jupyter_lab_app_settings=jupyter_lab,
+            ),
+            default_space_settings=sagemaker.CfnDomain.DefaultSpaceSettingsProperty(
+                execution_role=self.default_execution_role.role_arn,
+                security_groups=[security_group.security_group_id],
+                jupyter_lab_app_settings=sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
+                    lifecycle_config_arns=[self.lifecycle_config.attr_studio_lifecycle_config_arn],
+                    default_resource_spec=jupyter_lab.default_resource_spec,
+                ),
+            ),
+        )
+        self.domain.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.domain_id = self.domain.attr_domain_id
+        self.domain_arn = self.domain.attr_domain_arn
+
+        grant_studio_app_use(self.default_execution_role, self.domain_id)

@@ -1,0 +1,51 @@
+"""A data scientist's Studio user profile."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from mlops_constructs.studio_domain import grant_studio_app_use, sagemaker_role
+
+
+class StudioUser(Construct):
+    """A Studio user profile with an execution role of its own.
+
+    Deploys:
+    - ``role``: assumed by SageMaker for this user's apps and jobs. On its own it may only run Studio
+      apps and spaces in the domain; data access comes from sandboxes (see ``Sandbox``), one project
+      at a time, so a user never reaches a project they were not given.
+    - ``user_profile``: named ``user_name`` in ``domain_id``, using ``role`` and ``security_group``,
+      tagged with the user's email; retained on destroy (the user's home folder stays with it).
+    ``user_name`` and ``email`` may be tokens (Service Catalog parameters).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        domain_id: str,
+        user_name: str,
+        email: str,
+        security_group: ec2.ISecurityGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = sagemaker_role(self, "ExecutionRole", f"Studio execution role of user {user_name}")
+        grant_studio_app_use(self.role, domain_id)
+
+        self.user_profile = sagemaker.CfnUserProfile(
+            self,
+            "UserProfile",
+            domain_id=domain_id,
+            user_profile_name=user_name,
+            user_settings=sagemaker.CfnUserProfile.UserSettingsProperty(
+                execution_role=self.role.role_arn,
+                security_groups=[security_group.security_group_id],
+            ),
+        )
+        self.user_profile.apply_removal_policy(RemovalPolicy.RETAIN)
+        Tags.of(self.user_profile).add("owner-email", email)
+        self.user_name = user_name

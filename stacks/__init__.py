@@ -1,0 +1,1 @@
+"""Stacks of the platform. They only compose constructs from ``mlops_constructs``."""

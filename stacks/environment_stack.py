@@ -1,0 +1,52 @@
+"""The Studio environment: network and domain (stateful: the domain holds users' home folders)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from config import NewVpcConfig, PlatformConfig
+from mlops_constructs.published_parameters import PublishedParameters, studio_path
+from mlops_constructs.studio_domain import StudioDomain
+from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork
+
+
+class EnvironmentStack(Stack):
+    """Composes ``StudioNetwork`` and ``StudioDomain`` and publishes the domain's ids to SSM."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        net = config.network
+        network_props = (
+            NewVpcProps(cidr=net.cidr, availability_zones=list(net.availability_zones))
+            if isinstance(net, NewVpcConfig)
+            else ExistingVpcProps(
+                vpc_id=net.vpc_id,
+                cidr=net.cidr,
+                subnet_ids=list(net.subnet_ids),
+                availability_zones=list(net.availability_zones),
+                create_endpoints=net.create_endpoints,
+            )
+        )
+        self.network = StudioNetwork(self, "Network", network=network_props, interface_endpoints=list(config.interface_endpoints))
+        self.studio = StudioDomain(
+            self,
+            "Studio",
+            domain_name=f"{config.prefix}-{config.stage}",
+            vpc=self.network.vpc,
+            subnets=self.network.subnets.subnets,
+            security_group=self.network.studio_security_group,
+            idle_shutdown_minutes=config.idle_shutdown_minutes,
+        )
+        PublishedParameters(
+            self,
+            "StudioParameters",
+            path=studio_path(config.prefix, config.stage),
+            values={
+                "domain-id": self.studio.domain_id,
+                "security-group-id": self.network.studio_security_group.security_group_id,
+                "subnet-ids": ",".join(s.subnet_id for s in self.network.subnets.subnets),
+            },
+        )

@@ -1,0 +1,76 @@
+"""One stage (dev, prod, ...) of the platform: every stack, wired together from one config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aspects, Environment, Stage, Tags
+from constructs import Construct
+
+from config import PlatformConfig
+from mlops_constructs.aspects import StatefulResourcesRetained
+from stacks.environment_stack import EnvironmentStack
+from stacks.project_stack import ProjectStack
+from stacks.sandbox_stack import SandboxStack
+from stacks.self_service_stack import SelfServiceStack
+from stacks.user_stack import UserStack
+
+
+class PlatformStage(Stage):
+    """Instantiates the platform's stacks for ``config``; dev and prod differ only by config.
+
+    Stacks (CloudFormation names ``<prefix>-<stage>-...``): ``environment`` (network, Studio domain),
+    ``self-service`` (Service Catalog), ``project-<name>`` per project, ``user-<name>`` per user,
+    ``sandbox-<user>-<project>`` per sandbox. Stateful stacks get termination protection when the
+    config asks for it (prod).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, env=Environment(account=config.account, region=config.region), **kwargs)
+        self.config = config
+        base = f"{config.prefix}-{config.stage}"
+        protected = config.termination_protection
+
+        def stack_args(name: str, description: str, stateful: bool) -> dict[str, Any]:
+            return {
+                "stack_name": f"{base}-{name}",
+                "description": f"MLOps platform ({config.stage}): {description}",
+                "termination_protection": protected and stateful,
+            }
+
+        self.environment = EnvironmentStack(
+            self, "Environment", config=config, **stack_args("environment", "VPC and SageMaker Studio domain", True)
+        )
+        self.self_service = SelfServiceStack(
+            self, "SelfService", config=config, **stack_args("self-service", "Service Catalog portfolio", False)
+        )
+        self.projects = {
+            p.name: ProjectStack(
+                self, f"Project-{p.name}", config=config, project=p,
+                **stack_args(f"project-{p.name}", f"resources of project {p.name}", True),
+            )
+            for p in config.projects
+        }
+        self.users = {
+            u.name: UserStack(
+                self, f"User-{u.name}", config=config, user=u,
+                **stack_args(f"user-{u.name}", f"Studio user {u.name}", True),
+            )
+            for u in config.users
+        }
+        for user_stack in self.users.values():
+            user_stack.add_stack_dependency(self.environment, "reads the Studio domain's SSM parameters")
+        self.sandboxes = {
+            (s.user, s.project): SandboxStack(
+                self, f"Sandbox-{s.user}-{s.project}", config=config, sandbox=s,
+                **stack_args(f"sandbox-{s.user}-{s.project}", f"sandbox of {s.user} in project {s.project}", True),
+            )
+            for s in config.sandboxes
+        }
+        for (user, project), sandbox_stack in self.sandboxes.items():
+            sandbox_stack.add_stack_dependency(self.users[user], "reads the user's role ARN from SSM")
+            sandbox_stack.add_stack_dependency(self.projects[project], "reads the project's bucket names and key from SSM")
+
+        Tags.of(self).add("platform", config.prefix)
+        Tags.of(self).add("stage", config.stage)
+        Aspects.of(self).add(StatefulResourcesRetained())

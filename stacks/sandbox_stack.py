@@ -1,0 +1,40 @@
+"""One user's sandbox in one project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from config import PlatformConfig, SandboxConfig
+from mlops_constructs.published_parameters import project_path, read_parameter, user_path
+from mlops_constructs.sandbox import Sandbox
+
+
+class SandboxStack(Stack):
+    """Composes ``Sandbox``: links one user's role to one project's data, key and artifacts prefix.
+
+    The role, buckets and key are read from the SSM parameters the user and project stacks publish
+    (the stage declares the dependencies), the same way the Service Catalog sandbox product does.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, sandbox: SandboxConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        project = project_path(config.prefix, config.stage, sandbox.project)
+        user = user_path(config.prefix, config.stage, sandbox.user)
+        self.sandbox = Sandbox(
+            self,
+            "Sandbox",
+            user_name=sandbox.user,
+            user_role=iam.Role.from_role_arn(self, "UserRole", read_parameter(self, f"{user}/role-arn"), mutable=False),
+            data_bucket=s3.Bucket.from_bucket_name(self, "DataBucket", read_parameter(self, f"{project}/data-bucket-name")),
+            artifacts_bucket=s3.Bucket.from_bucket_name(
+                self, "ArtifactsBucket", read_parameter(self, f"{project}/artifacts-bucket-name")
+            ),
+            key=kms.Key.from_key_arn(self, "ProjectKey", read_parameter(self, f"{project}/key-arn")),
+            noncurrent_version_expiration=Duration.days(config.storage.noncurrent_version_expiration_days),
+        )

@@ -1,0 +1,25 @@
+"""The self-service Service Catalog portfolio (stateless)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from config import PlatformConfig
+from mlops_constructs.self_service_catalog import SelfServiceCatalog
+
+
+class SelfServiceStack(Stack):
+    """Composes ``SelfServiceCatalog`` for the stage."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.catalog = SelfServiceCatalog(
+            self,
+            "Catalog",
+            prefix=config.prefix,
+            stage=config.stage,
+            principal_role_arns=list(config.self_service_role_arns),
+        )

@@ -1,0 +1,39 @@
+"""One data scientist's Studio user profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from config import PlatformConfig, UserConfig
+from mlops_constructs.published_parameters import PublishedParameters, read_parameter, studio_path, user_path
+from mlops_constructs.studio_user import StudioUser
+
+
+class UserStack(Stack):
+    """Composes ``StudioUser`` for one configured user and publishes the role ARN to SSM.
+
+    The domain id and security group come from the environment stack's SSM parameters (the stage
+    declares the dependency), the same way the Service Catalog user product finds them.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, user: UserConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        studio = studio_path(config.prefix, config.stage)
+        security_group = ec2.SecurityGroup.from_security_group_id(
+            self, "StudioSecurityGroup", read_parameter(self, f"{studio}/security-group-id")
+        )
+        self.user = StudioUser(
+            self,
+            "User",
+            domain_id=read_parameter(self, f"{studio}/domain-id"),
+            user_name=user.name,
+            email=str(user.email),
+            security_group=security_group,
+        )
+        PublishedParameters(
+            self, "Parameters", path=user_path(config.prefix, config.stage, user.name), values={"role-arn": self.user.role.role_arn}
+        )
