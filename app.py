@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """CDK app: synthesizes one stage of the MLOps platform, chosen with ``-c stage=NAME`` (default ``dev``).
 
+``-c config_dir=DIR`` reads ``DIR/<stage>.yaml`` instead of ``config/<stage>.yaml``.
+
 The only place that reads the environment or the CDK context. A bad configuration is reported as a
 list of problems and the process exits non-zero, without a traceback.
 """
@@ -15,6 +17,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from config import ConfigError, load_config
+from config.loader import CONFIG_DIR
 from stacks.platform_stage import PlatformStage
 
 DEFAULT_STAGE = "dev"
@@ -35,7 +38,8 @@ def new_app(**kwargs) -> cdk.App:
 def build_app(app: cdk.App) -> PlatformStage:
     """Add the configured stage and the cdk-nag checks to ``app``; raises ``ConfigError``."""
     stage_name = app.node.try_get_context("stage") or DEFAULT_STAGE
-    config = load_config(str(stage_name))
+    config_dir = app.node.try_get_context("config_dir")
+    config = load_config(str(stage_name), Path(config_dir) if config_dir else CONFIG_DIR)
     stage = PlatformStage(app, config.stage.capitalize(), config=config)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stage

@@ -30,10 +30,10 @@ def load_config(stage: str, config_dir: Path = CONFIG_DIR) -> PlatformConfig:
     if stage not in stages:
         raise ConfigError(
             "the 'stage' context value",
-            [Problem("stage", stage, f"no file config/{stage}.yaml; allowed stages: {', '.join(stages) or '(none)'}")],
+            [Problem("stage", stage, f"no file {config_dir / (stage + '.yaml')}; allowed stages: {', '.join(stages) or '(none)'}")],
         )
     path = config_dir / f"{stage}.yaml"
-    return parse_config(path.read_text(encoding="utf-8"), source=str(path.relative_to(config_dir.parent)), stage=stage)
+    return parse_config(path.read_text(encoding="utf-8"), source=str(path), stage=stage)
 
 
 def parse_config(text: str, *, source: str, stage: str | None = None) -> PlatformConfig:

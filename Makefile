@@ -1,0 +1,65 @@
+# Two commands on a fresh machine: `make synth` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := synth
+
+PYTHON ?= python3
+STAGE ?= dev
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK_CLI := node_modules/.bin/cdk
+# Stacks live in a cdk.Stage named after the stage ("Dev/Environment", ...).
+STAGE_ID := $(shell s='$(STAGE)'; echo "$${s^}")
+CDK_RUN = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK_CLI)
+
+# Quiet, offline, no telemetry (see ../shared/TOOLING.md).
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth clean
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.dev node_modules/.installed
+
+## synth: synthesize every stack of STAGE (default dev) into cdk.out/ and list them
+synth: $(VENV)/.runtime node_modules/.installed
+	rm -rf cdk.out
+	$(CDK_RUN) synth --quiet -c stage=$(STAGE)
+	$(PY) tools/list_stacks.py cdk.out
+
+## test: the whole offline test suite
+test: setup
+	$(PY) -m pytest
+
+## diff / deploy / destroy: against a real account (credentials in the environment; `make bootstrap` once)
+bootstrap: $(VENV)/.runtime node_modules/.installed
+	$(CDK_RUN) bootstrap -c stage=$(STAGE)
+
+diff: $(VENV)/.runtime node_modules/.installed
+	$(CDK_RUN) diff -c stage=$(STAGE) '$(STAGE_ID)/*'
+
+deploy: $(VENV)/.runtime node_modules/.installed
+	$(CDK_RUN) deploy -c stage=$(STAGE) '$(STAGE_ID)/*'
+
+destroy: $(VENV)/.runtime node_modules/.installed
+	$(CDK_RUN) destroy -c stage=$(STAGE) '$(STAGE_ID)/*'
+
+## bench-synth: wall time of synthesizing the default app vs a one-bucket app
+bench-synth: $(VENV)/.runtime
+	$(PY) tools/bench_synth.py
+
+clean:
+	rm -rf cdk.out .pytest_cache

@@ -1,0 +1,80 @@
+"""Shared fixtures: each stage is synthesized once per test session (with cdk-nag), and reused."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+
+from app import build_app, new_app  # noqa: E402
+from stacks.platform_stage import PlatformStage  # noqa: E402
+
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def normalize_hashes(value):
+    """Replace 64-hex asset hashes so snapshots do not change with asset contents' incidental bytes."""
+    return json.loads(HASH_RE.sub("<HASH>", json.dumps(value)))
+
+
+@dataclass
+class SynthesizedStage:
+    stage: PlatformStage
+    assembly: cdk.cx_api.CloudAssembly
+    outdir: Path
+
+    def templates(self) -> dict[str, dict]:
+        """CloudFormation stack name -> template, for every stack of the stage."""
+        return {s.stack_name: s.template for s in self.assembly.stacks}
+
+    def template(self, stack: cdk.Stack) -> dict:
+        return self.assembly.get_stack_by_name(stack.stack_name).template
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        stage = self.stage
+        return [stage.environment, stage.self_service, *stage.projects.values(), *stage.users.values(), *stage.sandboxes.values()]
+
+
+def synth_stage(stage_name: str, outdir: Path, **context) -> SynthesizedStage:
+    app = new_app(context={"stage": stage_name, **context}, outdir=str(outdir))
+    stage = build_app(app)
+    app.synth()  # runs cdk-nag: an unacknowledged finding raises here
+    return SynthesizedStage(stage=stage, assembly=stage.synth(), outdir=outdir / f"assembly-{stage.stage_name}")
+
+
+@pytest.fixture(scope="session")
+def dev(tmp_path_factory) -> SynthesizedStage:
+    return synth_stage("dev", tmp_path_factory.mktemp("cdk-dev"))
+
+
+@pytest.fixture(scope="session")
+def prod(tmp_path_factory) -> SynthesizedStage:
+    return synth_stage("prod", tmp_path_factory.mktemp("cdk-prod"))
+
+
+@pytest.fixture
+def stack() -> cdk.Stack:
+    """A bare stack for fine-grained construct tests, in a synth-only account and region."""
+    app = new_app()
+    return cdk.Stack(app, "TestStack", env=cdk.Environment(account="123456789012", region="us-east-1"))
+
+
+@pytest.fixture
+def config_dir(tmp_path) -> Path:
+    """A copy of config/ that a test may edit."""
+    target = tmp_path / "config"
+    shutil.copytree(ROOT / "config", target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return target

@@ -1,0 +1,170 @@
+"""ProjectResources: key, buckets, repository, model package group and alert topic."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import Duration
+from aws_cdk.assertions import Match, Template
+
+from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
+
+
+@pytest.fixture
+def template(stack) -> Template:
+    ProjectResources(
+        stack,
+        "Project",
+        props=ProjectResourcesProps(
+            project_name="churn",
+            model_package_group_name="mlops-dev-churn",
+            alert_emails=["a@example.com", "b@example.com"],
+            noncurrent_version_expiration=Duration.days(45),
+            capture_transition_after=Duration.days(60),
+            access_log_expiration=Duration.days(120),
+        ),
+    )
+    return Template.from_stack(stack)
+
+
+def _buckets(template: Template) -> dict:
+    return template.find_resources("AWS::S3::Bucket")
+
+
+def _kms_buckets(template: Template) -> dict:
+    return {
+        k: v for k, v in _buckets(template).items()
+        if v["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    }
+
+
+def test_key_rotates_and_is_retained(template):
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.has_resource("AWS::KMS::Key", {
+        "Properties": {"EnableKeyRotation": True},
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+    })
+
+
+def test_key_lets_cloudwatch_and_events_publish_to_the_topic_from_this_account_only(template):
+    key = next(iter(template.find_resources("AWS::KMS::Key").values()))
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    service_statements = [s for s in statements if "Service" in s.get("Principal", {})]
+    services: set[str] = set()
+    for s in service_statements:
+        principal = s["Principal"]["Service"]
+        services |= set(principal if isinstance(principal, list) else [principal])
+        assert s["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+        assert set(s["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert services == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+
+
+def test_four_buckets_three_with_the_project_key(template):
+    assert len(_buckets(template)) == 4
+    kms_buckets = _kms_buckets(template)
+    assert len(kms_buckets) == 3
+    for bucket in kms_buckets.values():
+        rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert rule["BucketKeyEnabled"] is True
+        assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][0].startswith("ProjectKey")
+
+
+@pytest.mark.parametrize("prop", ["versioned", "private", "retained", "lifecycle", "logged"])
+def test_every_bucket_property(template, prop):
+    logs_bucket_ids = [k for k in _buckets(template) if k.startswith("ProjectAccessLogsBucket")]
+    assert len(logs_bucket_ids) == 1
+    for logical_id, bucket in _buckets(template).items():
+        props = bucket["Properties"]
+        if prop == "versioned":
+            assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        elif prop == "private":
+            assert props["PublicAccessBlockConfiguration"] == {
+                "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+            }
+            assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        elif prop == "retained":
+            assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
+        elif prop == "lifecycle":
+            rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+            assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 45}
+            assert rules["expire-noncurrent-versions"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+        elif prop == "logged":
+            if logical_id in logs_bucket_ids:
+                assert "LoggingConfiguration" not in props
+            else:
+                assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_bucket_ids[0]}
+
+
+def test_every_bucket_refuses_plain_http_and_old_tls(template):
+    policies = template.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 4
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        denies = [s for s in statements if s["Effect"] == "Deny"]
+        conditions = [s["Condition"] for s in denies]
+        assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
+        assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
+
+
+def test_capture_bucket_moves_to_infrequent_access(template):
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "LifecycleConfiguration": {"Rules": Match.array_with([
+            {"Id": "capture-to-infrequent-access", "Status": "Enabled",
+             "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 60}]},
+        ])},
+    })
+
+
+def test_access_logs_expire(template):
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "LifecycleConfiguration": {"Rules": Match.array_with([{"Id": "expire-access-logs", "Status": "Enabled", "ExpirationInDays": 120}])},
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    })
+
+
+def test_data_bucket_sends_events_to_eventbridge_without_a_custom_resource(template):
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}},
+    })
+    assert template.find_resources("AWS::Lambda::Function") == {}
+    assert template.find_resources("Custom::S3BucketNotifications") == {}
+
+
+def test_repository_scans_is_immutable_encrypted_and_retained(template):
+    template.has_resource("AWS::ECR::Repository", {
+        "Properties": {
+            "ImageScanningConfiguration": {"ScanOnPush": True},
+            "ImageTagMutability": "IMMUTABLE",
+            "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": Match.any_value()},
+            "LifecyclePolicy": {"LifecyclePolicyText": Match.string_like_regexp("imageCountMoreThan")},
+        },
+        "DeletionPolicy": "Retain",
+    })
+
+
+def test_model_package_group_is_named_and_retained(template):
+    template.has_resource("AWS::SageMaker::ModelPackageGroup", {
+        "Properties": {"ModelPackageGroupName": "mlops-dev-churn"},
+        "DeletionPolicy": "Retain",
+    })
+
+
+def test_alert_topic_is_encrypted_tls_only_and_emails_subscribers(template):
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.resource_count_is("AWS::SNS::Subscription", 2)
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "b@example.com"})
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {
+        "PolicyDocument": {"Statement": Match.array_with([
+            Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+        ])},
+    })
+
+
+def test_attributes_are_exposed_for_later_stacks(stack):
+    project = ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g"))
+    assert set(project.parameter_values()) == {
+        "data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn",
+        "repository-name", "model-package-group-name", "alert-topic-arn",
+    }
+    for attribute in ("key", "data_bucket", "artifacts_bucket", "capture_bucket", "access_logs_bucket", "repository", "alert_topic"):
+        assert getattr(project, attribute) is not None

@@ -1,0 +1,154 @@
+"""The configuration: the shipped files load, and every kind of bad value is reported with its path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import ConfigError, available_stages, load_config
+from config.loader import parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+VALID = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+
+
+def problems_for(mutate) -> dict[str, str]:
+    raw = json.loads(json.dumps(VALID))
+    mutate(raw)
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump(raw), source="test.yaml")
+    return {p.path: p.render() for p in info.value.problems}
+
+
+def test_shipped_stages_load():
+    assert available_stages() == ["dev", "prod"]
+    dev, prod = load_config("dev"), load_config("prod")
+    assert [p.name for p in dev.projects] == ["churn", "fraud"]
+    assert dev.termination_protection is False and prod.termination_protection is True
+    assert dev.project("churn").evaluation.higher_is_better
+    assert dev.project("fraud").retrain_schedule_enabled is False
+
+
+def test_defaults_are_the_documented_ones():
+    project = load_config("dev").project("fraud")
+    assert project.instance_types.training == "ml.m5.large"
+    assert project.retrain_schedule == "cron(0 3 1 * ? *)"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "expected"),
+    [
+        (lambda c: c["projects"][0].update(name="Churn_Model"), "projects[0].name", "lowercase letters, digits and single hyphens"),
+        (lambda c: c["projects"][0].update(name="ab"), "projects[0].name", "3-32 characters"),
+        (lambda c: c["projects"][0].update(name="a--b"), "projects[0].name", "single hyphens"),
+        (lambda c: c["projects"][0]["instance_types"].update(training="ml.t3.medium"), "projects[0].instance_types.training", "family one of ml.m5"),
+        (lambda c: c["projects"][0]["instance_types"].update(endpoint="ml.zz9.large"), "projects[0].instance_types.endpoint", "'ml.<family>.<size>'"),
+        (lambda c: c["projects"][0]["instance_types"].update(processing="m5.large"), "projects[0].instance_types.processing", "'ml.<family>.<size>'"),
+        (lambda c: c["projects"][0]["evaluation"].update(threshold=1.5), "projects[0].evaluation.threshold", "allowed 0.0 to 1.0"),
+        (lambda c: c["projects"][0]["evaluation"].update(metric="rmse", threshold=-1), "projects[0].evaluation.threshold", "allowed 0.0 to inf"),
+        (lambda c: c["projects"][0]["evaluation"].update(metric="logloss"), "projects[0].evaluation.metric", "'auc', 'accuracy'"),
+        (lambda c: c["projects"][0].update(alert_emails=["not-an-email"]), "projects[0].alert_emails[0]", "not a valid email"),
+        (lambda c: c["projects"][0].update(alert_emails=[]), "projects[0].alert_emails", "at least 1"),
+        (lambda c: c["users"][0].update(email="alice(at)example.com"), "users[0].email", "not a valid email"),
+        (lambda c: c["projects"][0].update(retrain_schedule="cron(0 3 1 * *)"), "projects[0].retrain_schedule", "6 fields"),
+        (lambda c: c["projects"][0].update(retrain_schedule="cron(0 3 1 * 1 *)"), "projects[0].retrain_schedule", "must be '?'"),
+        (lambda c: c["projects"][0].update(retrain_schedule="monthly"), "projects[0].retrain_schedule", "EventBridge schedule"),
+        (lambda c: c["sandboxes"][0].update(user="carol"), "sandboxes[0].user", "no such user; configured users: alice, bob"),
+        (lambda c: c["sandboxes"][0].update(project="nope"), "sandboxes[0].project", "no such project; configured projects: churn, fraud"),
+        (lambda c: c["sandboxes"].append(dict(c["sandboxes"][0])), "sandboxes[2]", "duplicate sandbox"),
+        (lambda c: c["projects"][1].update(name="churn"), "projects[1].name", "duplicate name"),
+        (lambda c: c["users"][1].update(name="alice"), "users[1].name", "duplicate name"),
+        (lambda c: c.update(colour="blue"), "colour", "unknown key; allowed keys here: account"),
+        (lambda c: c["projects"][0]["evaluation"].update(direction="up"), "projects[0].evaluation.direction", "unknown key; allowed keys here: metric, threshold"),
+        (lambda c: c["network"].update(subnets=["x"]), "network.subnets", "unknown key; allowed keys here: availability_zones, cidr, mode"),
+        (lambda c: c.update(account=123456789012), "account", "quote the value"),
+        (lambda c: c.update(account="12345"), "account", "12-digit"),
+        (lambda c: c.update(region="moon-1"), "region", "AWS region name"),
+        (lambda c: c["network"].update(availability_zones=["eu-west-1a"]), "network.availability_zones[0]", "not a zone of region 'us-east-1'"),
+        (lambda c: c["network"].update(cidr="10.0.0.0/8"), "network.cidr", "/16 to /24"),
+        (lambda c: c["network"].update(mode="shared"), "network.mode", "'new' (create a VPC) or 'existing'"),
+        (lambda c: c.update(interface_endpoints=["sts", "s3-outposts"]), "interface_endpoints", "unknown service"),
+        (lambda c: c.update(interface_endpoints=["sts"]), "interface_endpoints", "missing"),
+        (lambda c: c.update(idle_shutdown_minutes=5), "idle_shutdown_minutes", "greater than or equal to 15"),
+        (lambda c: c.pop("region"), "region", "required but missing"),
+        (lambda c: c.update(self_service_role_arns=["admin"]), "self_service_role_arns[0]", "should match pattern"),
+    ],
+)
+def test_each_bad_value_is_named_with_its_path_value_and_rule(mutate, path, expected):
+    problems = problems_for(mutate)
+    assert path in problems, problems
+    assert expected in problems[path]
+
+
+def test_every_problem_is_reported_at_once():
+    def many(c):
+        c["projects"][0]["name"] = "Bad Name"
+        c["projects"][1]["evaluation"]["threshold"] = 7
+        c["sandboxes"][0]["user"] = "nobody"
+        c["surprise"] = True
+
+    problems = problems_for(many)
+    assert {"projects[0].name", "projects[1].evaluation.threshold", "sandboxes[0].user", "surprise"} <= problems.keys()
+
+
+def test_report_names_field_value_and_rule():
+    problems = problems_for(lambda c: c["projects"][0]["evaluation"].update(threshold=1.5))
+    assert problems["projects[0].evaluation.threshold"] == (
+        "projects[0].evaluation.threshold: 1.5: out of range for metric 'auc': allowed 0.0 to 1.0"
+    )
+
+
+def test_existing_vpc_needs_a_zone_per_subnet():
+    def existing(c):
+        c["network"] = {
+            "mode": "existing", "vpc_id": "vpc-0123456789abcdef0", "cidr": "10.1.0.0/16",
+            "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"], "availability_zones": ["us-east-1a"],
+        }
+
+    problems = problems_for(existing)
+    assert "one zone per subnet" in problems["network"]
+
+
+def test_yaml_syntax_error_gives_position():
+    with pytest.raises(ConfigError) as info:
+        parse_config("projects: [\n  - a: b\n", source="broken.yaml")
+    assert "not valid YAML at line" in info.value.report()
+
+
+def test_stage_must_match_file_name(config_dir):
+    (config_dir / "qa.yaml").write_text((config_dir / "dev.yaml").read_text())
+    with pytest.raises(ConfigError) as info:
+        load_config("qa", config_dir)
+    assert "stage: 'dev': must match the file name: 'qa'" in info.value.report()
+
+
+def _run_app(*context: str, config_dir: Path | None = None) -> subprocess.CompletedProcess:
+    ctx = dict(c.split("=", 1) for c in context)
+    if config_dir is not None:
+        ctx["config_dir"] = str(config_dir)
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(ctx), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_synth_of_unknown_stage_exits_non_zero_without_traceback():
+    result = _run_app("stage=qa")
+    assert result.returncode == 2
+    assert "stage: 'qa': no file" in result.stderr and "allowed stages: dev, prod" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_synth_of_bad_config_lists_problems_without_traceback(config_dir):
+    text = (config_dir / "dev.yaml").read_text().replace("name: churn", "name: Churn!").replace("threshold: 0.75", "threshold: 2")
+    (config_dir / "dev.yaml").write_text(text)
+    result = _run_app("stage=dev", config_dir=config_dir)
+    assert result.returncode == 2
+    assert "Invalid configuration" in result.stderr
+    assert "projects[0].name: 'Churn!'" in result.stderr
+    assert "projects[0].evaluation.threshold: 2" in result.stderr
+    assert "Traceback" not in result.stderr
