@@ -1,6 +1,6 @@
 """Precise cdk-nag acknowledgments: one per finding, each with its reason.
 
-cdk-nag 3 reports a wildcard IAM permission as ``AwsSolutions-IAM5[Action::...]`` or
+cdk-nag 3 reports a wildcard IAM permission as ``AwsSolutions::AwsSolutions-IAM5[Action::...]`` or
 ``AwsSolutions-IAM5[Resource::...]``, with CloudFormation references flattened to ``<Logical.Attr>``.
 ``acknowledge_wildcards`` computes exactly those ids from the tokens the construct used, so an
 acknowledgment follows its resource through logical-ID changes and never covers anything else.
@@ -42,11 +42,11 @@ def flatten_cfn_reference(node: Any) -> str:
 def wildcard_finding_ids(scope: IConstruct, *, actions: Iterable[str] = (), resources: Iterable[str] = ()) -> list[str]:
     """The IAM5 finding ids cdk-nag reports for these actions and resource ARNs (those with a ``*``)."""
     stack = Stack.of(scope)
-    ids = [f"AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
+    ids = [f"AwsSolutions::AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
     for resource in resources:
         flat = flatten_cfn_reference(stack.resolve(resource))
         if "*" in flat:
-            ids.append(f"AwsSolutions-IAM5[Resource::{flat}]")
+            ids.append(f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]")
     return ids
 
 

@@ -83,7 +83,7 @@ class ProjectResources(Construct):
         )
         Validations.of(self.access_logs_bucket).acknowledge(
             Acknowledgment(
-                id="AwsSolutions-S1",
+                id="AwsSolutions::AwsSolutions-S1",
                 reason="This is the server-access-log destination of the project's buckets; logging it into itself would loop.",
             )
         )

@@ -54,7 +54,7 @@ class Sandbox(Construct):
         )
         Validations.of(self.access_logs_bucket).acknowledge(
             Acknowledgment(
-                id="AwsSolutions-S1",
+                id="AwsSolutions::AwsSolutions-S1",
                 reason="This is the server-access-log destination of the sandbox bucket; logging it into itself would loop.",
             )
         )

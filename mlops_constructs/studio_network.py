@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Acknowledgment, RemovalPolicy, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -68,6 +68,12 @@ class StudioNetwork(Construct):
                     ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20)
                 ],
                 restrict_default_security_group=False,
+            )
+            Validations.of(self.vpc).acknowledge(
+                Acknowledgment(
+                    id="CloudFormation-Validate::W3010",
+                    reason="Zones come from network.availability_zones in the config, so synthesis needs no AWS lookup.",
+                )
             )
             flow_log_group = logs.LogGroup(
                 self, "FlowLogGroup", retention=flow_log_retention, removal_policy=RemovalPolicy.RETAIN

@@ -17,6 +17,7 @@ class EnvironmentStack(Stack):
     """Composes ``StudioNetwork`` and ``StudioDomain`` and publishes the domain's ids to SSM."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        self._zones = list(config.network.availability_zones)
         super().__init__(scope, construct_id, **kwargs)
         net = config.network
         network_props = (
@@ -50,3 +51,8 @@ class EnvironmentStack(Stack):
                 "subnet-ids": ",".join(s.subnet_id for s in self.network.subnets.subnets),
             },
         )
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The configured zones: the VPC never triggers an availability-zone lookup (no AWS call at synth)."""
+        return self._zones
