@@ -1,0 +1,72 @@
+"""Isolation: a sandbox's policy names only its own project's buckets and key, and nothing grants * on *."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def _policy_statements(template: dict) -> list[dict]:
+    return [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _ssm_parameter_names(template: dict) -> dict[str, str]:
+    return {
+        name: p["Default"]
+        for name, p in template.get("Parameters", {}).items()
+        if p["Type"].startswith("AWS::SSM::Parameter::Value")
+    }
+
+
+@pytest.mark.parametrize(("sandbox", "own", "other"), [("mlops-dev-sandbox-alice-churn", "churn", "fraud"), ("mlops-dev-sandbox-bob-fraud", "fraud", "churn")])
+def test_sandbox_policy_references_only_its_own_project(dev, sandbox, own, other):
+    template = dev.templates()[sandbox]
+    parameters = _ssm_parameter_names(template)
+    project_parameters = {k: v for k, v in parameters.items() if "/projects/" in v}
+    assert sorted(project_parameters.values()) == sorted(
+        f"/mlops/dev/projects/{own}/{key}" for key in ("artifacts-bucket-name", "data-bucket-name", "key-arn")
+    )
+    statements = json.dumps(_policy_statements(template))
+    referenced = {name for name in parameters if name in statements}
+    # Every resource the policy names comes from its own project's parameters or this stack's own bucket.
+    assert {p for p in referenced if p in project_parameters} == set(project_parameters)  # data, artifacts, key
+    assert other not in statements
+    for s in _policy_statements(template):
+        for resource in s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]:
+            text = json.dumps(resource)
+            assert any(p in text for p in project_parameters) or "SandboxBucket" in text, text
+
+
+def test_sandbox_user_is_its_own(dev):
+    template = dev.templates()["mlops-dev-sandbox-alice-churn"]
+    users = [v for v in _ssm_parameter_names(template).values() if "/users/" in v]
+    assert users == ["/mlops/dev/users/alice/role-arn"]
+
+
+def test_users_reach_no_project_without_a_sandbox(dev):
+    for name in ("mlops-dev-user-alice", "mlops-dev-user-bob"):
+        text = json.dumps(_policy_statements(dev.templates()[name]))
+        assert "s3:" not in text and "kms:" not in text and "/projects/" not in text
+
+
+def _actions(statement: dict) -> list[str]:
+    return [statement["Action"]] if isinstance(statement["Action"], str) else statement.get("Action", [])
+
+
+def test_no_statement_anywhere_grants_star_on_star(dev, prod):
+    for synthesized in (dev, prod):
+        templates = dict(synthesized.templates())
+        templates |= {p.name: json.loads(p.read_text()) for p in synthesized.outdir.glob("*.product.template.json")}
+        for name, template in templates.items():
+            for s in _policy_statements(template):
+                if s["Effect"] != "Allow":
+                    continue
+                resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+                for action in _actions(s):
+                    assert action != "*" and not (action.endswith(":*") and "*" in resources), (name, s)
