@@ -41,16 +41,20 @@ def _name_parameter(scope: Construct, construct_id: str, *, rule: str, min_lengt
     ).value_as_string
 
 
+def _email_parameter(scope: Construct, construct_id: str, *, description: str) -> str:
+    return CfnParameter(
+        scope, construct_id, type="String", allowed_pattern=EMAIL_PATTERN,
+        constraint_description="must be an email address", description=description,
+    ).value_as_string
+
+
 class ProjectProduct(servicecatalog.ProductStack):
     """Product template: one project's stateful resources (see ``ProjectResources``) and its parameters."""
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
         super().__init__(scope, construct_id, description="An ML project: key, buckets, image repository, model group, alert topic")
         name = _name_parameter(self, "ProjectName", rule=NAME_RULE, min_length=3, description="Project name; also names its model package group")
-        email = CfnParameter(
-            self, "AlertEmail", type="String", allowed_pattern=EMAIL_PATTERN,
-            constraint_description="must be an email address", description="Email address for the project's alerts",
-        ).value_as_string
+        email = _email_parameter(self, "AlertEmail", description="Email address for the project's alerts")
         project = ProjectResources(
             self,
             "Project",
@@ -69,10 +73,7 @@ class UserProduct(servicecatalog.ProductStack):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
         super().__init__(scope, construct_id, description="A Studio user profile with its own execution role")
         name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=2, description="Studio user profile name")
-        email = CfnParameter(
-            self, "Email", type="String", allowed_pattern=EMAIL_PATTERN,
-            constraint_description="must be an email address", description="The user's email address",
-        ).value_as_string
+        email = _email_parameter(self, "Email", description="The user's email address")
         studio = studio_path(prefix, stage)
         domain_id = _ssm_value_parameter(self, "DomainId", description="SSM parameter holding the Studio domain id", default=f"{studio}/domain-id")
         security_group_id = _ssm_value_parameter(
