@@ -247,8 +247,11 @@ class SelfServiceCatalog(Construct):
              "User profile ARNs contain the domain id, which is only known once the environment is deployed", None),
             ("ManageProductRoles", [
                 "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy",
-                "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:PassRole",
+                "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy",
             ], [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"], sc_named, None),
+            ("PassProductRolesToSageMaker", ["iam:PassRole"], [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
+             sc_named + "; the user product hands its execution role to SageMaker only",
+             {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
             ("AttachSandboxPolicies", ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy"],
              [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{prefix}-{stage}-*"],
              "Sandboxes attach their policy to user roles of this stage, named after the <prefix>-<stage>-user-* stacks", None),

@@ -83,3 +83,11 @@ def test_product_templates_reuse_the_platform_constructs(stack, catalog, tmp_pat
         for resource in tmpl["Resources"].values():
             if resource["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SageMaker::UserProfile", "AWS::SageMaker::ModelPackageGroup", "AWS::ECR::Repository"):
                 assert resource["DeletionPolicy"] == "Retain"
+
+
+def test_launch_role_passes_roles_to_sagemaker_only(template):
+    policy = next(iter(template.find_resources("AWS::IAM::Policy").values()))
+    passing = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "iam:PassRole" in s["Action"]]
+    assert len(passing) == 1
+    assert passing[0]["Action"] == "iam:PassRole"
+    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
