@@ -17,14 +17,18 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth clean
+.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth local bench-serve clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+$(VENV)/.container: $(VENV)/.runtime container/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt container/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
@@ -61,5 +65,13 @@ destroy: $(VENV)/.runtime node_modules/.installed
 bench-synth: $(VENV)/.runtime
 	$(PY) tools/bench_synth.py
 
+## local: the whole ML loop on this machine (no AWS, no Docker); LOCAL_ARGS="--drift --hp model_type=random_forest"
+local: $(VENV)/.container
+	PYTHONPATH=container $(PY) -m mlops_container.local $(LOCAL_ARGS)
+
+## bench-serve: requests/s and latency of the real serving stack on loopback vs in-process predict
+bench-serve: $(VENV)/.container
+	PYTHONPATH=container $(PY) tools/bench_serve.py
+
 clean:
-	rm -rf cdk.out .pytest_cache
+	rm -rf cdk.out .pytest_cache .local

@@ -1,0 +1,332 @@
+"""Local mode: the platform's whole ML loop on a laptop, with the image's own entrypoints, no AWS, no Docker.
+
+    preprocess -> train -> evaluate -> quality gate -> serve (gunicorn; nginx when installed)
+    -> send traffic -> data capture (SageMaker's format) -> stop -> summary
+
+Every step runs the same module the image runs (``python -m mlops_container.<step>``) with
+``MLOPS_ML_ROOT`` pointing into the run folder ``<out>/run-<timestamp>/``, which keeps the data,
+model, ``model.tar.gz``, ``evaluation.json``, the captured traffic and one log per step.
+
+Exit status: 0 done; 1 a step failed (the message names it and shows its log); 3 the quality gate
+failed (nothing is served, as the cloud pipeline registers nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from mlops_container import metrics as gate_metrics
+from mlops_container.capture import CAPTURE_DIR_ENV, ENDPOINT_ENV, read_records
+from mlops_container.data import DEFAULT_TARGET, DataError, Table, builtin_dataset, read_channel, read_table, write_table
+from mlops_container.paths import ML_ROOT_ENV
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+ENDPOINT_NAME = "local-endpoint"
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, reason: str, log: Path | None = None) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step, self.reason, self.log = step, reason, log
+
+
+@dataclass
+class Progress:
+    """One line per step with its duration; a bar for long loops (plain lines when not on a terminal)."""
+
+    stream: object = sys.stderr
+    started: float = field(default_factory=time.perf_counter)
+    tty: bool = field(default_factory=lambda: sys.stderr.isatty())
+
+    def step(self, name: str, detail: str = "") -> float:
+        print(f"==> {name}{(': ' + detail) if detail else ''}", file=self.stream, flush=True)
+        return time.perf_counter()
+
+    def done(self, since: float, detail: str) -> None:
+        print(f"    done in {time.perf_counter() - since:.1f} s: {detail}", file=self.stream, flush=True)
+
+    def bar(self, done: int, total: int, label: str) -> None:
+        if self.tty:
+            width = 30
+            filled = int(width * done / total)
+            end = "\n" if done == total else ""
+            print(f"\r    {label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=self.stream, flush=True)
+        elif done == total or done % max(1, total // 4) == 0:
+            print(f"    {label}: {done}/{total}", file=self.stream, flush=True)
+
+
+def _run_step(step: str, module: str, args: list[str], *, env: dict, log: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as fh:
+        code = subprocess.call([sys.executable, "-m", f"mlops_container.{module}", *args], env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if code != 0:
+        lines = log.read_text().strip().splitlines()
+        reason = next((l for l in reversed(lines) if "failed:" in l), lines[-1] if lines else f"exit status {code}")
+        raise StepFailed(step, reason, log)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(port: int, body: bytes, content_type: str, accept: str, timeout: float = 30) -> tuple[int, bytes, float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    started = time.perf_counter()
+    try:
+        conn.request("POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": accept})
+        response = conn.getresponse()
+        return response.status, response.read(), time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+def _wait_ready(port: int, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise StepFailed("serve", f"the server exited with status {server.returncode}", log)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/ping")
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise StepFailed("serve", f"/ping did not answer 200 within {timeout:.0f} s", log)
+
+
+def drift(table: Table, reference: Table, *, features: int = 5, shift_sd: float = 2.0, seed: int = 7) -> tuple[Table, list[str]]:
+    """Shift the first ``features`` features by ``shift_sd`` of their training standard deviation and widen them."""
+    rng = np.random.default_rng(seed)
+    X = table.X.copy()
+    names = reference.features[:features]
+    for j in range(min(features, X.shape[1])):
+        sd = float(reference.X[:, j].std()) or 1.0
+        X[:, j] = X[:, j] * 1.3 + shift_sd * sd + rng.normal(0, 0.1 * sd, size=X.shape[0])
+    return Table(features=table.features, X=X, y=table.y, target=table.target), names
+
+
+def send_traffic(port: int, rows: np.ndarray, features: list[str], *, requests: int, batch_size: int, progress: Progress, seed: int = 11) -> dict:
+    """Mixed traffic: CSV and JSON, single rows and batches. Returns counts and latencies."""
+    rng = random.Random(seed)
+    latencies, errors, sent_rows = [], 0, 0
+    for i in range(requests):
+        kind = i % 4
+        size = 1 if kind in (0, 2) else batch_size
+        picked = rows[[rng.randrange(len(rows)) for _ in range(size)]]
+        if kind < 2:
+            body = "\n".join(",".join(repr(float(v)) for v in r) for r in picked).encode()
+            status, _, seconds = _request(port, body, "text/csv", "text/csv")
+        else:
+            body = json.dumps({"instances": [dict(zip(features, map(float, r))) for r in picked]}).encode()
+            status, _, seconds = _request(port, body, "application/json", "application/json")
+        latencies.append(seconds)
+        errors += status != 200
+        sent_rows += size
+        progress.bar(i + 1, requests, "requests")
+    ms = np.array(latencies) * 1000
+    return {"requests": requests, "rows": sent_rows, "errors": errors,
+            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+
+
+def _package_model(model_dir: Path, archive: Path) -> None:
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:  # what SageMaker uploads from /opt/ml/model
+        for path in sorted(model_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+
+
+def run(args: argparse.Namespace, progress: Progress) -> dict:
+    run_dir = Path(args.out) / f"run-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')[:-3]}"
+    ml_root = run_dir / "opt_ml"
+    logs = run_dir / "logs"
+    env = {**os.environ, ML_ROOT_ENV: str(ml_root), "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+    summary: dict = {"run_dir": str(run_dir)}
+
+    t = progress.step("data", "your CSV " + str(args.csv) if args.csv else "built-in breast-cancer data set (ships with scikit-learn)")
+    raw_dir = ml_root / "processing" / "input" / "data"
+    raw_dir.mkdir(parents=True)
+    if args.csv:
+        try:
+            read_table(Path(args.csv), target=args.target)  # fail early with a clear message
+        except (DataError, OSError) as exc:
+            raise StepFailed("data", str(exc)) from None
+        shutil.copy(args.csv, raw_dir / "data.csv")
+    else:
+        write_table(raw_dir / "data.csv", builtin_dataset())
+    progress.done(t, f"input in {raw_dir.relative_to(run_dir)}")
+
+    t = progress.step("preprocess", "split train/validation/test, write the monitoring baseline")
+    _run_step("preprocess", "preprocess", ["--target", args.target], env=env, log=logs / "preprocess.log")
+    processed = ml_root / "processing" / "output"
+    schema = json.loads((processed / "baseline" / "schema.json").read_text())
+    summary["data"] = {"rows": schema["rows"], "features": len(schema["features"]), "splits": schema["splits"]}
+    progress.done(t, ", ".join(f"{k} {v}" for k, v in schema["splits"].items()))
+
+    t = progress.step("train", f"hyperparameters {args.hyperparameters or '(defaults)'}")
+    for channel in ("train", "validation"):
+        shutil.copytree(processed / channel, ml_root / "input" / "data" / channel)
+    config = ml_root / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(dict(args.hyperparameters)))  # strings, as SageMaker passes them
+    try:
+        _run_step("train", "train", [], env=env, log=logs / "train.log")
+    except StepFailed as exc:
+        failure = ml_root / "output" / "failure"
+        if failure.exists():
+            exc.reason = failure.read_text().strip()
+        raise
+    archive = run_dir / "artifacts" / "model.tar.gz"
+    _package_model(ml_root / "model", archive)
+    metadata = json.loads((ml_root / "model" / "model_metadata.json").read_text())
+    summary["model"] = {"type": metadata["model_type"], "hyperparameters": metadata["hyperparameters"], "artifact": str(archive)}
+    progress.done(t, f"{metadata['model_type']}, validation auc {metadata['validation_metrics'].get('auc', float('nan')):.4f}")
+
+    t = progress.step("evaluate", "score the test split")
+    evaluation_dir = run_dir / "evaluation"
+    _run_step("evaluate", "evaluate", ["--model-dir", str(archive.parent), "--test-dir", str(processed / "test"),
+                                       "--output-dir", str(evaluation_dir)], env=env, log=logs / "evaluate.log")
+    evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
+    summary["metrics"] = evaluation["metrics"]
+    progress.done(t, "  ".join(f"{k} {v:.4f}" for k, v in evaluation["metrics"].items() if v is not None))
+
+    t = progress.step("quality gate", f"{args.metric} against {args.threshold}")
+    passed, verdict = gate_metrics.gate(evaluation["metrics"], args.metric, args.threshold)
+    summary["gate"] = {"passed": passed, "verdict": verdict}
+    progress.done(t, verdict)
+    if not passed:
+        return summary
+
+    port = args.port or _free_port()
+    capture_dir = run_dir / "capture"
+    serve_env = {**env, CAPTURE_DIR_ENV: str(capture_dir), ENDPOINT_ENV: ENDPOINT_NAME, "MODEL_SERVER_WORKERS": str(args.workers)}
+    serve_args = ["--host", "127.0.0.1", "--port", str(port)] + ([] if args.nginx else ["--no-nginx"])
+    t = progress.step("serve", f"http://127.0.0.1:{port} ({'nginx + ' if args.nginx else ''}gunicorn, {args.workers} workers)")
+    serve_log = logs / "serve.log"
+    with serve_log.open("w") as fh:
+        server = subprocess.Popen([sys.executable, "-m", "mlops_container.serve", *serve_args], env=serve_env,
+                                  stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_ready(port, server, serve_log)
+        progress.done(t, "/ping answered 200")
+
+        test = read_channel(processed / "test", target=args.target)
+        rows, shifted = test, []
+        if args.drift:
+            rows, shifted = drift(test, read_channel(processed / "train", target=args.target))
+        t = progress.step("traffic", f"{args.requests} requests, {'drifted: ' + ', '.join(shifted) if shifted else 'clean'}")
+        summary["traffic"] = {**send_traffic(port, rows.X, test.features, requests=args.requests, batch_size=args.batch_size, progress=progress),
+                              "drifted_features": shifted}
+        progress.done(t, f"{summary['traffic']['errors']} errors, p50 {summary['traffic']['p50_ms']} ms, p99 {summary['traffic']['p99_ms']} ms")
+    finally:
+        t = progress.step("stop", "SIGTERM to the server")
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+        progress.done(t, f"exit status {server.returncode}")
+
+    records = read_records(capture_dir)
+    folders = sorted({str(p.parent.relative_to(run_dir)) for p in capture_dir.rglob("*.jsonl")})
+    summary["capture"] = {"records": len(records), "folders": folders}
+    return summary
+
+
+def print_summary(summary: dict, seconds: float) -> None:
+    out = [f"\nLocal run finished in {seconds:.1f} s: {summary['run_dir']}"]
+    if "data" in summary:
+        d = summary["data"]
+        out.append(f"  data          {d['rows']} rows, {d['features']} features; " + ", ".join(f"{k} {v}" for k, v in d["splits"].items()))
+    if "model" in summary:
+        out.append(f"  model         {summary['model']['type']} {json.dumps(summary['model']['hyperparameters'])}")
+    if "metrics" in summary:
+        out.append("  test metrics  " + "  ".join(f"{k} {v:.4f}" for k, v in summary["metrics"].items() if v is not None))
+    if "gate" in summary:
+        out.append(f"  gate          {summary['gate']['verdict']}")
+    if "traffic" in summary:
+        tr = summary["traffic"]
+        kind = "drifted (" + ", ".join(tr["drifted_features"]) + ")" if tr["drifted_features"] else "clean"
+        out.append(f"  traffic       {tr['requests']} requests, {tr['rows']} rows, {kind}, {tr['errors']} errors, p50 {tr['p50_ms']} ms, p99 {tr['p99_ms']} ms")
+    if "capture" in summary:
+        c = summary["capture"]
+        out.append(f"  data capture  {c['records']} records in {', '.join(c['folders']) or '(none)'}")
+    run_dir = summary["run_dir"]
+    out.append(f"  files         {run_dir}/artifacts/model.tar.gz, {run_dir}/evaluation/evaluation.json, {run_dir}/logs/, {run_dir}/summary.json")
+    print("\n".join(out))
+
+
+def _hyperparameter(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: write hyperparameters as name=value")
+    return key, value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--csv", help="your own CSV (header row, numeric features, a 0/1 label column)")
+    parser.add_argument("--target", default=DEFAULT_TARGET, help="label column of --csv (default: target)")
+    parser.add_argument("--hp", dest="hyperparameters", type=_hyperparameter, action="append", default=[],
+                        help="hyperparameter name=value, repeatable (e.g. --hp model_type=random_forest --hp n_estimators=300)")
+    parser.add_argument("--metric", default="auc", choices=sorted(gate_metrics.HIGHER_IS_BETTER), help="quality-gate metric (default auc)")
+    parser.add_argument("--threshold", type=float, default=0.75, help="quality-gate threshold (default 0.75)")
+    parser.add_argument("--drift", action="store_true", help="send drifted traffic: shift 5 features' distributions")
+    parser.add_argument("--requests", type=int, default=200, help="requests to send (default 200)")
+    parser.add_argument("--batch-size", type=int, default=20, help="rows per batch request (default 20)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--nginx", action=argparse.BooleanOptionalAction, default=shutil.which("nginx") is not None,
+                        help="put nginx in front (default: when nginx is installed)")
+    parser.add_argument("--out", default=".local", help="where run folders go (default .local)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.requests <= 100_000:
+        parser.error("--requests must be between 1 and 100000")
+    if not 1 <= args.batch_size <= 10_000:
+        parser.error("--batch-size must be between 1 and 10000")
+    if not 1 <= args.workers <= 64:
+        parser.error("--workers must be between 1 and 64")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    progress = Progress()
+    started = time.perf_counter()
+    try:
+        summary = run(args, progress)
+    except StepFailed as exc:
+        print(f"\nlocal mode failed at step '{exc.step}': {exc.reason}", file=sys.stderr)
+        if exc.log is not None and exc.log.exists():
+            tail = exc.log.read_text().strip().splitlines()[-15:]
+            print(f"last lines of {exc.log}:\n  " + "\n  ".join(tail), file=sys.stderr)
+        return 1
+    Path(summary["run_dir"], "summary.json").write_text(json.dumps(summary, indent=2))
+    print_summary(summary, time.perf_counter() - started)
+    return 0 if summary["gate"]["passed"] else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

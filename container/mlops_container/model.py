@@ -1,0 +1,151 @@
+"""The default model: a scikit-learn pipeline whose family and settings come from hyperparameters.
+
+SageMaker passes every hyperparameter as a string; ``parse_hyperparameters`` turns them into typed
+values and names any that is unknown or out of range.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "model_metadata.json"
+
+
+class HyperparameterError(ValueError):
+    """A hyperparameter is unknown, of the wrong type or out of range."""
+
+
+def _int(name: str, low: int, high: int):
+    def parse(value: str) -> int:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise HyperparameterError(f"hyperparameter {name}={value!r}: must be an integer") from None
+        if not low <= number <= high:
+            raise HyperparameterError(f"hyperparameter {name}={value!r}: must be between {low} and {high}")
+        return number
+    return parse
+
+
+def _float(name: str, low: float, high: float):
+    def parse(value: str) -> float:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise HyperparameterError(f"hyperparameter {name}={value!r}: must be a number") from None
+        if not low < number <= high:
+            raise HyperparameterError(f"hyperparameter {name}={value!r}: must be in ({low}, {high}]")
+        return number
+    return parse
+
+
+def _optional_int(name: str, low: int, high: int):
+    inner = _int(name, low, high)
+    return lambda value: None if str(value).strip().lower() in ("none", "") else inner(value)
+
+
+# family -> {hyperparameter: (parser, default)}
+FAMILIES: dict[str, dict[str, tuple[Any, Any]]] = {
+    "logistic_regression": {
+        "C": (_float("C", 0.0, 1e6), 1.0),
+        "max_iter": (_int("max_iter", 10, 100_000), 1000),
+    },
+    "random_forest": {
+        "n_estimators": (_int("n_estimators", 1, 5000), 200),
+        "max_depth": (_optional_int("max_depth", 1, 100), None),
+        "min_samples_leaf": (_int("min_samples_leaf", 1, 10_000), 1),
+    },
+    "gradient_boosting": {
+        "learning_rate": (_float("learning_rate", 0.0, 1.0), 0.1),
+        "max_iter": (_int("max_iter", 1, 10_000), 200),
+        "max_depth": (_optional_int("max_depth", 1, 100), None),
+        "l2_regularization": (_float("l2_regularization", -1e-12, 1e6), 0.0),
+    },
+}
+COMMON = {"random_state": (_int("random_state", 0, 2**31 - 1), 42)}
+DEFAULT_FAMILY = "gradient_boosting"
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    model_type: str
+    settings: dict[str, Any]
+    random_state: int
+
+
+def parse_hyperparameters(raw: dict[str, Any]) -> Hyperparameters:
+    """Typed hyperparameters from SageMaker's string map. Keys SageMaker adds (``sagemaker_*``) are ignored."""
+    values = {k: v for k, v in raw.items() if not k.startswith("sagemaker_") and not k.startswith("_")}
+    family = str(values.pop("model_type", DEFAULT_FAMILY)).strip()
+    if family not in FAMILIES:
+        raise HyperparameterError(f"hyperparameter model_type={family!r}: must be one of {', '.join(FAMILIES)}")
+    known = {**FAMILIES[family], **COMMON}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise HyperparameterError(
+            f"unknown hyperparameter(s) {', '.join(unknown)} for model_type={family}; allowed: {', '.join(sorted(known))}"
+        )
+    parsed = {name: (parser(values[name]) if name in values else default) for name, (parser, default) in known.items()}
+    random_state = parsed.pop("random_state")
+    return Hyperparameters(model_type=family, settings=parsed, random_state=random_state)
+
+
+def build_estimator(hp: Hyperparameters):
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if hp.model_type == "logistic_regression":
+        return make_pipeline(StandardScaler(), LogisticRegression(random_state=hp.random_state, **hp.settings))
+    if hp.model_type == "random_forest":
+        return RandomForestClassifier(random_state=hp.random_state, n_jobs=1, **hp.settings)
+    return HistGradientBoostingClassifier(random_state=hp.random_state, **hp.settings)
+
+
+def positive_scores(estimator, X: np.ndarray) -> np.ndarray:
+    """Probability of the positive class (label 1) per row."""
+    return estimator.predict_proba(X)[:, 1]
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    features: list[str]
+    target: str
+    model_type: str
+    hyperparameters: dict[str, Any]
+    validation_metrics: dict[str, float]
+    sklearn_version: str
+
+
+class TrainedModel:
+    """A fitted estimator and what serving needs to know about it."""
+
+    def __init__(self, estimator, metadata: ModelMetadata) -> None:
+        self.estimator = estimator
+        self.metadata = metadata
+
+    @property
+    def n_features(self) -> int:
+        return len(self.metadata.features)
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """Probability of the positive class (label 1) per row."""
+        return positive_scores(self.estimator, X)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self.estimator, directory / MODEL_FILE)
+        (directory / METADATA_FILE).write_text(json.dumps(asdict(self.metadata), indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> "TrainedModel":
+        metadata = ModelMetadata(**json.loads((directory / METADATA_FILE).read_text()))
+        return cls(joblib.load(directory / MODEL_FILE), metadata)

@@ -1,0 +1,92 @@
+"""``train``: SageMaker training-job entrypoint.
+
+Reads ``/opt/ml/input/config/hyperparameters.json`` and the ``train`` (required) and ``validation``
+(optional) channels under ``/opt/ml/input/data``; writes the model to ``/opt/ml/model``. Metrics are
+printed one per line as ``<split>:<metric>=<value>`` so a training job's metric definitions can
+scrape them (see ``METRIC_DEFINITIONS``). On failure it writes the reason to
+``/opt/ml/output/failure`` (SageMaker shows it as the job's FailureReason) and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+import numpy as np
+
+from mlops_container.data import DataError, check_binary_labels, read_channel
+from mlops_container.metrics import CLASSIFICATION_METRICS, classification_metrics
+from mlops_container.model import (
+    HyperparameterError,
+    ModelMetadata,
+    TrainedModel,
+    build_estimator,
+    parse_hyperparameters,
+    positive_scores,
+)
+from mlops_container.paths import TrainingPaths
+
+METRIC_DEFINITIONS = [
+    {"Name": f"{split}:{metric}", "Regex": rf"{split}:{metric}=([0-9.]+(?:e-?[0-9]+)?)"}
+    for split in ("train", "validation")
+    for metric in CLASSIFICATION_METRICS
+]
+
+
+def _fail(paths: TrainingPaths, reason: str) -> None:
+    paths.failure.parent.mkdir(parents=True, exist_ok=True)
+    paths.failure.write_text(reason[:1024])  # SageMaker keeps the first 1024 characters
+    print(f"training failed: {reason}", file=sys.stderr)
+
+
+def run(paths: TrainingPaths) -> TrainedModel:
+    import sklearn
+
+    raw = json.loads(paths.hyperparameters.read_text()) if paths.hyperparameters.exists() else {}
+    hp = parse_hyperparameters(raw)
+    train = read_channel(paths.channel("train"))
+    y_train = check_binary_labels(train, "train channel")
+    validation = read_channel(paths.channel("validation")) if paths.channel("validation").exists() else None
+    if validation is not None and validation.features != train.features:
+        raise DataError("validation channel: its columns differ from the train channel's")
+
+    estimator = build_estimator(hp)
+    estimator.fit(train.X, y_train)
+    metrics = {"train": classification_metrics(y_train, positive_scores(estimator, train.X))}
+    if validation is not None:
+        y_validation = check_binary_labels(validation, "validation channel")
+        metrics["validation"] = classification_metrics(y_validation, positive_scores(estimator, validation.X))
+    for split, values in metrics.items():
+        for name, value in values.items():
+            if not np.isnan(value):
+                print(f"{split}:{name}={value:.6f}")
+    model = TrainedModel(estimator, ModelMetadata(
+        features=train.features,
+        target=train.target,
+        model_type=hp.model_type,
+        hyperparameters={**hp.settings, "random_state": hp.random_state},
+        validation_metrics=metrics.get("validation", {}),
+        sklearn_version=sklearn.__version__,
+    ))
+    model.save(paths.model)
+    return model
+
+
+def main() -> int:
+    paths = TrainingPaths.from_env()
+    try:
+        run(paths)
+    except (HyperparameterError, DataError, json.JSONDecodeError) as exc:
+        _fail(paths, str(exc))
+        return 1
+    except Exception as exc:  # an unexpected error still leaves a reason behind
+        _fail(paths, f"unexpected {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        return 2
+    print(f"model written to {paths.model}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
