@@ -39,21 +39,22 @@ def _encoding(content_type: str) -> str:
     return "BASE64"
 
 
-def _payload(body: bytes, content_type: str) -> dict:
+def _payload(body: bytes, content_type: str, mode: str) -> dict:
+    """One side of the exchange, keys in SageMaker's order."""
     encoding = _encoding(content_type)
     if encoding != "BASE64":
         try:
-            return {"observedContentType": content_type, "data": body.decode("utf-8"), "encoding": encoding}
+            return {"observedContentType": content_type, "mode": mode, "data": body.decode("utf-8"), "encoding": encoding}
         except UnicodeDecodeError:
-            encoding = "BASE64"
-    return {"observedContentType": content_type, "data": base64.b64encode(body).decode("ascii"), "encoding": "BASE64"}
+            pass
+    return {"observedContentType": content_type, "mode": mode, "data": base64.b64encode(body).decode("ascii"), "encoding": "BASE64"}
 
 
 def capture_record(request: bytes, request_type: str, response: bytes, response_type: str, *, event_id: str, when: datetime) -> dict:
     return {
         "captureData": {
-            "endpointInput": {**_payload(request, request_type), "mode": "INPUT"},
-            "endpointOutput": {**_payload(response, response_type), "mode": "OUTPUT"},
+            "endpointInput": _payload(request, request_type, "INPUT"),
+            "endpointOutput": _payload(response, response_type, "OUTPUT"),
         },
         "eventMetadata": {"eventId": event_id, "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"},
         "eventVersion": "0",

@@ -1,0 +1,122 @@
+"""The training entrypoint (SageMaker's contract), the evaluation job and the quality gate."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from config.schema import Metric
+from mlops_container import evaluate, metrics, train
+from mlops_container.model import FAMILIES, HyperparameterError, TrainedModel, parse_hyperparameters
+from tests.container.conftest import make_training_root
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def test_hyperparameters_arrive_as_strings_and_are_typed():
+    hp = parse_hyperparameters({"model_type": "random_forest", "n_estimators": "50", "max_depth": "None", "sagemaker_region": '"x"'})
+    assert hp.model_type == "random_forest"
+    assert hp.settings == {"n_estimators": 50, "max_depth": None, "min_samples_leaf": 1}
+    assert hp.random_state == 42
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"model_type": "xgboost"}, "model_type='xgboost': must be one of logistic_regression, random_forest, gradient_boosting"),
+        ({"model_type": "random_forest", "learning_rate": "0.1"}, "unknown hyperparameter(s) learning_rate for model_type=random_forest"),
+        ({"model_type": "random_forest", "n_estimators": "many"}, "n_estimators='many': must be an integer"),
+        ({"model_type": "random_forest", "n_estimators": "0"}, "n_estimators='0': must be between 1 and 5000"),
+        ({"model_type": "logistic_regression", "C": "-1"}, "C='-1': must be in (0.0, 1000000.0]"),
+    ],
+)
+def test_bad_hyperparameters_are_named(raw, expected):
+    with pytest.raises(HyperparameterError) as info:
+        parse_hyperparameters(raw)
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_each_family_trains_and_prints_scrapable_metrics(tmp_path, processed, family, capsys):
+    paths = make_training_root(tmp_path, processed, {"model_type": family})
+    model = train.run(paths)
+    out = capsys.readouterr().out
+    scraped = {}
+    for definition in train.METRIC_DEFINITIONS:
+        match = re.search(definition["Regex"], out)
+        assert match, definition
+        scraped[definition["Name"]] = float(match.group(1))
+    assert scraped["validation:auc"] > 0.9
+    assert model.metadata.model_type == family
+    loaded = TrainedModel.load(paths.model)
+    assert loaded.metadata.features == model.metadata.features and len(loaded.metadata.features) == 30
+
+
+def _run_train(root) -> subprocess.CompletedProcess:
+    env = {"MLOPS_ML_ROOT": str(root), "PYTHONPATH": str(ROOT / "container"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "mlops_container.train"], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_train_entrypoint_writes_the_model(tmp_path, processed):
+    make_training_root(tmp_path, processed, {"model_type": "logistic_regression"})
+    result = _run_train(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in (tmp_path / "model").iterdir()} == {"model.joblib", "model_metadata.json"}
+    assert not (tmp_path / "output" / "failure").exists()
+
+
+def test_train_failure_leaves_a_reason_and_exits_non_zero(tmp_path, processed):
+    make_training_root(tmp_path, processed, {"model_type": "gradient_boosting", "learning_rate": "fast"})
+    result = _run_train(tmp_path)
+    assert result.returncode == 1
+    assert (tmp_path / "output" / "failure").read_text() == "hyperparameter learning_rate='fast': must be a number"
+
+
+def test_train_without_data_fails_with_a_reason(tmp_path):
+    result = _run_train(tmp_path)
+    assert result.returncode == 1
+    assert "no .csv file in this channel" in (tmp_path / "output" / "failure").read_text()
+
+
+def test_evaluation_reads_model_tar_gz_and_writes_the_gate_input(tmp_path, ml_root, processed):
+    archive = tmp_path / "model" / "model.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        for f in (ml_root / "model").iterdir():
+            tar.add(f, arcname=f.name)
+    code = evaluate.main(["--model-dir", str(archive.parent), "--test-dir", str(processed / "test"), "--output-dir", str(tmp_path / "eval")])
+    assert code == 0
+    report = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert set(report["metrics"]) == {"auc", "accuracy", "f1", "precision", "recall"}
+    assert report["metrics"]["auc"] > 0.95
+    assert report["binary_classification_metrics"]["auc"] == {"value": report["metrics"]["auc"], "standard_deviation": "NaN"}
+    assert report["samples"] == 86
+
+
+def test_evaluation_of_a_single_class_test_set_writes_valid_json(tmp_path, ml_root, processed):
+    lines = (processed / "test" / "test.csv").read_text().splitlines()
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "t.csv").write_text("\n".join([lines[0]] + [l for l in lines[1:] if l.startswith("1,")]))
+    assert evaluate.main(["--model-dir", str(ml_root / "model"), "--test-dir", str(tmp_path / "test"), "--output-dir", str(tmp_path / "e")]) == 0
+    report = json.loads((tmp_path / "e" / "evaluation.json").read_text())  # strict JSON: no NaN literal
+    assert report["metrics"]["auc"] is None
+    assert metrics.gate(report["metrics"], "auc", 0.5) == (False, "auc is missing from the evaluation: the gate fails")
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "threshold", "passed"),
+    [("auc", 0.80, 0.80, True), ("auc", 0.79, 0.80, False), ("rmse", 0.5, 0.6, True), ("rmse", 0.7, 0.6, False), ("mae", 1.0, 1.0, True)],
+)
+def test_gate_semantics(metric, value, threshold, passed):
+    ok, verdict = metrics.gate({metric: value}, metric, threshold)
+    assert ok is passed
+    assert f"{metric} = {value:.4f}" in verdict and str(threshold) in verdict
+
+
+def test_gate_directions_match_the_platform_config():
+    assert metrics.HIGHER_IS_BETTER == {m.value: m.higher_is_better for m in Metric}
