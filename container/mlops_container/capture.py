@@ -115,9 +115,12 @@ class CaptureWriter:
 
 
 def read_records(root: Path) -> list[dict]:
-    """Every capture record under ``root`` (any endpoint, variant and hour), oldest file first."""
+    """Every capture record under ``root`` (any endpoint, variant and hour), in inference-time order.
+
+    Each worker writes its own files, so records are merged across files by ``inferenceTime``.
+    """
     records = []
     for path in sorted(root.rglob("*.jsonl")):
         with path.open(encoding="utf-8") as fh:
             records += [json.loads(line) for line in fh if line.strip()]
-    return records
+    return sorted(records, key=lambda r: r["eventMetadata"]["inferenceTime"])

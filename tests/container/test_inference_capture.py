@@ -1,0 +1,116 @@
+"""Request parsing, content negotiation and data-capture records, without a server."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from mlops_container import capture, inference
+from mlops_container.inference import RequestError
+
+FEATURES = ["a", "b", "c"]
+
+
+def test_csv_rows():
+    X = inference.parse(b"1,2,3\n4,5,6\n", "text/csv", FEATURES)
+    np.testing.assert_array_equal(X, [[1, 2, 3], [4, 5, 6]])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"instances": [[1, 2, 3]]}', b'{"instances": [{"a": 1, "b": 2, "c": 3}]}', b'{"features": [1, 2, 3]}', b"[[1, 2, 3]]", b"[1, 2, 3]", b'{"a": 1, "b": 2, "c": 3}'],
+)
+def test_json_shapes(body):
+    np.testing.assert_array_equal(inference.parse(body, "application/json", FEATURES), [[1, 2, 3]])
+
+
+def test_json_lines():
+    X = inference.parse(b'[1,2,3]\n{"a": 4, "b": 5, "c": 6}\n', "application/jsonlines", FEATURES)
+    np.testing.assert_array_equal(X, [[1, 2, 3], [4, 5, 6]])
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "status", "message"),
+    [
+        (b"", "text/csv", 400, "empty request body"),
+        (b"  \n", "application/json", 400, "empty request body"),
+        (b"1,2\n", "text/csv", 400, "row 0: 2 values, the model expects 3"),
+        (b"1,2,3\n1,2\n", "text/csv", 400, "row 1: 2 values, the model expects 3"),
+        (b"1,x,3\n", "text/csv", 400, "row 0, column 1: 'x' is not a number"),
+        (b"1,nan,3\n", "text/csv", 400, "finite numbers"),
+        (b'{"instances": [[1, 2]]}', "application/json", 400, "row 0: 2 values, the model expects 3"),
+        (b'{"instances": [[1, "2", 3]]}', "application/json", 400, "row 0, column 1: '2' is not a number"),
+        (b'{"instances": [{"a": 1, "b": 2}]}', "application/json", 400, "missing ['c']"),
+        (b'{"instances": [[1, 2, 3]]', "application/json", 400, "invalid JSON"),
+        (b"\xff\xfe", "text/csv", 400, "not UTF-8"),
+        (b"1,2,3", "application/x-npy", 415, "unsupported content type"),
+    ],
+)
+def test_bad_requests_get_a_4xx_and_a_one_line_reason(body, kind, status, message):
+    with pytest.raises(RequestError) as info:
+        inference.parse(body, kind, FEATURES)
+    assert info.value.status == status
+    assert message in info.value.message and "\n" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [(None, "text/csv"), ("*/*", "text/csv"), ("application/json", "application/json"),
+     ("text/html, application/jsonlines;q=0.9", "application/jsonlines")],
+)
+def test_negotiation(accept, expected):
+    assert inference.negotiate(accept, "text/csv") == expected
+
+
+def test_negotiation_refuses_what_it_cannot_produce():
+    with pytest.raises(RequestError) as info:
+        inference.negotiate("application/xml", "text/csv")
+    assert info.value.status == 406
+
+
+def test_response_formats():
+    scores = np.array([0.25, 0.75])
+    assert inference.format_response(scores, "text/csv") == b"0.250000\n0.750000\n"
+    assert json.loads(inference.format_response(scores, "application/json")) == {"predictions": [{"score": 0.25, "label": 0}, {"score": 0.75, "label": 1}]}
+    lines = inference.format_response(scores, "application/jsonlines").decode().splitlines()
+    assert [json.loads(l)["label"] for l in lines] == [0, 1]
+
+
+def test_capture_record_has_sagemakers_shape():
+    when = datetime(2026, 11, 23, 9, 5, 7, 123456, tzinfo=timezone.utc)
+    record = capture.capture_record(b"1,2,3", "text/csv", b'{"p":1}', "application/json", event_id="e-1", when=when)
+    assert record == {
+        "captureData": {
+            "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": "1,2,3", "encoding": "CSV"},
+            "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": '{"p":1}', "encoding": "JSON"},
+        },
+        "eventMetadata": {"eventId": "e-1", "inferenceTime": "2026-11-23T09:05:07.123Z"},
+        "eventVersion": "0",
+    }
+    binary = capture.capture_record(b"\x00\xff", "application/x-npy", b"1", "text/csv", event_id="e", when=when)
+    assert binary["captureData"]["endpointInput"]["encoding"] == "BASE64"
+
+
+def test_writer_uses_hourly_folders_and_loses_nothing(tmp_path):
+    writer = capture.CaptureWriter(tmp_path, endpoint="ep", variant="AllTraffic")
+    for i in range(25):
+        writer.write(f"{i},0,0".encode(), "text/csv", b"0.5\n", "text/csv")
+    # Records are flushed as written: readable before the writer is closed.
+    records = capture.read_records(tmp_path)
+    assert [r["captureData"]["endpointInput"]["data"] for r in records] == [f"{i},0,0" for i in range(25)]
+    files = list(tmp_path.rglob("*.jsonl"))
+    relative = files[0].relative_to(tmp_path).as_posix()
+    assert re.fullmatch(r"ep/AllTraffic/\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl", relative), relative
+    writer.close()
+
+
+def test_writer_samples(tmp_path):
+    writer = capture.CaptureWriter(tmp_path, sampling_percent=20)
+    kept = sum(writer.write(b"1", "text/csv", b"1", "text/csv") for _ in range(2000))
+    assert 300 < kept < 500
+    with pytest.raises(ValueError):
+        capture.CaptureWriter(tmp_path, sampling_percent=0)
