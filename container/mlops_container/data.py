@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_TARGET = "target"
+LABEL_FIRST = ":first-column:"  # as ``target``: the label is the first column, whatever its name
 
 
 class DataError(ValueError):
@@ -67,6 +68,8 @@ def read_table(path: Path, *, target: str | None = DEFAULT_TARGET) -> Table:
     header_line, _, body = text.partition("\n")
     header = next(csv.reader([header_line]))
     header = [h.strip() for h in header]
+    if target == LABEL_FIRST:
+        target = header[0]
     if target is not None and target not in header:
         raise DataError(f"{path}: no label column '{target}'; columns are {', '.join(header)}")
     if len(set(header)) != len(header):
@@ -85,7 +88,11 @@ def read_table(path: Path, *, target: str | None = DEFAULT_TARGET) -> Table:
 
 
 def read_channel(directory: Path, *, target: str | None = DEFAULT_TARGET) -> Table:
-    """Read and concatenate every ``*.csv`` of a SageMaker channel directory (all with the same header)."""
+    """Read and concatenate every ``*.csv`` of a SageMaker channel directory (all with the same header).
+
+    ``target``: the label column's name, ``LABEL_FIRST`` (the first column, SageMaker's convention for
+    training channels), or None (features only).
+    """
     files = sorted(directory.glob("*.csv"))
     if not files:
         raise DataError(f"{directory}: no .csv file in this channel")

@@ -1,7 +1,8 @@
 """``train``: SageMaker training-job entrypoint.
 
 Reads ``/opt/ml/input/config/hyperparameters.json`` and the ``train`` (required) and ``validation``
-(optional) channels under ``/opt/ml/input/data``; writes the model to ``/opt/ml/model``. Metrics are
+(optional) channels under ``/opt/ml/input/data`` (CSV with a header, label in the first column);
+writes the model to ``/opt/ml/model``. Metrics are
 printed one per line as ``<split>:<metric>=<value>`` so a training job's metric definitions can
 scrape them (see ``METRIC_DEFINITIONS``). On failure it writes the reason to
 ``/opt/ml/output/failure`` (SageMaker shows it as the job's FailureReason) and exits non-zero.
@@ -15,7 +16,7 @@ import traceback
 
 import numpy as np
 
-from mlops_container.data import DataError, check_binary_labels, read_channel
+from mlops_container.data import LABEL_FIRST, DataError, check_binary_labels, read_channel
 from mlops_container.metrics import CLASSIFICATION_METRICS, classification_metrics
 from mlops_container.model import (
     HyperparameterError,
@@ -45,9 +46,9 @@ def run(paths: TrainingPaths) -> TrainedModel:
 
     raw = json.loads(paths.hyperparameters.read_text()) if paths.hyperparameters.exists() else {}
     hp = parse_hyperparameters(raw)
-    train = read_channel(paths.channel("train"))
+    train = read_channel(paths.channel("train"), target=LABEL_FIRST)
     y_train = check_binary_labels(train, "train channel")
-    validation = read_channel(paths.channel("validation")) if paths.channel("validation").exists() else None
+    validation = read_channel(paths.channel("validation"), target=LABEL_FIRST) if paths.channel("validation").exists() else None
     if validation is not None and validation.features != train.features:
         raise DataError("validation channel: its columns differ from the train channel's")
 

@@ -1,0 +1,99 @@
+"""Local mode: the whole loop into a run folder, its options, and its failure messages."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from mlops_container import data, local
+from mlops_container.capture import read_records
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("local")
+    code = local.main(["--out", str(out), "--requests", "24", "--batch-size", "5", "--no-nginx"])
+    run_dir = next(out.iterdir())
+    return code, run_dir, json.loads((run_dir / "summary.json").read_text())
+
+
+def test_full_loop_succeeds_and_summarizes(clean_run, capsys):
+    code, run_dir, summary = clean_run
+    assert code == 0
+    assert summary["data"]["splits"] == {"train": 398, "validation": 85, "test": 86}
+    assert summary["gate"]["passed"] and summary["metrics"]["auc"] > 0.9
+    assert summary["traffic"]["requests"] == 24 and summary["traffic"]["errors"] == 0
+    assert summary["traffic"]["rows"] == 12 * 1 + 12 * 5
+    for path in ("artifacts/model.tar.gz", "evaluation/evaluation.json", "logs/train.log", "logs/serve.log",
+                 "opt_ml/processing/output/baseline/baseline.csv"):
+        assert (run_dir / path).exists(), path
+
+
+def test_every_request_is_captured_in_hourly_folders(clean_run):
+    _, run_dir, summary = clean_run
+    records = read_records(run_dir / "capture")
+    assert summary["capture"]["records"] == len(records) == 24
+    for folder in summary["capture"]["folders"]:
+        assert re.fullmatch(r"capture/local-endpoint/AllTraffic/\d{4}/\d{2}/\d{2}/\d{2}", folder), folder
+    kinds = {r["captureData"]["endpointInput"]["observedContentType"] for r in records}
+    assert kinds == {"text/csv", "application/json"}
+
+
+def test_drift_shifts_the_named_features_only(processed):
+    test = data.read_table(processed / "test" / "test.csv")
+    train = data.read_table(processed / "train" / "train.csv")
+    shifted, names = local.drift(test, train)
+    assert names == train.features[:5]
+    for j in range(test.X.shape[1]):
+        moved = abs(shifted.X[:, j].mean() - test.X[:, j].mean()) / train.X[:, j].std()
+        assert (moved > 1.5) if j < 5 else moved == 0
+
+
+def test_drifted_run_sends_shifted_traffic(tmp_path):
+    code = local.main(["--out", str(tmp_path), "--requests", "8", "--drift", "--no-nginx", "--hp", "model_type=logistic_regression"])
+    assert code == 0
+    summary = json.loads(next(tmp_path.iterdir()).joinpath("summary.json").read_text())
+    assert summary["traffic"]["drifted_features"] == ["mean_radius", "mean_texture", "mean_perimeter", "mean_area", "mean_smoothness"]
+    assert summary["model"]["type"] == "logistic_regression"
+
+
+def test_failed_gate_serves_nothing_and_exits_3(tmp_path):
+    code = local.main(["--out", str(tmp_path), "--threshold", "0.9999", "--no-nginx"])
+    summary = json.loads(next(tmp_path.iterdir()).joinpath("summary.json").read_text())
+    assert code == 3
+    assert summary["gate"]["passed"] is False and "required >= 0.9999" in summary["gate"]["verdict"]
+    assert "traffic" not in summary
+
+
+def test_bad_hyperparameter_names_the_step_and_reason(tmp_path, capsys):
+    assert local.main(["--out", str(tmp_path), "--hp", "model_type=svm"]) == 1
+    err = capsys.readouterr().err
+    assert "local mode failed at step 'train': hyperparameter model_type='svm': must be one of" in err
+
+
+def test_own_csv_is_checked_first(tmp_path, capsys):
+    bad = tmp_path / "mine.csv"
+    bad.write_text("label,x\n1,2\n")
+    assert local.main(["--out", str(tmp_path / "out"), "--csv", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "local mode failed at step 'data'" in err and "no label column 'target'; columns are label, x" in err
+
+
+def test_own_csv_with_its_label_column(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    rows = "\n".join(f"{a},{b},{c},{d},{label}" for (a, b, c, d), label in zip(X, y))
+    (tmp_path / "mine.csv").write_text("f1,f2,f3,f4,churned\n" + rows)
+    code = local.main(["--out", str(tmp_path / "out"), "--csv", str(tmp_path / "mine.csv"), "--target", "churned", "--requests", "4", "--no-nginx"])
+    assert code == 0
+
+
+@pytest.mark.parametrize(("argv", "message"), [(["--requests", "0"], "--requests"), (["--hp", "novalue"], "name=value"), (["--metric", "logloss"], "invalid choice")])
+def test_bad_options_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        local.parse_args(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
