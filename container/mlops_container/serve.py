@@ -46,10 +46,10 @@ def settings() -> dict:
     }
 
 
-def nginx_config(*, host: str, port: int, socket: str, timeout: int, max_payload: int) -> str:
+def nginx_config(*, host: str, port: int, socket: str, timeout: int, max_payload: int, workdir: str = "/tmp") -> str:
     text = TEMPLATE.read_text()
     listen = str(port) if host == "0.0.0.0" else f"{host}:{port}"  # noqa: S104
-    for key, value in {"__LISTEN__": listen, "__SOCKET__": socket, "__TIMEOUT__": str(timeout), "__MAX_BODY__": str(max_payload)}.items():
+    for key, value in {"__LISTEN__": listen, "__SOCKET__": socket, "__WORKDIR__": workdir, "__TIMEOUT__": str(timeout), "__MAX_BODY__": str(max_payload)}.items():
         text = text.replace(key, value)
     return text
 
@@ -74,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[subprocess.Popen] = []
     if use_nginx:
         workdir = Path(tempfile.mkdtemp(prefix="mlops-serve-"))
+        workdir.chmod(0o755)  # nginx workers run as an unprivileged user and must reach the socket
         socket = str(workdir / "gunicorn.sock")
-        (workdir / "nginx.conf").write_text(nginx_config(host=args.host, port=args.port, socket=socket, timeout=conf["timeout"], max_payload=conf["max_payload"]))
+        (workdir / "nginx.conf").write_text(nginx_config(
+            host=args.host, port=args.port, socket=socket, timeout=conf["timeout"], max_payload=conf["max_payload"], workdir=str(workdir)
+        ))
         processes.append(subprocess.Popen(gunicorn_command(f"unix:{socket}", workers=conf["workers"], timeout=conf["timeout"])))
         processes.append(subprocess.Popen(["nginx", "-c", str(workdir / "nginx.conf"), "-p", str(workdir)]))
     else:

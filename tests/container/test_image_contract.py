@@ -1,0 +1,93 @@
+"""The Dockerfile, the entrypoint scripts and the code agree (the image cannot be built here: no Docker)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from mlops_container import paths, serve
+
+CONTAINER = Path(__file__).resolve().parents[2] / "container"
+DOCKERFILE = (CONTAINER / "Dockerfile").read_text()
+ENTRYPOINTS = ("train", "serve", "preprocess", "evaluate")
+
+
+def _instructions(keyword: str) -> list[str]:
+    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    return [line.split(None, 1)[1] for line in joined.splitlines() if line.startswith(keyword + " ")]
+
+
+def test_base_image_is_a_slim_python_matching_the_tested_one():
+    (base,) = _instructions("FROM")
+    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", base)
+    assert sys.version_info[:2] == (3, 11)
+
+
+def test_every_entrypoint_is_copied_onto_the_path_and_runs_an_existing_module():
+    copied = " ".join(_instructions("COPY"))
+    for name in ENTRYPOINTS:
+        script = CONTAINER / "bin" / name
+        assert f"bin/{name}" in copied
+        assert script.stat().st_mode & 0o111, f"{script} is not executable"
+        module = re.search(r"python3 -m (\S+)", script.read_text()).group(1)
+        assert callable(importlib.import_module(module).main), module
+    assert re.search(r"COPY bin/train bin/serve bin/preprocess bin/evaluate /usr/local/bin/", DOCKERFILE)
+
+
+def test_no_entrypoint_overrides_sagemakers_train_and_serve_arguments():
+    assert _instructions("ENTRYPOINT") == [] and _instructions("CMD") == []
+
+
+def test_environment_matches_the_code():
+    env = " ".join(_instructions("ENV"))
+    assert f"{paths.ML_ROOT_ENV}={paths.DEFAULT_ML_ROOT}" in env
+    assert "PYTHONPATH=/opt/program" in env and "PYTHONUNBUFFERED=1" in env
+    assert "COPY mlops_container/ /opt/program/mlops_container/" in DOCKERFILE
+
+
+def test_serving_port_and_nginx_match():
+    assert _instructions("EXPOSE") == ["8080"]
+    conf = serve.nginx_config(host="0.0.0.0", port=8080, socket="/tmp/g.sock", timeout=60, max_payload=6291456)
+    assert "listen 8080 deferred;" in conf and "server unix:/tmp/g.sock;" in conf
+    assert "location ~ ^/(ping|invocations|execution-parameters)$" in conf
+    assert "client_max_body_size 6291456;" in conf and "__" not in conf
+    assert "nginx" in " ".join(_instructions("RUN"))
+
+
+def test_serve_defaults_to_port_8080_on_all_interfaces():
+    result = subprocess.run([sys.executable, "-m", "mlops_container.serve", "--help"], capture_output=True, text=True,
+                            env={"PYTHONPATH": str(CONTAINER), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0 and "MODEL_SERVER_WORKERS" in result.stdout
+    assert re.search(r'add_argument\("--port", type=int, default=8080\)', (CONTAINER / "mlops_container" / "serve.py").read_text())
+    assert re.search(r'add_argument\("--host", default="0.0.0.0"\)', (CONTAINER / "mlops_container" / "serve.py").read_text())
+
+
+def test_requirements_are_pinned_and_installed_here():
+    lines = [l for l in (CONTAINER / "requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
+    assert lines and all("==" in l for l in lines)
+    for line in lines:
+        name, pinned = line.split("==")
+        assert version(name) == pinned, name
+    assert "COPY requirements.txt" in DOCKERFILE and "pip install --no-cache-dir -r /opt/program/requirements.txt" in DOCKERFILE
+
+
+@pytest.mark.parametrize(("env", "message"), [({"MODEL_SERVER_WORKERS": "zero"}, "must be a positive integer"), ({"MODEL_SERVER_TIMEOUT": "0"}, "must be a positive integer")])
+def test_bad_server_settings_are_refused(monkeypatch, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit, match=message):
+        serve.settings()
+
+
+def test_server_settings_default_to_cpu_count_and_60_seconds(monkeypatch):
+    monkeypatch.delenv("MODEL_SERVER_WORKERS", raising=False)
+    monkeypatch.delenv("MODEL_SERVER_TIMEOUT", raising=False)
+    import os
+
+    assert serve.settings()["workers"] == os.cpu_count() and serve.settings()["timeout"] == 60
