@@ -1,6 +1,8 @@
 """``serve``: SageMaker's serving entrypoint: nginx on port 8080 in front of gunicorn workers.
 
-- Workers: ``MODEL_SERVER_WORKERS`` (default: the CPU count); request timeout:
+- Workers: ``MODEL_SERVER_WORKERS`` (default: the CPU count), each single-threaded
+  (``OMP_NUM_THREADS=1`` unless set: N workers with N OpenMP threads each oversubscribe the CPUs
+  and were measured 20x slower); request timeout:
   ``MODEL_SERVER_TIMEOUT`` seconds (default 60); body limit: ``MODEL_SERVER_MAX_PAYLOAD_BYTES``.
 - With nginx on the PATH (the image has it), gunicorn listens on a Unix socket behind nginx, which
   buffers slow clients; without nginx (a laptop), or with ``--no-nginx``, gunicorn listens on
@@ -54,6 +56,12 @@ def nginx_config(*, host: str, port: int, socket: str, timeout: int, max_payload
     return text
 
 
+def worker_environment() -> dict:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
 def gunicorn_command(bind: str, *, workers: int, timeout: int) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", APP,
@@ -79,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "nginx.conf").write_text(nginx_config(
             host=args.host, port=args.port, socket=socket, timeout=conf["timeout"], max_payload=conf["max_payload"], workdir=str(workdir)
         ))
-        processes.append(subprocess.Popen(gunicorn_command(f"unix:{socket}", workers=conf["workers"], timeout=conf["timeout"])))
+        processes.append(subprocess.Popen(gunicorn_command(f"unix:{socket}", workers=conf["workers"], timeout=conf["timeout"]), env=worker_environment()))
         processes.append(subprocess.Popen(["nginx", "-c", str(workdir / "nginx.conf"), "-p", str(workdir)]))
     else:
-        processes.append(subprocess.Popen(gunicorn_command(f"{args.host}:{args.port}", workers=conf["workers"], timeout=conf["timeout"])))
+        processes.append(subprocess.Popen(gunicorn_command(f"{args.host}:{args.port}", workers=conf["workers"], timeout=conf["timeout"]), env=worker_environment()))
     print(f"serve: {'nginx + ' if use_nginx else ''}gunicorn, {conf['workers']} workers, timeout {conf['timeout']} s, port {args.port}", flush=True)
 
     stopped_by_signal = False
