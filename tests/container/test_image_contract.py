@@ -91,3 +91,10 @@ def test_server_settings_default_to_cpu_count_and_60_seconds(monkeypatch):
     import os
 
     assert serve.settings()["workers"] == os.cpu_count() and serve.settings()["timeout"] == 60
+
+
+def test_workers_are_single_threaded_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert serve.worker_environment()["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert serve.worker_environment()["OMP_NUM_THREADS"] == "4"
