@@ -118,6 +118,22 @@ class EvaluationConfig(_Strict):
         return self.metric.higher_is_better
 
 
+class PipelineConfig(_Strict):
+    """How the project's training pipeline runs (see ``TrainingPipeline``)."""
+
+    image_tag: str = Field(default="1.0.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    data_prefix: str = Field(default="incoming/", pattern=r"^([A-Za-z0-9!_.*'()-]+/)+$")
+    hyperparameters: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")], Union[str, int, float, bool]] = {}
+    spot_training: bool = False
+    processing_max_runtime_minutes: int = Field(default=60, ge=5, le=1440)
+    training_max_runtime_minutes: int = Field(default=60, ge=5, le=1440)
+    approval_status: Literal["PendingManualApproval", "Approved"] = "PendingManualApproval"
+
+    def hyperparameter_strings(self) -> dict[str, str]:
+        """As SageMaker passes them: every value a string (booleans lower-case)."""
+        return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in self.hyperparameters.items()}
+
+
 class ProjectConfig(_Strict):
     """One ML project: its own key, buckets, registry, image repository and alert topic."""
 
@@ -127,6 +143,7 @@ class ProjectConfig(_Strict):
     evaluation: EvaluationConfig
     retrain_schedule: str = "cron(0 3 1 * ? *)"
     retrain_schedule_enabled: bool = True
+    pipeline: PipelineConfig = PipelineConfig()
 
     @field_validator("name")
     @classmethod

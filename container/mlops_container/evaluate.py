@@ -26,7 +26,7 @@ from mlops_container.metrics import classification_metrics
 from mlops_container.model import METADATA_FILE, TrainedModel
 from mlops_container.paths import ProcessingPaths
 
-EVALUATION_FILE = "evaluation.json"
+from mlops_container.contract import EVALUATION_FILE  # noqa: E402
 
 
 def load_model(model_path: Path) -> TrainedModel:

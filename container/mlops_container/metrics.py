@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 
+from mlops_container.contract import CLASSIFICATION_METRICS  # noqa: F401 (the metrics evaluations report)
+
 # The metrics every evaluation reports; the gate reads one of them. Same names as the platform
 # config's ``evaluation.metric``; rmse/mae/r2 belong to regression models, which this image does not train.
 HIGHER_IS_BETTER = {"auc": True, "accuracy": True, "f1": True, "precision": True, "recall": True, "r2": True, "rmse": False, "mae": False}
-CLASSIFICATION_METRICS = ("auc", "accuracy", "f1", "precision", "recall")
 
 
 def classification_metrics(y_true: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> dict[str, float]:

@@ -17,7 +17,8 @@ import traceback
 import numpy as np
 
 from mlops_container.data import LABEL_FIRST, DataError, check_binary_labels, read_channel
-from mlops_container.metrics import CLASSIFICATION_METRICS, classification_metrics
+from mlops_container.contract import METRIC_DEFINITIONS  # noqa: F401 (re-exported: the metrics this prints)
+from mlops_container.metrics import classification_metrics
 from mlops_container.model import (
     HyperparameterError,
     ModelMetadata,
@@ -28,11 +29,6 @@ from mlops_container.model import (
 )
 from mlops_container.paths import TrainingPaths
 
-METRIC_DEFINITIONS = [
-    {"Name": f"{split}:{metric}", "Regex": rf"{split}:{metric}=([0-9.]+(?:e-?[0-9]+)?)"}
-    for split in ("train", "validation")
-    for metric in CLASSIFICATION_METRICS
-]
 
 
 def _fail(paths: TrainingPaths, reason: str) -> None:

@@ -98,3 +98,16 @@ def test_workers_are_single_threaded_unless_told_otherwise(monkeypatch):
     assert serve.worker_environment()["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     assert serve.worker_environment()["OMP_NUM_THREADS"] == "4"
+
+
+def test_contract_paths_are_where_the_code_reads_and_writes(monkeypatch):
+    from mlops_container import contract
+
+    monkeypatch.setenv(paths.ML_ROOT_ENV, "/opt/ml")
+    processing = paths.ProcessingPaths.from_env()
+    assert contract.PREPROCESS_INPUT == str(processing.input("data"))
+    assert contract.PREPROCESS_OUTPUTS == {n: str(processing.output(n)) for n in ("train", "validation", "test", "baseline")}
+    assert (contract.EVALUATE_MODEL, contract.EVALUATE_TEST, contract.EVALUATE_OUTPUT) == (
+        str(processing.model), str(processing.test), str(processing.evaluation))
+    for entrypoint in contract.ENTRYPOINTS.values():
+        assert (CONTAINER / "bin" / entrypoint[0]).exists()

@@ -1,0 +1,29 @@
+"""The image's contract with the platform, as plain constants (no imports: the CDK app reads it too).
+
+The training pipeline's job definitions are built from these, and the container's tests check that
+the code reads and writes exactly here.
+"""
+
+from __future__ import annotations
+
+CLASSIFICATION_METRICS = ("auc", "accuracy", "f1", "precision", "recall")
+
+# What a training job's metric definitions scrape from the ``train`` entrypoint's output.
+METRIC_DEFINITIONS = [
+    {"Name": f"{split}:{metric}", "Regex": rf"{split}:{metric}=([0-9.]+(?:e-?[0-9]+)?)"}
+    for split in ("train", "validation")
+    for metric in CLASSIFICATION_METRICS
+]
+
+ENTRYPOINTS = {"preprocess": ["preprocess"], "evaluate": ["evaluate"]}  # processing jobs' ContainerEntrypoint
+
+# Processing-job mounts (``<ML root>/processing/...`` in the code).
+PREPROCESS_INPUT = "/opt/ml/processing/input/data"
+PREPROCESS_OUTPUTS = {name: f"/opt/ml/processing/output/{name}" for name in ("train", "validation", "test", "baseline")}
+EVALUATE_MODEL = "/opt/ml/processing/model"
+EVALUATE_TEST = "/opt/ml/processing/test"
+EVALUATE_OUTPUT = "/opt/ml/processing/evaluation"
+EVALUATION_FILE = "evaluation.json"
+
+TRAINING_CHANNELS = ("train", "validation")
+CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
