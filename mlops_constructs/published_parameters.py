@@ -24,14 +24,16 @@ def studio_path(prefix: str, stage: str) -> str:
 
 
 class PublishedParameters(Construct):
-    """One SSM String parameter per entry of ``values``, named ``<path>/<key>``.
+    """One SSM String parameter per entry of ``values`` (StringList per ``list_values``), named ``<path>/<key>``.
 
     Deploys standard-tier (free) ``AWS::SSM::Parameter`` resources, deleted with the stack (they only
     point at resources; the resources themselves are retained). ``path`` may contain tokens.
     ``parameters`` maps each key to its construct.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, path: str, values: dict[str, str]) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, path: str, values: dict[str, str], list_values: dict[str, list[str]] | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
         self.parameters = {
             key: ssm.StringParameter(
@@ -44,8 +46,22 @@ class PublishedParameters(Construct):
             )
             for key, value in values.items()
         }
+        for key, items in (list_values or {}).items():
+            self.parameters[key] = ssm.StringListParameter(
+                self,
+                "".join(part.capitalize() for part in key.split("-")),
+                parameter_name=f"{path}/{key}",
+                string_list_value=items,
+                simple_name=False,
+                description=f"{key} (published by the MLOps platform)",
+            )
 
 
 def read_parameter(scope: Construct, name: str) -> str:
     """The value of SSM parameter ``name``, resolved by CloudFormation at deploy time (no synth-time call)."""
     return ssm.StringParameter.value_for_string_parameter(scope, name)
+
+
+def read_list_parameter(scope: Construct, name: str) -> list[str]:
+    """The value of StringList parameter ``name`` as a list, resolved by CloudFormation at deploy time."""
+    return ssm.StringListParameter.value_for_typed_list_parameter(scope, name)

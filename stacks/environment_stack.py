@@ -48,8 +48,8 @@ class EnvironmentStack(Stack):
             values={
                 "domain-id": self.studio.domain_id,
                 "security-group-id": self.network.studio_security_group.security_group_id,
-                "subnet-ids": ",".join(s.subnet_id for s in self.network.subnets.subnets),
             },
+            list_values={"subnet-ids": [s.subnet_id for s in self.network.subnets.subnets]},
         )
 
     @property

@@ -10,6 +10,7 @@ from constructs import Construct
 from config import PlatformConfig
 from mlops_constructs.aspects import StatefulResourcesRetained
 from stacks.environment_stack import EnvironmentStack
+from stacks.pipeline_stack import TrainingPipelineStack
 from stacks.project_stack import ProjectStack
 from stacks.sandbox_stack import SandboxStack
 from stacks.self_service_stack import SelfServiceStack
@@ -21,7 +22,7 @@ class PlatformStage(Stage):
 
     Stacks (CloudFormation names ``<prefix>-<stage>-...``): ``environment`` (network, Studio domain),
     ``self-service`` (Service Catalog), ``project-<name>`` per project, ``user-<name>`` per user,
-    ``sandbox-<user>-<project>`` per sandbox. Stateful stacks get termination protection when the
+    ``sandbox-<user>-<project>`` per sandbox, ``pipeline-<name>`` per project (stateless). Stateful stacks get termination protection when the
     config asks for it (prod).
     """
 
@@ -51,6 +52,16 @@ class PlatformStage(Stage):
             )
             for p in config.projects
         }
+        self.pipelines = {
+            p.name: TrainingPipelineStack(
+                self, f"Pipeline-{p.name}", config=config, project=p,
+                **stack_args(f"pipeline-{p.name}", f"training pipeline of project {p.name}", False),
+            )
+            for p in config.projects
+        }
+        for name, pipeline_stack in self.pipelines.items():
+            pipeline_stack.add_stack_dependency(self.projects[name], "reads the project's resources from SSM")
+            pipeline_stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM")
         self.users = {
             u.name: UserStack(
                 self, f"User-{u.name}", config=config, user=u,

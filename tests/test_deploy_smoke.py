@@ -22,7 +22,7 @@ BOOTSTRAP_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 # Resource types of this platform that moto 5.2.5's CloudFormation does not emulate: it accepts the
 # stack and creates nothing for them. Asserted below against moto's own model map.
 MOTO_SKIPS = {
-    "AWS::S3::BucketPolicy", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy",
+    "AWS::S3::BucketPolicy", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy",
     "AWS::SageMaker::Domain", "AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::StudioLifecycleConfig",
     "AWS::SageMaker::UserProfile",
     "AWS::ServiceCatalog::CloudFormationProduct", "AWS::ServiceCatalog::LaunchRoleConstraint",
@@ -41,7 +41,8 @@ def aws(monkeypatch):
 
 def _deploy_order(synthesized) -> list:
     stage = synthesized.stage
-    return [stage.environment, *stage.projects.values(), stage.self_service, *stage.users.values(), *stage.sandboxes.values()]
+    return [stage.environment, *stage.projects.values(), stage.self_service, *stage.pipelines.values(),
+            *stage.users.values(), *stage.sandboxes.values()]
 
 
 def _bootstrap_and_upload_assets(synthesized) -> None:

@@ -1,0 +1,150 @@
+"""What starts a training pipeline: a schedule, new data, a drift alarm, each through one guard function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from mlops_constructs.nag import acknowledge_wildcards
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda" / "start_pipeline"
+
+
+class PipelineTriggers(Construct):
+    """Starts ``state_machine`` on three triggers, never two executions at once.
+
+    Deploys:
+    - ``function``: the guard in ``lambda/start_pipeline`` (Python 3.14, reserved concurrency 1,
+      30 s timeout, logs kept one year). It starts an execution, or, while one runs, records the
+      trigger (JSON log line and a message on ``alert_topic``) and skips it.
+    - ``schedule_rule``: ``schedule`` (an EventBridge cron/rate expression), enabled unless
+      ``schedule_enabled`` is false.
+    - ``new_data_rule``: S3 "Object Created" events (EventBridge notifications of ``data_bucket``,
+      not CloudTrail) for keys under ``data_prefix``.
+    - ``drift_rule``: a CloudWatch alarm whose name starts with ``drift_alarm_prefix`` going to
+      ALARM (the monitoring stack names its drift alarms so).
+    - ``dead_letter_queue``: events the function could not take after 4 retries (SSE, TLS only,
+      kept 14 days).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project_name: str,
+        state_machine: sfn.IStateMachine,
+        alert_topic: sns.ITopic,
+        key: kms.IKey,
+        data_bucket: s3.IBucket,
+        data_prefix: str,
+        schedule: str,
+        schedule_enabled: bool = True,
+        drift_alarm_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.drift_alarm_prefix = drift_alarm_prefix
+
+        log_group = logs.LogGroup(self, "FunctionLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
+        role = iam.Role(
+            self,
+            "FunctionRole",
+            description=f"Starts the training pipeline of ML project {project_name}",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        log_group.grant_write(role)
+        self.function = lambda_.Function(
+            self,
+            "StartPipeline",
+            description=f"Starts the training pipeline of {project_name} unless an execution is running",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["__pycache__", "*.pyc", "tests"]),
+            role=role,
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            reserved_concurrent_executions=1,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.TEXT,
+            environment={
+                "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
+                "PROJECT_NAME": project_name,
+            },
+        )
+        state_machine.grant_start_execution(role)
+        state_machine.grant(role, "states:ListExecutions")
+        alert_topic.grant_publish(role)
+        key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # the topic is encrypted with the project key
+        acknowledge_wildcards(
+            role,
+            reason="The alert topic is encrypted with the project key: publishing needs the GenerateDataKey family on that key only.",
+            actions=["kms:GenerateDataKey*"],
+        )
+        acknowledge_wildcards(role, reason="The function writes only to its own log group's streams.", resources=[log_group.log_group_arn + ":*"])
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        Validations.of(self.dead_letter_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-SQS3",
+                reason="This queue is itself the dead-letter queue of the trigger rules' Lambda targets.",
+            )
+        )
+
+        def target(trigger: str, detail: dict) -> targets.LambdaFunction:
+            return targets.LambdaFunction(
+                self.function,
+                event=events.RuleTargetInput.from_object({"trigger": trigger, "detail": detail}),
+                retry_attempts=4,
+                max_event_age=Duration.hours(6),
+                dead_letter_queue=self.dead_letter_queue,
+            )
+
+        self.schedule_rule = events.Rule(
+            self,
+            "ScheduleRule",
+            description=f"Monthly retraining of {project_name}",
+            schedule=events.Schedule.expression(schedule),
+            enabled=schedule_enabled,
+            targets=[target("schedule", {"schedule": schedule})],
+        )
+        self.new_data_rule = events.Rule(
+            self,
+            "NewDataRule",
+            description=f"New data for {project_name} under {data_prefix}",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [data_bucket.bucket_name]}, "object": {"key": [{"prefix": data_prefix}]}},
+            ),
+            targets=[target("new-data", {"key": events.EventField.from_path("$.detail.object.key")})],
+        )
+        self.drift_rule = events.Rule(
+            self,
+            "DriftRule",
+            description=f"Drift detected on {project_name}'s endpoints",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=["CloudWatch Alarm State Change"],
+                detail={"alarmName": [{"prefix": drift_alarm_prefix}], "state": {"value": ["ALARM"]}},
+            ),
+            targets=[target("drift", {"alarm": events.EventField.from_path("$.detail.alarmName")})],
+        )

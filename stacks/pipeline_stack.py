@@ -1,0 +1,97 @@
+"""One project's training pipeline and its triggers (stateless)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Fn, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config import PlatformConfig, ProjectConfig
+from mlops_constructs.pipeline_triggers import PipelineTriggers
+from mlops_constructs.published_parameters import (
+    PublishedParameters,
+    project_path,
+    read_list_parameter,
+    read_parameter,
+    studio_path,
+)
+from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
+
+
+class TrainingPipelineStack(Stack):
+    """Composes ``TrainingPipeline`` and ``PipelineTriggers`` for one project.
+
+    The project's resources and the network come from the SSM parameters the project and
+    environment stacks publish (the stage declares the dependencies). Publishes the state machine
+    ARN and the drift-alarm name prefix for the monitoring stack.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        ns = project_path(config.prefix, config.stage, project.name)
+        studio = studio_path(config.prefix, config.stage)
+        pipeline_config = project.pipeline
+        repository = ecr.Repository.from_repository_name(self, "Repository", read_parameter(self, f"{ns}/repository-name"))
+        data_bucket = s3.Bucket.from_bucket_name(self, "DataBucket", read_parameter(self, f"{ns}/data-bucket-name"))
+        artifacts_bucket = s3.Bucket.from_bucket_name(self, "ArtifactsBucket", read_parameter(self, f"{ns}/artifacts-bucket-name"))
+        key = kms.Key.from_key_arn(self, "ProjectKey", read_parameter(self, f"{ns}/key-arn"))
+        topic = sns.Topic.from_topic_arn(self, "AlertTopic", read_parameter(self, f"{ns}/alert-topic-arn"))
+        evaluation = project.evaluation
+        subnets = read_list_parameter(self, f"{studio}/subnet-ids")
+
+        self.pipeline = TrainingPipeline(
+            self,
+            "Pipeline",
+            props=TrainingPipelineProps(
+                project_name=project.name,
+                image_uri=repository.repository_uri_for_tag(pipeline_config.image_tag),
+                repository=repository,
+                data_bucket=data_bucket,
+                artifacts_bucket=artifacts_bucket,
+                key=key,
+                alert_topic=topic,
+                model_package_group_name=f"{config.prefix}-{config.stage}-{project.name}",
+                # One string per subnet: a list token in a state machine definition would need a CfnJson custom resource.
+                subnet_ids=[Fn.select(i, subnets) for i in range(len(config.network.availability_zones))],
+                security_group_ids=[read_parameter(self, f"{studio}/security-group-id")],
+                processing_instance_type=project.instance_types.processing,
+                training_instance_type=project.instance_types.training,
+                endpoint_instance_type=project.instance_types.endpoint,
+                metric=evaluation.metric.value,
+                threshold=evaluation.threshold,
+                higher_is_better=evaluation.higher_is_better,
+                data_prefix=pipeline_config.data_prefix,
+                hyperparameters=pipeline_config.hyperparameter_strings(),
+                spot_training=pipeline_config.spot_training,
+                processing_max_runtime=Duration.minutes(pipeline_config.processing_max_runtime_minutes),
+                training_max_runtime=Duration.minutes(pipeline_config.training_max_runtime_minutes),
+                approval_status=pipeline_config.approval_status,
+            ),
+        )
+        self.triggers = PipelineTriggers(
+            self,
+            "Triggers",
+            project_name=project.name,
+            state_machine=self.pipeline.state_machine,
+            alert_topic=topic,
+            key=key,
+            data_bucket=data_bucket,
+            data_prefix=pipeline_config.data_prefix,
+            schedule=project.retrain_schedule,
+            schedule_enabled=project.retrain_schedule_enabled,
+            drift_alarm_prefix=f"{config.prefix}-{config.stage}-{project.name}-drift-",
+        )
+        PublishedParameters(
+            self,
+            "Parameters",
+            path=f"{ns}/pipeline",
+            values={
+                "state-machine-arn": self.pipeline.state_machine.state_machine_arn,
+                "drift-alarm-prefix": self.triggers.drift_alarm_prefix,
+            },
+        )
