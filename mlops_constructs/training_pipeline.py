@@ -20,7 +20,7 @@ from mlops_constructs.nag import acknowledge_wildcards
 
 # Errors worth retrying: SageMaker throttling and its transient service errors.
 RETRYABLE = ["ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
-SDK_RETRYABLE = ["SageMaker.ThrottlingException", "S3.SlowDownException", "States.TaskFailed"]
+SDK_RETRYABLE = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.S3Exception"]  # not NoSuchKey: it stays missing
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ def test_shipped_stages_load():
     assert dev.project("fraud").retrain_schedule_enabled is False
 
 
+def test_hyperparameters_reach_sagemaker_as_strings():
+    pipeline = load_config("dev").project("churn").pipeline
+    assert pipeline.hyperparameter_strings() == {"model_type": "gradient_boosting", "max_iter": "200"}
+
+
 def test_defaults_are_the_documented_ones():
     project = load_config("dev").project("fraud")
     assert project.instance_types.training == "ml.m5.large"
@@ -78,6 +83,11 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c.update(idle_shutdown_minutes=5), "idle_shutdown_minutes", "greater than or equal to 15"),
         (lambda c: c.pop("region"), "region", "required but missing"),
         (lambda c: c.update(self_service_role_arns=["admin"]), "self_service_role_arns[0]", "should match pattern"),
+        (lambda c: c["projects"][0]["pipeline"].update(image_tag="has space"), "projects[0].pipeline.image_tag", "should match pattern"),
+        (lambda c: c["projects"][0]["pipeline"].update(data_prefix="incoming"), "projects[0].pipeline.data_prefix", "should match pattern"),
+        (lambda c: c["projects"][0]["pipeline"].update(approval_status="Rejected"), "projects[0].pipeline.approval_status", "'PendingManualApproval' or 'Approved'"),
+        (lambda c: c["projects"][0]["pipeline"].update(training_max_runtime_minutes=2), "projects[0].pipeline.training_max_runtime_minutes", "greater than or equal to 5"),
+        (lambda c: c["projects"][0]["pipeline"].update(spot=True), "projects[0].pipeline.spot", "unknown key; allowed keys here: approval_status, data_prefix"),
     ],
 )
 def test_each_bad_value_is_named_with_its_path_value_and_rule(mutate, path, expected):

@@ -9,8 +9,10 @@ those it skips are listed in ``MOTO_SKIPS`` and checked, so a change in what mot
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
+import zipfile
 
 import boto3
 import pytest
@@ -52,9 +54,16 @@ def _bootstrap_and_upload_assets(synthesized) -> None:
     for manifest in synthesized.outdir.glob("*.assets.json"):
         for asset in json.loads(manifest.read_text()).get("files", {}).values():
             source = synthesized.outdir / asset["source"]["path"]
+            if asset["source"].get("packaging") == "zip":  # a directory the CLI zips (Lambda code)
+                buffer = io.BytesIO()
+                with zipfile.ZipFile(buffer, "w") as archive:
+                    for path in sorted(source.rglob("*")):
+                        archive.write(path, path.relative_to(source).as_posix())
+                body = buffer.getvalue()
+            else:
+                body = source.read_bytes()
             for destination in asset["destinations"].values():
-                if source.is_file():
-                    s3.upload_file(str(source), BOOTSTRAP_BUCKET, destination["objectKey"])
+                s3.put_object(Bucket=BOOTSTRAP_BUCKET, Key=destination["objectKey"], Body=body)
 
 
 def _moto_compatible(template: dict, stack_name: str) -> str:
@@ -155,3 +164,9 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
     role_name = role_arn.rsplit("/", 1)[1]
     policies = boto3.client("iam").list_role_policies(RoleName=role_name)["PolicyNames"]
     assert len(policies) == 2  # the user's own Studio policy and the alice-churn sandbox policy
+
+    functions = boto3.client("lambda").list_functions()["Functions"]
+    guards = [f for f in functions if f["Environment"]["Variables"].get("PROJECT_NAME") == "churn"]
+    assert len(guards) == 1 and guards[0]["Runtime"] == "python3.14"
+    machines = boto3.client("stepfunctions").list_state_machines()["stateMachines"]
+    assert len(machines) == 2  # one training pipeline per project

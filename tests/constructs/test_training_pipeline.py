@@ -1,0 +1,357 @@
+"""TrainingPipeline and PipelineTriggers: template assertions, and the definition run as behaviour in moto.
+
+What is executed: the rendered definition, in moto's Step Functions interpreter, with every state's
+real Parameters sent to moto's SageMaker, S3 and SNS (so botocore validates every API call shape):
+the trigger defaulting, run naming, the processing and training job requests, reading
+``evaluation.json`` from S3, the quality-gate Choice, model-package registration, the notifications,
+the Catch routes and the Fail states.
+What the harness changes, because moto cannot run it: ``.sync`` integrations become their plain
+forms (moto does not wait for jobs), the training task's ResultSelector takes a recorded model URI
+(a plain CreateTrainingJob returns none), the run id is fixed so the test can place
+``evaluation.json`` where the run will read it, and moto's aws-sdk integration is made to return an
+S3 object's ``Body`` as text, as Step Functions does (moto hands over the stream object). A failing job is a Parallel state with a Fail branch
+at the job's place, keeping its Catch. Retry timings, task timeouts and IAM are only asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Match, Template
+from moto import mock_aws
+
+from mlops_constructs.pipeline_triggers import PipelineTriggers
+from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:churn-alerts"
+GROUP = "mlops-dev-churn"
+RUN_ID = "abcd1234"
+MODEL_URI = f"s3://artifacts-bucket/pipeline/{RUN_ID}/model/churn-train-{RUN_ID}/output/model.tar.gz"
+
+
+def build(stack: cdk.Stack, **overrides) -> TrainingPipeline:
+    repository = ecr.Repository.from_repository_name(stack, "Repo", "churn-images")
+    props = dict(
+        project_name="churn",
+        image_uri=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/churn-images:1.0.0",
+        repository=repository,
+        data_bucket=s3.Bucket.from_bucket_name(stack, "Data", "data-bucket"),
+        artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "artifacts-bucket"),
+        key=kms.Key.from_key_arn(stack, "Key", KEY),
+        alert_topic=sns.Topic.from_topic_arn(stack, "Topic", TOPIC),
+        model_package_group_name=GROUP,
+        subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        security_group_ids=["sg-0123456789abcdef0"],
+        processing_instance_type="ml.m5.large",
+        training_instance_type="ml.m5.xlarge",
+        endpoint_instance_type="ml.t2.medium",
+        metric="auc",
+        threshold=0.8,
+        higher_is_better=True,
+        hyperparameters={"model_type": "gradient_boosting", "max_iter": "200"},
+    )
+    props.update(overrides)
+    return TrainingPipeline(stack, "Pipeline", props=TrainingPipelineProps(**props))
+
+
+@pytest.fixture
+def template(stack) -> Template:
+    build(stack)
+    return Template.from_stack(stack)
+
+
+def definition_of(template: Template) -> dict:
+    machine = next(iter(template.find_resources("AWS::StepFunctions::StateMachine").values()))
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
+    text = ""
+    for part in parts:
+        if isinstance(part, str):
+            text += part
+        elif "Ref" in part:
+            text += pseudo[part["Ref"]]
+        elif "Fn::GetAtt" in part:
+            text += f"arn:aws:iam::{ACCOUNT}:role/{part['Fn::GetAtt'][0]}"
+        else:
+            raise AssertionError(f"unexpected token in the definition: {part}")
+    return json.loads(text)
+
+
+# -- template assertions ----------------------------------------------------------------------
+
+
+def test_state_machine_is_traced_and_logs_everything(template):
+    template.has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "StateMachineType": "STANDARD",
+        "TracingConfiguration": {"Enabled": True},
+        "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": True, "Destinations": Match.any_value()},
+    })
+    template.has_resource("AWS::Logs::LogGroup", {"Properties": {"RetentionInDays": 365}, "DeletionPolicy": "Retain"})
+
+
+def test_every_task_has_a_timeout_and_a_catch(template):
+    states = definition_of(template)["States"]
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert set(tasks) == {"Preprocess", "Train", "Evaluate", "ReadEvaluation", "RegisterModel", "NotifyRegistered", "NotifyGateFailed", "NotifyFailure"}
+    for name, state in tasks.items():
+        assert state["TimeoutSeconds"] > 0, name
+        if name != "NotifyFailure":
+            assert state["Catch"][0]["Next"] == "NotifyFailure" and state["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
+    for name in ("Preprocess", "Train", "Evaluate"):
+        retry = tasks[name]["Retry"][0]
+        assert "ThrottlingException" in retry["ErrorEquals"] and retry["BackoffRate"] == 2 and retry["MaxAttempts"] == 4
+    assert tasks["Train"]["TimeoutSeconds"] == 3600 + 1200
+
+
+def test_jobs_use_the_sync_integrations_the_key_and_the_private_subnets(template):
+    states = definition_of(template)["States"]
+    assert states["Preprocess"]["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
+    assert states["Train"]["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
+    pre = states["Preprocess"]["Parameters"]
+    assert pre["AppSpecification"]["ContainerEntrypoint"] == ["preprocess"]
+    assert pre["ProcessingOutputConfig"]["KmsKeyId"] == KEY
+    assert pre["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
+    assert pre["NetworkConfig"]["VpcConfig"] == {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}
+    assert pre["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://data-bucket/incoming/"
+    train = states["Train"]["Parameters"]
+    assert train["HyperParameters"] == {"model_type": "gradient_boosting", "max_iter": "200"}
+    assert train["OutputDataConfig"]["KmsKeyId"] == KEY and train["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
+    assert {m["Name"] for m in train["AlgorithmSpecification"]["MetricDefinitions"]} >= {"validation:auc", "train:auc"}
+    assert "EnableManagedSpotTraining" not in train
+
+
+def test_spot_training_adds_checkpoints_and_a_wait_limit(stack):
+    build(stack, spot_training=True)
+    train = definition_of(Template.from_stack(stack))["States"]["Train"]
+    assert train["Parameters"]["EnableManagedSpotTraining"] is True
+    assert train["Parameters"]["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert "checkpoints" in train["Parameters"]["CheckpointConfig"]["S3Uri.$"]
+
+
+def test_gate_direction_follows_the_metric(stack):
+    build(stack, metric="rmse", threshold=0.3, higher_is_better=False)
+    choice = definition_of(Template.from_stack(stack))["States"]["QualityGate"]["Choices"][0]["And"]
+    assert {"Variable": "$.evaluation.report.metrics.rmse", "NumericLessThanEquals": 0.3} in choice
+    assert {"Variable": "$.evaluation.report.metrics.rmse", "IsNumeric": True} in choice
+
+
+def _statements(template: Template, role_prefix: str) -> list[dict]:
+    return [
+        s for k, p in template.find_resources("AWS::IAM::Policy").items() if k.startswith(role_prefix)
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_state_machine_may_pass_only_the_job_role_and_manage_sync_rules(template):
+    statements = _statements(template, "PipelineStateMachineRole")
+    passing = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert len(passing) == 1
+    assert passing[0]["Resource"]["Fn::GetAtt"][0].startswith("PipelineJobRole")
+    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    sync = next(s for s in statements if s.get("Sid") == "SyncIntegrationRules")
+    assert sorted(sync["Action"]) == ["events:DescribeRule", "events:PutRule", "events:PutTargets"]
+    rendered = json.dumps(sync["Resource"])
+    assert "StepFunctionsGetEventsForSageMakerProcessingJobsRule" in rendered and "StepFunctionsGetEventsForSageMakerTrainingJobsRule" in rendered
+    jobs = next(s for s in statements if s.get("Sid") == "RunThisProjectsJobs")
+    assert all(":processing-job/churn-*" in json.dumps(r) or ":training-job/churn-*" in json.dumps(r) for r in jobs["Resource"])
+
+
+def test_job_role_reads_data_writes_only_pipeline_prefix(template):
+    statements = _statements(template, "PipelineJobRole")
+    text = json.dumps(statements)
+    assert "arn:aws:s3:::data-bucket/incoming/*" in text and "arn:aws:s3:::artifacts-bucket/pipeline/*" in text
+    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    assert all("artifacts-bucket" in json.dumps(s["Resource"]) for s in writes)
+    assert not any(a == "*" for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+
+
+def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
+    pipeline = build(stack)
+    PipelineTriggers(
+        stack, "Triggers", project_name="churn", state_machine=pipeline.state_machine,
+        alert_topic=pipeline.props.alert_topic, key=pipeline.props.key, data_bucket=pipeline.props.data_bucket,
+        data_prefix="incoming/", schedule="cron(0 3 1 * ? *)", drift_alarm_prefix="mlops-dev-churn-drift-",
+    )
+    t = Template.from_stack(stack)
+    t.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": 1, "Runtime": "python3.14", "Handler": "handler.handler"})
+    t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "ENABLED"})
+    t.has_resource_properties("AWS::Events::Rule", {"EventPattern": {
+        "source": ["aws.s3"], "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": ["data-bucket"]}, "object": {"key": [{"prefix": "incoming/"}]}},
+    }})
+    t.has_resource_properties("AWS::Events::Rule", {"EventPattern": {
+        "source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": [{"prefix": "mlops-dev-churn-drift-"}], "state": {"value": ["ALARM"]}},
+    }})
+    for rule in t.find_resources("AWS::Events::Rule").values():
+        target = rule["Properties"]["Targets"][0]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4 and "DeadLetterConfig" in target
+    assert {r["Properties"]["Targets"][0]["Input"] for r in t.find_resources("AWS::Events::Rule").values() if "Input" in r["Properties"]["Targets"][0]}
+
+
+def test_schedule_can_be_disabled(stack):
+    pipeline = build(stack)
+    PipelineTriggers(
+        stack, "Triggers", project_name="churn", state_machine=pipeline.state_machine,
+        alert_topic=pipeline.props.alert_topic, key=pipeline.props.key, data_bucket=pipeline.props.data_bucket,
+        data_prefix="incoming/", schedule="cron(0 3 1 * ? *)", schedule_enabled=False, drift_alarm_prefix="p-",
+    )
+    Template.from_stack(stack).has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "DISABLED"})
+
+
+# -- behaviour: the definition executed in moto ---------------------------------------------------
+
+
+def harnessed(definition: dict, *, training_fails: bool = False) -> dict:
+    d = json.loads(json.dumps(definition))
+    states = d["States"]
+    states["PrepareRun"]["Parameters"]["runId"] = RUN_ID
+    del states["PrepareRun"]["Parameters"]["runId.$"]
+    for state in states.values():
+        if state.get("Resource", "").endswith(".sync"):
+            state["Resource"] = state["Resource"].removesuffix(".sync")
+    states["Preprocess"]["ResultSelector"] = states["Evaluate"]["ResultSelector"] = {"arn.$": "$.ProcessingJobArn"}
+    states["Train"]["ResultSelector"] = {"arn.$": "$.TrainingJobArn", "modelArtifacts": MODEL_URI}
+    if training_fails:
+        train = states["Train"]
+        states["Train"] = {
+            "Type": "Parallel", "Next": train["Next"], "Catch": train["Catch"], "ResultPath": train["ResultPath"],
+            "Branches": [{"StartAt": "JobFails", "States": {"JobFails": {
+                "Type": "Fail", "Error": "SageMaker.TrainingJobFailed", "Cause": "AlgorithmError: out of memory"}}}],
+        }
+    return d
+
+
+def _body_as_text(monkeypatch) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk as sdk
+
+    original = sdk.StateTaskServiceAwsSdk._eval_service_task
+
+    def eval_service_task(self, env, *args, **kwargs):
+        original(self, env, *args, **kwargs)
+        response = env.stack[-1]
+        if isinstance(response, dict) and hasattr(response.get("Body"), "read"):
+            response["Body"] = response["Body"].read().decode("utf-8")
+
+    monkeypatch.setattr(sdk.StateTaskServiceAwsSdk, "_eval_service_task", eval_service_task)
+
+
+@pytest.fixture
+def moto_world(monkeypatch):
+    _body_as_text(monkeypatch)
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        s3c = boto3.client("s3")
+        for bucket in ("data-bucket", "artifacts-bucket"):
+            s3c.create_bucket(Bucket=bucket)
+        boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName=GROUP)
+        sns_c, sqs = boto3.client("sns"), boto3.client("sqs")
+        topic = sns_c.create_topic(Name="churn-alerts")["TopicArn"]
+        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns_c.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+
+        def messages():
+            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+            return [json.loads(m["Body"]) for m in got]
+
+        yield {"s3": s3c, "messages": messages}
+
+
+def run(definition: dict, execution_input: dict, evaluation: dict | None) -> dict:
+    if evaluation is not None:
+        boto3.client("s3").put_object(
+            Bucket="artifacts-bucket", Key=f"pipeline/{RUN_ID}/evaluation/evaluation.json", Body=json.dumps(evaluation).encode()
+        )
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(name=f"pipeline-{time.time_ns()}", definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn")
+    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input))["executionArn"]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        result = sfn.describe_execution(executionArn=arn)
+        if result["status"] != "RUNNING":
+            result["history"] = sfn.get_execution_history(executionArn=arn)["events"]
+            return result
+        time.sleep(0.1)
+    raise AssertionError("execution did not finish")
+
+
+def _entered(result: dict) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in result["history"] if "stateEnteredEventDetails" in e]
+
+
+def _report(auc) -> dict:
+    return {"metrics": {"auc": auc, "accuracy": 0.9, "f1": 0.9, "precision": 0.9, "recall": 0.9}, "samples": 86}
+
+
+@pytest.fixture
+def definition(template) -> dict:
+    return definition_of(template)
+
+
+def test_metric_passes_model_package_is_registered_and_notified(definition, moto_world):
+    result = run(harnessed(definition), {"trigger": "new-data", "detail": {"key": "incoming/a.csv"}}, _report(0.93))
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert _entered(result) == ["HasTrigger", "PrepareRun", "NameJobs", "Preprocess", "Train", "Evaluate", "ReadEvaluation",
+                                "QualityGate", "RegisterModel", "NotifyRegistered", "ModelRegistered"]
+    sagemaker = boto3.client("sagemaker")
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    assert len(packages) == 1 and packages[0]["ModelApprovalStatus"] == "PendingManualApproval"
+    package = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == MODEL_URI
+    assert package["CustomerMetadataProperties"]["trigger"] == "new-data"
+    jobs = {j["ProcessingJobName"] for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]}
+    assert jobs == {f"churn-pre-{RUN_ID}", f"churn-eval-{RUN_ID}"}
+    assert sagemaker.list_training_jobs()["TrainingJobSummaries"][0]["TrainingJobName"] == f"churn-train-{RUN_ID}"
+    (message,) = moto_world["messages"]()
+    assert message["result"] == "registered" and message["metrics"]["auc"] == 0.93
+
+
+def test_metric_fails_nothing_is_registered_and_the_gate_is_notified(definition, moto_world):
+    result = run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(0.71))
+    assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed"
+    assert "RegisterModel" not in _entered(result)
+    assert boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"] == []
+    (message,) = moto_world["messages"]()
+    assert message["metric"] == "auc" and message["required"] == ">= 0.8" and message["metrics"]["auc"] == 0.71
+
+
+def test_missing_metric_fails_the_gate(definition, moto_world):
+    result = run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(None))
+    assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed"
+
+
+def test_training_failure_is_caught_and_notified_with_its_cause(definition, moto_world):
+    result = run(harnessed(definition, training_fails=True), {"trigger": "drift", "detail": {}}, None)
+    assert result["status"] == "FAILED" and result["error"] == "PipelineFailed"
+    assert _entered(result)[-2:] == ["NotifyFailure", "PipelineFailed"]
+    assert "Evaluate" not in _entered(result)
+    (message,) = moto_world["messages"]()
+    assert message["error"] == "SageMaker.TrainingJobFailed" and "out of memory" in message["cause"]
+
+
+def test_missing_evaluation_is_a_caught_failure_not_a_success(definition, moto_world):
+    result = run(harnessed(definition), {"trigger": "manual", "detail": {}}, None)
+    assert result["status"] == "FAILED" and result["error"] == "PipelineFailed"
+    (message,) = moto_world["messages"]()
+    assert message["result"] == "pipeline failed"
+
+
+def test_a_manual_start_without_input_gets_the_manual_trigger(definition, moto_world):
+    result = run(harnessed(definition), {}, _report(0.95))
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert "DefaultTrigger" in _entered(result)
+    package = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=package["ModelPackageArn"])
+    assert described["CustomerMetadataProperties"]["trigger"] == "manual"
