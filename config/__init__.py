@@ -3,6 +3,9 @@
 from config.errors import ConfigError, Problem
 from config.loader import available_stages, load_config
 from config.schema import (
+    ApiConfig,
+    DeploymentConfig,
+    ServerlessConfig,
     EvaluationConfig,
     ExistingVpcConfig,
     InstanceTypesConfig,
@@ -16,6 +19,9 @@ from config.schema import (
 )
 
 __all__ = [
+    "ApiConfig",
+    "DeploymentConfig",
+    "ServerlessConfig",
     "ConfigError",
     "EvaluationConfig",
     "ExistingVpcConfig",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import Enum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
@@ -134,6 +134,50 @@ class PipelineConfig(_Strict):
         return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in self.hyperparameters.items()}
 
 
+class ServerlessConfig(_Strict):
+    """A serverless-inference endpoint instead of instances (frugal for dev): no data capture,
+    autoscaling or blue/green guardrails, which serverless endpoints do not offer."""
+
+    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(default=5, ge=1, le=200)
+
+
+class ApiConfig(_Strict):
+    """The API Gateway front of the endpoint."""
+
+    auth: Literal["iam", "api_key"] = "iam"
+    rate_limit: float = Field(default=50, gt=0, le=10000)
+    burst_limit: int = Field(default=100, ge=1, le=5000)
+    quota_per_day: int = Field(default=100_000, ge=1)
+    max_body_kb: int = Field(default=1024, ge=1, le=6144)
+
+
+class DeploymentConfig(_Strict):
+    """The project's real-time endpoint (see ``ModelEndpoint``) and its API front."""
+
+    enabled: bool = True
+    instance_count: int = Field(default=1, ge=1, le=10)
+    min_capacity: int = Field(default=1, ge=1, le=10)
+    max_capacity: int = Field(default=2, ge=1, le=20)
+    target_invocations_per_instance: int = Field(default=200, ge=1, le=100_000)
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=3600)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=3600)
+    data_capture_percent: int = Field(default=100, ge=1, le=100)
+    canary_percent: int = Field(default=10, ge=1, le=50)
+    canary_wait_minutes: int = Field(default=10, ge=1, le=60)
+    latency_alarm_ms: int = Field(default=1000, ge=1, le=60_000)
+    serverless: Optional[ServerlessConfig] = None
+    api: ApiConfig = ApiConfig()
+
+    @model_validator(mode="after")
+    def _capacity_order(self) -> "DeploymentConfig":
+        if not self.min_capacity <= self.instance_count <= self.max_capacity:
+            raise ValueError(
+                f"need min_capacity ({self.min_capacity}) <= instance_count ({self.instance_count}) <= max_capacity ({self.max_capacity})"
+            )
+        return self
+
+
 class ProjectConfig(_Strict):
     """One ML project: its own key, buckets, registry, image repository and alert topic."""
 
@@ -144,6 +188,7 @@ class ProjectConfig(_Strict):
     retrain_schedule: str = "cron(0 3 1 * ? *)"
     retrain_schedule_enabled: bool = True
     pipeline: PipelineConfig = PipelineConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
 
     @field_validator("name")
     @classmethod

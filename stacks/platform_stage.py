@@ -9,6 +9,7 @@ from constructs import Construct
 
 from config import PlatformConfig
 from mlops_constructs.aspects import StatefulResourcesRetained
+from stacks.endpoint_stack import EndpointStack
 from stacks.environment_stack import EnvironmentStack
 from stacks.pipeline_stack import TrainingPipelineStack
 from stacks.project_stack import ProjectStack
@@ -22,11 +23,20 @@ class PlatformStage(Stage):
 
     Stacks (CloudFormation names ``<prefix>-<stage>-...``): ``environment`` (network, Studio domain),
     ``self-service`` (Service Catalog), ``project-<name>`` per project, ``user-<name>`` per user,
-    ``sandbox-<user>-<project>`` per sandbox, ``pipeline-<name>`` per project (stateless). Stateful stacks get termination protection when the
+    ``sandbox-<user>-<project>`` per sandbox, ``pipeline-<name>`` and ``endpoint-<name>`` per project
+    (stateless). ``model_packages`` pins the model package deployed per project (see ``EndpointStack``). Stateful stacks get termination protection when the
     config asks for it (prod).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        model_packages: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, env=Environment(account=config.account, region=config.region), **kwargs)
         self.config = config
         base = f"{config.prefix}-{config.stage}"
@@ -62,6 +72,18 @@ class PlatformStage(Stage):
         for name, pipeline_stack in self.pipelines.items():
             pipeline_stack.add_stack_dependency(self.projects[name], "reads the project's resources from SSM")
             pipeline_stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM")
+        model_packages = model_packages or {}
+        self.endpoints = {
+            p.name: EndpointStack(
+                self, f"Endpoint-{p.name}", config=config, project=p, model_package_arn=model_packages.get(p.name),
+                **stack_args(f"endpoint-{p.name}", f"endpoint and API of project {p.name}", False),
+            )
+            for p in config.projects
+            if p.deployment.enabled
+        }
+        for name, endpoint_stack in self.endpoints.items():
+            endpoint_stack.add_stack_dependency(self.projects[name], "reads the project's resources from SSM")
+            endpoint_stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM")
         self.users = {
             u.name: UserStack(
                 self, f"User-{u.name}", config=config, user=u,

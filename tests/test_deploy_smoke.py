@@ -24,6 +24,9 @@ BOOTSTRAP_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 # Resource types of this platform that moto 5.2.5's CloudFormation does not emulate: it accepts the
 # stack and creates nothing for them. Asserted below against moto's own model map.
 MOTO_SKIPS = {
+    "AWS::ApiGateway::Account", "AWS::ApiGateway::ApiKey", "AWS::ApiGateway::Model", "AWS::ApiGateway::RequestValidator",
+    "AWS::ApiGateway::Stage", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::UsagePlanKey",
+    "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::CloudWatch::Alarm",
     "AWS::S3::BucketPolicy", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy",
     "AWS::SageMaker::Domain", "AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::StudioLifecycleConfig",
     "AWS::SageMaker::UserProfile",
@@ -44,7 +47,7 @@ def aws(monkeypatch):
 def _deploy_order(synthesized) -> list:
     stage = synthesized.stage
     return [stage.environment, *stage.projects.values(), stage.self_service, *stage.pipelines.values(),
-            *stage.users.values(), *stage.sandboxes.values()]
+            *stage.endpoints.values(), *stage.users.values(), *stage.sandboxes.values()]
 
 
 def _bootstrap_and_upload_assets(synthesized) -> None:
@@ -112,6 +115,13 @@ def test_moto_skips_exactly_the_listed_types(dev, prod):
     assert MOTO_SKIPS - unsupported <= {"AWS::ServiceCatalog::PortfolioPrincipalAssociation"}  # no principals configured
 
 
+def _parameters(template: dict) -> list[dict]:
+    """What `cdk deploy --parameters` would pass: the model package an endpoint stack deploys."""
+    if "ModelPackageArn" not in template.get("Parameters", {}):
+        return []
+    return [{"ParameterKey": "ModelPackageArn", "ParameterValue": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/mlops-dev-churn/1"}]
+
+
 @pytest.mark.parametrize("stage_name", ["dev", "prod"])
 def test_every_stack_reaches_create_complete(request, aws, stage_name):
     synthesized = request.getfixturevalue(stage_name)
@@ -125,6 +135,7 @@ def test_every_stack_reaches_create_complete(request, aws, stage_name):
             cfn.create_stack(
                 StackName=stack.stack_name,
                 TemplateBody=_moto_compatible(templates[stack.stack_name], stack.stack_name),
+                Parameters=_parameters(templates[stack.stack_name]),
                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
                 EnableTerminationProtection=stack.termination_protection,
             )
@@ -142,6 +153,7 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
         warnings.simplefilter("ignore")
         for stack in _deploy_order(dev):
             cfn.create_stack(StackName=stack.stack_name, TemplateBody=_moto_compatible(templates[stack.stack_name], stack.stack_name),
+                             Parameters=_parameters(templates[stack.stack_name]),
                              Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
 
     s3 = boto3.client("s3")

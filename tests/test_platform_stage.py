@@ -15,7 +15,7 @@ from mlops_constructs.aspects import StatefulResourcesRetained
 
 
 def test_stateful_stacks_are_termination_protected_in_prod_only(dev, prod):
-    stateless = {prod.stage.self_service, *prod.stage.pipelines.values()}
+    stateless = {prod.stage.self_service, *prod.stage.pipelines.values(), *prod.stage.endpoints.values()}
     for stack in prod.stacks:
         assert stack.termination_protection is (stack not in stateless), stack.stack_name
     assert not any(stack.termination_protection for stack in dev.stacks)

@@ -1,0 +1,150 @@
+"""An authenticated, throttled REST API in front of a SageMaker endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from mlops_constructs.nag import acknowledge_wildcards
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda" / "invoke_endpoint"
+
+
+class InferenceApi(Construct):
+    """``POST /predict`` on API Gateway (REST) -> Lambda -> ``InvokeEndpoint`` on ``endpoint_name``.
+
+    Deploys:
+    - ``function`` (``lambda/invoke_endpoint``, Python 3.14, 30 s, X-Ray active, logs kept one
+      year) allowed to invoke this endpoint only. It checks the body (content type, size up to
+      ``max_body_kb``, JSON syntax) and maps SageMaker errors to 4xx/5xx with the request id.
+    - ``api``: a regional REST API, stage ``v1``: ``auth`` ``iam`` (default: SigV4 callers with
+      ``execute-api:Invoke``) or ``api_key`` (an API key and usage plan), stage throttling
+      ``rate_limit``/``burst_limit``, a usage plan with ``quota_per_day``, request validation,
+      access logs (JSON, one year) and INFO execution logs, X-Ray tracing, no request caching.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        endpoint_arn: str,
+        auth: str = "iam",
+        rate_limit: float = 50,
+        burst_limit: int = 100,
+        quota_per_day: int = 100_000,
+        max_body_kb: int = 1024,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if auth not in ("iam", "api_key"):
+            raise ValueError(f"auth={auth!r}: use 'iam' or 'api_key'")
+
+        function_logs = logs.LogGroup(self, "FunctionLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
+        role = iam.Role(self, "FunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"Invokes SageMaker endpoint {endpoint_name} for the API")
+        function_logs.grant_write(role)
+        role.add_to_principal_policy(iam.PolicyStatement(sid="InvokeThisEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
+        self.function = lambda_.Function(
+            self,
+            "InvokeEndpoint",
+            description=f"Validates requests and invokes SageMaker endpoint {endpoint_name}",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["__pycache__", "*.pyc", "tests"]),
+            role=role,
+            timeout=Duration.seconds(30),
+            memory_size=512,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=function_logs,
+            environment={"ENDPOINT_NAME": endpoint_name, "MAX_BODY_BYTES": str(max_body_kb * 1024)},
+        )
+        acknowledge_wildcards(role, reason="The function writes only to its own log group's streams.",
+                              resources=[function_logs.log_group_arn + ":*"])
+        acknowledge_wildcards(role, reason="X-Ray tracing (Tracing.ACTIVE): PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+                              resources=["*"])
+
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
+        method_auth = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description=f"Predictions from SageMaker endpoint {endpoint_name}",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name="v1",
+                throttling_rate_limit=rate_limit,
+                throttling_burst_limit=burst_limit,
+                tracing_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=True,
+                ),
+            ),
+        )
+        validator = self.api.add_request_validator("BodyValidator", validate_request_body=True, validate_request_parameters=True)
+        model = self.api.add_model(
+            "PredictBody",
+            content_type="application/json",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                type=apigw.JsonSchemaType.OBJECT,
+                description="{'instances': [[...], ...]} or {'features': [...]}",
+            ),
+        )
+        predict = self.api.root.add_resource("predict")
+        self.method = predict.add_method(
+            "POST",
+            apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(29)),
+            authorization_type=method_auth,
+            api_key_required=auth == "api_key",
+            request_validator=validator,
+            request_models={"application/json": model},
+        )
+        self.plan = self.api.add_usage_plan(
+            "UsagePlan",
+            description=f"Throttling and daily quota for {endpoint_name}",
+            throttle=apigw.ThrottleSettings(rate_limit=rate_limit, burst_limit=burst_limit),
+            quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY),
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
+        )
+        self.api_key = None
+        if auth == "api_key":
+            self.api_key = self.api.add_api_key("ApiKey", description=f"Key for {endpoint_name}'s API")
+            self.plan.add_api_key(self.api_key)
+
+        self.invoke_arn = self.api.arn_for_execute_api("POST", "/predict", "v1")
+        if auth == "api_key":
+            Validations.of(self.method).acknowledge(
+                Acknowledgment(id="AwsSolutions::AwsSolutions-APIG4",
+                               reason="auth: api_key was chosen in the config: callers present an API key of the usage plan instead of IAM."),
+                Acknowledgment(id="AwsSolutions::AwsSolutions-COG4",
+                               reason="auth: api_key was chosen in the config; there is no Cognito user pool in this platform."),
+            )
+        else:
+            Validations.of(self.method).acknowledge(
+                Acknowledgment(id="AwsSolutions::AwsSolutions-COG4",
+                               reason="The method uses IAM (SigV4) authorization; machine callers, no Cognito user pool."),
+            )
+        Validations.of(self.api.deployment_stage).acknowledge(
+            Acknowledgment(id="AwsSolutions::AwsSolutions-APIG3",
+                           reason="No WAF web ACL by default to stay frugal: callers are authenticated and throttled per stage and usage plan."),
+        )
+        cloud_watch_role = self.api.node.find_child("CloudWatchRole")
+        Validations.of(cloud_watch_role).acknowledge(
+            Acknowledgment(id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                           reason="API Gateway's account-level logging role needs this AWS-managed policy to write execution logs."),
+        )
+        self.url = f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/v1/predict"

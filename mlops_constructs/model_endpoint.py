@@ -1,0 +1,250 @@
+"""A real-time SageMaker endpoint serving one approved model package, updated safely."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlops_constructs.nag import acknowledge_wildcards
+
+VARIANT = "AllTraffic"
+
+
+@dataclass(frozen=True)
+class ServerlessSettings:
+    memory_mb: int = 2048
+    max_concurrency: int = 5
+
+
+@dataclass(frozen=True)
+class ModelEndpointProps:
+    """Props of :class:`ModelEndpoint`. Defaults: one ``ml.m5.large`` instance scaling to 2, all
+    requests captured, a 10% canary for 10 minutes, rollback when 5xx errors appear or p99 model
+    latency passes 1 s."""
+
+    endpoint_name: str
+    model_package_arn: str
+    repository: ecr.IRepository
+    artifacts_bucket: s3.IBucket
+    capture_bucket: s3.IBucket
+    key: kms.IKey
+    alert_topic: sns.ITopic
+    subnet_ids: list[str]
+    security_group_ids: list[str]
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    min_capacity: int = 1
+    max_capacity: int = 2
+    target_invocations_per_instance: int = 200
+    scale_in_cooldown: Duration = Duration.minutes(5)
+    scale_out_cooldown: Duration = Duration.minutes(1)
+    data_capture_percent: int = 100
+    canary_percent: int = 10
+    canary_wait: Duration = Duration.minutes(10)
+    latency_alarm: Duration = Duration.seconds(1)
+    serverless: ServerlessSettings | None = None
+
+
+class ModelEndpoint(Construct):
+    """Deploys the model package ``model_package_arn`` to the endpoint ``endpoint_name``.
+
+    Deploys:
+    - ``role``: the model's execution role: pulls from the project repository, reads model
+      artifacts under ``pipeline/`` of the artifacts bucket, uses the project key.
+    - ``model``: a SageMaker model from the package (the very artifact the pipeline registered), in
+      the VPC's private subnets.
+    - ``endpoint_config``: instance-backed by default: ``instance_count`` x ``instance_type``,
+      volumes encrypted with the key, data capture of requests and responses at
+      ``data_capture_percent`` into ``s3://<capture bucket>/<endpoint name>/`` with the key. With
+      ``serverless`` it is a serverless variant instead (no capture, scaling or guardrails there).
+    - ``endpoint``: updates are SageMaker blue/green deployments: a ``canary_percent`` canary for
+      ``canary_wait``, then all traffic, rolled back automatically when ``errors_alarm`` (any 5xx)
+      or ``latency_alarm`` (p99 model latency above ``latency_alarm``) fires; variant instance
+      counts are retained across updates, so an update never resets autoscaled capacity.
+    - Target-tracking autoscaling on invocations per instance between ``min_capacity`` and
+      ``max_capacity`` with the given cooldowns.
+    - Both alarms also notify ``alert_topic``.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: ModelEndpointProps) -> None:
+        super().__init__(scope, construct_id)
+        p = props
+        self.endpoint_name = p.endpoint_name
+        self.capture_uri = f"s3://{p.capture_bucket.bucket_name}/{p.endpoint_name}"
+
+        self.role = iam.Role(
+            self,
+            "ModelRole",
+            description=f"Execution role of the model behind endpoint {p.endpoint_name}",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+        )
+        p.repository.grant_pull(self.role)
+        p.artifacts_bucket.grant_read(self.role, "pipeline/*")
+        p.key.grant_decrypt(self.role)
+        vpc_actions = [
+            "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+            "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+            "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+        ]
+        self.role.add_to_principal_policy(iam.PolicyStatement(sid="ModelInTheVpc", actions=vpc_actions, resources=["*"]))
+        acknowledge_wildcards(
+            self.role,
+            reason="Reads the registered model artifacts, which the pipeline writes under pipeline/<run>/ of the artifacts bucket.",
+            resources=[p.artifacts_bucket.arn_for_objects("pipeline/*")],
+            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+        )
+        acknowledge_wildcards(
+            self.role,
+            reason="ecr:GetAuthorizationToken (from grant_pull) and the EC2 network-interface actions SageMaker needs to place "
+            "the model in the VPC support no resource-level permissions.",
+            resources=["*"],
+        )
+
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=p.model_package_arn),
+            vpc_config=sagemaker.CfnModel.VpcConfigProperty(security_group_ids=p.security_group_ids, subnets=p.subnet_ids),
+        )
+        self.model.node.add_dependency(self.role)
+
+        if p.serverless is not None:
+            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT,
+                model_name=self.model.attr_model_name,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    max_concurrency=p.serverless.max_concurrency, memory_size_in_mb=p.serverless.memory_mb
+                ),
+            )
+            capture = None
+        else:
+            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT,
+                model_name=self.model.attr_model_name,
+                instance_type=p.instance_type,
+                initial_instance_count=p.instance_count,
+                initial_variant_weight=1,
+            )
+            capture = sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+                enable_capture=True,
+                initial_sampling_percentage=p.data_capture_percent,
+                destination_s3_uri=self.capture_uri,
+                kms_key_id=p.key.key_arn,
+                capture_options=[
+                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
+                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
+                ],
+                capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+                    csv_content_types=["text/csv"], json_content_types=["application/json", "application/jsonlines"]
+                ),
+            )
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            production_variants=[variant],
+            data_capture_config=capture,
+            kms_key_id=p.key.key_arn if p.serverless is None else None,
+        )
+
+        metric = lambda name, statistic: cloudwatch.Metric(  # noqa: E731
+            namespace="AWS/SageMaker",
+            metric_name=name,
+            dimensions_map={"EndpointName": p.endpoint_name, "VariantName": VARIANT},
+            statistic=statistic,
+            period=Duration.minutes(1),
+        )
+        self.errors_alarm = cloudwatch.Alarm(
+            self,
+            "Errors5xxAlarm",
+            alarm_description=f"{p.endpoint_name}: the model answers with 5xx errors (rolls back a deployment)",
+            metric=metric("Invocation5XXErrors", "Sum"),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.latency_alarm = cloudwatch.Alarm(
+            self,
+            "LatencyAlarm",
+            alarm_description=f"{p.endpoint_name}: p99 model latency above {int(p.latency_alarm.to_milliseconds())} ms (rolls back a deployment)",
+            metric=metric("ModelLatency", "p99"),
+            threshold=p.latency_alarm.to_milliseconds() * 1000,  # ModelLatency is in microseconds
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in (self.errors_alarm, self.latency_alarm):
+            alarm.add_alarm_action(actions.SnsAction(p.alert_topic))
+
+        deployment = None
+        if p.serverless is None:
+            deployment = sagemaker.CfnEndpoint.DeploymentConfigProperty(
+                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                    traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                        type="CANARY",
+                        canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=p.canary_percent),
+                        wait_interval_in_seconds=int(p.canary_wait.to_seconds()),
+                    ),
+                    termination_wait_in_seconds=300,
+                    maximum_execution_timeout_in_seconds=int(p.canary_wait.to_seconds()) + 3600,
+                ),
+                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                    alarms=[
+                        sagemaker.CfnEndpoint.AlarmProperty(alarm_name=self.errors_alarm.alarm_name),
+                        sagemaker.CfnEndpoint.AlarmProperty(alarm_name=self.latency_alarm.alarm_name),
+                    ]
+                ),
+            )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=p.endpoint_name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            deployment_config=deployment,
+            retain_all_variant_properties=p.serverless is None,
+            exclude_retained_variant_properties=(
+                [sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DataCaptureConfig")]
+                if p.serverless is None
+                else None
+            ),
+        )
+
+        self.scalable_target = None
+        if p.serverless is None:
+            self.scalable_target = autoscaling.ScalableTarget(
+                self,
+                "ScalableTarget",
+                service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
+                resource_id=f"endpoint/{p.endpoint_name}/variant/{VARIANT}",
+                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                min_capacity=p.min_capacity,
+                max_capacity=p.max_capacity,
+            )
+            self.scalable_target.node.add_dependency(self.endpoint)
+            self.scalable_target.scale_to_track_metric(
+                "InvocationsPerInstance",
+                target_value=p.target_invocations_per_instance,
+                predefined_metric=autoscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+                scale_in_cooldown=p.scale_in_cooldown,
+                scale_out_cooldown=p.scale_out_cooldown,
+            )
+
+    @property
+    def endpoint_arn(self) -> str:
+        return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:endpoint/{self.endpoint_name.lower()}"
