@@ -110,10 +110,10 @@ def handle(event: Any, *, runtime, settings: Settings, request_id: str, log: Cal
         if code == "ModelError":
             original = exc.response.get("OriginalMessage") or message
             return error(424, f"the model failed on this request: {original}", request_id)
+        if code in ("ModelNotReadyException", "ServiceUnavailable", "InternalDependencyException") or status == 503:
+            return error(503, "the model is not ready; retry later", request_id)  # before 429: SageMaker sends it with 429
         if code in ("ThrottlingException", "TooManyRequestsException") or status == 429:
             return error(429, "too many requests; retry with backoff", request_id)
-        if code in ("ModelNotReadyException", "ServiceUnavailable", "InternalDependencyException") or status == 503:
-            return error(503, "the model is not ready; retry later", request_id)
         if code == "ValidationError":
             return error(400, f"request rejected: {message}", request_id)
         return error(502, "the model endpoint failed", request_id)
