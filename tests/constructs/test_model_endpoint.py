@@ -1,0 +1,150 @@
+"""ModelEndpoint and InferenceApi: data capture, autoscaling, blue/green with rollback alarms, the API front."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk import Duration
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Match, Template
+
+from mlops_constructs.inference_api import InferenceApi
+from mlops_constructs.model_endpoint import ModelEndpoint, ModelEndpointProps, ServerlessSettings
+
+KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/3"
+
+
+def build(stack, **overrides) -> ModelEndpoint:
+    props = dict(
+        endpoint_name="mlops-dev-churn",
+        model_package_arn=PACKAGE,
+        repository=ecr.Repository.from_repository_name(stack, "Repo", "churn-images"),
+        artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "artifacts-bucket"),
+        capture_bucket=s3.Bucket.from_bucket_name(stack, "Capture", "capture-bucket"),
+        key=kms.Key.from_key_arn(stack, "Key", KEY),
+        alert_topic=sns.Topic.from_topic_arn(stack, "Topic", "arn:aws:sns:us-east-1:123456789012:alerts"),
+        subnet_ids=["subnet-0123456789abcdef0"],
+        security_group_ids=["sg-0123456789abcdef0"],
+        instance_type="ml.m5.large",
+        instance_count=2,
+        min_capacity=2,
+        max_capacity=6,
+        data_capture_percent=25,
+    )
+    props.update(overrides)
+    return ModelEndpoint(stack, "Endpoint", props=ModelEndpointProps(**props))
+
+
+@pytest.fixture
+def template(stack) -> Template:
+    build(stack)
+    return Template.from_stack(stack)
+
+
+def test_model_is_the_registered_package_in_the_vpc(template):
+    template.has_resource_properties("AWS::SageMaker::Model", {
+        "PrimaryContainer": {"ModelPackageName": PACKAGE},
+        "VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0"]},
+    })
+
+
+def test_endpoint_config_captures_inputs_and_outputs_encrypted_per_endpoint(template):
+    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {
+        "KmsKeyId": KEY,
+        "ProductionVariants": [Match.object_like({"InstanceType": "ml.m5.large", "InitialInstanceCount": 2, "VariantName": "AllTraffic"})],
+        "DataCaptureConfig": {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 25,
+            "DestinationS3Uri": "s3://capture-bucket/mlops-dev-churn",
+            "KmsKeyId": KEY,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json", "application/jsonlines"]},
+        },
+    })
+
+
+def test_blue_green_canary_rolls_back_on_both_alarms(template):
+    endpoint = next(iter(template.find_resources("AWS::SageMaker::Endpoint").values()))["Properties"]
+    policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 600}
+    alarms = [a["AlarmName"]["Ref"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    assert len(alarms) == 2 and all(a.startswith(("EndpointErrors5xxAlarm", "EndpointLatencyAlarm")) for a in alarms)
+    assert endpoint["RetainAllVariantProperties"] is True  # an update keeps the autoscaled instance count
+    assert endpoint["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DataCaptureConfig"}]
+
+
+def test_rollback_alarms_watch_5xx_and_p99_latency_and_notify(template):
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "Invocation5XXErrors", "Namespace": "AWS/SageMaker", "Statistic": "Sum", "Threshold": 0,
+        "Dimensions": [{"Name": "EndpointName", "Value": "mlops-dev-churn"}, {"Name": "VariantName", "Value": "AllTraffic"}],
+        "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:alerts"],
+    })
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "ModelLatency", "ExtendedStatistic": "p99", "Threshold": 1_000_000})
+
+
+def test_autoscaling_tracks_invocations_per_instance(template):
+    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
+        "ServiceNamespace": "sagemaker", "ResourceId": "endpoint/mlops-dev-churn/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": 2, "MaxCapacity": 6,
+    })
+    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "TargetValue": 200, "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
+        },
+    })
+
+
+def test_serverless_option_for_a_frugal_dev(stack):
+    build(stack, serverless=ServerlessSettings(memory_mb=3072, max_concurrency=4))
+    t = Template.from_stack(stack)
+    config = next(iter(t.find_resources("AWS::SageMaker::EndpointConfig").values()))["Properties"]
+    assert config["ProductionVariants"][0]["ServerlessConfig"] == {"MaxConcurrency": 4, "MemorySizeInMB": 3072}
+    assert "DataCaptureConfig" not in config and "InstanceType" not in config["ProductionVariants"][0]
+    t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
+    assert "DeploymentConfig" not in next(iter(t.find_resources("AWS::SageMaker::Endpoint").values()))["Properties"]
+
+
+def test_model_role_reads_only_pipeline_artifacts(template):
+    statements = [s for p in template.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    s3_resources = json.dumps([s["Resource"] for s in statements if any(a.startswith("s3:") for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))])
+    assert "artifacts-bucket/pipeline/*" in s3_resources and "capture-bucket" not in s3_resources
+
+
+@pytest.mark.parametrize("auth", ["iam", "api_key"])
+def test_api_front_auth_throttling_logs_and_tracing(stack, auth):
+    InferenceApi(stack, "Api", endpoint_name="mlops-dev-churn", endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn",
+                 auth=auth, rate_limit=20, burst_limit=40, quota_per_day=5000, max_body_kb=256)
+    t = Template.from_stack(stack)
+    t.has_resource_properties("AWS::ApiGateway::Method", {
+        "HttpMethod": "POST", "AuthorizationType": "AWS_IAM" if auth == "iam" else "NONE", "ApiKeyRequired": auth == "api_key",
+        "RequestValidatorId": Match.any_value(),
+    })
+    t.has_resource_properties("AWS::ApiGateway::Stage", {
+        "StageName": "v1", "TracingEnabled": True,
+        "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+        "MethodSettings": [Match.object_like({"ThrottlingRateLimit": 20, "ThrottlingBurstLimit": 40, "LoggingLevel": "INFO", "DataTraceEnabled": False})],
+    })
+    t.has_resource_properties("AWS::ApiGateway::UsagePlan", {
+        "Throttle": {"RateLimit": 20, "BurstLimit": 40}, "Quota": {"Limit": 5000, "Period": "DAY"}})
+    t.resource_count_is("AWS::ApiGateway::ApiKey", 1 if auth == "api_key" else 0)
+    t.has_resource_properties("AWS::Lambda::Function", {
+        "Environment": {"Variables": {"ENDPOINT_NAME": "mlops-dev-churn", "MAX_BODY_BYTES": str(256 * 1024)}},
+        "TracingConfig": {"Mode": "Active"},
+    })
+    invoke = [s for p in t.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]
+              if s.get("Sid") == "InvokeThisEndpoint"]
+    assert invoke == [{"Sid": "InvokeThisEndpoint", "Action": "sagemaker:InvokeEndpoint", "Effect": "Allow",
+                       "Resource": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn"}]
+
+
+def test_unknown_auth_is_refused(stack):
+    with pytest.raises(ValueError, match="auth='oauth'"):
+        InferenceApi(stack, "Api", endpoint_name="e", endpoint_arn="arn", auth="oauth")
