@@ -17,7 +17,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth local bench-serve clean
+.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth local bench-serve synth-delivery deploy-delivery clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,15 @@ deploy: $(VENV)/.runtime node_modules/.installed
 
 destroy: $(VENV)/.runtime node_modules/.installed
 	$(CDK_RUN) destroy -c stage=$(STAGE) '$(STAGE_ID)/*'
+
+## synth-delivery / deploy-delivery: the self-mutating delivery pipeline (config/delivery/pipeline.yaml)
+synth-delivery: $(VENV)/.runtime node_modules/.installed
+	rm -rf cdk.out
+	$(CDK_RUN) synth --quiet -c target=delivery
+	$(PY) tools/list_stacks.py cdk.out
+
+deploy-delivery: $(VENV)/.runtime node_modules/.installed
+	$(CDK_RUN) deploy -c target=delivery Delivery
 
 ## bench-synth: wall time of synthesizing the default app vs a one-bucket app
 bench-synth: $(VENV)/.runtime

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """CDK app: synthesizes one stage of the MLOps platform, chosen with ``-c stage=NAME`` (default ``dev``).
 
-``-c config_dir=DIR`` reads ``DIR/<stage>.yaml`` instead of ``config/<stage>.yaml``.
+``-c config_dir=DIR`` reads ``DIR/<stage>.yaml`` instead of ``config/<stage>.yaml``;
+``-c target=delivery`` synthesizes the delivery pipeline (``config/delivery/pipeline.yaml``) instead;
+``-c model_packages_file=FILE`` pins the model package each endpoint deploys.
 
 The only place that reads the environment or the CDK context. A bad configuration is reported as a
 list of problems and the process exits non-zero, without a traceback.
@@ -10,14 +12,17 @@ list of problems and the process exits non-zero, without a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from config import ConfigError, load_config
+from config import ConfigError, Problem, load_config, load_delivery_config
 from config.loader import CONFIG_DIR
+from stacks.delivery_stack import DeliveryPipelineStack
+from stacks.endpoint_stack import MODEL_PACKAGE_PATTERN
 from stacks.platform_stage import PlatformStage
 
 DEFAULT_STAGE = "dev"
@@ -35,14 +40,42 @@ def new_app(**kwargs) -> cdk.App:
     return cdk.App(context=context, analytics_reporting=False, **kwargs)
 
 
-def build_app(app: cdk.App) -> PlatformStage:
-    """Add the configured stage and the cdk-nag checks to ``app``; raises ``ConfigError``."""
-    stage_name = app.node.try_get_context("stage") or DEFAULT_STAGE
-    config_dir = app.node.try_get_context("config_dir")
-    config = load_config(str(stage_name), Path(config_dir) if config_dir else CONFIG_DIR)
-    stage = PlatformStage(app, config.stage.capitalize(), config=config)
+def model_packages(app: cdk.App) -> dict[str, str] | None:
+    """Pinned model packages (``-c model_packages_file=FILE``: JSON project -> ARN), or None."""
+    path = app.node.try_get_context("model_packages_file")
+    if not path:
+        return None
+    try:
+        pins = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(path), [Problem("model_packages_file", str(path), f"must be a readable JSON object: {exc}")]) from None
+    bad = {k: v for k, v in pins.items() if not re.match(MODEL_PACKAGE_PATTERN, str(v))} if isinstance(pins, dict) else pins
+    if bad:
+        raise ConfigError(str(path), [Problem("model_packages_file", bad, "must map project names to versioned model package ARNs")])
+    return pins
+
+
+def build_app(app: cdk.App) -> PlatformStage | DeliveryPipelineStack:
+    """Add the configured stage (or, with ``-c target=delivery``, the delivery pipeline) and the cdk-nag
+    checks to ``app``; raises ``ConfigError``."""
+    config_dir = Path(app.node.try_get_context("config_dir") or CONFIG_DIR)
+    target = app.node.try_get_context("target") or "stage"
+    if target == "delivery":
+        delivery, configs = load_delivery_config(config_dir)
+        pins = model_packages(app) or {}
+        stages = [PlatformStage(app, c.stage.capitalize(), config=c, model_packages=pins) for c in configs]
+        built = DeliveryPipelineStack(
+            app, "Delivery", delivery=delivery, stages=stages,
+            stack_name=f"{configs[0].prefix}-delivery", env=cdk.Environment(account=delivery.account, region=delivery.region),
+        )
+    elif target == "stage":
+        stage_name = app.node.try_get_context("stage") or DEFAULT_STAGE
+        config = load_config(str(stage_name), config_dir)
+        built = PlatformStage(app, config.stage.capitalize(), config=config, model_packages=model_packages(app))
+    else:
+        raise ConfigError("the 'target' context value", [Problem("target", target, "allowed: stage (default), delivery")])
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return stage
+    return built
 
 
 def main() -> int:

@@ -1,9 +1,10 @@
 """Typed, validated per-stage configuration of the platform (``config/<stage>.yaml``)."""
 
 from config.errors import ConfigError, Problem
-from config.loader import available_stages, load_config
+from config.loader import available_stages, load_config, load_delivery_config
 from config.schema import (
     ApiConfig,
+    DeliveryConfig,
     DeploymentConfig,
     ServerlessConfig,
     EvaluationConfig,
@@ -20,6 +21,7 @@ from config.schema import (
 
 __all__ = [
     "ApiConfig",
+    "DeliveryConfig",
     "DeploymentConfig",
     "ServerlessConfig",
     "ConfigError",
@@ -36,4 +38,5 @@ __all__ = [
     "UserConfig",
     "available_stages",
     "load_config",
+    "load_delivery_config",
 ]

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from config.errors import MISSING, ConfigError, Problem
-from config.schema import PlatformConfig
+from config.schema import DeliveryConfig, PlatformConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -33,10 +33,10 @@ def load_config(stage: str, config_dir: Path = CONFIG_DIR) -> PlatformConfig:
             [Problem("stage", stage, f"no file {config_dir / (stage + '.yaml')}; allowed stages: {', '.join(stages) or '(none)'}")],
         )
     path = config_dir / f"{stage}.yaml"
-    return parse_config(path.read_text(encoding="utf-8"), source=str(path), stage=stage)
+    return parse_config(path.read_text(encoding="utf-8"), source=str(path), stage=stage, config_dir=config_dir)
 
 
-def parse_config(text: str, *, source: str, stage: str | None = None) -> PlatformConfig:
+def parse_config(text: str, *, source: str, stage: str | None = None, config_dir: Path | None = None) -> PlatformConfig:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -49,6 +49,9 @@ def parse_config(text: str, *, source: str, stage: str | None = None) -> Platfor
     problems = _relation_problems(raw)
     if stage is not None and raw.get("stage", stage) != stage:
         problems.append(Problem("stage", raw.get("stage"), f"must match the file name: '{stage}'"))
+    registry = raw.get("model_registry_stage")
+    if registry is not None and config_dir is not None and registry != stage and not (config_dir / f"{registry}.yaml").exists():
+        problems.append(Problem("model_registry_stage", registry, f"no stage '{registry}'; allowed: {', '.join(available_stages(config_dir))}"))
     try:
         config = PlatformConfig.model_validate(raw)
     except ValidationError as exc:
@@ -172,3 +175,21 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                 problems.append(Problem(f"network.availability_zones[{i}]", zone, f"not a zone of region '{region}' (expected a name like '{region}a')"))
     return problems
 
+
+
+def load_delivery_config(config_dir: Path = CONFIG_DIR) -> tuple[DeliveryConfig, list[PlatformConfig]]:
+    """The delivery pipeline's config and, in order, the validated config of every stage it deploys."""
+    path = config_dir / "delivery" / "pipeline.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), [Problem("<file>", MISSING, f"cannot read: {exc}")]) from None
+    try:
+        delivery = DeliveryConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(str(path), [_problem_from(err, raw) for err in exc.errors()]) from None
+    stages = available_stages(config_dir)
+    unknown = [s for s in delivery.stages if s not in stages]
+    if unknown:
+        raise ConfigError(str(path), [Problem("stages", delivery.stages, f"unknown stage(s) {unknown}; allowed: {', '.join(stages)}")])
+    return delivery, [load_config(s, config_dir) for s in delivery.stages]

@@ -293,11 +293,14 @@ class PlatformConfig(_Strict):
     projects: list[ProjectConfig] = Field(min_length=1)
     users: list[UserConfig] = []
     sandboxes: list[SandboxConfig] = []
+    model_registry_stage: Optional[str] = None
     self_service_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = []
 
-    @field_validator("stage", "prefix")
+    @field_validator("stage", "prefix", "model_registry_stage")
     @classmethod
-    def _valid_short_name(cls, value: str) -> str:
+    def _valid_short_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not (2 <= len(value) <= 12 and _NAME_RE.match(value)):
             raise ValueError("must be 2-12 characters: lowercase letters, digits and single hyphens, starting with a letter")
         return value
@@ -332,8 +335,46 @@ class PlatformConfig(_Strict):
             raise ValueError("lists a service more than once")
         return value
 
+    @property
+    def registry_stage(self) -> str:
+        """The stage whose training pipelines register the models this stage serves (itself by default)."""
+        return self.model_registry_stage or self.stage
+
+    @property
+    def trains_models(self) -> bool:
+        return self.registry_stage == self.stage
+
     def project(self, name: str) -> ProjectConfig:
         return next(p for p in self.projects if p.name == name)
 
     def user(self, name: str) -> UserConfig:
         return next(u for u in self.users if u.name == name)
+
+
+class SourceConfig(_Strict):
+    """Where the delivery pipeline gets this repository: a CodeStar connection or CodeCommit."""
+
+    kind: Literal["codestar", "codecommit"]
+    repository: str = Field(pattern=r"^[\w.-]+(/[\w.-]+)?$")
+    branch: str = Field(default="main", pattern=r"^[\w./-]+$")
+    connection_arn: Optional[str] = Field(default=None, pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[\w-]+$")
+
+    @model_validator(mode="after")
+    def _connection_for_codestar(self) -> "SourceConfig":
+        if self.kind == "codestar" and (self.connection_arn is None or "/" not in self.repository):
+            raise ValueError("kind 'codestar' needs connection_arn and repository as 'owner/name'")
+        if self.kind == "codecommit" and "/" in self.repository:
+            raise ValueError("kind 'codecommit' takes the CodeCommit repository name, without 'owner/'")
+        return self
+
+
+class DeliveryConfig(_Strict):
+    """The self-mutating delivery pipeline and the stages it deploys, in order."""
+
+    account: str
+    region: str
+    source: SourceConfig
+    stages: list[str] = Field(min_length=1)
+
+    _valid_account = field_validator("account")(PlatformConfig._valid_account.__func__)
+    _valid_region = field_validator("region")(PlatformConfig._valid_region.__func__)

@@ -37,6 +37,7 @@ class ModelEndpointProps:
     model_package_arn: str
     repository: ecr.IRepository
     artifacts_bucket: s3.IBucket
+    artifacts_key: kms.IKey
     capture_bucket: s3.IBucket
     key: kms.IKey
     alert_topic: sns.ITopic
@@ -60,8 +61,8 @@ class ModelEndpoint(Construct):
     """Deploys the model package ``model_package_arn`` to the endpoint ``endpoint_name``.
 
     Deploys:
-    - ``role``: the model's execution role: pulls from the project repository, reads model
-      artifacts under ``pipeline/`` of the artifacts bucket, uses the project key.
+    - ``role``: the model's execution role: pulls from ``repository``, reads model artifacts under
+      ``pipeline/`` of ``artifacts_bucket`` with ``artifacts_key`` (the registering stage's).
     - ``model``: a SageMaker model from the package (the very artifact the pipeline registered), in
       the VPC's private subnets.
     - ``endpoint_config``: instance-backed by default: ``instance_count`` x ``instance_type``,
@@ -93,7 +94,7 @@ class ModelEndpoint(Construct):
         )
         p.repository.grant_pull(self.role)
         p.artifacts_bucket.grant_read(self.role, "pipeline/*")
-        p.key.grant_decrypt(self.role)
+        p.artifacts_key.grant_decrypt(self.role)  # the registry's key, which encrypts the model artifacts
         vpc_actions = [
             "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
             "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",

@@ -28,7 +28,9 @@ MODEL_PACKAGE_PATTERN = r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-pack
 class EndpointStack(Stack):
     """Composes ``ModelEndpoint`` and ``InferenceApi`` for one project.
 
-    Which model package is deployed is decided at deploy time, never by an AWS call at synthesis:
+    The model's image and artifacts come from the project resources of ``config.registry_stage``
+    (prod serves what dev registered: promotion never retrains; same account). Which model package
+    is deployed is decided at deploy time, never by an AWS call at synthesis:
     ``model_package_arn`` when given (the delivery pipeline pins the approved package it resolved,
     so dev and prod get the same artifact), else the stack parameter ``ModelPackageArn``.
     """
@@ -45,6 +47,7 @@ class EndpointStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         ns = project_path(config.prefix, config.stage, project.name)
+        registry = project_path(config.prefix, config.registry_stage, project.name)  # where the model's image and artifacts are
         studio = studio_path(config.prefix, config.stage)
         deployment = project.deployment
         if model_package_arn is None:
@@ -54,7 +57,7 @@ class EndpointStack(Stack):
                 type="String",
                 allowed_pattern=MODEL_PACKAGE_PATTERN,
                 constraint_description="must be a versioned model package ARN (...:model-package/<group>/<version>)",
-                description=f"Approved model package of group {config.prefix}-{config.stage}-{project.name} to deploy",
+                description=f"Approved model package of group {config.prefix}-{config.registry_stage}-{project.name} to deploy",
             ).value_as_string
         subnets = read_list_parameter(self, f"{studio}/subnet-ids")
         serverless = deployment.serverless
@@ -64,8 +67,9 @@ class EndpointStack(Stack):
             props=ModelEndpointProps(
                 endpoint_name=f"{config.prefix}-{config.stage}-{project.name}",
                 model_package_arn=model_package_arn,
-                repository=ecr.Repository.from_repository_name(self, "Repository", read_parameter(self, f"{ns}/repository-name")),
-                artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", read_parameter(self, f"{ns}/artifacts-bucket-name")),
+                repository=ecr.Repository.from_repository_name(self, "Repository", read_parameter(self, f"{registry}/repository-name")),
+                artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", read_parameter(self, f"{registry}/artifacts-bucket-name")),
+                artifacts_key=kms.Key.from_key_arn(self, "RegistryKey", read_parameter(self, f"{registry}/key-arn")),
                 capture_bucket=s3.Bucket.from_bucket_name(self, "CaptureBucket", read_parameter(self, f"{ns}/capture-bucket-name")),
                 key=kms.Key.from_key_arn(self, "ProjectKey", read_parameter(self, f"{ns}/key-arn")),
                 alert_topic=sns.Topic.from_topic_arn(self, "AlertTopic", read_parameter(self, f"{ns}/alert-topic-arn")),

@@ -68,18 +68,21 @@ class PlatformStage(Stage):
                 **stack_args(f"pipeline-{p.name}", f"training pipeline of project {p.name}", False),
             )
             for p in config.projects
+            if config.trains_models
         }
         for name, pipeline_stack in self.pipelines.items():
             pipeline_stack.add_stack_dependency(self.projects[name], "reads the project's resources from SSM")
             pipeline_stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM")
-        model_packages = model_packages or {}
+        # Without pins (a local synth), every endpoint takes its package as a stack parameter; with
+        # pins (the delivery pipeline), only projects that have an approved package get an endpoint.
         self.endpoints = {
             p.name: EndpointStack(
-                self, f"Endpoint-{p.name}", config=config, project=p, model_package_arn=model_packages.get(p.name),
+                self, f"Endpoint-{p.name}", config=config, project=p,
+                model_package_arn=None if model_packages is None else model_packages[p.name],
                 **stack_args(f"endpoint-{p.name}", f"endpoint and API of project {p.name}", False),
             )
             for p in config.projects
-            if p.deployment.enabled
+            if p.deployment.enabled and (model_packages is None or p.name in model_packages)
         }
         for name, endpoint_stack in self.endpoints.items():
             endpoint_stack.add_stack_dependency(self.projects[name], "reads the project's resources from SSM")

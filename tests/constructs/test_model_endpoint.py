@@ -25,6 +25,7 @@ def build(stack, **overrides) -> ModelEndpoint:
         model_package_arn=PACKAGE,
         repository=ecr.Repository.from_repository_name(stack, "Repo", "churn-images"),
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "artifacts-bucket"),
+        artifacts_key=kms.Key.from_key_arn(stack, "RegistryKey", KEY),
         capture_bucket=s3.Bucket.from_bucket_name(stack, "Capture", "capture-bucket"),
         key=kms.Key.from_key_arn(stack, "Key", KEY),
         alert_topic=sns.Topic.from_topic_arn(stack, "Topic", "arn:aws:sns:us-east-1:123456789012:alerts"),

@@ -1,0 +1,136 @@
+"""The delivery pipeline: stages, approval, the model-approval trigger, pinned packages, same templates."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from app import build_app, new_app
+from tests.conftest import normalize_hashes, synth_stage
+
+ROOT = Path(__file__).resolve().parent.parent
+PINS = {
+    "churn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/7",
+    "fraud": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-fraud/2",
+}
+
+
+@pytest.fixture(scope="module")
+def pins_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pins") / "model-packages.json"
+    path.write_text(json.dumps(PINS))
+    return path
+
+
+@pytest.fixture(scope="module")
+def delivery(tmp_path_factory, pins_file):
+    outdir = tmp_path_factory.mktemp("cdk-delivery")
+    app = new_app(context={"target": "delivery", "model_packages_file": str(pins_file)}, outdir=str(outdir))
+    stack = build_app(app)
+    assembly = app.synth()  # cdk-nag over the pipeline and both stages
+    return stack, assembly, outdir
+
+
+def _pipeline(delivery) -> dict:
+    stack, assembly, _ = delivery
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    return next(r for r in template["Resources"].values() if r["Type"] == "AWS::CodePipeline::Pipeline")["Properties"]
+
+
+def test_stages_in_order_with_a_manual_approval_before_prod(delivery):
+    stages = _pipeline(delivery)["Stages"]
+    names = [s["Name"] for s in stages]
+    assert names[:3] == ["Source", "Build", "UpdatePipeline"] and names[-2:] == ["Dev", "Prod"]
+    prod = stages[-1]["Actions"]
+    approvals = [a for a in prod if a["ActionTypeId"]["Category"] == "Approval"]
+    assert len(approvals) == 1 and approvals[0]["Name"] == "Promote-to-prod"
+    assert approvals[0]["RunOrder"] == min(a["RunOrder"] for a in prod)
+    assert not any(a["ActionTypeId"]["Category"] == "Approval" for a in stages[-2]["Actions"])
+
+
+def test_source_is_the_configured_connection(delivery):
+    source = _pipeline(delivery)["Stages"][0]["Actions"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert source["Configuration"]["FullRepositoryId"] == "my-org/sagemaker-mlops-platform"
+    assert source["Configuration"]["BranchName"] == "main"
+
+
+def test_synth_runs_the_tests_then_synthesizes_with_pinned_packages(delivery):
+    stack, assembly, _ = delivery
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    projects = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CodeBuild::Project"]
+    spec = next(json.loads(p["Source"]["BuildSpec"]) for p in projects if "make test" in p["Source"]["BuildSpec"])
+    commands = spec["phases"]["build"]["commands"]
+    assert commands[0] == "make test"
+    assert "resolve_model_packages.py" in commands[1] and "-c target=delivery -c model_packages_file=model-packages.json" in commands[2]
+
+
+def test_an_approved_model_package_starts_the_pipeline(delivery):
+    stack, assembly, _ = delivery
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    rule = next(r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule")
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["mlops-dev-churn", "mlops-dev-fraud"], "ModelApprovalStatus": ["Approved"]},
+    }
+    assert "Ref" in json.dumps(rule["Targets"][0]["Arn"]) or "Fn::Join" in json.dumps(rule["Targets"][0]["Arn"])
+
+
+def test_dev_and_prod_deploy_the_same_pinned_package(delivery):
+    stack, _, _ = delivery
+    for stage in stack.stages:
+        for name, endpoint in stage.endpoints.items():
+            model = next(r for r in stage.synth().get_stack_by_name(endpoint.stack_name).template["Resources"].values()
+                         if r["Type"] == "AWS::SageMaker::Model")
+            assert model["Properties"]["PrimaryContainer"]["ModelPackageName"] == PINS[name]
+    prod = stack.stages[1]
+    assert prod.pipelines == {}  # promotion never retrains: prod runs no training pipeline
+
+
+def test_pipeline_templates_are_the_tested_templates(delivery, pins_file, tmp_path):
+    stack, _, _ = delivery
+    standalone = synth_stage("dev", tmp_path, model_packages_file=str(pins_file))
+    in_pipeline = {s.stack_name: s.template for s in stack.stages[0].synth().stacks}
+    assert sorted(in_pipeline) == sorted(standalone.templates())
+    for name, template in standalone.templates().items():
+        assert normalize_hashes(in_pipeline[name]) == normalize_hashes(template), name
+
+
+def test_resolver_pins_the_newest_approved_package(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    sys.path.insert(0, str(ROOT / "tools"))
+    import resolve_model_packages
+
+    with mock_aws():
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm.create_model_package_group(ModelPackageGroupName="mlops-dev-churn")
+        spec = {"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/m.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
+        arns = [sm.create_model_package(ModelPackageGroupName="mlops-dev-churn", InferenceSpecification=spec,
+                                        ModelApprovalStatus=status)["ModelPackageArn"] for status in ("Approved", "Approved", "PendingManualApproval")]
+        pinned = resolve_model_packages.resolve(sm, "mlops", "dev", ["churn", "fraud"])
+    assert pinned == {"churn": arns[1]}  # the newest approved; fraud has none yet, so no endpoint for it
+
+
+def _app(context: dict) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [({"target": "everything"}, "target: 'everything': allowed: stage (default), delivery"),
+     ({"model_packages_file": "/nonexistent.json"}, "model_packages_file: '/nonexistent.json': must be a readable JSON object")],
+)
+def test_bad_app_context_is_reported_without_traceback(context, message):
+    result = _app(context)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,42 @@
+"""Print, as JSON, the newest Approved model package of every project of the first delivery stage.
+
+Run by the delivery pipeline's synth step (which has AWS credentials), never by the app itself:
+the app only reads the file it writes (``-c model_packages_file=...``). Projects with no approved
+package are left out, and their endpoints are not deployed yet.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from config import load_delivery_config  # noqa: E402
+
+
+def resolve(sagemaker, prefix: str, stage: str, projects: list[str]) -> dict[str, str]:
+    pinned = {}
+    for project in projects:
+        found = sagemaker.list_model_packages(
+            ModelPackageGroupName=f"{prefix}-{stage}-{project}", ModelApprovalStatus="Approved",
+            SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
+        )["ModelPackageSummaryList"]
+        if found:
+            pinned[project] = found[0]["ModelPackageArn"]
+    return pinned
+
+
+def main() -> int:
+    import boto3
+
+    _, stages = load_delivery_config()
+    registry = stages[0]
+    client = boto3.client("sagemaker", region_name=registry.region)
+    print(json.dumps(resolve(client, registry.prefix, registry.stage, [p.name for p in registry.projects]), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
