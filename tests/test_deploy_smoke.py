@@ -51,7 +51,7 @@ def _deploy_order(synthesized) -> list:
 
 
 def _bootstrap_and_upload_assets(synthesized) -> None:
-    boto3.client("ssm").put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String")
+    boto3.client("ssm").put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String", Overwrite=True)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BOOTSTRAP_BUCKET)
     for manifest in synthesized.outdir.glob("*.assets.json"):
@@ -122,9 +122,7 @@ def _parameters(template: dict) -> list[dict]:
     return [{"ParameterKey": "ModelPackageArn", "ParameterValue": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/mlops-dev-churn/1"}]
 
 
-@pytest.mark.parametrize("stage_name", ["dev", "prod"])
-def test_every_stack_reaches_create_complete(request, aws, stage_name):
-    synthesized = request.getfixturevalue(stage_name)
+def _deploy_all(synthesized) -> list[str]:
     _bootstrap_and_upload_assets(synthesized)
     cfn = boto3.client("cloudformation")
     templates = synthesized.templates()
@@ -142,19 +140,23 @@ def test_every_stack_reaches_create_complete(request, aws, stage_name):
             status = cfn.describe_stacks(StackName=stack.stack_name)["Stacks"][0]
             assert status["StackStatus"] == "CREATE_COMPLETE", (stack.stack_name, status.get("StackStatusReason"))
             created.append(stack.stack_name)
-    assert created == [s.stack_name for s in _deploy_order(synthesized)]
+    return created
+
+
+def test_every_dev_stack_reaches_create_complete(dev, aws):
+    assert _deploy_all(dev) == [s.stack_name for s in _deploy_order(dev)]
+
+
+def test_every_prod_stack_reaches_create_complete_after_dev(dev, prod, aws):
+    # Prod serves the models dev registers (model_registry_stage: dev): its endpoints read dev's
+    # project parameters, so dev is deployed first, as the delivery pipeline does.
+    _deploy_all(dev)
+    assert _deploy_all(prod) == [s.stack_name for s in _deploy_order(prod)]
+    assert not any(s.stack_name.startswith("mlops-prod-pipeline") for s in _deploy_order(prod))
 
 
 def test_dev_deploy_creates_the_real_resources(dev, aws):
-    _bootstrap_and_upload_assets(dev)
-    cfn = boto3.client("cloudformation")
-    templates = dev.templates()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for stack in _deploy_order(dev):
-            cfn.create_stack(StackName=stack.stack_name, TemplateBody=_moto_compatible(templates[stack.stack_name], stack.stack_name),
-                             Parameters=_parameters(templates[stack.stack_name]),
-                             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+    _deploy_all(dev)
 
     s3 = boto3.client("s3")
     ssm = boto3.client("ssm")
@@ -182,3 +184,9 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
     assert len(guards) == 1 and guards[0]["Runtime"] == "python3.14"
     machines = boto3.client("stepfunctions").list_state_machines()["stateMachines"]
     assert len(machines) == 2  # one training pipeline per project
+    sagemaker = boto3.client("sagemaker")
+    # moto names CloudFormation endpoints itself (it ignores EndpointName); find churn's.
+    (name,) = [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"] if "endpoint-churn" in e["EndpointName"]]
+    endpoint = sagemaker.describe_endpoint(EndpointName=name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    assert config["DataCaptureConfig"]["DestinationS3Uri"] == f"s3://{ssm.get_parameter(Name='/mlops/dev/projects/churn/capture-bucket-name')['Parameter']['Value']}/mlops-dev-churn"
