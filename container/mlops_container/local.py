@@ -1,7 +1,7 @@
 """Local mode: the platform's whole ML loop on a laptop, with the image's own entrypoints, no AWS, no Docker.
 
     preprocess -> train -> evaluate -> quality gate -> serve (gunicorn; nginx when installed)
-    -> send traffic -> data capture (SageMaker's format) -> stop -> summary
+    -> send traffic -> data capture (SageMaker's format) -> stop -> drift check -> summary
 
 Every step runs the same module the image runs (``python -m mlops_container.<step>``) with
 ``MLOPS_ML_ROOT`` pointing into the run folder ``<out>/run-<timestamp>/``, which keeps the data,
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops_container import drift as drift_check
 from mlops_container import metrics as gate_metrics
 from mlops_container.capture import CAPTURE_DIR_ENV, ENDPOINT_ENV, read_records
 from mlops_container.data import DEFAULT_TARGET, DataError, Table, builtin_dataset, read_channel, read_table, write_table
@@ -252,6 +253,14 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     records = read_records(capture_dir)
     folders = sorted({str(p.parent.relative_to(run_dir)) for p in capture_dir.rglob("*.jsonl")})
     summary["capture"] = {"records": len(records), "folders": folders}
+
+    t = progress.step("drift check", "captured traffic against the training baseline (Model Monitor's formats)")
+    monitoring = run_dir / "monitoring"
+    result = drift_check.analyze(processed / "baseline" / "baseline.csv", capture_dir, monitoring)
+    summary["drift"] = {"drifted_features": result["drifted_features"], "malformed": result["malformed"],
+                        "report": str(monitoring / "report.html"), "violations": str(monitoring / "constraint_violations.json")}
+    drifted = result["drifted_features"]
+    progress.done(t, f"drift in {', '.join(drifted)}" if drifted else "no drift")
     return summary
 
 
@@ -273,6 +282,10 @@ def print_summary(summary: dict, seconds: float) -> None:
     if "capture" in summary:
         c = summary["capture"]
         out.append(f"  data capture  {c['records']} records in {', '.join(c['folders']) or '(none)'}")
+    if "drift" in summary:
+        d = summary["drift"]
+        verdict = f"DRIFT in {', '.join(d['drifted_features'])}" if d["drifted_features"] else "no drift"
+        out.append(f"  drift check   {verdict}; report {d['report']}")
     run_dir = summary["run_dir"]
     out.append(f"  files         {run_dir}/artifacts/model.tar.gz, {run_dir}/evaluation/evaluation.json, {run_dir}/logs/, {run_dir}/summary.json")
     print("\n".join(out))

@@ -27,8 +27,9 @@ def test_full_loop_succeeds_and_summarizes(clean_run, capsys):
     assert summary["gate"]["passed"] and summary["metrics"]["auc"] > 0.9
     assert summary["traffic"]["requests"] == 24 and summary["traffic"]["errors"] == 0
     assert summary["traffic"]["rows"] == 12 * 1 + 12 * 5
+    assert summary["drift"]["drifted_features"] == [] and summary["drift"]["malformed"] == 0
     for path in ("artifacts/model.tar.gz", "evaluation/evaluation.json", "logs/train.log", "logs/serve.log",
-                 "opt_ml/processing/output/baseline/baseline.csv"):
+                 "opt_ml/processing/output/baseline/baseline.csv", "monitoring/report.html", "monitoring/constraint_violations.json"):
         assert (run_dir / path).exists(), path
 
 
@@ -58,6 +59,7 @@ def test_drifted_run_sends_shifted_traffic(tmp_path):
     summary = json.loads(next(tmp_path.iterdir()).joinpath("summary.json").read_text())
     assert summary["traffic"]["drifted_features"] == ["mean_radius", "mean_texture", "mean_perimeter", "mean_area", "mean_smoothness"]
     assert summary["model"]["type"] == "logistic_regression"
+    assert summary["drift"]["drifted_features"] == summary["traffic"]["drifted_features"]
 
 
 def test_failed_gate_serves_nothing_and_exits_3(tmp_path):
