@@ -17,7 +17,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth local bench-serve synth-delivery deploy-delivery clean
+.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -82,5 +82,14 @@ local: $(VENV)/.container
 bench-serve: $(VENV)/.container
 	PYTHONPATH=container $(PY) tools/bench_serve.py
 
+## bench-drift: the drift check on 1,000,000 captured records vs evidently (in its own venv, .venv-bench)
+.venv-bench/.installed: requirements-bench.txt container/requirements.txt
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $@
+
+bench-drift: .venv-bench/.installed
+	.venv-bench/bin/python tools/bench_drift.py
+
 clean:
-	rm -rf cdk.out .pytest_cache .local
+	rm -rf cdk.out .pytest_cache .local .venv-bench

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.handler_function import HandlerFunction
 
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda" / "invoke_endpoint"
 
 
 class InferenceApi(Construct):
@@ -46,29 +42,19 @@ class InferenceApi(Construct):
         if auth not in ("iam", "api_key"):
             raise ValueError(f"auth={auth!r}: use 'iam' or 'api_key'")
 
-        function_logs = logs.LogGroup(self, "FunctionLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
-        role = iam.Role(self, "FunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description=f"Invokes SageMaker endpoint {endpoint_name} for the API")
-        function_logs.grant_write(role)
-        role.add_to_principal_policy(iam.PolicyStatement(sid="InvokeThisEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
-        self.function = lambda_.Function(
+        handler = HandlerFunction(
             self,
             "InvokeEndpoint",
+            code="invoke_endpoint",
             description=f"Validates requests and invokes SageMaker endpoint {endpoint_name}",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["__pycache__", "*.pyc", "tests"]),
-            role=role,
-            timeout=Duration.seconds(30),
             memory_size=512,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=function_logs,
+            tracing=True,
             environment={"ENDPOINT_NAME": endpoint_name, "MAX_BODY_BYTES": str(max_body_kb * 1024)},
         )
-        acknowledge_wildcards(role, reason="The function writes only to its own log group's streams.",
-                              resources=[function_logs.log_group_arn + ":*"])
-        acknowledge_wildcards(role, reason="X-Ray tracing (Tracing.ACTIVE): PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
-                              resources=["*"])
+        self.function = handler.function
+        handler.role.add_to_principal_policy(
+            iam.PolicyStatement(sid="InvokeThisEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn])
+        )
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
         method_auth = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE

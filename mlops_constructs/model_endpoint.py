@@ -9,7 +9,6 @@ from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -17,6 +16,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.sagemaker_permissions import allow_vpc_networking
+from mlops_constructs.studio_domain import sagemaker_role
 
 VARIANT = "AllTraffic"
 
@@ -84,23 +85,11 @@ class ModelEndpoint(Construct):
         self.endpoint_name = p.endpoint_name
         self.capture_uri = f"s3://{p.capture_bucket.bucket_name}/{p.endpoint_name}"
 
-        self.role = iam.Role(
-            self,
-            "ModelRole",
-            description=f"Execution role of the model behind endpoint {p.endpoint_name}",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
-            ),
-        )
+        self.role = sagemaker_role(self, "ModelRole", f"Execution role of the model behind endpoint {p.endpoint_name}")
         p.repository.grant_pull(self.role)
         p.artifacts_bucket.grant_read(self.role, "pipeline/*")
         p.artifacts_key.grant_decrypt(self.role)  # the registry's key, which encrypts the model artifacts
-        vpc_actions = [
-            "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-            "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
-            "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
-        ]
-        self.role.add_to_principal_policy(iam.PolicyStatement(sid="ModelInTheVpc", actions=vpc_actions, resources=["*"]))
+        allow_vpc_networking(self.role, "ModelInTheVpc")
         acknowledge_wildcards(
             self.role,
             reason="Reads the registered model artifacts, which the pipeline writes under pipeline/<run>/ of the artifacts bucket.",

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from mlops_constructs.handler_function import HandlerFunction
 from mlops_constructs.nag import acknowledge_wildcards
 
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda" / "start_pipeline"
 
 
 class PipelineTriggers(Construct):
@@ -57,33 +53,19 @@ class PipelineTriggers(Construct):
         super().__init__(scope, construct_id)
         self.drift_alarm_prefix = drift_alarm_prefix
 
-        log_group = logs.LogGroup(self, "FunctionLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
-        role = iam.Role(
-            self,
-            "FunctionRole",
-            description=f"Starts the training pipeline of ML project {project_name}",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        )
-        log_group.grant_write(role)
-        self.function = lambda_.Function(
+        handler = HandlerFunction(
             self,
             "StartPipeline",
+            code="start_pipeline",
             description=f"Starts the training pipeline of {project_name} unless an execution is running",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["__pycache__", "*.pyc", "tests"]),
-            role=role,
-            timeout=Duration.seconds(30),
-            memory_size=256,
-            reserved_concurrent_executions=1,
-            log_group=log_group,
-            logging_format=lambda_.LoggingFormat.TEXT,
+            reserved_concurrency=1,
             environment={
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
                 "ALERT_TOPIC_ARN": alert_topic.topic_arn,
                 "PROJECT_NAME": project_name,
             },
         )
+        self.function, role = handler.function, handler.role
         state_machine.grant_start_execution(role)
         state_machine.grant(role, "states:ListExecutions")
         alert_topic.grant_publish(role)
@@ -93,7 +75,6 @@ class PipelineTriggers(Construct):
             reason="The alert topic is encrypted with the project key: publishing needs the GenerateDataKey family on that key only.",
             actions=["kms:GenerateDataKey*"],
         )
-        acknowledge_wildcards(role, reason="The function writes only to its own log group's streams.", resources=[log_group.log_group_arn + ":*"])
 
         self.dead_letter_queue = sqs.Queue(
             self,

@@ -17,6 +17,8 @@ from constructs import Construct
 
 from mlops_constructs.container_contract import contract
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.sagemaker_permissions import allow_vpc_networking
+from mlops_constructs.studio_domain import sagemaker_role
 
 # Errors worth retrying: SageMaker throttling and its transient service errors.
 RETRYABLE = ["ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
@@ -280,67 +282,34 @@ class TrainingPipeline(Construct):
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
         )
 
-        notify_registered = tasks.SnsPublish(
-            self,
-            "NotifyRegistered",
-            topic=p.alert_topic,
-            subject=f"{p.project_name}: model registered",
-            message=sfn.TaskInput.from_object(
-                {
-                    "project": p.project_name,
-                    "result": "registered",
-                    "modelPackageArn": sfn.JsonPath.string_at("$.registered.arn"),
-                    "approvalStatus": p.approval_status,
-                    "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
-        )
-        notify_gate = tasks.SnsPublish(
-            self,
-            "NotifyGateFailed",
-            topic=p.alert_topic,
-            subject=f"{p.project_name}: quality gate failed",
-            message=sfn.TaskInput.from_object(
-                {
-                    "project": p.project_name,
-                    "result": "quality gate failed; model not registered",
-                    "metric": p.metric,
-                    "required": f"{relation} {p.threshold}",
-                    "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
-        )
+        notify_registered = self._notify("NotifyRegistered", f"{p.project_name}: model registered", {
+            "project": p.project_name,
+            "result": "registered",
+            "modelPackageArn": sfn.JsonPath.string_at("$.registered.arn"),
+            "approvalStatus": p.approval_status,
+            "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
+            "execution": sfn.JsonPath.execution_id,
+        })
+        notify_gate = self._notify("NotifyGateFailed", f"{p.project_name}: quality gate failed", {
+            "project": p.project_name,
+            "result": "quality gate failed; model not registered",
+            "metric": p.metric,
+            "required": f"{relation} {p.threshold}",
+            "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
+            "execution": sfn.JsonPath.execution_id,
+        })
         gate_failed = sfn.Fail(
             self, "QualityGateFailed", error="QualityGateFailed", cause=f"{p.metric} did not meet {relation} {p.threshold}"
         )
-        notify_failure = tasks.SnsPublish(
-            self,
-            "NotifyFailure",
-            topic=p.alert_topic,
-            subject=f"{p.project_name}: training pipeline failed",
-            message=sfn.TaskInput.from_object(
-                {
-                    "project": p.project_name,
-                    "result": "pipeline failed",
-                    "error": sfn.JsonPath.string_at("$.error.Error"),
-                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
-        )
+        notify_failure = self._notify("NotifyFailure", f"{p.project_name}: training pipeline failed", {
+            "project": p.project_name,
+            "result": "pipeline failed",
+            "error": sfn.JsonPath.string_at("$.error.Error"),
+            "cause": sfn.JsonPath.string_at("$.error.Cause"),
+            "execution": sfn.JsonPath.execution_id,
+        })
         failed = sfn.Fail(self, "PipelineFailed", error="PipelineFailed", cause="A pipeline step failed; the alert topic has the cause")
-        notify_failure.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
         notify_failure.next(failed)
-        for notification in (notify_registered, notify_gate):
-            notification.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
 
         for task in (preprocess, train, evaluate):
             task.add_retry(errors=RETRYABLE, interval=Duration.seconds(30), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
@@ -374,6 +343,20 @@ class TrainingPipeline(Construct):
         self._grant_state_machine(arn, region_account)
 
     # -- pieces -----------------------------------------------------------------------------------
+
+    def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
+        """A message to the alert topic that leaves the state's input as it was; retried when SNS is busy."""
+        task = tasks.SnsPublish(
+            self,
+            state_id,
+            topic=self.props.alert_topic,
+            subject=subject,
+            message=sfn.TaskInput.from_object(message),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
+        )
+        task.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
+        return task
 
     def _processing_input(self, name: str, uri: str | None, local_path: str, *, uri_path: str | None = None, formatted: bool = False) -> dict:
         s3_input: dict = {"LocalPath": local_path, "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
@@ -432,14 +415,7 @@ class TrainingPipeline(Construct):
 
     def _job_role(self) -> iam.Role:
         p = self.props
-        role = iam.Role(
-            self,
-            "JobRole",
-            description=f"SageMaker processing and training jobs of ML project {p.project_name}",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
-            ),
-        )
+        role = sagemaker_role(self, "JobRole", f"SageMaker processing and training jobs of ML project {p.project_name}")
         p.data_bucket.grant_read(role, f"{p.data_prefix}*")
         p.artifacts_bucket.grant_read_write(role, "pipeline/*")
         p.key.grant_encrypt_decrypt(role)
@@ -464,12 +440,7 @@ class TrainingPipeline(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             )
         )
-        vpc_actions = [
-            "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-            "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
-            "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
-        ]
-        role.add_to_principal_policy(iam.PolicyStatement(sid="JobsInTheVpc", actions=vpc_actions, resources=["*"]))
+        allow_vpc_networking(role, "JobsInTheVpc")
         acknowledge_wildcards(
             role,
             reason="Object access from grant_read/grant_read_write, limited to the data prefix and pipeline/ of this project's buckets.",

@@ -81,3 +81,14 @@ def config_dir(tmp_path) -> Path:
     target = tmp_path / "config"
     shutil.copytree(ROOT / "config", target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     return target
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto for every AWS service, with dummy credentials in us-east-1."""
+    from moto import mock_aws
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        yield

@@ -16,7 +16,6 @@ import zipfile
 
 import boto3
 import pytest
-from moto import mock_aws
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BOOTSTRAP_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
@@ -34,14 +33,6 @@ MOTO_SKIPS = {
     "AWS::ServiceCatalog::Portfolio", "AWS::ServiceCatalog::PortfolioProductAssociation",
     "AWS::ServiceCatalog::PortfolioPrincipalAssociation",
 }
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield
 
 
 def _deploy_order(synthesized) -> list:

@@ -9,18 +9,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "start_pipeline"
 ACCOUNT, REGION = "123456789012", "us-east-1"
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture
