@@ -63,7 +63,8 @@ class ModelEndpoint(Construct):
 
     Deploys:
     - ``role``: the model's execution role: pulls from ``repository``, reads model artifacts under
-      ``pipeline/`` of ``artifacts_bucket`` with ``artifacts_key`` (the registering stage's).
+      ``pipeline/`` of ``artifacts_bucket`` with ``artifacts_key`` (the registering stage's), and
+      writes captured data under ``<endpoint name>/`` of ``capture_bucket`` with ``key``.
     - ``model``: a SageMaker model from the package (the very artifact the pipeline registered), in
       the VPC's private subnets.
     - ``endpoint_config``: instance-backed by default: ``instance_count`` x ``instance_type``,
@@ -89,12 +90,23 @@ class ModelEndpoint(Construct):
         p.repository.grant_pull(self.role)
         p.artifacts_bucket.grant_read(self.role, "pipeline/*")
         p.artifacts_key.grant_decrypt(self.role)  # the registry's key, which encrypts the model artifacts
+        if p.serverless is None:
+            # SageMaker writes the captured requests with the model's role, encrypted with the project key.
+            p.capture_bucket.grant_put(self.role, f"{p.endpoint_name}/*")
+            p.key.grant(self.role, "kms:GenerateDataKey*", "kms:Encrypt")
         allow_vpc_networking(self.role, "ModelInTheVpc")
         acknowledge_wildcards(
             self.role,
             reason="Reads the registered model artifacts, which the pipeline writes under pipeline/<run>/ of the artifacts bucket.",
             resources=[p.artifacts_bucket.arn_for_objects("pipeline/*")],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+        )
+        acknowledge_wildcards(
+            self.role,
+            reason="Data capture writes objects named by SageMaker under this endpoint's own prefix of the capture bucket, "
+            "encrypted with data keys of the project key.",
+            resources=[p.capture_bucket.arn_for_objects(f"{p.endpoint_name}/*")],
+            actions=["s3:Abort*", "kms:GenerateDataKey*"],
         )
         acknowledge_wildcards(
             self.role,

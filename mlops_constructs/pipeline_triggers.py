@@ -90,42 +90,36 @@ class PipelineTriggers(Construct):
             )
         )
 
-        def target(trigger: str, detail: dict) -> targets.LambdaFunction:
-            return targets.LambdaFunction(
+        def rule(construct_id: str, description: str, trigger: str, detail: dict, **how: object) -> events.Rule:
+            """A rule whose events reach the guard as ``{"trigger": ..., "detail": ...}``, retried, then dead-lettered."""
+            target = targets.LambdaFunction(
                 self.function,
                 event=events.RuleTargetInput.from_object({"trigger": trigger, "detail": detail}),
                 retry_attempts=4,
                 max_event_age=Duration.hours(6),
                 dead_letter_queue=self.dead_letter_queue,
             )
+            return events.Rule(self, construct_id, description=description, targets=[target], **how)
 
-        self.schedule_rule = events.Rule(
-            self,
-            "ScheduleRule",
-            description=f"Monthly retraining of {project_name}",
-            schedule=events.Schedule.expression(schedule),
-            enabled=schedule_enabled,
-            targets=[target("schedule", {"schedule": schedule})],
+        self.schedule_rule = rule(
+            "ScheduleRule", f"Monthly retraining of {project_name}", "schedule", {"schedule": schedule},
+            schedule=events.Schedule.expression(schedule), enabled=schedule_enabled,
         )
-        self.new_data_rule = events.Rule(
-            self,
-            "NewDataRule",
-            description=f"New data for {project_name} under {data_prefix}",
+        self.new_data_rule = rule(
+            "NewDataRule", f"New data for {project_name} under {data_prefix}", "new-data",
+            {"key": events.EventField.from_path("$.detail.object.key")},
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={"bucket": {"name": [data_bucket.bucket_name]}, "object": {"key": [{"prefix": data_prefix}]}},
             ),
-            targets=[target("new-data", {"key": events.EventField.from_path("$.detail.object.key")})],
         )
-        self.drift_rule = events.Rule(
-            self,
-            "DriftRule",
-            description=f"Drift detected on {project_name}'s endpoints",
+        self.drift_rule = rule(
+            "DriftRule", f"Drift detected on {project_name}'s endpoints", "drift",
+            {"alarm": events.EventField.from_path("$.detail.alarmName")},
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],
                 detail={"alarmName": [{"prefix": drift_alarm_prefix}], "state": {"value": ["ALARM"]}},
             ),
-            targets=[target("drift", {"alarm": events.EventField.from_path("$.detail.alarmName")})],
         )

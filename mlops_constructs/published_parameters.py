@@ -35,26 +35,16 @@ class PublishedParameters(Construct):
         self, scope: Construct, construct_id: str, *, path: str, values: dict[str, str], list_values: dict[str, list[str]] | None = None
     ) -> None:
         super().__init__(scope, construct_id)
-        self.parameters = {
-            key: ssm.StringParameter(
-                self,
-                "".join(part.capitalize() for part in key.split("-")),
-                parameter_name=f"{path}/{key}",
-                simple_name=False,
-                string_value=value,
-                description=f"{key} (published by the MLOps platform)",
-            )
-            for key, value in values.items()
+        def common(key: str) -> dict:
+            construct_id = "".join(part.capitalize() for part in key.split("-"))
+            return {"scope": self, "id": construct_id, "parameter_name": f"{path}/{key}", "simple_name": False,
+                    "description": f"{key} (published by the MLOps platform)"}
+
+        self.parameters: dict[str, ssm.StringParameter | ssm.StringListParameter] = {
+            key: ssm.StringParameter(**common(key), string_value=value) for key, value in values.items()
         }
         for key, items in (list_values or {}).items():
-            self.parameters[key] = ssm.StringListParameter(
-                self,
-                "".join(part.capitalize() for part in key.split("-")),
-                parameter_name=f"{path}/{key}",
-                string_list_value=items,
-                simple_name=False,
-                description=f"{key} (published by the MLOps platform)",
-            )
+            self.parameters[key] = ssm.StringListParameter(**common(key), string_list_value=items)
 
 
 def read_parameter(scope: Construct, name: str) -> str:

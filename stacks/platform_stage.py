@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aspects, Environment, Stage, Tags
+from aws_cdk import Aspects, Environment, Stack, Stage, Tags
 from constructs import Construct
 
 from config import PlatformConfig
@@ -71,8 +71,7 @@ class PlatformStage(Stage):
             if config.trains_models
         }
         for name, pipeline_stack in self.pipelines.items():
-            pipeline_stack.add_stack_dependency(self.projects[name], "reads the project's resources from SSM")
-            pipeline_stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM")
+            self._reads_project_and_network(pipeline_stack, name)
         # Without pins (a local synth), every endpoint takes its package as a stack parameter; with
         # pins (the delivery pipeline), only projects that have an approved package get an endpoint.
         self.endpoints = {
@@ -85,8 +84,7 @@ class PlatformStage(Stage):
             if p.deployment.enabled and (model_packages is None or p.name in model_packages)
         }
         for name, endpoint_stack in self.endpoints.items():
-            endpoint_stack.add_stack_dependency(self.projects[name], "reads the project's resources from SSM")
-            endpoint_stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM")
+            self._reads_project_and_network(endpoint_stack, name)
         self.users = {
             u.name: UserStack(
                 self, f"User-{u.name}", config=config, user=u,
@@ -110,3 +108,8 @@ class PlatformStage(Stage):
         Tags.of(self).add("platform", config.prefix)
         Tags.of(self).add("stage", config.stage)
         Aspects.of(self).add(StatefulResourcesRetained())
+
+    def _reads_project_and_network(self, stack: Stack, project: str) -> None:
+        """``stack`` reads SSM parameters of the project's stack and of the environment: deploy it after them."""
+        stack.add_stack_dependency(self.projects[project], "reads the project's resources from SSM")
+        stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM")

@@ -15,7 +15,6 @@ import warnings
 import zipfile
 
 import boto3
-import pytest
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BOOTSTRAP_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"

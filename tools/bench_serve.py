@@ -153,7 +153,7 @@ def main() -> int:
                         break
                 except OSError:
                     if time.time() > deadline or server.poll() is not None:
-                        raise SystemExit("server did not start")
+                        raise SystemExit("server did not start") from None
                     time.sleep(0.2)
             drive(port, one_row, threads=args.threads, max_requests=200, max_seconds=5)  # warm-up
             single = drive(port, one_row, threads=args.threads, max_requests=args.single_requests, max_seconds=args.seconds)

@@ -15,7 +15,7 @@ def stacks(assembly: Path):
         elif artifact["type"] == "aws:cloudformation:stack":
             template = json.loads((assembly / artifact["properties"]["templateFile"]).read_text())
             name = artifact["properties"].get("stackName", artifact_id)
-            yield name, artifact.get("displayName", artifact_id), len(template.get("Resources", {})), assembly
+            yield name, artifact.get("displayName", artifact_id), len(template.get("Resources", {}))
 
 
 def main(outdir: str = "cdk.out") -> int:
@@ -25,7 +25,7 @@ def main(outdir: str = "cdk.out") -> int:
         return 1
     width = max(len(r[0]) for r in rows)
     print(f"{len(rows)} stacks synthesized into {outdir}/:")
-    for name, path, resources, assembly in rows:
+    for name, path, resources in rows:
         print(f"  {name:<{width}}  {path:<28} {resources:>3} resources")
     return 0
 

@@ -36,10 +36,6 @@ class TrainingPaths:
         return self.root / "model"
 
     @property
-    def output(self) -> Path:
-        return self.root / "output"
-
-    @property
     def failure(self) -> Path:
         return self.root / "output" / "failure"
 

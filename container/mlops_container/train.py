@@ -2,7 +2,8 @@
 
 Reads ``/opt/ml/input/config/hyperparameters.json`` and the ``train`` (required) and ``validation``
 (optional) channels under ``/opt/ml/input/data`` (CSV with a header, label in the first column);
-writes the model to ``/opt/ml/model``. Metrics are
+writes the model to ``/opt/ml/model``. With managed spot training it checkpoints the fitted estimator in
+``/opt/ml/checkpoints`` and, restarted after an interruption, resumes from it instead of fitting again. Metrics are
 printed one per line as ``<split>:<metric>=<value>`` so a training job's metric definitions can
 scrape them (see ``METRIC_DEFINITIONS``). On failure it writes the reason to
 ``/opt/ml/output/failure`` (SageMaker shows it as the job's FailureReason) and exits non-zero.
@@ -10,10 +11,12 @@ scrape them (see ``METRIC_DEFINITIONS``). On failure it writes the reason to
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import traceback
 
+import joblib
 import numpy as np
 
 from mlops_container.data import LABEL_FIRST, DataError, check_binary_labels, read_channel
@@ -37,6 +40,34 @@ def _fail(paths: TrainingPaths, reason: str) -> None:
     print(f"training failed: {reason}", file=sys.stderr)
 
 
+def _fingerprint(hp, X: np.ndarray, y: np.ndarray) -> str:
+    digest = hashlib.sha256(json.dumps({"model_type": hp.model_type, "settings": hp.settings, "seed": hp.random_state},
+                                       sort_keys=True, default=str).encode())
+    digest.update(np.ascontiguousarray(X).tobytes())
+    digest.update(np.ascontiguousarray(y).tobytes())
+    return digest.hexdigest()
+
+
+def _resume_or_fit(paths: TrainingPaths, hp, X: np.ndarray, y: np.ndarray):
+    """Fit, or, on a managed-spot restart, take the fitted estimator from ``/opt/ml/checkpoints``.
+
+    SageMaker creates and syncs that folder only when the job has a CheckpointConfig (spot
+    training); a checkpoint is reused only for the same hyperparameters and the same data.
+    """
+    checkpoint = paths.checkpoints
+    fingerprint = _fingerprint(hp, X, y)
+    marker = checkpoint / "checkpoint.json"
+    if marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+        print(f"resumed from checkpoint {checkpoint}")
+        return joblib.load(checkpoint / "estimator.joblib")
+    estimator = build_estimator(hp)
+    estimator.fit(X, y)
+    if checkpoint.is_dir():
+        joblib.dump(estimator, checkpoint / "estimator.joblib")
+        marker.write_text(json.dumps({"fingerprint": fingerprint}))  # written last: a torn checkpoint is never reused
+    return estimator
+
+
 def run(paths: TrainingPaths) -> TrainedModel:
     import sklearn
 
@@ -48,8 +79,7 @@ def run(paths: TrainingPaths) -> TrainedModel:
     if validation is not None and validation.features != train.features:
         raise DataError("validation channel: its columns differ from the train channel's")
 
-    estimator = build_estimator(hp)
-    estimator.fit(train.X, y_train)
+    estimator = _resume_or_fit(paths, hp, train.X, y_train)
     metrics = {"train": classification_metrics(y_train, positive_scores(estimator, train.X))}
     if validation is not None:
         y_validation = check_binary_labels(validation, "validation channel")

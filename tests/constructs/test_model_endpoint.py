@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import Duration
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -113,10 +112,25 @@ def test_serverless_option_for_a_frugal_dev(stack):
     assert "DeploymentConfig" not in next(iter(t.find_resources("AWS::SageMaker::Endpoint").values()))["Properties"]
 
 
-def test_model_role_reads_only_pipeline_artifacts(template):
+def _actions(statement: dict) -> list[str]:
+    return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
+
+def test_model_role_reads_pipeline_artifacts_and_writes_only_its_capture_prefix(template):
     statements = [s for p in template.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    s3_resources = json.dumps([s["Resource"] for s in statements if any(a.startswith("s3:") for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))])
-    assert "artifacts-bucket/pipeline/*" in s3_resources and "capture-bucket" not in s3_resources
+    reads = json.dumps([s["Resource"] for s in statements if "s3:GetObject*" in _actions(s)])
+    writes = [s for s in statements if "s3:PutObject" in _actions(s)]
+    assert "artifacts-bucket/pipeline/*" in reads and "capture-bucket" not in reads
+    assert len(writes) == 1 and writes[0]["Resource"] == "arn:aws:s3:::capture-bucket/mlops-dev-churn/*"
+    kms = {a for s in statements if s["Resource"] == KEY for a in _actions(s)}
+    assert {"kms:GenerateDataKey*", "kms:Encrypt", "kms:Decrypt"} <= kms
+
+
+def test_serverless_model_gets_no_capture_rights(stack):
+    build(stack, serverless=ServerlessSettings())
+    statements = [s for p in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert not any("s3:PutObject" in _actions(s) for s in statements)
 
 
 @pytest.mark.parametrize("auth", ["iam", "api_key"])

@@ -196,7 +196,14 @@ def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
     for rule in t.find_resources("AWS::Events::Rule").values():
         target = rule["Properties"]["Targets"][0]
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4 and "DeadLetterConfig" in target
-    assert {r["Properties"]["Targets"][0]["Input"] for r in t.find_resources("AWS::Events::Rule").values() if "Input" in r["Properties"]["Targets"][0]}
+    triggers, paths = set(), {}
+    for rule in t.find_resources("AWS::Events::Rule").values():
+        target = rule["Properties"]["Targets"][0]
+        rendered = target.get("Input") or target["InputTransformer"]["InputTemplate"]
+        triggers |= {kind for kind in ("schedule", "new-data", "drift") if f'"trigger":"{kind}"' in rendered}
+        paths.update(target.get("InputTransformer", {}).get("InputPathsMap", {}))
+    assert triggers == {"schedule", "new-data", "drift"}  # each rule tells the guard which trigger it is
+    assert sorted(paths.values()) == ["$.detail.alarmName", "$.detail.object.key"]  # and what set it off
 
 
 def test_schedule_can_be_disabled(stack):

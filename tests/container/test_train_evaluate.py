@@ -120,3 +120,33 @@ def test_gate_semantics(metric, value, threshold, passed):
 
 def test_gate_directions_match_the_platform_config():
     assert metrics.HIGHER_IS_BETTER == {m.value: m.higher_is_better for m in Metric}
+
+
+def test_spot_restart_resumes_from_the_checkpoint_and_only_for_the_same_data(tmp_path, processed, monkeypatch):
+    paths = make_training_root(tmp_path, processed, {"model_type": "random_forest", "n_estimators": "20"})
+    paths.checkpoints.mkdir()  # SageMaker creates it when the job has a CheckpointConfig
+    first = train.run(paths)
+    assert (paths.checkpoints / "checkpoint.json").exists()
+
+    def must_not_fit(hp):
+        raise AssertionError("fitted again although a checkpoint of the same run exists")
+
+    monkeypatch.setattr(train, "build_estimator", must_not_fit)
+    resumed = train.run(paths)
+    assert resumed.metadata.validation_metrics == first.metadata.validation_metrics
+    assert TrainedModel.load(paths.model).n_features == 30
+
+    monkeypatch.undo()
+    lines = (paths.channel("train") / "train.csv").read_text().splitlines()
+    (paths.channel("train") / "train.csv").write_text("\n".join(lines[:-20]) + "\n")  # new data: the checkpoint is stale
+    fitted = []
+    original = train.build_estimator
+    monkeypatch.setattr(train, "build_estimator", lambda hp: fitted.append(hp) or original(hp))
+    train.run(paths)
+    assert len(fitted) == 1
+
+
+def test_without_a_checkpoint_folder_nothing_is_written(tmp_path, processed):
+    paths = make_training_root(tmp_path, processed, {"model_type": "logistic_regression"})
+    train.run(paths)
+    assert not paths.checkpoints.exists()
