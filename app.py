@@ -22,7 +22,8 @@ from cdk_nag import AwsSolutionsChecks
 from config import ConfigError, Problem, load_config, load_delivery_config
 from config.loader import CONFIG_DIR
 from stacks.delivery_stack import DeliveryPipelineStack
-from stacks.endpoint_stack import MODEL_PACKAGE_PATTERN
+from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN
+from stacks.endpoint_stack import MODEL_PACKAGE_PATTERN, DeployedModel
 from stacks.platform_stage import PlatformStage
 
 DEFAULT_STAGE = "dev"
@@ -40,8 +41,13 @@ def new_app(**kwargs) -> cdk.App:
     return cdk.App(context=context, analytics_reporting=False, **kwargs)
 
 
-def model_packages(app: cdk.App) -> dict[str, str] | None:
-    """Pinned model packages (``-c model_packages_file=FILE``: JSON project -> ARN), or None."""
+def model_packages(app: cdk.App) -> dict[str, DeployedModel] | None:
+    """Pinned model packages (``-c model_packages_file=FILE``), or None.
+
+    The file maps project names to ``{"model_package_arn": ..., "baseline_uri": ...}`` (what
+    ``tools/resolve_model_packages.py`` prints) or to a bare model package ARN (then a monitored
+    endpoint takes its baseline as the stack parameter ``BaselineUri``).
+    """
     path = app.node.try_get_context("model_packages_file")
     if not path:
         return None
@@ -49,10 +55,22 @@ def model_packages(app: cdk.App) -> dict[str, str] | None:
         pins = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(str(path), [Problem("model_packages_file", str(path), f"must be a readable JSON object: {exc}")]) from None
-    bad = {k: v for k, v in pins.items() if not re.match(MODEL_PACKAGE_PATTERN, str(v))} if isinstance(pins, dict) else pins
-    if bad:
-        raise ConfigError(str(path), [Problem("model_packages_file", bad, "must map project names to versioned model package ARNs")])
-    return pins
+    if not isinstance(pins, dict):
+        raise ConfigError(str(path), [Problem("model_packages_file", pins, "must be a JSON object mapping project names to model packages")])
+    problems, deployed = [], {}
+    for project, pin in pins.items():
+        arn, baseline = (pin.get("model_package_arn"), pin.get("baseline_uri")) if isinstance(pin, dict) else (pin, None)
+        if isinstance(pin, dict) and set(pin) - {"model_package_arn", "baseline_uri"}:
+            problems.append(Problem(f"{project}", pin, "allowed keys: model_package_arn, baseline_uri"))
+        elif not re.match(MODEL_PACKAGE_PATTERN, str(arn)):
+            problems.append(Problem(f"{project}.model_package_arn", arn, "must be a versioned model package ARN (...:model-package/<group>/<version>)"))
+        elif baseline is not None and not re.match(BASELINE_URI_PATTERN, str(baseline)):
+            problems.append(Problem(f"{project}.baseline_uri", baseline, "must be a pipeline run's baseline prefix: s3://<bucket>/pipeline/<run id>/baseline"))
+        else:
+            deployed[project] = DeployedModel(arn, baseline)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return deployed
 
 
 def build_app(app: cdk.App) -> PlatformStage | DeliveryPipelineStack:

@@ -1,7 +1,7 @@
 """Loads ``config/<stage>.yaml`` and reports every problem in it at once.
 
 Field rules live in ``config.schema``; the rules that relate fields to each other (unique names,
-sandboxes naming known users and projects, zones inside the region) are checked here on the raw
+sandboxes naming known users and projects, zones inside the region, Model Monitor in the region) are checked here on the raw
 document, so that they are reported together with the field errors instead of after them.
 """
 
@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from config.errors import MISSING, ConfigError, Problem
+from config.model_monitor_images import ANALYZER_ACCOUNTS
 from config.schema import DeliveryConfig, PlatformConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -141,6 +142,22 @@ def _names(raw: dict[str, Any], key: str) -> list[tuple[int, Any]]:
     return [(i, item.get("name")) for i, item in enumerate(items) if isinstance(item, dict)]
 
 
+def _uses_model_monitor(raw: dict[str, Any]) -> bool:
+    projects = raw.get("projects") if isinstance(raw.get("projects"), list) else []
+    return any(_mapping(p, "monitoring").get("enabled", True) is not False for p in projects)
+
+
+def _mapping(node: Any, key: str) -> dict[str, Any]:
+    value = node.get(key) if isinstance(node, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _monitors_endpoint(project: dict[str, Any]) -> bool:
+    """As ``ProjectConfig.monitors_endpoint``, on the raw document (so a missing monitoring block counts)."""
+    monitoring, deployment = _mapping(project, "monitoring"), _mapping(project, "deployment")
+    return monitoring.get("enabled", True) is not False and deployment.get("enabled", True) is not False and deployment.get("serverless") is None
+
+
 def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     for key in ("projects", "users"):
@@ -167,7 +184,21 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                 problems.append(Problem(f"sandboxes[{i}]", {"user": user, "project": project}, "duplicate sandbox: this user already has a sandbox in this project"))
             seen.add((user, project))
 
+    for i, project in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []):
+        if isinstance(project, dict) and _monitors_endpoint(project) and not _mapping(project, "monitoring").get("drift_alarms"):
+            problems.append(Problem(
+                f"projects[{i}].monitoring.drift_alarms", _mapping(project, "monitoring").get("drift_alarms", MISSING),
+                "must name at least one feature to watch, e.g. [{feature: mean_radius, threshold: 0.1}] (an instance-backed "
+                "endpoint is monitored by default), or set monitoring.enabled: false",
+            ))
+
     region = raw.get("region")
+    if isinstance(region, str) and region not in ANALYZER_ACCOUNTS and _uses_model_monitor(raw):
+        problems.append(Problem(
+            "region", region,
+            "SageMaker Model Monitor's analyzer image (the monitoring baseline and schedules) is not published there; "
+            f"allowed: {', '.join(sorted(ANALYZER_ACCOUNTS))}, or set monitoring.enabled: false in every project",
+        ))
     network = raw.get("network")
     if isinstance(region, str) and isinstance(network, dict) and isinstance(network.get("availability_zones"), list):
         for i, zone in enumerate(network["availability_zones"]):

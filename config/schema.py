@@ -72,6 +72,18 @@ class Metric(str, Enum):
         return (0.0, 1.0)
 
 
+def _check_instance_type(value: str, kind: str) -> str:
+    families = INSTANCE_FAMILIES[kind]
+    parts = value.split(".")
+    if len(parts) != 3 or parts[0] != "ml" or parts[1] not in families or parts[2] not in INSTANCE_SIZES:
+        allowed = ", ".join(f"ml.{f}" for f in families)
+        raise ValueError(
+            f"must be 'ml.<family>.<size>' with family one of {allowed} "
+            f"and size one of {', '.join(INSTANCE_SIZES)}"
+        )
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -86,15 +98,7 @@ class InstanceTypesConfig(_Strict):
     @field_validator("processing", "training", "endpoint")
     @classmethod
     def _known_family(cls, value: str, info) -> str:
-        families = INSTANCE_FAMILIES[info.field_name]
-        parts = value.split(".")
-        if len(parts) != 3 or parts[0] != "ml" or parts[1] not in families or parts[2] not in INSTANCE_SIZES:
-            allowed = ", ".join(f"ml.{f}" for f in families)
-            raise ValueError(
-                f"must be 'ml.<family>.<size>' with family one of {allowed} "
-                f"and size one of {', '.join(INSTANCE_SIZES)}"
-            )
-        return value
+        return _check_instance_type(value, info.field_name)
 
 
 class EvaluationConfig(_Strict):
@@ -178,6 +182,67 @@ class DeploymentConfig(_Strict):
         return self
 
 
+class DriftAlarmConfig(_Strict):
+    """One CloudWatch alarm on Model Monitor's baseline-drift metric of one feature."""
+
+    feature: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+    threshold: float = Field(default=0.1, gt=0, le=1)
+
+
+class MonitoringConfig(_Strict):
+    """Model Monitor data-quality monitoring of the project's endpoint (see ``DataQualityMonitor``).
+
+    Applies to instance-backed endpoints (serverless endpoints have no data capture). ``drift_alarms``
+    name the features whose baseline-drift distance raises an alarm (the CSV header names of the
+    training data); with ``retrain_on_drift`` such an alarm also starts the training pipeline.
+    """
+
+    enabled: bool = True
+    schedule: str = "hourly"
+    instance_type: str = "ml.m5.large"
+    max_runtime_minutes: int = Field(default=30, ge=5, le=60)
+    drift_alarms: list[DriftAlarmConfig] = []
+    retrain_on_drift: bool = True
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        if value in ("hourly", "daily"):
+            return value
+        hour = r"([01]?\d|2[0-3])"
+        if not re.fullmatch(rf"cron\(0 (\*|{hour}|{hour}/{hour}) \? \* \* \*\)", value):
+            raise ValueError(
+                "must be 'hourly', 'daily' or a Model Monitor cron expression 'cron(0 H ? * * *)' "
+                "with H an hour (0-23), '*' or 'start/interval' such as '0/6'"
+            )
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _processing_family(cls, value: str) -> str:
+        return _check_instance_type(value, "processing")
+
+    @field_validator("drift_alarms")
+    @classmethod
+    def _unique_features(cls, value: list[DriftAlarmConfig]) -> list[DriftAlarmConfig]:
+        names = [a.feature for a in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"names feature(s) {duplicates} more than once: one alarm per feature")
+        return value
+
+    @property
+    def period_hours(self) -> int:
+        """Hours between two monitoring runs (the drift alarms' period)."""
+        hour = self.schedule_expression.split()[1]
+        return 1 if hour == "*" else int(hour.split("/")[1]) if "/" in hour else 24
+
+    @property
+    def schedule_expression(self) -> str:
+        """As ``CreateMonitoringSchedule`` takes it (the SDK's ``CronExpressionGenerator`` forms)."""
+        return {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}.get(self.schedule, self.schedule)
+
+
 class ProjectConfig(_Strict):
     """One ML project: its own key, buckets, registry, image repository and alert topic."""
 
@@ -189,11 +254,17 @@ class ProjectConfig(_Strict):
     retrain_schedule_enabled: bool = True
     pipeline: PipelineConfig = PipelineConfig()
     deployment: DeploymentConfig = DeploymentConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
         return _check_name(value, NAME_RULE, 3)
+
+    @property
+    def monitors_endpoint(self) -> bool:
+        """Whether the endpoint gets a data-quality monitor: it has data capture and monitoring is on."""
+        return self.monitoring.enabled and self.deployment.enabled and self.deployment.serverless is None
 
     @field_validator("retrain_schedule")
     @classmethod

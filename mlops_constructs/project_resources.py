@@ -51,7 +51,8 @@ class ProjectResources(Construct):
       expire after 7 days and at most ``image_count_to_keep`` (default 20) images are kept; retained.
     - ``model_package_group``: the SageMaker model registry group, retained on destroy.
     - ``alert_topic``: an SNS topic encrypted with the key, TLS only, with an email subscription per
-      address in ``alert_emails`` (each address must confirm the subscription).
+      address in ``alert_emails`` (each address must confirm the subscription); EventBridge rules
+      of this account may publish to it.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: ProjectResourcesProps) -> None:
@@ -159,6 +160,10 @@ class ProjectResources(Construct):
         )
         for email in props.alert_emails:
             self.alert_topic.add_subscription(subscriptions.EmailSubscription(email))
+        # EventBridge rules of this account (a failed monitoring run) deliver their messages here.
+        self.alert_topic.grant_publish(
+            iam.ServicePrincipal("events.amazonaws.com").with_conditions({"StringEquals": {"aws:SourceAccount": self.key.stack.account}})
+        )
 
     def parameter_values(self) -> dict[str, str]:
         """What later stacks and Service Catalog sandboxes need to find this project (see ``PublishedParameters``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -20,6 +21,10 @@ from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import allow_vpc_networking
 from mlops_constructs.studio_domain import sagemaker_role
 
+# Model Monitor analyzer's mounts, as the SageMaker SDK's ``suggest_baseline`` sets them.
+MONITOR_BASELINE_INPUT = "/opt/ml/processing/input/baseline_dataset_input"
+MONITOR_OUTPUT = "/opt/ml/processing/output"
+
 # Errors worth retrying: SageMaker throttling and its transient service errors.
 RETRYABLE = ["ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
 SDK_RETRYABLE = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.S3Exception"]  # not NoSuchKey: it stays missing
@@ -30,7 +35,9 @@ class TrainingPipelineProps:
     """What the pipeline needs of the project, the network and the config.
 
     Defaults: one instance per job, 30 GB encrypted volumes, on-demand training (``spot_training``
-    off), 60-minute limits per job, models registered as ``PendingManualApproval``.
+    off), 60-minute limits per job, models registered as ``PendingManualApproval``. With
+    ``monitor_image_uri`` (Model Monitor's analyzer image, and ``monitor_image_repository_arn`` its
+    repository) a model that passes the gate gets a data-quality baseline before it is registered.
     """
 
     project_name: str
@@ -56,10 +63,12 @@ class TrainingPipelineProps:
     training_max_runtime: Duration = Duration.minutes(60)
     approval_status: str = "PendingManualApproval"
     volume_size_gb: int = 30
+    monitor_image_uri: str | None = None
+    monitor_image_repository_arn: str | None = None
 
 
 class TrainingPipeline(Construct):
-    """A state machine: preprocess -> train -> evaluate -> quality gate -> register -> notify.
+    """A state machine: preprocess -> train -> evaluate -> quality gate -> baseline -> register -> notify.
 
     Deploys:
     - ``job_role``: the SageMaker execution role of the pipeline's jobs: read on the data bucket,
@@ -75,8 +84,12 @@ class TrainingPipeline(Construct):
          an evaluation processing job, all with the project key, in the given private subnets;
       3. reads ``evaluation.json`` and applies the quality gate: ``metric`` >= ``threshold``
          (<= when lower is better); a missing or non-numeric metric fails the gate;
-      4. registers a model package in the project's group with ``approval_status`` and the
-         evaluation as its model-quality report, and notifies the alert topic.
+      4. with ``monitor_image_uri``, runs Model Monitor's analyzer on the preprocessing job's
+         ``baseline`` output (training features, with a header) and writes ``statistics.json`` and
+         ``constraints.json`` to ``pipeline/<run id>/baseline/``, next to ``model/``;
+      5. registers a model package in the project's group with ``approval_status``, the evaluation
+         as its model-quality report and the baseline as its data-quality report and drift-check
+         baseline (what the endpoint's monitor compares traffic with), and notifies the alert topic.
       A gate failure notifies metric, value and threshold and ends in ``QualityGateFailed``; any
       other failure is caught, notified with its cause, and ends in ``PipelineFailed``. Every task
       has a timeout; SageMaker throttling and transient errors are retried with backoff.
@@ -115,6 +128,7 @@ class TrainingPipeline(Construct):
                 "preprocessJob.$": f"States.Format('{p.project_name}-pre-{{}}', $.run.runId)",
                 "trainJob.$": f"States.Format('{p.project_name}-train-{{}}', $.run.runId)",
                 "evaluateJob.$": f"States.Format('{p.project_name}-eval-{{}}', $.run.runId)",
+                "baselineJob.$": f"States.Format('{p.project_name}-baseline-{{}}', $.run.runId)",
                 "prefix.$": f"States.Format('s3://{bucket}/{run_path}', $.run.runId)",
                 "evaluationKey.$": f"States.Format('{run_path}/evaluation/{contract.EVALUATION_FILE}', $.run.runId)",
             },
@@ -242,6 +256,43 @@ class TrainingPipeline(Construct):
         relation = ">=" if p.higher_is_better else "<="
         passes = sfn.Condition.and_(sfn.Condition.is_present(value_path), sfn.Condition.is_numeric(value_path), compare)
 
+        # 5. Data-quality baseline (only for models that passed the gate: nothing is spent on the others).
+        baseline = None
+        model_metrics: dict = {
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri.$": f"States.Format('s3://{bucket}/{{}}', $.names.evaluationKey)",
+                }
+            }
+        }
+        drift_baselines: dict = {}
+        if p.monitor_image_uri is not None:
+            baseline = self._processing_job(
+                "Baseline",
+                job_name_path="$.names.baselineJob",
+                image_uri=p.monitor_image_uri,
+                entrypoint=None,
+                environment={
+                    "dataset_format": json.dumps({"csv": {"header": True, "output_columns_position": "START"}}),
+                    "dataset_source": MONITOR_BASELINE_INPUT,
+                    "output_path": MONITOR_OUTPUT,
+                    "publish_cloudwatch_metrics": "Disabled",
+                },
+                inputs=[self._processing_input("baseline_dataset_input", f"s3://{bucket}/{run_path}/preprocess/baseline",
+                                               MONITOR_BASELINE_INPUT, formatted=True)],
+                outputs=[self._processing_output("monitoring_output", "baseline", MONITOR_OUTPUT)],
+                network=network,
+                result_path="$.jobs.baseline",
+                timeout=job_timeout(p.processing_max_runtime),
+            )
+            reports = {
+                name: {"ContentType": "application/json", "S3Uri.$": f"States.Format('s3://{bucket}/{run_path}/baseline/{name.lower()}.json', $.run.runId)"}
+                for name in ("Statistics", "Constraints")
+            }
+            model_metrics["ModelDataQuality"] = reports
+            drift_baselines = {"DriftCheckBaselines": {"ModelDataQuality": reports}}
+
         register = tasks.CallAwsService(
             self,
             "RegisterModel",
@@ -262,14 +313,8 @@ class TrainingPipeline(Construct):
                     "SupportedRealtimeInferenceInstanceTypes": [p.endpoint_instance_type],
                     "SupportedTransformInstanceTypes": [p.processing_instance_type],
                 },
-                "ModelMetrics": {
-                    "ModelQuality": {
-                        "Statistics": {
-                            "ContentType": "application/json",
-                            "S3Uri.$": f"States.Format('s3://{bucket}/{{}}', $.names.evaluationKey)",
-                        }
-                    }
-                },
+                "ModelMetrics": model_metrics,
+                **drift_baselines,
                 "CustomerMetadataProperties": {
                     "runId.$": "$.run.runId",
                     "trigger.$": "$.run.trigger",
@@ -311,7 +356,7 @@ class TrainingPipeline(Construct):
         failed = sfn.Fail(self, "PipelineFailed", error="PipelineFailed", cause="A pipeline step failed; the alert topic has the cause")
         notify_failure.next(failed)
 
-        for task in (preprocess, train, evaluate):
+        for task in (preprocess, train, evaluate, *([baseline] if baseline else [])):
             task.add_retry(errors=RETRYABLE, interval=Duration.seconds(30), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
             task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
         for task in (read_evaluation, register, notify_registered):
@@ -321,7 +366,7 @@ class TrainingPipeline(Construct):
 
         gate = (
             sfn.Choice(self, "QualityGate", comment=f"{p.metric} {relation} {p.threshold}")
-            .when(passes, register.next(notify_registered).next(sfn.Succeed(self, "ModelRegistered")))
+            .when(passes, (baseline.next(register) if baseline else register).next(notify_registered).next(sfn.Succeed(self, "ModelRegistered")))
             .otherwise(notify_gate.next(gate_failed))
         )
         prepare.next(names).next(preprocess).next(train).next(evaluate).next(read_evaluation).next(gate)
@@ -329,7 +374,7 @@ class TrainingPipeline(Construct):
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN
         )
-        total = p.processing_max_runtime.plus(p.processing_max_runtime).plus(p.training_max_runtime)
+        total = p.processing_max_runtime.plus(p.processing_max_runtime).plus(p.processing_max_runtime).plus(p.training_max_runtime)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -379,9 +424,14 @@ class TrainingPipeline(Construct):
             },
         }
 
-    def _processing_job(self, state_id: str, *, job_name_path: str, entrypoint: list[str], inputs: list[dict], outputs: list[dict],
-                        network: dict, result_path: str, timeout: int) -> sfn.CustomState:
+    def _processing_job(self, state_id: str, *, job_name_path: str, entrypoint: list[str] | None, inputs: list[dict], outputs: list[dict],
+                        network: dict, result_path: str, timeout: int, image_uri: str | None = None,
+                        environment: dict[str, str] | None = None) -> sfn.CustomState:
         p = self.props
+        app_spec: dict = {"ImageUri": image_uri or p.image_uri}
+        if entrypoint is not None:
+            app_spec["ContainerEntrypoint"] = entrypoint
+        extra = {"Environment": environment} if environment else {}
         return sfn.CustomState(
             self,
             state_id,
@@ -392,7 +442,7 @@ class TrainingPipeline(Construct):
                 "Parameters": {
                     "ProcessingJobName.$": job_name_path,
                     "RoleArn": self.job_role.role_arn,
-                    "AppSpecification": {"ImageUri": p.image_uri, "ContainerEntrypoint": entrypoint},
+                    "AppSpecification": app_spec,
                     "ProcessingInputs": inputs,
                     "ProcessingOutputConfig": {"Outputs": outputs, "KmsKeyId": p.key.key_arn},
                     "ProcessingResources": {
@@ -406,6 +456,7 @@ class TrainingPipeline(Construct):
                     "StoppingCondition": {"MaxRuntimeInSeconds": int(p.processing_max_runtime.to_seconds())},
                     "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, **network},
                     "Tags": [{"Key": "project", "Value": p.project_name}],
+                    **extra,
                 },
                 "ResultSelector": {"arn.$": "$.ProcessingJobArn", "status.$": "$.ProcessingJobStatus"},
                 "ResultPath": result_path,
@@ -440,6 +491,14 @@ class TrainingPipeline(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             )
         )
+        if p.monitor_image_repository_arn is not None:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="PullModelMonitorAnalyzer",
+                    actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                    resources=[p.monitor_image_repository_arn],
+                )
+            )
         allow_vpc_networking(role, "JobsInTheVpc")
         acknowledge_wildcards(
             role,

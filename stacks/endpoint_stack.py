@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnOutput, CfnParameter, Duration, Fn, Stack
+from aws_cdk import Aws, CfnOutput, CfnParameter, Duration, Fn, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -12,8 +13,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
+from config.model_monitor_images import ANALYZER_ACCOUNTS, ANALYZER_REPOSITORY, analyzer_image_uri
+from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.inference_api import InferenceApi
 from mlops_constructs.model_endpoint import ModelEndpoint, ModelEndpointProps, ServerlessSettings
+from stacks.pipeline_stack import drift_alarm_prefix
 from mlops_constructs.published_parameters import (
     PublishedParameters,
     project_path,
@@ -25,14 +29,38 @@ from mlops_constructs.published_parameters import (
 MODEL_PACKAGE_PATTERN = r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9-]+/\d+$"
 
 
+@dataclass(frozen=True)
+class DeployedModel:
+    """A pinned model package and, for a monitored endpoint, its data-quality baseline prefix."""
+
+    model_package_arn: str
+    baseline_uri: str | None = None
+
+
+def drift_alarm_names(config: PlatformConfig, project: ProjectConfig) -> str:
+    """The prefix of the endpoint's drift alarm names: with ``retrain_on_drift`` it is the registry
+    stage's pipeline's drift prefix (so the alarm retrains there), plus this stage's name."""
+    if project.monitoring.retrain_on_drift:
+        return f"{drift_alarm_prefix(config.prefix, config.registry_stage, project.name)}{config.stage}-"
+    return f"{config.prefix}-{config.stage}-{project.name}-datadrift-"
+
+
+def monitor_failure_name(config: PlatformConfig, project: ProjectConfig) -> str:
+    """Name of the rule and alarm on the monitor's failed runs (at most 64 characters, EventBridge's limit)."""
+    return f"{config.prefix}-{config.stage}-{project.name}"[:48] + "-monitor-failed"
+
+
 class EndpointStack(Stack):
-    """Composes ``ModelEndpoint`` and ``InferenceApi`` for one project.
+    """Composes ``ModelEndpoint``, ``InferenceApi`` and (when the project monitors its endpoint)
+    ``DataQualityMonitor`` for one project.
 
     The model's image and artifacts come from the project resources of ``config.registry_stage``
     (prod serves what dev registered: promotion never retrains; same account). Which model package
     is deployed is decided at deploy time, never by an AWS call at synthesis:
     ``model_package_arn`` when given (the delivery pipeline pins the approved package it resolved,
-    so dev and prod get the same artifact), else the stack parameter ``ModelPackageArn``.
+    so dev and prod get the same artifact), else the stack parameter ``ModelPackageArn``. Likewise
+    the monitor's baseline: ``baseline_uri`` (the package's drift-check baseline, resolved by the
+    delivery pipeline) or the stack parameter ``BaselineUri``.
     """
 
     def __init__(
@@ -43,6 +71,7 @@ class EndpointStack(Stack):
         config: PlatformConfig,
         project: ProjectConfig,
         model_package_arn: str | None = None,
+        baseline_uri: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -60,6 +89,13 @@ class EndpointStack(Stack):
                 description=f"Approved model package of group {config.prefix}-{config.registry_stage}-{project.name} to deploy",
             ).value_as_string
         subnets = read_list_parameter(self, f"{studio}/subnet-ids")
+        subnet_ids = [Fn.select(i, subnets) for i in range(len(config.network.availability_zones))]
+        security_group_ids = [read_parameter(self, f"{studio}/security-group-id")]
+        artifacts_bucket = s3.Bucket.from_bucket_name(self, "ArtifactsBucket", read_parameter(self, f"{registry}/artifacts-bucket-name"))
+        registry_key = kms.Key.from_key_arn(self, "RegistryKey", read_parameter(self, f"{registry}/key-arn"))
+        capture_bucket = s3.Bucket.from_bucket_name(self, "CaptureBucket", read_parameter(self, f"{ns}/capture-bucket-name"))
+        key = kms.Key.from_key_arn(self, "ProjectKey", read_parameter(self, f"{ns}/key-arn"))
+        alert_topic = sns.Topic.from_topic_arn(self, "AlertTopic", read_parameter(self, f"{ns}/alert-topic-arn"))
         serverless = deployment.serverless
         self.endpoint = ModelEndpoint(
             self,
@@ -68,13 +104,13 @@ class EndpointStack(Stack):
                 endpoint_name=f"{config.prefix}-{config.stage}-{project.name}",
                 model_package_arn=model_package_arn,
                 repository=ecr.Repository.from_repository_name(self, "Repository", read_parameter(self, f"{registry}/repository-name")),
-                artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", read_parameter(self, f"{registry}/artifacts-bucket-name")),
-                artifacts_key=kms.Key.from_key_arn(self, "RegistryKey", read_parameter(self, f"{registry}/key-arn")),
-                capture_bucket=s3.Bucket.from_bucket_name(self, "CaptureBucket", read_parameter(self, f"{ns}/capture-bucket-name")),
-                key=kms.Key.from_key_arn(self, "ProjectKey", read_parameter(self, f"{ns}/key-arn")),
-                alert_topic=sns.Topic.from_topic_arn(self, "AlertTopic", read_parameter(self, f"{ns}/alert-topic-arn")),
-                subnet_ids=[Fn.select(i, subnets) for i in range(len(config.network.availability_zones))],
-                security_group_ids=[read_parameter(self, f"{studio}/security-group-id")],
+                artifacts_bucket=artifacts_bucket,
+                artifacts_key=registry_key,
+                capture_bucket=capture_bucket,
+                key=key,
+                alert_topic=alert_topic,
+                subnet_ids=subnet_ids,
+                security_group_ids=security_group_ids,
                 instance_type=project.instance_types.endpoint,
                 instance_count=deployment.instance_count,
                 min_capacity=deployment.min_capacity,
@@ -89,6 +125,44 @@ class EndpointStack(Stack):
                 serverless=ServerlessSettings(serverless.memory_mb, serverless.max_concurrency) if serverless else None,
             ),
         )
+        self.monitor = None
+        if project.monitors_endpoint:
+            monitoring = project.monitoring
+            if baseline_uri is None:
+                baseline_uri = CfnParameter(
+                    self,
+                    "BaselineUri",
+                    type="String",
+                    allowed_pattern=BASELINE_URI_PATTERN,
+                    constraint_description="must be the S3 prefix of a pipeline run's baseline: s3://<artifacts bucket>/pipeline/<run id>/baseline",
+                    description="Data-quality baseline of the deployed model package (its DriftCheckBaselines), without a trailing slash",
+                ).value_as_string
+            self.monitor = DataQualityMonitor(
+                self,
+                "Monitor",
+                props=DataQualityMonitorProps(
+                    endpoint_name=self.endpoint.endpoint_name,
+                    schedule_name=f"{self.endpoint.endpoint_name}-dq",
+                    image_uri=analyzer_image_uri(config.region, Aws.URL_SUFFIX),
+                    image_repository_arn=f"arn:{Aws.PARTITION}:ecr:{config.region}:{ANALYZER_ACCOUNTS[config.region]}:repository/{ANALYZER_REPOSITORY}",
+                    capture_bucket=capture_bucket,
+                    baseline_uri=baseline_uri,
+                    baseline_bucket=artifacts_bucket,
+                    baseline_key=registry_key,
+                    key=key,
+                    alert_topic=alert_topic,
+                    subnet_ids=subnet_ids,
+                    security_group_ids=security_group_ids,
+                    instance_type=monitoring.instance_type,
+                    schedule_expression=monitoring.schedule_expression,
+                    drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
+                    alarm_name_prefix=drift_alarm_names(config, project),
+                    failure_name=monitor_failure_name(config, project),
+                    max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
+                    alarm_period=Duration.hours(monitoring.period_hours),
+                ),
+            )
+            self.monitor.node.add_dependency(self.endpoint)
         api = deployment.api
         self.api = InferenceApi(
             self,
@@ -105,6 +179,11 @@ class EndpointStack(Stack):
             self,
             "Parameters",
             path=f"{ns}/endpoint",
-            values={"name": self.endpoint.endpoint_name, "capture-uri": self.endpoint.capture_uri, "api-url": self.api.url},
+            values={
+                "name": self.endpoint.endpoint_name,
+                "capture-uri": self.endpoint.capture_uri,
+                "api-url": self.api.url,
+                **({"monitoring-reports-uri": self.monitor.reports_uri} if self.monitor else {}),
+            },
         )
         CfnOutput(self, "PredictUrl", value=self.api.url, description="POST predictions here")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Fn, Stack
+from aws_cdk import Aws, Duration, Fn, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
+from config.model_monitor_images import ANALYZER_ACCOUNTS, ANALYZER_REPOSITORY, analyzer_image_uri
 from mlops_constructs.pipeline_triggers import PipelineTriggers
 from mlops_constructs.published_parameters import (
     PublishedParameters,
@@ -23,12 +24,19 @@ from mlops_constructs.published_parameters import (
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
 
 
+def drift_alarm_prefix(prefix: str, registry_stage: str, project: str) -> str:
+    """The names of the drift alarms that retrain ``project``'s pipeline of ``registry_stage`` start so,
+    whichever stage's endpoint raised them (prod's drift retrains in dev, which registers prod's models)."""
+    return f"{prefix}-{registry_stage}-{project}-drift-"
+
+
 class TrainingPipelineStack(Stack):
     """Composes ``TrainingPipeline`` and ``PipelineTriggers`` for one project.
 
     The project's resources and the network come from the SSM parameters the project and
-    environment stacks publish (the stage declares the dependencies). Publishes the state machine
-    ARN and the drift-alarm name prefix for the monitoring stack.
+    environment stacks publish (the stage declares the dependencies). The pipeline computes a
+    data-quality baseline with Model Monitor's analyzer image of the region when the project's
+    monitoring is enabled. Publishes the state machine ARN and the drift-alarm name prefix.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig, **kwargs: Any) -> None:
@@ -43,6 +51,7 @@ class TrainingPipelineStack(Stack):
         topic = sns.Topic.from_topic_arn(self, "AlertTopic", read_parameter(self, f"{ns}/alert-topic-arn"))
         evaluation = project.evaluation
         subnets = read_list_parameter(self, f"{studio}/subnet-ids")
+        monitored = project.monitoring.enabled
 
         self.pipeline = TrainingPipeline(
             self,
@@ -71,6 +80,11 @@ class TrainingPipelineStack(Stack):
                 processing_max_runtime=Duration.minutes(pipeline_config.processing_max_runtime_minutes),
                 training_max_runtime=Duration.minutes(pipeline_config.training_max_runtime_minutes),
                 approval_status=pipeline_config.approval_status,
+                monitor_image_uri=analyzer_image_uri(config.region, Aws.URL_SUFFIX) if monitored else None,
+                monitor_image_repository_arn=(
+                    f"arn:{Aws.PARTITION}:ecr:{config.region}:{ANALYZER_ACCOUNTS[config.region]}:repository/{ANALYZER_REPOSITORY}"
+                    if monitored else None
+                ),
             ),
         )
         self.triggers = PipelineTriggers(
@@ -84,7 +98,7 @@ class TrainingPipelineStack(Stack):
             data_prefix=pipeline_config.data_prefix,
             schedule=project.retrain_schedule,
             schedule_enabled=project.retrain_schedule_enabled,
-            drift_alarm_prefix=f"{config.prefix}-{config.stage}-{project.name}-drift-",
+            drift_alarm_prefix=drift_alarm_prefix(config.prefix, config.stage, project.name),
         )
         PublishedParameters(
             self,

@@ -9,7 +9,8 @@ from constructs import Construct
 
 from config import PlatformConfig
 from mlops_constructs.aspects import StatefulResourcesRetained
-from stacks.endpoint_stack import EndpointStack
+from stacks.dashboard_stack import DashboardStack
+from stacks.endpoint_stack import DeployedModel, EndpointStack
 from stacks.environment_stack import EnvironmentStack
 from stacks.pipeline_stack import TrainingPipelineStack
 from stacks.project_stack import ProjectStack
@@ -23,8 +24,8 @@ class PlatformStage(Stage):
 
     Stacks (CloudFormation names ``<prefix>-<stage>-...``): ``environment`` (network, Studio domain),
     ``self-service`` (Service Catalog), ``project-<name>`` per project, ``user-<name>`` per user,
-    ``sandbox-<user>-<project>`` per sandbox, ``pipeline-<name>`` and ``endpoint-<name>`` per project
-    (stateless). ``model_packages`` pins the model package deployed per project (see ``EndpointStack``). Stateful stacks get termination protection when the
+    ``sandbox-<user>-<project>`` per sandbox, ``pipeline-<name>``, ``endpoint-<name>`` and
+    ``dashboard-<name>`` per project (stateless). ``model_packages`` pins the model package deployed per project (see ``EndpointStack``). Stateful stacks get termination protection when the
     config asks for it (prod).
     """
 
@@ -34,7 +35,7 @@ class PlatformStage(Stage):
         construct_id: str,
         *,
         config: PlatformConfig,
-        model_packages: dict[str, str] | None = None,
+        model_packages: dict[str, DeployedModel] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, env=Environment(account=config.account, region=config.region), **kwargs)
@@ -77,7 +78,8 @@ class PlatformStage(Stage):
         self.endpoints = {
             p.name: EndpointStack(
                 self, f"Endpoint-{p.name}", config=config, project=p,
-                model_package_arn=None if model_packages is None else model_packages[p.name],
+                model_package_arn=None if model_packages is None else model_packages[p.name].model_package_arn,
+                baseline_uri=None if model_packages is None else model_packages[p.name].baseline_uri,
                 **stack_args(f"endpoint-{p.name}", f"endpoint and API of project {p.name}", False),
             )
             for p in config.projects
@@ -85,6 +87,17 @@ class PlatformStage(Stage):
         }
         for name, endpoint_stack in self.endpoints.items():
             self._reads_project_and_network(endpoint_stack, name)
+        self.dashboards = {
+            p.name: DashboardStack(
+                self, f"Dashboard-{p.name}", config=config, project=p, has_endpoint=p.name in self.endpoints,
+                **stack_args(f"dashboard-{p.name}", f"dashboard of project {p.name}", False),
+            )
+            for p in config.projects
+        }
+        for name, dashboard_stack in self.dashboards.items():
+            for shown in (self.pipelines.get(name), self.endpoints.get(name)):
+                if shown is not None:
+                    dashboard_stack.add_stack_dependency(shown, "shows its state machine and alarms")
         self.users = {
             u.name: UserStack(
                 self, f"User-{u.name}", config=config, user=u,

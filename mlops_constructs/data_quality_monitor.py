@@ -1,0 +1,307 @@
+"""Model Monitor data-quality monitoring of one endpoint: job definition, schedule, drift and failure alarms."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Annotations, Aws, Duration, Fn, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.sagemaker_permissions import allow_vpc_networking
+from mlops_constructs.studio_domain import sagemaker_role
+
+DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"  # where Model Monitor's analyzer publishes per feature
+CAPTURE_INPUT = "/opt/ml/processing/input/endpoint"
+REPORT_OUTPUT = "/opt/ml/processing/output"
+BASELINE_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/pipeline/[0-9a-f]{8}/baseline$"
+
+
+def drift_metric_name(feature: str) -> str:
+    """The analyzer's per-feature distance to the baseline distribution (emitted when the baseline constraints ask)."""
+    return f"feature_baseline_drift_{feature}"
+
+
+@dataclass(frozen=True)
+class DriftAlarm:
+    """An alarm when the drift distance of ``feature`` reaches ``threshold`` in a monitoring run."""
+
+    feature: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class DataQualityMonitorProps:
+    """What the monitor watches, with what, and whom it tells.
+
+    ``baseline_uri``: the S3 prefix holding the baseline's ``statistics.json`` and
+    ``constraints.json``, as the training pipeline writes it (``s3://<artifacts>/pipeline/<run id>/baseline``;
+    a token such as a stack parameter is fine). ``baseline_bucket``/``baseline_key``: where it is,
+    and the key it is encrypted with. ``alarm_name_prefix``: every drift alarm's name starts so (the
+    training pipeline's drift trigger listens to such a prefix). ``failure_name``: the name of the
+    failed-run rule and of its alarm. Defaults: one instance with a
+    20 GB encrypted volume, 30-minute runs, alarm period of one hour.
+    """
+
+    endpoint_name: str
+    schedule_name: str
+    image_uri: str
+    image_repository_arn: str
+    capture_bucket: s3.IBucket
+    baseline_uri: str
+    baseline_bucket: s3.IBucket
+    baseline_key: kms.IKey
+    key: kms.IKey
+    alert_topic: sns.ITopic
+    subnet_ids: list[str]
+    security_group_ids: list[str]
+    instance_type: str
+    schedule_expression: str
+    drift_alarms: list[DriftAlarm]
+    alarm_name_prefix: str
+    failure_name: str
+    max_runtime: Duration = Duration.minutes(30)
+    alarm_period: Duration = Duration.hours(1)
+    volume_size_gb: int = 20
+
+
+class DataQualityMonitor(Construct):
+    """Compares what the endpoint receives with the training data, on a schedule, and raises alarms.
+
+    Deploys:
+    - ``role``: the monitoring jobs' execution role: reads the endpoint's captured data
+      (``s3://<capture>/<endpoint>/``) and the baseline, writes reports under
+      ``s3://<capture>/monitoring/<endpoint>/``, uses the project key (and the baseline's key),
+      pulls the analyzer image, writes its logs and the ``aws/sagemaker/Endpoints/data-metrics``
+      metrics, and runs in the VPC.
+    - ``job_definition``: a ``DataQualityJobDefinition`` with the analyzer image, the baseline's
+      statistics and constraints, reports and volume encrypted with the key, inter-container
+      traffic encryption, in the private subnets. Its name carries the baseline's run id and a hash
+      of its settings, because every change replaces it.
+    - ``schedule``: a ``MonitoringSchedule`` ``schedule_name`` on the endpoint, on
+      ``schedule_expression``; the analyzer publishes CloudWatch metrics per feature.
+    - ``drift_alarms``: per configured feature, an alarm named ``<alarm_name_prefix><feature>``
+      when ``feature_baseline_drift_<feature>`` reaches its threshold in a period (no traffic is not
+      drift); it notifies the alert topic (and, through its name, may start the training pipeline).
+    - ``failure_rule``: a monitoring run of this schedule that fails or stops sends its reason to the
+      alert topic; ``failure_alarm`` (no action of its own: the rule has already notified) is in
+      ALARM for the period in which that happened, for the dashboard.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: DataQualityMonitorProps) -> None:
+        super().__init__(scope, construct_id)
+        p = props
+        self.props = p
+        reports_prefix = f"monitoring/{p.endpoint_name}"
+        self.reports_uri = f"s3://{p.capture_bucket.bucket_name}/{reports_prefix}"
+        self.role = self._role(reports_prefix)
+
+        definition = {
+            "data_quality_app_specification": sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
+                image_uri=p.image_uri
+            ),
+            "data_quality_baseline_config": sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
+                constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/constraints.json"),
+                statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(s3_uri=f"{p.baseline_uri}/statistics.json"),
+            ),
+            "data_quality_job_input": sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
+                endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
+                    endpoint_name=p.endpoint_name,
+                    local_path=CAPTURE_INPUT,
+                    s3_input_mode="File",
+                    s3_data_distribution_type="FullyReplicated",
+                )
+            ),
+            "data_quality_job_output_config": sagemaker.CfnDataQualityJobDefinition.MonitoringOutputConfigProperty(
+                kms_key_id=p.key.key_arn,
+                monitoring_outputs=[
+                    sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
+                        s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
+                            local_path=REPORT_OUTPUT, s3_uri=self.reports_uri, s3_upload_mode="EndOfJob"
+                        )
+                    )
+                ],
+            ),
+            "job_resources": sagemaker.CfnDataQualityJobDefinition.MonitoringResourcesProperty(
+                cluster_config=sagemaker.CfnDataQualityJobDefinition.ClusterConfigProperty(
+                    instance_count=1,
+                    instance_type=p.instance_type,
+                    volume_size_in_gb=p.volume_size_gb,
+                    volume_kms_key_id=p.key.key_arn,
+                )
+            ),
+            "network_config": sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True,
+                vpc_config=sagemaker.CfnDataQualityJobDefinition.VpcConfigProperty(
+                    security_group_ids=p.security_group_ids, subnets=p.subnet_ids
+                ),
+            ),
+            "role_arn": self.role.role_arn,
+            "stopping_condition": sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
+                max_runtime_in_seconds=int(p.max_runtime.to_seconds())
+            ),
+        }
+        self.job_definition = sagemaker.CfnDataQualityJobDefinition(
+            self, "JobDefinition", job_definition_name=self._job_definition_name(definition), **definition
+        )
+        self.job_definition.node.add_dependency(self.role)
+
+        self.schedule = sagemaker.CfnMonitoringSchedule(
+            self,
+            "Schedule",
+            monitoring_schedule_name=p.schedule_name,
+            endpoint_name=p.endpoint_name,
+            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+                monitoring_job_definition_name=self.job_definition.job_definition_name,
+                monitoring_type="DataQuality",
+                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(schedule_expression=p.schedule_expression),
+            ),
+        )
+        self.schedule.node.add_dependency(self.job_definition)  # it names the definition, which CloudFormation cannot see
+
+        self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
+        for alarm in p.drift_alarms:
+            self.drift_alarms[alarm.feature] = cloudwatch.Alarm(
+                self,
+                f"Drift-{alarm.feature}",
+                alarm_name=f"{p.alarm_name_prefix}{alarm.feature}",
+                alarm_description=(
+                    f"{p.endpoint_name}: the distribution of feature '{alarm.feature}' in the captured traffic drifted from the "
+                    f"training data (baseline distance >= {alarm.threshold}); reports in {self.reports_uri}/"
+                ),
+                metric=self.drift_metric(alarm.feature),
+                threshold=alarm.threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,  # no traffic in a period is not drift
+            )
+            self.drift_alarms[alarm.feature].add_alarm_action(actions.SnsAction(p.alert_topic))
+
+        self.failure_rule = events.Rule(
+            self,
+            "FailedRunRule",
+            rule_name=p.failure_name,
+            description=f"A monitoring run of schedule {p.schedule_name} failed or was stopped",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Processing Job State Change"],
+                detail={"ProcessingJobStatus": ["Failed", "Stopped"], "MonitoringScheduleArn": [self.schedule.attr_monitoring_schedule_arn]},
+            ),
+        )
+        self.failure_rule.add_target(
+            targets.SnsTopic(
+                p.alert_topic,
+                message=events.RuleTargetInput.from_text(
+                    f"Model Monitor run {events.EventField.from_path('$.detail.ProcessingJobName')} of schedule {p.schedule_name} "
+                    f"(endpoint {p.endpoint_name}) ended {events.EventField.from_path('$.detail.ProcessingJobStatus')}: "
+                    f"{events.EventField.from_path('$.detail.FailureReason')}"
+                ),
+            )
+        )
+        Annotations.of(self.failure_rule).acknowledge_warning(
+            "@aws-cdk/aws-events:ruleUnresolvedEnvironment",
+            "The alert topic is the project's, in this stack's account and region; its ARN comes from an SSM parameter.",
+        )
+        self.failure_alarm = cloudwatch.Alarm(
+            self,
+            "FailedRunAlarm",
+            alarm_name=p.failure_name,
+            alarm_description=f"A monitoring run of {p.schedule_name} failed or was stopped (the alert topic has the reason)",
+            metric=cloudwatch.Metric(
+                namespace="AWS/Events",
+                metric_name="TriggeredRules",
+                dimensions_map={"RuleName": self.failure_rule.rule_name},
+                statistic="Sum",
+                period=p.alarm_period,
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def drift_metric(self, feature: str) -> cloudwatch.Metric:
+        """The baseline-drift distance of ``feature``, highest per ``alarm_period``."""
+        return cloudwatch.Metric(
+            namespace=DATA_METRICS_NAMESPACE,
+            metric_name=drift_metric_name(feature),
+            dimensions_map={"Endpoint": self.props.endpoint_name, "MonitoringSchedule": self.props.schedule_name},
+            statistic="Maximum",
+            period=self.props.alarm_period,
+        )
+
+    def _job_definition_name(self, definition: dict) -> str:
+        """``<endpoint>-dq-<settings hash>-<baseline run id>`` (at most 63 characters).
+
+        A job definition cannot be updated, only replaced, and CloudFormation replaces a named
+        resource only under a new name: the hash changes with the settings, the run id with the
+        baseline (also when it arrives as a stack parameter, which a synth-time hash cannot see).
+        """
+        resolved = Stack.of(self).resolve({k: v for k, v in definition.items()})
+        digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        run_id = Fn.select(4, Fn.split("/", self.props.baseline_uri))  # s3: / "" / bucket / pipeline / <run id> / baseline
+        return f"{self.props.endpoint_name[:36]}-dq-{digest}-{run_id}"
+
+    def _role(self, reports_prefix: str) -> iam.Role:
+        p = self.props
+        role = sagemaker_role(self, "Role", f"Model Monitor jobs of endpoint {p.endpoint_name}")
+        p.capture_bucket.grant_read(role, f"{p.endpoint_name}/*")
+        p.capture_bucket.grant_read_write(role, f"{reports_prefix}/*")
+        p.baseline_bucket.grant_read(role, "pipeline/*")
+        p.baseline_key.grant_decrypt(role)
+        p.key.grant_encrypt_decrypt(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PullModelMonitorAnalyzer",
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                resources=[p.image_repository_arn],
+            )
+        )
+        logs = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/ProcessingJobs:*"
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[logs],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DriftMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "aws/sagemaker/Endpoints/*"}},
+            )
+        )
+        role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        allow_vpc_networking(role, "JobsInTheVpc")
+        acknowledge_wildcards(
+            role,
+            reason="Reads the endpoint's captured data and the registered baselines (pipeline/<run>/baseline/), and writes "
+            "reports under monitoring/<endpoint>/: objects SageMaker names at run time.",
+            resources=[
+                p.capture_bucket.arn_for_objects(f"{p.endpoint_name}/*"),
+                p.capture_bucket.arn_for_objects(f"{reports_prefix}/*"),
+                p.baseline_bucket.arn_for_objects("pipeline/*"),
+            ],
+            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+        )
+        acknowledge_wildcards(role, reason="SageMaker names each monitoring job's log stream at run time in this log group.", resources=[logs])
+        acknowledge_wildcards(
+            role,
+            reason="cloudwatch:PutMetricData (limited to the aws/sagemaker/Endpoints/ namespaces), ecr:GetAuthorizationToken and the EC2 "
+            "network-interface actions SageMaker needs to run jobs in the VPC support no resource-level permissions.",
+            resources=["*"],
+        )
+        return role

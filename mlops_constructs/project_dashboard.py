@@ -1,0 +1,146 @@
+"""One CloudWatch dashboard per project: endpoint health, drift, training pipeline and monitoring runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from constructs import Construct
+
+from mlops_constructs.data_quality_monitor import DATA_METRICS_NAMESPACE, DriftAlarm, drift_metric_name
+
+
+@dataclass(frozen=True)
+class MonitoredEndpoint:
+    """What the dashboard shows of the project's endpoint; names only, so it may live in another stack.
+
+    ``schedule_name``/``failure_rule_name``/``alarm_names``: the data-quality monitor's, when the
+    endpoint has one (``drift_alarms`` then lists the watched features and thresholds).
+    """
+
+    endpoint_name: str
+    variant_name: str
+    instance_backed: bool
+    schedule_name: str | None = None
+    failure_rule_name: str | None = None
+    drift_alarms: list[DriftAlarm] = field(default_factory=list)
+    alarm_names: list[str] = field(default_factory=list)
+    drift_period: Duration = Duration.hours(1)
+
+
+class ProjectDashboard(Construct):
+    """A CloudWatch dashboard ``dashboard_name`` for one project.
+
+    Deploys one ``cloudwatch.Dashboard`` (default range: the last 7 days) with, when there is an
+    endpoint: invocations and 4xx/5xx errors, model latency p50/p99, and for instance-backed
+    endpoints CPU and memory utilization; when it is monitored: the drift distance of every watched
+    feature against its alarm threshold, the state of the drift and monitoring-failure alarms, the
+    records each monitoring run analyzed and the failed runs; when ``state_machine_arn`` is given:
+    training pipeline executions started, succeeded, failed and timed out per day.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dashboard_name: str,
+        endpoint: MonitoredEndpoint | None,
+        state_machine_arn: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        rows: list[list[cloudwatch.IWidget]] = []
+        if endpoint is not None:
+            rows.extend(self._endpoint_rows(endpoint))
+            if endpoint.schedule_name is not None:
+                rows.extend(self._monitoring_rows(endpoint))
+        if state_machine_arn is not None:
+            rows.append([self._pipeline_widget(state_machine_arn)])
+        if not rows:
+            rows.append([cloudwatch.TextWidget(markdown=f"# {dashboard_name}\nThis project has neither an endpoint nor a training pipeline in this stage.", width=24, height=2)])
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=dashboard_name,
+            default_interval=Duration.days(7),
+            widgets=rows,
+        )
+
+    @staticmethod
+    def _endpoint_rows(e: MonitoredEndpoint) -> list[list[cloudwatch.IWidget]]:
+        dims = {"EndpointName": e.endpoint_name, "VariantName": e.variant_name}
+
+        def metric(name: str, statistic: str, label: str, namespace: str = "AWS/SageMaker") -> cloudwatch.Metric:
+            return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=dims, statistic=statistic,
+                                     label=label, period=Duration.minutes(5))
+
+        traffic = cloudwatch.GraphWidget(
+            title=f"{e.endpoint_name}: invocations and errors (per 5 minutes)",
+            left=[metric("Invocations", "Sum", "invocations")],
+            right=[metric("Invocation4XXErrors", "Sum", "4xx"), metric("Invocation5XXErrors", "Sum", "5xx")],
+            width=12,
+        )
+        latency = cloudwatch.GraphWidget(
+            title=f"{e.endpoint_name}: model latency (microseconds)",
+            left=[metric("ModelLatency", "p50", "p50"), metric("ModelLatency", "p99", "p99")],
+            width=12,
+        )
+        rows: list[list[cloudwatch.IWidget]] = [[traffic, latency]]
+        if e.instance_backed:
+            rows.append([
+                cloudwatch.GraphWidget(
+                    title=f"{e.endpoint_name}: CPU and memory utilization (%, all instances)",
+                    left=[metric("CPUUtilization", "Average", "CPU", "/aws/sagemaker/Endpoints")],
+                    right=[metric("MemoryUtilization", "Average", "memory", "/aws/sagemaker/Endpoints")],
+                    width=24,
+                )
+            ])
+        return rows
+
+    def _monitoring_rows(self, e: MonitoredEndpoint) -> list[list[cloudwatch.IWidget]]:
+        dims = {"Endpoint": e.endpoint_name, "MonitoringSchedule": e.schedule_name}
+        drift = cloudwatch.GraphWidget(
+            title="Data drift: distance to the training data per feature (alarm at the line)",
+            left=[
+                cloudwatch.Metric(namespace=DATA_METRICS_NAMESPACE, metric_name=drift_metric_name(a.feature), dimensions_map=dims,
+                                  statistic="Maximum", label=a.feature, period=e.drift_period)
+                for a in e.drift_alarms
+            ],
+            left_annotations=[cloudwatch.HorizontalAnnotation(value=a.threshold, label=f"{a.feature} alarm") for a in e.drift_alarms],
+            width=16,
+        )
+        alarms = cloudwatch.AlarmStatusWidget(
+            title="Drift and monitoring alarms",
+            alarms=[
+                cloudwatch.Alarm.from_alarm_arn(self, f"Alarm{i}", f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}")
+                for i, name in enumerate(e.alarm_names)
+            ],
+            width=8,
+        )
+        runs = cloudwatch.GraphWidget(
+            title="Monitoring runs: records analyzed, failed runs",
+            left=[
+                cloudwatch.Metric(namespace=DATA_METRICS_NAMESPACE, metric_name=f"feature_data_{e.drift_alarms[0].feature}",
+                                  dimensions_map=dims, statistic="SampleCount", label="records analyzed", period=e.drift_period)
+            ] if e.drift_alarms else [],
+            right=[
+                cloudwatch.Metric(namespace="AWS/Events", metric_name="TriggeredRules", dimensions_map={"RuleName": e.failure_rule_name},
+                                  statistic="Sum", label="failed or stopped runs", period=e.drift_period)
+            ],
+            width=24,
+        )
+        return [[drift, alarms], [runs]]
+
+    @staticmethod
+    def _pipeline_widget(state_machine_arn: str) -> cloudwatch.GraphWidget:
+        def executions(name: str, label: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(namespace="AWS/States", metric_name=name, dimensions_map={"StateMachineArn": state_machine_arn},
+                                     statistic="Sum", label=label, period=Duration.days(1))
+
+        return cloudwatch.GraphWidget(
+            title="Training pipeline executions (per day)",
+            left=[executions("ExecutionsStarted", "started"), executions("ExecutionsSucceeded", "succeeded (model registered)"),
+                  executions("ExecutionsFailed", "failed (incl. quality gate)"), executions("ExecutionsTimedOut", "timed out")],
+            width=24,
+        )
