@@ -28,8 +28,9 @@ $(VENV)/.container: $(VENV)/.runtime container/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt container/requirements.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-sdk.txt container/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-sdk.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

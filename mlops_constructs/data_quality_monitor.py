@@ -257,7 +257,7 @@ class DataQualityMonitor(Construct):
         p = self.props
         role = sagemaker_role(self, "Role", f"Model Monitor jobs of endpoint {p.endpoint_name}")
         p.capture_bucket.grant_read(role, f"{p.endpoint_name}/*")
-        p.capture_bucket.grant_read_write(role, f"{reports_prefix}/*")
+        p.capture_bucket.grant_put(role, f"{reports_prefix}/*")  # reports only; nothing here may be deleted
         p.baseline_bucket.grant_read(role, "pipeline/*")
         p.baseline_key.grant_decrypt(role)
         p.key.grant_encrypt_decrypt(role)
@@ -295,7 +295,7 @@ class DataQualityMonitor(Construct):
                 p.capture_bucket.arn_for_objects(f"{reports_prefix}/*"),
                 p.baseline_bucket.arn_for_objects("pipeline/*"),
             ],
-            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
         acknowledge_wildcards(role, reason="SageMaker names each monitoring job's log stream at run time in this log group.", resources=[logs])
         acknowledge_wildcards(

@@ -48,7 +48,7 @@ class SynthesizedStage:
     def stacks(self) -> list[cdk.Stack]:
         stage = self.stage
         return [stage.environment, stage.self_service, *stage.projects.values(), *stage.pipelines.values(),
-                *stage.endpoints.values(), *stage.users.values(), *stage.sandboxes.values()]
+                *stage.endpoints.values(), *stage.dashboards.values(), *stage.users.values(), *stage.sandboxes.values()]
 
 
 def synth_stage(stage_name: str, outdir: Path, **context) -> SynthesizedStage:

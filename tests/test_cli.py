@@ -34,7 +34,7 @@ def test_cli_synthesizes_every_stack_without_credentials(tmp_path):
     result = _cdk("synth", "--quiet", "-c", "stage=dev", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     listing = subprocess.run([sys.executable, "tools/list_stacks.py", str(tmp_path / "cdk.out")], cwd=ROOT, capture_output=True, text=True)
-    assert "12 stacks synthesized" in listing.stdout
+    assert "14 stacks synthesized" in listing.stdout
     report = json.loads((tmp_path / "cdk.out" / "validation-report.json").read_text())
     assert all(p["conclusion"] == "success" for p in report["pluginReports"])
     assert not (ROOT / "cdk.context.json").exists() or "availability-zones" not in (ROOT / "cdk.context.json").read_text()

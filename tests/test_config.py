@@ -88,12 +88,52 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c["projects"][0]["pipeline"].update(approval_status="Rejected"), "projects[0].pipeline.approval_status", "'PendingManualApproval' or 'Approved'"),
         (lambda c: c["projects"][0]["pipeline"].update(training_max_runtime_minutes=2), "projects[0].pipeline.training_max_runtime_minutes", "greater than or equal to 5"),
         (lambda c: c["projects"][0]["pipeline"].update(spot=True), "projects[0].pipeline.spot", "unknown key; allowed keys here: approval_status, data_prefix"),
+        (lambda c: c["projects"][0]["monitoring"].update(schedule="every hour"), "projects[0].monitoring.schedule", "'hourly', 'daily' or a Model Monitor cron"),
+        (lambda c: c["projects"][0]["monitoring"].update(schedule="cron(0 25 ? * * *)"), "projects[0].monitoring.schedule", "H an hour (0-23)"),
+        (lambda c: c["projects"][0]["monitoring"].update(schedule="cron(30 * ? * * *)"), "projects[0].monitoring.schedule", "cron(0 H ? * * *)"),
+        (lambda c: c["projects"][0]["monitoring"].update(instance_type="ml.p3.2xlarge"), "projects[0].monitoring.instance_type", "family one of ml.t3"),
+        (lambda c: c["projects"][0]["monitoring"].update(max_runtime_minutes=61), "projects[0].monitoring.max_runtime_minutes", "less than or equal to 60"),
+        (lambda c: c["projects"][0]["monitoring"]["drift_alarms"][0].update(threshold=0), "projects[0].monitoring.drift_alarms[0].threshold", "greater than 0"),
+        (lambda c: c["projects"][0]["monitoring"]["drift_alarms"][0].update(feature="mean radius"), "projects[0].monitoring.drift_alarms[0].feature", "should match pattern"),
+        (lambda c: c["projects"][0]["monitoring"]["drift_alarms"].append({"feature": "mean_radius"}), "projects[0].monitoring.drift_alarms", "more than once"),
+        (lambda c: c["projects"][0]["monitoring"].update(drift_alarms=[]), "projects[0].monitoring.drift_alarms", "must name at least one feature to watch"),
+        (lambda c: c["projects"][0].pop("monitoring"), "projects[0].monitoring.drift_alarms", "an instance-backed endpoint is monitored by default"),
+        (lambda c: c.update(region="ap-south-2"), "region", "Model Monitor's analyzer image"),
     ],
 )
 def test_each_bad_value_is_named_with_its_path_value_and_rule(mutate, path, expected):
     problems = problems_for(mutate)
     assert path in problems, problems
     assert expected in problems[path]
+
+
+def test_monitoring_needs_no_alarms_where_nothing_is_monitored():
+    for mutate in (lambda c: c["projects"][0].update(monitoring={"enabled": False}),
+                   lambda c: c["projects"][0]["deployment"].update(enabled=False),
+                   lambda c: c["projects"][0]["deployment"].update(serverless={"memory_mb": 2048})):
+        raw = json.loads(json.dumps(VALID))
+        mutate(raw)
+        raw["projects"][0].get("monitoring", {}).pop("drift_alarms", None)
+        assert not parse_config(yaml.safe_dump(raw), source="test.yaml").project("churn").monitors_endpoint
+
+
+def test_a_region_without_the_analyzer_is_fine_when_nothing_uses_model_monitor():
+    raw = json.loads(json.dumps(VALID))
+    raw["region"], raw["network"]["availability_zones"] = "ap-south-2", ["ap-south-2a"]
+    for project in raw["projects"]:
+        project["monitoring"] = {"enabled": False}
+    assert parse_config(yaml.safe_dump(raw), source="test.yaml").region == "ap-south-2"
+
+
+@pytest.mark.parametrize(("schedule", "expression", "hours"), [
+    ("hourly", "cron(0 * ? * * *)", 1), ("daily", "cron(0 0 ? * * *)", 24),
+    ("cron(0 0/6 ? * * *)", "cron(0 0/6 ? * * *)", 6), ("cron(0 13 ? * * *)", "cron(0 13 ? * * *)", 24),
+])
+def test_monitoring_schedule_and_alarm_period(schedule, expression, hours):
+    raw = json.loads(json.dumps(VALID))
+    raw["projects"][0]["monitoring"]["schedule"] = schedule
+    monitoring = parse_config(yaml.safe_dump(raw), source="test.yaml").project("churn").monitoring
+    assert (monitoring.schedule_expression, monitoring.period_hours) == (expression, hours)
 
 
 def test_every_problem_is_reported_at_once():

@@ -20,12 +20,13 @@ PINS = {
     "churn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/7",
     "fraud": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-fraud/2",
 }
+BASELINES = {"churn": "s3://mlops-dev-churn-artifacts/pipeline/0a1b2c3d/baseline", "fraud": "s3://mlops-dev-fraud-artifacts/pipeline/4e5f6a7b/baseline"}
 
 
 @pytest.fixture(scope="module")
 def pins_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("pins") / "model-packages.json"
-    path.write_text(json.dumps(PINS))
+    path.write_text(json.dumps({p: {"model_package_arn": arn, "baseline_uri": BASELINES[p]} for p, arn in PINS.items()}))
     return path
 
 
@@ -95,6 +96,29 @@ def test_dev_and_prod_deploy_the_same_pinned_package(delivery):
     assert prod.pipelines == {}  # promotion never retrains: prod runs no training pipeline
 
 
+def test_monitors_compare_with_the_pinned_packages_baseline(delivery):
+    stack, _, _ = delivery
+    monitored = 0
+    for stage in stack.stages:
+        for name, endpoint in stage.endpoints.items():
+            resources = stage.synth().get_stack_by_name(endpoint.stack_name).template["Resources"].values()
+            for definition in (r["Properties"] for r in resources if r["Type"] == "AWS::SageMaker::DataQualityJobDefinition"):
+                baseline = definition["DataQualityBaselineConfig"]
+                assert baseline["StatisticsResource"]["S3Uri"] == f"{BASELINES[name]}/statistics.json"
+                assert baseline["ConstraintsResource"]["S3Uri"] == f"{BASELINES[name]}/constraints.json"
+                assert definition["JobDefinitionName"].endswith("-" + BASELINES[name].split("/")[4])
+                monitored += 1
+    assert monitored == 3  # dev churn, prod churn, prod fraud (dev fraud is serverless: no capture to monitor)
+
+
+def test_a_pin_without_baseline_for_a_monitored_endpoint_is_a_clear_error(tmp_path):
+    pins = tmp_path / "pins.json"
+    pins.write_text(json.dumps(PINS))  # bare ARNs: fine for a one-stage synth with parameters, not for the pipeline
+    result = _app({"target": "delivery", "model_packages_file": str(pins)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "churn.baseline_uri: (missing): needed: the dev endpoint of project churn is monitored" in result.stderr
+
+
 def test_pipeline_templates_are_the_tested_templates(delivery, pins_file, tmp_path):
     stack, _, _ = delivery
     standalone = synth_stage("dev", tmp_path, model_packages_file=str(pins_file))
@@ -115,10 +139,25 @@ def test_resolver_pins_the_newest_approved_package(monkeypatch):
         sm.create_model_package_group(ModelPackageGroupName="mlops-dev-churn")
         spec = {"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/m.tar.gz"}],
                 "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
-        arns = [sm.create_model_package(ModelPackageGroupName="mlops-dev-churn", InferenceSpecification=spec,
+        baseline = "s3://artifacts/pipeline/0a1b2c3d/baseline"
+        drift = {"ModelDataQuality": {name: {"ContentType": "application/json", "S3Uri": f"{baseline}/{name.lower()}.json"}
+                                      for name in ("Statistics", "Constraints")}}
+        arns = [sm.create_model_package(ModelPackageGroupName="mlops-dev-churn", InferenceSpecification=spec, DriftCheckBaselines=drift,
                                         ModelApprovalStatus=status)["ModelPackageArn"] for status in ("Approved", "Approved", "PendingManualApproval")]
         pinned = resolve_model_packages.resolve(sm, "mlops", "dev", ["churn", "fraud"])
-    assert pinned == {"churn": arns[1]}  # the newest approved; fraud has none yet, so no endpoint for it
+    # the newest approved, with its baseline; fraud has none yet, so no endpoint for it
+    assert pinned == {"churn": {"model_package_arn": arns[1], "baseline_uri": baseline}}
+
+
+def test_resolver_leaves_out_a_baseline_the_package_does_not_have_whole():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import resolve_model_packages
+
+    stats = {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://a/pipeline/0a1b2c3d/baseline/statistics.json"}}
+    assert resolve_model_packages.baseline_prefix({}) is None
+    assert resolve_model_packages.baseline_prefix({"DriftCheckBaselines": {"ModelDataQuality": stats}}) is None
+    split = {**stats, "Constraints": {"ContentType": "application/json", "S3Uri": "s3://b/elsewhere/constraints.json"}}
+    assert resolve_model_packages.baseline_prefix({"DriftCheckBaselines": {"ModelDataQuality": split}}) is None
 
 
 def _app(context: dict) -> subprocess.CompletedProcess:
@@ -134,3 +173,18 @@ def _app(context: dict) -> subprocess.CompletedProcess:
 def test_bad_app_context_is_reported_without_traceback(context, message):
     result = _app(context)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("pins", "message"),
+    [({"churn": "arn:nope"}, "churn.model_package_arn: 'arn:nope': must be a versioned model package ARN"),
+     ({"churn": {"model_package_arn": PINS["churn"], "baseline_uri": "s3://b/x"}}, "churn.baseline_uri: 's3://b/x': must be a pipeline run's baseline prefix"),
+     ({"churn": {"model_package_arn": PINS["churn"], "baseline": "s3://b/x"}}, "allowed keys: model_package_arn, baseline_uri"),
+     (["not", "a", "mapping"], "must be a JSON object mapping project names to model packages")],
+)
+def test_bad_pins_name_the_project_and_field(tmp_path, pins, message):
+    path = tmp_path / "pins.json"
+    path.write_text(json.dumps(pins))
+    result = _app({"model_packages_file": str(path)})
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+

@@ -25,6 +25,7 @@ MOTO_SKIPS = {
     "AWS::ApiGateway::Account", "AWS::ApiGateway::ApiKey", "AWS::ApiGateway::Model", "AWS::ApiGateway::RequestValidator",
     "AWS::ApiGateway::Stage", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::UsagePlanKey",
     "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::CloudWatch::Alarm",
+    "AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::MonitoringSchedule",
     "AWS::S3::BucketPolicy", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy",
     "AWS::SageMaker::Domain", "AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::StudioLifecycleConfig",
     "AWS::SageMaker::UserProfile",
@@ -37,7 +38,7 @@ MOTO_SKIPS = {
 def _deploy_order(synthesized) -> list:
     stage = synthesized.stage
     return [stage.environment, *stage.projects.values(), stage.self_service, *stage.pipelines.values(),
-            *stage.endpoints.values(), *stage.users.values(), *stage.sandboxes.values()]
+            *stage.endpoints.values(), *stage.dashboards.values(), *stage.users.values(), *stage.sandboxes.values()]
 
 
 def _bootstrap_and_upload_assets(synthesized) -> None:
@@ -106,10 +107,12 @@ def test_moto_skips_exactly_the_listed_types(dev, prod):
 
 
 def _parameters(template: dict) -> list[dict]:
-    """What `cdk deploy --parameters` would pass: the model package an endpoint stack deploys."""
-    if "ModelPackageArn" not in template.get("Parameters", {}):
-        return []
-    return [{"ParameterKey": "ModelPackageArn", "ParameterValue": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/mlops-dev-churn/1"}]
+    """What `cdk deploy --parameters` would pass: the model package an endpoint stack deploys, and its baseline."""
+    values = {
+        "ModelPackageArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/mlops-dev-churn/1",
+        "BaselineUri": "s3://mlops-dev-churn-artifacts/pipeline/0a1b2c3d/baseline",
+    }
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items() if k in template.get("Parameters", {})]
 
 
 def _deploy_all(synthesized) -> list[str]:
@@ -168,6 +171,12 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
     role_name = role_arn.rsplit("/", 1)[1]
     policies = boto3.client("iam").list_role_policies(RoleName=role_name)["PolicyNames"]
     assert len(policies) == 2  # the user's own Studio policy and the alice-churn sandbox policy
+
+    dashboards = {d["DashboardName"] for d in boto3.client("cloudwatch").list_dashboards()["DashboardEntries"]}
+    assert dashboards == {"mlops-dev-churn", "mlops-dev-fraud"}
+    body = json.loads(boto3.client("cloudwatch").get_dashboard(DashboardName="mlops-dev-churn")["DashboardBody"])
+    machine_arn = ssm.get_parameter(Name="/mlops/dev/projects/churn/pipeline/state-machine-arn")["Parameter"]["Value"]
+    assert machine_arn in json.dumps(body)  # the pipeline widget shows this project's state machine, read from SSM at deploy
 
     functions = boto3.client("lambda").list_functions()["Functions"]
     guards = [f for f in functions if f["Environment"]["Variables"].get("PROJECT_NAME") == "churn"]

@@ -1,4 +1,6 @@
-"""Print, as JSON, the newest Approved model package of every project of the first delivery stage.
+"""Print, as JSON, the newest Approved model package of every project of the first delivery stage,
+with its data-quality baseline (the package's ``DriftCheckBaselines``, which the training pipeline
+registers) for the endpoints' monitors: ``{"<project>": {"model_package_arn": ..., "baseline_uri": ...}}``.
 
 Run by the delivery pipeline's synth step (which has AWS credentials), never by the app itself:
 the app only reads the file it writes (``-c model_packages_file=...``). Projects with no approved
@@ -16,7 +18,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config import load_delivery_config  # noqa: E402
 
 
-def resolve(sagemaker, prefix: str, stage: str, projects: list[str]) -> dict[str, str]:
+def baseline_prefix(package: dict) -> str | None:
+    """The S3 prefix holding the package's data-quality ``statistics.json`` and ``constraints.json``, or None."""
+    quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
+    uris = {quality.get(k, {}).get("S3Uri", "") for k in ("Statistics", "Constraints")}
+    prefixes = {u.rsplit("/", 1)[0] for u in uris if u}
+    names = {u.rsplit("/", 1)[-1] for u in uris}
+    if len(prefixes) == 1 and names == {"statistics.json", "constraints.json"}:
+        return prefixes.pop()
+    return None
+
+
+def resolve(sagemaker, prefix: str, stage: str, projects: list[str]) -> dict[str, dict[str, str]]:
     pinned = {}
     for project in projects:
         found = sagemaker.list_model_packages(
@@ -24,7 +37,12 @@ def resolve(sagemaker, prefix: str, stage: str, projects: list[str]) -> dict[str
             SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
         )["ModelPackageSummaryList"]
         if found:
-            pinned[project] = found[0]["ModelPackageArn"]
+            arn = found[0]["ModelPackageArn"]
+            pin = {"model_package_arn": arn}
+            baseline = baseline_prefix(sagemaker.describe_model_package(ModelPackageName=arn))
+            if baseline is not None:
+                pin["baseline_uri"] = baseline
+            pinned[project] = pin
     return pinned
 
 

@@ -227,7 +227,9 @@ def harnessed(definition: dict, *, training_fails: bool = False) -> dict:
     for state in states.values():
         if state.get("Resource", "").endswith(".sync"):
             state["Resource"] = state["Resource"].removesuffix(".sync")
-    states["Preprocess"]["ResultSelector"] = states["Evaluate"]["ResultSelector"] = {"arn.$": "$.ProcessingJobArn"}
+    for job in ("Preprocess", "Evaluate", "Baseline"):
+        if job in states:
+            states[job]["ResultSelector"] = {"arn.$": "$.ProcessingJobArn"}
     states["Train"]["ResultSelector"] = {"arn.$": "$.TrainingJobArn", "modelArtifacts": MODEL_URI}
     if training_fails:
         train = states["Train"]
@@ -362,3 +364,69 @@ def test_a_manual_start_without_input_gets_the_manual_trigger(definition, moto_w
     package = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
     described = boto3.client("sagemaker").describe_model_package(ModelPackageName=package["ModelPackageArn"])
     assert described["CustomerMetadataProperties"]["trigger"] == "manual"
+
+
+# -- the data-quality baseline step -----------------------------------------------------------------
+
+ANALYZER = f"156813124566.dkr.ecr.{REGION}.amazonaws.com/sagemaker-model-monitor-analyzer"
+ANALYZER_REPO = f"arn:aws:ecr:{REGION}:156813124566:repository/sagemaker-model-monitor-analyzer"
+
+
+@pytest.fixture
+def monitored_definition(stack) -> dict:
+    build(stack, monitor_image_uri=ANALYZER, monitor_image_repository_arn=ANALYZER_REPO)
+    return definition_of(Template.from_stack(stack))
+
+
+def test_without_an_analyzer_image_there_is_no_baseline_step(definition):
+    assert "Baseline" not in definition["States"]
+    assert "DriftCheckBaselines" not in definition["States"]["RegisterModel"]["Parameters"]
+
+
+def test_baseline_job_runs_the_analyzer_on_the_training_features(monitored_definition):
+    states = monitored_definition["States"]
+    assert states["QualityGate"]["Choices"][0]["Next"] == "Baseline" and states["Baseline"]["Next"] == "RegisterModel"
+    job = states["Baseline"]["Parameters"]
+    assert states["Baseline"]["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
+    assert job["AppSpecification"] == {"ImageUri": ANALYZER}  # the analyzer's own entrypoint
+    assert json.loads(job["Environment"]["dataset_format"]) == {"csv": {"header": True, "output_columns_position": "START"}}
+    assert job["Environment"]["dataset_source"] == job["ProcessingInputs"][0]["S3Input"]["LocalPath"] == "/opt/ml/processing/input/baseline_dataset_input"
+    assert job["Environment"]["output_path"] == job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["LocalPath"] == "/opt/ml/processing/output"
+    assert job["Environment"]["publish_cloudwatch_metrics"] == "Disabled"
+    assert job["ProcessingInputs"][0]["S3Input"]["S3Uri.$"] == "States.Format('s3://artifacts-bucket/pipeline/{}/preprocess/baseline', $.run.runId)"
+    assert job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri.$"] == "States.Format('s3://artifacts-bucket/pipeline/{}/baseline', $.run.runId)"
+    assert job["ProcessingOutputConfig"]["KmsKeyId"] == KEY and job["NetworkConfig"]["VpcConfig"]["Subnets"][0] == "subnet-0123456789abcdef0"
+    assert states["Baseline"]["Catch"][0]["Next"] == "NotifyFailure"
+
+
+def test_job_role_may_pull_only_the_analyzer_image(stack):
+    build(stack, monitor_image_uri=ANALYZER, monitor_image_repository_arn=ANALYZER_REPO)
+    Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Sid": "PullModelMonitorAnalyzer", "Effect": "Allow", "Resource": ANALYZER_REPO,
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        })])}
+    })
+
+
+def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(monitored_definition, moto_world):
+    result = run(harnessed(monitored_definition), {"trigger": "drift", "detail": {}}, _report(0.93))
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert _entered(result)[7:10] == ["QualityGate", "Baseline", "RegisterModel"]
+    sagemaker = boto3.client("sagemaker")
+    job = sagemaker.describe_processing_job(ProcessingJobName=f"churn-baseline-{RUN_ID}")
+    assert job["AppSpecification"]["ImageUri"] == ANALYZER  # moto keeps no Environment; botocore validated the request
+    package = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
+    described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
+    prefix = f"s3://artifacts-bucket/pipeline/{RUN_ID}/baseline"
+    expected = {"Statistics": {"ContentType": "application/json", "S3Uri": f"{prefix}/statistics.json"},
+                "Constraints": {"ContentType": "application/json", "S3Uri": f"{prefix}/constraints.json"}}
+    assert described["DriftCheckBaselines"]["ModelDataQuality"] == expected
+    assert described["ModelMetrics"]["ModelDataQuality"] == expected
+
+
+def test_a_model_that_fails_the_gate_costs_no_baseline_job(monitored_definition, moto_world):
+    result = run(harnessed(monitored_definition), {"trigger": "schedule", "detail": {}}, _report(0.5))
+    assert result["error"] == "QualityGateFailed" and "Baseline" not in _entered(result)
+    jobs = {j["ProcessingJobName"] for j in boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"]}
+    assert jobs == {f"churn-pre-{RUN_ID}", f"churn-eval-{RUN_ID}"}
