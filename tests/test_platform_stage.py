@@ -15,7 +15,7 @@ from mlops_constructs.aspects import StatefulResourcesRetained
 
 
 def test_stateful_stacks_are_termination_protected_in_prod_only(dev, prod):
-    stateless = {prod.stage.self_service, *prod.stage.pipelines.values(), *prod.stage.endpoints.values()}
+    stateless = {prod.stage.self_service, *prod.stage.pipelines.values(), *prod.stage.endpoints.values(), *prod.stage.dashboards.values()}
     for stack in prod.stacks:
         assert stack.termination_protection is (stack not in stateless), stack.stack_name
     assert not any(stack.termination_protection for stack in dev.stacks)
@@ -27,6 +27,52 @@ def test_stacks_depend_on_what_they_read(dev):
     sandbox = stage.sandboxes[("alice", "churn")]
     assert {stage.users["alice"], stage.projects["churn"]} <= set(sandbox.dependencies)
     assert stage.projects["fraud"] not in sandbox.dependencies
+
+
+def test_dashboards_are_deployed_after_what_they_show(dev, prod):
+    stage = dev.stage
+    assert {stage.pipelines["churn"], stage.endpoints["churn"]} <= set(stage.dashboards["churn"].dependencies)
+    assert set(prod.stage.dashboards) == {"churn", "fraud"} and prod.stage.pipelines == {}
+
+
+def _resources(synthesized, stack, kind: str) -> list[dict]:
+    return [r["Properties"] for r in synthesized.template(stack)["Resources"].values() if r["Type"] == kind]
+
+
+def test_drift_alarms_are_named_for_the_pipeline_that_retrains(dev, prod):
+    """Dev's pipeline listens for alarms with its drift prefix: dev's and prod's endpoints name theirs so."""
+    (dev_rule,) = [r for r in _resources(dev, dev.stage.pipelines["churn"], "AWS::Events::Rule") if "alarmName" in json.dumps(r)]
+    prefix = dev_rule["EventPattern"]["detail"]["alarmName"][0]["prefix"]
+    assert prefix == "mlops-dev-churn-drift-"
+    for synthesized, stage in ((dev, "dev"), (prod, "prod")):
+        names = {a["AlarmName"] for a in _resources(synthesized, synthesized.stage.endpoints["churn"], "AWS::CloudWatch::Alarm")
+                 if "AlarmName" in a and "drift" in str(a["AlarmName"])}
+        assert names == {f"{prefix}{stage}-mean_radius", f"{prefix}{stage}-worst_area"}
+
+
+def test_only_endpoints_with_data_capture_are_monitored(dev, prod):
+    kind = "AWS::SageMaker::MonitoringSchedule"
+    assert len(_resources(dev, dev.stage.endpoints["churn"], kind)) == 1
+    assert _resources(dev, dev.stage.endpoints["fraud"], kind) == []  # serverless in dev: no capture
+    (prod_fraud,) = _resources(prod, prod.stage.endpoints["fraud"], kind)
+    assert prod_fraud["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 0 ? * * *)"  # daily in prod.yaml
+
+
+def test_monitored_endpoint_takes_its_baseline_at_deploy_time_without_pins(dev):
+    parameters = dev.template(dev.stage.endpoints["churn"])["Parameters"]
+    assert "BaselineUri" in parameters and "ModelPackageArn" in parameters
+    assert "BaselineUri" not in dev.template(dev.stage.endpoints["fraud"])["Parameters"]
+
+
+def test_pipeline_baselines_with_the_regions_analyzer_image(dev):
+    machine = _resources(dev, dev.stage.pipelines["churn"], "AWS::StepFunctions::StateMachine")[0]
+    assert "156813124566.dkr.ecr.us-east-1." in json.dumps(machine["DefinitionString"])  # us-east-1's account in the SDK's table
+
+
+def test_alert_topic_accepts_eventbridge_messages_from_its_account(dev):
+    (policy,) = _resources(dev, dev.stage.projects["churn"], "AWS::SNS::TopicPolicy")
+    (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert statement["Action"] == "sns:Publish" and statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
 def test_stacks_live_in_the_configured_account_and_region(prod):

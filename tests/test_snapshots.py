@@ -22,6 +22,7 @@ STACKS = [
     "mlops-dev-environment", "mlops-dev-self-service", "mlops-dev-project-churn", "mlops-dev-project-fraud",
     "mlops-dev-user-alice", "mlops-dev-user-bob", "mlops-dev-sandbox-alice-churn", "mlops-dev-sandbox-bob-fraud",
     "mlops-dev-pipeline-churn", "mlops-dev-pipeline-fraud", "mlops-dev-endpoint-churn", "mlops-dev-endpoint-fraud",
+    "mlops-dev-dashboard-churn", "mlops-dev-dashboard-fraud",
 ]
 
 
