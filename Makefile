@@ -10,6 +10,9 @@ CDK_CLI := node_modules/.bin/cdk
 # Stacks live in a cdk.Stage named after the stage ("Dev/Environment", ...).
 STAGE_ID := $(shell s='$(STAGE)'; echo "$${s^}")
 CDK_RUN = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK_CLI)
+# PINS=file.json: the model package (and baseline) each endpoint deploys, as the delivery pipeline pins them.
+PINS ?=
+PINS_ARG = $(if $(PINS),-c model_packages_file=$(PINS),)
 
 # Quiet, offline, no telemetry (see ../shared/TOOLING.md).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -54,10 +57,10 @@ bootstrap: $(VENV)/.runtime node_modules/.installed
 	$(CDK_RUN) bootstrap -c stage=$(STAGE)
 
 diff: $(VENV)/.runtime node_modules/.installed
-	$(CDK_RUN) diff -c stage=$(STAGE) '$(STAGE_ID)/*'
+	$(CDK_RUN) diff -c stage=$(STAGE) $(PINS_ARG) '$(STAGE_ID)/*'
 
 deploy: $(VENV)/.runtime node_modules/.installed
-	$(CDK_RUN) deploy -c stage=$(STAGE) '$(STAGE_ID)/*'
+	$(CDK_RUN) deploy -c stage=$(STAGE) $(PINS_ARG) '$(STAGE_ID)/*'
 
 destroy: $(VENV)/.runtime node_modules/.installed
 	$(CDK_RUN) destroy -c stage=$(STAGE) '$(STAGE_ID)/*'
