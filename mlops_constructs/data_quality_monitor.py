@@ -109,7 +109,7 @@ class DataQualityMonitor(Construct):
 
         definition = {
             "data_quality_app_specification": sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
-                image_uri=p.image_uri
+                image_uri=p.image_uri, environment={"publish_cloudwatch_metrics": "Enabled"}  # what the drift alarms watch
             ),
             "data_quality_baseline_config": sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
                 constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/constraints.json"),

@@ -58,7 +58,7 @@ def _one(template: Template, kind: str) -> dict:
 
 def test_job_definition_compares_capture_with_the_baseline_encrypted_in_the_vpc(template):
     d = _one(template, "AWS::SageMaker::DataQualityJobDefinition")
-    assert d["DataQualityAppSpecification"] == {"ImageUri": ANALYZER}
+    assert d["DataQualityAppSpecification"] == {"ImageUri": ANALYZER, "Environment": {"publish_cloudwatch_metrics": "Enabled"}}
     assert d["DataQualityBaselineConfig"] == {
         "StatisticsResource": {"S3Uri": f"{BASELINE}/statistics.json"}, "ConstraintsResource": {"S3Uri": f"{BASELINE}/constraints.json"}}
     assert d["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlops-dev-churn"
