@@ -192,6 +192,16 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                 "endpoint is monitored by default), or set monitoring.enabled: false",
             ))
 
+    endpoints = raw.get("interface_endpoints")
+    monitored = [i for i, p in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []) if _monitors_endpoint(p)]
+    if (monitored and isinstance(endpoints, list) and "monitoring" not in endpoints
+            and _mapping(raw, "network").get("mode") == "new"):
+        problems.append(Problem(
+            "interface_endpoints", endpoints,
+            "must include 'monitoring': the new VPC has no internet route, and the Model Monitor jobs of "
+            f"project(s) {', '.join(str(raw['projects'][i].get('name')) for i in monitored)} publish their drift metrics to CloudWatch through it",
+        ))
+
     region = raw.get("region")
     if isinstance(region, str) and region not in ANALYZER_ACCOUNTS and _uses_model_monitor(raw):
         problems.append(Problem(

@@ -359,7 +359,7 @@ class PlatformConfig(_Strict):
     termination_protection: bool = False
     idle_shutdown_minutes: int = Field(default=60, ge=15, le=1440)
     network: Union[NewVpcConfig, ExistingVpcConfig] = Field(discriminator="mode")
-    interface_endpoints: list[str] = Field(default=list(REQUIRED_INTERFACE_ENDPOINTS))
+    interface_endpoints: list[str] = Field(default=[*REQUIRED_INTERFACE_ENDPOINTS, "monitoring"])  # monitoring: drift metrics
     storage: StorageConfig = StorageConfig()
     projects: list[ProjectConfig] = Field(min_length=1)
     users: list[UserConfig] = []

@@ -99,6 +99,8 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c["projects"][0]["monitoring"].update(drift_alarms=[]), "projects[0].monitoring.drift_alarms", "must name at least one feature to watch"),
         (lambda c: c["projects"][0].pop("monitoring"), "projects[0].monitoring.drift_alarms", "an instance-backed endpoint is monitored by default"),
         (lambda c: c.update(region="ap-south-2"), "region", "Model Monitor's analyzer image"),
+        (lambda c: c.update(interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms"]),
+         "interface_endpoints", "must include 'monitoring': the new VPC has no internet route"),
     ],
 )
 def test_each_bad_value_is_named_with_its_path_value_and_rule(mutate, path, expected):
