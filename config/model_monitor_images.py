@@ -47,3 +47,8 @@ ANALYZER_ACCOUNTS: dict[str, str] = {
 def analyzer_image_uri(region: str, url_suffix: str) -> str:
     """The analyzer image of ``region`` (``url_suffix``: ``amazonaws.com``, or ``Aws.URL_SUFFIX`` in a stack)."""
     return f"{ANALYZER_ACCOUNTS[region]}.dkr.ecr.{region}.{url_suffix}/{ANALYZER_REPOSITORY}"
+
+
+def analyzer_repository_arn(region: str, partition: str) -> str:
+    """The analyzer's repository, for a role's pull permission (``partition``: ``Aws.PARTITION`` in a stack)."""
+    return f"arn:{partition}:ecr:{region}:{ANALYZER_ACCOUNTS[region]}:repository/{ANALYZER_REPOSITORY}"

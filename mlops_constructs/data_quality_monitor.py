@@ -19,7 +19,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.sagemaker_permissions import allow_vpc_networking
+from mlops_constructs.sagemaker_permissions import allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
 from mlops_constructs.studio_domain import sagemaker_role
 
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"  # where Model Monitor's analyzer publishes per feature
@@ -261,29 +261,11 @@ class DataQualityMonitor(Construct):
         p.baseline_bucket.grant_read(role, "pipeline/*")
         p.baseline_key.grant_decrypt(role)
         p.key.grant_encrypt_decrypt(role)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PullModelMonitorAnalyzer",
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                resources=[p.image_repository_arn],
-            )
-        )
-        logs = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/ProcessingJobs:*"
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="JobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[logs],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DriftMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "aws/sagemaker/Endpoints/*"}},
-            )
-        )
+        allow_image_pull(role, sid="PullModelMonitorAnalyzer", repository_arn=p.image_repository_arn)
+        (logs,) = job_log_groups("ProcessingJobs")
+        # The analyzer's per-feature metrics (the documentation writes the namespace with and without the leading slash).
+        allow_job_logs_and_metrics(role, log_groups=[logs], metric_namespaces=["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"],
+                                   metrics_sid="DriftMetrics")
         role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         allow_vpc_networking(role, "JobsInTheVpc")
         acknowledge_wildcards(

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from mlops_constructs.container_contract import contract
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.sagemaker_permissions import allow_vpc_networking
+from mlops_constructs.sagemaker_permissions import allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
 from mlops_constructs.studio_domain import sagemaker_role
 
 # Model Monitor analyzer's mounts, as the SageMaker SDK's ``suggest_baseline`` sets them.
@@ -471,34 +471,10 @@ class TrainingPipeline(Construct):
         p.artifacts_bucket.grant_read_write(role, "pipeline/*")
         p.key.grant_encrypt_decrypt(role)
         p.repository.grant_pull(role)
-        arn = f"arn:{Aws.PARTITION}"
-        log_groups = [
-            f"{arn}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/ProcessingJobs:*",
-            f"{arn}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/TrainingJobs:*",
-        ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="JobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=log_groups,
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="JobMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            )
-        )
+        log_groups = job_log_groups("ProcessingJobs", "TrainingJobs")
+        allow_job_logs_and_metrics(role, log_groups=log_groups, metric_namespaces=["/aws/sagemaker/*"], metrics_sid="JobMetrics")
         if p.monitor_image_repository_arn is not None:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="PullModelMonitorAnalyzer",
-                    actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                    resources=[p.monitor_image_repository_arn],
-                )
-            )
+            allow_image_pull(role, sid="PullModelMonitorAnalyzer", repository_arn=p.monitor_image_repository_arn)
         allow_vpc_networking(role, "JobsInTheVpc")
         acknowledge_wildcards(
             role,

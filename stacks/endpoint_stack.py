@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from config.model_monitor_images import ANALYZER_ACCOUNTS, ANALYZER_REPOSITORY, analyzer_image_uri
+from config.model_monitor_images import analyzer_image_uri, analyzer_repository_arn
 from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.inference_api import InferenceApi
 from mlops_constructs.model_endpoint import ModelEndpoint, ModelEndpointProps, ServerlessSettings
@@ -144,7 +144,7 @@ class EndpointStack(Stack):
                     endpoint_name=self.endpoint.endpoint_name,
                     schedule_name=f"{self.endpoint.endpoint_name}-dq",
                     image_uri=analyzer_image_uri(config.region, Aws.URL_SUFFIX),
-                    image_repository_arn=f"arn:{Aws.PARTITION}:ecr:{config.region}:{ANALYZER_ACCOUNTS[config.region]}:repository/{ANALYZER_REPOSITORY}",
+                    image_repository_arn=analyzer_repository_arn(config.region, Aws.PARTITION),
                     capture_bucket=capture_bucket,
                     baseline_uri=baseline_uri,
                     baseline_bucket=artifacts_bucket,

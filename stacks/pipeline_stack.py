@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from config.model_monitor_images import ANALYZER_ACCOUNTS, ANALYZER_REPOSITORY, analyzer_image_uri
+from config.model_monitor_images import analyzer_image_uri, analyzer_repository_arn
 from mlops_constructs.pipeline_triggers import PipelineTriggers
 from mlops_constructs.published_parameters import (
     PublishedParameters,
@@ -81,10 +81,7 @@ class TrainingPipelineStack(Stack):
                 training_max_runtime=Duration.minutes(pipeline_config.training_max_runtime_minutes),
                 approval_status=pipeline_config.approval_status,
                 monitor_image_uri=analyzer_image_uri(config.region, Aws.URL_SUFFIX) if monitored else None,
-                monitor_image_repository_arn=(
-                    f"arn:{Aws.PARTITION}:ecr:{config.region}:{ANALYZER_ACCOUNTS[config.region]}:repository/{ANALYZER_REPOSITORY}"
-                    if monitored else None
-                ),
+                monitor_image_repository_arn=analyzer_repository_arn(config.region, Aws.PARTITION) if monitored else None,
             ),
         )
         self.triggers = PipelineTriggers(

@@ -158,6 +158,6 @@ def test_role_reads_capture_and_baseline_writes_only_reports(template):
     text = json.dumps(statements)
     assert REGISTRY_KEY in text and ANALYZER_REPO in text
     metrics = next(s for s in statements if s.get("Sid") == "DriftMetrics")
-    assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": "aws/sagemaker/Endpoints/*"}}
+    assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": ["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"]}}
     template.has_resource_properties("AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [Match.object_like(
         {"Principal": {"Service": "sagemaker.amazonaws.com"}})]}})
