@@ -84,9 +84,10 @@ class TrainingPipeline(Construct):
          an evaluation processing job, all with the project key, in the given private subnets;
       3. reads ``evaluation.json`` and applies the quality gate: ``metric`` >= ``threshold``
          (<= when lower is better); a missing or non-numeric metric fails the gate;
-      4. with ``monitor_image_uri``, runs Model Monitor's analyzer on the preprocessing job's
-         ``baseline`` output (training features, with a header) and writes ``statistics.json`` and
-         ``constraints.json`` to ``pipeline/<run id>/baseline/``, next to ``model/``;
+      4. with ``monitor_image_uri``, runs Model Monitor's analyzer on the evaluation job's scored
+         baseline (the training features with the model's score as the first column: Model Monitor
+         reads captured traffic as the endpoint's output, then its input) and writes
+         ``statistics.json`` and ``constraints.json`` to ``pipeline/<run id>/baseline/``, next to ``model/``;
       5. registers a model package in the project's group with ``approval_status``, the evaluation
          as its model-quality report and the baseline as its data-quality report and drift-check
          baseline (what the endpoint's monitor compares traffic with), and notifies the alert topic.
@@ -227,8 +228,12 @@ class TrainingPipeline(Construct):
             inputs=[
                 self._processing_input("model", None, contract.EVALUATE_MODEL, uri_path="$.jobs.train.modelArtifacts"),
                 self._processing_input("test", f"s3://{bucket}/{run_path}/preprocess/test", contract.EVALUATE_TEST, formatted=True),
+                self._processing_input("baseline", f"s3://{bucket}/{run_path}/preprocess/baseline", contract.EVALUATE_BASELINE, formatted=True),
             ],
-            outputs=[self._processing_output("evaluation", "evaluation", contract.EVALUATE_OUTPUT)],
+            outputs=[
+                self._processing_output("evaluation", "evaluation", contract.EVALUATE_OUTPUT),
+                self._processing_output("scored-baseline", "scored-baseline", contract.EVALUATE_SCORED_BASELINE),
+            ],
             network=network,
             result_path="$.jobs.evaluate",
             timeout=job_timeout(p.processing_max_runtime),
@@ -279,7 +284,7 @@ class TrainingPipeline(Construct):
                     "output_path": MONITOR_OUTPUT,
                     "publish_cloudwatch_metrics": "Disabled",
                 },
-                inputs=[self._processing_input("baseline_dataset_input", f"s3://{bucket}/{run_path}/preprocess/baseline",
+                inputs=[self._processing_input("baseline_dataset_input", f"s3://{bucket}/{run_path}/scored-baseline",
                                                MONITOR_BASELINE_INPUT, formatted=True)],
                 outputs=[self._processing_output("monitoring_output", "baseline", MONITOR_OUTPUT)],
                 network=network,

@@ -24,6 +24,13 @@ EVALUATE_MODEL = "/opt/ml/processing/model"
 EVALUATE_TEST = "/opt/ml/processing/test"
 EVALUATE_OUTPUT = "/opt/ml/processing/evaluation"
 EVALUATION_FILE = "evaluation.json"
+# The evaluation job also scores the training features (the preprocessing job's ``baseline``) and
+# writes them with the model's score as the first column, named ``SCORE_COLUMN``: Model Monitor
+# reads captured data as the endpoint's output followed by its input, so its baseline is laid out so.
+EVALUATE_BASELINE = "/opt/ml/processing/baseline"
+EVALUATE_SCORED_BASELINE = "/opt/ml/processing/scored-baseline"
+BASELINE_FILE = "baseline.csv"
+SCORE_COLUMN = "score"
 
 TRAINING_CHANNELS = ("train", "validation")
 CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]

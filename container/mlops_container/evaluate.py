@@ -1,7 +1,10 @@
 """Evaluation processing job: score the trained model on the held-out test split.
 
 Inputs: the model (``<root>/processing/model``: SageMaker's ``model.tar.gz``, or the unpacked model
-directory) and ``<root>/processing/test/*.csv``. Output: ``<root>/processing/evaluation/evaluation.json``:
+directory), ``<root>/processing/test/*.csv`` and, optionally, the training features
+``<root>/processing/baseline/baseline.csv``. Outputs: ``<root>/processing/scored-baseline/baseline.csv``
+(when the features were given: the model's score, as the endpoint returns it, then the features: the
+layout Model Monitor's baseline needs) and ``<root>/processing/evaluation/evaluation.json``:
 
     {"metrics": {"auc": 0.99, "accuracy": ..., "f1": ..., "precision": ..., "recall": ...},
      "binary_classification_metrics": {"auc": {"value": 0.99, "standard_deviation": "NaN"}, ...},
@@ -14,6 +17,7 @@ directory) and ``<root>/processing/test/*.csv``. Output: ``<root>/processing/eva
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import sys
@@ -21,12 +25,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from mlops_container.data import DataError, check_binary_labels, read_channel
+from mlops_container.data import DataError, check_binary_labels, read_channel, read_table
+from mlops_container.inference import csv_score
 from mlops_container.metrics import classification_metrics
 from mlops_container.model import METADATA_FILE, TrainedModel
 from mlops_container.paths import ProcessingPaths
 
-from mlops_container.contract import EVALUATION_FILE  # noqa: E402
+from mlops_container.contract import BASELINE_FILE, EVALUATION_FILE, SCORE_COLUMN  # noqa: E402
 
 
 def load_model(model_path: Path) -> TrainedModel:
@@ -59,15 +64,34 @@ def evaluate(model: TrainedModel, test_dir: Path) -> dict:
     }
 
 
+def score_baseline(model: TrainedModel, baseline_csv: Path, output_dir: Path) -> int:
+    """Write ``output_dir/baseline.csv``: header ``score,<features>``, then each row's score and features. Returns the row count."""
+    table = read_table(baseline_csv, target=None)
+    if table.features != model.metadata.features:
+        raise DataError(f"{baseline_csv}: baseline columns differ from the features the model was trained on")
+    scores = model.scores(table.X)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with (output_dir / BASELINE_FILE).open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([SCORE_COLUMN, *table.features])
+        writer.writerows([csv_score(score), *(repr(float(v)) for v in row)] for score, row in zip(scores, table.X))
+    return len(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     paths = ProcessingPaths.from_env()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=paths.model)
     parser.add_argument("--test-dir", type=Path, default=paths.test)
     parser.add_argument("--output-dir", type=Path, default=paths.evaluation)
+    parser.add_argument("--baseline-dir", type=Path, default=paths.baseline, help="training features to score (skipped when absent)")
+    parser.add_argument("--scored-baseline-dir", type=Path, default=paths.scored_baseline)
     args = parser.parse_args(argv)
     try:
-        report = evaluate(load_model(args.model_dir), args.test_dir)
+        model = load_model(args.model_dir)
+        report = evaluate(model, args.test_dir)
+        if (args.baseline_dir / BASELINE_FILE).exists():
+            report["baseline_rows_scored"] = score_baseline(model, args.baseline_dir / BASELINE_FILE, args.scored_baseline_dir)
     except DataError as exc:
         print(f"evaluation failed: {exc}", file=sys.stderr)
         return 1

@@ -144,10 +144,15 @@ def _csv_reason(lines: list[str], n_features: int, exc: ValueError) -> str:
     return f"unreadable CSV: {exc}"
 
 
+def csv_score(score: float) -> str:
+    """A score as a ``text/csv`` response line carries it (the scored monitoring baseline uses the same)."""
+    return f"{score:.6f}"
+
+
 def format_response(scores: np.ndarray, accept: str) -> bytes:
     labels = (scores >= 0.5).astype(int)
     if accept == CSV:
-        return ("\n".join(f"{s:.6f}" for s in scores) + "\n").encode()
+        return ("\n".join(csv_score(s) for s in scores) + "\n").encode()
     records = [{"score": round(float(s), 6), "label": int(l)} for s, l in zip(scores, labels)]
     if accept == JSON:
         return json.dumps({"predictions": records}, separators=(",", ":")).encode()

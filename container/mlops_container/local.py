@@ -204,10 +204,11 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     summary["model"] = {"type": metadata["model_type"], "hyperparameters": metadata["hyperparameters"], "artifact": str(archive)}
     progress.done(t, f"{metadata['model_type']}, validation auc {metadata['validation_metrics'].get('auc', float('nan')):.4f}")
 
-    t = progress.step("evaluate", "score the test split")
+    t = progress.step("evaluate", "score the test split, and the training features for Model Monitor's baseline")
     evaluation_dir = run_dir / "evaluation"
     _run_step("evaluate", "evaluate", ["--model-dir", str(archive.parent), "--test-dir", str(processed / "test"),
-                                       "--output-dir", str(evaluation_dir)], env=env, log=logs / "evaluate.log")
+                                       "--output-dir", str(evaluation_dir), "--baseline-dir", str(processed / "baseline"),
+                                       "--scored-baseline-dir", str(run_dir / "scored-baseline")], env=env, log=logs / "evaluate.log")
     evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
     summary["metrics"] = evaluation["metrics"]
     progress.done(t, "  ".join(f"{k} {v:.4f}" for k, v in evaluation["metrics"].items() if v is not None))

@@ -71,3 +71,11 @@ class ProcessingPaths:
     @property
     def evaluation(self) -> Path:
         return self.root / "evaluation"
+
+    @property
+    def baseline(self) -> Path:
+        return self.root / "baseline"
+
+    @property
+    def scored_baseline(self) -> Path:
+        return self.root / "scored-baseline"

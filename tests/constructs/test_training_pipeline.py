@@ -393,7 +393,12 @@ def test_baseline_job_runs_the_analyzer_on_the_training_features(monitored_defin
     assert job["Environment"]["dataset_source"] == job["ProcessingInputs"][0]["S3Input"]["LocalPath"] == "/opt/ml/processing/input/baseline_dataset_input"
     assert job["Environment"]["output_path"] == job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["LocalPath"] == "/opt/ml/processing/output"
     assert job["Environment"]["publish_cloudwatch_metrics"] == "Disabled"
-    assert job["ProcessingInputs"][0]["S3Input"]["S3Uri.$"] == "States.Format('s3://artifacts-bucket/pipeline/{}/preprocess/baseline', $.run.runId)"
+    assert job["ProcessingInputs"][0]["S3Input"]["S3Uri.$"] == "States.Format('s3://artifacts-bucket/pipeline/{}/scored-baseline', $.run.runId)"
+    evaluate = states["Evaluate"]["Parameters"]  # which scores the training features into that input
+    assert {i["InputName"]: i["S3Input"]["S3Uri.$"] for i in evaluate["ProcessingInputs"]}["baseline"] == \
+        "States.Format('s3://artifacts-bucket/pipeline/{}/preprocess/baseline', $.run.runId)"
+    assert {o["OutputName"]: o["S3Output"]["S3Uri.$"] for o in evaluate["ProcessingOutputConfig"]["Outputs"]}["scored-baseline"] == \
+        "States.Format('s3://artifacts-bucket/pipeline/{}/scored-baseline', $.run.runId)"
     assert job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri.$"] == "States.Format('s3://artifacts-bucket/pipeline/{}/baseline', $.run.runId)"
     assert job["ProcessingOutputConfig"]["KmsKeyId"] == KEY and job["NetworkConfig"]["VpcConfig"]["Subnets"][0] == "subnet-0123456789abcdef0"
     assert states["Baseline"]["Catch"][0]["Next"] == "NotifyFailure"

@@ -109,5 +109,6 @@ def test_contract_paths_are_where_the_code_reads_and_writes(monkeypatch):
     assert contract.PREPROCESS_OUTPUTS == {n: str(processing.output(n)) for n in ("train", "validation", "test", "baseline")}
     assert (contract.EVALUATE_MODEL, contract.EVALUATE_TEST, contract.EVALUATE_OUTPUT) == (
         str(processing.model), str(processing.test), str(processing.evaluation))
+    assert (contract.EVALUATE_BASELINE, contract.EVALUATE_SCORED_BASELINE) == (str(processing.baseline), str(processing.scored_baseline))
     for entrypoint in contract.ENTRYPOINTS.values():
         assert (CONTAINER / "bin" / entrypoint[0]).exists()

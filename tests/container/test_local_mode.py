@@ -29,7 +29,8 @@ def test_full_loop_succeeds_and_summarizes(clean_run, capsys):
     assert summary["traffic"]["rows"] == 12 * 1 + 12 * 5
     assert summary["drift"]["drifted_features"] == [] and summary["drift"]["malformed"] == 0
     for path in ("artifacts/model.tar.gz", "evaluation/evaluation.json", "logs/train.log", "logs/serve.log",
-                 "opt_ml/processing/output/baseline/baseline.csv", "monitoring/report.html", "monitoring/constraint_violations.json"):
+                 "opt_ml/processing/output/baseline/baseline.csv", "scored-baseline/baseline.csv", "monitoring/report.html",
+                 "monitoring/constraint_violations.json"):
         assert (run_dir / path).exists(), path
 
 

@@ -98,6 +98,35 @@ def test_evaluation_reads_model_tar_gz_and_writes_the_gate_input(tmp_path, ml_ro
     assert report["samples"] == 86
 
 
+def test_evaluation_scores_the_training_features_for_model_monitor(tmp_path, ml_root, processed):
+    """The scored baseline is laid out as Model Monitor reads capture: the endpoint's output first, then its input."""
+    from mlops_container import inference
+    from mlops_container.data import read_table
+
+    out = tmp_path / "scored"
+    code = evaluate.main(["--model-dir", str(ml_root / "model"), "--test-dir", str(processed / "test"), "--output-dir", str(tmp_path / "e"),
+                          "--baseline-dir", str(processed / "baseline"), "--scored-baseline-dir", str(out)])
+    assert code == 0
+    features = read_table(processed / "baseline" / "baseline.csv", target=None)
+    scored = read_table(out / "baseline.csv", target=None)
+    assert scored.features == ["score", *features.features] and len(scored) == len(features)
+    assert (scored.X[:, 1:] == features.X).all()
+    # the score column holds exactly what the endpoint answers for those rows (text/csv: one score per line)
+    model = TrainedModel.load(ml_root / "model")
+    served = inference.format_response(model.scores(features.X), "text/csv").decode().split()
+    assert [float(v) for v in served] == list(scored.X[:, 0])
+    assert json.loads((tmp_path / "e" / "evaluation.json").read_text())["baseline_rows_scored"] == len(features)
+
+
+def test_a_baseline_that_does_not_fit_the_model_fails_the_evaluation_with_a_reason(tmp_path, ml_root, processed, capsys):
+    (tmp_path / "baseline").mkdir()
+    lines = (processed / "baseline" / "baseline.csv").read_text().splitlines()
+    (tmp_path / "baseline" / "baseline.csv").write_text("\n".join(",".join(l.split(",")[1:]) for l in lines) + "\n")
+    code = evaluate.main(["--model-dir", str(ml_root / "model"), "--test-dir", str(processed / "test"), "--output-dir", str(tmp_path / "e"),
+                          "--baseline-dir", str(tmp_path / "baseline"), "--scored-baseline-dir", str(tmp_path / "scored")])
+    assert code == 1 and "baseline columns differ from the features the model was trained on" in capsys.readouterr().err
+
+
 def test_evaluation_of_a_single_class_test_set_writes_valid_json(tmp_path, ml_root, processed):
     lines = (processed / "test" / "test.csv").read_text().splitlines()
     (tmp_path / "test").mkdir()
