@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -55,3 +61,51 @@ def read_parameter(scope: Construct, name: str) -> str:
 def read_list_parameter(scope: Construct, name: str) -> list[str]:
     """The value of StringList parameter ``name`` as a list, resolved by CloudFormation at deploy time."""
     return ssm.StringListParameter.value_for_typed_list_parameter(scope, name)
+
+
+class PublishedProject:
+    """A project's resources as its stack publishes them (``ProjectResources.parameter_values``),
+    imported into ``scope`` from the SSM parameters under ``path`` (resolved at deploy time).
+
+    Each resource is imported on first use, once. ``id_prefix`` keeps the construct ids of two
+    projects' imports apart in one stack (an endpoint reads its own stage's project and its
+    registry stage's). Imports create no resources, so the ids do not reach the template.
+    """
+
+    PARAMETERS = ("data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn", "repository-name",
+                  "model-package-group-name", "alert-topic-arn")
+
+    def __init__(self, scope: Construct, path: str, *, id_prefix: str = "") -> None:
+        self._scope, self._path, self._id = scope, path, id_prefix
+
+    def value(self, name: str) -> str:
+        if name not in self.PARAMETERS:
+            raise KeyError(f"a project publishes no parameter {name!r}; it publishes {', '.join(self.PARAMETERS)}")
+        return read_parameter(self._scope, f"{self._path}/{name}")
+
+    def _bucket(self, kind: str) -> s3.IBucket:
+        return s3.Bucket.from_bucket_name(self._scope, f"{self._id}{kind.capitalize()}Bucket", self.value(f"{kind}-bucket-name"))
+
+    @cached_property
+    def data_bucket(self) -> s3.IBucket:
+        return self._bucket("data")
+
+    @cached_property
+    def artifacts_bucket(self) -> s3.IBucket:
+        return self._bucket("artifacts")
+
+    @cached_property
+    def capture_bucket(self) -> s3.IBucket:
+        return self._bucket("capture")
+
+    @cached_property
+    def key(self) -> kms.IKey:
+        return kms.Key.from_key_arn(self._scope, f"{self._id}ProjectKey", self.value("key-arn"))
+
+    @cached_property
+    def repository(self) -> ecr.IRepository:
+        return ecr.Repository.from_repository_name(self._scope, f"{self._id}Repository", self.value("repository-name"))
+
+    @cached_property
+    def alert_topic(self) -> sns.ITopic:
+        return sns.Topic.from_topic_arn(self._scope, f"{self._id}AlertTopic", self.value("alert-topic-arn"))

@@ -6,10 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, CfnParameter, Duration, Fn, Stack
-from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
@@ -20,6 +16,7 @@ from mlops_constructs.model_endpoint import ModelEndpoint, ModelEndpointProps, S
 from stacks.pipeline_stack import drift_alarm_prefix
 from mlops_constructs.published_parameters import (
     PublishedParameters,
+    PublishedProject,
     project_path,
     read_list_parameter,
     read_parameter,
@@ -91,11 +88,9 @@ class EndpointStack(Stack):
         subnets = read_list_parameter(self, f"{studio}/subnet-ids")
         subnet_ids = [Fn.select(i, subnets) for i in range(len(config.network.availability_zones))]
         security_group_ids = [read_parameter(self, f"{studio}/security-group-id")]
-        artifacts_bucket = s3.Bucket.from_bucket_name(self, "ArtifactsBucket", read_parameter(self, f"{registry}/artifacts-bucket-name"))
-        registry_key = kms.Key.from_key_arn(self, "RegistryKey", read_parameter(self, f"{registry}/key-arn"))
-        capture_bucket = s3.Bucket.from_bucket_name(self, "CaptureBucket", read_parameter(self, f"{ns}/capture-bucket-name"))
-        key = kms.Key.from_key_arn(self, "ProjectKey", read_parameter(self, f"{ns}/key-arn"))
-        alert_topic = sns.Topic.from_topic_arn(self, "AlertTopic", read_parameter(self, f"{ns}/alert-topic-arn"))
+        own, registry_project = PublishedProject(self, ns), PublishedProject(self, registry, id_prefix="Registry")
+        artifacts_bucket, registry_key = registry_project.artifacts_bucket, registry_project.key  # the model's, and its baseline's
+        capture_bucket, key, alert_topic = own.capture_bucket, own.key, own.alert_topic
         serverless = deployment.serverless
         self.endpoint = ModelEndpoint(
             self,
@@ -103,7 +98,7 @@ class EndpointStack(Stack):
             props=ModelEndpointProps(
                 endpoint_name=f"{config.prefix}-{config.stage}-{project.name}",
                 model_package_arn=model_package_arn,
-                repository=ecr.Repository.from_repository_name(self, "Repository", read_parameter(self, f"{registry}/repository-name")),
+                repository=registry_project.repository,
                 artifacts_bucket=artifacts_bucket,
                 artifacts_key=registry_key,
                 capture_bucket=capture_bucket,

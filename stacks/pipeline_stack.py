@@ -5,10 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Aws, Duration, Fn, Stack
-from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
@@ -16,6 +12,7 @@ from config.model_monitor_images import analyzer_image_uri, analyzer_repository_
 from mlops_constructs.pipeline_triggers import PipelineTriggers
 from mlops_constructs.published_parameters import (
     PublishedParameters,
+    PublishedProject,
     project_path,
     read_list_parameter,
     read_parameter,
@@ -44,11 +41,8 @@ class TrainingPipelineStack(Stack):
         ns = project_path(config.prefix, config.stage, project.name)
         studio = studio_path(config.prefix, config.stage)
         pipeline_config = project.pipeline
-        repository = ecr.Repository.from_repository_name(self, "Repository", read_parameter(self, f"{ns}/repository-name"))
-        data_bucket = s3.Bucket.from_bucket_name(self, "DataBucket", read_parameter(self, f"{ns}/data-bucket-name"))
-        artifacts_bucket = s3.Bucket.from_bucket_name(self, "ArtifactsBucket", read_parameter(self, f"{ns}/artifacts-bucket-name"))
-        key = kms.Key.from_key_arn(self, "ProjectKey", read_parameter(self, f"{ns}/key-arn"))
-        topic = sns.Topic.from_topic_arn(self, "AlertTopic", read_parameter(self, f"{ns}/alert-topic-arn"))
+        published = PublishedProject(self, ns)
+        repository, data_bucket, key, topic = published.repository, published.data_bucket, published.key, published.alert_topic
         evaluation = project.evaluation
         subnets = read_list_parameter(self, f"{studio}/subnet-ids")
         monitored = project.monitoring.enabled
@@ -61,7 +55,7 @@ class TrainingPipelineStack(Stack):
                 image_uri=repository.repository_uri_for_tag(pipeline_config.image_tag),
                 repository=repository,
                 data_bucket=data_bucket,
-                artifacts_bucket=artifacts_bucket,
+                artifacts_bucket=published.artifacts_bucket,
                 key=key,
                 alert_topic=topic,
                 model_package_group_name=f"{config.prefix}-{config.stage}-{project.name}",

@@ -6,12 +6,10 @@ from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config import PlatformConfig, SandboxConfig
-from mlops_constructs.published_parameters import project_path, read_parameter, user_path
+from mlops_constructs.published_parameters import PublishedProject, project_path, read_parameter, user_path
 from mlops_constructs.sandbox import Sandbox
 
 
@@ -26,15 +24,14 @@ class SandboxStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         project = project_path(config.prefix, config.stage, sandbox.project)
         user = user_path(config.prefix, config.stage, sandbox.user)
+        published = PublishedProject(self, project)
         self.sandbox = Sandbox(
             self,
             "Sandbox",
             user_name=sandbox.user,
             user_role=iam.Role.from_role_arn(self, "UserRole", read_parameter(self, f"{user}/role-arn"), mutable=False),
-            data_bucket=s3.Bucket.from_bucket_name(self, "DataBucket", read_parameter(self, f"{project}/data-bucket-name")),
-            artifacts_bucket=s3.Bucket.from_bucket_name(
-                self, "ArtifactsBucket", read_parameter(self, f"{project}/artifacts-bucket-name")
-            ),
-            key=kms.Key.from_key_arn(self, "ProjectKey", read_parameter(self, f"{project}/key-arn")),
+            data_bucket=published.data_bucket,
+            artifacts_bucket=published.artifacts_bucket,
+            key=published.key,
             noncurrent_version_expiration=Duration.days(config.storage.noncurrent_version_expiration_days),
         )

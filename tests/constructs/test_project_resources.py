@@ -7,6 +7,7 @@ from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
 
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
+from mlops_constructs.published_parameters import PublishedProject
 
 
 @pytest.fixture
@@ -160,11 +161,18 @@ def test_alert_topic_is_encrypted_tls_only_and_emails_subscribers(template):
     })
 
 
+def test_published_project_reads_each_parameter_once_and_names_a_wrong_one(stack):
+    published = PublishedProject(stack, "/mlops/dev/projects/x")
+    assert published.key is published.key and published.data_bucket is not published.artifacts_bucket
+    with pytest.raises(KeyError, match="publishes no parameter 'data-bucket'"):
+        published.value("data-bucket")
+
+
 def test_attributes_are_exposed_for_later_stacks(stack):
     project = ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g"))
     assert set(project.parameter_values()) == {
         "data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn",
         "repository-name", "model-package-group-name", "alert-topic-arn",
-    }
+    } == set(PublishedProject.PARAMETERS)  # what the later stacks read is what is published
     for attribute in ("key", "data_bucket", "artifacts_bucket", "capture_bucket", "access_logs_bucket", "repository", "alert_topic"):
         assert getattr(project, attribute) is not None
