@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, Aws, Duration, Fn, Stack
+from aws_cdk import Annotations, Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -19,7 +19,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.sagemaker_permissions import allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
+from mlops_constructs.sagemaker_permissions import AwsImage, allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
 from mlops_constructs.studio_domain import sagemaker_role
 
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"  # where Model Monitor's analyzer publishes per feature
@@ -56,8 +56,7 @@ class DataQualityMonitorProps:
 
     endpoint_name: str
     schedule_name: str
-    image_uri: str
-    image_repository_arn: str
+    image: AwsImage
     capture_bucket: s3.IBucket
     baseline_uri: str
     baseline_bucket: s3.IBucket
@@ -109,7 +108,7 @@ class DataQualityMonitor(Construct):
 
         definition = {
             "data_quality_app_specification": sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
-                image_uri=p.image_uri, environment={"publish_cloudwatch_metrics": "Enabled"}  # what the drift alarms watch
+                image_uri=p.image.uri, environment={"publish_cloudwatch_metrics": "Enabled"}  # what the drift alarms watch
             ),
             "data_quality_baseline_config": sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
                 constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/constraints.json"),
@@ -261,7 +260,7 @@ class DataQualityMonitor(Construct):
         p.baseline_bucket.grant_read(role, "pipeline/*")
         p.baseline_key.grant_decrypt(role)
         p.key.grant_encrypt_decrypt(role)
-        allow_image_pull(role, sid="PullModelMonitorAnalyzer", repository_arn=p.image_repository_arn)
+        allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.image)
         (logs,) = job_log_groups("ProcessingJobs")
         # The analyzer's per-feature metrics (the documentation writes the namespace with and without the leading slash).
         allow_job_logs_and_metrics(role, log_groups=[logs], metric_namespaces=["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"],

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
+
+from config.model_monitor_images import analyzer_image_uri, analyzer_repository_arn
 
 # SageMaker creates and removes network interfaces in the job's or model's subnets with the
 # execution role; none of these actions supports resource-level permissions.
@@ -43,6 +47,19 @@ def allow_job_logs_and_metrics(role: iam.IRole, *, log_groups: list[str], metric
     )
 
 
-def allow_image_pull(role: iam.IRole, *, sid: str, repository_arn: str) -> None:
-    """Pull an image from a repository CDK cannot ``grant_pull`` on (another account's, such as AWS's own images)."""
-    role.add_to_principal_policy(iam.PolicyStatement(sid=sid, actions=IMAGE_PULL_ACTIONS, resources=[repository_arn]))
+@dataclass(frozen=True)
+class AwsImage:
+    """An image in a repository of another account (AWS's own), which CDK cannot ``grant_pull`` on."""
+
+    uri: str
+    repository_arn: str
+
+    @classmethod
+    def model_monitor_analyzer(cls, region: str) -> "AwsImage":
+        """SageMaker Model Monitor's analyzer image of ``region`` (see ``config.model_monitor_images``)."""
+        return cls(analyzer_image_uri(region, Aws.URL_SUFFIX), analyzer_repository_arn(region, Aws.PARTITION))
+
+
+def allow_image_pull(role: iam.IRole, *, sid: str, image: AwsImage) -> None:
+    """Let ``role`` pull ``image`` (and nothing else of its account)."""
+    role.add_to_principal_policy(iam.PolicyStatement(sid=sid, actions=IMAGE_PULL_ACTIONS, resources=[image.repository_arn]))

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from mlops_constructs.container_contract import contract
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.sagemaker_permissions import allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
+from mlops_constructs.sagemaker_permissions import AwsImage, allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
 from mlops_constructs.studio_domain import sagemaker_role
 
 # Model Monitor analyzer's mounts, as the SageMaker SDK's ``suggest_baseline`` sets them.
@@ -36,8 +36,8 @@ class TrainingPipelineProps:
 
     Defaults: one instance per job, 30 GB encrypted volumes, on-demand training (``spot_training``
     off), 60-minute limits per job, models registered as ``PendingManualApproval``. With
-    ``monitor_image_uri`` (Model Monitor's analyzer image, and ``monitor_image_repository_arn`` its
-    repository) a model that passes the gate gets a data-quality baseline before it is registered.
+    ``monitor_image`` (Model Monitor's analyzer image) a model that passes the gate gets a
+    data-quality baseline before it is registered.
     """
 
     project_name: str
@@ -63,8 +63,7 @@ class TrainingPipelineProps:
     training_max_runtime: Duration = Duration.minutes(60)
     approval_status: str = "PendingManualApproval"
     volume_size_gb: int = 30
-    monitor_image_uri: str | None = None
-    monitor_image_repository_arn: str | None = None
+    monitor_image: AwsImage | None = None
 
 
 class TrainingPipeline(Construct):
@@ -84,7 +83,7 @@ class TrainingPipeline(Construct):
          an evaluation processing job, all with the project key, in the given private subnets;
       3. reads ``evaluation.json`` and applies the quality gate: ``metric`` >= ``threshold``
          (<= when lower is better); a missing or non-numeric metric fails the gate;
-      4. with ``monitor_image_uri``, runs Model Monitor's analyzer on the evaluation job's scored
+      4. with ``monitor_image``, runs Model Monitor's analyzer on the evaluation job's scored
          baseline (the training features with the model's score as the first column: Model Monitor
          reads captured traffic as the endpoint's output, then its input) and writes
          ``statistics.json`` and ``constraints.json`` to ``pipeline/<run id>/baseline/``, next to ``model/``;
@@ -272,11 +271,11 @@ class TrainingPipeline(Construct):
             }
         }
         drift_baselines: dict = {}
-        if p.monitor_image_uri is not None:
+        if p.monitor_image is not None:
             baseline = self._processing_job(
                 "Baseline",
                 job_name_path="$.names.baselineJob",
-                image_uri=p.monitor_image_uri,
+                image_uri=p.monitor_image.uri,
                 entrypoint=None,
                 environment={
                     "dataset_format": json.dumps({"csv": {"header": True, "output_columns_position": "START"}}),
@@ -478,8 +477,8 @@ class TrainingPipeline(Construct):
         p.repository.grant_pull(role)
         log_groups = job_log_groups("ProcessingJobs", "TrainingJobs")
         allow_job_logs_and_metrics(role, log_groups=log_groups, metric_namespaces=["/aws/sagemaker/*"], metrics_sid="JobMetrics")
-        if p.monitor_image_repository_arn is not None:
-            allow_image_pull(role, sid="PullModelMonitorAnalyzer", repository_arn=p.monitor_image_repository_arn)
+        if p.monitor_image is not None:
+            allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.monitor_image)
         allow_vpc_networking(role, "JobsInTheVpc")
         acknowledge_wildcards(
             role,

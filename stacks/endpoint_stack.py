@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, CfnParameter, Duration, Fn, Stack
+from aws_cdk import CfnOutput, CfnParameter, Duration, Fn, Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from config.model_monitor_images import analyzer_image_uri, analyzer_repository_arn
 from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.inference_api import InferenceApi
 from mlops_constructs.model_endpoint import ModelEndpoint, ModelEndpointProps, ServerlessSettings
-from stacks.pipeline_stack import drift_alarm_prefix
 from mlops_constructs.published_parameters import (
     PublishedParameters,
     PublishedProject,
@@ -22,6 +20,8 @@ from mlops_constructs.published_parameters import (
     read_parameter,
     studio_path,
 )
+from mlops_constructs.sagemaker_permissions import AwsImage
+from stacks.pipeline_stack import drift_alarm_prefix
 
 MODEL_PACKAGE_PATTERN = r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9-]+/\d+$"
 
@@ -138,8 +138,7 @@ class EndpointStack(Stack):
                 props=DataQualityMonitorProps(
                     endpoint_name=self.endpoint.endpoint_name,
                     schedule_name=f"{self.endpoint.endpoint_name}-dq",
-                    image_uri=analyzer_image_uri(config.region, Aws.URL_SUFFIX),
-                    image_repository_arn=analyzer_repository_arn(config.region, Aws.PARTITION),
+                    image=AwsImage.model_monitor_analyzer(config.region),
                     capture_bucket=capture_bucket,
                     baseline_uri=baseline_uri,
                     baseline_bucket=artifacts_bucket,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, Duration, Fn, Stack
+from aws_cdk import Duration, Fn, Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from config.model_monitor_images import analyzer_image_uri, analyzer_repository_arn
 from mlops_constructs.pipeline_triggers import PipelineTriggers
 from mlops_constructs.published_parameters import (
     PublishedParameters,
@@ -18,6 +17,7 @@ from mlops_constructs.published_parameters import (
     read_parameter,
     studio_path,
 )
+from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
 
 
@@ -45,7 +45,6 @@ class TrainingPipelineStack(Stack):
         repository, data_bucket, key, topic = published.repository, published.data_bucket, published.key, published.alert_topic
         evaluation = project.evaluation
         subnets = read_list_parameter(self, f"{studio}/subnet-ids")
-        monitored = project.monitoring.enabled
 
         self.pipeline = TrainingPipeline(
             self,
@@ -74,8 +73,7 @@ class TrainingPipelineStack(Stack):
                 processing_max_runtime=Duration.minutes(pipeline_config.processing_max_runtime_minutes),
                 training_max_runtime=Duration.minutes(pipeline_config.training_max_runtime_minutes),
                 approval_status=pipeline_config.approval_status,
-                monitor_image_uri=analyzer_image_uri(config.region, Aws.URL_SUFFIX) if monitored else None,
-                monitor_image_repository_arn=analyzer_repository_arn(config.region, Aws.PARTITION) if monitored else None,
+                monitor_image=AwsImage.model_monitor_analyzer(config.region) if project.monitoring.enabled else None,
             ),
         )
         self.triggers = PipelineTriggers(

@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
+from mlops_constructs.sagemaker_permissions import AwsImage
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 REGISTRY_KEY = "arn:aws:kms:us-east-1:123456789012:key/99999999-2222-3333-4444-555555555555"
@@ -25,8 +26,7 @@ def build(stack, **overrides) -> DataQualityMonitor:
     props = dict(
         endpoint_name="mlops-dev-churn",
         schedule_name="mlops-dev-churn-dq",
-        image_uri=ANALYZER,
-        image_repository_arn=ANALYZER_REPO,
+        image=AwsImage(ANALYZER, ANALYZER_REPO),
         capture_bucket=s3.Bucket.from_bucket_name(stack, "Capture", "capture-bucket"),
         baseline_uri=BASELINE,
         baseline_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "artifacts-bucket"),

@@ -29,6 +29,7 @@ from aws_cdk.assertions import Match, Template
 from moto import mock_aws
 
 from mlops_constructs.pipeline_triggers import PipelineTriggers
+from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -374,7 +375,7 @@ ANALYZER_REPO = f"arn:aws:ecr:{REGION}:156813124566:repository/sagemaker-model-m
 
 @pytest.fixture
 def monitored_definition(stack) -> dict:
-    build(stack, monitor_image_uri=ANALYZER, monitor_image_repository_arn=ANALYZER_REPO)
+    build(stack, monitor_image=AwsImage(ANALYZER, ANALYZER_REPO))
     return definition_of(Template.from_stack(stack))
 
 
@@ -405,7 +406,7 @@ def test_baseline_job_runs_the_analyzer_on_the_training_features(monitored_defin
 
 
 def test_job_role_may_pull_only_the_analyzer_image(stack):
-    build(stack, monitor_image_uri=ANALYZER, monitor_image_repository_arn=ANALYZER_REPO)
+    build(stack, monitor_image=AwsImage(ANALYZER, ANALYZER_REPO))
     Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {
         "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
             "Sid": "PullModelMonitorAnalyzer", "Effect": "Allow", "Resource": ANALYZER_REPO,
