@@ -170,11 +170,11 @@ class DataQualityMonitor(Construct):
         self.schedule.node.add_dependency(self.job_definition)  # it names the definition, which CloudFormation cannot see
 
         self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
-        for alarm in p.drift_alarms:
+        for alarm, name in zip(p.drift_alarms, self.alarm_names):  # the failed-run alarm's name comes last
             self.drift_alarms[alarm.feature] = cloudwatch.Alarm(
                 self,
                 f"Drift-{alarm.feature}",
-                alarm_name=f"{p.alarm_name_prefix}{alarm.feature}",
+                alarm_name=name,
                 alarm_description=(
                     f"{p.endpoint_name}: the distribution of feature '{alarm.feature}' in the captured traffic drifted from the "
                     f"training data (baseline distance >= {alarm.threshold}); reports in {self.reports_uri}/"
@@ -229,6 +229,11 @@ class DataQualityMonitor(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+    @property
+    def alarm_names(self) -> list[str]:
+        """The drift alarms' names, then the failed-run alarm's (plain strings: usable in another stack)."""
+        return [f"{self.props.alarm_name_prefix}{a.feature}" for a in self.props.drift_alarms] + [self.props.failure_name]
 
     def drift_metric(self, feature: str) -> cloudwatch.Metric:
         """The baseline-drift distance of ``feature``, highest per ``alarm_period``."""

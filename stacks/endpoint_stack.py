@@ -11,7 +11,8 @@ from constructs import Construct
 from config import PlatformConfig, ProjectConfig
 from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.inference_api import InferenceApi
-from mlops_constructs.model_endpoint import ModelEndpoint, ModelEndpointProps, ServerlessSettings
+from mlops_constructs.model_endpoint import VARIANT, ModelEndpoint, ModelEndpointProps, ServerlessSettings
+from mlops_constructs.project_dashboard import MonitoredEndpoint
 from mlops_constructs.published_parameters import (
     PublishedParameters,
     PublishedProject,
@@ -157,6 +158,7 @@ class EndpointStack(Stack):
                 ),
             )
             self.monitor.node.add_dependency(self.endpoint)
+        self.shown = self._dashboard_view(project)
         api = deployment.api
         self.api = InferenceApi(
             self,
@@ -181,3 +183,17 @@ class EndpointStack(Stack):
             },
         )
         CfnOutput(self, "PredictUrl", value=self.api.url, description="POST predictions here")
+
+    def _dashboard_view(self, project: ProjectConfig) -> MonitoredEndpoint:
+        """What a dashboard in another stack shows of this endpoint and its monitor, by name (no cross-stack reference)."""
+        monitor = self.monitor.props if self.monitor else None
+        return MonitoredEndpoint(
+            endpoint_name=self.endpoint.endpoint_name,
+            variant_name=VARIANT,
+            instance_backed=project.deployment.serverless is None,
+            schedule_name=monitor.schedule_name if monitor else None,
+            failure_rule_name=monitor.failure_name if monitor else None,
+            drift_alarms=list(monitor.drift_alarms) if monitor else [],
+            alarm_names=self.monitor.alarm_names if self.monitor else [],
+            drift_period=monitor.alarm_period if monitor else Duration.hours(1),
+        )

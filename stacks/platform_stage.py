@@ -98,7 +98,8 @@ class PlatformStage(Stage):
             self._reads_project_and_network(endpoint_stack, name)
         self.dashboards = {
             p.name: DashboardStack(
-                self, f"Dashboard-{p.name}", config=config, project=p, has_endpoint=p.name in self.endpoints,
+                self, f"Dashboard-{p.name}", config=config, project=p,
+                endpoint=self.endpoints[p.name].shown if p.name in self.endpoints else None,
                 **stack_args(f"dashboard-{p.name}", f"dashboard of project {p.name}", False),
             )
             for p in config.projects

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -48,6 +49,18 @@ def test_drift_alarms_are_named_for_the_pipeline_that_retrains(dev, prod):
         names = {a["AlarmName"] for a in _resources(synthesized, synthesized.stage.endpoints["churn"], "AWS::CloudWatch::Alarm")
                  if "AlarmName" in a and "drift" in str(a["AlarmName"])}
         assert names == {f"{prefix}{stage}-mean_radius", f"{prefix}{stage}-worst_area"}
+
+
+def test_dashboard_shows_the_alarms_the_endpoint_stack_creates(prod):
+    for name in ("churn", "fraud"):
+        created = {a["AlarmName"] for a in _resources(prod, prod.stage.endpoints[name], "AWS::CloudWatch::Alarm") if "AlarmName" in a}
+        (dashboard,) = _resources(prod, prod.stage.dashboards[name], "AWS::CloudWatch::Dashboard")
+        body = json.dumps(dashboard["DashboardBody"])
+        shown = set(re.findall(r":alarm:([\w.-]+)", body))
+        assert shown and shown == created, name
+        assert f'\\"MonitoringSchedule\\",\\"mlops-prod-{name}-dq\\"' in body
+        (schedule,) = _resources(prod, prod.stage.endpoints[name], "AWS::SageMaker::MonitoringSchedule")
+        assert schedule["MonitoringScheduleName"] == f"mlops-prod-{name}-dq"
 
 
 def test_only_endpoints_with_data_capture_are_monitored(dev, prod):
