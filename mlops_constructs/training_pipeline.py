@@ -323,7 +323,8 @@ class TrainingPipeline(Construct):
                     "runId.$": "$.run.runId",
                     "trigger.$": "$.run.trigger",
                     "trainingJob.$": "$.names.trainJob",
-                    "baselinePrefix.$": f"States.Format('s3://{bucket}/{run_path}/preprocess/baseline', $.run.runId)",
+                    # the training features; the monitoring baseline computed from them is DriftCheckBaselines
+                    "trainingFeatures.$": f"States.Format('s3://{bucket}/{run_path}/preprocess/baseline', $.run.runId)",
                 },
             },
             result_selector={"arn.$": "$.ModelPackageArn"},

@@ -44,6 +44,10 @@ def test_defaults_are_the_documented_ones():
     project = load_config("dev").project("fraud")
     assert project.instance_types.training == "ml.m5.large"
     assert project.retrain_schedule == "cron(0 3 1 * ? *)"
+    monitoring = project.monitoring  # fraud sets none of it
+    assert (monitoring.enabled, monitoring.schedule_expression, monitoring.period_hours, monitoring.instance_type) == (
+        True, "cron(0 * ? * * *)", 1, "ml.m5.large")
+    assert (monitoring.max_runtime_minutes, monitoring.drift_alarms, monitoring.retrain_on_drift) == (30, [], True)
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_job_definition_compares_capture_with_the_baseline_encrypted_in_the_vpc(
     assert d["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}
 
 
-def test_job_definition_name_changes_with_settings_and_baseline(stack):
+def test_job_definition_name_changes_with_settings_and_baseline():
     """A job definition is replaced on any change, so its name must change too (CloudFormation rule for named resources)."""
     def name(**overrides) -> str:
         app = cdk.App()

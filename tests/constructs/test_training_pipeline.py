@@ -429,6 +429,7 @@ def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(mo
                 "Constraints": {"ContentType": "application/json", "S3Uri": f"{prefix}/constraints.json"}}
     assert described["DriftCheckBaselines"]["ModelDataQuality"] == expected
     assert described["ModelMetrics"]["ModelDataQuality"] == expected
+    assert described["CustomerMetadataProperties"]["trainingFeatures"] == f"s3://artifacts-bucket/pipeline/{RUN_ID}/preprocess/baseline"
 
 
 def test_a_model_that_fails_the_gate_costs_no_baseline_job(monitored_definition, moto_world):
