@@ -35,7 +35,7 @@ class DeployedModel:
     baseline_uri: str | None = None
 
 
-def drift_alarm_names(config: PlatformConfig, project: ProjectConfig) -> str:
+def drift_alarm_name_prefix(config: PlatformConfig, project: ProjectConfig) -> str:
     """The prefix of the endpoint's drift alarm names: with ``retrain_on_drift`` it is the registry
     stage's pipeline's drift prefix (so the alarm retrains there), plus this stage's name."""
     if project.monitoring.retrain_on_drift:
@@ -151,7 +151,7 @@ class EndpointStack(Stack):
                     instance_type=monitoring.instance_type,
                     schedule_expression=monitoring.schedule_expression,
                     drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
-                    alarm_name_prefix=drift_alarm_names(config, project),
+                    alarm_name_prefix=drift_alarm_name_prefix(config, project),
                     failure_name=monitor_failure_name(config, project),
                     max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
                     alarm_period=Duration.hours(monitoring.period_hours),

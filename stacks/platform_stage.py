@@ -74,14 +74,14 @@ class PlatformStage(Stage):
         }
         for name, pipeline_stack in self.pipelines.items():
             self._reads_project_and_network(pipeline_stack, name)
-        unmonitored = [
+        missing_baselines = [
             Problem(f"{p.name}.baseline_uri", MISSING, f"needed: the {config.stage} endpoint of project {p.name} is monitored "
                     "(tools/resolve_model_packages.py writes the package's drift-check baseline)")
             for p in config.projects
             if model_packages and p.name in model_packages and p.monitors_endpoint and model_packages[p.name].baseline_uri is None
         ]
-        if unmonitored:
-            raise ConfigError("the model_packages_file", unmonitored)
+        if missing_baselines:
+            raise ConfigError("the model_packages_file", missing_baselines)
         # Without pins (a local synth), every endpoint takes its package as a stack parameter; with
         # pins (the delivery pipeline), only projects that have an approved package get an endpoint.
         self.endpoints = {
