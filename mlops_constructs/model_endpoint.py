@@ -66,7 +66,8 @@ class ModelEndpoint(Construct):
       ``pipeline/`` of ``artifacts_bucket`` with ``artifacts_key`` (the registering stage's), and
       writes captured data under ``<endpoint name>/`` of ``capture_bucket`` with ``key``.
     - ``model``: a SageMaker model from the package (the very artifact the pipeline registered), in
-      the VPC's private subnets.
+      the VPC's private subnets (a serverless model runs in SageMaker's network instead: Serverless
+      Inference supports no VPC configuration).
     - ``endpoint_config``: instance-backed by default: ``instance_count`` x ``instance_type``,
       volumes encrypted with the key, data capture of requests and responses at
       ``data_capture_percent`` into ``s3://<capture bucket>/<endpoint name>/`` with the key. With
@@ -94,7 +95,8 @@ class ModelEndpoint(Construct):
             # SageMaker writes the captured requests with the model's role, encrypted with the project key.
             p.capture_bucket.grant_put(self.role, f"{p.endpoint_name}/*")
             p.key.grant(self.role, "kms:GenerateDataKey*", "kms:Encrypt")
-        allow_vpc_networking(self.role, "ModelInTheVpc")
+        if p.serverless is None:
+            allow_vpc_networking(self.role, "ModelInTheVpc")
         acknowledge_wildcards(
             self.role,
             reason="Reads the registered model artifacts, which the pipeline writes under pipeline/<run>/ of the artifacts bucket.",
@@ -111,7 +113,8 @@ class ModelEndpoint(Construct):
         acknowledge_wildcards(
             self.role,
             reason="ecr:GetAuthorizationToken (from grant_pull) and the EC2 network-interface actions SageMaker needs to place "
-            "the model in the VPC support no resource-level permissions.",
+            "the model in the VPC support no resource-level permissions." if p.serverless is None else
+            "ecr:GetAuthorizationToken (from grant_pull) supports no resource-level permissions.",
             resources=["*"],
         )
 
@@ -120,7 +123,13 @@ class ModelEndpoint(Construct):
             "Model",
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=p.model_package_arn),
-            vpc_config=sagemaker.CfnModel.VpcConfigProperty(security_group_ids=p.security_group_ids, subnets=p.subnet_ids),
+            # Serverless Inference supports no VPC configuration; CreateEndpointConfig rejects a serverless variant
+            # whose model has one (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature exclusions").
+            vpc_config=(
+                sagemaker.CfnModel.VpcConfigProperty(security_group_ids=p.security_group_ids, subnets=p.subnet_ids)
+                if p.serverless is None
+                else None
+            ),
         )
         self.model.node.add_dependency(self.role)
 

@@ -8,12 +8,18 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import pipelines
 from constructs import Construct
 
 from config import DeliveryConfig
 from mlops_constructs.nag import acknowledge_wildcards
 from stacks.platform_stage import PlatformStage
+
+# The AWS calls the synth commands make (tools/resolve_model_packages.py), granted to the synth step's role.
+# ListModelPackages names no resource (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
+RESOLVER_LIST_ACTIONS = ["sagemaker:ListModelPackages"]
+RESOLVER_READ_ACTIONS = ["sagemaker:DescribeModelPackage"]
 
 SYNTH_COMMANDS = [
     "make test",
@@ -55,11 +61,26 @@ class DeliveryPipelineStack(Stack):
             repository = codecommit.Repository.from_repository_name(self, "Repository", source_config.repository)
             source = pipelines.CodePipelineSource.code_commit(repository, source_config.branch)
 
+        registry = stages[0].config
+        registry_groups = [
+            f"arn:{self.partition}:sagemaker:{registry.region}:{registry.account}:model-package/{registry.prefix}-{registry.stage}-{p.name}/*"
+            for p in registry.projects
+        ]
+        synth = pipelines.CodeBuildStep(
+            "Synth",
+            input=source,
+            commands=SYNTH_COMMANDS,
+            primary_output_directory="cdk.out",
+            role_policy_statements=[
+                iam.PolicyStatement(sid="ListModelPackages", actions=RESOLVER_LIST_ACTIONS, resources=["*"]),
+                iam.PolicyStatement(sid="ReadRegisteredModelPackages", actions=RESOLVER_READ_ACTIONS, resources=registry_groups),
+            ],
+        )
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
             pipeline_name=f"{stages[0].config.prefix}-delivery",
-            synth=pipelines.ShellStep("Synth", input=source, commands=SYNTH_COMMANDS, primary_output_directory="cdk.out"),
+            synth=synth,
             self_mutation=True,
             cross_account_keys=True,
             enable_key_rotation=True,
@@ -74,8 +95,12 @@ class DeliveryPipelineStack(Stack):
             self.pipeline.add_stage(stage, pre=pre)
         self.pipeline.build_pipeline()
         self._acknowledge_generated_permissions(delivery)
-
-        registry = stages[0].config
+        acknowledge_wildcards(
+            self.pipeline.synth_project,
+            reason="The synth step resolves the newest approved model package of each project: sagemaker:ListModelPackages "
+            "supports no resource-level permission, and DescribeModelPackage reads only the versions of the registry stage's groups.",
+            resources=["*", *registry_groups],
+        )
         self.approval_rule = events.Rule(
             self,
             "ModelApprovedRule",

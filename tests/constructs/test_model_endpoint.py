@@ -131,6 +131,15 @@ def test_serverless_model_gets_no_capture_rights(stack):
     statements = [s for p in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]
     assert not any("s3:PutObject" in _actions(s) for s in statements)
+    assert not any("ec2:CreateNetworkInterface" in _actions(s) for s in statements)  # no VPC, no network interfaces
+
+
+def test_serverless_model_has_no_vpc_config(stack):
+    # Serverless Inference supports no VPC configuration: SageMaker rejects the endpoint config otherwise
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature exclusions").
+    build(stack, serverless=ServerlessSettings())
+    model = next(iter(Template.from_stack(stack).find_resources("AWS::SageMaker::Model").values()))["Properties"]
+    assert "VpcConfig" not in model and model["PrimaryContainer"] == {"ModelPackageName": PACKAGE}
 
 
 @pytest.mark.parametrize("auth", ["iam", "api_key"])
