@@ -42,7 +42,7 @@ class ModelEndpointProps:
     capture_bucket: s3.IBucket
     key: kms.IKey
     alert_topic: sns.ITopic
-    subnet_ids: list[str]
+    subnet_ids: list[str]  # the VPC of an instance-backed endpoint; empty for a serverless one, which runs outside it
     security_group_ids: list[str]
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
@@ -84,6 +84,8 @@ class ModelEndpoint(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: ModelEndpointProps) -> None:
         super().__init__(scope, construct_id)
         p = props
+        if p.serverless is None and not (p.subnet_ids and p.security_group_ids):
+            raise ValueError(f"endpoint {p.endpoint_name}: an instance-backed endpoint runs in the VPC: give subnet_ids and security_group_ids")
         self.endpoint_name = p.endpoint_name
         self.capture_uri = f"s3://{p.capture_bucket.bucket_name}/{p.endpoint_name}"
 

@@ -86,13 +86,16 @@ class EndpointStack(Stack):
                 constraint_description="must be a versioned model package ARN (...:model-package/<group>/<version>)",
                 description=f"Approved model package of group {config.prefix}-{config.registry_stage}-{project.name} to deploy",
             ).value_as_string
-        subnets = read_list_parameter(self, f"{studio}/subnet-ids")
-        subnet_ids = [Fn.select(i, subnets) for i in range(len(config.network.availability_zones))]
-        security_group_ids = [read_parameter(self, f"{studio}/security-group-id")]
+        serverless = deployment.serverless
+        subnet_ids: list[str] = []
+        security_group_ids: list[str] = []
+        if serverless is None:  # a serverless model runs outside the VPC (Serverless Inference supports no VpcConfig)
+            subnets = read_list_parameter(self, f"{studio}/subnet-ids")
+            subnet_ids = [Fn.select(i, subnets) for i in range(len(config.network.availability_zones))]
+            security_group_ids = [read_parameter(self, f"{studio}/security-group-id")]
         own, registry_project = PublishedProject(self, ns), PublishedProject(self, registry, id_prefix="Registry")
         artifacts_bucket, registry_key = registry_project.artifacts_bucket, registry_project.key  # the model's, and its baseline's
         capture_bucket, key, alert_topic = own.capture_bucket, own.key, own.alert_topic
-        serverless = deployment.serverless
         self.endpoint = ModelEndpoint(
             self,
             "Endpoint",

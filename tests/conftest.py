@@ -68,6 +68,44 @@ def prod(tmp_path_factory) -> SynthesizedStage:
     return synth_stage("prod", tmp_path_factory.mktemp("cdk-prod"))
 
 
+# What tools/resolve_model_packages.py would pin for the delivery pipeline (see tests/test_delivery.py).
+DELIVERY_PINS = {
+    "churn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/7",
+    "fraud": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-fraud/2",
+}
+DELIVERY_BASELINES = {
+    "churn": "s3://mlops-dev-churn-artifacts/pipeline/0a1b2c3d/baseline",
+    "fraud": "s3://mlops-dev-fraud-artifacts/pipeline/4e5f6a7b/baseline",
+}
+
+
+@dataclass
+class SynthesizedDelivery:
+    stack: cdk.Stack
+    assembly: cdk.cx_api.CloudAssembly
+    outdir: Path
+    pins_file: Path
+
+    def templates(self) -> dict[str, dict]:
+        """CloudFormation stack name -> template: the pipeline stack and every stack of every stage it deploys."""
+        templates = {self.stack.stack_name: self.assembly.get_stack_by_name(self.stack.stack_name).template}
+        for stage in self.stack.stages:
+            templates.update({s.stack_name: s.template for s in stage.synth().stacks})
+        return templates
+
+
+@pytest.fixture(scope="session")
+def delivery_app(tmp_path_factory) -> SynthesizedDelivery:
+    """The delivery app (pipeline and both stages, packages pinned), synthesized once with cdk-nag."""
+    pins_file = tmp_path_factory.mktemp("pins") / "model-packages.json"
+    pins_file.write_text(json.dumps({p: {"model_package_arn": arn, "baseline_uri": DELIVERY_BASELINES[p]} for p, arn in DELIVERY_PINS.items()}))
+    outdir = tmp_path_factory.mktemp("cdk-delivery")
+    app = new_app(context={"target": "delivery", "model_packages_file": str(pins_file)}, outdir=str(outdir))
+    stack = build_app(app)
+    assembly = app.synth()  # cdk-nag over the pipeline and both stages
+    return SynthesizedDelivery(stack=stack, assembly=assembly, outdir=outdir, pins_file=pins_file)
+
+
 @pytest.fixture
 def stack() -> cdk.Stack:
     """A bare stack for fine-grained construct tests, in a synth-only account and region."""

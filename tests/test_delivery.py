@@ -12,31 +12,21 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from app import build_app, new_app
+from tests.conftest import DELIVERY_BASELINES as BASELINES
+from tests.conftest import DELIVERY_PINS as PINS
 from tests.conftest import normalize_hashes, synth_stage
 
 ROOT = Path(__file__).resolve().parent.parent
-PINS = {
-    "churn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/7",
-    "fraud": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-fraud/2",
-}
-BASELINES = {"churn": "s3://mlops-dev-churn-artifacts/pipeline/0a1b2c3d/baseline", "fraud": "s3://mlops-dev-fraud-artifacts/pipeline/4e5f6a7b/baseline"}
 
 
 @pytest.fixture(scope="module")
-def pins_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("pins") / "model-packages.json"
-    path.write_text(json.dumps({p: {"model_package_arn": arn, "baseline_uri": BASELINES[p]} for p, arn in PINS.items()}))
-    return path
+def pins_file(delivery_app) -> Path:
+    return delivery_app.pins_file
 
 
 @pytest.fixture(scope="module")
-def delivery(tmp_path_factory, pins_file):
-    outdir = tmp_path_factory.mktemp("cdk-delivery")
-    app = new_app(context={"target": "delivery", "model_packages_file": str(pins_file)}, outdir=str(outdir))
-    stack = build_app(app)
-    assembly = app.synth()  # cdk-nag over the pipeline and both stages
-    return stack, assembly, outdir
+def delivery(delivery_app):
+    return delivery_app.stack, delivery_app.assembly, delivery_app.outdir
 
 
 def _pipeline(delivery) -> dict:

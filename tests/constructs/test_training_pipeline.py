@@ -1,22 +1,17 @@
 """TrainingPipeline and PipelineTriggers: template assertions, and the definition run as behaviour in moto.
 
-What is executed: the rendered definition, in moto's Step Functions interpreter, with every state's
-real Parameters sent to moto's SageMaker, S3 and SNS (so botocore validates every API call shape):
-the trigger defaulting, run naming, the processing and training job requests, reading
-``evaluation.json`` from S3, the quality-gate Choice, model-package registration, the notifications,
-the Catch routes and the Fail states.
-What the harness changes, because moto cannot run it: ``.sync`` integrations become their plain
-forms (moto does not wait for jobs), the training task's ResultSelector takes a recorded model URI
-(a plain CreateTrainingJob returns none), the run id is fixed so the test can place
-``evaluation.json`` where the run will read it, and moto's aws-sdk integration is made to return an
-S3 object's ``Body`` as text, as Step Functions does (moto hands over the stream object). A failing job is a Parallel state with a Fail branch
-at the job's place, keeping its Catch. Retry timings, task timeouts and IAM are only asserted.
+What is executed: the rendered definition, in moto's Step Functions interpreter (see
+``tests.sfn_harness`` for what the harness changes), with every state's real Parameters sent to
+moto's SageMaker, S3 and SNS: the trigger defaulting, run naming, the processing and training job
+requests, reading ``evaluation.json`` from S3, the quality-gate Choice, model-package registration,
+the notifications, the Catch routes and the Fail states. The requests themselves are validated
+against the service models in ``tests/fidelity/test_api_model.py``. Retry timings, task timeouts
+and IAM are only asserted here.
 """
 
 from __future__ import annotations
 
 import json
-import time
 
 import aws_cdk as cdk
 import boto3
@@ -26,17 +21,17 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
-from moto import mock_aws
 
 from mlops_constructs.pipeline_triggers import PipelineTriggers
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
+from tests import sfn_harness
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:churn-alerts"
 GROUP = "mlops-dev-churn"
-RUN_ID = "abcd1234"
+RUN_ID = sfn_harness.RUN_ID
 MODEL_URI = f"s3://artifacts-bucket/pipeline/{RUN_ID}/model/churn-train-{RUN_ID}/output/model.tar.gz"
 
 
@@ -220,85 +215,22 @@ def test_schedule_can_be_disabled(stack):
 # -- behaviour: the definition executed in moto ---------------------------------------------------
 
 
-def harnessed(definition: dict, *, training_fails: bool = False) -> dict:
-    d = json.loads(json.dumps(definition))
-    states = d["States"]
-    states["PrepareRun"]["Parameters"]["runId"] = RUN_ID
-    del states["PrepareRun"]["Parameters"]["runId.$"]
-    for state in states.values():
-        if state.get("Resource", "").endswith(".sync"):
-            state["Resource"] = state["Resource"].removesuffix(".sync")
-    for job in ("Preprocess", "Evaluate", "Baseline"):
-        if job in states:
-            states[job]["ResultSelector"] = {"arn.$": "$.ProcessingJobArn"}
-    states["Train"]["ResultSelector"] = {"arn.$": "$.TrainingJobArn", "modelArtifacts": MODEL_URI}
-    if training_fails:
-        train = states["Train"]
-        states["Train"] = {
-            "Type": "Parallel", "Next": train["Next"], "Catch": train["Catch"], "ResultPath": train["ResultPath"],
-            "Branches": [{"StartAt": "JobFails", "States": {"JobFails": {
-                "Type": "Fail", "Error": "SageMaker.TrainingJobFailed", "Cause": "AlgorithmError: out of memory"}}}],
-        }
-    return d
-
-
-def _body_as_text(monkeypatch) -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk as sdk
-
-    original = sdk.StateTaskServiceAwsSdk._eval_service_task
-
-    def eval_service_task(self, env, *args, **kwargs):
-        original(self, env, *args, **kwargs)
-        response = env.stack[-1]
-        if isinstance(response, dict) and hasattr(response.get("Body"), "read"):
-            response["Body"] = response["Body"].read().decode("utf-8")
-
-    monkeypatch.setattr(sdk.StateTaskServiceAwsSdk, "_eval_service_task", eval_service_task)
-
-
 @pytest.fixture
 def moto_world(monkeypatch):
-    _body_as_text(monkeypatch)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        s3c = boto3.client("s3")
-        for bucket in ("data-bucket", "artifacts-bucket"):
-            s3c.create_bucket(Bucket=bucket)
-        boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName=GROUP)
-        sns_c, sqs = boto3.client("sns"), boto3.client("sqs")
-        topic = sns_c.create_topic(Name="churn-alerts")["TopicArn"]
-        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns_c.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    with sfn_harness.moto_world(monkeypatch, region=REGION, account=ACCOUNT, buckets=["data-bucket", "artifacts-bucket"],
+                                group=GROUP, topic_name="churn-alerts", artifacts_bucket="artifacts-bucket") as world:
+        yield world
 
-        def messages():
-            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-            return [json.loads(m["Body"]) for m in got]
 
-        yield {"s3": s3c, "messages": messages}
+def harnessed(definition: dict, *, training_fails: bool = False) -> dict:
+    return sfn_harness.harnessed(definition, model_artifacts=MODEL_URI, training_fails=training_fails)
 
 
 def run(definition: dict, execution_input: dict, evaluation: dict | None) -> dict:
-    if evaluation is not None:
-        boto3.client("s3").put_object(
-            Bucket="artifacts-bucket", Key=f"pipeline/{RUN_ID}/evaluation/evaluation.json", Body=json.dumps(evaluation).encode()
-        )
-    sfn = boto3.client("stepfunctions")
-    machine = sfn.create_state_machine(name=f"pipeline-{time.time_ns()}", definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn")
-    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input))["executionArn"]
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        result = sfn.describe_execution(executionArn=arn)
-        if result["status"] != "RUNNING":
-            result["history"] = sfn.get_execution_history(executionArn=arn)["events"]
-            return result
-        time.sleep(0.1)
-    raise AssertionError("execution did not finish")
+    return sfn_harness.World(REGION, ACCOUNT, "artifacts-bucket").run(definition, execution_input, evaluation)
 
 
-def _entered(result: dict) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in result["history"] if "stateEnteredEventDetails" in e]
+_entered = sfn_harness.entered
 
 
 def _report(auc) -> dict:
@@ -324,7 +256,7 @@ def test_metric_passes_model_package_is_registered_and_notified(definition, moto
     jobs = {j["ProcessingJobName"] for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]}
     assert jobs == {f"churn-pre-{RUN_ID}", f"churn-eval-{RUN_ID}"}
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"][0]["TrainingJobName"] == f"churn-train-{RUN_ID}"
-    (message,) = moto_world["messages"]()
+    (message,) = moto_world.messages()
     assert message["result"] == "registered" and message["metrics"]["auc"] == 0.93
 
 
@@ -333,7 +265,7 @@ def test_metric_fails_nothing_is_registered_and_the_gate_is_notified(definition,
     assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed"
     assert "RegisterModel" not in _entered(result)
     assert boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"] == []
-    (message,) = moto_world["messages"]()
+    (message,) = moto_world.messages()
     assert message["metric"] == "auc" and message["required"] == ">= 0.8" and message["metrics"]["auc"] == 0.71
 
 
@@ -347,14 +279,14 @@ def test_training_failure_is_caught_and_notified_with_its_cause(definition, moto
     assert result["status"] == "FAILED" and result["error"] == "PipelineFailed"
     assert _entered(result)[-2:] == ["NotifyFailure", "PipelineFailed"]
     assert "Evaluate" not in _entered(result)
-    (message,) = moto_world["messages"]()
+    (message,) = moto_world.messages()
     assert message["error"] == "SageMaker.TrainingJobFailed" and "out of memory" in message["cause"]
 
 
 def test_missing_evaluation_is_a_caught_failure_not_a_success(definition, moto_world):
     result = run(harnessed(definition), {"trigger": "manual", "detail": {}}, None)
     assert result["status"] == "FAILED" and result["error"] == "PipelineFailed"
-    (message,) = moto_world["messages"]()
+    (message,) = moto_world.messages()
     assert message["result"] == "pipeline failed"
 
 

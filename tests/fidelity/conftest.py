@@ -1,0 +1,78 @@
+"""The deployments the fidelity checks look at: every template this app synthesizes, resolved as at deploy time."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from fidelity.cfn import Deployment
+
+# The longest names the config schema allows (config/schema.py): 32-character project and user names.
+LONGEST_PROJECT = "p" + "0" * 31
+LONGEST_USER = "u" + "0" * 31
+
+
+def endpoint_parameters(templates: dict[str, dict], registry_prefix: str) -> dict[str, dict[str, str]]:
+    """What `cdk deploy --parameters` passes an endpoint stack that takes its model package and baseline as parameters."""
+    given = {}
+    for name, template in templates.items():
+        declared = template.get("Parameters", {})
+        values = {}
+        if "ModelPackageArn" in declared:
+            project = name.rsplit("endpoint-", 1)[1]
+            values["ModelPackageArn"] = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{registry_prefix}-{project}/12"
+        if "BaselineUri" in declared:
+            values["BaselineUri"] = "s3://mlops-dev-churn-artifacts/pipeline/0a1b2c3d/baseline"
+        if values:
+            given[name] = values
+    return given
+
+
+@dataclass
+class Checked:
+    """One deployment and what it is called in the test output."""
+
+    label: str
+    deployment: Deployment
+
+
+def product_deployments(dev) -> list[Checked]:
+    """Each Service Catalog product launched with the longest allowed names, next to the dev stage it reads from."""
+    out = []
+    stage_templates = dev.templates()
+    for path in sorted(dev.outdir.glob("*.product.template.json")):
+        template = json.loads(path.read_text())
+        name = path.name.removesuffix(".product.template.json")
+        declared = template.get("Parameters", {})
+        values = {
+            "ProjectName": LONGEST_PROJECT, "AlertEmail": "alerts@example.com", "UserName": LONGEST_USER, "Email": "u@example.com",
+            "UserRoleArn": "/mlops/dev/users/alice/role-arn", "DataBucketName": "/mlops/dev/projects/churn/data-bucket-name",
+            "ArtifactsBucketName": "/mlops/dev/projects/churn/artifacts-bucket-name", "KeyArn": "/mlops/dev/projects/churn/key-arn",
+        }
+        templates = {**stage_templates, name: template}
+        out.append(Checked(f"product {name}", Deployment(templates, parameters={name: {k: v for k, v in values.items() if k in declared}})))
+    return out
+
+
+@pytest.fixture(scope="session")
+def deployments(dev, prod, delivery_app) -> list[Checked]:
+    dev_templates, prod_templates = dev.templates(), prod.templates()
+    both = {**dev_templates, **prod_templates}  # prod reads dev's registry parameters
+    delivery = delivery_app.templates()
+    return [
+        Checked("dev stage", Deployment(dev_templates, parameters=endpoint_parameters(dev_templates, "mlops-dev"))),
+        Checked("prod stage", Deployment(both, parameters=endpoint_parameters(prod_templates, "mlops-dev"))),
+        Checked("delivery app", Deployment(delivery)),
+        *product_deployments(dev),
+    ]
+
+
+def own_stacks(checked: Checked, dev, prod) -> list[str]:
+    """The stacks a deployment adds (the prod deployment also holds dev's templates, to resolve its parameters)."""
+    if checked.label == "prod stage":
+        return list(prod.templates())
+    if checked.label.startswith("product "):
+        return [checked.label.removeprefix("product ")]
+    return list(checked.deployment.templates)

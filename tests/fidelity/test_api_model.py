@@ -1,0 +1,154 @@
+"""Every SageMaker resource and every Step Functions task request, validated against AWS's own API models.
+
+Resources: each SageMaker resource of every synthesized template (both stages, the delivery app,
+every Service Catalog product launched with the longest allowed names) is resolved as CloudFormation
+would (``fidelity.cfn``) and validated as the create request CloudFormation sends
+(``fidelity.api_model.SAGEMAKER_RESOURCES``): required members, types, ranges, enums (the instance
+types of each API differ) and patterns.
+
+Tasks: each training pipeline of each stage that trains is resolved the same way and run in moto's
+Step Functions interpreter on the paths a run can take (model registered, gate failed, training
+failed); every request its Task states make is recorded and validated against the model of the
+service it goes to. Every Task state must have been exercised.
+
+Both print what they checked, what were stand-ins for deploy-time values, and what they could not check.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from fidelity.api_model import Report, check_sagemaker_resource, input_shape, task_operation, validate
+from fidelity.cfn import Deployment
+from tests import sfn_harness
+from tests.fidelity.conftest import own_stacks
+
+# What stays unchecked, and why (a new entry here is a decision, not a default).
+EXPECTED_UNCHECKED = {
+    # botocore's pattern for tag values uses \p{...} classes with a trailing `$` group the regex module cannot compile.
+}
+
+
+def _sagemaker_reports(deployments, dev, prod) -> tuple[Report, Counter]:
+    total, kinds = Report(), Counter()
+    for checked in deployments:
+        deployment = checked.deployment
+        for stack in own_stacks(checked, dev, prod):
+            for logical_id, resource in deployment.templates[stack]["Resources"].items():
+                if resource["Type"].startswith("AWS::SageMaker::"):
+                    kinds[resource["Type"]] += 1
+                    total.add(check_sagemaker_resource(deployment, stack, logical_id, resource))
+    return total, kinds
+
+
+def test_every_sagemaker_resource_is_a_valid_create_request(deployments, dev, prod):
+    report, kinds = _sagemaker_reports(deployments, dev, prod)
+    print(f"\nSageMaker resources: {sum(kinds.values())} ({dict(sorted(kinds.items()))})")
+    print(f"API fields checked: {report.checked} (of which {report.standins} resolved from deploy-time tokens to stand-ins); "
+          f"unchecked: {len(report.unchecked)}")
+    for path in sorted(set(report.unchecked)):
+        print(f"  unchecked: {path}")
+    assert report.errors == []
+    assert set(kinds) >= {
+        "AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint", "AWS::SageMaker::Domain",
+        "AWS::SageMaker::UserProfile", "AWS::SageMaker::StudioLifecycleConfig", "AWS::SageMaker::ModelPackageGroup",
+        "AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::MonitoringSchedule",
+    }
+    assert report.checked > 500
+
+
+@pytest.mark.parametrize(
+    ("operation", "request_", "finding"),
+    [
+        ("CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [{"VariantName": "v", "InstanceType": "ml.t3.large"}]},
+         "is not one of"),  # t3 does not host endpoints
+        ("CreateModel", {"ModelName": "bad_name", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r"}, "does not match the pattern"),
+        ("CreateModel", {"ExecutionRoleArn": "arn:aws:iam::123456789012:role/r"}, "missing required member ModelName"),
+        ("CreateModel", {"ModelName": "m", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r", "Vpc": {}}, "unknown member Vpc"),
+        ("CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [
+            {"VariantName": "v", "ServerlessConfig": {"MemorySizeInMB": 512, "MaxConcurrency": 1}}]}, "below the minimum 1024"),
+        ("CreateDomain", {"DomainName": "d", "AuthMode": "IAM", "DefaultUserSettings": {}, "SubnetIds": ["subnet-1"], "VpcId": "vpc-1",
+                          "AppNetworkAccessType": "VpcOnly", "DomainSettings": {"SecurityGroupIds": "sg-1"}}, "expected a list"),
+    ],
+)
+def test_the_validator_finds_what_aws_rejects(operation, request_, finding):
+    report = Report()
+    validate(input_shape("sagemaker", operation), request_, operation, report)
+    assert any(finding in e for e in report.errors), report.errors
+
+
+def test_a_sagemaker_type_without_a_mapping_fails_the_check():
+    deployment = Deployment({"s": {"Resources": {"X": {"Type": "AWS::SageMaker::Space", "Properties": {}}}}})
+    report = check_sagemaker_resource(deployment, "s", "X", deployment.templates["s"]["Resources"]["X"])
+    assert report.errors and "add AWS::SageMaker::Space" in report.errors[0]
+
+
+def test_deploy_time_tokens_resolve_to_stand_ins_of_aws_shapes(deployments):
+    dev = deployments[0].deployment
+    endpoint = dev.templates["mlops-dev-endpoint-churn"]
+    model = next(r for r in endpoint["Resources"].values() if r["Type"] == "AWS::SageMaker::Model")
+    resolved = dev.resolve("mlops-dev-endpoint-churn", model["Properties"])
+    assert resolved["VpcConfig"]["SecurityGroupIds"][0].startswith("sg-") and len(resolved["VpcConfig"]["Subnets"]) == 2
+    assert all(s.startswith("subnet-") for s in resolved["VpcConfig"]["Subnets"])  # read from the environment stack's SSM parameter
+    assert resolved["ExecutionRoleArn"].startswith("arn:aws:iam::123456789012:role/mlops-dev-endpoint-churn-")
+
+
+# -- Task states -------------------------------------------------------------------------------------
+
+
+def _pipelines(deployments) -> list[tuple[Deployment, str, str, dict]]:
+    """(deployment, stack, project, resolved definition) of every training pipeline of the stages."""
+    found = []
+    for checked in deployments[:2]:  # the dev and prod stages (prod trains nothing: registry stage dev)
+        deployment = checked.deployment
+        for stack, template in deployment.templates.items():
+            if checked.label == "prod stage" and not stack.startswith("mlops-prod-"):
+                continue
+            for resource in template["Resources"].values():
+                if resource["Type"] == "AWS::StepFunctions::StateMachine":
+                    definition = deployment.resolve(stack, resource["Properties"]["DefinitionString"])
+                    found.append((deployment, stack, stack.rsplit("pipeline-", 1)[1], json.loads(definition)))
+    return found
+
+
+def _scenarios(dev_config, project: str) -> list[tuple[dict, bool]]:
+    evaluation = dev_config.project(project).evaluation
+    good, bad = (1.0, 0.0) if evaluation.higher_is_better else (0.0, 1e9)
+    metric = evaluation.metric.value
+    return [(sfn_harness.report(metric, good), False), (sfn_harness.report(metric, bad), False), (None, True)]
+
+
+def test_every_task_request_of_every_pipeline_is_valid(deployments, dev, monkeypatch):
+    pipelines = _pipelines(deployments)
+    assert len(pipelines) == len(dev.stage.pipelines) == 2
+    total, requests, tasks = Report(), Counter(), 0
+    for deployment, stack, project, definition in pipelines:
+        ns = f"/mlops/dev/projects/{project}"
+        data, artifacts = deployment.ssm_value(f"{ns}/data-bucket-name"), deployment.ssm_value(f"{ns}/artifacts-bucket-name")
+        topic = deployment.ssm_value(f"{ns}/alert-topic-arn").rsplit(":", 1)[1]
+        group = deployment.ssm_value(f"{ns}/model-package-group-name")
+        task_states = {name: s for name, s in definition["States"].items() if s["Type"] == "Task"}
+        tasks += len(task_states)
+        recorder = sfn_harness.CallRecorder()
+        for evaluation, training_fails in _scenarios(dev.stage.config, project):
+            with sfn_harness.moto_world(monkeypatch, region=deployment.region, account=deployment.account, buckets=[data, artifacts],
+                                        group=group, topic_name=topic, artifacts_bucket=artifacts) as world:
+                run = sfn_harness.harnessed(definition, model_artifacts=sfn_harness.model_uri(artifacts, project), training_fails=training_fails)
+                with recorder.recording(monkeypatch):
+                    result = world.run(run, {"trigger": "schedule", "detail": {}}, evaluation)
+                assert result["status"] in ("SUCCEEDED", "FAILED"), result
+        wanted = {task_operation(s["Resource"]) for s in task_states.values()}
+        made = {(service, op) for service, op, _ in recorder.calls}
+        assert wanted <= made, f"{stack}: Task states never exercised: {wanted - made}"
+        for service, operation, params in recorder.calls:
+            if (service, operation) in wanted:
+                requests[f"{service}:{operation}"] += 1
+                validate(input_shape(service, operation), params, f"{stack} {service}:{operation}", total)
+    print(f"\nTask states: {tasks} in {len(pipelines)} state machines; requests validated: {sum(requests.values())} "
+          f"({dict(sorted(requests.items()))}); fields checked: {total.checked}; unchecked: {len(total.unchecked)}")
+    for path in sorted(set(total.unchecked)):
+        print(f"  unchecked: {path}")
+    assert total.errors == []

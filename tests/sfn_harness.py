@@ -1,0 +1,146 @@
+"""Runs a training pipeline definition in moto's Step Functions interpreter.
+
+What the harness changes, because moto cannot run it: ``.sync`` integrations become their plain
+forms (moto does not wait for jobs), the jobs' ResultSelectors keep only what a plain call returns
+(the training task takes a recorded model URI), the run id is fixed so a test can place
+``evaluation.json`` where the run reads it, and moto's aws-sdk integration is made to return an S3
+object's ``Body`` as text, as Step Functions does (moto hands over the stream object). A failing
+job is a Parallel state with a Fail branch at the job's place, keeping its Catch.
+
+moto's interpreter creates its clients with ``parameter_validation=False``: botocore does not check
+what it sends. :class:`CallRecorder` records every call so that ``fidelity.api_model`` can.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import boto3
+import botocore.client
+from moto import mock_aws
+
+RUN_ID = "abcd1234"
+
+
+def model_uri(artifacts_bucket: str, project: str) -> str:
+    return f"s3://{artifacts_bucket}/pipeline/{RUN_ID}/model/{project}-train-{RUN_ID}/output/model.tar.gz"
+
+
+def harnessed(definition: dict, *, model_artifacts: str, training_fails: bool = False) -> dict:
+    d = json.loads(json.dumps(definition))
+    states = d["States"]
+    states["PrepareRun"]["Parameters"]["runId"] = RUN_ID
+    del states["PrepareRun"]["Parameters"]["runId.$"]
+    for state in states.values():
+        if state.get("Resource", "").endswith(".sync"):
+            state["Resource"] = state["Resource"].removesuffix(".sync")
+    for job in ("Preprocess", "Evaluate", "Baseline"):
+        if job in states:
+            states[job]["ResultSelector"] = {"arn.$": "$.ProcessingJobArn"}
+    states["Train"]["ResultSelector"] = {"arn.$": "$.TrainingJobArn", "modelArtifacts": model_artifacts}
+    if training_fails:
+        train = states["Train"]
+        states["Train"] = {
+            "Type": "Parallel", "Next": train["Next"], "Catch": train["Catch"], "ResultPath": train["ResultPath"],
+            "Branches": [{"StartAt": "JobFails", "States": {"JobFails": {
+                "Type": "Fail", "Error": "SageMaker.TrainingJobFailed", "Cause": "AlgorithmError: out of memory"}}}],
+        }
+    return d
+
+
+def body_as_text(monkeypatch) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk as sdk
+
+    original = sdk.StateTaskServiceAwsSdk._eval_service_task
+
+    def eval_service_task(self, env, *args, **kwargs):
+        original(self, env, *args, **kwargs)
+        response = env.stack[-1]
+        if isinstance(response, dict) and hasattr(response.get("Body"), "read"):
+            response["Body"] = response["Body"].read().decode("utf-8")
+
+    monkeypatch.setattr(sdk.StateTaskServiceAwsSdk, "_eval_service_task", eval_service_task)
+
+
+@dataclass
+class CallRecorder:
+    """Every AWS API call made in this process while active: (service, operation, parameters)."""
+
+    calls: list[tuple[str, str, dict]] = field(default_factory=list)
+
+    @contextmanager
+    def recording(self, monkeypatch):
+        original = botocore.client.BaseClient._make_api_call
+        recorder = self
+
+        def make_api_call(client, operation_name, api_params):
+            recorder.calls.append((client.meta.service_model.service_name, operation_name, json.loads(json.dumps(api_params, default=str))))
+            return original(client, operation_name, api_params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
+        yield self
+
+
+@dataclass
+class World:
+    """moto with the pipeline's buckets, model package group and alert topic (read through an SQS subscriber)."""
+
+    region: str
+    account: str
+    artifacts_bucket: str
+
+    def messages(self) -> list[dict]:
+        sqs = boto3.client("sqs")
+        queue = sqs.get_queue_url(QueueName="inbox")["QueueUrl"]
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in got]
+
+    def run(self, definition: dict, execution_input: dict, evaluation: dict | None) -> dict:
+        if evaluation is not None:
+            boto3.client("s3").put_object(
+                Bucket=self.artifacts_bucket, Key=f"pipeline/{RUN_ID}/evaluation/evaluation.json", Body=json.dumps(evaluation).encode()
+            )
+        sfn = boto3.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name=f"pipeline-{time.time_ns()}", definition=json.dumps(definition), roleArn=f"arn:aws:iam::{self.account}:role/sfn"
+        )
+        arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input))["executionArn"]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            result = sfn.describe_execution(executionArn=arn)
+            if result["status"] != "RUNNING":
+                result["history"] = sfn.get_execution_history(executionArn=arn)["events"]
+                return result
+            time.sleep(0.1)
+        raise AssertionError("execution did not finish")
+
+
+@contextmanager
+def moto_world(monkeypatch, *, region: str, account: str, buckets: list[str], group: str, topic_name: str, artifacts_bucket: str):
+    body_as_text(monkeypatch)
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        s3c = boto3.client("s3")
+        for bucket in buckets:
+            s3c.create_bucket(Bucket=bucket)
+        boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName=group)
+        sns_c, sqs = boto3.client("sns"), boto3.client("sqs")
+        topic = sns_c.create_topic(Name=topic_name)["TopicArn"]
+        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns_c.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+        yield World(region=region, account=account, artifacts_bucket=artifacts_bucket)
+
+
+def entered(result: dict) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in result["history"] if "stateEnteredEventDetails" in e]
+
+
+def report(metric: str, value) -> dict:
+    metrics = {"auc": 0.9, "accuracy": 0.9, "f1": 0.9, "precision": 0.9, "recall": 0.9}
+    metrics[metric] = value
+    return {"metrics": metrics, "samples": 86}
