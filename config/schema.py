@@ -7,12 +7,15 @@ are the intersection of those services' rules.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from enum import Enum
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from config.instance_types import INSTANCE_TYPES
 
 NAME_RULE = "3-32 characters: lowercase letters, digits and single hyphens, starting with a letter"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -23,17 +26,21 @@ ACCOUNT_RULE = "a 12-digit AWS account id"
 REGION_RULE = "an AWS region name such as 'us-east-1' or 'eu-west-2'"
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
-INSTANCE_SIZES = (
-    "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "9xlarge",
-    "12xlarge", "16xlarge", "18xlarge", "24xlarge", "48xlarge",
-)
-# Families SageMaker offers for each kind of work (t2/t3 cannot run training jobs; t2 only hosts).
-INSTANCE_FAMILIES = {
-    "processing": ("t3", "m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i", "g4dn", "g5"),
-    "training": ("m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i", "g4dn", "g5", "p3"),
-    "endpoint": ("t2", "m5", "m6i", "m7i", "c5", "c6i", "c7i", "r5", "r6i", "g4dn", "g5", "inf1", "inf2"),
+# Which SageMaker APIs each configured instance type is sent to; each API has its own list of instance
+# types (config/instance_types.py, from botocore's service model). The processing type is also
+# registered as the model package's batch-transform type, so it must be valid for both.
+INSTANCE_TYPE_APIS = {
+    "processing": ("processing", "transform"),
+    "training": ("training",),
+    "endpoint": ("endpoint",),
+    "monitoring": ("processing",),
 }
-
+_API_NAMES = {
+    "processing": "processing jobs (CreateProcessingJob)",
+    "transform": "batch transform (a model package's SupportedTransformInstanceTypes)",
+    "training": "training jobs (CreateTrainingJob)",
+    "endpoint": "real-time endpoints (CreateEndpointConfig)",
+}
 INTERFACE_ENDPOINT_SERVICES = (
     "sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "monitoring",
     "ssm", "servicecatalog", "states", "sns", "events",
@@ -73,14 +80,15 @@ class Metric(str, Enum):
 
 
 def _check_instance_type(value: str, kind: str) -> str:
-    families = INSTANCE_FAMILIES[kind]
-    parts = value.split(".")
-    if len(parts) != 3 or parts[0] != "ml" or parts[1] not in families or parts[2] not in INSTANCE_SIZES:
-        allowed = ", ".join(f"ml.{f}" for f in families)
-        raise ValueError(
-            f"must be 'ml.<family>.<size>' with family one of {allowed} "
-            f"and size one of {', '.join(INSTANCE_SIZES)}"
-        )
+    for api in INSTANCE_TYPE_APIS[kind]:
+        allowed = INSTANCE_TYPES[api]
+        if value not in allowed:
+            close = difflib.get_close_matches(value, sorted(allowed), n=4, cutoff=0.6)
+            raise ValueError(
+                f"not an instance type of SageMaker {_API_NAMES[api]}"
+                + (f"; close: {', '.join(close)}" if close else "; e.g. ml.m5.large")
+                + f" (the {len(allowed)} allowed types: config/instance_types.py)"
+            )
     return value
 
 
@@ -220,7 +228,7 @@ class MonitoringConfig(_Strict):
     @field_validator("instance_type")
     @classmethod
     def _processing_family(cls, value: str) -> str:
-        return _check_instance_type(value, "processing")
+        return _check_instance_type(value, "monitoring")
 
     @field_validator("drift_alarms")
     @classmethod
