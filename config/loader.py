@@ -20,6 +20,12 @@ from config.schema import DeliveryConfig, PlatformConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
+# A user's role holds its own inline policy and one per sandbox; with the longest names the config
+# allows they take 831 and 1,081 characters (tests/fidelity/test_documented_rules.py measures them
+# from the templates), and IAM allows 10,240 characters of inline policy per role.
+IAM_QUOTAS_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html#reference_iam-quotas-entity-length"
+MAX_SANDBOXES_PER_USER = 8
+
 
 def available_stages(config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(p.stem for p in config_dir.glob("*.yaml"))
@@ -183,6 +189,14 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
             if (user, project) in seen:
                 problems.append(Problem(f"sandboxes[{i}]", {"user": user, "project": project}, "duplicate sandbox: this user already has a sandbox in this project"))
             seen.add((user, project))
+        per_user = Counter(sb.get("user") for sb in sandboxes if isinstance(sb, dict))
+        for user, count in sorted(per_user.items(), key=lambda kv: str(kv[0])):
+            if count > MAX_SANDBOXES_PER_USER:
+                problems.append(Problem(
+                    "sandboxes", f"{count} sandboxes of user {user}",
+                    f"at most {MAX_SANDBOXES_PER_USER} per user: each adds an inline policy to the user's role, and IAM allows "
+                    f"10,240 characters of inline policy per role ({IAM_QUOTAS_DOC})",
+                ))
 
     for i, project in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []):
         if isinstance(project, dict) and _monitors_endpoint(project) and not _mapping(project, "monitoring").get("drift_alarms"):

@@ -164,6 +164,16 @@ class ApiConfig(_Strict):
     max_body_kb: int = Field(default=1024, ge=1, le=6144)
 
 
+# Serverless Inference supports no VPC configuration, network isolation, data capture, Model Monitor,
+# GPUs or multiple variants; deployment guardrails (canary, rollback) exclude it and Inf1 instances.
+SERVERLESS_EXCLUSIONS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions"
+GUARDRAILS_EXCLUSIONS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html"
+INSTANCE_ENDPOINT_SETTINGS = (
+    "instance_count", "min_capacity", "max_capacity", "target_invocations_per_instance", "scale_in_cooldown_seconds",
+    "scale_out_cooldown_seconds", "data_capture_percent", "canary_percent", "canary_wait_minutes",
+)
+
+
 class DeploymentConfig(_Strict):
     """The project's real-time endpoint (see ``ModelEndpoint``) and its API front."""
 
@@ -183,6 +193,12 @@ class DeploymentConfig(_Strict):
 
     @model_validator(mode="after")
     def _capacity_order(self) -> "DeploymentConfig":
+        instance_settings = sorted(self.model_fields_set & set(INSTANCE_ENDPOINT_SETTINGS))
+        if self.serverless is not None and instance_settings:
+            raise ValueError(
+                f"{', '.join(instance_settings)} apply to instance-backed endpoints only; a serverless endpoint has no instances, "
+                f"data capture or canary deployments ({SERVERLESS_EXCLUSIONS_DOC}): remove them or the serverless block"
+            )
         if not self.min_capacity <= self.instance_count <= self.max_capacity:
             raise ValueError(
                 f"need min_capacity ({self.min_capacity}) <= instance_count ({self.instance_count}) <= max_capacity ({self.max_capacity})"
@@ -268,6 +284,23 @@ class ProjectConfig(_Strict):
     @classmethod
     def _valid_name(cls, value: str) -> str:
         return _check_name(value, NAME_RULE, 3)
+
+    @model_validator(mode="after")
+    def _endpoint_supports_its_features(self) -> "ProjectConfig":
+        deployment, monitoring = self.deployment, self.monitoring
+        if not deployment.enabled:
+            return self
+        if deployment.serverless is not None and (monitoring.drift_alarms or "enabled" in monitoring.model_fields_set and monitoring.enabled):
+            raise ValueError(
+                "monitoring: a serverless endpoint has no data capture, so Model Monitor cannot watch it "
+                f"({SERVERLESS_EXCLUSIONS_DOC}): use an instance-backed endpoint, or remove monitoring.drift_alarms and monitoring.enabled"
+            )
+        if deployment.serverless is None and self.instance_types.endpoint.startswith("ml.inf1."):
+            raise ValueError(
+                f"instance_types.endpoint: {self.instance_types.endpoint}: Inf1 endpoints get no canary deployment with automatic "
+                f"rollback (SageMaker falls back to all at once; {GUARDRAILS_EXCLUSIONS_DOC}): use ml.inf2 or another family"
+            )
+        return self
 
     @property
     def monitors_endpoint(self) -> bool:

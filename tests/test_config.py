@@ -61,6 +61,12 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c["projects"][0]["instance_types"].update(processing="ml.t3.medium"), "projects[0].instance_types.processing", "not an instance type of SageMaker batch transform"),
         (lambda c: c["projects"][0]["instance_types"].update(endpoint="ml.zz9.large"), "projects[0].instance_types.endpoint", "not an instance type of SageMaker real-time endpoints"),
         (lambda c: c["projects"][0]["instance_types"].update(processing="m5.large"), "projects[0].instance_types.processing", "ml.m5.large"),
+        (lambda c: c["projects"][1]["deployment"].update(data_capture_percent=50), "projects[1].deployment", "data_capture_percent apply to instance-backed endpoints only"),
+        (lambda c: c["projects"][1].update(monitoring={"drift_alarms": [{"feature": "amount"}]}), "projects[1]", "a serverless endpoint has no data capture"),
+        (lambda c: c["projects"][0]["instance_types"].update(endpoint="ml.inf1.xlarge"), "projects[0]", "Inf1 endpoints get no canary deployment"),
+        (lambda c: c.update(projects=c["projects"] + [{**c["projects"][1], "name": f"extra{i}"} for i in range(8)],
+                            sandboxes=[{"user": "alice", "project": p} for p in ["churn", "fraud", *[f"extra{i}" for i in range(7)]]]),
+         "sandboxes", "at most 8 per user"),
         (lambda c: c["projects"][0]["evaluation"].update(threshold=1.5), "projects[0].evaluation.threshold", "allowed 0.0 to 1.0"),
         (lambda c: c["projects"][0]["evaluation"].update(metric="rmse", threshold=-1), "projects[0].evaluation.threshold", "allowed 0.0 to inf"),
         (lambda c: c["projects"][0]["evaluation"].update(metric="logloss"), "projects[0].evaluation.metric", "'auc', 'accuracy'"),
@@ -118,7 +124,7 @@ def test_each_bad_value_is_named_with_its_path_value_and_rule(mutate, path, expe
 def test_monitoring_needs_no_alarms_where_nothing_is_monitored():
     for mutate in (lambda c: c["projects"][0].update(monitoring={"enabled": False}),
                    lambda c: c["projects"][0]["deployment"].update(enabled=False),
-                   lambda c: c["projects"][0]["deployment"].update(serverless={"memory_mb": 2048})):
+                   lambda c: c["projects"][0].update(deployment={"serverless": {"memory_mb": 2048}})):
         raw = json.loads(json.dumps(VALID))
         mutate(raw)
         raw["projects"][0].get("monitoring", {}).pop("drift_alarms", None)

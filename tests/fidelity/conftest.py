@@ -57,13 +57,14 @@ def product_deployments(dev) -> list[Checked]:
 
 
 @pytest.fixture(scope="session")
-def deployments(dev, prod, delivery_app) -> list[Checked]:
-    dev_templates, prod_templates = dev.templates(), prod.templates()
+def deployments(dev, prod, delivery_app, longest) -> list[Checked]:
+    dev_templates, prod_templates, longest_templates = dev.templates(), prod.templates(), longest.templates()
     both = {**dev_templates, **prod_templates}  # prod reads dev's registry parameters
     delivery = delivery_app.templates()
     return [
         Checked("dev stage", Deployment(dev_templates, parameters=endpoint_parameters(dev_templates, "mlops-dev"))),
         Checked("prod stage", Deployment(both, parameters=endpoint_parameters(prod_templates, "mlops-dev"))),
+        Checked("longest names", Deployment(longest_templates, parameters=endpoint_parameters(longest_templates, f"{LONGEST_PREFIX}-{LONGEST_STAGE}"))),
         Checked("delivery app", Deployment(delivery)),
         *product_deployments(dev),
     ]
@@ -76,3 +77,39 @@ def own_stacks(checked: Checked, dev, prod) -> list[str]:
     if checked.label.startswith("product "):
         return [checked.label.removeprefix("product ")]
     return list(checked.deployment.templates)
+
+
+LONGEST_PREFIX, LONGEST_STAGE = "p" + "0" * 11, "s" + "0" * 11  # 12 characters each, the schema's maximum
+LONGEST_FEATURE = "f" + "0" * 127  # drift_alarms[].feature: 128 characters
+
+
+def longest_config() -> dict:
+    """A stage with the longest names the config allows in every place a name goes, every kind of
+    endpoint, and one user in three projects (whose role carries three sandboxes' policies)."""
+    project = lambda i, **extra: {  # noqa: E731
+        "name": f"p{i}" + "0" * 30, "alert_emails": ["alerts@example.com"], "evaluation": {"metric": "auc", "threshold": 0.7}, **extra,
+    }
+    drift = [{"feature": LONGEST_FEATURE[:-1] + str(i), "threshold": 0.1} for i in range(3)]
+    return {
+        "stage": LONGEST_STAGE, "prefix": LONGEST_PREFIX, "account": "123456789012", "region": "us-east-1",
+        "network": {"mode": "new", "cidr": "10.42.0.0/16", "availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"]},
+        "projects": [
+            project(1, monitoring={"drift_alarms": drift}),
+            project(2, monitoring={"drift_alarms": drift[:1], "retrain_on_drift": False}, pipeline={"spot_training": True}),
+            project(3, deployment={"serverless": {"memory_mb": 6144, "max_concurrency": 200}, "api": {"auth": "api_key"}}),
+        ],
+        "users": [{"name": "u1" + "0" * 30, "email": "u1@example.com"}, {"name": "u2" + "0" * 30, "email": "u2@example.com"}],
+        "sandboxes": [{"user": "u1" + "0" * 30, "project": f"p{i}" + "0" * 30} for i in (1, 2, 3)]
+        + [{"user": "u2" + "0" * 30, "project": "p1" + "0" * 30}],
+    }
+
+
+@pytest.fixture(scope="session")
+def longest(tmp_path_factory):
+    import yaml
+
+    from tests.conftest import synth_stage
+
+    config_dir = tmp_path_factory.mktemp("longest-config")
+    (config_dir / f"{LONGEST_STAGE}.yaml").write_text(yaml.safe_dump(longest_config()))
+    return synth_stage(LONGEST_STAGE, tmp_path_factory.mktemp("cdk-longest"), config_dir=str(config_dir))

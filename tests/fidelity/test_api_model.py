@@ -99,41 +99,45 @@ def test_deploy_time_tokens_resolve_to_stand_ins_of_aws_shapes(deployments):
 # -- Task states -------------------------------------------------------------------------------------
 
 
-def _pipelines(deployments) -> list[tuple[Deployment, str, str, dict]]:
-    """(deployment, stack, project, resolved definition) of every training pipeline of the stages."""
+def _pipelines(deployments, stages) -> list[tuple[Deployment, str, object, str, dict]]:
+    """(deployment, stack, stage config, project, resolved definition) of every training pipeline of the stages."""
     found = []
-    for checked in deployments[:2]:  # the dev and prod stages (prod trains nothing: registry stage dev)
+    for checked in deployments:
+        config = stages.get(checked.label)
+        if config is None:
+            continue
         deployment = checked.deployment
         for stack, template in deployment.templates.items():
-            if checked.label == "prod stage" and not stack.startswith("mlops-prod-"):
+            if not stack.startswith(f"{config.prefix}-{config.stage}-pipeline-"):
                 continue
             for resource in template["Resources"].values():
                 if resource["Type"] == "AWS::StepFunctions::StateMachine":
                     definition = deployment.resolve(stack, resource["Properties"]["DefinitionString"])
-                    found.append((deployment, stack, stack.rsplit("pipeline-", 1)[1], json.loads(definition)))
+                    found.append((deployment, stack, config, stack.rsplit("pipeline-", 1)[1], json.loads(definition)))
     return found
 
 
-def _scenarios(dev_config, project: str) -> list[tuple[dict, bool]]:
-    evaluation = dev_config.project(project).evaluation
+def _scenarios(config, project: str) -> list[tuple[dict, bool]]:
+    evaluation = config.project(project).evaluation
     good, bad = (1.0, 0.0) if evaluation.higher_is_better else (0.0, 1e9)
     metric = evaluation.metric.value
     return [(sfn_harness.report(metric, good), False), (sfn_harness.report(metric, bad), False), (None, True)]
 
 
-def test_every_task_request_of_every_pipeline_is_valid(deployments, dev, monkeypatch):
-    pipelines = _pipelines(deployments)
-    assert len(pipelines) == len(dev.stage.pipelines) == 2
+def test_every_task_request_of_every_pipeline_is_valid(deployments, dev, prod, longest, monkeypatch):
+    stages = {"dev stage": dev.stage.config, "prod stage": prod.stage.config, "longest names": longest.stage.config}
+    pipelines = _pipelines(deployments, stages)
+    assert len(pipelines) == len(dev.stage.pipelines) + len(prod.stage.pipelines) + len(longest.stage.pipelines) == 5
     total, requests, tasks = Report(), Counter(), 0
-    for deployment, stack, project, definition in pipelines:
-        ns = f"/mlops/dev/projects/{project}"
+    for deployment, stack, config, project, definition in pipelines:
+        ns = f"/{config.prefix}/{config.stage}/projects/{project}"
         data, artifacts = deployment.ssm_value(f"{ns}/data-bucket-name"), deployment.ssm_value(f"{ns}/artifacts-bucket-name")
         topic = deployment.ssm_value(f"{ns}/alert-topic-arn").rsplit(":", 1)[1]
         group = deployment.ssm_value(f"{ns}/model-package-group-name")
         task_states = {name: s for name, s in definition["States"].items() if s["Type"] == "Task"}
         tasks += len(task_states)
         recorder = sfn_harness.CallRecorder()
-        for evaluation, training_fails in _scenarios(dev.stage.config, project):
+        for evaluation, training_fails in _scenarios(config, project):
             with sfn_harness.moto_world(monkeypatch, region=deployment.region, account=deployment.account, buckets=[data, artifacts],
                                         group=group, topic_name=topic, artifacts_bucket=artifacts) as world:
                 run = sfn_harness.harnessed(definition, model_artifacts=sfn_harness.model_uri(artifacts, project), training_fails=training_fails)

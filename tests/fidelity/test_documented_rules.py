@@ -1,0 +1,130 @@
+"""Documented AWS rules that span fields or resources (``fidelity.limits.RULES``), over every deployment,
+including a stage of the longest names the config allows; each rule shown to find what it is about."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from fidelity.cfn import Deployment
+from fidelity.limits import RULES, Rule
+from tests.fidelity.conftest import own_stacks
+
+
+def test_every_deployment_keeps_every_documented_rule(deployments, dev, prod):
+    findings, checks = [], 0
+    for checked in deployments:
+        stacks = own_stacks(checked, dev, prod)
+        for rule in RULES:
+            checks += 1
+            findings += [f"[{rule.id}] {checked.label}: {f} ({rule.doc})" for f in rule.check(checked.deployment, stacks)]
+    print(f"\n{len(RULES)} documented rules x {len(deployments)} deployments = {checks} checks; findings: {len(findings)}")
+    assert findings == []
+
+
+def test_every_rule_names_its_aws_page():
+    assert len({r.id for r in RULES}) == len(RULES)
+    assert all(r.doc.startswith("https://docs.aws.amazon.com/") or "https://docs.aws.amazon.com/" in r.doc for r in RULES)
+
+
+def _rule(rule_id: str) -> Rule:
+    return next(r for r in RULES if r.id == rule_id)
+
+
+def _mutated(deployments, label: str, stack: str, change) -> Deployment:
+    deployment = next(c.deployment for c in deployments if c.label == label)
+    templates = dict(deployment.templates)
+    templates[stack] = copy.deepcopy(templates[stack])
+    change(templates[stack]["Resources"])
+    return Deployment(templates, parameters=deployment.parameters)
+
+
+def _of_type(resources: dict, kind: str) -> dict:
+    return next(r for r in resources.values() if r["Type"] == kind)
+
+
+def test_a_serverless_model_in_the_vpc_is_found(deployments):
+    # the shipped dev config did exactly this before the fix: its fraud endpoint is serverless
+    def add_vpc(resources):
+        _of_type(resources, "AWS::SageMaker::Model")["Properties"]["VpcConfig"] = {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
+
+    found = _rule("serverless-exclusions").check(_mutated(deployments, "dev stage", "mlops-dev-endpoint-fraud", add_vpc), ["mlops-dev-endpoint-fraud"])
+    assert any("Serverless Inference supports no VPC configuration" in f for f in found)
+
+
+def test_a_monitor_on_an_endpoint_without_output_capture_is_found(deployments):
+    def input_only(resources):
+        config = _of_type(resources, "AWS::SageMaker::EndpointConfig")["Properties"]
+        config["DataCaptureConfig"]["CaptureOptions"] = [{"CaptureMode": "Input"}]
+
+    found = _rule("monitor-needs-capture").check(_mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", input_only), ["mlops-dev-endpoint-churn"])
+    assert found and "must capture Input and Output" in found[0]
+
+
+def test_a_canary_on_inf1_is_found(deployments):
+    def inf1(resources):
+        _of_type(resources, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]["InstanceType"] = "ml.inf1.xlarge"
+
+    found = _rule("guardrail-exclusions").check(_mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", inf1), ["mlops-dev-endpoint-churn"])
+    assert found and "Inf1" in found[0]
+
+
+def test_a_name_over_its_limit_is_found(deployments):
+    def long_name(resources):
+        _of_type(resources, "AWS::SageMaker::Endpoint")["Properties"]["EndpointName"] = "e" * 64
+
+    found = _rule("name-limits").check(_mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", long_name), ["mlops-dev-endpoint-churn"])
+    assert found and "above the maximum 63" in found[0]
+
+
+def test_an_oversized_role_policy_is_found(deployments):
+    def big_policy(resources):
+        policy = _of_type(resources, "AWS::IAM::Policy")["Properties"]["PolicyDocument"]
+        policy["Statement"].append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"arn:aws:s3:::b/{i:05d}" for i in range(500)]})
+
+    found = _rule("iam-sizes").check(_mutated(deployments, "dev stage", "mlops-dev-pipeline-churn", big_policy), ["mlops-dev-pipeline-churn"])
+    assert found and "limit 10240" in found[0]
+
+
+@pytest.mark.parametrize(("rule_id", "section", "count"), [("stack-limits", "Outputs", 201), ("stack-limits", "Resources", 501)])
+def test_stack_limits_are_found(deployments, rule_id, section, count):
+    deployment = next(c.deployment for c in deployments if c.label == "dev stage")
+    template = {"Resources": {}, section: {f"X{i}": {"Type": "AWS::SNS::Topic", "Value": "x"} for i in range(count)}}
+    found = _rule(rule_id).check(Deployment({**deployment.templates, "big": template}), ["big"])
+    assert found and f"{count} {section.lower()}" in found[0]
+
+
+def test_an_oversized_lambda_environment_is_found(deployments):
+    def big_environment(resources):
+        _of_type(resources, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]["X"] = "x" * 4096
+
+    found = _rule("lambda-environment").check(_mutated(deployments, "dev stage", "mlops-dev-pipeline-churn", big_environment), ["mlops-dev-pipeline-churn"])
+    assert found and "limit 4096" in found[0]
+
+
+def test_the_longest_names_the_config_allows_are_part_of_the_checks(deployments, longest):
+    from tests.fidelity.conftest import LONGEST_FEATURE, LONGEST_PREFIX, LONGEST_STAGE
+
+    checked = next(c for c in deployments if c.label == "longest names")
+    templates = checked.deployment.templates
+    assert any(name.startswith(f"{LONGEST_PREFIX}-{LONGEST_STAGE}-sandbox-u1") for name in templates)
+    alarms = [r["Properties"].get("AlarmName", "") for t in templates.values() for r in t["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert any(LONGEST_FEATURE[:-1] in str(a) for a in alarms)
+
+
+def test_the_sandboxes_per_user_limit_follows_from_the_measured_policy_sizes(deployments):
+    """config.loader.MAX_SANDBOXES_PER_USER: the user's own inline policy plus one per sandbox fit IAM's 10,240 characters."""
+    from config.loader import MAX_SANDBOXES_PER_USER
+    from fidelity.limits import ROLE_INLINE_CHARS, _size
+
+    deployment = next(c.deployment for c in deployments if c.label == "longest names")
+    sizes: dict[str, list[int]] = {"user": [], "sandbox": []}
+    for stack, template in deployment.templates.items():
+        kind = "sandbox" if "-sandbox-" in stack else "user" if "-user-" in stack else None
+        for resource in template["Resources"].values():
+            if kind and resource["Type"] == "AWS::IAM::Policy":
+                sizes[kind].append(_size(deployment.resolve(stack, resource["Properties"]["PolicyDocument"])))
+    own, each = max(sizes["user"]), max(sizes["sandbox"])
+    print(f"\nuser role: own inline policy {own} characters, {each} per sandbox; limit {ROLE_INLINE_CHARS}")
+    assert MAX_SANDBOXES_PER_USER == (ROLE_INLINE_CHARS - own) // each
