@@ -113,3 +113,60 @@ def longest(tmp_path_factory):
     config_dir = tmp_path_factory.mktemp("longest-config")
     (config_dir / f"{LONGEST_STAGE}.yaml").write_text(yaml.safe_dump(longest_config()))
     return synth_stage(LONGEST_STAGE, tmp_path_factory.mktemp("cdk-longest"), config_dir=str(config_dir))
+
+
+@dataclass
+class PipelineRun:
+    """A training pipeline of a stage, resolved and run in moto on every path; the AWS calls its tasks made."""
+
+    deployment: Deployment
+    stack: str
+    config: object
+    project: str
+    definition: dict
+    calls: list[tuple[str, str, dict]]
+
+
+def _scenarios(config, project: str) -> list[tuple[dict | None, bool]]:
+    """Model registered, quality gate failed, training failed."""
+    from tests import sfn_harness
+
+    evaluation = config.project(project).evaluation
+    good, bad = (1.0, 0.0) if evaluation.higher_is_better else (0.0, 1e9)
+    metric = evaluation.metric.value
+    return [(sfn_harness.report(metric, good), False), (sfn_harness.report(metric, bad), False), (None, True)]
+
+
+@pytest.fixture(scope="session")
+def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
+    from tests import sfn_harness
+
+    stages = {"dev stage": dev.stage.config, "prod stage": prod.stage.config, "longest names": longest.stage.config}
+    runs = []
+    for checked in deployments:
+        config = stages.get(checked.label)
+        if config is None:
+            continue
+        deployment = checked.deployment
+        for stack, template in deployment.templates.items():
+            if not stack.startswith(f"{config.prefix}-{config.stage}-pipeline-"):
+                continue
+            machine = next(r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine")
+            definition = json.loads(deployment.resolve(stack, machine["Properties"]["DefinitionString"]))
+            project = stack.rsplit("pipeline-", 1)[1]
+            ns = f"/{config.prefix}/{config.stage}/projects/{project}"
+            data, artifacts = deployment.ssm_value(f"{ns}/data-bucket-name"), deployment.ssm_value(f"{ns}/artifacts-bucket-name")
+            topic = deployment.ssm_value(f"{ns}/alert-topic-arn").rsplit(":", 1)[1]
+            group = deployment.ssm_value(f"{ns}/model-package-group-name")
+            recorder = sfn_harness.CallRecorder()
+            for evaluation, training_fails in _scenarios(config, project):
+                with pytest.MonkeyPatch.context() as monkeypatch:
+                    with sfn_harness.moto_world(monkeypatch, region=deployment.region, account=deployment.account, buckets=[data, artifacts],
+                                                group=group, topic_name=topic, artifacts_bucket=artifacts) as world:
+                        harnessed = sfn_harness.harnessed(definition, model_artifacts=sfn_harness.model_uri(artifacts, project),
+                                                          training_fails=training_fails)
+                        with recorder.recording(monkeypatch):
+                            result = world.run(harnessed, {"trigger": "schedule", "detail": {}}, evaluation)
+                        assert result["status"] in ("SUCCEEDED", "FAILED"), result
+            runs.append(PipelineRun(deployment, stack, config, project, definition, recorder.calls))
+    return runs

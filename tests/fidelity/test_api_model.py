@@ -16,21 +16,13 @@ Both print what they checked, what were stand-ins for deploy-time values, and wh
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest
 
 from fidelity.api_model import Report, check_sagemaker_resource, input_shape, task_operation, validate
 from fidelity.cfn import Deployment
-from tests import sfn_harness
 from tests.fidelity.conftest import own_stacks
-
-# What stays unchecked, and why (a new entry here is a decision, not a default).
-EXPECTED_UNCHECKED = {
-    # botocore's pattern for tag values uses \p{...} classes with a trailing `$` group the regex module cannot compile.
-}
-
 
 def _sagemaker_reports(deployments, dev, prod) -> tuple[Report, Counter]:
     total, kinds = Report(), Counter()
@@ -99,59 +91,20 @@ def test_deploy_time_tokens_resolve_to_stand_ins_of_aws_shapes(deployments):
 # -- Task states -------------------------------------------------------------------------------------
 
 
-def _pipelines(deployments, stages) -> list[tuple[Deployment, str, object, str, dict]]:
-    """(deployment, stack, stage config, project, resolved definition) of every training pipeline of the stages."""
-    found = []
-    for checked in deployments:
-        config = stages.get(checked.label)
-        if config is None:
-            continue
-        deployment = checked.deployment
-        for stack, template in deployment.templates.items():
-            if not stack.startswith(f"{config.prefix}-{config.stage}-pipeline-"):
-                continue
-            for resource in template["Resources"].values():
-                if resource["Type"] == "AWS::StepFunctions::StateMachine":
-                    definition = deployment.resolve(stack, resource["Properties"]["DefinitionString"])
-                    found.append((deployment, stack, config, stack.rsplit("pipeline-", 1)[1], json.loads(definition)))
-    return found
-
-
-def _scenarios(config, project: str) -> list[tuple[dict, bool]]:
-    evaluation = config.project(project).evaluation
-    good, bad = (1.0, 0.0) if evaluation.higher_is_better else (0.0, 1e9)
-    metric = evaluation.metric.value
-    return [(sfn_harness.report(metric, good), False), (sfn_harness.report(metric, bad), False), (None, True)]
-
-
-def test_every_task_request_of_every_pipeline_is_valid(deployments, dev, prod, longest, monkeypatch):
-    stages = {"dev stage": dev.stage.config, "prod stage": prod.stage.config, "longest names": longest.stage.config}
-    pipelines = _pipelines(deployments, stages)
-    assert len(pipelines) == len(dev.stage.pipelines) + len(prod.stage.pipelines) + len(longest.stage.pipelines) == 5
+def test_every_task_request_of_every_pipeline_is_valid(pipeline_runs, dev, prod, longest):
+    assert len(pipeline_runs) == len(dev.stage.pipelines) + len(prod.stage.pipelines) + len(longest.stage.pipelines) == 5
     total, requests, tasks = Report(), Counter(), 0
-    for deployment, stack, config, project, definition in pipelines:
-        ns = f"/{config.prefix}/{config.stage}/projects/{project}"
-        data, artifacts = deployment.ssm_value(f"{ns}/data-bucket-name"), deployment.ssm_value(f"{ns}/artifacts-bucket-name")
-        topic = deployment.ssm_value(f"{ns}/alert-topic-arn").rsplit(":", 1)[1]
-        group = deployment.ssm_value(f"{ns}/model-package-group-name")
-        task_states = {name: s for name, s in definition["States"].items() if s["Type"] == "Task"}
+    for run in pipeline_runs:
+        task_states = {name: s for name, s in run.definition["States"].items() if s["Type"] == "Task"}
         tasks += len(task_states)
-        recorder = sfn_harness.CallRecorder()
-        for evaluation, training_fails in _scenarios(config, project):
-            with sfn_harness.moto_world(monkeypatch, region=deployment.region, account=deployment.account, buckets=[data, artifacts],
-                                        group=group, topic_name=topic, artifacts_bucket=artifacts) as world:
-                run = sfn_harness.harnessed(definition, model_artifacts=sfn_harness.model_uri(artifacts, project), training_fails=training_fails)
-                with recorder.recording(monkeypatch):
-                    result = world.run(run, {"trigger": "schedule", "detail": {}}, evaluation)
-                assert result["status"] in ("SUCCEEDED", "FAILED"), result
         wanted = {task_operation(s["Resource"]) for s in task_states.values()}
-        made = {(service, op) for service, op, _ in recorder.calls}
-        assert wanted <= made, f"{stack}: Task states never exercised: {wanted - made}"
-        for service, operation, params in recorder.calls:
+        made = {(service, op) for service, op, _ in run.calls}
+        assert wanted <= made, f"{run.stack}: Task states never exercised: {wanted - made}"
+        for service, operation, params in run.calls:
             if (service, operation) in wanted:
                 requests[f"{service}:{operation}"] += 1
-                validate(input_shape(service, operation), params, f"{stack} {service}:{operation}", total)
-    print(f"\nTask states: {tasks} in {len(pipelines)} state machines; requests validated: {sum(requests.values())} "
+                validate(input_shape(service, operation), params, f"{run.stack} {service}:{operation}", total)
+    print(f"\nTask states: {tasks} in {len(pipeline_runs)} state machines; requests validated: {sum(requests.values())} "
           f"({dict(sorted(requests.items()))}); fields checked: {total.checked}; unchecked: {len(total.unchecked)}")
     for path in sorted(set(total.unchecked)):
         print(f"  unchecked: {path}")

@@ -1,0 +1,205 @@
+"""Evaluate AWS calls against the synthesized IAM policies with a real policy engine.
+
+:class:`Policies` indexes a resolved :class:`~fidelity.cfn.Deployment`: each role's identity
+policies (inline, attached ``AWS::IAM::Policy`` from any stack, customer-managed), and the resource
+policies of buckets, keys, topics and queues, with the key that encrypts each bucket and topic.
+:func:`evaluate` sends :class:`Call`s to ``tools/iam_simulate.mjs`` (``@cloud-copilot/iam-simulate``,
+pinned in package.json), which applies AWS's evaluation logic: explicit denies, identity and resource
+policies, conditions, cross-account rules, and KMS's rule that the key policy must allow.
+
+What is not modelled: AWS-managed policies attached to a role (listed in ``Policies.unresolved``),
+service control policies and permission boundaries (none are used), and the resource policies of
+resources AWS owns (the Model Monitor analyzer's ECR repository): calls to those are evaluated on
+the identity side only, as ``Call.aws_owned`` says.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fidelity.cfn import UNRESOLVED, Deployment, contains_unresolved
+
+ROOT = Path(__file__).resolve().parent.parent
+SIMULATOR = ROOT / "tools" / "iam_simulate.mjs"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: ``principal`` (a role ARN) does ``action`` on ``resource``."""
+
+    principal: str
+    action: str
+    resource: str
+    context: tuple[tuple[str, Any], ...] = ()
+    why: str = ""
+    aws_owned: bool = False  # the resource belongs to AWS (an AWS account's repository): identity side only
+
+
+@dataclass
+class Result:
+    call: Call
+    decision: str  # Allowed, ImplicitlyDenied, ExplicitlyDenied, Error
+    detail: Any = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "Allowed"
+
+    def __str__(self) -> str:
+        role = self.call.principal.rsplit("/", 1)[-1]
+        return f"{self.decision}: {role} {self.call.action} {self.call.resource} ({self.call.why})"
+
+
+def _statements(document: dict) -> list[dict]:
+    statements = document.get("Statement", [])
+    return statements if isinstance(statements, list) else [statements]
+
+
+@dataclass
+class Policies:
+    """Identity and resource policies of a deployment, resolved."""
+
+    deployment: Deployment
+    identity: dict[str, list[dict]] = field(default_factory=dict)  # role ARN -> policy documents
+    resource: dict[str, dict] = field(default_factory=dict)  # resource ARN -> its policy
+    keys: dict[str, str] = field(default_factory=dict)  # bucket or topic ARN -> the KMS key ARN encrypting it
+    unresolved: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> "Policies":
+        policies = cls(deployment)
+        policies._index()
+        return policies
+
+    def _arn_of_role_name(self, name: str) -> str:
+        return f"arn:aws:iam::{self.deployment.account}:role/{name}"
+
+    def _add_identity(self, role_arn: str, document: Any, where: str) -> None:
+        if contains_unresolved(document):
+            self.unresolved.append(f"{where}: a policy with unresolvable values")
+            return
+        self.identity.setdefault(role_arn, []).append(document)
+
+    def _index(self) -> None:
+        d = self.deployment
+        managed: dict[str, Any] = {}
+        for stack, template in d.templates.items():
+            for logical_id, resource in template["Resources"].items():
+                if resource["Type"] == "AWS::IAM::ManagedPolicy":
+                    arn = f"arn:aws:iam::{d.account}:policy/{d.ref(stack, logical_id)}"
+                    managed[arn] = d.resolve(stack, resource["Properties"])
+        for stack, template in d.templates.items():
+            for logical_id, resource in template["Resources"].items():
+                kind, raw = resource["Type"], resource.get("Properties", {})
+                where = f"{stack}/{logical_id}"
+                if kind == "AWS::IAM::Role":
+                    arn = d.get_att(stack, logical_id, "Arn")
+                    self.identity.setdefault(arn, [])
+                    for policy in raw.get("Policies", []):
+                        self._add_identity(arn, d.resolve(stack, policy["PolicyDocument"]), where)
+                    for managed_arn in d.resolve(stack, raw.get("ManagedPolicyArns", [])):
+                        if managed_arn in managed:
+                            self._add_identity(arn, managed[managed_arn]["PolicyDocument"], where)
+                        else:
+                            self.unresolved.append(f"{where}: managed policy {managed_arn} (not in these templates)")
+                elif kind == "AWS::IAM::Policy":
+                    props = d.resolve(stack, raw)
+                    for role in props.get("Roles", []):
+                        if role is UNRESOLVED:
+                            self.unresolved.append(f"{where}: attached to an unresolvable role")
+                            continue
+                        self._add_identity(self._arn_of_role_name(role), props["PolicyDocument"], where)
+                elif kind == "AWS::IAM::ManagedPolicy":
+                    props = managed[f"arn:aws:iam::{d.account}:policy/{d.ref(stack, logical_id)}"]
+                    for role in props.get("Roles", []):
+                        self._add_identity(self._arn_of_role_name(role), props["PolicyDocument"], where)
+                elif kind == "AWS::S3::BucketPolicy":
+                    props = d.resolve(stack, raw)
+                    self.resource[f"arn:aws:s3:::{props['Bucket']}"] = props["PolicyDocument"]
+                elif kind == "AWS::KMS::Key":
+                    self.resource[d.get_att(stack, logical_id, "Arn")] = d.resolve(stack, raw["KeyPolicy"])
+                elif kind == "AWS::SNS::TopicPolicy":
+                    props = d.resolve(stack, raw)
+                    for topic in props["Topics"]:
+                        self.resource[topic] = props["PolicyDocument"]
+                elif kind == "AWS::SQS::QueuePolicy":
+                    props = d.resolve(stack, raw)
+                    for queue_url in props["Queues"]:
+                        self.resource[self._queue_arn(queue_url)] = props["PolicyDocument"]
+                elif kind == "AWS::S3::Bucket":
+                    props = d.resolve(stack, raw)
+                    rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+                    key = rules[0].get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID") if rules else None
+                    if key:
+                        self.keys[d.get_att(stack, logical_id, "Arn")] = key
+                elif kind == "AWS::SNS::Topic":
+                    props = d.resolve(stack, raw)
+                    if props.get("KmsMasterKeyId"):
+                        self.keys[d.ref(stack, logical_id)] = props["KmsMasterKeyId"]
+
+    def _queue_arn(self, url: str) -> str:
+        return f"arn:aws:sqs:{self.deployment.region}:{self.deployment.account}:{url.rsplit('/', 1)[1]}"
+
+    # -- what a call implies --------------------------------------------------------------------------
+
+    def resource_policy(self, resource: str) -> dict | None:
+        if resource in self.resource:
+            return self.resource[resource]
+        if resource.startswith("arn:aws:s3:::"):
+            return self.resource.get("arn:aws:s3:::" + resource.removeprefix("arn:aws:s3:::").split("/", 1)[0])
+        return None
+
+    def key_of(self, resource: str) -> str | None:
+        """The KMS key encrypting an S3 object's bucket or an SNS topic, if any."""
+        if resource.startswith("arn:aws:s3:::"):
+            return self.keys.get("arn:aws:s3:::" + resource.removeprefix("arn:aws:s3:::").split("/", 1)[0])
+        return self.keys.get(resource)
+
+
+# Data-plane calls on encrypted resources need the key too (SSE-KMS objects, KMS-encrypted topics).
+KMS_FOR = {
+    "s3:GetObject": ["kms:Decrypt"],
+    "s3:PutObject": ["kms:GenerateDataKey"],
+    "sns:Publish": ["kms:GenerateDataKey", "kms:Decrypt"],
+}
+
+
+def with_key_calls(policies: Policies, calls: list[Call]) -> list[Call]:
+    """``calls`` and, after each on an encrypted bucket or topic, the KMS calls it makes on the caller's behalf."""
+    out = []
+    for call in calls:
+        out.append(call)
+        key = policies.key_of(call.resource)
+        for action in KMS_FOR.get(call.action, []) if key else []:
+            service = "s3" if call.action.startswith("s3:") else "sns"
+            out.append(Call(call.principal, action, key, (("kms:ViaService", f"{service}.{policies.deployment.region}.amazonaws.com"),),
+                            why=f"{call.why}: {call.action} on a resource encrypted with this key"))
+    return out
+
+
+def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
+    """Every call's decision, in order (one simulator process for all)."""
+    account = policies.deployment.account
+    requests = []
+    for i, call in enumerate(calls):
+        resource_account = account
+        if call.resource.startswith("arn:") and call.resource.split(":")[4].isdigit() and not call.aws_owned:
+            resource_account = call.resource.split(":")[4]
+        context = {"aws:SecureTransport": "true", "aws:PrincipalAccount": account, "aws:PrincipalArn": call.principal,
+                   "aws:RequestedRegion": policies.deployment.region}
+        context.update(dict(call.context))
+        requests.append({
+            "id": i, "principal": call.principal, "action": call.action, "resource": call.resource,
+            "resourceAccount": resource_account, "context": context,
+            "identityPolicies": policies.identity.get(call.principal, []),
+            "resourcePolicy": None if call.aws_owned else policies.resource_policy(call.resource),
+        })
+    completed = subprocess.run(["node", str(SIMULATOR)], input=json.dumps(requests), capture_output=True, text=True, cwd=ROOT, timeout=300)
+    if completed.returncode != 0:
+        raise RuntimeError(f"the IAM simulator failed: {completed.stderr[-2000:]}")
+    answers = json.loads(completed.stdout)
+    return [Result(calls[a["id"]], a["result"], a.get("errors")) for a in answers]
