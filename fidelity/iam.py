@@ -203,3 +203,71 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
         raise RuntimeError(f"the IAM simulator failed: {completed.stderr[-2000:]}")
     answers = json.loads(completed.stdout)
     return [Result(calls[a["id"]], a["result"], a.get("errors")) for a in answers]
+
+
+# -- recorded API calls -> the IAM requests AWS authorizes ------------------------------------------------
+
+# Step Functions' optimized SageMaker integrations with .sync also describe and stop the job and manage a
+# managed EventBridge rule: https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html
+SYNC_RULES = {"CreateProcessingJob": "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+              "CreateTrainingJob": "StepFunctionsGetEventsForSageMakerTrainingJobsRule"}
+
+
+def s3_object(uri: str, leaf: str = "") -> str:
+    """The ARN of an object under ``uri`` (``s3://bucket/prefix``), ``leaf`` appended."""
+    path = uri.removeprefix("s3://").rstrip("/")
+    return f"arn:aws:s3:::{path}/{leaf}" if leaf else f"arn:aws:s3:::{path}"
+
+
+def s3_list(principal: str, uri: str, why: str) -> Call:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return Call(principal, "s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", prefix),), why)
+
+
+def api_calls_to_iam(principal: str, service: str, operation: str, params: dict, *, region: str, account: str, sync: bool = False) -> list[Call]:
+    """The IAM requests one recorded API call makes (with its ``.sync`` integration's extra calls)."""
+    arn = f"arn:aws:{{}}:{region}:{account}:{{}}"
+    why = f"{service}:{operation}"
+    if service == "sagemaker" and operation in ("CreateProcessingJob", "CreateTrainingJob"):
+        kind, name_key = ("processing-job", "ProcessingJobName") if operation == "CreateProcessingJob" else ("training-job", "TrainingJobName")
+        job = arn.format("sagemaker", f"{kind}/{params[name_key].lower()}")
+        calls = [Call(principal, f"sagemaker:{operation}", job, why=why),
+                 Call(principal, "iam:PassRole", params["RoleArn"], (("iam:PassedToService", "sagemaker.amazonaws.com"),), why)]
+        if params.get("Tags"):
+            calls.append(Call(principal, "sagemaker:AddTags", job, why=f"{why} with Tags"))
+        if sync:
+            noun = operation.removeprefix("Create")
+            calls += [Call(principal, f"sagemaker:Describe{noun}", job, why=f"{why}.sync"),
+                      Call(principal, f"sagemaker:Stop{noun}", job, why=f"{why}.sync (on abort)")]
+            rule = arn.format("events", f"rule/{SYNC_RULES[operation]}")
+            calls += [Call(principal, f"events:{a}", rule, why=f"{why}.sync") for a in ("PutTargets", "PutRule", "DescribeRule")]
+        return calls
+    if service == "sagemaker" and operation == "CreateModelPackage":
+        group = params["ModelPackageGroupName"]
+        return [Call(principal, "sagemaker:CreateModelPackage", arn.format("sagemaker", f"model-package/{group.lower()}/1"), why=why)]
+    if service == "sagemaker" and operation == "ListModelPackages":
+        return [Call(principal, "sagemaker:ListModelPackages", "*", why=why)]
+    if service == "sagemaker" and operation == "DescribeModelPackage":
+        return [Call(principal, "sagemaker:DescribeModelPackage", params["ModelPackageName"], why=why)]
+    if service == "sagemaker-runtime" and operation == "InvokeEndpoint":
+        return [Call(principal, "sagemaker:InvokeEndpoint", arn.format("sagemaker", f"endpoint/{params['EndpointName'].lower()}"), why=why)]
+    if service == "s3" and operation in ("GetObject", "PutObject"):
+        return [Call(principal, f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", why=why)]
+    if service == "sns" and operation == "Publish":
+        return [Call(principal, "sns:Publish", params["TopicArn"], why=why)]
+    if service == "stepfunctions" and operation in ("ListExecutions", "StartExecution"):
+        return [Call(principal, f"states:{operation}", params["stateMachineArn"], why=why)]
+    raise KeyError(f"no IAM mapping for {service}:{operation}: add it to fidelity.iam.api_calls_to_iam")
+
+
+def image_pull(principal: str, image_uri: str, why: str, *, own_account: str) -> list[Call]:
+    """Pulling ``image_uri`` (``<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag]``); an image of another
+    account is AWS's own (the Model Monitor analyzer), whose repository policy is not ours to check."""
+    registry, _, path = image_uri.partition("/")
+    account, region = registry.split(".")[0], registry.split(".")[3]
+    repository = f"arn:aws:ecr:{region}:{account}:repository/{path.split(':')[0].split('@')[0]}"
+    owned = account != own_account
+    calls = [Call(principal, "ecr:GetAuthorizationToken", "*", why=why)]
+    for action in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"):
+        calls.append(Call(principal, action, repository, why=why, aws_owned=owned))
+    return calls

@@ -13,6 +13,7 @@ what it sends. :class:`CallRecorder` records every call so that ``fidelity.api_m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from contextlib import contextmanager
@@ -98,7 +99,8 @@ class World:
         got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in got]
 
-    def run(self, definition: dict, execution_input: dict, evaluation: dict | None) -> dict:
+    def run(self, definition: dict, execution_input: dict, evaluation: dict | None, *, during=None) -> dict:
+        """Run ``definition`` to its end; ``during``: a context manager around the execution only (not its set-up)."""
         if evaluation is not None:
             boto3.client("s3").put_object(
                 Bucket=self.artifacts_bucket, Key=f"pipeline/{RUN_ID}/evaluation/evaluation.json", Body=json.dumps(evaluation).encode()
@@ -107,14 +109,15 @@ class World:
         machine = sfn.create_state_machine(
             name=f"pipeline-{time.time_ns()}", definition=json.dumps(definition), roleArn=f"arn:aws:iam::{self.account}:role/sfn"
         )
-        arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input))["executionArn"]
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            result = sfn.describe_execution(executionArn=arn)
-            if result["status"] != "RUNNING":
-                result["history"] = sfn.get_execution_history(executionArn=arn)["events"]
-                return result
-            time.sleep(0.1)
+        with during if during is not None else contextlib.nullcontext():
+            arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input))["executionArn"]
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                result = sfn.describe_execution(executionArn=arn)
+                if result["status"] != "RUNNING":
+                    result["history"] = sfn.get_execution_history(executionArn=arn)["events"]
+                    return result
+                time.sleep(0.1)
         raise AssertionError("execution did not finish")
 
 

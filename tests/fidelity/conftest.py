@@ -14,20 +14,22 @@ LONGEST_PROJECT = "p" + "0" * 31
 LONGEST_USER = "u" + "0" * 31
 
 
-def endpoint_parameters(templates: dict[str, dict], registry_prefix: str) -> dict[str, dict[str, str]]:
-    """What `cdk deploy --parameters` passes an endpoint stack that takes its model package and baseline as parameters."""
-    given = {}
-    for name, template in templates.items():
+def with_endpoint_parameters(deployment: Deployment, registry: str) -> Deployment:
+    """``deployment`` with what `cdk deploy --parameters` passes an endpoint stack that takes its model package and
+    baseline as parameters: a package of the registry stage's group and a baseline in its artifacts bucket."""
+    for name, template in deployment.templates.items():
         declared = template.get("Parameters", {})
+        project = name.rsplit("endpoint-", 1)[-1]
         values = {}
         if "ModelPackageArn" in declared:
-            project = name.rsplit("endpoint-", 1)[1]
-            values["ModelPackageArn"] = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{registry_prefix}-{project}/12"
+            group = deployment.ssm_value(f"{registry}/projects/{project}/model-package-group-name")
+            values["ModelPackageArn"] = f"arn:aws:sagemaker:{deployment.region}:{deployment.account}:model-package/{group}/12"
         if "BaselineUri" in declared:
-            values["BaselineUri"] = "s3://mlops-dev-churn-artifacts/pipeline/0a1b2c3d/baseline"
+            bucket = deployment.ssm_value(f"{registry}/projects/{project}/artifacts-bucket-name")
+            values["BaselineUri"] = f"s3://{bucket}/pipeline/0a1b2c3d/baseline"
         if values:
-            given[name] = values
-    return given
+            deployment.parameters[name] = values
+    return deployment
 
 
 @dataclass
@@ -62,9 +64,9 @@ def deployments(dev, prod, delivery_app, longest) -> list[Checked]:
     both = {**dev_templates, **prod_templates}  # prod reads dev's registry parameters
     delivery = delivery_app.templates()
     return [
-        Checked("dev stage", Deployment(dev_templates, parameters=endpoint_parameters(dev_templates, "mlops-dev"))),
-        Checked("prod stage", Deployment(both, parameters=endpoint_parameters(prod_templates, "mlops-dev"))),
-        Checked("longest names", Deployment(longest_templates, parameters=endpoint_parameters(longest_templates, f"{LONGEST_PREFIX}-{LONGEST_STAGE}"))),
+        Checked("dev stage", with_endpoint_parameters(Deployment(dev_templates), "/mlops/dev")),
+        Checked("prod stage", with_endpoint_parameters(Deployment(both), "/mlops/dev")),
+        Checked("longest names", with_endpoint_parameters(Deployment(longest_templates), f"/{LONGEST_PREFIX}/{LONGEST_STAGE}")),
         Checked("delivery app", Deployment(delivery)),
         *product_deployments(dev),
     ]
@@ -165,8 +167,7 @@ def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
                                                 group=group, topic_name=topic, artifacts_bucket=artifacts) as world:
                         harnessed = sfn_harness.harnessed(definition, model_artifacts=sfn_harness.model_uri(artifacts, project),
                                                           training_fails=training_fails)
-                        with recorder.recording(monkeypatch):
-                            result = world.run(harnessed, {"trigger": "schedule", "detail": {}}, evaluation)
+                        result = world.run(harnessed, {"trigger": "schedule", "detail": {}}, evaluation, during=recorder.recording(monkeypatch))
                         assert result["status"] in ("SUCCEEDED", "FAILED"), result
             runs.append(PipelineRun(deployment, stack, config, project, definition, recorder.calls))
     return runs

@@ -1,0 +1,370 @@
+"""Every runtime actor can do its job and nothing more, judged by a real IAM engine (``fidelity.iam``).
+
+For each actor, the calls it makes, with their resources, are evaluated against its synthesized
+identity policies and the resource policies of what it touches (bucket, key, topic policies):
+
+- where this project's code makes the calls, they are recorded by running that code in moto: the
+  training pipelines' Task states (every path, ``pipeline_runs``), the trigger-guard Lambda, the API
+  Lambda (with botocore's Stubber) and the delivery pipeline's model-package resolver;
+- where SageMaker makes them with a role (jobs, models, monitors), they are derived from the
+  requests that start them (recorded job requests, the resolved model, endpoint config and job
+  definition): each input read, output written, image pulled, log and metric written;
+- Studio users: what a sandbox is for, and what it must never reach, with the same engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from fidelity.iam import Call, Policies, api_calls_to_iam, evaluate, image_pull, s3_list, s3_object, with_key_calls
+from tests import sfn_harness
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = "0a1b2c3d"
+
+
+def _dev(deployments):
+    return next(c.deployment for c in deployments if c.label == "dev stage")
+
+
+def _resources(deployment, stack: str, kind: str) -> list[tuple[str, dict]]:
+    return [(lid, r) for lid, r in deployment.templates[stack]["Resources"].items() if r["Type"] == kind]
+
+
+def _log_calls(principal: str, region: str, account: str, kind: str, job: str, why: str) -> list[Call]:
+    stream = f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/{kind}:log-stream:{job}/algo-1-1700000000"
+    return [Call(principal, "logs:CreateLogStream", stream, why=why), Call(principal, "logs:PutLogEvents", stream, why=why),
+            Call(principal, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", f"/aws/sagemaker/{kind}"),), why)]
+
+
+def _vpc_calls(principal: str, why: str) -> list[Call]:
+    return [Call(principal, f"ec2:{a}", "*", why=why) for a in
+            ("CreateNetworkInterface", "CreateNetworkInterfacePermission", "DeleteNetworkInterface", "DescribeNetworkInterfaces",
+             "DescribeVpcs", "DescribeDhcpOptions", "DescribeSubnets", "DescribeSecurityGroups")]
+
+
+# -- the actors ----------------------------------------------------------------------------------------------
+
+
+def state_machine_calls(run) -> list[Call]:
+    """The state machine role: every request its Task states made, with what .sync integrations add."""
+    deployment = run.deployment
+    machine = next(r for _, r in _resources(deployment, run.stack, "AWS::StepFunctions::StateMachine"))
+    principal = deployment.resolve(run.stack, machine["Properties"]["RoleArn"])
+    sync_operations = {state["Resource"].split(":")[-1].removesuffix(".sync") for state in run.definition["States"].values()
+                       if state.get("Resource", "").endswith(".sync")}
+    calls = []
+    for service, operation, params in run.calls:
+        if service in ("sagemaker", "s3", "sns"):
+            sync = operation[0].lower() + operation[1:] in sync_operations
+            calls += api_calls_to_iam(principal, service, operation, params, region=deployment.region, account=deployment.account, sync=sync)
+    calls += [Call(principal, "xray:PutTraceSegments", "*", why="tracing"), Call(principal, "logs:CreateLogDelivery", "*", why="execution logs")]
+    return calls
+
+
+def job_role_calls(run) -> list[Call]:
+    """The jobs' execution role: what SageMaker does with it for each recorded job request."""
+    d = run.deployment
+    calls = []
+    for service, operation, params in run.calls:
+        if service != "sagemaker" or operation not in ("CreateProcessingJob", "CreateTrainingJob"):
+            continue
+        role = params["RoleArn"]
+        if operation == "CreateProcessingJob":
+            job, kind = params["ProcessingJobName"], "ProcessingJobs"
+            image = params["AppSpecification"]["ImageUri"]
+            inputs = [i["S3Input"]["S3Uri"] for i in params.get("ProcessingInputs", [])]
+            outputs = [o["S3Output"]["S3Uri"] for o in params["ProcessingOutputConfig"]["Outputs"]]
+        else:
+            job, kind = params["TrainingJobName"], "TrainingJobs"
+            image = params["AlgorithmSpecification"]["TrainingImage"]
+            inputs = [c["DataSource"]["S3DataSource"]["S3Uri"] for c in params["InputDataConfig"]]
+            outputs = [f"{params['OutputDataConfig']['S3OutputPath']}/{job}/output"]
+            if "CheckpointConfig" in params:
+                inputs.append(params["CheckpointConfig"]["S3Uri"])
+                outputs.append(params["CheckpointConfig"]["S3Uri"])
+        why = f"{job}"
+        calls += image_pull(role, image, f"{why}: image", own_account=d.account)
+        for uri in inputs:
+            calls += [s3_list(role, uri, f"{why}: input"), Call(role, "s3:GetObject", s3_object(uri, "part-0.csv"), why=f"{why}: input")]
+        calls += [Call(role, "s3:PutObject", s3_object(uri, "result.out"), why=f"{why}: output") for uri in outputs]
+        calls += _log_calls(role, d.region, d.account, kind, job, why) + _vpc_calls(role, f"{why}: runs in the VPC")
+    return calls
+
+
+def model_role_calls(deployment, stack: str, registry: str) -> list[Call]:
+    """The model's execution role: its image, its artifacts (the registry's) and, instance-backed, data capture and the VPC."""
+    (_, model), = _resources(deployment, stack, "AWS::SageMaker::Model")
+    props = deployment.resolve(stack, model["Properties"])
+    role = props["ExecutionRoleArn"]
+    project = stack.rsplit("endpoint-", 1)[1]
+    repository = deployment.ssm_value(f"{registry}/projects/{project}/repository-name")
+    artifacts = deployment.ssm_value(f"{registry}/projects/{project}/artifacts-bucket-name")
+    image = f"{deployment.account}.dkr.ecr.{deployment.region}.amazonaws.com/{repository}:1.0.0"
+    calls = image_pull(role, image, "model image", own_account=deployment.account)
+    calls.append(Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/pipeline/{RUN}/model/{project}-train-{RUN}/output/model.tar.gz",
+                      why="the registered model artifact"))
+    (_, config), = _resources(deployment, stack, "AWS::SageMaker::EndpointConfig")
+    capture = deployment.resolve(stack, config["Properties"]).get("DataCaptureConfig")
+    if capture:
+        calls.append(Call(role, "s3:PutObject", s3_object(capture["DestinationS3Uri"], "AllTraffic/2026/11/24/17/capture.jsonl"),
+                          why="data capture"))
+    if "VpcConfig" in props:
+        calls += _vpc_calls(role, "the model runs in the VPC")
+    return calls
+
+
+def monitor_role_calls(deployment, stack: str) -> list[Call]:
+    """Model Monitor's job role: baseline, captured traffic, reports, the analyzer image, its metrics."""
+    calls = []
+    for _, definition in _resources(deployment, stack, "AWS::SageMaker::DataQualityJobDefinition"):
+        props = deployment.resolve(stack, definition["Properties"])
+        role = props["RoleArn"]
+        baseline = props["DataQualityBaselineConfig"]
+        for uri in (baseline["StatisticsResource"]["S3Uri"], baseline["ConstraintsResource"]["S3Uri"]):
+            calls.append(Call(role, "s3:GetObject", s3_object(uri), why="baseline"))
+        endpoint = props["DataQualityJobInput"]["EndpointInput"]["EndpointName"]
+        (_, config), = _resources(deployment, stack, "AWS::SageMaker::EndpointConfig")
+        capture = deployment.resolve(stack, config["Properties"])["DataCaptureConfig"]["DestinationS3Uri"]
+        hour = f"{capture}/AllTraffic/2026/11/24/17"
+        calls += [s3_list(role, hour, f"captured traffic of {endpoint}"), Call(role, "s3:GetObject", s3_object(hour, "capture.jsonl"), why="captured traffic")]
+        for output in props["DataQualityJobOutputConfig"]["MonitoringOutputs"]:
+            calls.append(Call(role, "s3:PutObject", s3_object(output["S3Output"]["S3Uri"], "2026/11/24/17/constraint_violations.json"), why="reports"))
+        calls += image_pull(role, props["DataQualityAppSpecification"]["ImageUri"], "the analyzer image", own_account=deployment.account)
+        calls.append(Call(role, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "aws/sagemaker/Endpoints/data-metrics"),), "drift metrics"))
+        stream = f"arn:aws:logs:{deployment.region}:{deployment.account}:log-group:/aws/sagemaker/ProcessingJobs:log-stream:x/algo-1-1"
+        calls.append(Call(role, "logs:PutLogEvents", stream, why="job logs"))
+    return calls
+
+
+def _function(deployment, stack: str, variable: str) -> tuple[str, dict]:
+    for _, function in _resources(deployment, stack, "AWS::Lambda::Function"):
+        props = deployment.resolve(stack, function["Properties"])
+        variables = props.get("Environment", {}).get("Variables", {})
+        if variable in variables:
+            return props["Role"], variables
+    raise AssertionError(f"{stack}: no function with {variable}")
+
+
+def _load_lambda(monkeypatch, name: str, env: dict):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.syspath_prepend(str(ROOT / "lambda" / name))
+    for module in ("handler", "logic"):
+        sys.modules.pop(module, None)
+    return importlib.import_module("logic")
+
+
+def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
+    """The trigger guard Lambda, run in moto under its deployed environment: start a run, then skip one."""
+    role, env = _function(deployment, stack, "STATE_MACHINE_ARN")
+    recorder = sfn_harness.CallRecorder()
+    with mock_aws():
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": deployment.region}.items():
+            monkeypatch.setenv(key, value)
+        sfn, sns = boto3.client("stepfunctions"), boto3.client("sns")
+        sfn.create_state_machine(name=env["STATE_MACHINE_ARN"].rsplit(":", 1)[1], roleArn=f"arn:aws:iam::{deployment.account}:role/x",
+                                 definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}))
+        sns.create_topic(Name=env["ALERT_TOPIC_ARN"].rsplit(":", 1)[1])
+        logic = _load_lambda(monkeypatch, "start_pipeline", env)
+        settings = logic.Settings.from_env(env)
+        with recorder.recording(monkeypatch):
+            for trigger in ("schedule", "new-data"):  # the second arrives during the first run: skipped and announced
+                logic.handle({"trigger": trigger, "detail": {}}, sfn=sfn, sns=sns, settings=settings, log=lambda *a, **k: None)
+    calls = []
+    for service, operation, params in recorder.calls:
+        calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
+    assert {c.action for c in calls} == {"states:ListExecutions", "states:StartExecution", "sns:Publish"}
+    return calls
+
+
+def api_lambda_calls(deployment, stack: str, monkeypatch) -> list[Call]:
+    """The API Lambda, run under its deployed environment against a stubbed SageMaker runtime."""
+    role, env = _function(deployment, stack, "ENDPOINT_NAME")
+    logic = _load_lambda(monkeypatch, "invoke_endpoint", env)
+    runtime = boto3.client("sagemaker-runtime", region_name=deployment.region, aws_access_key_id="x", aws_secret_access_key="x")
+    recorder = sfn_harness.CallRecorder()
+    with Stubber(runtime) as stub, recorder.recording(monkeypatch):
+        stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(b"0.9"), 3), "ContentType": "text/csv"})
+        logic.handle({"body": "1,2,3", "headers": {"Content-Type": "text/csv"}, "isBase64Encoded": False},
+                     runtime=runtime, settings=logic.Settings.from_env(env), request_id="r", log=lambda *a, **k: None)
+    calls = []
+    for service, operation, params in recorder.calls:
+        calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
+    assert [c.action for c in calls] == ["sagemaker:InvokeEndpoint"]
+    return calls
+
+
+def synth_step_calls(delivery_app, deployment, monkeypatch) -> list[Call]:
+    """The delivery pipeline's synth step: tools/resolve_model_packages.py, run in moto."""
+    template = deployment.templates[delivery_app.stack.stack_name]
+    project = next(r for r in template["Resources"].values()
+                   if r["Type"] == "AWS::CodeBuild::Project" and "resolve_model_packages" in json.dumps(r["Properties"]["Source"]))
+    role = deployment.resolve(delivery_app.stack.stack_name, project["Properties"]["ServiceRole"])
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    import resolve_model_packages
+
+    registry = delivery_app.stack.stages[0].config
+    recorder = sfn_harness.CallRecorder()
+    with mock_aws():
+        sm = boto3.client("sagemaker", region_name=registry.region, aws_access_key_id="x", aws_secret_access_key="x")
+        for p in registry.projects:
+            sm.create_model_package_group(ModelPackageGroupName=f"{registry.prefix}-{registry.stage}-{p.name}")
+            sm.create_model_package(ModelPackageGroupName=f"{registry.prefix}-{registry.stage}-{p.name}", ModelApprovalStatus="Approved",
+                                    InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
+                                                            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+        with recorder.recording(monkeypatch):
+            resolve_model_packages.resolve(sm, registry.prefix, registry.stage, [p.name for p in registry.projects])
+    calls = []
+    for service, operation, params in recorder.calls:
+        calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
+    assert {c.action for c in calls} == {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"}
+    return calls
+
+
+def _sandbox_bucket(deployment, stack: str) -> str:
+    """The sandbox's own bucket (the other bucket of its stack holds its access logs)."""
+    (bucket_id, _), = [(lid, r) for lid, r in _resources(deployment, stack, "AWS::S3::Bucket") if "LoggingConfiguration" in r["Properties"]]
+    return deployment.ref(stack, bucket_id)
+
+
+def sandbox_calls(deployment, user: str, project: str, ns: str) -> list[Call]:
+    """What a sandbox is for: read the project's data, work in the sandbox bucket and sandbox/<user>/."""
+    role = deployment.ssm_value(f"{ns}/users/{user}/role-arn")
+    data = deployment.ssm_value(f"{ns}/projects/{project}/data-bucket-name")
+    artifacts = deployment.ssm_value(f"{ns}/projects/{project}/artifacts-bucket-name")
+    sandbox = _sandbox_bucket(deployment, next(s for s in deployment.templates if s.endswith(f"-sandbox-{user}-{project}")))
+    why = f"sandbox {user}/{project}"
+    return [
+        s3_list(role, f"s3://{data}/incoming/", why), Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", why=why),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{sandbox}/notebook/out.csv", why=why),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{sandbox}/notebook/out.csv", why=why),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/sandbox/{user}/model.tar.gz", why=why),
+    ]
+
+
+def sandbox_must_never(deployment, user: str, project: str, other: str, other_user: str, ns: str) -> list[Call]:
+    """What the sandbox of ``user`` in ``project`` must never reach: another project's buckets and key, the
+    project's pipeline and capture data, another user's prefix and sandbox bucket."""
+    role = deployment.ssm_value(f"{ns}/users/{user}/role-arn")
+    value = lambda p, name: deployment.ssm_value(f"{ns}/projects/{p}/{name}")  # noqa: E731
+    other_sandbox = _sandbox_bucket(deployment, next(s for s in deployment.templates if s.endswith(f"-sandbox-{other_user}-{other}")))
+    why = f"{user} (sandbox in {project}) must not"
+    return [
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{value(other, 'data-bucket-name')}/incoming/a.csv", why=f"{why} read {other}'s data"),
+        Call(role, "s3:ListBucket", f"arn:aws:s3:::{value(other, 'data-bucket-name')}", why=f"{why} list {other}'s data"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{value(other, 'artifacts-bucket-name')}/pipeline/{RUN}/model/model.tar.gz", why=f"{why} read {other}'s models"),
+        Call(role, "kms:Decrypt", value(other, "key-arn"), why=f"{why} use {other}'s key"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{value(project, 'data-bucket-name')}/incoming/a.csv", why=f"{why} write the project's data"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{value(project, 'artifacts-bucket-name')}/pipeline/{RUN}/model/model.tar.gz", why=f"{why} overwrite registered models"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{value(project, 'capture-bucket-name')}/mlops-dev-{project}/AllTraffic/x.jsonl", why=f"{why} read captured traffic"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{value(project, 'artifacts-bucket-name')}/sandbox/{other_user}/x", why=f"{why} write {other_user}'s prefix"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{other_sandbox}/x", why=f"{why} read {other_user}'s sandbox bucket"),
+    ]
+
+
+# -- the tests ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def actor_calls(deployments, pipeline_runs, delivery_app) -> dict[str, tuple[Policies, list[Call]]]:
+    """Actor -> (the policies of its deployment, the calls it makes), for the dev stage, the longest-names stage and the delivery app."""
+    out: dict[str, tuple[Policies, list[Call]]] = {}
+    policies = {c.label: Policies.of(c.deployment) for c in deployments if c.label in ("dev stage", "longest names", "delivery app")}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for run in pipeline_runs:
+            label = "dev stage" if run.stack.startswith("mlops-dev-") else "longest names" if run.config.stage.startswith("s0") else None
+            if label is None:
+                continue
+            p = policies[label]
+            out[f"{run.stack}: state machine role"] = (p, with_key_calls(p, state_machine_calls(run)))
+            out[f"{run.stack}: job role"] = (p, with_key_calls(p, job_role_calls(run)))
+        for label in ("dev stage", "longest names"):
+            p = policies[label]
+            d = p.deployment
+            for stack in d.templates:
+                if "-endpoint-" in stack:
+                    prefix, stage = stack.split("-endpoint-")[0].rsplit("-", 1)
+                    out[f"{stack}: model role"] = (p, with_key_calls(p, model_role_calls(d, stack, f"/{prefix}/{stage}")))
+                    out[f"{stack}: API function role"] = (p, api_lambda_calls(d, stack, monkeypatch))
+                    monitor = monitor_role_calls(d, stack)
+                    if monitor:
+                        out[f"{stack}: Model Monitor job role"] = (p, with_key_calls(p, monitor))
+                if "-pipeline-" in stack:
+                    out[f"{stack}: trigger guard role"] = (p, with_key_calls(p, trigger_guard_calls(d, stack, monkeypatch)))
+        dev = policies["dev stage"]
+        for user, project in (("alice", "churn"), ("bob", "fraud")):
+            out[f"sandbox {user}/{project}: user role"] = (dev, with_key_calls(dev, sandbox_calls(dev.deployment, user, project, "/mlops/dev")))
+        delivery = policies["delivery app"]
+        out["delivery: synth step role"] = (delivery, synth_step_calls(delivery_app, delivery.deployment, monkeypatch))
+    return out
+
+
+def test_every_actor_can_make_every_call_it_needs(actor_calls):
+    results = {actor: evaluate(policies, calls) for actor, (policies, calls) in actor_calls.items()}
+    denied = [f"{actor}: {r}" for actor, rs in results.items() for r in rs if not r.allowed]
+    total = sum(len(rs) for rs in results.values())
+    print(f"\nIAM: {len(results)} actors, {total} calls evaluated (identity and resource side), denied: {len(denied)}")
+    for actor, rs in sorted(results.items()):
+        print(f"  {actor}: {len(rs)} calls")
+    assert denied == []
+    assert len(results) >= 20 and total > 500
+
+
+def test_sandboxes_reach_nothing_of_another_project_or_user(deployments):
+    dev = Policies.of(_dev(deployments))
+    calls = sandbox_must_never(dev.deployment, "alice", "churn", "fraud", "bob", "/mlops/dev") \
+        + sandbox_must_never(dev.deployment, "bob", "fraud", "churn", "alice", "/mlops/dev")
+    results = evaluate(dev, calls)
+    allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
+    print(f"\nIAM negatives: {len(results)} calls a sandbox must never make; allowed: {len(allowed)}")
+    assert allowed == []
+
+
+def test_project_roles_reach_nothing_of_another_project(deployments, pipeline_runs):
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    runs = {run.project: run for run in pipeline_runs if run.stack.startswith("mlops-dev-")}
+    calls = []
+    for project, other in (("churn", "fraud"), ("fraud", "churn")):
+        job_role = next(params["RoleArn"] for s, op, params in runs[project].calls if op == "CreateProcessingJob")
+        other_job_role = next(params["RoleArn"] for s, op, params in runs[other].calls if op == "CreateProcessingJob")
+        machine = next(r for _, r in _resources(d, runs[project].stack, "AWS::StepFunctions::StateMachine"))
+        machine_role = d.resolve(runs[project].stack, machine["Properties"]["RoleArn"])
+        data = d.ssm_value(f"/mlops/dev/projects/{other}/data-bucket-name")
+        calls += [
+            Call(job_role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", why=f"{project} jobs must not read {other}'s data"),
+            Call(job_role, "kms:Decrypt", d.ssm_value(f"/mlops/dev/projects/{other}/key-arn"), why=f"{project} jobs must not use {other}'s key"),
+            Call(machine_role, "iam:PassRole", other_job_role, (("iam:PassedToService", "sagemaker.amazonaws.com"),),
+                 why=f"{project}'s pipeline must not pass {other}'s job role"),
+            Call(machine_role, "sagemaker:CreateModelPackage", f"arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-{other}/1",
+                 why=f"{project}'s pipeline must not register in {other}'s group"),
+            Call(machine_role, "sagemaker:CreateProcessingJob", f"arn:aws:sagemaker:us-east-1:123456789012:processing-job/{other}-pre-{RUN}",
+                 why=f"{project}'s pipeline must not run {other}'s jobs"),
+        ]
+    results = evaluate(dev, calls)
+    allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
+    assert len(results) == 10 and allowed == []
+
+
+def test_the_engine_denies_what_the_policies_do_not_grant(deployments):
+    """The same engine, on calls no policy allows: an unknown role, plain HTTP to a TLS-only bucket."""
+    dev = Policies.of(_dev(deployments))
+    data = dev.deployment.ssm_value("/mlops/dev/projects/churn/data-bucket-name")
+    role = dev.deployment.ssm_value("/mlops/dev/users/alice/role-arn")
+    results = evaluate(dev, [
+        Call("arn:aws:iam::123456789012:role/nobody", "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", (("aws:SecureTransport", "false"),)),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv"),
+    ])
+    assert [r.decision for r in results] == ["ImplicitlyDenied", "ExplicitlyDenied", "Allowed"]
