@@ -20,7 +20,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery clean
+.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery deploy-local destroy-local clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,15 @@ deploy: $(VENV)/.runtime node_modules/.installed
 destroy: $(VENV)/.runtime node_modules/.installed
 	$(CDK_RUN) destroy -c stage=$(STAGE) '$(STAGE_ID)/*'
 
+## deploy-local / destroy-local: STAGE deployed by the pinned CDK CLI into moto's server on 127.0.0.1 (no account, no Docker)
+deploy-local: setup
+	rm -rf cdk.out
+	$(CDK_RUN) synth --quiet -c stage=$(STAGE)
+	$(PY) tools/deploy_local.py deploy --assembly cdk.out/assembly-$(STAGE_ID)
+
+destroy-local: setup
+	$(PY) tools/deploy_local.py destroy
+
 ## synth-delivery / deploy-delivery: the self-mutating delivery pipeline (config/delivery/pipeline.yaml)
 synth-delivery: $(VENV)/.runtime node_modules/.installed
 	rm -rf cdk.out
@@ -96,4 +105,4 @@ bench-drift: .venv-bench/.installed
 	.venv-bench/bin/python tools/bench_drift.py
 
 clean:
-	rm -rf cdk.out .pytest_cache .local .venv-bench
+	rm -rf cdk.out .pytest_cache .local .venv-bench .local-deploy

@@ -4,7 +4,8 @@ The closest thing to ``cdk deploy`` offline. As ``cdk deploy`` would, it first s
 ``cdk bootstrap`` leaves (the version parameter and the assets bucket), uploads the file assets
 (here: the Service Catalog product templates), then creates the stacks in dependency order, each
 reading the SSM parameters the previous ones published. moto does not emulate every resource type;
-those it skips are listed in ``MOTO_SKIPS`` and checked, so a change in what moto covers shows up.
+those it skips are listed in ``fidelity.moto_adapt.MOTO_SKIPS`` and checked, so a change in what moto
+covers shows up; the same adaptations serve ``make deploy-local`` (tests/test_deploy_local.py).
 """
 
 from __future__ import annotations
@@ -16,24 +17,10 @@ import zipfile
 
 import boto3
 
+from fidelity.moto_adapt import MOTO_SKIPS, moto_compatible
+
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BOOTSTRAP_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
-
-# Resource types of this platform that moto 5.2.5's CloudFormation does not emulate: it accepts the
-# stack and creates nothing for them. Asserted below against moto's own model map.
-MOTO_SKIPS = {
-    "AWS::ApiGateway::Account", "AWS::ApiGateway::ApiKey", "AWS::ApiGateway::Model", "AWS::ApiGateway::RequestValidator",
-    "AWS::ApiGateway::Stage", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::UsagePlanKey",
-    "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::CloudWatch::Alarm",
-    "AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::MonitoringSchedule",
-    "AWS::S3::BucketPolicy", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy",
-    "AWS::SageMaker::Domain", "AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::StudioLifecycleConfig",
-    "AWS::SageMaker::UserProfile",
-    "AWS::ServiceCatalog::CloudFormationProduct", "AWS::ServiceCatalog::LaunchRoleConstraint",
-    "AWS::ServiceCatalog::Portfolio", "AWS::ServiceCatalog::PortfolioProductAssociation",
-    "AWS::ServiceCatalog::PortfolioPrincipalAssociation",
-}
-
 
 def _deploy_order(synthesized) -> list:
     stage = synthesized.stage
@@ -58,43 +45,6 @@ def _bootstrap_and_upload_assets(synthesized) -> None:
                 body = source.read_bytes()
             for destination in asset["destinations"].values():
                 s3.put_object(Bucket=BOOTSTRAP_BUCKET, Key=destination["objectKey"], Body=body)
-
-
-def _moto_compatible(template: dict, stack_name: str) -> str:
-    """The template as CloudFormation would take it, adapted to moto 5.2.5's known gaps (and only those).
-
-    - moto's KMS reads key tags as ``TagKey``/``TagValue`` (the KMS API shape) instead of
-      CloudFormation's ``Key``/``Value``; it raises KeyError otherwise.
-    - moto skips the types in ``MOTO_SKIPS`` and then cannot resolve a ``Ref`` or ``Fn::GetAtt`` to
-      them; such references become the placeholder ``moto-skipped:<LogicalId>.<Attribute>``.
-    - moto's SSM reads parameter tags as a list of ``Key``/``Value``; CloudFormation's
-      ``AWS::SSM::Parameter`` takes them as a map.
-    - moto names an unnamed ECR repository with upper-case letters, which its own ECR then rejects;
-      CloudFormation generates a lower-case name. The harness names it the way CloudFormation would.
-    """
-    template = json.loads(json.dumps(template))
-    skipped = {lid for lid, r in template["Resources"].items() if r["Type"] in MOTO_SKIPS}
-
-    def substitute(node):
-        if isinstance(node, dict):
-            if "Fn::GetAtt" in node and node["Fn::GetAtt"][0] in skipped:
-                return "moto-skipped:{}.{}".format(*node["Fn::GetAtt"])
-            if "Ref" in node and node["Ref"] in skipped:
-                return f"moto-skipped:{node['Ref']}"
-            return {k: substitute(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [substitute(v) for v in node]
-        return node
-
-    template = substitute(template)
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] == "AWS::KMS::Key" and "Tags" in resource["Properties"]:
-            resource["Properties"]["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in resource["Properties"]["Tags"]]
-        if resource["Type"] == "AWS::ECR::Repository" and "RepositoryName" not in resource["Properties"]:
-            resource["Properties"]["RepositoryName"] = f"{stack_name}-{logical_id}".lower()
-        if resource["Type"] == "AWS::SSM::Parameter" and isinstance(resource["Properties"].get("Tags"), dict):
-            resource["Properties"]["Tags"] = [{"Key": k, "Value": v} for k, v in resource["Properties"]["Tags"].items()]
-    return json.dumps(template)
 
 
 def test_moto_skips_exactly_the_listed_types(dev, prod):
@@ -125,7 +75,7 @@ def _deploy_all(synthesized) -> list[str]:
         for stack in _deploy_order(synthesized):
             cfn.create_stack(
                 StackName=stack.stack_name,
-                TemplateBody=_moto_compatible(templates[stack.stack_name], stack.stack_name),
+                TemplateBody=json.dumps(moto_compatible(templates[stack.stack_name], stack.stack_name)),
                 Parameters=_parameters(templates[stack.stack_name]),
                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
                 EnableTerminationProtection=stack.termination_protection,
