@@ -82,7 +82,7 @@ def _serverless_exclusions(deployment: Deployment, stacks: list[str]) -> list[st
                 findings.append(f"{stack}/{model_id}: Serverless Inference supports no network isolation")
         endpoints = [e for e in _resources(deployment, [stack], "AWS::SageMaker::Endpoint")
                      if _target(template, e[2]["Properties"]["EndpointConfigName"]) == logical_id]
-        for _, endpoint_id, endpoint in endpoints:
+        for _, _, endpoint in endpoints:
             name = deployment.resolve(stack, endpoint["Properties"].get("EndpointName", UNRESOLVED))
             for other_stack, other_id, other in _resources(deployment, list(deployment.templates)):
                 props = other.get("Properties", {})
@@ -241,7 +241,7 @@ def _iam_sizes(deployment: Deployment, stacks: list[str]) -> list[str]:
                 findings.append(f"{stack}/{logical_id}: trust policy of {trust} characters (limit {TRUST_POLICY_CHARS})")
             if len(props.get("ManagedPolicyArns", [])) > MANAGED_POLICIES_PER_ROLE:
                 findings.append(f"{stack}/{logical_id}: {len(props['ManagedPolicyArns'])} managed policies (limit {MANAGED_POLICIES_PER_ROLE})")
-    for stack, logical_id, policy in _resources(deployment, everything, "AWS::IAM::Policy"):
+    for stack, _, policy in _resources(deployment, everything, "AWS::IAM::Policy"):
         props = deployment.resolve(stack, policy["Properties"])
         for role in props.get("Roles", []):
             inline[role] = inline.get(role, 0) + _size(props["PolicyDocument"])

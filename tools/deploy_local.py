@@ -135,7 +135,7 @@ class Local:
                 return
             except OSError:
                 if server.poll() is not None:
-                    raise SystemExit(f"moto's server exited; see {self.state_dir / 'moto.log'}")
+                    raise SystemExit(f"moto's server exited; see {self.state_dir / 'moto.log'}") from None
                 time.sleep(0.2)
         raise SystemExit("moto's server did not answer within 30 s")
 

@@ -353,7 +353,7 @@ def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(mo
     assert _entered(result)[7:10] == ["QualityGate", "Baseline", "RegisterModel"]
     sagemaker = boto3.client("sagemaker")
     job = sagemaker.describe_processing_job(ProcessingJobName=f"churn-baseline-{RUN_ID}")
-    assert job["AppSpecification"]["ImageUri"] == ANALYZER  # moto keeps no Environment; botocore validated the request
+    assert job["AppSpecification"]["ImageUri"] == ANALYZER  # moto keeps no Environment; tests/fidelity validates the request
     package = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
     described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
     prefix = f"s3://artifacts-bucket/pipeline/{RUN_ID}/baseline"

@@ -12,6 +12,8 @@ from fidelity.cfn import Deployment
 # The longest names the config schema allows (config/schema.py): 32-character project and user names.
 LONGEST_PROJECT = "p" + "0" * 31
 LONGEST_USER = "u" + "0" * 31
+LONGEST_PREFIX, LONGEST_STAGE = "p" + "0" * 11, "s" + "0" * 11  # 12 characters each, the schema's maximum
+LONGEST_FEATURE = "f" + "0" * 127  # drift_alarms[].feature: 128 characters
 
 
 def with_endpoint_parameters(deployment: Deployment, registry: str) -> Deployment:
@@ -81,9 +83,6 @@ def own_stacks(checked: Checked, dev, prod) -> list[str]:
     return list(checked.deployment.templates)
 
 
-LONGEST_PREFIX, LONGEST_STAGE = "p" + "0" * 11, "s" + "0" * 11  # 12 characters each, the schema's maximum
-LONGEST_FEATURE = "f" + "0" * 127  # drift_alarms[].feature: 128 characters
-
 
 def longest_config() -> dict:
     """A stage with the longest names the config allows in every place a name goes, every kind of
@@ -121,6 +120,7 @@ def longest(tmp_path_factory):
 class PipelineRun:
     """A training pipeline of a stage, resolved and run in moto on every path; the AWS calls its tasks made."""
 
+    label: str  # the deployment's
     deployment: Deployment
     stack: str
     config: object
@@ -169,5 +169,5 @@ def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
                                                           training_fails=training_fails)
                         result = world.run(harnessed, {"trigger": "schedule", "detail": {}}, evaluation, during=recorder.recording(monkeypatch))
                         assert result["status"] in ("SUCCEEDED", "FAILED"), result
-            runs.append(PipelineRun(deployment, stack, config, project, definition, recorder.calls))
+            runs.append(PipelineRun(checked.label, deployment, stack, config, project, definition, recorder.calls))
     return runs

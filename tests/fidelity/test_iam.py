@@ -283,10 +283,7 @@ def actor_calls(deployments, pipeline_runs, delivery_app) -> dict[str, tuple[Pol
     policies = {c.label: Policies.of(c.deployment) for c in deployments if c.label in ("dev stage", "longest names", "delivery app")}
     with pytest.MonkeyPatch.context() as monkeypatch:
         for run in pipeline_runs:
-            label = "dev stage" if run.stack.startswith("mlops-dev-") else "longest names" if run.config.stage.startswith("s0") else None
-            if label is None:
-                continue
-            p = policies[label]
+            p = policies[run.label]
             out[f"{run.stack}: state machine role"] = (p, with_key_calls(p, state_machine_calls(run)))
             out[f"{run.stack}: job role"] = (p, with_key_calls(p, job_role_calls(run)))
         for label in ("dev stage", "longest names"):
