@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import Acknowledgment, Stack, Validations
@@ -21,6 +23,10 @@ from stacks.platform_stage import PlatformStage
 RESOLVER_LIST_ACTIONS = ["sagemaker:ListModelPackages"]
 RESOLVER_READ_ACTIONS = ["sagemaker:DescribeModelPackage"]
 
+# The CDK CLI and cdk-assets the pipeline's self-mutation and asset steps install: the versions package.json
+# pins for `make` (CDK Pipelines installs aws-cdk@2 and cdk-assets@latest otherwise, whatever those are that day).
+NODE_PINS = json.loads((Path(__file__).resolve().parent.parent / "package.json").read_text(encoding="utf-8"))["devDependencies"]
+
 SYNTH_COMMANDS = [
     "make test",
     # The approved model package of each project, resolved once per pipeline run and pinned into
@@ -36,7 +42,8 @@ class DeliveryPipelineStack(Stack):
     - Source: a CodeStar connection (GitHub, GitLab, Bitbucket) or a CodeCommit repository.
     - Synth: ``make test`` (the whole test suite; a red test stops the release), then the model
       packages are resolved and the app synthesized with them pinned.
-    - Self-mutation: the pipeline updates itself from the new synth before deploying.
+    - Self-mutation: the pipeline updates itself from the new synth before deploying; it and the asset
+      steps install the CDK CLI and cdk-assets versions ``package.json`` pins.
     - One pipeline stage per platform stage, a manual approval before every stage after the first.
     - ``approval_rule``: an EventBridge rule that starts the pipeline when a model package of the
       first stage's projects becomes Approved, so an approved model reaches dev, then prod.
@@ -85,6 +92,8 @@ class DeliveryPipelineStack(Stack):
             cross_account_keys=True,
             enable_key_rotation=True,
             docker_enabled_for_synth=False,
+            cli_version=NODE_PINS["aws-cdk"],
+            cdk_assets_cli_version=NODE_PINS["cdk-assets"],
         )
         # The stages are built at the app's root, as `make synth` builds them, so that their construct
         # paths, logical IDs and templates are exactly the ones the tests check.

@@ -178,3 +178,12 @@ def test_bad_pins_name_the_project_and_field(tmp_path, pins, message):
     result = _app({"model_packages_file": str(path)})
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
+
+
+def test_self_mutation_and_assets_install_the_pinned_clis(delivery):
+    stack, assembly, _ = delivery
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    pins = json.loads((ROOT / "package.json").read_text())["devDependencies"]
+    installs = {c for r in template["Resources"].values() if r["Type"] == "AWS::CodeBuild::Project" and "BuildSpec" in r["Properties"]["Source"]
+                for c in json.loads(r["Properties"]["Source"]["BuildSpec"])["phases"].get("install", {}).get("commands", [])}
+    assert installs == {f"npm install -g aws-cdk@{pins['aws-cdk']}", f"npm install -g cdk-assets@{pins['cdk-assets']}"}

@@ -232,6 +232,41 @@ def synth_step_calls(delivery_app, deployment, monkeypatch) -> list[Call]:
     return calls
 
 
+def delivery_build_calls(delivery_app, deployment) -> dict[str, list[Call]]:
+    """The delivery pipeline's CodeBuild roles: the synth step (source in, cdk.out out, its logs), the self-mutation
+    step (`cdk deploy` of the pipeline: it assumes the bootstrap roles) and the asset steps (cdk-assets assumes the
+    file-publishing role), each reading and writing the pipeline's KMS-encrypted artifact bucket."""
+    name = delivery_app.stack.stack_name
+    template = deployment.templates[name]
+    pipeline = next(r for r in template["Resources"].values() if r["Type"] == "AWS::CodePipeline::Pipeline")
+    store = deployment.resolve(name, pipeline["Properties"]["ArtifactStore"])
+    bucket, key = store["Location"], store["EncryptionKey"]["Id"]
+    pipeline_name = deployment.resolve(name, pipeline["Properties"]["Name"])
+    account, region = deployment.account, deployment.region
+    bootstrap = lambda kind: f"arn:aws:iam::{account}:role/cdk-hnb659fds-{kind}-role-{account}-{region}"  # noqa: E731
+    tag = lambda kind: (("iam:ResourceTag/aws-cdk:bootstrap-role", kind),)  # noqa: E731  (cdk bootstrap tags its roles so)
+    out: dict[str, list[Call]] = {}
+    for step, (marker, extra) in {
+        "synth step": ("resolve_model_packages", [("s3:PutObject", f"arn:aws:s3:::{bucket}/{pipeline_name[:20]}/Synth_Outp/a1b2c3.zip", ())]),
+        "self-mutation step": ("cdk -a . deploy", [("sts:AssumeRole", bootstrap("deploy"), tag("deploy")),
+                                                  ("sts:AssumeRole", bootstrap("file-publishing"), tag("file-publishing")),
+                                                  ("cloudformation:DescribeStacks", "*", ())]),
+        "asset steps": ("cdk-assets", [("sts:AssumeRole", bootstrap("file-publishing"), tag("file-publishing"))]),
+    }.items():
+        project_id, project = next((lid, r) for lid, r in template["Resources"].items()
+                                   if r["Type"] == "AWS::CodeBuild::Project" and marker in r["Properties"]["Source"].get("BuildSpec", ""))
+        role = deployment.resolve(name, project["Properties"]["ServiceRole"])
+        stream = f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{deployment.ref(name, project_id)}:log-stream:build-1"
+        calls = [Call(role, "logs:CreateLogStream", stream, why=f"{step}: logs"), Call(role, "logs:PutLogEvents", stream, why=f"{step}: logs"),
+                 Call(role, "s3:GetObject", f"arn:aws:s3:::{bucket}/{pipeline_name[:20]}/Source/abc123.zip", why=f"{step}: its input artifact"),
+                 Call(role, "kms:Decrypt", key, why=f"{step}: artifacts are encrypted with the pipeline's key")]
+        calls += [Call(role, action, resource, context, why=step) for action, resource, context in extra]
+        if any(action == "s3:PutObject" for action, _, _ in extra):
+            calls.append(Call(role, "kms:GenerateDataKey", key, why=f"{step}: writes encrypted artifacts"))
+        out[f"delivery: {step} role"] = calls
+    return out
+
+
 def _sandbox_bucket(deployment, stack: str) -> str:
     """The sandbox's own bucket (the other bucket of its stack holds its access logs)."""
     (bucket_id, _), = [(lid, r) for lid, r in _resources(deployment, stack, "AWS::S3::Bucket") if "LoggingConfiguration" in r["Properties"]]
@@ -303,7 +338,14 @@ def actor_calls(deployments, pipeline_runs, delivery_app) -> dict[str, tuple[Pol
         for user, project in (("alice", "churn"), ("bob", "fraud")):
             out[f"sandbox {user}/{project}: user role"] = (dev, with_key_calls(dev, sandbox_calls(dev.deployment, user, project, "/mlops/dev")))
         delivery = policies["delivery app"]
-        out["delivery: synth step role"] = (delivery, synth_step_calls(delivery_app, delivery.deployment, monkeypatch))
+        out["delivery: synth step role (resolver)"] = (delivery, synth_step_calls(delivery_app, delivery.deployment, monkeypatch))
+        d = delivery.deployment
+        for kind in ("deploy", "file-publishing"):  # the trust policy cdk bootstrap gives its roles: the account's principals
+            delivery.resource[f"arn:aws:iam::{d.account}:role/cdk-hnb659fds-{kind}-role-{d.account}-{d.region}"] = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{d.account}:root"}, "Action": "sts:AssumeRole"}]}
+        for actor, calls in delivery_build_calls(delivery_app, d).items():
+            out[actor] = (delivery, calls)
     return out
 
 
