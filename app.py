@@ -21,8 +21,9 @@ from cdk_nag import AwsSolutionsChecks
 
 from config import ConfigError, Problem, load_config, load_delivery_config
 from config.loader import CONFIG_DIR
+from config.naming import delivery_pipeline
 from stacks.delivery_stack import DeliveryPipelineStack
-from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN
+from config.layout import BASELINE_URI_RULE, is_baseline_uri
 from stacks.endpoint_stack import MODEL_PACKAGE_PATTERN, DeployedModel
 from stacks.platform_stage import PlatformStage
 
@@ -64,8 +65,8 @@ def model_packages(app: cdk.App) -> dict[str, DeployedModel] | None:
             problems.append(Problem(f"{project}", pin, "allowed keys: model_package_arn, baseline_uri"))
         elif not re.match(MODEL_PACKAGE_PATTERN, str(arn)):
             problems.append(Problem(f"{project}.model_package_arn", arn, "must be a versioned model package ARN (...:model-package/<group>/<version>)"))
-        elif baseline is not None and not re.match(BASELINE_URI_PATTERN, str(baseline)):
-            problems.append(Problem(f"{project}.baseline_uri", baseline, "must be a pipeline run's baseline prefix: s3://<bucket>/pipeline/<run id>/baseline"))
+        elif baseline is not None and not is_baseline_uri(str(baseline)):
+            problems.append(Problem(f"{project}.baseline_uri", baseline, f"must be a pipeline run's baseline prefix: {BASELINE_URI_RULE}"))
         else:
             deployed[project] = DeployedModel(arn, baseline)
     if problems:
@@ -84,7 +85,7 @@ def build_app(app: cdk.App) -> PlatformStage | DeliveryPipelineStack:
         stages = [PlatformStage(app, c.stage.capitalize(), config=c, model_packages=pins) for c in configs]
         built = DeliveryPipelineStack(
             app, "Delivery", delivery=delivery, stages=stages,
-            stack_name=f"{configs[0].prefix}-delivery", env=cdk.Environment(account=delivery.account, region=delivery.region),
+            stack_name=delivery_pipeline(configs[0].prefix), env=cdk.Environment(account=delivery.account, region=delivery.region),
         )
     elif target == "stage":
         stage_name = app.node.try_get_context("stage") or DEFAULT_STAGE

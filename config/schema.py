@@ -16,11 +16,16 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from config.instance_types import INSTANCE_TYPES
+from config.naming import Names
 
-NAME_RULE = "3-32 characters: lowercase letters, digits and single hyphens, starting with a letter"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-
-USER_RULE = "2-32 characters: lowercase letters, digits and single hyphens, starting with a letter"
+# Project and user names (also the Service Catalog products' parameters): they end up in S3, SageMaker
+# and IAM names, so the pattern is the intersection of those services' rules.
+NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+NAME_MAX_LENGTH = 32
+PROJECT_NAME_MIN_LENGTH, USER_NAME_MIN_LENGTH = 3, 2
+NAME_RULE = f"{PROJECT_NAME_MIN_LENGTH}-{NAME_MAX_LENGTH} characters: lowercase letters, digits and single hyphens, starting with a letter"
+USER_RULE = f"{USER_NAME_MIN_LENGTH}-{NAME_MAX_LENGTH} characters: lowercase letters, digits and single hyphens, starting with a letter"
+_NAME_RE = re.compile(NAME_PATTERN)
 
 ACCOUNT_RULE = "a 12-digit AWS account id"
 REGION_RULE = "an AWS region name such as 'us-east-1' or 'eu-west-2'"
@@ -49,7 +54,7 @@ REQUIRED_INTERFACE_ENDPOINTS = ("sagemaker.api", "sagemaker.runtime", "sts", "lo
 
 
 def _check_name(value: str, rule: str, min_len: int) -> str:
-    if not (min_len <= len(value) <= 32 and _NAME_RE.match(value)):
+    if not (min_len <= len(value) <= NAME_MAX_LENGTH and _NAME_RE.match(value)):
         raise ValueError(f"must be {rule}")
     return value
 
@@ -283,7 +288,7 @@ class ProjectConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        return _check_name(value, NAME_RULE, 3)
+        return _check_name(value, NAME_RULE, PROJECT_NAME_MIN_LENGTH)
 
     @model_validator(mode="after")
     def _endpoint_supports_its_features(self) -> "ProjectConfig":
@@ -331,7 +336,7 @@ class UserConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        return _check_name(value, USER_RULE, 2)
+        return _check_name(value, USER_RULE, USER_NAME_MIN_LENGTH)
 
 
 class SandboxConfig(_Strict):
@@ -446,6 +451,16 @@ class PlatformConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("lists a service more than once")
         return value
+
+    @property
+    def names(self) -> Names:
+        """Every name of this stage (``config.naming``)."""
+        return Names(self.prefix, self.stage)
+
+    @property
+    def registry_names(self) -> Names:
+        """The names of the stage whose registry this stage serves (itself by default)."""
+        return Names(self.prefix, self.registry_stage)
 
     @property
     def registry_stage(self) -> str:

@@ -18,6 +18,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from config.layout import BASELINE_URI_RUN_ID_INDEX, CONSTRAINTS, PIPELINE_PREFIX, STATISTICS
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import AwsImage, allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
 from mlops_constructs.studio_domain import sagemaker_role
@@ -25,7 +26,6 @@ from mlops_constructs.studio_domain import sagemaker_role
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"  # where Model Monitor's analyzer publishes per feature
 CAPTURE_INPUT = "/opt/ml/processing/input/endpoint"
 REPORT_OUTPUT = "/opt/ml/processing/output"
-BASELINE_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/pipeline/[0-9a-f]{8}/baseline$"
 
 
 def drift_metric_name(feature: str) -> str:
@@ -111,8 +111,8 @@ class DataQualityMonitor(Construct):
                 image_uri=p.image.uri, environment={"publish_cloudwatch_metrics": "Enabled"}  # what the drift alarms watch
             ),
             "data_quality_baseline_config": sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
-                constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/constraints.json"),
-                statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(s3_uri=f"{p.baseline_uri}/statistics.json"),
+                constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/{CONSTRAINTS}"),
+                statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(s3_uri=f"{p.baseline_uri}/{STATISTICS}"),
             ),
             "data_quality_job_input": sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
                 endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
@@ -254,7 +254,7 @@ class DataQualityMonitor(Construct):
         """
         resolved = Stack.of(self).resolve({k: v for k, v in definition.items()})
         digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        run_id = Fn.select(4, Fn.split("/", self.props.baseline_uri))  # s3: / "" / bucket / pipeline / <run id> / baseline
+        run_id = Fn.select(BASELINE_URI_RUN_ID_INDEX, Fn.split("/", self.props.baseline_uri))
         return f"{self.props.endpoint_name[:36]}-dq-{digest}-{run_id}"
 
     def _role(self, reports_prefix: str) -> iam.Role:
@@ -262,7 +262,7 @@ class DataQualityMonitor(Construct):
         role = sagemaker_role(self, "Role", f"Model Monitor jobs of endpoint {p.endpoint_name}")
         p.capture_bucket.grant_read(role, f"{p.endpoint_name}/*")
         p.capture_bucket.grant_put(role, f"{reports_prefix}/*")  # reports only; nothing here may be deleted
-        p.baseline_bucket.grant_read(role, "pipeline/*")
+        p.baseline_bucket.grant_read(role, f"{PIPELINE_PREFIX}*")
         p.baseline_key.grant_decrypt(role)
         p.key.grant_encrypt_decrypt(role)
         allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.image)
@@ -279,7 +279,7 @@ class DataQualityMonitor(Construct):
             resources=[
                 p.capture_bucket.arn_for_objects(f"{p.endpoint_name}/*"),
                 p.capture_bucket.arn_for_objects(f"{reports_prefix}/*"),
-                p.baseline_bucket.arn_for_objects("pipeline/*"),
+                p.baseline_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*"),
             ],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )

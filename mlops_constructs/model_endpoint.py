@@ -15,6 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from config.layout import PIPELINE_PREFIX
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import allow_vpc_networking
 from mlops_constructs.studio_domain import sagemaker_role
@@ -91,7 +92,7 @@ class ModelEndpoint(Construct):
 
         self.role = sagemaker_role(self, "ModelRole", f"Execution role of the model behind endpoint {p.endpoint_name}")
         p.repository.grant_pull(self.role)
-        p.artifacts_bucket.grant_read(self.role, "pipeline/*")
+        p.artifacts_bucket.grant_read(self.role, f"{PIPELINE_PREFIX}*")
         p.artifacts_key.grant_decrypt(self.role)  # the registry's key, which encrypts the model artifacts
         if p.serverless is None:
             # SageMaker writes the captured requests with the model's role, encrypted with the project key.
@@ -102,7 +103,7 @@ class ModelEndpoint(Construct):
         acknowledge_wildcards(
             self.role,
             reason="Reads the registered model artifacts, which the pipeline writes under pipeline/<run>/ of the artifacts bucket.",
-            resources=[p.artifacts_bucket.arn_for_objects("pipeline/*")],
+            resources=[p.artifacts_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*")],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
         )
         acknowledge_wildcards(

@@ -14,7 +14,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from config.naming import Names
+from config.schema import StorageConfig
 from mlops_constructs.secure_bucket import SecureBucket
+
+_STORAGE_DEFAULTS = StorageConfig()  # the lifecycle defaults are the config schema's
 
 
 @dataclass(frozen=True)
@@ -22,15 +26,29 @@ class ProjectResourcesProps:
     """Props of :class:`ProjectResources`.
 
     ``project_name`` and ``model_package_group_name`` may be tokens (Service Catalog parameters).
+    Build them with :meth:`for_stage`, which both the configured project stack and the self-service
+    project product use, so the two cannot drift apart.
     """
 
     project_name: str
     model_package_group_name: str
     alert_emails: list[str] = field(default_factory=list)
-    noncurrent_version_expiration: Duration = Duration.days(90)
-    capture_transition_after: Duration = Duration.days(30)
-    access_log_expiration: Duration = Duration.days(365)
+    noncurrent_version_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.noncurrent_version_expiration_days)
+    capture_transition_after: Duration = Duration.days(_STORAGE_DEFAULTS.capture_transition_days)
+    access_log_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.access_log_expiration_days)
     image_count_to_keep: int = 20
+
+    @classmethod
+    def for_stage(cls, *, names: Names, storage: StorageConfig, project_name: str, alert_emails: list[str]) -> "ProjectResourcesProps":
+        """A project of the stage named by ``names``, with the stage's storage lifecycle settings."""
+        return cls(
+            project_name=project_name,
+            model_package_group_name=names.model_package_group(project_name),
+            alert_emails=alert_emails,
+            noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
+            capture_transition_after=Duration.days(storage.capture_transition_days),
+            access_log_expiration=Duration.days(storage.access_log_expiration_days),
+        )
 
 
 class ProjectResources(Construct):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from aws_cdk import Fn
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -12,21 +13,25 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 
-def namespace(prefix: str, stage: str) -> str:
-    """The parameter path of one stage of the platform, e.g. ``/mlops/dev``."""
-    return f"/{prefix}/{stage}"
+# What each kind of stack publishes under its path (``config.naming.Names.*_parameters``): the one list
+# that writers are checked against and readers read from.
+STUDIO_KEYS = ("domain-id", "security-group-id", "subnet-ids")
+PROJECT_KEYS = ("data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn", "repository-name",
+                "model-package-group-name", "alert-topic-arn")
+USER_KEYS = ("role-arn",)
+PIPELINE_KEYS = ("state-machine-arn", "drift-alarm-prefix")
+ENDPOINT_KEYS = ("name", "capture-uri", "api-url", "monitoring-reports-uri")
 
 
-def project_path(prefix: str, stage: str, project: str) -> str:
-    return f"{namespace(prefix, stage)}/projects/{project}"
+def _checked(keys: tuple[str, ...], name: str) -> str:
+    if name not in keys:
+        raise KeyError(f"no published parameter {name!r} here; the keys are {', '.join(keys)}")
+    return name
 
 
-def user_path(prefix: str, stage: str, user: str) -> str:
-    return f"{namespace(prefix, stage)}/users/{user}"
-
-
-def studio_path(prefix: str, stage: str) -> str:
-    return f"{namespace(prefix, stage)}/studio"
+def parameter_name(path: str, keys: tuple[str, ...], key: str) -> str:
+    """The SSM name of ``key`` (one of ``keys``) under ``path``."""
+    return f"{path}/{_checked(keys, key)}"
 
 
 class PublishedParameters(Construct):
@@ -38,9 +43,12 @@ class PublishedParameters(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, path: str, values: dict[str, str], list_values: dict[str, list[str]] | None = None
+        self, scope: Construct, construct_id: str, *, path: str, keys: tuple[str, ...], values: dict[str, str],
+        list_values: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        for key in [*values, *(list_values or {})]:
+            _checked(keys, key)
         def common(key: str) -> dict:
             construct_id = "".join(part.capitalize() for part in key.split("-"))
             return {"scope": self, "id": construct_id, "parameter_name": f"{path}/{key}", "simple_name": False,
@@ -63,6 +71,39 @@ def read_list_parameter(scope: Construct, name: str) -> list[str]:
     return ssm.StringListParameter.value_for_typed_list_parameter(scope, name)
 
 
+class PublishedValues:
+    """Values another stack published under ``path`` (one of the key lists above), read into ``scope`` at deploy time."""
+
+    def __init__(self, scope: Construct, path: str, keys: tuple[str, ...]) -> None:
+        self._scope, self._path, self._keys = scope, path, keys
+
+    def value(self, name: str) -> str:
+        return read_parameter(self._scope, parameter_name(self._path, self._keys, name))
+
+    def list_value(self, name: str) -> list[str]:
+        return read_list_parameter(self._scope, parameter_name(self._path, self._keys, name))
+
+
+class PublishedStudio(PublishedValues):
+    """The environment stack's network and domain (``STUDIO_KEYS``)."""
+
+    def __init__(self, scope: Construct, path: str) -> None:
+        super().__init__(scope, path, STUDIO_KEYS)
+
+    @property
+    def domain_id(self) -> str:
+        return self.value("domain-id")
+
+    @property
+    def security_group_id(self) -> str:
+        return self.value("security-group-id")
+
+    def subnet_ids(self, count: int) -> list[str]:
+        """One string per subnet (a list token in a state machine definition would need a CfnJson custom resource)."""
+        subnets = self.list_value("subnet-ids")
+        return [Fn.select(i, subnets) for i in range(count)]
+
+
 class PublishedProject:
     """A project's resources as its stack publishes them (``ProjectResources.parameter_values``),
     imported into ``scope`` from the SSM parameters under ``path`` (resolved at deploy time).
@@ -72,16 +113,14 @@ class PublishedProject:
     registry stage's). Imports create no resources, so the ids do not reach the template.
     """
 
-    PARAMETERS = ("data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn", "repository-name",
-                  "model-package-group-name", "alert-topic-arn")
+    PARAMETERS = PROJECT_KEYS
 
     def __init__(self, scope: Construct, path: str, *, id_prefix: str = "") -> None:
-        self._scope, self._path, self._id = scope, path, id_prefix
+        self._scope, self._id = scope, id_prefix
+        self._values = PublishedValues(scope, path, PROJECT_KEYS)
 
     def value(self, name: str) -> str:
-        if name not in self.PARAMETERS:
-            raise KeyError(f"a project publishes no parameter {name!r}; it publishes {', '.join(self.PARAMETERS)}")
-        return read_parameter(self._scope, f"{self._path}/{name}")
+        return self._values.value(name)
 
     def _bucket(self, kind: str) -> s3.IBucket:
         return s3.Bucket.from_bucket_name(self._scope, f"{self._id}{kind.capitalize()}Bucket", self.value(f"{kind}-bucket-name"))

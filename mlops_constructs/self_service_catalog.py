@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnParameter, Fn
+from aws_cdk import Aws, CfnParameter
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -10,14 +10,22 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicecatalog as servicecatalog
 from constructs import Construct
 
-from config.schema import NAME_RULE, USER_RULE
+from config.schema import (
+    NAME_MAX_LENGTH,
+    NAME_PATTERN,
+    NAME_RULE,
+    PROJECT_NAME_MIN_LENGTH,
+    USER_NAME_MIN_LENGTH,
+    USER_RULE,
+    StorageConfig,
+)
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from mlops_constructs.published_parameters import PublishedParameters, project_path, studio_path, user_path
+from config.naming import Names
+from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, USER_KEYS, PublishedParameters, parameter_name
 from mlops_constructs.sandbox import Sandbox
 from mlops_constructs.studio_user import StudioUser
 
-PROJECT_NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -29,13 +37,14 @@ def _ssm_value_parameter(scope: Construct, construct_id: str, *, description: st
 
 
 def _name_parameter(scope: Construct, construct_id: str, *, rule: str, min_length: int, description: str) -> str:
+    """A project or user name, held to the config schema's own rule (``config.schema.NAME_PATTERN``)."""
     return CfnParameter(
         scope,
         construct_id,
         type="String",
-        allowed_pattern=PROJECT_NAME_PATTERN,
+        allowed_pattern=NAME_PATTERN,
         min_length=min_length,
-        max_length=32,
+        max_length=NAME_MAX_LENGTH,
         constraint_description=f"must be {rule}",
         description=description,
     ).value_as_string
@@ -51,20 +60,17 @@ def _email_parameter(scope: Construct, construct_id: str, *, description: str) -
 class ProjectProduct(servicecatalog.ProductStack):
     """Product template: one project's stateful resources (see ``ProjectResources``) and its parameters."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig) -> None:
         super().__init__(scope, construct_id, description="An ML project: key, buckets, image repository, model group, alert topic")
-        name = _name_parameter(self, "ProjectName", rule=NAME_RULE, min_length=3, description="Project name; also names its model package group")
+        name = _name_parameter(self, "ProjectName", rule=NAME_RULE, min_length=PROJECT_NAME_MIN_LENGTH, description="Project name; also names its model package group")
         email = _email_parameter(self, "AlertEmail", description="Email address for the project's alerts")
         project = ProjectResources(
             self,
             "Project",
-            props=ProjectResourcesProps(
-                project_name=name,
-                model_package_group_name=Fn.join("-", [prefix, stage, name]),
-                alert_emails=[email],
-            ),
+            props=ProjectResourcesProps.for_stage(names=Names(prefix, stage), storage=storage, project_name=name, alert_emails=[email]),
         )
-        PublishedParameters(self, "Parameters", path=project_path(prefix, stage, name), values=project.parameter_values())
+        PublishedParameters(self, "Parameters", path=Names(prefix, stage).project_parameters(name), keys=PROJECT_KEYS,
+                            values=project.parameter_values())
 
 
 class UserProduct(servicecatalog.ProductStack):
@@ -72,12 +78,14 @@ class UserProduct(servicecatalog.ProductStack):
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
         super().__init__(scope, construct_id, description="A Studio user profile with its own execution role")
-        name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=2, description="Studio user profile name")
+        name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=USER_NAME_MIN_LENGTH, description="Studio user profile name")
         email = _email_parameter(self, "Email", description="The user's email address")
-        studio = studio_path(prefix, stage)
-        domain_id = _ssm_value_parameter(self, "DomainId", description="SSM parameter holding the Studio domain id", default=f"{studio}/domain-id")
+        names = Names(prefix, stage)
+        studio = names.studio_parameters
+        domain_id = _ssm_value_parameter(self, "DomainId", description="SSM parameter holding the Studio domain id",
+                                         default=parameter_name(studio, STUDIO_KEYS, "domain-id"))
         security_group_id = _ssm_value_parameter(
-            self, "SecurityGroupId", description="SSM parameter holding the Studio security group id", default=f"{studio}/security-group-id"
+            self, "SecurityGroupId", description="SSM parameter holding the Studio security group id", default=parameter_name(studio, STUDIO_KEYS, "security-group-id")
         )
         user = StudioUser(
             self,
@@ -87,7 +95,7 @@ class UserProduct(servicecatalog.ProductStack):
             email=email,
             security_group=ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", security_group_id),
         )
-        PublishedParameters(self, "Parameters", path=user_path(prefix, stage, name), values={"role-arn": user.role.role_arn})
+        PublishedParameters(self, "Parameters", path=names.user_parameters(name), keys=USER_KEYS, values={"role-arn": user.role.role_arn})
 
 
 class SandboxProduct(servicecatalog.ProductStack):
@@ -99,13 +107,14 @@ class SandboxProduct(servicecatalog.ProductStack):
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
         super().__init__(scope, construct_id, description="Links one Studio user to one project with a personal sandbox bucket")
-        name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=2, description="The user's name (the artifacts prefix)")
-        users = user_path(prefix, stage, "<user>")
-        projects = project_path(prefix, stage, "<project>")
-        role_arn = _ssm_value_parameter(self, "UserRoleArn", description=f"SSM parameter {users}/role-arn")
-        data_bucket = _ssm_value_parameter(self, "DataBucketName", description=f"SSM parameter {projects}/data-bucket-name")
-        artifacts_bucket = _ssm_value_parameter(self, "ArtifactsBucketName", description=f"SSM parameter {projects}/artifacts-bucket-name")
-        key_arn = _ssm_value_parameter(self, "KeyArn", description=f"SSM parameter {projects}/key-arn")
+        name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=USER_NAME_MIN_LENGTH, description="The user's name (the artifacts prefix)")
+        users = Names(prefix, stage).user_parameters("<user>")
+        projects = Names(prefix, stage).project_parameters("<project>")
+        role_arn = _ssm_value_parameter(self, "UserRoleArn", description=f"SSM parameter {parameter_name(users, USER_KEYS, 'role-arn')}")
+        data_bucket, artifacts_bucket, key_arn = (
+            _ssm_value_parameter(self, construct_id, description=f"SSM parameter {parameter_name(projects, PROJECT_KEYS, key)}")
+            for construct_id, key in (("DataBucketName", "data-bucket-name"), ("ArtifactsBucketName", "artifacts-bucket-name"), ("KeyArn", "key-arn"))
+        )
         Sandbox(
             self,
             "Sandbox",
@@ -125,8 +134,9 @@ class SelfServiceCatalog(Construct):
       launch anything until roles are listed). Whoever can launch the sandbox product can link a user
       to any project, so list the roles of people entitled to grant data access.
     - Three ``CloudFormationProduct``s built from ``ProductStack``s that reuse the very constructs the
-      CDK stacks use (``ProjectResources``, ``StudioUser``, ``Sandbox``), so a self-served project is
-      the same as a configured one.
+      CDK stacks use (``ProjectResources``, ``StudioUser``, ``Sandbox``), with the same props factory
+      (``ProjectResourcesProps.for_stage``, the stage's ``storage`` lifecycle settings), so a self-served
+      project is the same as a configured one (a test compares the two templates).
     - ``launch_role``: the role Service Catalog provisions with (a launch constraint on each product),
       so launching needs no broad permissions of the user. It may create and change only what the
       products contain, on resources named by Service Catalog (``SC-*`` stacks, ``sc-*`` buckets),
@@ -140,6 +150,7 @@ class SelfServiceCatalog(Construct):
         *,
         prefix: str,
         stage: str,
+        storage: StorageConfig,
         principal_role_arns: list[str],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -147,7 +158,7 @@ class SelfServiceCatalog(Construct):
         self.portfolio = servicecatalog.Portfolio(
             self,
             "Portfolio",
-            display_name=f"{prefix}-{stage} ML platform",
+            display_name=Names(prefix, stage).portfolio,
             provider_name="ML platform team",
             description="Self-service ML projects, Studio users and project sandboxes",
         )
@@ -164,6 +175,11 @@ class SelfServiceCatalog(Construct):
         )
         self._grant_launch_permissions(prefix, stage)
 
+        template_kwargs = {
+            "Project": {"prefix": prefix, "stage": stage, "storage": storage},
+            "User": {"prefix": prefix, "stage": stage},
+            "Sandbox": {"prefix": prefix, "stage": stage},
+        }
         products = {
             "Project": (ProjectProduct, "ML project", "Key, data/artifacts/capture buckets, ECR repository, model package group, alert topic"),
             "User": (UserProduct, "Studio user", "A Studio user profile with its own execution role"),
@@ -174,14 +190,14 @@ class SelfServiceCatalog(Construct):
             product = servicecatalog.CloudFormationProduct(
                 self,
                 f"{key}Product",
-                product_name=f"{prefix}-{stage} {product_name}",
+                product_name=Names(prefix, stage).product(product_name),
                 owner="ML platform team",
                 description=description,
                 product_versions=[
                     servicecatalog.CloudFormationProductVersion(
                         product_version_name="v1",
                         cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(
-                            stack_class(self, f"{key}ProductStack", prefix=prefix, stage=stage)
+                            stack_class(self, f"{key}ProductStack", **template_kwargs[key])
                         ),
                     )
                 ],
@@ -235,7 +251,7 @@ class SelfServiceCatalog(Construct):
             ], [f"{arn}:ecr:{region_account}:repository/sc-*"], sc_named + " (lower-cased for repositories)", None),
             ("ManageModelPackageGroups", [
                 "sagemaker:CreateModelPackageGroup", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags",
-            ], [f"{arn}:sagemaker:{region_account}:model-package-group/{prefix}-{stage}-*"],
+            ], [f"{arn}:sagemaker:{region_account}:model-package-group/{Names(prefix, stage).model_package_group('*')}"],
              "Model package groups of self-served projects are named <prefix>-<stage>-<project>", None),
             ("ManageAlertTopics", [
                 "sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe",
@@ -253,7 +269,7 @@ class SelfServiceCatalog(Construct):
              sc_named + "; the user product hands its execution role to SageMaker only",
              {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
             ("AttachSandboxPolicies", ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy"],
-             [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{prefix}-{stage}-*"],
+             [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{Names(prefix, stage).role_pattern}"],
              "Sandboxes attach their policy to user roles of this stage, named after the <prefix>-<stage>-user-* stacks", None),
         ]
         for sid, actions, resources, reason, conditions in statements:

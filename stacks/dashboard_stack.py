@@ -9,7 +9,7 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from mlops_constructs.project_dashboard import MonitoredEndpoint, ProjectDashboard
-from mlops_constructs.published_parameters import project_path, read_parameter
+from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedValues
 
 
 class DashboardStack(Stack):
@@ -25,11 +25,11 @@ class DashboardStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig,
                  endpoint: MonitoredEndpoint | None, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        pipeline = project_path(config.prefix, config.registry_stage, project.name)
+        pipeline = PublishedValues(self, config.registry_names.pipeline_parameters(project.name), PIPELINE_KEYS)
         self.dashboard = ProjectDashboard(
             self,
             "Dashboard",
-            dashboard_name=f"{config.prefix}-{config.stage}-{project.name}",
+            dashboard_name=config.names.dashboard(project.name),
             endpoint=endpoint,
-            state_machine_arn=read_parameter(self, f"{pipeline}/pipeline/state-machine-arn"),
+            state_machine_arn=pipeline.value("state-machine-arn"),
         )

@@ -15,6 +15,7 @@ from aws_cdk import pipelines
 from constructs import Construct
 
 from config import DeliveryConfig
+from config.naming import delivery_pipeline
 from mlops_constructs.nag import acknowledge_wildcards
 from stacks.platform_stage import PlatformStage
 
@@ -70,7 +71,7 @@ class DeliveryPipelineStack(Stack):
 
         registry = stages[0].config
         registry_groups = [
-            f"arn:{self.partition}:sagemaker:{registry.region}:{registry.account}:model-package/{registry.prefix}-{registry.stage}-{p.name}/*"
+            f"arn:{self.partition}:sagemaker:{registry.region}:{registry.account}:model-package/{registry.names.model_package_group(p.name)}/*"
             for p in registry.projects
         ]
         synth = pipelines.CodeBuildStep(
@@ -86,7 +87,7 @@ class DeliveryPipelineStack(Stack):
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
-            pipeline_name=f"{stages[0].config.prefix}-delivery",
+            pipeline_name=delivery_pipeline(stages[0].config.prefix),
             synth=synth,
             self_mutation=True,
             cross_account_keys=True,
@@ -118,7 +119,7 @@ class DeliveryPipelineStack(Stack):
                 source=["aws.sagemaker"],
                 detail_type=["SageMaker Model Package State Change"],
                 detail={
-                    "ModelPackageGroupName": [f"{registry.prefix}-{registry.stage}-{p.name}" for p in registry.projects],
+                    "ModelPackageGroupName": [registry.names.model_package_group(p.name) for p in registry.projects],
                     "ModelApprovalStatus": ["Approved"],
                 },
             ),

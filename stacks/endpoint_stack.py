@@ -5,24 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnOutput, CfnParameter, Duration, Fn, Stack
+from aws_cdk import CfnOutput, CfnParameter, Duration, Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
+from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE
+from mlops_constructs.data_quality_monitor import DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.inference_api import InferenceApi
 from mlops_constructs.model_endpoint import VARIANT, ModelEndpoint, ModelEndpointProps, ServerlessSettings
 from mlops_constructs.project_dashboard import MonitoredEndpoint
-from mlops_constructs.published_parameters import (
-    PublishedParameters,
-    PublishedProject,
-    project_path,
-    read_list_parameter,
-    read_parameter,
-    studio_path,
-)
+from mlops_constructs.published_parameters import ENDPOINT_KEYS, PublishedParameters, PublishedProject, PublishedStudio
 from mlops_constructs.sagemaker_permissions import AwsImage
-from stacks.pipeline_stack import drift_alarm_prefix
 
 MODEL_PACKAGE_PATTERN = r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9-]+/\d+$"
 
@@ -39,13 +32,8 @@ def drift_alarm_name_prefix(config: PlatformConfig, project: ProjectConfig) -> s
     """The prefix of the endpoint's drift alarm names: with ``retrain_on_drift`` it is the registry
     stage's pipeline's drift prefix (so the alarm retrains there), plus this stage's name."""
     if project.monitoring.retrain_on_drift:
-        return f"{drift_alarm_prefix(config.prefix, config.registry_stage, project.name)}{config.stage}-"
-    return f"{config.prefix}-{config.stage}-{project.name}-datadrift-"
-
-
-def monitor_failure_name(config: PlatformConfig, project: ProjectConfig) -> str:
-    """Name of the rule and alarm on the monitor's failed runs (at most 64 characters, EventBridge's limit)."""
-    return f"{config.prefix}-{config.stage}-{project.name}"[:48] + "-monitor-failed"
+        return f"{config.registry_names.retraining_drift_alarm_prefix(project.name)}{config.stage}-"
+    return config.names.notifying_drift_alarm_prefix(project.name)
 
 
 class EndpointStack(Stack):
@@ -73,9 +61,7 @@ class EndpointStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        ns = project_path(config.prefix, config.stage, project.name)
-        registry = project_path(config.prefix, config.registry_stage, project.name)  # where the model's image and artifacts are
-        studio = studio_path(config.prefix, config.stage)
+        names = config.names
         deployment = project.deployment
         if model_package_arn is None:
             model_package_arn = CfnParameter(
@@ -84,23 +70,25 @@ class EndpointStack(Stack):
                 type="String",
                 allowed_pattern=MODEL_PACKAGE_PATTERN,
                 constraint_description="must be a versioned model package ARN (...:model-package/<group>/<version>)",
-                description=f"Approved model package of group {config.prefix}-{config.registry_stage}-{project.name} to deploy",
+                description=f"Approved model package of group {config.registry_names.model_package_group(project.name)} to deploy",
             ).value_as_string
         serverless = deployment.serverless
         subnet_ids: list[str] = []
         security_group_ids: list[str] = []
         if serverless is None:  # a serverless model runs outside the VPC (Serverless Inference supports no VpcConfig)
-            subnets = read_list_parameter(self, f"{studio}/subnet-ids")
-            subnet_ids = [Fn.select(i, subnets) for i in range(len(config.network.availability_zones))]
-            security_group_ids = [read_parameter(self, f"{studio}/security-group-id")]
-        own, registry_project = PublishedProject(self, ns), PublishedProject(self, registry, id_prefix="Registry")
+            studio = PublishedStudio(self, names.studio_parameters)
+            subnet_ids = studio.subnet_ids(len(config.network.availability_zones))
+            security_group_ids = [studio.security_group_id]
+        own = PublishedProject(self, names.project_parameters(project.name))
+        # where the model's image and artifacts (and its baseline) are: the registry stage's project
+        registry_project = PublishedProject(self, config.registry_names.project_parameters(project.name), id_prefix="Registry")
         artifacts_bucket, registry_key = registry_project.artifacts_bucket, registry_project.key  # the model's, and its baseline's
         capture_bucket, key, alert_topic = own.capture_bucket, own.key, own.alert_topic
         self.endpoint = ModelEndpoint(
             self,
             "Endpoint",
             props=ModelEndpointProps(
-                endpoint_name=f"{config.prefix}-{config.stage}-{project.name}",
+                endpoint_name=names.endpoint(project.name),
                 model_package_arn=model_package_arn,
                 repository=registry_project.repository,
                 artifacts_bucket=artifacts_bucket,
@@ -133,7 +121,7 @@ class EndpointStack(Stack):
                     "BaselineUri",
                     type="String",
                     allowed_pattern=BASELINE_URI_PATTERN,
-                    constraint_description="must be the S3 prefix of a pipeline run's baseline: s3://<artifacts bucket>/pipeline/<run id>/baseline",
+                    constraint_description=f"must be the S3 prefix of a pipeline run's baseline: {BASELINE_URI_RULE}",
                     description="Data-quality baseline of the deployed model package (its DriftCheckBaselines), without a trailing slash",
                 ).value_as_string
             self.monitor = DataQualityMonitor(
@@ -141,7 +129,7 @@ class EndpointStack(Stack):
                 "Monitor",
                 props=DataQualityMonitorProps(
                     endpoint_name=self.endpoint.endpoint_name,
-                    schedule_name=f"{self.endpoint.endpoint_name}-dq",
+                    schedule_name=names.monitoring_schedule(self.endpoint.endpoint_name),
                     image=AwsImage.model_monitor_analyzer(config.region),
                     capture_bucket=capture_bucket,
                     baseline_uri=baseline_uri,
@@ -155,7 +143,7 @@ class EndpointStack(Stack):
                     schedule_expression=monitoring.schedule_expression,
                     drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
                     alarm_name_prefix=drift_alarm_name_prefix(config, project),
-                    failure_name=monitor_failure_name(config, project),
+                    failure_name=names.monitor_failure(project.name),
                     max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
                     alarm_period=Duration.hours(monitoring.period_hours),
                 ),
@@ -177,7 +165,8 @@ class EndpointStack(Stack):
         PublishedParameters(
             self,
             "Parameters",
-            path=f"{ns}/endpoint",
+            path=names.endpoint_parameters(project.name),
+            keys=ENDPOINT_KEYS,
             values={
                 "name": self.endpoint.endpoint_name,
                 "capture-uri": self.endpoint.capture_uri,

@@ -8,7 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import NewVpcConfig, PlatformConfig
-from mlops_constructs.published_parameters import PublishedParameters, studio_path
+from mlops_constructs.published_parameters import STUDIO_KEYS, PublishedParameters
 from mlops_constructs.studio_domain import StudioDomain
 from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork
 
@@ -35,7 +35,7 @@ class EnvironmentStack(Stack):
         self.studio = StudioDomain(
             self,
             "Studio",
-            domain_name=f"{config.prefix}-{config.stage}",
+            domain_name=config.names.base,
             vpc=self.network.vpc,
             subnets=self.network.subnets.subnets,
             security_group=self.network.studio_security_group,
@@ -44,7 +44,8 @@ class EnvironmentStack(Stack):
         PublishedParameters(
             self,
             "StudioParameters",
-            path=studio_path(config.prefix, config.stage),
+            path=config.names.studio_parameters,
+            keys=STUDIO_KEYS,
             values={
                 "domain-id": self.studio.domain_id,
                 "security-group-id": self.network.studio_security_group.security_group_id,

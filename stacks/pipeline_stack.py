@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Fn, Stack
+from aws_cdk import Duration, Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from mlops_constructs.pipeline_triggers import PipelineTriggers
-from mlops_constructs.published_parameters import (
-    PublishedParameters,
-    PublishedProject,
-    project_path,
-    read_list_parameter,
-    read_parameter,
-    studio_path,
-)
+from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedParameters, PublishedProject, PublishedStudio
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
-
-
-def drift_alarm_prefix(prefix: str, registry_stage: str, project: str) -> str:
-    """The names of the drift alarms that retrain ``project``'s pipeline of ``registry_stage`` start so,
-    whichever stage's endpoint raised them (prod's drift retrains in dev, which registers prod's models)."""
-    return f"{prefix}-{registry_stage}-{project}-drift-"
 
 
 class TrainingPipelineStack(Stack):
@@ -38,13 +25,12 @@ class TrainingPipelineStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        ns = project_path(config.prefix, config.stage, project.name)
-        studio = studio_path(config.prefix, config.stage)
+        names = config.names
+        studio = PublishedStudio(self, names.studio_parameters)
         pipeline_config = project.pipeline
-        published = PublishedProject(self, ns)
+        published = PublishedProject(self, names.project_parameters(project.name))
         repository, data_bucket, key, topic = published.repository, published.data_bucket, published.key, published.alert_topic
         evaluation = project.evaluation
-        subnets = read_list_parameter(self, f"{studio}/subnet-ids")
 
         self.pipeline = TrainingPipeline(
             self,
@@ -57,10 +43,9 @@ class TrainingPipelineStack(Stack):
                 artifacts_bucket=published.artifacts_bucket,
                 key=key,
                 alert_topic=topic,
-                model_package_group_name=f"{config.prefix}-{config.stage}-{project.name}",
-                # One string per subnet: a list token in a state machine definition would need a CfnJson custom resource.
-                subnet_ids=[Fn.select(i, subnets) for i in range(len(config.network.availability_zones))],
-                security_group_ids=[read_parameter(self, f"{studio}/security-group-id")],
+                model_package_group_name=names.model_package_group(project.name),
+                subnet_ids=studio.subnet_ids(len(config.network.availability_zones)),
+                security_group_ids=[studio.security_group_id],
                 processing_instance_type=project.instance_types.processing,
                 training_instance_type=project.instance_types.training,
                 endpoint_instance_type=project.instance_types.endpoint,
@@ -87,12 +72,13 @@ class TrainingPipelineStack(Stack):
             data_prefix=pipeline_config.data_prefix,
             schedule=project.retrain_schedule,
             schedule_enabled=project.retrain_schedule_enabled,
-            drift_alarm_prefix=drift_alarm_prefix(config.prefix, config.stage, project.name),
+            drift_alarm_prefix=names.retraining_drift_alarm_prefix(project.name),
         )
         PublishedParameters(
             self,
             "Parameters",
-            path=f"{ns}/pipeline",
+            path=names.pipeline_parameters(project.name),
+            keys=PIPELINE_KEYS,
             values={
                 "state-machine-arn": self.pipeline.state_machine.state_machine_arn,
                 "drift-alarm-prefix": self.triggers.drift_alarm_prefix,

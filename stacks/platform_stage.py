@@ -41,12 +41,11 @@ class PlatformStage(Stage):
     ) -> None:
         super().__init__(scope, construct_id, env=Environment(account=config.account, region=config.region), **kwargs)
         self.config = config
-        base = f"{config.prefix}-{config.stage}"
         protected = config.termination_protection
 
         def stack_args(name: str, description: str, stateful: bool) -> dict[str, Any]:
             return {
-                "stack_name": f"{base}-{name}",
+                "stack_name": config.names.stack(name),
                 "description": f"MLOps platform ({config.stage}): {description}",
                 "termination_protection": protected and stateful,
             }

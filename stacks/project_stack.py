@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from mlops_constructs.published_parameters import PublishedParameters, project_path
+from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters
 
 
 class ProjectStack(Stack):
@@ -22,22 +22,17 @@ class ProjectStack(Stack):
         self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        storage = config.storage
         self.resources = ProjectResources(
             self,
             "Project",
-            props=ProjectResourcesProps(
-                project_name=project.name,
-                model_package_group_name=f"{config.prefix}-{config.stage}-{project.name}",
-                alert_emails=[str(e) for e in project.alert_emails],
-                noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
-                capture_transition_after=Duration.days(storage.capture_transition_days),
-                access_log_expiration=Duration.days(storage.access_log_expiration_days),
+            props=ProjectResourcesProps.for_stage(
+                names=config.names, storage=config.storage, project_name=project.name, alert_emails=[str(e) for e in project.alert_emails]
             ),
         )
         PublishedParameters(
             self,
             "Parameters",
-            path=project_path(config.prefix, config.stage, project.name),
+            path=config.names.project_parameters(project.name),
+            keys=PROJECT_KEYS,
             values=self.resources.parameter_values(),
         )

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config import PlatformConfig, SandboxConfig
-from mlops_constructs.published_parameters import PublishedProject, project_path, read_parameter, user_path
+from mlops_constructs.published_parameters import USER_KEYS, PublishedProject, PublishedValues
 from mlops_constructs.sandbox import Sandbox
 
 
@@ -22,14 +22,13 @@ class SandboxStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, sandbox: SandboxConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        project = project_path(config.prefix, config.stage, sandbox.project)
-        user = user_path(config.prefix, config.stage, sandbox.user)
-        published = PublishedProject(self, project)
+        published = PublishedProject(self, config.names.project_parameters(sandbox.project))
+        user = PublishedValues(self, config.names.user_parameters(sandbox.user), USER_KEYS)
         self.sandbox = Sandbox(
             self,
             "Sandbox",
             user_name=sandbox.user,
-            user_role=iam.Role.from_role_arn(self, "UserRole", read_parameter(self, f"{user}/role-arn"), mutable=False),
+            user_role=iam.Role.from_role_arn(self, "UserRole", user.value("role-arn"), mutable=False),
             data_bucket=published.data_bucket,
             artifacts_bucket=published.artifacts_bucket,
             key=published.key,

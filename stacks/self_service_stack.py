@@ -21,5 +21,6 @@ class SelfServiceStack(Stack):
             "Catalog",
             prefix=config.prefix,
             stage=config.stage,
+            storage=config.storage,
             principal_role_arns=list(config.self_service_role_arns),
         )

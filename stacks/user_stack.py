@@ -9,7 +9,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from config import PlatformConfig, UserConfig
-from mlops_constructs.published_parameters import PublishedParameters, read_parameter, studio_path, user_path
+from mlops_constructs.published_parameters import USER_KEYS, PublishedParameters, PublishedStudio
 from mlops_constructs.studio_user import StudioUser
 
 
@@ -22,18 +22,16 @@ class UserStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, user: UserConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        studio = studio_path(config.prefix, config.stage)
-        security_group = ec2.SecurityGroup.from_security_group_id(
-            self, "StudioSecurityGroup", read_parameter(self, f"{studio}/security-group-id")
-        )
+        studio = PublishedStudio(self, config.names.studio_parameters)
+        security_group = ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", studio.security_group_id)
         self.user = StudioUser(
             self,
             "User",
-            domain_id=read_parameter(self, f"{studio}/domain-id"),
+            domain_id=studio.domain_id,
             user_name=user.name,
             email=str(user.email),
             security_group=security_group,
         )
         PublishedParameters(
-            self, "Parameters", path=user_path(config.prefix, config.stage, user.name), values={"role-arn": self.user.role.role_arn}
+            self, "Parameters", path=config.names.user_parameters(user.name), keys=USER_KEYS, values={"role-arn": self.user.role.role_arn}
         )

@@ -16,24 +16,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config import load_delivery_config  # noqa: E402
+from config import layout  # noqa: E402
+from config.naming import Names  # noqa: E402
 
 
 def baseline_prefix(package: dict) -> str | None:
     """The S3 prefix holding the package's data-quality ``statistics.json`` and ``constraints.json``, or None."""
     quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
-    uris = {quality.get(k, {}).get("S3Uri", "") for k in ("Statistics", "Constraints")}
-    prefixes = {u.rsplit("/", 1)[0] for u in uris if u}
-    names = {u.rsplit("/", 1)[-1] for u in uris}
-    if len(prefixes) == 1 and names == {"statistics.json", "constraints.json"}:
-        return prefixes.pop()
-    return None
+    return layout.baseline_prefix([quality.get(k, {}).get("S3Uri", "") for k in ("Statistics", "Constraints")])
 
 
 def resolve(sagemaker, prefix: str, stage: str, projects: list[str]) -> dict[str, dict[str, str]]:
     pinned = {}
     for project in projects:
         found = sagemaker.list_model_packages(
-            ModelPackageGroupName=f"{prefix}-{stage}-{project}", ModelApprovalStatus="Approved",
+            ModelPackageGroupName=Names(prefix, stage).model_package_group(project), ModelApprovalStatus="Approved",
             SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
         )["ModelPackageSummaryList"]
         if found:

@@ -11,7 +11,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
-from mlops_constructs.data_quality_monitor import BASELINE_URI_PATTERN, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
+from config.layout import BASELINE_URI_PATTERN
+from mlops_constructs.data_quality_monitor import DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.sagemaker_permissions import AwsImage
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"

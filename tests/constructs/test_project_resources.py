@@ -164,7 +164,7 @@ def test_alert_topic_is_encrypted_tls_only_and_emails_subscribers(template):
 def test_published_project_reads_each_parameter_once_and_names_a_wrong_one(stack):
     published = PublishedProject(stack, "/mlops/dev/projects/x")
     assert published.key is published.key and published.data_bucket is not published.artifacts_bucket
-    with pytest.raises(KeyError, match="publishes no parameter 'data-bucket'"):
+    with pytest.raises(KeyError, match="no published parameter 'data-bucket'"):
         published.value("data-bucket")
 
 
@@ -176,3 +176,10 @@ def test_attributes_are_exposed_for_later_stacks(stack):
     } == set(PublishedProject.PARAMETERS)  # what the later stacks read is what is published
     for attribute in ("key", "data_bucket", "artifacts_bucket", "capture_bucket", "access_logs_bucket", "repository", "alert_topic"):
         assert getattr(project, attribute) is not None
+
+
+def test_a_stack_cannot_publish_a_parameter_no_reader_knows(stack):
+    from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters
+
+    with pytest.raises(KeyError, match="no published parameter 'bucket'"):
+        PublishedParameters(stack, "P", path="/mlops/dev/projects/x", keys=PROJECT_KEYS, values={"bucket": "b"})

@@ -7,6 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from config.schema import StorageConfig
 from mlops_constructs.self_service_catalog import SelfServiceCatalog
 
 PRINCIPAL = "arn:aws:iam::123456789012:role/ml-team-lead"
@@ -14,7 +15,7 @@ PRINCIPAL = "arn:aws:iam::123456789012:role/ml-team-lead"
 
 @pytest.fixture
 def catalog(stack):
-    return SelfServiceCatalog(stack, "Catalog", prefix="mlops", stage="dev", principal_role_arns=[PRINCIPAL])
+    return SelfServiceCatalog(stack, "Catalog", prefix="mlops", stage="dev", storage=StorageConfig(), principal_role_arns=[PRINCIPAL])
 
 
 @pytest.fixture
@@ -91,3 +92,31 @@ def test_launch_role_passes_roles_to_sagemaker_only(template):
     assert len(passing) == 1
     assert passing[0]["Action"] == "iam:PassRole"
     assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def _comparable(node, project: str):
+    """A template part with what legitimately differs made equal: tokens (names, references), tags, CDK metadata."""
+    if isinstance(node, dict):
+        if len(node) == 1 and (next(iter(node)) == "Ref" or next(iter(node)).startswith("Fn::")):
+            return "<token>"
+        return {k: _comparable(v, project) for k, v in node.items() if k not in ("Tags", "Metadata")}
+    if isinstance(node, list):
+        return [_comparable(v, project) for v in node]
+    if isinstance(node, str) and project in node:
+        return "<token>"
+    return node
+
+
+def test_a_self_served_project_is_a_configured_project(dev):
+    """The project product and a configured project stack are built by the same props factory: the same resources with
+    the same settings (the stage's storage lifecycle included), apart from names, references, tags and the subscriptions
+    (one per configured address vs the product's one parameter)."""
+    product = json.loads(next(dev.outdir.glob("*ProjectProductStack*.product.template.json")).read_text())["Resources"]
+    configured = dev.template(dev.stage.projects["churn"])["Resources"]
+    kinds = lambda resources: sorted(r["Type"] for r in resources.values() if r["Type"] != "AWS::SNS::Subscription")  # noqa: E731
+    assert kinds(product) == kinds(configured)
+    differing = [lid for lid in configured if configured[lid]["Type"] != "AWS::SNS::Subscription"
+                 and _comparable(configured[lid], "churn") != _comparable(product.get(lid), "churn")]
+    assert differing == []
+    lifecycle = configured["ProjectDataBucket1741EDAC"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {"Id": "expire-noncurrent-versions"}.items() <= lifecycle[0].items() and lifecycle[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30

@@ -1,0 +1,50 @@
+"""The S3 layout of a training pipeline run, defined once.
+
+Every run writes under ``s3://<artifacts bucket>/pipeline/<run id>/``; the pipeline, the model's and
+the monitor's permissions, the baseline the endpoint monitor reads, the delivery pipeline's resolver
+and the app's pins all take their paths from here.
+"""
+
+from __future__ import annotations
+
+import re
+
+PIPELINE_PREFIX = "pipeline/"  # every run's objects; roles that read or write runs are granted this prefix
+RUN_ID_PATTERN = "[0-9a-f]{8}"  # 8 hex digits, made per execution
+
+# Below a run's prefix:
+PREPROCESS = "preprocess"  # preprocess/<train|validation|test|baseline>
+MODEL = "model"  # the training job's output: model/<job>/output/model.tar.gz
+CHECKPOINTS = "checkpoints"
+EVALUATION = "evaluation"  # evaluation/evaluation.json
+SCORED_BASELINE = "scored-baseline"  # the training features scored, as Model Monitor reads captured traffic
+BASELINE = "baseline"  # Model Monitor's statistics.json and constraints.json
+STATISTICS, CONSTRAINTS = "statistics.json", "constraints.json"
+BASELINE_FILES = (STATISTICS, CONSTRAINTS)
+
+BASELINE_URI_PATTERN = rf"^s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9]/{PIPELINE_PREFIX}{RUN_ID_PATTERN}/{BASELINE}$"
+BASELINE_URI_RULE = f"s3://<artifacts bucket>/{PIPELINE_PREFIX}<run id>/{BASELINE}"
+# Where the run id stands in a baseline URI split at "/": s3: / "" / bucket / pipeline / <run id> / baseline
+BASELINE_URI_RUN_ID_INDEX = 2 + PIPELINE_PREFIX.count("/") + 1
+
+
+def run_path(run_id: str, *parts: str) -> str:
+    """``pipeline/<run id>[/<part>...]`` (``run_id`` may be a placeholder such as ``{}`` for States.Format)."""
+    return "/".join((PIPELINE_PREFIX + run_id, *parts))
+
+
+def run_uri(bucket: str, run_id: str, *parts: str) -> str:
+    return f"s3://{bucket}/{run_path(run_id, *parts)}"
+
+
+def baseline_prefix(uris: list[str]) -> str | None:
+    """The common prefix of a baseline's ``statistics.json`` and ``constraints.json`` URIs, or None when they are not a pair."""
+    prefixes = {u.rsplit("/", 1)[0] for u in uris if u}
+    names = {u.rsplit("/", 1)[-1] for u in uris}
+    if len(prefixes) == 1 and names == set(BASELINE_FILES):
+        return prefixes.pop()
+    return None
+
+
+def is_baseline_uri(value: str) -> bool:
+    return re.match(BASELINE_URI_PATTERN, value) is not None

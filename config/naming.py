@@ -1,0 +1,92 @@
+"""Every name the platform derives from the configuration, defined once.
+
+Stacks, constructs, product templates, tools and tests read names from here; nothing else spells
+``<prefix>-<stage>-...`` or an SSM path. The limits they must keep are checked over the longest names
+the config allows (tests/fidelity/test_documented_rules.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MONITOR_FAILURE_SUFFIX = "-monitor-failed"
+EVENTBRIDGE_NAME_MAX = 64  # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names of one stage (``prefix``, ``stage``) of the platform."""
+
+    prefix: str
+    stage: str
+
+    @property
+    def base(self) -> str:
+        """``<prefix>-<stage>``: the Studio domain's name and the start of every other name."""
+        return f"{self.prefix}-{self.stage}"
+
+    def stack(self, kind: str, *parts: str) -> str:
+        """A CloudFormation stack: ``<prefix>-<stage>-<kind>[-<part>...]``."""
+        return "-".join((self.base, kind, *parts))
+
+    def project(self, project: str) -> str:
+        """``<prefix>-<stage>-<project>``: the project's model package group, endpoint and dashboard."""
+        return f"{self.base}-{project}"
+
+    model_package_group = endpoint = dashboard = project
+
+    def retraining_drift_alarm_prefix(self, project: str) -> str:
+        """Drift alarms named so start the project's training pipeline of this stage (its drift rule listens to the prefix)."""
+        return f"{self.project(project)}-drift-"
+
+    def notifying_drift_alarm_prefix(self, project: str) -> str:
+        """Drift alarms that only notify: a prefix that the retraining prefix never matches."""
+        return f"{self.project(project)}-datadrift-"
+
+    def monitor_failure(self, project: str) -> str:
+        """The rule and alarm on the endpoint monitor's failed runs (within EventBridge's 64 characters)."""
+        return self.project(project)[: EVENTBRIDGE_NAME_MAX - len(MONITOR_FAILURE_SUFFIX)] + MONITOR_FAILURE_SUFFIX
+
+    @staticmethod
+    def monitoring_schedule(endpoint: str) -> str:
+        return f"{endpoint}-dq"
+
+    @property
+    def role_pattern(self) -> str:
+        """Every IAM role of this stage's stacks and products starts so."""
+        return f"{self.base}-*"
+
+    @property
+    def portfolio(self) -> str:
+        return f"{self.base} ML platform"
+
+    def product(self, name: str) -> str:
+        return f"{self.base} {name}"
+
+    # -- SSM parameters through which stacks and products find each other --------------------------------
+
+    @property
+    def parameters(self) -> str:
+        """The stage's SSM namespace, e.g. ``/mlops/dev``."""
+        return f"/{self.prefix}/{self.stage}"
+
+    @property
+    def studio_parameters(self) -> str:
+        return f"{self.parameters}/studio"
+
+    def project_parameters(self, project: str) -> str:
+        return f"{self.parameters}/projects/{project}"
+
+    def user_parameters(self, user: str) -> str:
+        return f"{self.parameters}/users/{user}"
+
+    def pipeline_parameters(self, project: str) -> str:
+        return f"{self.project_parameters(project)}/pipeline"
+
+    def endpoint_parameters(self, project: str) -> str:
+        return f"{self.project_parameters(project)}/endpoint"
+
+
+def delivery_pipeline(prefix: str) -> str:
+    """The delivery pipeline and its stack: ``<prefix>-delivery``."""
+    return f"{prefix}-delivery"
