@@ -101,7 +101,7 @@ class DataQualityMonitor(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: DataQualityMonitorProps) -> None:
         super().__init__(scope, construct_id)
         p = props
-        self.props = p
+        self._props = p
         reports_prefix = f"monitoring/{p.endpoint_name}"
         self.reports_uri = f"s3://{p.capture_bucket.bucket_name}/{reports_prefix}"
         self.role = self._role(reports_prefix)
@@ -233,16 +233,16 @@ class DataQualityMonitor(Construct):
     @property
     def alarm_names(self) -> list[str]:
         """The drift alarms' names, then the failed-run alarm's (plain strings: usable in another stack)."""
-        return [f"{self.props.alarm_name_prefix}{a.feature}" for a in self.props.drift_alarms] + [self.props.failure_name]
+        return [f"{self._props.alarm_name_prefix}{a.feature}" for a in self._props.drift_alarms] + [self._props.failure_name]
 
     def drift_metric(self, feature: str) -> cloudwatch.Metric:
         """The baseline-drift distance of ``feature``, highest per ``alarm_period``."""
         return cloudwatch.Metric(
             namespace=DATA_METRICS_NAMESPACE,
             metric_name=drift_metric_name(feature),
-            dimensions_map={"Endpoint": self.props.endpoint_name, "MonitoringSchedule": self.props.schedule_name},
+            dimensions_map={"Endpoint": self._props.endpoint_name, "MonitoringSchedule": self._props.schedule_name},
             statistic="Maximum",
-            period=self.props.alarm_period,
+            period=self._props.alarm_period,
         )
 
     def _job_definition_name(self, definition: dict) -> str:
@@ -254,11 +254,11 @@ class DataQualityMonitor(Construct):
         """
         resolved = Stack.of(self).resolve({k: v for k, v in definition.items()})
         digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        run_id = Fn.select(BASELINE_URI_RUN_ID_INDEX, Fn.split("/", self.props.baseline_uri))
-        return f"{self.props.endpoint_name[:36]}-dq-{digest}-{run_id}"
+        run_id = Fn.select(BASELINE_URI_RUN_ID_INDEX, Fn.split("/", self._props.baseline_uri))
+        return f"{self._props.endpoint_name[:36]}-dq-{digest}-{run_id}"
 
     def _role(self, reports_prefix: str) -> iam.Role:
-        p = self.props
+        p = self._props
         role = sagemaker_role(self, "Role", f"Model Monitor jobs of endpoint {p.endpoint_name}")
         p.capture_bucket.grant_read(role, f"{p.endpoint_name}/*")
         p.capture_bucket.grant_put(role, f"{reports_prefix}/*")  # reports only; nothing here may be deleted

@@ -16,6 +16,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from config import layout
 from mlops_constructs.container_contract import contract
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import AwsImage, allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
@@ -28,6 +29,85 @@ MONITOR_OUTPUT = "/opt/ml/processing/output"
 # Errors worth retrying: SageMaker throttling and its transient service errors.
 RETRYABLE = ["ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
 SDK_RETRYABLE = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.S3Exception"]  # not NoSuchKey: it stays missing
+
+
+# A job's start-up (instance provisioning, image pull) on top of its own runtime limit.
+JOB_START_UP = Duration.minutes(20)
+# Time the states around the jobs may take in one execution (reading the evaluation, registering, notifying).
+OTHER_STATES = Duration.hours(2)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of SageMaker job the pipeline waits for with Step Functions' ``.sync`` integration, and what that
+    integration needs: https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html."""
+
+    noun: str  # ProcessingJob, TrainingJob
+    arn_type: str  # processing-job, training-job
+    log_group: str  # /aws/sagemaker/<log_group>
+
+    @property
+    def resource(self) -> str:
+        return f"arn:{Aws.PARTITION}:states:::sagemaker:create{self.noun}.sync"
+
+    @property
+    def actions(self) -> list[str]:
+        """Create, and what ``.sync`` does: describe until done, stop on abort."""
+        return [f"sagemaker:{verb}{self.noun}" for verb in ("Create", "Describe", "Stop")]
+
+    @property
+    def sync_rule(self) -> str:
+        """The managed EventBridge rule ``.sync`` creates and reads for this kind of job."""
+        return f"StepFunctionsGetEventsForSageMaker{self.noun}sRule"
+
+
+PROCESSING = JobKind("ProcessingJob", "processing-job", "ProcessingJobs")
+TRAINING = JobKind("TrainingJob", "training-job", "TrainingJobs")
+
+
+@dataclass(frozen=True)
+class JobStep:
+    """One SageMaker job of a run: everything about it in one object.
+
+    The job is named ``<project>-<job>-<run id>`` (``names_key`` under ``$.names``); ``parameters`` is its
+    request without the name and role; it may run ``max_runtime`` (for managed spot training, the wait
+    limit) plus ``JOB_START_UP``; SageMaker throttling is retried with backoff and any failure caught.
+    The pipeline grants the state machine what ``kind`` needs and the job role the kind's log group.
+    """
+
+    state_id: str
+    job: str
+    names_key: str
+    kind: JobKind
+    parameters: dict
+    max_runtime: Duration
+    result_selector: dict
+    result_path: str
+
+    @property
+    def timeout(self) -> Duration:
+        return self.max_runtime.plus(JOB_START_UP)
+
+    def job_name(self, project: str) -> dict:
+        """The ``NameJobs`` entry of this job."""
+        return {f"{self.names_key}.$": f"States.Format('{project}-{self.job}-{{}}', $.run.runId)"}
+
+    def state(self, scope: Construct, *, role_arn: str, on_failure: sfn.IChainable) -> sfn.CustomState:
+        state = sfn.CustomState(
+            scope,
+            self.state_id,
+            state_json={
+                "Type": "Task",
+                "Resource": self.kind.resource,
+                "Parameters": {f"{self.kind.noun}Name.$": f"$.names.{self.names_key}", "RoleArn": role_arn, **self.parameters},
+                "ResultSelector": self.result_selector,
+                "ResultPath": self.result_path,
+                "TimeoutSeconds": int(self.timeout.to_seconds()),
+            },
+        )
+        state.add_retry(errors=RETRYABLE, interval=Duration.seconds(30), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        state.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+        return state
 
 
 @dataclass(frozen=True)
@@ -100,13 +180,61 @@ class TrainingPipeline(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, props: TrainingPipelineProps) -> None:
         super().__init__(scope, construct_id)
-        self.props = props
+        self._props = props
         p = props
-        arn = f"arn:{Aws.PARTITION}"
-        region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
         bucket = p.artifacts_bucket.bucket_name
-        run_path = "pipeline/{}"
+        run = layout.run_path("{}")  # this execution's prefix, for States.Format with $.run.runId
 
+        # The run's SageMaker jobs, in order; each owns its name, request, limits, retries and permissions.
+        network = {"VpcConfig": {"SecurityGroupIds": p.security_group_ids, "Subnets": p.subnet_ids}}
+        preprocess = self._processing_step(
+            "Preprocess", job="pre", names_key="preprocessJob",
+            entrypoint=contract.ENTRYPOINTS["preprocess"],
+            inputs=[self._processing_input("data", p.data_bucket.s3_url_for_object(p.data_prefix), contract.PREPROCESS_INPUT)],
+            outputs=[
+                self._processing_output(name, f"{layout.PREPROCESS}/{name}", local_path)
+                for name, local_path in contract.PREPROCESS_OUTPUTS.items()
+            ],
+            network=network,
+            result_path="$.jobs.preprocess",
+        )
+        train = self._training_step(network, run)
+        evaluate = self._processing_step(
+            "Evaluate", job="eval", names_key="evaluateJob",
+            entrypoint=contract.ENTRYPOINTS["evaluate"],
+            inputs=[
+                self._processing_input("model", None, contract.EVALUATE_MODEL, uri_path="$.jobs.train.modelArtifacts"),
+                self._processing_input("test", f"s3://{bucket}/{run}/{layout.PREPROCESS}/test", contract.EVALUATE_TEST, formatted=True),
+                self._processing_input("baseline", f"s3://{bucket}/{run}/{layout.PREPROCESS}/baseline", contract.EVALUATE_BASELINE,
+                                       formatted=True),
+            ],
+            outputs=[
+                self._processing_output("evaluation", layout.EVALUATION, contract.EVALUATE_OUTPUT),
+                self._processing_output("scored-baseline", layout.SCORED_BASELINE, contract.EVALUATE_SCORED_BASELINE),
+            ],
+            network=network,
+            result_path="$.jobs.evaluate",
+        )
+        # Data-quality baseline: only for models that passed the gate (nothing is spent on the others).
+        baseline = None
+        if p.monitor_image is not None:
+            baseline = self._processing_step(
+                "Baseline", job="baseline", names_key="baselineJob",
+                image_uri=p.monitor_image.uri,
+                entrypoint=None,
+                environment={
+                    "dataset_format": json.dumps({"csv": {"header": True, "output_columns_position": "START"}}),
+                    "dataset_source": MONITOR_BASELINE_INPUT,
+                    "output_path": MONITOR_OUTPUT,
+                    "publish_cloudwatch_metrics": "Disabled",
+                },
+                inputs=[self._processing_input("baseline_dataset_input", f"s3://{bucket}/{run}/{layout.SCORED_BASELINE}",
+                                               MONITOR_BASELINE_INPUT, formatted=True)],
+                outputs=[self._processing_output("monitoring_output", layout.BASELINE, MONITOR_OUTPUT)],
+                network=network,
+                result_path="$.jobs.baseline",
+            )
+        self.steps: list[JobStep] = [preprocess, train, evaluate, *([baseline] if baseline else [])]
         self.job_role = self._job_role()
 
         # 0. Per-execution names and paths.
@@ -121,16 +249,14 @@ class TrainingPipeline(Construct):
             },
             result_path="$.run",
         )
+        evaluation_key = f"{run}/{layout.EVALUATION}/{contract.EVALUATION_FILE}"
         names = sfn.Pass(
             self,
             "NameJobs",
             parameters={
-                "preprocessJob.$": f"States.Format('{p.project_name}-pre-{{}}', $.run.runId)",
-                "trainJob.$": f"States.Format('{p.project_name}-train-{{}}', $.run.runId)",
-                "evaluateJob.$": f"States.Format('{p.project_name}-eval-{{}}', $.run.runId)",
-                "baselineJob.$": f"States.Format('{p.project_name}-baseline-{{}}', $.run.runId)",
-                "prefix.$": f"States.Format('s3://{bucket}/{run_path}', $.run.runId)",
-                "evaluationKey.$": f"States.Format('{run_path}/evaluation/{contract.EVALUATION_FILE}', $.run.runId)",
+                **{k: v for step in self.steps for k, v in step.job_name(p.project_name).items()},
+                "prefix.$": f"States.Format('s3://{bucket}/{run}', $.run.runId)",
+                "evaluationKey.$": f"States.Format('{evaluation_key}', $.run.runId)",
             },
             result_path="$.names",
         )
@@ -141,116 +267,30 @@ class TrainingPipeline(Construct):
             .otherwise(defaults.next(prepare))
         )
 
-        network = {"VpcConfig": {"SecurityGroupIds": p.security_group_ids, "Subnets": p.subnet_ids}}
-        job_timeout = lambda runtime: int(runtime.plus(Duration.minutes(20)).to_seconds())  # noqa: E731  (job limit + start-up)
-
-        # 1. Preprocessing.
-        preprocess = self._processing_job(
-            "Preprocess",
-            job_name_path="$.names.preprocessJob",
-            entrypoint=contract.ENTRYPOINTS["preprocess"],
-            inputs=[self._processing_input("data", p.data_bucket.s3_url_for_object(p.data_prefix), contract.PREPROCESS_INPUT)],
-            outputs=[
-                self._processing_output(name, f"preprocess/{name}", local_path)
-                for name, local_path in contract.PREPROCESS_OUTPUTS.items()
-            ],
-            network=network,
-            result_path="$.jobs.preprocess",
-            timeout=job_timeout(p.processing_max_runtime),
-        )
-
-        # 2. Training.
-        stopping = {"MaxRuntimeInSeconds": int(p.training_max_runtime.to_seconds())}
-        spot = {}
-        if p.spot_training:
-            stopping["MaxWaitTimeInSeconds"] = int(p.training_max_runtime.to_seconds()) * 2
-            spot = {
-                "EnableManagedSpotTraining": True,
-                "CheckpointConfig": {"S3Uri.$": f"States.Format('s3://{bucket}/{run_path}/checkpoints', $.run.runId)"},
-            }
-        train = sfn.CustomState(
-            self,
-            "Train",
-            state_json={
-                "Type": "Task",
-                "Resource": f"{arn}:states:::sagemaker:createTrainingJob.sync",
-                "Parameters": {
-                    "TrainingJobName.$": "$.names.trainJob",
-                    "RoleArn": self.job_role.role_arn,
-                    "AlgorithmSpecification": {
-                        "TrainingImage": p.image_uri,
-                        "TrainingInputMode": "File",
-                        "MetricDefinitions": contract.METRIC_DEFINITIONS,
-                    },
-                    "HyperParameters": p.hyperparameters,
-                    "InputDataConfig": [
-                        {
-                            "ChannelName": channel,
-                            "ContentType": "text/csv",
-                            "DataSource": {
-                                "S3DataSource": {
-                                    "S3DataType": "S3Prefix",
-                                    "S3DataDistributionType": "FullyReplicated",
-                                    "S3Uri.$": f"States.Format('s3://{bucket}/{run_path}/preprocess/{channel}', $.run.runId)",
-                                }
-                            },
-                        }
-                        for channel in contract.TRAINING_CHANNELS
-                    ],
-                    "OutputDataConfig": {
-                        "S3OutputPath.$": f"States.Format('s3://{bucket}/{run_path}/model', $.run.runId)",
-                        "KmsKeyId": p.key.key_arn,
-                    },
-                    "ResourceConfig": {
-                        "InstanceCount": 1,
-                        "InstanceType": p.training_instance_type,
-                        "VolumeSizeInGB": p.volume_size_gb,
-                        "VolumeKmsKeyId": p.key.key_arn,
-                    },
-                    "StoppingCondition": stopping,
-                    "EnableInterContainerTrafficEncryption": True,
-                    "Tags": [{"Key": "project", "Value": p.project_name}],
-                    **network,
-                    **spot,
-                },
-                "ResultSelector": {"arn.$": "$.TrainingJobArn", "modelArtifacts.$": "$.ModelArtifacts.S3ModelArtifacts"},
-                "ResultPath": "$.jobs.train",
-                "TimeoutSeconds": int(p.training_max_runtime.to_seconds()) * (2 if p.spot_training else 1) + 1200,
-            },
-        )
-
-        # 3. Evaluation.
-        evaluate = self._processing_job(
-            "Evaluate",
-            job_name_path="$.names.evaluateJob",
-            entrypoint=contract.ENTRYPOINTS["evaluate"],
-            inputs=[
-                self._processing_input("model", None, contract.EVALUATE_MODEL, uri_path="$.jobs.train.modelArtifacts"),
-                self._processing_input("test", f"s3://{bucket}/{run_path}/preprocess/test", contract.EVALUATE_TEST, formatted=True),
-                self._processing_input("baseline", f"s3://{bucket}/{run_path}/preprocess/baseline", contract.EVALUATE_BASELINE, formatted=True),
-            ],
-            outputs=[
-                self._processing_output("evaluation", "evaluation", contract.EVALUATE_OUTPUT),
-                self._processing_output("scored-baseline", "scored-baseline", contract.EVALUATE_SCORED_BASELINE),
-            ],
-            network=network,
-            result_path="$.jobs.evaluate",
-            timeout=job_timeout(p.processing_max_runtime),
-        )
+        notify_failure = self._notify("NotifyFailure", f"{p.project_name}: training pipeline failed", {
+            "project": p.project_name,
+            "result": "pipeline failed",
+            "error": sfn.JsonPath.string_at("$.error.Error"),
+            "cause": sfn.JsonPath.string_at("$.error.Cause"),
+            "execution": sfn.JsonPath.execution_id,
+        })
+        failed = sfn.Fail(self, "PipelineFailed", error="PipelineFailed", cause="A pipeline step failed; the alert topic has the cause")
+        notify_failure.next(failed)
+        job_states = {step.state_id: step.state(self, role_arn=self.job_role.role_arn, on_failure=notify_failure) for step in self.steps}
 
         read_evaluation = tasks.CallAwsService(
             self,
             "ReadEvaluation",
             service="s3",
             action="getObject",
-            iam_resources=[p.artifacts_bucket.arn_for_objects("pipeline/*")],
+            iam_resources=[p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*")],
             parameters={"Bucket": bucket, "Key.$": "$.names.evaluationKey"},
             result_selector={"report.$": "States.StringToJson($.Body)"},
             result_path="$.evaluation",
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
         )
 
-        # 4. Quality gate.
+        # Quality gate.
         value_path = f"$.evaluation.report.metrics.{p.metric}"
         compare = (
             sfn.Condition.number_greater_than_equals(value_path, p.threshold)
@@ -260,8 +300,6 @@ class TrainingPipeline(Construct):
         relation = ">=" if p.higher_is_better else "<="
         passes = sfn.Condition.and_(sfn.Condition.is_present(value_path), sfn.Condition.is_numeric(value_path), compare)
 
-        # 5. Data-quality baseline (only for models that passed the gate: nothing is spent on the others).
-        baseline = None
         model_metrics: dict = {
             "ModelQuality": {
                 "Statistics": {
@@ -271,32 +309,17 @@ class TrainingPipeline(Construct):
             }
         }
         drift_baselines: dict = {}
-        if p.monitor_image is not None:
-            baseline = self._processing_job(
-                "Baseline",
-                job_name_path="$.names.baselineJob",
-                image_uri=p.monitor_image.uri,
-                entrypoint=None,
-                environment={
-                    "dataset_format": json.dumps({"csv": {"header": True, "output_columns_position": "START"}}),
-                    "dataset_source": MONITOR_BASELINE_INPUT,
-                    "output_path": MONITOR_OUTPUT,
-                    "publish_cloudwatch_metrics": "Disabled",
-                },
-                inputs=[self._processing_input("baseline_dataset_input", f"s3://{bucket}/{run_path}/scored-baseline",
-                                               MONITOR_BASELINE_INPUT, formatted=True)],
-                outputs=[self._processing_output("monitoring_output", "baseline", MONITOR_OUTPUT)],
-                network=network,
-                result_path="$.jobs.baseline",
-                timeout=job_timeout(p.processing_max_runtime),
-            )
+        if baseline is not None:
             reports = {
-                name: {"ContentType": "application/json", "S3Uri.$": f"States.Format('s3://{bucket}/{run_path}/baseline/{name.lower()}.json', $.run.runId)"}
-                for name in ("Statistics", "Constraints")
+                name: {"ContentType": "application/json",
+                       "S3Uri.$": f"States.Format('s3://{bucket}/{run}/{layout.BASELINE}/{file}', $.run.runId)"}
+                for name, file in (("Statistics", layout.STATISTICS), ("Constraints", layout.CONSTRAINTS))
             }
             model_metrics["ModelDataQuality"] = reports
             drift_baselines = {"DriftCheckBaselines": {"ModelDataQuality": reports}}
 
+        arn = f"arn:{Aws.PARTITION}"
+        region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
         register = tasks.CallAwsService(
             self,
             "RegisterModel",
@@ -324,7 +347,7 @@ class TrainingPipeline(Construct):
                     "trigger.$": "$.run.trigger",
                     "trainingJob.$": "$.names.trainJob",
                     # the training features; the monitoring baseline computed from them is DriftCheckBaselines
-                    "trainingFeatures.$": f"States.Format('s3://{bucket}/{run_path}/preprocess/baseline', $.run.runId)",
+                    "trainingFeatures.$": f"States.Format('s3://{bucket}/{run}/{layout.PREPROCESS}/baseline', $.run.runId)",
                 },
             },
             result_selector={"arn.$": "$.ModelPackageArn"},
@@ -351,35 +374,27 @@ class TrainingPipeline(Construct):
         gate_failed = sfn.Fail(
             self, "QualityGateFailed", error="QualityGateFailed", cause=f"{p.metric} did not meet {relation} {p.threshold}"
         )
-        notify_failure = self._notify("NotifyFailure", f"{p.project_name}: training pipeline failed", {
-            "project": p.project_name,
-            "result": "pipeline failed",
-            "error": sfn.JsonPath.string_at("$.error.Error"),
-            "cause": sfn.JsonPath.string_at("$.error.Cause"),
-            "execution": sfn.JsonPath.execution_id,
-        })
-        failed = sfn.Fail(self, "PipelineFailed", error="PipelineFailed", cause="A pipeline step failed; the alert topic has the cause")
-        notify_failure.next(failed)
 
-        for task in (preprocess, train, evaluate, *([baseline] if baseline else [])):
-            task.add_retry(errors=RETRYABLE, interval=Duration.seconds(30), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
-            task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
         for task in (read_evaluation, register, notify_registered):
             task.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
             task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
         notify_gate.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
 
+        registration = register.next(notify_registered).next(sfn.Succeed(self, "ModelRegistered"))
         gate = (
             sfn.Choice(self, "QualityGate", comment=f"{p.metric} {relation} {p.threshold}")
-            .when(passes, (baseline.next(register) if baseline else register).next(notify_registered).next(sfn.Succeed(self, "ModelRegistered")))
+            .when(passes, job_states["Baseline"].next(registration) if baseline else registration)
             .otherwise(notify_gate.next(gate_failed))
         )
-        prepare.next(names).next(preprocess).next(train).next(evaluate).next(read_evaluation).next(gate)
+        (prepare.next(names).next(job_states["Preprocess"]).next(job_states["Train"]).next(job_states["Evaluate"])
+         .next(read_evaluation).next(gate))
 
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN
         )
-        total = p.processing_max_runtime.plus(p.processing_max_runtime).plus(p.processing_max_runtime).plus(p.training_max_runtime)
+        total = OTHER_STATES
+        for step in self.steps:
+            total = total.plus(step.max_runtime)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -387,7 +402,7 @@ class TrainingPipeline(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            timeout=total.plus(Duration.hours(2)) if not p.spot_training else total.plus(p.training_max_runtime).plus(Duration.hours(2)),
+            timeout=total,
             comment=f"Training pipeline of ML project {p.project_name}",
         )
         self._grant_state_machine(arn, region_account)
@@ -399,7 +414,7 @@ class TrainingPipeline(Construct):
         task = tasks.SnsPublish(
             self,
             state_id,
-            topic=self.props.alert_topic,
+            topic=self._props.alert_topic,
             subject=subject,
             message=sfn.TaskInput.from_object(message),
             result_path=sfn.JsonPath.DISCARD,
@@ -419,64 +434,126 @@ class TrainingPipeline(Construct):
         return {"InputName": name, "S3Input": s3_input}
 
     def _processing_output(self, name: str, suffix: str, local_path: str) -> dict:
-        bucket = self.props.artifacts_bucket.bucket_name
+        bucket = self._props.artifacts_bucket.bucket_name
         return {
             "OutputName": name,
             "S3Output": {
                 "LocalPath": local_path,
                 "S3UploadMode": "EndOfJob",
-                "S3Uri.$": f"States.Format('s3://{bucket}/pipeline/{{}}/{suffix}', $.run.runId)",
+                "S3Uri.$": f"States.Format('s3://{bucket}/{layout.run_path('{}', suffix)}', $.run.runId)",
             },
         }
 
-    def _processing_job(self, state_id: str, *, job_name_path: str, entrypoint: list[str] | None, inputs: list[dict], outputs: list[dict],
-                        network: dict, result_path: str, timeout: int, image_uri: str | None = None,
-                        environment: dict[str, str] | None = None) -> sfn.CustomState:
-        p = self.props
+    def _processing_step(self, state_id: str, *, job: str, names_key: str, entrypoint: list[str] | None, inputs: list[dict],
+                         outputs: list[dict], network: dict, result_path: str, image_uri: str | None = None,
+                         environment: dict[str, str] | None = None) -> JobStep:
+        """A processing job (CDK has no processing-job task, aws-cdk issue 9537: the optimized integration, by hand)."""
+        p = self._props
         app_spec: dict = {"ImageUri": image_uri or p.image_uri}
         if entrypoint is not None:
             app_spec["ContainerEntrypoint"] = entrypoint
         extra = {"Environment": environment} if environment else {}
-        return sfn.CustomState(
-            self,
-            state_id,
-            state_json={
-                "Type": "Task",
-                # CDK has no processing-job task (aws-cdk issue 9537): the optimized integration, by hand.
-                "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:createProcessingJob.sync",
-                "Parameters": {
-                    "ProcessingJobName.$": job_name_path,
-                    "RoleArn": self.job_role.role_arn,
-                    "AppSpecification": app_spec,
-                    "ProcessingInputs": inputs,
-                    "ProcessingOutputConfig": {"Outputs": outputs, "KmsKeyId": p.key.key_arn},
-                    "ProcessingResources": {
-                        "ClusterConfig": {
-                            "InstanceCount": 1,
-                            "InstanceType": p.processing_instance_type,
-                            "VolumeSizeInGB": p.volume_size_gb,
-                            "VolumeKmsKeyId": p.key.key_arn,
-                        }
-                    },
-                    "StoppingCondition": {"MaxRuntimeInSeconds": int(p.processing_max_runtime.to_seconds())},
-                    "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, **network},
-                    "Tags": [{"Key": "project", "Value": p.project_name}],
-                    **extra,
+        return JobStep(
+            state_id=state_id,
+            job=job,
+            names_key=names_key,
+            kind=PROCESSING,
+            parameters={
+                "AppSpecification": app_spec,
+                "ProcessingInputs": inputs,
+                "ProcessingOutputConfig": {"Outputs": outputs, "KmsKeyId": p.key.key_arn},
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": 1,
+                        "InstanceType": p.processing_instance_type,
+                        "VolumeSizeInGB": p.volume_size_gb,
+                        "VolumeKmsKeyId": p.key.key_arn,
+                    }
                 },
-                "ResultSelector": {"arn.$": "$.ProcessingJobArn", "status.$": "$.ProcessingJobStatus"},
-                "ResultPath": result_path,
-                "TimeoutSeconds": timeout,
+                "StoppingCondition": {"MaxRuntimeInSeconds": int(p.processing_max_runtime.to_seconds())},
+                "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, **network},
+                "Tags": [{"Key": "project", "Value": p.project_name}],
+                **extra,
             },
+            max_runtime=p.processing_max_runtime,
+            result_selector={"arn.$": "$.ProcessingJobArn", "status.$": "$.ProcessingJobStatus"},
+            result_path=result_path,
         )
 
+    def _training_step(self, network: dict, run: str) -> JobStep:
+        """The training job; with managed spot training it may wait twice its runtime and checkpoints."""
+        p = self._props
+        bucket = p.artifacts_bucket.bucket_name
+        runtime = int(p.training_max_runtime.to_seconds())
+        stopping = {"MaxRuntimeInSeconds": runtime}
+        spot = {}
+        if p.spot_training:
+            stopping["MaxWaitTimeInSeconds"] = runtime * 2
+            spot = {
+                "EnableManagedSpotTraining": True,
+                "CheckpointConfig": {"S3Uri.$": f"States.Format('s3://{bucket}/{run}/{layout.CHECKPOINTS}', $.run.runId)"},
+            }
+        return JobStep(
+            state_id="Train",
+            job="train",
+            names_key="trainJob",
+            kind=TRAINING,
+            parameters={
+                "AlgorithmSpecification": {
+                    "TrainingImage": p.image_uri,
+                    "TrainingInputMode": "File",
+                    "MetricDefinitions": contract.METRIC_DEFINITIONS,
+                },
+                "HyperParameters": p.hyperparameters,
+                "InputDataConfig": [
+                    {
+                        "ChannelName": channel,
+                        "ContentType": "text/csv",
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataType": "S3Prefix",
+                                "S3DataDistributionType": "FullyReplicated",
+                                "S3Uri.$": f"States.Format('s3://{bucket}/{run}/{layout.PREPROCESS}/{channel}', $.run.runId)",
+                            }
+                        },
+                    }
+                    for channel in contract.TRAINING_CHANNELS
+                ],
+                "OutputDataConfig": {
+                    "S3OutputPath.$": f"States.Format('s3://{bucket}/{run}/{layout.MODEL}', $.run.runId)",
+                    "KmsKeyId": p.key.key_arn,
+                },
+                "ResourceConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": p.training_instance_type,
+                    "VolumeSizeInGB": p.volume_size_gb,
+                    "VolumeKmsKeyId": p.key.key_arn,
+                },
+                "StoppingCondition": stopping,
+                "EnableInterContainerTrafficEncryption": True,
+                "Tags": [{"Key": "project", "Value": p.project_name}],
+                **network,
+                **spot,
+            },
+            max_runtime=Duration.seconds(stopping.get("MaxWaitTimeInSeconds", runtime)),
+            result_selector={"arn.$": "$.TrainingJobArn", "modelArtifacts.$": "$.ModelArtifacts.S3ModelArtifacts"},
+            result_path="$.jobs.train",
+        )
+
+    @property
+    def _kinds(self) -> list[JobKind]:
+        """The kinds of job the steps run, in order of first use."""
+        return list(dict.fromkeys(step.kind for step in self.steps))
+
     def _job_role(self) -> iam.Role:
-        p = self.props
+        p = self._props
         role = sagemaker_role(self, "JobRole", f"SageMaker processing and training jobs of ML project {p.project_name}")
+        runs = f"{layout.PIPELINE_PREFIX}*"
         p.data_bucket.grant_read(role, f"{p.data_prefix}*")
-        p.artifacts_bucket.grant_read_write(role, "pipeline/*")
+        p.artifacts_bucket.grant_read_write(role, runs)
         p.key.grant_encrypt_decrypt(role)
         p.repository.grant_pull(role)
-        log_groups = job_log_groups("ProcessingJobs", "TrainingJobs")
+        log_groups = job_log_groups(*(kind.log_group for kind in self._kinds))
         allow_job_logs_and_metrics(role, log_groups=log_groups, metric_namespaces=["/aws/sagemaker/*"], metrics_sid="JobMetrics")
         if p.monitor_image is not None:
             allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.monitor_image)
@@ -484,7 +561,7 @@ class TrainingPipeline(Construct):
         acknowledge_wildcards(
             role,
             reason="Object access from grant_read/grant_read_write, limited to the data prefix and pipeline/ of this project's buckets.",
-            resources=[p.data_bucket.arn_for_objects(f"{p.data_prefix}*"), p.artifacts_bucket.arn_for_objects("pipeline/*")],
+            resources=[p.data_bucket.arn_for_objects(f"{p.data_prefix}*"), p.artifacts_bucket.arn_for_objects(runs)],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
         acknowledge_wildcards(role, reason="SageMaker names each job's log stream at run time inside these two log groups.", resources=log_groups)
@@ -497,27 +574,19 @@ class TrainingPipeline(Construct):
         return role
 
     def _grant_state_machine(self, arn: str, region_account: str) -> None:
-        p = self.props
+        p = self._props
         role = self.state_machine.role
-        jobs = [
-            f"{arn}:sagemaker:{region_account}:processing-job/{p.project_name}-*",
-            f"{arn}:sagemaker:{region_account}:training-job/{p.project_name}-*",
-        ]
+        kinds = self._kinds
+        jobs = [f"{arn}:sagemaker:{region_account}:{kind.arn_type}/{p.project_name}-*" for kind in kinds]
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="RunThisProjectsJobs",
-                actions=[
-                    "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
-                    "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
-                    "sagemaker:AddTags", "sagemaker:ListTags",
-                ],
+                # the steps' jobs are tagged at creation
+                actions=[*(action for kind in kinds for action in kind.actions), "sagemaker:AddTags", "sagemaker:ListTags"],
                 resources=jobs,
             )
         )
-        sync_rules = [
-            f"{arn}:events:{region_account}:rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule",
-            f"{arn}:events:{region_account}:rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule",
-        ]
+        sync_rules = [f"{arn}:events:{region_account}:rule/{kind.sync_rule}" for kind in kinds]
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="SyncIntegrationRules", actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"], resources=sync_rules
@@ -542,7 +611,7 @@ class TrainingPipeline(Construct):
             reason="Reads evaluation.json of any run under pipeline/ (the run id is made per execution); creates model packages "
             "only in this project's group (versions are numbered by SageMaker).",
             resources=[
-                p.artifacts_bucket.arn_for_objects("pipeline/*"),
+                p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*"),
                 f"{arn}:sagemaker:{region_account}:model-package/{p.model_package_group_name}/*",
             ],
             actions=["kms:GenerateDataKey*"],

@@ -113,6 +113,7 @@ class EndpointStack(Stack):
             ),
         )
         self.monitor = None
+        monitor_props = None
         if project.monitors_endpoint:
             monitoring = project.monitoring
             if baseline_uri is None:
@@ -124,32 +125,29 @@ class EndpointStack(Stack):
                     constraint_description=f"must be the S3 prefix of a pipeline run's baseline: {BASELINE_URI_RULE}",
                     description="Data-quality baseline of the deployed model package (its DriftCheckBaselines), without a trailing slash",
                 ).value_as_string
-            self.monitor = DataQualityMonitor(
-                self,
-                "Monitor",
-                props=DataQualityMonitorProps(
-                    endpoint_name=self.endpoint.endpoint_name,
-                    schedule_name=names.monitoring_schedule(self.endpoint.endpoint_name),
-                    image=AwsImage.model_monitor_analyzer(config.region),
-                    capture_bucket=capture_bucket,
-                    baseline_uri=baseline_uri,
-                    baseline_bucket=artifacts_bucket,
-                    baseline_key=registry_key,
-                    key=key,
-                    alert_topic=alert_topic,
-                    subnet_ids=subnet_ids,
-                    security_group_ids=security_group_ids,
-                    instance_type=monitoring.instance_type,
-                    schedule_expression=monitoring.schedule_expression,
-                    drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
-                    alarm_name_prefix=drift_alarm_name_prefix(config, project),
-                    failure_name=names.monitor_failure(project.name),
-                    max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
-                    alarm_period=Duration.hours(monitoring.period_hours),
-                ),
+            monitor_props = DataQualityMonitorProps(
+                endpoint_name=self.endpoint.endpoint_name,
+                schedule_name=names.monitoring_schedule(self.endpoint.endpoint_name),
+                image=AwsImage.model_monitor_analyzer(config.region),
+                capture_bucket=capture_bucket,
+                baseline_uri=baseline_uri,
+                baseline_bucket=artifacts_bucket,
+                baseline_key=registry_key,
+                key=key,
+                alert_topic=alert_topic,
+                subnet_ids=subnet_ids,
+                security_group_ids=security_group_ids,
+                instance_type=monitoring.instance_type,
+                schedule_expression=monitoring.schedule_expression,
+                drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
+                alarm_name_prefix=drift_alarm_name_prefix(config, project),
+                failure_name=names.monitor_failure(project.name),
+                max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
+                alarm_period=Duration.hours(monitoring.period_hours),
             )
+            self.monitor = DataQualityMonitor(self, "Monitor", props=monitor_props)
             self.monitor.node.add_dependency(self.endpoint)
-        self.shown = self._dashboard_view(project)
+        self.shown = self._dashboard_view(project, monitor_props)
         api = deployment.api
         self.api = InferenceApi(
             self,
@@ -176,9 +174,8 @@ class EndpointStack(Stack):
         )
         CfnOutput(self, "PredictUrl", value=self.api.url, description="POST predictions here")
 
-    def _dashboard_view(self, project: ProjectConfig) -> MonitoredEndpoint:
+    def _dashboard_view(self, project: ProjectConfig, monitor: DataQualityMonitorProps | None) -> MonitoredEndpoint:
         """What a dashboard in another stack shows of this endpoint and its monitor, by name (no cross-stack reference)."""
-        monitor = self.monitor.props if self.monitor else None
         return MonitoredEndpoint(
             endpoint_name=self.endpoint.endpoint_name,
             variant_name=VARIANT,

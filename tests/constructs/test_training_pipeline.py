@@ -175,7 +175,8 @@ def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
     pipeline = build(stack)
     PipelineTriggers(
         stack, "Triggers", project_name="churn", state_machine=pipeline.state_machine,
-        alert_topic=pipeline.props.alert_topic, key=pipeline.props.key, data_bucket=pipeline.props.data_bucket,
+        alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC), key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
+        data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
         data_prefix="incoming/", schedule="cron(0 3 1 * ? *)", drift_alarm_prefix="mlops-dev-churn-drift-",
     )
     t = Template.from_stack(stack)
@@ -206,7 +207,8 @@ def test_schedule_can_be_disabled(stack):
     pipeline = build(stack)
     PipelineTriggers(
         stack, "Triggers", project_name="churn", state_machine=pipeline.state_machine,
-        alert_topic=pipeline.props.alert_topic, key=pipeline.props.key, data_bucket=pipeline.props.data_bucket,
+        alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC), key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
+        data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
         data_prefix="incoming/", schedule="cron(0 3 1 * ? *)", schedule_enabled=False, drift_alarm_prefix="p-",
     )
     Template.from_stack(stack).has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "DISABLED"})
@@ -369,3 +371,34 @@ def test_a_model_that_fails_the_gate_costs_no_baseline_job(monitored_definition,
     assert result["error"] == "QualityGateFailed" and "Baseline" not in _entered(result)
     jobs = {j["ProcessingJobName"] for j in boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"]}
     assert jobs == {f"churn-pre-{RUN_ID}", f"churn-eval-{RUN_ID}"}
+
+
+def _machine_timeout(stack) -> int:
+    machine = next(iter(Template.from_stack(stack).find_resources("AWS::StepFunctions::StateMachine").values()))
+    return json.loads(definition_of_text(machine))["TimeoutSeconds"]
+
+
+def definition_of_text(machine: dict) -> str:
+    return "".join(p if isinstance(p, str) else "" for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1])
+
+
+@pytest.mark.parametrize(("overrides", "hours"), [
+    ({}, 3 + 2),  # preprocess, train, evaluate (60 minutes each) + 2 hours for the other states
+    ({"monitor_image": AwsImage("123456789012.dkr.ecr.us-east-1.amazonaws.com/x", "arn:aws:ecr:us-east-1:123456789012:repository/x")}, 4 + 2),
+    ({"spot_training": True}, 4 + 2),  # training may wait twice its runtime for spot capacity
+])
+def test_the_execution_limit_is_the_sum_of_the_steps_it_runs(stack, overrides, hours):
+    pipeline = build(stack, **overrides)
+    assert _machine_timeout(stack) == hours * 3600
+    assert sum(int(s.max_runtime.to_seconds()) for s in pipeline.steps) + 2 * 3600 == hours * 3600
+
+
+def test_each_step_brings_its_own_permissions_and_sync_rule(stack):
+    pipeline = build(stack, monitor_image=AwsImage(ANALYZER, ANALYZER_REPO))
+    statements = _statements(Template.from_stack(stack), "PipelineStateMachineRole")
+    jobs = next(s for s in statements if s.get("Sid") == "RunThisProjectsJobs")
+    rules = json.dumps(next(s for s in statements if s.get("Sid") == "SyncIntegrationRules")["Resource"])
+    for step in pipeline.steps:
+        assert set(step.kind.actions) <= set(jobs["Action"]) and step.kind.sync_rule in rules
+        assert f":{step.kind.arn_type}/churn-*" in json.dumps(jobs["Resource"])
+    assert [s.state_id for s in pipeline.steps] == ["Preprocess", "Train", "Evaluate", "Baseline"]
