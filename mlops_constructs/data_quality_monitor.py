@@ -19,6 +19,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.layout import BASELINE_URI_RUN_ID_INDEX, CONSTRAINTS, PIPELINE_PREFIX, STATISTICS
+from config.schema import MonitoringConfig
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import AwsImage, allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
 from mlops_constructs.studio_domain import sagemaker_role
@@ -50,8 +51,8 @@ class DataQualityMonitorProps:
     a token such as a stack parameter is fine). ``baseline_bucket``/``baseline_key``: where it is,
     and the key it is encrypted with. ``alarm_name_prefix``: every drift alarm's name starts so (the
     training pipeline's drift trigger listens to such a prefix). ``failure_name``: the name of the
-    failed-run rule and of its alarm. Defaults: one instance with a
-    20 GB encrypted volume, 30-minute runs, alarm period of one hour.
+    failed-run rule and of its alarm. One instance with a 20 GB encrypted volume, runs limited to the
+    config schema's default (``MonitoringConfig.max_runtime_minutes``), alarm period of one hour.
     """
 
     endpoint_name: str
@@ -70,7 +71,7 @@ class DataQualityMonitorProps:
     drift_alarms: list[DriftAlarm]
     alarm_name_prefix: str
     failure_name: str
-    max_runtime: Duration = Duration.minutes(30)
+    max_runtime: Duration = Duration.minutes(MonitoringConfig().max_runtime_minutes)
     alarm_period: Duration = Duration.hours(1)
     volume_size_gb: int = 20
 

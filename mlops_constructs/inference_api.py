@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from config.schema import ApiConfig
 from mlops_constructs.handler_function import HandlerFunction
 
+_API_DEFAULTS = ApiConfig()
+
+
+@dataclass(frozen=True)
+class InferenceApiProps:
+    """Props of :class:`InferenceApi`. Defaults: the config schema's (``config.schema.ApiConfig``)."""
+
+    endpoint_name: str
+    endpoint_arn: str
+    auth: str = _API_DEFAULTS.auth
+    rate_limit: float = _API_DEFAULTS.rate_limit
+    burst_limit: int = _API_DEFAULTS.burst_limit
+    quota_per_day: int = _API_DEFAULTS.quota_per_day
+    max_body_kb: int = _API_DEFAULTS.max_body_kb
 
 
 class InferenceApi(Construct):
@@ -25,50 +42,39 @@ class InferenceApi(Construct):
       access logs (JSON, one year) and INFO execution logs, X-Ray tracing, no request caching.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        endpoint_name: str,
-        endpoint_arn: str,
-        auth: str = "iam",
-        rate_limit: float = 50,
-        burst_limit: int = 100,
-        quota_per_day: int = 100_000,
-        max_body_kb: int = 1024,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: InferenceApiProps) -> None:
         super().__init__(scope, construct_id)
-        if auth not in ("iam", "api_key"):
-            raise ValueError(f"auth={auth!r}: use 'iam' or 'api_key'")
+        p = props
+        if p.auth not in ("iam", "api_key"):
+            raise ValueError(f"auth={p.auth!r}: use 'iam' or 'api_key'")
 
         handler = HandlerFunction(
             self,
             "InvokeEndpoint",
             code="invoke_endpoint",
-            description=f"Validates requests and invokes SageMaker endpoint {endpoint_name}",
+            description=f"Validates requests and invokes SageMaker endpoint {p.endpoint_name}",
             memory_size=512,
             tracing=True,
-            environment={"ENDPOINT_NAME": endpoint_name, "MAX_BODY_BYTES": str(max_body_kb * 1024)},
+            environment={"ENDPOINT_NAME": p.endpoint_name, "MAX_BODY_BYTES": str(p.max_body_kb * 1024)},
         )
         self.function = handler.function
         handler.role.add_to_principal_policy(
-            iam.PolicyStatement(sid="InvokeThisEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn])
+            iam.PolicyStatement(sid="InvokeThisEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[p.endpoint_arn])
         )
 
         access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
-        method_auth = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE
+        method_auth = apigw.AuthorizationType.IAM if p.auth == "iam" else apigw.AuthorizationType.NONE
         self.api = apigw.RestApi(
             self,
             "Api",
-            description=f"Predictions from SageMaker endpoint {endpoint_name}",
+            description=f"Predictions from SageMaker endpoint {p.endpoint_name}",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
-                throttling_rate_limit=rate_limit,
-                throttling_burst_limit=burst_limit,
+                throttling_rate_limit=p.rate_limit,
+                throttling_burst_limit=p.burst_limit,
                 tracing_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.INFO,
                 data_trace_enabled=False,
@@ -95,24 +101,24 @@ class InferenceApi(Construct):
             "POST",
             apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(29)),
             authorization_type=method_auth,
-            api_key_required=auth == "api_key",
+            api_key_required=p.auth == "api_key",
             request_validator=validator,
             request_models={"application/json": model},
         )
         self.plan = self.api.add_usage_plan(
             "UsagePlan",
-            description=f"Throttling and daily quota for {endpoint_name}",
-            throttle=apigw.ThrottleSettings(rate_limit=rate_limit, burst_limit=burst_limit),
-            quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY),
+            description=f"Throttling and daily quota for {p.endpoint_name}",
+            throttle=apigw.ThrottleSettings(rate_limit=p.rate_limit, burst_limit=p.burst_limit),
+            quota=apigw.QuotaSettings(limit=p.quota_per_day, period=apigw.Period.DAY),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
         self.api_key = None
-        if auth == "api_key":
-            self.api_key = self.api.add_api_key("ApiKey", description=f"Key for {endpoint_name}'s API")
+        if p.auth == "api_key":
+            self.api_key = self.api.add_api_key("ApiKey", description=f"Key for {p.endpoint_name}'s API")
             self.plan.add_api_key(self.api_key)
 
         self.invoke_arn = self.api.arn_for_execute_api("POST", "/predict", "v1")
-        if auth == "api_key":
+        if p.auth == "api_key":
             Validations.of(self.method).acknowledge(
                 Acknowledgment(id="AwsSolutions::AwsSolutions-APIG4",
                                reason="auth: api_key was chosen in the config: callers present an API key of the usage plan instead of IAM."),

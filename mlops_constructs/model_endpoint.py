@@ -16,24 +16,27 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.layout import PIPELINE_PREFIX
+from config.schema import DeploymentConfig, InstanceTypesConfig, ServerlessConfig
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import allow_vpc_networking
 from mlops_constructs.studio_domain import sagemaker_role
 
 VARIANT = "AllTraffic"
+_DEPLOYMENT, _SERVERLESS = DeploymentConfig(), ServerlessConfig()  # defaults are the config schema's
 
 
 @dataclass(frozen=True)
 class ServerlessSettings:
-    memory_mb: int = 2048
-    max_concurrency: int = 5
+    memory_mb: int = _SERVERLESS.memory_mb
+    max_concurrency: int = _SERVERLESS.max_concurrency
 
 
 @dataclass(frozen=True)
 class ModelEndpointProps:
-    """Props of :class:`ModelEndpoint`. Defaults: one ``ml.m5.large`` instance scaling to 2, all
-    requests captured, a 10% canary for 10 minutes, rollback when 5xx errors appear or p99 model
-    latency passes 1 s."""
+    """Props of :class:`ModelEndpoint`. Defaults are the config schema's (``DeploymentConfig``,
+    ``InstanceTypesConfig``; see the README's configuration table): instances scaling between the
+    minimum and maximum capacity, a share of requests captured, a canary that bakes before all
+    traffic shifts, rollback when 5xx errors appear or p99 model latency passes the limit."""
 
     endpoint_name: str
     model_package_arn: str
@@ -45,17 +48,17 @@ class ModelEndpointProps:
     alert_topic: sns.ITopic
     subnet_ids: list[str]  # the VPC of an instance-backed endpoint; empty for a serverless one, which runs outside it
     security_group_ids: list[str]
-    instance_type: str = "ml.m5.large"
-    instance_count: int = 1
-    min_capacity: int = 1
-    max_capacity: int = 2
-    target_invocations_per_instance: int = 200
-    scale_in_cooldown: Duration = Duration.minutes(5)
-    scale_out_cooldown: Duration = Duration.minutes(1)
-    data_capture_percent: int = 100
-    canary_percent: int = 10
-    canary_wait: Duration = Duration.minutes(10)
-    latency_alarm: Duration = Duration.seconds(1)
+    instance_type: str = InstanceTypesConfig().endpoint
+    instance_count: int = _DEPLOYMENT.instance_count
+    min_capacity: int = _DEPLOYMENT.min_capacity
+    max_capacity: int = _DEPLOYMENT.max_capacity
+    target_invocations_per_instance: int = _DEPLOYMENT.target_invocations_per_instance
+    scale_in_cooldown: Duration = Duration.seconds(_DEPLOYMENT.scale_in_cooldown_seconds)
+    scale_out_cooldown: Duration = Duration.seconds(_DEPLOYMENT.scale_out_cooldown_seconds)
+    data_capture_percent: int = _DEPLOYMENT.data_capture_percent
+    canary_percent: int = _DEPLOYMENT.canary_percent
+    canary_wait: Duration = Duration.minutes(_DEPLOYMENT.canary_wait_minutes)
+    latency_alarm: Duration = Duration.millis(_DEPLOYMENT.latency_alarm_ms)
     serverless: ServerlessSettings | None = None
 
 

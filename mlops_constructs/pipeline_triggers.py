@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_events as events
@@ -13,9 +14,27 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from config.schema import PipelineConfig, ProjectConfig
 from mlops_constructs.handler_function import HandlerFunction
 from mlops_constructs.nag import acknowledge_wildcards
 
+_PIPELINE_DEFAULTS = PipelineConfig()
+_PROJECT_DEFAULTS = ProjectConfig.model_fields
+
+
+@dataclass(frozen=True)
+class PipelineTriggersProps:
+    """Props of :class:`PipelineTriggers`. Defaults: the config schema's (``config.schema``)."""
+
+    project_name: str
+    state_machine: sfn.IStateMachine
+    alert_topic: sns.ITopic
+    key: kms.IKey
+    data_bucket: s3.IBucket
+    drift_alarm_prefix: str
+    data_prefix: str = _PIPELINE_DEFAULTS.data_prefix
+    schedule: str = _PROJECT_DEFAULTS["retrain_schedule"].default
+    schedule_enabled: bool = _PROJECT_DEFAULTS["retrain_schedule_enabled"].default
 
 
 class PipelineTriggers(Construct):
@@ -35,41 +54,28 @@ class PipelineTriggers(Construct):
       kept 14 days).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        project_name: str,
-        state_machine: sfn.IStateMachine,
-        alert_topic: sns.ITopic,
-        key: kms.IKey,
-        data_bucket: s3.IBucket,
-        data_prefix: str,
-        schedule: str,
-        schedule_enabled: bool = True,
-        drift_alarm_prefix: str,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: PipelineTriggersProps) -> None:
         super().__init__(scope, construct_id)
-        self.drift_alarm_prefix = drift_alarm_prefix
+        p = props
+        self.drift_alarm_prefix = p.drift_alarm_prefix
 
         handler = HandlerFunction(
             self,
             "StartPipeline",
             code="start_pipeline",
-            description=f"Starts the training pipeline of {project_name} unless an execution is running",
+            description=f"Starts the training pipeline of {p.project_name} unless an execution is running",
             reserved_concurrency=1,
             environment={
-                "STATE_MACHINE_ARN": state_machine.state_machine_arn,
-                "ALERT_TOPIC_ARN": alert_topic.topic_arn,
-                "PROJECT_NAME": project_name,
+                "STATE_MACHINE_ARN": p.state_machine.state_machine_arn,
+                "ALERT_TOPIC_ARN": p.alert_topic.topic_arn,
+                "PROJECT_NAME": p.project_name,
             },
         )
         self.function, role = handler.function, handler.role
-        state_machine.grant_start_execution(role)
-        state_machine.grant(role, "states:ListExecutions")
-        alert_topic.grant_publish(role)
-        key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # the topic is encrypted with the project key
+        p.state_machine.grant_start_execution(role)
+        p.state_machine.grant(role, "states:ListExecutions")
+        p.alert_topic.grant_publish(role)
+        p.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # the topic is encrypted with the project p.key
         acknowledge_wildcards(
             role,
             reason="The alert topic is encrypted with the project key: publishing needs the GenerateDataKey family on that key only.",
@@ -102,24 +108,24 @@ class PipelineTriggers(Construct):
             return events.Rule(self, construct_id, description=description, targets=[target], **how)
 
         self.schedule_rule = rule(
-            "ScheduleRule", f"Monthly retraining of {project_name}", "schedule", {"schedule": schedule},
-            schedule=events.Schedule.expression(schedule), enabled=schedule_enabled,
+            "ScheduleRule", f"Monthly retraining of {p.project_name}", "schedule", {"schedule": p.schedule},
+            schedule=events.Schedule.expression(p.schedule), enabled=p.schedule_enabled,
         )
         self.new_data_rule = rule(
-            "NewDataRule", f"New data for {project_name} under {data_prefix}", "new-data",
+            "NewDataRule", f"New data for {p.project_name} under {p.data_prefix}", "new-data",
             {"key": events.EventField.from_path("$.detail.object.key")},
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
-                detail={"bucket": {"name": [data_bucket.bucket_name]}, "object": {"key": [{"prefix": data_prefix}]}},
+                detail={"bucket": {"name": [p.data_bucket.bucket_name]}, "object": {"key": [{"prefix": p.data_prefix}]}},
             ),
         )
         self.drift_rule = rule(
-            "DriftRule", f"Drift detected on {project_name}'s endpoints", "drift",
+            "DriftRule", f"Drift detected on {p.project_name}'s endpoints", "drift",
             {"alarm": events.EventField.from_path("$.detail.alarmName")},
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],
-                detail={"alarmName": [{"prefix": drift_alarm_prefix}], "state": {"value": ["ALARM"]}},
+                detail={"alarmName": [{"prefix": p.drift_alarm_prefix}], "state": {"value": ["ALARM"]}},
             ),
         )

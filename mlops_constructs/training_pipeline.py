@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from config import layout
+from config.schema import PipelineConfig
 from mlops_constructs.container_contract import contract
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import AwsImage, allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
@@ -30,6 +31,8 @@ MONITOR_OUTPUT = "/opt/ml/processing/output"
 RETRYABLE = ["ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
 SDK_RETRYABLE = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.S3Exception"]  # not NoSuchKey: it stays missing
 
+
+_PIPELINE = PipelineConfig()  # defaults are the config schema's
 
 # A job's start-up (instance provisioning, image pull) on top of its own runtime limit.
 JOB_START_UP = Duration.minutes(20)
@@ -114,8 +117,8 @@ class JobStep:
 class TrainingPipelineProps:
     """What the pipeline needs of the project, the network and the config.
 
-    Defaults: one instance per job, 30 GB encrypted volumes, on-demand training (``spot_training``
-    off), 60-minute limits per job, models registered as ``PendingManualApproval``. With
+    One instance per job with 30 GB encrypted volumes; the other defaults are the config schema's
+    (``PipelineConfig``: data prefix, spot training, per-job limits, approval status). With
     ``monitor_image`` (Model Monitor's analyzer image) a model that passes the gate gets a
     data-quality baseline before it is registered.
     """
@@ -136,12 +139,12 @@ class TrainingPipelineProps:
     metric: str
     threshold: float
     higher_is_better: bool
-    data_prefix: str = "incoming/"
+    data_prefix: str = _PIPELINE.data_prefix
     hyperparameters: dict[str, str] = field(default_factory=dict)
-    spot_training: bool = False
-    processing_max_runtime: Duration = Duration.minutes(60)
-    training_max_runtime: Duration = Duration.minutes(60)
-    approval_status: str = "PendingManualApproval"
+    spot_training: bool = _PIPELINE.spot_training
+    processing_max_runtime: Duration = Duration.minutes(_PIPELINE.processing_max_runtime_minutes)
+    training_max_runtime: Duration = Duration.minutes(_PIPELINE.training_max_runtime_minutes)
+    approval_status: str = _PIPELINE.approval_status
     volume_size_gb: int = 30
     monitor_image: AwsImage | None = None
 

@@ -11,7 +11,7 @@ from constructs import Construct
 from config import PlatformConfig, ProjectConfig
 from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE
 from mlops_constructs.data_quality_monitor import DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
-from mlops_constructs.inference_api import InferenceApi
+from mlops_constructs.inference_api import InferenceApi, InferenceApiProps
 from mlops_constructs.model_endpoint import VARIANT, ModelEndpoint, ModelEndpointProps, ServerlessSettings
 from mlops_constructs.project_dashboard import MonitoredEndpoint
 from mlops_constructs.published_parameters import ENDPOINT_KEYS, PublishedParameters, PublishedProject, PublishedStudio
@@ -152,13 +152,15 @@ class EndpointStack(Stack):
         self.api = InferenceApi(
             self,
             "Api",
-            endpoint_name=self.endpoint.endpoint_name,
-            endpoint_arn=self.endpoint.endpoint_arn,
-            auth=api.auth,
-            rate_limit=api.rate_limit,
-            burst_limit=api.burst_limit,
-            quota_per_day=api.quota_per_day,
-            max_body_kb=api.max_body_kb,
+            props=InferenceApiProps(
+                endpoint_name=self.endpoint.endpoint_name,
+                endpoint_arn=self.endpoint.endpoint_arn,
+                auth=api.auth,
+                rate_limit=api.rate_limit,
+                burst_limit=api.burst_limit,
+                quota_per_day=api.quota_per_day,
+                max_body_kb=api.max_body_kb,
+            ),
         )
         PublishedParameters(
             self,

@@ -8,7 +8,7 @@ from aws_cdk import Duration, Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from mlops_constructs.pipeline_triggers import PipelineTriggers
+from mlops_constructs.pipeline_triggers import PipelineTriggers, PipelineTriggersProps
 from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedParameters, PublishedProject, PublishedStudio
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
@@ -64,15 +64,17 @@ class TrainingPipelineStack(Stack):
         self.triggers = PipelineTriggers(
             self,
             "Triggers",
-            project_name=project.name,
-            state_machine=self.pipeline.state_machine,
-            alert_topic=topic,
-            key=key,
-            data_bucket=data_bucket,
-            data_prefix=pipeline_config.data_prefix,
-            schedule=project.retrain_schedule,
-            schedule_enabled=project.retrain_schedule_enabled,
-            drift_alarm_prefix=names.retraining_drift_alarm_prefix(project.name),
+            props=PipelineTriggersProps(
+                project_name=project.name,
+                state_machine=self.pipeline.state_machine,
+                alert_topic=topic,
+                key=key,
+                data_bucket=data_bucket,
+                data_prefix=pipeline_config.data_prefix,
+                schedule=project.retrain_schedule,
+                schedule_enabled=project.retrain_schedule_enabled,
+                drift_alarm_prefix=names.retraining_drift_alarm_prefix(project.name),
+            ),
         )
         PublishedParameters(
             self,

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
-from mlops_constructs.inference_api import InferenceApi
+from mlops_constructs.inference_api import InferenceApi, InferenceApiProps
 from mlops_constructs.model_endpoint import ModelEndpoint, ModelEndpointProps, ServerlessSettings
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -144,8 +144,9 @@ def test_serverless_model_has_no_vpc_config(stack):
 
 @pytest.mark.parametrize("auth", ["iam", "api_key"])
 def test_api_front_auth_throttling_logs_and_tracing(stack, auth):
-    InferenceApi(stack, "Api", endpoint_name="mlops-dev-churn", endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn",
-                 auth=auth, rate_limit=20, burst_limit=40, quota_per_day=5000, max_body_kb=256)
+    InferenceApi(stack, "Api", props=InferenceApiProps(
+        endpoint_name="mlops-dev-churn", endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn",
+        auth=auth, rate_limit=20, burst_limit=40, quota_per_day=5000, max_body_kb=256))
     t = Template.from_stack(stack)
     t.has_resource_properties("AWS::ApiGateway::Method", {
         "HttpMethod": "POST", "AuthorizationType": "AWS_IAM" if auth == "iam" else "NONE", "ApiKeyRequired": auth == "api_key",
@@ -171,4 +172,4 @@ def test_api_front_auth_throttling_logs_and_tracing(stack, auth):
 
 def test_unknown_auth_is_refused(stack):
     with pytest.raises(ValueError, match="auth='oauth'"):
-        InferenceApi(stack, "Api", endpoint_name="e", endpoint_arn="arn", auth="oauth")
+        InferenceApi(stack, "Api", props=InferenceApiProps(endpoint_name="e", endpoint_arn="arn", auth="oauth"))

@@ -22,7 +22,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
-from mlops_constructs.pipeline_triggers import PipelineTriggers
+from mlops_constructs.pipeline_triggers import PipelineTriggers, PipelineTriggersProps
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
 from tests import sfn_harness
@@ -173,12 +173,12 @@ def test_job_role_reads_data_writes_only_pipeline_prefix(template):
 
 def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
     pipeline = build(stack)
-    PipelineTriggers(
-        stack, "Triggers", project_name="churn", state_machine=pipeline.state_machine,
+    PipelineTriggers(stack, "Triggers", props=PipelineTriggersProps(
+        project_name="churn", state_machine=pipeline.state_machine,
         alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC), key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
         data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
         data_prefix="incoming/", schedule="cron(0 3 1 * ? *)", drift_alarm_prefix="mlops-dev-churn-drift-",
-    )
+    ))
     t = Template.from_stack(stack)
     t.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": 1, "Runtime": "python3.14", "Handler": "handler.handler"})
     t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "ENABLED"})
@@ -205,12 +205,12 @@ def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
 
 def test_schedule_can_be_disabled(stack):
     pipeline = build(stack)
-    PipelineTriggers(
-        stack, "Triggers", project_name="churn", state_machine=pipeline.state_machine,
+    PipelineTriggers(stack, "Triggers", props=PipelineTriggersProps(
+        project_name="churn", state_machine=pipeline.state_machine,
         alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC), key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
         data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
         data_prefix="incoming/", schedule="cron(0 3 1 * ? *)", schedule_enabled=False, drift_alarm_prefix="p-",
-    )
+    ))
     Template.from_stack(stack).has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "DISABLED"})
 
 
