@@ -131,6 +131,19 @@ class PlatformStage(Stage):
         Tags.of(self).add("stage", config.stage)
         Aspects.of(self).add(StatefulResourcesRetained())
 
+    @property
+    def stacks(self) -> list[Stack]:
+        """Every stack of the stage, in an order CloudFormation can deploy them (each after those it depends on)."""
+        remaining = [c for c in self.node.children if isinstance(c, Stack)]
+        ordered: list[Stack] = []
+        while remaining:
+            ready = [s for s in remaining if all(d in ordered for d in s.dependencies)]
+            if not ready:
+                raise ValueError(f"a dependency cycle among {[s.stack_name for s in remaining]}")
+            ordered += ready
+            remaining = [s for s in remaining if s not in ready]
+        return ordered
+
     def _reads_project_and_network(self, stack: Stack, project: str) -> None:
         """``stack`` reads SSM parameters of the project's stack and of the environment: deploy it after them."""
         stack.add_stack_dependency(self.projects[project], "reads the project's resources from SSM")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +48,8 @@ class SynthesizedStage:
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        stage = self.stage
-        return [stage.environment, stage.self_service, *stage.projects.values(), *stage.pipelines.values(),
-                *stage.endpoints.values(), *stage.dashboards.values(), *stage.users.values(), *stage.sandboxes.values()]
+        """Every stack of the stage, in deployment order (derived from the stage: nothing to keep by hand)."""
+        return self.stage.stacks
 
 
 def synth_stage(stage_name: str, outdir: Path, **context) -> SynthesizedStage:
@@ -58,14 +59,20 @@ def synth_stage(stage_name: str, outdir: Path, **context) -> SynthesizedStage:
     return SynthesizedStage(stage=stage, assembly=stage.synth(), outdir=outdir / f"assembly-{stage.stage_name}")
 
 
-@pytest.fixture(scope="session")
-def dev(tmp_path_factory) -> SynthesizedStage:
-    return synth_stage("dev", tmp_path_factory.mktemp("cdk-dev"))
+@functools.cache
+def synthesized(stage_name: str) -> SynthesizedStage:
+    """A shipped stage, synthesized once per session (also at collection, where tests are parametrized by its stacks)."""
+    return synth_stage(stage_name, Path(tempfile.mkdtemp(prefix=f"cdk-{stage_name}-")))
 
 
 @pytest.fixture(scope="session")
-def prod(tmp_path_factory) -> SynthesizedStage:
-    return synth_stage("prod", tmp_path_factory.mktemp("cdk-prod"))
+def dev() -> SynthesizedStage:
+    return synthesized("dev")
+
+
+@pytest.fixture(scope="session")
+def prod() -> SynthesizedStage:
+    return synthesized("prod")
 
 
 # What tools/resolve_model_packages.py would pin for the delivery pipeline (see tests/test_delivery.py).

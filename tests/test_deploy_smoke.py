@@ -23,9 +23,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 BOOTSTRAP_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 
 def _deploy_order(synthesized) -> list:
-    stage = synthesized.stage
-    return [stage.environment, *stage.projects.values(), stage.self_service, *stage.pipelines.values(),
-            *stage.endpoints.values(), *stage.dashboards.values(), *stage.users.values(), *stage.sandboxes.values()]
+    return synthesized.stage.stacks
 
 
 def _bootstrap_and_upload_assets(synthesized) -> None:
