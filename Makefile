@@ -48,9 +48,14 @@ synth: $(VENV)/.runtime node_modules/.installed
 	$(CDK_RUN) synth --quiet -c stage=$(STAGE)
 	$(PY) tools/list_stacks.py cdk.out
 
-## test: the whole offline test suite
-test: setup
+## test: lint and format check, then the whole offline test suite
+test: setup lint
 	$(PY) -m pytest
+
+## lint: ruff's lint and format check over every Python file (`$(VENV)/bin/ruff format .` fixes the format)
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 ## diff / deploy / destroy: against a real account (credentials in the environment; `make bootstrap` once)
 bootstrap: $(VENV)/.runtime node_modules/.installed

@@ -20,10 +20,10 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from config import ConfigError, Problem, load_config, load_delivery_config
+from config.layout import BASELINE_URI_RULE, is_baseline_uri
 from config.loader import CONFIG_DIR
 from config.naming import delivery_pipeline
 from stacks.delivery_stack import DeliveryPipelineStack
-from config.layout import BASELINE_URI_RULE, is_baseline_uri
 from stacks.endpoint_stack import MODEL_PACKAGE_PATTERN, DeployedModel
 from stacks.platform_stage import PlatformStage
 
@@ -64,7 +64,9 @@ def model_packages(app: cdk.App) -> dict[str, DeployedModel] | None:
         if isinstance(pin, dict) and set(pin) - {"model_package_arn", "baseline_uri"}:
             problems.append(Problem(f"{project}", pin, "allowed keys: model_package_arn, baseline_uri"))
         elif not re.match(MODEL_PACKAGE_PATTERN, str(arn)):
-            problems.append(Problem(f"{project}.model_package_arn", arn, "must be a versioned model package ARN (...:model-package/<group>/<version>)"))
+            problems.append(
+                Problem(f"{project}.model_package_arn", arn, "must be a versioned model package ARN (...:model-package/<group>/<version>)")
+            )
         elif baseline is not None and not is_baseline_uri(str(baseline)):
             problems.append(Problem(f"{project}.baseline_uri", baseline, f"must be a pipeline run's baseline prefix: {BASELINE_URI_RULE}"))
         else:
@@ -84,8 +86,12 @@ def build_app(app: cdk.App) -> PlatformStage | DeliveryPipelineStack:
         pins = model_packages(app) or {}
         stages = [PlatformStage(app, c.stage.capitalize(), config=c, model_packages=pins) for c in configs]
         built = DeliveryPipelineStack(
-            app, "Delivery", delivery=delivery, stages=stages,
-            stack_name=delivery_pipeline(configs[0].prefix), env=cdk.Environment(account=delivery.account, region=delivery.region),
+            app,
+            "Delivery",
+            delivery=delivery,
+            stages=stages,
+            stack_name=delivery_pipeline(configs[0].prefix),
+            env=cdk.Environment(account=delivery.account, region=delivery.region),
         )
     elif target == "stage":
         stage_name = app.node.try_get_context("stage") or DEFAULT_STAGE

@@ -183,53 +183,77 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                 continue
             user, project = sb.get("user"), sb.get("project")
             if "user" in sb and user not in users:
-                problems.append(Problem(f"sandboxes[{i}].user", user, f"no such user; configured users: {', '.join(sorted(map(str, users))) or '(none)'}"))
+                problems.append(
+                    Problem(f"sandboxes[{i}].user", user, f"no such user; configured users: {', '.join(sorted(map(str, users))) or '(none)'}")
+                )
             if "project" in sb and project not in projects:
-                problems.append(Problem(f"sandboxes[{i}].project", project, f"no such project; configured projects: {', '.join(sorted(map(str, projects))) or '(none)'}"))
+                problems.append(
+                    Problem(
+                        f"sandboxes[{i}].project",
+                        project,
+                        f"no such project; configured projects: {', '.join(sorted(map(str, projects))) or '(none)'}",
+                    )
+                )
             if (user, project) in seen:
-                problems.append(Problem(f"sandboxes[{i}]", {"user": user, "project": project}, "duplicate sandbox: this user already has a sandbox in this project"))
+                problems.append(
+                    Problem(
+                        f"sandboxes[{i}]", {"user": user, "project": project}, "duplicate sandbox: this user already has a sandbox in this project"
+                    )
+                )
             seen.add((user, project))
         per_user = Counter(sb.get("user") for sb in sandboxes if isinstance(sb, dict))
         for user, count in sorted(per_user.items(), key=lambda kv: str(kv[0])):
             if count > MAX_SANDBOXES_PER_USER:
-                problems.append(Problem(
-                    "sandboxes", f"{count} sandboxes of user {user}",
-                    f"at most {MAX_SANDBOXES_PER_USER} per user: each adds an inline policy to the user's role, and IAM allows "
-                    f"10,240 characters of inline policy per role ({IAM_QUOTAS_DOC})",
-                ))
+                problems.append(
+                    Problem(
+                        "sandboxes",
+                        f"{count} sandboxes of user {user}",
+                        f"at most {MAX_SANDBOXES_PER_USER} per user: each adds an inline policy to the user's role, and IAM allows "
+                        f"10,240 characters of inline policy per role ({IAM_QUOTAS_DOC})",
+                    )
+                )
 
     for i, project in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []):
         if isinstance(project, dict) and _monitors_endpoint(project) and not _mapping(project, "monitoring").get("drift_alarms"):
-            problems.append(Problem(
-                f"projects[{i}].monitoring.drift_alarms", _mapping(project, "monitoring").get("drift_alarms", MISSING),
-                "must name at least one feature to watch, e.g. [{feature: mean_radius, threshold: 0.1}] (an instance-backed "
-                "endpoint is monitored by default), or set monitoring.enabled: false",
-            ))
+            problems.append(
+                Problem(
+                    f"projects[{i}].monitoring.drift_alarms",
+                    _mapping(project, "monitoring").get("drift_alarms", MISSING),
+                    "must name at least one feature to watch, e.g. [{feature: mean_radius, threshold: 0.1}] (an instance-backed "
+                    "endpoint is monitored by default), or set monitoring.enabled: false",
+                )
+            )
 
     endpoints = raw.get("interface_endpoints")
     monitored = [i for i, p in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []) if _monitors_endpoint(p)]
-    if (monitored and isinstance(endpoints, list) and "monitoring" not in endpoints
-            and _mapping(raw, "network").get("mode") == "new"):
-        problems.append(Problem(
-            "interface_endpoints", endpoints,
-            "must include 'monitoring': the new VPC has no internet route, and the Model Monitor jobs of "
-            f"project(s) {', '.join(str(raw['projects'][i].get('name')) for i in monitored)} publish their drift metrics to CloudWatch through it",
-        ))
+    if monitored and isinstance(endpoints, list) and "monitoring" not in endpoints and _mapping(raw, "network").get("mode") == "new":
+        problems.append(
+            Problem(
+                "interface_endpoints",
+                endpoints,
+                "must include 'monitoring': the new VPC has no internet route, and the Model Monitor jobs of "
+                f"project(s) {', '.join(str(raw['projects'][i].get('name')) for i in monitored)} publish their drift metrics to CloudWatch through it",
+            )
+        )
 
     region = raw.get("region")
     if isinstance(region, str) and region not in ANALYZER_ACCOUNTS and _uses_model_monitor(raw):
-        problems.append(Problem(
-            "region", region,
-            "SageMaker Model Monitor's analyzer image (the monitoring baseline and schedules) is not published there; "
-            f"allowed: {', '.join(sorted(ANALYZER_ACCOUNTS))}, or set monitoring.enabled: false in every project",
-        ))
+        problems.append(
+            Problem(
+                "region",
+                region,
+                "SageMaker Model Monitor's analyzer image (the monitoring baseline and schedules) is not published there; "
+                f"allowed: {', '.join(sorted(ANALYZER_ACCOUNTS))}, or set monitoring.enabled: false in every project",
+            )
+        )
     network = raw.get("network")
     if isinstance(region, str) and isinstance(network, dict) and isinstance(network.get("availability_zones"), list):
         for i, zone in enumerate(network["availability_zones"]):
             if not (isinstance(zone, str) and zone.startswith(region) and len(zone) == len(region) + 1 and zone[-1].isalpha()):
-                problems.append(Problem(f"network.availability_zones[{i}]", zone, f"not a zone of region '{region}' (expected a name like '{region}a')"))
+                problems.append(
+                    Problem(f"network.availability_zones[{i}]", zone, f"not a zone of region '{region}' (expected a name like '{region}a')")
+                )
     return problems
-
 
 
 def load_delivery_config(config_dir: Path = CONFIG_DIR) -> tuple[DeliveryConfig, list[PlatformConfig]]:

@@ -11,7 +11,7 @@ import difflib
 import ipaddress
 import re
 from enum import Enum
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
@@ -47,8 +47,19 @@ _API_NAMES = {
     "endpoint": "real-time endpoints (CreateEndpointConfig)",
 }
 INTERFACE_ENDPOINT_SERVICES = (
-    "sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "monitoring",
-    "ssm", "servicecatalog", "states", "sns", "events",
+    "sagemaker.api",
+    "sagemaker.runtime",
+    "sts",
+    "logs",
+    "ecr.api",
+    "ecr.dkr",
+    "kms",
+    "monitoring",
+    "ssm",
+    "servicecatalog",
+    "states",
+    "sns",
+    "events",
 )
 REQUIRED_INTERFACE_ENDPOINTS = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms")
 
@@ -140,7 +151,7 @@ class PipelineConfig(_Strict):
 
     image_tag: str = Field(default="1.0.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     data_prefix: str = Field(default="incoming/", pattern=r"^([A-Za-z0-9!_.*'()-]+/)+$")
-    hyperparameters: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")], Union[str, int, float, bool]] = {}
+    hyperparameters: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")], str | int | float | bool] = {}
     spot_training: bool = False
     processing_max_runtime_minutes: int = Field(default=60, ge=5, le=1440)
     training_max_runtime_minutes: int = Field(default=60, ge=5, le=1440)
@@ -174,8 +185,15 @@ class ApiConfig(_Strict):
 SERVERLESS_EXCLUSIONS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions"
 GUARDRAILS_EXCLUSIONS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html"
 INSTANCE_ENDPOINT_SETTINGS = (
-    "instance_count", "min_capacity", "max_capacity", "target_invocations_per_instance", "scale_in_cooldown_seconds",
-    "scale_out_cooldown_seconds", "data_capture_percent", "canary_percent", "canary_wait_minutes",
+    "instance_count",
+    "min_capacity",
+    "max_capacity",
+    "target_invocations_per_instance",
+    "scale_in_cooldown_seconds",
+    "scale_out_cooldown_seconds",
+    "data_capture_percent",
+    "canary_percent",
+    "canary_wait_minutes",
 )
 
 
@@ -193,11 +211,11 @@ class DeploymentConfig(_Strict):
     canary_percent: int = Field(default=10, ge=1, le=50)
     canary_wait_minutes: int = Field(default=10, ge=1, le=60)
     latency_alarm_ms: int = Field(default=1000, ge=1, le=60_000)
-    serverless: Optional[ServerlessConfig] = None
+    serverless: ServerlessConfig | None = None
     api: ApiConfig = ApiConfig()
 
     @model_validator(mode="after")
-    def _capacity_order(self) -> "DeploymentConfig":
+    def _capacity_order(self) -> DeploymentConfig:
         instance_settings = sorted(self.model_fields_set & set(INSTANCE_ENDPOINT_SETTINGS))
         if self.serverless is not None and instance_settings:
             raise ValueError(
@@ -291,7 +309,7 @@ class ProjectConfig(_Strict):
         return _check_name(value, NAME_RULE, PROJECT_NAME_MIN_LENGTH)
 
     @model_validator(mode="after")
-    def _endpoint_supports_its_features(self) -> "ProjectConfig":
+    def _endpoint_supports_its_features(self) -> ProjectConfig:
         deployment, monitoring = self.deployment, self.monitoring
         if not deployment.enabled:
             return self
@@ -378,7 +396,7 @@ class ExistingVpcConfig(_Strict):
     _valid_cidr = field_validator("cidr")(NewVpcConfig._valid_cidr.__func__)
 
     @model_validator(mode="after")
-    def _zone_per_subnet(self) -> "ExistingVpcConfig":
+    def _zone_per_subnet(self) -> ExistingVpcConfig:
         if len(self.subnet_ids) != len(self.availability_zones):
             raise ValueError(
                 f"subnet_ids ({len(self.subnet_ids)}) and availability_zones ({len(self.availability_zones)}) "
@@ -404,13 +422,13 @@ class PlatformConfig(_Strict):
     region: str
     termination_protection: bool = False
     idle_shutdown_minutes: int = Field(default=60, ge=15, le=1440)
-    network: Union[NewVpcConfig, ExistingVpcConfig] = Field(discriminator="mode")
+    network: NewVpcConfig | ExistingVpcConfig = Field(discriminator="mode")
     interface_endpoints: list[str] = Field(default=[*REQUIRED_INTERFACE_ENDPOINTS, "monitoring"])  # monitoring: drift metrics
     storage: StorageConfig = StorageConfig()
     projects: list[ProjectConfig] = Field(min_length=1)
     users: list[UserConfig] = []
     sandboxes: list[SandboxConfig] = []
-    model_registry_stage: Optional[str] = None
+    model_registry_stage: str | None = None
     self_service_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = []
 
     @field_validator("stage", "prefix", "model_registry_stage")
@@ -444,10 +462,7 @@ class PlatformConfig(_Strict):
             raise ValueError(f"unknown service(s) {unknown}; allowed: {', '.join(INTERFACE_ENDPOINT_SERVICES)}")
         missing = [v for v in REQUIRED_INTERFACE_ENDPOINTS if v not in value]
         if missing:
-            raise ValueError(
-                f"missing {missing}: a VPC-only Studio domain and its jobs need "
-                f"{', '.join(REQUIRED_INTERFACE_ENDPOINTS)}"
-            )
+            raise ValueError(f"missing {missing}: a VPC-only Studio domain and its jobs need {', '.join(REQUIRED_INTERFACE_ENDPOINTS)}")
         if len(set(value)) != len(value):
             raise ValueError("lists a service more than once")
         return value
@@ -484,10 +499,12 @@ class SourceConfig(_Strict):
     kind: Literal["codestar", "codecommit"]
     repository: str = Field(pattern=r"^[\w.-]+(/[\w.-]+)?$")
     branch: str = Field(default="main", pattern=r"^[\w./-]+$")
-    connection_arn: Optional[str] = Field(default=None, pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[\w-]+$")
+    connection_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[\w-]+$"
+    )
 
     @model_validator(mode="after")
-    def _connection_for_codestar(self) -> "SourceConfig":
+    def _connection_for_codestar(self) -> SourceConfig:
         if self.kind == "codestar" and (self.connection_arn is None or "/" not in self.repository):
             raise ValueError("kind 'codestar' needs connection_arn and repository as 'owner/name'")
         if self.kind == "codecommit" and "/" in self.repository:

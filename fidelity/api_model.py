@@ -54,7 +54,7 @@ class Report:
     unchecked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def add(self, other: "Report") -> None:
+    def add(self, other: Report) -> None:
         self.checked += other.checked
         self.standins += other.standins
         self.unchecked += other.unchecked

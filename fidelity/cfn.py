@@ -93,7 +93,7 @@ class Deployment:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
                 return self.ref(stack, arg)
             if key == "Fn::GetAtt":
@@ -144,8 +144,11 @@ class Deployment:
 
     def pseudo(self, name: str) -> Any:
         return {
-            "AWS::AccountId": self.account, "AWS::Region": self.region, "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None,
+            "AWS::AccountId": self.account,
+            "AWS::Region": self.region,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": None,
         }.get(name, UNRESOLVED)
 
     def ref(self, stack: str, name: str) -> Any:
@@ -199,8 +202,12 @@ class Deployment:
         table: dict[str, dict[str, Any]] = {}
         if kind == "AWS::S3::Bucket":
             name = named("BucketName", 63, lower=True)
-            table = {"Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
-                     "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com"}
+            table = {
+                "Ref": name,
+                "Arn": f"arn:aws:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+                "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
+            }
         elif kind == "AWS::KMS::Key":
             table = {"Ref": uuid, "KeyId": uuid, "Arn": f"arn:aws:kms:{region}:{acct}:key/{uuid}"}
         elif kind == "AWS::IAM::Role":
@@ -240,15 +247,22 @@ class Deployment:
             table = {"Ref": arn, "Arn": arn, "Name": name}
         elif kind == "AWS::ECR::Repository":
             name = named("RepositoryName", 256, lower=True)
-            table = {"Ref": name, "Arn": f"arn:aws:ecr:{region}:{acct}:repository/{name}",
-                     "RepositoryUri": f"{acct}.dkr.ecr.{region}.amazonaws.com/{name}"}
+            table = {
+                "Ref": name,
+                "Arn": f"arn:aws:ecr:{region}:{acct}:repository/{name}",
+                "RepositoryUri": f"{acct}.dkr.ecr.{region}.amazonaws.com/{name}",
+            }
         elif kind == "AWS::SSM::Parameter":
             table = {"Ref": named("Name", 2048)}
         elif kind == "AWS::SageMaker::Domain":
             domain_id = "d-" + h[:12]
-            table = {"Ref": f"arn:aws:sagemaker:{region}:{acct}:domain/{domain_id}", "DomainId": domain_id,
-                     "DomainArn": f"arn:aws:sagemaker:{region}:{acct}:domain/{domain_id}", "HomeEfsFileSystemId": f"fs-{hex17}",
-                     "SecurityGroupIdForDomainBoundary": f"sg-{h[17:34]}"}
+            table = {
+                "Ref": f"arn:aws:sagemaker:{region}:{acct}:domain/{domain_id}",
+                "DomainId": domain_id,
+                "DomainArn": f"arn:aws:sagemaker:{region}:{acct}:domain/{domain_id}",
+                "HomeEfsFileSystemId": f"fs-{hex17}",
+                "SecurityGroupIdForDomainBoundary": f"sg-{h[17:34]}",
+            }
         elif kind == "AWS::SageMaker::UserProfile":
             name = self.resolve(stack, props.get("UserProfileName", UNRESOLVED))
             domain = self.resolve(stack, props.get("DomainId", UNRESOLVED))
@@ -279,8 +293,13 @@ class Deployment:
             table = {"Ref": arn, "JobDefinitionArn": arn}
         elif kind == "AWS::ApiGateway::RestApi":
             table = {"Ref": h[:10], "RootResourceId": h[10:20]}
-        elif kind in ("AWS::ApiGateway::Resource", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::RequestValidator",
-                      "AWS::ApiGateway::ApiKey", "AWS::ApiGateway::UsagePlan"):
+        elif kind in (
+            "AWS::ApiGateway::Resource",
+            "AWS::ApiGateway::Deployment",
+            "AWS::ApiGateway::RequestValidator",
+            "AWS::ApiGateway::ApiKey",
+            "AWS::ApiGateway::UsagePlan",
+        ):
             table = {"Ref": h[:10]}
         elif kind == "AWS::ApiGateway::Stage":
             table = {"Ref": self.resolve(stack, props.get("StageName", UNRESOLVED))}

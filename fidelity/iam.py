@@ -70,7 +70,7 @@ class Policies:
     unresolved: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, deployment: Deployment) -> "Policies":
+    def of(cls, deployment: Deployment) -> Policies:
         policies = cls(deployment)
         policies._index()
         return policies
@@ -176,8 +176,15 @@ def with_key_calls(policies: Policies, calls: list[Call]) -> list[Call]:
         key = policies.key_of(call.resource)
         for action in KMS_FOR.get(call.action, []) if key else []:
             service = "s3" if call.action.startswith("s3:") else "sns"
-            out.append(Call(call.principal, action, key, (("kms:ViaService", f"{service}.{policies.deployment.region}.amazonaws.com"),),
-                            why=f"{call.why}: {call.action} on a resource encrypted with this key"))
+            out.append(
+                Call(
+                    call.principal,
+                    action,
+                    key,
+                    (("kms:ViaService", f"{service}.{policies.deployment.region}.amazonaws.com"),),
+                    why=f"{call.why}: {call.action} on a resource encrypted with this key",
+                )
+            )
     return out
 
 
@@ -189,15 +196,25 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
         resource_account = account
         if call.resource.startswith("arn:") and call.resource.split(":")[4].isdigit() and not call.aws_owned:
             resource_account = call.resource.split(":")[4]
-        context = {"aws:SecureTransport": "true", "aws:PrincipalAccount": account, "aws:PrincipalArn": call.principal,
-                   "aws:RequestedRegion": policies.deployment.region}
+        context = {
+            "aws:SecureTransport": "true",
+            "aws:PrincipalAccount": account,
+            "aws:PrincipalArn": call.principal,
+            "aws:RequestedRegion": policies.deployment.region,
+        }
         context.update(dict(call.context))
-        requests.append({
-            "id": i, "principal": call.principal, "action": call.action, "resource": call.resource,
-            "resourceAccount": resource_account, "context": context,
-            "identityPolicies": policies.identity.get(call.principal, []),
-            "resourcePolicy": None if call.aws_owned else policies.resource_policy(call.resource),
-        })
+        requests.append(
+            {
+                "id": i,
+                "principal": call.principal,
+                "action": call.action,
+                "resource": call.resource,
+                "resourceAccount": resource_account,
+                "context": context,
+                "identityPolicies": policies.identity.get(call.principal, []),
+                "resourcePolicy": None if call.aws_owned else policies.resource_policy(call.resource),
+            }
+        )
     completed = subprocess.run(["node", str(SIMULATOR)], input=json.dumps(requests), capture_output=True, text=True, cwd=ROOT, timeout=300)
     if completed.returncode != 0:
         raise RuntimeError(f"the IAM simulator failed: {completed.stderr[-2000:]}")
@@ -209,8 +226,10 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
 
 # Step Functions' optimized SageMaker integrations with .sync also describe and stop the job and manage a
 # managed EventBridge rule: https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html
-SYNC_RULES = {"CreateProcessingJob": "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
-              "CreateTrainingJob": "StepFunctionsGetEventsForSageMakerTrainingJobsRule"}
+SYNC_RULES = {
+    "CreateProcessingJob": "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+    "CreateTrainingJob": "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+}
 
 
 def s3_object(uri: str, leaf: str = "") -> str:
@@ -231,14 +250,18 @@ def api_calls_to_iam(principal: str, service: str, operation: str, params: dict,
     if service == "sagemaker" and operation in ("CreateProcessingJob", "CreateTrainingJob"):
         kind, name_key = ("processing-job", "ProcessingJobName") if operation == "CreateProcessingJob" else ("training-job", "TrainingJobName")
         job = arn.format("sagemaker", f"{kind}/{params[name_key].lower()}")
-        calls = [Call(principal, f"sagemaker:{operation}", job, why=why),
-                 Call(principal, "iam:PassRole", params["RoleArn"], (("iam:PassedToService", "sagemaker.amazonaws.com"),), why)]
+        calls = [
+            Call(principal, f"sagemaker:{operation}", job, why=why),
+            Call(principal, "iam:PassRole", params["RoleArn"], (("iam:PassedToService", "sagemaker.amazonaws.com"),), why),
+        ]
         if params.get("Tags"):
             calls.append(Call(principal, "sagemaker:AddTags", job, why=f"{why} with Tags"))
         if sync:
             noun = operation.removeprefix("Create")
-            calls += [Call(principal, f"sagemaker:Describe{noun}", job, why=f"{why}.sync"),
-                      Call(principal, f"sagemaker:Stop{noun}", job, why=f"{why}.sync (on abort)")]
+            calls += [
+                Call(principal, f"sagemaker:Describe{noun}", job, why=f"{why}.sync"),
+                Call(principal, f"sagemaker:Stop{noun}", job, why=f"{why}.sync (on abort)"),
+            ]
             rule = arn.format("events", f"rule/{SYNC_RULES[operation]}")
             calls += [Call(principal, f"events:{a}", rule, why=f"{why}.sync") for a in ("PutTargets", "PutRule", "DescribeRule")]
         return calls

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from fidelity.api_model import Report, input_shape, validate
 from fidelity.cfn import UNRESOLVED, Deployment, contains_unresolved
@@ -76,12 +77,17 @@ def _serverless_exclusions(deployment: Deployment, stacks: list[str]) -> list[st
             model_id = _target(template, variant.get("ModelName"))
             model = template["Resources"].get(model_id, {}).get("Properties", {}) if model_id else {}
             if "VpcConfig" in model:
-                findings.append(f"{stack}/{model_id}: the model of serverless variant {variant['VariantName']} has a VpcConfig; "
-                                "Serverless Inference supports no VPC configuration")
+                findings.append(
+                    f"{stack}/{model_id}: the model of serverless variant {variant['VariantName']} has a VpcConfig; "
+                    "Serverless Inference supports no VPC configuration"
+                )
             if model.get("EnableNetworkIsolation") is True:
                 findings.append(f"{stack}/{model_id}: Serverless Inference supports no network isolation")
-        endpoints = [e for e in _resources(deployment, [stack], "AWS::SageMaker::Endpoint")
-                     if _target(template, e[2]["Properties"]["EndpointConfigName"]) == logical_id]
+        endpoints = [
+            e
+            for e in _resources(deployment, [stack], "AWS::SageMaker::Endpoint")
+            if _target(template, e[2]["Properties"]["EndpointConfigName"]) == logical_id
+        ]
         for _, _, endpoint in endpoints:
             name = deployment.resolve(stack, endpoint["Properties"].get("EndpointName", UNRESOLVED))
             for other_stack, other_id, other in _resources(deployment, list(deployment.templates)):
@@ -115,8 +121,10 @@ def _guardrails(deployment: Deployment, stacks: list[str]) -> list[str]:
             for variant in variants:
                 instance = str(deployment.resolve(stack, variant.get("InstanceType", "")))
                 if instance.startswith("ml.inf1."):
-                    findings.append(f"{stack}/{logical_id}: {routing['Type']} traffic shifting is not available on {instance} "
-                                    "(Inf1 endpoints fall back to all-at-once)")
+                    findings.append(
+                        f"{stack}/{logical_id}: {routing['Type']} traffic shifting is not available on {instance} "
+                        "(Inf1 endpoints fall back to all-at-once)"
+                    )
                 if "ServerlessConfig" in variant:
                     findings.append(f"{stack}/{logical_id}: a serverless endpoint takes no {routing['Type']} deployment guardrails")
         size = routing.get("CanarySize") or routing.get("LinearStepSize")
@@ -312,14 +320,23 @@ EVENTS_DOC = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.
 
 def _rule_targets(deployment: Deployment, stacks: list[str]) -> list[str]:
     """An EventBridge rule has at most 5 targets."""
-    return [f"{stack}/{logical_id}: {len(rule['Properties']['Targets'])} targets (limit 5)"
-            for stack, logical_id, rule in _resources(deployment, stacks, "AWS::Events::Rule")
-            if len(rule["Properties"].get("Targets", [])) > 5]
+    return [
+        f"{stack}/{logical_id}: {len(rule['Properties']['Targets'])} targets (limit 5)"
+        for stack, logical_id, rule in _resources(deployment, stacks, "AWS::Events::Rule")
+        if len(rule["Properties"].get("Targets", [])) > 5
+    ]
 
 
 RULES = [
-    Rule("serverless-exclusions", SERVERLESS_DOC, "serverless endpoints: no VPC, isolation, capture, monitor, multiple variants", _serverless_exclusions),
-    Rule("guardrail-exclusions", f"{GUARDRAILS_DOC}, {CANARY_DOC}", "canary/linear updates: not on Inf1 or serverless; at most 50% a step", _guardrails),
+    Rule(
+        "serverless-exclusions",
+        SERVERLESS_DOC,
+        "serverless endpoints: no VPC, isolation, capture, monitor, multiple variants",
+        _serverless_exclusions,
+    ),
+    Rule(
+        "guardrail-exclusions", f"{GUARDRAILS_DOC}, {CANARY_DOC}", "canary/linear updates: not on Inf1 or serverless; at most 50% a step", _guardrails
+    ),
     Rule("monitor-needs-capture", CAPTURE_DOC, "a monitored endpoint captures Input and Output", _monitor_needs_capture),
     Rule("name-limits", NAMES_DOC, "physical names within each service's length and pattern", _names),
     Rule("iam-sizes", IAM_DOC, "role inline, managed and trust policy sizes; managed policies per role", _iam_sizes),

@@ -31,8 +31,7 @@ class StatefulResourcesRetained:
             return
         if node.cfn_resource_type in STATEFUL_TYPES and node.cfn_options.deletion_policy != CfnDeletionPolicy.RETAIN:
             Annotations.of(node).add_error(
-                f"{node.cfn_resource_type} must be retained on destroy: apply RemovalPolicy.RETAIN "
-                "(data is never lost by a deploy or a destroy)"
+                f"{node.cfn_resource_type} must be retained on destroy: apply RemovalPolicy.RETAIN (data is never lost by a deploy or a destroy)"
             )
         if isinstance(node, logs.CfnLogGroup) and node.retention_in_days is None:
             Annotations.of(node).add_error("log group needs a retention period (RetentionInDays)")

@@ -109,7 +109,8 @@ class DataQualityMonitor(Construct):
 
         definition = {
             "data_quality_app_specification": sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
-                image_uri=p.image.uri, environment={"publish_cloudwatch_metrics": "Enabled"}  # what the drift alarms watch
+                image_uri=p.image.uri,
+                environment={"publish_cloudwatch_metrics": "Enabled"},  # what the drift alarms watch
             ),
             "data_quality_baseline_config": sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
                 constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/{CONSTRAINTS}"),
@@ -143,9 +144,7 @@ class DataQualityMonitor(Construct):
             ),
             "network_config": sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
                 enable_inter_container_traffic_encryption=True,
-                vpc_config=sagemaker.CfnDataQualityJobDefinition.VpcConfigProperty(
-                    security_group_ids=p.security_group_ids, subnets=p.subnet_ids
-                ),
+                vpc_config=sagemaker.CfnDataQualityJobDefinition.VpcConfigProperty(security_group_ids=p.security_group_ids, subnets=p.subnet_ids),
             ),
             "role_arn": self.role.role_arn,
             "stopping_condition": sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
@@ -269,8 +268,9 @@ class DataQualityMonitor(Construct):
         allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.image)
         (logs,) = job_log_groups("ProcessingJobs")
         # The analyzer's per-feature metrics (the documentation writes the namespace with and without the leading slash).
-        allow_job_logs_and_metrics(role, log_groups=[logs], metric_namespaces=["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"],
-                                   metrics_sid="DriftMetrics")
+        allow_job_logs_and_metrics(
+            role, log_groups=[logs], metric_namespaces=["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"], metrics_sid="DriftMetrics"
+        )
         role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         allow_vpc_networking(role, "JobsInTheVpc")
         acknowledge_wildcards(

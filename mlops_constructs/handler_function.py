@@ -53,8 +53,10 @@ class HandlerFunction(Construct):
             log_group=self.log_group,
             environment=environment,
         )
-        acknowledge_wildcards(self.role, reason="The function writes only to its own log group's streams.",
-                              resources=[self.log_group.log_group_arn + ":*"])
+        acknowledge_wildcards(
+            self.role, reason="The function writes only to its own log group's streams.", resources=[self.log_group.log_group_arn + ":*"]
+        )
         if tracing:
-            acknowledge_wildcards(self.role, reason="X-Ray tracing: PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
-                                  resources=["*"])
+            acknowledge_wildcards(
+                self.role, reason="X-Ray tracing: PutTraceSegments/PutTelemetryRecords support no resource-level permissions.", resources=["*"]
+            )

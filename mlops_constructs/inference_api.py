@@ -81,8 +81,15 @@ class InferenceApi(Construct):
                 metrics_enabled=True,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True, http_method=True, ip=True, protocol=True, request_time=True,
-                    resource_path=True, response_length=True, status=True, user=True,
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
                 ),
             ),
         )
@@ -120,23 +127,32 @@ class InferenceApi(Construct):
         self.invoke_arn = self.api.arn_for_execute_api("POST", "/predict", "v1")
         if p.auth == "api_key":
             Validations.of(self.method).acknowledge(
-                Acknowledgment(id="AwsSolutions::AwsSolutions-APIG4",
-                               reason="auth: api_key was chosen in the config: callers present an API key of the usage plan instead of IAM."),
-                Acknowledgment(id="AwsSolutions::AwsSolutions-COG4",
-                               reason="auth: api_key was chosen in the config; there is no Cognito user pool in this platform."),
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-APIG4",
+                    reason="auth: api_key was chosen in the config: callers present an API key of the usage plan instead of IAM.",
+                ),
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-COG4",
+                    reason="auth: api_key was chosen in the config; there is no Cognito user pool in this platform.",
+                ),
             )
         else:
             Validations.of(self.method).acknowledge(
-                Acknowledgment(id="AwsSolutions::AwsSolutions-COG4",
-                               reason="The method uses IAM (SigV4) authorization; machine callers, no Cognito user pool."),
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-COG4", reason="The method uses IAM (SigV4) authorization; machine callers, no Cognito user pool."
+                ),
             )
         Validations.of(self.api.deployment_stage).acknowledge(
-            Acknowledgment(id="AwsSolutions::AwsSolutions-APIG3",
-                           reason="No WAF web ACL by default to stay frugal: callers are authenticated and throttled per stage and usage plan."),
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-APIG3",
+                reason="No WAF web ACL by default to stay frugal: callers are authenticated and throttled per stage and usage plan.",
+            ),
         )
         cloud_watch_role = self.api.node.find_child("CloudWatchRole")
         Validations.of(cloud_watch_role).acknowledge(
-            Acknowledgment(id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-                           reason="API Gateway's account-level logging role needs this AWS-managed policy to write execution logs."),
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                reason="API Gateway's account-level logging role needs this AWS-managed policy to write execution logs.",
+            ),
         )
         self.url = f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/v1/predict"

@@ -119,8 +119,9 @@ class ModelEndpoint(Construct):
         acknowledge_wildcards(
             self.role,
             reason="ecr:GetAuthorizationToken (from grant_pull) and the EC2 network-interface actions SageMaker needs to place "
-            "the model in the VPC support no resource-level permissions." if p.serverless is None else
-            "ecr:GetAuthorizationToken (from grant_pull) supports no resource-level permissions.",
+            "the model in the VPC support no resource-level permissions."
+            if p.serverless is None
+            else "ecr:GetAuthorizationToken (from grant_pull) supports no resource-level permissions.",
             resources=["*"],
         )
 
@@ -132,9 +133,7 @@ class ModelEndpoint(Construct):
             # Serverless Inference supports no VPC configuration; CreateEndpointConfig rejects a serverless variant
             # whose model has one (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature exclusions").
             vpc_config=(
-                sagemaker.CfnModel.VpcConfigProperty(security_group_ids=p.security_group_ids, subnets=p.subnet_ids)
-                if p.serverless is None
-                else None
+                sagemaker.CfnModel.VpcConfigProperty(security_group_ids=p.security_group_ids, subnets=p.subnet_ids) if p.serverless is None else None
             ),
         )
         self.model.node.add_dependency(self.role)
@@ -236,9 +235,7 @@ class ModelEndpoint(Construct):
             deployment_config=deployment,
             retain_all_variant_properties=p.serverless is None,
             exclude_retained_variant_properties=(
-                [sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DataCaptureConfig")]
-                if p.serverless is None
-                else None
+                [sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DataCaptureConfig")] if p.serverless is None else None
             ),
         )
 

@@ -11,7 +11,8 @@ values to each other through SSM parameters, which are local ``Ref``s.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
@@ -50,9 +51,7 @@ def wildcard_finding_ids(scope: IConstruct, *, actions: Iterable[str] = (), reso
     return ids
 
 
-def acknowledge_wildcards(
-    construct: IConstruct, *, reason: str, actions: Iterable[str] = (), resources: Iterable[str] = ()
-) -> None:
+def acknowledge_wildcards(construct: IConstruct, *, reason: str, actions: Iterable[str] = (), resources: Iterable[str] = ()) -> None:
     """Acknowledge, on ``construct`` and below, exactly the IAM5 findings of these actions and resources."""
     for finding in wildcard_finding_ids(construct, actions=actions, resources=resources):
         Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))

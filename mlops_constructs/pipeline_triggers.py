@@ -108,11 +108,17 @@ class PipelineTriggers(Construct):
             return events.Rule(self, construct_id, description=description, targets=[target], **how)
 
         self.schedule_rule = rule(
-            "ScheduleRule", f"Monthly retraining of {p.project_name}", "schedule", {"schedule": p.schedule},
-            schedule=events.Schedule.expression(p.schedule), enabled=p.schedule_enabled,
+            "ScheduleRule",
+            f"Monthly retraining of {p.project_name}",
+            "schedule",
+            {"schedule": p.schedule},
+            schedule=events.Schedule.expression(p.schedule),
+            enabled=p.schedule_enabled,
         )
         self.new_data_rule = rule(
-            "NewDataRule", f"New data for {p.project_name} under {p.data_prefix}", "new-data",
+            "NewDataRule",
+            f"New data for {p.project_name} under {p.data_prefix}",
+            "new-data",
             {"key": events.EventField.from_path("$.detail.object.key")},
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
@@ -121,7 +127,9 @@ class PipelineTriggers(Construct):
             ),
         )
         self.drift_rule = rule(
-            "DriftRule", f"Drift detected on {p.project_name}'s endpoints", "drift",
+            "DriftRule",
+            f"Drift detected on {p.project_name}'s endpoints",
+            "drift",
             {"alarm": events.EventField.from_path("$.detail.alarmName")},
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],

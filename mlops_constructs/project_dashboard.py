@@ -58,7 +58,15 @@ class ProjectDashboard(Construct):
         if state_machine_arn is not None:
             rows.append([self._pipeline_widget(state_machine_arn)])
         if not rows:
-            rows.append([cloudwatch.TextWidget(markdown=f"# {dashboard_name}\nThis project has neither an endpoint nor a training pipeline in this stage.", width=24, height=2)])
+            rows.append(
+                [
+                    cloudwatch.TextWidget(
+                        markdown=f"# {dashboard_name}\nThis project has neither an endpoint nor a training pipeline in this stage.",
+                        width=24,
+                        height=2,
+                    )
+                ]
+            )
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -72,8 +80,9 @@ class ProjectDashboard(Construct):
         dims = {"EndpointName": e.endpoint_name, "VariantName": e.variant_name}
 
         def metric(name: str, statistic: str, label: str, namespace: str = "AWS/SageMaker") -> cloudwatch.Metric:
-            return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=dims, statistic=statistic,
-                                     label=label, period=Duration.minutes(5))
+            return cloudwatch.Metric(
+                namespace=namespace, metric_name=name, dimensions_map=dims, statistic=statistic, label=label, period=Duration.minutes(5)
+            )
 
         traffic = cloudwatch.GraphWidget(
             title=f"{e.endpoint_name}: invocations and errors (per 5 minutes)",
@@ -88,14 +97,16 @@ class ProjectDashboard(Construct):
         )
         rows: list[list[cloudwatch.IWidget]] = [[traffic, latency]]
         if e.instance_backed:
-            rows.append([
-                cloudwatch.GraphWidget(
-                    title=f"{e.endpoint_name}: CPU and memory utilization (%, all instances)",
-                    left=[metric("CPUUtilization", "Average", "CPU", "/aws/sagemaker/Endpoints")],
-                    right=[metric("MemoryUtilization", "Average", "memory", "/aws/sagemaker/Endpoints")],
-                    width=24,
-                )
-            ])
+            rows.append(
+                [
+                    cloudwatch.GraphWidget(
+                        title=f"{e.endpoint_name}: CPU and memory utilization (%, all instances)",
+                        left=[metric("CPUUtilization", "Average", "CPU", "/aws/sagemaker/Endpoints")],
+                        right=[metric("MemoryUtilization", "Average", "memory", "/aws/sagemaker/Endpoints")],
+                        width=24,
+                    )
+                ]
+            )
         return rows
 
     def _monitoring_rows(self, e: MonitoredEndpoint) -> list[list[cloudwatch.IWidget]]:
@@ -103,8 +114,14 @@ class ProjectDashboard(Construct):
         drift = cloudwatch.GraphWidget(
             title="Data drift: distance to the training data per feature (alarm at the line)",
             left=[
-                cloudwatch.Metric(namespace=DATA_METRICS_NAMESPACE, metric_name=drift_metric_name(a.feature), dimensions_map=dims,
-                                  statistic="Maximum", label=a.feature, period=e.drift_period)
+                cloudwatch.Metric(
+                    namespace=DATA_METRICS_NAMESPACE,
+                    metric_name=drift_metric_name(a.feature),
+                    dimensions_map=dims,
+                    statistic="Maximum",
+                    label=a.feature,
+                    period=e.drift_period,
+                )
                 for a in e.drift_alarms
             ],
             left_annotations=[cloudwatch.HorizontalAnnotation(value=a.threshold, label=f"{a.feature} alarm") for a in e.drift_alarms],
@@ -121,12 +138,26 @@ class ProjectDashboard(Construct):
         runs = cloudwatch.GraphWidget(
             title="Monitoring runs: records analyzed, failed runs",
             left=[
-                cloudwatch.Metric(namespace=DATA_METRICS_NAMESPACE, metric_name=f"feature_data_{e.drift_alarms[0].feature}",
-                                  dimensions_map=dims, statistic="SampleCount", label="records analyzed", period=e.drift_period)
-            ] if e.drift_alarms else [],
+                cloudwatch.Metric(
+                    namespace=DATA_METRICS_NAMESPACE,
+                    metric_name=f"feature_data_{e.drift_alarms[0].feature}",
+                    dimensions_map=dims,
+                    statistic="SampleCount",
+                    label="records analyzed",
+                    period=e.drift_period,
+                )
+            ]
+            if e.drift_alarms
+            else [],
             right=[
-                cloudwatch.Metric(namespace="AWS/Events", metric_name="TriggeredRules", dimensions_map={"RuleName": e.failure_rule_name},
-                                  statistic="Sum", label="failed or stopped runs", period=e.drift_period)
+                cloudwatch.Metric(
+                    namespace="AWS/Events",
+                    metric_name="TriggeredRules",
+                    dimensions_map={"RuleName": e.failure_rule_name},
+                    statistic="Sum",
+                    label="failed or stopped runs",
+                    period=e.drift_period,
+                )
             ],
             width=24,
         )
@@ -135,12 +166,22 @@ class ProjectDashboard(Construct):
     @staticmethod
     def _pipeline_widget(state_machine_arn: str) -> cloudwatch.GraphWidget:
         def executions(name: str, label: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(namespace="AWS/States", metric_name=name, dimensions_map={"StateMachineArn": state_machine_arn},
-                                     statistic="Sum", label=label, period=Duration.days(1))
+            return cloudwatch.Metric(
+                namespace="AWS/States",
+                metric_name=name,
+                dimensions_map={"StateMachineArn": state_machine_arn},
+                statistic="Sum",
+                label=label,
+                period=Duration.days(1),
+            )
 
         return cloudwatch.GraphWidget(
             title="Training pipeline executions (per day)",
-            left=[executions("ExecutionsStarted", "started"), executions("ExecutionsSucceeded", "succeeded (model registered)"),
-                  executions("ExecutionsFailed", "failed (incl. quality gate)"), executions("ExecutionsTimedOut", "timed out")],
+            left=[
+                executions("ExecutionsStarted", "started"),
+                executions("ExecutionsSucceeded", "succeeded (model registered)"),
+                executions("ExecutionsFailed", "failed (incl. quality gate)"),
+                executions("ExecutionsTimedOut", "timed out"),
+            ],
             width=24,
         )

@@ -39,7 +39,7 @@ class ProjectResourcesProps:
     image_count_to_keep: int = 20
 
     @classmethod
-    def for_stage(cls, *, names: Names, storage: StorageConfig, project_name: str, alert_emails: list[str]) -> "ProjectResourcesProps":
+    def for_stage(cls, *, names: Names, storage: StorageConfig, project_name: str, alert_emails: list[str]) -> ProjectResourcesProps:
         """A project of the stage named by ``names``, with the stage's storage lifecycle settings."""
         return cls(
             project_name=project_name,
@@ -85,9 +85,7 @@ class ProjectResources(Construct):
         )
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             self.key.grant(
-                iam.ServicePrincipal(service).with_conditions(
-                    {"StringEquals": {"aws:SourceAccount": self.key.stack.account}}
-                ),
+                iam.ServicePrincipal(service).with_conditions({"StringEquals": {"aws:SourceAccount": self.key.stack.account}}),
                 "kms:Decrypt",
                 "kms:GenerateDataKey*",
             )

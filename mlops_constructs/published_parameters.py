@@ -12,12 +12,18 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-
 # What each kind of stack publishes under its path (``config.naming.Names.*_parameters``): the one list
 # that writers are checked against and readers read from.
 STUDIO_KEYS = ("domain-id", "security-group-id", "subnet-ids")
-PROJECT_KEYS = ("data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn", "repository-name",
-                "model-package-group-name", "alert-topic-arn")
+PROJECT_KEYS = (
+    "data-bucket-name",
+    "artifacts-bucket-name",
+    "capture-bucket-name",
+    "key-arn",
+    "repository-name",
+    "model-package-group-name",
+    "alert-topic-arn",
+)
 USER_KEYS = ("role-arn",)
 PIPELINE_KEYS = ("state-machine-arn", "drift-alarm-prefix")
 ENDPOINT_KEYS = ("name", "capture-uri", "api-url", "monitoring-reports-uri")
@@ -43,16 +49,28 @@ class PublishedParameters(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, path: str, keys: tuple[str, ...], values: dict[str, str],
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        path: str,
+        keys: tuple[str, ...],
+        values: dict[str, str],
         list_values: dict[str, list[str]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         for key in [*values, *(list_values or {})]:
             _checked(keys, key)
+
         def common(key: str) -> dict:
             construct_id = "".join(part.capitalize() for part in key.split("-"))
-            return {"scope": self, "id": construct_id, "parameter_name": f"{path}/{key}", "simple_name": False,
-                    "description": f"{key} (published by the MLOps platform)"}
+            return {
+                "scope": self,
+                "id": construct_id,
+                "parameter_name": f"{path}/{key}",
+                "simple_name": False,
+                "description": f"{key} (published by the MLOps platform)",
+            }
 
         self.parameters: dict[str, ssm.StringParameter | ssm.StringListParameter] = {
             key: ssm.StringParameter(**common(key), string_value=value) for key, value in values.items()

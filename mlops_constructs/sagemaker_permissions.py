@@ -12,9 +12,15 @@ from config.model_monitor_images import analyzer_image_uri, analyzer_repository_
 # SageMaker creates and removes network interfaces in the job's or model's subnets with the
 # execution role; none of these actions supports resource-level permissions.
 VPC_ACTIONS = [
-    "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-    "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
-    "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
 ]
 IMAGE_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
 
@@ -55,7 +61,7 @@ class AwsImage:
     repository_arn: str
 
     @classmethod
-    def model_monitor_analyzer(cls, region: str) -> "AwsImage":
+    def model_monitor_analyzer(cls, region: str) -> AwsImage:
         """SageMaker Model Monitor's analyzer image of ``region`` (see ``config.model_monitor_images``)."""
         return cls(analyzer_image_uri(region, Aws.URL_SUFFIX), analyzer_repository_arn(region, Aws.PARTITION))
 

@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicecatalog as servicecatalog
 from constructs import Construct
 
+from config.naming import Names
 from config.schema import (
     NAME_MAX_LENGTH,
     NAME_PATTERN,
@@ -21,7 +22,6 @@ from config.schema import (
 )
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from config.naming import Names
 from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, USER_KEYS, PublishedParameters, parameter_name
 from mlops_constructs.sandbox import Sandbox
 from mlops_constructs.studio_user import StudioUser
@@ -31,9 +31,7 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 def _ssm_value_parameter(scope: Construct, construct_id: str, *, description: str, default: str | None = None) -> str:
     """A template parameter that names an SSM parameter; CloudFormation passes on its value."""
-    return CfnParameter(
-        scope, construct_id, type="AWS::SSM::Parameter::Value<String>", description=description, default=default
-    ).value_as_string
+    return CfnParameter(scope, construct_id, type="AWS::SSM::Parameter::Value<String>", description=description, default=default).value_as_string
 
 
 def _name_parameter(scope: Construct, construct_id: str, *, rule: str, min_length: int, description: str) -> str:
@@ -52,8 +50,12 @@ def _name_parameter(scope: Construct, construct_id: str, *, rule: str, min_lengt
 
 def _email_parameter(scope: Construct, construct_id: str, *, description: str) -> str:
     return CfnParameter(
-        scope, construct_id, type="String", allowed_pattern=EMAIL_PATTERN,
-        constraint_description="must be an email address", description=description,
+        scope,
+        construct_id,
+        type="String",
+        allowed_pattern=EMAIL_PATTERN,
+        constraint_description="must be an email address",
+        description=description,
     ).value_as_string
 
 
@@ -62,15 +64,18 @@ class ProjectProduct(servicecatalog.ProductStack):
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig) -> None:
         super().__init__(scope, construct_id, description="An ML project: key, buckets, image repository, model group, alert topic")
-        name = _name_parameter(self, "ProjectName", rule=NAME_RULE, min_length=PROJECT_NAME_MIN_LENGTH, description="Project name; also names its model package group")
+        name = _name_parameter(
+            self, "ProjectName", rule=NAME_RULE, min_length=PROJECT_NAME_MIN_LENGTH, description="Project name; also names its model package group"
+        )
         email = _email_parameter(self, "AlertEmail", description="Email address for the project's alerts")
         project = ProjectResources(
             self,
             "Project",
             props=ProjectResourcesProps.for_stage(names=Names(prefix, stage), storage=storage, project_name=name, alert_emails=[email]),
         )
-        PublishedParameters(self, "Parameters", path=Names(prefix, stage).project_parameters(name), keys=PROJECT_KEYS,
-                            values=project.parameter_values())
+        PublishedParameters(
+            self, "Parameters", path=Names(prefix, stage).project_parameters(name), keys=PROJECT_KEYS, values=project.parameter_values()
+        )
 
 
 class UserProduct(servicecatalog.ProductStack):
@@ -82,10 +87,14 @@ class UserProduct(servicecatalog.ProductStack):
         email = _email_parameter(self, "Email", description="The user's email address")
         names = Names(prefix, stage)
         studio = names.studio_parameters
-        domain_id = _ssm_value_parameter(self, "DomainId", description="SSM parameter holding the Studio domain id",
-                                         default=parameter_name(studio, STUDIO_KEYS, "domain-id"))
+        domain_id = _ssm_value_parameter(
+            self, "DomainId", description="SSM parameter holding the Studio domain id", default=parameter_name(studio, STUDIO_KEYS, "domain-id")
+        )
         security_group_id = _ssm_value_parameter(
-            self, "SecurityGroupId", description="SSM parameter holding the Studio security group id", default=parameter_name(studio, STUDIO_KEYS, "security-group-id")
+            self,
+            "SecurityGroupId",
+            description="SSM parameter holding the Studio security group id",
+            default=parameter_name(studio, STUDIO_KEYS, "security-group-id"),
         )
         user = StudioUser(
             self,
@@ -107,7 +116,9 @@ class SandboxProduct(servicecatalog.ProductStack):
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
         super().__init__(scope, construct_id, description="Links one Studio user to one project with a personal sandbox bucket")
-        name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=USER_NAME_MIN_LENGTH, description="The user's name (the artifacts prefix)")
+        name = _name_parameter(
+            self, "UserName", rule=USER_RULE, min_length=USER_NAME_MIN_LENGTH, description="The user's name (the artifacts prefix)"
+        )
         users = Names(prefix, stage).user_parameters("<user>")
         projects = Names(prefix, stage).project_parameters("<project>")
         role_arn = _ssm_value_parameter(self, "UserRoleArn", description=f"SSM parameter {parameter_name(users, USER_KEYS, 'role-arn')}")
@@ -169,9 +180,7 @@ class SelfServiceCatalog(Construct):
             self,
             "LaunchRole",
             description="Service Catalog provisions the ML platform's products with this role",
-            assumed_by=iam.ServicePrincipal("servicecatalog.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
-            ),
+            assumed_by=iam.ServicePrincipal("servicecatalog.amazonaws.com").with_conditions({"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}),
         )
         self._grant_launch_permissions(prefix, stage)
 
@@ -212,68 +221,186 @@ class SelfServiceCatalog(Construct):
         region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
         sc_named = "Service Catalog names provisioned stacks SC-<account>-pp-<id>; CloudFormation derives the physical names from it"
         statements: list[tuple[str, list[str], list[str], str, dict | None]] = [
-            ("ProvisionStacks", [
-                "cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
-                "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:SetStackPolicy",
-                "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
-                "cloudformation:DeleteChangeSet",
-            ], [f"{arn}:cloudformation:{region_account}:stack/SC-*"], sc_named, None),
-            ("ReadTemplates", ["cloudformation:GetTemplateSummary", "cloudformation:ValidateTemplate"], ["*"],
-             "GetTemplateSummary and ValidateTemplate support no resource-level permissions", None),
-            ("ReadProvisioningTemplates", ["s3:GetObject"], ["*"],
-             "Service Catalog keeps product templates in buckets of its own; limited to objects tagged for provisioning",
-             {"StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}}),
-            ("ReadPlatformParameters", ["ssm:GetParameters", "ssm:GetParameter"],
-             [f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/*"],
-             "Products read the SSM parameters of this platform stage only (domain, users, projects)", None),
-            ("WritePlatformParameters", ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource"],
-             [f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/projects/*",
-              f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/users/*"],
-             "Project and user products publish their parameters under this stage's projects/ and users/ paths", None),
-            ("ManageProductBuckets", [
-                "s3:CreateBucket", "s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutBucketPolicy",
-                "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration", "s3:GetBucketVersioning",
-                "s3:PutBucketVersioning", "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
-                "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketOwnershipControls",
-                "s3:PutBucketOwnershipControls", "s3:GetBucketLogging", "s3:PutBucketLogging",
-                "s3:GetBucketNotification", "s3:PutBucketNotification", "s3:GetBucketTagging", "s3:PutBucketTagging",
-            ], [f"{arn}:s3:::sc-*"], sc_named + " (lower-cased for buckets)", None),
+            (
+                "ProvisionStacks",
+                [
+                    "cloudformation:CreateStack",
+                    "cloudformation:UpdateStack",
+                    "cloudformation:DeleteStack",
+                    "cloudformation:DescribeStacks",
+                    "cloudformation:DescribeStackEvents",
+                    "cloudformation:SetStackPolicy",
+                    "cloudformation:CreateChangeSet",
+                    "cloudformation:DescribeChangeSet",
+                    "cloudformation:ExecuteChangeSet",
+                    "cloudformation:DeleteChangeSet",
+                ],
+                [f"{arn}:cloudformation:{region_account}:stack/SC-*"],
+                sc_named,
+                None,
+            ),
+            (
+                "ReadTemplates",
+                ["cloudformation:GetTemplateSummary", "cloudformation:ValidateTemplate"],
+                ["*"],
+                "GetTemplateSummary and ValidateTemplate support no resource-level permissions",
+                None,
+            ),
+            (
+                "ReadProvisioningTemplates",
+                ["s3:GetObject"],
+                ["*"],
+                "Service Catalog keeps product templates in buckets of its own; limited to objects tagged for provisioning",
+                {"StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}},
+            ),
+            (
+                "ReadPlatformParameters",
+                ["ssm:GetParameters", "ssm:GetParameter"],
+                [f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/*"],
+                "Products read the SSM parameters of this platform stage only (domain, users, projects)",
+                None,
+            ),
+            (
+                "WritePlatformParameters",
+                ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource"],
+                [
+                    f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/projects/*",
+                    f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/users/*",
+                ],
+                "Project and user products publish their parameters under this stage's projects/ and users/ paths",
+                None,
+            ),
+            (
+                "ManageProductBuckets",
+                [
+                    "s3:CreateBucket",
+                    "s3:GetBucketLocation",
+                    "s3:GetBucketPolicy",
+                    "s3:PutBucketPolicy",
+                    "s3:GetEncryptionConfiguration",
+                    "s3:PutEncryptionConfiguration",
+                    "s3:GetBucketVersioning",
+                    "s3:PutBucketVersioning",
+                    "s3:GetLifecycleConfiguration",
+                    "s3:PutLifecycleConfiguration",
+                    "s3:GetBucketPublicAccessBlock",
+                    "s3:PutBucketPublicAccessBlock",
+                    "s3:GetBucketOwnershipControls",
+                    "s3:PutBucketOwnershipControls",
+                    "s3:GetBucketLogging",
+                    "s3:PutBucketLogging",
+                    "s3:GetBucketNotification",
+                    "s3:PutBucketNotification",
+                    "s3:GetBucketTagging",
+                    "s3:PutBucketTagging",
+                ],
+                [f"{arn}:s3:::sc-*"],
+                sc_named + " (lower-cased for buckets)",
+                None,
+            ),
             ("CreateProjectKeys", ["kms:CreateKey"], ["*"], "kms:CreateKey supports no resource-level permissions", None),
-            ("ManageProjectKeys", [
-                "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus", "kms:PutKeyPolicy",
-                "kms:GetKeyPolicy", "kms:TagResource", "kms:CreateGrant", "kms:GenerateDataKey*", "kms:Decrypt",
-            ], [f"{arn}:kms:{region_account}:key/*"],
-             "Key ids are random and only known after CreateKey; GenerateDataKey* covers the variants SNS and ECR use "
-             "while CloudFormation sets up encrypted topics and repositories", None),
-            ("ManageProjectRepositories", [
-                "ecr:CreateRepository", "ecr:DescribeRepositories", "ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration",
-                "ecr:PutImageTagMutability", "ecr:TagResource", "ecr:SetRepositoryPolicy",
-            ], [f"{arn}:ecr:{region_account}:repository/sc-*"], sc_named + " (lower-cased for repositories)", None),
-            ("ManageModelPackageGroups", [
-                "sagemaker:CreateModelPackageGroup", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags",
-            ], [f"{arn}:sagemaker:{region_account}:model-package-group/{Names(prefix, stage).model_package_group('*')}"],
-             "Model package groups of self-served projects are named <prefix>-<stage>-<project>", None),
-            ("ManageAlertTopics", [
-                "sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe",
-                "sns:Unsubscribe", "sns:TagResource",
-            ], [f"{arn}:sns:{region_account}:SC-*"], sc_named, None),
-            ("ManageUserProfiles", [
-                "sagemaker:CreateUserProfile", "sagemaker:DescribeUserProfile", "sagemaker:UpdateUserProfile", "sagemaker:AddTags",
-            ], [f"{arn}:sagemaker:{region_account}:user-profile/*"],
-             "User profile ARNs contain the domain id, which is only known once the environment is deployed", None),
-            ("ManageProductRoles", [
-                "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy",
-                "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy",
-            ], [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"], sc_named, None),
-            ("PassProductRolesToSageMaker", ["iam:PassRole"], [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
-             sc_named + "; the user product hands its execution role to SageMaker only",
-             {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
-            ("AttachSandboxPolicies", ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy"],
-             [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{Names(prefix, stage).role_pattern}"],
-             "Sandboxes attach their policy to user roles of this stage, named after the <prefix>-<stage>-user-* stacks", None),
+            (
+                "ManageProjectKeys",
+                [
+                    "kms:DescribeKey",
+                    "kms:EnableKeyRotation",
+                    "kms:GetKeyRotationStatus",
+                    "kms:PutKeyPolicy",
+                    "kms:GetKeyPolicy",
+                    "kms:TagResource",
+                    "kms:CreateGrant",
+                    "kms:GenerateDataKey*",
+                    "kms:Decrypt",
+                ],
+                [f"{arn}:kms:{region_account}:key/*"],
+                "Key ids are random and only known after CreateKey; GenerateDataKey* covers the variants SNS and ECR use "
+                "while CloudFormation sets up encrypted topics and repositories",
+                None,
+            ),
+            (
+                "ManageProjectRepositories",
+                [
+                    "ecr:CreateRepository",
+                    "ecr:DescribeRepositories",
+                    "ecr:PutLifecyclePolicy",
+                    "ecr:PutImageScanningConfiguration",
+                    "ecr:PutImageTagMutability",
+                    "ecr:TagResource",
+                    "ecr:SetRepositoryPolicy",
+                ],
+                [f"{arn}:ecr:{region_account}:repository/sc-*"],
+                sc_named + " (lower-cased for repositories)",
+                None,
+            ),
+            (
+                "ManageModelPackageGroups",
+                [
+                    "sagemaker:CreateModelPackageGroup",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:AddTags",
+                ],
+                [f"{arn}:sagemaker:{region_account}:model-package-group/{Names(prefix, stage).model_package_group('*')}"],
+                "Model package groups of self-served projects are named <prefix>-<stage>-<project>",
+                None,
+            ),
+            (
+                "ManageAlertTopics",
+                [
+                    "sns:CreateTopic",
+                    "sns:DeleteTopic",
+                    "sns:GetTopicAttributes",
+                    "sns:SetTopicAttributes",
+                    "sns:Subscribe",
+                    "sns:Unsubscribe",
+                    "sns:TagResource",
+                ],
+                [f"{arn}:sns:{region_account}:SC-*"],
+                sc_named,
+                None,
+            ),
+            (
+                "ManageUserProfiles",
+                [
+                    "sagemaker:CreateUserProfile",
+                    "sagemaker:DescribeUserProfile",
+                    "sagemaker:UpdateUserProfile",
+                    "sagemaker:AddTags",
+                ],
+                [f"{arn}:sagemaker:{region_account}:user-profile/*"],
+                "User profile ARNs contain the domain id, which is only known once the environment is deployed",
+                None,
+            ),
+            (
+                "ManageProductRoles",
+                [
+                    "iam:CreateRole",
+                    "iam:DeleteRole",
+                    "iam:GetRole",
+                    "iam:TagRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:GetRolePolicy",
+                ],
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
+                sc_named,
+                None,
+            ),
+            (
+                "PassProductRolesToSageMaker",
+                ["iam:PassRole"],
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
+                sc_named + "; the user product hands its execution role to SageMaker only",
+                {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+            (
+                "AttachSandboxPolicies",
+                ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy"],
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{Names(prefix, stage).role_pattern}"],
+                "Sandboxes attach their policy to user roles of this stage, named after the <prefix>-<stage>-user-* stacks",
+                None,
+            ),
         ]
         for sid, actions, resources, reason, conditions in statements:
-            self.launch_role.add_to_principal_policy(
-                iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
-            )
+            self.launch_role.add_to_principal_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions))
             acknowledge_wildcards(self.launch_role, reason=f"{sid}: {reason}.", actions=actions, resources=resources)

@@ -31,9 +31,7 @@ def sagemaker_role(scope: Construct, construct_id: str, description: str) -> iam
         scope,
         construct_id,
         description=description,
-        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
-            {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
-        ),
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions({"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}),
     )
 
 
@@ -48,8 +46,13 @@ def grant_studio_app_use(role: iam.IRole, domain_id: str) -> None:
         iam.PolicyStatement(
             sid="StudioSpacesAndAppsInThisDomain",
             actions=[
-                "sagemaker:CreateApp", "sagemaker:DeleteApp", "sagemaker:DescribeApp",
-                "sagemaker:CreateSpace", "sagemaker:UpdateSpace", "sagemaker:DeleteSpace", "sagemaker:DescribeSpace",
+                "sagemaker:CreateApp",
+                "sagemaker:DeleteApp",
+                "sagemaker:DescribeApp",
+                "sagemaker:CreateSpace",
+                "sagemaker:UpdateSpace",
+                "sagemaker:DeleteSpace",
+                "sagemaker:DescribeSpace",
             ],
             resources=[f"{arn}:app/{domain_id}/*", f"{arn}:space/{domain_id}/*"],
         )
@@ -116,9 +119,7 @@ class StudioDomain(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.default_execution_role = sagemaker_role(
-            self, "DefaultExecutionRole", "Default Studio execution role: Studio apps only, no data access"
-        )
+        self.default_execution_role = sagemaker_role(self, "DefaultExecutionRole", "Default Studio execution role: Studio apps only, no data access")
 
         script = idle_shutdown_script(idle_shutdown_minutes)
         content = base64.b64encode(script.encode("utf-8")).decode("ascii")

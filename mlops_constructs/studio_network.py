@@ -64,9 +64,7 @@ class StudioNetwork(Construct):
                 ip_addresses=ec2.IpAddresses.cidr(network.cidr),
                 availability_zones=network.availability_zones,
                 nat_gateways=0,
-                subnet_configuration=[
-                    ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20)
-                ],
+                subnet_configuration=[ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20)],
                 restrict_default_security_group=False,
             )
             Validations.of(self.vpc).acknowledge(
@@ -75,9 +73,7 @@ class StudioNetwork(Construct):
                     reason="Zones come from network.availability_zones in the config, so synthesis needs no AWS lookup.",
                 )
             )
-            flow_log_group = logs.LogGroup(
-                self, "FlowLogGroup", retention=flow_log_retention, removal_policy=RemovalPolicy.RETAIN
-            )
+            flow_log_group = logs.LogGroup(self, "FlowLogGroup", retention=flow_log_retention, removal_policy=RemovalPolicy.RETAIN)
             self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group))
             self.vpc.add_gateway_endpoint("S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3)
             create_endpoints = True
@@ -112,9 +108,7 @@ class StudioNetwork(Construct):
             description="Interface VPC endpoints: HTTPS from inside the VPC",
             allow_all_outbound=False,
         )
-        self.endpoint_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
-        )
+        self.endpoint_security_group.add_ingress_rule(ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
 
         if create_endpoints:
             for service in interface_endpoints:

@@ -191,25 +191,27 @@ class TrainingPipeline(Construct):
         # The run's SageMaker jobs, in order; each owns its name, request, limits, retries and permissions.
         network = {"VpcConfig": {"SecurityGroupIds": p.security_group_ids, "Subnets": p.subnet_ids}}
         preprocess = self._processing_step(
-            "Preprocess", job="pre", names_key="preprocessJob",
+            "Preprocess",
+            job="pre",
+            names_key="preprocessJob",
             entrypoint=contract.ENTRYPOINTS["preprocess"],
             inputs=[self._processing_input("data", p.data_bucket.s3_url_for_object(p.data_prefix), contract.PREPROCESS_INPUT)],
             outputs=[
-                self._processing_output(name, f"{layout.PREPROCESS}/{name}", local_path)
-                for name, local_path in contract.PREPROCESS_OUTPUTS.items()
+                self._processing_output(name, f"{layout.PREPROCESS}/{name}", local_path) for name, local_path in contract.PREPROCESS_OUTPUTS.items()
             ],
             network=network,
             result_path="$.jobs.preprocess",
         )
         train = self._training_step(network, run)
         evaluate = self._processing_step(
-            "Evaluate", job="eval", names_key="evaluateJob",
+            "Evaluate",
+            job="eval",
+            names_key="evaluateJob",
             entrypoint=contract.ENTRYPOINTS["evaluate"],
             inputs=[
                 self._processing_input("model", None, contract.EVALUATE_MODEL, uri_path="$.jobs.train.modelArtifacts"),
                 self._processing_input("test", f"s3://{bucket}/{run}/{layout.PREPROCESS}/test", contract.EVALUATE_TEST, formatted=True),
-                self._processing_input("baseline", f"s3://{bucket}/{run}/{layout.PREPROCESS}/baseline", contract.EVALUATE_BASELINE,
-                                       formatted=True),
+                self._processing_input("baseline", f"s3://{bucket}/{run}/{layout.PREPROCESS}/baseline", contract.EVALUATE_BASELINE, formatted=True),
             ],
             outputs=[
                 self._processing_output("evaluation", layout.EVALUATION, contract.EVALUATE_OUTPUT),
@@ -222,7 +224,9 @@ class TrainingPipeline(Construct):
         baseline = None
         if p.monitor_image is not None:
             baseline = self._processing_step(
-                "Baseline", job="baseline", names_key="baselineJob",
+                "Baseline",
+                job="baseline",
+                names_key="baselineJob",
                 image_uri=p.monitor_image.uri,
                 entrypoint=None,
                 environment={
@@ -231,8 +235,11 @@ class TrainingPipeline(Construct):
                     "output_path": MONITOR_OUTPUT,
                     "publish_cloudwatch_metrics": "Disabled",
                 },
-                inputs=[self._processing_input("baseline_dataset_input", f"s3://{bucket}/{run}/{layout.SCORED_BASELINE}",
-                                               MONITOR_BASELINE_INPUT, formatted=True)],
+                inputs=[
+                    self._processing_input(
+                        "baseline_dataset_input", f"s3://{bucket}/{run}/{layout.SCORED_BASELINE}", MONITOR_BASELINE_INPUT, formatted=True
+                    )
+                ],
                 outputs=[self._processing_output("monitoring_output", layout.BASELINE, MONITOR_OUTPUT)],
                 network=network,
                 result_path="$.jobs.baseline",
@@ -270,13 +277,17 @@ class TrainingPipeline(Construct):
             .otherwise(defaults.next(prepare))
         )
 
-        notify_failure = self._notify("NotifyFailure", f"{p.project_name}: training pipeline failed", {
-            "project": p.project_name,
-            "result": "pipeline failed",
-            "error": sfn.JsonPath.string_at("$.error.Error"),
-            "cause": sfn.JsonPath.string_at("$.error.Cause"),
-            "execution": sfn.JsonPath.execution_id,
-        })
+        notify_failure = self._notify(
+            "NotifyFailure",
+            f"{p.project_name}: training pipeline failed",
+            {
+                "project": p.project_name,
+                "result": "pipeline failed",
+                "error": sfn.JsonPath.string_at("$.error.Error"),
+                "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                "execution": sfn.JsonPath.execution_id,
+            },
+        )
         failed = sfn.Fail(self, "PipelineFailed", error="PipelineFailed", cause="A pipeline step failed; the alert topic has the cause")
         notify_failure.next(failed)
         job_states = {step.state_id: step.state(self, role_arn=self.job_role.role_arn, on_failure=notify_failure) for step in self.steps}
@@ -314,8 +325,7 @@ class TrainingPipeline(Construct):
         drift_baselines: dict = {}
         if baseline is not None:
             reports = {
-                name: {"ContentType": "application/json",
-                       "S3Uri.$": f"States.Format('s3://{bucket}/{run}/{layout.BASELINE}/{file}', $.run.runId)"}
+                name: {"ContentType": "application/json", "S3Uri.$": f"States.Format('s3://{bucket}/{run}/{layout.BASELINE}/{file}', $.run.runId)"}
                 for name, file in (("Statistics", layout.STATISTICS), ("Constraints", layout.CONSTRAINTS))
             }
             model_metrics["ModelDataQuality"] = reports
@@ -358,25 +368,31 @@ class TrainingPipeline(Construct):
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
         )
 
-        notify_registered = self._notify("NotifyRegistered", f"{p.project_name}: model registered", {
-            "project": p.project_name,
-            "result": "registered",
-            "modelPackageArn": sfn.JsonPath.string_at("$.registered.arn"),
-            "approvalStatus": p.approval_status,
-            "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
-            "execution": sfn.JsonPath.execution_id,
-        })
-        notify_gate = self._notify("NotifyGateFailed", f"{p.project_name}: quality gate failed", {
-            "project": p.project_name,
-            "result": "quality gate failed; model not registered",
-            "metric": p.metric,
-            "required": f"{relation} {p.threshold}",
-            "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
-            "execution": sfn.JsonPath.execution_id,
-        })
-        gate_failed = sfn.Fail(
-            self, "QualityGateFailed", error="QualityGateFailed", cause=f"{p.metric} did not meet {relation} {p.threshold}"
+        notify_registered = self._notify(
+            "NotifyRegistered",
+            f"{p.project_name}: model registered",
+            {
+                "project": p.project_name,
+                "result": "registered",
+                "modelPackageArn": sfn.JsonPath.string_at("$.registered.arn"),
+                "approvalStatus": p.approval_status,
+                "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
+                "execution": sfn.JsonPath.execution_id,
+            },
         )
+        notify_gate = self._notify(
+            "NotifyGateFailed",
+            f"{p.project_name}: quality gate failed",
+            {
+                "project": p.project_name,
+                "result": "quality gate failed; model not registered",
+                "metric": p.metric,
+                "required": f"{relation} {p.threshold}",
+                "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
+                "execution": sfn.JsonPath.execution_id,
+            },
+        )
+        gate_failed = sfn.Fail(self, "QualityGateFailed", error="QualityGateFailed", cause=f"{p.metric} did not meet {relation} {p.threshold}")
 
         for task in (read_evaluation, register, notify_registered):
             task.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
@@ -389,12 +405,9 @@ class TrainingPipeline(Construct):
             .when(passes, job_states["Baseline"].next(registration) if baseline else registration)
             .otherwise(notify_gate.next(gate_failed))
         )
-        (prepare.next(names).next(job_states["Preprocess"]).next(job_states["Train"]).next(job_states["Evaluate"])
-         .next(read_evaluation).next(gate))
+        (prepare.next(names).next(job_states["Preprocess"]).next(job_states["Train"]).next(job_states["Evaluate"]).next(read_evaluation).next(gate))
 
-        self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN
-        )
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
         total = OTHER_STATES
         for step in self.steps:
             total = total.plus(step.max_runtime)
@@ -447,9 +460,20 @@ class TrainingPipeline(Construct):
             },
         }
 
-    def _processing_step(self, state_id: str, *, job: str, names_key: str, entrypoint: list[str] | None, inputs: list[dict],
-                         outputs: list[dict], network: dict, result_path: str, image_uri: str | None = None,
-                         environment: dict[str, str] | None = None) -> JobStep:
+    def _processing_step(
+        self,
+        state_id: str,
+        *,
+        job: str,
+        names_key: str,
+        entrypoint: list[str] | None,
+        inputs: list[dict],
+        outputs: list[dict],
+        network: dict,
+        result_path: str,
+        image_uri: str | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> JobStep:
         """A processing job (CDK has no processing-job task, aws-cdk issue 9537: the optimized integration, by hand)."""
         p = self._props
         app_spec: dict = {"ImageUri": image_uri or p.image_uri}
@@ -621,7 +645,6 @@ class TrainingPipeline(Construct):
         )
         acknowledge_wildcards(
             role,
-            reason="Step Functions' own policy for X-Ray tracing and CloudWatch Logs delivery: these actions support no "
-            "resource-level permissions.",
+            reason="Step Functions' own policy for X-Ray tracing and CloudWatch Logs delivery: these actions support no resource-level permissions.",
             resources=["*"],
         )

@@ -22,8 +22,16 @@ class DashboardStack(Stack):
     models), so that stack must be deployed first.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig,
-                 endpoint: MonitoredEndpoint | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        project: ProjectConfig,
+        endpoint: MonitoredEndpoint | None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         pipeline = PublishedValues(self, config.registry_names.pipeline_parameters(project.name), PIPELINE_KEYS)
         self.dashboard = ProjectDashboard(

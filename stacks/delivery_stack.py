@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Stack, Validations, pipelines
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import pipelines
 from constructs import Construct
 
 from config import DeliveryConfig

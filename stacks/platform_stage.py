@@ -50,22 +50,24 @@ class PlatformStage(Stage):
                 "termination_protection": protected and stateful,
             }
 
-        self.environment = EnvironmentStack(
-            self, "Environment", config=config, **stack_args("environment", "VPC and SageMaker Studio domain", True)
-        )
-        self.self_service = SelfServiceStack(
-            self, "SelfService", config=config, **stack_args("self-service", "Service Catalog portfolio", False)
-        )
+        self.environment = EnvironmentStack(self, "Environment", config=config, **stack_args("environment", "VPC and SageMaker Studio domain", True))
+        self.self_service = SelfServiceStack(self, "SelfService", config=config, **stack_args("self-service", "Service Catalog portfolio", False))
         self.projects = {
             p.name: ProjectStack(
-                self, f"Project-{p.name}", config=config, project=p,
+                self,
+                f"Project-{p.name}",
+                config=config,
+                project=p,
                 **stack_args(f"project-{p.name}", f"resources of project {p.name}", True),
             )
             for p in config.projects
         }
         self.pipelines = {
             p.name: TrainingPipelineStack(
-                self, f"Pipeline-{p.name}", config=config, project=p,
+                self,
+                f"Pipeline-{p.name}",
+                config=config,
+                project=p,
                 **stack_args(f"pipeline-{p.name}", f"training pipeline of project {p.name}", False),
             )
             for p in config.projects
@@ -74,8 +76,12 @@ class PlatformStage(Stage):
         for name, pipeline_stack in self.pipelines.items():
             self._reads_project_and_network(pipeline_stack, name)
         missing_baselines = [
-            Problem(f"{p.name}.baseline_uri", MISSING, f"needed: the {config.stage} endpoint of project {p.name} is monitored "
-                    "(tools/resolve_model_packages.py writes the package's drift-check baseline)")
+            Problem(
+                f"{p.name}.baseline_uri",
+                MISSING,
+                f"needed: the {config.stage} endpoint of project {p.name} is monitored "
+                "(tools/resolve_model_packages.py writes the package's drift-check baseline)",
+            )
             for p in config.projects
             if model_packages and p.name in model_packages and p.monitors_endpoint and model_packages[p.name].baseline_uri is None
         ]
@@ -85,7 +91,10 @@ class PlatformStage(Stage):
         # pins (the delivery pipeline), only projects that have an approved package get an endpoint.
         self.endpoints = {
             p.name: EndpointStack(
-                self, f"Endpoint-{p.name}", config=config, project=p,
+                self,
+                f"Endpoint-{p.name}",
+                config=config,
+                project=p,
                 model_package_arn=None if model_packages is None else model_packages[p.name].model_package_arn,
                 baseline_uri=None if model_packages is None else model_packages[p.name].baseline_uri,
                 **stack_args(f"endpoint-{p.name}", f"endpoint and API of project {p.name}", False),
@@ -97,7 +106,10 @@ class PlatformStage(Stage):
             self._reads_project_and_network(endpoint_stack, name)
         self.dashboards = {
             p.name: DashboardStack(
-                self, f"Dashboard-{p.name}", config=config, project=p,
+                self,
+                f"Dashboard-{p.name}",
+                config=config,
+                project=p,
                 endpoint=self.endpoints[p.name].shown if p.name in self.endpoints else None,
                 **stack_args(f"dashboard-{p.name}", f"dashboard of project {p.name}", False),
             )
@@ -109,7 +121,10 @@ class PlatformStage(Stage):
                     dashboard_stack.add_stack_dependency(shown, "shows its state machine and alarms")
         self.users = {
             u.name: UserStack(
-                self, f"User-{u.name}", config=config, user=u,
+                self,
+                f"User-{u.name}",
+                config=config,
+                user=u,
                 **stack_args(f"user-{u.name}", f"Studio user {u.name}", True),
             )
             for u in config.users
@@ -118,7 +133,10 @@ class PlatformStage(Stage):
             user_stack.add_stack_dependency(self.environment, "reads the Studio domain's SSM parameters")
         self.sandboxes = {
             (s.user, s.project): SandboxStack(
-                self, f"Sandbox-{s.user}-{s.project}", config=config, sandbox=s,
+                self,
+                f"Sandbox-{s.user}-{s.project}",
+                config=config,
+                sandbox=s,
                 **stack_args(f"sandbox-{s.user}-{s.project}", f"sandbox of {s.user} in project {s.project}", True),
             )
             for s in config.sandboxes

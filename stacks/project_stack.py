@@ -18,9 +18,7 @@ class ProjectStack(Stack):
     ``resources`` is the attribute later stacks (pipeline, endpoint, monitoring) build on.
     """
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig, **kwargs: Any
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.resources = ProjectResources(
             self,

@@ -45,9 +45,16 @@ def harnessed(definition: dict, *, model_artifacts: str, training_fails: bool = 
     if training_fails:
         train = states["Train"]
         states["Train"] = {
-            "Type": "Parallel", "Next": train["Next"], "Catch": train["Catch"], "ResultPath": train["ResultPath"],
-            "Branches": [{"StartAt": "JobFails", "States": {"JobFails": {
-                "Type": "Fail", "Error": "SageMaker.TrainingJobFailed", "Cause": "AlgorithmError: out of memory"}}}],
+            "Type": "Parallel",
+            "Next": train["Next"],
+            "Catch": train["Catch"],
+            "ResultPath": train["ResultPath"],
+            "Branches": [
+                {
+                    "StartAt": "JobFails",
+                    "States": {"JobFails": {"Type": "Fail", "Error": "SageMaker.TrainingJobFailed", "Cause": "AlgorithmError: out of memory"}},
+                }
+            ],
         }
     return d
 

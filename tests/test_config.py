@@ -46,7 +46,11 @@ def test_defaults_are_the_documented_ones():
     assert project.retrain_schedule == "cron(0 3 1 * ? *)"
     monitoring = project.monitoring  # fraud sets none of it
     assert (monitoring.enabled, monitoring.schedule_expression, monitoring.period_hours, monitoring.instance_type) == (
-        True, "cron(0 * ? * * *)", 1, "ml.m5.large")
+        True,
+        "cron(0 * ? * * *)",
+        1,
+        "ml.m5.large",
+    )
     assert (monitoring.max_runtime_minutes, monitoring.drift_alarms, monitoring.retrain_on_drift) == (30, [], True)
 
 
@@ -56,17 +60,46 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c["projects"][0].update(name="Churn_Model"), "projects[0].name", "lowercase letters, digits and single hyphens"),
         (lambda c: c["projects"][0].update(name="ab"), "projects[0].name", "3-32 characters"),
         (lambda c: c["projects"][0].update(name="a--b"), "projects[0].name", "single hyphens"),
-        (lambda c: c["projects"][0]["instance_types"].update(training="ml.t2.medium"), "projects[0].instance_types.training", "not an instance type of SageMaker training jobs"),
-        (lambda c: c["projects"][0]["instance_types"].update(endpoint="ml.t2.48xlarge"), "projects[0].instance_types.endpoint", "not an instance type of SageMaker real-time endpoints"),
-        (lambda c: c["projects"][0]["instance_types"].update(processing="ml.t3.medium"), "projects[0].instance_types.processing", "not an instance type of SageMaker batch transform"),
-        (lambda c: c["projects"][0]["instance_types"].update(endpoint="ml.zz9.large"), "projects[0].instance_types.endpoint", "not an instance type of SageMaker real-time endpoints"),
+        (
+            lambda c: c["projects"][0]["instance_types"].update(training="ml.t2.medium"),
+            "projects[0].instance_types.training",
+            "not an instance type of SageMaker training jobs",
+        ),
+        (
+            lambda c: c["projects"][0]["instance_types"].update(endpoint="ml.t2.48xlarge"),
+            "projects[0].instance_types.endpoint",
+            "not an instance type of SageMaker real-time endpoints",
+        ),
+        (
+            lambda c: c["projects"][0]["instance_types"].update(processing="ml.t3.medium"),
+            "projects[0].instance_types.processing",
+            "not an instance type of SageMaker batch transform",
+        ),
+        (
+            lambda c: c["projects"][0]["instance_types"].update(endpoint="ml.zz9.large"),
+            "projects[0].instance_types.endpoint",
+            "not an instance type of SageMaker real-time endpoints",
+        ),
         (lambda c: c["projects"][0]["instance_types"].update(processing="m5.large"), "projects[0].instance_types.processing", "ml.m5.large"),
-        (lambda c: c["projects"][1]["deployment"].update(data_capture_percent=50), "projects[1].deployment", "data_capture_percent apply to instance-backed endpoints only"),
-        (lambda c: c["projects"][1].update(monitoring={"drift_alarms": [{"feature": "amount"}]}), "projects[1]", "a serverless endpoint has no data capture"),
+        (
+            lambda c: c["projects"][1]["deployment"].update(data_capture_percent=50),
+            "projects[1].deployment",
+            "data_capture_percent apply to instance-backed endpoints only",
+        ),
+        (
+            lambda c: c["projects"][1].update(monitoring={"drift_alarms": [{"feature": "amount"}]}),
+            "projects[1]",
+            "a serverless endpoint has no data capture",
+        ),
         (lambda c: c["projects"][0]["instance_types"].update(endpoint="ml.inf1.xlarge"), "projects[0]", "Inf1 endpoints get no canary deployment"),
-        (lambda c: c.update(projects=c["projects"] + [{**c["projects"][1], "name": f"extra{i}"} for i in range(8)],
-                            sandboxes=[{"user": "alice", "project": p} for p in ["churn", "fraud", *[f"extra{i}" for i in range(7)]]]),
-         "sandboxes", "at most 8 per user"),
+        (
+            lambda c: c.update(
+                projects=c["projects"] + [{**c["projects"][1], "name": f"extra{i}"} for i in range(8)],
+                sandboxes=[{"user": "alice", "project": p} for p in ["churn", "fraud", *[f"extra{i}" for i in range(7)]]],
+            ),
+            "sandboxes",
+            "at most 8 per user",
+        ),
         (lambda c: c["projects"][0]["evaluation"].update(threshold=1.5), "projects[0].evaluation.threshold", "allowed 0.0 to 1.0"),
         (lambda c: c["projects"][0]["evaluation"].update(metric="rmse", threshold=-1), "projects[0].evaluation.threshold", "allowed 0.0 to inf"),
         (lambda c: c["projects"][0]["evaluation"].update(metric="logloss"), "projects[0].evaluation.metric", "'auc', 'accuracy'"),
@@ -82,7 +115,11 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c["projects"][1].update(name="churn"), "projects[1].name", "duplicate name"),
         (lambda c: c["users"][1].update(name="alice"), "users[1].name", "duplicate name"),
         (lambda c: c.update(colour="blue"), "colour", "unknown key; allowed keys here: account"),
-        (lambda c: c["projects"][0]["evaluation"].update(direction="up"), "projects[0].evaluation.direction", "unknown key; allowed keys here: metric, threshold"),
+        (
+            lambda c: c["projects"][0]["evaluation"].update(direction="up"),
+            "projects[0].evaluation.direction",
+            "unknown key; allowed keys here: metric, threshold",
+        ),
         (lambda c: c["network"].update(subnets=["x"]), "network.subnets", "unknown key; allowed keys here: availability_zones, cidr, mode"),
         (lambda c: c.update(account=123456789012), "account", "quote the value"),
         (lambda c: c.update(account="12345"), "account", "12-digit"),
@@ -97,22 +134,65 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c.update(self_service_role_arns=["admin"]), "self_service_role_arns[0]", "should match pattern"),
         (lambda c: c["projects"][0]["pipeline"].update(image_tag="has space"), "projects[0].pipeline.image_tag", "should match pattern"),
         (lambda c: c["projects"][0]["pipeline"].update(data_prefix="incoming"), "projects[0].pipeline.data_prefix", "should match pattern"),
-        (lambda c: c["projects"][0]["pipeline"].update(approval_status="Rejected"), "projects[0].pipeline.approval_status", "'PendingManualApproval' or 'Approved'"),
-        (lambda c: c["projects"][0]["pipeline"].update(training_max_runtime_minutes=2), "projects[0].pipeline.training_max_runtime_minutes", "greater than or equal to 5"),
-        (lambda c: c["projects"][0]["pipeline"].update(spot=True), "projects[0].pipeline.spot", "unknown key; allowed keys here: approval_status, data_prefix"),
-        (lambda c: c["projects"][0]["monitoring"].update(schedule="every hour"), "projects[0].monitoring.schedule", "'hourly', 'daily' or a Model Monitor cron"),
+        (
+            lambda c: c["projects"][0]["pipeline"].update(approval_status="Rejected"),
+            "projects[0].pipeline.approval_status",
+            "'PendingManualApproval' or 'Approved'",
+        ),
+        (
+            lambda c: c["projects"][0]["pipeline"].update(training_max_runtime_minutes=2),
+            "projects[0].pipeline.training_max_runtime_minutes",
+            "greater than or equal to 5",
+        ),
+        (
+            lambda c: c["projects"][0]["pipeline"].update(spot=True),
+            "projects[0].pipeline.spot",
+            "unknown key; allowed keys here: approval_status, data_prefix",
+        ),
+        (
+            lambda c: c["projects"][0]["monitoring"].update(schedule="every hour"),
+            "projects[0].monitoring.schedule",
+            "'hourly', 'daily' or a Model Monitor cron",
+        ),
         (lambda c: c["projects"][0]["monitoring"].update(schedule="cron(0 25 ? * * *)"), "projects[0].monitoring.schedule", "H an hour (0-23)"),
         (lambda c: c["projects"][0]["monitoring"].update(schedule="cron(30 * ? * * *)"), "projects[0].monitoring.schedule", "cron(0 H ? * * *)"),
-        (lambda c: c["projects"][0]["monitoring"].update(instance_type="ml.t2.medium"), "projects[0].monitoring.instance_type", "not an instance type of SageMaker processing jobs"),
-        (lambda c: c["projects"][0]["monitoring"].update(max_runtime_minutes=61), "projects[0].monitoring.max_runtime_minutes", "less than or equal to 60"),
-        (lambda c: c["projects"][0]["monitoring"]["drift_alarms"][0].update(threshold=0), "projects[0].monitoring.drift_alarms[0].threshold", "greater than 0"),
-        (lambda c: c["projects"][0]["monitoring"]["drift_alarms"][0].update(feature="mean radius"), "projects[0].monitoring.drift_alarms[0].feature", "should match pattern"),
-        (lambda c: c["projects"][0]["monitoring"]["drift_alarms"].append({"feature": "mean_radius"}), "projects[0].monitoring.drift_alarms", "more than once"),
-        (lambda c: c["projects"][0]["monitoring"].update(drift_alarms=[]), "projects[0].monitoring.drift_alarms", "must name at least one feature to watch"),
+        (
+            lambda c: c["projects"][0]["monitoring"].update(instance_type="ml.t2.medium"),
+            "projects[0].monitoring.instance_type",
+            "not an instance type of SageMaker processing jobs",
+        ),
+        (
+            lambda c: c["projects"][0]["monitoring"].update(max_runtime_minutes=61),
+            "projects[0].monitoring.max_runtime_minutes",
+            "less than or equal to 60",
+        ),
+        (
+            lambda c: c["projects"][0]["monitoring"]["drift_alarms"][0].update(threshold=0),
+            "projects[0].monitoring.drift_alarms[0].threshold",
+            "greater than 0",
+        ),
+        (
+            lambda c: c["projects"][0]["monitoring"]["drift_alarms"][0].update(feature="mean radius"),
+            "projects[0].monitoring.drift_alarms[0].feature",
+            "should match pattern",
+        ),
+        (
+            lambda c: c["projects"][0]["monitoring"]["drift_alarms"].append({"feature": "mean_radius"}),
+            "projects[0].monitoring.drift_alarms",
+            "more than once",
+        ),
+        (
+            lambda c: c["projects"][0]["monitoring"].update(drift_alarms=[]),
+            "projects[0].monitoring.drift_alarms",
+            "must name at least one feature to watch",
+        ),
         (lambda c: c["projects"][0].pop("monitoring"), "projects[0].monitoring.drift_alarms", "an instance-backed endpoint is monitored by default"),
         (lambda c: c.update(region="ap-south-2"), "region", "Model Monitor's analyzer image"),
-        (lambda c: c.update(interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms"]),
-         "interface_endpoints", "must include 'monitoring': the new VPC has no internet route"),
+        (
+            lambda c: c.update(interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms"]),
+            "interface_endpoints",
+            "must include 'monitoring': the new VPC has no internet route",
+        ),
     ],
 )
 def test_each_bad_value_is_named_with_its_path_value_and_rule(mutate, path, expected):
@@ -122,9 +202,11 @@ def test_each_bad_value_is_named_with_its_path_value_and_rule(mutate, path, expe
 
 
 def test_monitoring_needs_no_alarms_where_nothing_is_monitored():
-    for mutate in (lambda c: c["projects"][0].update(monitoring={"enabled": False}),
-                   lambda c: c["projects"][0]["deployment"].update(enabled=False),
-                   lambda c: c["projects"][0].update(deployment={"serverless": {"memory_mb": 2048}})):
+    for mutate in (
+        lambda c: c["projects"][0].update(monitoring={"enabled": False}),
+        lambda c: c["projects"][0]["deployment"].update(enabled=False),
+        lambda c: c["projects"][0].update(deployment={"serverless": {"memory_mb": 2048}}),
+    ):
         raw = json.loads(json.dumps(VALID))
         mutate(raw)
         raw["projects"][0].get("monitoring", {}).pop("drift_alarms", None)
@@ -139,10 +221,15 @@ def test_a_region_without_the_analyzer_is_fine_when_nothing_uses_model_monitor()
     assert parse_config(yaml.safe_dump(raw), source="test.yaml").region == "ap-south-2"
 
 
-@pytest.mark.parametrize(("schedule", "expression", "hours"), [
-    ("hourly", "cron(0 * ? * * *)", 1), ("daily", "cron(0 0 ? * * *)", 24),
-    ("cron(0 0/6 ? * * *)", "cron(0 0/6 ? * * *)", 6), ("cron(0 13 ? * * *)", "cron(0 13 ? * * *)", 24),
-])
+@pytest.mark.parametrize(
+    ("schedule", "expression", "hours"),
+    [
+        ("hourly", "cron(0 * ? * * *)", 1),
+        ("daily", "cron(0 0 ? * * *)", 24),
+        ("cron(0 0/6 ? * * *)", "cron(0 0/6 ? * * *)", 6),
+        ("cron(0 13 ? * * *)", "cron(0 13 ? * * *)", 24),
+    ],
+)
 def test_monitoring_schedule_and_alarm_period(schedule, expression, hours):
     raw = json.loads(json.dumps(VALID))
     raw["projects"][0]["monitoring"]["schedule"] = schedule
@@ -171,8 +258,11 @@ def test_report_names_field_value_and_rule():
 def test_existing_vpc_needs_a_zone_per_subnet():
     def existing(c):
         c["network"] = {
-            "mode": "existing", "vpc_id": "vpc-0123456789abcdef0", "cidr": "10.1.0.0/16",
-            "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"], "availability_zones": ["us-east-1a"],
+            "mode": "existing",
+            "vpc_id": "vpc-0123456789abcdef0",
+            "cidr": "10.1.0.0/16",
+            "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+            "availability_zones": ["us-east-1a"],
         }
 
     problems = problems_for(existing)

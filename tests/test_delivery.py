@@ -79,8 +79,9 @@ def test_dev_and_prod_deploy_the_same_pinned_package(delivery):
     stack, _, _ = delivery
     for stage in stack.stages:
         for name, endpoint in stage.endpoints.items():
-            model = next(r for r in stage.synth().get_stack_by_name(endpoint.stack_name).template["Resources"].values()
-                         if r["Type"] == "AWS::SageMaker::Model")
+            model = next(
+                r for r in stage.synth().get_stack_by_name(endpoint.stack_name).template["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"
+            )
             assert model["Properties"]["PrimaryContainer"]["ModelPackageName"] == PINS[name]
     prod = stack.stages[1]
     assert prod.pipelines == {}  # promotion never retrains: prod runs no training pipeline
@@ -127,13 +128,23 @@ def test_resolver_pins_the_newest_approved_package(monkeypatch):
     with mock_aws():
         sm = boto3.client("sagemaker", region_name="us-east-1")
         sm.create_model_package_group(ModelPackageGroupName="mlops-dev-churn")
-        spec = {"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/m.tar.gz"}],
-                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
+        spec = {
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        }
         baseline = "s3://artifacts/pipeline/0a1b2c3d/baseline"
-        drift = {"ModelDataQuality": {name: {"ContentType": "application/json", "S3Uri": f"{baseline}/{name.lower()}.json"}
-                                      for name in ("Statistics", "Constraints")}}
-        arns = [sm.create_model_package(ModelPackageGroupName="mlops-dev-churn", InferenceSpecification=spec, DriftCheckBaselines=drift,
-                                        ModelApprovalStatus=status)["ModelPackageArn"] for status in ("Approved", "Approved", "PendingManualApproval")]
+        drift = {
+            "ModelDataQuality": {
+                name: {"ContentType": "application/json", "S3Uri": f"{baseline}/{name.lower()}.json"} for name in ("Statistics", "Constraints")
+            }
+        }
+        arns = [
+            sm.create_model_package(
+                ModelPackageGroupName="mlops-dev-churn", InferenceSpecification=spec, DriftCheckBaselines=drift, ModelApprovalStatus=status
+            )["ModelPackageArn"]
+            for status in ("Approved", "Approved", "PendingManualApproval")
+        ]
         pinned = resolve_model_packages.resolve(sm, "mlops", "dev", ["churn", "fraud"])
     # the newest approved, with its baseline; fraud has none yet, so no endpoint for it
     assert pinned == {"churn": {"model_package_arn": arns[1], "baseline_uri": baseline}}
@@ -157,8 +168,10 @@ def _app(context: dict) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     ("context", "message"),
-    [({"target": "everything"}, "target: 'everything': allowed: stage (default), delivery"),
-     ({"model_packages_file": "/nonexistent.json"}, "model_packages_file: '/nonexistent.json': must be a readable JSON object")],
+    [
+        ({"target": "everything"}, "target: 'everything': allowed: stage (default), delivery"),
+        ({"model_packages_file": "/nonexistent.json"}, "model_packages_file: '/nonexistent.json': must be a readable JSON object"),
+    ],
 )
 def test_bad_app_context_is_reported_without_traceback(context, message):
     result = _app(context)
@@ -167,10 +180,15 @@ def test_bad_app_context_is_reported_without_traceback(context, message):
 
 @pytest.mark.parametrize(
     ("pins", "message"),
-    [({"churn": "arn:nope"}, "churn.model_package_arn: 'arn:nope': must be a versioned model package ARN"),
-     ({"churn": {"model_package_arn": PINS["churn"], "baseline_uri": "s3://b/x"}}, "churn.baseline_uri: 's3://b/x': must be a pipeline run's baseline prefix"),
-     ({"churn": {"model_package_arn": PINS["churn"], "baseline": "s3://b/x"}}, "allowed keys: model_package_arn, baseline_uri"),
-     (["not", "a", "mapping"], "must be a JSON object mapping project names to model packages")],
+    [
+        ({"churn": "arn:nope"}, "churn.model_package_arn: 'arn:nope': must be a versioned model package ARN"),
+        (
+            {"churn": {"model_package_arn": PINS["churn"], "baseline_uri": "s3://b/x"}},
+            "churn.baseline_uri: 's3://b/x': must be a pipeline run's baseline prefix",
+        ),
+        ({"churn": {"model_package_arn": PINS["churn"], "baseline": "s3://b/x"}}, "allowed keys: model_package_arn, baseline_uri"),
+        (["not", "a", "mapping"], "must be a JSON object mapping project names to model packages"),
+    ],
 )
 def test_bad_pins_name_the_project_and_field(tmp_path, pins, message):
     path = tmp_path / "pins.json"
@@ -179,11 +197,14 @@ def test_bad_pins_name_the_project_and_field(tmp_path, pins, message):
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
-
 def test_self_mutation_and_assets_install_the_pinned_clis(delivery):
     stack, assembly, _ = delivery
     template = assembly.get_stack_by_name(stack.stack_name).template
     pins = json.loads((ROOT / "package.json").read_text())["devDependencies"]
-    installs = {c for r in template["Resources"].values() if r["Type"] == "AWS::CodeBuild::Project" and "BuildSpec" in r["Properties"]["Source"]
-                for c in json.loads(r["Properties"]["Source"]["BuildSpec"])["phases"].get("install", {}).get("commands", [])}
+    installs = {
+        c
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CodeBuild::Project" and "BuildSpec" in r["Properties"]["Source"]
+        for c in json.loads(r["Properties"]["Source"]["BuildSpec"])["phases"].get("install", {}).get("commands", [])
+    }
     assert installs == {f"npm install -g aws-cdk@{pins['aws-cdk']}", f"npm install -g cdk-assets@{pins['cdk-assets']}"}

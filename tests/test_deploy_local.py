@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _tool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "deploy_local.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "deploy_local.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_deploy_local_round_trip(dev, tmp_path):
@@ -25,11 +24,15 @@ def test_deploy_local_round_trip(dev, tmp_path):
     try:
         print(deployed.stdout)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr[-3000:]
-        stacks, parameters = len(dev.templates()), sum(
-            1 for t in dev.templates().values() for r in t["Resources"].values() if r["Type"] == "AWS::SSM::Parameter")
+        stacks, parameters = (
+            len(dev.templates()),
+            sum(1 for t in dev.templates().values() for r in t["Resources"].values() if r["Type"] == "AWS::SSM::Parameter"),
+        )
         assert f"{stacks} stacks CREATE_COMPLETE, {parameters} SSM parameters published and checked" in deployed.stdout
         assert "cdk bootstrap: exit 0" in deployed.stdout and "cdk deploy --all: exit 0" in deployed.stdout
-        started = re.findall(r"pipeline (\S+): execution accepted \(RUNNING\); run in moto's interpreter: HasTrigger -> PrepareRun -> NameJobs", deployed.stdout)
+        started = re.findall(
+            r"pipeline (\S+): execution accepted \(RUNNING\); run in moto's interpreter: HasTrigger -> PrepareRun -> NameJobs", deployed.stdout
+        )
         assert len(started) == len(dev.stage.pipelines)
         assert json.loads((state / "server.json").read_text())["port"] > 0
         again = _tool("deploy", "--assembly", str(dev.outdir), "--state-dir", str(state))

@@ -22,6 +22,7 @@ from fidelity.moto_adapt import MOTO_SKIPS, moto_compatible
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BOOTSTRAP_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 
+
 def _deploy_order(synthesized) -> list:
     return synthesized.stage.stacks
 
@@ -136,4 +137,7 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
     (name,) = [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"] if "endpoint-churn" in e["EndpointName"]]
     endpoint = sagemaker.describe_endpoint(EndpointName=name)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    assert config["DataCaptureConfig"]["DestinationS3Uri"] == f"s3://{ssm.get_parameter(Name='/mlops/dev/projects/churn/capture-bucket-name')['Parameter']['Value']}/mlops-dev-churn"
+    assert (
+        config["DataCaptureConfig"]["DestinationS3Uri"]
+        == f"s3://{ssm.get_parameter(Name='/mlops/dev/projects/churn/capture-bucket-name')['Parameter']['Value']}/mlops-dev-churn"
+    )

@@ -10,7 +10,6 @@ import botocore
 
 from config.instance_types import BOTOCORE_VERSION, INSTANCE_TYPES
 
-
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("update_instance_types", ROOT / "tools" / "update_instance_types.py")
 generator = importlib.util.module_from_spec(_spec)

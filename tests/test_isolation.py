@@ -17,14 +17,12 @@ def _policy_statements(template: dict) -> list[dict]:
 
 
 def _ssm_parameter_names(template: dict) -> dict[str, str]:
-    return {
-        name: p["Default"]
-        for name, p in template.get("Parameters", {}).items()
-        if p["Type"].startswith("AWS::SSM::Parameter::Value")
-    }
+    return {name: p["Default"] for name, p in template.get("Parameters", {}).items() if p["Type"].startswith("AWS::SSM::Parameter::Value")}
 
 
-@pytest.mark.parametrize(("sandbox", "own", "other"), [("mlops-dev-sandbox-alice-churn", "churn", "fraud"), ("mlops-dev-sandbox-bob-fraud", "fraud", "churn")])
+@pytest.mark.parametrize(
+    ("sandbox", "own", "other"), [("mlops-dev-sandbox-alice-churn", "churn", "fraud"), ("mlops-dev-sandbox-bob-fraud", "fraud", "churn")]
+)
 def test_sandbox_policy_references_only_its_own_project(dev, sandbox, own, other):
     template = dev.templates()[sandbox]
     parameters = _ssm_parameter_names(template)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 STATEFUL_TYPES = {
-    "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::ECR::Repository", "AWS::SageMaker::Domain",
-    "AWS::SageMaker::UserProfile", "AWS::SageMaker::ModelPackageGroup", "AWS::Logs::LogGroup",
+    "AWS::S3::Bucket",
+    "AWS::KMS::Key",
+    "AWS::ECR::Repository",
+    "AWS::SageMaker::Domain",
+    "AWS::SageMaker::UserProfile",
+    "AWS::SageMaker::ModelPackageGroup",
+    "AWS::Logs::LogGroup",
 }
 
 PINNED = {
@@ -19,8 +24,10 @@ PINNED = {
         "AWS::ECR::Repository": ["ProjectImageRepositoryB1EFFA61"],
         "AWS::KMS::Key": ["ProjectKey6FC0972B"],
         "AWS::S3::Bucket": [
-            "ProjectAccessLogsBucket7A382485", "ProjectArtifactsBucketA004C8A7",
-            "ProjectCaptureBucket80E5CEF6", "ProjectDataBucket1741EDAC",
+            "ProjectAccessLogsBucket7A382485",
+            "ProjectArtifactsBucketA004C8A7",
+            "ProjectCaptureBucket80E5CEF6",
+            "ProjectDataBucket1741EDAC",
         ],
         "AWS::SageMaker::ModelPackageGroup": ["ProjectModelPackageGroup3B13BA52"],
     },

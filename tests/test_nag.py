@@ -69,8 +69,13 @@ def test_every_acknowledgment_sits_on_a_resource_with_a_specific_reason(synthesi
 def test_only_expected_rules_are_acknowledged(synthesized):
     rules = {rule.split("[")[0] for _, rule, _ in _nag_acknowledgments(synthesized.stage)}
     assert rules == {
-        "AwsSolutions-S1", "AwsSolutions-IAM5", "AwsSolutions-SQS3",  # log buckets, scoped wildcards, the triggers' DLQ
-        "AwsSolutions-IAM4", "AwsSolutions-APIG3", "AwsSolutions-APIG4", "AwsSolutions-COG4",  # API Gateway (see InferenceApi)
+        "AwsSolutions-S1",
+        "AwsSolutions-IAM5",
+        "AwsSolutions-SQS3",  # log buckets, scoped wildcards, the triggers' DLQ
+        "AwsSolutions-IAM4",
+        "AwsSolutions-APIG3",
+        "AwsSolutions-APIG4",
+        "AwsSolutions-COG4",  # API Gateway (see InferenceApi)
     } - ({"AwsSolutions-APIG4", "AwsSolutions-SQS3"} if synthesized.stage.config.stage == "prod" else set())  # prod: IAM auth, no pipelines
 
 

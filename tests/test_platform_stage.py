@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 import aws_cdk as cdk
+import pytest
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
@@ -46,8 +45,11 @@ def test_drift_alarms_are_named_for_the_pipeline_that_retrains(dev, prod):
     prefix = dev_rule["EventPattern"]["detail"]["alarmName"][0]["prefix"]
     assert prefix == "mlops-dev-churn-drift-"
     for synthesized, stage in ((dev, "dev"), (prod, "prod")):
-        names = {a["AlarmName"] for a in _resources(synthesized, synthesized.stage.endpoints["churn"], "AWS::CloudWatch::Alarm")
-                 if "AlarmName" in a and "drift" in str(a["AlarmName"])}
+        names = {
+            a["AlarmName"]
+            for a in _resources(synthesized, synthesized.stage.endpoints["churn"], "AWS::CloudWatch::Alarm")
+            if "AlarmName" in a and "drift" in str(a["AlarmName"])
+        }
         assert names == {f"{prefix}{stage}-mean_radius", f"{prefix}{stage}-worst_area"}
 
 

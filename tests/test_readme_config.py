@@ -13,7 +13,7 @@ _spec.loader.exec_module(config_reference)
 
 def _readme_rows() -> dict[str, str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = text[text.index("<!-- config-table"):].split("\n\n", 1)[0].splitlines()[3:]
+    table = text[text.index("<!-- config-table") :].split("\n\n", 1)[0].splitlines()[3:]
     out = {}
     for line in table:
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]

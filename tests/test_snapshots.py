@@ -27,9 +27,13 @@ def pytest_generate_tests(metafunc):
 def test_dev_has_the_stacks_its_config_asks_for(dev):
     config = dev.stage.config
     per_project = [config.names.stack(kind, p.name) for p in config.projects for kind in ("project", "pipeline", "endpoint", "dashboard")]
-    expected = [config.names.stack("environment"), config.names.stack("self-service"), *per_project,
-                *(config.names.stack("user", u.name) for u in config.users),
-                *(config.names.stack("sandbox", s.user, s.project) for s in config.sandboxes)]
+    expected = [
+        config.names.stack("environment"),
+        config.names.stack("self-service"),
+        *per_project,
+        *(config.names.stack("user", u.name) for u in config.users),
+        *(config.names.stack("sandbox", s.user, s.project) for s in config.sandboxes),
+    ]
     assert sorted(dev.templates()) == sorted(expected)
 
 

@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ def main() -> int:
         sd = baseline.X.std(axis=0)
         rows[:, :5] += 1.5 * sd[:5]
         started = time.perf_counter()
-        when = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+        when = datetime(2026, 11, 23, 12, tzinfo=UTC)
         capture_dir = root / "capture" / "ep" / "AllTraffic" / "2026" / "11" / "23" / "12"
         capture_dir.mkdir(parents=True)
         with (capture_dir / "part.jsonl").open("w") as fh:
@@ -53,8 +53,10 @@ def main() -> int:
         t = time.perf_counter()
         summary = drift.analyze(baseline_csv, root / "capture", root / "monitoring")
         ours_total = time.perf_counter() - t
-        print(f"ours, end to end (parse + check + outputs): {ours_total:.2f} s, {RECORDS / ours_total:,.0f} records/s; "
-              f"drift in {len(summary['drifted_features'])} features: {', '.join(summary['drifted_features'])}")
+        print(
+            f"ours, end to end (parse + check + outputs): {ours_total:.2f} s, {RECORDS / ours_total:,.0f} records/s; "
+            f"drift in {len(summary['drifted_features'])} features: {', '.join(summary['drifted_features'])}"
+        )
 
         parsed = drift.read_capture(root / "capture", baseline.features)
         t = time.perf_counter()

@@ -94,8 +94,14 @@ def drive(port: int, body: bytes, *, threads: int, max_requests: int, max_second
         w.join()
     wall = time.perf_counter() - started
     ms = np.array(latencies) * 1000
-    return {"requests": len(latencies), "errors": errors, "seconds": wall, "rps": len(latencies) / wall,
-            "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": wall,
+        "rps": len(latencies) / wall,
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+    }
 
 
 def floor(model: TrainedModel, X: np.ndarray, *, max_calls: int, max_seconds: float) -> dict:
@@ -138,11 +144,17 @@ def main() -> int:
 
         port = _free_port()
         use_nginx = shutil.which("nginx") is not None
-        env = {**os.environ, "MLOPS_ML_ROOT": str(root / "opt_ml"), "PYTHONPATH": str(ROOT / "container"),
-               "MODEL_SERVER_WORKERS": str(args.workers), "MODEL_SERVER_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "MLOPS_ML_ROOT": str(root / "opt_ml"),
+            "PYTHONPATH": str(ROOT / "container"),
+            "MODEL_SERVER_WORKERS": str(args.workers),
+            "MODEL_SERVER_LOG_LEVEL": "WARNING",
+        }
         command = [sys.executable, "-m", "mlops_container.serve", "--host", "127.0.0.1", "--port", str(port)]
-        server = subprocess.Popen(command + ([] if use_nginx else ["--no-nginx"]), env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        server = subprocess.Popen(
+            command + ([] if use_nginx else ["--no-nginx"]), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         try:
             deadline = time.time() + 60
             while True:
@@ -171,14 +183,22 @@ def main() -> int:
     front = "nginx + gunicorn" if use_nginx else "gunicorn (nginx not installed)"
     served_rows = batched["rps"] * 1000
     print(f"serving stack: {front}, {args.workers} workers, model {model.metadata.model_type}, {os.cpu_count()} cores shared with the client")
-    print(f"1-row requests   : {single['rps']:8.0f} req/s  p50 {single['p50']:.2f} ms  p99 {single['p99']:.2f} ms  "
-          f"({single['requests']} requests, {args.threads} client threads, {single['errors']} errors)")
-    print(f"1,000-row requests: {served_rows:8.0f} rows/s  p50 {batched['p50']:.2f} ms  p99 {batched['p99']:.2f} ms  "
-          f"({batched['requests']} requests, 2 client threads, {batched['errors']} errors)")
-    print(f"floor, in-process model.scores (best of all-core and 1-thread): 1 row {floor_one['per_s']:8.0f} calls/s; "
-          f"1,000 rows {floor_batch['rows_per_s']:8.0f} rows/s")
-    print(f"ratios: floor/served 1-row calls {floor_one['per_s'] / single['rps']:.2f}x; "
-          f"floor/served batch rows {floor_batch['rows_per_s'] / served_rows:.2f}x (aim: <= 1.5x)")
+    print(
+        f"1-row requests   : {single['rps']:8.0f} req/s  p50 {single['p50']:.2f} ms  p99 {single['p99']:.2f} ms  "
+        f"({single['requests']} requests, {args.threads} client threads, {single['errors']} errors)"
+    )
+    print(
+        f"1,000-row requests: {served_rows:8.0f} rows/s  p50 {batched['p50']:.2f} ms  p99 {batched['p99']:.2f} ms  "
+        f"({batched['requests']} requests, 2 client threads, {batched['errors']} errors)"
+    )
+    print(
+        f"floor, in-process model.scores (best of all-core and 1-thread): 1 row {floor_one['per_s']:8.0f} calls/s; "
+        f"1,000 rows {floor_batch['rows_per_s']:8.0f} rows/s"
+    )
+    print(
+        f"ratios: floor/served 1-row calls {floor_one['per_s'] / single['rps']:.2f}x; "
+        f"floor/served batch rows {floor_batch['rows_per_s'] / served_rows:.2f}x (aim: <= 1.5x)"
+    )
     return 0 if single["errors"] == 0 and batched["errors"] == 0 else 1
 
 

@@ -67,9 +67,16 @@ def _stacks(assembly: Path) -> list[dict]:
     for artifact_id, artifact in manifest["artifacts"].items():
         if artifact["type"] == "aws:cloudformation:stack":
             env = artifact["environment"].removeprefix("aws://").split("/")
-            stacks.append({"id": artifact_id, "name": artifact["properties"].get("stackName", artifact_id),
-                           "template": assembly / artifact["properties"]["templateFile"], "account": env[0], "region": env[1],
-                           "path": artifact.get("displayName", artifact_id)})
+            stacks.append(
+                {
+                    "id": artifact_id,
+                    "name": artifact["properties"].get("stackName", artifact_id),
+                    "template": assembly / artifact["properties"]["templateFile"],
+                    "account": env[0],
+                    "region": env[1],
+                    "path": artifact.get("displayName", artifact_id),
+                }
+            )
     return stacks
 
 
@@ -107,16 +114,27 @@ class Local:
         return {
             **os.environ,
             # "localhost", not 127.0.0.1: moto parses the bucket of a change set's TemplateURL only then.
-            "AWS_ENDPOINT_URL": f"http://localhost:{self.port}", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "AWS_EC2_METADATA_DISABLED": "true",
-            "CDK_DISABLE_CLI_TELEMETRY": "true", "CDK_DISABLE_VERSION_CHECK": "true", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+            "AWS_ENDPOINT_URL": f"http://localhost:{self.port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "CDK_DISABLE_CLI_TELEMETRY": "true",
+            "CDK_DISABLE_VERSION_CHECK": "true",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         }
 
     def client(self, service: str):
         import boto3
 
-        return boto3.client(service, endpoint_url=f"http://localhost:{self.port}", region_name=self.region,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=f"http://localhost:{self.port}",
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def start(self, account: str, region: str) -> None:
         self.port, self.account, self.region = _free_port(), account, region
@@ -124,7 +142,9 @@ class Local:
         server = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             env={**os.environ, "MOTO_ACCOUNT_ID": account, "MOTO_PORT": str(self.port)},  # MOTO_PORT: where its Step Functions call back
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.pid = server.pid
         (self.state_dir / STATE_FILE).write_text(json.dumps({"port": self.port, "pid": self.pid, "account": account, "region": region}))
@@ -154,9 +174,12 @@ class Local:
         return completed
 
     def set_execution(self, on: bool) -> None:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/moto-api/config", method="POST",
-                                         data=json.dumps({"stepfunctions": {"execute_state_machine": on}}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/moto-api/config",
+            method="POST",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": on}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(request, timeout=5)
 
 
@@ -224,8 +247,12 @@ def _check_deployed(local: Local, stacks: list[dict]) -> list[str]:
 def _run_pipelines(local: Local) -> list[str]:
     """Start every deployed training pipeline, then run a copy of each in moto's interpreter; report how far it got."""
     ssm, sfn = local.client("ssm"), local.client("stepfunctions")
-    names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate() for p in page["Parameters"]
-             if p["Name"].endswith("/pipeline/state-machine-arn")]
+    names = [
+        p["Name"]
+        for page in ssm.get_paginator("describe_parameters").paginate()
+        for p in page["Parameters"]
+        if p["Name"].endswith("/pipeline/state-machine-arn")
+    ]
     report = []
     for name in sorted(names):
         arn = ssm.get_parameter(Name=name)["Parameter"]["Value"]
@@ -239,12 +266,17 @@ def _run_pipelines(local: Local) -> list[str]:
             deadline = time.time() + 60
             while (result := sfn.describe_execution(executionArn=run["executionArn"]))["status"] == "RUNNING" and time.time() < deadline:
                 time.sleep(0.2)
-            entered = [e["stateEnteredEventDetails"]["name"] for e in sfn.get_execution_history(executionArn=run["executionArn"])["events"]
-                       if "stateEnteredEventDetails" in e]
+            entered = [
+                e["stateEnteredEventDetails"]["name"]
+                for e in sfn.get_execution_history(executionArn=run["executionArn"])["events"]
+                if "stateEnteredEventDetails" in e
+            ]
         finally:
             local.set_execution(False)
-        report.append(f"{arn.rsplit(':', 1)[1]}: execution accepted ({status}); run in moto's interpreter: "
-                      f"{' -> '.join(entered)} => {result['status']} {result.get('error', '')}: {result.get('cause', '')[:100]}")
+        report.append(
+            f"{arn.rsplit(':', 1)[1]}: execution accepted ({status}); run in moto's interpreter: "
+            f"{' -> '.join(entered)} => {result['status']} {result.get('error', '')}: {result.get('cause', '')[:100]}"
+        )
     return report
 
 
@@ -262,7 +294,7 @@ def deploy(args) -> int:
     if len(accounts) != 1:
         print(f"one account and region expected, got {sorted(accounts)}", file=sys.stderr)
         return 2
-    (account, region), = accounts
+    ((account, region),) = accounts
     local.start(account, region)
     print(f"moto server on 127.0.0.1:{local.port} (account {account}, {region}); state in {state_dir}")
     app = str(state_dir / "assembly")
@@ -284,8 +316,7 @@ def deploy(args) -> int:
         print(completed.stderr[-3000:], file=sys.stderr)
         return 1
     published = _published(stacks)
-    print(f"{len(stacks)} stacks CREATE_COMPLETE, {len(published)} SSM parameters published and checked "
-          f"({time.time() - started:.1f} s)")
+    print(f"{len(stacks)} stacks CREATE_COMPLETE, {len(published)} SSM parameters published and checked ({time.time() - started:.1f} s)")
     for line in _run_pipelines(local):
         print(f"  pipeline {line}")
     print(f"AWS_ENDPOINT_URL=http://localhost:{local.port} aws cloudformation list-stacks  # look around; `make destroy-local` ends it")
@@ -312,8 +343,11 @@ def destroy(args) -> int:
                 physical[(stack_name, resource["LogicalResourceId"])] = resource.get("PhysicalResourceId")
     completed = local.cdk("destroy", "--app", str(state_dir / "assembly"), "--all", "--force")
     # moto stops listing a stack whose deletion failed, so the CLI's own report says which did.
-    failed = {line.split("(", 1)[1].split(")", 1)[0]: line.split("destroy failed", 1)[1].strip(" :")
-              for line in (completed.stdout + completed.stderr).splitlines() if line.startswith("❌") and "destroy failed" in line}
+    failed = {
+        line.split("(", 1)[1].split(")", 1)[0]: line.split("destroy failed", 1)[1].strip(" :")
+        for line in (completed.stdout + completed.stderr).splitlines()
+        if line.startswith("❌") and "destroy failed" in line
+    }
     print(f"cdk destroy --all: exit {completed.returncode}; {len(stacks) - len(failed)} of {len(stacks)} stacks deleted")
     expected = {s["name"] for s in stacks if s["name"].endswith("-environment")}
     unexpected = [name for name in failed if not (name in expected and "has dependencies and cannot be deleted" in failed[name])]
@@ -322,8 +356,7 @@ def destroy(args) -> int:
     s3, ecr = local.client("s3"), local.client("ecr")
     buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     repositories = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
-    lost = [f"{s}/{lid}" for (s, lid, kind) in retained
-            if physical[(s, lid)] not in (buckets if kind == "AWS::S3::Bucket" else repositories)]
+    lost = [f"{s}/{lid}" for (s, lid, kind) in retained if physical[(s, lid)] not in (buckets if kind == "AWS::S3::Bucket" else repositories)]
     print(f"retained after destroy: {len(retained) - len(lost)} of {len(retained)} buckets and repositories")
     local.stop()
     print("moto server stopped: everything it held is gone")

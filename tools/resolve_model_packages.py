@@ -15,8 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import load_delivery_config  # noqa: E402
-from config import layout  # noqa: E402
+from config import (
+    layout,  # noqa: E402
+    load_delivery_config,  # noqa: E402
+)
 from config.naming import Names  # noqa: E402
 
 
@@ -30,8 +32,11 @@ def resolve(sagemaker, prefix: str, stage: str, projects: list[str]) -> dict[str
     pinned = {}
     for project in projects:
         found = sagemaker.list_model_packages(
-            ModelPackageGroupName=Names(prefix, stage).model_package_group(project), ModelApprovalStatus="Approved",
-            SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
+            ModelPackageGroupName=Names(prefix, stage).model_package_group(project),
+            ModelApprovalStatus="Approved",
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            MaxResults=1,
         )["ModelPackageSummaryList"]
         if found:
             arn = found[0]["ModelPackageArn"]

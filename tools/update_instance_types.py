@@ -43,7 +43,7 @@ def render() -> str:
     for use, values in tables().items():
         lines.append(f'    "{use}": frozenset({{')
         for i in range(0, len(values), 6):
-            lines.append("        " + " ".join(f'"{v}",' for v in values[i:i + 6]))
+            lines.append("        " + " ".join(f'"{v}",' for v in values[i : i + 6]))
         lines.append("    }),")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ import os
 import random
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 CAPTURE_DIR_ENV = "MLOPS_LOCAL_CAPTURE_DIR"
@@ -75,12 +75,11 @@ class CaptureWriter:
         self._pid = os.getpid()
 
     @classmethod
-    def from_env(cls) -> "CaptureWriter | None":
+    def from_env(cls) -> CaptureWriter | None:
         root = os.environ.get(CAPTURE_DIR_ENV)
         if not root:
             return None
-        return cls(Path(root), endpoint=os.environ.get(ENDPOINT_ENV, "local-endpoint"),
-                   sampling_percent=float(os.environ.get(SAMPLING_ENV, "100")))
+        return cls(Path(root), endpoint=os.environ.get(ENDPOINT_ENV, "local-endpoint"), sampling_percent=float(os.environ.get(SAMPLING_ENV, "100")))
 
     def _handle(self, when: datetime):
         hour = when.strftime("%Y/%m/%d/%H")
@@ -98,7 +97,7 @@ class CaptureWriter:
         """Record one invocation (subject to sampling); returns whether it was captured."""
         if self.sampling_percent < 100 and random.uniform(0, 100) >= self.sampling_percent:
             return False
-        when = datetime.now(timezone.utc)
+        when = datetime.now(UTC)
         record = capture_record(request, request_type, response, response_type, event_id=event_id or str(uuid.uuid4()), when=when)
         line = json.dumps(record, separators=(",", ":")) + "\n"
         with self._lock:

@@ -147,8 +147,9 @@ def _parse(rows: list[str], width: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return values, missing, bad
 
 
-def check(baseline_header: list[str], baseline: np.ndarray, capture: CaptureData, *,
-          threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> tuple[list[FeatureCheck], dict]:
+def check(
+    baseline_header: list[str], baseline: np.ndarray, capture: CaptureData, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA
+) -> tuple[list[FeatureCheck], dict]:
     width = len(baseline_header)
     rows = [r for r in capture.rows if r.count(",") == width - 1]
     wrong_width = len(capture.rows) - len(rows)
@@ -160,8 +161,18 @@ def check(baseline_header: list[str], baseline: np.ndarray, capture: CaptureData
         unique = len(np.unique(current))
         distance = ks_distance(baseline[:, j], current)
         critical = max(threshold, ks_critical(len(np.unique(baseline[:, j])), unique, per_feature_alpha))
-        checks.append(FeatureCheck(name, baseline[:, j], current, int(missing[j]), int(bad[j]), distance, critical,
-                                   bool(not math.isnan(distance) and distance > critical)))
+        checks.append(
+            FeatureCheck(
+                name,
+                baseline[:, j],
+                current,
+                int(missing[j]),
+                int(bad[j]),
+                distance,
+                critical,
+                bool(not math.isnan(distance) and distance > critical),
+            )
+        )
     return checks, {"rows": len(rows), "wrong_width_rows": wrong_width}
 
 
@@ -178,11 +189,20 @@ def statistics_json(names: list[str], columns: list[np.ndarray], missing: list[i
             edges = np.linspace(values.min(), values.max(), 11) if values.max() > values.min() else np.array([values.min(), values.min() + 1e-9])
             stats = {
                 "common": {"num_present": int(len(values)), "num_missing": int(gone)},
-                "mean": float(values.mean()), "sum": float(values.sum()), "std_dev": float(values.std()),
-                "min": float(values.min()), "max": float(values.max()),
-                "distribution": {"kll": {"buckets": _kll_like_buckets(values, edges),
-                                         "sketch": {"parameters": {"c": 0.64, "k": 2048.0},
-                                                    "data": [np.quantile(values, np.linspace(0, 1, min(2048, len(values)))).tolist()]}}},
+                "mean": float(values.mean()),
+                "sum": float(values.sum()),
+                "std_dev": float(values.std()),
+                "min": float(values.min()),
+                "max": float(values.max()),
+                "distribution": {
+                    "kll": {
+                        "buckets": _kll_like_buckets(values, edges),
+                        "sketch": {
+                            "parameters": {"c": 0.64, "k": 2048.0},
+                            "data": [np.quantile(values, np.linspace(0, 1, min(2048, len(values)))).tolist()],
+                        },
+                    }
+                },
             }
         else:
             stats = {"common": {"num_present": 0, "num_missing": int(gone)}}
@@ -195,12 +215,13 @@ def constraints_json(names: list[str], baseline: np.ndarray, threshold: float) -
     return {
         "version": 0.0,
         "features": [
-            {"name": n, "inferred_type": "Fractional", "completeness": 1.0,
-             "num_constraints": {"is_non_negative": bool((baseline[:, j] >= 0).all())}}
+            {"name": n, "inferred_type": "Fractional", "completeness": 1.0, "num_constraints": {"is_non_negative": bool((baseline[:, j] >= 0).all())}}
             for j, n in enumerate(names)
         ],
         "monitoring_config": {
-            "evaluate_constraints": "Enabled", "emit_metrics": "Enabled", "datatype_check_threshold": 1.0,
+            "evaluate_constraints": "Enabled",
+            "emit_metrics": "Enabled",
+            "datatype_check_threshold": 1.0,
             "domain_content_threshold": 1.0,
             "distribution_constraints": {"perform_comparison": "Enabled", "comparison_threshold": threshold, "comparison_method": "Robust"},
         },
@@ -211,18 +232,38 @@ def violations_json(checks: list[FeatureCheck], summary: dict, width: int) -> di
     violations = []
     for c in checks:
         if c.drift:
-            violations.append({"feature_name": c.name, "constraint_check_type": "baseline_drift_check",
-                               "description": f"Baseline drift distance: {c.distance:.4f} exceeds threshold: {c.critical:.4f}"})
+            violations.append(
+                {
+                    "feature_name": c.name,
+                    "constraint_check_type": "baseline_drift_check",
+                    "description": f"Baseline drift distance: {c.distance:.4f} exceeds threshold: {c.critical:.4f}",
+                }
+            )
         total = len(c.current) + c.missing + c.non_numeric
         if c.non_numeric:
-            violations.append({"feature_name": c.name, "constraint_check_type": "data_type_check",
-                               "description": f"Data type match requirement is not met. Expected type: Fractional, {c.non_numeric} of {total} values are not numbers"})
+            violations.append(
+                {
+                    "feature_name": c.name,
+                    "constraint_check_type": "data_type_check",
+                    "description": f"Data type match requirement is not met. Expected type: Fractional, {c.non_numeric} of {total} values are not numbers",
+                }
+            )
         if c.missing:
-            violations.append({"feature_name": c.name, "constraint_check_type": "completeness_check",
-                               "description": f"Data completeness requirement is not met. Expected completeness: 1.0, observed: {len(c.current) / total if total else 0:.4f}"})
+            violations.append(
+                {
+                    "feature_name": c.name,
+                    "constraint_check_type": "completeness_check",
+                    "description": f"Data completeness requirement is not met. Expected completeness: 1.0, observed: {len(c.current) / total if total else 0:.4f}",
+                }
+            )
     if summary["wrong_width_rows"]:
-        violations.append({"feature_name": "*", "constraint_check_type": "missing_column_check",
-                           "description": f"{summary['wrong_width_rows']} rows do not have the baseline's {width} columns"})
+        violations.append(
+            {
+                "feature_name": "*",
+                "constraint_check_type": "missing_column_check",
+                "description": f"{summary['wrong_width_rows']} rows do not have the baseline's {width} columns",
+            }
+        )
     return {"violations": violations}
 
 
@@ -258,12 +299,12 @@ def html_report(checks: list[FeatureCheck], summary: dict) -> str:
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}
 tr.drift td{{background:#fde2e2}}.key span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>
 <h1>{title}</h1>
-<p>{summary['records']} captured records, {summary['rows']} rows analysed, {summary['malformed']} malformed lines skipped,
-{summary['wrong_width_rows']} rows with the wrong number of columns. Distance: Kolmogorov-Smirnov (largest CDF gap);
-a feature drifts above max(threshold {summary['threshold']}, chance level at alpha {summary['alpha']}).</p>
+<p>{summary["records"]} captured records, {summary["rows"]} rows analysed, {summary["malformed"]} malformed lines skipped,
+{summary["wrong_width_rows"]} rows with the wrong number of columns. Distance: Kolmogorov-Smirnov (largest CDF gap);
+a feature drifts above max(threshold {summary["threshold"]}, chance level at alpha {summary["alpha"]}).</p>
 <p class="key"><span style="background:#4c78a8"></span>baseline (training data)<span style="background:#f58518"></span>captured traffic</p>
 <table><tr><th>feature</th><th>distribution</th><th>distance</th><th>limit</th><th>missing</th><th>not numeric</th><th>verdict</th></tr>
-{''.join(rows)}</table></body></html>"""
+{"".join(rows)}</table></body></html>"""
 
 
 def analyze(baseline_csv: Path, capture_dir: Path, output_dir: Path, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> dict:
@@ -273,11 +314,18 @@ def analyze(baseline_csv: Path, capture_dir: Path, output_dir: Path, *, threshol
         baseline = np.loadtxt(fh, delimiter=",", ndmin=2, dtype=np.float64)
     capture = read_capture(capture_dir, header)
     checks, counts = check(header, baseline, capture, threshold=threshold, alpha=alpha)
-    summary = {"records": capture.records, "malformed": capture.malformed, "malformed_examples": capture.malformed_examples,
-               "threshold": threshold, "alpha": alpha, **counts}
+    summary = {
+        "records": capture.records,
+        "malformed": capture.malformed,
+        "malformed_examples": capture.malformed_examples,
+        "threshold": threshold,
+        "alpha": alpha,
+        **counts,
+    }
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "statistics.json").write_text(json.dumps(statistics_json(
-        header, [c.current for c in checks], [c.missing for c in checks], counts["rows"]), indent=1))
+    (output_dir / "statistics.json").write_text(
+        json.dumps(statistics_json(header, [c.current for c in checks], [c.missing for c in checks], counts["rows"]), indent=1)
+    )
     (output_dir / "constraints.json").write_text(json.dumps(constraints_json(header, baseline, threshold), indent=1))
     (output_dir / "constraint_violations.json").write_text(json.dumps(violations_json(checks, counts, len(header)), indent=1))
     (output_dir / "report.html").write_text(html_report(checks, summary), encoding="utf-8")

@@ -25,13 +25,12 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from mlops_container.contract import BASELINE_FILE, EVALUATION_FILE, SCORE_COLUMN  # noqa: E402
 from mlops_container.data import DataError, check_binary_labels, read_channel, read_table
 from mlops_container.inference import csv_score
 from mlops_container.metrics import classification_metrics
 from mlops_container.model import METADATA_FILE, TrainedModel
 from mlops_container.paths import ProcessingPaths
-
-from mlops_container.contract import BASELINE_FILE, EVALUATION_FILE, SCORE_COLUMN  # noqa: E402
 
 
 def load_model(model_path: Path) -> TrainedModel:

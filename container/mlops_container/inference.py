@@ -60,7 +60,7 @@ def _rows_from_json_value(value, features: list[str]) -> list[list[float]]:
         else:
             value = [value]  # one row keyed by feature name
     if not isinstance(value, list):
-        raise RequestError(400, "JSON body must be {\"instances\": [...]}, {\"features\": [...]} or a list of rows")
+        raise RequestError(400, 'JSON body must be {"instances": [...]}, {"features": [...]} or a list of rows')
     if value and not isinstance(value[0], (list, dict)):
         value = [value]  # a single flat row
     rows = []
@@ -121,7 +121,7 @@ def parse(body: bytes, content_type: str, features: list[str]) -> np.ndarray:
         return _to_matrix(_rows_from_json_value(value, features), n_features)
     if content_type == JSONLINES:
         rows = []
-        for i, line in enumerate(l for l in text.splitlines() if l.strip()):
+        for i, line in enumerate(row for row in text.splitlines() if row.strip()):
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -153,7 +153,7 @@ def format_response(scores: np.ndarray, accept: str) -> bytes:
     labels = (scores >= 0.5).astype(int)
     if accept == CSV:
         return ("\n".join(csv_score(s) for s in scores) + "\n").encode()
-    records = [{"score": round(float(s), 6), "label": int(l)} for s, l in zip(scores, labels)]
+    records = [{"score": round(float(s), 6), "label": int(label)} for s, label in zip(scores, labels, strict=True)]
     if accept == JSON:
         return json.dumps({"predictions": records}, separators=(",", ":")).encode()
     return ("\n".join(json.dumps(r, separators=(",", ":")) for r in records) + "\n").encode()

@@ -78,7 +78,7 @@ def _run_step(step: str, module: str, args: list[str], *, env: dict, log: Path) 
         code = subprocess.call([sys.executable, "-m", f"mlops_container.{module}", *args], env=env, stdout=fh, stderr=subprocess.STDOUT)
     if code != 0:
         lines = log.read_text().strip().splitlines()
-        reason = next((l for l in reversed(lines) if "failed:" in l), lines[-1] if lines else f"exit status {code}")
+        reason = next((line for line in reversed(lines) if "failed:" in line), lines[-1] if lines else f"exit status {code}")
         raise StepFailed(step, reason, log)
 
 
@@ -147,8 +147,13 @@ def send_traffic(port: int, rows: np.ndarray, features: list[str], *, requests: 
         sent_rows += size
         progress.bar(i + 1, requests, "requests")
     ms = np.array(latencies) * 1000
-    return {"requests": requests, "rows": sent_rows, "errors": errors,
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {
+        "requests": requests,
+        "rows": sent_rows,
+        "errors": errors,
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
 def _package_model(model_dir: Path, archive: Path) -> None:
@@ -206,9 +211,24 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     t = progress.step("evaluate", "score the test split, and the training features for Model Monitor's baseline")
     evaluation_dir = run_dir / "evaluation"
-    _run_step("evaluate", "evaluate", ["--model-dir", str(archive.parent), "--test-dir", str(processed / "test"),
-                                       "--output-dir", str(evaluation_dir), "--baseline-dir", str(processed / "baseline"),
-                                       "--scored-baseline-dir", str(run_dir / "scored-baseline")], env=env, log=logs / "evaluate.log")
+    _run_step(
+        "evaluate",
+        "evaluate",
+        [
+            "--model-dir",
+            str(archive.parent),
+            "--test-dir",
+            str(processed / "test"),
+            "--output-dir",
+            str(evaluation_dir),
+            "--baseline-dir",
+            str(processed / "baseline"),
+            "--scored-baseline-dir",
+            str(run_dir / "scored-baseline"),
+        ],
+        env=env,
+        log=logs / "evaluate.log",
+    )
     evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
     summary["metrics"] = evaluation["metrics"]
     progress.done(t, "  ".join(f"{k} {v:.4f}" for k, v in evaluation["metrics"].items() if v is not None))
@@ -227,8 +247,9 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     t = progress.step("serve", f"http://127.0.0.1:{port} ({'nginx + ' if args.nginx else ''}gunicorn, {args.workers} workers)")
     serve_log = logs / "serve.log"
     with serve_log.open("w") as fh:
-        server = subprocess.Popen([sys.executable, "-m", "mlops_container.serve", *serve_args], env=serve_env,
-                                  stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlops_container.serve", *serve_args], env=serve_env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         _wait_ready(port, server, serve_log)
         progress.done(t, "/ping answered 200")
@@ -238,8 +259,10 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         if args.drift:
             rows, shifted = drift(test, read_channel(processed / "train", target=args.target))
         t = progress.step("traffic", f"{args.requests} requests, {'drifted: ' + ', '.join(shifted) if shifted else 'clean'}")
-        summary["traffic"] = {**send_traffic(port, rows.X, test.features, requests=args.requests, batch_size=args.batch_size, progress=progress),
-                              "drifted_features": shifted}
+        summary["traffic"] = {
+            **send_traffic(port, rows.X, test.features, requests=args.requests, batch_size=args.batch_size, progress=progress),
+            "drifted_features": shifted,
+        }
         progress.done(t, f"{summary['traffic']['errors']} errors, p50 {summary['traffic']['p50_ms']} ms, p99 {summary['traffic']['p99_ms']} ms")
     finally:
         t = progress.step("stop", "SIGTERM to the server")
@@ -258,8 +281,12 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     t = progress.step("drift check", "captured traffic against the training baseline (Model Monitor's formats)")
     monitoring = run_dir / "monitoring"
     result = drift_check.analyze(processed / "baseline" / "baseline.csv", capture_dir, monitoring)
-    summary["drift"] = {"drifted_features": result["drifted_features"], "malformed": result["malformed"],
-                        "report": str(monitoring / "report.html"), "violations": str(monitoring / "constraint_violations.json")}
+    summary["drift"] = {
+        "drifted_features": result["drifted_features"],
+        "malformed": result["malformed"],
+        "report": str(monitoring / "report.html"),
+        "violations": str(monitoring / "constraint_violations.json"),
+    }
     drifted = result["drifted_features"]
     progress.done(t, f"drift in {', '.join(drifted)}" if drifted else "no drift")
     return summary
@@ -279,7 +306,9 @@ def print_summary(summary: dict, seconds: float) -> None:
     if "traffic" in summary:
         tr = summary["traffic"]
         kind = "drifted (" + ", ".join(tr["drifted_features"]) + ")" if tr["drifted_features"] else "clean"
-        out.append(f"  traffic       {tr['requests']} requests, {tr['rows']} rows, {kind}, {tr['errors']} errors, p50 {tr['p50_ms']} ms, p99 {tr['p99_ms']} ms")
+        out.append(
+            f"  traffic       {tr['requests']} requests, {tr['rows']} rows, {kind}, {tr['errors']} errors, p50 {tr['p50_ms']} ms, p99 {tr['p99_ms']} ms"
+        )
     if "capture" in summary:
         c = summary["capture"]
         out.append(f"  data capture  {c['records']} records in {', '.join(c['folders']) or '(none)'}")
@@ -303,8 +332,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--csv", help="your own CSV (header row, numeric features, a 0/1 label column)")
     parser.add_argument("--target", default=DEFAULT_TARGET, help="label column of --csv (default: target)")
-    parser.add_argument("--hp", dest="hyperparameters", type=_hyperparameter, action="append", default=[],
-                        help="hyperparameter name=value, repeatable (e.g. --hp model_type=random_forest --hp n_estimators=300)")
+    parser.add_argument(
+        "--hp",
+        dest="hyperparameters",
+        type=_hyperparameter,
+        action="append",
+        default=[],
+        help="hyperparameter name=value, repeatable (e.g. --hp model_type=random_forest --hp n_estimators=300)",
+    )
     parser.add_argument("--metric", default="auc", choices=sorted(gate_metrics.HIGHER_IS_BETTER), help="quality-gate metric (default auc)")
     parser.add_argument("--threshold", type=float, default=0.75, help="quality-gate threshold (default 0.75)")
     parser.add_argument("--drift", action="store_true", help="send drifted traffic: shift 5 features' distributions")
@@ -312,8 +347,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=20, help="rows per batch request (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    parser.add_argument("--nginx", action=argparse.BooleanOptionalAction, default=shutil.which("nginx") is not None,
-                        help="put nginx in front (default: when nginx is installed)")
+    parser.add_argument(
+        "--nginx",
+        action=argparse.BooleanOptionalAction,
+        default=shutil.which("nginx") is not None,
+        help="put nginx in front (default: when nginx is installed)",
+    )
     parser.add_argument("--out", default=".local", help="where run folders go (default .local)")
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= 100_000:

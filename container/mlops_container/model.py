@@ -31,6 +31,7 @@ def _int(name: str, low: int, high: int):
         if not low <= number <= high:
             raise HyperparameterError(f"hyperparameter {name}={value!r}: must be between {low} and {high}")
         return number
+
     return parse
 
 
@@ -43,6 +44,7 @@ def _float(name: str, low: float, high: float):
         if not low < number <= high:
             raise HyperparameterError(f"hyperparameter {name}={value!r}: must be in ({low}, {high}]")
         return number
+
     return parse
 
 
@@ -89,9 +91,7 @@ def parse_hyperparameters(raw: dict[str, Any]) -> Hyperparameters:
     known = {**FAMILIES[family], **COMMON}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise HyperparameterError(
-            f"unknown hyperparameter(s) {', '.join(unknown)} for model_type={family}; allowed: {', '.join(sorted(known))}"
-        )
+        raise HyperparameterError(f"unknown hyperparameter(s) {', '.join(unknown)} for model_type={family}; allowed: {', '.join(sorted(known))}")
     parsed = {name: (parser(values[name]) if name in values else default) for name, (parser, default) in known.items()}
     random_state = parsed.pop("random_state")
     return Hyperparameters(model_type=family, settings=parsed, random_state=random_state)
@@ -146,6 +146,6 @@ class TrainedModel:
         (directory / METADATA_FILE).write_text(json.dumps(asdict(self.metadata), indent=2))
 
     @classmethod
-    def load(cls, directory: Path) -> "TrainedModel":
+    def load(cls, directory: Path) -> TrainedModel:
         metadata = ModelMetadata(**json.loads((directory / METADATA_FILE).read_text()))
         return cls(joblib.load(directory / MODEL_FILE), metadata)

@@ -21,7 +21,7 @@ class TrainingPaths:
     root: Path
 
     @classmethod
-    def from_env(cls) -> "TrainingPaths":
+    def from_env(cls) -> TrainingPaths:
         return cls(ml_root())
 
     @property
@@ -51,7 +51,7 @@ class ProcessingPaths:
     root: Path
 
     @classmethod
-    def from_env(cls) -> "ProcessingPaths":
+    def from_env(cls) -> ProcessingPaths:
         return cls(ml_root() / "processing")
 
     def input(self, name: str) -> Path:

@@ -32,9 +32,7 @@ def split(table: Table, *, validation_fraction: float, test_fraction: float, see
         raise DataError(f"input data: {bad} rows hold missing or infinite feature values; clean them first")
     holdout = validation_fraction + test_fraction
     X_train, X_rest, y_train, y_rest = train_test_split(table.X, y, test_size=holdout, random_state=seed, stratify=y)
-    X_val, X_test, y_val, y_test = train_test_split(
-        X_rest, y_rest, test_size=test_fraction / holdout, random_state=seed, stratify=y_rest
-    )
+    X_val, X_test, y_val, y_test = train_test_split(X_rest, y_rest, test_size=test_fraction / holdout, random_state=seed, stratify=y_rest)
     make = lambda X, labels: Table(features=table.features, X=X, y=labels, target=table.target)  # noqa: E731
     return {"train": make(X_train, y_train), "validation": make(X_val, y_val), "test": make(X_test, y_test)}
 
@@ -70,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.05 <= getattr(args, name) <= 0.4:
             parser.error(f"--{name.replace('_', '-')} must be between 0.05 and 0.4")
     try:
-        summary = run(args.input_dir, args.output_dir, target=args.target, validation_fraction=args.validation_fraction,
-                      test_fraction=args.test_fraction, seed=args.seed)
+        summary = run(
+            args.input_dir,
+            args.output_dir,
+            target=args.target,
+            validation_fraction=args.validation_fraction,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+        )
     except DataError as exc:
         print(f"preprocessing failed: {exc}", file=sys.stderr)
         return 1

@@ -51,7 +51,13 @@ def settings() -> dict:
 def nginx_config(*, host: str, port: int, socket: str, timeout: int, max_payload: int, workdir: str = "/tmp") -> str:
     text = TEMPLATE.read_text()
     listen = str(port) if host == "0.0.0.0" else f"{host}:{port}"  # noqa: S104
-    for key, value in {"__LISTEN__": listen, "__SOCKET__": socket, "__WORKDIR__": workdir, "__TIMEOUT__": str(timeout), "__MAX_BODY__": str(max_payload)}.items():
+    for key, value in {
+        "__LISTEN__": listen,
+        "__SOCKET__": socket,
+        "__WORKDIR__": workdir,
+        "__TIMEOUT__": str(timeout),
+        "__MAX_BODY__": str(max_payload),
+    }.items():
         text = text.replace(key, value)
     return text
 
@@ -64,9 +70,23 @@ def worker_environment() -> dict:
 
 def gunicorn_command(bind: str, *, workers: int, timeout: int) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn", APP,
-        "--bind", bind, "--workers", str(workers), "--timeout", str(timeout),
-        "--worker-class", "sync", "--preload", "--graceful-timeout", "20", "--log-level", "info",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        APP,
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(timeout),
+        "--worker-class",
+        "sync",
+        "--preload",
+        "--graceful-timeout",
+        "20",
+        "--log-level",
+        "info",
     ]
 
 
@@ -84,13 +104,19 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="mlops-serve-"))
         workdir.chmod(0o755)  # nginx workers run as an unprivileged user and must reach the socket
         socket = str(workdir / "gunicorn.sock")
-        (workdir / "nginx.conf").write_text(nginx_config(
-            host=args.host, port=args.port, socket=socket, timeout=conf["timeout"], max_payload=conf["max_payload"], workdir=str(workdir)
-        ))
-        processes.append(subprocess.Popen(gunicorn_command(f"unix:{socket}", workers=conf["workers"], timeout=conf["timeout"]), env=worker_environment()))
+        (workdir / "nginx.conf").write_text(
+            nginx_config(
+                host=args.host, port=args.port, socket=socket, timeout=conf["timeout"], max_payload=conf["max_payload"], workdir=str(workdir)
+            )
+        )
+        processes.append(
+            subprocess.Popen(gunicorn_command(f"unix:{socket}", workers=conf["workers"], timeout=conf["timeout"]), env=worker_environment())
+        )
         processes.append(subprocess.Popen(["nginx", "-c", str(workdir / "nginx.conf"), "-p", str(workdir)]))
     else:
-        processes.append(subprocess.Popen(gunicorn_command(f"{args.host}:{args.port}", workers=conf["workers"], timeout=conf["timeout"]), env=worker_environment()))
+        processes.append(
+            subprocess.Popen(gunicorn_command(f"{args.host}:{args.port}", workers=conf["workers"], timeout=conf["timeout"]), env=worker_environment())
+        )
     print(f"serve: {'nginx + ' if use_nginx else ''}gunicorn, {conf['workers']} workers, timeout {conf['timeout']} s, port {args.port}", flush=True)
 
     stopped_by_signal = False
@@ -117,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print("serve: a server process exited on its own; stopping", file=sys.stderr)
     return next((p.returncode for p in processes if p.returncode), 1)
+
 
 if __name__ == "__main__":
     sys.exit(main())

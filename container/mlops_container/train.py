@@ -19,8 +19,8 @@ import traceback
 import joblib
 import numpy as np
 
-from mlops_container.data import LABEL_FIRST, DataError, check_binary_labels, read_channel
 from mlops_container.contract import METRIC_DEFINITIONS  # noqa: F401 (re-exported: the metrics this prints)
+from mlops_container.data import LABEL_FIRST, DataError, check_binary_labels, read_channel
 from mlops_container.metrics import classification_metrics
 from mlops_container.model import (
     HyperparameterError,
@@ -33,7 +33,6 @@ from mlops_container.model import (
 from mlops_container.paths import TrainingPaths
 
 
-
 def _fail(paths: TrainingPaths, reason: str) -> None:
     paths.failure.parent.mkdir(parents=True, exist_ok=True)
     paths.failure.write_text(reason[:1024])  # SageMaker keeps the first 1024 characters
@@ -41,8 +40,9 @@ def _fail(paths: TrainingPaths, reason: str) -> None:
 
 
 def _fingerprint(hp, X: np.ndarray, y: np.ndarray) -> str:
-    digest = hashlib.sha256(json.dumps({"model_type": hp.model_type, "settings": hp.settings, "seed": hp.random_state},
-                                       sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(
+        json.dumps({"model_type": hp.model_type, "settings": hp.settings, "seed": hp.random_state}, sort_keys=True, default=str).encode()
+    )
     digest.update(np.ascontiguousarray(X).tobytes())
     digest.update(np.ascontiguousarray(y).tobytes())
     return digest.hexdigest()
@@ -88,14 +88,17 @@ def run(paths: TrainingPaths) -> TrainedModel:
         for name, value in values.items():
             if not np.isnan(value):
                 print(f"{split}:{name}={value:.6f}")
-    model = TrainedModel(estimator, ModelMetadata(
-        features=train.features,
-        target=train.target,
-        model_type=hp.model_type,
-        hyperparameters={**hp.settings, "random_state": hp.random_state},
-        validation_metrics=metrics.get("validation", {}),
-        sklearn_version=sklearn.__version__,
-    ))
+    model = TrainedModel(
+        estimator,
+        ModelMetadata(
+            features=train.features,
+            target=train.target,
+            model_type=hp.model_type,
+            hyperparameters={**hp.settings, "random_state": hp.random_state},
+            validation_metrics=metrics.get("validation", {}),
+            sklearn_version=sklearn.__version__,
+        ),
+    )
     model.save(paths.model)
     return model
 

@@ -18,8 +18,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from mlops_container import inference
 from mlops_container.capture import CaptureWriter
@@ -33,9 +33,18 @@ DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024
 log = logging.getLogger("mlops_container.serving")
 
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-            411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type", 500: "Internal Server Error",
-            503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    411: "Length Required",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class InferenceApp:
@@ -51,7 +60,7 @@ class InferenceApp:
             log.error(self.load_error)
 
     @classmethod
-    def from_env(cls) -> "InferenceApp":
+    def from_env(cls) -> InferenceApp:
         max_payload = int(os.environ.get(MAX_PAYLOAD_ENV, DEFAULT_MAX_PAYLOAD))
         return cls(ml_root() / "model", max_payload=max_payload, capture=CaptureWriter.from_env())
 
@@ -68,8 +77,9 @@ class InferenceApp:
                 status, body, kind = self._invoke(environ, request_id)
             elif path == "/execution-parameters":
                 status, kind = 200, inference.JSON
-                body = json.dumps({"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD",
-                                   "MaxPayloadInMB": max(1, self.max_payload // (1024 * 1024))}).encode()
+                body = json.dumps(
+                    {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": max(1, self.max_payload // (1024 * 1024))}
+                ).encode()
             else:
                 raise RequestError(404, f"no route {path}; routes: /ping, /invocations")
         except RequestError as exc:
@@ -82,9 +92,14 @@ class InferenceApp:
             log.exception("request %s failed", request_id)
         if path == "/invocations":
             log.debug("request %s %s in %.1f ms", request_id, status, (time.perf_counter() - started) * 1000)
-        start_response(f"{status} {_REASONS.get(status, '')}", [
-            ("Content-Type", kind), ("Content-Length", str(len(body))), ("X-Request-Id", request_id),
-        ])
+        start_response(
+            f"{status} {_REASONS.get(status, '')}",
+            [
+                ("Content-Type", kind),
+                ("Content-Length", str(len(body))),
+                ("X-Request-Id", request_id),
+            ],
+        )
         return [body]
 
     def _ping(self) -> tuple[int, bytes, str]:
@@ -129,8 +144,11 @@ class InferenceApp:
 
 def _configure_logging() -> None:
     if not logging.getLogger().handlers:
-        logging.basicConfig(stream=sys.stderr, level=os.environ.get("MODEL_SERVER_LOG_LEVEL", "INFO"),
-                            format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            stream=sys.stderr,
+            level=os.environ.get("MODEL_SERVER_LOG_LEVEL", "INFO"),
+            format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+        )
 
 
 def create_app() -> InferenceApp:

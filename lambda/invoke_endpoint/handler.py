@@ -8,7 +8,6 @@ import sys
 
 import boto3
 from botocore.config import Config
-
 from logic import ConfigurationError, Settings, error, handle
 
 try:

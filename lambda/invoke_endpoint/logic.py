@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -30,7 +31,7 @@ class Settings:
     max_body_bytes: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
         problems = []
         name = env.get("ENDPOINT_NAME", "")
         if not _ENDPOINT.match(name):

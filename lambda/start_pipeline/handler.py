@@ -7,7 +7,6 @@ import os
 import sys
 
 import boto3
-
 from logic import ConfigurationError, Settings, handle
 
 try:
@@ -23,6 +22,7 @@ SNS = boto3.client("sns")
 def _logger(request_id: str):
     def log(event: str, **fields) -> None:
         print(json.dumps({"level": "INFO", "event": event, "project": SETTINGS.project, "requestId": request_id, **fields}, default=str))
+
     return log
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 TRIGGERS = ("schedule", "new-data", "drift", "manual")
 _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
@@ -36,7 +37,7 @@ class Settings:
     project: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
         problems = []
         values = {name: env.get(name, "") for name in ("STATE_MACHINE_ARN", "ALERT_TOPIC_ARN", "PROJECT_NAME")}
         if not _STATE_MACHINE_ARN.match(values["STATE_MACHINE_ARN"]):
@@ -72,7 +73,7 @@ def execution_name(trigger: Trigger, now: datetime) -> str:
     return f"{trigger.kind}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def handle(event: Any, *, sfn, sns, settings: Settings, log: Callable[..., None], now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> dict:
+def handle(event: Any, *, sfn, sns, settings: Settings, log: Callable[..., None], now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict:
     try:
         trigger = parse_trigger(event)
     except BadTrigger as exc:
@@ -86,13 +87,15 @@ def handle(event: Any, *, sfn, sns, settings: Settings, log: Callable[..., None]
         sns.publish(
             TopicArn=settings.alert_topic_arn,
             Subject=f"{settings.project}: {trigger.kind} trigger skipped"[:100],
-            Message=json.dumps({
-                "project": settings.project,
-                "result": "trigger skipped: an execution is already running",
-                "trigger": trigger.kind,
-                "detail": trigger.detail,
-                "runningExecution": current,
-            }),
+            Message=json.dumps(
+                {
+                    "project": settings.project,
+                    "result": "trigger skipped: an execution is already running",
+                    "trigger": trigger.kind,
+                    "detail": trigger.detail,
+                    "runningExecution": current,
+                }
+            ),
         )
         return {"statusCode": 200, "started": False, "skipped": True, "runningExecution": current}
 

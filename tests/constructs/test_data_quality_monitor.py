@@ -61,19 +61,24 @@ def test_job_definition_compares_capture_with_the_baseline_encrypted_in_the_vpc(
     d = _one(template, "AWS::SageMaker::DataQualityJobDefinition")
     assert d["DataQualityAppSpecification"] == {"ImageUri": ANALYZER, "Environment": {"publish_cloudwatch_metrics": "Enabled"}}
     assert d["DataQualityBaselineConfig"] == {
-        "StatisticsResource": {"S3Uri": f"{BASELINE}/statistics.json"}, "ConstraintsResource": {"S3Uri": f"{BASELINE}/constraints.json"}}
+        "StatisticsResource": {"S3Uri": f"{BASELINE}/statistics.json"},
+        "ConstraintsResource": {"S3Uri": f"{BASELINE}/constraints.json"},
+    }
     assert d["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == "mlops-dev-churn"
     output = d["DataQualityJobOutputConfig"]
     assert output["KmsKeyId"] == KEY
     assert output["MonitoringOutputs"][0]["S3Output"]["S3Uri"] == "s3://capture-bucket/monitoring/mlops-dev-churn"
     assert d["JobResources"]["ClusterConfig"] == {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 20, "VolumeKmsKeyId": KEY}
-    assert d["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True,
-                                  "VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0"]}}
+    assert d["NetworkConfig"] == {
+        "EnableInterContainerTrafficEncryption": True,
+        "VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0"]},
+    }
     assert d["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}
 
 
 def test_job_definition_name_changes_with_settings_and_baseline():
     """A job definition is replaced on any change, so its name must change too (CloudFormation rule for named resources)."""
+
     def name(**overrides) -> str:
         app = cdk.App()
         s = cdk.Stack(app, "S", env=cdk.Environment(account="123456789012", region="us-east-1"))
@@ -101,8 +106,10 @@ def test_schedule_runs_the_definition_on_the_endpoint(template):
     definition_name = _one(template, "AWS::SageMaker::DataQualityJobDefinition")["JobDefinitionName"]
     assert schedule["MonitoringScheduleName"] == "mlops-dev-churn-dq" and schedule["EndpointName"] == "mlops-dev-churn"
     assert schedule["MonitoringScheduleConfig"] == {
-        "MonitoringJobDefinitionName": definition_name, "MonitoringType": "DataQuality",
-        "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"}}
+        "MonitoringJobDefinitionName": definition_name,
+        "MonitoringType": "DataQuality",
+        "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+    }
     (resource,) = template.find_resources("AWS::SageMaker::MonitoringSchedule").values()
     (definition_id,) = template.find_resources("AWS::SageMaker::DataQualityJobDefinition")
     assert definition_id in resource["DependsOn"]
@@ -114,7 +121,10 @@ def test_one_drift_alarm_per_feature_named_for_the_retrain_trigger(template):
         alarm = alarms[f"mlops-dev-churn-drift-dev-{feature}"]
         assert alarm["Namespace"] == "aws/sagemaker/Endpoints/data-metrics"
         assert alarm["MetricName"] == f"feature_baseline_drift_{feature}"
-        assert alarm["Dimensions"] == [{"Name": "Endpoint", "Value": "mlops-dev-churn"}, {"Name": "MonitoringSchedule", "Value": "mlops-dev-churn-dq"}]
+        assert alarm["Dimensions"] == [
+            {"Name": "Endpoint", "Value": "mlops-dev-churn"},
+            {"Name": "MonitoringSchedule", "Value": "mlops-dev-churn-dq"},
+        ]
         assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (threshold, "GreaterThanOrEqualToThreshold", "Maximum")
         assert alarm["Period"] == 3600 and alarm["TreatMissingData"] == "notBreaching"
         assert alarm["AlarmActions"] == [TOPIC]
@@ -125,20 +135,29 @@ def test_failed_runs_of_this_schedule_reach_the_topic_with_their_reason(template
     assert rule["Name"] == "mlops-dev-churn-monitor-failed"
     (schedule_id,) = template.find_resources("AWS::SageMaker::MonitoringSchedule")
     assert rule["EventPattern"] == {
-        "source": ["aws.sagemaker"], "detail-type": ["SageMaker Processing Job State Change"],
-        "detail": {"ProcessingJobStatus": ["Failed", "Stopped"], "MonitoringScheduleArn": [{"Fn::GetAtt": [schedule_id, "MonitoringScheduleArn"]}]}}
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Processing Job State Change"],
+        "detail": {"ProcessingJobStatus": ["Failed", "Stopped"], "MonitoringScheduleArn": [{"Fn::GetAtt": [schedule_id, "MonitoringScheduleArn"]}]},
+    }
     target = rule["Targets"][0]
     assert target["Arn"] == TOPIC and "<detail-FailureReason>" in target["InputTransformer"]["InputTemplate"]
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "AlarmName": "mlops-dev-churn-monitor-failed", "Namespace": "AWS/Events", "MetricName": "TriggeredRules",
-        "Dimensions": [{"Name": "RuleName", "Value": Match.any_value()}], "Threshold": 1, "AlarmActions": Match.absent()})
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "mlops-dev-churn-monitor-failed",
+            "Namespace": "AWS/Events",
+            "MetricName": "TriggeredRules",
+            "Dimensions": [{"Name": "RuleName", "Value": Match.any_value()}],
+            "Threshold": 1,
+            "AlarmActions": Match.absent(),
+        },
+    )
 
 
 def _flat(value) -> str:
     """An IAM resource as text, with the partition filled in."""
     if isinstance(value, dict) and "Fn::Join" in value:
-        return "".join("aws" if part == {"Ref": "AWS::Partition"} else part if isinstance(part, str) else "<token>"
-                       for part in value["Fn::Join"][1])
+        return "".join("aws" if part == {"Ref": "AWS::Partition"} else part if isinstance(part, str) else "<token>" for part in value["Fn::Join"][1])
     return value if isinstance(value, str) else "<token>"
 
 
@@ -147,11 +166,14 @@ def test_role_reads_capture_and_baseline_writes_only_reports(template):
     s3_access = {}
     for s in statements:
         actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
-        for resource in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]):
+        for resource in s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]:
             if _flat(resource).startswith("arn:aws:s3:::") and "/" in _flat(resource):
                 s3_access.setdefault(_flat(resource), set()).update(a for a in actions if a.startswith("s3:"))
-    assert set(s3_access) == {"arn:aws:s3:::capture-bucket/mlops-dev-churn/*", "arn:aws:s3:::capture-bucket/monitoring/mlops-dev-churn/*",
-                              "arn:aws:s3:::artifacts-bucket/pipeline/*"}
+    assert set(s3_access) == {
+        "arn:aws:s3:::capture-bucket/mlops-dev-churn/*",
+        "arn:aws:s3:::capture-bucket/monitoring/mlops-dev-churn/*",
+        "arn:aws:s3:::artifacts-bucket/pipeline/*",
+    }
     for read_only in ("arn:aws:s3:::capture-bucket/mlops-dev-churn/*", "arn:aws:s3:::artifacts-bucket/pipeline/*"):
         assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in s3_access[read_only]), read_only
     reports = s3_access["arn:aws:s3:::capture-bucket/monitoring/mlops-dev-churn/*"]
@@ -160,5 +182,6 @@ def test_role_reads_capture_and_baseline_writes_only_reports(template):
     assert REGISTRY_KEY in text and ANALYZER_REPO in text
     metrics = next(s for s in statements if s.get("Sid") == "DriftMetrics")
     assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": ["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"]}}
-    template.has_resource_properties("AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [Match.object_like(
-        {"Principal": {"Service": "sagemaker.amazonaws.com"}})]}})
+    template.has_resource_properties(
+        "AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [Match.object_like({"Principal": {"Service": "sagemaker.amazonaws.com"}})]}}
+    )

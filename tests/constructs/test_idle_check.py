@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,7 +16,7 @@ spec = importlib.util.spec_from_file_location("idle_check", IDLE_SHUTDOWN_DIR / 
 idle_check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(idle_check)
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def ago(minutes: float) -> str:
@@ -63,7 +63,7 @@ def jupyter(monkeypatch):
 
 
 def test_main_stops_the_app_after_the_limit(jupyter, monkeypatch, tmp_path):
-    old = (datetime.now(timezone.utc) - timedelta(minutes=120)).isoformat()
+    old = (datetime.now(UTC) - timedelta(minutes=120)).isoformat()
     jupyter.update({"/api/status": {"last_activity": old}, "/api/kernels": [], "/api/terminals": []})
     metadata = tmp_path / "resource-metadata.json"
     metadata.write_text(json.dumps({"DomainId": "d-123", "SpaceName": "alice-space", "ResourceName": "default", "AppType": "JupyterLab"}))
@@ -72,12 +72,13 @@ def test_main_stops_the_app_after_the_limit(jupyter, monkeypatch, tmp_path):
     monkeypatch.setattr(idle_check.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
     monkeypatch.setenv("IDLE_MINUTES", "60")
     assert idle_check.main() == 0
-    assert calls == [["aws", "sagemaker", "delete-app", "--domain-id", "d-123", "--space-name", "alice-space",
-                      "--app-type", "JupyterLab", "--app-name", "default"]]
+    assert calls == [
+        ["aws", "sagemaker", "delete-app", "--domain-id", "d-123", "--space-name", "alice-space", "--app-type", "JupyterLab", "--app-name", "default"]
+    ]
 
 
 def test_main_leaves_an_active_app_alone(jupyter, monkeypatch):
-    recent = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()
+    recent = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     jupyter.update({"/api/status": {"last_activity": recent}, "/api/kernels": [], "/api/terminals": []})
     monkeypatch.setattr(idle_check.subprocess, "call", lambda cmd: pytest.fail("must not stop an active app"))
     monkeypatch.setenv("IDLE_MINUTES", "60")

@@ -47,32 +47,41 @@ def template(stack) -> Template:
 
 
 def test_model_is_the_registered_package_in_the_vpc(template):
-    template.has_resource_properties("AWS::SageMaker::Model", {
-        "PrimaryContainer": {"ModelPackageName": PACKAGE},
-        "VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0"]},
-    })
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "PrimaryContainer": {"ModelPackageName": PACKAGE},
+            "VpcConfig": {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0"]},
+        },
+    )
 
 
 def test_endpoint_config_captures_inputs_and_outputs_encrypted_per_endpoint(template):
-    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {
-        "KmsKeyId": KEY,
-        "ProductionVariants": [Match.object_like({"InstanceType": "ml.m5.large", "InitialInstanceCount": 2, "VariantName": "AllTraffic"})],
-        "DataCaptureConfig": {
-            "EnableCapture": True,
-            "InitialSamplingPercentage": 25,
-            "DestinationS3Uri": "s3://capture-bucket/mlops-dev-churn",
+    template.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
             "KmsKeyId": KEY,
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json", "application/jsonlines"]},
+            "ProductionVariants": [Match.object_like({"InstanceType": "ml.m5.large", "InitialInstanceCount": 2, "VariantName": "AllTraffic"})],
+            "DataCaptureConfig": {
+                "EnableCapture": True,
+                "InitialSamplingPercentage": 25,
+                "DestinationS3Uri": "s3://capture-bucket/mlops-dev-churn",
+                "KmsKeyId": KEY,
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json", "application/jsonlines"]},
+            },
         },
-    })
+    )
 
 
 def test_blue_green_canary_rolls_back_on_both_alarms(template):
     endpoint = next(iter(template.find_resources("AWS::SageMaker::Endpoint").values()))["Properties"]
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
-        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 600}
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+        "WaitIntervalInSeconds": 600,
+    }
     alarms = [a["AlarmName"]["Ref"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
     assert len(alarms) == 2 and all(a.startswith(("EndpointErrors5xxAlarm", "EndpointLatencyAlarm")) for a in alarms)
     assert endpoint["RetainAllVariantProperties"] is True  # an update keeps the autoscaled instance count
@@ -80,26 +89,43 @@ def test_blue_green_canary_rolls_back_on_both_alarms(template):
 
 
 def test_rollback_alarms_watch_5xx_and_p99_latency_and_notify(template):
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "MetricName": "Invocation5XXErrors", "Namespace": "AWS/SageMaker", "Statistic": "Sum", "Threshold": 0,
-        "Dimensions": [{"Name": "EndpointName", "Value": "mlops-dev-churn"}, {"Name": "VariantName", "Value": "AllTraffic"}],
-        "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:alerts"],
-    })
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "Invocation5XXErrors",
+            "Namespace": "AWS/SageMaker",
+            "Statistic": "Sum",
+            "Threshold": 0,
+            "Dimensions": [{"Name": "EndpointName", "Value": "mlops-dev-churn"}, {"Name": "VariantName", "Value": "AllTraffic"}],
+            "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:alerts"],
+        },
+    )
     template.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "ModelLatency", "ExtendedStatistic": "p99", "Threshold": 1_000_000})
 
 
 def test_autoscaling_tracks_invocations_per_instance(template):
-    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
-        "ServiceNamespace": "sagemaker", "ResourceId": "endpoint/mlops-dev-churn/variant/AllTraffic",
-        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": 2, "MaxCapacity": 6,
-    })
-    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
-        "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingScalingPolicyConfiguration": {
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-            "TargetValue": 200, "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": "endpoint/mlops-dev-churn/variant/AllTraffic",
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+            "MinCapacity": 2,
+            "MaxCapacity": 6,
         },
-    })
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                "TargetValue": 200,
+                "ScaleInCooldown": 300,
+                "ScaleOutCooldown": 60,
+            },
+        },
+    )
 
 
 def test_serverless_option_for_a_frugal_dev(stack):
@@ -128,8 +154,9 @@ def test_model_role_reads_pipeline_artifacts_and_writes_only_its_capture_prefix(
 
 def test_serverless_model_gets_no_capture_rights(stack):
     build(stack, serverless=ServerlessSettings())
-    statements = [s for p in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    statements = [
+        s for p in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
     assert not any("s3:PutObject" in _actions(s) for s in statements)
     assert not any("ec2:CreateNetworkInterface" in _actions(s) for s in statements)  # no VPC, no network interfaces
 
@@ -144,30 +171,65 @@ def test_serverless_model_has_no_vpc_config(stack):
 
 @pytest.mark.parametrize("auth", ["iam", "api_key"])
 def test_api_front_auth_throttling_logs_and_tracing(stack, auth):
-    InferenceApi(stack, "Api", props=InferenceApiProps(
-        endpoint_name="mlops-dev-churn", endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn",
-        auth=auth, rate_limit=20, burst_limit=40, quota_per_day=5000, max_body_kb=256))
+    InferenceApi(
+        stack,
+        "Api",
+        props=InferenceApiProps(
+            endpoint_name="mlops-dev-churn",
+            endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn",
+            auth=auth,
+            rate_limit=20,
+            burst_limit=40,
+            quota_per_day=5000,
+            max_body_kb=256,
+        ),
+    )
     t = Template.from_stack(stack)
-    t.has_resource_properties("AWS::ApiGateway::Method", {
-        "HttpMethod": "POST", "AuthorizationType": "AWS_IAM" if auth == "iam" else "NONE", "ApiKeyRequired": auth == "api_key",
-        "RequestValidatorId": Match.any_value(),
-    })
-    t.has_resource_properties("AWS::ApiGateway::Stage", {
-        "StageName": "v1", "TracingEnabled": True,
-        "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
-        "MethodSettings": [Match.object_like({"ThrottlingRateLimit": 20, "ThrottlingBurstLimit": 40, "LoggingLevel": "INFO", "DataTraceEnabled": False})],
-    })
-    t.has_resource_properties("AWS::ApiGateway::UsagePlan", {
-        "Throttle": {"RateLimit": 20, "BurstLimit": 40}, "Quota": {"Limit": 5000, "Period": "DAY"}})
+    t.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "POST",
+            "AuthorizationType": "AWS_IAM" if auth == "iam" else "NONE",
+            "ApiKeyRequired": auth == "api_key",
+            "RequestValidatorId": Match.any_value(),
+        },
+    )
+    t.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "v1",
+            "TracingEnabled": True,
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+            "MethodSettings": [
+                Match.object_like({"ThrottlingRateLimit": 20, "ThrottlingBurstLimit": 40, "LoggingLevel": "INFO", "DataTraceEnabled": False})
+            ],
+        },
+    )
+    t.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan", {"Throttle": {"RateLimit": 20, "BurstLimit": 40}, "Quota": {"Limit": 5000, "Period": "DAY"}}
+    )
     t.resource_count_is("AWS::ApiGateway::ApiKey", 1 if auth == "api_key" else 0)
-    t.has_resource_properties("AWS::Lambda::Function", {
-        "Environment": {"Variables": {"ENDPOINT_NAME": "mlops-dev-churn", "MAX_BODY_BYTES": str(256 * 1024)}},
-        "TracingConfig": {"Mode": "Active"},
-    })
-    invoke = [s for p in t.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]
-              if s.get("Sid") == "InvokeThisEndpoint"]
-    assert invoke == [{"Sid": "InvokeThisEndpoint", "Action": "sagemaker:InvokeEndpoint", "Effect": "Allow",
-                       "Resource": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn"}]
+    t.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {"Variables": {"ENDPOINT_NAME": "mlops-dev-churn", "MAX_BODY_BYTES": str(256 * 1024)}},
+            "TracingConfig": {"Mode": "Active"},
+        },
+    )
+    invoke = [
+        s
+        for p in t.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "InvokeThisEndpoint"
+    ]
+    assert invoke == [
+        {
+            "Sid": "InvokeThisEndpoint",
+            "Action": "sagemaker:InvokeEndpoint",
+            "Effect": "Allow",
+            "Resource": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn",
+        }
+    ]
 
 
 def test_unknown_auth_is_refused(stack):

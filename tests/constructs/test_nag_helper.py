@@ -46,7 +46,9 @@ def test_without_acknowledgment_nag_reports_the_computed_ids(tmp_path):
     assert expected == ["AwsSolutions::AwsSolutions-IAM5[Action::s3:GetObject*]", "AwsSolutions::AwsSolutions-IAM5[Resource::<Bucket83908E77.Arn>/*]"]
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
-    rules = {v["ruleName"] for p in __import__("json").loads((tmp_path / "validation-report.json").read_text())["pluginReports"] for v in p["violations"]}
+    rules = {
+        v["ruleName"] for p in __import__("json").loads((tmp_path / "validation-report.json").read_text())["pluginReports"] for v in p["violations"]
+    }
     assert {e.removeprefix("AwsSolutions::") for e in expected} <= rules
 
 

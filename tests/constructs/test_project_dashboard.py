@@ -29,8 +29,12 @@ def metrics_of(widgets: list[dict]) -> set[tuple[str, str]]:
 
 def monitored(**overrides) -> MonitoredEndpoint:
     values = dict(
-        endpoint_name="mlops-dev-churn", variant_name="AllTraffic", instance_backed=True, schedule_name="mlops-dev-churn-dq",
-        failure_rule_name="mlops-dev-churn-monitor-failed", drift_alarms=[DriftAlarm("mean_radius", 0.1), DriftAlarm("worst_area", 0.2)],
+        endpoint_name="mlops-dev-churn",
+        variant_name="AllTraffic",
+        instance_backed=True,
+        schedule_name="mlops-dev-churn-dq",
+        failure_rule_name="mlops-dev-churn-monitor-failed",
+        drift_alarms=[DriftAlarm("mean_radius", 0.1), DriftAlarm("worst_area", 0.2)],
         alarm_names=["mlops-dev-churn-drift-dev-mean_radius", "mlops-dev-churn-drift-dev-worst_area", "mlops-dev-churn-monitor-failed"],
         drift_period=Duration.hours(1),
     )
@@ -41,12 +45,19 @@ def monitored(**overrides) -> MonitoredEndpoint:
 def test_monitored_endpoint_and_pipeline_show_everything(stack):
     widgets = body(stack, endpoint=monitored(), state_machine_arn=MACHINE)["widgets"]
     assert metrics_of(widgets) == {
-        ("AWS/SageMaker", "Invocations"), ("AWS/SageMaker", "Invocation4XXErrors"), ("AWS/SageMaker", "Invocation5XXErrors"),
-        ("AWS/SageMaker", "ModelLatency"), ("/aws/sagemaker/Endpoints", "CPUUtilization"), ("/aws/sagemaker/Endpoints", "MemoryUtilization"),
+        ("AWS/SageMaker", "Invocations"),
+        ("AWS/SageMaker", "Invocation4XXErrors"),
+        ("AWS/SageMaker", "Invocation5XXErrors"),
+        ("AWS/SageMaker", "ModelLatency"),
+        ("/aws/sagemaker/Endpoints", "CPUUtilization"),
+        ("/aws/sagemaker/Endpoints", "MemoryUtilization"),
         ("aws/sagemaker/Endpoints/data-metrics", "feature_baseline_drift_mean_radius"),
         ("aws/sagemaker/Endpoints/data-metrics", "feature_baseline_drift_worst_area"),
-        ("aws/sagemaker/Endpoints/data-metrics", "feature_data_mean_radius"), ("AWS/Events", "TriggeredRules"),
-        ("AWS/States", "ExecutionsStarted"), ("AWS/States", "ExecutionsSucceeded"), ("AWS/States", "ExecutionsFailed"),
+        ("aws/sagemaker/Endpoints/data-metrics", "feature_data_mean_radius"),
+        ("AWS/Events", "TriggeredRules"),
+        ("AWS/States", "ExecutionsStarted"),
+        ("AWS/States", "ExecutionsSucceeded"),
+        ("AWS/States", "ExecutionsFailed"),
         ("AWS/States", "ExecutionsTimedOut"),
     }
     latency = next(w for w in widgets if "latency" in w["properties"].get("title", ""))

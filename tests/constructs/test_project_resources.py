@@ -33,18 +33,22 @@ def _buckets(template: Template) -> dict:
 
 def _kms_buckets(template: Template) -> dict:
     return {
-        k: v for k, v in _buckets(template).items()
+        k: v
+        for k, v in _buckets(template).items()
         if v["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     }
 
 
 def test_key_rotates_and_is_retained(template):
     template.resource_count_is("AWS::KMS::Key", 1)
-    template.has_resource("AWS::KMS::Key", {
-        "Properties": {"EnableKeyRotation": True},
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-    })
+    template.has_resource(
+        "AWS::KMS::Key",
+        {
+            "Properties": {"EnableKeyRotation": True},
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
 
 
 def test_key_lets_cloudwatch_and_events_publish_to_the_topic_from_this_account_only(template):
@@ -80,7 +84,10 @@ def test_every_bucket_property(template, prop):
             assert props["VersioningConfiguration"] == {"Status": "Enabled"}
         elif prop == "private":
             assert props["PublicAccessBlockConfiguration"] == {
-                "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
             }
             assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
         elif prop == "retained":
@@ -108,57 +115,86 @@ def test_every_bucket_refuses_plain_http_and_old_tls(template):
 
 
 def test_capture_bucket_moves_to_infrequent_access(template):
-    template.has_resource_properties("AWS::S3::Bucket", {
-        "LifecycleConfiguration": {"Rules": Match.array_with([
-            {"Id": "capture-to-infrequent-access", "Status": "Enabled",
-             "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 60}]},
-        ])},
-    })
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [
+                        {
+                            "Id": "capture-to-infrequent-access",
+                            "Status": "Enabled",
+                            "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 60}],
+                        },
+                    ]
+                )
+            },
+        },
+    )
 
 
 def test_access_logs_expire(template):
-    template.has_resource_properties("AWS::S3::Bucket", {
-        "LifecycleConfiguration": {"Rules": Match.array_with([{"Id": "expire-access-logs", "Status": "Enabled", "ExpirationInDays": 120}])},
-        "BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-    })
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LifecycleConfiguration": {"Rules": Match.array_with([{"Id": "expire-access-logs", "Status": "Enabled", "ExpirationInDays": 120}])},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        },
+    )
 
 
 def test_data_bucket_sends_events_to_eventbridge_without_a_custom_resource(template):
-    template.has_resource_properties("AWS::S3::Bucket", {
-        "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}},
-    })
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}},
+        },
+    )
     assert template.find_resources("AWS::Lambda::Function") == {}
     assert template.find_resources("Custom::S3BucketNotifications") == {}
 
 
 def test_repository_scans_is_immutable_encrypted_and_retained(template):
-    template.has_resource("AWS::ECR::Repository", {
-        "Properties": {
-            "ImageScanningConfiguration": {"ScanOnPush": True},
-            "ImageTagMutability": "IMMUTABLE",
-            "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": Match.any_value()},
-            "LifecyclePolicy": {"LifecyclePolicyText": Match.string_like_regexp("imageCountMoreThan")},
+    template.has_resource(
+        "AWS::ECR::Repository",
+        {
+            "Properties": {
+                "ImageScanningConfiguration": {"ScanOnPush": True},
+                "ImageTagMutability": "IMMUTABLE",
+                "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": Match.any_value()},
+                "LifecyclePolicy": {"LifecyclePolicyText": Match.string_like_regexp("imageCountMoreThan")},
+            },
+            "DeletionPolicy": "Retain",
         },
-        "DeletionPolicy": "Retain",
-    })
+    )
 
 
 def test_model_package_group_is_named_and_retained(template):
-    template.has_resource("AWS::SageMaker::ModelPackageGroup", {
-        "Properties": {"ModelPackageGroupName": "mlops-dev-churn"},
-        "DeletionPolicy": "Retain",
-    })
+    template.has_resource(
+        "AWS::SageMaker::ModelPackageGroup",
+        {
+            "Properties": {"ModelPackageGroupName": "mlops-dev-churn"},
+            "DeletionPolicy": "Retain",
+        },
+    )
 
 
 def test_alert_topic_is_encrypted_tls_only_and_emails_subscribers(template):
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.resource_count_is("AWS::SNS::Subscription", 2)
     template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "b@example.com"})
-    template.has_resource_properties("AWS::SNS::TopicPolicy", {
-        "PolicyDocument": {"Statement": Match.array_with([
-            Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
-        ])},
-    })
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+                    ]
+                )
+            },
+        },
+    )
 
 
 def test_published_project_reads_each_parameter_once_and_names_a_wrong_one(stack):
@@ -170,10 +206,19 @@ def test_published_project_reads_each_parameter_once_and_names_a_wrong_one(stack
 
 def test_attributes_are_exposed_for_later_stacks(stack):
     project = ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g"))
-    assert set(project.parameter_values()) == {
-        "data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn",
-        "repository-name", "model-package-group-name", "alert-topic-arn",
-    } == set(PublishedProject.PARAMETERS)  # what the later stacks read is what is published
+    assert (
+        set(project.parameter_values())
+        == {
+            "data-bucket-name",
+            "artifacts-bucket-name",
+            "capture-bucket-name",
+            "key-arn",
+            "repository-name",
+            "model-package-group-name",
+            "alert-topic-arn",
+        }
+        == set(PublishedProject.PARAMETERS)
+    )  # what the later stacks read is what is published
     for attribute in ("key", "data_bucket", "artifacts_bucket", "capture_bucket", "access_logs_bucket", "repository", "alert_topic"):
         assert getattr(project, attribute) is not None
 

@@ -19,7 +19,9 @@ KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-5555555555
 @pytest.fixture
 def template(stack) -> Template:
     Sandbox(
-        stack, "Sandbox", user_name="alice",
+        stack,
+        "Sandbox",
+        user_name="alice",
         user_role=iam.Role.from_role_arn(stack, "Role", ROLE),
         data_bucket=s3.Bucket.from_bucket_name(stack, "Data", "churn-data"),
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "churn-artifacts"),

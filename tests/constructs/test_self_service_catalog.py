@@ -38,12 +38,21 @@ def test_portfolio_is_shared_with_the_configured_roles_only(template):
 
 
 def test_launch_role_is_assumed_by_service_catalog_from_this_account(template):
-    template.has_resource_properties("AWS::IAM::Role", {
-        "AssumeRolePolicyDocument": {"Statement": [Match.object_like({
-            "Principal": {"Service": "servicecatalog.amazonaws.com"},
-            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-        })]},
-    })
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Principal": {"Service": "servicecatalog.amazonaws.com"},
+                            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                        }
+                    )
+                ]
+            },
+        },
+    )
 
 
 def test_launch_role_has_no_wildcard_action_and_no_unscoped_write(template):
@@ -62,27 +71,47 @@ def test_product_templates_reuse_the_platform_constructs(stack, catalog, tmp_pat
     import os
 
     assembly = stack.node.root.synth()
-    products = {f: json.loads(open(os.path.join(assembly.directory, f)).read()) for f in os.listdir(assembly.directory) if f.endswith(".product.template.json")}
+    products = {
+        f: json.loads(open(os.path.join(assembly.directory, f)).read())
+        for f in os.listdir(assembly.directory)
+        if f.endswith(".product.template.json")
+    }
     assert len(products) == 3
     by_kind = {}
     for name, tmpl in products.items():
         kind = next(k for k in ("Project", "User", "Sandbox") if f"{k}ProductStack" in name)
         by_kind[kind] = tmpl
     project_types = {r["Type"] for r in by_kind["Project"]["Resources"].values()}
-    assert {"AWS::KMS::Key", "AWS::S3::Bucket", "AWS::ECR::Repository", "AWS::SageMaker::ModelPackageGroup", "AWS::SNS::Topic", "AWS::SSM::Parameter"} <= project_types
+    assert {
+        "AWS::KMS::Key",
+        "AWS::S3::Bucket",
+        "AWS::ECR::Repository",
+        "AWS::SageMaker::ModelPackageGroup",
+        "AWS::SNS::Topic",
+        "AWS::SSM::Parameter",
+    } <= project_types
     assert set(by_kind["Project"]["Parameters"]) >= {"ProjectName", "AlertEmail"}
     assert by_kind["Project"]["Parameters"]["ProjectName"]["AllowedPattern"] == "^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
     assert {"AWS::SageMaker::UserProfile", "AWS::IAM::Role"} <= {r["Type"] for r in by_kind["User"]["Resources"].values()}
     assert by_kind["User"]["Parameters"]["DomainId"] == {
-        "Type": "AWS::SSM::Parameter::Value<String>", "Default": "/mlops/dev/studio/domain-id",
+        "Type": "AWS::SSM::Parameter::Value<String>",
+        "Default": "/mlops/dev/studio/domain-id",
         "Description": "SSM parameter holding the Studio domain id",
     }
     sandbox_params = by_kind["Sandbox"]["Parameters"]
     assert {"UserRoleArn", "DataBucketName", "ArtifactsBucketName", "KeyArn"} <= set(sandbox_params)
-    assert all(sandbox_params[p]["Type"] == "AWS::SSM::Parameter::Value<String>" for p in ("UserRoleArn", "DataBucketName", "ArtifactsBucketName", "KeyArn"))
+    assert all(
+        sandbox_params[p]["Type"] == "AWS::SSM::Parameter::Value<String>" for p in ("UserRoleArn", "DataBucketName", "ArtifactsBucketName", "KeyArn")
+    )
     for tmpl in products.values():
         for resource in tmpl["Resources"].values():
-            if resource["Type"] in ("AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SageMaker::UserProfile", "AWS::SageMaker::ModelPackageGroup", "AWS::ECR::Repository"):
+            if resource["Type"] in (
+                "AWS::S3::Bucket",
+                "AWS::KMS::Key",
+                "AWS::SageMaker::UserProfile",
+                "AWS::SageMaker::ModelPackageGroup",
+                "AWS::ECR::Repository",
+            ):
                 assert resource["DeletionPolicy"] == "Retain"
 
 
@@ -115,8 +144,13 @@ def test_a_self_served_project_is_a_configured_project(dev):
     configured = dev.template(dev.stage.projects["churn"])["Resources"]
     kinds = lambda resources: sorted(r["Type"] for r in resources.values() if r["Type"] != "AWS::SNS::Subscription")  # noqa: E731
     assert kinds(product) == kinds(configured)
-    differing = [lid for lid in configured if configured[lid]["Type"] != "AWS::SNS::Subscription"
-                 and _comparable(configured[lid], "churn") != _comparable(product.get(lid), "churn")]
+    differing = [
+        lid
+        for lid in configured
+        if configured[lid]["Type"] != "AWS::SNS::Subscription" and _comparable(configured[lid], "churn") != _comparable(product.get(lid), "churn")
+    ]
     assert differing == []
     lifecycle = configured["ProjectDataBucket1741EDAC"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    assert {"Id": "expire-noncurrent-versions"}.items() <= lifecycle[0].items() and lifecycle[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert {"Id": "expire-noncurrent-versions"}.items() <= lifecycle[0].items() and lifecycle[0]["NoncurrentVersionExpiration"][
+        "NoncurrentDays"
+    ] == 30

@@ -15,10 +15,17 @@ from mlops_constructs.studio_network import NewVpcProps, StudioNetwork
 
 @pytest.fixture
 def template(stack) -> Template:
-    net = StudioNetwork(stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=["sts"])
+    net = StudioNetwork(
+        stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=["sts"]
+    )
     StudioDomain(
-        stack, "Studio", domain_name="mlops-dev", vpc=net.vpc, subnets=net.subnets.subnets,
-        security_group=net.studio_security_group, idle_shutdown_minutes=45,
+        stack,
+        "Studio",
+        domain_name="mlops-dev",
+        vpc=net.vpc,
+        subnets=net.subnets.subnets,
+        security_group=net.studio_security_group,
+        idle_shutdown_minutes=45,
     )
     return Template.from_stack(stack)
 
@@ -38,10 +45,13 @@ def test_domain_is_vpc_only_iam_auth_and_kms_encrypted(template):
 def test_every_jupyterlab_app_gets_the_idle_shutdown_config(template):
     lcc_ref = {"Fn::GetAtt": [Match.string_like_regexp("StudioIdleShutdownLifecycleConfig"), "StudioLifecycleConfigArn"]}
     expected = {"LifecycleConfigArns": [lcc_ref], "DefaultResourceSpec": {"InstanceType": "ml.t3.medium", "LifecycleConfigArn": lcc_ref}}
-    template.has_resource_properties("AWS::SageMaker::Domain", {
-        "DefaultUserSettings": Match.object_like({"JupyterLabAppSettings": expected, "SecurityGroups": Match.any_value()}),
-        "DefaultSpaceSettings": Match.object_like({"JupyterLabAppSettings": expected}),
-    })
+    template.has_resource_properties(
+        "AWS::SageMaker::Domain",
+        {
+            "DefaultUserSettings": Match.object_like({"JupyterLabAppSettings": expected, "SecurityGroups": Match.any_value()}),
+            "DefaultSpaceSettings": Match.object_like({"JupyterLabAppSettings": expected}),
+        },
+    )
 
 
 def test_lifecycle_config_runs_the_checker_with_the_configured_minutes(template):
@@ -63,24 +73,40 @@ def test_embedded_checker_is_valid_python():
 
 
 def test_default_role_is_sagemaker_only_from_this_account_and_reaches_no_data(template):
-    template.has_resource_properties("AWS::IAM::Role", {
-        "AssumeRolePolicyDocument": {"Statement": [{
-            "Action": "sts:AssumeRole", "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-        }]},
-    })
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "sts:AssumeRole",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sagemaker.amazonaws.com"},
+                        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                    }
+                ]
+            },
+        },
+    )
     policies = template.find_resources("AWS::IAM::Policy")
     policy = next(v for k, v in policies.items() if k.startswith("StudioDefaultExecutionRole"))
-    actions = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    actions = {
+        a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
     assert all(a.startswith("sagemaker:") for a in actions)
     assert "sagemaker:DeleteApp" in actions  # idle shutdown stops the app with this role
 
 
 def test_domain_accepts_existing_subnets(stack):
-    vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id="vpc-0123456789abcdef0", availability_zones=["us-east-1a"], isolated_subnet_ids=["subnet-0123456789abcdef0"])
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack, "Vpc", vpc_id="vpc-0123456789abcdef0", availability_zones=["us-east-1a"], isolated_subnet_ids=["subnet-0123456789abcdef0"]
+    )
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
     StudioDomain(stack, "Studio", domain_name="d", vpc=vpc, subnets=vpc.isolated_subnets, security_group=sg, idle_shutdown_minutes=60)
-    Template.from_stack(stack).has_resource_properties("AWS::SageMaker::Domain", {
-        "VpcId": "vpc-0123456789abcdef0", "SubnetIds": ["subnet-0123456789abcdef0"],
-    })
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::SageMaker::Domain",
+        {
+            "VpcId": "vpc-0123456789abcdef0",
+            "SubnetIds": ["subnet-0123456789abcdef0"],
+        },
+    )

@@ -10,7 +10,9 @@ ENDPOINTS = ["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ec
 
 
 def test_new_vpc_has_only_isolated_subnets_and_no_way_out(stack):
-    StudioNetwork(stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS)
+    StudioNetwork(
+        stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS
+    )
     t = Template.from_stack(stack)
     t.resource_count_is("AWS::EC2::VPC", 1)
     t.resource_count_is("AWS::EC2::Subnet", 2)
@@ -29,7 +31,9 @@ def test_new_vpc_logs_flows_with_retention(stack):
 
 
 def test_endpoints_one_per_service_private_dns_https_from_vpc_only(stack):
-    StudioNetwork(stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS)
+    StudioNetwork(
+        stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS
+    )
     t = Template.from_stack(stack)
     interface = [e for e in t.find_resources("AWS::EC2::VPCEndpoint").values() if e["Properties"].get("VpcEndpointType") == "Interface"]
     gateway = [e for e in t.find_resources("AWS::EC2::VPCEndpoint").values() if e["Properties"].get("VpcEndpointType") == "Gateway"]
@@ -37,10 +41,15 @@ def test_endpoints_one_per_service_private_dns_https_from_vpc_only(stack):
     assert services == sorted(f"com.amazonaws.us-east-1.{s}" for s in ENDPOINTS)
     assert all(e["Properties"]["PrivateDnsEnabled"] for e in interface)
     assert len(gateway) == 1
-    t.has_resource_properties("AWS::EC2::SecurityGroup", {
-        "GroupDescription": Match.string_like_regexp("Interface VPC endpoints"),
-        "SecurityGroupIngress": [{"CidrIp": "10.42.0.0/16", "FromPort": 443, "ToPort": 443, "IpProtocol": "tcp", "Description": "HTTPS from the VPC"}],
-    })
+    t.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": Match.string_like_regexp("Interface VPC endpoints"),
+            "SecurityGroupIngress": [
+                {"CidrIp": "10.42.0.0/16", "FromPort": 443, "ToPort": 443, "IpProtocol": "tcp", "Description": "HTTPS from the VPC"}
+            ],
+        },
+    )
 
 
 def test_studio_security_group_admits_only_its_own_members(stack):
@@ -55,10 +64,13 @@ def test_studio_security_group_admits_only_its_own_members(stack):
 
 def test_existing_vpc_is_used_as_given_without_lookups(stack):
     network = StudioNetwork(
-        stack, "Net",
+        stack,
+        "Net",
         network=ExistingVpcProps(
-            vpc_id="vpc-0123456789abcdef0", cidr="10.1.0.0/16",
-            subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"], availability_zones=["us-east-1a", "us-east-1b"],
+            vpc_id="vpc-0123456789abcdef0",
+            cidr="10.1.0.0/16",
+            subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+            availability_zones=["us-east-1a", "us-east-1b"],
         ),
         interface_endpoints=ENDPOINTS,
     )
@@ -74,9 +86,15 @@ def test_existing_vpc_is_used_as_given_without_lookups(stack):
 
 def test_existing_vpc_can_skip_endpoints(stack):
     StudioNetwork(
-        stack, "Net",
-        network=ExistingVpcProps(vpc_id="vpc-0123456789abcdef0", cidr="10.1.0.0/16", subnet_ids=["subnet-0123456789abcdef0"],
-                                 availability_zones=["us-east-1a"], create_endpoints=False),
+        stack,
+        "Net",
+        network=ExistingVpcProps(
+            vpc_id="vpc-0123456789abcdef0",
+            cidr="10.1.0.0/16",
+            subnet_ids=["subnet-0123456789abcdef0"],
+            availability_zones=["us-east-1a"],
+            create_endpoints=False,
+        ),
         interface_endpoints=ENDPOINTS,
     )
     Template.from_stack(stack).resource_count_is("AWS::EC2::VPCEndpoint", 0)

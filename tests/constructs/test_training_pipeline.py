@@ -87,18 +87,30 @@ def definition_of(template: Template) -> dict:
 
 
 def test_state_machine_is_traced_and_logs_everything(template):
-    template.has_resource_properties("AWS::StepFunctions::StateMachine", {
-        "StateMachineType": "STANDARD",
-        "TracingConfiguration": {"Enabled": True},
-        "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": True, "Destinations": Match.any_value()},
-    })
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": True, "Destinations": Match.any_value()},
+        },
+    )
     template.has_resource("AWS::Logs::LogGroup", {"Properties": {"RetentionInDays": 365}, "DeletionPolicy": "Retain"})
 
 
 def test_every_task_has_a_timeout_and_a_catch(template):
     states = definition_of(template)["States"]
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
-    assert set(tasks) == {"Preprocess", "Train", "Evaluate", "ReadEvaluation", "RegisterModel", "NotifyRegistered", "NotifyGateFailed", "NotifyFailure"}
+    assert set(tasks) == {
+        "Preprocess",
+        "Train",
+        "Evaluate",
+        "ReadEvaluation",
+        "RegisterModel",
+        "NotifyRegistered",
+        "NotifyGateFailed",
+        "NotifyFailure",
+    }
     for name, state in tasks.items():
         assert state["TimeoutSeconds"] > 0, name
         if name != "NotifyFailure":
@@ -117,7 +129,10 @@ def test_jobs_use_the_sync_integrations_the_key_and_the_private_subnets(template
     assert pre["AppSpecification"]["ContainerEntrypoint"] == ["preprocess"]
     assert pre["ProcessingOutputConfig"]["KmsKeyId"] == KEY
     assert pre["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
-    assert pre["NetworkConfig"]["VpcConfig"] == {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}
+    assert pre["NetworkConfig"]["VpcConfig"] == {
+        "SecurityGroupIds": ["sg-0123456789abcdef0"],
+        "Subnets": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    }
     assert pre["ProcessingInputs"][0]["S3Input"]["S3Uri"] == "s3://data-bucket/incoming/"
     train = states["Train"]["Parameters"]
     assert train["HyperParameters"] == {"model_type": "gradient_boosting", "max_iter": "200"}
@@ -143,7 +158,9 @@ def test_gate_direction_follows_the_metric(stack):
 
 def _statements(template: Template, role_prefix: str) -> list[dict]:
     return [
-        s for k, p in template.find_resources("AWS::IAM::Policy").items() if k.startswith(role_prefix)
+        s
+        for k, p in template.find_resources("AWS::IAM::Policy").items()
+        if k.startswith(role_prefix)
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
 
@@ -173,23 +190,43 @@ def test_job_role_reads_data_writes_only_pipeline_prefix(template):
 
 def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
     pipeline = build(stack)
-    PipelineTriggers(stack, "Triggers", props=PipelineTriggersProps(
-        project_name="churn", state_machine=pipeline.state_machine,
-        alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC), key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
-        data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
-        data_prefix="incoming/", schedule="cron(0 3 1 * ? *)", drift_alarm_prefix="mlops-dev-churn-drift-",
-    ))
+    PipelineTriggers(
+        stack,
+        "Triggers",
+        props=PipelineTriggersProps(
+            project_name="churn",
+            state_machine=pipeline.state_machine,
+            alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC),
+            key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
+            data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
+            data_prefix="incoming/",
+            schedule="cron(0 3 1 * ? *)",
+            drift_alarm_prefix="mlops-dev-churn-drift-",
+        ),
+    )
     t = Template.from_stack(stack)
     t.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": 1, "Runtime": "python3.14", "Handler": "handler.handler"})
     t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "ENABLED"})
-    t.has_resource_properties("AWS::Events::Rule", {"EventPattern": {
-        "source": ["aws.s3"], "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": ["data-bucket"]}, "object": {"key": [{"prefix": "incoming/"}]}},
-    }})
-    t.has_resource_properties("AWS::Events::Rule", {"EventPattern": {
-        "source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
-        "detail": {"alarmName": [{"prefix": "mlops-dev-churn-drift-"}], "state": {"value": ["ALARM"]}},
-    }})
+    t.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": ["data-bucket"]}, "object": {"key": [{"prefix": "incoming/"}]}},
+            }
+        },
+    )
+    t.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.cloudwatch"],
+                "detail-type": ["CloudWatch Alarm State Change"],
+                "detail": {"alarmName": [{"prefix": "mlops-dev-churn-drift-"}], "state": {"value": ["ALARM"]}},
+            }
+        },
+    )
     for rule in t.find_resources("AWS::Events::Rule").values():
         target = rule["Properties"]["Targets"][0]
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4 and "DeadLetterConfig" in target
@@ -205,12 +242,21 @@ def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
 
 def test_schedule_can_be_disabled(stack):
     pipeline = build(stack)
-    PipelineTriggers(stack, "Triggers", props=PipelineTriggersProps(
-        project_name="churn", state_machine=pipeline.state_machine,
-        alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC), key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
-        data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
-        data_prefix="incoming/", schedule="cron(0 3 1 * ? *)", schedule_enabled=False, drift_alarm_prefix="p-",
-    ))
+    PipelineTriggers(
+        stack,
+        "Triggers",
+        props=PipelineTriggersProps(
+            project_name="churn",
+            state_machine=pipeline.state_machine,
+            alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC),
+            key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
+            data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
+            data_prefix="incoming/",
+            schedule="cron(0 3 1 * ? *)",
+            schedule_enabled=False,
+            drift_alarm_prefix="p-",
+        ),
+    )
     Template.from_stack(stack).has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "DISABLED"})
 
 
@@ -219,8 +265,15 @@ def test_schedule_can_be_disabled(stack):
 
 @pytest.fixture
 def moto_world(monkeypatch):
-    with sfn_harness.moto_world(monkeypatch, region=REGION, account=ACCOUNT, buckets=["data-bucket", "artifacts-bucket"],
-                                group=GROUP, topic_name="churn-alerts", artifacts_bucket="artifacts-bucket") as world:
+    with sfn_harness.moto_world(
+        monkeypatch,
+        region=REGION,
+        account=ACCOUNT,
+        buckets=["data-bucket", "artifacts-bucket"],
+        group=GROUP,
+        topic_name="churn-alerts",
+        artifacts_bucket="artifacts-bucket",
+    ) as world:
         yield world
 
 
@@ -247,8 +300,19 @@ def definition(template) -> dict:
 def test_metric_passes_model_package_is_registered_and_notified(definition, moto_world):
     result = run(harnessed(definition), {"trigger": "new-data", "detail": {"key": "incoming/a.csv"}}, _report(0.93))
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert _entered(result) == ["HasTrigger", "PrepareRun", "NameJobs", "Preprocess", "Train", "Evaluate", "ReadEvaluation",
-                                "QualityGate", "RegisterModel", "NotifyRegistered", "ModelRegistered"]
+    assert _entered(result) == [
+        "HasTrigger",
+        "PrepareRun",
+        "NameJobs",
+        "Preprocess",
+        "Train",
+        "Evaluate",
+        "ReadEvaluation",
+        "QualityGate",
+        "RegisterModel",
+        "NotifyRegistered",
+        "ModelRegistered",
+    ]
     sagemaker = boto3.client("sagemaker")
     packages = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     assert len(packages) == 1 and packages[0]["ModelApprovalStatus"] == "PendingManualApproval"
@@ -325,28 +389,50 @@ def test_baseline_job_runs_the_analyzer_on_the_training_features(monitored_defin
     assert states["Baseline"]["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
     assert job["AppSpecification"] == {"ImageUri": ANALYZER}  # the analyzer's own entrypoint
     assert json.loads(job["Environment"]["dataset_format"]) == {"csv": {"header": True, "output_columns_position": "START"}}
-    assert job["Environment"]["dataset_source"] == job["ProcessingInputs"][0]["S3Input"]["LocalPath"] == "/opt/ml/processing/input/baseline_dataset_input"
+    assert (
+        job["Environment"]["dataset_source"]
+        == job["ProcessingInputs"][0]["S3Input"]["LocalPath"]
+        == "/opt/ml/processing/input/baseline_dataset_input"
+    )
     assert job["Environment"]["output_path"] == job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["LocalPath"] == "/opt/ml/processing/output"
     assert job["Environment"]["publish_cloudwatch_metrics"] == "Disabled"
     assert job["ProcessingInputs"][0]["S3Input"]["S3Uri.$"] == "States.Format('s3://artifacts-bucket/pipeline/{}/scored-baseline', $.run.runId)"
     evaluate = states["Evaluate"]["Parameters"]  # which scores the training features into that input
-    assert {i["InputName"]: i["S3Input"]["S3Uri.$"] for i in evaluate["ProcessingInputs"]}["baseline"] == \
-        "States.Format('s3://artifacts-bucket/pipeline/{}/preprocess/baseline', $.run.runId)"
-    assert {o["OutputName"]: o["S3Output"]["S3Uri.$"] for o in evaluate["ProcessingOutputConfig"]["Outputs"]}["scored-baseline"] == \
-        "States.Format('s3://artifacts-bucket/pipeline/{}/scored-baseline', $.run.runId)"
-    assert job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri.$"] == "States.Format('s3://artifacts-bucket/pipeline/{}/baseline', $.run.runId)"
+    assert {i["InputName"]: i["S3Input"]["S3Uri.$"] for i in evaluate["ProcessingInputs"]}[
+        "baseline"
+    ] == "States.Format('s3://artifacts-bucket/pipeline/{}/preprocess/baseline', $.run.runId)"
+    assert {o["OutputName"]: o["S3Output"]["S3Uri.$"] for o in evaluate["ProcessingOutputConfig"]["Outputs"]}[
+        "scored-baseline"
+    ] == "States.Format('s3://artifacts-bucket/pipeline/{}/scored-baseline', $.run.runId)"
+    assert (
+        job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri.$"]
+        == "States.Format('s3://artifacts-bucket/pipeline/{}/baseline', $.run.runId)"
+    )
     assert job["ProcessingOutputConfig"]["KmsKeyId"] == KEY and job["NetworkConfig"]["VpcConfig"]["Subnets"][0] == "subnet-0123456789abcdef0"
     assert states["Baseline"]["Catch"][0]["Next"] == "NotifyFailure"
 
 
 def test_job_role_may_pull_only_the_analyzer_image(stack):
     build(stack, monitor_image=AwsImage(ANALYZER, ANALYZER_REPO))
-    Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {
-        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Sid": "PullModelMonitorAnalyzer", "Effect": "Allow", "Resource": ANALYZER_REPO,
-            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-        })])}
-    })
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": "PullModelMonitorAnalyzer",
+                                "Effect": "Allow",
+                                "Resource": ANALYZER_REPO,
+                                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(monitored_definition, moto_world):
@@ -359,8 +445,10 @@ def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(mo
     package = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
     described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
     prefix = f"s3://artifacts-bucket/pipeline/{RUN_ID}/baseline"
-    expected = {"Statistics": {"ContentType": "application/json", "S3Uri": f"{prefix}/statistics.json"},
-                "Constraints": {"ContentType": "application/json", "S3Uri": f"{prefix}/constraints.json"}}
+    expected = {
+        "Statistics": {"ContentType": "application/json", "S3Uri": f"{prefix}/statistics.json"},
+        "Constraints": {"ContentType": "application/json", "S3Uri": f"{prefix}/constraints.json"},
+    }
     assert described["DriftCheckBaselines"]["ModelDataQuality"] == expected
     assert described["ModelMetrics"]["ModelDataQuality"] == expected
     assert described["CustomerMetadataProperties"]["trainingFeatures"] == f"s3://artifacts-bucket/pipeline/{RUN_ID}/preprocess/baseline"
@@ -382,11 +470,14 @@ def definition_of_text(machine: dict) -> str:
     return "".join(p if isinstance(p, str) else "" for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1])
 
 
-@pytest.mark.parametrize(("overrides", "hours"), [
-    ({}, 3 + 2),  # preprocess, train, evaluate (60 minutes each) + 2 hours for the other states
-    ({"monitor_image": AwsImage("123456789012.dkr.ecr.us-east-1.amazonaws.com/x", "arn:aws:ecr:us-east-1:123456789012:repository/x")}, 4 + 2),
-    ({"spot_training": True}, 4 + 2),  # training may wait twice its runtime for spot capacity
-])
+@pytest.mark.parametrize(
+    ("overrides", "hours"),
+    [
+        ({}, 3 + 2),  # preprocess, train, evaluate (60 minutes each) + 2 hours for the other states
+        ({"monitor_image": AwsImage("123456789012.dkr.ecr.us-east-1.amazonaws.com/x", "arn:aws:ecr:us-east-1:123456789012:repository/x")}, 4 + 2),
+        ({"spot_training": True}, 4 + 2),  # training may wait twice its runtime for spot capacity
+    ],
+)
 def test_the_execution_limit_is_the_sum_of_the_steps_it_runs(stack, overrides, hours):
     pipeline = build(stack, **overrides)
     assert _machine_timeout(stack) == hours * 3600

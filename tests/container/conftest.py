@@ -43,4 +43,5 @@ def ml_root(tmp_path_factory, processed) -> Path:
 def at_root(monkeypatch):
     def use(root: Path) -> None:
         monkeypatch.setenv(ML_ROOT_ENV, str(root))
+
     return use

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from mlops_container import capture, data, drift, local
 
 def _write_capture(root: Path, rows: np.ndarray, features: list[str], *, json_every: int = 3, extra_lines: list[str] = ()) -> None:
     root.mkdir(parents=True, exist_ok=True)
-    when = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 23, 12, tzinfo=UTC)
     lines = []
     for i in range(0, len(rows), 5):
         chunk = rows[i : i + 5]
@@ -73,13 +73,33 @@ def test_a_small_shift_on_one_feature_is_found(tables, processed, tmp_path):
 def test_malformed_lines_missing_and_bad_values_are_reported_not_fatal(tables, processed, tmp_path):
     _, pool = tables
     rows = _sample(pool, 300, 4).astype(object)
-    _write_capture(tmp_path / "capture", rows.astype(float), pool.features,
-                   extra_lines=["{not json", '{"captureData": {}}', json.dumps({"captureData": {"endpointInput": {
-                       "observedContentType": "text/csv", "mode": "INPUT", "encoding": "CSV",
-                       "data": ",".join(["", "abc"] + ["1.0"] * 28) + "\n1,2,3"}}})])
+    _write_capture(
+        tmp_path / "capture",
+        rows.astype(float),
+        pool.features,
+        extra_lines=[
+            "{not json",
+            '{"captureData": {}}',
+            json.dumps(
+                {
+                    "captureData": {
+                        "endpointInput": {
+                            "observedContentType": "text/csv",
+                            "mode": "INPUT",
+                            "encoding": "CSV",
+                            "data": ",".join(["", "abc"] + ["1.0"] * 28) + "\n1,2,3",
+                        }
+                    }
+                }
+            ),
+        ],
+    )
     summary = drift.analyze(processed / "baseline" / "baseline.csv", tmp_path / "capture", tmp_path / "out")
     assert summary["malformed"] == 2 and summary["wrong_width_rows"] == 1
-    kinds = {(v["feature_name"], v["constraint_check_type"]) for v in json.loads((tmp_path / "out" / "constraint_violations.json").read_text())["violations"]}
+    kinds = {
+        (v["feature_name"], v["constraint_check_type"])
+        for v in json.loads((tmp_path / "out" / "constraint_violations.json").read_text())["violations"]
+    }
     assert (pool.features[0], "completeness_check") in kinds and (pool.features[1], "data_type_check") in kinds
     assert ("*", "missing_column_check") in kinds
 
@@ -96,7 +116,11 @@ def test_outputs_have_model_monitors_shapes(tables, processed, tmp_path):
     assert {"common", "mean", "sum", "std_dev", "min", "max", "distribution"} <= set(numeric)
     assert numeric["common"]["num_present"] == 200 and numeric["distribution"]["kll"]["buckets"][0].keys() == {"lower_bound", "upper_bound", "count"}
     constraints = json.loads((tmp_path / "out" / "constraints.json").read_text())
-    assert constraints["monitoring_config"]["distribution_constraints"] == {"perform_comparison": "Enabled", "comparison_threshold": 0.1, "comparison_method": "Robust"}
+    assert constraints["monitoring_config"]["distribution_constraints"] == {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Robust",
+    }
     assert {f["name"] for f in constraints["features"]} == set(pool.features)
     assert json.loads((tmp_path / "out" / "constraint_violations.json").read_text()) == {"violations": []}
     html = (tmp_path / "out" / "report.html").read_text()

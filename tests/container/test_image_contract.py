@@ -61,23 +61,30 @@ def test_serving_port_and_nginx_match():
 
 
 def test_serve_defaults_to_port_8080_on_all_interfaces():
-    result = subprocess.run([sys.executable, "-m", "mlops_container.serve", "--help"], capture_output=True, text=True,
-                            env={"PYTHONPATH": str(CONTAINER), "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_container.serve", "--help"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(CONTAINER), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0 and "MODEL_SERVER_WORKERS" in result.stdout
     assert re.search(r'add_argument\("--port", type=int, default=8080\)', (CONTAINER / "mlops_container" / "serve.py").read_text())
     assert re.search(r'add_argument\("--host", default="0.0.0.0"\)', (CONTAINER / "mlops_container" / "serve.py").read_text())
 
 
 def test_requirements_are_pinned_and_installed_here():
-    lines = [l for l in (CONTAINER / "requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
-    assert lines and all("==" in l for l in lines)
+    lines = [line for line in (CONTAINER / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines and all("==" in line for line in lines)
     for line in lines:
         name, pinned = line.split("==")
         assert version(name) == pinned, name
     assert "COPY requirements.txt" in DOCKERFILE and "pip install --no-cache-dir -r /opt/program/requirements.txt" in DOCKERFILE
 
 
-@pytest.mark.parametrize(("env", "message"), [({"MODEL_SERVER_WORKERS": "zero"}, "must be a positive integer"), ({"MODEL_SERVER_TIMEOUT": "0"}, "must be a positive integer")])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"MODEL_SERVER_WORKERS": "zero"}, "must be a positive integer"), ({"MODEL_SERVER_TIMEOUT": "0"}, "must be a positive integer")],
+)
 def test_bad_server_settings_are_refused(monkeypatch, env, message):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -108,7 +115,10 @@ def test_contract_paths_are_where_the_code_reads_and_writes(monkeypatch):
     assert contract.PREPROCESS_INPUT == str(processing.input("data"))
     assert contract.PREPROCESS_OUTPUTS == {n: str(processing.output(n)) for n in ("train", "validation", "test", "baseline")}
     assert (contract.EVALUATE_MODEL, contract.EVALUATE_TEST, contract.EVALUATE_OUTPUT) == (
-        str(processing.model), str(processing.test), str(processing.evaluation))
+        str(processing.model),
+        str(processing.test),
+        str(processing.evaluation),
+    )
     assert (contract.EVALUATE_BASELINE, contract.EVALUATE_SCORED_BASELINE) == (str(processing.baseline), str(processing.scored_baseline))
     for entrypoint in contract.ENTRYPOINTS.values():
         assert (CONTAINER / "bin" / entrypoint[0]).exists()

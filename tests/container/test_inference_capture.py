@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -22,7 +22,14 @@ def test_csv_rows():
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"instances": [[1, 2, 3]]}', b'{"instances": [{"a": 1, "b": 2, "c": 3}]}', b'{"features": [1, 2, 3]}', b"[[1, 2, 3]]", b"[1, 2, 3]", b'{"a": 1, "b": 2, "c": 3}'],
+    [
+        b'{"instances": [[1, 2, 3]]}',
+        b'{"instances": [{"a": 1, "b": 2, "c": 3}]}',
+        b'{"features": [1, 2, 3]}',
+        b"[[1, 2, 3]]",
+        b"[1, 2, 3]",
+        b'{"a": 1, "b": 2, "c": 3}',
+    ],
 )
 def test_json_shapes(body):
     np.testing.assert_array_equal(inference.parse(body, "application/json", FEATURES), [[1, 2, 3]])
@@ -59,8 +66,12 @@ def test_bad_requests_get_a_4xx_and_a_one_line_reason(body, kind, status, messag
 
 @pytest.mark.parametrize(
     ("accept", "expected"),
-    [(None, "text/csv"), ("*/*", "text/csv"), ("application/json", "application/json"),
-     ("text/html, application/jsonlines;q=0.9", "application/jsonlines")],
+    [
+        (None, "text/csv"),
+        ("*/*", "text/csv"),
+        ("application/json", "application/json"),
+        ("text/html, application/jsonlines;q=0.9", "application/jsonlines"),
+    ],
 )
 def test_negotiation(accept, expected):
     assert inference.negotiate(accept, "text/csv") == expected
@@ -75,13 +86,15 @@ def test_negotiation_refuses_what_it_cannot_produce():
 def test_response_formats():
     scores = np.array([0.25, 0.75])
     assert inference.format_response(scores, "text/csv") == b"0.250000\n0.750000\n"
-    assert json.loads(inference.format_response(scores, "application/json")) == {"predictions": [{"score": 0.25, "label": 0}, {"score": 0.75, "label": 1}]}
+    assert json.loads(inference.format_response(scores, "application/json")) == {
+        "predictions": [{"score": 0.25, "label": 0}, {"score": 0.75, "label": 1}]
+    }
     lines = inference.format_response(scores, "application/jsonlines").decode().splitlines()
-    assert [json.loads(l)["label"] for l in lines] == [0, 1]
+    assert [json.loads(line)["label"] for line in lines] == [0, 1]
 
 
 def test_capture_record_has_sagemakers_shape():
-    when = datetime(2026, 11, 23, 9, 5, 7, 123456, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 23, 9, 5, 7, 123456, tzinfo=UTC)
     record = capture.capture_record(b"1,2,3", "text/csv", b'{"p":1}', "application/json", event_id="e-1", when=when)
     assert record == {
         "captureData": {

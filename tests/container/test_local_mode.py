@@ -28,9 +28,16 @@ def test_full_loop_succeeds_and_summarizes(clean_run, capsys):
     assert summary["traffic"]["requests"] == 24 and summary["traffic"]["errors"] == 0
     assert summary["traffic"]["rows"] == 12 * 1 + 12 * 5
     assert summary["drift"]["drifted_features"] == [] and summary["drift"]["malformed"] == 0
-    for path in ("artifacts/model.tar.gz", "evaluation/evaluation.json", "logs/train.log", "logs/serve.log",
-                 "opt_ml/processing/output/baseline/baseline.csv", "scored-baseline/baseline.csv", "monitoring/report.html",
-                 "monitoring/constraint_violations.json"):
+    for path in (
+        "artifacts/model.tar.gz",
+        "evaluation/evaluation.json",
+        "logs/train.log",
+        "logs/serve.log",
+        "opt_ml/processing/output/baseline/baseline.csv",
+        "scored-baseline/baseline.csv",
+        "monitoring/report.html",
+        "monitoring/constraint_violations.json",
+    ):
         assert (run_dir / path).exists(), path
 
 
@@ -95,7 +102,9 @@ def test_own_csv_with_its_label_column(tmp_path):
     assert code == 0
 
 
-@pytest.mark.parametrize(("argv", "message"), [(["--requests", "0"], "--requests"), (["--hp", "novalue"], "name=value"), (["--metric", "logloss"], "invalid choice")])
+@pytest.mark.parametrize(
+    ("argv", "message"), [(["--requests", "0"], "--requests"), (["--hp", "novalue"], "name=value"), (["--metric", "logloss"], "invalid choice")]
+)
 def test_bad_options_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
         local.parse_args(argv)

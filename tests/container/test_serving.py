@@ -40,15 +40,24 @@ def server(request, ml_root, tmp_path_factory):
     port = _free_port()
     capture_dir = tmp_path_factory.mktemp("capture")
     env = {
-        **os.environ, "MLOPS_ML_ROOT": str(ml_root), "PYTHONPATH": str(ROOT / "container"),
-        "MLOPS_LOCAL_CAPTURE_DIR": str(capture_dir), "MODEL_SERVER_WORKERS": "2",
-        "MODEL_SERVER_MAX_PAYLOAD_BYTES": str(MAX_PAYLOAD), "MODEL_SERVER_TIMEOUT": "30",
+        **os.environ,
+        "MLOPS_ML_ROOT": str(ml_root),
+        "PYTHONPATH": str(ROOT / "container"),
+        "MLOPS_LOCAL_CAPTURE_DIR": str(capture_dir),
+        "MODEL_SERVER_WORKERS": "2",
+        "MODEL_SERVER_MAX_PAYLOAD_BYTES": str(MAX_PAYLOAD),
+        "MODEL_SERVER_TIMEOUT": "30",
     }
     log = tmp_path_factory.mktemp("logs") / "serve.log"
     with log.open("w") as fh:
         nginx = [] if front == "nginx+gunicorn" else ["--no-nginx"]
-        process = subprocess.Popen([sys.executable, "-m", "mlops_container.serve", *nginx, "--host", "127.0.0.1", "--port", str(port)],
-                                   env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlops_container.serve", *nginx, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -181,9 +190,15 @@ def test_server_error_is_a_500_with_a_request_id_in_the_log(ml_root, caplog):
     app = InferenceApp(ml_root / "model")
     app.model.estimator = _Broken()
     seen = {}
-    body = b"," .join([b"1"] * 30)
-    environ = {"PATH_INFO": "/invocations", "REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/csv",
-               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "HTTP_X_REQUEST_ID": "req-42"}
+    body = b",".join([b"1"] * 30)
+    environ = {
+        "PATH_INFO": "/invocations",
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "text/csv",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "HTTP_X_REQUEST_ID": "req-42",
+    }
     with caplog.at_level(logging.ERROR, logger="mlops_container.serving"):
         out = b"".join(app(environ, lambda status, headers: seen.update(status=status)))
     assert seen["status"].startswith("500")

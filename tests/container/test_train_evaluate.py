@@ -104,8 +104,20 @@ def test_evaluation_scores_the_training_features_for_model_monitor(tmp_path, ml_
     from mlops_container.data import read_table
 
     out = tmp_path / "scored"
-    code = evaluate.main(["--model-dir", str(ml_root / "model"), "--test-dir", str(processed / "test"), "--output-dir", str(tmp_path / "e"),
-                          "--baseline-dir", str(processed / "baseline"), "--scored-baseline-dir", str(out)])
+    code = evaluate.main(
+        [
+            "--model-dir",
+            str(ml_root / "model"),
+            "--test-dir",
+            str(processed / "test"),
+            "--output-dir",
+            str(tmp_path / "e"),
+            "--baseline-dir",
+            str(processed / "baseline"),
+            "--scored-baseline-dir",
+            str(out),
+        ]
+    )
     assert code == 0
     features = read_table(processed / "baseline" / "baseline.csv", target=None)
     scored = read_table(out / "baseline.csv", target=None)
@@ -121,16 +133,28 @@ def test_evaluation_scores_the_training_features_for_model_monitor(tmp_path, ml_
 def test_a_baseline_that_does_not_fit_the_model_fails_the_evaluation_with_a_reason(tmp_path, ml_root, processed, capsys):
     (tmp_path / "baseline").mkdir()
     lines = (processed / "baseline" / "baseline.csv").read_text().splitlines()
-    (tmp_path / "baseline" / "baseline.csv").write_text("\n".join(",".join(l.split(",")[1:]) for l in lines) + "\n")
-    code = evaluate.main(["--model-dir", str(ml_root / "model"), "--test-dir", str(processed / "test"), "--output-dir", str(tmp_path / "e"),
-                          "--baseline-dir", str(tmp_path / "baseline"), "--scored-baseline-dir", str(tmp_path / "scored")])
+    (tmp_path / "baseline" / "baseline.csv").write_text("\n".join(",".join(line.split(",")[1:]) for line in lines) + "\n")
+    code = evaluate.main(
+        [
+            "--model-dir",
+            str(ml_root / "model"),
+            "--test-dir",
+            str(processed / "test"),
+            "--output-dir",
+            str(tmp_path / "e"),
+            "--baseline-dir",
+            str(tmp_path / "baseline"),
+            "--scored-baseline-dir",
+            str(tmp_path / "scored"),
+        ]
+    )
     assert code == 1 and "baseline columns differ from the features the model was trained on" in capsys.readouterr().err
 
 
 def test_evaluation_of_a_single_class_test_set_writes_valid_json(tmp_path, ml_root, processed):
     lines = (processed / "test" / "test.csv").read_text().splitlines()
     (tmp_path / "test").mkdir()
-    (tmp_path / "test" / "t.csv").write_text("\n".join([lines[0]] + [l for l in lines[1:] if l.startswith("1,")]))
+    (tmp_path / "test" / "t.csv").write_text("\n".join([lines[0]] + [line for line in lines[1:] if line.startswith("1,")]))
     assert evaluate.main(["--model-dir", str(ml_root / "model"), "--test-dir", str(tmp_path / "test"), "--output-dir", str(tmp_path / "e")]) == 0
     report = json.loads((tmp_path / "e" / "evaluation.json").read_text())  # strict JSON: no NaN literal
     assert report["metrics"]["auc"] is None

@@ -51,9 +51,14 @@ def product_deployments(dev) -> list[Checked]:
         name = path.name.removesuffix(".product.template.json")
         declared = template.get("Parameters", {})
         values = {
-            "ProjectName": LONGEST_PROJECT, "AlertEmail": "alerts@example.com", "UserName": LONGEST_USER, "Email": "u@example.com",
-            "UserRoleArn": "/mlops/dev/users/alice/role-arn", "DataBucketName": "/mlops/dev/projects/churn/data-bucket-name",
-            "ArtifactsBucketName": "/mlops/dev/projects/churn/artifacts-bucket-name", "KeyArn": "/mlops/dev/projects/churn/key-arn",
+            "ProjectName": LONGEST_PROJECT,
+            "AlertEmail": "alerts@example.com",
+            "UserName": LONGEST_USER,
+            "Email": "u@example.com",
+            "UserRoleArn": "/mlops/dev/users/alice/role-arn",
+            "DataBucketName": "/mlops/dev/projects/churn/data-bucket-name",
+            "ArtifactsBucketName": "/mlops/dev/projects/churn/artifacts-bucket-name",
+            "KeyArn": "/mlops/dev/projects/churn/key-arn",
         }
         templates = {**stage_templates, name: template}
         out.append(Checked(f"product {name}", Deployment(templates, parameters={name: {k: v for k, v in values.items() if k in declared}})))
@@ -83,16 +88,21 @@ def own_stacks(checked: Checked, dev, prod) -> list[str]:
     return list(checked.deployment.templates)
 
 
-
 def longest_config() -> dict:
     """A stage with the longest names the config allows in every place a name goes, every kind of
     endpoint, and one user in three projects (whose role carries three sandboxes' policies)."""
     project = lambda i, **extra: {  # noqa: E731
-        "name": f"p{i}" + "0" * 30, "alert_emails": ["alerts@example.com"], "evaluation": {"metric": "auc", "threshold": 0.7}, **extra,
+        "name": f"p{i}" + "0" * 30,
+        "alert_emails": ["alerts@example.com"],
+        "evaluation": {"metric": "auc", "threshold": 0.7},
+        **extra,
     }
     drift = [{"feature": LONGEST_FEATURE[:-1] + str(i), "threshold": 0.1} for i in range(3)]
     return {
-        "stage": LONGEST_STAGE, "prefix": LONGEST_PREFIX, "account": "123456789012", "region": "us-east-1",
+        "stage": LONGEST_STAGE,
+        "prefix": LONGEST_PREFIX,
+        "account": "123456789012",
+        "region": "us-east-1",
         "network": {"mode": "new", "cidr": "10.42.0.0/16", "availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"]},
         "projects": [
             project(1, monitoring={"drift_alarms": drift}),
@@ -163,10 +173,18 @@ def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
             recorder = sfn_harness.CallRecorder()
             for evaluation, training_fails in _scenarios(config, project):
                 with pytest.MonkeyPatch.context() as monkeypatch:
-                    with sfn_harness.moto_world(monkeypatch, region=deployment.region, account=deployment.account, buckets=[data, artifacts],
-                                                group=group, topic_name=topic, artifacts_bucket=artifacts) as world:
-                        harnessed = sfn_harness.harnessed(definition, model_artifacts=sfn_harness.model_uri(artifacts, project),
-                                                          training_fails=training_fails)
+                    with sfn_harness.moto_world(
+                        monkeypatch,
+                        region=deployment.region,
+                        account=deployment.account,
+                        buckets=[data, artifacts],
+                        group=group,
+                        topic_name=topic,
+                        artifacts_bucket=artifacts,
+                    ) as world:
+                        harnessed = sfn_harness.harnessed(
+                            definition, model_artifacts=sfn_harness.model_uri(artifacts, project), training_fails=training_fails
+                        )
                         result = world.run(harnessed, {"trigger": "schedule", "detail": {}}, evaluation, during=recorder.recording(monkeypatch))
                         assert result["status"] in ("SUCCEEDED", "FAILED"), result
             runs.append(PipelineRun(checked.label, deployment, stack, config, project, definition, recorder.calls))

@@ -24,6 +24,7 @@ from fidelity.api_model import Report, check_sagemaker_resource, input_shape, ta
 from fidelity.cfn import Deployment
 from tests.fidelity.conftest import own_stacks
 
+
 def _sagemaker_reports(deployments, dev, prod) -> tuple[Report, Counter]:
     total, kinds = Report(), Counter()
     for checked in deployments:
@@ -39,15 +40,23 @@ def _sagemaker_reports(deployments, dev, prod) -> tuple[Report, Counter]:
 def test_every_sagemaker_resource_is_a_valid_create_request(deployments, dev, prod):
     report, kinds = _sagemaker_reports(deployments, dev, prod)
     print(f"\nSageMaker resources: {sum(kinds.values())} ({dict(sorted(kinds.items()))})")
-    print(f"API fields checked: {report.checked} (of which {report.standins} resolved from deploy-time tokens to stand-ins); "
-          f"unchecked: {len(report.unchecked)}")
+    print(
+        f"API fields checked: {report.checked} (of which {report.standins} resolved from deploy-time tokens to stand-ins); "
+        f"unchecked: {len(report.unchecked)}"
+    )
     for path in sorted(set(report.unchecked)):
         print(f"  unchecked: {path}")
     assert report.errors == []
     assert set(kinds) >= {
-        "AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint", "AWS::SageMaker::Domain",
-        "AWS::SageMaker::UserProfile", "AWS::SageMaker::StudioLifecycleConfig", "AWS::SageMaker::ModelPackageGroup",
-        "AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::MonitoringSchedule",
+        "AWS::SageMaker::Model",
+        "AWS::SageMaker::EndpointConfig",
+        "AWS::SageMaker::Endpoint",
+        "AWS::SageMaker::Domain",
+        "AWS::SageMaker::UserProfile",
+        "AWS::SageMaker::StudioLifecycleConfig",
+        "AWS::SageMaker::ModelPackageGroup",
+        "AWS::SageMaker::DataQualityJobDefinition",
+        "AWS::SageMaker::MonitoringSchedule",
     }
     assert report.checked > 500
 
@@ -55,15 +64,35 @@ def test_every_sagemaker_resource_is_a_valid_create_request(deployments, dev, pr
 @pytest.mark.parametrize(
     ("operation", "request_", "finding"),
     [
-        ("CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [{"VariantName": "v", "InstanceType": "ml.t3.large"}]},
-         "is not one of"),  # t3 does not host endpoints
+        (
+            "CreateEndpointConfig",
+            {"EndpointConfigName": "c", "ProductionVariants": [{"VariantName": "v", "InstanceType": "ml.t3.large"}]},
+            "is not one of",
+        ),  # t3 does not host endpoints
         ("CreateModel", {"ModelName": "bad_name", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r"}, "does not match the pattern"),
         ("CreateModel", {"ExecutionRoleArn": "arn:aws:iam::123456789012:role/r"}, "missing required member ModelName"),
         ("CreateModel", {"ModelName": "m", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r", "Vpc": {}}, "unknown member Vpc"),
-        ("CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [
-            {"VariantName": "v", "ServerlessConfig": {"MemorySizeInMB": 512, "MaxConcurrency": 1}}]}, "below the minimum 1024"),
-        ("CreateDomain", {"DomainName": "d", "AuthMode": "IAM", "DefaultUserSettings": {}, "SubnetIds": ["subnet-1"], "VpcId": "vpc-1",
-                          "AppNetworkAccessType": "VpcOnly", "DomainSettings": {"SecurityGroupIds": "sg-1"}}, "expected a list"),
+        (
+            "CreateEndpointConfig",
+            {
+                "EndpointConfigName": "c",
+                "ProductionVariants": [{"VariantName": "v", "ServerlessConfig": {"MemorySizeInMB": 512, "MaxConcurrency": 1}}],
+            },
+            "below the minimum 1024",
+        ),
+        (
+            "CreateDomain",
+            {
+                "DomainName": "d",
+                "AuthMode": "IAM",
+                "DefaultUserSettings": {},
+                "SubnetIds": ["subnet-1"],
+                "VpcId": "vpc-1",
+                "AppNetworkAccessType": "VpcOnly",
+                "DomainSettings": {"SecurityGroupIds": "sg-1"},
+            },
+            "expected a list",
+        ),
     ],
 )
 def test_the_validator_finds_what_aws_rejects(operation, request_, finding):
@@ -104,8 +133,10 @@ def test_every_task_request_of_every_pipeline_is_valid(pipeline_runs, dev, prod,
             if (service, operation) in wanted:
                 requests[f"{service}:{operation}"] += 1
                 validate(input_shape(service, operation), params, f"{run.stack} {service}:{operation}", total)
-    print(f"\nTask states: {tasks} in {len(pipeline_runs)} state machines; requests validated: {sum(requests.values())} "
-          f"({dict(sorted(requests.items()))}); fields checked: {total.checked}; unchecked: {len(total.unchecked)}")
+    print(
+        f"\nTask states: {tasks} in {len(pipeline_runs)} state machines; requests validated: {sum(requests.values())} "
+        f"({dict(sorted(requests.items()))}); fields checked: {total.checked}; unchecked: {len(total.unchecked)}"
+    )
     for path in sorted(set(total.unchecked)):
         print(f"  unchecked: {path}")
     assert total.errors == []

@@ -49,7 +49,9 @@ def test_a_serverless_model_in_the_vpc_is_found(deployments):
     def add_vpc(resources):
         _of_type(resources, "AWS::SageMaker::Model")["Properties"]["VpcConfig"] = {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
 
-    found = _rule("serverless-exclusions").check(_mutated(deployments, "dev stage", "mlops-dev-endpoint-fraud", add_vpc), ["mlops-dev-endpoint-fraud"])
+    found = _rule("serverless-exclusions").check(
+        _mutated(deployments, "dev stage", "mlops-dev-endpoint-fraud", add_vpc), ["mlops-dev-endpoint-fraud"]
+    )
     assert any("Serverless Inference supports no VPC configuration" in f for f in found)
 
 
@@ -58,7 +60,9 @@ def test_a_monitor_on_an_endpoint_without_output_capture_is_found(deployments):
         config = _of_type(resources, "AWS::SageMaker::EndpointConfig")["Properties"]
         config["DataCaptureConfig"]["CaptureOptions"] = [{"CaptureMode": "Input"}]
 
-    found = _rule("monitor-needs-capture").check(_mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", input_only), ["mlops-dev-endpoint-churn"])
+    found = _rule("monitor-needs-capture").check(
+        _mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", input_only), ["mlops-dev-endpoint-churn"]
+    )
     assert found and "must capture Input and Output" in found[0]
 
 
@@ -99,7 +103,9 @@ def test_an_oversized_lambda_environment_is_found(deployments):
     def big_environment(resources):
         _of_type(resources, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]["X"] = "x" * 4096
 
-    found = _rule("lambda-environment").check(_mutated(deployments, "dev stage", "mlops-dev-pipeline-churn", big_environment), ["mlops-dev-pipeline-churn"])
+    found = _rule("lambda-environment").check(
+        _mutated(deployments, "dev stage", "mlops-dev-pipeline-churn", big_environment), ["mlops-dev-pipeline-churn"]
+    )
     assert found and "limit 4096" in found[0]
 
 
@@ -109,7 +115,9 @@ def test_the_longest_names_the_config_allows_are_part_of_the_checks(deployments,
     checked = next(c for c in deployments if c.label == "longest names")
     templates = checked.deployment.templates
     assert any(name.startswith(f"{LONGEST_PREFIX}-{LONGEST_STAGE}-sandbox-u1") for name in templates)
-    alarms = [r["Properties"].get("AlarmName", "") for t in templates.values() for r in t["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    alarms = [
+        r["Properties"].get("AlarmName", "") for t in templates.values() for r in t["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
     assert any(LONGEST_FEATURE[:-1] in str(a) for a in alarms)
 
 

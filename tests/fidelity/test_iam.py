@@ -43,14 +43,27 @@ def _resources(deployment, stack: str, kind: str) -> list[tuple[str, dict]]:
 
 def _log_calls(principal: str, region: str, account: str, kind: str, job: str, why: str) -> list[Call]:
     stream = f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/{kind}:log-stream:{job}/algo-1-1700000000"
-    return [Call(principal, "logs:CreateLogStream", stream, why=why), Call(principal, "logs:PutLogEvents", stream, why=why),
-            Call(principal, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", f"/aws/sagemaker/{kind}"),), why)]
+    return [
+        Call(principal, "logs:CreateLogStream", stream, why=why),
+        Call(principal, "logs:PutLogEvents", stream, why=why),
+        Call(principal, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", f"/aws/sagemaker/{kind}"),), why),
+    ]
 
 
 def _vpc_calls(principal: str, why: str) -> list[Call]:
-    return [Call(principal, f"ec2:{a}", "*", why=why) for a in
-            ("CreateNetworkInterface", "CreateNetworkInterfacePermission", "DeleteNetworkInterface", "DescribeNetworkInterfaces",
-             "DescribeVpcs", "DescribeDhcpOptions", "DescribeSubnets", "DescribeSecurityGroups")]
+    return [
+        Call(principal, f"ec2:{a}", "*", why=why)
+        for a in (
+            "CreateNetworkInterface",
+            "CreateNetworkInterfacePermission",
+            "DeleteNetworkInterface",
+            "DescribeNetworkInterfaces",
+            "DescribeVpcs",
+            "DescribeDhcpOptions",
+            "DescribeSubnets",
+            "DescribeSecurityGroups",
+        )
+    ]
 
 
 # -- the actors ----------------------------------------------------------------------------------------------
@@ -61,8 +74,11 @@ def state_machine_calls(run) -> list[Call]:
     deployment = run.deployment
     machine = next(r for _, r in _resources(deployment, run.stack, "AWS::StepFunctions::StateMachine"))
     principal = deployment.resolve(run.stack, machine["Properties"]["RoleArn"])
-    sync_operations = {state["Resource"].split(":")[-1].removesuffix(".sync") for state in run.definition["States"].values()
-                       if state.get("Resource", "").endswith(".sync")}
+    sync_operations = {
+        state["Resource"].split(":")[-1].removesuffix(".sync")
+        for state in run.definition["States"].values()
+        if state.get("Resource", "").endswith(".sync")
+    }
     calls = []
     for service, operation, params in run.calls:
         if service in ("sagemaker", "s3", "sns"):
@@ -104,7 +120,7 @@ def job_role_calls(run) -> list[Call]:
 
 def model_role_calls(deployment, stack: str, registry: str) -> list[Call]:
     """The model's execution role: its image, its artifacts (the registry's) and, instance-backed, data capture and the VPC."""
-    (_, model), = _resources(deployment, stack, "AWS::SageMaker::Model")
+    ((_, model),) = _resources(deployment, stack, "AWS::SageMaker::Model")
     props = deployment.resolve(stack, model["Properties"])
     role = props["ExecutionRoleArn"]
     project = stack.rsplit("endpoint-", 1)[1]
@@ -112,13 +128,18 @@ def model_role_calls(deployment, stack: str, registry: str) -> list[Call]:
     artifacts = deployment.ssm_value(f"{registry}/projects/{project}/artifacts-bucket-name")
     image = f"{deployment.account}.dkr.ecr.{deployment.region}.amazonaws.com/{repository}:1.0.0"
     calls = image_pull(role, image, "model image", own_account=deployment.account)
-    calls.append(Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/pipeline/{RUN}/model/{project}-train-{RUN}/output/model.tar.gz",
-                      why="the registered model artifact"))
-    (_, config), = _resources(deployment, stack, "AWS::SageMaker::EndpointConfig")
+    calls.append(
+        Call(
+            role,
+            "s3:GetObject",
+            f"arn:aws:s3:::{artifacts}/pipeline/{RUN}/model/{project}-train-{RUN}/output/model.tar.gz",
+            why="the registered model artifact",
+        )
+    )
+    ((_, config),) = _resources(deployment, stack, "AWS::SageMaker::EndpointConfig")
     capture = deployment.resolve(stack, config["Properties"]).get("DataCaptureConfig")
     if capture:
-        calls.append(Call(role, "s3:PutObject", s3_object(capture["DestinationS3Uri"], "AllTraffic/2026/11/24/17/capture.jsonl"),
-                          why="data capture"))
+        calls.append(Call(role, "s3:PutObject", s3_object(capture["DestinationS3Uri"], "AllTraffic/2026/11/24/17/capture.jsonl"), why="data capture"))
     if "VpcConfig" in props:
         calls += _vpc_calls(role, "the model runs in the VPC")
     return calls
@@ -134,14 +155,21 @@ def monitor_role_calls(deployment, stack: str) -> list[Call]:
         for uri in (baseline["StatisticsResource"]["S3Uri"], baseline["ConstraintsResource"]["S3Uri"]):
             calls.append(Call(role, "s3:GetObject", s3_object(uri), why="baseline"))
         endpoint = props["DataQualityJobInput"]["EndpointInput"]["EndpointName"]
-        (_, config), = _resources(deployment, stack, "AWS::SageMaker::EndpointConfig")
+        ((_, config),) = _resources(deployment, stack, "AWS::SageMaker::EndpointConfig")
         capture = deployment.resolve(stack, config["Properties"])["DataCaptureConfig"]["DestinationS3Uri"]
         hour = f"{capture}/AllTraffic/2026/11/24/17"
-        calls += [s3_list(role, hour, f"captured traffic of {endpoint}"), Call(role, "s3:GetObject", s3_object(hour, "capture.jsonl"), why="captured traffic")]
+        calls += [
+            s3_list(role, hour, f"captured traffic of {endpoint}"),
+            Call(role, "s3:GetObject", s3_object(hour, "capture.jsonl"), why="captured traffic"),
+        ]
         for output in props["DataQualityJobOutputConfig"]["MonitoringOutputs"]:
-            calls.append(Call(role, "s3:PutObject", s3_object(output["S3Output"]["S3Uri"], "2026/11/24/17/constraint_violations.json"), why="reports"))
+            calls.append(
+                Call(role, "s3:PutObject", s3_object(output["S3Output"]["S3Uri"], "2026/11/24/17/constraint_violations.json"), why="reports")
+            )
         calls += image_pull(role, props["DataQualityAppSpecification"]["ImageUri"], "the analyzer image", own_account=deployment.account)
-        calls.append(Call(role, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "aws/sagemaker/Endpoints/data-metrics"),), "drift metrics"))
+        calls.append(
+            Call(role, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "aws/sagemaker/Endpoints/data-metrics"),), "drift metrics")
+        )
         stream = f"arn:aws:logs:{deployment.region}:{deployment.account}:log-group:/aws/sagemaker/ProcessingJobs:log-stream:x/algo-1-1"
         calls.append(Call(role, "logs:PutLogEvents", stream, why="job logs"))
     return calls
@@ -173,8 +201,11 @@ def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
         for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": deployment.region}.items():
             monkeypatch.setenv(key, value)
         sfn, sns = boto3.client("stepfunctions"), boto3.client("sns")
-        sfn.create_state_machine(name=env["STATE_MACHINE_ARN"].rsplit(":", 1)[1], roleArn=f"arn:aws:iam::{deployment.account}:role/x",
-                                 definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}))
+        sfn.create_state_machine(
+            name=env["STATE_MACHINE_ARN"].rsplit(":", 1)[1],
+            roleArn=f"arn:aws:iam::{deployment.account}:role/x",
+            definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}),
+        )
         sns.create_topic(Name=env["ALERT_TOPIC_ARN"].rsplit(":", 1)[1])
         logic = _load_lambda(monkeypatch, "start_pipeline", env)
         settings = logic.Settings.from_env(env)
@@ -196,8 +227,13 @@ def api_lambda_calls(deployment, stack: str, monkeypatch) -> list[Call]:
     recorder = sfn_harness.CallRecorder()
     with Stubber(runtime) as stub, recorder.recording(monkeypatch):
         stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(b"0.9"), 3), "ContentType": "text/csv"})
-        logic.handle({"body": "1,2,3", "headers": {"Content-Type": "text/csv"}, "isBase64Encoded": False},
-                     runtime=runtime, settings=logic.Settings.from_env(env), request_id="r", log=lambda *a, **k: None)
+        logic.handle(
+            {"body": "1,2,3", "headers": {"Content-Type": "text/csv"}, "isBase64Encoded": False},
+            runtime=runtime,
+            settings=logic.Settings.from_env(env),
+            request_id="r",
+            log=lambda *a, **k: None,
+        )
     calls = []
     for service, operation, params in recorder.calls:
         calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
@@ -208,8 +244,11 @@ def api_lambda_calls(deployment, stack: str, monkeypatch) -> list[Call]:
 def synth_step_calls(delivery_app, deployment, monkeypatch) -> list[Call]:
     """The delivery pipeline's synth step: tools/resolve_model_packages.py, run in moto."""
     template = deployment.templates[delivery_app.stack.stack_name]
-    project = next(r for r in template["Resources"].values()
-                   if r["Type"] == "AWS::CodeBuild::Project" and "resolve_model_packages" in json.dumps(r["Properties"]["Source"]))
+    project = next(
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CodeBuild::Project" and "resolve_model_packages" in json.dumps(r["Properties"]["Source"])
+    )
     role = deployment.resolve(delivery_app.stack.stack_name, project["Properties"]["ServiceRole"])
     monkeypatch.syspath_prepend(str(ROOT / "tools"))
     import resolve_model_packages
@@ -220,9 +259,15 @@ def synth_step_calls(delivery_app, deployment, monkeypatch) -> list[Call]:
         sm = boto3.client("sagemaker", region_name=registry.region, aws_access_key_id="x", aws_secret_access_key="x")
         for p in registry.projects:
             sm.create_model_package_group(ModelPackageGroupName=f"{registry.prefix}-{registry.stage}-{p.name}")
-            sm.create_model_package(ModelPackageGroupName=f"{registry.prefix}-{registry.stage}-{p.name}", ModelApprovalStatus="Approved",
-                                    InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
-                                                            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+            sm.create_model_package(
+                ModelPackageGroupName=f"{registry.prefix}-{registry.stage}-{p.name}",
+                ModelApprovalStatus="Approved",
+                InferenceSpecification={
+                    "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
+                    "SupportedContentTypes": ["text/csv"],
+                    "SupportedResponseMIMETypes": ["text/csv"],
+                },
+            )
         with recorder.recording(monkeypatch):
             resolve_model_packages.resolve(sm, registry.prefix, registry.stage, [p.name for p in registry.projects])
     calls = []
@@ -248,18 +293,29 @@ def delivery_build_calls(delivery_app, deployment) -> dict[str, list[Call]]:
     out: dict[str, list[Call]] = {}
     for step, (marker, extra) in {
         "synth step": ("resolve_model_packages", [("s3:PutObject", f"arn:aws:s3:::{bucket}/{pipeline_name[:20]}/Synth_Outp/a1b2c3.zip", ())]),
-        "self-mutation step": ("cdk -a . deploy", [("sts:AssumeRole", bootstrap("deploy"), tag("deploy")),
-                                                  ("sts:AssumeRole", bootstrap("file-publishing"), tag("file-publishing")),
-                                                  ("cloudformation:DescribeStacks", "*", ())]),
+        "self-mutation step": (
+            "cdk -a . deploy",
+            [
+                ("sts:AssumeRole", bootstrap("deploy"), tag("deploy")),
+                ("sts:AssumeRole", bootstrap("file-publishing"), tag("file-publishing")),
+                ("cloudformation:DescribeStacks", "*", ()),
+            ],
+        ),
         "asset steps": ("cdk-assets", [("sts:AssumeRole", bootstrap("file-publishing"), tag("file-publishing"))]),
     }.items():
-        project_id, project = next((lid, r) for lid, r in template["Resources"].items()
-                                   if r["Type"] == "AWS::CodeBuild::Project" and marker in r["Properties"]["Source"].get("BuildSpec", ""))
+        project_id, project = next(
+            (lid, r)
+            for lid, r in template["Resources"].items()
+            if r["Type"] == "AWS::CodeBuild::Project" and marker in r["Properties"]["Source"].get("BuildSpec", "")
+        )
         role = deployment.resolve(name, project["Properties"]["ServiceRole"])
         stream = f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{deployment.ref(name, project_id)}:log-stream:build-1"
-        calls = [Call(role, "logs:CreateLogStream", stream, why=f"{step}: logs"), Call(role, "logs:PutLogEvents", stream, why=f"{step}: logs"),
-                 Call(role, "s3:GetObject", f"arn:aws:s3:::{bucket}/{pipeline_name[:20]}/Source/abc123.zip", why=f"{step}: its input artifact"),
-                 Call(role, "kms:Decrypt", key, why=f"{step}: artifacts are encrypted with the pipeline's key")]
+        calls = [
+            Call(role, "logs:CreateLogStream", stream, why=f"{step}: logs"),
+            Call(role, "logs:PutLogEvents", stream, why=f"{step}: logs"),
+            Call(role, "s3:GetObject", f"arn:aws:s3:::{bucket}/{pipeline_name[:20]}/Source/abc123.zip", why=f"{step}: its input artifact"),
+            Call(role, "kms:Decrypt", key, why=f"{step}: artifacts are encrypted with the pipeline's key"),
+        ]
         calls += [Call(role, action, resource, context, why=step) for action, resource, context in extra]
         if any(action == "s3:PutObject" for action, _, _ in extra):
             calls.append(Call(role, "kms:GenerateDataKey", key, why=f"{step}: writes encrypted artifacts"))
@@ -269,7 +325,7 @@ def delivery_build_calls(delivery_app, deployment) -> dict[str, list[Call]]:
 
 def _sandbox_bucket(deployment, stack: str) -> str:
     """The sandbox's own bucket (the other bucket of its stack holds its access logs)."""
-    (bucket_id, _), = [(lid, r) for lid, r in _resources(deployment, stack, "AWS::S3::Bucket") if "LoggingConfiguration" in r["Properties"]]
+    ((bucket_id, _),) = [(lid, r) for lid, r in _resources(deployment, stack, "AWS::S3::Bucket") if "LoggingConfiguration" in r["Properties"]]
     return deployment.ref(stack, bucket_id)
 
 
@@ -281,7 +337,8 @@ def sandbox_calls(deployment, user: str, project: str, ns: str) -> list[Call]:
     sandbox = _sandbox_bucket(deployment, next(s for s in deployment.templates if s.endswith(f"-sandbox-{user}-{project}")))
     why = f"sandbox {user}/{project}"
     return [
-        s3_list(role, f"s3://{data}/incoming/", why), Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", why=why),
+        s3_list(role, f"s3://{data}/incoming/", why),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", why=why),
         Call(role, "s3:PutObject", f"arn:aws:s3:::{sandbox}/notebook/out.csv", why=why),
         Call(role, "s3:GetObject", f"arn:aws:s3:::{sandbox}/notebook/out.csv", why=why),
         Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/sandbox/{user}/model.tar.gz", why=why),
@@ -298,12 +355,32 @@ def sandbox_must_never(deployment, user: str, project: str, other: str, other_us
     return [
         Call(role, "s3:GetObject", f"arn:aws:s3:::{value(other, 'data-bucket-name')}/incoming/a.csv", why=f"{why} read {other}'s data"),
         Call(role, "s3:ListBucket", f"arn:aws:s3:::{value(other, 'data-bucket-name')}", why=f"{why} list {other}'s data"),
-        Call(role, "s3:GetObject", f"arn:aws:s3:::{value(other, 'artifacts-bucket-name')}/pipeline/{RUN}/model/model.tar.gz", why=f"{why} read {other}'s models"),
+        Call(
+            role,
+            "s3:GetObject",
+            f"arn:aws:s3:::{value(other, 'artifacts-bucket-name')}/pipeline/{RUN}/model/model.tar.gz",
+            why=f"{why} read {other}'s models",
+        ),
         Call(role, "kms:Decrypt", value(other, "key-arn"), why=f"{why} use {other}'s key"),
         Call(role, "s3:PutObject", f"arn:aws:s3:::{value(project, 'data-bucket-name')}/incoming/a.csv", why=f"{why} write the project's data"),
-        Call(role, "s3:PutObject", f"arn:aws:s3:::{value(project, 'artifacts-bucket-name')}/pipeline/{RUN}/model/model.tar.gz", why=f"{why} overwrite registered models"),
-        Call(role, "s3:GetObject", f"arn:aws:s3:::{value(project, 'capture-bucket-name')}/mlops-dev-{project}/AllTraffic/x.jsonl", why=f"{why} read captured traffic"),
-        Call(role, "s3:PutObject", f"arn:aws:s3:::{value(project, 'artifacts-bucket-name')}/sandbox/{other_user}/x", why=f"{why} write {other_user}'s prefix"),
+        Call(
+            role,
+            "s3:PutObject",
+            f"arn:aws:s3:::{value(project, 'artifacts-bucket-name')}/pipeline/{RUN}/model/model.tar.gz",
+            why=f"{why} overwrite registered models",
+        ),
+        Call(
+            role,
+            "s3:GetObject",
+            f"arn:aws:s3:::{value(project, 'capture-bucket-name')}/mlops-dev-{project}/AllTraffic/x.jsonl",
+            why=f"{why} read captured traffic",
+        ),
+        Call(
+            role,
+            "s3:PutObject",
+            f"arn:aws:s3:::{value(project, 'artifacts-bucket-name')}/sandbox/{other_user}/x",
+            why=f"{why} write {other_user}'s prefix",
+        ),
         Call(role, "s3:GetObject", f"arn:aws:s3:::{other_sandbox}/x", why=f"{why} read {other_user}'s sandbox bucket"),
     ]
 
@@ -343,7 +420,8 @@ def actor_calls(deployments, pipeline_runs, delivery_app) -> dict[str, tuple[Pol
         for kind in ("deploy", "file-publishing"):  # the trust policy cdk bootstrap gives its roles: the account's principals
             delivery.resource[f"arn:aws:iam::{d.account}:role/cdk-hnb659fds-{kind}-role-{d.account}-{d.region}"] = {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{d.account}:root"}, "Action": "sts:AssumeRole"}]}
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{d.account}:root"}, "Action": "sts:AssumeRole"}],
+            }
         for actor, calls in delivery_build_calls(delivery_app, d).items():
             out[actor] = (delivery, calls)
     return out
@@ -362,8 +440,9 @@ def test_every_actor_can_make_every_call_it_needs(actor_calls):
 
 def test_sandboxes_reach_nothing_of_another_project_or_user(deployments):
     dev = Policies.of(_dev(deployments))
-    calls = sandbox_must_never(dev.deployment, "alice", "churn", "fraud", "bob", "/mlops/dev") \
-        + sandbox_must_never(dev.deployment, "bob", "fraud", "churn", "alice", "/mlops/dev")
+    calls = sandbox_must_never(dev.deployment, "alice", "churn", "fraud", "bob", "/mlops/dev") + sandbox_must_never(
+        dev.deployment, "bob", "fraud", "churn", "alice", "/mlops/dev"
+    )
     results = evaluate(dev, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM negatives: {len(results)} calls a sandbox must never make; allowed: {len(allowed)}")
@@ -384,12 +463,25 @@ def test_project_roles_reach_nothing_of_another_project(deployments, pipeline_ru
         calls += [
             Call(job_role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", why=f"{project} jobs must not read {other}'s data"),
             Call(job_role, "kms:Decrypt", d.ssm_value(f"/mlops/dev/projects/{other}/key-arn"), why=f"{project} jobs must not use {other}'s key"),
-            Call(machine_role, "iam:PassRole", other_job_role, (("iam:PassedToService", "sagemaker.amazonaws.com"),),
-                 why=f"{project}'s pipeline must not pass {other}'s job role"),
-            Call(machine_role, "sagemaker:CreateModelPackage", f"arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-{other}/1",
-                 why=f"{project}'s pipeline must not register in {other}'s group"),
-            Call(machine_role, "sagemaker:CreateProcessingJob", f"arn:aws:sagemaker:us-east-1:123456789012:processing-job/{other}-pre-{RUN}",
-                 why=f"{project}'s pipeline must not run {other}'s jobs"),
+            Call(
+                machine_role,
+                "iam:PassRole",
+                other_job_role,
+                (("iam:PassedToService", "sagemaker.amazonaws.com"),),
+                why=f"{project}'s pipeline must not pass {other}'s job role",
+            ),
+            Call(
+                machine_role,
+                "sagemaker:CreateModelPackage",
+                f"arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-{other}/1",
+                why=f"{project}'s pipeline must not register in {other}'s group",
+            ),
+            Call(
+                machine_role,
+                "sagemaker:CreateProcessingJob",
+                f"arn:aws:sagemaker:us-east-1:123456789012:processing-job/{other}-pre-{RUN}",
+                why=f"{project}'s pipeline must not run {other}'s jobs",
+            ),
         ]
     results = evaluate(dev, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
@@ -401,9 +493,12 @@ def test_the_engine_denies_what_the_policies_do_not_grant(deployments):
     dev = Policies.of(_dev(deployments))
     data = dev.deployment.ssm_value("/mlops/dev/projects/churn/data-bucket-name")
     role = dev.deployment.ssm_value("/mlops/dev/users/alice/role-arn")
-    results = evaluate(dev, [
-        Call("arn:aws:iam::123456789012:role/nobody", "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv"),
-        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", (("aws:SecureTransport", "false"),)),
-        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv"),
-    ])
+    results = evaluate(
+        dev,
+        [
+            Call("arn:aws:iam::123456789012:role/nobody", "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv"),
+            Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", (("aws:SecureTransport", "false"),)),
+            Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv"),
+        ],
+    )
     assert [r.decision for r in results] == ["ImplicitlyDenied", "ExplicitlyDenied", "Allowed"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from fnmatch import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from fnmatch import fnmatch
 
 from parliament import analyze_policy_string
 
@@ -28,43 +28,84 @@ class Explained:
 
 
 EXPLAINED = [
-    Explained("MISMATCHED_TYPE", lambda d, o: "s3:TlsVersion requires a value of type Numeric" in d,
-              "parliament's Numeric check accepts integers only; s3:TlsVersion is compared with 1.2 in the TLS-only bucket "
-              "policies (aws-cdk's enforceSSL with minimum TLS 1.2), as AWS documents it"),
-    Explained("UNKNOWN_CONDITION_FOR_ACTION", lambda d, o: "Unknown condition s3:TlsVersion for action" in d,
-              "the TLS-only statement denies s3:* with the s3:TlsVersion condition: for actions that do not carry the key the "
-              "deny does not apply, which is the intended reading (AWS's own enforce-TLS example)"),
-    Explained("RESOURCE_MISMATCH", lambda d, o: all(any(fnmatch(f["action"], g) for g in CDK_S3_GRANT_GROUPS) for f in json.loads(d)),
-              "expansions of the action groups aws-cdk's Bucket.grant_* write (s3:GetObject*, s3:List*, ...): parliament pairs "
-              "each expanded action with the resource types it would need (access points, access grants); on the granted "
-              "bucket and object ARNs those actions are inert"),
-    Explained("RESOURCE_MISMATCH", lambda d, o: json.loads(d) == [{"action": "states:ListExecutions", "required_format": "arn:*:states:*:*:mapRun:*/*:*"}],
-              "stale table: states:ListExecutions takes a stateMachine ARN too (AWS's current table, which the IAM engine uses, "
-              "allows the trigger guard's call)"),
-    Explained("RESOURCE_MISMATCH", lambda d, o: json.loads(d) == [{"action": "sns:Unsubscribe", "required_format": "*"}],
-              "stale table: sns:Unsubscribe takes a topic ARN (AWS's current table); the launch role manages the SC-* topics only"),
-    Explained("RESOURCE_STAR", lambda d, o: set(json.loads(d)) <= {
-        "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-        "ec2:DeleteNetworkInterfacePermission"},
-              "the network-interface actions SageMaker needs to place jobs, models and monitors in the VPC support no "
-              "resource-level permission here (acknowledged per role in cdk-nag too)"),
-    Explained("RESOURCE_STAR", lambda d, o: o.startswith("arn:aws:kms:") and all(a.startswith("kms:") for a in json.loads(d)),
-              "a key policy's Resource \"*\" means the key itself"),
-    Explained("RESOURCE_STAR", lambda d, o: json.loads(d) == ["s3:GetObject"] and "-self-service-CatalogLaun" in o,
-              "Service Catalog reads product templates from buckets of its own; the statement is limited to objects tagged "
-              "servicecatalog:provisioning=true, as AWS documents for launch roles"),
-    Explained("RESOURCE_POLICY_PRIVILEGE_ESCALATION", lambda d, o: "arn:aws:s3:::sc-*" in d and "-self-service-CatalogLaun" in o,
-              "the launch role creates the self-served projects' buckets and writes their TLS-only policies, so it could grant "
-              "itself object access on an sc-* bucket; narrowing it (tags set at creation) is the tenant-isolation issue's work"),
-    Explained("RESOURCE_MISMATCH", lambda d, o: json.loads(d) == [{"action": "codestar-connections:UseConnection",
-                                                                   "required_format": "arn:*:codestar-connections:*:*:connection/*"}],
-              "the configured source connection is an arn:aws:codeconnections ARN, the service's current name; parliament's "
-              "table predates the rename (AWS accepts both prefixes for codestar-connections actions)"),
-    Explained("RESOURCE_STAR", lambda d, o: o.split("/")[-1].startswith(("mlops-delivery-PipelineUpdatePipelineSelfMutation",
-                                                                          "mlops-delivery-PipelineAssetsFileRole"))
-              and set(json.loads(d)) <= {"s3:ListBucket", "codebuild:BatchGetBuilds", "codebuild:StartBuild", "codebuild:StopBuild"},
-              "written by CDK Pipelines for its self-mutation and asset roles, not configurable (acknowledged with the same "
-              "reason for cdk-nag in stacks/delivery_stack.py)"),
+    Explained(
+        "MISMATCHED_TYPE",
+        lambda d, o: "s3:TlsVersion requires a value of type Numeric" in d,
+        "parliament's Numeric check accepts integers only; s3:TlsVersion is compared with 1.2 in the TLS-only bucket "
+        "policies (aws-cdk's enforceSSL with minimum TLS 1.2), as AWS documents it",
+    ),
+    Explained(
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        lambda d, o: "Unknown condition s3:TlsVersion for action" in d,
+        "the TLS-only statement denies s3:* with the s3:TlsVersion condition: for actions that do not carry the key the "
+        "deny does not apply, which is the intended reading (AWS's own enforce-TLS example)",
+    ),
+    Explained(
+        "RESOURCE_MISMATCH",
+        lambda d, o: all(any(fnmatch(f["action"], g) for g in CDK_S3_GRANT_GROUPS) for f in json.loads(d)),
+        "expansions of the action groups aws-cdk's Bucket.grant_* write (s3:GetObject*, s3:List*, ...): parliament pairs "
+        "each expanded action with the resource types it would need (access points, access grants); on the granted "
+        "bucket and object ARNs those actions are inert",
+    ),
+    Explained(
+        "RESOURCE_MISMATCH",
+        lambda d, o: json.loads(d) == [{"action": "states:ListExecutions", "required_format": "arn:*:states:*:*:mapRun:*/*:*"}],
+        "stale table: states:ListExecutions takes a stateMachine ARN too (AWS's current table, which the IAM engine uses, "
+        "allows the trigger guard's call)",
+    ),
+    Explained(
+        "RESOURCE_MISMATCH",
+        lambda d, o: json.loads(d) == [{"action": "sns:Unsubscribe", "required_format": "*"}],
+        "stale table: sns:Unsubscribe takes a topic ARN (AWS's current table); the launch role manages the SC-* topics only",
+    ),
+    Explained(
+        "RESOURCE_STAR",
+        lambda d, o: (
+            set(json.loads(d))
+            <= {
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission",
+            }
+        ),
+        "the network-interface actions SageMaker needs to place jobs, models and monitors in the VPC support no "
+        "resource-level permission here (acknowledged per role in cdk-nag too)",
+    ),
+    Explained(
+        "RESOURCE_STAR",
+        lambda d, o: o.startswith("arn:aws:kms:") and all(a.startswith("kms:") for a in json.loads(d)),
+        'a key policy\'s Resource "*" means the key itself',
+    ),
+    Explained(
+        "RESOURCE_STAR",
+        lambda d, o: json.loads(d) == ["s3:GetObject"] and "-self-service-CatalogLaun" in o,
+        "Service Catalog reads product templates from buckets of its own; the statement is limited to objects tagged "
+        "servicecatalog:provisioning=true, as AWS documents for launch roles",
+    ),
+    Explained(
+        "RESOURCE_POLICY_PRIVILEGE_ESCALATION",
+        lambda d, o: "arn:aws:s3:::sc-*" in d and "-self-service-CatalogLaun" in o,
+        "the launch role creates the self-served projects' buckets and writes their TLS-only policies, so it could grant "
+        "itself object access on an sc-* bucket; narrowing it (tags set at creation) is the tenant-isolation issue's work",
+    ),
+    Explained(
+        "RESOURCE_MISMATCH",
+        lambda d, o: (
+            json.loads(d) == [{"action": "codestar-connections:UseConnection", "required_format": "arn:*:codestar-connections:*:*:connection/*"}]
+        ),
+        "the configured source connection is an arn:aws:codeconnections ARN, the service's current name; parliament's "
+        "table predates the rename (AWS accepts both prefixes for codestar-connections actions)",
+    ),
+    Explained(
+        "RESOURCE_STAR",
+        lambda d, o: (
+            o.split("/")[-1].startswith(("mlops-delivery-PipelineUpdatePipelineSelfMutation", "mlops-delivery-PipelineAssetsFileRole"))
+            and set(json.loads(d)) <= {"s3:ListBucket", "codebuild:BatchGetBuilds", "codebuild:StartBuild", "codebuild:StopBuild"}
+        ),
+        "written by CDK Pipelines for its self-mutation and asset roles, not configurable (acknowledged with the same "
+        "reason for cdk-nag in stacks/delivery_stack.py)",
+    ),
 ]
 CDK_S3_GRANT_GROUPS = ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "s3:PutObject*"]
 
@@ -104,8 +145,10 @@ def test_every_policy_lints_clean_or_explained(deployments):
                 unexplained.append(f"{owner}: {finding.issue} {detail[:300]}")
             else:
                 explained[(finding.issue, match.reason[:60])] += 1
-    print(f"\nparliament: {len(documents)} distinct policies; findings: {sum(explained.values()) + len(unexplained)}, "
-          f"explained: {sum(explained.values())}, unexplained: {len(unexplained)}")
+    print(
+        f"\nparliament: {len(documents)} distinct policies; findings: {sum(explained.values()) + len(unexplained)}, "
+        f"explained: {sum(explained.values())}, unexplained: {len(unexplained)}"
+    )
     for (issue, reason), count in sorted(explained.items()):
         print(f"  {count:5d} {issue}: {reason}...")
     assert unexplained == []
@@ -113,10 +156,13 @@ def test_every_policy_lints_clean_or_explained(deployments):
 
 
 def test_the_linter_finds_what_it_is_for():
-    bad = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::b/*"},
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:s3:::b/*"},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*", "Condition": {"StringEquals": {"ec2:Vpc": "vpc-1"}}},
-    ]}
+    bad = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*", "Condition": {"StringEquals": {"ec2:Vpc": "vpc-1"}}},
+        ],
+    }
     issues = {f.issue for f in analyze_policy_string(json.dumps(bad), ignore_private_auditors=True).findings}
     assert {"UNKNOWN_ACTION", "RESOURCE_MISMATCH", "UNKNOWN_CONDITION_FOR_ACTION"} <= issues

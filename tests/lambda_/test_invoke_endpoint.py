@@ -38,8 +38,9 @@ def call(logic, runtime, body, content_type="text/csv", *, accept=None, b64=Fals
         headers["Accept"] = accept
     event = {"headers": headers, "body": base64.b64encode(body.encode()).decode() if b64 else body, "isBase64Encoded": b64}
     logged = []
-    result = logic.handle(event, runtime=runtime, settings=logic.Settings("mlops-dev-churn", limit), request_id="req-9",
-                          log=lambda name, **f: logged.append((name, f)))
+    result = logic.handle(
+        event, runtime=runtime, settings=logic.Settings("mlops-dev-churn", limit), request_id="req-9", log=lambda name, **f: logged.append((name, f))
+    )
     return result, logged
 
 
@@ -99,8 +100,9 @@ def test_bad_requests_never_reach_the_endpoint(logic, runtime, body, content_typ
 def test_sagemaker_errors_map_to_meaningful_statuses(logic, runtime, code, http, extra, status, message):
     client, stubber = runtime
     text = "Endpoint mlops-dev-churn of account x not found" if code == "ValidationError" else "upstream said no"
-    stubber.add_client_error("invoke_endpoint", service_error_code=code, service_message=text, http_status_code=http,
-                             response_meta={}, modeled_fields=extra or None)
+    stubber.add_client_error(
+        "invoke_endpoint", service_error_code=code, service_message=text, http_status_code=http, response_meta={}, modeled_fields=extra or None
+    )
     result, logged = call(logic, client, "1,2,3")
     payload = json.loads(result["body"])
     assert result["statusCode"] == status and message in payload["error"]
@@ -122,8 +124,13 @@ def test_handler_turns_an_unexpected_error_into_a_500_with_the_request_id(logic,
     assert "ZeroDivisionError" in capsys.readouterr().out  # in the log, not in the answer
 
 
-@pytest.mark.parametrize(("env", "message"), [({"ENDPOINT_NAME": "bad name!", "MAX_BODY_BYTES": "10"}, "ENDPOINT_NAME='bad name!'"),
-                                              ({"ENDPOINT_NAME": "ok", "MAX_BODY_BYTES": "lots"}, "MAX_BODY_BYTES='lots'")])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ENDPOINT_NAME": "bad name!", "MAX_BODY_BYTES": "10"}, "ENDPOINT_NAME='bad name!'"),
+        ({"ENDPOINT_NAME": "ok", "MAX_BODY_BYTES": "lots"}, "MAX_BODY_BYTES='lots'"),
+    ],
+)
 def test_bad_environment_is_named(logic, env, message):
     with pytest.raises(logic.ConfigurationError, match=message):
         logic.Settings.from_env(env)

@@ -19,7 +19,8 @@ def world(aws, monkeypatch):
     """A state machine, the alert topic with an SQS subscriber to read what was published, and the handler module."""
     sfn = boto3.client("stepfunctions")
     machine = sfn.create_state_machine(
-        name="pipeline", roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
+        name="pipeline",
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
         definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
     )["stateMachineArn"]
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
@@ -77,7 +78,11 @@ def test_after_the_run_ends_a_trigger_starts_again(world):
 
 @pytest.mark.parametrize(
     ("event", "message"),
-    [(["not", "an", "object"], "must be a JSON object"), ({"trigger": "cron"}, "trigger 'cron' is not one of"), ({"trigger": "drift", "detail": "x"}, "detail must be")],
+    [
+        (["not", "an", "object"], "must be a JSON object"),
+        ({"trigger": "cron"}, "trigger 'cron' is not one of"),
+        ({"trigger": "drift", "detail": "x"}, "detail must be"),
+    ],
 )
 def test_bad_events_are_refused_with_a_400_and_start_nothing(world, event, message):
     result = world["handler"].handler(event, Context())
