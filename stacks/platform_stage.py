@@ -52,27 +52,26 @@ class PlatformStage(Stage):
 
         self.environment = EnvironmentStack(self, "Environment", config=config, **stack_args("environment", "VPC and SageMaker Studio domain", True))
         self.self_service = SelfServiceStack(self, "SelfService", config=config, **stack_args("self-service", "Service Catalog portfolio", False))
-        self.projects = {
-            p.name: ProjectStack(
-                self,
-                f"Project-{p.name}",
-                config=config,
-                project=p,
-                **stack_args(f"project-{p.name}", f"resources of project {p.name}", True),
-            )
-            for p in config.projects
-        }
-        self.pipelines = {
-            p.name: TrainingPipelineStack(
-                self,
-                f"Pipeline-{p.name}",
-                config=config,
-                project=p,
-                **stack_args(f"pipeline-{p.name}", f"training pipeline of project {p.name}", False),
-            )
-            for p in config.projects
-            if config.trains_models
-        }
+
+        def per_project(stack_class: type[Stack], kind: str, what: str, *, stateful: bool, projects, **extra) -> dict[str, Any]:
+            """One ``stack_class`` stack per project of ``projects``: ``<Kind>-<project>`` named ``<prefix>-<stage>-<kind>-<project>``;
+            ``extra`` maps keyword arguments to functions of the project."""
+            return {
+                p.name: stack_class(
+                    self,
+                    f"{kind.capitalize()}-{p.name}",
+                    config=config,
+                    project=p,
+                    **{key: value(p) for key, value in extra.items()},
+                    **stack_args(f"{kind}-{p.name}", f"{what} of project {p.name}", stateful),
+                )
+                for p in projects
+            }
+
+        self.projects = per_project(ProjectStack, "project", "resources", stateful=True, projects=config.projects)
+        self.pipelines = per_project(
+            TrainingPipelineStack, "pipeline", "training pipeline", stateful=False, projects=config.projects if config.trains_models else []
+        )
         for name, pipeline_stack in self.pipelines.items():
             self._reads_project_and_network(pipeline_stack, name)
         missing_baselines = [
@@ -89,32 +88,25 @@ class PlatformStage(Stage):
             raise ConfigError("the model_packages_file", missing_baselines)
         # Without pins (a local synth), every endpoint takes its package as a stack parameter; with
         # pins (the delivery pipeline), only projects that have an approved package get an endpoint.
-        self.endpoints = {
-            p.name: EndpointStack(
-                self,
-                f"Endpoint-{p.name}",
-                config=config,
-                project=p,
-                model_package_arn=None if model_packages is None else model_packages[p.name].model_package_arn,
-                baseline_uri=None if model_packages is None else model_packages[p.name].baseline_uri,
-                **stack_args(f"endpoint-{p.name}", f"endpoint and API of project {p.name}", False),
-            )
-            for p in config.projects
-            if p.deployment.enabled and (model_packages is None or p.name in model_packages)
-        }
+        self.endpoints = per_project(
+            EndpointStack,
+            "endpoint",
+            "endpoint and API",
+            stateful=False,
+            projects=[p for p in config.projects if p.deployment.enabled and (model_packages is None or p.name in model_packages)],
+            model_package_arn=lambda p: None if model_packages is None else model_packages[p.name].model_package_arn,
+            baseline_uri=lambda p: None if model_packages is None else model_packages[p.name].baseline_uri,
+        )
         for name, endpoint_stack in self.endpoints.items():
             self._reads_project_and_network(endpoint_stack, name)
-        self.dashboards = {
-            p.name: DashboardStack(
-                self,
-                f"Dashboard-{p.name}",
-                config=config,
-                project=p,
-                endpoint=self.endpoints[p.name].shown if p.name in self.endpoints else None,
-                **stack_args(f"dashboard-{p.name}", f"dashboard of project {p.name}", False),
-            )
-            for p in config.projects
-        }
+        self.dashboards = per_project(
+            DashboardStack,
+            "dashboard",
+            "dashboard",
+            stateful=False,
+            projects=config.projects,
+            endpoint=lambda p: self.endpoints[p.name].shown if p.name in self.endpoints else None,
+        )
         for name, dashboard_stack in self.dashboards.items():
             for shown in (self.pipelines.get(name), self.endpoints.get(name)):
                 if shown is not None:
