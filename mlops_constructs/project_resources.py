@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
@@ -16,7 +15,7 @@ from constructs import Construct
 
 from config.naming import Names
 from config.schema import StorageConfig
-from mlops_constructs.secure_bucket import SecureBucket
+from mlops_constructs.secure_bucket import SecureBucket, retained_key
 
 _STORAGE_DEFAULTS = StorageConfig()  # the lifecycle defaults are the config schema's
 
@@ -76,13 +75,7 @@ class ProjectResources(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: ProjectResourcesProps) -> None:
         super().__init__(scope, construct_id)
 
-        self.key = kms.Key(
-            self,
-            "Key",
-            description=f"Encrypts the data, models, images and alerts of ML project {props.project_name}",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.key = retained_key(self, "Key", description=f"Encrypts the data, models, images and alerts of ML project {props.project_name}")
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             self.key.grant(
                 iam.ServicePrincipal(service).with_conditions({"StringEquals": {"aws:SourceAccount": self.key.stack.account}}),

@@ -1,4 +1,4 @@
-"""A bucket with the platform's non-negotiable defaults already applied."""
+"""A bucket and a key with the platform's non-negotiable defaults already applied."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+
+def retained_key(scope: Construct, construct_id: str, *, description: str) -> kms.Key:
+    """A customer-managed KMS key with yearly rotation, retained on destroy (what it encrypts outlives the stack)."""
+    return kms.Key(scope, construct_id, description=description, enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN)
 
 
 class SecureBucket(s3.Bucket):

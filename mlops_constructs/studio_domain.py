@@ -8,11 +8,11 @@ from pathlib import Path
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.secure_bucket import retained_key
 
 IDLE_SHUTDOWN_DIR = Path(__file__).resolve().parent / "assets" / "idle_shutdown"
 LIFECYCLE_CONFIG_MAX_BYTES = 16384  # base64 content limit of AWS::SageMaker::StudioLifecycleConfig
@@ -112,13 +112,7 @@ class StudioDomain(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        self.key = kms.Key(
-            self,
-            "Key",
-            description=f"Encrypts the home volumes of Studio domain {domain_name}",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.key = retained_key(self, "Key", description=f"Encrypts the home volumes of Studio domain {domain_name}")
         self.default_execution_role = sagemaker_role(self, "DefaultExecutionRole", "Default Studio execution role: Studio apps only, no data access")
 
         script = idle_shutdown_script(idle_shutdown_minutes)
