@@ -35,7 +35,7 @@ from mlops_container import drift as drift_check
 from mlops_container import metrics as gate_metrics
 from mlops_container.capture import CAPTURE_DIR_ENV, ENDPOINT_ENV, read_records
 from mlops_container.data import DEFAULT_TARGET, DataError, Table, builtin_dataset, read_channel, read_table, write_table
-from mlops_container.paths import ML_ROOT_ENV
+from mlops_container.paths import ML_ROOT_ENV, ProcessingPaths, TrainingPaths
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 ENDPOINT_NAME = "local-endpoint"
@@ -166,12 +166,14 @@ def _package_model(model_dir: Path, archive: Path) -> None:
 def run(args: argparse.Namespace, progress: Progress) -> dict:
     run_dir = Path(args.out) / f"run-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')[:-3]}"
     ml_root = run_dir / "opt_ml"
+    # The step's own view of /opt/ml (mlops_container.paths), rooted in this run's folder.
+    training, processing = TrainingPaths(ml_root), ProcessingPaths.under(ml_root)
     logs = run_dir / "logs"
     env = {**os.environ, ML_ROOT_ENV: str(ml_root), "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
     summary: dict = {"run_dir": str(run_dir)}
 
     t = progress.step("data", "your CSV " + str(args.csv) if args.csv else "built-in breast-cancer data set (ships with scikit-learn)")
-    raw_dir = ml_root / "processing" / "input" / "data"
+    raw_dir = processing.input("data")
     raw_dir.mkdir(parents=True)
     if args.csv:
         try:
@@ -185,27 +187,26 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     t = progress.step("preprocess", "split train/validation/test, write the monitoring baseline")
     _run_step("preprocess", "preprocess", ["--target", args.target], env=env, log=logs / "preprocess.log")
-    processed = ml_root / "processing" / "output"
-    schema = json.loads((processed / "baseline" / "schema.json").read_text())
+    schema = json.loads((processing.output("baseline") / "schema.json").read_text())
     summary["data"] = {"rows": schema["rows"], "features": len(schema["features"]), "splits": schema["splits"]}
     progress.done(t, ", ".join(f"{k} {v}" for k, v in schema["splits"].items()))
 
     t = progress.step("train", f"hyperparameters {args.hyperparameters or '(defaults)'}")
     for channel in ("train", "validation"):
-        shutil.copytree(processed / channel, ml_root / "input" / "data" / channel)
-    config = ml_root / "input" / "config"
+        shutil.copytree(processing.output(channel), training.channel(channel))
+    config = training.hyperparameters.parent
     config.mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(dict(args.hyperparameters)))  # strings, as SageMaker passes them
+    training.hyperparameters.write_text(json.dumps(dict(args.hyperparameters)))  # strings, as SageMaker passes them
     try:
         _run_step("train", "train", [], env=env, log=logs / "train.log")
     except StepFailed as exc:
-        failure = ml_root / "output" / "failure"
+        failure = training.failure
         if failure.exists():
             exc.reason = failure.read_text().strip()
         raise
     archive = run_dir / "artifacts" / "model.tar.gz"
-    _package_model(ml_root / "model", archive)
-    metadata = json.loads((ml_root / "model" / "model_metadata.json").read_text())
+    _package_model(training.model, archive)
+    metadata = json.loads((training.model / "model_metadata.json").read_text())
     summary["model"] = {"type": metadata["model_type"], "hyperparameters": metadata["hyperparameters"], "artifact": str(archive)}
     progress.done(t, f"{metadata['model_type']}, validation auc {metadata['validation_metrics'].get('auc', float('nan')):.4f}")
 
@@ -218,11 +219,11 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
             "--model-dir",
             str(archive.parent),
             "--test-dir",
-            str(processed / "test"),
+            str(processing.output("test")),
             "--output-dir",
             str(evaluation_dir),
             "--baseline-dir",
-            str(processed / "baseline"),
+            str(processing.output("baseline")),
             "--scored-baseline-dir",
             str(run_dir / "scored-baseline"),
         ],
@@ -254,10 +255,10 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         _wait_ready(port, server, serve_log)
         progress.done(t, "/ping answered 200")
 
-        test = read_channel(processed / "test", target=args.target)
+        test = read_channel(processing.output("test"), target=args.target)
         rows, shifted = test, []
         if args.drift:
-            rows, shifted = drift(test, read_channel(processed / "train", target=args.target))
+            rows, shifted = drift(test, read_channel(processing.output("train"), target=args.target))
         t = progress.step("traffic", f"{args.requests} requests, {'drifted: ' + ', '.join(shifted) if shifted else 'clean'}")
         summary["traffic"] = {
             **send_traffic(port, rows.X, test.features, requests=args.requests, batch_size=args.batch_size, progress=progress),
@@ -280,7 +281,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     t = progress.step("drift check", "captured traffic against the training baseline (Model Monitor's formats)")
     monitoring = run_dir / "monitoring"
-    result = drift_check.analyze(processed / "baseline" / "baseline.csv", capture_dir, monitoring)
+    result = drift_check.analyze(processing.output("baseline") / "baseline.csv", capture_dir, monitoring)
     summary["drift"] = {
         "drifted_features": result["drifted_features"],
         "malformed": result["malformed"],

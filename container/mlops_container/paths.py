@@ -52,7 +52,12 @@ class ProcessingPaths:
 
     @classmethod
     def from_env(cls) -> ProcessingPaths:
-        return cls(ml_root() / "processing")
+        return cls.under(ml_root())
+
+    @classmethod
+    def under(cls, root: Path) -> ProcessingPaths:
+        """The processing mounts below an ``/opt/ml`` stand-in ``root``."""
+        return cls(root / "processing")
 
     def input(self, name: str) -> Path:
         return self.root / "input" / name
