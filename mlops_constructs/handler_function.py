@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
@@ -15,26 +16,36 @@ from mlops_constructs.nag import acknowledge_wildcards
 LAMBDA_ROOT = Path(__file__).resolve().parent.parent / "lambda"
 
 
+@dataclass(frozen=True)
+class HandlerFunctionProps:
+    """Props of :class:`HandlerFunction` (see its docstring for the defaults' meaning)."""
+
+    code: str
+    description: str
+    environment: dict[str, str]
+    memory_size: int = 256
+    timeout: Duration = Duration.seconds(30)
+    reserved_concurrency: int | None = None
+    tracing: bool = False
+
+
 class HandlerFunction(Construct):
     """Deploys ``function`` (Python 3.14, ``handler.handler`` of ``lambda/<code>/``, packaged without
     Docker and without ``__pycache__``; 30 s timeout and 256 MB by default), ``role`` (assumed by
     Lambda; by itself it may only write to ``log_group``) and ``log_group`` (kept one year, retained).
     ``tracing`` turns on X-Ray; ``reserved_concurrency`` caps concurrent runs."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        code: str,
-        description: str,
-        environment: dict[str, str],
-        memory_size: int = 256,
-        timeout: Duration = Duration.seconds(30),
-        reserved_concurrency: int | None = None,
-        tracing: bool = False,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: HandlerFunctionProps) -> None:
         super().__init__(scope, construct_id)
+        code, description, environment, memory_size, timeout, reserved_concurrency, tracing = (
+            props.code,
+            props.description,
+            props.environment,
+            props.memory_size,
+            props.timeout,
+            props.reserved_concurrency,
+            props.tracing,
+        )
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
         self.role = iam.Role(self, "Role", description=description, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.log_group.grant_write(self.role)

@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config.schema import ApiConfig
-from mlops_constructs.handler_function import HandlerFunction
+from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
 
 _API_DEFAULTS = ApiConfig()
 
@@ -51,11 +51,13 @@ class InferenceApi(Construct):
         handler = HandlerFunction(
             self,
             "InvokeEndpoint",
-            code="invoke_endpoint",
-            description=f"Validates requests and invokes SageMaker endpoint {p.endpoint_name}",
-            memory_size=512,
-            tracing=True,
-            environment={"ENDPOINT_NAME": p.endpoint_name, "MAX_BODY_BYTES": str(p.max_body_kb * 1024)},
+            props=HandlerFunctionProps(
+                code="invoke_endpoint",
+                description=f"Validates requests and invokes SageMaker endpoint {p.endpoint_name}",
+                memory_size=512,
+                tracing=True,
+                environment={"ENDPOINT_NAME": p.endpoint_name, "MAX_BODY_BYTES": str(p.max_body_kb * 1024)},
+            ),
         )
         self.function = handler.function
         handler.role.add_to_principal_policy(

@@ -15,7 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from config.schema import PipelineConfig, ProjectConfig
-from mlops_constructs.handler_function import HandlerFunction
+from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
 from mlops_constructs.nag import acknowledge_wildcards
 
 _PIPELINE_DEFAULTS = PipelineConfig()
@@ -62,14 +62,16 @@ class PipelineTriggers(Construct):
         handler = HandlerFunction(
             self,
             "StartPipeline",
-            code="start_pipeline",
-            description=f"Starts the training pipeline of {p.project_name} unless an execution is running",
-            reserved_concurrency=1,
-            environment={
-                "STATE_MACHINE_ARN": p.state_machine.state_machine_arn,
-                "ALERT_TOPIC_ARN": p.alert_topic.topic_arn,
-                "PROJECT_NAME": p.project_name,
-            },
+            props=HandlerFunctionProps(
+                code="start_pipeline",
+                description=f"Starts the training pipeline of {p.project_name} unless an execution is running",
+                reserved_concurrency=1,
+                environment={
+                    "STATE_MACHINE_ARN": p.state_machine.state_machine_arn,
+                    "ALERT_TOPIC_ARN": p.alert_topic.topic_arn,
+                    "PROJECT_NAME": p.project_name,
+                },
+            ),
         )
         self.function, role = handler.function, handler.role
         p.state_machine.grant_start_execution(role)

@@ -29,6 +29,15 @@ class MonitoredEndpoint:
     drift_period: Duration = Duration.hours(1)
 
 
+@dataclass(frozen=True)
+class ProjectDashboardProps:
+    """Props of :class:`ProjectDashboard`."""
+
+    dashboard_name: str
+    endpoint: MonitoredEndpoint | None
+    state_machine_arn: str | None
+
+
 class ProjectDashboard(Construct):
     """A CloudWatch dashboard ``dashboard_name`` for one project.
 
@@ -40,16 +49,9 @@ class ProjectDashboard(Construct):
     training pipeline executions started, succeeded, failed and timed out per day.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        dashboard_name: str,
-        endpoint: MonitoredEndpoint | None,
-        state_machine_arn: str | None,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: ProjectDashboardProps) -> None:
         super().__init__(scope, construct_id)
+        dashboard_name, endpoint, state_machine_arn = props.dashboard_name, props.endpoint, props.state_machine_arn
         rows: list[list[cloudwatch.IWidget]] = []
         if endpoint is not None:
             rows.extend(self._endpoint_rows(endpoint))

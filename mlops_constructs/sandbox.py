@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from config.schema import StorageConfig
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.secure_bucket import SecureBucket
+
+
+@dataclass(frozen=True)
+class SandboxProps:
+    """Props of :class:`Sandbox`; the default lifecycle is the config schema's (``StorageConfig``)."""
+
+    user_name: str
+    user_role: iam.IRole
+    data_bucket: s3.IBucket
+    artifacts_bucket: s3.IBucket
+    key: kms.IKey
+    noncurrent_version_expiration: Duration = Duration.days(StorageConfig().noncurrent_version_expiration_days)
 
 
 class Sandbox(Construct):
@@ -26,19 +41,16 @@ class Sandbox(Construct):
       project ``key``. Nothing of any other project is named, so nothing else is reachable.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        user_name: str,
-        user_role: iam.IRole,
-        data_bucket: s3.IBucket,
-        artifacts_bucket: s3.IBucket,
-        key: kms.IKey,
-        noncurrent_version_expiration: Duration = Duration.days(30),
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: SandboxProps) -> None:
         super().__init__(scope, construct_id)
+        user_name, user_role, data_bucket, artifacts_bucket, key, noncurrent_version_expiration = (
+            props.user_name,
+            props.user_role,
+            props.data_bucket,
+            props.artifacts_bucket,
+            props.key,
+            props.noncurrent_version_expiration,
+        )
 
         # Import the role here so that the grants below become a policy in this stack: the user's
         # stack never depends on a sandbox, and deleting a sandbox removes exactly its access.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, CfnParameter
+from dataclasses import dataclass
+
+from aws_cdk import Aws, CfnParameter, Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -23,8 +25,8 @@ from config.schema import (
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
 from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, USER_KEYS, PublishedParameters, parameter_name
-from mlops_constructs.sandbox import Sandbox
-from mlops_constructs.studio_user import StudioUser
+from mlops_constructs.sandbox import Sandbox, SandboxProps
+from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -99,10 +101,12 @@ class UserProduct(servicecatalog.ProductStack):
         user = StudioUser(
             self,
             "User",
-            domain_id=domain_id,
-            user_name=name,
-            email=email,
-            security_group=ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", security_group_id),
+            props=StudioUserProps(
+                domain_id=domain_id,
+                user_name=name,
+                email=email,
+                security_group=ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", security_group_id),
+            ),
         )
         PublishedParameters(self, "Parameters", path=names.user_parameters(name), keys=USER_KEYS, values={"role-arn": user.role.role_arn})
 
@@ -114,7 +118,7 @@ class SandboxProduct(servicecatalog.ProductStack):
     and project publish; the provisioner names them (``<ns>/users/<user>/role-arn`` and so on).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig) -> None:
         super().__init__(scope, construct_id, description="Links one Studio user to one project with a personal sandbox bucket")
         name = _name_parameter(
             self, "UserName", rule=USER_RULE, min_length=USER_NAME_MIN_LENGTH, description="The user's name (the artifacts prefix)"
@@ -129,12 +133,25 @@ class SandboxProduct(servicecatalog.ProductStack):
         Sandbox(
             self,
             "Sandbox",
-            user_name=name,
-            user_role=iam.Role.from_role_arn(self, "UserRole", role_arn, mutable=False),
-            data_bucket=s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket),
-            artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", artifacts_bucket),
-            key=kms.Key.from_key_arn(self, "Key", key_arn),
+            props=SandboxProps(
+                user_name=name,
+                user_role=iam.Role.from_role_arn(self, "UserRole", role_arn, mutable=False),
+                data_bucket=s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket),
+                artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", artifacts_bucket),
+                key=kms.Key.from_key_arn(self, "Key", key_arn),
+                noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
+            ),
         )
+
+
+@dataclass(frozen=True)
+class SelfServiceCatalogProps:
+    """Props of :class:`SelfServiceCatalog`."""
+
+    prefix: str
+    stage: str
+    storage: StorageConfig
+    principal_role_arns: list[str]
 
 
 class SelfServiceCatalog(Construct):
@@ -154,17 +171,9 @@ class SelfServiceCatalog(Construct):
       and attach sandbox policies only to roles of this platform stage.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        prefix: str,
-        stage: str,
-        storage: StorageConfig,
-        principal_role_arns: list[str],
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: SelfServiceCatalogProps) -> None:
         super().__init__(scope, construct_id)
+        prefix, stage, storage, principal_role_arns = props.prefix, props.stage, props.storage, props.principal_role_arns
 
         self.portfolio = servicecatalog.Portfolio(
             self,
@@ -187,7 +196,7 @@ class SelfServiceCatalog(Construct):
         template_kwargs = {
             "Project": {"prefix": prefix, "stage": stage, "storage": storage},
             "User": {"prefix": prefix, "stage": stage},
-            "Sandbox": {"prefix": prefix, "stage": stage},
+            "Sandbox": {"prefix": prefix, "stage": stage, "storage": storage},
         }
         products = {
             "Project": (ProjectProduct, "ML project", "Key, data/artifacts/capture buckets, ECR repository, model package group, alert topic"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Aws, RemovalPolicy
@@ -83,6 +84,18 @@ def grant_studio_app_use(role: iam.IRole, domain_id: str) -> None:
     )
 
 
+@dataclass(frozen=True)
+class StudioDomainProps:
+    """Props of :class:`StudioDomain` (see its docstring for what each does)."""
+
+    domain_name: str
+    vpc: ec2.IVpc
+    subnets: list[ec2.ISubnet]
+    security_group: ec2.ISecurityGroup
+    idle_shutdown_minutes: int
+    default_instance_type: str = "ml.t3.medium"
+
+
 class StudioDomain(Construct):
     """A SageMaker Studio domain that reaches AWS only through the VPC, with idle apps shut down.
 
@@ -98,19 +111,16 @@ class StudioDomain(Construct):
       ``default_instance_type`` (default ``ml.t3.medium``). Retained on destroy: home folders survive.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        domain_name: str,
-        vpc: ec2.IVpc,
-        subnets: list[ec2.ISubnet],
-        security_group: ec2.ISecurityGroup,
-        idle_shutdown_minutes: int,
-        default_instance_type: str = "ml.t3.medium",
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: StudioDomainProps) -> None:
         super().__init__(scope, construct_id)
+        domain_name, vpc, subnets, security_group, idle_shutdown_minutes, default_instance_type = (
+            props.domain_name,
+            props.vpc,
+            props.subnets,
+            props.security_group,
+            props.idle_shutdown_minutes,
+            props.default_instance_type,
+        )
 
         self.key = retained_key(self, "Key", description=f"Encrypts the home volumes of Studio domain {domain_name}")
         self.default_execution_role = sagemaker_role(self, "DefaultExecutionRole", "Default Studio execution role: Studio apps only, no data access")

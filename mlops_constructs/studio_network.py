@@ -29,6 +29,15 @@ class ExistingVpcProps:
     create_endpoints: bool = True
 
 
+@dataclass(frozen=True)
+class StudioNetworkProps:
+    """Props of :class:`StudioNetwork`."""
+
+    network: NewVpcProps | ExistingVpcProps
+    interface_endpoints: list[str]
+    flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
+
+
 class StudioNetwork(Construct):
     """A private, internet-less network for a VPC-only Studio domain and its jobs.
 
@@ -46,16 +55,9 @@ class StudioNetwork(Construct):
     ``subnets`` are the subnets the domain and jobs use.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        network: NewVpcProps | ExistingVpcProps,
-        interface_endpoints: list[str],
-        flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: StudioNetworkProps) -> None:
         super().__init__(scope, construct_id)
+        network, interface_endpoints, flow_log_retention = props.network, props.interface_endpoints, props.flow_log_retention
 
         if isinstance(network, NewVpcProps):
             self.vpc: ec2.IVpc = ec2.Vpc(

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import RemovalPolicy, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlops_constructs.studio_domain import grant_studio_app_use, sagemaker_role
+
+
+@dataclass(frozen=True)
+class StudioUserProps:
+    """Props of :class:`StudioUser`."""
+
+    domain_id: str
+    user_name: str
+    email: str
+    security_group: ec2.ISecurityGroup
 
 
 class StudioUser(Construct):
@@ -22,17 +34,9 @@ class StudioUser(Construct):
     ``user_name`` and ``email`` may be tokens (Service Catalog parameters).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        domain_id: str,
-        user_name: str,
-        email: str,
-        security_group: ec2.ISecurityGroup,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: StudioUserProps) -> None:
         super().__init__(scope, construct_id)
+        domain_id, user_name, email, security_group = props.domain_id, props.user_name, props.email, props.security_group
         self.role = sagemaker_role(self, "ExecutionRole", f"Studio execution role of user {user_name}")
         grant_studio_app_use(self.role, domain_id)
 

@@ -8,7 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from mlops_constructs.project_dashboard import MonitoredEndpoint, ProjectDashboard
+from mlops_constructs.project_dashboard import MonitoredEndpoint, ProjectDashboard, ProjectDashboardProps
 from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedValues
 
 
@@ -37,7 +37,7 @@ class DashboardStack(Stack):
         self.dashboard = ProjectDashboard(
             self,
             "Dashboard",
-            dashboard_name=config.names.dashboard(project.name),
-            endpoint=endpoint,
-            state_machine_arn=pipeline.value("state-machine-arn"),
+            props=ProjectDashboardProps(
+                dashboard_name=config.names.dashboard(project.name), endpoint=endpoint, state_machine_arn=pipeline.value("state-machine-arn")
+            ),
         )

@@ -9,8 +9,8 @@ from constructs import Construct
 
 from config import NewVpcConfig, PlatformConfig
 from mlops_constructs.published_parameters import STUDIO_KEYS, PublishedParameters
-from mlops_constructs.studio_domain import StudioDomain
-from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork
+from mlops_constructs.studio_domain import StudioDomain, StudioDomainProps
+from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork, StudioNetworkProps
 
 
 class EnvironmentStack(Stack):
@@ -31,15 +31,19 @@ class EnvironmentStack(Stack):
                 create_endpoints=net.create_endpoints,
             )
         )
-        self.network = StudioNetwork(self, "Network", network=network_props, interface_endpoints=list(config.interface_endpoints))
+        self.network = StudioNetwork(
+            self, "Network", props=StudioNetworkProps(network=network_props, interface_endpoints=list(config.interface_endpoints))
+        )
         self.studio = StudioDomain(
             self,
             "Studio",
-            domain_name=config.names.base,
-            vpc=self.network.vpc,
-            subnets=self.network.subnets.subnets,
-            security_group=self.network.studio_security_group,
-            idle_shutdown_minutes=config.idle_shutdown_minutes,
+            props=StudioDomainProps(
+                domain_name=config.names.base,
+                vpc=self.network.vpc,
+                subnets=self.network.subnets.subnets,
+                security_group=self.network.studio_security_group,
+                idle_shutdown_minutes=config.idle_shutdown_minutes,
+            ),
         )
         PublishedParameters(
             self,

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from config import PlatformConfig, SandboxConfig
 from mlops_constructs.published_parameters import USER_KEYS, PublishedProject, PublishedValues
-from mlops_constructs.sandbox import Sandbox
+from mlops_constructs.sandbox import Sandbox, SandboxProps
 
 
 class SandboxStack(Stack):
@@ -27,10 +27,12 @@ class SandboxStack(Stack):
         self.sandbox = Sandbox(
             self,
             "Sandbox",
-            user_name=sandbox.user,
-            user_role=iam.Role.from_role_arn(self, "UserRole", user.value("role-arn"), mutable=False),
-            data_bucket=published.data_bucket,
-            artifacts_bucket=published.artifacts_bucket,
-            key=published.key,
-            noncurrent_version_expiration=Duration.days(config.storage.noncurrent_version_expiration_days),
+            props=SandboxProps(
+                user_name=sandbox.user,
+                user_role=iam.Role.from_role_arn(self, "UserRole", user.value("role-arn"), mutable=False),
+                data_bucket=published.data_bucket,
+                artifacts_bucket=published.artifacts_bucket,
+                key=published.key,
+                noncurrent_version_expiration=Duration.days(config.storage.noncurrent_version_expiration_days),
+            ),
         )

@@ -8,7 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig
-from mlops_constructs.self_service_catalog import SelfServiceCatalog
+from mlops_constructs.self_service_catalog import SelfServiceCatalog, SelfServiceCatalogProps
 
 
 class SelfServiceStack(Stack):
@@ -19,8 +19,7 @@ class SelfServiceStack(Stack):
         self.catalog = SelfServiceCatalog(
             self,
             "Catalog",
-            prefix=config.prefix,
-            stage=config.stage,
-            storage=config.storage,
-            principal_role_arns=list(config.self_service_role_arns),
+            props=SelfServiceCatalogProps(
+                prefix=config.prefix, stage=config.stage, storage=config.storage, principal_role_arns=list(config.self_service_role_arns)
+            ),
         )

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from config import PlatformConfig, UserConfig
 from mlops_constructs.published_parameters import USER_KEYS, PublishedParameters, PublishedStudio
-from mlops_constructs.studio_user import StudioUser
+from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
 
 class UserStack(Stack):
@@ -25,12 +25,7 @@ class UserStack(Stack):
         studio = PublishedStudio(self, config.names.studio_parameters)
         security_group = ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", studio.security_group_id)
         self.user = StudioUser(
-            self,
-            "User",
-            domain_id=studio.domain_id,
-            user_name=user.name,
-            email=str(user.email),
-            security_group=security_group,
+            self, "User", props=StudioUserProps(domain_id=studio.domain_id, user_name=user.name, email=str(user.email), security_group=security_group)
         )
         PublishedParameters(
             self, "Parameters", path=config.names.user_parameters(user.name), keys=USER_KEYS, values={"role-arn": self.user.role.role_arn}

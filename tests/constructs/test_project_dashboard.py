@@ -8,14 +8,14 @@ from aws_cdk import Duration
 from aws_cdk.assertions import Template
 
 from mlops_constructs.data_quality_monitor import DriftAlarm
-from mlops_constructs.project_dashboard import MonitoredEndpoint, ProjectDashboard
+from mlops_constructs.project_dashboard import MonitoredEndpoint, ProjectDashboard, ProjectDashboardProps
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:churn-pipeline"
 PSEUDO = {"AWS::Region": "us-east-1", "AWS::Partition": "aws", "AWS::AccountId": "123456789012"}
 
 
 def body(stack, **kwargs) -> dict:
-    ProjectDashboard(stack, "Dashboard", dashboard_name="mlops-dev-churn", **kwargs)
+    ProjectDashboard(stack, "Dashboard", props=ProjectDashboardProps(dashboard_name="mlops-dev-churn", **kwargs))
     (dashboard,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == "mlops-dev-churn"
     raw = dashboard["Properties"]["DashboardBody"]

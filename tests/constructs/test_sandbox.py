@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from mlops_constructs.sandbox import Sandbox
+from mlops_constructs.sandbox import Sandbox, SandboxProps
 
 ROLE = "arn:aws:iam::123456789012:role/alice-role"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -21,11 +21,13 @@ def template(stack) -> Template:
     Sandbox(
         stack,
         "Sandbox",
-        user_name="alice",
-        user_role=iam.Role.from_role_arn(stack, "Role", ROLE),
-        data_bucket=s3.Bucket.from_bucket_name(stack, "Data", "churn-data"),
-        artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "churn-artifacts"),
-        key=kms.Key.from_key_arn(stack, "Key", KEY),
+        props=SandboxProps(
+            user_name="alice",
+            user_role=iam.Role.from_role_arn(stack, "Role", ROLE),
+            data_bucket=s3.Bucket.from_bucket_name(stack, "Data", "churn-data"),
+            artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "churn-artifacts"),
+            key=kms.Key.from_key_arn(stack, "Key", KEY),
+        ),
     )
     return Template.from_stack(stack)
 

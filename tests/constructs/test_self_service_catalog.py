@@ -8,14 +8,16 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from config.schema import StorageConfig
-from mlops_constructs.self_service_catalog import SelfServiceCatalog
+from mlops_constructs.self_service_catalog import SelfServiceCatalog, SelfServiceCatalogProps
 
 PRINCIPAL = "arn:aws:iam::123456789012:role/ml-team-lead"
 
 
 @pytest.fixture
 def catalog(stack):
-    return SelfServiceCatalog(stack, "Catalog", prefix="mlops", stage="dev", storage=StorageConfig(), principal_role_arns=[PRINCIPAL])
+    return SelfServiceCatalog(
+        stack, "Catalog", props=SelfServiceCatalogProps(prefix="mlops", stage="dev", storage=StorageConfig(), principal_role_arns=[PRINCIPAL])
+    )
 
 
 @pytest.fixture

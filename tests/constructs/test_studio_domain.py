@@ -9,23 +9,25 @@ import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
-from mlops_constructs.studio_domain import StudioDomain, idle_shutdown_script
-from mlops_constructs.studio_network import NewVpcProps, StudioNetwork
+from mlops_constructs.studio_domain import StudioDomain, StudioDomainProps, idle_shutdown_script
+from mlops_constructs.studio_network import NewVpcProps, StudioNetwork, StudioNetworkProps
 
 
 @pytest.fixture
 def template(stack) -> Template:
     net = StudioNetwork(
-        stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=["sts"]
+        stack,
+        "Net",
+        props=StudioNetworkProps(
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=["sts"]
+        ),
     )
     StudioDomain(
         stack,
         "Studio",
-        domain_name="mlops-dev",
-        vpc=net.vpc,
-        subnets=net.subnets.subnets,
-        security_group=net.studio_security_group,
-        idle_shutdown_minutes=45,
+        props=StudioDomainProps(
+            domain_name="mlops-dev", vpc=net.vpc, subnets=net.subnets.subnets, security_group=net.studio_security_group, idle_shutdown_minutes=45
+        ),
     )
     return Template.from_stack(stack)
 
@@ -102,7 +104,9 @@ def test_domain_accepts_existing_subnets(stack):
         stack, "Vpc", vpc_id="vpc-0123456789abcdef0", availability_zones=["us-east-1a"], isolated_subnet_ids=["subnet-0123456789abcdef0"]
     )
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
-    StudioDomain(stack, "Studio", domain_name="d", vpc=vpc, subnets=vpc.isolated_subnets, security_group=sg, idle_shutdown_minutes=60)
+    StudioDomain(
+        stack, "Studio", props=StudioDomainProps(domain_name="d", vpc=vpc, subnets=vpc.isolated_subnets, security_group=sg, idle_shutdown_minutes=60)
+    )
     Template.from_stack(stack).has_resource_properties(
         "AWS::SageMaker::Domain",
         {

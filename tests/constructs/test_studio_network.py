@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match, Template
 
-from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork
+from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork, StudioNetworkProps
 
 ENDPOINTS = ["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms"]
 
 
 def test_new_vpc_has_only_isolated_subnets_and_no_way_out(stack):
     StudioNetwork(
-        stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS
+        stack,
+        "Net",
+        props=StudioNetworkProps(
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS
+        ),
     )
     t = Template.from_stack(stack)
     t.resource_count_is("AWS::EC2::VPC", 1)
@@ -24,7 +28,11 @@ def test_new_vpc_has_only_isolated_subnets_and_no_way_out(stack):
 
 
 def test_new_vpc_logs_flows_with_retention(stack):
-    StudioNetwork(stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS)
+    StudioNetwork(
+        stack,
+        "Net",
+        props=StudioNetworkProps(network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS),
+    )
     t = Template.from_stack(stack)
     t.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"})
     t.has_resource("AWS::Logs::LogGroup", {"Properties": {"RetentionInDays": 365}, "DeletionPolicy": "Retain"})
@@ -32,7 +40,11 @@ def test_new_vpc_logs_flows_with_retention(stack):
 
 def test_endpoints_one_per_service_private_dns_https_from_vpc_only(stack):
     StudioNetwork(
-        stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS
+        stack,
+        "Net",
+        props=StudioNetworkProps(
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS
+        ),
     )
     t = Template.from_stack(stack)
     interface = [e for e in t.find_resources("AWS::EC2::VPCEndpoint").values() if e["Properties"].get("VpcEndpointType") == "Interface"]
@@ -53,7 +65,11 @@ def test_endpoints_one_per_service_private_dns_https_from_vpc_only(stack):
 
 
 def test_studio_security_group_admits_only_its_own_members(stack):
-    StudioNetwork(stack, "Net", network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS)
+    StudioNetwork(
+        stack,
+        "Net",
+        props=StudioNetworkProps(network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS),
+    )
     t = Template.from_stack(stack)
     rules = t.find_resources("AWS::EC2::SecurityGroupIngress")
     assert len(rules) == 1
@@ -66,13 +82,15 @@ def test_existing_vpc_is_used_as_given_without_lookups(stack):
     network = StudioNetwork(
         stack,
         "Net",
-        network=ExistingVpcProps(
-            vpc_id="vpc-0123456789abcdef0",
-            cidr="10.1.0.0/16",
-            subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
-            availability_zones=["us-east-1a", "us-east-1b"],
+        props=StudioNetworkProps(
+            network=ExistingVpcProps(
+                vpc_id="vpc-0123456789abcdef0",
+                cidr="10.1.0.0/16",
+                subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+                availability_zones=["us-east-1a", "us-east-1b"],
+            ),
+            interface_endpoints=ENDPOINTS,
         ),
-        interface_endpoints=ENDPOINTS,
     )
     t = Template.from_stack(stack)
     t.resource_count_is("AWS::EC2::VPC", 0)
@@ -88,13 +106,15 @@ def test_existing_vpc_can_skip_endpoints(stack):
     StudioNetwork(
         stack,
         "Net",
-        network=ExistingVpcProps(
-            vpc_id="vpc-0123456789abcdef0",
-            cidr="10.1.0.0/16",
-            subnet_ids=["subnet-0123456789abcdef0"],
-            availability_zones=["us-east-1a"],
-            create_endpoints=False,
+        props=StudioNetworkProps(
+            network=ExistingVpcProps(
+                vpc_id="vpc-0123456789abcdef0",
+                cidr="10.1.0.0/16",
+                subnet_ids=["subnet-0123456789abcdef0"],
+                availability_zones=["us-east-1a"],
+                create_endpoints=False,
+            ),
+            interface_endpoints=ENDPOINTS,
         ),
-        interface_endpoints=ENDPOINTS,
     )
     Template.from_stack(stack).resource_count_is("AWS::EC2::VPCEndpoint", 0)

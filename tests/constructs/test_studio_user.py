@@ -5,12 +5,12 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Template
 
-from mlops_constructs.studio_user import StudioUser
+from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
 
 def _template(stack) -> Template:
     sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
-    StudioUser(stack, "Alice", domain_id="d-abc123", user_name="alice", email="alice@example.com", security_group=sg)
+    StudioUser(stack, "Alice", props=StudioUserProps(domain_id="d-abc123", user_name="alice", email="alice@example.com", security_group=sg))
     return Template.from_stack(stack)
 
 
