@@ -36,33 +36,50 @@ def sagemaker_role(scope: Construct, construct_id: str, description: str) -> iam
     )
 
 
-def grant_studio_app_use(role: iam.IRole, domain_id: str) -> None:
-    """Let ``role`` run Studio in domain ``domain_id``: its own spaces and apps, and the listings the UI needs.
+def grant_studio_app_use(role: iam.IRole, domain_id: str, *, user_name: str | None) -> None:
+    """Let ``role`` use Studio in domain ``domain_id``: as user ``user_name``, its own spaces and the apps of its own
+    private spaces; anyone's apps in shared spaces; the descriptions and listings the UI needs. With no
+    ``user_name`` (the domain's default role, which shared spaces run with) only shared spaces' apps.
 
-    SageMaker Studio resources are L1-only, so this is a hand-written statement scoped to the domain.
-    Idle shutdown (the lifecycle configuration) calls ``DeleteApp`` with this role.
+    A user never creates, changes or deletes another user's space, nor starts or stops apps in it (those
+    run with the other user's role). Conditions on the space's owner and sharing type, the condition keys
+    AWS documents for these actions (Service Authorization Reference, Amazon SageMaker AI; Studio's
+    private-space permissions). Idle shutdown (the lifecycle configuration) calls ``DeleteApp`` with the
+    app's own role, which these statements allow.
     """
     arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+    spaces, apps = f"{arn}:space/{domain_id}/*", f"{arn}:app/{domain_id}/*"
+    if user_name is not None:
+        owner = {"ArnLike": {"sagemaker:OwnerUserProfileArn": f"{arn}:user-profile/{domain_id}/{user_name}"}}
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="StudioOwnSpaces",
+                actions=["sagemaker:CreateSpace", "sagemaker:UpdateSpace", "sagemaker:DeleteSpace"],
+                resources=[spaces],
+                conditions={**owner, "StringEquals": {"sagemaker:SpaceSharingType": ["Private", "Shared"]}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="StudioAppsInOwnPrivateSpaces",
+                actions=["sagemaker:CreateApp", "sagemaker:DeleteApp"],
+                resources=[apps],
+                conditions={**owner, "StringEquals": {"sagemaker:SpaceSharingType": "Private"}},
+            )
+        )
     role.add_to_principal_policy(
         iam.PolicyStatement(
-            sid="StudioSpacesAndAppsInThisDomain",
-            actions=[
-                "sagemaker:CreateApp",
-                "sagemaker:DeleteApp",
-                "sagemaker:DescribeApp",
-                "sagemaker:CreateSpace",
-                "sagemaker:UpdateSpace",
-                "sagemaker:DeleteSpace",
-                "sagemaker:DescribeSpace",
-            ],
-            resources=[f"{arn}:app/{domain_id}/*", f"{arn}:space/{domain_id}/*"],
+            sid="StudioAppsInSharedSpaces",
+            actions=["sagemaker:CreateApp", "sagemaker:DeleteApp"],
+            resources=[apps],
+            conditions={"StringEquals": {"sagemaker:SpaceSharingType": "Shared"}},
         )
     )
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="StudioDescribeThisDomain",
-            actions=["sagemaker:DescribeDomain", "sagemaker:DescribeUserProfile"],
-            resources=[f"{arn}:domain/{domain_id}", f"{arn}:user-profile/{domain_id}/*"],
+            actions=["sagemaker:DescribeDomain", "sagemaker:DescribeUserProfile", "sagemaker:DescribeSpace", "sagemaker:DescribeApp"],
+            resources=[f"{arn}:domain/{domain_id}", f"{arn}:user-profile/{domain_id}/*", spaces, apps],
         )
     )
     role.add_to_principal_policy(
@@ -74,8 +91,9 @@ def grant_studio_app_use(role: iam.IRole, domain_id: str) -> None:
     )
     acknowledge_wildcards(
         role,
-        reason="Studio names spaces, apps and user profiles at run time; the statement is scoped to this one domain.",
-        resources=[f"{arn}:app/{domain_id}/*", f"{arn}:space/{domain_id}/*", f"{arn}:user-profile/{domain_id}/*"],
+        reason="Studio names spaces, apps and user profiles at run time; the statements are scoped to this one domain, and "
+        "changes to spaces and apps to the user's own (sagemaker:OwnerUserProfileArn) or shared ones (sagemaker:SpaceSharingType).",
+        resources=[apps, spaces, f"{arn}:user-profile/{domain_id}/*"],
     )
     acknowledge_wildcards(
         role,
@@ -173,4 +191,4 @@ class StudioDomain(Construct):
         self.domain_id = self.domain.attr_domain_id
         self.domain_arn = self.domain.attr_domain_arn
 
-        grant_studio_app_use(self.default_execution_role, self.domain_id)
+        grant_studio_app_use(self.default_execution_role, self.domain_id, user_name=None)  # shared spaces run with it

@@ -38,7 +38,7 @@ class StudioUser(Construct):
         super().__init__(scope, construct_id)
         domain_id, user_name, email, security_group = props.domain_id, props.user_name, props.email, props.security_group
         self.role = sagemaker_role(self, "ExecutionRole", f"Studio execution role of user {user_name}")
-        grant_studio_app_use(self.role, domain_id)
+        grant_studio_app_use(self.role, domain_id, user_name=user_name)
 
         self.user_profile = sagemaker.CfnUserProfile(
             self,

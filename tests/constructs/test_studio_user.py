@@ -32,5 +32,5 @@ def test_role_alone_reaches_no_bucket_or_key(stack):
     assert actions and all(a.startswith("sagemaker:") for a in actions)
     scoped = [s for s in statements if s["Resource"] != "*"]
     for s in scoped:
-        for resource in s["Resource"]:
+        for resource in s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]:
             assert "d-abc123" in str(resource)  # this domain only

@@ -502,3 +502,27 @@ def test_the_engine_denies_what_the_policies_do_not_grant(deployments):
         ],
     )
     assert [r.decision for r in results] == ["ImplicitlyDenied", "ExplicitlyDenied", "Allowed"]
+
+
+def _studio_calls(deployment, user: str, owner: str, sharing: str, why: str) -> list[Call]:
+    """``user`` manages a space of ``owner`` (``sharing``: Private or Shared) and the apps in it."""
+    role = deployment.ssm_value(f"/mlops/dev/users/{user}/role-arn")
+    domain = deployment.ssm_value("/mlops/dev/studio/domain-id")
+    arn = f"arn:aws:sagemaker:{deployment.region}:{deployment.account}"
+    context = (("sagemaker:OwnerUserProfileArn", f"{arn}:user-profile/{domain}/{owner}"), ("sagemaker:SpaceSharingType", sharing))
+    space, app = f"{arn}:space/{domain}/{owner}-space", f"{arn}:app/{domain}/{owner}-space/jupyterlab/default"
+    return [Call(role, f"sagemaker:{action}", space, context, why) for action in ("CreateSpace", "UpdateSpace", "DeleteSpace")] + [
+        Call(role, f"sagemaker:{action}", app, context, why) for action in ("CreateApp", "DeleteApp")
+    ]
+
+
+def test_a_user_manages_only_their_own_private_spaces_and_apps(deployments):
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    own = evaluate(dev, _studio_calls(d, "alice", "alice", "Private", "alice on her own private space"))
+    others = evaluate(dev, _studio_calls(d, "alice", "bob", "Private", "alice on bob's private space"))
+    shared = evaluate(dev, _studio_calls(d, "alice", "bob", "Shared", "alice in bob's shared space"))
+    assert [r.decision for r in own] == ["Allowed"] * 5
+    assert all(r.decision == "ImplicitlyDenied" for r in others), [str(r) for r in others]
+    # a shared space is for collaboration: apps in it, yes; changing or deleting another user's space, no
+    assert [r.decision for r in shared] == ["ImplicitlyDenied"] * 3 + ["Allowed"] * 2
