@@ -327,6 +327,25 @@ def _rule_targets(deployment: Deployment, stacks: list[str]) -> list[str]:
     ]
 
 
+APIGW_LOGGING_DOC = "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html"
+
+
+def _api_gateway_account(deployment: Deployment, stacks: list[str]) -> list[str]:
+    """API Gateway's CloudWatch role is one setting per account and Region: a stage sets it once, not per API.
+    (Stages sharing an account each set it to an equivalent role; the last deployed wins, harmlessly.)"""
+    # A stage's stacks are named <prefix>-<stage>-<kind>...; its environment stack names the stage.
+    stages = sorted((name.removesuffix("environment") for name in deployment.templates if name.endswith("-environment")), key=len, reverse=True)
+    per_stage: dict[str, list[str]] = {}
+    for stack, logical_id, _ in _resources(deployment, stacks, "AWS::ApiGateway::Account"):
+        stage = next((s for s in stages if stack.startswith(s)), stack)
+        per_stage.setdefault(stage, []).append(f"{stack}/{logical_id}")
+    return [
+        f"stage {stage.rstrip('-')}: {len(found)} AWS::ApiGateway::Account resources ({', '.join(found)}): one per stage"
+        for stage, found in per_stage.items()
+        if len(found) > 1
+    ]
+
+
 RULES = [
     Rule(
         "serverless-exclusions",
@@ -344,4 +363,5 @@ RULES = [
     Rule("lambda-environment", LAMBDA_DOC, "Lambda environment variables within 4 KB", _lambda_environment),
     Rule("state-machine-size", SFN_DOC, "state machine definitions within 1 MB", _state_machine_size),
     Rule("rule-targets", EVENTS_DOC, "EventBridge rules with at most 5 targets", _rule_targets),
+    Rule("api-gateway-account-once", APIGW_LOGGING_DOC, "the Region-wide API Gateway logging role set once per stage", _api_gateway_account),
 ]

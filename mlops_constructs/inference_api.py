@@ -71,8 +71,7 @@ class InferenceApi(Construct):
             "Api",
             description=f"Predictions from SageMaker endpoint {p.endpoint_name}",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            cloud_watch_role=False,  # the Region-wide logging role is the stage's ApiGatewayLogging, set once
             deploy_options=apigw.StageOptions(
                 stage_name="v1",
                 throttling_rate_limit=p.rate_limit,
@@ -150,11 +149,33 @@ class InferenceApi(Construct):
                 reason="No WAF web ACL by default to stay frugal: callers are authenticated and throttled per stage and usage plan.",
             ),
         )
-        cloud_watch_role = self.api.node.find_child("CloudWatchRole")
-        Validations.of(cloud_watch_role).acknowledge(
+        self.url = f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/v1/predict"
+
+
+class ApiGatewayLogging(Construct):
+    """The Region-wide role through which API Gateway writes the APIs' execution logs, set once per stage.
+
+    Deploys a role for ``apigateway.amazonaws.com`` (AWS's ``AmazonAPIGatewayPushToCloudWatchLogs``) and the
+    ``AWS::ApiGateway::Account`` that points API Gateway at it; both retained. The setting is one per account
+    and Region (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html), so it is
+    not part of each API: one endpoint stack's update or removal can then not take another's logging away.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            description="API Gateway writes the platform's API execution logs to CloudWatch with this role",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")],
+        )
+        self.role.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.account = apigw.CfnAccount(self, "Account", cloud_watch_role_arn=self.role.role_arn)
+        self.account.apply_removal_policy(RemovalPolicy.RETAIN)
+        Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
                 reason="API Gateway's account-level logging role needs this AWS-managed policy to write execution logs.",
             ),
         )
-        self.url = f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/v1/predict"

@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import NewVpcConfig, PlatformConfig
+from mlops_constructs.inference_api import ApiGatewayLogging
 from mlops_constructs.published_parameters import STUDIO_KEYS, PublishedParameters
 from mlops_constructs.studio_domain import StudioDomain, StudioDomainProps
 from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork, StudioNetworkProps
@@ -45,6 +46,8 @@ class EnvironmentStack(Stack):
                 idle_shutdown_minutes=config.idle_shutdown_minutes,
             ),
         )
+        if any(p.deployment.enabled for p in config.projects):  # the stage's APIs log through it
+            self.api_logging = ApiGatewayLogging(self, "ApiGatewayLogging")
         PublishedParameters(
             self,
             "StudioParameters",

@@ -157,4 +157,4 @@ class PlatformStage(Stage):
     def _reads_project_and_network(self, stack: Stack, project: str) -> None:
         """``stack`` reads SSM parameters of the project's stack and of the environment: deploy it after them."""
         stack.add_stack_dependency(self.projects[project], "reads the project's resources from SSM")
-        stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM")
+        stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM; its API logs through the stage's logging role")

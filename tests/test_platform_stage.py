@@ -124,3 +124,10 @@ def test_aspect_accepts_retained_resources():
     stack = cdk.Stack(new_app(), "S")
     s3.Bucket(stack, "Kept", removal_policy=cdk.RemovalPolicy.RETAIN)
     _synth_with_aspect(stack)
+
+
+def test_the_region_wide_api_gateway_logging_role_is_set_once_by_the_environment(dev):
+    accounts = {name: [r for r in t["Resources"].values() if r["Type"] == "AWS::ApiGateway::Account"] for name, t in dev.templates().items()}
+    assert {name: len(found) for name, found in accounts.items() if found} == {"mlops-dev-environment": 1}
+    (account,) = accounts["mlops-dev-environment"]
+    assert account["DeletionPolicy"] == "Retain"

@@ -209,6 +209,7 @@ def test_api_front_auth_throttling_logs_and_tracing(stack, auth):
         "AWS::ApiGateway::UsagePlan", {"Throttle": {"RateLimit": 20, "BurstLimit": 40}, "Quota": {"Limit": 5000, "Period": "DAY"}}
     )
     t.resource_count_is("AWS::ApiGateway::ApiKey", 1 if auth == "api_key" else 0)
+    t.resource_count_is("AWS::ApiGateway::Account", 0)  # the Region-wide logging role is the stage's (ApiGatewayLogging)
     t.has_resource_properties(
         "AWS::Lambda::Function",
         {

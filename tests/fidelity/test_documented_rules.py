@@ -136,3 +136,16 @@ def test_the_sandboxes_per_user_limit_follows_from_the_measured_policy_sizes(dep
     own, each = max(sizes["user"]), max(sizes["sandbox"])
     print(f"\nuser role: own inline policy {own} characters, {each} per sandbox; limit {ROLE_INLINE_CHARS}")
     assert MAX_SANDBOXES_PER_USER == (ROLE_INLINE_CHARS - own) // each
+
+
+def test_an_api_gateway_account_per_api_is_found(deployments):
+    deployment = next(c.deployment for c in deployments if c.label == "dev stage")
+    account = {
+        "Type": "AWS::ApiGateway::Account",
+        "Properties": {"CloudWatchRoleArn": "arn:aws:iam::123456789012:role/r"},
+        "Metadata": {"aws:cdk:path": "Dev/Endpoint-x/Api/Account"},
+    }
+    templates = {**deployment.templates, "mlops-dev-endpoint-x": {"Resources": {"Account": account}}}
+    stacks = [*deployment.templates, "mlops-dev-endpoint-x"]
+    found = _rule("api-gateway-account-once").check(Deployment(templates), stacks)
+    assert found and "one per stage" in found[0]
