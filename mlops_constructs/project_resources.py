@@ -35,7 +35,6 @@ class ProjectResourcesProps:
     noncurrent_version_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.noncurrent_version_expiration_days)
     capture_transition_after: Duration = Duration.days(_STORAGE_DEFAULTS.capture_transition_days)
     access_log_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.access_log_expiration_days)
-    image_count_to_keep: int = 20
 
     @classmethod
     def for_stage(cls, *, names: Names, storage: StorageConfig, project_name: str, alert_emails: list[str]) -> ProjectResourcesProps:
@@ -65,7 +64,8 @@ class ProjectResources(Construct):
       the project key, versioned (old versions expire after ``noncurrent_version_expiration``, default
       90 days), public access blocked, TLS only, access-logged, retained on destroy.
     - ``repository``: an ECR repository, scan on push, immutable tags, KMS-encrypted; untagged images
-      expire after 7 days and at most ``image_count_to_keep`` (default 20) images are kept; retained.
+      expire after 7 days; tagged images never expire (a registered model package names its image by
+      tag, so a count rule could delete an image a package still deploys); retained.
     - ``model_package_group``: the SageMaker model registry group, retained on destroy.
     - ``alert_topic``: an SNS topic encrypted with the key, TLS only, with an email subscription per
       address in ``alert_emails`` (each address must confirm the subscription); EventBridge rules
@@ -141,12 +141,6 @@ class ProjectResources(Construct):
                     description="Expire untagged images after 7 days",
                     tag_status=ecr.TagStatus.UNTAGGED,
                     max_image_age=Duration.days(7),
-                ),
-                ecr.LifecycleRule(
-                    rule_priority=2,
-                    description=f"Keep the newest {props.image_count_to_keep} images",
-                    tag_status=ecr.TagStatus.ANY,
-                    max_image_count=props.image_count_to_keep,
                 ),
             ],
         )

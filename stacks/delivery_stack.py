@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Stack, Validations, pipelines
+from aws_cdk import Acknowledgment, Aspects, RemovalPolicy, Stack, Validations, pipelines
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -15,6 +15,7 @@ from constructs import Construct
 
 from config import DeliveryConfig
 from config.naming import delivery_pipeline
+from mlops_constructs.aspects import StatefulResourcesRetained
 from mlops_constructs.nag import acknowledge_wildcards
 from stacks.platform_stage import PlatformStage
 
@@ -103,6 +104,9 @@ class DeliveryPipelineStack(Stack):
             pre = [pipelines.ManualApprovalStep(f"Promote-to-{name}", comment=f"Deploy the same model package to {name}")] if index else []
             self.pipeline.add_stage(stage, pre=pre)
         self.pipeline.build_pipeline()
+        # The artifact bucket is retained; its key must be too, or the retained artifacts cannot be read (CDK makes it Delete).
+        self.pipeline.pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
+        Aspects.of(self).add(StatefulResourcesRetained())
         self._acknowledge_generated_permissions(delivery)
         acknowledge_wildcards(
             self.pipeline.synth_project,

@@ -208,3 +208,10 @@ def test_self_mutation_and_assets_install_the_pinned_clis(delivery):
         for c in json.loads(r["Properties"]["Source"]["BuildSpec"])["phases"].get("install", {}).get("commands", [])
     }
     assert installs == {f"npm install -g aws-cdk@{pins['aws-cdk']}", f"npm install -g cdk-assets@{pins['cdk-assets']}"}
+
+
+def test_the_pipelines_artifacts_and_their_key_are_retained(delivery):
+    stack, assembly, _ = delivery
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    stateful = {k: r.get("DeletionPolicy") for k, r in template["Resources"].items() if r["Type"] in ("AWS::KMS::Key", "AWS::S3::Bucket")}
+    assert len(stateful) == 2 and set(stateful.values()) == {"Retain"}

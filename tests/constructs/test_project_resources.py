@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
@@ -162,7 +164,7 @@ def test_repository_scans_is_immutable_encrypted_and_retained(template):
                 "ImageScanningConfiguration": {"ScanOnPush": True},
                 "ImageTagMutability": "IMMUTABLE",
                 "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": Match.any_value()},
-                "LifecyclePolicy": {"LifecyclePolicyText": Match.string_like_regexp("imageCountMoreThan")},
+                "LifecyclePolicy": {"LifecyclePolicyText": Match.string_like_regexp("sinceImagePushed")},
             },
             "DeletionPolicy": "Retain",
         },
@@ -228,3 +230,10 @@ def test_a_stack_cannot_publish_a_parameter_no_reader_knows(stack):
 
     with pytest.raises(KeyError, match="no published parameter 'bucket'"):
         PublishedParameters(stack, "P", path="/mlops/dev/projects/x", keys=PROJECT_KEYS, values={"bucket": "b"})
+
+
+def test_registered_images_never_expire(stack):
+    ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g"))
+    repository = next(iter(Template.from_stack(stack).find_resources("AWS::ECR::Repository").values()))["Properties"]
+    rules = json.loads(repository["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+    assert [r["selection"]["tagStatus"] for r in rules] == ["untagged"]  # a tagged image may back a registered model package
