@@ -57,6 +57,11 @@ class Names:
         return f"{self.base}-*"
 
     @property
+    def log_group_pattern(self) -> str:
+        """Every log group of this stage's stacks: CloudFormation names them after their stack, ``<prefix>-<stage>-...``."""
+        return f"{self.base}-*"
+
+    @property
     def portfolio(self) -> str:
         return f"{self.base} ML platform"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -27,6 +28,7 @@ class HandlerFunctionProps:
     timeout: Duration = Duration.seconds(30)
     reserved_concurrency: int | None = None
     tracing: bool = False
+    log_key: kms.IKey | None = None  # encrypts the function's log group (the project key); CloudWatch's own encryption without
 
 
 class HandlerFunction(Construct):
@@ -46,7 +48,10 @@ class HandlerFunction(Construct):
             props.reserved_concurrency,
             props.tracing,
         )
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
+        log_key = props.log_key
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=log_key
+        )
         self.role = iam.Role(self, "Role", description=description, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(

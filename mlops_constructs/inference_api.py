@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -27,6 +28,7 @@ class InferenceApiProps:
     burst_limit: int = _API_DEFAULTS.burst_limit
     quota_per_day: int = _API_DEFAULTS.quota_per_day
     max_body_kb: int = _API_DEFAULTS.max_body_kb
+    log_key: kms.IKey | None = None  # encrypts the function's and the access logs (the project key)
 
 
 class InferenceApi(Construct):
@@ -57,6 +59,7 @@ class InferenceApi(Construct):
                 memory_size=512,
                 tracing=True,
                 environment={"ENDPOINT_NAME": p.endpoint_name, "MAX_BODY_BYTES": str(p.max_body_kb * 1024)},
+                log_key=p.log_key,
             ),
         )
         self.function = handler.function
@@ -64,7 +67,9 @@ class InferenceApi(Construct):
             iam.PolicyStatement(sid="InvokeThisEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[p.endpoint_arn])
         )
 
-        access_logs = logs.LogGroup(self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.log_key
+        )
         method_auth = apigw.AuthorizationType.IAM if p.auth == "iam" else apigw.AuthorizationType.NONE
         self.api = apigw.RestApi(
             self,

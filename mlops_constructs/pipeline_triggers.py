@@ -71,6 +71,7 @@ class PipelineTriggers(Construct):
                     "ALERT_TOPIC_ARN": p.alert_topic.topic_arn,
                     "PROJECT_NAME": p.project_name,
                 },
+                log_key=p.key,
             ),
         )
         self.function, role = handler.function, handler.role

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -35,6 +35,7 @@ class ProjectResourcesProps:
     noncurrent_version_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.noncurrent_version_expiration_days)
     capture_transition_after: Duration = Duration.days(_STORAGE_DEFAULTS.capture_transition_days)
     access_log_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.access_log_expiration_days)
+    log_group_pattern: str | None = None  # log groups (names, with *) CloudWatch Logs may encrypt with the key; none by default
 
     @classmethod
     def for_stage(cls, *, names: Names, storage: StorageConfig, project_name: str, alert_emails: list[str]) -> ProjectResourcesProps:
@@ -46,6 +47,7 @@ class ProjectResourcesProps:
             noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
             capture_transition_after=Duration.days(storage.capture_transition_days),
             access_log_expiration=Duration.days(storage.access_log_expiration_days),
+            log_group_pattern=names.log_group_pattern,
         )
 
 
@@ -81,6 +83,24 @@ class ProjectResources(Construct):
                 iam.ServicePrincipal(service).with_conditions({"StringEquals": {"aws:SourceAccount": self.key.stack.account}}),
                 "kms:Decrypt",
                 "kms:GenerateDataKey*",
+            )
+
+        if props.log_group_pattern is not None:
+            # CloudWatch Logs encrypts the stage's log groups (pipeline, functions, API access logs) with the project key:
+            # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="CloudWatchLogsOfThisStage",
+                    principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+                    # AWS's statement also lists kms:Describe*, which carries no encryption context and so could never pass the condition.
+                    actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                    conditions={
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{props.log_group_pattern}"
+                        }
+                    },
+                )
             )
 
         self.access_logs_bucket = SecureBucket(

@@ -407,7 +407,9 @@ class TrainingPipeline(Construct):
         )
         (prepare.next(names).next(job_states["Preprocess"]).next(job_states["Train"]).next(job_states["Evaluate"]).next(read_evaluation).next(gate))
 
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN)
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.key
+        )
         total = OTHER_STATES
         for step in self.steps:
             total = total.plus(step.max_runtime)

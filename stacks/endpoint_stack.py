@@ -160,6 +160,7 @@ class EndpointStack(Stack):
                 burst_limit=api.burst_limit,
                 quota_per_day=api.quota_per_day,
                 max_body_kb=api.max_body_kb,
+                log_key=key,
             ),
         )
         PublishedParameters(

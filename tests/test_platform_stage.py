@@ -131,3 +131,30 @@ def test_the_region_wide_api_gateway_logging_role_is_set_once_by_the_environment
     assert {name: len(found) for name, found in accounts.items() if found} == {"mlops-dev-environment": 1}
     (account,) = accounts["mlops-dev-environment"]
     assert account["DeletionPolicy"] == "Retain"
+
+
+def test_every_log_group_of_a_project_is_encrypted_with_the_project_key(dev):
+    """CloudWatch Logs encrypts the pipelines', functions' and APIs' log groups with their project's key, which lets the Logs
+    service of the Region use it for this stage's log groups only
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html). (The IAM engine cannot evaluate
+    kms:EncryptionContext:<key> conditions, so the statement is asserted here.)"""
+    from fidelity.cfn import Deployment
+
+    deployment = Deployment(dev.templates())
+    groups = 0
+    for stack, template in dev.templates().items():
+        if "-pipeline-" not in stack and "-endpoint-" not in stack:
+            continue
+        project = stack.rsplit("-", 1)[1]
+        key = deployment.ssm_value(f"/mlops/dev/projects/{project}/key-arn")
+        for logical_id, group in template["Resources"].items():
+            if group["Type"] == "AWS::Logs::LogGroup":
+                groups += 1
+                assert deployment.resolve(stack, group["Properties"].get("KmsKeyId")) == key, f"{stack}/{logical_id}"
+    assert groups == 8
+    project = dev.template(dev.stage.projects["churn"])
+    (key,) = [r for r in project["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
+    (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "CloudWatchLogsOfThisStage"]
+    assert statement["Principal"] == {"Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
+    pattern = deployment.resolve("mlops-dev-project-churn", statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
+    assert pattern == "arn:aws:logs:us-east-1:123456789012:log-group:mlops-dev-*"

@@ -35,6 +35,12 @@ EXPLAINED = [
         "policies (aws-cdk's enforceSSL with minimum TLS 1.2), as AWS documents it",
     ),
     Explained(
+        "MISMATCHED_TYPE",
+        lambda d, o: "ArnLike requires a value of type Arn but given String" in d and o.startswith("arn:aws:kms:"),
+        "the project key's CloudWatch Logs statement compares kms:EncryptionContext:aws:logs:arn with ArnLike, as AWS's guide "
+        "(encrypt-log-data-kms) writes it; parliament types every encryption-context key as String",
+    ),
+    Explained(
         "UNKNOWN_CONDITION_FOR_ACTION",
         lambda d, o: "Unknown condition s3:TlsVersion for action" in d,
         "the TLS-only statement denies s3:* with the s3:TlsVersion condition: for actions that do not carry the key the "
