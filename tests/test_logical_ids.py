@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-STATEFUL_TYPES = {
-    "AWS::S3::Bucket",
-    "AWS::KMS::Key",
-    "AWS::ECR::Repository",
-    "AWS::SageMaker::Domain",
-    "AWS::SageMaker::UserProfile",
-    "AWS::SageMaker::ModelPackageGroup",
-    "AWS::Logs::LogGroup",
-}
+from mlops_constructs.aspects import STATEFUL_TYPES  # the aspect that enforces retention names them
 
 PINNED = {
     "mlops-dev-environment": {

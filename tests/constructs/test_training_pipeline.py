@@ -188,22 +188,23 @@ def test_job_role_reads_data_writes_only_pipeline_prefix(template):
     assert not any(a == "*" for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
 
 
-def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
-    pipeline = build(stack)
-    PipelineTriggers(
-        stack,
-        "Triggers",
-        props=PipelineTriggersProps(
-            project_name="churn",
-            state_machine=pipeline.state_machine,
-            alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC),
-            key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
-            data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
-            data_prefix="incoming/",
-            schedule="cron(0 3 1 * ? *)",
-            drift_alarm_prefix="mlops-dev-churn-drift-",
-        ),
+def build_triggers(stack, **overrides) -> PipelineTriggers:
+    props = dict(
+        project_name="churn",
+        state_machine=build(stack).state_machine,
+        alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC),
+        key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
+        data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
+        data_prefix="incoming/",
+        schedule="cron(0 3 1 * ? *)",
+        drift_alarm_prefix="mlops-dev-churn-drift-",
     )
+    props.update(overrides)
+    return PipelineTriggers(stack, "Triggers", props=PipelineTriggersProps(**props))
+
+
+def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
+    build_triggers(stack)
     t = Template.from_stack(stack)
     t.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": 1, "Runtime": "python3.14", "Handler": "handler.handler"})
     t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "ENABLED"})
@@ -241,22 +242,7 @@ def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
 
 
 def test_schedule_can_be_disabled(stack):
-    pipeline = build(stack)
-    PipelineTriggers(
-        stack,
-        "Triggers",
-        props=PipelineTriggersProps(
-            project_name="churn",
-            state_machine=pipeline.state_machine,
-            alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC),
-            key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
-            data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
-            data_prefix="incoming/",
-            schedule="cron(0 3 1 * ? *)",
-            schedule_enabled=False,
-            drift_alarm_prefix="p-",
-        ),
-    )
+    build_triggers(stack, schedule_enabled=False, drift_alarm_prefix="p-")
     Template.from_stack(stack).has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "cron(0 3 1 * ? *)", "State": "DISABLED"})
 
 
