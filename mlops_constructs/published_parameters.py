@@ -131,8 +131,6 @@ class PublishedProject:
     registry stage's). Imports create no resources, so the ids do not reach the template.
     """
 
-    PARAMETERS = PROJECT_KEYS
-
     def __init__(self, scope: Construct, path: str, *, id_prefix: str = "") -> None:
         self._scope, self._id = scope, id_prefix
         self._values = PublishedValues(scope, path, PROJECT_KEYS)

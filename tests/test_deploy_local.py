@@ -1,7 +1,16 @@
 """`make deploy-local` / `make destroy-local`: the pinned CDK CLI bootstraps and deploys every dev stack into moto's
 server on 127.0.0.1, the result is checked stack by stack and parameter by parameter, the training pipelines are
-started, and everything is destroyed again, retained resources kept (see tools/deploy_local.py for each moto
-limitation it works around). The stage synthesized once per session is what is deployed."""
+started, and everything is destroyed again, retained resources kept. The stage synthesized once per session is what
+is deployed.
+
+moto limitations the run works around (fidelity/moto_adapt.py, tools/deploy_local.py), each asserted below or in
+tests/test_deploy_smoke.py: types moto skips (MOTO_SKIPS, references to them become placeholders); KMS key tags, SSM
+parameter tags and unnamed ECR repositories adapted; --method=direct (change sets break on update); every stack's
+status and every published SSM parameter checked (a moto crash reaches the CLI as AlreadyExistsException after an
+SDK retry); state machines made by CloudFormation do not execute (a copy runs) and .sync integrations stop the run
+at the first job; Lambdas are not invoked (they would need Docker); the environment stack cannot be deleted (moto
+keeps the VPC endpoints), so destroy deletes all but that one.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
 
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from mlops_constructs.published_parameters import PublishedProject
+from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedProject
 
 
 @pytest.fixture
@@ -219,14 +219,14 @@ def test_attributes_are_exposed_for_later_stacks(stack):
             "model-package-group-name",
             "alert-topic-arn",
         }
-        == set(PublishedProject.PARAMETERS)
+        == set(PROJECT_KEYS)
     )  # what the later stacks read is what is published
     for attribute in ("key", "data_bucket", "artifacts_bucket", "capture_bucket", "access_logs_bucket", "repository", "alert_topic"):
         assert getattr(project, attribute) is not None
 
 
 def test_a_stack_cannot_publish_a_parameter_no_reader_knows(stack):
-    from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters
+    from mlops_constructs.published_parameters import PublishedParameters
 
     with pytest.raises(KeyError, match="no published parameter 'bucket'"):
         PublishedParameters(stack, "P", path="/mlops/dev/projects/x", keys=PROJECT_KEYS, values={"bucket": "b"})
