@@ -364,12 +364,20 @@ class SandboxConfig(_Strict):
     project: str
 
 
+# The Region's AWS-managed prefix list of S3 (com.amazonaws.<region>.s3): the only destination besides the VPC
+# endpoints that the platform's security groups let workloads reach. CloudFormation cannot look it up, so the
+# config names it: `aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.<region>.s3`.
+PREFIX_LIST_PATTERN = r"^pl-[0-9a-f]{8}([0-9a-f]{9})?$"
+SECURITY_GROUP_PATTERN = r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$"
+
+
 class NewVpcConfig(_Strict):
     """A new VPC with private isolated subnets only (no internet or NAT) and VPC endpoints."""
 
     mode: Literal["new"]
     cidr: str = "10.42.0.0/16"
     availability_zones: list[str] = Field(min_length=1, max_length=3)
+    s3_prefix_list_id: str = Field(pattern=PREFIX_LIST_PATTERN)
 
     @field_validator("cidr")
     @classmethod
@@ -391,7 +399,9 @@ class ExistingVpcConfig(_Strict):
     cidr: str
     subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=1, max_length=16)
     availability_zones: list[str] = Field(min_length=1, max_length=16)
+    s3_prefix_list_id: str = Field(pattern=PREFIX_LIST_PATTERN)
     create_endpoints: bool = True
+    endpoints_security_group_id: str | None = Field(default=None, pattern=SECURITY_GROUP_PATTERN)
 
     _valid_cidr = field_validator("cidr")(NewVpcConfig._valid_cidr.__func__)
 
@@ -401,6 +411,11 @@ class ExistingVpcConfig(_Strict):
             raise ValueError(
                 f"subnet_ids ({len(self.subnet_ids)}) and availability_zones ({len(self.availability_zones)}) "
                 "must have the same length: one zone per subnet, in order"
+            )
+        if self.create_endpoints == (self.endpoints_security_group_id is not None):
+            raise ValueError(
+                "endpoints_security_group_id names the security group of the VPC's existing interface endpoints: "
+                "give it exactly when create_endpoints is false (the platform's workloads may send HTTPS only to it and to S3)"
             )
         return self
 

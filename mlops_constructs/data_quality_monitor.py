@@ -21,7 +21,14 @@ from constructs import Construct
 from config.layout import BASELINE_URI_RUN_ID_INDEX, CONSTRAINTS, PIPELINE_PREFIX, STATISTICS
 from config.schema import MonitoringConfig
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.sagemaker_permissions import AwsImage, allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
+from mlops_constructs.sagemaker_permissions import (
+    AwsImage,
+    VpcPlacement,
+    allow_image_pull,
+    allow_job_logs_and_metrics,
+    allow_vpc_networking,
+    job_log_groups,
+)
 from mlops_constructs.studio_domain import sagemaker_role
 
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"  # where Model Monitor's analyzer publishes per feature
@@ -64,8 +71,7 @@ class DataQualityMonitorProps:
     baseline_key: kms.IKey
     key: kms.IKey
     alert_topic: sns.ITopic
-    subnet_ids: list[str]
-    security_group_ids: list[str]
+    vpc: VpcPlacement
     instance_type: str
     schedule_expression: str
     drift_alarms: list[DriftAlarm]
@@ -144,7 +150,9 @@ class DataQualityMonitor(Construct):
             ),
             "network_config": sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
                 enable_inter_container_traffic_encryption=True,
-                vpc_config=sagemaker.CfnDataQualityJobDefinition.VpcConfigProperty(security_group_ids=p.security_group_ids, subnets=p.subnet_ids),
+                vpc_config=sagemaker.CfnDataQualityJobDefinition.VpcConfigProperty(
+                    security_group_ids=[p.vpc.security_group_id], subnets=p.vpc.subnet_ids
+                ),
             ),
             "role_arn": self.role.role_arn,
             "stopping_condition": sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
@@ -272,7 +280,7 @@ class DataQualityMonitor(Construct):
             role, log_groups=[logs], metric_namespaces=["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"], metrics_sid="DriftMetrics"
         )
         role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        allow_vpc_networking(role, "JobsInTheVpc")
+        allow_vpc_networking(role, "JobsInTheVpc", p.vpc)
         acknowledge_wildcards(
             role,
             reason="Reads the endpoint's captured data and the registered baselines (pipeline/<run>/baseline/), and writes "

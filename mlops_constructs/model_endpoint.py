@@ -18,7 +18,7 @@ from constructs import Construct
 from config.layout import PIPELINE_PREFIX
 from config.schema import DeploymentConfig, InstanceTypesConfig, ServerlessConfig
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.sagemaker_permissions import allow_vpc_networking
+from mlops_constructs.sagemaker_permissions import VpcPlacement, allow_vpc_networking
 from mlops_constructs.studio_domain import sagemaker_role
 
 VARIANT = "AllTraffic"
@@ -46,8 +46,7 @@ class ModelEndpointProps:
     capture_bucket: s3.IBucket
     key: kms.IKey
     alert_topic: sns.ITopic
-    subnet_ids: list[str]  # the VPC of an instance-backed endpoint; empty for a serverless one, which runs outside it
-    security_group_ids: list[str]
+    vpc: VpcPlacement | None  # where an instance-backed endpoint's model runs; None for a serverless one, which runs outside the VPC
     instance_type: str = InstanceTypesConfig().endpoint
     instance_count: int = _DEPLOYMENT.instance_count
     min_capacity: int = _DEPLOYMENT.min_capacity
@@ -88,8 +87,10 @@ class ModelEndpoint(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: ModelEndpointProps) -> None:
         super().__init__(scope, construct_id)
         p = props
-        if p.serverless is None and not (p.subnet_ids and p.security_group_ids):
-            raise ValueError(f"endpoint {p.endpoint_name}: an instance-backed endpoint runs in the VPC: give subnet_ids and security_group_ids")
+        if (p.serverless is None) != (p.vpc is not None):
+            raise ValueError(
+                f"endpoint {p.endpoint_name}: an instance-backed endpoint runs in the VPC (give vpc), a serverless one outside it (no vpc)"
+            )
         self.endpoint_name = p.endpoint_name
         self.capture_uri = f"s3://{p.capture_bucket.bucket_name}/{p.endpoint_name}"
 
@@ -101,8 +102,8 @@ class ModelEndpoint(Construct):
             # SageMaker writes the captured requests with the model's role, encrypted with the project key.
             p.capture_bucket.grant_put(self.role, f"{p.endpoint_name}/*")
             p.key.grant(self.role, "kms:GenerateDataKey*", "kms:Encrypt")
-        if p.serverless is None:
-            allow_vpc_networking(self.role, "ModelInTheVpc")
+        if p.vpc is not None:
+            allow_vpc_networking(self.role, "ModelInTheVpc", p.vpc)
         acknowledge_wildcards(
             self.role,
             reason="Reads the registered model artifacts, which the pipeline writes under pipeline/<run>/ of the artifacts bucket.",
@@ -133,7 +134,7 @@ class ModelEndpoint(Construct):
             # Serverless Inference supports no VPC configuration; CreateEndpointConfig rejects a serverless variant
             # whose model has one (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature exclusions").
             vpc_config=(
-                sagemaker.CfnModel.VpcConfigProperty(security_group_ids=p.security_group_ids, subnets=p.subnet_ids) if p.serverless is None else None
+                sagemaker.CfnModel.VpcConfigProperty(security_group_ids=[p.vpc.security_group_id], subnets=p.vpc.subnet_ids) if p.vpc else None
             ),
         )
         self.model.node.add_dependency(self.role)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -15,7 +15,8 @@ from constructs import Construct
 
 from config.naming import Names
 from config.schema import StorageConfig
-from mlops_constructs.secure_bucket import SecureBucket, retained_key
+from mlops_constructs.secure_bucket import SecureBucket, allow_log_encryption, retained_key
+from mlops_constructs.studio_network import WorkloadNetwork, WorkloadSecurityGroup, WorkloadSecurityGroupProps
 
 _STORAGE_DEFAULTS = StorageConfig()  # the lifecycle defaults are the config schema's
 
@@ -31,6 +32,7 @@ class ProjectResourcesProps:
 
     project_name: str
     model_package_group_name: str
+    network: WorkloadNetwork
     alert_emails: list[str] = field(default_factory=list)
     noncurrent_version_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.noncurrent_version_expiration_days)
     capture_transition_after: Duration = Duration.days(_STORAGE_DEFAULTS.capture_transition_days)
@@ -38,11 +40,14 @@ class ProjectResourcesProps:
     log_group_pattern: str | None = None  # log groups (names, with *) CloudWatch Logs may encrypt with the key; none by default
 
     @classmethod
-    def for_stage(cls, *, names: Names, storage: StorageConfig, project_name: str, alert_emails: list[str]) -> ProjectResourcesProps:
-        """A project of the stage named by ``names``, with the stage's storage lifecycle settings."""
+    def for_stage(
+        cls, *, names: Names, storage: StorageConfig, project_name: str, alert_emails: list[str], network: WorkloadNetwork
+    ) -> ProjectResourcesProps:
+        """A project of the stage named by ``names``, with the stage's storage lifecycle settings, in the stage's ``network``."""
         return cls(
             project_name=project_name,
             model_package_group_name=names.model_package_group(project_name),
+            network=network,
             alert_emails=alert_emails,
             noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
             capture_transition_after=Duration.days(storage.capture_transition_days),
@@ -69,6 +74,9 @@ class ProjectResources(Construct):
       expire after 7 days; tagged images never expire (a registered model package names its image by
       tag, so a count rule could delete an image a package still deploys); retained.
     - ``model_package_group``: the SageMaker model registry group, retained on destroy.
+    - ``jobs_security_group`` and ``models_security_group``: the project's own security groups for its
+      SageMaker jobs and for its models (``WorkloadSecurityGroup``: no ingress, HTTPS out to the VPC
+      endpoints and S3 only), so no workload shares a group with another project's or with Studio.
     - ``alert_topic``: an SNS topic encrypted with the key, TLS only, with an email subscription per
       address in ``alert_emails`` (each address must confirm the subscription); EventBridge rules
       of this account may publish to it.
@@ -85,23 +93,8 @@ class ProjectResources(Construct):
                 "kms:GenerateDataKey*",
             )
 
-        if props.log_group_pattern is not None:
-            # CloudWatch Logs encrypts the stage's log groups (pipeline, functions, API access logs) with the project key:
-            # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-            self.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="CloudWatchLogsOfThisStage",
-                    principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
-                    # AWS's statement also lists kms:Describe*, which carries no encryption context and so could never pass the condition.
-                    actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-                    resources=["*"],
-                    conditions={
-                        "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{props.log_group_pattern}"
-                        }
-                    },
-                )
-            )
+        if props.log_group_pattern is not None:  # the stage's log groups (pipeline, functions, API access logs)
+            allow_log_encryption(self.key, props.log_group_pattern)
 
         self.access_logs_bucket = SecureBucket(
             self,
@@ -188,6 +181,15 @@ class ProjectResources(Construct):
             iam.ServicePrincipal("events.amazonaws.com").with_conditions({"StringEquals": {"aws:SourceAccount": self.key.stack.account}})
         )
 
+        self.jobs_security_group, self.models_security_group = (
+            WorkloadSecurityGroup(
+                self,
+                f"{kind}SecurityGroup",
+                props=WorkloadSecurityGroupProps(network=props.network, description=f"{what}: HTTPS to the VPC endpoints and S3"),
+            )
+            for kind, what in (("Jobs", "SageMaker jobs of one ML project"), ("Models", "Models of one ML project"))
+        )
+
     def parameter_values(self) -> dict[str, str]:
         """What later stacks and Service Catalog sandboxes need to find this project (see ``PublishedParameters``)."""
         return {
@@ -198,4 +200,6 @@ class ProjectResources(Construct):
             "repository-name": self.repository.repository_name,
             "model-package-group-name": self.model_package_group_name,
             "alert-topic-arn": self.alert_topic.topic_arn,
+            "jobs-security-group-id": self.jobs_security_group.attr_group_id,
+            "models-security-group-id": self.models_security_group.attr_group_id,
         }

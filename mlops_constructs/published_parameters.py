@@ -12,9 +12,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from mlops_constructs.sagemaker_permissions import VpcPlacement
+from mlops_constructs.studio_network import WorkloadNetwork
+
 # What each kind of stack publishes under its path (``config.naming.Names.*_parameters``): the one list
 # that writers are checked against and readers read from.
-STUDIO_KEYS = ("domain-id", "security-group-id", "subnet-ids")
+STUDIO_KEYS = ("domain-id", "studio-security-group-id", "subnet-ids", "vpc-id", "endpoints-security-group-id", "s3-prefix-list-id")
 PROJECT_KEYS = (
     "data-bucket-name",
     "artifacts-bucket-name",
@@ -23,6 +26,8 @@ PROJECT_KEYS = (
     "repository-name",
     "model-package-group-name",
     "alert-topic-arn",
+    "jobs-security-group-id",
+    "models-security-group-id",
 )
 USER_KEYS = ("role-arn",)
 PIPELINE_KEYS = ("state-machine-arn", "drift-alarm-prefix")
@@ -113,13 +118,22 @@ class PublishedStudio(PublishedValues):
         return self.value("domain-id")
 
     @property
-    def security_group_id(self) -> str:
-        return self.value("security-group-id")
+    def studio_security_group_id(self) -> str:
+        return self.value("studio-security-group-id")
+
+    @property
+    def workload_network(self) -> WorkloadNetwork:
+        """The VPC, its endpoints' security group and S3's prefix list: what a project's security groups need."""
+        return WorkloadNetwork(self.value("vpc-id"), self.value("endpoints-security-group-id"), self.value("s3-prefix-list-id"))
 
     def subnet_ids(self, count: int) -> list[str]:
         """One string per subnet (a list token in a state machine definition would need a CfnJson custom resource)."""
         subnets = self.list_value("subnet-ids")
         return [Fn.select(i, subnets) for i in range(count)]
+
+    def placement(self, subnet_count: int, security_group_id: str) -> VpcPlacement:
+        """A workload in this VPC's ``subnet_count`` subnets with ``security_group_id`` (a project's jobs or models group)."""
+        return VpcPlacement(self.value("vpc-id"), self.subnet_ids(subnet_count), security_group_id)
 
 
 class PublishedProject:
@@ -160,6 +174,16 @@ class PublishedProject:
     @cached_property
     def repository(self) -> ecr.IRepository:
         return ecr.Repository.from_repository_name(self._scope, f"{self._id}Repository", self.value("repository-name"))
+
+    @property
+    def jobs_security_group_id(self) -> str:
+        """The group of the project's SageMaker jobs (processing, training, monitoring)."""
+        return self.value("jobs-security-group-id")
+
+    @property
+    def models_security_group_id(self) -> str:
+        """The group of the project's models behind instance-backed endpoints."""
+        return self.value("models-security-group-id")
 
     @cached_property
     def alert_topic(self) -> sns.ITopic:

@@ -8,25 +8,79 @@ from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
 from config.model_monitor_images import analyzer_image_uri, analyzer_repository_arn
+from mlops_constructs.nag import acknowledge_wildcards
 
-# SageMaker creates and removes network interfaces in the job's or model's subnets with the
-# execution role; none of these actions supports resource-level permissions.
-VPC_ACTIONS = [
-    "ec2:CreateNetworkInterface",
-    "ec2:CreateNetworkInterfacePermission",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DeleteNetworkInterfacePermission",
+# SageMaker creates and removes network interfaces in the job's or model's subnets with the execution role
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html). The Describe actions support no
+# resource-level permissions; the others are held to the platform's VPC by ec2:Vpc, which the subnet and
+# security group of CreateNetworkInterface and the network interface of the others carry (Service
+# Authorization Reference, Amazon EC2).
+VPC_DESCRIBE_ACTIONS = [
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeVpcs",
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
 ]
+VPC_INTERFACE_ACTIONS = ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface"]
 IMAGE_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
 
 
-def allow_vpc_networking(role: iam.IRole, sid: str) -> None:
-    role.add_to_principal_policy(iam.PolicyStatement(sid=sid, actions=VPC_ACTIONS, resources=["*"]))
+@dataclass(frozen=True)
+class VpcPlacement:
+    """Where a SageMaker job or model runs: the VPC, its subnets and the workload's security group (any may be tokens)."""
+
+    vpc_id: str
+    subnet_ids: list[str]
+    security_group_id: str
+
+    @property
+    def vpc_arn(self) -> str:
+        return f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpc/{self.vpc_id}"
+
+    @property
+    def api_config(self) -> dict:
+        """The ``VpcConfig`` member of SageMaker's Create* requests."""
+        return {"SecurityGroupIds": [self.security_group_id], "Subnets": self.subnet_ids}
+
+
+def allow_vpc_networking(role: iam.IRole, sid: str, vpc: VpcPlacement) -> None:
+    """Let SageMaker create and delete ``role``'s network interfaces in ``vpc`` only (``sid`` prefixes the statements)."""
+    arn = f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+    in_vpc = {"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}}
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid=f"{sid}Describe", actions=VPC_DESCRIBE_ACTIONS, resources=["*"])  # no resource-level permissions
+    )
+    # The new interface itself carries no ec2:Vpc yet; its subnet and security group (also authorized) do.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid=f"{sid}NewInterfaces", actions=["ec2:CreateNetworkInterface"], resources=[f"{arn}:network-interface/*"])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid=f"{sid}SubnetsAndGroups",
+            actions=["ec2:CreateNetworkInterface"],
+            resources=[f"{arn}:subnet/*", f"{arn}:security-group/*"],
+            conditions=in_vpc,
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid=f"{sid}Interfaces", actions=VPC_INTERFACE_ACTIONS, resources=[f"{arn}:network-interface/*"], conditions=in_vpc)
+    )
+    # DeleteNetworkInterfacePermission names no required resource (it is authorized on "*"), hence IfExists.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid=f"{sid}InterfacePermissions",
+            actions=["ec2:DeleteNetworkInterfacePermission"],
+            resources=["*"],
+            conditions={"ArnEqualsIfExists": {"ec2:Vpc": vpc.vpc_arn}},
+        )
+    )
+    acknowledge_wildcards(
+        role,
+        reason="SageMaker creates the network interfaces of jobs and models with the execution role; their ids are only known "
+        "then, and every subnet, security group and interface is held to the platform's VPC by ec2:Vpc.",
+        resources=[f"{arn}:network-interface/*", f"{arn}:subnet/*", f"{arn}:security-group/*"],
+    )
 
 
 def job_log_groups(*kinds: str) -> list[str]:

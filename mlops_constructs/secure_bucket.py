@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+
+def allow_log_encryption(key: kms.IKey, log_group_pattern: str) -> None:
+    """Let CloudWatch Logs of the Region encrypt the log groups named ``log_group_pattern`` (with ``*``) with ``key``:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html"""
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchLogsOfThisStage",
+            principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+            # AWS's statement also lists kms:Describe*, which carries no encryption context and so could never pass the condition.
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{log_group_pattern}"
+                }
+            },
+        )
+    )
 
 
 def retained_key(scope: Construct, construct_id: str, *, description: str) -> kms.Key:

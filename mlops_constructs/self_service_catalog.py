@@ -24,7 +24,7 @@ from config.schema import (
 )
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, USER_KEYS, PublishedParameters, parameter_name
+from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, USER_KEYS, PublishedParameters, PublishedStudio, parameter_name
 from mlops_constructs.sandbox import Sandbox, SandboxProps
 from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
@@ -73,7 +73,13 @@ class ProjectProduct(servicecatalog.ProductStack):
         project = ProjectResources(
             self,
             "Project",
-            props=ProjectResourcesProps.for_stage(names=Names(prefix, stage), storage=storage, project_name=name, alert_emails=[email]),
+            props=ProjectResourcesProps.for_stage(
+                names=Names(prefix, stage),
+                storage=storage,
+                project_name=name,
+                alert_emails=[email],
+                network=PublishedStudio(self, Names(prefix, stage).studio_parameters).workload_network,
+            ),
         )
         PublishedParameters(
             self, "Parameters", path=Names(prefix, stage).project_parameters(name), keys=PROJECT_KEYS, values=project.parameter_values()
@@ -96,7 +102,7 @@ class UserProduct(servicecatalog.ProductStack):
             self,
             "SecurityGroupId",
             description="SSM parameter holding the Studio security group id",
-            default=parameter_name(studio, STUDIO_KEYS, "security-group-id"),
+            default=parameter_name(studio, STUDIO_KEYS, "studio-security-group-id"),
         )
         user = StudioUser(
             self,

@@ -4,10 +4,75 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Validations
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from mlops_constructs.secure_bucket import allow_log_encryption
+
+# What Studio apps need between each other in a VPC-only domain: NFS to the home volume (EFS) and the
+# JupyterServer/KernelGateway app-to-app range:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/studio-notebooks-and-internet-access.html
+STUDIO_PORTS = ((2049, 2049, "NFS to the EFS home volumes"), (8192, 65535, "Studio app-to-app traffic"))
+HTTPS = 443
+
+
+ENDPOINTS_EGRESS, S3_EGRESS = "HTTPS to the VPC's interface endpoints", "HTTPS to S3 through the gateway endpoint"
+
+
+@dataclass(frozen=True)
+class WorkloadNetwork:
+    """Where a project's workloads run and may connect; any value may be a token (the environment's SSM parameters)."""
+
+    vpc_id: str
+    endpoints_security_group_id: str
+    s3_prefix_list_id: str
+
+    @property
+    def vpc_arn(self) -> str:
+        return f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpc/{self.vpc_id}"
+
+
+@dataclass(frozen=True)
+class WorkloadSecurityGroupProps:
+    """Props of :class:`WorkloadSecurityGroup`."""
+
+    network: WorkloadNetwork
+    description: str
+
+
+class WorkloadSecurityGroup(ec2.CfnSecurityGroup):
+    """A security group for one kind of workload of one project (its SageMaker jobs, its models).
+
+    No ingress at all (jobs run on single instances and models are invoked through SageMaker, not
+    through the VPC); egress only HTTPS to the interface endpoints and to S3.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: WorkloadSecurityGroupProps) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            group_description=props.description,
+            vpc_id=props.network.vpc_id,
+            security_group_egress=[
+                ec2.CfnSecurityGroup.EgressProperty(
+                    ip_protocol="tcp",
+                    from_port=HTTPS,
+                    to_port=HTTPS,
+                    destination_security_group_id=props.network.endpoints_security_group_id,
+                    description=ENDPOINTS_EGRESS,
+                ),
+                ec2.CfnSecurityGroup.EgressProperty(
+                    ip_protocol="tcp",
+                    from_port=HTTPS,
+                    to_port=HTTPS,
+                    destination_prefix_list_id=props.network.s3_prefix_list_id,
+                    description=S3_EGRESS,
+                ),
+            ],
+        )
 
 
 @dataclass(frozen=True)
@@ -27,6 +92,7 @@ class ExistingVpcProps:
     subnet_ids: list[str]
     availability_zones: list[str]
     create_endpoints: bool = True
+    endpoints_security_group_id: str | None = None  # the existing endpoints' group, when create_endpoints is False
 
 
 @dataclass(frozen=True)
@@ -35,6 +101,7 @@ class StudioNetworkProps:
 
     network: NewVpcProps | ExistingVpcProps
     interface_endpoints: list[str]
+    s3_prefix_list_id: str
     flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
 
 
@@ -42,22 +109,23 @@ class StudioNetwork(Construct):
     """A private, internet-less network for a VPC-only Studio domain and its jobs.
 
     Deploys, for a new VPC: a VPC with private isolated subnets only (no internet gateway, no NAT:
-    nothing to pay for idle and no route out), VPC flow logs to a CloudWatch log group kept
-    ``flow_log_retention`` (default one year); in every case, when endpoints are wanted:
-    an S3 gateway endpoint (new VPC only: an existing VPC's route tables are not ours to change),
-    one interface endpoint per service in ``interface_endpoints`` with private DNS, and
-    two security groups:
-    - ``studio_security_group``: for Studio apps and SageMaker jobs; allows all traffic between its
-      own members (Studio's JupyterServer-KernelGateway and EFS NFS traffic need it) and all egress
-      (there is no route out of the VPC but the endpoints).
+    nothing to pay for idle and no route out) and an S3 gateway endpoint; flow logs come with
+    :meth:`log_flows` (their key is the domain's). In every case, when endpoints are wanted: one
+    interface endpoint per service in ``interface_endpoints`` with private DNS. Two security groups:
     - ``endpoint_security_group``: for the interface endpoints; HTTPS from the VPC's CIDR only.
+      With an existing VPC whose endpoints are not ours, ``endpoints_security_group_id`` names theirs.
+    - ``studio_security_group``: for Studio apps only (projects' jobs and models have their own,
+      ``WorkloadSecurityGroup``): between its members NFS (2049) and the app-to-app range
+      (8192-65535) only; out, those to its members and HTTPS to the endpoints and S3's prefix list
+      (``s3_prefix_list_id``).
 
     ``subnets`` are the subnets the domain and jobs use.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: StudioNetworkProps) -> None:
         super().__init__(scope, construct_id)
-        network, interface_endpoints, flow_log_retention = props.network, props.interface_endpoints, props.flow_log_retention
+        network, interface_endpoints = props.network, props.interface_endpoints
+        self._flow_log_retention = props.flow_log_retention
 
         if isinstance(network, NewVpcProps):
             self.vpc: ec2.IVpc = ec2.Vpc(
@@ -75,8 +143,6 @@ class StudioNetwork(Construct):
                     reason="Zones come from network.availability_zones in the config, so synthesis needs no AWS lookup.",
                 )
             )
-            flow_log_group = logs.LogGroup(self, "FlowLogGroup", retention=flow_log_retention, removal_policy=RemovalPolicy.RETAIN)
-            self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group))
             self.vpc.add_gateway_endpoint("S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3)
             create_endpoints = True
         else:
@@ -91,26 +157,39 @@ class StudioNetwork(Construct):
             create_endpoints = network.create_endpoints
 
         self.subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.s3_prefix_list_id = props.s3_prefix_list_id
+
+        if create_endpoints:
+            self.endpoint_security_group: ec2.ISecurityGroup = ec2.SecurityGroup(
+                self,
+                "EndpointSecurityGroup",
+                vpc=self.vpc,
+                description="Interface VPC endpoints: HTTPS from inside the VPC",
+                allow_all_outbound=False,
+            )
+            self.endpoint_security_group.add_ingress_rule(ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(HTTPS), "HTTPS from the VPC")
+        else:
+            if not isinstance(network, ExistingVpcProps) or network.endpoints_security_group_id is None:
+                raise ValueError("an existing VPC whose endpoints are not created here needs endpoints_security_group_id")
+            self.endpoint_security_group = ec2.SecurityGroup.from_security_group_id(
+                self, "EndpointSecurityGroup", network.endpoints_security_group_id, mutable=False
+            )
 
         self.studio_security_group = ec2.SecurityGroup(
             self,
             "StudioSecurityGroup",
             vpc=self.vpc,
-            description="Studio apps and SageMaker jobs: traffic between members, egress to VPC endpoints",
-            allow_all_outbound=True,
-        )
-        self.studio_security_group.add_ingress_rule(
-            self.studio_security_group, ec2.Port.all_traffic(), "Studio apps, kernels and EFS talk to each other"
-        )
-
-        self.endpoint_security_group = ec2.SecurityGroup(
-            self,
-            "EndpointSecurityGroup",
-            vpc=self.vpc,
-            description="Interface VPC endpoints: HTTPS from inside the VPC",
+            description="Studio apps: NFS and app-to-app between members, HTTPS to the VPC endpoints and S3",
             allow_all_outbound=False,
         )
-        self.endpoint_security_group.add_ingress_rule(ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
+        for low, high, why in STUDIO_PORTS:
+            port = ec2.Port.tcp(low) if low == high else ec2.Port.tcp_range(low, high)
+            self.studio_security_group.add_ingress_rule(self.studio_security_group, port, why)
+            self.studio_security_group.add_egress_rule(self.studio_security_group, port, why)
+        self.studio_security_group.add_egress_rule(
+            ec2.Peer.security_group_id(self.endpoint_security_group.security_group_id), ec2.Port.tcp(HTTPS), ENDPOINTS_EGRESS
+        )
+        self.studio_security_group.add_egress_rule(ec2.Peer.prefix_list(props.s3_prefix_list_id), ec2.Port.tcp(HTTPS), S3_EGRESS)
 
         if create_endpoints:
             for service in interface_endpoints:
@@ -122,6 +201,21 @@ class StudioNetwork(Construct):
                     private_dns_enabled=True,
                     open=False,  # the security group above already admits HTTPS from the VPC CIDR
                 )
+
+    @property
+    def workload_network(self) -> WorkloadNetwork:
+        """This network, as projects' workloads see it (what the environment publishes for them)."""
+        return WorkloadNetwork(self.vpc.vpc_id, self.endpoint_security_group.security_group_id, self.s3_prefix_list_id)
+
+    def log_flows(self, key: kms.IKey, *, log_group_pattern: str) -> logs.LogGroup | None:
+        """Flow logs of a VPC created here to a log group encrypted with ``key`` (whose policy lets CloudWatch Logs
+        use it for log groups named ``log_group_pattern``); an existing VPC's flow logs are its owner's."""
+        if not isinstance(self.vpc, ec2.Vpc):
+            return None
+        allow_log_encryption(key, log_group_pattern)
+        group = logs.LogGroup(self, "FlowLogGroup", retention=self._flow_log_retention, encryption_key=key, removal_policy=RemovalPolicy.RETAIN)
+        self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(group))
+        return group
 
 
 def _endpoint_id(service: str) -> str:

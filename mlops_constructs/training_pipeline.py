@@ -20,7 +20,14 @@ from config import layout
 from config.schema import PipelineConfig
 from mlops_constructs.container_contract import contract
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.sagemaker_permissions import AwsImage, allow_image_pull, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
+from mlops_constructs.sagemaker_permissions import (
+    AwsImage,
+    VpcPlacement,
+    allow_image_pull,
+    allow_job_logs_and_metrics,
+    allow_vpc_networking,
+    job_log_groups,
+)
 from mlops_constructs.studio_domain import sagemaker_role
 
 # Model Monitor analyzer's mounts, as the SageMaker SDK's ``suggest_baseline`` sets them.
@@ -131,8 +138,7 @@ class TrainingPipelineProps:
     key: kms.IKey
     alert_topic: sns.ITopic
     model_package_group_name: str
-    subnet_ids: list[str]
-    security_group_ids: list[str]
+    vpc: VpcPlacement
     processing_instance_type: str
     training_instance_type: str
     endpoint_instance_type: str
@@ -189,7 +195,7 @@ class TrainingPipeline(Construct):
         run = layout.run_path("{}")  # this execution's prefix, for States.Format with $.run.runId
 
         # The run's SageMaker jobs, in order; each owns its name, request, limits, retries and permissions.
-        network = {"VpcConfig": {"SecurityGroupIds": p.security_group_ids, "Subnets": p.subnet_ids}}
+        network = {"VpcConfig": p.vpc.api_config}
         preprocess = self._processing_step(
             "Preprocess",
             job="pre",
@@ -586,7 +592,7 @@ class TrainingPipeline(Construct):
         allow_job_logs_and_metrics(role, log_groups=log_groups, metric_namespaces=["/aws/sagemaker/*"], metrics_sid="JobMetrics")
         if p.monitor_image is not None:
             allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.monitor_image)
-        allow_vpc_networking(role, "JobsInTheVpc")
+        allow_vpc_networking(role, "JobsInTheVpc", p.vpc)
         acknowledge_wildcards(
             role,
             reason="Object access from grant_read/grant_read_write, limited to the data prefix and pipeline/ of this project's buckets.",

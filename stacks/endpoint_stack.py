@@ -73,13 +73,11 @@ class EndpointStack(Stack):
                 description=f"Approved model package of group {config.registry_names.model_package_group(project.name)} to deploy",
             ).value_as_string
         serverless = deployment.serverless
-        subnet_ids: list[str] = []
-        security_group_ids: list[str] = []
-        if serverless is None:  # a serverless model runs outside the VPC (Serverless Inference supports no VpcConfig)
-            studio = PublishedStudio(self, names.studio_parameters)
-            subnet_ids = studio.subnet_ids(len(config.network.availability_zones))
-            security_group_ids = [studio.security_group_id]
         own = PublishedProject(self, names.project_parameters(project.name))
+        studio = PublishedStudio(self, names.studio_parameters)
+        zones = len(config.network.availability_zones)
+        # a serverless model runs outside the VPC (Serverless Inference supports no VpcConfig)
+        model_vpc = studio.placement(zones, own.models_security_group_id) if serverless is None else None
         # where the model's image and artifacts (and its baseline) are: the registry stage's project
         registry_project = PublishedProject(self, config.registry_names.project_parameters(project.name), id_prefix="Registry")
         artifacts_bucket, registry_key = registry_project.artifacts_bucket, registry_project.key  # the model's, and its baseline's
@@ -96,8 +94,7 @@ class EndpointStack(Stack):
                 capture_bucket=capture_bucket,
                 key=key,
                 alert_topic=alert_topic,
-                subnet_ids=subnet_ids,
-                security_group_ids=security_group_ids,
+                vpc=model_vpc,
                 instance_type=project.instance_types.endpoint,
                 instance_count=deployment.instance_count,
                 min_capacity=deployment.min_capacity,
@@ -135,8 +132,7 @@ class EndpointStack(Stack):
                 baseline_key=registry_key,
                 key=key,
                 alert_topic=alert_topic,
-                subnet_ids=subnet_ids,
-                security_group_ids=security_group_ids,
+                vpc=studio.placement(zones, own.jobs_security_group_id),
                 instance_type=monitoring.instance_type,
                 schedule_expression=monitoring.schedule_expression,
                 drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],

@@ -30,10 +30,15 @@ class EnvironmentStack(Stack):
                 subnet_ids=list(net.subnet_ids),
                 availability_zones=list(net.availability_zones),
                 create_endpoints=net.create_endpoints,
+                endpoints_security_group_id=net.endpoints_security_group_id,
             )
         )
         self.network = StudioNetwork(
-            self, "Network", props=StudioNetworkProps(network=network_props, interface_endpoints=list(config.interface_endpoints))
+            self,
+            "Network",
+            props=StudioNetworkProps(
+                network=network_props, interface_endpoints=list(config.interface_endpoints), s3_prefix_list_id=net.s3_prefix_list_id
+            ),
         )
         self.studio = StudioDomain(
             self,
@@ -46,8 +51,10 @@ class EnvironmentStack(Stack):
                 idle_shutdown_minutes=config.idle_shutdown_minutes,
             ),
         )
+        self.network.log_flows(self.studio.key, log_group_pattern=config.names.log_group_pattern)
         if any(p.deployment.enabled for p in config.projects):  # the stage's APIs log through it
             self.api_logging = ApiGatewayLogging(self, "ApiGatewayLogging")
+        workload_network = self.network.workload_network
         PublishedParameters(
             self,
             "StudioParameters",
@@ -55,7 +62,10 @@ class EnvironmentStack(Stack):
             keys=STUDIO_KEYS,
             values={
                 "domain-id": self.studio.domain_id,
-                "security-group-id": self.network.studio_security_group.security_group_id,
+                "studio-security-group-id": self.network.studio_security_group.security_group_id,
+                "vpc-id": workload_network.vpc_id,
+                "endpoints-security-group-id": workload_network.endpoints_security_group_id,
+                "s3-prefix-list-id": workload_network.s3_prefix_list_id,
             },
             list_values={"subnet-ids": [s.subnet_id for s in self.network.subnets.subnets]},
         )

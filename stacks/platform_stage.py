@@ -69,6 +69,8 @@ class PlatformStage(Stage):
             }
 
         self.projects = per_project(ProjectStack, "project", "resources", stateful=True, projects=config.projects)
+        for project_stack in self.projects.values():
+            project_stack.add_stack_dependency(self.environment, "reads the VPC, its endpoints' security group and S3's prefix list from SSM")
         self.pipelines = per_project(
             TrainingPipelineStack, "pipeline", "training pipeline", stateful=False, projects=config.projects if config.trains_models else []
         )
@@ -157,4 +159,4 @@ class PlatformStage(Stage):
     def _reads_project_and_network(self, stack: Stack, project: str) -> None:
         """``stack`` reads SSM parameters of the project's stack and of the environment: deploy it after them."""
         stack.add_stack_dependency(self.projects[project], "reads the project's resources from SSM")
-        stack.add_stack_dependency(self.environment, "reads the subnets and security group from SSM; its API logs through the stage's logging role")
+        stack.add_stack_dependency(self.environment, "reads the subnets from SSM; its API logs through the stage's logging role")

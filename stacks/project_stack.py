@@ -9,11 +9,11 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters
+from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters, PublishedStudio
 
 
 class ProjectStack(Stack):
-    """Composes ``ProjectResources`` for one configured project and publishes them to SSM.
+    """Composes ``ProjectResources`` for one configured project (in the network the environment stack publishes) and publishes them to SSM.
 
     ``resources`` is the attribute later stacks (pipeline, endpoint, monitoring) build on.
     """
@@ -24,7 +24,11 @@ class ProjectStack(Stack):
             self,
             "Project",
             props=ProjectResourcesProps.for_stage(
-                names=config.names, storage=config.storage, project_name=project.name, alert_emails=[str(e) for e in project.alert_emails]
+                names=config.names,
+                storage=config.storage,
+                project_name=project.name,
+                alert_emails=[str(e) for e in project.alert_emails],
+                network=PublishedStudio(self, config.names.studio_parameters).workload_network,
             ),
         )
         PublishedParameters(

@@ -23,7 +23,7 @@ class UserStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, user: UserConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         studio = PublishedStudio(self, config.names.studio_parameters)
-        security_group = ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", studio.security_group_id)
+        security_group = ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", studio.studio_security_group_id)
         self.user = StudioUser(
             self, "User", props=StudioUserProps(domain_id=studio.domain_id, user_name=user.name, email=str(user.email), security_group=security_group)
         )

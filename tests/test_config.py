@@ -263,10 +263,43 @@ def test_existing_vpc_needs_a_zone_per_subnet():
             "cidr": "10.1.0.0/16",
             "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
             "availability_zones": ["us-east-1a"],
+            "s3_prefix_list_id": "pl-63a5400a",
         }
 
     problems = problems_for(existing)
     assert "one zone per subnet" in problems["network"]
+
+
+@pytest.mark.parametrize(
+    ("create_endpoints", "group", "wrong"),
+    [(False, None, True), (True, "sg-0123456789abcdef0", True), (False, "sg-0123456789abcdef0", False), (True, None, False)],
+)
+def test_existing_endpoints_need_their_security_group(create_endpoints, group, wrong):
+    def existing(c):
+        c["network"] = {
+            "mode": "existing",
+            "vpc_id": "vpc-0123456789abcdef0",
+            "cidr": "10.1.0.0/16",
+            "subnet_ids": ["subnet-0123456789abcdef0"],
+            "availability_zones": ["us-east-1a"],
+            "s3_prefix_list_id": "pl-63a5400a",
+            "create_endpoints": create_endpoints,
+            **({"endpoints_security_group_id": group} if group else {}),
+        }
+
+    if wrong:
+        assert "endpoints_security_group_id" in problems_for(existing)["network"]
+    else:
+        raw = json.loads(json.dumps(VALID))
+        existing(raw)
+        assert parse_config(yaml.safe_dump(raw), source="test.yaml").network.create_endpoints == create_endpoints
+
+
+def test_the_s3_prefix_list_is_required_and_checked():
+    problems = problems_for(lambda c: c["network"].pop("s3_prefix_list_id"))
+    assert "network.s3_prefix_list_id" in problems
+    problems = problems_for(lambda c: c["network"].update(s3_prefix_list_id="s3"))
+    assert "network.s3_prefix_list_id" in problems
 
 
 def test_yaml_syntax_error_gives_position():

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match, Template
 
 from config.layout import BASELINE_URI_PATTERN
 from mlops_constructs.data_quality_monitor import DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
-from mlops_constructs.sagemaker_permissions import AwsImage
+from mlops_constructs.sagemaker_permissions import AwsImage, VpcPlacement
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 REGISTRY_KEY = "arn:aws:kms:us-east-1:123456789012:key/99999999-2222-3333-4444-555555555555"
@@ -34,8 +34,7 @@ def build(stack, **overrides) -> DataQualityMonitor:
         baseline_key=kms.Key.from_key_arn(stack, "RegistryKey", REGISTRY_KEY),
         key=kms.Key.from_key_arn(stack, "Key", KEY),
         alert_topic=sns.Topic.from_topic_arn(stack, "Topic", TOPIC),
-        subnet_ids=["subnet-0123456789abcdef0"],
-        security_group_ids=["sg-0123456789abcdef0"],
+        vpc=VpcPlacement("vpc-0123456789abcdef0", ["subnet-0123456789abcdef0"], "sg-0123456789abcdef0"),
         instance_type="ml.m5.large",
         schedule_expression="cron(0 * ? * * *)",
         drift_alarms=[DriftAlarm("mean_radius", 0.1), DriftAlarm("worst_area", 0.25)],

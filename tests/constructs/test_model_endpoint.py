@@ -13,6 +13,7 @@ from aws_cdk.assertions import Match, Template
 
 from mlops_constructs.inference_api import InferenceApi, InferenceApiProps
 from mlops_constructs.model_endpoint import ModelEndpoint, ModelEndpointProps, ServerlessSettings
+from mlops_constructs.sagemaker_permissions import VpcPlacement
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/3"
@@ -28,8 +29,7 @@ def build(stack, **overrides) -> ModelEndpoint:
         capture_bucket=s3.Bucket.from_bucket_name(stack, "Capture", "capture-bucket"),
         key=kms.Key.from_key_arn(stack, "Key", KEY),
         alert_topic=sns.Topic.from_topic_arn(stack, "Topic", "arn:aws:sns:us-east-1:123456789012:alerts"),
-        subnet_ids=["subnet-0123456789abcdef0"],
-        security_group_ids=["sg-0123456789abcdef0"],
+        vpc=VpcPlacement("vpc-0123456789abcdef0", ["subnet-0123456789abcdef0"], "sg-0123456789abcdef0"),
         instance_type="ml.m5.large",
         instance_count=2,
         min_capacity=2,
@@ -129,7 +129,7 @@ def test_autoscaling_tracks_invocations_per_instance(template):
 
 
 def test_serverless_option_for_a_frugal_dev(stack):
-    build(stack, serverless=ServerlessSettings(memory_mb=3072, max_concurrency=4))
+    build(stack, serverless=ServerlessSettings(memory_mb=3072, max_concurrency=4), vpc=None)
     t = Template.from_stack(stack)
     config = next(iter(t.find_resources("AWS::SageMaker::EndpointConfig").values()))["Properties"]
     assert config["ProductionVariants"][0]["ServerlessConfig"] == {"MaxConcurrency": 4, "MemorySizeInMB": 3072}
@@ -153,7 +153,7 @@ def test_model_role_reads_pipeline_artifacts_and_writes_only_its_capture_prefix(
 
 
 def test_serverless_model_gets_no_capture_rights(stack):
-    build(stack, serverless=ServerlessSettings())
+    build(stack, serverless=ServerlessSettings(), vpc=None)
     statements = [
         s for p in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
@@ -164,7 +164,7 @@ def test_serverless_model_gets_no_capture_rights(stack):
 def test_serverless_model_has_no_vpc_config(stack):
     # Serverless Inference supports no VPC configuration: SageMaker rejects the endpoint config otherwise
     # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature exclusions").
-    build(stack, serverless=ServerlessSettings())
+    build(stack, serverless=ServerlessSettings(), vpc=None)
     model = next(iter(Template.from_stack(stack).find_resources("AWS::SageMaker::Model").values()))["Properties"]
     assert "VpcConfig" not in model and model["PrimaryContainer"] == {"ModelPackageName": PACKAGE}
 

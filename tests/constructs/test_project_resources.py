@@ -10,6 +10,9 @@ from aws_cdk.assertions import Match, Template
 
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
 from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedProject
+from mlops_constructs.studio_network import WorkloadNetwork
+
+NETWORK = WorkloadNetwork("vpc-0123456789abcdef0", "sg-0123456789abcdef0", "pl-63a5400a")
 
 
 @pytest.fixture
@@ -20,6 +23,7 @@ def template(stack) -> Template:
         props=ProjectResourcesProps(
             project_name="churn",
             model_package_group_name="mlops-dev-churn",
+            network=NETWORK,
             alert_emails=["a@example.com", "b@example.com"],
             noncurrent_version_expiration=Duration.days(45),
             capture_transition_after=Duration.days(60),
@@ -207,7 +211,7 @@ def test_published_project_reads_each_parameter_once_and_names_a_wrong_one(stack
 
 
 def test_attributes_are_exposed_for_later_stacks(stack):
-    project = ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g"))
+    project = ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g", network=NETWORK))
     assert (
         set(project.parameter_values())
         == {
@@ -218,6 +222,8 @@ def test_attributes_are_exposed_for_later_stacks(stack):
             "repository-name",
             "model-package-group-name",
             "alert-topic-arn",
+            "jobs-security-group-id",
+            "models-security-group-id",
         }
         == set(PROJECT_KEYS)
     )  # what the later stacks read is what is published
@@ -233,7 +239,21 @@ def test_a_stack_cannot_publish_a_parameter_no_reader_knows(stack):
 
 
 def test_registered_images_never_expire(stack):
-    ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g"))
+    ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g", network=NETWORK))
     repository = next(iter(Template.from_stack(stack).find_resources("AWS::ECR::Repository").values()))["Properties"]
     rules = json.loads(repository["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
     assert [r["selection"]["tagStatus"] for r in rules] == ["untagged"]  # a tagged image may back a registered model package
+
+
+def test_jobs_and_models_have_groups_of_their_own_with_https_out_to_endpoints_and_s3_only(template):
+    groups = template.find_resources("AWS::EC2::SecurityGroup")
+    assert len(groups) == 2
+    for group in groups.values():
+        properties = group["Properties"]
+        assert properties["VpcId"] == "vpc-0123456789abcdef0" and "SecurityGroupIngress" not in properties
+        assert [(e["IpProtocol"], e["FromPort"], e["ToPort"]) for e in properties["SecurityGroupEgress"]] == [("tcp", 443, 443)] * 2
+        assert {e.get("DestinationSecurityGroupId") or e.get("DestinationPrefixListId") for e in properties["SecurityGroupEgress"]} == {
+            "sg-0123456789abcdef0",
+            "pl-63a5400a",
+        }
+    assert not template.find_resources("AWS::EC2::SecurityGroupIngress") and not template.find_resources("AWS::EC2::SecurityGroupEgress")

@@ -19,7 +19,9 @@ def template(stack) -> Template:
         stack,
         "Net",
         props=StudioNetworkProps(
-            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=["sts"]
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]),
+            interface_endpoints=["sts"],
+            s3_prefix_list_id="pl-63a5400a",
         ),
     )
     StudioDomain(

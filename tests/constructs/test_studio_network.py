@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match, Template
 
 from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork, StudioNetworkProps
 
 ENDPOINTS = ["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms"]
+S3 = "pl-63a5400a"
 
 
 def test_new_vpc_has_only_isolated_subnets_and_no_way_out(stack):
@@ -14,7 +18,9 @@ def test_new_vpc_has_only_isolated_subnets_and_no_way_out(stack):
         stack,
         "Net",
         props=StudioNetworkProps(
-            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]),
+            interface_endpoints=ENDPOINTS,
+            s3_prefix_list_id=S3,
         ),
     )
     t = Template.from_stack(stack)
@@ -27,15 +33,25 @@ def test_new_vpc_has_only_isolated_subnets_and_no_way_out(stack):
     t.has_resource_properties("AWS::EC2::Subnet", {"AvailabilityZone": "us-east-1b"})
 
 
-def test_new_vpc_logs_flows_with_retention(stack):
-    StudioNetwork(
+def test_new_vpc_logs_flows_with_retention_encrypted(stack):
+    network = StudioNetwork(
         stack,
         "Net",
-        props=StudioNetworkProps(network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS),
+        props=StudioNetworkProps(
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS, s3_prefix_list_id=S3
+        ),
     )
+    key = kms.Key(stack, "Key")
+    assert network.log_flows(key, log_group_pattern="mlops-dev-*") is not None
     t = Template.from_stack(stack)
     t.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"})
-    t.has_resource("AWS::Logs::LogGroup", {"Properties": {"RetentionInDays": 365}, "DeletionPolicy": "Retain"})
+    t.has_resource(
+        "AWS::Logs::LogGroup",
+        {"Properties": {"RetentionInDays": 365, "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("Key"), "Arn"]}}, "DeletionPolicy": "Retain"},
+    )
+    statements = next(iter(t.find_resources("AWS::KMS::Key").values()))["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in statements if s.get("Sid") == "CloudWatchLogsOfThisStage"]
+    assert "mlops-dev-*" in json.dumps(logs["Condition"]["ArnLike"])
 
 
 def test_endpoints_one_per_service_private_dns_https_from_vpc_only(stack):
@@ -43,7 +59,9 @@ def test_endpoints_one_per_service_private_dns_https_from_vpc_only(stack):
         stack,
         "Net",
         props=StudioNetworkProps(
-            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]), interface_endpoints=ENDPOINTS
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]),
+            interface_endpoints=ENDPOINTS,
+            s3_prefix_list_id=S3,
         ),
     )
     t = Template.from_stack(stack)
@@ -64,18 +82,39 @@ def test_endpoints_one_per_service_private_dns_https_from_vpc_only(stack):
     )
 
 
-def test_studio_security_group_admits_only_its_own_members(stack):
-    StudioNetwork(
+def _rules(t: Template, group: str, direction: str) -> list[tuple]:
+    """(protocol, from, to, peer) of every ``direction`` rule of ``group``, inline or a resource of its own."""
+    inline = t.find_resources("AWS::EC2::SecurityGroup")[group]["Properties"].get(f"SecurityGroup{direction}", [])
+    separate = [
+        r["Properties"]
+        for r in t.find_resources(f"AWS::EC2::SecurityGroup{direction}").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
+    ]
+    peer_keys = ("CidrIp", "SourceSecurityGroupId", "DestinationSecurityGroupId", "DestinationPrefixListId")
+    return sorted((r["IpProtocol"], r["FromPort"], r["ToPort"], json.dumps([r[k] for k in peer_keys if k in r])) for r in [*inline, *separate])
+
+
+def test_studio_security_group_admits_only_nfs_and_app_traffic_of_its_members_and_sends_https_to_endpoints_and_s3(stack):
+    network = StudioNetwork(
         stack,
         "Net",
-        props=StudioNetworkProps(network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS),
+        props=StudioNetworkProps(
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS, s3_prefix_list_id=S3
+        ),
     )
     t = Template.from_stack(stack)
-    rules = t.find_resources("AWS::EC2::SecurityGroupIngress")
-    assert len(rules) == 1
-    rule = next(iter(rules.values()))["Properties"]
-    assert rule["IpProtocol"] == "-1"
-    assert rule["SourceSecurityGroupId"] == rule["GroupId"]
+    studio = stack.resolve(network.studio_security_group.security_group_id)["Fn::GetAtt"][0]
+    endpoints = stack.resolve(network.endpoint_security_group.security_group_id)["Fn::GetAtt"][0]
+    itself = json.dumps([{"Fn::GetAtt": [studio, "GroupId"]}])
+    assert _rules(t, studio, "Ingress") == [("tcp", 2049, 2049, itself), ("tcp", 8192, 65535, itself)]
+    assert _rules(t, studio, "Egress") == sorted(
+        [
+            ("tcp", 2049, 2049, itself),
+            ("tcp", 8192, 65535, itself),
+            ("tcp", 443, 443, json.dumps([{"Fn::GetAtt": [endpoints, "GroupId"]}])),
+            ("tcp", 443, 443, json.dumps([S3])),
+        ]
+    )
 
 
 def test_existing_vpc_is_used_as_given_without_lookups(stack):
@@ -90,6 +129,7 @@ def test_existing_vpc_is_used_as_given_without_lookups(stack):
                 availability_zones=["us-east-1a", "us-east-1b"],
             ),
             interface_endpoints=ENDPOINTS,
+            s3_prefix_list_id=S3,
         ),
     )
     t = Template.from_stack(stack)
@@ -103,7 +143,7 @@ def test_existing_vpc_is_used_as_given_without_lookups(stack):
 
 
 def test_existing_vpc_can_skip_endpoints(stack):
-    StudioNetwork(
+    network = StudioNetwork(
         stack,
         "Net",
         props=StudioNetworkProps(
@@ -113,8 +153,14 @@ def test_existing_vpc_can_skip_endpoints(stack):
                 subnet_ids=["subnet-0123456789abcdef0"],
                 availability_zones=["us-east-1a"],
                 create_endpoints=False,
+                endpoints_security_group_id="sg-0fedcba9876543210",
             ),
             interface_endpoints=ENDPOINTS,
+            s3_prefix_list_id=S3,
         ),
     )
-    Template.from_stack(stack).resource_count_is("AWS::EC2::VPCEndpoint", 0)
+    t = Template.from_stack(stack)
+    t.resource_count_is("AWS::EC2::VPCEndpoint", 0)
+    assert network.workload_network.endpoints_security_group_id == "sg-0fedcba9876543210"  # the existing endpoints' group
+    studio = stack.resolve(network.studio_security_group.security_group_id)["Fn::GetAtt"][0]
+    assert ("tcp", 443, 443, json.dumps(["sg-0fedcba9876543210"])) in _rules(t, studio, "Egress")

@@ -23,7 +23,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from mlops_constructs.pipeline_triggers import PipelineTriggers, PipelineTriggersProps
-from mlops_constructs.sagemaker_permissions import AwsImage
+from mlops_constructs.sagemaker_permissions import AwsImage, VpcPlacement
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
 from tests import sfn_harness
 
@@ -46,8 +46,7 @@ def build(stack: cdk.Stack, **overrides) -> TrainingPipeline:
         key=kms.Key.from_key_arn(stack, "Key", KEY),
         alert_topic=sns.Topic.from_topic_arn(stack, "Topic", TOPIC),
         model_package_group_name=GROUP,
-        subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
-        security_group_ids=["sg-0123456789abcdef0"],
+        vpc=VpcPlacement("vpc-0123456789abcdef0", ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"], "sg-0123456789abcdef0"),
         processing_instance_type="ml.m5.large",
         training_instance_type="ml.m5.xlarge",
         endpoint_instance_type="ml.t2.medium",

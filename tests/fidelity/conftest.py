@@ -103,7 +103,12 @@ def longest_config() -> dict:
         "prefix": LONGEST_PREFIX,
         "account": "123456789012",
         "region": "us-east-1",
-        "network": {"mode": "new", "cidr": "10.42.0.0/16", "availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"]},
+        "network": {
+            "mode": "new",
+            "cidr": "10.42.0.0/16",
+            "availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
+            "s3_prefix_list_id": "pl-63a5400a",
+        },
         "projects": [
             project(1, monitoring={"drift_alarms": drift}),
             project(2, monitoring={"drift_alarms": drift[:1], "retrain_on_drift": False}, pipeline={"spot_training": True}),

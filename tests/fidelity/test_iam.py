@@ -50,20 +50,33 @@ def _log_calls(principal: str, region: str, account: str, kind: str, job: str, w
     ]
 
 
-def _vpc_calls(principal: str, why: str) -> list[Call]:
-    return [
+def _vpc_of(deployment, stack: str) -> str:
+    """The VPC id the environment of ``stack``'s stage publishes."""
+    (name,) = [n for n in deployment.published if n.endswith("/studio/vpc-id") and stack.startswith("-".join(n.split("/")[1:3]) + "-")]
+    return deployment.ssm_value(name)
+
+
+def _vpc_config(request: dict) -> dict:
+    """A Create*Job request's VpcConfig (a processing job's is in its NetworkConfig)."""
+    return request.get("VpcConfig") or request["NetworkConfig"]["VpcConfig"]
+
+
+def _vpc_calls(deployment, principal: str, vpc_config: dict, vpc_id: str, why: str) -> list[Call]:
+    """What SageMaker does with the execution role to place a job or model in ``vpc_config``'s subnets and groups
+    of ``vpc_id``: each ENI action on each resource type it authorizes, with the ``ec2:Vpc`` those resources carry."""
+    arn = f"arn:aws:ec2:{deployment.region}:{deployment.account}"
+    in_vpc = (("ec2:Vpc", f"{arn}:vpc/{vpc_id}"),)
+    eni = f"{arn}:network-interface/eni-0123456789abcdef0"
+    calls = [
         Call(principal, f"ec2:{a}", "*", why=why)
-        for a in (
-            "CreateNetworkInterface",
-            "CreateNetworkInterfacePermission",
-            "DeleteNetworkInterface",
-            "DescribeNetworkInterfaces",
-            "DescribeVpcs",
-            "DescribeDhcpOptions",
-            "DescribeSubnets",
-            "DescribeSecurityGroups",
-        )
+        for a in ("DescribeNetworkInterfaces", "DescribeVpcs", "DescribeDhcpOptions", "DescribeSubnets", "DescribeSecurityGroups")
     ]
+    calls.append(Call(principal, "ec2:CreateNetworkInterface", eni, why=why))
+    calls += [Call(principal, "ec2:CreateNetworkInterface", f"{arn}:subnet/{s}", in_vpc, why) for s in vpc_config["Subnets"]]
+    calls += [Call(principal, "ec2:CreateNetworkInterface", f"{arn}:security-group/{g}", in_vpc, why) for g in vpc_config["SecurityGroupIds"]]
+    calls += [Call(principal, f"ec2:{a}", eni, in_vpc, why) for a in ("CreateNetworkInterfacePermission", "DeleteNetworkInterface")]
+    calls.append(Call(principal, "ec2:DeleteNetworkInterfacePermission", "*", in_vpc, why))
+    return calls
 
 
 # -- the actors ----------------------------------------------------------------------------------------------
@@ -114,7 +127,8 @@ def job_role_calls(run) -> list[Call]:
         for uri in inputs:
             calls += [s3_list(role, uri, f"{why}: input"), Call(role, "s3:GetObject", s3_object(uri, "part-0.csv"), why=f"{why}: input")]
         calls += [Call(role, "s3:PutObject", s3_object(uri, "result.out"), why=f"{why}: output") for uri in outputs]
-        calls += _log_calls(role, d.region, d.account, kind, job, why) + _vpc_calls(role, f"{why}: runs in the VPC")
+        calls += _log_calls(role, d.region, d.account, kind, job, why)
+        calls += _vpc_calls(d, role, _vpc_config(params), _vpc_of(d, run.stack), f"{why}: runs in the VPC")
     return calls
 
 
@@ -141,7 +155,7 @@ def model_role_calls(deployment, stack: str, registry: str) -> list[Call]:
     if capture:
         calls.append(Call(role, "s3:PutObject", s3_object(capture["DestinationS3Uri"], "AllTraffic/2026/11/24/17/capture.jsonl"), why="data capture"))
     if "VpcConfig" in props:
-        calls += _vpc_calls(role, "the model runs in the VPC")
+        calls += _vpc_calls(deployment, role, props["VpcConfig"], _vpc_of(deployment, stack), "the model runs in the VPC")
     return calls
 
 
@@ -172,6 +186,7 @@ def monitor_role_calls(deployment, stack: str) -> list[Call]:
         )
         stream = f"arn:aws:logs:{deployment.region}:{deployment.account}:log-group:/aws/sagemaker/ProcessingJobs:log-stream:x/algo-1-1"
         calls.append(Call(role, "logs:PutLogEvents", stream, why="job logs"))
+        calls += _vpc_calls(deployment, role, props["NetworkConfig"]["VpcConfig"], _vpc_of(deployment, stack), "monitoring jobs run in the VPC")
     return calls
 
 
@@ -526,3 +541,18 @@ def test_a_user_manages_only_their_own_private_spaces_and_apps(deployments):
     assert all(r.decision == "ImplicitlyDenied" for r in others), [str(r) for r in others]
     # a shared space is for collaboration: apps in it, yes; changing or deleting another user's space, no
     assert [r.decision for r in shared] == ["ImplicitlyDenied"] * 3 + ["Allowed"] * 2
+
+
+def test_execution_roles_place_network_interfaces_in_the_platform_vpc_only(deployments, pipeline_runs):
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    run = next(r for r in pipeline_runs if r.stack == "mlops-dev-pipeline-churn")
+    job = next(params for _, op, params in run.calls if op == "CreateProcessingJob")
+    ((_, model),) = _resources(d, "mlops-dev-endpoint-churn", "AWS::SageMaker::Model")
+    model_role = d.resolve("mlops-dev-endpoint-churn", model["Properties"]["ExecutionRoleArn"])
+    other = {"Subnets": ["subnet-0fedcba9876543210"], "SecurityGroupIds": ["sg-0fedcba9876543210"]}
+    for role in (job["RoleArn"], model_role):
+        own = evaluate(dev, _vpc_calls(d, role, _vpc_config(job), _vpc_of(d, run.stack), "own VPC"))
+        elsewhere = [r for r in evaluate(dev, _vpc_calls(d, role, other, "vpc-0fedcba9876543210", "another VPC")) if "ec2:Vpc" in str(r.call.context)]
+        assert all(r.allowed for r in own), [str(r) for r in own if not r.allowed]
+        assert len(elsewhere) == 5 and not any(r.allowed for r in elsewhere), [str(r) for r in elsewhere]

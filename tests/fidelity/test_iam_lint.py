@@ -61,6 +61,16 @@ EXPLAINED = [
     ),
     Explained(
         "RESOURCE_MISMATCH",
+        lambda d, o: (
+            json.loads(d)
+            in ([{"action": "ec2:CreateNetworkInterface", "required_format": f"arn:*:ec2:*:*:{kind}/*"}] for kind in ("subnet", "network-interface"))
+        ),
+        "parliament judges each statement alone: ec2:CreateNetworkInterface is authorized on the new interface, its subnet and "
+        "its security groups separately, and the execution roles grant the interface in one statement (it has no ec2:Vpc yet) "
+        "and the subnet and groups, held to the platform's VPC by ec2:Vpc, in another (sagemaker_permissions.allow_vpc_networking)",
+    ),
+    Explained(
+        "RESOURCE_MISMATCH",
         lambda d, o: json.loads(d) == [{"action": "sns:Unsubscribe", "required_format": "*"}],
         "stale table: sns:Unsubscribe takes a topic ARN (AWS's current table); the launch role manages the SC-* topics only",
     ),
