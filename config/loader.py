@@ -24,7 +24,7 @@ CONFIG_DIR = Path(__file__).resolve().parent
 # allows they take 1,719 and 1,081 characters (tests/fidelity/test_documented_rules.py measures them
 # from the templates), and IAM allows 10,240 characters of inline policy per role.
 IAM_QUOTAS_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html#reference_iam-quotas-entity-length"
-MAX_SANDBOXES_PER_USER = 7
+MAX_SANDBOXES_PER_USER = 5
 
 
 def available_stages(config_dir: Path = CONFIG_DIR) -> list[str]:

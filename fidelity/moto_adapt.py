@@ -29,6 +29,7 @@ MOTO_SKIPS = {
     "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::CloudWatch::Alarm",
+    "AWS::EC2::SecurityGroupEgress",
     "AWS::SageMaker::DataQualityJobDefinition",
     "AWS::SageMaker::MonitoringSchedule",
     "AWS::S3::BucketPolicy",

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.service_principals import from_this_account
 
 LAMBDA_ROOT = Path(__file__).resolve().parent.parent / "lambda"
 
@@ -52,7 +53,7 @@ class HandlerFunction(Construct):
         self.log_group = logs.LogGroup(
             self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=log_key
         )
-        self.role = iam.Role(self, "Role", description=description, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.role = iam.Role(self, "Role", description=description, assumed_by=from_this_account("lambda.amazonaws.com"))
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,

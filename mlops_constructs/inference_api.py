@@ -13,6 +13,7 @@ from constructs import Construct
 
 from config.schema import ApiConfig
 from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
+from mlops_constructs.service_principals import unconditioned
 
 _API_DEFAULTS = ApiConfig()
 
@@ -172,7 +173,7 @@ class ApiGatewayLogging(Construct):
             self,
             "Role",
             description="API Gateway writes the platform's API execution logs to CloudWatch with this role",
-            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            assumed_by=unconditioned("apigateway.amazonaws.com"),
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")],
         )
         self.role.apply_removal_policy(RemovalPolicy.RETAIN)

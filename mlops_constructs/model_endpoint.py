@@ -252,6 +252,10 @@ class ModelEndpoint(Construct):
                 max_capacity=p.max_capacity,
             )
             self.scalable_target.node.add_dependency(self.endpoint)
+            # Application Auto Scaling's service-linked role (created on first use when RoleARN is left out) instead of a
+            # role of our own: https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html
+            self.scalable_target.node.default_child.add_property_deletion_override("RoleARN")
+            self.scalable_target.node.try_remove_child("Role")
             self.scalable_target.scale_to_track_metric(
                 "InvocationsPerInstance",
                 target_value=p.target_invocations_per_instance,

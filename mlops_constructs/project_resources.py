@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
@@ -16,6 +15,7 @@ from constructs import Construct
 from config.naming import Names
 from config.schema import StorageConfig
 from mlops_constructs.secure_bucket import SecureBucket, allow_log_encryption, retained_key
+from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_network import WorkloadNetwork, WorkloadSecurityGroup, WorkloadSecurityGroupProps
 
 _STORAGE_DEFAULTS = StorageConfig()  # the lifecycle defaults are the config schema's
@@ -88,7 +88,7 @@ class ProjectResources(Construct):
         self.key = retained_key(self, "Key", description=f"Encrypts the data, models, images and alerts of ML project {props.project_name}")
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             self.key.grant(
-                iam.ServicePrincipal(service).with_conditions({"StringEquals": {"aws:SourceAccount": self.key.stack.account}}),
+                from_this_account(service),
                 "kms:Decrypt",
                 "kms:GenerateDataKey*",
             )
@@ -177,9 +177,7 @@ class ProjectResources(Construct):
         for email in props.alert_emails:
             self.alert_topic.add_subscription(subscriptions.EmailSubscription(email))
         # EventBridge rules of this account (a failed monitoring run) deliver their messages here.
-        self.alert_topic.grant_publish(
-            iam.ServicePrincipal("events.amazonaws.com").with_conditions({"StringEquals": {"aws:SourceAccount": self.key.stack.account}})
-        )
+        self.alert_topic.grant_publish(from_this_account("events.amazonaws.com"))
 
         self.jobs_security_group, self.models_security_group = (
             WorkloadSecurityGroup(

@@ -36,8 +36,8 @@ class Sandbox(Construct):
       versions expire after ``noncurrent_version_expiration``, default 30 days), private, TLS only,
       access-logged, retained on destroy.
     - An IAM policy, in this construct's stack, attached to ``user_role``, made only of ``grant_*``:
-      read on the project's ``data_bucket``; read and write on ``bucket``; read and write on
-      ``sandbox/<user_name>/*`` in the project's ``artifacts_bucket``; encrypt/decrypt with the
+      read on the project's ``data_bucket``; read and write on ``bucket``; read, write and list
+      (``s3:prefix``) only ``sandbox/<user_name>/`` in the project's ``artifacts_bucket``; encrypt/decrypt with the
       project ``key``. Nothing of any other project is named, so nothing else is reachable.
     """
 
@@ -82,7 +82,22 @@ class Sandbox(Construct):
         self.artifacts_prefix = f"sandbox/{user_name}/"
         data_bucket.grant_read(grantee)
         self.bucket.grant_read_write(grantee)
-        artifacts_bucket.grant_read_write(grantee, f"{self.artifacts_prefix}*")
+        # The user's prefix of the artifacts bucket, and only it: Bucket.grant_read_write would also let the user list the
+        # whole bucket (every run's and every other user's keys), so reading and listing are written out, held by s3:prefix.
+        artifacts_bucket.grant_put(grantee, f"{self.artifacts_prefix}*")
+        artifacts_bucket.grant_delete(grantee, f"{self.artifacts_prefix}*")
+        grantee.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[artifacts_bucket.arn_for_objects(f"{self.artifacts_prefix}*")]
+            )
+        )
+        grantee.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[artifacts_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [self.artifacts_prefix, f"{self.artifacts_prefix}*"]}},
+            )
+        )
         key.grant_encrypt_decrypt(grantee)
         acknowledge_wildcards(
             grantee,

@@ -26,6 +26,7 @@ from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
 from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, USER_KEYS, PublishedParameters, PublishedStudio, parameter_name
 from mlops_constructs.sandbox import Sandbox, SandboxProps
+from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -195,7 +196,7 @@ class SelfServiceCatalog(Construct):
             self,
             "LaunchRole",
             description="Service Catalog provisions the ML platform's products with this role",
-            assumed_by=iam.ServicePrincipal("servicecatalog.amazonaws.com").with_conditions({"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}),
+            assumed_by=from_this_account("servicecatalog.amazonaws.com"),
         )
         self._grant_launch_permissions(prefix, stage)
 

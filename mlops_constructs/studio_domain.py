@@ -14,6 +14,7 @@ from constructs import Construct
 
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.secure_bucket import retained_key
+from mlops_constructs.service_principals import from_this_account
 
 IDLE_SHUTDOWN_DIR = Path(__file__).resolve().parent / "assets" / "idle_shutdown"
 LIFECYCLE_CONFIG_MAX_BYTES = 16384  # base64 content limit of AWS::SageMaker::StudioLifecycleConfig
@@ -32,7 +33,7 @@ def sagemaker_role(scope: Construct, construct_id: str, description: str) -> iam
         scope,
         construct_id,
         description=description,
-        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions({"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}),
+        assumed_by=from_this_account("sagemaker.amazonaws.com"),
     )
 
 

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Validations
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from mlops_constructs.secure_bucket import allow_log_encryption
+from mlops_constructs.service_principals import from_this_account
 
 # What Studio apps need between each other in a VPC-only domain: NFS to the home volume (EFS) and the
 # JupyterServer/KernelGateway app-to-app range:
@@ -214,7 +216,16 @@ class StudioNetwork(Construct):
             return None
         allow_log_encryption(key, log_group_pattern)
         group = logs.LogGroup(self, "FlowLogGroup", retention=self._flow_log_retention, encryption_key=key, removal_policy=RemovalPolicy.RETAIN)
-        self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(group))
+        # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html (confused deputy prevention)
+        role = iam.Role(
+            self,
+            "FlowLogRole",
+            description="VPC Flow Logs of this VPC write to their log group",
+            assumed_by=from_this_account(
+                "vpc-flow-logs.amazonaws.com", source_arn=f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpc-flow-log/*"
+            ),
+        )
+        self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(group, role))
         return group
 
 

@@ -17,6 +17,7 @@ from config import DeliveryConfig
 from config.naming import delivery_pipeline
 from mlops_constructs.aspects import StatefulResourcesRetained
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.service_principals import ServicesActForThisAccount
 from stacks.platform_stage import PlatformStage
 
 # The AWS calls the synth commands make (tools/resolve_model_packages.py), granted to the synth step's role.
@@ -107,6 +108,7 @@ class DeliveryPipelineStack(Stack):
         # The artifact bucket is retained; its key must be too, or the retained artifacts cannot be read (CDK makes it Delete).
         self.pipeline.pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
         Aspects.of(self).add(StatefulResourcesRetained())
+        Aspects.of(self).add(ServicesActForThisAccount())
         self._acknowledge_generated_permissions(delivery)
         acknowledge_wildcards(
             self.pipeline.synth_project,

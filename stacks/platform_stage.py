@@ -10,6 +10,7 @@ from constructs import Construct
 from config import ConfigError, PlatformConfig, Problem
 from config.errors import MISSING
 from mlops_constructs.aspects import StatefulResourcesRetained
+from mlops_constructs.service_principals import ServicesActForThisAccount
 from stacks.dashboard_stack import DashboardStack
 from stacks.endpoint_stack import DeployedModel, EndpointStack
 from stacks.environment_stack import EnvironmentStack
@@ -142,6 +143,7 @@ class PlatformStage(Stage):
         Tags.of(self).add("platform", config.prefix)
         Tags.of(self).add("stage", config.stage)
         Aspects.of(self).add(StatefulResourcesRetained())
+        Aspects.of(self).add(ServicesActForThisAccount())
 
     @property
     def stacks(self) -> list[Stack]:

@@ -95,10 +95,10 @@ def test_defaults_are_the_documented_ones():
         (
             lambda c: c.update(
                 projects=c["projects"] + [{**c["projects"][1], "name": f"extra{i}"} for i in range(8)],
-                sandboxes=[{"user": "alice", "project": p} for p in ["churn", "fraud", *[f"extra{i}" for i in range(7)]]],
+                sandboxes=[{"user": "alice", "project": p} for p in ["churn", "fraud", *[f"extra{i}" for i in range(5)]]],
             ),
             "sandboxes",
-            "at most 7 per user",
+            "at most 5 per user",
         ),
         (lambda c: c["projects"][0]["evaluation"].update(threshold=1.5), "projects[0].evaluation.threshold", "allowed 0.0 to 1.0"),
         (lambda c: c["projects"][0]["evaluation"].update(metric="rmse", threshold=-1), "projects[0].evaluation.threshold", "allowed 0.0 to inf"),

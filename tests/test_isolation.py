@@ -68,3 +68,42 @@ def test_no_statement_anywhere_grants_star_on_star(dev, prod):
                 resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
                 for action in _actions(s):
                     assert action != "*" and not (action.endswith(":*") and "*" in resources), (name, s)
+
+
+def _service_statements(templates: dict[str, dict]):
+    """(stack, kind, statement) for every Allow statement whose principal is an AWS service: role trust, topic, queue, key policies."""
+    documents = {
+        "AWS::IAM::Role": "AssumeRolePolicyDocument",
+        "AWS::SNS::TopicPolicy": "PolicyDocument",
+        "AWS::SQS::QueuePolicy": "PolicyDocument",
+        "AWS::KMS::Key": "KeyPolicy",
+    }
+    for stack, template in templates.items():
+        for resource in template["Resources"].values():
+            document = documents.get(resource["Type"])
+            if document is None or document not in resource["Properties"]:
+                continue
+            for s in resource["Properties"][document]["Statement"]:
+                principal = s.get("Principal")
+                if s["Effect"] == "Allow" and isinstance(principal, dict) and "Service" in principal:
+                    yield stack, resource["Type"], s
+
+
+def test_services_act_for_this_account_only(dev, prod, delivery_app):
+    """Every trust, topic, queue and key policy that lets an AWS service in checks the account (or the source) it acts for,
+    but for the services mlops_constructs.service_principals.UNCONDITIONED lists with their reason."""
+    from mlops_constructs.service_principals import UNCONDITIONED
+
+    templates = {**dev.templates(), **prod.templates(), **delivery_app.templates()}
+    templates |= {p.name: json.loads(p.read_text()) for p in dev.outdir.glob("*.product.template.json")}
+    unchecked, checked = [], 0
+    for stack, kind, s in _service_statements(templates):
+        services = s["Principal"]["Service"] if isinstance(s["Principal"]["Service"], list) else [s["Principal"]["Service"]]
+        condition = json.dumps(s.get("Condition", {}))
+        held = any(key in condition for key in ("aws:SourceAccount", "aws:SourceArn", "kms:EncryptionContext:aws:logs:arn"))
+        if held:
+            checked += 1
+        elif not all(service in UNCONDITIONED for service in services):
+            unchecked.append((stack, kind, services, s.get("Action")))
+    print(f"\nservice principals: {checked} statements held to this account or source, unconditioned: {len(unchecked)}")
+    assert unchecked == [] and checked > 30

@@ -87,7 +87,7 @@ def test_pipeline_baselines_with_the_regions_analyzer_image(dev):
 def test_alert_topic_accepts_eventbridge_messages_from_its_account(dev):
     (policy,) = _resources(dev, dev.stage.projects["churn"], "AWS::SNS::TopicPolicy")
     (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Principal") == {"Service": "events.amazonaws.com"}]
-    assert statement["Action"] == "sns:Publish" and statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert statement["Action"] == "sns:Publish" and statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 def test_stacks_live_in_the_configured_account_and_region(prod):

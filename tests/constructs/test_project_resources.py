@@ -65,7 +65,7 @@ def test_key_lets_cloudwatch_and_events_publish_to_the_topic_from_this_account_o
     for s in service_statements:
         principal = s["Principal"]["Service"]
         services |= set(principal if isinstance(principal, list) else [principal])
-        assert s["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+        assert s["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
         assert set(s["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     assert services == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
 

@@ -357,6 +357,9 @@ def sandbox_calls(deployment, user: str, project: str, ns: str) -> list[Call]:
         Call(role, "s3:PutObject", f"arn:aws:s3:::{sandbox}/notebook/out.csv", why=why),
         Call(role, "s3:GetObject", f"arn:aws:s3:::{sandbox}/notebook/out.csv", why=why),
         Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/sandbox/{user}/model.tar.gz", why=why),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/sandbox/{user}/model.tar.gz", why=why),
+        s3_list(role, f"s3://{artifacts}/sandbox/{user}/", why),
+        s3_list(role, f"s3://{artifacts}/sandbox/{user}/runs/", why),
     ]
 
 
@@ -397,6 +400,9 @@ def sandbox_must_never(deployment, user: str, project: str, other: str, other_us
             why=f"{why} write {other_user}'s prefix",
         ),
         Call(role, "s3:GetObject", f"arn:aws:s3:::{other_sandbox}/x", why=f"{why} read {other_user}'s sandbox bucket"),
+        s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/", why=f"{why} list the whole artifacts bucket"),
+        s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/pipeline/", why=f"{why} list the pipeline's runs"),
+        s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/sandbox/{other_user}/", why=f"{why} list {other_user}'s prefix"),
     ]
 
 
