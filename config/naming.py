@@ -57,6 +57,16 @@ class Names:
         return f"{self.base}-*"
 
     @property
+    def user_role_pattern(self) -> str:
+        """The execution roles of this stage's configured users: CloudFormation names them after their stack ``<base>-user-<user>``."""
+        return f"{self.stack('user')}-*"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every resource of the stage carries (the Service Catalog launch role is held to resources so tagged)."""
+        return {"platform": self.prefix, "stage": self.stage}
+
+    @property
     def log_group_pattern(self) -> str:
         """Every log group of this stage's stacks: CloudFormation names them after their stack, ``<prefix>-<stage>-...``."""
         return f"{self.base}-*"

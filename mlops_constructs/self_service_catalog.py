@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, CfnParameter, Duration
+from aws_cdk import Aws, CfnParameter, Duration, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -159,6 +159,7 @@ class SelfServiceCatalogProps:
     stage: str
     storage: StorageConfig
     principal_role_arns: list[str]
+    domain_id: str  # the stage's Studio domain: user profiles are created and changed in it only
 
 
 class SelfServiceCatalog(Construct):
@@ -181,6 +182,7 @@ class SelfServiceCatalog(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: SelfServiceCatalogProps) -> None:
         super().__init__(scope, construct_id)
         prefix, stage, storage, principal_role_arns = props.prefix, props.stage, props.storage, props.principal_role_arns
+        self._domain_id = props.domain_id
 
         self.portfolio = servicecatalog.Portfolio(
             self,
@@ -222,11 +224,13 @@ class SelfServiceCatalog(Construct):
                     servicecatalog.CloudFormationProductVersion(
                         product_version_name="v1",
                         cloud_formation_template=servicecatalog.CloudFormationTemplate.from_product_stack(
-                            stack_class(self, f"{key}ProductStack", **template_kwargs[key])
+                            product_stack := stack_class(self, f"{key}ProductStack", **template_kwargs[key])
                         ),
                     )
                 ],
             )
+            for key_, value in Names(prefix, stage).tags.items():  # what the launch role's key statements require
+                Tags.of(product_stack).add(key_, value)
             self.portfolio.add_product(product)
             self.portfolio.set_launch_role(product, self.launch_role)
             self.products[key] = product
@@ -235,6 +239,7 @@ class SelfServiceCatalog(Construct):
         """Each statement: (sid, actions, resources, why its wildcards are needed)."""
         arn = f"arn:{Aws.PARTITION}"
         region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        names = Names(prefix, stage)
         sc_named = "Service Catalog names provisioned stacks SC-<account>-pp-<id>; CloudFormation derives the physical names from it"
         statements: list[tuple[str, list[str], list[str], str, dict | None]] = [
             (
@@ -314,7 +319,13 @@ class SelfServiceCatalog(Construct):
                 sc_named + " (lower-cased for buckets)",
                 None,
             ),
-            ("CreateProjectKeys", ["kms:CreateKey"], ["*"], "kms:CreateKey supports no resource-level permissions", None),
+            (
+                "CreateProjectKeys",
+                ["kms:CreateKey"],
+                ["*"],
+                "kms:CreateKey supports no resource-level permissions; only keys tagged at creation for this stage",
+                {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in names.tags.items()}},
+            ),
             (
                 "ManageProjectKeys",
                 [
@@ -329,9 +340,9 @@ class SelfServiceCatalog(Construct):
                     "kms:Decrypt",
                 ],
                 [f"{arn}:kms:{region_account}:key/*"],
-                "Key ids are random and only known after CreateKey; GenerateDataKey* covers the variants SNS and ECR use "
-                "while CloudFormation sets up encrypted topics and repositories",
-                None,
+                "Key ids are random and only known after CreateKey, so keys are held by the tags set at creation (this stage's "
+                "only); GenerateDataKey* covers the variants SNS and ECR use while CloudFormation sets up encrypted topics and repositories",
+                {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in names.tags.items()}},
             ),
             (
                 "ManageProjectRepositories",
@@ -382,8 +393,8 @@ class SelfServiceCatalog(Construct):
                     "sagemaker:UpdateUserProfile",
                     "sagemaker:AddTags",
                 ],
-                [f"{arn}:sagemaker:{region_account}:user-profile/*"],
-                "User profile ARNs contain the domain id, which is only known once the environment is deployed",
+                [f"{arn}:sagemaker:{region_account}:user-profile/{self._domain_id}/*"],
+                "User profiles of this stage's domain, named by the launcher",
                 None,
             ),
             (
@@ -412,8 +423,9 @@ class SelfServiceCatalog(Construct):
             (
                 "AttachSandboxPolicies",
                 ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy"],
-                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{Names(prefix, stage).role_pattern}"],
-                "Sandboxes attach their policy to user roles of this stage, named after the <prefix>-<stage>-user-* stacks",
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{names.user_role_pattern}"],
+                "Sandboxes attach their policy to the execution roles of this stage's configured users, named after their "
+                "<prefix>-<stage>-user-<user> stacks (self-served users' roles are SC-* roles, above)",
                 None,
             ),
         ]

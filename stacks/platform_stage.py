@@ -53,6 +53,9 @@ class PlatformStage(Stage):
 
         self.environment = EnvironmentStack(self, "Environment", config=config, **stack_args("environment", "VPC and SageMaker Studio domain", True))
         self.self_service = SelfServiceStack(self, "SelfService", config=config, **stack_args("self-service", "Service Catalog portfolio", False))
+        self.self_service.add_stack_dependency(
+            self.environment, "reads the Studio domain's id from SSM (its launch role changes that domain's profiles only)"
+        )
 
         def per_project(stack_class: type[Stack], kind: str, what: str, *, stateful: bool, projects, **extra) -> dict[str, Any]:
             """One ``stack_class`` stack per project of ``projects``: ``<Kind>-<project>`` named ``<prefix>-<stage>-<kind>-<project>``;
@@ -140,8 +143,8 @@ class PlatformStage(Stage):
             sandbox_stack.add_stack_dependency(self.users[user], "reads the user's role ARN from SSM")
             sandbox_stack.add_stack_dependency(self.projects[project], "reads the project's bucket names and key from SSM")
 
-        Tags.of(self).add("platform", config.prefix)
-        Tags.of(self).add("stage", config.stage)
+        for key, value in config.names.tags.items():
+            Tags.of(self).add(key, value)
         Aspects.of(self).add(StatefulResourcesRetained())
         Aspects.of(self).add(ServicesActForThisAccount())
 

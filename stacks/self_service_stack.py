@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig
+from mlops_constructs.published_parameters import PublishedStudio
 from mlops_constructs.self_service_catalog import SelfServiceCatalog, SelfServiceCatalogProps
 
 
@@ -20,6 +21,10 @@ class SelfServiceStack(Stack):
             self,
             "Catalog",
             props=SelfServiceCatalogProps(
-                prefix=config.prefix, stage=config.stage, storage=config.storage, principal_role_arns=list(config.self_service_role_arns)
+                prefix=config.prefix,
+                stage=config.stage,
+                storage=config.storage,
+                principal_role_arns=list(config.self_service_role_arns),
+                domain_id=PublishedStudio(self, config.names.studio_parameters).domain_id,
             ),
         )

@@ -16,7 +16,11 @@ PRINCIPAL = "arn:aws:iam::123456789012:role/ml-team-lead"
 @pytest.fixture
 def catalog(stack):
     return SelfServiceCatalog(
-        stack, "Catalog", props=SelfServiceCatalogProps(prefix="mlops", stage="dev", storage=StorageConfig(), principal_role_arns=[PRINCIPAL])
+        stack,
+        "Catalog",
+        props=SelfServiceCatalogProps(
+            prefix="mlops", stage="dev", storage=StorageConfig(), principal_role_arns=[PRINCIPAL], domain_id="d-abcdef123456"
+        ),
     )
 
 
@@ -156,3 +160,25 @@ def test_a_self_served_project_is_a_configured_project(dev):
     assert {"Id": "expire-noncurrent-versions"}.items() <= lifecycle[0].items() and lifecycle[0]["NoncurrentVersionExpiration"][
         "NoncurrentDays"
     ] == 30
+
+
+def test_the_launch_role_reaches_only_this_stages_keys_profiles_and_user_roles(template):
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if "LaunchRole" in json.dumps(p["Properties"]["Roles"])
+    ]
+    by_sid = {s["Sid"]: s for s in policy}
+    tags = {"platform": "mlops", "stage": "dev"}
+    assert by_sid["CreateProjectKeys"]["Condition"] == {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in tags.items()}}
+    assert by_sid["ManageProjectKeys"]["Condition"] == {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in tags.items()}}
+    assert json.dumps(by_sid["ManageUserProfiles"]["Resource"]).endswith(':user-profile/d-abcdef123456/*"]]}')
+    (roles,) = [s["Resource"] for sid, s in by_sid.items() if sid == "AttachSandboxPolicies"]
+    assert json.dumps(roles).endswith(':role/mlops-dev-user-*"]]}')  # not role/mlops-dev-* (which matched the launch role itself)
+
+
+def test_product_keys_carry_the_tags_the_launch_role_requires(dev):
+    product = json.loads(next(dev.outdir.glob("*ProjectProductStack*.product.template.json")).read_text())
+    (resource,) = [r for r in product["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
+    assert {"Key": "platform", "Value": "mlops"} in resource["Properties"]["Tags"]
+    assert {"Key": "stage", "Value": "dev"} in resource["Properties"]["Tags"]
