@@ -36,11 +36,19 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-sdk.txt contain
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-sdk.txt
 	touch $@
 
+# checkov (CloudFormation checks over the synthesized templates) lives in a venv of its own: its dependency tree
+# (every version pinned in requirements-checkov.txt) is not the app's.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.dev node_modules/.installed
+setup: $(VENV)/.dev node_modules/.installed $(CHECKOV_VENV)/.installed
 
 ## synth: synthesize every stack of STAGE (default dev) into cdk.out/ and list them
 synth: $(VENV)/.runtime node_modules/.installed

@@ -130,6 +130,9 @@ class ModelEndpoint(Construct):
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
+            # The serving container makes no calls of its own (SageMaker fetches the artifacts and captures the data);
+            # Serverless Inference supports no network isolation (feature exclusions).
+            enable_network_isolation=True if p.serverless is None else None,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=p.model_package_arn),
             # Serverless Inference supports no VPC configuration; CreateEndpointConfig rejects a serverless variant
             # whose model has one (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature exclusions").

@@ -88,7 +88,8 @@ class PipelineTriggers(Construct):
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,  # the project key, which EventBridge of this account may use
+            encryption_master_key=p.key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )

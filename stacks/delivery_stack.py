@@ -16,6 +16,7 @@ from constructs import Construct
 from config import DeliveryConfig
 from config.naming import delivery_pipeline
 from mlops_constructs.aspects import StatefulResourcesRetained
+from mlops_constructs.checkov import CheckovSkips
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.service_principals import ServicesActForThisAccount
 from stacks.platform_stage import PlatformStage
@@ -107,8 +108,16 @@ class DeliveryPipelineStack(Stack):
         self.pipeline.build_pipeline()
         # The artifact bucket is retained; its key must be too, or the retained artifacts cannot be read (CDK makes it Delete).
         self.pipeline.pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
+        # Versioned like every other bucket of the platform; old versions of build artifacts go after 30 days.
+        artifacts = self.pipeline.pipeline.artifact_bucket.node.default_child
+        artifacts.add_property_override("VersioningConfiguration.Status", "Enabled")
+        artifacts.add_property_override(
+            "LifecycleConfiguration.Rules",
+            [{"Id": "expire-noncurrent-versions", "Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}],
+        )
         Aspects.of(self).add(StatefulResourcesRetained())
         Aspects.of(self).add(ServicesActForThisAccount())
+        Aspects.of(self).add(CheckovSkips())
         self._acknowledge_generated_permissions(delivery)
         acknowledge_wildcards(
             self.pipeline.synth_project,

@@ -10,6 +10,7 @@ from constructs import Construct
 from config import ConfigError, PlatformConfig, Problem
 from config.errors import MISSING
 from mlops_constructs.aspects import StatefulResourcesRetained
+from mlops_constructs.checkov import CheckovSkips
 from mlops_constructs.service_principals import ServicesActForThisAccount
 from stacks.dashboard_stack import DashboardStack
 from stacks.endpoint_stack import DeployedModel, EndpointStack
@@ -147,6 +148,7 @@ class PlatformStage(Stage):
             Tags.of(self).add(key, value)
         Aspects.of(self).add(StatefulResourcesRetained())
         Aspects.of(self).add(ServicesActForThisAccount())
+        Aspects.of(self).add(CheckovSkips())
 
     @property
     def stacks(self) -> list[Stack]:
