@@ -90,7 +90,8 @@ def own_stacks(checked: Checked, dev, prod) -> list[str]:
 
 def longest_config() -> dict:
     """A stage with the longest names the config allows in every place a name goes, every kind of
-    endpoint, and one user in three projects (whose role carries three sandboxes' policies)."""
+    endpoint, and several tenants: three projects, three users, one of them in all three projects (whose
+    role carries three sandboxes' policies), one in two, one in one."""
     project = lambda i, **extra: {  # noqa: E731
         "name": f"p{i}" + "0" * 30,
         "alert_emails": ["alerts@example.com"],
@@ -114,9 +115,10 @@ def longest_config() -> dict:
             project(2, monitoring={"drift_alarms": drift[:1], "retrain_on_drift": False}, pipeline={"spot_training": True}),
             project(3, deployment={"serverless": {"memory_mb": 6144, "max_concurrency": 200}, "api": {"auth": "api_key"}}),
         ],
-        "users": [{"name": "u1" + "0" * 30, "email": "u1@example.com"}, {"name": "u2" + "0" * 30, "email": "u2@example.com"}],
+        "users": [{"name": f"u{i}" + "0" * 30, "email": f"u{i}@example.com"} for i in (1, 2, 3)],
         "sandboxes": [{"user": "u1" + "0" * 30, "project": f"p{i}" + "0" * 30} for i in (1, 2, 3)]
-        + [{"user": "u2" + "0" * 30, "project": "p1" + "0" * 30}],
+        + [{"user": "u2" + "0" * 30, "project": "p1" + "0" * 30}]
+        + [{"user": "u3" + "0" * 30, "project": f"p{i}" + "0" * 30} for i in (2, 3)],
     }
 
 

@@ -525,10 +525,10 @@ def test_the_engine_denies_what_the_policies_do_not_grant(deployments):
     assert [r.decision for r in results] == ["ImplicitlyDenied", "ExplicitlyDenied", "Allowed"]
 
 
-def _studio_calls(deployment, user: str, owner: str, sharing: str, why: str) -> list[Call]:
+def _studio_calls(deployment, user: str, owner: str, sharing: str, why: str, ns: str = "/mlops/dev") -> list[Call]:
     """``user`` manages a space of ``owner`` (``sharing``: Private or Shared) and the apps in it."""
-    role = deployment.ssm_value(f"/mlops/dev/users/{user}/role-arn")
-    domain = deployment.ssm_value("/mlops/dev/studio/domain-id")
+    role = deployment.ssm_value(f"{ns}/users/{user}/role-arn")
+    domain = deployment.ssm_value(f"{ns}/studio/domain-id")
     arn = f"arn:aws:sagemaker:{deployment.region}:{deployment.account}"
     context = (("sagemaker:OwnerUserProfileArn", f"{arn}:user-profile/{domain}/{owner}"), ("sagemaker:SpaceSharingType", sharing))
     space, app = f"{arn}:space/{domain}/{owner}-space", f"{arn}:app/{domain}/{owner}-space/jupyterlab/default"
@@ -562,3 +562,47 @@ def test_execution_roles_place_network_interfaces_in_the_platform_vpc_only(deplo
         elsewhere = [r for r in evaluate(dev, _vpc_calls(d, role, other, "vpc-0fedcba9876543210", "another VPC")) if "ec2:Vpc" in str(r.call.context)]
         assert all(r.allowed for r in own), [str(r) for r in own if not r.allowed]
         assert len(elsewhere) == 5 and not any(r.allowed for r in elsewhere), [str(r) for r in elsewhere]
+
+
+def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
+    """The longest-names stage: three projects, three users (u1 in all three, u3 in two, u2 in one). Each pair of users,
+    each pair of projects: another's private spaces, another project's data, key, registry and jobs are out of reach."""
+    from tests.fidelity.conftest import LONGEST_PREFIX, LONGEST_STAGE
+
+    policies = Policies.of(next(c.deployment for c in deployments if c.label == "longest names"))
+    d, ns = policies.deployment, f"/{LONGEST_PREFIX}/{LONGEST_STAGE}"
+    user, project = (lambda i: f"u{i}" + "0" * 30), (lambda i: f"p{i}" + "0" * 30)  # noqa: E731
+    calls = []
+    for a in (1, 2, 3):  # spaces: a user on another's private space
+        for b in (1, 2, 3):
+            if a != b:
+                calls += _studio_calls(d, user(a), user(b), "Private", f"{user(a)[:2]} on {user(b)[:2]}'s private space", ns)
+    # data: a user with no sandbox in a project (u2 in p2, u3 in p1), next to a user who has one there
+    calls += sandbox_must_never(d, user(2), project(1), project(2), user(3), ns) + sandbox_must_never(d, user(3), project(2), project(1), user(2), ns)
+    runs = {run.project: run for run in pipeline_runs if run.label == "longest names"}
+    for i in (1, 2, 3):  # each project's pipeline and jobs against each other project
+        job_role = next(params["RoleArn"] for _, op, params in runs[project(i)].calls if op == "CreateProcessingJob")
+        machine = next(r for _, r in _resources(d, runs[project(i)].stack, "AWS::StepFunctions::StateMachine"))
+        machine_role = d.resolve(runs[project(i)].stack, machine["Properties"]["RoleArn"])
+        for j in (1, 2, 3):
+            if i == j:
+                continue
+            other = lambda key: d.ssm_value(f"{ns}/projects/{project(j)}/{key}")  # noqa: E731, B023
+            why = f"p{i}'s roles on p{j}"
+            other_job_role = next(params["RoleArn"] for _, op, params in runs[project(j)].calls if op == "CreateProcessingJob")
+            calls += [
+                Call(job_role, "s3:GetObject", f"arn:aws:s3:::{other('data-bucket-name')}/incoming/a.csv", why=why),
+                Call(job_role, "s3:PutObject", f"arn:aws:s3:::{other('artifacts-bucket-name')}/pipeline/{RUN}/x", why=why),
+                Call(job_role, "kms:Decrypt", other("key-arn"), why=why),
+                Call(machine_role, "iam:PassRole", other_job_role, (("iam:PassedToService", "sagemaker.amazonaws.com"),), why),
+                Call(
+                    machine_role,
+                    "sagemaker:CreateModelPackage",
+                    f"arn:aws:sagemaker:{d.region}:{d.account}:model-package/{other('model-package-group-name')}/1",
+                    why=why,
+                ),
+            ]
+    results = evaluate(policies, calls)
+    allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
+    print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
+    assert len(results) == 6 * 5 + 2 * 12 + 6 * 5 and allowed == []
