@@ -37,6 +37,7 @@ class Call:
     context: tuple[tuple[str, Any], ...] = ()
     why: str = ""
     aws_owned: bool = False  # the resource belongs to AWS (an AWS account's repository): identity side only
+    endpoint_policy: str = ""  # the policy (JSON) of the VPC endpoint the request goes through, if any
 
 
 @dataclass
@@ -196,12 +197,16 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
         resource_account = account
         if call.resource.startswith("arn:") and call.resource.split(":")[4].isdigit() and not call.aws_owned:
             resource_account = call.resource.split(":")[4]
+        resource_account = dict(call.context).get("aws:ResourceAccount", resource_account)  # an S3 bucket of another account
         context = {
             "aws:SecureTransport": "true",
             "aws:PrincipalAccount": account,
             "aws:PrincipalArn": call.principal,
             "aws:RequestedRegion": policies.deployment.region,
         }
+        arn_account = call.resource.split(":")[4] if call.resource.startswith("arn:") and call.resource.split(":")[4].isdigit() else None
+        if call.resource != "*":  # AWS puts the resource's account in every request that has a resource
+            context["aws:ResourceAccount"] = arn_account or resource_account
         context.update(dict(call.context))
         requests.append(
             {
@@ -213,6 +218,7 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
                 "context": context,
                 "identityPolicies": policies.identity.get(call.principal, []),
                 "resourcePolicy": None if call.aws_owned else policies.resource_policy(call.resource),
+                "vpcEndpointPolicy": json.loads(call.endpoint_policy) if call.endpoint_policy else None,
             }
         )
     completed = subprocess.run(["node", str(SIMULATOR)], input=json.dumps(requests), capture_output=True, text=True, cwd=ROOT, timeout=300)

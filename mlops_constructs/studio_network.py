@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Validations
 from aws_cdk import aws_ec2 as ec2
@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from mlops_constructs.sagemaker_permissions import IMAGE_PULL_ACTIONS
 from mlops_constructs.secure_bucket import allow_log_encryption
 from mlops_constructs.service_principals import from_this_account
 
@@ -19,6 +20,49 @@ from mlops_constructs.service_principals import from_this_account
 # https://docs.aws.amazon.com/sagemaker/latest/dg/studio-notebooks-and-internet-access.html
 STUDIO_PORTS = ((2049, 2049, "NFS to the EFS home volumes"), (8192, 65535, "Studio app-to-app traffic"))
 HTTPS = 443
+
+
+# The IAM prefix of each interface endpoint's service: an endpoint's policy lets through only that service's actions.
+ENDPOINT_SERVICE_PREFIX = {
+    "sagemaker.api": "sagemaker",
+    "sagemaker.runtime": "sagemaker",
+    "sts": "sts",
+    "logs": "logs",
+    "ecr.api": "ecr",
+    "ecr.dkr": "ecr",
+    "kms": "kms",
+    "monitoring": "cloudwatch",
+    "ssm": "ssm",
+    "servicecatalog": "servicecatalog",
+    "states": "states",
+    "sns": "sns",
+    "events": "events",
+}
+
+
+def perimeter_statement(actions: list[str]) -> iam.PolicyStatement:
+    """Through a VPC endpoint: this account's principals on this account's resources only (a data perimeter:
+    https://docs.aws.amazon.com/whitepapers/latest/building-a-data-perimeter-on-aws/perimeter-implementation.html).
+    IfExists on the resource account: actions without a resource (sts:GetCallerIdentity, ecr:GetAuthorizationToken,
+    cloudwatch:PutMetricData) carry none."""
+    return iam.PolicyStatement(
+        sid="ThisAccountOnly",
+        principals=[iam.StarPrincipal()],
+        actions=actions,
+        resources=["*"],
+        conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}, "StringEqualsIfExists": {"aws:ResourceAccount": Aws.ACCOUNT_ID}},
+    )
+
+
+def aws_owned_statement(sid: str, actions: list[str], resources: list[str]) -> iam.PolicyStatement:
+    """An exception to the perimeter: this account's principals on resources AWS owns."""
+    return iam.PolicyStatement(
+        sid=sid,
+        principals=[iam.StarPrincipal()],
+        actions=actions,
+        resources=resources,
+        conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}},
+    )
 
 
 ENDPOINTS_EGRESS, S3_EGRESS = "HTTPS to the VPC's interface endpoints", "HTTPS to S3 through the gateway endpoint"
@@ -104,6 +148,7 @@ class StudioNetworkProps:
     network: NewVpcProps | ExistingVpcProps
     interface_endpoints: list[str]
     s3_prefix_list_id: str
+    aws_owned_repositories: list[str] = field(default_factory=list)  # ECR repositories of AWS (the Model Monitor analyzer)
     flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
 
 
@@ -113,7 +158,11 @@ class StudioNetwork(Construct):
     Deploys, for a new VPC: a VPC with private isolated subnets only (no internet gateway, no NAT:
     nothing to pay for idle and no route out) and an S3 gateway endpoint; flow logs come with
     :meth:`log_flows` (their key is the domain's). In every case, when endpoints are wanted: one
-    interface endpoint per service in ``interface_endpoints`` with private DNS. Two security groups:
+    interface endpoint per service in ``interface_endpoints`` with private DNS. Every endpoint has a policy
+    (``perimeter_statement``): only that service's actions, by this account's principals, on this account's
+    resources, so nothing readable can be copied out to another account through them; the exceptions are
+    AWS's own resources: ECR's layer bucket (S3), ``aws_owned_repositories`` (ECR), SageMaker's public
+    metadata (Describe/List). Two security groups:
     - ``endpoint_security_group``: for the interface endpoints; HTTPS from the VPC's CIDR only.
       With an existing VPC whose endpoints are not ours, ``endpoints_security_group_id`` names theirs.
     - ``studio_security_group``: for Studio apps only (projects' jobs and models have their own,
@@ -145,7 +194,12 @@ class StudioNetwork(Construct):
                     reason="Zones come from network.availability_zones in the config, so synthesis needs no AWS lookup.",
                 )
             )
-            self.vpc.add_gateway_endpoint("S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3)
+            s3_endpoint = self.vpc.add_gateway_endpoint("S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3)
+            s3_endpoint.add_to_policy(perimeter_statement(["s3:*"]))
+            # ECR keeps image layers in an AWS bucket of the Region (Amazon ECR interface endpoints: S3 gateway permissions).
+            s3_endpoint.add_to_policy(
+                aws_owned_statement("EcrImageLayers", ["s3:GetObject"], [f"arn:{Aws.PARTITION}:s3:::prod-{Aws.REGION}-starport-layer-bucket/*"])
+            )
             create_endpoints = True
         else:
             self.vpc = ec2.Vpc.from_vpc_attributes(
@@ -195,7 +249,7 @@ class StudioNetwork(Construct):
 
         if create_endpoints:
             for service in interface_endpoints:
-                self.vpc.add_interface_endpoint(
+                endpoint = self.vpc.add_interface_endpoint(
                     _endpoint_id(service),
                     service=ec2.InterfaceVpcEndpointAwsService(service),
                     subnets=ec2.SubnetSelection(subnets=self.subnets.subnets),
@@ -203,6 +257,12 @@ class StudioNetwork(Construct):
                     private_dns_enabled=True,
                     open=False,  # the security group above already admits HTTPS from the VPC CIDR
                 )
+                prefix = ENDPOINT_SERVICE_PREFIX[service]
+                endpoint.add_to_policy(perimeter_statement([f"{prefix}:*"]))
+                if prefix == "ecr" and props.aws_owned_repositories:  # SageMaker pulls AWS's images (the analyzer) through them
+                    endpoint.add_to_policy(aws_owned_statement("AwsOwnedImages", IMAGE_PULL_ACTIONS, props.aws_owned_repositories))
+                if service == "sagemaker.api":  # Studio reads AWS's public SageMaker resources (images, their versions)
+                    endpoint.add_to_policy(aws_owned_statement("AwsOwnedSageMakerMetadata", ["sagemaker:Describe*", "sagemaker:List*"], ["*"]))
 
     @property
     def workload_network(self) -> WorkloadNetwork:

@@ -10,6 +10,7 @@ from constructs import Construct
 from config import NewVpcConfig, PlatformConfig
 from mlops_constructs.inference_api import ApiGatewayLogging
 from mlops_constructs.published_parameters import STUDIO_KEYS, PublishedParameters
+from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.studio_domain import StudioDomain, StudioDomainProps
 from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork, StudioNetworkProps
 
@@ -37,7 +38,10 @@ class EnvironmentStack(Stack):
             self,
             "Network",
             props=StudioNetworkProps(
-                network=network_props, interface_endpoints=list(config.interface_endpoints), s3_prefix_list_id=net.s3_prefix_list_id
+                network=network_props,
+                interface_endpoints=list(config.interface_endpoints),
+                s3_prefix_list_id=net.s3_prefix_list_id,
+                aws_owned_repositories=[AwsImage.model_monitor_analyzer(config.region).repository_arn],
             ),
         )
         self.studio = StudioDomain(

@@ -1,7 +1,7 @@
 // Evaluates IAM requests with @cloud-copilot/iam-simulate (pinned in package.json): identity and
 // resource policies, conditions, same- and cross-account rules, KMS key-policy trust.
 // stdin: a JSON array of {id, principal, action, resource, resourceAccount, context, identityPolicies,
-// resourcePolicy}; stdout: a JSON array of {id, result, errors, decisive} in the same order.
+// resourcePolicy, vpcEndpointPolicy}; stdout: a JSON array of {id, result, errors, decisive} in the same order.
 // Used by fidelity/iam.py; a request the simulator rejects as malformed comes back with result "Error".
 import { runSimulation } from '@cloud-copilot/iam-simulate'
 
@@ -16,6 +16,7 @@ for (const r of requests) {
     serviceControlPolicies: [],
     resourceControlPolicies: [],
     resourcePolicy: r.resourcePolicy ?? undefined,
+    vpcEndpointPolicies: r.vpcEndpointPolicy ? [{ name: 'vpc-endpoint', policy: r.vpcEndpointPolicy }] : undefined,
     request: {
       principal: r.principal,
       action: r.action,

@@ -14,6 +14,7 @@ identity policies and the resource policies of what it touches (bucket, key, top
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
@@ -606,3 +607,94 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
     assert len(results) == 6 * 5 + 2 * 12 + 6 * 5 and allowed == []
+
+
+def _endpoint_policy(deployment, service: str) -> str:
+    """The resolved policy (JSON) of the dev VPC's endpoint of ``service`` (``s3``, ``ecr.dkr``, ``sts``, ...)."""
+    for stack, template in deployment.templates.items():
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::EC2::VPCEndpoint":
+                props = deployment.resolve(stack, resource["Properties"])
+                if props["ServiceName"].endswith(f".{service}"):
+                    return json.dumps(props["PolicyDocument"])
+    raise AssertionError(f"no {service} endpoint")
+
+
+def test_vpc_endpoints_let_only_this_accounts_principals_reach_this_accounts_resources(deployments):
+    """Judged with a role of the account allowed everything the calls need, so that only the endpoint policies decide."""
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    admin = f"arn:aws:iam::{d.account}:role/admin"
+    dev.identity[admin] = [
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "ecr:*", "sts:*", "kms:*"], "Resource": "*"}]}
+    ]
+    s3, ecr, sts, kms = (_endpoint_policy(d, s) for s in ("s3", "ecr.dkr", "sts", "kms"))
+    data = d.ssm_value("/mlops/dev/projects/churn/data-bucket-name")
+    key = d.ssm_value("/mlops/dev/projects/churn/key-arn")
+    from config.model_monitor_images import analyzer_repository_arn
+
+    outside = (("aws:ResourceAccount", "999999999999"),)
+    # ECR's layer bucket belongs to an AWS account; its policy (stood in for here) lets ECR-authorized downloads through
+    layers = "arn:aws:s3:::prod-us-east-1-starport-layer-bucket"
+    dev.resource[layers] = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{layers}/*"}],
+    }
+    through = lambda policy, action, resource, context=(), why="", **kw: Call(admin, action, resource, context, why, endpoint_policy=policy, **kw)  # noqa: E731
+    allowed = [
+        through(s3, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", why="own bucket"),
+        through(s3, "s3:PutObject", f"arn:aws:s3:::{data}/incoming/a.csv", why="own bucket"),
+        through(
+            s3,
+            "s3:GetObject",
+            f"{layers}/sha256-0a1b",
+            (("aws:ResourceAccount", "000000000000"),),
+            "ECR's layer bucket (AWS's)",
+        ),
+        through(ecr, "ecr:BatchGetImage", analyzer_repository_arn("us-east-1", "aws"), why="the Model Monitor analyzer", aws_owned=True),
+        through(ecr, "ecr:GetAuthorizationToken", "*", why="ECR login"),
+        through(sts, "sts:GetCallerIdentity", "*", why="who am I"),
+        through(sts, "sts:AssumeRole", f"arn:aws:iam::{d.account}:role/admin", why="a role of the account"),
+        through(kms, "kms:Decrypt", key, why="the project key"),
+    ]
+    denied = [
+        through(s3, "s3:PutObject", "arn:aws:s3:::somebody-elses-bucket/loot.csv", outside, "copy data out to another account"),
+        through(s3, "s3:GetObject", "arn:aws:s3:::somebody-elses-bucket/tool.sh", outside, "fetch from another account"),
+        through(ecr, "ecr:BatchGetImage", "arn:aws:ecr:us-east-1:999999999999:repository/anything", why="an image of another account"),
+        through(sts, "sts:AssumeRole", "arn:aws:iam::999999999999:role/outside", why="a role of another account"),
+        through(kms, "kms:Encrypt", "arn:aws:kms:us-east-1:999999999999:key/11111111-2222-3333-4444-555555555555", why="a key of another account"),
+    ]
+    # the other account's resources welcome us (an exfiltration target would): only the endpoint can stop the calls
+    welcome = lambda action: {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin}, "Action": action, "Resource": "*"}],
+    }  # noqa: E731
+    dev.resource["arn:aws:s3:::somebody-elses-bucket"] = welcome("s3:*")
+    for call in denied[2:]:
+        dev.resource[call.resource] = welcome(call.action)
+    results = evaluate(dev, allowed + denied)
+    control = evaluate(dev, [dataclasses.replace(call, endpoint_policy="") for call in denied])
+    assert [r.decision for r in control] == ["Allowed"] * len(denied)  # without the endpoints' policies they would go through
+    print(f"\nVPC endpoint policies: {len(allowed)} calls allowed through, {len(denied)} denied (all {len(denied)} allowed without them)")
+    assert [(str(r), r.detail) for r in results[: len(allowed)] if not r.allowed] == []
+    assert [str(r) for r in results[len(allowed) :] if r.allowed] == []
+
+
+def test_every_call_from_inside_the_vpc_passes_its_endpoints_policy(actor_calls, deployments):
+    """What jobs and models make from inside the dev VPC, each through the endpoint of its service: still allowed."""
+    d = _dev(deployments)
+    endpoints = {"s3": "s3", "ecr": "ecr.dkr", "logs": "logs", "kms": "kms", "cloudwatch": "monitoring", "sagemaker": "sagemaker.api", "sts": "sts"}
+    policies = {service: _endpoint_policy(d, endpoint) for service, endpoint in endpoints.items()}
+    inside = [
+        (actor, p, dataclasses.replace(call, endpoint_policy=policies[call.action.split(":")[0]]))
+        for actor, (p, calls) in actor_calls.items()
+        if actor.startswith("mlops-dev-") and any(kind in actor for kind in ("job role", "model role", "Model Monitor"))
+        for call in calls
+        if call.action.split(":")[0] in policies
+    ]
+    by_policies: dict[int, tuple] = {}
+    for _actor, p, call in inside:
+        by_policies.setdefault(id(p), (p, []))[1].append(call)
+    denied = [str(r) for p, calls in by_policies.values() for r in evaluate(p, calls) if not r.allowed]
+    print(f"\nVPC endpoint policies: {len(inside)} calls of jobs and models through their endpoints, denied: {len(denied)}")
+    assert denied == [] and len(inside) > 300
