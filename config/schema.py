@@ -171,13 +171,27 @@ class ServerlessConfig(_Strict):
 
 
 class ApiConfig(_Strict):
-    """The API Gateway front of the endpoint."""
+    """The API Gateway front of the endpoint.
+
+    ``iam``: every call is signed (SigV4) by a principal allowed ``execute-api:Invoke`` (authentication) and
+    carries its caller's API key (the per-caller quota). ``api_key``: the key alone, which identifies a caller
+    and meters it but authenticates nobody (anyone holding a key can call)."""
 
     auth: Literal["iam", "api_key"] = "iam"
+    callers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default=["default"], min_length=1, max_length=50)
     rate_limit: float = Field(default=50, gt=0, le=10000)
     burst_limit: int = Field(default=100, ge=1, le=5000)
     quota_per_day: int = Field(default=100_000, ge=1)
     max_body_kb: int = Field(default=1024, ge=1, le=6144)
+    waf: bool = False
+    waf_requests_per_5_minutes: int = Field(default=2000, ge=10, le=2_000_000_000)  # per client IP, with waf
+
+    @field_validator("callers")
+    @classmethod
+    def _unique_callers(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a caller more than once")
+        return value
 
 
 # Serverless Inference supports no VPC configuration, network isolation, data capture, Model Monitor,

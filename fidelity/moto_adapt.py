@@ -30,6 +30,8 @@ MOTO_SKIPS = {
     "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::CloudWatch::Alarm",
     "AWS::EC2::SecurityGroupEgress",
+    "AWS::WAFv2::WebACL",
+    "AWS::WAFv2::WebACLAssociation",
     "AWS::SageMaker::DataQualityJobDefinition",
     "AWS::SageMaker::MonitoringSchedule",
     "AWS::S3::BucketPolicy",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from config.schema import ApiConfig
@@ -25,6 +26,9 @@ class InferenceApiProps:
     endpoint_name: str
     endpoint_arn: str
     auth: str = _API_DEFAULTS.auth
+    callers: list[str] = field(default_factory=lambda: list(_API_DEFAULTS.callers))
+    waf: bool = _API_DEFAULTS.waf
+    waf_requests_per_5_minutes: int = _API_DEFAULTS.waf_requests_per_5_minutes
     rate_limit: float = _API_DEFAULTS.rate_limit
     burst_limit: int = _API_DEFAULTS.burst_limit
     quota_per_day: int = _API_DEFAULTS.quota_per_day
@@ -39,10 +43,16 @@ class InferenceApi(Construct):
     - ``function`` (``lambda/invoke_endpoint``, Python 3.14, 30 s, X-Ray active, logs kept one
       year) allowed to invoke this endpoint only. It checks the body (content type, size up to
       ``max_body_kb``, JSON syntax) and maps SageMaker errors to 4xx/5xx with the request id.
-    - ``api``: a regional REST API, stage ``v1``: ``auth`` ``iam`` (default: SigV4 callers with
-      ``execute-api:Invoke``) or ``api_key`` (an API key and usage plan), stage throttling
-      ``rate_limit``/``burst_limit``, a usage plan with ``quota_per_day``, request validation,
-      access logs (JSON, one year) and INFO execution logs, X-Ray tracing, no request caching.
+    - ``api``: a regional REST API, stage ``v1``: ``auth`` ``iam`` (default: a call must be signed by a
+      principal allowed ``execute-api:Invoke`` *and* carry its caller's API key) or ``api_key`` (the
+      key alone: it identifies and meters a caller, it authenticates nobody); stage throttling
+      ``rate_limit``/``burst_limit``; one API key per name in ``callers`` (``api_keys``), each metered
+      on its own by the usage plan (``rate_limit``, ``burst_limit``, ``quota_per_day`` per caller);
+      request validation, access logs (JSON, one year, with the key's id) and INFO execution logs,
+      X-Ray tracing, no request caching.
+    - with ``waf``: a WAFv2 web ACL on the stage (AWS's common and known-bad-inputs rule groups and a
+      per-IP rate rule of ``waf_requests_per_5_minutes``), metrics and sampled requests on; off by
+      default (it is billed per ACL, rule and request).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: InferenceApiProps) -> None:
@@ -115,7 +125,7 @@ class InferenceApi(Construct):
             "POST",
             apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(29)),
             authorization_type=method_auth,
-            api_key_required=p.auth == "api_key",
+            api_key_required=True,  # the caller's key: its usage-plan quota applies in both modes
             request_validator=validator,
             request_models={"application/json": model},
         )
@@ -126,10 +136,12 @@ class InferenceApi(Construct):
             quota=apigw.QuotaSettings(limit=p.quota_per_day, period=apigw.Period.DAY),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
-        self.api_key = None
-        if p.auth == "api_key":
-            self.api_key = self.api.add_api_key("ApiKey", description=f"Key for {p.endpoint_name}'s API")
-            self.plan.add_api_key(self.api_key)
+        self.api_keys: dict[str, apigw.IApiKey] = {}
+        for caller in p.callers:  # one key per caller: the usage plan meters each on its own
+            key = self.api.add_api_key(f"ApiKey-{caller}", description=f"Caller {caller} of {p.endpoint_name}'s API")
+            self.plan.add_api_key(key)
+            self.api_keys[caller] = key
+        self.web_acl = self._web_acl(p) if p.waf else None
 
         self.invoke_arn = self.api.arn_for_execute_api("POST", "/predict", "v1")
         if p.auth == "api_key":
@@ -149,13 +161,51 @@ class InferenceApi(Construct):
                     id="AwsSolutions::AwsSolutions-COG4", reason="The method uses IAM (SigV4) authorization; machine callers, no Cognito user pool."
                 ),
             )
-        Validations.of(self.api.deployment_stage).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-APIG3",
-                reason="No WAF web ACL by default to stay frugal: callers are authenticated and throttled per stage and usage plan.",
-            ),
-        )
+        if not p.waf:
+            Validations.of(self.api.deployment_stage).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-APIG3",
+                    reason="deployment.api.waf is off (the default, to stay frugal): callers are throttled per stage and per key.",
+                ),
+            )
         self.url = f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/v1/predict"
+
+    def _web_acl(self, p: InferenceApiProps) -> wafv2.CfnWebACL:
+        """A regional web ACL on the stage: AWS's managed common and known-bad-inputs rules, a per-IP rate limit."""
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True)
+
+        def managed(priority: int, name: str) -> wafv2.CfnWebACL.RuleProperty:
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(vendor_name="AWS", name=name)
+                ),
+                visibility_config=visibility(name),
+            )
+
+        rate = wafv2.CfnWebACL.RuleProperty(
+            name="RequestsPerClientIp",
+            priority=0,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(limit=p.waf_requests_per_5_minutes, aggregate_key_type="IP")
+            ),
+            visibility_config=visibility("RequestsPerClientIp"),
+        )
+        acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            rules=[rate, managed(1, "AWSManagedRulesCommonRuleSet"), managed(2, "AWSManagedRulesKnownBadInputsRuleSet")],
+            visibility_config=visibility("InferenceApi"),
+        )
+        wafv2.CfnWebACLAssociation(self, "WebAclAssociation", resource_arn=self.api.deployment_stage.stage_arn, web_acl_arn=acl.attr_arn)
+        return acl
 
 
 class ApiGatewayLogging(Construct):

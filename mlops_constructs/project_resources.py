@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
@@ -95,6 +96,16 @@ class ProjectResources(Construct):
 
         if props.log_group_pattern is not None:  # the stage's log groups (pipeline, functions, API access logs)
             allow_log_encryption(self.key, props.log_group_pattern)
+        # The training pipeline's state machine is encrypted with this key; CloudWatch's log delivery reads its
+        # execution data to log it: https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="StateMachineLogDelivery",
+                principals=[from_this_account("delivery.logs.amazonaws.com", source_arn=f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*")],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+            )
+        )
 
         self.access_logs_bucket = SecureBucket(
             self,

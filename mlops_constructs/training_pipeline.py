@@ -428,6 +428,9 @@ class TrainingPipeline(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             timeout=total,
             comment=f"Training pipeline of ML project {p.project_name}",
+            # Definition and execution history encrypted with the project key (its policy lets log delivery decrypt:
+            # ProjectResources): https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(p.key, Duration.minutes(5)),
         )
         self._grant_state_machine(arn, region_account)
 

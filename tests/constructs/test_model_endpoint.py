@@ -190,7 +190,7 @@ def test_api_front_auth_throttling_logs_and_tracing(stack, auth):
         {
             "HttpMethod": "POST",
             "AuthorizationType": "AWS_IAM" if auth == "iam" else "NONE",
-            "ApiKeyRequired": auth == "api_key",
+            "ApiKeyRequired": True,  # the caller's key in both modes: its quota applies to every caller
             "RequestValidatorId": Match.any_value(),
         },
     )
@@ -208,7 +208,8 @@ def test_api_front_auth_throttling_logs_and_tracing(stack, auth):
     t.has_resource_properties(
         "AWS::ApiGateway::UsagePlan", {"Throttle": {"RateLimit": 20, "BurstLimit": 40}, "Quota": {"Limit": 5000, "Period": "DAY"}}
     )
-    t.resource_count_is("AWS::ApiGateway::ApiKey", 1 if auth == "api_key" else 0)
+    t.resource_count_is("AWS::ApiGateway::ApiKey", 1)  # the default caller
+    t.resource_count_is("AWS::WAFv2::WebACL", 0)  # off by default
     t.resource_count_is("AWS::ApiGateway::Account", 0)  # the Region-wide logging role is the stage's (ApiGatewayLogging)
     t.has_resource_properties(
         "AWS::Lambda::Function",
@@ -236,3 +237,29 @@ def test_api_front_auth_throttling_logs_and_tracing(stack, auth):
 def test_unknown_auth_is_refused(stack):
     with pytest.raises(ValueError, match="auth='oauth'"):
         InferenceApi(stack, "Api", props=InferenceApiProps(endpoint_name="e", endpoint_arn="arn", auth="oauth"))
+
+
+def test_api_meters_each_caller_on_its_own_key_and_can_have_a_waf(stack):
+    api = InferenceApi(
+        stack,
+        "Api",
+        props=InferenceApiProps(
+            endpoint_name="mlops-dev-churn",
+            endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn",
+            callers=["scoring-service", "batch-reports"],
+            quota_per_day=5000,
+            waf=True,
+            waf_requests_per_5_minutes=600,
+        ),
+    )
+    t = Template.from_stack(stack)
+    assert sorted(api.api_keys) == ["batch-reports", "scoring-service"]
+    t.resource_count_is("AWS::ApiGateway::ApiKey", 2)
+    t.resource_count_is("AWS::ApiGateway::UsagePlanKey", 2)  # each key on the plan: quota_per_day is per caller
+    t.has_resource_properties("AWS::ApiGateway::Method", {"AuthorizationType": "AWS_IAM", "ApiKeyRequired": True})
+    (acl,) = t.find_resources("AWS::WAFv2::WebACL").values()
+    rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
+    assert rules["RequestsPerClientIp"]["Statement"]["RateBasedStatement"] == {"Limit": 600, "AggregateKeyType": "IP"}
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= set(rules)
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    t.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)

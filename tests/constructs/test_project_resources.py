@@ -60,7 +60,7 @@ def test_key_rotates_and_is_retained(template):
 def test_key_lets_cloudwatch_and_events_publish_to_the_topic_from_this_account_only(template):
     key = next(iter(template.find_resources("AWS::KMS::Key").values()))
     statements = key["Properties"]["KeyPolicy"]["Statement"]
-    service_statements = [s for s in statements if "Service" in s.get("Principal", {})]
+    service_statements = [s for s in statements if "Service" in s.get("Principal", {}) and s.get("Sid") != "StateMachineLogDelivery"]
     services: set[str] = set()
     for s in service_statements:
         principal = s["Principal"]["Service"]
@@ -68,6 +68,10 @@ def test_key_lets_cloudwatch_and_events_publish_to_the_topic_from_this_account_o
         assert s["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
         assert set(s["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     assert services == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    # the pipeline's state machine is encrypted with the key: log delivery of this account may decrypt its execution data
+    (delivery,) = [s for s in statements if s.get("Sid") == "StateMachineLogDelivery"]
+    assert delivery["Principal"] == {"Service": "delivery.logs.amazonaws.com"} and delivery["Action"] == "kms:Decrypt"
+    assert delivery["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
 def test_four_buckets_three_with_the_project_key(template):

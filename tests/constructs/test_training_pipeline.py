@@ -469,3 +469,13 @@ def test_each_step_brings_its_own_permissions_and_sync_rule(stack):
         assert set(step.kind.actions) <= set(jobs["Action"]) and step.kind.sync_rule in rules
         assert f":{step.kind.arn_type}/churn-*" in json.dumps(jobs["Resource"])
     assert [s.state_id for s in pipeline.steps] == ["Preprocess", "Train", "Evaluate", "Baseline"]
+
+
+def test_state_machine_is_encrypted_with_the_project_key(stack):
+    build(stack)
+    (machine,) = Template.from_stack(stack).find_resources("AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["EncryptionConfiguration"] == {
+        "KmsKeyId": KEY,
+        "KmsDataKeyReusePeriodSeconds": 300,
+        "Type": "CUSTOMER_MANAGED_KMS_KEY",
+    }

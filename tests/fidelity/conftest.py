@@ -113,7 +113,13 @@ def longest_config() -> dict:
         "projects": [
             project(1, monitoring={"drift_alarms": drift}),
             project(2, monitoring={"drift_alarms": drift[:1], "retrain_on_drift": False}, pipeline={"spot_training": True}),
-            project(3, deployment={"serverless": {"memory_mb": 6144, "max_concurrency": 200}, "api": {"auth": "api_key"}}),
+            project(
+                3,
+                deployment={
+                    "serverless": {"memory_mb": 6144, "max_concurrency": 200},
+                    "api": {"auth": "api_key", "callers": ["c" + "0" * 31, "c" + "1" * 31], "waf": True},
+                },
+            ),
         ],
         "users": [{"name": f"u{i}" + "0" * 30, "email": f"u{i}@example.com"} for i in (1, 2, 3)],
         "sandboxes": [{"user": "u1" + "0" * 30, "project": f"p{i}" + "0" * 30} for i in (1, 2, 3)]
