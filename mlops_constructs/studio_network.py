@@ -103,20 +103,11 @@ class WorkloadSecurityGroup(ec2.CfnSecurityGroup):
             group_description=props.description,
             vpc_id=props.network.vpc_id,
             security_group_egress=[
-                ec2.CfnSecurityGroup.EgressProperty(
-                    ip_protocol="tcp",
-                    from_port=HTTPS,
-                    to_port=HTTPS,
-                    destination_security_group_id=props.network.endpoints_security_group_id,
-                    description=ENDPOINTS_EGRESS,
-                ),
-                ec2.CfnSecurityGroup.EgressProperty(
-                    ip_protocol="tcp",
-                    from_port=HTTPS,
-                    to_port=HTTPS,
-                    destination_prefix_list_id=props.network.s3_prefix_list_id,
-                    description=S3_EGRESS,
-                ),
+                ec2.CfnSecurityGroup.EgressProperty(ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, description=why, **destination)
+                for why, destination in (
+                    (ENDPOINTS_EGRESS, {"destination_security_group_id": props.network.endpoints_security_group_id}),
+                    (S3_EGRESS, {"destination_prefix_list_id": props.network.s3_prefix_list_id}),
+                )
             ],
         )
 
