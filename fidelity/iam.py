@@ -194,19 +194,19 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
     account = policies.deployment.account
     requests = []
     for i, call in enumerate(calls):
-        resource_account = account
-        if call.resource.startswith("arn:") and call.resource.split(":")[4].isdigit() and not call.aws_owned:
-            resource_account = call.resource.split(":")[4]
-        resource_account = dict(call.context).get("aws:ResourceAccount", resource_account)  # an S3 bucket of another account
+        parts = call.resource.split(":")
+        # The resource's account as AWS puts it in the request (aws:ResourceAccount): the ARN's, else the context's
+        # (an S3 bucket of another account), else this one. An AWS-owned resource is judged on the identity side only.
+        owner = dict(call.context).get("aws:ResourceAccount") or (parts[4] if len(parts) > 4 and parts[4].isdigit() else account)
+        resource_account = account if call.aws_owned else owner
         context = {
             "aws:SecureTransport": "true",
             "aws:PrincipalAccount": account,
             "aws:PrincipalArn": call.principal,
             "aws:RequestedRegion": policies.deployment.region,
         }
-        arn_account = call.resource.split(":")[4] if call.resource.startswith("arn:") and call.resource.split(":")[4].isdigit() else None
         if call.resource != "*":  # AWS puts the resource's account in every request that has a resource
-            context["aws:ResourceAccount"] = arn_account or resource_account
+            context["aws:ResourceAccount"] = owner
         context.update(dict(call.context))
         requests.append(
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -15,7 +15,7 @@ from constructs import Construct
 
 from config.naming import Names
 from config.schema import StorageConfig
-from mlops_constructs.secure_bucket import SecureBucket, allow_log_encryption, retained_key
+from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket, allow_log_encryption, retained_key
 from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_network import WorkloadNetwork, WorkloadSecurityGroup, WorkloadSecurityGroupProps
 
@@ -107,19 +107,12 @@ class ProjectResources(Construct):
             )
         )
 
-        self.access_logs_bucket = SecureBucket(
+        self.access_logs_bucket = access_logs_bucket(
             self,
             "AccessLogsBucket",
-            encryption_key=None,
-            access_logs_bucket=None,
+            logged="the project's buckets",
+            expiration=props.access_log_expiration,
             noncurrent_version_expiration=props.noncurrent_version_expiration,
-            extra_lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=props.access_log_expiration)],
-        )
-        Validations.of(self.access_logs_bucket).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-S1",
-                reason="This is the server-access-log destination of the project's buckets; logging it into itself would loop.",
-            )
         )
 
         def project_bucket(construct_id: str, prefix: str, **kwargs) -> SecureBucket:

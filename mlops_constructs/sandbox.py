@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -12,7 +12,7 @@ from constructs import Construct
 
 from config.schema import StorageConfig
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.secure_bucket import SecureBucket
+from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket
 
 
 @dataclass(frozen=True)
@@ -56,19 +56,12 @@ class Sandbox(Construct):
         # stack never depends on a sandbox, and deleting a sandbox removes exactly its access.
         grantee = iam.Role.from_role_arn(self, "UserRole", user_role.role_arn, mutable=True)
 
-        self.access_logs_bucket = SecureBucket(
+        self.access_logs_bucket = access_logs_bucket(
             self,
             "AccessLogsBucket",
-            encryption_key=None,
-            access_logs_bucket=None,
+            logged="the sandbox bucket",
+            expiration=Duration.days(365),
             noncurrent_version_expiration=noncurrent_version_expiration,
-            extra_lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
-        )
-        Validations.of(self.access_logs_bucket).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-S1",
-                reason="This is the server-access-log destination of the sandbox bucket; logging it into itself would loop.",
-            )
         )
         self.bucket = SecureBucket(
             self,

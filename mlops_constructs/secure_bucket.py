@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -91,3 +91,25 @@ class SecureBucket(s3.Bucket):
             cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
                 event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
             )
+
+
+def access_logs_bucket(
+    scope: Construct, construct_id: str, *, logged: str, expiration: Duration, noncurrent_version_expiration: Duration
+) -> SecureBucket:
+    """The server-access-log destination of the ``logged`` buckets: SSE-S3 (the only encryption S3 logging supports),
+    logs expire after ``expiration``; not logged itself (logging into itself would loop), acknowledged here."""
+    bucket = SecureBucket(
+        scope,
+        construct_id,
+        encryption_key=None,
+        access_logs_bucket=None,
+        noncurrent_version_expiration=noncurrent_version_expiration,
+        extra_lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=expiration)],
+    )
+    Validations.of(bucket).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions::AwsSolutions-S1",
+            reason=f"This is the server-access-log destination of {logged}; logging it into itself would loop.",
+        )
+    )
+    return bucket

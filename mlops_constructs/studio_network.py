@@ -76,10 +76,6 @@ class WorkloadNetwork:
     endpoints_security_group_id: str
     s3_prefix_list_id: str
 
-    @property
-    def vpc_arn(self) -> str:
-        return f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpc/{self.vpc_id}"
-
 
 @dataclass(frozen=True)
 class WorkloadSecurityGroupProps:

@@ -13,16 +13,12 @@ ENDPOINTS = ["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ec
 S3 = "pl-63a5400a"
 
 
+def _network(stack, network: NewVpcProps | ExistingVpcProps) -> StudioNetwork:
+    return StudioNetwork(stack, "Net", props=StudioNetworkProps(network=network, interface_endpoints=ENDPOINTS, s3_prefix_list_id=S3))
+
+
 def test_new_vpc_has_only_isolated_subnets_and_no_way_out(stack):
-    StudioNetwork(
-        stack,
-        "Net",
-        props=StudioNetworkProps(
-            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]),
-            interface_endpoints=ENDPOINTS,
-            s3_prefix_list_id=S3,
-        ),
-    )
+    _network(stack, NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]))
     t = Template.from_stack(stack)
     t.resource_count_is("AWS::EC2::VPC", 1)
     t.resource_count_is("AWS::EC2::Subnet", 2)
@@ -34,13 +30,7 @@ def test_new_vpc_has_only_isolated_subnets_and_no_way_out(stack):
 
 
 def test_new_vpc_logs_flows_with_retention_encrypted(stack):
-    network = StudioNetwork(
-        stack,
-        "Net",
-        props=StudioNetworkProps(
-            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS, s3_prefix_list_id=S3
-        ),
-    )
+    network = _network(stack, NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]))
     key = kms.Key(stack, "Key")
     assert network.log_flows(key, log_group_pattern="mlops-dev-*") is not None
     t = Template.from_stack(stack)
@@ -55,15 +45,7 @@ def test_new_vpc_logs_flows_with_retention_encrypted(stack):
 
 
 def test_endpoints_one_per_service_private_dns_https_from_vpc_only(stack):
-    StudioNetwork(
-        stack,
-        "Net",
-        props=StudioNetworkProps(
-            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]),
-            interface_endpoints=ENDPOINTS,
-            s3_prefix_list_id=S3,
-        ),
-    )
+    _network(stack, NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a", "us-east-1b"]))
     t = Template.from_stack(stack)
     interface = [e for e in t.find_resources("AWS::EC2::VPCEndpoint").values() if e["Properties"].get("VpcEndpointType") == "Interface"]
     gateway = [e for e in t.find_resources("AWS::EC2::VPCEndpoint").values() if e["Properties"].get("VpcEndpointType") == "Gateway"]
@@ -95,13 +77,7 @@ def _rules(t: Template, group: str, direction: str) -> list[tuple]:
 
 
 def test_studio_security_group_admits_only_nfs_and_app_traffic_of_its_members_and_sends_https_to_endpoints_and_s3(stack):
-    network = StudioNetwork(
-        stack,
-        "Net",
-        props=StudioNetworkProps(
-            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]), interface_endpoints=ENDPOINTS, s3_prefix_list_id=S3
-        ),
-    )
+    network = _network(stack, NewVpcProps(cidr="10.42.0.0/16", availability_zones=["us-east-1a"]))
     t = Template.from_stack(stack)
     studio = stack.resolve(network.studio_security_group.security_group_id)["Fn::GetAtt"][0]
     endpoints = stack.resolve(network.endpoint_security_group.security_group_id)["Fn::GetAtt"][0]
@@ -118,18 +94,13 @@ def test_studio_security_group_admits_only_nfs_and_app_traffic_of_its_members_an
 
 
 def test_existing_vpc_is_used_as_given_without_lookups(stack):
-    network = StudioNetwork(
+    network = _network(
         stack,
-        "Net",
-        props=StudioNetworkProps(
-            network=ExistingVpcProps(
-                vpc_id="vpc-0123456789abcdef0",
-                cidr="10.1.0.0/16",
-                subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
-                availability_zones=["us-east-1a", "us-east-1b"],
-            ),
-            interface_endpoints=ENDPOINTS,
-            s3_prefix_list_id=S3,
+        ExistingVpcProps(
+            vpc_id="vpc-0123456789abcdef0",
+            cidr="10.1.0.0/16",
+            subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+            availability_zones=["us-east-1a", "us-east-1b"],
         ),
     )
     t = Template.from_stack(stack)
@@ -143,20 +114,15 @@ def test_existing_vpc_is_used_as_given_without_lookups(stack):
 
 
 def test_existing_vpc_can_skip_endpoints(stack):
-    network = StudioNetwork(
+    network = _network(
         stack,
-        "Net",
-        props=StudioNetworkProps(
-            network=ExistingVpcProps(
-                vpc_id="vpc-0123456789abcdef0",
-                cidr="10.1.0.0/16",
-                subnet_ids=["subnet-0123456789abcdef0"],
-                availability_zones=["us-east-1a"],
-                create_endpoints=False,
-                endpoints_security_group_id="sg-0fedcba9876543210",
-            ),
-            interface_endpoints=ENDPOINTS,
-            s3_prefix_list_id=S3,
+        ExistingVpcProps(
+            vpc_id="vpc-0123456789abcdef0",
+            cidr="10.1.0.0/16",
+            subnet_ids=["subnet-0123456789abcdef0"],
+            availability_zones=["us-east-1a"],
+            create_endpoints=False,
+            endpoints_security_group_id="sg-0fedcba9876543210",
         ),
     )
     t = Template.from_stack(stack)
