@@ -39,13 +39,6 @@ SKIPS = [
         "This is the server-access-log destination of the other buckets; logging it into itself would loop.",
     ),
     Skip(
-        "CKV_AWS_18",
-        "AWS::S3::Bucket",
-        _path_has("/Pipeline/ArtifactsBucket/"),
-        "The delivery pipeline's own artifact bucket (CDK Pipelines): build inputs and outputs, KMS-encrypted and TLS-only; "
-        "CodePipeline and CloudTrail record who wrote what.",
-    ),
-    Skip(
         "CKV_AWS_111",
         "AWS::IAM::Policy",
         _path_has("/Assets/FileRole/"),

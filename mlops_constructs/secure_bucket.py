@@ -97,7 +97,10 @@ def access_logs_bucket(
     scope: Construct, construct_id: str, *, logged: str, expiration: Duration, noncurrent_version_expiration: Duration
 ) -> SecureBucket:
     """The server-access-log destination of the ``logged`` buckets: SSE-S3 (the only encryption S3 logging supports),
-    logs expire after ``expiration``; not logged itself (logging into itself would loop), acknowledged here."""
+    logs expire after ``expiration``; not logged itself (logging into itself would loop), acknowledged here. Its id ends
+    with ``AccessLogsBucket``: checkov's matching skip (``mlops_constructs/checkov.py``) finds it by that."""
+    if not construct_id.endswith("AccessLogsBucket"):
+        raise ValueError(f"{construct_id}: an access-log bucket's id ends with AccessLogsBucket (checkov's skip finds it so)")
     bucket = SecureBucket(
         scope,
         construct_id,

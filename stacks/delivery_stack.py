@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Aspects, RemovalPolicy, Stack, Validations, pipelines
+from aws_cdk import Aspects, Duration, Stack, pipelines
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -18,6 +18,7 @@ from config.naming import delivery_pipeline
 from mlops_constructs.aspects import StatefulResourcesRetained
 from mlops_constructs.checkov import CheckovSkips
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket, retained_key
 from mlops_constructs.service_principals import ServicesActForThisAccount
 from stacks.platform_stage import PlatformStage
 
@@ -86,14 +87,30 @@ class DeliveryPipelineStack(Stack):
                 iam.PolicyStatement(sid="ReadRegisteredModelPackages", actions=RESOLVER_READ_ACTIONS, resources=registry_groups),
             ],
         )
+        # The pipeline's artifacts in a bucket with the platform's non-negotiables (versioned, KMS with a retained,
+        # rotating key, TLS only, access-logged, retained), not the one CDK Pipelines would make and we would patch.
+        self.artifact_logs = access_logs_bucket(
+            self,
+            "ArtifactAccessLogsBucket",
+            logged="the pipeline's artifact bucket",
+            expiration=Duration.days(365),
+            noncurrent_version_expiration=Duration.days(30),
+        )
+        self.artifact_bucket = SecureBucket(
+            self,
+            "ArtifactBucket",
+            encryption_key=retained_key(self, "ArtifactKey", description="Encrypts the delivery pipeline's artifacts"),
+            access_logs_bucket=self.artifact_logs,
+            access_logs_prefix="artifacts/",
+            noncurrent_version_expiration=Duration.days(30),
+        )
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
             pipeline_name=delivery_pipeline(stages[0].config.prefix),
             synth=synth,
             self_mutation=True,
-            cross_account_keys=True,
-            enable_key_rotation=True,
+            artifact_bucket=self.artifact_bucket,
             docker_enabled_for_synth=False,
             cli_version=NODE_PINS["aws-cdk"],
             cdk_assets_cli_version=NODE_PINS["cdk-assets"],
@@ -106,15 +123,6 @@ class DeliveryPipelineStack(Stack):
             pre = [pipelines.ManualApprovalStep(f"Promote-to-{name}", comment=f"Deploy the same model package to {name}")] if index else []
             self.pipeline.add_stage(stage, pre=pre)
         self.pipeline.build_pipeline()
-        # The artifact bucket is retained; its key must be too, or the retained artifacts cannot be read (CDK makes it Delete).
-        self.pipeline.pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
-        # Versioned like every other bucket of the platform; old versions of build artifacts go after 30 days.
-        artifacts = self.pipeline.pipeline.artifact_bucket.node.default_child
-        artifacts.add_property_override("VersioningConfiguration.Status", "Enabled")
-        artifacts.add_property_override(
-            "LifecycleConfiguration.Rules",
-            [{"Id": "expire-noncurrent-versions", "Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}],
-        )
         Aspects.of(self).add(StatefulResourcesRetained())
         Aspects.of(self).add(ServicesActForThisAccount())
         Aspects.of(self).add(CheckovSkips())
@@ -159,11 +167,4 @@ class DeliveryPipelineStack(Stack):
                 *[f"arn:aws:logs:{region_account}:log-group:/aws/codebuild/{p.project_name}:*" for p in projects],
             ],
             actions=["kms:GenerateDataKey*", "kms:ReEncrypt*", "s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*"],
-        )
-        Validations.of(pipeline.pipeline.artifact_bucket).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-S1",
-                reason="The pipeline's own artifact bucket (CDK Pipelines): build inputs and outputs, KMS-encrypted and TLS-only; "
-                "CodePipeline and CloudTrail record who wrote what.",
-            )
         )

@@ -214,4 +214,9 @@ def test_the_pipelines_artifacts_and_their_key_are_retained(delivery):
     stack, assembly, _ = delivery
     template = assembly.get_stack_by_name(stack.stack_name).template
     stateful = {k: r.get("DeletionPolicy") for k, r in template["Resources"].items() if r["Type"] in ("AWS::KMS::Key", "AWS::S3::Bucket")}
-    assert len(stateful) == 2 and set(stateful.values()) == {"Retain"}
+    assert len(stateful) == 3 and set(stateful.values()) == {"Retain"}  # artifact bucket, its key, its access-log bucket
+    (artifacts,) = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::S3::Bucket" and "LoggingConfiguration" in r["Properties"]
+    ]
+    assert artifacts["VersioningConfiguration"] == {"Status": "Enabled"}  # a SecureBucket: versioned, KMS, logged, TLS only
+    assert artifacts["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
