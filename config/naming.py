@@ -95,6 +95,9 @@ class Names:
     def user_parameters(self, user: str) -> str:
         return f"{self.parameters}/users/{user}"
 
+    def sandbox_parameters(self, user: str, project: str) -> str:
+        return f"{self.parameters}/sandboxes/{user}/{project}"
+
     def pipeline_parameters(self, project: str) -> str:
         return f"{self.project_parameters(project)}/pipeline"
 

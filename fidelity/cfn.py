@@ -4,7 +4,9 @@ A :class:`Deployment` holds the templates of one set of stacks deployed together
 delivery app, a product) in one account and region. It resolves ``Ref``, ``Fn::GetAtt``,
 ``Fn::Join``, ``Fn::Select``, ``Fn::Split``, ``Fn::Sub`` and pseudo parameters; a template parameter
 of type ``AWS::SSM::Parameter::Value<...>`` takes the value that another stack of the set publishes
-under that name (as at deploy time, when the publishing stack was deployed first). Physical IDs
+under that name (as at deploy time, when the publishing stack was deployed first), and so does an
+``ssm`` dynamic reference (``{{resolve:ssm:<name>}}``, once the intrinsic functions around it are
+evaluated, as CloudFormation resolves it). Physical IDs
 follow the shapes AWS gives them (CloudFormation's generated names ``<stack>-<logical id>-<suffix>``
 within each type's length limit, ``sg-<17 hex>``, KMS key UUIDs, ...), so the resolved values can be
 checked against AWS's patterns and limits.
@@ -74,6 +76,8 @@ class Deployment:
                     if resource["Type"] == "AWS::SSM::Parameter":
                         props = resource["Properties"]
                         name = props.get("Name")
+                        if not isinstance(name, str):  # a product's, named after its parameters
+                            name = self.resolve(stack, name) if name is not None else UNRESOLVED
                         if isinstance(name, str):
                             self._published[name] = (stack, props["Value"])
         return self._published
@@ -86,10 +90,29 @@ class Deployment:
 
     # -- intrinsic functions --------------------------------------------------------------------
 
+    def _dynamic(self, value: Any) -> Any:
+        """``value`` with its ``ssm`` dynamic references replaced by the values published under their names."""
+        if not isinstance(value, str) or "{{resolve:" not in value:
+            return value
+        unresolved = False
+
+        def replace(match: re.Match) -> str:
+            nonlocal unresolved
+            found = self.ssm_value(match.group("name")) if match.group("kind") == "ssm" else UNRESOLVED
+            if not isinstance(found, str):
+                unresolved = True
+                return ""
+            return found
+
+        result = re.sub(r"\{\{resolve:(?P<kind>[a-z-]+):(?P<name>[^}:]+)(?::\d+)?\}\}", replace, value)
+        return UNRESOLVED if unresolved else result
+
     def resolve(self, stack: str, node: Any) -> Any:
-        """``node`` of ``stack``'s template with every intrinsic function evaluated."""
+        """``node`` of ``stack``'s template with every intrinsic function and dynamic reference evaluated."""
         if isinstance(node, list):
             return [self.resolve(stack, v) for v in node]
+        if isinstance(node, str):
+            return self._dynamic(node)
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -104,7 +127,7 @@ class Deployment:
                 values = self.resolve(stack, parts)
                 if contains_unresolved(values):
                     return UNRESOLVED
-                return separator.join(str(v) for v in values)
+                return self._dynamic(separator.join(str(v) for v in values))
             if key == "Fn::Select":
                 index, values = self.resolve(stack, arg)
                 if values is UNRESOLVED or index is UNRESOLVED:
@@ -140,7 +163,7 @@ class Deployment:
             return str(value)
 
         result = re.sub(r"\$\{([^}!]+)\}", replace, text)
-        return UNRESOLVED if unresolved else result
+        return UNRESOLVED if unresolved else self._dynamic(result)
 
     def pseudo(self, name: str) -> Any:
         return {
@@ -253,7 +276,7 @@ class Deployment:
                 "RepositoryUri": f"{acct}.dkr.ecr.{region}.amazonaws.com/{name}",
             }
         elif kind == "AWS::SSM::Parameter":
-            table = {"Ref": named("Name", 2048)}
+            table = {"Ref": named("Name", 2048), "Value": self.resolve(stack, props.get("Value", UNRESOLVED)), "Type": props.get("Type")}
         elif kind == "AWS::SageMaker::Domain":
             domain_id = "d-" + h[:12]
             table = {

@@ -30,6 +30,8 @@ PROJECT_KEYS = (
     "models-security-group-id",
 )
 USER_KEYS = ("role-arn",)
+# A sandbox publishes what it links (its user's role, its project's buckets and key) and its own bucket.
+SANDBOX_KEYS = ("user-role-arn", "data-bucket-name", "artifacts-bucket-name", "key-arn", "bucket-name")
 PIPELINE_KEYS = ("state-machine-arn", "drift-alarm-prefix")
 ENDPOINT_KEYS = ("name", "capture-uri", "api-url", "monitoring-reports-uri")
 
@@ -82,6 +84,19 @@ class PublishedParameters(Construct):
         }
         for key, items in (list_values or {}).items():
             self.parameters[key] = ssm.StringListParameter(**common(key), string_list_value=items)
+
+
+def resolved_at_deploy(name: str) -> str:
+    """An ``ssm`` dynamic reference to parameter ``name``, which may contain template parameters (``Fn::Join``).
+
+    For a name only known at deploy time (e.g. derived from a product's ``ProjectName``), which a template
+    parameter of type ``AWS::SSM::Parameter::Value<String>`` cannot take (its name is the launcher's to choose).
+    CloudFormation resolves it when it creates or updates the resource that holds it; a missing parameter
+    fails the stack there, with its name. Keep it out of strings that intrinsic functions take apart
+    (``Fn::Split``): put it in a published parameter and read that parameter's value (``GetAtt Value``).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references-ssm.html
+    """
+    return f"{{{{resolve:ssm:{name}}}}}"
 
 
 def read_parameter(scope: Construct, name: str) -> str:

@@ -24,7 +24,16 @@ from config.schema import (
 )
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, USER_KEYS, PublishedParameters, PublishedStudio, parameter_name
+from mlops_constructs.published_parameters import (
+    PROJECT_KEYS,
+    SANDBOX_KEYS,
+    STUDIO_KEYS,
+    USER_KEYS,
+    PublishedParameters,
+    PublishedStudio,
+    parameter_name,
+    resolved_at_deploy,
+)
 from mlops_constructs.sandbox import Sandbox, SandboxProps
 from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_user import StudioUser, StudioUserProps
@@ -121,34 +130,51 @@ class UserProduct(servicecatalog.ProductStack):
 class SandboxProduct(servicecatalog.ProductStack):
     """Product template: links one user to one project (see ``Sandbox``).
 
-    The user's role and the project's buckets and key are read from the SSM parameters that the user
-    and project publish; the provisioner names them (``<ns>/users/<user>/role-arn`` and so on).
+    The launcher names a user and a project, nothing else: the user's role and the project's buckets and
+    key are derived from the SSM parameters that user and project publish, all of the one project named
+    (so no launch can mix one project's bucket with another's key, or point "data" at a capture bucket).
+    The sandbox publishes what it linked under ``<ns>/sandboxes/<user>/<project>/`` (``SANDBOX_KEYS``):
+    CloudFormation resolves the user's and project's parameters into them when it creates them, and the
+    sandbox's grants read their values, so an unknown user or project fails the launch naming the parameter.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig) -> None:
         super().__init__(scope, construct_id, description="Links one Studio user to one project with a personal sandbox bucket")
-        name = _name_parameter(
+        user = _name_parameter(
             self, "UserName", rule=USER_RULE, min_length=USER_NAME_MIN_LENGTH, description="The user's name (the artifacts prefix)"
         )
-        users = Names(prefix, stage).user_parameters("<user>")
-        projects = Names(prefix, stage).project_parameters("<project>")
-        role_arn = _ssm_value_parameter(self, "UserRoleArn", description=f"SSM parameter {parameter_name(users, USER_KEYS, 'role-arn')}")
-        data_bucket, artifacts_bucket, key_arn = (
-            _ssm_value_parameter(self, construct_id, description=f"SSM parameter {parameter_name(projects, PROJECT_KEYS, key)}")
-            for construct_id, key in (("DataBucketName", "data-bucket-name"), ("ArtifactsBucketName", "artifacts-bucket-name"), ("KeyArn", "key-arn"))
+        project = _name_parameter(
+            self, "ProjectName", rule=NAME_RULE, min_length=PROJECT_NAME_MIN_LENGTH, description="The project to link the user to"
         )
-        Sandbox(
+        names = Names(prefix, stage)
+        path = names.sandbox_parameters(user, project)
+        links = PublishedParameters(
+            self,
+            "Links",
+            path=path,
+            keys=SANDBOX_KEYS,
+            values={
+                "user-role-arn": resolved_at_deploy(parameter_name(names.user_parameters(user), USER_KEYS, "role-arn")),
+                **{
+                    key: resolved_at_deploy(parameter_name(names.project_parameters(project), PROJECT_KEYS, key))
+                    for key in ("data-bucket-name", "artifacts-bucket-name", "key-arn")
+                },
+            },
+        )
+        linked = {key: parameter.string_value for key, parameter in links.parameters.items()}  # GetAtt Value: resolved
+        sandbox = Sandbox(
             self,
             "Sandbox",
             props=SandboxProps(
-                user_name=name,
-                user_role=iam.Role.from_role_arn(self, "UserRole", role_arn, mutable=False),
-                data_bucket=s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket),
-                artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", artifacts_bucket),
-                key=kms.Key.from_key_arn(self, "Key", key_arn),
+                user_name=user,
+                user_role=iam.Role.from_role_arn(self, "UserRole", linked["user-role-arn"], mutable=False),
+                data_bucket=s3.Bucket.from_bucket_name(self, "DataBucket", linked["data-bucket-name"]),
+                artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", linked["artifacts-bucket-name"]),
+                key=kms.Key.from_key_arn(self, "Key", linked["key-arn"]),
                 noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
             ),
         )
+        PublishedParameters(self, "Parameters", path=path, keys=SANDBOX_KEYS, values={"bucket-name": sandbox.bucket.bucket_name})
 
 
 @dataclass(frozen=True)
@@ -287,8 +313,9 @@ class SelfServiceCatalog(Construct):
                 [
                     f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/projects/*",
                     f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/users/*",
+                    f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/sandboxes/*",
                 ],
-                "Project and user products publish their parameters under this stage's projects/ and users/ paths",
+                "Project, user and sandbox products publish their parameters under this stage's projects/, users/ and sandboxes/ paths",
                 None,
             ),
             (

@@ -104,11 +104,7 @@ def test_product_templates_reuse_the_platform_constructs(stack, catalog, tmp_pat
         "Default": "/mlops/dev/studio/domain-id",
         "Description": "SSM parameter holding the Studio domain id",
     }
-    sandbox_params = by_kind["Sandbox"]["Parameters"]
-    assert {"UserRoleArn", "DataBucketName", "ArtifactsBucketName", "KeyArn"} <= set(sandbox_params)
-    assert all(
-        sandbox_params[p]["Type"] == "AWS::SSM::Parameter::Value<String>" for p in ("UserRoleArn", "DataBucketName", "ArtifactsBucketName", "KeyArn")
-    )
+    assert set(by_kind["Sandbox"]["Parameters"]) == {"UserName", "ProjectName"}  # nothing else for the launcher to choose
     for tmpl in products.values():
         for resource in tmpl["Resources"].values():
             if resource["Type"] in (
@@ -182,3 +178,49 @@ def test_product_keys_carry_the_tags_the_launch_role_requires(dev):
     (resource,) = [r for r in product["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
     assert {"Key": "platform", "Value": "mlops"} in resource["Properties"]["Tags"]
     assert {"Key": "stage", "Value": "dev"} in resource["Properties"]["Tags"]
+
+
+def test_the_sandbox_product_derives_everything_from_one_user_and_one_project(stack, catalog):
+    """The launcher names a user and a project; the role, buckets and key are that user's and that project's published
+    parameters (resolved into the sandbox's own), and the sandbox's grants read nothing else."""
+    import os
+
+    assembly = stack.node.root.synth()
+    (name,) = [f for f in os.listdir(assembly.directory) if "SandboxProductStack" in f and f.endswith(".product.template.json")]
+    resources = json.loads(open(os.path.join(assembly.directory, name)).read())["Resources"]
+    links = {
+        json.dumps(r["Properties"]["Name"]).rsplit("/", 1)[-1].strip('"]}'): r["Properties"]["Value"]
+        for lid, r in resources.items()
+        if lid.startswith("Links")
+    }
+    sources = {
+        "user-role-arn": ["{{resolve:ssm:/mlops/dev/users/", {"Ref": "UserName"}, "/role-arn}}"],
+        **{
+            key: ["{{resolve:ssm:/mlops/dev/projects/", {"Ref": "ProjectName"}, f"/{key}}}}}"]
+            for key in ("data-bucket-name", "artifacts-bucket-name", "key-arn")
+        },
+    }
+    assert links == {key: {"Fn::Join": ["", parts]} for key, parts in sources.items()}
+
+    def read(node):
+        if isinstance(node, dict):
+            if "Ref" in node:
+                yield node["Ref"]
+            if "Fn::GetAtt" in node:
+                yield node["Fn::GetAtt"][0]
+            for value in node.values():
+                yield from read(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from read(value)
+
+    (policy,) = [r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"]
+    referenced = set(read(policy["Properties"]))
+    assert {r for r in referenced if not r.startswith("AWS::")} == {
+        "LinksUserRoleArnF4E4589E",
+        "LinksDataBucketName53E1FFD7",
+        "LinksArtifactsBucketNameA458C32B",
+        "LinksKeyArn07719568",
+        "SandboxBucket04C1F073",
+        "UserName",
+    }

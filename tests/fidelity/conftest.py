@@ -43,26 +43,19 @@ class Checked:
 
 
 def product_deployments(dev) -> list[Checked]:
-    """Each Service Catalog product launched with the longest allowed names, next to the dev stage it reads from."""
-    out = []
+    """The three Service Catalog products launched with the longest allowed names next to the dev stage: a self-served
+    project, a self-served user and the sandbox linking the two (which reads what the other two publish)."""
     stage_templates = dev.templates()
-    for path in sorted(dev.outdir.glob("*.product.template.json")):
-        template = json.loads(path.read_text())
-        name = path.name.removesuffix(".product.template.json")
-        declared = template.get("Parameters", {})
-        values = {
-            "ProjectName": LONGEST_PROJECT,
-            "AlertEmail": "alerts@example.com",
-            "UserName": LONGEST_USER,
-            "Email": "u@example.com",
-            "UserRoleArn": "/mlops/dev/users/alice/role-arn",
-            "DataBucketName": "/mlops/dev/projects/churn/data-bucket-name",
-            "ArtifactsBucketName": "/mlops/dev/projects/churn/artifacts-bucket-name",
-            "KeyArn": "/mlops/dev/projects/churn/key-arn",
-        }
-        templates = {**stage_templates, name: template}
-        out.append(Checked(f"product {name}", Deployment(templates, parameters={name: {k: v for k, v in values.items() if k in declared}})))
-    return out
+    products = {
+        path.name.removesuffix(".product.template.json"): json.loads(path.read_text()) for path in sorted(dev.outdir.glob("*.product.template.json"))
+    }
+    values = {"ProjectName": LONGEST_PROJECT, "AlertEmail": "alerts@example.com", "UserName": LONGEST_USER, "Email": "u@example.com"}
+    parameters = {name: {k: v for k, v in values.items() if k in template.get("Parameters", {})} for name, template in products.items()}
+    for name, given in parameters.items():
+        asked = {p for p, declared in products[name].get("Parameters", {}).items() if "Default" not in declared}
+        assert given.keys() == asked, name  # every parameter the launcher must give is given
+    deployment = Deployment({**stage_templates, **products}, parameters=parameters)
+    return [Checked(f"product {name}", deployment) for name in products]
 
 
 @pytest.fixture(scope="session")

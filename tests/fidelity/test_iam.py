@@ -339,18 +339,12 @@ def delivery_build_calls(delivery_app, deployment) -> dict[str, list[Call]]:
     return out
 
 
-def _sandbox_bucket(deployment, stack: str) -> str:
-    """The sandbox's own bucket (the other bucket of its stack holds its access logs)."""
-    ((bucket_id, _),) = [(lid, r) for lid, r in _resources(deployment, stack, "AWS::S3::Bucket") if "LoggingConfiguration" in r["Properties"]]
-    return deployment.ref(stack, bucket_id)
-
-
 def sandbox_calls(deployment, user: str, project: str, ns: str) -> list[Call]:
     """What a sandbox is for: read the project's data, work in the sandbox bucket and sandbox/<user>/."""
     role = deployment.ssm_value(f"{ns}/users/{user}/role-arn")
     data = deployment.ssm_value(f"{ns}/projects/{project}/data-bucket-name")
     artifacts = deployment.ssm_value(f"{ns}/projects/{project}/artifacts-bucket-name")
-    sandbox = _sandbox_bucket(deployment, next(s for s in deployment.templates if s.endswith(f"-sandbox-{user}-{project}")))
+    sandbox = deployment.ssm_value(f"{ns}/sandboxes/{user}/{project}/bucket-name")
     why = f"sandbox {user}/{project}"
     return [
         s3_list(role, f"s3://{data}/incoming/", why),
@@ -369,7 +363,7 @@ def sandbox_must_never(deployment, user: str, project: str, other: str, other_us
     project's pipeline and capture data, another user's prefix and sandbox bucket."""
     role = deployment.ssm_value(f"{ns}/users/{user}/role-arn")
     value = lambda p, name: deployment.ssm_value(f"{ns}/projects/{p}/{name}")  # noqa: E731
-    other_sandbox = _sandbox_bucket(deployment, next(s for s in deployment.templates if s.endswith(f"-sandbox-{other_user}-{other}")))
+    other_sandbox = deployment.ssm_value(f"{ns}/sandboxes/{other_user}/{other}/bucket-name")
     why = f"{user} (sandbox in {project}) must not"
     return [
         Call(role, "s3:GetObject", f"arn:aws:s3:::{value(other, 'data-bucket-name')}/incoming/a.csv", why=f"{why} read {other}'s data"),
@@ -469,6 +463,27 @@ def test_sandboxes_reach_nothing_of_another_project_or_user(deployments):
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM negatives: {len(results)} calls a sandbox must never make; allowed: {len(allowed)}")
     assert allowed == []
+
+
+def test_a_self_served_sandbox_reaches_its_own_project_and_nothing_else(deployments):
+    """The three products launched next to the dev stage (a project, a user and the sandbox linking them, by name only):
+    the sandbox's role does its work in the project it was linked to and reaches nothing of a configured project."""
+    from tests.fidelity.conftest import LONGEST_PROJECT, LONGEST_USER
+
+    launched = next(c.deployment for c in deployments if c.label.startswith("product ") and "SandboxProductStack" in c.label)
+    policies = Policies.of(launched)
+    assert [u for u in policies.unresolved if "ProductStack" in u] == []
+    user, project = LONGEST_USER, LONGEST_PROJECT
+    role = launched.ssm_value(f"/mlops/dev/users/{user}/role-arn")
+    assert "ProductStack" in role and launched.ssm_value(f"/mlops/dev/sandboxes/{user}/{project}/user-role-arn") == role
+    own = evaluate(policies, with_key_calls(policies, sandbox_calls(launched, user, project, "/mlops/dev")))
+    never = evaluate(policies, sandbox_must_never(launched, user, project, "churn", "alice", "/mlops/dev"))
+    print(
+        f"\nIAM, self-served sandbox: {len(own)} calls it needs (denied: {sum(not r.allowed for r in own)}), "
+        f"{len(never)} it must never make (allowed: {sum(r.allowed for r in never)})"
+    )
+    assert [str(r) for r in own if not r.allowed] == []
+    assert [str(r) for r in never if r.allowed or r.decision == "Error"] == []
 
 
 def test_project_roles_reach_nothing_of_another_project(deployments, pipeline_runs):
