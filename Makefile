@@ -104,9 +104,9 @@ bench-synth: $(VENV)/.runtime
 local: $(VENV)/.container
 	PYTHONPATH=container $(PY) -m mlops_container.local $(LOCAL_ARGS)
 
-## bench-serve: requests/s and latency of the real serving stack on loopback vs in-process predict
-bench-serve: $(VENV)/.container
-	PYTHONPATH=container $(PY) tools/bench_serve.py
+## bench-serve: our serving stack vs a Flask + pandas predictor, both driven by wrk (apt-get install wrk), and in-process predict
+bench-serve: .venv-bench/.installed
+	PYTHONPATH=container .venv-bench/bin/python tools/bench_serve.py $(BENCH_ARGS)
 
 ## bench-drift: the drift check on 1,000,000 captured records vs evidently (in its own venv, .venv-bench)
 .venv-bench/.installed: requirements-bench.txt container/requirements.txt

@@ -1,12 +1,18 @@
-"""Benchmark: the real serving stack on loopback vs ``model.predict`` in-process (the floor).
+"""Benchmark: our serving stack vs a Flask + pandas predictor, both driven by wrk, and in-process predict (the floor).
 
-Trains the default model on the built-in data set, starts ``serve`` (nginx + gunicorn when nginx is
-installed, else gunicorn alone) with 2 workers on a free 127.0.0.1 port, and drives it from client
-threads in this process:
-- 1-row CSV requests: requests/s, p50 and p99 latency;
-- 1,000-row CSV requests: rows/s;
-then, in the same run, the floor: the model's own scoring of the same rows in-process.
-Every loop is bounded in count and time. The client shares the machine's cores with the server.
+Trains the default model (HistGradientBoosting, as ``make local``) on the built-in data set, then for each of
+``--runs`` rounds starts each server in turn on a free 127.0.0.1 port, 2 workers each, and drives it with wrk
+(an external load generator, 2 threads; Debian's ``wrk`` package):
+- ours: ``serve`` (nginx in front of gunicorn's sync workers, the image's entrypoint);
+- the peer: ``tools/bench_peer/predictor.py``, the pattern of SageMaker's bring-your-own-container samples
+  (Flask + pandas on gunicorn's gevent workers, OMP_NUM_THREADS=1) behind the same nginx configuration;
+with 1-row CSV requests over 8 connections (requests/s, p99 latency, errors: non-2xx answers, socket errors
+and wrk's 2-second timeouts) and 1,000-row CSV requests over 2 connections (rows/s). Then the floor: the
+model's own scoring of the same 1,000 rows in-process (``TrainedModel.scores``, and scikit-learn's
+``predict_proba`` beside it). Prints each round and the median of the rounds,
+and the ratios against the goals of issue 14. The load generator shares the machine's cores with the server.
+
+Run: ``make bench-serve`` (``BENCH_ARGS="--runs 5 --seconds 15"`` to change the rounds).
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "container"))
 
 from mlops_container import data, preprocess, train  # noqa: E402
-from mlops_container.model import TrainedModel  # noqa: E402
+from mlops_container.model import MODEL_FILE, TrainedModel  # noqa: E402
 from mlops_container.paths import TrainingPaths  # noqa: E402
+from mlops_container.serve import nginx_config  # noqa: E402
+from mlops_container.wsgi import DEFAULT_MAX_PAYLOAD  # noqa: E402
+
+GOALS = {"single_ratio": 3.0, "single_p99_ms": 20.0, "batch_ratio": 2.0, "floor_over_served": 1.5}
 
 
 def _free_port() -> int:
@@ -53,153 +65,205 @@ def train_model(root: Path) -> TrainedModel:
         return train.run(paths)
 
 
-def drive(port: int, body: bytes, *, threads: int, max_requests: int, max_seconds: float) -> dict:
-    """Send ``body`` from ``threads`` clients until ``max_requests`` are done or ``max_seconds`` pass."""
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    counter = iter(range(max_requests))
-    deadline = time.perf_counter() + max_seconds
+# -- the two servers --------------------------------------------------------------------------------------
 
-    def client() -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
-        while time.perf_counter() < deadline:
-            with lock:
-                if next(counter, None) is None:
-                    break
-            start = time.perf_counter()
+
+class Server:
+    """Processes listening on ``port`` until ``stop``."""
+
+    def __init__(self, name: str, port: int, processes: list[subprocess.Popen]) -> None:
+        self.name, self.port, self.processes = name, port, processes
+
+    def wait_ready(self, seconds: float = 60) -> None:
+        deadline = time.time() + seconds
+        while True:
             try:
-                conn.request("POST", "/invocations", body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                ok = response.status == 200
-                if response.getheader("Connection", "").lower() == "close":
-                    conn.close()
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-            elapsed = time.perf_counter() - start
-            with lock:
-                latencies.append(elapsed)
-                errors += not ok
-        conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/ping")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            if time.time() > deadline or any(p.poll() is not None for p in self.processes):
+                self.stop()
+                raise SystemExit(f"bench-serve: {self.name} did not start")
+            time.sleep(0.2)
 
-    started = time.perf_counter()
-    workers = [threading.Thread(target=client) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    wall = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "seconds": wall,
-        "rps": len(latencies) / wall,
-        "p50": float(np.percentile(ms, 50)),
-        "p99": float(np.percentile(ms, 99)),
+    def stop(self) -> None:
+        for p in self.processes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.processes:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def start_ours(ml_root: Path, workers: int) -> Server:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MLOPS_ML_ROOT": str(ml_root),
+        "PYTHONPATH": str(ROOT / "container"),
+        "MODEL_SERVER_WORKERS": str(workers),
+        "MODEL_SERVER_LOG_LEVEL": "WARNING",
     }
+    command = [sys.executable, "-m", "mlops_container.serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return Server("ours (nginx + gunicorn)", port, [process])
 
 
-def floor(model: TrainedModel, X: np.ndarray, *, max_calls: int, max_seconds: float) -> dict:
-    """The faster of: default threading (OpenMP on every core) and one thread."""
+def start_peer(ml_root: Path, workers: int, workdir: Path) -> Server:
+    port = _free_port()
+    sock = str(workdir / "peer.sock")
+    conf = workdir / "nginx.conf"
+    conf.write_text(nginx_config(host="127.0.0.1", port=port, socket=sock, timeout=60, max_payload=DEFAULT_MAX_PAYLOAD, workdir=str(workdir)))
+    env = {**os.environ, "PEER_MODEL_PATH": str(ml_root / "model" / MODEL_FILE), "OMP_NUM_THREADS": "1"}
+    gunicorn = [sys.executable, "-m", "gunicorn", "predictor:app", "--chdir", str(ROOT / "tools" / "bench_peer")]
+    gunicorn += ["--bind", f"unix:{sock}", "--workers", str(workers), "--worker-class", "gevent", "--timeout", "60", "--log-level", "warning"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    processes = [subprocess.Popen(gunicorn, env=env, **quiet)]
+    processes.append(subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], **quiet))
+    return Server("peer (Flask + pandas, gunicorn + gevent)", port, processes)
+
+
+# -- wrk --------------------------------------------------------------------------------------------------
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class Load:
+    rps: float
+    p99_ms: float
+    requests: int
+    errors: int  # non-2xx answers, socket errors and timeouts
+
+
+def parse_wrk(output: str) -> Load:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = 0
+    if found := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors += sum(int(n) for n in found.groups())
+    if found := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        errors += int(found.group(1))
+    return Load(rps, float(value) * _UNITS[unit], requests, errors)
+
+
+def wrk(port: int, body: Path, *, connections: int, seconds: float, script_dir: Path) -> Load:
+    script = script_dir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "text/csv"\n'
+        'wrk.headers["Accept"] = "text/csv"\n'
+        f'local f = io.open("{body}", "rb")\n'
+        'wrk.body = f:read("*a")\n'
+        "f:close()\n"
+    )
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/invocations"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if completed.returncode != 0:
+        raise SystemExit(f"bench-serve: wrk failed: {completed.stderr.strip()}")
+    return parse_wrk(completed.stdout)
+
+
+def measure(server: Server, one_row: Path, thousand: Path, *, seconds: float, tmp: Path) -> tuple[Load, Load]:
+    server.wait_ready()
+    try:
+        wrk(server.port, one_row, connections=8, seconds=2, script_dir=tmp)  # warm-up
+        single = wrk(server.port, one_row, connections=8, seconds=seconds, script_dir=tmp)
+        batch = wrk(server.port, thousand, connections=2, seconds=seconds, script_dir=tmp)
+    finally:
+        server.stop()
+    return single, batch
+
+
+# -- the floor --------------------------------------------------------------------------------------------
+
+
+def floor(score, X: np.ndarray, *, max_seconds: float) -> float:
+    """Rows/s of in-process ``score(X)``: the faster of default threading (OpenMP on every core) and one thread."""
     from threadpoolctl import threadpool_limits
 
-    default = _floor(model, X, max_calls=max_calls, max_seconds=max_seconds)
+    def rows_per_s() -> float:
+        calls, started = 0, time.perf_counter()
+        while time.perf_counter() - started < max_seconds:
+            score(X)
+            calls += 1
+        return calls * len(X) / (time.perf_counter() - started)
+
+    default = rows_per_s()
     with threadpool_limits(limits=1):
-        single = _floor(model, X, max_calls=max_calls, max_seconds=max_seconds)
-    return max(default, single, key=lambda r: r["per_s"])
-
-
-def _floor(model: TrainedModel, X: np.ndarray, *, max_calls: int, max_seconds: float) -> dict:
-    calls = 0
-    started = time.perf_counter()
-    while calls < max_calls and time.perf_counter() - started < max_seconds:
-        model.scores(X)
-        calls += 1
-    wall = time.perf_counter() - started
-    return {"calls": calls, "per_s": calls / wall, "rows_per_s": calls * len(X) / wall}
+        single = rows_per_s()
+    return max(default, single)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4, help="client threads for 1-row requests")
-    parser.add_argument("--single-requests", type=int, default=3000)
-    parser.add_argument("--batch-requests", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=20, help="time bound of each phase")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10, help="length of each wrk measurement")
     args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench-serve: {tool} is not installed (Debian: apt-get install {tool})")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        model = train_model(root)
-        test = data.read_table(root / "processed" / "test" / "test.csv")
-        rng = np.random.default_rng(0)
-        batch = test.X[rng.integers(0, len(test), 1000)]
-        one_row = ",".join(repr(float(v)) for v in test.X[0]).encode()
-        thousand = "\n".join(",".join(repr(float(v)) for v in row) for row in batch).encode()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        tmp.chmod(0o755)  # nginx workers run unprivileged and must reach the peer's socket
+        model = train_model(tmp)
+        test = data.read_table(tmp / "processed" / "test" / "test.csv")
+        batch = test.X[np.random.default_rng(0).integers(0, len(test), 1000)]
+        one_row, thousand = tmp / "one.csv", tmp / "thousand.csv"
+        one_row.write_text(",".join(repr(float(v)) for v in test.X[0]))
+        thousand.write_text("\n".join(",".join(repr(float(v)) for v in row) for row in batch))
+        ml_root = tmp / "opt_ml"
 
-        port = _free_port()
-        use_nginx = shutil.which("nginx") is not None
-        env = {
-            **os.environ,
-            "MLOPS_ML_ROOT": str(root / "opt_ml"),
-            "PYTHONPATH": str(ROOT / "container"),
-            "MODEL_SERVER_WORKERS": str(args.workers),
-            "MODEL_SERVER_LOG_LEVEL": "WARNING",
-        }
-        command = [sys.executable, "-m", "mlops_container.serve", "--host", "127.0.0.1", "--port", str(port)]
-        server = subprocess.Popen(
-            command + ([] if use_nginx else ["--no-nginx"]), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                    conn.request("GET", "/ping")
-                    if conn.getresponse().status == 200:
-                        break
-                except OSError:
-                    if time.time() > deadline or server.poll() is not None:
-                        raise SystemExit("server did not start") from None
-                    time.sleep(0.2)
-            drive(port, one_row, threads=args.threads, max_requests=200, max_seconds=5)  # warm-up
-            single = drive(port, one_row, threads=args.threads, max_requests=args.single_requests, max_seconds=args.seconds)
-            batched = drive(port, thousand, threads=2, max_requests=args.batch_requests, max_seconds=args.seconds)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+        rounds = []
+        for i in range(args.runs):
+            ours = measure(start_ours(ml_root, args.workers), one_row, thousand, seconds=args.seconds, tmp=tmp)
+            peer_dir = Path(tempfile.mkdtemp(prefix="peer-", dir=tmp))
+            peer_dir.chmod(0o755)
+            peer = measure(start_peer(ml_root, args.workers, peer_dir), one_row, thousand, seconds=args.seconds, tmp=tmp)
+            rounds.append((ours, peer))
+            print(
+                f"round {i + 1}: 1-row ours {ours[0].rps:.0f} req/s p99 {ours[0].p99_ms:.1f} ms {ours[0].errors} errors, "
+                f"peer {peer[0].rps:.0f} req/s p99 {peer[0].p99_ms:.1f} ms {peer[0].errors} errors; "
+                f"1,000-row ours {ours[1].rps * 1000:.0f} rows/s, peer {peer[1].rps * 1000:.0f} rows/s",
+                flush=True,
+            )
+        floor_rows = floor(model.scores, batch, max_seconds=5)
+        sklearn_rows = floor(lambda X: model.estimator.predict_proba(X)[:, 1], batch, max_seconds=5)
 
-        floor_one = floor(model, test.X[:1], max_calls=20000, max_seconds=5)
-        floor_batch = floor(model, batch, max_calls=2000, max_seconds=5)
-
-    front = "nginx + gunicorn" if use_nginx else "gunicorn (nginx not installed)"
-    served_rows = batched["rps"] * 1000
-    print(f"serving stack: {front}, {args.workers} workers, model {model.metadata.model_type}, {os.cpu_count()} cores shared with the client")
+    med = lambda values: statistics.median(values)  # noqa: E731
+    o1, p1 = med([r[0][0].rps for r in rounds]), med([r[1][0].rps for r in rounds])
+    o1_p99, p1_p99 = med([r[0][0].p99_ms for r in rounds]), med([r[1][0].p99_ms for r in rounds])
+    o1_err, p1_err = sum(r[0][0].errors for r in rounds), sum(r[1][0].errors for r in rounds)
+    ob, pb = med([r[0][1].rps for r in rounds]) * 1000, med([r[1][1].rps for r in rounds]) * 1000
+    ob_err, pb_err = sum(r[0][1].errors for r in rounds), sum(r[1][1].errors for r in rounds)
+    print(f"\nmedian of {args.runs} rounds, {args.workers} workers each, wrk -t2 for {args.seconds:g} s, {os.cpu_count()} cores shared with wrk")
+    print(f"model: {model.metadata.model_type}, {len(model.metadata.features)} features")
+    print("| work | ours | Flask + pandas peer | ratio |")
+    print("| --- | --- | --- | --- |")
     print(
-        f"1-row requests   : {single['rps']:8.0f} req/s  p50 {single['p50']:.2f} ms  p99 {single['p99']:.2f} ms  "
-        f"({single['requests']} requests, {args.threads} client threads, {single['errors']} errors)"
+        f"| 1-row CSV, 8 connections | {o1:.0f} req/s, p99 {o1_p99:.1f} ms, {o1_err} errors | "
+        f"{p1:.0f} req/s, p99 {p1_p99:.1f} ms, {p1_err} errors | {o1 / p1:.2f}x |"
     )
-    print(
-        f"1,000-row requests: {served_rows:8.0f} rows/s  p50 {batched['p50']:.2f} ms  p99 {batched['p99']:.2f} ms  "
-        f"({batched['requests']} requests, 2 client threads, {batched['errors']} errors)"
-    )
-    print(
-        f"floor, in-process model.scores (best of all-core and 1-thread): 1 row {floor_one['per_s']:8.0f} calls/s; "
-        f"1,000 rows {floor_batch['rows_per_s']:8.0f} rows/s"
-    )
-    print(
-        f"ratios: floor/served 1-row calls {floor_one['per_s'] / single['rps']:.2f}x; "
-        f"floor/served batch rows {floor_batch['rows_per_s'] / served_rows:.2f}x (aim: <= 1.5x)"
-    )
-    return 0 if single["errors"] == 0 and batched["errors"] == 0 else 1
+    print(f"| 1,000-row CSV, 2 connections | {ob:.0f} rows/s, {ob_err} errors | {pb:.0f} rows/s, {pb_err} errors | {ob / pb:.2f}x |")
+    print(f"in-process model.scores on the 1,000 rows (best of all-core and 1 thread): {floor_rows:.0f} rows/s; floor/served {floor_rows / ob:.2f}x")
+    print(f"in-process scikit-learn predict_proba on the same rows: {sklearn_rows:.0f} rows/s; served/that {ob / sklearn_rows:.2f}x")
+    goals = {
+        f"1-row >= {GOALS['single_ratio']:g}x the peer": o1 / p1 >= GOALS["single_ratio"],
+        f"1-row p99 <= {GOALS['single_p99_ms']:g} ms": o1_p99 <= GOALS["single_p99_ms"],
+        "0 errors": o1_err == 0 and ob_err == 0,
+        f"1,000-row >= {GOALS['batch_ratio']:g}x the peer": ob / pb >= GOALS["batch_ratio"],
+        f"1,000-row within {GOALS['floor_over_served']:g}x of in-process": floor_rows / ob <= GOALS["floor_over_served"],
+    }
+    print("goals: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in goals.items()))
+    return 0 if o1_err == 0 and ob_err == 0 else 1
 
 
 if __name__ == "__main__":

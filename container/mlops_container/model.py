@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +137,16 @@ class TrainedModel:
     def n_features(self) -> int:
         return len(self.metadata.features)
 
+    @cached_property
+    def _scorer(self):
+        """scikit-learn's ``predict_proba``, or the equal and faster ``tree_scorer`` where it covers the model."""
+        from mlops_container.tree_scorer import compile_scorer
+
+        return compile_scorer(self.estimator) or (lambda X: positive_scores(self.estimator, X))
+
     def scores(self, X: np.ndarray) -> np.ndarray:
         """Probability of the positive class (label 1) per row."""
-        return positive_scores(self.estimator, X)
+        return self._scorer(X)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -148,4 +156,6 @@ class TrainedModel:
     @classmethod
     def load(cls, directory: Path) -> TrainedModel:
         metadata = ModelMetadata(**json.loads((directory / METADATA_FILE).read_text()))
-        return cls(joblib.load(directory / MODEL_FILE), metadata)
+        model = cls(joblib.load(directory / MODEL_FILE), metadata)
+        model._scorer  # noqa: B018  (compiled once here: a preloading server's workers share it)
+        return model

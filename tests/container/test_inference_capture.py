@@ -127,3 +127,41 @@ def test_writer_samples(tmp_path):
     assert 300 < kept < 500
     with pytest.raises(ValueError):
         capture.CaptureWriter(tmp_path, sampling_percent=0)
+
+
+def _large_csv(rng, rows: int = 400) -> tuple[np.ndarray, bytes]:
+    X = rng.normal(scale=1e3, size=(rows, len(FEATURES)))
+    return X, "\n".join(",".join(repr(float(v)) for v in row) for row in X).encode()
+
+
+def test_large_csv_bodies_parse_to_the_same_floats():
+    """Bodies over ARROW_CSV_MIN_BYTES take Arrow's reader: the same correctly rounded floats as NumPy's."""
+    X, body = _large_csv(np.random.default_rng(0))
+    assert len(body) >= inference.ARROW_CSV_MIN_BYTES
+    parsed = inference.parse(body, "text/csv", FEATURES)
+    np.testing.assert_array_equal(parsed, X)
+    np.testing.assert_array_equal(parsed, np.loadtxt(body.decode().splitlines(), delimiter=",", ndmin=2))
+    np.testing.assert_array_equal(inference.parse(body + b"\r\n", "text/csv", FEATURES), X)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda lines: lines.__setitem__(5, "1,2"), "row 5: 2 values, the model expects 3"),
+        (lambda lines: lines.__setitem__(7, "1,x,3"), "row 7, column 1: 'x' is not a number"),
+        (lambda lines: lines.__setitem__(9, '1,"2",3'), "row 9, column 1: '\"2\"' is not a number"),  # no quoting, as NumPy
+        (lambda lines: lines.__setitem__(3, "1,inf,3"), "finite numbers"),
+    ],
+)
+def test_large_csv_bodies_are_refused_as_small_ones_are(change, message):
+    lines = _large_csv(np.random.default_rng(1))[1].decode().splitlines()
+    change(lines)
+    with pytest.raises(RequestError) as info:
+        inference.parse("\n".join(lines).encode(), "text/csv", FEATURES)
+    assert info.value.status == 400 and message in info.value.message
+
+
+def test_large_csv_bodies_with_padding_are_accepted_as_small_ones_are():
+    X, body = _large_csv(np.random.default_rng(2))
+    padded = "\n".join(" , ".join(repr(float(v)) for v in row) for row in X).encode()
+    np.testing.assert_array_equal(inference.parse(padded, "text/csv", FEATURES), X)
