@@ -56,9 +56,10 @@ synth: $(VENV)/.runtime node_modules/.installed
 	$(CDK_RUN) synth --quiet -c stage=$(STAGE)
 	$(PY) tools/list_stacks.py cdk.out
 
-## test: lint and format check, then the whole offline test suite
+## test: lint and format check, then the whole offline test suite on TEST_WORKERS processes, printing its 15 slowest
+TEST_WORKERS ?= 2
 test: setup lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --durations=15
 
 ## lint: ruff's lint and format check over every Python file (`$(VENV)/bin/ruff format .` fixes the format)
 lint: $(VENV)/.dev
