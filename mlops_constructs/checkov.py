@@ -100,8 +100,10 @@ class CheckovSkips:
     """Writes each applicable ``SKIPS`` entry into the resource's ``checkov`` metadata."""
 
     def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, CfnResource):
-            return
-        skips = [{"id": s.check, "comment": s.reason} for s in SKIPS if s.resource_type == node.cfn_resource_type and s.applies(node)]
+        if isinstance(node, CfnResource):
+            self.apply(node, node.cfn_resource_type)
+
+    def apply(self, node: CfnResource, resource_type: str) -> None:
+        skips = [{"id": s.check, "comment": s.reason} for s in SKIPS if s.resource_type == resource_type and s.applies(node)]
         if skips:
             node.add_metadata("checkov", {"skip": skips})

@@ -45,7 +45,11 @@ class ServicesActForThisAccount:
     EventBridge roles): those services document the key for their service roles. ``UNCONDITIONED`` services are left alone."""
 
     def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, iam.CfnRole):
+        if isinstance(node, iam.CfnRole):
+            self.apply(node, "AWS::IAM::Role")
+
+    def apply(self, node, resource_type: str) -> None:
+        if resource_type != "AWS::IAM::Role" or not isinstance(node, iam.CfnRole):
             return
         document = Stack.of(node).resolve(node.assume_role_policy_document)
         changed = False

@@ -15,11 +15,9 @@ from constructs import Construct
 
 from config import DeliveryConfig
 from config.naming import delivery_pipeline
-from mlops_constructs.aspects import StatefulResourcesRetained
-from mlops_constructs.checkov import CheckovSkips
+from mlops_constructs.aspects import platform_rules
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket, retained_key
-from mlops_constructs.service_principals import ServicesActForThisAccount
 from stacks.platform_stage import PlatformStage
 
 # The AWS calls the synth commands make (tools/resolve_model_packages.py), granted to the synth step's role.
@@ -123,9 +121,7 @@ class DeliveryPipelineStack(Stack):
             pre = [pipelines.ManualApprovalStep(f"Promote-to-{name}", comment=f"Deploy the same model package to {name}")] if index else []
             self.pipeline.add_stage(stage, pre=pre)
         self.pipeline.build_pipeline()
-        Aspects.of(self).add(StatefulResourcesRetained())
-        Aspects.of(self).add(ServicesActForThisAccount())
-        Aspects.of(self).add(CheckovSkips())
+        Aspects.of(self).add(platform_rules())
         self._acknowledge_generated_permissions(delivery)
         acknowledge_wildcards(
             self.pipeline.synth_project,

@@ -9,9 +9,7 @@ from constructs import Construct
 
 from config import ConfigError, PlatformConfig, Problem
 from config.errors import MISSING
-from mlops_constructs.aspects import StatefulResourcesRetained
-from mlops_constructs.checkov import CheckovSkips
-from mlops_constructs.service_principals import ServicesActForThisAccount
+from mlops_constructs.aspects import platform_rules
 from stacks.dashboard_stack import DashboardStack
 from stacks.endpoint_stack import DeployedModel, EndpointStack
 from stacks.environment_stack import EnvironmentStack
@@ -146,9 +144,7 @@ class PlatformStage(Stage):
 
         for key, value in config.names.tags.items():
             Tags.of(self).add(key, value)
-        Aspects.of(self).add(StatefulResourcesRetained())
-        Aspects.of(self).add(ServicesActForThisAccount())
-        Aspects.of(self).add(CheckovSkips())
+        Aspects.of(self).add(platform_rules())
 
     @property
     def stacks(self) -> list[Stack]:

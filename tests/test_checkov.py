@@ -17,7 +17,17 @@ def _checkov(*directories: Path) -> list[dict]:
     assert CHECKOV.exists(), "checkov is installed by `make setup` (requirements-checkov.txt)"
     runs = [
         subprocess.Popen(
-            [str(CHECKOV), "--framework", "cloudformation", "-o", "json", "--compact", "--skip-download", "-d", str(d)],  # --compact: no code lines in the report
+            [
+                str(CHECKOV),
+                "--framework",
+                "cloudformation",
+                "-o",
+                "json",
+                "--compact",
+                "--skip-download",
+                "-d",
+                str(d),
+            ],  # --compact: no code lines in the report
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
