@@ -1,39 +1,70 @@
-"""Data-quality drift check on captured traffic, in SageMaker Model Monitor's own file formats.
+"""Data-quality check on captured traffic that reads and writes what SageMaker Model Monitor does.
 
-Reads a baseline data set (the preprocessing job's ``baseline.csv``: training features, header) and
-data-capture JSON Lines (local mode's or SageMaker's), and writes, like Model Monitor's data-quality
-job: ``statistics.json`` (of the captured data), ``constraints.json`` (suggested from the baseline)
-and ``constraint_violations.json``.
+Inputs, as Model Monitor's data-quality analyzer takes them:
+- a baseline: either a data set to suggest statistics and constraints from (CSV with a header, or JSON
+  Lines of objects), or an existing ``statistics.json`` and/or ``constraints.json`` (what the analyzer
+  takes as ``baseline_statistics`` / ``baseline_constraints``; edited constraints apply as written);
+- data-capture JSON Lines (SageMaker's or local mode's): every ``encoding`` (CSV, JSON, BASE64) and the
+  documented request layouts (CSV rows; JSON ``{"instances": [[...]]}``, ``{"instances": [{"features":
+  [...]}]}``, ``{"instances": [{name: value}]}``, ``{"features": [...]}``, a list of rows; JSON Lines
+  with one row per line). Malformed capture lines are counted and reported, never fatal.
 
-Checks per feature: numeric features are compared by the Kolmogorov-Smirnov distance (the largest
-gap between the two empirical CDFs: the L-infinity distance Model Monitor reports); a feature drifts
-when the distance is over ``comparison_threshold`` (Model Monitor's default 0.1) *and* over what
-chance alone gives for samples this size (the KS critical value at ``alpha``, split across features,
-with repeated rows counted once). Also reported: missing values (completeness), non-numeric values
-(data type), missing or extra columns. Malformed capture lines are counted and reported, never fatal.
+Outputs, in Model Monitor's formats: ``statistics.json`` (of the captured data), ``constraints.json``
+(the baseline's, suggested or as given), ``constraint_violations.json``; plus ``report.html`` and
+``summary.json``.
+
+Types are inferred per column as Model Monitor does: ``Integral`` (every present value an integer),
+``Fractional`` (numbers, some with a fraction), ``String`` (anything else present), ``Unknown`` (no
+value present). Every cell is either present or missing (empty, ``null``, ``nan``), so the counts add
+up to the rows. Checks (Model Monitor's ``constraint_check_type`` values and, where its output was
+seen, its wording): ``data_type_check``, ``completeness_check``, ``baseline_drift_check``,
+``categorical_values_check``, ``missing_column_check``, ``extra_column_check``.
+
+Numeric drift is the Kolmogorov-Smirnov distance (the largest gap between the empirical CDFs, the
+L-infinity distance Model Monitor reports) against the baseline's values, or against its ``statistics.json``
+KLL sketch; a feature drifts when the distance is over ``comparison_threshold`` *and* over what chance
+alone gives for samples this size (the KS critical value at ``alpha``, split across features). String
+features are compared by the L-infinity distance of their category frequencies
+(``categorical_drift_method: LInfinity``).
 """
 
 from __future__ import annotations
 
 import base64
 import csv
-import io
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 DEFAULT_THRESHOLD = 0.1
 DEFAULT_ALPHA = 0.01
+MAX_DOMAIN = 20  # String features with at most this many distinct baseline values get a suggested domain
+INTEGRAL = r"^[+-]?\d+$"
+NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+# Missing cells: empty, null, and not-a-number or infinite values (no statistic can use them).
+MISSING_TOKENS = ("", "nan", "NaN", "NAN", "null", "None", "inf", "+inf", "-inf", "Infinity", "+Infinity", "-Infinity")
+
+
+class BaselineError(ValueError):
+    """A baseline that cannot be used, with what is wrong and what to pass instead."""
+
+
+# -- reading the captured data ------------------------------------------------------------------------
 
 
 @dataclass
 class CaptureData:
-    """Feature rows (CSV text, one per row) from capture records, and what could not be used."""
+    """The captured requests as columns of text cells (``None``: missing), and what could not be used."""
 
-    rows: list[str] = field(default_factory=list)
+    csv_text: list[str] = field(default_factory=list)  # CSV payloads, parsed together (columnar)
+    rows: list[list[str | None]] = field(default_factory=list)  # rows from JSON payloads
+    keyed: list[dict[str, str | None]] = field(default_factory=list)  # rows keyed by feature name
     records: int = 0
     malformed: int = 0
     malformed_examples: list[str] = field(default_factory=list)
@@ -44,29 +75,65 @@ class CaptureData:
             self.malformed_examples.append(f"{where}: {why}")
 
 
-def _rows_from_payload(payload: dict, features: list[str]) -> list[str]:
-    encoding = payload.get("encoding", "CSV").upper()
+def _cell(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _json_rows(value, out: CaptureData) -> None:
+    """One JSON request's rows, in any documented layout."""
+    if isinstance(value, dict):
+        if "instances" in value:
+            value = value["instances"]
+        elif "features" in value:
+            value = [value["features"]]
+        else:
+            value = [value]
+    if not isinstance(value, list):
+        raise ValueError("JSON request is not a list, an object or {instances: [...]}")
+    if value and not isinstance(value[0], (list, dict)):
+        value = [value]
+    for item in value:
+        if isinstance(item, dict) and "features" in item and isinstance(item["features"], list):
+            item = item["features"]
+        if isinstance(item, dict):
+            out.keyed.append({str(k): _cell(v) for k, v in item.items()})
+        elif isinstance(item, list):
+            out.rows.append([_cell(v) for v in item])
+        else:
+            out.rows.append([_cell(item)])
+
+
+def _add_payload(payload: dict, out: CaptureData) -> None:
+    encoding = str(payload.get("encoding", "CSV")).upper()
     data = payload.get("data", "")
+    kind = str(payload.get("observedContentType", "text/csv")).lower()
     if encoding == "BASE64":
         data = base64.b64decode(data).decode("utf-8")
-        kind = payload.get("observedContentType", "text/csv")
         encoding = "JSON" if "json" in kind else "CSV"
+    if not isinstance(data, str):
+        raise ValueError("captureData.endpointInput.data is not text")
     if encoding == "CSV":
-        return [line for line in data.splitlines() if line.strip()]
-    value = json.loads(data)
-    if isinstance(value, dict):
-        value = value.get("instances", value.get("features", [value]))
-        if value and not isinstance(value[0], (list, dict)):
-            value = [value]
-    rows = []
-    for item in value:
-        cells = [item.get(f, "") for f in features] if isinstance(item, dict) else item
-        rows.append(",".join("" if v is None else str(v) for v in cells))
-    return rows
+        if data.strip():
+            out.csv_text.append(data.strip("\r\n"))
+        return
+    if "jsonlines" in kind or "x-jsonlines" in kind or "jsonl" in kind:
+        for line in data.splitlines():
+            if line.strip():
+                _json_rows(json.loads(line), out)
+        return
+    _json_rows(json.loads(data), out)
 
 
-def read_capture(root: Path, features: list[str]) -> CaptureData:
-    """Every request row under ``root`` (``*.jsonl``, any depth)."""
+def read_capture(root: Path) -> CaptureData:
+    """Every request under ``root`` (``*.jsonl``, any depth)."""
     out = CaptureData()
     for path in sorted(root.rglob("*.jsonl")):
         with path.open(encoding="utf-8", errors="replace") as fh:
@@ -74,35 +141,288 @@ def read_capture(root: Path, features: list[str]) -> CaptureData:
                 if not line.strip():
                     continue
                 out.records += 1
-                where = f"{path.name}:{number}"
                 try:
-                    record = json.loads(line)
-                    payload = record["captureData"]["endpointInput"]
-                    out.rows += _rows_from_payload(payload, features)
+                    _add_payload(json.loads(line)["captureData"]["endpointInput"], out)
                 except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    out.reject(where, f"{type(exc).__name__}: {str(exc)[:80]}")
+                    out.reject(f"{path.name}:{number}", f"{type(exc).__name__}: {str(exc)[:80]}")
     return out
 
 
+# -- a data set as named columns of text ----------------------------------------------------------------
+
+
 @dataclass
-class FeatureCheck:
+class Dataset:
+    names: list[str]
+    columns: list[pa.Array]  # string arrays, null where missing
+
+    @property
+    def rows(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+
+def _normalize(column: pa.Array) -> pa.Array:
+    """Trimmed text, with Model Monitor's missing values (empty, nan, null) as nulls."""
+    column = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+    return pc.if_else(pc.is_in(column, value_set=pa.array(MISSING_TOKENS)), pa.scalar(None, pa.string()), column)
+
+
+def _parse_csv(texts: list[str]) -> tuple[list[pa.Array], list[list[str | None]]]:
+    """CSV payloads as columns (Arrow's reader, in one pass); rows of another width than the first come back apart."""
+    if not texts:
+        return [], []
+    odd: list[list[str | None]] = []
+
+    def keep_apart(row) -> str:
+        odd.append([None if c == "" else c for c in next(csv.reader([row.text]))])
+        return "skip"
+
+    body = ("\n".join(texts) + "\n").encode()
+    first = next(csv.reader([texts[0].splitlines()[0]]))
+    names = [f"c{i}" for i in range(len(first))]
+    table = pa_csv.read_csv(
+        pa.BufferReader(body),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=True, block_size=1 << 24),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_apart, newlines_in_values=False),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=True
+        ),
+    )
+    return [table.column(n).combine_chunks() for n in names], odd
+
+
+def capture_dataset(capture: CaptureData, baseline_names: list[str]) -> Dataset:
+    """The captured rows as columns named as the baseline's (positional rows by position, keyed rows by name);
+    columns beyond the baseline's are named ``_c<index>`` (or by their key), as Model Monitor names them."""
+    arrow_columns, odd = _parse_csv(capture.csv_text)
+    positional = odd + capture.rows
+    width = max([len(arrow_columns), *(len(r) for r in positional)], default=0)
+    keys = list(baseline_names[:width]) + [f"_c{i}" for i in range(len(baseline_names), width)]
+    for row in capture.keyed:
+        keys += [k for k in row if k not in keys]
+    arrow_rows = len(arrow_columns[0]) if arrow_columns else 0
+    columns = []
+    for j, name in enumerate(keys):
+        parts = []
+        if arrow_rows:
+            parts.append(arrow_columns[j] if j < len(arrow_columns) else pa.nulls(arrow_rows, pa.string()))
+        if positional:
+            parts.append(pa.array([r[j] if j < len(r) else None for r in positional], pa.string()))
+        if capture.keyed:
+            parts.append(pa.array([r.get(name) for r in capture.keyed], pa.string()))
+        columns.append(_normalize(pa.concat_arrays(parts)) if parts else pa.array([], pa.string()))
+    return Dataset(keys, columns)
+
+
+def read_dataset(path: Path) -> Dataset:
+    """A baseline data set: CSV with a header, or JSON Lines of objects (keys: feature names)."""
+    if path.suffix.lower() in (".jsonl", ".json"):
+        rows = []
+        with path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise BaselineError(f"{path}:{number}: not JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise BaselineError(f"{path}:{number}: a JSON Lines baseline holds one object per line (feature name -> value)")
+                rows.append(row)
+        if rows and "features" in rows[0] and "version" in rows[0]:
+            raise BaselineError(f"{path} is a statistics.json: pass it as --baseline-statistics")
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        return Dataset(names, [_normalize(pa.array([_cell(r.get(n)) for r in rows], pa.string())) for n in names])
+    text = path.read_text(encoding="utf-8")
+    first = text.split("\n", 1)[0]
+    names = next(csv.reader([first])) if first.strip() else []
+    if not names:
+        raise BaselineError(f"{path}: a CSV baseline needs a header line naming the features")
+    table = pa_csv.read_csv(
+        pa.BufferReader(text.encode()),
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True),
+    )
+    return Dataset(names, [_normalize(table.column(n).combine_chunks()) for n in names])
+
+
+# -- profiles: what statistics.json holds about one feature -----------------------------------------------
+
+
+@dataclass
+class Profile:
     name: str
-    baseline: np.ndarray
-    current: np.ndarray
+    inferred_type: str  # Integral | Fractional | String | Unknown
+    present: int
     missing: int
-    non_numeric: int
-    distance: float
-    critical: float
-    drift: bool
+    integral: int = 0  # present values that are integers
+    numeric: int = 0  # present values that are numbers (integers included)
+    values: np.ndarray | None = None  # the numbers (numeric features)
+    weights: np.ndarray | None = None  # their weights (a KLL sketch's levels), None: one each
+    counts: dict[str, float] | None = None  # value -> count (String features)
+
+    @property
+    def total(self) -> int:
+        return self.present + self.missing
 
 
-def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs."""
+def profile(name: str, column: pa.Array) -> Profile:
+    present = column.drop_null()
+    n = len(present)
+    integral = int(pc.sum(pc.match_substring_regex(present, INTEGRAL)).as_py() or 0) if n else 0
+    is_number = pc.match_substring_regex(present, NUMBER) if n else None
+    numeric = int(pc.sum(is_number).as_py() or 0) if n else 0
+    kind = "Unknown" if n == 0 else "Integral" if integral == n else "Fractional" if numeric == n else "String"
+    result = Profile(name, kind, n, len(column) - n, integral, numeric)
+    if kind in ("Integral", "Fractional"):
+        result.values = _numbers(present)
+    elif n and kind == "String":
+        counts = pc.value_counts(present)
+        result.counts = {v.as_py(): float(c.as_py()) for v, c in zip(counts.field("values"), counts.field("counts"))}
+        if numeric:  # the numbers among the strings: a numeric column with stray text still shows its numeric drift
+            result.values = _numbers(present.filter(is_number))
+    return result
+
+
+def _numbers(texts: pa.Array) -> np.ndarray:
+    """Text that matched ``NUMBER`` as float64: Arrow's cast, or Python's ``float`` for forms Arrow's parser refuses."""
+    try:
+        return pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return np.array([float(t) for t in texts.to_pylist()], dtype=np.float64)
+
+
+def profiles(dataset: Dataset) -> list[Profile]:
+    return [profile(n, c) for n, c in zip(dataset.names, dataset.columns)]
+
+
+def _from_statistics(feature: dict) -> Profile:
+    """A profile from a ``statistics.json`` feature (Model Monitor's or ours)."""
+    kind = feature.get("inferred_type", "Unknown")
+    stats = feature.get("numerical_statistics") or feature.get("string_statistics") or {}
+    common = stats.get("common", {})
+    result = Profile(feature["name"], kind, int(common.get("num_present", 0)), int(common.get("num_missing", 0)))
+    if "numerical_statistics" in feature:
+        sketch = stats.get("distribution", {}).get("kll", {}).get("sketch", {})
+        levels = sketch.get("data") or []
+        values = [np.asarray(level, dtype=np.float64) for level in levels]
+        if values and sum(len(v) for v in values):
+            result.values = np.concatenate(values)
+            result.weights = np.concatenate([np.full(len(v), 2.0**i) for i, v in enumerate(values)])
+    if "string_statistics" in feature:
+        buckets = stats.get("distribution", {}).get("categorical", {}).get("buckets", [])
+        result.counts = {str(b["value"]): float(b["count"]) for b in buckets}
+    return result
+
+
+def read_statistics(path: Path) -> list[Profile]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return [_from_statistics(f) for f in document["features"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BaselineError(f"{path}: not a Model Monitor statistics.json ({type(exc).__name__}: {exc})") from None
+
+
+# -- statistics.json and constraints.json ---------------------------------------------------------------------
+
+
+def _numerical(p: Profile) -> dict:
+    values = p.values if p.values is not None else np.empty(0)
+    stats: dict = {"common": {"num_present": p.present, "num_missing": p.missing}}
+    if len(values):
+        low, high = float(values.min()), float(values.max())
+        edges = np.linspace(low, high, 11) if high > low else np.array([low, low])
+        counts = np.histogram(values, bins=edges)[0] if high > low else np.array([len(values)])
+        stats |= {
+            "mean": float(values.mean()),
+            "sum": float(values.sum()),
+            "std_dev": float(values.std()),
+            "min": low,
+            "max": high,
+            "distribution": {
+                "kll": {
+                    "buckets": [
+                        {"lower_bound": float(a), "upper_bound": float(b), "count": float(c)} for a, b, c in zip(edges[:-1], edges[1:], counts)
+                    ],
+                    "sketch": {
+                        "parameters": {"c": 0.64, "k": 2048.0},
+                        "data": [np.quantile(values, np.linspace(0, 1, min(2048, len(values)))).tolist()],
+                    },
+                }
+            },
+        }
+    return stats
+
+
+def statistics_json(items: list[Profile], item_count: int) -> dict:
+    """Model Monitor's ``statistics.json`` (data quality)."""
+    features = []
+    for p in items:
+        if p.inferred_type in ("Integral", "Fractional"):
+            features.append({"name": p.name, "inferred_type": p.inferred_type, "numerical_statistics": _numerical(p)})
+            continue
+        stats: dict = {"common": {"num_present": p.present, "num_missing": p.missing}}
+        if p.counts:
+            stats["distinct_count"] = float(len(p.counts))
+            top = sorted(p.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            stats["distribution"] = {"categorical": {"buckets": [{"value": v, "count": c} for v, c in top]}}
+        features.append({"name": p.name, "inferred_type": p.inferred_type, "string_statistics": stats})
+    return {"version": 0.0, "dataset": {"item_count": int(item_count)}, "features": features}
+
+
+def suggest_constraints(items: list[Profile], threshold: float) -> dict:
+    """The ``constraints.json`` Model Monitor's baseline job suggests for a data set so profiled."""
+    features = []
+    for p in items:
+        feature: dict = {"name": p.name, "inferred_type": p.inferred_type, "completeness": p.present / p.total if p.total else 1.0}
+        if p.inferred_type in ("Integral", "Fractional"):
+            feature["num_constraints"] = {"is_non_negative": bool(p.values is not None and len(p.values) and (p.values >= 0).all())}
+        elif p.inferred_type == "String" and p.counts and len(p.counts) <= MAX_DOMAIN:
+            feature["string_constraints"] = {"domains": sorted(p.counts)}
+        features.append(feature)
+    return {
+        "version": 0.0,
+        "features": features,
+        "monitoring_config": {
+            "evaluate_constraints": "Enabled",
+            "emit_metrics": "Enabled",
+            "datatype_check_threshold": 1.0,
+            "domain_content_threshold": 1.0,
+            "distribution_constraints": {
+                "perform_comparison": "Enabled",
+                "comparison_threshold": threshold,
+                "comparison_method": "Robust",
+                "categorical_comparison_threshold": threshold,
+                "categorical_drift_method": "LInfinity",
+            },
+        },
+    }
+
+
+def read_constraints(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document.get("features"), list):
+            raise KeyError("features")
+        return document
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise BaselineError(f"{path}: not a Model Monitor constraints.json ({type(exc).__name__}: {exc})") from None
+
+
+# -- distances --------------------------------------------------------------------------------------------------
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray, a_weights: np.ndarray | None = None) -> float:
+    """Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs (``a`` optionally weighted)."""
     if len(a) == 0 or len(b) == 0:
         return math.nan
-    a, b = np.sort(a), np.sort(b)
+    order = np.argsort(a, kind="stable")
+    a = a[order]
+    weights = np.ones(len(a)) if a_weights is None else a_weights[order]
+    cumulative = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
+    b = np.sort(b)
     grid = np.concatenate([a, b])
-    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
+    cdf_a = cumulative[np.searchsorted(a, grid, side="right")]
     cdf_b = np.searchsorted(b, grid, side="right") / len(b)
     return float(np.max(np.abs(cdf_a - cdf_b)))
 
@@ -114,161 +434,124 @@ def ks_critical(n: int, m: int, alpha: float) -> float:
     return math.sqrt(-0.5 * math.log(alpha / 2)) * math.sqrt((n + m) / (n * m))
 
 
-def _parse(rows: list[str], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows of ``width`` cells -> (values with NaN where unusable, missing per column, non-numeric per column).
+def linf_distance(a: dict[str, float], b: dict[str, float]) -> float:
+    """The largest gap between two category frequency distributions."""
+    ta, tb = sum(a.values()), sum(b.values())
+    if not ta or not tb:
+        return math.nan
+    return max(abs(a.get(k, 0.0) / ta - b.get(k, 0.0) / tb) for k in set(a) | set(b))
 
-    The C parser takes clean data in one pass; only when it meets an empty or non-numeric cell are
-    the rows parsed one by one to say which.
-    """
-    try:
-        values = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64) if rows else np.empty((0, width))
-        missing = (~np.isfinite(values)).sum(axis=0)
-        return values, missing, np.zeros(width, dtype=np.int64)
-    except ValueError:
-        pass
-    values = np.full((len(rows), width), np.nan)
-    missing = np.zeros(width, dtype=np.int64)
-    bad = np.zeros(width, dtype=np.int64)
-    for i, row in enumerate(rows):
-        for j, cell in enumerate(row.split(",")):
-            cell = cell.strip()
-            if cell == "" or cell.lower() == "nan":
-                missing[j] += 1
-                continue
-            try:
-                number = float(cell)
-            except ValueError:
-                bad[j] += 1
-                continue
-            if math.isfinite(number):
-                values[i, j] = number
-            else:
-                missing[j] += 1
-    return values, missing, bad
+
+# -- the checks ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureCheck:
+    name: str
+    baseline: Profile | None
+    current: Profile | None
+    distance: float = math.nan
+    limit: float = math.nan
+    drift: bool = False
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
 
 
 def check(
-    baseline_header: list[str], baseline: np.ndarray, capture: CaptureData, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA
-) -> tuple[list[FeatureCheck], dict]:
-    width = len(baseline_header)
-    rows = [r for r in capture.rows if r.count(",") == width - 1]
-    wrong_width = len(capture.rows) - len(rows)
-    values, missing, bad = _parse(rows, width)
-    per_feature_alpha = alpha / max(1, width)
-    checks = []
-    for j, name in enumerate(baseline_header):
-        current = values[:, j][np.isfinite(values[:, j])]
-        unique = len(np.unique(current))
-        distance = ks_distance(baseline[:, j], current)
-        critical = max(threshold, ks_critical(len(np.unique(baseline[:, j])), unique, per_feature_alpha))
-        checks.append(
-            FeatureCheck(
+    constraints: dict, baseline: list[Profile], current: list[Profile], *, threshold: float | None = None, alpha: float = DEFAULT_ALPHA
+) -> tuple[list[FeatureCheck], list[dict]]:
+    """Each baseline feature checked against the current data: (per-feature results, Model Monitor violations)."""
+    config = constraints.get("monitoring_config", {})
+    evaluate = config.get("evaluate_constraints", "Enabled") == "Enabled"
+    distribution = config.get("distribution_constraints", {})
+    compare = distribution.get("perform_comparison", "Enabled") == "Enabled"
+    numeric_threshold = float(distribution.get("comparison_threshold", threshold if threshold is not None else DEFAULT_THRESHOLD))
+    categorical_threshold = float(distribution.get("categorical_comparison_threshold", numeric_threshold))
+    type_threshold = float(config.get("datatype_check_threshold", 1.0))
+    domain_threshold = float(config.get("domain_content_threshold", 1.0))
+    base = {p.name: p for p in baseline}
+    now = {p.name: p for p in current}
+    expected = [f["name"] for f in constraints["features"]]
+    per_feature_alpha = alpha / max(1, len(expected))
+    checks, violations = [], []
+
+    def violation(feature: str, kind: str, description: str) -> None:
+        violations.append({"feature_name": feature, "constraint_check_type": kind, "description": description})
+
+    for feature in constraints["features"]:
+        name, kind = feature["name"], feature.get("inferred_type", "Unknown")
+        b, c = base.get(name), now.get(name)
+        result = FeatureCheck(name, b, c)
+        checks.append(result)
+        if c is None:
+            violation(
                 name,
-                baseline[:, j],
-                current,
-                int(missing[j]),
-                int(bad[j]),
-                distance,
-                critical,
-                bool(not math.isnan(distance) and distance > critical),
+                "missing_column_check",
+                f"There are missing columns in current dataset. Number of columns in current dataset: {len(current)}, "
+                f"Number of columns in baseline constraints: {len(expected)}",
             )
-        )
-    return checks, {"rows": len(rows), "wrong_width_rows": wrong_width}
-
-
-def _kll_like_buckets(values: np.ndarray, edges: np.ndarray) -> list[dict]:
-    counts, _ = np.histogram(values, bins=edges)
-    return [{"lower_bound": float(lo), "upper_bound": float(hi), "count": float(c)} for lo, hi, c in zip(edges[:-1], edges[1:], counts)]
-
-
-def statistics_json(names: list[str], columns: list[np.ndarray], missing: list[int], item_count: int) -> dict:
-    """Model Monitor's ``statistics.json`` (data quality, numerical features)."""
-    features = []
-    for name, values, gone in zip(names, columns, missing):
-        if len(values):
-            edges = np.linspace(values.min(), values.max(), 11) if values.max() > values.min() else np.array([values.min(), values.min() + 1e-9])
-            stats = {
-                "common": {"num_present": int(len(values)), "num_missing": int(gone)},
-                "mean": float(values.mean()),
-                "sum": float(values.sum()),
-                "std_dev": float(values.std()),
-                "min": float(values.min()),
-                "max": float(values.max()),
-                "distribution": {
-                    "kll": {
-                        "buckets": _kll_like_buckets(values, edges),
-                        "sketch": {
-                            "parameters": {"c": 0.64, "k": 2048.0},
-                            "data": [np.quantile(values, np.linspace(0, 1, min(2048, len(values)))).tolist()],
-                        },
-                    }
-                },
-            }
-        else:
-            stats = {"common": {"num_present": 0, "num_missing": int(gone)}}
-        features.append({"name": name, "inferred_type": "Fractional", "numerical_statistics": stats})
-    return {"version": 0.0, "dataset": {"item_count": int(item_count)}, "features": features}
-
-
-def constraints_json(names: list[str], baseline: np.ndarray, threshold: float) -> dict:
-    """Model Monitor's ``constraints.json`` as its baseline job suggests it."""
-    return {
-        "version": 0.0,
-        "features": [
-            {"name": n, "inferred_type": "Fractional", "completeness": 1.0, "num_constraints": {"is_non_negative": bool((baseline[:, j] >= 0).all())}}
-            for j, n in enumerate(names)
-        ],
-        "monitoring_config": {
-            "evaluate_constraints": "Enabled",
-            "emit_metrics": "Enabled",
-            "datatype_check_threshold": 1.0,
-            "domain_content_threshold": 1.0,
-            "distribution_constraints": {"perform_comparison": "Enabled", "comparison_threshold": threshold, "comparison_method": "Robust"},
-        },
-    }
-
-
-def violations_json(checks: list[FeatureCheck], summary: dict, width: int) -> dict:
-    violations = []
-    for c in checks:
-        if c.drift:
-            violations.append(
-                {
-                    "feature_name": c.name,
-                    "constraint_check_type": "baseline_drift_check",
-                    "description": f"Baseline drift distance: {c.distance:.4f} exceeds threshold: {c.critical:.4f}",
-                }
+            continue
+        if evaluate and c.present:
+            # Model Monitor's wording, its quirk included: the observed share is printed as a fraction followed by "%".
+            share = {"Integral": c.integral, "Fractional": c.numeric}.get(kind, c.present) / c.present
+            if kind in ("Integral", "Fractional") and share < type_threshold:
+                violation(
+                    name,
+                    "data_type_check",
+                    f"Data type match requirement is not met. Expected data type: {kind}, Expected match: {_percent(type_threshold)}. "
+                    f"Observed: Only {share}% of data is {kind}.",
+                )
+            domains = feature.get("string_constraints", {}).get("domains")
+            if kind == "String" and domains and c.counts is not None:
+                inside = sum(n for v, n in c.counts.items() if v in set(domains)) / c.present
+                if inside < domain_threshold:
+                    violation(
+                        name,
+                        "categorical_values_check",
+                        f"Data domain requirement is not met. Expected: {_percent(domain_threshold)} of data in the domain. "
+                        f"Observed: Only {inside}% of data is in the domain.",
+                    )
+        if evaluate and c.total:
+            completeness = c.present / c.total
+            required = float(feature.get("completeness", 1.0))
+            if completeness < required:
+                violation(
+                    name,
+                    "completeness_check",
+                    f"Data completeness requirement is not met. Expected: {_percent(required)}. Observed: Only {completeness}%.",
+                )
+        if not compare or b is None:
+            continue
+        if kind in ("Integral", "Fractional") and b.values is not None and c.values is not None and len(c.values):
+            result.distance = ks_distance(b.values, c.values, b.weights)
+            n = b.present if b.weights is not None else len(np.unique(b.values))
+            result.limit = max(numeric_threshold, ks_critical(n, len(np.unique(c.values)), per_feature_alpha))
+        elif kind == "String" and b.counts and c.counts:
+            result.distance = linf_distance(b.counts, c.counts)
+            result.limit = categorical_threshold
+        if not math.isnan(result.distance) and result.distance > result.limit:
+            result.drift = True
+            violation(name, "baseline_drift_check", f"Baseline drift distance: {result.distance} exceeds threshold: {result.limit}")
+    for p in current:
+        if p.name not in set(expected):
+            violation(
+                p.name,
+                "extra_column_check",
+                f"There are extra columns in current dataset. Number of columns in current dataset: {len(current)}, "
+                f"Number of columns in baseline constraints: {len(expected)}",
             )
-        total = len(c.current) + c.missing + c.non_numeric
-        if c.non_numeric:
-            violations.append(
-                {
-                    "feature_name": c.name,
-                    "constraint_check_type": "data_type_check",
-                    "description": f"Data type match requirement is not met. Expected type: Fractional, {c.non_numeric} of {total} values are not numbers",
-                }
-            )
-        if c.missing:
-            violations.append(
-                {
-                    "feature_name": c.name,
-                    "constraint_check_type": "completeness_check",
-                    "description": f"Data completeness requirement is not met. Expected completeness: 1.0, observed: {len(c.current) / total if total else 0:.4f}",
-                }
-            )
-    if summary["wrong_width_rows"]:
-        violations.append(
-            {
-                "feature_name": "*",
-                "constraint_check_type": "missing_column_check",
-                "description": f"{summary['wrong_width_rows']} rows do not have the baseline's {width} columns",
-            }
-        )
-    return {"violations": violations}
+    return checks, violations
+
+
+# -- the report ------------------------------------------------------------------------------------------------
 
 
 def _svg_histogram(baseline: np.ndarray, current: np.ndarray, width: int = 260, height: int = 70) -> str:
     values = np.concatenate([baseline, current]) if len(current) else baseline
+    if not len(values):
+        return ""
     low, high = float(values.min()), float(values.max())
     edges = np.linspace(low, high if high > low else low + 1, 21)
     b, _ = np.histogram(baseline, bins=edges)
@@ -285,14 +568,23 @@ def _svg_histogram(baseline: np.ndarray, current: np.ndarray, width: int = 260, 
     return f'<svg width="{width}" height="{height}" role="img">{"".join(shapes)}</svg>'
 
 
-def html_report(checks: list[FeatureCheck], summary: dict) -> str:
+def html_report(checks: list[FeatureCheck], violations: list[dict], summary: dict) -> str:
     drifted = [c for c in checks if c.drift]
+    flagged: dict[str, list[str]] = {}
+    for v in violations:
+        flagged.setdefault(v["feature_name"], []).append(v["constraint_check_type"])
     rows = []
     for c in sorted(checks, key=lambda c: (not c.drift, -(0 if math.isnan(c.distance) else c.distance))):
-        verdict = "DRIFT" if c.drift else "ok"
+        empty = np.empty(0)
+        picture = _svg_histogram(
+            c.baseline.values if c.baseline and c.baseline.values is not None else empty,
+            c.current.values if c.current and c.current.values is not None else empty,
+        )
+        kind = c.current.inferred_type if c.current else "absent"
+        missing = c.current.missing if c.current else "-"
         rows.append(
-            f"<tr class='{'drift' if c.drift else ''}'><td>{c.name}</td><td>{_svg_histogram(c.baseline, c.current)}</td>"
-            f"<td>{c.distance:.4f}</td><td>{c.critical:.4f}</td><td>{c.missing}</td><td>{c.non_numeric}</td><td>{verdict}</td></tr>"
+            f"<tr class='{'drift' if c.drift else ''}'><td>{c.name}</td><td>{kind}</td><td>{picture}</td><td>{c.distance:.4f}</td>"
+            f"<td>{c.limit:.4f}</td><td>{missing}</td><td>{', '.join(flagged.get(c.name, [])) or 'ok'}</td></tr>"
         )
     title = f"Data drift: {len(drifted)} of {len(checks)} features" if drifted else f"No data drift in {len(checks)} features"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
@@ -300,37 +592,61 @@ def html_report(checks: list[FeatureCheck], summary: dict) -> str:
 tr.drift td{{background:#fde2e2}}.key span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>
 <h1>{title}</h1>
 <p>{summary["records"]} captured records, {summary["rows"]} rows analysed, {summary["malformed"]} malformed lines skipped,
-{summary["wrong_width_rows"]} rows with the wrong number of columns. Distance: Kolmogorov-Smirnov (largest CDF gap);
-a feature drifts above max(threshold {summary["threshold"]}, chance level at alpha {summary["alpha"]}).</p>
-<p class="key"><span style="background:#4c78a8"></span>baseline (training data)<span style="background:#f58518"></span>captured traffic</p>
-<table><tr><th>feature</th><th>distribution</th><th>distance</th><th>limit</th><th>missing</th><th>not numeric</th><th>verdict</th></tr>
+{len(violations)} violations. Distance: Kolmogorov-Smirnov (numbers), L-infinity of category frequencies (strings);
+a numeric feature drifts above max(threshold, chance level at alpha {summary["alpha"]}).</p>
+<p class="key"><span style="background:#4c78a8"></span>baseline<span style="background:#f58518"></span>captured traffic</p>
+<table><tr><th>feature</th><th>type</th><th>distribution</th><th>distance</th><th>limit</th><th>missing</th><th>violations</th></tr>
 {"".join(rows)}</table></body></html>"""
 
 
-def analyze(baseline_csv: Path, capture_dir: Path, output_dir: Path, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA) -> dict:
-    """Run the check and write statistics.json, constraints.json, constraint_violations.json and report.html."""
-    with baseline_csv.open(encoding="utf-8") as fh:
-        header = next(csv.reader([fh.readline()]))
-        baseline = np.loadtxt(fh, delimiter=",", ndmin=2, dtype=np.float64)
-    capture = read_capture(capture_dir, header)
-    checks, counts = check(header, baseline, capture, threshold=threshold, alpha=alpha)
+# -- end to end ------------------------------------------------------------------------------------------------
+
+
+def analyze(
+    baseline_dataset: Path | None,
+    capture_dir: Path,
+    output_dir: Path,
+    *,
+    baseline_statistics: Path | None = None,
+    baseline_constraints: Path | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+) -> dict:
+    """Check the captured data against the baseline and write Model Monitor's three files, report.html and summary.json.
+
+    The baseline's statistics come from ``baseline_statistics`` if given, else from ``baseline_dataset``; its
+    constraints from ``baseline_constraints`` if given (as written), else suggested from the baseline statistics.
+    """
+    if baseline_dataset is None and baseline_statistics is None:
+        raise BaselineError("no baseline: give a baseline data set, or a statistics.json (and constraints.json)")
+    if baseline_dataset is not None and baseline_dataset.suffix == ".json":
+        head = baseline_dataset.read_text(encoding="utf-8")[:4096]
+        if '"features"' in head and '"version"' in head:
+            which = "--baseline-constraints" if '"monitoring_config"' in head else "--baseline-statistics"
+            raise BaselineError(f"{baseline_dataset} is Model Monitor's own baseline file: pass it as {which}")
+    baseline = read_statistics(baseline_statistics) if baseline_statistics else profiles(read_dataset(baseline_dataset))
+    constraints = read_constraints(baseline_constraints) if baseline_constraints else suggest_constraints(baseline, threshold)
+    capture = read_capture(capture_dir)
+    dataset = capture_dataset(capture, [f["name"] for f in constraints["features"]])
+    current = profiles(dataset)
+    checks, violations = check(constraints, baseline, current, threshold=threshold, alpha=alpha)
     summary = {
         "records": capture.records,
+        "rows": dataset.rows,
         "malformed": capture.malformed,
         "malformed_examples": capture.malformed_examples,
         "threshold": threshold,
         "alpha": alpha,
-        **counts,
+        "violations": len(violations),
     }
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "statistics.json").write_text(
-        json.dumps(statistics_json(header, [c.current for c in checks], [c.missing for c in checks], counts["rows"]), indent=1)
-    )
-    (output_dir / "constraints.json").write_text(json.dumps(constraints_json(header, baseline, threshold), indent=1))
-    (output_dir / "constraint_violations.json").write_text(json.dumps(violations_json(checks, counts, len(header)), indent=1))
-    (output_dir / "report.html").write_text(html_report(checks, summary), encoding="utf-8")
+    (output_dir / "statistics.json").write_text(json.dumps(statistics_json(current, dataset.rows), indent=1))
+    (output_dir / "constraints.json").write_text(json.dumps(constraints, indent=1))
+    (output_dir / "constraint_violations.json").write_text(json.dumps({"violations": violations}, indent=1))
+    (output_dir / "report.html").write_text(html_report(checks, violations, summary), encoding="utf-8")
     summary["drifted_features"] = [c.name for c in checks if c.drift]
-    summary["distances"] = {c.name: round(c.distance, 4) for c in checks}
+    summary["distances"] = {c.name: round(c.distance, 4) for c in checks if not math.isnan(c.distance)}
+    summary["violation_types"] = sorted({v["constraint_check_type"] for v in violations})
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -340,17 +656,32 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", type=Path, required=True, help="baseline.csv (features, header)")
+    parser.add_argument("--baseline", type=Path, help="baseline data set: CSV with a header, or JSON Lines of objects")
+    parser.add_argument("--baseline-statistics", type=Path, help="a statistics.json (Model Monitor's or this check's)")
+    parser.add_argument("--baseline-constraints", type=Path, help="a constraints.json, applied as written")
     parser.add_argument("--capture", type=Path, required=True, help="folder of data-capture .jsonl files")
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
     args = parser.parse_args(argv)
-    if not args.baseline.exists():
-        print(f"drift check failed: no baseline file {args.baseline}", file=sys.stderr)
+    for given in (args.baseline, args.baseline_statistics, args.baseline_constraints):
+        if given is not None and not given.exists():
+            print(f"drift check failed: no baseline file {given}", file=sys.stderr)
+            return 1
+    try:
+        summary = analyze(
+            args.baseline,
+            args.capture,
+            args.output,
+            baseline_statistics=args.baseline_statistics,
+            baseline_constraints=args.baseline_constraints,
+            threshold=args.threshold,
+            alpha=args.alpha,
+        )
+    except BaselineError as exc:
+        print(f"drift check failed: {exc}", file=sys.stderr)
         return 1
-    summary = analyze(args.baseline, args.capture, args.output, threshold=args.threshold, alpha=args.alpha)
-    print(json.dumps({k: summary[k] for k in ("records", "rows", "malformed", "drifted_features")}))
+    print(json.dumps({k: summary[k] for k in ("records", "rows", "malformed", "drifted_features", "violation_types")}))
     return 0
 
 

@@ -95,13 +95,19 @@ def test_malformed_lines_missing_and_bad_values_are_reported_not_fatal(tables, p
         ],
     )
     summary = drift.analyze(processed / "baseline" / "baseline.csv", tmp_path / "capture", tmp_path / "out")
-    assert summary["malformed"] == 2 and summary["wrong_width_rows"] == 1
+    assert summary["malformed"] == 2 and summary["rows"] == 302
     kinds = {
         (v["feature_name"], v["constraint_check_type"])
         for v in json.loads((tmp_path / "out" / "constraint_violations.json").read_text())["violations"]
     }
+    # the empty cell and the short row's absent cells are missing; "abc" is present but not a number
     assert (pool.features[0], "completeness_check") in kinds and (pool.features[1], "data_type_check") in kinds
-    assert ("*", "missing_column_check") in kinds
+    assert (pool.features[29], "completeness_check") in kinds and not any(k == "missing_column_check" for _, k in kinds)
+    stats = json.loads((tmp_path / "out" / "statistics.json").read_text())
+    assert all(
+        sum(f[key]["common"][n] for key in ("numerical_statistics", "string_statistics") if key in f for n in ("num_present", "num_missing")) == 302
+        for f in stats["features"]
+    )  # every cell is present or missing
 
 
 def test_outputs_have_model_monitors_shapes(tables, processed, tmp_path):
@@ -120,6 +126,8 @@ def test_outputs_have_model_monitors_shapes(tables, processed, tmp_path):
         "perform_comparison": "Enabled",
         "comparison_threshold": 0.1,
         "comparison_method": "Robust",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
     }
     assert {f["name"] for f in constraints["features"]} == set(pool.features)
     assert json.loads((tmp_path / "out" / "constraint_violations.json").read_text()) == {"violations": []}
