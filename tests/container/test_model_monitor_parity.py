@@ -60,7 +60,11 @@ def test_types_are_inferred_and_a_string_baseline_does_not_crash(tmp_path, mixed
     capture = _capture(tmp_path, [_record("\n".join(",".join(str(v) for v in r) for r in rows[:300]))])
     drift.analyze(baseline, capture, tmp_path / "out")
     constraints = json.loads((tmp_path / "out" / "constraints.json").read_text())
-    assert [(f["name"], f["inferred_type"]) for f in constraints["features"]] == [("count", "Integral"), ("score", "Fractional"), ("colour", "String")]
+    assert [(f["name"], f["inferred_type"]) for f in constraints["features"]] == [
+        ("count", "Integral"),
+        ("score", "Fractional"),
+        ("colour", "String"),
+    ]
     assert constraints["features"][2]["string_constraints"] == {"domains": ["blue", "green", "red"]}
     assert constraints["features"][0]["num_constraints"] == {"is_non_negative": True}
     stats = {f["name"]: f for f in json.loads((tmp_path / "out" / "statistics.json").read_text())["features"]}
