@@ -34,6 +34,7 @@ import base64
 import csv
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class BaselineError(ValueError):
 class CaptureData:
     """The captured requests as columns of text cells (``None``: missing), and what could not be used."""
 
-    csv_text: list[str] = field(default_factory=list)  # CSV payloads, parsed together (columnar)
+    csv_chunks: list[pa.Buffer | bytes] = field(default_factory=list)  # CSV payloads, whole lines, parsed together
     rows: list[list[str | None]] = field(default_factory=list)  # rows from JSON payloads
     keyed: list[dict[str, str | None]] = field(default_factory=list)  # rows keyed by feature name
     records: int = 0
@@ -76,7 +77,9 @@ class CaptureData:
 
 
 def _cell(value) -> str | None:
-    if value is None:
+    if value is None or (isinstance(value, str) and value.strip() in MISSING_TOKENS):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, bool):
         return str(value).lower()
@@ -122,7 +125,7 @@ def _add_payload(payload: dict, out: CaptureData) -> None:
         raise ValueError("captureData.endpointInput.data is not text")
     if encoding == "CSV":
         if data.strip():
-            out.csv_text.append(data.strip("\r\n"))
+            out.csv_chunks.append((data.strip("\r\n") + "\n").encode())
         return
     if "jsonlines" in kind or "x-jsonlines" in kind or "jsonl" in kind:
         for line in data.splitlines():
@@ -132,19 +135,64 @@ def _add_payload(payload: dict, out: CaptureData) -> None:
     _json_rows(json.loads(data), out)
 
 
+def _read_lines(path: Path, out: CaptureData) -> None:
+    """One record per line, in Python: the path for files Arrow's JSON reader refuses (a malformed line)."""
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            out.records += 1
+            try:
+                _add_payload(json.loads(line)["captureData"]["endpointInput"], out)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                out.reject(f"{path.name}:{number}", f"{type(exc).__name__}: {str(exc)[:80]}")
+
+
+# The fields of a capture record the check reads (the rest of each record is skipped as Arrow reads it).
+CAPTURE_SCHEMA = pa.schema(
+    [("captureData", pa.struct([("endpointInput", pa.struct([(name, pa.string()) for name in ("observedContentType", "data", "encoding")]))]))]
+)
+
+
+def _read_columnar(path: Path, out: CaptureData) -> bool:
+    """The file read by Arrow's JSON reader; CSV payloads stay in Arrow (one buffer of lines), the rest go to
+    ``_add_payload``. False (nothing added) when Arrow refuses the file or it lacks the capture fields."""
+    import pyarrow.json as pa_json
+
+    try:
+        table = pa_json.read_json(path, parse_options=pa_json.ParseOptions(explicit_schema=CAPTURE_SCHEMA, unexpected_field_behavior="ignore"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return False
+    out.records += len(table)
+    start = 0
+    for chunk in table.column("captureData").chunks:
+        request = pc.struct_field(chunk, "endpointInput")
+        data, encoding, kind = (pc.struct_field(request, name) for name in ("data", "encoding", "observedContentType"))
+        is_csv = pc.fill_null(pc.and_(pc.equal(pc.fill_null(encoding, "CSV"), "CSV"), pc.is_valid(data)), False)
+        payloads = data if pc.all(is_csv).as_py() else data.filter(is_csv)
+        if len(payloads):  # each payload and a newline, as one buffer of CSV lines (blank lines are skipped when parsed)
+            lines = pc.binary_join_element_wise(payloads, "", "\n")
+            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+            out.csv_chunks.append(lines.buffers()[2][int(offsets[0]) : int(offsets[-1])])
+        for i in np.flatnonzero(~is_csv.to_numpy(zero_copy_only=False)).tolist():
+            payload = {"data": data[i].as_py(), "encoding": encoding[i].as_py(), "observedContentType": kind[i].as_py()}
+            try:
+                if payload["data"] is None:
+                    raise KeyError("captureData.endpointInput.data")
+                _add_payload({k: v for k, v in payload.items() if v is not None}, out)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                out.reject(f"{path.name}:record {start + i + 1}", f"{type(exc).__name__}: {str(exc)[:80]}")
+        start += len(chunk)
+    return True
+
+
 def read_capture(root: Path) -> CaptureData:
-    """Every request under ``root`` (``*.jsonl``, any depth)."""
+    """Every request under ``root`` (``*.jsonl``, any depth): each file columnar with Arrow, or line by line
+    when Arrow refuses it (then each malformed line is counted with its reason)."""
     out = CaptureData()
     for path in sorted(root.rglob("*.jsonl")):
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                out.records += 1
-                try:
-                    _add_payload(json.loads(line)["captureData"]["endpointInput"], out)
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    out.reject(f"{path.name}:{number}", f"{type(exc).__name__}: {str(exc)[:80]}")
+        if not _read_columnar(path, out):
+            _read_lines(path, out)
     return out
 
 
@@ -154,64 +202,70 @@ def read_capture(root: Path) -> CaptureData:
 @dataclass
 class Dataset:
     names: list[str]
-    columns: list[pa.Array]  # string arrays, null where missing
+    columns: list[pa.ChunkedArray]  # text, null where missing
 
     @property
     def rows(self) -> int:
         return len(self.columns[0]) if self.columns else 0
 
 
-def _normalize(column: pa.Array) -> pa.Array:
-    """Trimmed text, with Model Monitor's missing values (empty, nan, null) as nulls."""
+def _normalize(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Trimmed text, with the missing values (``MISSING_TOKENS``) as nulls."""
     column = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
     return pc.if_else(pc.is_in(column, value_set=pa.array(MISSING_TOKENS)), pa.scalar(None, pa.string()), column)
 
 
-def _parse_csv(texts: list[str]) -> tuple[list[pa.Array], list[list[str | None]]]:
-    """CSV payloads as columns (Arrow's reader, in one pass); rows of another width than the first come back apart."""
-    if not texts:
+def _parse_csv(chunks: list[pa.Buffer | bytes]) -> tuple[list[pa.ChunkedArray], list[list[str | None]]]:
+    """CSV payloads as columns (Arrow's reader, in one pass; missing values null as it reads); rows of another width
+    than the first come back apart."""
+    chunks = [c for c in chunks if len(c)]
+    if not chunks:
         return [], []
     odd: list[list[str | None]] = []
 
     def keep_apart(row) -> str:
-        odd.append([None if c == "" else c for c in next(csv.reader([row.text]))])
+        odd.append([None if c.strip() in MISSING_TOKENS else c for c in next(csv.reader([row.text]))])
         return "skip"
 
-    body = ("\n".join(texts) + "\n").encode()
-    first = next(csv.reader([texts[0].splitlines()[0]]))
-    names = [f"c{i}" for i in range(len(first))]
+    body = chunks[0] if len(chunks) == 1 else pa.py_buffer(b"".join(bytes(c) for c in chunks))
+    head = bytes(body[: 1 << 16]).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    names = [f"c{i}" for i in range(len(next(csv.reader([head]))))]
     table = pa_csv.read_csv(
         pa.BufferReader(body),
-        read_options=pa_csv.ReadOptions(column_names=names, use_threads=True, block_size=1 << 24),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=True),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_apart, newlines_in_values=False),
         convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=True
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=list(MISSING_TOKENS),
         ),
     )
-    return [table.column(n).combine_chunks() for n in names], odd
+    return [table.column(n) for n in names], odd
 
 
 def capture_dataset(capture: CaptureData, baseline_names: list[str]) -> Dataset:
     """The captured rows as columns named as the baseline's (positional rows by position, keyed rows by name);
     columns beyond the baseline's are named ``_c<index>`` (or by their key), as Model Monitor names them."""
-    arrow_columns, odd = _parse_csv(capture.csv_text)
+    arrow_columns, odd = _parse_csv(capture.csv_chunks)
     positional = odd + capture.rows
     width = max([len(arrow_columns), *(len(r) for r in positional)], default=0)
     keys = list(baseline_names[:width]) + [f"_c{i}" for i in range(len(baseline_names), width)]
     for row in capture.keyed:
         keys += [k for k in row if k not in keys]
     arrow_rows = len(arrow_columns[0]) if arrow_columns else 0
-    columns = []
-    for j, name in enumerate(keys):
-        parts = []
+
+    def column(j: int, name: str) -> pa.ChunkedArray:
+        parts: list[pa.Array] = []
         if arrow_rows:
-            parts.append(arrow_columns[j] if j < len(arrow_columns) else pa.nulls(arrow_rows, pa.string()))
+            parts += arrow_columns[j].chunks if j < len(arrow_columns) else [pa.nulls(arrow_rows, pa.string())]
         if positional:
             parts.append(pa.array([r[j] if j < len(r) else None for r in positional], pa.string()))
         if capture.keyed:
             parts.append(pa.array([r.get(name) for r in capture.keyed], pa.string()))
-        columns.append(_normalize(pa.concat_arrays(parts)) if parts else pa.array([], pa.string()))
-    return Dataset(keys, columns)
+        return pa.chunked_array(parts, pa.string())  # missing values already null (profile trims what needs it)
+
+    return Dataset(keys, [column(j, name) for j, name in enumerate(keys)])
 
 
 def read_dataset(path: Path) -> Dataset:
@@ -232,7 +286,7 @@ def read_dataset(path: Path) -> Dataset:
         if rows and "features" in rows[0] and "version" in rows[0]:
             raise BaselineError(f"{path} is a statistics.json: pass it as --baseline-statistics")
         names = list(dict.fromkeys(k for r in rows for k in r))
-        return Dataset(names, [_normalize(pa.array([_cell(r.get(n)) for r in rows], pa.string())) for n in names])
+        return Dataset(names, [pa.chunked_array([pa.array([_cell(r.get(n)) for r in rows], pa.string())]) for n in names])
     text = path.read_text(encoding="utf-8")
     first = text.split("\n", 1)[0]
     names = next(csv.reader([first])) if first.strip() else []
@@ -241,9 +295,11 @@ def read_dataset(path: Path) -> Dataset:
     table = pa_csv.read_csv(
         pa.BufferReader(text.encode()),
         read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
-        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, null_values=list(MISSING_TOKENS)
+        ),
     )
-    return Dataset(names, [_normalize(table.column(n).combine_chunks()) for n in names])
+    return Dataset(names, [table.column(n) for n in names])
 
 
 # -- profiles: what statistics.json holds about one feature -----------------------------------------------
@@ -266,7 +322,20 @@ class Profile:
         return self.present + self.missing
 
 
-def profile(name: str, column: pa.Array) -> Profile:
+def profile(name: str, column: pa.ChunkedArray) -> Profile:
+    """What ``statistics.json`` says of a column; numeric values sorted (every later use wants them so)."""
+    present = column.drop_null()
+    n = len(present)
+    try:  # the common case, a column of numbers: Arrow's cast reads them all, and the text says which are integers
+        numbers = pc.cast(present, pa.float64()) if n else None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        numbers = None
+    if numbers is not None:
+        integral = n - int(pc.sum(pc.match_substring_regex(present, r"[.eE]")).as_py() or 0)
+        result = Profile(name, "Integral" if integral == n else "Fractional", n, len(column) - n, integral, n)
+        result.values = np.sort(numbers.to_numpy(zero_copy_only=False))
+        return result
+    column = _normalize(column)  # padded cells, and missing values written with padding
     present = column.drop_null()
     n = len(present)
     integral = int(pc.sum(pc.match_substring_regex(present, INTEGRAL)).as_py() or 0) if n else 0
@@ -275,16 +344,16 @@ def profile(name: str, column: pa.Array) -> Profile:
     kind = "Unknown" if n == 0 else "Integral" if integral == n else "Fractional" if numeric == n else "String"
     result = Profile(name, kind, n, len(column) - n, integral, numeric)
     if kind in ("Integral", "Fractional"):
-        result.values = _numbers(present)
+        result.values = np.sort(_numbers(present))
     elif n and kind == "String":
         counts = pc.value_counts(present)
         result.counts = {v.as_py(): float(c.as_py()) for v, c in zip(counts.field("values"), counts.field("counts"))}
         if numeric:  # the numbers among the strings: a numeric column with stray text still shows its numeric drift
-            result.values = _numbers(present.filter(is_number))
+            result.values = np.sort(_numbers(present.filter(is_number)))
     return result
 
 
-def _numbers(texts: pa.Array) -> np.ndarray:
+def _numbers(texts: pa.ChunkedArray) -> np.ndarray:
     """Text that matched ``NUMBER`` as float64: Arrow's cast, or Python's ``float`` for forms Arrow's parser refuses."""
     try:
         return pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False)
@@ -292,8 +361,16 @@ def _numbers(texts: pa.Array) -> np.ndarray:
         return np.array([float(t) for t in texts.to_pylist()], dtype=np.float64)
 
 
+def _each(function, *iterables) -> list:
+    """``function`` over the items, on a thread per core: Arrow's kernels and NumPy's sort release the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(function, *iterables))
+
+
 def profiles(dataset: Dataset) -> list[Profile]:
-    return [profile(n, c) for n, c in zip(dataset.names, dataset.columns)]
+    return _each(profile, dataset.names, dataset.columns)
 
 
 def _from_statistics(feature: dict) -> Profile:
@@ -307,8 +384,10 @@ def _from_statistics(feature: dict) -> Profile:
         levels = sketch.get("data") or []
         values = [np.asarray(level, dtype=np.float64) for level in levels]
         if values and sum(len(v) for v in values):
-            result.values = np.concatenate(values)
-            result.weights = np.concatenate([np.full(len(v), 2.0**i) for i, v in enumerate(values)])
+            merged = np.concatenate(values)
+            order = np.argsort(merged, kind="stable")
+            result.values = merged[order]
+            result.weights = np.concatenate([np.full(len(v), 2.0**i) for i, v in enumerate(values)])[order]
     if "string_statistics" in feature:
         buckets = stats.get("distribution", {}).get("categorical", {}).get("buckets", [])
         result.counts = {str(b["value"]): float(b["count"]) for b in buckets}
@@ -330,9 +409,19 @@ def _numerical(p: Profile) -> dict:
     values = p.values if p.values is not None else np.empty(0)
     stats: dict = {"common": {"num_present": p.present, "num_missing": p.missing}}
     if len(values):
-        low, high = float(values.min()), float(values.max())
+        low, high = float(values[0]), float(values[-1])  # sorted
         edges = np.linspace(low, high, 11) if high > low else np.array([low, low])
-        counts = np.histogram(values, bins=edges)[0] if high > low else np.array([len(values)])
+        # ten equal-width buckets, the last one closed (np.histogram's rule), counted on the sorted values
+        counts = (
+            np.diff(np.concatenate([[0], np.searchsorted(values, edges[1:-1], side="left"), [len(values)]]))
+            if high > low
+            else np.array([len(values)])
+        )
+        # the sketch: up to 2,048 quantiles, linearly interpolated between order statistics (np.quantile's default)
+        position = np.linspace(0, len(values) - 1, min(2048, len(values)))
+        below = np.floor(position).astype(np.intp)
+        above = np.minimum(below + 1, len(values) - 1)
+        quantiles = values[below] + (values[above] - values[below]) * (position - below)
         stats |= {
             "mean": float(values.mean()),
             "sum": float(values.sum()),
@@ -346,7 +435,7 @@ def _numerical(p: Profile) -> dict:
                     ],
                     "sketch": {
                         "parameters": {"c": 0.64, "k": 2048.0},
-                        "data": [np.quantile(values, np.linspace(0, 1, min(2048, len(values)))).tolist()],
+                        "data": [quantiles.tolist()],
                     },
                 }
             },
@@ -356,18 +445,18 @@ def _numerical(p: Profile) -> dict:
 
 def statistics_json(items: list[Profile], item_count: int) -> dict:
     """Model Monitor's ``statistics.json`` (data quality)."""
-    features = []
-    for p in items:
-        if p.inferred_type in ("Integral", "Fractional"):
-            features.append({"name": p.name, "inferred_type": p.inferred_type, "numerical_statistics": _numerical(p)})
-            continue
-        stats: dict = {"common": {"num_present": p.present, "num_missing": p.missing}}
-        if p.counts:
-            stats["distinct_count"] = float(len(p.counts))
-            top = sorted(p.counts.items(), key=lambda kv: (-kv[1], kv[0]))
-            stats["distribution"] = {"categorical": {"buckets": [{"value": v, "count": c} for v, c in top]}}
-        features.append({"name": p.name, "inferred_type": p.inferred_type, "string_statistics": stats})
-    return {"version": 0.0, "dataset": {"item_count": int(item_count)}, "features": features}
+    return {"version": 0.0, "dataset": {"item_count": int(item_count)}, "features": _each(_feature_statistics, items)}
+
+
+def _feature_statistics(p: Profile) -> dict:
+    if p.inferred_type in ("Integral", "Fractional"):
+        return {"name": p.name, "inferred_type": p.inferred_type, "numerical_statistics": _numerical(p)}
+    stats: dict = {"common": {"num_present": p.present, "num_missing": p.missing}}
+    if p.counts:
+        stats["distinct_count"] = float(len(p.counts))
+        top = sorted(p.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        stats["distribution"] = {"categorical": {"buckets": [{"value": v, "count": c} for v, c in top]}}
+    return {"name": p.name, "inferred_type": p.inferred_type, "string_statistics": stats}
 
 
 def suggest_constraints(items: list[Profile], threshold: float) -> dict:
@@ -413,18 +502,24 @@ def read_constraints(path: Path) -> dict:
 
 
 def ks_distance(a: np.ndarray, b: np.ndarray, a_weights: np.ndarray | None = None) -> float:
-    """Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs (``a`` optionally weighted)."""
+    """Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs (``a`` optionally weighted).
+    Profiles hold their samples sorted; others are sorted here."""
     if len(a) == 0 or len(b) == 0:
         return math.nan
-    order = np.argsort(a, kind="stable")
-    a = a[order]
-    weights = np.ones(len(a)) if a_weights is None else a_weights[order]
+    if len(a) > 1 and (np.diff(a) < 0).any():
+        order = np.argsort(a, kind="stable")
+        a, a_weights = a[order], None if a_weights is None else a_weights[order]
+    if len(b) > 1 and (np.diff(b) < 0).any():
+        b = np.sort(b)
+    weights = np.ones(len(a)) if a_weights is None else a_weights
     cumulative = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
-    b = np.sort(b)
-    grid = np.concatenate([a, b])
-    cdf_a = cumulative[np.searchsorted(a, grid, side="right")]
-    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
-    return float(np.max(np.abs(cdf_a - cdf_b)))
+    # The gap is largest at a sample point, just after it: evaluate both CDFs at the last of each run of equal values.
+    gaps = []
+    for points in (a, b):
+        ends = np.append(np.flatnonzero(np.diff(points)), len(points) - 1)
+        at = points[ends]
+        gaps.append(np.abs(cumulative[np.searchsorted(a, at, side="right")] - np.searchsorted(b, at, side="right") / len(b)).max())
+    return float(max(gaps))
 
 
 def ks_critical(n: int, m: int, alpha: float) -> float:
@@ -432,6 +527,11 @@ def ks_critical(n: int, m: int, alpha: float) -> float:
     if n == 0 or m == 0:
         return math.inf
     return math.sqrt(-0.5 * math.log(alpha / 2)) * math.sqrt((n + m) / (n * m))
+
+
+def _distinct(ordered: np.ndarray) -> int:
+    """Distinct values of a sorted array (repeated rows counted once in the chance level)."""
+    return int(np.count_nonzero(np.diff(ordered))) + 1 if len(ordered) else 0
 
 
 def linf_distance(a: dict[str, float], b: dict[str, float]) -> float:
@@ -526,8 +626,8 @@ def check(
             continue
         if kind in ("Integral", "Fractional") and b.values is not None and c.values is not None and len(c.values):
             result.distance = ks_distance(b.values, c.values, b.weights)
-            n = b.present if b.weights is not None else len(np.unique(b.values))
-            result.limit = max(numeric_threshold, ks_critical(n, len(np.unique(c.values)), per_feature_alpha))
+            n = b.present if b.weights is not None else _distinct(b.values)
+            result.limit = max(numeric_threshold, ks_critical(n, _distinct(c.values), per_feature_alpha))
         elif kind == "String" and b.counts and c.counts:
             result.distance = linf_distance(b.counts, c.counts)
             result.limit = categorical_threshold

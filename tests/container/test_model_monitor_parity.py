@@ -239,3 +239,31 @@ def test_a_json_lines_baseline_data_set(tmp_path):
     assert summary["violations"] == 0
     types = [f["inferred_type"] for f in json.loads((tmp_path / "out" / "constraints.json").read_text())["features"]]
     assert types == ["Integral", "String"]
+
+
+def test_padded_cells_and_padded_missing_values_read_as_model_monitor_reads_them(tmp_path, mixed):
+    baseline, _ = mixed
+    capture = _capture(tmp_path, [_record(" 1 , 0.5 , red \n2, nan ,blue\n 3,0.25, ")])
+    summary = drift.analyze(baseline, capture, tmp_path / "out")
+    stats = {f["name"]: f for f in json.loads((tmp_path / "out" / "statistics.json").read_text())["features"]}
+    assert summary["rows"] == 3
+    assert stats["count"]["inferred_type"] == "Integral" and stats["count"]["numerical_statistics"]["sum"] == 6.0
+    assert stats["score"]["numerical_statistics"]["common"] == {"num_present": 2, "num_missing": 1}
+    assert stats["colour"]["string_statistics"]["common"] == {"num_present": 2, "num_missing": 1}
+    assert sorted(b["value"] for b in stats["colour"]["string_statistics"]["distribution"]["categorical"]["buckets"]) == ["blue", "red"]
+
+
+def test_a_file_read_columnar_and_one_read_line_by_line_give_the_same_result(tmp_path, mixed):
+    """A malformed line sends its file down the line-by-line path: apart from that line, the result is the same."""
+    baseline, rows = mixed
+    records = [_record("\n".join(",".join(str(v) for v in r) for r in rows[i : i + 3])) for i in range(0, 120, 3)]
+    records.insert(5, _record('{"instances": [[1, 0.5, "red"]]}', "application/json", "JSON"))
+    clean = drift.analyze(baseline, _capture(tmp_path / "a", records), tmp_path / "a-out")
+    broken = _capture(tmp_path / "b", records)
+    with next(broken.rglob("*.jsonl")).open("a") as fh:
+        fh.write("{not json\n")
+    dirty = drift.analyze(baseline, broken, tmp_path / "b-out")
+    assert (clean["malformed"], dirty["malformed"]) == (0, 1) and clean["rows"] == dirty["rows"] == 121
+    assert [json.loads((tmp_path / d / "statistics.json").read_text()) for d in ("a-out", "b-out")][0] == json.loads(
+        (tmp_path / "b-out" / "statistics.json").read_text()
+    )
