@@ -227,7 +227,7 @@ def _parse_csv(chunks: list[pa.Buffer | bytes]) -> tuple[list[pa.ChunkedArray], 
         odd.append([None if c.strip() in MISSING_TOKENS else c for c in next(csv.reader([row.text]))])
         return "skip"
 
-    body = chunks[0] if len(chunks) == 1 else pa.py_buffer(b"".join(bytes(c) for c in chunks))
+    body = chunks[0] if len(chunks) == 1 else pa.py_buffer(b"".join(chunks))  # Arrow buffers join without a copy each
     head = bytes(body[: 1 << 16]).split(b"\n", 1)[0].decode("utf-8", errors="replace")
     names = [f"c{i}" for i in range(len(next(csv.reader([head]))))]
     table = pa_csv.read_csv(
@@ -331,9 +331,14 @@ def profile(name: str, column: pa.ChunkedArray) -> Profile:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         numbers = None
     if numbers is not None:
-        integral = n - int(pc.sum(pc.match_substring_regex(present, r"[.eE]")).as_py() or 0)
+        values = numbers.to_numpy(zero_copy_only=False)
+        # Integral is about the text ("3" is, "3.0" and "3e0" are not): only whole values need their text read.
+        whole = values == np.floor(values)
+        integral = int(whole.sum())
+        if integral:
+            integral -= int(pc.sum(pc.match_substring_regex(present.filter(pa.array(whole)), r"[.eE]")).as_py() or 0)
         result = Profile(name, "Integral" if integral == n else "Fractional", n, len(column) - n, integral, n)
-        result.values = np.sort(numbers.to_numpy(zero_copy_only=False))
+        result.values = np.sort(values)  # Arrow's buffer is read-only (a single chunk is not copied)
         return result
     column = _normalize(column)  # padded cells, and missing values written with padding
     present = column.drop_null()
