@@ -1,17 +1,24 @@
-"""Benchmark: the drift check on 1,000,000 captured records, and evidently's data-drift report on the same data.
+"""Benchmark: the drift check on 1,000,000 captured records vs evidently's data-drift report on the same data.
 
-Generates the records (SageMaker's capture format, one row each, five features shifted) from the
-built-in data set, then times, in this one process:
-- ours end to end: read and parse the capture files, check every feature, write the four outputs;
-- ours, check only (the rows already parsed into columns: profiling and checking);
-- evidently's ``DataDriftPreset`` report on the same baseline and rows as pandas DataFrames (its
-  input format; the parsing it needs is not counted for it).
+Generates the records once (SageMaker's capture format, one CSV row each, five features shifted) from the
+built-in data set, plus the same rows as a NumPy file for the peer. Then, ``BENCH_RUNS`` times (default 3),
+each in a fresh process so that its peak memory (max RSS, from the kernel) is its own:
+- ours, end to end: read the capture JSON Lines, parse, profile, check, write every output
+  (``statistics.json``, ``constraints.json``, ``constraint_violations.json``, ``report.html``, ``summary.json``);
+- evidently's ``DataDriftPreset`` report on the same baseline and rows given as pandas DataFrames (its input
+  format: building the DataFrames is not counted, reading the capture is not asked of it).
+Prints every run, the medians, the ratio of the medians and both peak memories, side by side.
+
+Run: ``make bench-drift`` (evidently lives in ``.venv-bench``, never in the tests); ``BENCH_RECORDS`` to change the size.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,62 +33,93 @@ sys.path.insert(0, str(ROOT / "container"))
 from mlops_container import capture, data, drift, preprocess  # noqa: E402
 
 RECORDS = int(os.environ.get("BENCH_RECORDS", "1000000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+GOAL = 10.0
+
+
+def ours(root: Path) -> dict:
+    started = time.perf_counter()
+    summary = drift.analyze(root / "baseline.csv", root / "capture", root / "monitoring")
+    return {"seconds": time.perf_counter() - started, "drifted": summary["drifted_features"], "rows": summary["rows"]}
+
+
+def evidently(root: Path) -> dict:
+    import pandas as pd
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    names = json.loads((root / "names.json").read_text())
+    reference = pd.DataFrame(np.load(root / "baseline.npy"), columns=names)
+    current = pd.DataFrame(np.load(root / "current.npy"), columns=names)
+    started = time.perf_counter()
+    result = Report([DataDriftPreset()]).run(reference_data=reference, current_data=current)
+    seconds = time.perf_counter() - started
+    del result
+    return {"seconds": seconds, "version": __import__("evidently").__version__}
+
+
+def _worker(kind: str, root: Path) -> dict:
+    """Run one measurement in a fresh process; its result and its peak resident memory (the kernel's max RSS)."""
+    completed = subprocess.run([sys.executable, __file__, "--worker", kind, str(root)], stdout=subprocess.PIPE, text=True)
+    if completed.returncode:
+        raise SystemExit(f"bench-drift: the {kind} run failed")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["peak_mb"] = result.pop("peak_kb") / 1024
+    return result
+
+
+def _generate(root: Path) -> None:
+    data.write_table(root / "raw" / "d.csv", data.builtin_dataset())
+    preprocess.run(root / "raw", root / "out", target="target", validation_fraction=0.15, test_fraction=0.15, seed=42)
+    (root / "baseline.csv").write_bytes((root / "out" / "baseline" / "baseline.csv").read_bytes())
+    baseline = data.read_table(root / "baseline.csv", target=None)
+    rng = np.random.default_rng(0)
+    rows = baseline.X[rng.integers(0, len(baseline), RECORDS)] * rng.normal(1, 0.02, (RECORDS, baseline.X.shape[1]))
+    rows[:, :5] += 1.5 * baseline.X.std(axis=0)[:5]
+    when = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    folder = root / "capture" / "ep" / "AllTraffic" / "2026" / "11" / "23" / "12"
+    folder.mkdir(parents=True)
+    texts = [",".join(f"{v:.6g}" for v in row) for row in rows]
+    with (folder / "part.jsonl").open("w") as fh:
+        for i, text in enumerate(texts):
+            fh.write(json.dumps(capture.capture_record(text.encode(), "text/csv", b"0.5\n", "text/csv", event_id=str(i), when=when)) + "\n")
+    # the peer gets exactly the values the capture holds
+    np.save(root / "current.npy", np.array([[float(v) for v in t.split(",")] for t in texts]))
+    np.save(root / "baseline.npy", baseline.X)
+    (root / "names.json").write_text(json.dumps(baseline.features))
 
 
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        result = (ours if sys.argv[2] == "ours" else evidently)(Path(sys.argv[3]))
+        result["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps(result))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        data.write_table(root / "raw" / "d.csv", data.builtin_dataset())
-        preprocess.run(root / "raw", root / "out", target="target", validation_fraction=0.15, test_fraction=0.15, seed=42)
-        baseline_csv = root / "out" / "baseline" / "baseline.csv"
-        baseline = data.read_table(baseline_csv, target=None)
-        rng = np.random.default_rng(0)
-        rows = baseline.X[rng.integers(0, len(baseline), RECORDS)] * rng.normal(1, 0.02, (RECORDS, baseline.X.shape[1]))
-        sd = baseline.X.std(axis=0)
-        rows[:, :5] += 1.5 * sd[:5]
         started = time.perf_counter()
-        when = datetime(2026, 11, 23, 12, tzinfo=UTC)
-        capture_dir = root / "capture" / "ep" / "AllTraffic" / "2026" / "11" / "23" / "12"
-        capture_dir.mkdir(parents=True)
-        with (capture_dir / "part.jsonl").open("w") as fh:
-            for i, row in enumerate(rows):
-                body = ",".join(f"{v:.6g}" for v in row).encode()
-                fh.write(json.dumps(capture.capture_record(body, "text/csv", b"0.5\n", "text/csv", event_id=str(i), when=when)) + "\n")
-        size = (capture_dir / "part.jsonl").stat().st_size
-        print(f"generated {RECORDS:,} capture records ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
-
-        t = time.perf_counter()
-        summary = drift.analyze(baseline_csv, root / "capture", root / "monitoring")
-        ours_total = time.perf_counter() - t
-        print(
-            f"ours, end to end (parse + check + outputs): {ours_total:.2f} s, {RECORDS / ours_total:,.0f} records/s; "
-            f"drift in {len(summary['drifted_features'])} features: {', '.join(summary['drifted_features'])}"
-        )
-
-        base = drift.profiles(drift.read_dataset(baseline_csv))
-        constraints = drift.suggest_constraints(base, drift.DEFAULT_THRESHOLD)
-        dataset = drift.capture_dataset(drift.read_capture(root / "capture"), baseline.features)
-        t = time.perf_counter()
-        drift.check(constraints, base, drift.profiles(dataset))
-        ours_check = time.perf_counter() - t
-        print(f"ours, check only: {ours_check:.2f} s, {RECORDS / ours_check:,.0f} records/s")
-
-        try:
-            import pandas as pd
-            from evidently import Report
-            from evidently.presets import DataDriftPreset
-        except ImportError as exc:
-            print(f"evidently not installed ({exc}); run `make bench-drift`")
-            return 1
-        reference = pd.DataFrame(baseline.X, columns=baseline.features)
-        current = pd.DataFrame(rows, columns=baseline.features)
-        t = time.perf_counter()
-        result = Report([DataDriftPreset()]).run(reference_data=reference, current_data=current)
-        peer = time.perf_counter() - t
-        drifted = json.loads(result.json()) if hasattr(result, "json") else {}
-        print(f"evidently {__import__('evidently').__version__} DataDriftPreset (DataFrames given): {peer:.2f} s, {RECORDS / peer:,.0f} records/s")
-        print(f"ratio evidently / ours: end to end {peer / ours_total:.2f}x, check only {peer / ours_check:.2f}x")
-        del drifted
+        _generate(root)
+        size = sum(p.stat().st_size for p in (root / "capture").rglob("*.jsonl"))
+        print(f"generated {RECORDS:,} capture records ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s", flush=True)
+        runs: dict[str, list[dict]] = {"ours": [], "evidently": []}
+        for i in range(RUNS):
+            for kind in runs:
+                result = _worker(kind, root)
+                runs[kind].append(result)
+                print(f"run {i + 1}, {kind}: {result['seconds']:.2f} s, peak memory {result['peak_mb']:.0f} MB", flush=True)
+    seconds = {kind: statistics.median(r["seconds"] for r in results) for kind, results in runs.items()}
+    peak = {kind: max(r["peak_mb"] for r in results) for kind, results in runs.items()}
+    print(f"\nmedian of {RUNS} runs, {RECORDS:,} records, {os.cpu_count()} cores; evidently {runs['evidently'][0]['version']}")
+    print("| | ours: capture JSON Lines -> every output | evidently DataDriftPreset, DataFrames given |")
+    print("| --- | --- | --- |")
+    print(f"| time | {seconds['ours']:.2f} s ({RECORDS / seconds['ours']:,.0f} records/s) | {seconds['evidently']:.2f} s |")
+    print(f"| peak memory (max RSS) | {peak['ours']:.0f} MB | {peak['evidently']:.0f} MB |")
+    ratio = seconds["evidently"] / seconds["ours"]
+    print(f"ours drifted: {', '.join(runs['ours'][0]['drifted'])}")
+    print(
+        f"ratio evidently / ours: {ratio:.2f}x (goal >= {GOAL:g}x: {'met' if ratio >= GOAL else 'NOT met'}); "
+        f"memory ours / evidently: {peak['ours'] / peak['evidently']:.2f} (goal <= 1: {'met' if peak['ours'] <= peak['evidently'] else 'NOT met'})"
+    )
     return 0
 
 
