@@ -1,6 +1,6 @@
 """Benchmark: the drift check on 1,000,000 captured records vs evidently's data-drift report on the same data.
 
-Generates the records once (SageMaker's capture format, one CSV row each, five features shifted) from the
+Generates the records once, in a process of its own (SageMaker's capture format, one CSV row each, five features shifted) from the
 built-in data set, plus the same rows as a NumPy file for the peer. Then, ``BENCH_RUNS`` times (default 3),
 each in a fresh process so that its peak memory (max RSS, from the kernel) is its own:
 - ours, end to end: read the capture JSON Lines, parse, profile, check, write every output
@@ -90,6 +90,9 @@ def _generate(root: Path) -> None:
 
 
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--generate":
+        _generate(Path(sys.argv[2]))
+        return 0
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         result = (ours if sys.argv[2] == "ours" else evidently)(Path(sys.argv[3]))
         result["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -98,7 +101,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        _generate(root)
+        # in a process of its own: a child's max RSS starts from its parent's at fork, so the parent stays small
+        subprocess.run([sys.executable, __file__, "--generate", str(root)], check=True)
         size = sum(p.stat().st_size for p in (root / "capture").rglob("*.jsonl"))
         print(f"generated {RECORDS:,} capture records ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s", flush=True)
         runs: dict[str, list[dict]] = {"ours": [], "evidently": []}
