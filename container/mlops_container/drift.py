@@ -582,6 +582,22 @@ def check(
     per_feature_alpha = alpha / max(1, len(expected))
     checks, violations = [], []
 
+    def distance(feature: dict) -> tuple[str, tuple[float, float]]:
+        """The feature's drift distance and the limit it is held to (NaN when there is nothing to compare)."""
+        name, kind = feature["name"], feature.get("inferred_type", "Unknown")
+        b, c = base.get(name), now.get(name)
+        if not compare or b is None or c is None:
+            return name, (math.nan, math.nan)
+        if kind in ("Integral", "Fractional") and b.values is not None and c.values is not None and len(c.values):
+            n = b.present if b.weights is not None else _distinct(b.values)
+            limit = max(numeric_threshold, ks_critical(n, _distinct(c.values), per_feature_alpha))
+            return name, (ks_distance(b.values, c.values, b.weights), limit)
+        if kind == "String" and b.counts and c.counts:
+            return name, (linf_distance(b.counts, c.counts), categorical_threshold)
+        return name, (math.nan, math.nan)
+
+    distances = dict(_each(distance, constraints["features"]))  # the expensive part, a feature per thread
+
     def violation(feature: str, kind: str, description: str) -> None:
         violations.append({"feature_name": feature, "constraint_check_type": kind, "description": description})
 
@@ -629,13 +645,7 @@ def check(
                 )
         if not compare or b is None:
             continue
-        if kind in ("Integral", "Fractional") and b.values is not None and c.values is not None and len(c.values):
-            result.distance = ks_distance(b.values, c.values, b.weights)
-            n = b.present if b.weights is not None else _distinct(b.values)
-            result.limit = max(numeric_threshold, ks_critical(n, _distinct(c.values), per_feature_alpha))
-        elif kind == "String" and b.counts and c.counts:
-            result.distance = linf_distance(b.counts, c.counts)
-            result.limit = categorical_threshold
+        result.distance, result.limit = distances[name]
         if not math.isnan(result.distance) and result.distance > result.limit:
             result.drift = True
             violation(name, "baseline_drift_check", f"Baseline drift distance: {result.distance} exceeds threshold: {result.limit}")
