@@ -35,6 +35,7 @@ import csv
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,7 +203,8 @@ def read_capture(root: Path) -> CaptureData:
 @dataclass
 class Dataset:
     names: list[str]
-    columns: list[pa.ChunkedArray]  # text, null where missing
+    columns: list[pa.ChunkedArray]  # text, or float64 when every cell of the column read as a number; null where missing
+    text: Callable[[list[int]], dict[int, pa.ChunkedArray]] | None = None  # float64 columns as text, re-read on demand, together
 
     @property
     def rows(self) -> int:
@@ -215,11 +217,35 @@ def _normalize(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(pc.is_in(column, value_set=pa.array(MISSING_TOKENS)), pa.scalar(None, pa.string()), column)
 
 
-def _parse_csv(chunks: list[pa.Buffer | bytes]) -> tuple[list[pa.ChunkedArray], list[list[str | None]]]:
-    """CSV payloads as columns (Arrow's reader, in one pass; missing values null as it reads); rows of another width
-    than the first come back apart."""
+def _csv_body(chunks: list[pa.Buffer | bytes]) -> tuple[pa.Buffer | bytes | None, list[str]]:
     chunks = [c for c in chunks if len(c)]
     if not chunks:
+        return None, []
+    body = chunks[0] if len(chunks) == 1 else pa.py_buffer(b"".join(chunks))  # Arrow buffers join without a copy each
+    head = bytes(body[: 1 << 16]).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    return body, [f"c{i}" for i in range(len(next(csv.reader([head]))))]
+
+
+def _read_csv(body, names: list[str], kind: pa.DataType, keep_apart=None, columns: list[str] | None = None) -> pa.Table:
+    return pa_csv.read_csv(
+        pa.BufferReader(body),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=True),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_apart, newlines_in_values=False),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, kind),
+            include_columns=columns,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=list(MISSING_TOKENS),
+        ),
+    )
+
+
+def _parse_csv(chunks: list[pa.Buffer | bytes], *, numbers: bool = False) -> tuple[list[pa.ChunkedArray], list[list[str | None]]]:
+    """CSV payloads as columns (Arrow's reader, in one pass; missing values null as it reads); rows of another width
+    than the first come back apart. ``numbers``: read every cell as float64 (ArrowInvalid if one is not a number)."""
+    body, names = _csv_body(chunks)
+    if body is None:
         return [], []
     odd: list[list[str | None]] = []
 
@@ -227,26 +253,28 @@ def _parse_csv(chunks: list[pa.Buffer | bytes]) -> tuple[list[pa.ChunkedArray], 
         odd.append([None if c.strip() in MISSING_TOKENS else c for c in next(csv.reader([row.text]))])
         return "skip"
 
-    body = chunks[0] if len(chunks) == 1 else pa.py_buffer(b"".join(chunks))  # Arrow buffers join without a copy each
-    head = bytes(body[: 1 << 16]).split(b"\n", 1)[0].decode("utf-8", errors="replace")
-    names = [f"c{i}" for i in range(len(next(csv.reader([head]))))]
-    table = pa_csv.read_csv(
-        pa.BufferReader(body),
-        read_options=pa_csv.ReadOptions(column_names=names, use_threads=True),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_apart, newlines_in_values=False),
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            null_values=list(MISSING_TOKENS),
-        ),
-    )
+    table = _read_csv(body, names, pa.float64() if numbers else pa.string(), keep_apart)
     return [table.column(n) for n in names], odd
 
 
 def capture_dataset(capture: CaptureData, baseline_names: list[str]) -> Dataset:
     """The captured rows as columns named as the baseline's (positional rows by position, keyed rows by name);
     columns beyond the baseline's are named ``_c<index>`` (or by their key), as Model Monitor names them."""
+    if not capture.rows and not capture.keyed:  # the common case: CSV traffic, read straight into numbers when it is numbers
+        try:
+            arrow_columns, odd = _parse_csv(capture.csv_chunks, numbers=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            odd = None
+        if odd == []:
+            width = len(arrow_columns)
+            keys = list(baseline_names[:width]) + [f"_c{i}" for i in range(len(baseline_names), width)]
+
+            def text(indices: list[int]) -> dict[int, pa.ChunkedArray]:
+                body, names = _csv_body(capture.csv_chunks)
+                table = _read_csv(body, names, pa.string(), columns=[names[j] for j in indices])
+                return {j: table.column(names[j]) for j in indices}
+
+            return Dataset(keys, arrow_columns, text)
     arrow_columns, odd = _parse_csv(capture.csv_chunks)
     positional = odd + capture.rows
     width = max([len(arrow_columns), *(len(r) for r in positional)], default=0)
@@ -316,28 +344,51 @@ class Profile:
     values: np.ndarray | None = None  # the numbers (numeric features)
     weights: np.ndarray | None = None  # their weights (a KLL sketch's levels), None: one each
     counts: dict[str, float] | None = None  # value -> count (String features)
+    integral_of: Callable[[], int] | None = None  # counts ``integral`` when asked (it needs the column's text read again)
 
     @property
     def total(self) -> int:
         return self.present + self.missing
 
+    def integral_count(self) -> int:
+        if self.integral_of is not None:
+            self.integral, self.integral_of = self.integral_of(), None
+        return self.integral
 
-def profile(name: str, column: pa.ChunkedArray) -> Profile:
-    """What ``statistics.json`` says of a column; numeric values sorted (every later use wants them so)."""
+
+def profile(name: str, column: pa.ChunkedArray, text: pa.ChunkedArray | None = None, text_of: Callable[[], pa.ChunkedArray] | None = None) -> Profile:
+    """What ``statistics.json`` says of a column; numeric values sorted (every later use wants them so).
+    ``column`` is text, or float64 already: then whether whole numbers are Integral depends on how they are written,
+    so ``text`` is the column as text when every value is whole (the type depends on it), and ``text_of`` reads it
+    when only some are (only a check against an Integral constraint asks how many)."""
     present = column.drop_null()
     n = len(present)
-    try:  # the common case, a column of numbers: Arrow's cast reads them all, and the text says which are integers
-        numbers = pc.cast(present, pa.float64()) if n else None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        numbers = None
+    if pa.types.is_floating(column.type):
+        numbers = present
+    else:
+        try:  # the common case, a column of numbers: Arrow's cast reads them all, and the text says which are integers
+            numbers = pc.cast(present, pa.float64()) if n else None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            numbers = None
     if numbers is not None:
-        values = numbers.to_numpy(zero_copy_only=False)
+        values = numbers.to_numpy()
         # Integral is about the text ("3" is, "3.0" and "3e0" are not): only whole values need their text read.
         whole = values == np.floor(values)
-        integral = int(whole.sum())
-        if integral:
-            integral -= int(pc.sum(pc.match_substring_regex(present.filter(pa.array(whole)), r"[.eE]")).as_py() or 0)
-        result = Profile(name, "Integral" if integral == n else "Fractional", n, len(column) - n, integral, n)
+        whole_count = int(whole.sum())
+
+        def integral_of(written: pa.ChunkedArray) -> int:
+            return whole_count - int(pc.sum(pc.match_substring_regex(written.drop_null().filter(pa.array(whole)), r"[.eE]")).as_py() or 0)
+
+        lazy = None
+        if whole_count == n and n:
+            integral = integral_of(text if text is not None else column)
+        elif whole_count and not pa.types.is_floating(column.type):
+            integral = integral_of(column)
+        elif whole_count:  # a value with a fraction makes the column Fractional; the Integral share is counted if asked
+            integral, lazy = 0, (lambda: integral_of(text_of())) if text_of is not None else None
+        else:
+            integral = 0
+        result = Profile(name, "Integral" if integral == n and n else "Fractional", n, len(column) - n, integral, n, integral_of=lazy)
         result.values = np.sort(values)  # Arrow's buffer is read-only (a single chunk is not copied)
         return result
     column = _normalize(column)  # padded cells, and missing values written with padding
@@ -374,8 +425,23 @@ def _each(function, *iterables) -> list:
         return list(pool.map(function, *iterables))
 
 
+def _all_whole_numbers(column: pa.ChunkedArray) -> bool:
+    values = column.drop_null().to_numpy()
+    return bool(len(values)) and bool((values == np.floor(values)).all())
+
+
 def profiles(dataset: Dataset) -> list[Profile]:
-    return _each(profile, dataset.names, dataset.columns)
+    texts: dict[int, pa.ChunkedArray] = {}
+    if dataset.text is not None:  # read as numbers: the columns holding whole numbers are read again as text, in one pass
+        whole = _each(lambda j: pa.types.is_floating(dataset.columns[j].type) and _all_whole_numbers(dataset.columns[j]), range(len(dataset.names)))
+        if any(whole):
+            texts = dataset.text([j for j, needed in enumerate(whole) if needed])
+
+    def one(j: int) -> Profile:
+        text_of = (lambda: dataset.text([j])[j]) if dataset.text is not None else None
+        return profile(dataset.names[j], dataset.columns[j], texts.get(j), text_of)
+
+    return _each(one, range(len(dataset.names)))
 
 
 def _from_statistics(feature: dict) -> Profile:
@@ -616,7 +682,7 @@ def check(
             continue
         if evaluate and c.present:
             # Model Monitor's wording, its quirk included: the observed share is printed as a fraction followed by "%".
-            share = {"Integral": c.integral, "Fractional": c.numeric}.get(kind, c.present) / c.present
+            share = (c.integral_count() if kind == "Integral" else c.numeric if kind == "Fractional" else c.present) / c.present
             if kind in ("Integral", "Fractional") and share < type_threshold:
                 violation(
                     name,

@@ -267,3 +267,14 @@ def test_a_file_read_columnar_and_one_read_line_by_line_give_the_same_result(tmp
     assert [json.loads((tmp_path / d / "statistics.json").read_text()) for d in ("a-out", "b-out")][0] == json.loads(
         (tmp_path / "b-out" / "statistics.json").read_text()
     )
+
+
+def test_numbers_read_as_numbers_are_still_typed_by_how_they_are_written(tmp_path):
+    """All-numeric CSV traffic is read straight into numbers; "3.0" is still Fractional text, "3" Integral."""
+    baseline = _baseline(tmp_path, ["count", "score"], [[i % 4, i / 7] for i in range(100)])
+    capture = _capture(tmp_path, [_record("3.0,0.5\n2,0.25\n1,0.75\n0,1.5")])
+    drift.analyze(baseline, capture, tmp_path / "out")
+    stats = {f["name"]: f["inferred_type"] for f in json.loads((tmp_path / "out" / "statistics.json").read_text())["features"]}
+    assert stats == {"count": "Fractional", "score": "Fractional"}
+    (violation,) = [v for v in _violations(tmp_path / "out") if v["constraint_check_type"] == "data_type_check"]
+    assert violation["feature_name"] == "count" and "Observed: Only 0.75% of data is Integral." in violation["description"]
