@@ -44,6 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from mlops_container.inference import RequestError, json_rows
+
 DEFAULT_THRESHOLD = 0.1
 DEFAULT_ALPHA = 0.01
 MAX_DOMAIN = 20  # String features with at most this many distinct baseline values get a suggested domain
@@ -92,21 +94,8 @@ def _cell(value) -> str | None:
 
 
 def _json_rows(value, out: CaptureData) -> None:
-    """One JSON request's rows, in any documented layout."""
-    if isinstance(value, dict):
-        if "instances" in value:
-            value = value["instances"]
-        elif "features" in value:
-            value = [value["features"]]
-        else:
-            value = [value]
-    if not isinstance(value, list):
-        raise ValueError("JSON request is not a list, an object or {instances: [...]}")
-    if value and not isinstance(value[0], (list, dict)):
-        value = [value]
-    for item in value:
-        if isinstance(item, dict) and "features" in item and isinstance(item["features"], list):
-            item = item["features"]
+    """One JSON request's rows, in any layout the server accepts (``inference.json_rows``)."""
+    for item in json_rows(value):
         if isinstance(item, dict):
             out.keyed.append({str(k): _cell(v) for k, v in item.items()})
         elif isinstance(item, list):
@@ -145,7 +134,7 @@ def _read_lines(path: Path, out: CaptureData) -> None:
             out.records += 1
             try:
                 _add_payload(json.loads(line)["captureData"]["endpointInput"], out)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, RequestError) as exc:
                 out.reject(f"{path.name}:{number}", f"{type(exc).__name__}: {str(exc)[:80]}")
 
 
@@ -181,7 +170,7 @@ def _read_columnar(path: Path, out: CaptureData) -> bool:
                 if payload["data"] is None:
                     raise KeyError("captureData.endpointInput.data")
                 _add_payload({k: v for k, v in payload.items() if v is not None}, out)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, RequestError) as exc:
                 out.reject(f"{path.name}:record {start + i + 1}", f"{type(exc).__name__}: {str(exc)[:80]}")
         start += len(chunk)
     return True

@@ -3,6 +3,7 @@
 Accepted request types:
 - ``text/csv``: one row per line, features only, no header;
 - ``application/json``: ``{"instances": [[...], ...]}``, ``{"instances": [{"feature": value, ...}]}``,
+  ``{"instances": [{"features": [...]}]}``,
   a single row ``{"features": [...]}``, or a bare list of rows;
 - ``application/jsonlines``: one JSON row (list, or object keyed by feature) per line (batch transform).
 Responses, chosen by ``Accept`` (default: the request's type): ``text/csv`` one score per line,
@@ -51,7 +52,11 @@ def negotiate(accept: str | None, request_type: str) -> str:
     raise RequestError(406, f"cannot answer in {accept!r}; supported: {', '.join(RESPONSE_TYPES)}")
 
 
-def _rows_from_json_value(value, features: list[str]) -> list[list[float]]:
+def json_rows(value) -> list:
+    """The rows of a JSON request in any accepted layout (``{"instances": [...]}``, ``{"features": [...]}``, a list of
+    rows, one flat row, one object keyed by feature name; an instance may itself be ``{"features": [...]}``): each a
+    list of values or an object keyed by feature name. The one home of these layouts: the server parses requests with
+    it and the drift check reads captured requests with it."""
     if isinstance(value, dict):
         if "instances" in value:
             value = value["instances"]
@@ -63,6 +68,11 @@ def _rows_from_json_value(value, features: list[str]) -> list[list[float]]:
         raise RequestError(400, 'JSON body must be {"instances": [...]}, {"features": [...]} or a list of rows')
     if value and not isinstance(value[0], (list, dict)):
         value = [value]  # a single flat row
+    return [item["features"] if isinstance(item, dict) and isinstance(item.get("features"), list) else item for item in value]
+
+
+def _rows_from_json_value(value, features: list[str]) -> list[list[float]]:
+    value = json_rows(value)
     rows = []
     for i, row in enumerate(value):
         if isinstance(row, dict):

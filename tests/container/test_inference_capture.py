@@ -25,6 +25,7 @@ def test_csv_rows():
     [
         b'{"instances": [[1, 2, 3]]}',
         b'{"instances": [{"a": 1, "b": 2, "c": 3}]}',
+        b'{"instances": [{"features": [1, 2, 3]}]}',
         b'{"features": [1, 2, 3]}',
         b"[[1, 2, 3]]",
         b"[1, 2, 3]",
