@@ -261,6 +261,9 @@ class MonitoringConfig(_Strict):
     enabled: bool = True
     schedule: str = "hourly"
     instance_type: str = "ml.m5.large"
+    # Model Monitor's analyzer is a Spark job: more instances for captures one instance cannot analyze within
+    # max_runtime_minutes. MonitoringClusterConfig.InstanceCount is 1-100 (SageMaker API reference).
+    instance_count: int = Field(default=1, ge=1, le=100)
     max_runtime_minutes: int = Field(default=30, ge=5, le=60)
     drift_alarms: list[DriftAlarmConfig] = []
     retrain_on_drift: bool = True

@@ -78,6 +78,7 @@ class DataQualityMonitorProps:
     alarm_name_prefix: str
     failure_name: str
     max_runtime: Duration = Duration.minutes(MonitoringConfig().max_runtime_minutes)
+    instance_count: int = MonitoringConfig().instance_count
     alarm_period: Duration = Duration.hours(1)
     volume_size_gb: int = 20
 
@@ -142,7 +143,7 @@ class DataQualityMonitor(Construct):
             ),
             "job_resources": sagemaker.CfnDataQualityJobDefinition.MonitoringResourcesProperty(
                 cluster_config=sagemaker.CfnDataQualityJobDefinition.ClusterConfigProperty(
-                    instance_count=1,
+                    instance_count=p.instance_count,
                     instance_type=p.instance_type,
                     volume_size_in_gb=p.volume_size_gb,
                     volume_kms_key_id=p.key.key_arn,

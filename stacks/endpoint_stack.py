@@ -134,6 +134,7 @@ class EndpointStack(Stack):
                 alert_topic=alert_topic,
                 vpc=studio.placement(zones, own.jobs_security_group_id),
                 instance_type=monitoring.instance_type,
+                instance_count=monitoring.instance_count,
                 schedule_expression=monitoring.schedule_expression,
                 drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
                 alarm_name_prefix=drift_alarm_name_prefix(config, project),

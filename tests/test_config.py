@@ -167,6 +167,11 @@ def test_defaults_are_the_documented_ones():
             "less than or equal to 60",
         ),
         (
+            lambda c: c["projects"][0]["monitoring"].update(instance_count=101),
+            "projects[0].monitoring.instance_count",
+            "less than or equal to 100",
+        ),
+        (
             lambda c: c["projects"][0]["monitoring"]["drift_alarms"][0].update(threshold=0),
             "projects[0].monitoring.drift_alarms[0].threshold",
             "greater than 0",

@@ -75,6 +75,12 @@ def test_job_definition_compares_capture_with_the_baseline_encrypted_in_the_vpc(
     assert d["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}
 
 
+def test_the_analyzer_spreads_over_the_configured_instances(stack):
+    build(stack, instance_count=4)
+    (definition,) = Template.from_stack(stack).find_resources("AWS::SageMaker::DataQualityJobDefinition").values()
+    assert definition["Properties"]["JobResources"]["ClusterConfig"]["InstanceCount"] == 4
+
+
 def test_job_definition_name_changes_with_settings_and_baseline():
     """A job definition is replaced on any change, so its name must change too (CloudFormation rule for named resources)."""
 
@@ -88,6 +94,7 @@ def test_job_definition_name_changes_with_settings_and_baseline():
     assert base.startswith("mlops-dev-churn-dq-") and base.endswith("-0a1b2c3d") and len(base) <= 63
     assert name() == base  # deterministic
     assert name(instance_type="ml.m5.xlarge") != base
+    assert name(instance_count=2) != base
     assert name(baseline_uri="s3://artifacts-bucket/pipeline/ffff0000/baseline").endswith("-ffff0000")
     long = name(endpoint_name="a" * 58)
     assert len(long) <= 63
