@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from mlops_container.inference import RequestError, json_rows
+from mlops_container.inference import JSONLINES, RequestError, json_rows, media_type
 
 DEFAULT_THRESHOLD = 0.1
 DEFAULT_ALPHA = 0.01
@@ -107,7 +107,7 @@ def _json_rows(value, out: CaptureData) -> None:
 def _add_payload(payload: dict, out: CaptureData) -> None:
     encoding = str(payload.get("encoding", "CSV")).upper()
     data = payload.get("data", "")
-    kind = str(payload.get("observedContentType", "text/csv")).lower()
+    kind = media_type(str(payload.get("observedContentType", "text/csv")))
     if encoding == "BASE64":
         data = base64.b64decode(data).decode("utf-8")
         encoding = "JSON" if "json" in kind else "CSV"
@@ -117,7 +117,7 @@ def _add_payload(payload: dict, out: CaptureData) -> None:
         if data.strip():
             out.csv_chunks.append((data.strip("\r\n") + "\n").encode())
         return
-    if "jsonlines" in kind or "x-jsonlines" in kind or "jsonl" in kind:
+    if kind == JSONLINES:  # the server's own aliases (application/x-jsonlines, application/jsonl)
         for line in data.splitlines():
             if line.strip():
                 _json_rows(json.loads(line), out)
@@ -146,7 +146,8 @@ CAPTURE_SCHEMA = pa.schema(
 
 def _read_columnar(path: Path, out: CaptureData) -> bool:
     """The file read by Arrow's JSON reader; CSV payloads stay in Arrow (one buffer of lines), the rest go to
-    ``_add_payload``. False (nothing added) when Arrow refuses the file or it lacks the capture fields."""
+    ``_add_payload``; a record without ``captureData.endpointInput.data`` is rejected with that reason. False (nothing
+    added) when Arrow refuses the file (a line that is not JSON, a field of another type)."""
     import pyarrow.json as pa_json
 
     try:
@@ -246,6 +247,11 @@ def _parse_csv(chunks: list[pa.Buffer | bytes], *, numbers: bool = False) -> tup
     return [table.column(n) for n in names], odd
 
 
+def _column_names(baseline_names: list[str], width: int) -> list[str]:
+    """Positional columns named as the baseline's; past them ``_c<index>``, as Model Monitor names them."""
+    return list(baseline_names[:width]) + [f"_c{i}" for i in range(len(baseline_names), width)]
+
+
 def capture_dataset(capture: CaptureData, baseline_names: list[str]) -> Dataset:
     """The captured rows as columns named as the baseline's (positional rows by position, keyed rows by name);
     columns beyond the baseline's are named ``_c<index>`` (or by their key), as Model Monitor names them."""
@@ -255,8 +261,7 @@ def capture_dataset(capture: CaptureData, baseline_names: list[str]) -> Dataset:
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             odd = None
         if odd == []:
-            width = len(arrow_columns)
-            keys = list(baseline_names[:width]) + [f"_c{i}" for i in range(len(baseline_names), width)]
+            keys = _column_names(baseline_names, len(arrow_columns))
 
             def text(indices: list[int]) -> dict[int, pa.ChunkedArray]:
                 body, names = _csv_body(capture.csv_chunks)
@@ -266,8 +271,7 @@ def capture_dataset(capture: CaptureData, baseline_names: list[str]) -> Dataset:
             return Dataset(keys, arrow_columns, text)
     arrow_columns, odd = _parse_csv(capture.csv_chunks)
     positional = odd + capture.rows
-    width = max([len(arrow_columns), *(len(r) for r in positional)], default=0)
-    keys = list(baseline_names[:width]) + [f"_c{i}" for i in range(len(baseline_names), width)]
+    keys = _column_names(baseline_names, max([len(arrow_columns), *(len(r) for r in positional)], default=0))
     for row in capture.keyed:
         keys += [k for k in row if k not in keys]
     arrow_rows = len(arrow_columns[0]) if arrow_columns else 0
@@ -345,11 +349,11 @@ class Profile:
         return self.integral
 
 
-def profile(name: str, column: pa.ChunkedArray, text: pa.ChunkedArray | None = None, text_of: Callable[[], pa.ChunkedArray] | None = None) -> Profile:
+def profile(name: str, column: pa.ChunkedArray, text_of: Callable[[], pa.ChunkedArray] | None = None) -> Profile:
     """What ``statistics.json`` says of a column; numeric values sorted (every later use wants them so).
     ``column`` is text, or float64 already: then whether whole numbers are Integral depends on how they are written,
-    so ``text`` is the column as text when every value is whole (the type depends on it), and ``text_of`` reads it
-    when only some are (only a check against an Integral constraint asks how many)."""
+    and ``text_of`` gives the column as text (read when every value is whole, for the type, or when only some are
+    and a check against an Integral constraint asks how many)."""
     present = column.drop_null()
     n = len(present)
     if pa.types.is_floating(column.type):
@@ -368,13 +372,12 @@ def profile(name: str, column: pa.ChunkedArray, text: pa.ChunkedArray | None = N
         def integral_of(written: pa.ChunkedArray) -> int:
             return whole_count - int(pc.sum(pc.match_substring_regex(written.drop_null().filter(pa.array(whole)), r"[.eE]")).as_py() or 0)
 
+        written = text_of if pa.types.is_floating(column.type) else (lambda: column)
         lazy = None
         if whole_count == n and n:
-            integral = integral_of(text if text is not None else column)
-        elif whole_count and not pa.types.is_floating(column.type):
-            integral = integral_of(column)
+            integral = integral_of(written())
         elif whole_count:  # a value with a fraction makes the column Fractional; the Integral share is counted if asked
-            integral, lazy = 0, (lambda: integral_of(text_of())) if text_of is not None else None
+            integral, lazy = 0, (lambda: integral_of(written()))
         else:
             integral = 0
         result = Profile(name, "Integral" if integral == n and n else "Fractional", n, len(column) - n, integral, n, integral_of=lazy)
@@ -427,8 +430,8 @@ def profiles(dataset: Dataset) -> list[Profile]:
             texts = dataset.text([j for j, needed in enumerate(whole) if needed])
 
     def one(j: int) -> Profile:
-        text_of = (lambda: dataset.text([j])[j]) if dataset.text is not None else None
-        return profile(dataset.names[j], dataset.columns[j], texts.get(j), text_of)
+        text_of = (lambda: texts[j] if j in texts else dataset.text([j])[j]) if dataset.text is not None else None
+        return profile(dataset.names[j], dataset.columns[j], text_of)
 
     return _each(one, range(len(dataset.names)))
 
@@ -634,6 +637,7 @@ def check(
     base = {p.name: p for p in baseline}
     now = {p.name: p for p in current}
     expected = [f["name"] for f in constraints["features"]]
+    known = set(expected)
     per_feature_alpha = alpha / max(1, len(expected))
     checks, violations = [], []
 
@@ -679,9 +683,9 @@ def check(
                     f"Data type match requirement is not met. Expected data type: {kind}, Expected match: {_percent(type_threshold)}. "
                     f"Observed: Only {share}% of data is {kind}.",
                 )
-            domains = feature.get("string_constraints", {}).get("domains")
+            domains = set(feature.get("string_constraints", {}).get("domains") or ())
             if kind == "String" and domains and c.counts is not None:
-                inside = sum(n for v, n in c.counts.items() if v in set(domains)) / c.present
+                inside = sum(n for v, n in c.counts.items() if v in domains) / c.present
                 if inside < domain_threshold:
                     violation(
                         name,
@@ -698,14 +702,12 @@ def check(
                     "completeness_check",
                     f"Data completeness requirement is not met. Expected: {_percent(required)}. Observed: Only {completeness}%.",
                 )
-        if not compare or b is None:
-            continue
-        result.distance, result.limit = distances[name]
+        result.distance, result.limit = distances[name]  # NaN when not compared
         if not math.isnan(result.distance) and result.distance > result.limit:
             result.drift = True
             violation(name, "baseline_drift_check", f"Baseline drift distance: {result.distance} exceeds threshold: {result.limit}")
     for p in current:
-        if p.name not in set(expected):
+        if p.name not in known:
             violation(
                 p.name,
                 "extra_column_check",
