@@ -17,6 +17,8 @@ import io
 import json
 
 import numpy as np
+import pyarrow as pa  # imported with the app (a preloading server's workers share it), not on a request
+import pyarrow.csv as pa_csv
 
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
 REQUEST_TYPES = (CSV, JSON, JSONLINES)
@@ -149,9 +151,6 @@ def _arrow_csv(body: bytes, n_features: int) -> np.ndarray | None:
     """``body`` parsed by Arrow's CSV reader (correctly rounded, like NumPy's: the same floats, ~4x faster on
     large bodies), or ``None`` when Arrow refuses it (a bad cell, a ragged row, padding): the NumPy path then
     parses it or names the problem, so what is accepted and every error message stay the same."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
     names = [f"f{i}" for i in range(n_features)]
     try:
         table = pa_csv.read_csv(
