@@ -152,8 +152,10 @@ def compile_scorer(estimator) -> Callable[[np.ndarray], np.ndarray] | None:
         return None
     dtype = np.uint32 if most_leaves <= 32 else np.uint64
     n_features = int(estimator.n_features_in_)
-    internal = sum(int((~nodes["is_leaf"].astype(bool)).sum()) for nodes in trees)
-    if (internal + n_features) * min(len(trees), BLOCK_TREES) * np.dtype(dtype).itemsize > MAX_TABLE_BYTES:
+    internal = [int((~nodes["is_leaf"].astype(bool)).sum()) for nodes in trees]
+    # each block's table: a row per internal node of its trees and one per feature, a column per tree
+    blocks_bytes = sum((sum(internal[i : i + BLOCK_TREES]) + n_features) * len(trees[i : i + BLOCK_TREES]) for i in range(0, len(trees), BLOCK_TREES))
+    if blocks_bytes * np.dtype(dtype).itemsize > MAX_TABLE_BYTES:
         return None
     blocks = [_block(trees[i : i + BLOCK_TREES], n_features, dtype) for i in range(0, len(trees), BLOCK_TREES)]
     return TreeScorer(estimator, blocks, float(np.ravel(estimator._baseline_prediction)[0]), dtype)

@@ -71,6 +71,16 @@ def test_what_it_does_not_cover_is_left_to_scikit_learn(dataset):
     assert compile_scorer(HistGradientBoostingClassifier(max_iter=5, categorical_features=[3]).fit(categorical, y)) is None
 
 
+def test_the_table_size_bound_is_the_tables_own(dataset, monkeypatch):
+    from mlops_container import tree_scorer
+
+    scorer = compile_scorer(_fit(dataset, max_iter=300, learning_rate=0.3, early_stopping=False))
+    monkeypatch.setattr(tree_scorer, "MAX_TABLE_BYTES", scorer.table_bytes)
+    assert compile_scorer(_fit(dataset, max_iter=300, learning_rate=0.3, early_stopping=False)) is not None
+    monkeypatch.setattr(tree_scorer, "MAX_TABLE_BYTES", scorer.table_bytes - 1)
+    assert compile_scorer(_fit(dataset, max_iter=300, learning_rate=0.3, early_stopping=False)) is None
+
+
 def test_a_flat_matrix_is_refused(dataset):
     scorer = compile_scorer(_fit(dataset, max_iter=5))
     with pytest.raises(ValueError, match="2-D"):
