@@ -23,14 +23,9 @@ STATEFUL_TYPES = frozenset(
 )
 
 
-@jsii.implements(IAspect)
 class StatefulResourcesRetained:
     """Fails synthesis (an error annotation) when a stateful resource would be deleted on destroy,
     or when a log group keeps its logs forever (no ``RetentionInDays``)."""
-
-    def visit(self, node: IConstruct) -> None:
-        if isinstance(node, CfnResource):
-            self.apply(node, node.cfn_resource_type)
 
     def apply(self, node: CfnResource, resource_type: str) -> None:
         if resource_type in STATEFUL_TYPES and node.cfn_options.deletion_policy != CfnDeletionPolicy.RETAIN:
@@ -53,7 +48,7 @@ class PlatformRules:
 
     Each aspect visit is a callback from jsii's Node process into Python (~0.3 ms each, ~800 constructs in
     the dev stage): one aspect applying every rule, with each resource's type read once, costs a third of
-    three aspects. Each rule keeps its own home (and can still be added alone: they are aspects too).
+    three aspects. Each rule keeps its own home; add one alone as ``PlatformRules(rule)``.
     """
 
     def __init__(self, *rules: ResourceRule) -> None:

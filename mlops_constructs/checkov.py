@@ -1,7 +1,7 @@
 """checkov's findings that stand, each skipped on its resources with the reason, in checkov's own per-resource
 skip metadata (``Metadata.checkov.skip``): the one home of every checkov exception.
 
-``CheckovSkips`` visits every CloudFormation resource and writes the skips whose check applies to it; a test runs
+``CheckovSkips`` (a rule of ``aspects.PlatformRules``) writes on each CloudFormation resource the skips whose check applies to it; a test runs
 checkov over the synthesized stages and the delivery app and requires zero failed checks.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jsii
-from aws_cdk import CfnResource, IAspect
-from constructs import IConstruct
+from aws_cdk import CfnResource
 
 
 @dataclass(frozen=True)
@@ -95,13 +93,8 @@ SKIPS = [
 ]
 
 
-@jsii.implements(IAspect)
 class CheckovSkips:
     """Writes each applicable ``SKIPS`` entry into the resource's ``checkov`` metadata."""
-
-    def visit(self, node: IConstruct) -> None:
-        if isinstance(node, CfnResource):
-            self.apply(node, node.cfn_resource_type)
 
     def apply(self, node: CfnResource, resource_type: str) -> None:
         skips = [{"id": s.check, "comment": s.reason} for s in SKIPS if s.resource_type == resource_type and s.applies(node)]

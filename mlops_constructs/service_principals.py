@@ -9,10 +9,8 @@ holds every synthesized trust, topic and key policy to this.
 
 from __future__ import annotations
 
-import jsii
-from aws_cdk import Aws, IAspect, Stack
+from aws_cdk import Aws, CfnResource, Stack
 from aws_cdk import aws_iam as iam
-from constructs import IConstruct
 
 UNCONDITIONED = {
     "apigateway.amazonaws.com": (
@@ -38,17 +36,13 @@ def unconditioned(service: str) -> iam.IPrincipal:
     return iam.ServicePrincipal(service)
 
 
-@jsii.implements(IAspect)
 class ServicesActForThisAccount:
     """Adds ``aws:SourceAccount`` (this account) to every role trust statement that lets an AWS service in without a
     condition, for roles that library constructs make for themselves (CDK Pipelines' CodePipeline, CodeBuild and
     EventBridge roles): those services document the key for their service roles. ``UNCONDITIONED`` services are left alone."""
 
-    def visit(self, node: IConstruct) -> None:
-        if isinstance(node, iam.CfnRole):
-            self.apply(node, "AWS::IAM::Role")
-
-    def apply(self, node, resource_type: str) -> None:
+    def apply(self, node: CfnResource, resource_type: str) -> None:
+        """A rule of ``aspects.PlatformRules``."""
         if resource_type != "AWS::IAM::Role" or not isinstance(node, iam.CfnRole):
             return
         document = Stack.of(node).resolve(node.assume_role_policy_document)

@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
 from app import new_app
-from mlops_constructs.aspects import StatefulResourcesRetained
+from mlops_constructs.aspects import PlatformRules, StatefulResourcesRetained
 
 
 def test_stateful_stacks_are_termination_protected_in_prod_only(dev, prod):
@@ -102,7 +102,7 @@ def test_synthesis_needs_no_context_lookup(dev):
 
 def _synth_with_aspect(stack: cdk.Stack) -> None:
     app = stack.node.root
-    cdk.Aspects.of(app).add(StatefulResourcesRetained())
+    cdk.Aspects.of(app).add(PlatformRules(StatefulResourcesRetained()))
     app.synth()
 
 
