@@ -86,6 +86,15 @@ class PublishedParameters(Construct):
             self.parameters[key] = ssm.StringListParameter(**common(key), string_list_value=items)
 
 
+def sandbox_sources(user_path: str, project_path: str) -> dict[str, str]:
+    """The SSM parameter each value a sandbox links is read from: its user's role, its project's buckets and key
+    (``SANDBOX_KEYS`` but the sandbox's own bucket). Configured sandboxes and the sandbox product read the same ones."""
+    return {
+        "user-role-arn": parameter_name(user_path, USER_KEYS, "role-arn"),
+        **{key: parameter_name(project_path, PROJECT_KEYS, key) for key in ("data-bucket-name", "artifacts-bucket-name", "key-arn")},
+    }
+
+
 def resolved_at_deploy(name: str) -> str:
     """An ``ssm`` dynamic reference to parameter ``name``, which may contain template parameters (``Fn::Join``).
 

@@ -116,3 +116,22 @@ class Sandbox(Construct):
                 "kms:GenerateDataKey*",
             ],
         )
+
+    @classmethod
+    def linking(
+        cls, scope: Construct, construct_id: str, *, user_name: str, linked: dict[str, str], noncurrent_version_expiration: Duration
+    ) -> Sandbox:
+        """A sandbox of the user's role and the project's buckets and key given by value (``published_parameters.sandbox_sources``
+        keys): imported into ``scope``, as configured sandboxes and the sandbox product both do."""
+        return cls(
+            scope,
+            construct_id,
+            props=SandboxProps(
+                user_name=user_name,
+                user_role=iam.Role.from_role_arn(scope, "UserRole", linked["user-role-arn"], mutable=False),
+                data_bucket=s3.Bucket.from_bucket_name(scope, "DataBucket", linked["data-bucket-name"]),
+                artifacts_bucket=s3.Bucket.from_bucket_name(scope, "ArtifactsBucket", linked["artifacts-bucket-name"]),
+                key=kms.Key.from_key_arn(scope, "Key", linked["key-arn"]),
+                noncurrent_version_expiration=noncurrent_version_expiration,
+            ),
+        )

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from aws_cdk import Aws, CfnParameter, Duration, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_servicecatalog as servicecatalog
 from constructs import Construct
 
@@ -33,8 +31,9 @@ from mlops_constructs.published_parameters import (
     PublishedStudio,
     parameter_name,
     resolved_at_deploy,
+    sandbox_sources,
 )
-from mlops_constructs.sandbox import Sandbox, SandboxProps
+from mlops_constructs.sandbox import Sandbox
 from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
@@ -154,25 +153,15 @@ class SandboxProduct(servicecatalog.ProductStack):
             path=path,
             keys=SANDBOX_KEYS,
             values={
-                "user-role-arn": resolved_at_deploy(parameter_name(names.user_parameters(user), USER_KEYS, "role-arn")),
-                **{
-                    key: resolved_at_deploy(parameter_name(names.project_parameters(project), PROJECT_KEYS, key))
-                    for key in ("data-bucket-name", "artifacts-bucket-name", "key-arn")
-                },
+                key: resolved_at_deploy(name) for key, name in sandbox_sources(names.user_parameters(user), names.project_parameters(project)).items()
             },
         )
-        linked = {key: parameter.string_value for key, parameter in links.parameters.items()}  # GetAtt Value: resolved
-        sandbox = Sandbox(
+        sandbox = Sandbox.linking(
             self,
             "Sandbox",
-            props=SandboxProps(
-                user_name=user,
-                user_role=iam.Role.from_role_arn(self, "UserRole", linked["user-role-arn"], mutable=False),
-                data_bucket=s3.Bucket.from_bucket_name(self, "DataBucket", linked["data-bucket-name"]),
-                artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", linked["artifacts-bucket-name"]),
-                key=kms.Key.from_key_arn(self, "Key", linked["key-arn"]),
-                noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
-            ),
+            user_name=user,
+            linked={key: parameter.string_value for key, parameter in links.parameters.items()},  # GetAtt Value: resolved
+            noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
         )
         PublishedParameters(self, "Parameters", path=path, keys=SANDBOX_KEYS, values={"bucket-name": sandbox.bucket.bucket_name})
 
