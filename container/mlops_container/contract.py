@@ -15,7 +15,8 @@ METRIC_DEFINITIONS = [
     for metric in CLASSIFICATION_METRICS
 ]
 
-ENTRYPOINTS = {"preprocess": ["preprocess"], "evaluate": ["evaluate"]}  # processing jobs' ContainerEntrypoint
+# processing jobs' ContainerEntrypoint (``monitor``: the drift check under Model Monitor's container contract)
+ENTRYPOINTS = {"preprocess": ["preprocess"], "evaluate": ["evaluate"], "monitor": ["monitor"]}
 
 # Processing-job mounts (``<ML root>/processing/...`` in the code).
 PREPROCESS_INPUT = "/opt/ml/processing/input/data"
@@ -34,3 +35,10 @@ SCORE_COLUMN = "score"
 
 TRAINING_CHANNELS = ("train", "validation")
 CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
+
+# Model Monitor's mounts (its analyzer's and, under its container contract, the ``monitor`` entrypoint's): the
+# baselining job's data set as the SageMaker SDK's ``suggest_baseline`` mounts it, a schedule's captured data,
+# and the reports. The monitor reads them from the environment SageMaker sets, not from here.
+MONITOR_BASELINE_INPUT = "/opt/ml/processing/input/baseline_dataset_input"
+MONITOR_CAPTURE_INPUT = "/opt/ml/processing/input/endpoint"
+MONITOR_OUTPUT = "/opt/ml/processing/output"

@@ -37,6 +37,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,7 @@ class CaptureData:
     records: int = 0
     malformed: int = 0
     malformed_examples: list[str] = field(default_factory=list)
+    outside: int = 0  # records whose inferenceTime is outside the analyzed window (skipped, not malformed)
 
     def reject(self, where: str, why: str) -> None:
         self.malformed += 1
@@ -125,15 +127,61 @@ def _add_payload(payload: dict, out: CaptureData) -> None:
     _json_rows(json.loads(data), out)
 
 
-def _read_lines(path: Path, out: CaptureData) -> None:
+@dataclass(frozen=True)
+class Window:
+    """The monitoring period ``[start, end)`` (UTC): SageMaker may download captures beyond it, and the analyzer
+    keeps the records whose ``eventMetadata.inferenceTime`` is inside (a record without a readable time is kept)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def parse(cls, start: str | None, end: str | None) -> Window:
+        return cls(_utc(start, "start_time"), _utc(end, "end_time"))
+
+    def __bool__(self) -> bool:
+        return self.start is not None or self.end is not None
+
+    def contains(self, when: datetime | None) -> bool:
+        return when is None or ((self.start is None or when >= self.start) and (self.end is None or when < self.end))
+
+
+def _utc(text: str | None, name: str) -> datetime | None:
+    """An ISO 8601 time (``2019-12-01T15:20:00Z``; the contract's example writes ``15: 20: 00Z``) as aware UTC."""
+    if text is None or not text.strip():
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace(" ", ""))
+    except ValueError:
+        raise BaselineError(f"{name} {text!r} is not an ISO 8601 time such as 2019-12-01T15:20:00Z") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _record_time(record: dict) -> datetime | None:
+    try:
+        return _utc_or_none(str(record["eventMetadata"]["inferenceTime"]))
+    except (KeyError, TypeError):
+        return None
+
+
+def _read_lines(path: Path, out: CaptureData, window: Window = Window()) -> None:
     """One record per line, in Python: the path for files Arrow's JSON reader refuses (a malformed line)."""
     with path.open(encoding="utf-8", errors="replace") as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
+            try:
+                record = json.loads(line)
+                if window and not window.contains(_record_time(record)):
+                    out.outside += 1
+                    continue
+            except ValueError as exc:
+                out.records += 1
+                out.reject(f"{path.name}:{number}", f"{type(exc).__name__}: {str(exc)[:80]}")
+                continue
             out.records += 1
             try:
-                _add_payload(json.loads(line)["captureData"]["endpointInput"], out)
+                _add_payload(record["captureData"]["endpointInput"], out)
             except (ValueError, KeyError, TypeError, AttributeError, RequestError) as exc:
                 out.reject(f"{path.name}:{number}", f"{type(exc).__name__}: {str(exc)[:80]}")
 
@@ -142,18 +190,47 @@ def _read_lines(path: Path, out: CaptureData) -> None:
 CAPTURE_SCHEMA = pa.schema(
     [("captureData", pa.struct([("endpointInput", pa.struct([(name, pa.string()) for name in ("observedContentType", "data", "encoding")]))]))]
 )
+TIMED_CAPTURE_SCHEMA = CAPTURE_SCHEMA.append(pa.field("eventMetadata", pa.struct([("inferenceTime", pa.string())])))
 
 
-def _read_columnar(path: Path, out: CaptureData) -> bool:
+def _inside(table: pa.Table, window: Window) -> pa.Array:
+    """Which records of ``table`` are inside ``window`` (a missing or unreadable time counts as inside)."""
+    times = pc.struct_field(table.column("eventMetadata").combine_chunks(), "inferenceTime")
+    try:
+        parsed = pc.cast(times, pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a time Arrow's ISO 8601 parser refuses: Python's, one by one
+        parsed = pa.array([_utc_or_none(t) for t in times.to_pylist()], pa.timestamp("us", tz="UTC"))
+    keep = pa.array(np.ones(len(parsed), dtype=bool))
+    for bound, compare in ((window.start, pc.greater_equal), (window.end, pc.less)):
+        if bound is not None:
+            keep = pc.and_(keep, pc.fill_null(compare(parsed, pa.scalar(bound, pa.timestamp("us", tz="UTC"))), True))
+    return keep
+
+
+def _utc_or_none(text: str | None) -> datetime | None:
+    try:
+        return _utc(text, "inferenceTime")
+    except BaselineError:
+        return None
+
+
+def _read_columnar(path: Path, out: CaptureData, window: Window = Window()) -> bool:
     """The file read by Arrow's JSON reader; CSV payloads stay in Arrow (one buffer of lines), the rest go to
     ``_add_payload``; a record without ``captureData.endpointInput.data`` is rejected with that reason. False (nothing
     added) when Arrow refuses the file (a line that is not JSON, a field of another type)."""
     import pyarrow.json as pa_json
 
+    schema = TIMED_CAPTURE_SCHEMA if window else CAPTURE_SCHEMA
     try:
-        table = pa_json.read_json(path, parse_options=pa_json.ParseOptions(explicit_schema=CAPTURE_SCHEMA, unexpected_field_behavior="ignore"))
+        table = pa_json.read_json(path, parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return False
+    if window:
+        keep = _inside(table, window)
+        kept = int(pc.sum(keep).as_py() or 0)
+        out.outside += len(table) - kept
+        if kept < len(table):
+            table = table.filter(keep)
     out.records += len(table)
     start = 0
     for chunk in table.column("captureData").chunks:
@@ -177,13 +254,13 @@ def _read_columnar(path: Path, out: CaptureData) -> bool:
     return True
 
 
-def read_capture(root: Path) -> CaptureData:
-    """Every request under ``root`` (``*.jsonl``, any depth): each file columnar with Arrow, or line by line
-    when Arrow refuses it (then each malformed line is counted with its reason)."""
+def read_capture(root: Path, window: Window = Window()) -> CaptureData:
+    """Every request under ``root`` (``*.jsonl``, any depth) made inside ``window``: each file columnar with Arrow,
+    or line by line when Arrow refuses it (then each malformed line is counted with its reason)."""
     out = CaptureData()
     for path in sorted(root.rglob("*.jsonl")):
-        if not _read_columnar(path, out):
-            _read_lines(path, out)
+        if not _read_columnar(path, out, window):
+            _read_lines(path, out, window)
     return out
 
 
@@ -289,9 +366,10 @@ def capture_dataset(capture: CaptureData, baseline_names: list[str]) -> Dataset:
     return Dataset(keys, [column(j, name) for j, name in enumerate(keys)])
 
 
-def read_dataset(path: Path) -> Dataset:
-    """A baseline data set: CSV with a header, or JSON Lines of objects (keys: feature names)."""
-    if path.suffix.lower() in (".jsonl", ".json"):
+def read_dataset(path: Path, kind: str | None = None) -> Dataset:
+    """A baseline data set: CSV with a header, or JSON Lines of objects (keys: feature names). ``kind``: ``csv`` or
+    ``json`` (default: by the file's suffix, ``.json``/``.jsonl`` being JSON Lines)."""
+    if kind == "json" or (kind is None and path.suffix.lower() in (".jsonl", ".json")):
         rows = []
         with path.open(encoding="utf-8") as fh:
             for number, line in enumerate(fh, 1):
@@ -321,6 +399,18 @@ def read_dataset(path: Path) -> Dataset:
         ),
     )
     return Dataset(names, [table.column(n) for n in names])
+
+
+def read_datasets(paths: list[Path], kind: str | None = None) -> Dataset:
+    """Several files of one data set (a processing input's objects), as one: each with the same header."""
+    if not paths:
+        raise BaselineError("no baseline data set: the folder holds no files")
+    parts = [read_dataset(p, kind) for p in paths]
+    for path, part in zip(paths[1:], parts[1:]):
+        if part.names != parts[0].names:
+            raise BaselineError(f"{path}: its columns {part.names} differ from {paths[0].name}'s {parts[0].names}")
+    columns = [pa.chunked_array([c for part in parts for c in part.columns[j].chunks], pa.string()) for j in range(len(parts[0].names))]
+    return Dataset(parts[0].names, columns)
 
 
 # -- profiles: what statistics.json holds about one feature -----------------------------------------------
@@ -783,27 +873,37 @@ def analyze(
     baseline_constraints: Path | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = DEFAULT_ALPHA,
+    window: Window = Window(),
 ) -> dict:
-    """Check the captured data against the baseline and write Model Monitor's three files, report.html and summary.json.
+    """Check the captured data (made inside ``window``) against the baseline and write Model Monitor's three files,
+    report.html and summary.json.
 
     The baseline's statistics come from ``baseline_statistics`` if given, else from ``baseline_dataset``; its
     constraints from ``baseline_constraints`` if given (as written), else suggested from the baseline statistics.
+    Constraints alone are checked without drift distances (there is no distribution to compare with), as Model
+    Monitor does.
     """
-    if baseline_dataset is None and baseline_statistics is None:
-        raise BaselineError("no baseline: give a baseline data set, or a statistics.json (and constraints.json)")
+    if baseline_dataset is None and baseline_statistics is None and baseline_constraints is None:
+        raise BaselineError("no baseline: give a baseline data set, or a statistics.json and/or constraints.json")
     if baseline_dataset is not None and baseline_dataset.suffix == ".json":
         head = baseline_dataset.read_text(encoding="utf-8")[:4096]
         if '"features"' in head and '"version"' in head:
             which = "--baseline-constraints" if '"monitoring_config"' in head else "--baseline-statistics"
             raise BaselineError(f"{baseline_dataset} is Model Monitor's own baseline file: pass it as {which}")
-    baseline = read_statistics(baseline_statistics) if baseline_statistics else profiles(read_dataset(baseline_dataset))
+    if baseline_statistics is not None:
+        baseline = read_statistics(baseline_statistics)
+    elif baseline_dataset is not None:
+        baseline = profiles(read_dataset(baseline_dataset))
+    else:
+        baseline = []
     constraints = read_constraints(baseline_constraints) if baseline_constraints else suggest_constraints(baseline, threshold)
-    capture = read_capture(capture_dir)
+    capture = read_capture(capture_dir, window)
     dataset = capture_dataset(capture, [f["name"] for f in constraints["features"]])
     current = profiles(dataset)
     checks, violations = check(constraints, baseline, current, threshold=threshold, alpha=alpha)
     summary = {
         "records": capture.records,
+        "outside_window": capture.outside,
         "rows": dataset.rows,
         "malformed": capture.malformed,
         "malformed_examples": capture.malformed_examples,

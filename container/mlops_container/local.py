@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops_container import drift as drift_check
 from mlops_container import metrics as gate_metrics
+from mlops_container import monitor
 from mlops_container.capture import CAPTURE_DIR_ENV, ENDPOINT_ENV, read_records
 from mlops_container.data import DEFAULT_TARGET, DataError, Table, builtin_dataset, read_channel, read_table, write_table
 from mlops_container.paths import ML_ROOT_ENV, ProcessingPaths, TrainingPaths
@@ -281,7 +281,7 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
 
     t = progress.step("drift check", "captured traffic against the training baseline (Model Monitor's formats)")
     monitoring = run_dir / "monitoring"
-    result = drift_check.analyze(processing.output("baseline") / "baseline.csv", capture_dir, monitoring)
+    result = drift_check(processing.output("baseline"), capture_dir, run_dir)
     summary["drift"] = {
         "drifted_features": result["drifted_features"],
         "malformed": result["malformed"],
@@ -291,6 +291,25 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     drifted = result["drifted_features"]
     progress.done(t, f"drift in {', '.join(drifted)}" if drifted else "no drift")
     return summary
+
+
+def drift_check(baseline: Path, capture: Path, run_dir: Path) -> dict:
+    """The cloud's two monitoring jobs, run here with the environment SageMaker gives them (``monitor``): the
+    training pipeline's baseline job on the training features (into ``run_dir/baseline``), then a scheduled run on
+    the captured traffic against that baseline's files (into ``run_dir/monitoring``). Same code, same files: the
+    same verdict as the endpoint's monitor on the same data (``monitoring.analyzer: project``)."""
+    root = run_dir / "monitor-job"  # the jobs' /opt/ml (metrics and messages, unused here)
+    files = run_dir / "baseline"
+    monitor.run(root, {"dataset_format": json.dumps({"csv": {"header": True}}), "dataset_source": str(baseline), "output_path": str(files)})
+    scheduled = {
+        "dataset_format": json.dumps({"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}}),
+        "dataset_source": str(capture),
+        "output_path": str(run_dir / "monitoring"),
+        "baseline_statistics": str(files / "statistics.json"),
+        "baseline_constraints": str(files / "constraints.json"),
+        "publish_cloudwatch_metrics": "Disabled",
+    }
+    return monitor.run(root, scheduled)
 
 
 def print_summary(summary: dict, seconds: float) -> None:
