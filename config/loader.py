@@ -64,10 +64,40 @@ def parse_config(text: str, *, source: str, stage: str | None = None, config_dir
     except ValidationError as exc:
         problems += [_problem_from(err, raw) for err in exc.errors()]
         config = None
+    if config is not None and config_dir is not None and registry not in (None, stage):
+        problems += _analyzer_problems(raw, config_dir / f"{registry}.yaml")
     if problems:
         raise ConfigError(source, problems)
     assert config is not None
     return config
+
+
+def _analyzer_problems(raw: dict[str, Any], registry_file: Path) -> list[Problem]:
+    """A project's monitoring analyzer must be the registry stage's: its pipeline computes the baseline the
+    endpoint's monitor reads (the project analyzer's from the training features, Model Monitor's from the scored
+    ones, whose first column is the model's output)."""
+    try:
+        registry = yaml.safe_load(registry_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # the registry stage's own synth reports its file's problems
+    theirs = {}
+    for project in registry.get("projects") or []:
+        if isinstance(project, dict):
+            theirs[project.get("name")] = ((project.get("monitoring") or {}).get("analyzer")) or "model_monitor"
+    problems = []
+    for i, project in enumerate(raw.get("projects") or []):
+        mine = ((project.get("monitoring") or {}).get("analyzer")) or "model_monitor"
+        name = project.get("name")
+        if name in theirs and theirs[name] != mine:
+            problems.append(
+                Problem(
+                    f"projects[{i}].monitoring.analyzer",
+                    mine,
+                    f"must be '{theirs[name]}', the analyzer of project {name} in the model registry stage "
+                    f"({registry_file.name}): its pipeline computes the baseline this stage's monitor reads",
+                )
+            )
+    return problems
 
 
 def _path(loc: tuple[Any, ...], raw: Any) -> str:

@@ -259,6 +259,11 @@ class MonitoringConfig(_Strict):
     """
 
     enabled: bool = True
+    # What analyzes the captured data: Model Monitor's own (Spark) analyzer, or the project's image running its
+    # drift check under Model Monitor's bring-your-own-container contract (the verdict local mode gives; one
+    # instance). The baseline is computed by the model registry stage's pipeline with its analyzer, so a stage
+    # that serves another stage's models names the same analyzer (checked when the configuration is read).
+    analyzer: Literal["model_monitor", "project"] = "model_monitor"
     schedule: str = "hourly"
     instance_type: str = "ml.m5.large"
     # Model Monitor's analyzer is a Spark job: more instances for captures one instance cannot analyze within
@@ -285,6 +290,15 @@ class MonitoringConfig(_Strict):
     @classmethod
     def _processing_family(cls, value: str) -> str:
         return _check_instance_type(value, "monitoring")
+
+    @model_validator(mode="after")
+    def _project_analyzer_runs_on_one_instance(self) -> MonitoringConfig:
+        if self.analyzer == "project" and self.instance_count != 1:
+            raise ValueError(
+                f"instance_count {self.instance_count} with analyzer 'project': the project's drift check runs on one instance "
+                "(each instance would analyze the whole capture again); use analyzer 'model_monitor' to spread the work"
+            )
+        return self
 
     @field_validator("drift_alarms")
     @classmethod

@@ -146,8 +146,14 @@ def _monitor_needs_capture(deployment: Deployment, stacks: list[str]) -> list[st
         config = deployment.templates[stack]["Resources"].get(config_id, {}).get("Properties", {})
         endpoints[name] = config.get("DataCaptureConfig")
     findings = []
-    for stack, logical_id, definition in _resources(deployment, stacks, "AWS::SageMaker::DataQualityJobDefinition"):
-        endpoint_input = definition["Properties"]["DataQualityJobInput"].get("EndpointInput")
+    monitors = [
+        (stack, logical_id, definition["Properties"]["DataQualityJobInput"].get("EndpointInput"))
+        for stack, logical_id, definition in _resources(deployment, stacks, "AWS::SageMaker::DataQualityJobDefinition")
+    ]
+    for stack, logical_id, schedule in _resources(deployment, stacks, "AWS::SageMaker::MonitoringSchedule"):
+        inline = schedule["Properties"]["MonitoringScheduleConfig"].get("MonitoringJobDefinition")  # a container of one's own
+        monitors += [(stack, logical_id, i.get("EndpointInput")) for i in (inline or {}).get("MonitoringInputs", [])]
+    for stack, logical_id, endpoint_input in monitors:
         if endpoint_input is None:
             continue
         name = deployment.resolve(stack, endpoint_input["EndpointName"])

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from config.layout import BASELINE_URI_RUN_ID_INDEX, CONSTRAINTS, PIPELINE_PREFIX, STATISTICS
 from config.schema import MonitoringConfig
+from mlops_constructs.container_contract import contract
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import (
     AwsImage,
@@ -32,13 +33,56 @@ from mlops_constructs.sagemaker_permissions import (
 from mlops_constructs.studio_domain import sagemaker_role
 
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"  # where Model Monitor's analyzer publishes per feature
-CAPTURE_INPUT = "/opt/ml/processing/input/endpoint"
-REPORT_OUTPUT = "/opt/ml/processing/output"
+# Where SageMaker publishes a custom monitoring container's metrics of a real-time endpoint (the container writes
+# them to /opt/ml/output/metrics/cloudwatch): https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html
+BYOC_METRICS_NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
+CAPTURE_INPUT = contract.MONITOR_CAPTURE_INPUT
+REPORT_OUTPUT = contract.MONITOR_OUTPUT
 
 
 def drift_metric_name(feature: str) -> str:
     """The analyzer's per-feature distance to the baseline distribution (emitted when the baseline constraints ask)."""
     return f"feature_baseline_drift_{feature}"
+
+
+@dataclass(frozen=True)
+class Analyzer:
+    """What analyzes the captured data: Model Monitor's own analyzer, or the project's image under Model Monitor's
+    bring-your-own-container contract (``entrypoint`` set). Both read the same baseline files, write the same
+    reports and per-feature metrics; they publish them in different namespaces."""
+
+    image: AwsImage
+    entrypoint: list[str] | None = None
+
+    @classmethod
+    def model_monitor(cls, region: str) -> Analyzer:
+        return cls(AwsImage.model_monitor_analyzer(region))
+
+    @classmethod
+    def project(cls, image: AwsImage) -> Analyzer:
+        """The project's image running ``monitor`` (``mlops_container.monitor``)."""
+        return cls(image, contract.ENTRYPOINTS["monitor"])
+
+    @classmethod
+    def configured(cls, monitoring: MonitoringConfig, region: str, project_image: AwsImage) -> Analyzer:
+        """The analyzer ``monitoring.analyzer`` names."""
+        return cls.project(project_image) if monitoring.analyzer == "project" else cls.model_monitor(region)
+
+    @property
+    def is_project(self) -> bool:
+        return self.entrypoint is not None
+
+    @property
+    def metrics_namespace(self) -> str:
+        return BYOC_METRICS_NAMESPACE if self.is_project else DATA_METRICS_NAMESPACE
+
+    @property
+    def metric_namespace_patterns(self) -> list[str]:
+        """What the jobs' role may publish to (the documentation writes Model Monitor's namespace with and without
+        the leading slash)."""
+        if self.is_project:
+            return ["/aws/sagemaker/Endpoint/*"]
+        return ["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +108,7 @@ class DataQualityMonitorProps:
 
     endpoint_name: str
     schedule_name: str
-    image: AwsImage
+    analyzer: Analyzer
     capture_bucket: s3.IBucket
     baseline_uri: str
     baseline_bucket: s3.IBucket
@@ -90,14 +134,16 @@ class DataQualityMonitor(Construct):
     - ``role``: the monitoring jobs' execution role: reads the endpoint's captured data
       (``s3://<capture>/<endpoint>/``) and the baseline, writes reports under
       ``s3://<capture>/monitoring/<endpoint>/``, uses the project key (and the baseline's key),
-      pulls the analyzer image, writes its logs and the ``aws/sagemaker/Endpoints/data-metrics``
-      metrics, and runs in the VPC.
-    - ``job_definition``: a ``DataQualityJobDefinition`` with the analyzer image, the baseline's
-      statistics and constraints, reports and volume encrypted with the key, inter-container
-      traffic encryption, in the private subnets. Its name carries the baseline's run id and a hash
-      of its settings, because every change replaces it.
+      pulls the analyzer image, writes its logs and the analyzer's metrics namespace, and runs in the VPC.
+    - with Model Monitor's analyzer, ``job_definition``: a ``DataQualityJobDefinition`` with the analyzer
+      image, the baseline's statistics and constraints, reports and volume encrypted with the key,
+      inter-container traffic encryption, in the private subnets. Its name carries the baseline's run id
+      and a hash of its settings, because every change replaces it. With the project's analyzer the same
+      job is defined inline in the schedule (the bring-your-own-container form), with the ``monitor``
+      entrypoint; ``job_definition`` is None.
     - ``schedule``: a ``MonitoringSchedule`` ``schedule_name`` on the endpoint, on
-      ``schedule_expression``; the analyzer publishes CloudWatch metrics per feature.
+      ``schedule_expression``; the analyzer publishes CloudWatch metrics per feature
+      (``analyzer.metrics_namespace``).
     - ``drift_alarms``: per configured feature, an alarm named ``<alarm_name_prefix><feature>``
       when ``feature_baseline_drift_<feature>`` reaches its threshold in a period (no traffic is not
       drift); it notifies the alert topic (and, through its name, may start the training pipeline).
@@ -114,69 +160,11 @@ class DataQualityMonitor(Construct):
         self.reports_uri = f"s3://{p.capture_bucket.bucket_name}/{reports_prefix}"
         self.role = self._role(reports_prefix)
 
-        definition = {
-            "data_quality_app_specification": sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
-                image_uri=p.image.uri,
-                environment={"publish_cloudwatch_metrics": "Enabled"},  # what the drift alarms watch
-            ),
-            "data_quality_baseline_config": sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
-                constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/{CONSTRAINTS}"),
-                statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(s3_uri=f"{p.baseline_uri}/{STATISTICS}"),
-            ),
-            "data_quality_job_input": sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
-                endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
-                    endpoint_name=p.endpoint_name,
-                    local_path=CAPTURE_INPUT,
-                    s3_input_mode="File",
-                    s3_data_distribution_type="FullyReplicated",
-                )
-            ),
-            "data_quality_job_output_config": sagemaker.CfnDataQualityJobDefinition.MonitoringOutputConfigProperty(
-                kms_key_id=p.key.key_arn,
-                monitoring_outputs=[
-                    sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
-                        s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
-                            local_path=REPORT_OUTPUT, s3_uri=self.reports_uri, s3_upload_mode="EndOfJob"
-                        )
-                    )
-                ],
-            ),
-            "job_resources": sagemaker.CfnDataQualityJobDefinition.MonitoringResourcesProperty(
-                cluster_config=sagemaker.CfnDataQualityJobDefinition.ClusterConfigProperty(
-                    instance_count=p.instance_count,
-                    instance_type=p.instance_type,
-                    volume_size_in_gb=p.volume_size_gb,
-                    volume_kms_key_id=p.key.key_arn,
-                )
-            ),
-            "network_config": sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
-                enable_inter_container_traffic_encryption=True,
-                vpc_config=sagemaker.CfnDataQualityJobDefinition.VpcConfigProperty(
-                    security_group_ids=[p.vpc.security_group_id], subnets=p.vpc.subnet_ids
-                ),
-            ),
-            "role_arn": self.role.role_arn,
-            "stopping_condition": sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
-                max_runtime_in_seconds=int(p.max_runtime.to_seconds())
-            ),
-        }
-        self.job_definition = sagemaker.CfnDataQualityJobDefinition(
-            self, "JobDefinition", job_definition_name=self._job_definition_name(definition), **definition
-        )
-        self.job_definition.node.add_dependency(self.role)
-
-        self.schedule = sagemaker.CfnMonitoringSchedule(
-            self,
-            "Schedule",
-            monitoring_schedule_name=p.schedule_name,
-            endpoint_name=p.endpoint_name,
-            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-                monitoring_job_definition_name=self.job_definition.job_definition_name,
-                monitoring_type="DataQuality",
-                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(schedule_expression=p.schedule_expression),
-            ),
-        )
-        self.schedule.node.add_dependency(self.job_definition)  # it names the definition, which CloudFormation cannot see
+        self.job_definition: sagemaker.CfnDataQualityJobDefinition | None = None
+        if p.analyzer.is_project:
+            self.schedule = self._own_container_schedule()
+        else:
+            self.schedule = self._model_monitor_schedule()
 
         self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
         for alarm, name in zip(p.drift_alarms, self.alarm_names):  # the failed-run alarm's name comes last
@@ -239,6 +227,121 @@ class DataQualityMonitor(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
+    def _model_monitor_schedule(self) -> sagemaker.CfnMonitoringSchedule:
+        """Model Monitor's analyzer: a ``DataQualityJobDefinition`` and a schedule naming it."""
+        p = self._props
+        Q = sagemaker.CfnDataQualityJobDefinition
+        definition = {
+            "data_quality_app_specification": Q.DataQualityAppSpecificationProperty(
+                image_uri=p.analyzer.image.uri,
+                environment={"publish_cloudwatch_metrics": "Enabled"},  # what the drift alarms watch
+            ),
+            "data_quality_baseline_config": Q.DataQualityBaselineConfigProperty(
+                constraints_resource=Q.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/{CONSTRAINTS}"),
+                statistics_resource=Q.StatisticsResourceProperty(s3_uri=f"{p.baseline_uri}/{STATISTICS}"),
+            ),
+            "data_quality_job_input": Q.DataQualityJobInputProperty(
+                endpoint_input=Q.EndpointInputProperty(
+                    endpoint_name=p.endpoint_name, local_path=CAPTURE_INPUT, s3_input_mode="File", s3_data_distribution_type="FullyReplicated"
+                )
+            ),
+            "data_quality_job_output_config": Q.MonitoringOutputConfigProperty(
+                kms_key_id=p.key.key_arn,
+                monitoring_outputs=[
+                    Q.MonitoringOutputProperty(
+                        s3_output=Q.S3OutputProperty(local_path=REPORT_OUTPUT, s3_uri=self.reports_uri, s3_upload_mode="EndOfJob")
+                    )
+                ],
+            ),
+            "job_resources": Q.MonitoringResourcesProperty(
+                cluster_config=Q.ClusterConfigProperty(
+                    instance_count=p.instance_count,
+                    instance_type=p.instance_type,
+                    volume_size_in_gb=p.volume_size_gb,
+                    volume_kms_key_id=p.key.key_arn,
+                )
+            ),
+            "network_config": Q.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True,
+                vpc_config=Q.VpcConfigProperty(security_group_ids=[p.vpc.security_group_id], subnets=p.vpc.subnet_ids),
+            ),
+            "role_arn": self.role.role_arn,
+            "stopping_condition": Q.StoppingConditionProperty(max_runtime_in_seconds=int(p.max_runtime.to_seconds())),
+        }
+        self.job_definition = Q(self, "JobDefinition", job_definition_name=self._job_definition_name(definition), **definition)
+        self.job_definition.node.add_dependency(self.role)
+        schedule = sagemaker.CfnMonitoringSchedule(
+            self,
+            "Schedule",
+            monitoring_schedule_name=p.schedule_name,
+            endpoint_name=p.endpoint_name,
+            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+                monitoring_job_definition_name=self.job_definition.job_definition_name,
+                monitoring_type="DataQuality",
+                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(schedule_expression=p.schedule_expression),
+            ),
+        )
+        schedule.node.add_dependency(self.job_definition)  # it names the definition, which CloudFormation cannot see
+        return schedule
+
+    def _own_container_schedule(self) -> sagemaker.CfnMonitoringSchedule:
+        """The project's image under Model Monitor's bring-your-own-container contract: a schedule with its job
+        defined inline (``CreateMonitoringSchedule``'s ``MonitoringJobDefinition``, updated in place). SageMaker
+        gives the container the capture, the baseline files and its settings as the contract documents:
+        https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-contract-inputs.html."""
+        p = self._props
+        M = sagemaker.CfnMonitoringSchedule
+        job = M.MonitoringJobDefinitionProperty(
+            monitoring_app_specification=M.MonitoringAppSpecificationProperty(
+                image_uri=p.analyzer.image.uri, container_entrypoint=p.analyzer.entrypoint
+            ),
+            baseline_config=M.BaselineConfigProperty(
+                constraints_resource=M.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/{CONSTRAINTS}"),
+                statistics_resource=M.StatisticsResourceProperty(s3_uri=f"{p.baseline_uri}/{STATISTICS}"),
+            ),
+            monitoring_inputs=[
+                M.MonitoringInputProperty(
+                    endpoint_input=M.EndpointInputProperty(
+                        endpoint_name=p.endpoint_name, local_path=CAPTURE_INPUT, s3_input_mode="File", s3_data_distribution_type="FullyReplicated"
+                    )
+                )
+            ],
+            monitoring_output_config=M.MonitoringOutputConfigProperty(
+                kms_key_id=p.key.key_arn,
+                monitoring_outputs=[
+                    M.MonitoringOutputProperty(
+                        s3_output=M.S3OutputProperty(local_path=REPORT_OUTPUT, s3_uri=self.reports_uri, s3_upload_mode="EndOfJob")
+                    )
+                ],
+            ),
+            monitoring_resources=M.MonitoringResourcesProperty(
+                cluster_config=M.ClusterConfigProperty(
+                    instance_count=p.instance_count,
+                    instance_type=p.instance_type,
+                    volume_size_in_gb=p.volume_size_gb,
+                    volume_kms_key_id=p.key.key_arn,
+                )
+            ),
+            network_config=M.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True,
+                vpc_config=M.VpcConfigProperty(security_group_ids=[p.vpc.security_group_id], subnets=p.vpc.subnet_ids),
+            ),
+            role_arn=self.role.role_arn,
+            stopping_condition=M.StoppingConditionProperty(max_runtime_in_seconds=int(p.max_runtime.to_seconds())),
+        )
+        schedule = M(
+            self,
+            "Schedule",
+            monitoring_schedule_name=p.schedule_name,
+            endpoint_name=p.endpoint_name,
+            monitoring_schedule_config=M.MonitoringScheduleConfigProperty(
+                monitoring_job_definition=job,
+                schedule_config=M.ScheduleConfigProperty(schedule_expression=p.schedule_expression),
+            ),
+        )
+        schedule.node.add_dependency(self.role)  # its policy too: the first run must be able to read the capture
+        return schedule
+
     @property
     def alarm_names(self) -> list[str]:
         """The drift alarms' names, then the failed-run alarm's (plain strings: usable in another stack)."""
@@ -247,7 +350,7 @@ class DataQualityMonitor(Construct):
     def drift_metric(self, feature: str) -> cloudwatch.Metric:
         """The baseline-drift distance of ``feature``, highest per ``alarm_period``."""
         return cloudwatch.Metric(
-            namespace=DATA_METRICS_NAMESPACE,
+            namespace=self._props.analyzer.metrics_namespace,
             metric_name=drift_metric_name(feature),
             dimensions_map={"Endpoint": self._props.endpoint_name, "MonitoringSchedule": self._props.schedule_name},
             statistic="Maximum",
@@ -274,12 +377,10 @@ class DataQualityMonitor(Construct):
         p.baseline_bucket.grant_read(role, f"{PIPELINE_PREFIX}*")
         p.baseline_key.grant_decrypt(role)
         p.key.grant_encrypt_decrypt(role)
-        allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.image)
+        allow_image_pull(role, sid="PullProjectImage" if p.analyzer.is_project else "PullModelMonitorAnalyzer", image=p.analyzer.image)
         (logs,) = job_log_groups("ProcessingJobs")
-        # The analyzer's per-feature metrics (the documentation writes the namespace with and without the leading slash).
-        allow_job_logs_and_metrics(
-            role, log_groups=[logs], metric_namespaces=["aws/sagemaker/Endpoints/*", "/aws/sagemaker/Endpoints/*"], metrics_sid="DriftMetrics"
-        )
+        # The analyzer's per-feature metrics.
+        allow_job_logs_and_metrics(role, log_groups=[logs], metric_namespaces=p.analyzer.metric_namespace_patterns, metrics_sid="DriftMetrics")
         role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         allow_vpc_networking(role, "JobsInTheVpc", p.vpc)
         acknowledge_wildcards(
@@ -296,7 +397,7 @@ class DataQualityMonitor(Construct):
         acknowledge_wildcards(role, reason="SageMaker names each monitoring job's log stream at run time in this log group.", resources=[logs])
         acknowledge_wildcards(
             role,
-            reason="cloudwatch:PutMetricData (limited to the aws/sagemaker/Endpoints/ namespaces), ecr:GetAuthorizationToken and the EC2 "
+            reason="cloudwatch:PutMetricData (limited to the analyzer's data-metrics namespaces), ecr:GetAuthorizationToken and the EC2 "
             "network-interface actions SageMaker needs to run jobs in the VPC support no resource-level permissions.",
             resources=["*"],
         )

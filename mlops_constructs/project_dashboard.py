@@ -16,7 +16,8 @@ class MonitoredEndpoint:
     """What the dashboard shows of the project's endpoint; names only, so it may live in another stack.
 
     ``schedule_name``/``failure_rule_name``/``alarm_names``: the data-quality monitor's, when the
-    endpoint has one (``drift_alarms`` then lists the watched features and thresholds).
+    endpoint has one (``drift_alarms`` then lists the watched features and thresholds);
+    ``metrics_namespace``: where its analyzer publishes the per-feature metrics.
     """
 
     endpoint_name: str
@@ -27,6 +28,7 @@ class MonitoredEndpoint:
     drift_alarms: list[DriftAlarm] = field(default_factory=list)
     alarm_names: list[str] = field(default_factory=list)
     drift_period: Duration = Duration.hours(1)
+    metrics_namespace: str = DATA_METRICS_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class ProjectDashboard(Construct):
             title="Data drift: distance to the training data per feature (alarm at the line)",
             left=[
                 cloudwatch.Metric(
-                    namespace=DATA_METRICS_NAMESPACE,
+                    namespace=e.metrics_namespace,
                     metric_name=drift_metric_name(a.feature),
                     dimensions_map=dims,
                     statistic="Maximum",
@@ -141,7 +143,7 @@ class ProjectDashboard(Construct):
             title="Monitoring runs: records analyzed, failed runs",
             left=[
                 cloudwatch.Metric(
-                    namespace=DATA_METRICS_NAMESPACE,
+                    namespace=e.metrics_namespace,
                     metric_name=f"feature_data_{e.drift_alarms[0].feature}",
                     dimensions_map=dims,
                     statistic="SampleCount",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Aws
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 
 from config.model_monitor_images import analyzer_image_uri, analyzer_repository_arn
@@ -109,10 +110,15 @@ def allow_job_logs_and_metrics(role: iam.IRole, *, log_groups: list[str], metric
 
 @dataclass(frozen=True)
 class AwsImage:
-    """An image in a repository of another account (AWS's own), which CDK cannot ``grant_pull`` on."""
+    """An image and the repository it is pulled from: AWS's own (another account, which CDK cannot ``grant_pull``
+    on) or a project's."""
 
     uri: str
     repository_arn: str
+
+    @classmethod
+    def of_tag(cls, repository: ecr.IRepository, tag: str) -> AwsImage:
+        return cls(repository.repository_uri_for_tag(tag), repository.repository_arn)
 
     @classmethod
     def model_monitor_analyzer(cls, region: str) -> AwsImage:

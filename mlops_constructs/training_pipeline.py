@@ -19,9 +19,9 @@ from constructs import Construct
 from config import layout
 from config.schema import PipelineConfig
 from mlops_constructs.container_contract import contract
+from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import (
-    AwsImage,
     VpcPlacement,
     allow_image_pull,
     allow_job_logs_and_metrics,
@@ -30,9 +30,9 @@ from mlops_constructs.sagemaker_permissions import (
 )
 from mlops_constructs.studio_domain import sagemaker_role
 
-# Model Monitor analyzer's mounts, as the SageMaker SDK's ``suggest_baseline`` sets them.
-MONITOR_BASELINE_INPUT = "/opt/ml/processing/input/baseline_dataset_input"
-MONITOR_OUTPUT = "/opt/ml/processing/output"
+# Model Monitor analyzer's mounts, as the SageMaker SDK's ``suggest_baseline`` sets them (the project's too).
+MONITOR_BASELINE_INPUT = contract.MONITOR_BASELINE_INPUT
+MONITOR_OUTPUT = contract.MONITOR_OUTPUT
 
 # Errors worth retrying: SageMaker throttling and its transient service errors.
 RETRYABLE = ["ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
@@ -126,7 +126,7 @@ class TrainingPipelineProps:
 
     One instance per job with 30 GB encrypted volumes; the other defaults are the config schema's
     (``PipelineConfig``: data prefix, spot training, per-job limits, approval status). With
-    ``monitor_image`` (Model Monitor's analyzer image) a model that passes the gate gets a
+    ``baseline_analyzer`` (the project's monitoring analyzer) a model that passes the gate gets a
     data-quality baseline before it is registered.
     """
 
@@ -152,7 +152,7 @@ class TrainingPipelineProps:
     training_max_runtime: Duration = Duration.minutes(_PIPELINE.training_max_runtime_minutes)
     approval_status: str = _PIPELINE.approval_status
     volume_size_gb: int = 30
-    monitor_image: AwsImage | None = None
+    baseline_analyzer: Analyzer | None = None
 
 
 class TrainingPipeline(Construct):
@@ -172,10 +172,12 @@ class TrainingPipeline(Construct):
          an evaluation processing job, all with the project key, in the given private subnets;
       3. reads ``evaluation.json`` and applies the quality gate: ``metric`` >= ``threshold``
          (<= when lower is better); a missing or non-numeric metric fails the gate;
-      4. with ``monitor_image``, runs Model Monitor's analyzer on the evaluation job's scored
-         baseline (the training features with the model's score as the first column: Model Monitor
-         reads captured traffic as the endpoint's output, then its input) and writes
-         ``statistics.json`` and ``constraints.json`` to ``pipeline/<run id>/baseline/``, next to ``model/``;
+      4. with ``baseline_analyzer``, runs it in baselining mode and writes ``statistics.json`` and
+         ``constraints.json`` to ``pipeline/<run id>/baseline/``, next to ``model/``: Model Monitor's
+         analyzer on the evaluation job's scored baseline (the training features with the model's
+         score as the first column: it reads captured traffic as the endpoint's output, then its
+         input), or the project's ``monitor`` entrypoint on the training features (it checks the
+         endpoint's input, as local mode does);
       5. registers a model package in the project's group with ``approval_status``, the evaluation
          as its model-quality report and the baseline as its data-quality report and drift-check
          baseline (what the endpoint's monitor compares traffic with), and notifies the alert topic.
@@ -228,28 +230,8 @@ class TrainingPipeline(Construct):
         )
         # Data-quality baseline: only for models that passed the gate (nothing is spent on the others).
         baseline = None
-        if p.monitor_image is not None:
-            baseline = self._processing_step(
-                "Baseline",
-                job="baseline",
-                names_key="baselineJob",
-                image_uri=p.monitor_image.uri,
-                entrypoint=None,
-                environment={
-                    "dataset_format": json.dumps({"csv": {"header": True, "output_columns_position": "START"}}),
-                    "dataset_source": MONITOR_BASELINE_INPUT,
-                    "output_path": MONITOR_OUTPUT,
-                    "publish_cloudwatch_metrics": "Disabled",
-                },
-                inputs=[
-                    self._processing_input(
-                        "baseline_dataset_input", f"s3://{bucket}/{run}/{layout.SCORED_BASELINE}", MONITOR_BASELINE_INPUT, formatted=True
-                    )
-                ],
-                outputs=[self._processing_output("monitoring_output", layout.BASELINE, MONITOR_OUTPUT)],
-                network=network,
-                result_path="$.jobs.baseline",
-            )
+        if p.baseline_analyzer is not None:
+            baseline = self._baseline_step(p.baseline_analyzer, network, bucket, run)
         self.steps: list[JobStep] = [preprocess, train, evaluate, *([baseline] if baseline else [])]
         self.job_role = self._job_role()
 
@@ -450,6 +432,33 @@ class TrainingPipeline(Construct):
         task.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
         return task
 
+    def _baseline_step(self, analyzer: Analyzer, network: dict, bucket: str, run: str) -> JobStep:
+        """The baselining job, as the SageMaker SDK's ``suggest_baseline`` configures Model Monitor's analyzer (the
+        project's ``monitor`` reads the same environment: ``mlops_container.monitor``)."""
+        if analyzer.is_project:
+            data_format = {"csv": {"header": True}}
+            dataset = f"s3://{bucket}/{run}/{layout.PREPROCESS}/baseline/{contract.BASELINE_FILE}"  # the training features
+        else:
+            data_format = {"csv": {"header": True, "output_columns_position": "START"}}
+            dataset = f"s3://{bucket}/{run}/{layout.SCORED_BASELINE}"
+        return self._processing_step(
+            "Baseline",
+            job="baseline",
+            names_key="baselineJob",
+            image_uri=analyzer.image.uri,
+            entrypoint=analyzer.entrypoint,
+            environment={
+                "dataset_format": json.dumps(data_format),
+                "dataset_source": MONITOR_BASELINE_INPUT,
+                "output_path": MONITOR_OUTPUT,
+                "publish_cloudwatch_metrics": "Disabled",
+            },
+            inputs=[self._processing_input("baseline_dataset_input", dataset, MONITOR_BASELINE_INPUT, formatted=True)],
+            outputs=[self._processing_output("monitoring_output", layout.BASELINE, MONITOR_OUTPUT)],
+            network=network,
+            result_path="$.jobs.baseline",
+        )
+
     def _processing_input(self, name: str, uri: str | None, local_path: str, *, uri_path: str | None = None, formatted: bool = False) -> dict:
         s3_input: dict = {"LocalPath": local_path, "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
         if uri_path is not None:
@@ -593,8 +602,8 @@ class TrainingPipeline(Construct):
         p.repository.grant_pull(role)
         log_groups = job_log_groups(*(kind.log_group for kind in self._kinds))
         allow_job_logs_and_metrics(role, log_groups=log_groups, metric_namespaces=["/aws/sagemaker/*"], metrics_sid="JobMetrics")
-        if p.monitor_image is not None:
-            allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.monitor_image)
+        if p.baseline_analyzer is not None and not p.baseline_analyzer.is_project:  # the project's image is pulled above
+            allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.baseline_analyzer.image)
         allow_vpc_networking(role, "JobsInTheVpc", p.vpc)
         acknowledge_wildcards(
             role,

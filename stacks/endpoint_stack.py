@@ -10,7 +10,7 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE
-from mlops_constructs.data_quality_monitor import DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
+from mlops_constructs.data_quality_monitor import Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.inference_api import InferenceApi, InferenceApiProps
 from mlops_constructs.model_endpoint import VARIANT, ModelEndpoint, ModelEndpointProps, ServerlessSettings
 from mlops_constructs.project_dashboard import MonitoredEndpoint
@@ -125,7 +125,7 @@ class EndpointStack(Stack):
             monitor_props = DataQualityMonitorProps(
                 endpoint_name=self.endpoint.endpoint_name,
                 schedule_name=names.monitoring_schedule(self.endpoint.endpoint_name),
-                image=AwsImage.model_monitor_analyzer(config.region),
+                analyzer=Analyzer.configured(monitoring, config.region, AwsImage.of_tag(registry_project.repository, project.pipeline.image_tag)),
                 capture_bucket=capture_bucket,
                 baseline_uri=baseline_uri,
                 baseline_bucket=artifacts_bucket,
@@ -188,4 +188,5 @@ class EndpointStack(Stack):
             drift_alarms=list(monitor.drift_alarms) if monitor else [],
             alarm_names=self.monitor.alarm_names if self.monitor else [],
             drift_period=monitor.alarm_period if monitor else Duration.hours(1),
+            **({"metrics_namespace": monitor.analyzer.metrics_namespace} if monitor else {}),
         )

@@ -8,6 +8,7 @@ from aws_cdk import Duration, Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
+from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.pipeline_triggers import PipelineTriggers, PipelineTriggersProps
 from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedParameters, PublishedProject, PublishedStudio
 from mlops_constructs.sagemaker_permissions import AwsImage
@@ -19,8 +20,8 @@ class TrainingPipelineStack(Stack):
 
     The project's resources and the network come from the SSM parameters the project and
     environment stacks publish (the stage declares the dependencies). The pipeline computes a
-    data-quality baseline with Model Monitor's analyzer image of the region when the project's
-    monitoring is enabled. Publishes the state machine ARN and the drift-alarm name prefix.
+    data-quality baseline with the project's configured analyzer (Model Monitor's image of the region,
+    or the project's own) when the project's monitoring is enabled. Publishes the state machine ARN and the drift-alarm name prefix.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig, **kwargs: Any) -> None:
@@ -57,7 +58,9 @@ class TrainingPipelineStack(Stack):
                 processing_max_runtime=Duration.minutes(pipeline_config.processing_max_runtime_minutes),
                 training_max_runtime=Duration.minutes(pipeline_config.training_max_runtime_minutes),
                 approval_status=pipeline_config.approval_status,
-                monitor_image=AwsImage.model_monitor_analyzer(config.region) if project.monitoring.enabled else None,
+                baseline_analyzer=Analyzer.configured(project.monitoring, config.region, AwsImage.of_tag(repository, pipeline_config.image_tag))
+                if project.monitoring.enabled
+                else None,
             ),
         )
         self.triggers = PipelineTriggers(

@@ -344,3 +344,22 @@ def test_synth_of_bad_config_lists_problems_without_traceback(config_dir):
     assert "projects[0].name: 'Churn!'" in result.stderr
     assert "projects[0].evaluation.threshold: 2" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_project_analyzer_runs_on_one_instance():
+    problems = problems_for(lambda c: c["projects"][0]["monitoring"].update(analyzer="project", instance_count=3))
+    assert "instance_count 3 with analyzer 'project'" in problems["projects[0].monitoring"]
+    problems = problems_for(lambda c: c["projects"][0]["monitoring"].update(analyzer="evidently"))
+    assert "projects[0].monitoring.analyzer" in problems
+
+
+def test_a_stage_serving_another_stages_models_names_its_analyzer(config_dir):
+    """prod's monitor reads the baseline dev's pipeline computed: with dev's analyzer, or nothing fits."""
+    prod = config_dir / "prod.yaml"
+    prod.write_text(prod.read_text().replace("analyzer: project         # as in dev", "analyzer: model_monitor   # unlike dev"))
+    with pytest.raises(ConfigError) as info:
+        load_config("prod", config_dir)
+    report = info.value.report()
+    assert "projects[0].monitoring.analyzer: 'model_monitor': must be 'project', the analyzer of project churn" in report
+    assert "fraud" not in report  # the default on both sides
+    assert load_config("dev", config_dir).projects[0].monitoring.analyzer == "project"

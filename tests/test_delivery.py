@@ -99,6 +99,14 @@ def test_monitors_compare_with_the_pinned_packages_baseline(delivery):
                 assert baseline["ConstraintsResource"]["S3Uri"] == f"{BASELINES[name]}/constraints.json"
                 assert definition["JobDefinitionName"].endswith("-" + BASELINES[name].split("/")[4])
                 monitored += 1
+            for schedule in (r["Properties"] for r in resources if r["Type"] == "AWS::SageMaker::MonitoringSchedule"):
+                inline = schedule["MonitoringScheduleConfig"].get("MonitoringJobDefinition")  # monitoring.analyzer: project
+                if inline:
+                    assert inline["BaselineConfig"] == {
+                        "StatisticsResource": {"S3Uri": f"{BASELINES[name]}/statistics.json"},
+                        "ConstraintsResource": {"S3Uri": f"{BASELINES[name]}/constraints.json"},
+                    }
+                    monitored += 1
     assert monitored == 3  # dev churn, prod churn, prod fraud (dev fraud is serverless: no capture to monitor)
 
 

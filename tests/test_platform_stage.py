@@ -79,9 +79,13 @@ def test_monitored_endpoint_takes_its_baseline_at_deploy_time_without_pins(dev):
     assert "BaselineUri" not in dev.template(dev.stage.endpoints["fraud"])["Parameters"]
 
 
-def test_pipeline_baselines_with_the_regions_analyzer_image(dev):
-    machine = _resources(dev, dev.stage.pipelines["churn"], "AWS::StepFunctions::StateMachine")[0]
-    assert "156813124566.dkr.ecr.us-east-1." in json.dumps(machine["DefinitionString"])  # us-east-1's account in the SDK's table
+def test_pipeline_baselines_with_the_projects_analyzer(dev):
+    def definition(project: str) -> str:
+        return json.dumps(_resources(dev, dev.stage.pipelines[project], "AWS::StepFunctions::StateMachine")[0]["DefinitionString"])
+
+    assert "156813124566.dkr.ecr.us-east-1." in definition("fraud")  # model_monitor: us-east-1's account in the SDK's table
+    churn = definition("churn")  # analyzer: project in dev.yaml
+    assert "156813124566" not in churn and '\\"ContainerEntrypoint\\":[\\"monitor\\"]' in churn
 
 
 def test_alert_topic_accepts_eventbridge_messages_from_its_account(dev):

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from config.layout import BASELINE_URI_PATTERN
-from mlops_constructs.data_quality_monitor import DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
+from mlops_constructs.data_quality_monitor import BYOC_METRICS_NAMESPACE, Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.sagemaker_permissions import AwsImage, VpcPlacement
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -27,7 +27,7 @@ def build(stack, **overrides) -> DataQualityMonitor:
     props = dict(
         endpoint_name="mlops-dev-churn",
         schedule_name="mlops-dev-churn-dq",
-        image=AwsImage(ANALYZER, ANALYZER_REPO),
+        analyzer=Analyzer(AwsImage(ANALYZER, ANALYZER_REPO)),
         capture_bucket=s3.Bucket.from_bucket_name(stack, "Capture", "capture-bucket"),
         baseline_uri=BASELINE,
         baseline_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "artifacts-bucket"),
@@ -191,3 +191,56 @@ def test_role_reads_capture_and_baseline_writes_only_reports(template):
     template.has_resource_properties(
         "AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [Match.object_like({"Principal": {"Service": "sagemaker.amazonaws.com"}})]}}
     )
+
+
+PROJECT_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-dev-churn:1.0.0"
+PROJECT_REPO = "arn:aws:ecr:us-east-1:123456789012:repository/mlops-dev-churn"
+
+
+def test_the_project_analyzer_is_the_schedules_own_container(stack):
+    """Model Monitor's bring-your-own-container form: the job inline in the schedule, the project's image running
+    ``monitor``, the same baseline, capture, reports, encryption and network as Model Monitor's analyzer."""
+    build(stack, analyzer=Analyzer.project(AwsImage(PROJECT_IMAGE, PROJECT_REPO)))
+    template = Template.from_stack(stack)
+    assert template.find_resources("AWS::SageMaker::DataQualityJobDefinition") == {}
+    schedule = _one(template, "AWS::SageMaker::MonitoringSchedule")
+    config = schedule["MonitoringScheduleConfig"]
+    assert set(config) == {"MonitoringJobDefinition", "ScheduleConfig"}  # no MonitoringType: that names a job definition's kind
+    job = config["MonitoringJobDefinition"]
+    assert job["MonitoringAppSpecification"] == {"ImageUri": PROJECT_IMAGE, "ContainerEntrypoint": ["monitor"]}
+    assert job["BaselineConfig"] == {
+        "StatisticsResource": {"S3Uri": f"{BASELINE}/statistics.json"},
+        "ConstraintsResource": {"S3Uri": f"{BASELINE}/constraints.json"},
+    }
+    (source,) = job["MonitoringInputs"]
+    assert source["EndpointInput"] == {
+        "EndpointName": "mlops-dev-churn",
+        "LocalPath": "/opt/ml/processing/input/endpoint",
+        "S3InputMode": "File",
+        "S3DataDistributionType": "FullyReplicated",
+    }
+    assert job["MonitoringOutputConfig"]["KmsKeyId"] == KEY
+    assert job["MonitoringOutputConfig"]["MonitoringOutputs"][0]["S3Output"]["S3Uri"] == "s3://capture-bucket/monitoring/mlops-dev-churn"
+    assert job["MonitoringResources"]["ClusterConfig"] == {
+        "InstanceCount": 1,
+        "InstanceType": "ml.m5.large",
+        "VolumeSizeInGB": 20,
+        "VolumeKmsKeyId": KEY,
+    }
+    assert job["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True and job["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800}
+
+    alarms = [a["Properties"] for a in template.find_resources("AWS::CloudWatch::Alarm").values() if "MetricName" in a["Properties"]]
+    drift = [a for a in alarms if a["MetricName"].startswith("feature_baseline_drift_")]
+    assert len(drift) == 2 and {a["Namespace"] for a in drift} == {BYOC_METRICS_NAMESPACE}
+    statements = [s for p in template.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    metrics = next(s for s in statements if s.get("Sid") == "DriftMetrics")
+    assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/Endpoint/*"}}
+    pull = next(s for s in statements if s.get("Sid") == "PullProjectImage")
+    assert pull["Resource"] == PROJECT_REPO and ANALYZER_REPO not in json.dumps(statements)
+
+
+def test_both_analyzers_publish_where_the_container_writes():
+    """The namespace the alarms watch is the one the project's container is documented to land in."""
+    from mlops_container import monitor
+
+    assert BYOC_METRICS_NAMESPACE == monitor.BYOC_METRICS_NAMESPACE

@@ -22,12 +22,14 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
+from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.pipeline_triggers import PipelineTriggers, PipelineTriggersProps
 from mlops_constructs.sagemaker_permissions import AwsImage, VpcPlacement
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
 from tests import sfn_harness
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
+PROJECT_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/churn-images:1.0.0"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:churn-alerts"
 GROUP = "mlops-dev-churn"
@@ -39,7 +41,7 @@ def build(stack: cdk.Stack, **overrides) -> TrainingPipeline:
     repository = ecr.Repository.from_repository_name(stack, "Repo", "churn-images")
     props = dict(
         project_name="churn",
-        image_uri=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/churn-images:1.0.0",
+        image_uri=PROJECT_IMAGE,
         repository=repository,
         data_bucket=s3.Bucket.from_bucket_name(stack, "Data", "data-bucket"),
         artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Artifacts", "artifacts-bucket"),
@@ -358,7 +360,7 @@ ANALYZER_REPO = f"arn:aws:ecr:{REGION}:156813124566:repository/sagemaker-model-m
 
 @pytest.fixture
 def monitored_definition(stack) -> dict:
-    build(stack, monitor_image=AwsImage(ANALYZER, ANALYZER_REPO))
+    build(stack, baseline_analyzer=Analyzer(AwsImage(ANALYZER, ANALYZER_REPO)))
     return definition_of(Template.from_stack(stack))
 
 
@@ -397,8 +399,29 @@ def test_baseline_job_runs_the_analyzer_on_the_training_features(monitored_defin
     assert states["Baseline"]["Catch"][0]["Next"] == "NotifyFailure"
 
 
+def test_the_project_analyzer_baselines_the_training_features_with_the_project_image(stack):
+    """``monitoring.analyzer: project``: the baseline job is the project's ``monitor`` in baselining mode, on the
+    features the endpoint's input carries (the monitor checks its input), with nothing more to pull."""
+    image = AwsImage(PROJECT_IMAGE, f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/churn-images")
+    build(stack, baseline_analyzer=Analyzer.project(image))
+    template = Template.from_stack(stack)
+    job = definition_of(template)["States"]["Baseline"]["Parameters"]
+    assert job["AppSpecification"] == {"ImageUri": PROJECT_IMAGE, "ContainerEntrypoint": ["monitor"]}
+    assert json.loads(job["Environment"]["dataset_format"]) == {"csv": {"header": True}}
+    assert (
+        job["ProcessingInputs"][0]["S3Input"]["S3Uri.$"]
+        == "States.Format('s3://artifacts-bucket/pipeline/{}/preprocess/baseline/baseline.csv', $.run.runId)"
+    )
+    assert job["Environment"]["dataset_source"] == job["ProcessingInputs"][0]["S3Input"]["LocalPath"]
+    assert (
+        job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri.$"]
+        == "States.Format('s3://artifacts-bucket/pipeline/{}/baseline', $.run.runId)"
+    )
+    assert "PullModelMonitorAnalyzer" not in json.dumps(template.find_resources("AWS::IAM::Policy"))
+
+
 def test_job_role_may_pull_only_the_analyzer_image(stack):
-    build(stack, monitor_image=AwsImage(ANALYZER, ANALYZER_REPO))
+    build(stack, baseline_analyzer=Analyzer(AwsImage(ANALYZER, ANALYZER_REPO)))
     Template.from_stack(stack).has_resource_properties(
         "AWS::IAM::Policy",
         {
@@ -450,7 +473,14 @@ def test_a_model_that_fails_the_gate_costs_no_baseline_job(monitored_definition,
     ("overrides", "hours"),
     [
         ({}, 3 + 2),  # preprocess, train, evaluate (60 minutes each) + 2 hours for the other states
-        ({"monitor_image": AwsImage("123456789012.dkr.ecr.us-east-1.amazonaws.com/x", "arn:aws:ecr:us-east-1:123456789012:repository/x")}, 4 + 2),
+        (
+            {
+                "baseline_analyzer": Analyzer(
+                    AwsImage("123456789012.dkr.ecr.us-east-1.amazonaws.com/x", "arn:aws:ecr:us-east-1:123456789012:repository/x")
+                )
+            },
+            4 + 2,
+        ),
         ({"spot_training": True}, 4 + 2),  # training may wait twice its runtime for spot capacity
     ],
 )
@@ -461,7 +491,7 @@ def test_the_execution_limit_is_the_sum_of_the_steps_it_runs(stack, overrides, h
 
 
 def test_each_step_brings_its_own_permissions_and_sync_rule(stack):
-    pipeline = build(stack, monitor_image=AwsImage(ANALYZER, ANALYZER_REPO))
+    pipeline = build(stack, baseline_analyzer=Analyzer(AwsImage(ANALYZER, ANALYZER_REPO)))
     statements = _statements(Template.from_stack(stack), "PipelineStateMachineRole")
     jobs = next(s for s in statements if s.get("Sid") == "RunThisProjectsJobs")
     rules = json.dumps(next(s for s in statements if s.get("Sid") == "SyncIntegrationRules")["Resource"])

@@ -160,16 +160,42 @@ def model_role_calls(deployment, stack: str, registry: str) -> list[Call]:
     return calls
 
 
-def monitor_role_calls(deployment, stack: str) -> list[Call]:
-    """Model Monitor's job role: baseline, captured traffic, reports, the analyzer image, its metrics."""
-    calls = []
+def _monitoring_jobs(deployment, stack: str) -> list[tuple[dict, str]]:
+    """Each monitoring job of ``stack`` in one shape (the inline definition's keys), with its metrics namespace:
+    Model Monitor's ``DataQualityJobDefinition``, or a schedule's own container (``monitoring.analyzer: project``)."""
+    jobs = []
     for _, definition in _resources(deployment, stack, "AWS::SageMaker::DataQualityJobDefinition"):
         props = deployment.resolve(stack, definition["Properties"])
-        role = props["RoleArn"]
-        baseline = props["DataQualityBaselineConfig"]
+        jobs.append(
+            (
+                {
+                    "RoleArn": props["RoleArn"],
+                    "BaselineConfig": props["DataQualityBaselineConfig"],
+                    "MonitoringInputs": [props["DataQualityJobInput"]],
+                    "MonitoringOutputConfig": props["DataQualityJobOutputConfig"],
+                    "MonitoringAppSpecification": props["DataQualityAppSpecification"],
+                    "NetworkConfig": props["NetworkConfig"],
+                },
+                "aws/sagemaker/Endpoints/data-metrics",
+            )
+        )
+    for _, schedule in _resources(deployment, stack, "AWS::SageMaker::MonitoringSchedule"):
+        inline = deployment.resolve(stack, schedule["Properties"])["MonitoringScheduleConfig"].get("MonitoringJobDefinition")
+        if inline:
+            jobs.append((inline, "/aws/sagemaker/Endpoint/data-metrics"))  # model-monitor-byoc-cloudwatch
+    return jobs
+
+
+def monitor_role_calls(deployment, stack: str) -> list[Call]:
+    """The monitoring jobs' role: baseline, captured traffic, reports, the analyzer image, its metrics."""
+    calls = []
+    for job, namespace in _monitoring_jobs(deployment, stack):
+        role = job["RoleArn"]
+        baseline = job["BaselineConfig"]
         for uri in (baseline["StatisticsResource"]["S3Uri"], baseline["ConstraintsResource"]["S3Uri"]):
             calls.append(Call(role, "s3:GetObject", s3_object(uri), why="baseline"))
-        endpoint = props["DataQualityJobInput"]["EndpointInput"]["EndpointName"]
+        (source,) = job["MonitoringInputs"]
+        endpoint = source["EndpointInput"]["EndpointName"]
         ((_, config),) = _resources(deployment, stack, "AWS::SageMaker::EndpointConfig")
         capture = deployment.resolve(stack, config["Properties"])["DataCaptureConfig"]["DestinationS3Uri"]
         hour = f"{capture}/AllTraffic/2026/11/24/17"
@@ -177,17 +203,15 @@ def monitor_role_calls(deployment, stack: str) -> list[Call]:
             s3_list(role, hour, f"captured traffic of {endpoint}"),
             Call(role, "s3:GetObject", s3_object(hour, "capture.jsonl"), why="captured traffic"),
         ]
-        for output in props["DataQualityJobOutputConfig"]["MonitoringOutputs"]:
+        for output in job["MonitoringOutputConfig"]["MonitoringOutputs"]:
             calls.append(
                 Call(role, "s3:PutObject", s3_object(output["S3Output"]["S3Uri"], "2026/11/24/17/constraint_violations.json"), why="reports")
             )
-        calls += image_pull(role, props["DataQualityAppSpecification"]["ImageUri"], "the analyzer image", own_account=deployment.account)
-        calls.append(
-            Call(role, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "aws/sagemaker/Endpoints/data-metrics"),), "drift metrics")
-        )
+        calls += image_pull(role, job["MonitoringAppSpecification"]["ImageUri"], "the analyzer image", own_account=deployment.account)
+        calls.append(Call(role, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", namespace),), "drift metrics"))
         stream = f"arn:aws:logs:{deployment.region}:{deployment.account}:log-group:/aws/sagemaker/ProcessingJobs:log-stream:x/algo-1-1"
         calls.append(Call(role, "logs:PutLogEvents", stream, why="job logs"))
-        calls += _vpc_calls(deployment, role, props["NetworkConfig"]["VpcConfig"], _vpc_of(deployment, stack), "monitoring jobs run in the VPC")
+        calls += _vpc_calls(deployment, role, job["NetworkConfig"]["VpcConfig"], _vpc_of(deployment, stack), "monitoring jobs run in the VPC")
     return calls
 
 
