@@ -63,6 +63,12 @@ def test_dashboard_shows_the_alarms_the_endpoint_stack_creates(prod):
         assert f'\\"MonitoringSchedule\\",\\"mlops-prod-{name}-dq\\"' in body
         (schedule,) = _resources(prod, prod.stage.endpoints[name], "AWS::SageMaker::MonitoringSchedule")
         assert schedule["MonitoringScheduleName"] == f"mlops-prod-{name}-dq"
+        # the drift graphs read the namespace the alarms watch: the project analyzer's (churn) or Model Monitor's (fraud)
+        namespaces = {
+            a["Namespace"] for a in _resources(prod, prod.stage.endpoints[name], "AWS::CloudWatch::Alarm") if "data-metrics" in a.get("Namespace", "")
+        }
+        assert namespaces == {"/aws/sagemaker/Endpoint/data-metrics" if name == "churn" else "aws/sagemaker/Endpoints/data-metrics"}, name
+        assert f'[\\"{namespaces.pop()}\\",\\"feature_baseline_drift_' in body, name
 
 
 def test_only_endpoints_with_data_capture_are_monitored(dev, prod):
