@@ -7,7 +7,8 @@ Inputs, as Model Monitor's data-quality analyzer takes them:
 - data-capture JSON Lines (SageMaker's or local mode's): every ``encoding`` (CSV, JSON, BASE64) and the
   documented request layouts (CSV rows; JSON ``{"instances": [[...]]}``, ``{"instances": [{"features":
   [...]}]}``, ``{"instances": [{name: value}]}``, ``{"features": [...]}``, a list of rows; JSON Lines
-  with one row per line). Malformed capture lines are counted and reported, never fatal.
+  with one row per line). Malformed capture lines are counted and reported, never fatal. Given a monitoring
+  period (``Window``), only the records whose ``inferenceTime`` is inside it are analyzed.
 
 Outputs, in Model Monitor's formats: ``statistics.json`` (of the captured data), ``constraints.json``
 (the baseline's, suggested or as given), ``constraint_violations.json``; plus ``report.html`` and
@@ -190,6 +191,7 @@ def _read_lines(path: Path, out: CaptureData, window: Window = Window()) -> None
 CAPTURE_SCHEMA = pa.schema(
     [("captureData", pa.struct([("endpointInput", pa.struct([(name, pa.string()) for name in ("observedContentType", "data", "encoding")]))]))]
 )
+JSON_BLOCK = 16 << 20  # bytes Arrow parses per block (and per chunk of the table): few chunks, each handled once below
 TIMED_CAPTURE_SCHEMA = CAPTURE_SCHEMA.append(pa.field("eventMetadata", pa.struct([("inferenceTime", pa.string())])))
 
 
@@ -222,7 +224,11 @@ def _read_columnar(path: Path, out: CaptureData, window: Window = Window()) -> b
 
     schema = TIMED_CAPTURE_SCHEMA if window else CAPTURE_SCHEMA
     try:
-        table = pa_json.read_json(path, parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
+        table = pa_json.read_json(
+            path,
+            read_options=pa_json.ReadOptions(block_size=JSON_BLOCK),
+            parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return False
     if window:
@@ -285,10 +291,14 @@ def _normalize(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _csv_body(chunks: list[pa.Buffer | bytes]) -> tuple[pa.Buffer | bytes | None, list[str]]:
-    chunks = [c for c in chunks if len(c)]
+    """The CSV payloads as one buffer, and positional column names. The parts are replaced by the whole in
+    ``chunks`` (the caller's list): they are not held twice, and a second call joins nothing."""
+    chunks[:] = [c for c in chunks if len(c)]
     if not chunks:
         return None, []
-    body = chunks[0] if len(chunks) == 1 else pa.py_buffer(b"".join(chunks))  # Arrow buffers join without a copy each
+    if len(chunks) > 1:
+        chunks[:] = [pa.py_buffer(b"".join(chunks))]  # Arrow buffers join without a copy each
+    body = chunks[0]
     head = bytes(body[: 1 << 16]).split(b"\n", 1)[0].decode("utf-8", errors="replace")
     return body, [f"c{i}" for i in range(len(next(csv.reader([head]))))]
 
@@ -656,7 +666,11 @@ def read_constraints(path: Path) -> dict:
 
 def ks_distance(a: np.ndarray, b: np.ndarray, a_weights: np.ndarray | None = None) -> float:
     """Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs (``a`` optionally weighted).
-    Profiles hold their samples sorted; others are sorted here."""
+    Profiles hold their samples sorted; others are sorted here.
+
+    Between two consecutive distinct values of ``a`` its CDF is flat and ``b``'s only rises, so the gap is largest
+    at a value of ``a`` (just at it, or just before it): ``b`` is bisected at ``a``'s distinct values only, which
+    costs nothing next to the captured data however large it is."""
     if len(a) == 0 or len(b) == 0:
         return math.nan
     if len(a) > 1 and (np.diff(a) < 0).any():
@@ -665,14 +679,13 @@ def ks_distance(a: np.ndarray, b: np.ndarray, a_weights: np.ndarray | None = Non
     if len(b) > 1 and (np.diff(b) < 0).any():
         b = np.sort(b)
     weights = np.ones(len(a)) if a_weights is None else a_weights
-    cumulative = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
-    # The gap is largest at a sample point, just after it: evaluate both CDFs at the last of each run of equal values.
-    gaps = []
-    for points in (a, b):
-        ends = np.append(np.flatnonzero(np.diff(points)), len(points) - 1)
-        at = points[ends]
-        gaps.append(np.abs(cumulative[np.searchsorted(a, at, side="right")] - np.searchsorted(b, at, side="right") / len(b)).max())
-    return float(max(gaps))
+    ends = np.append(np.flatnonzero(np.diff(a)), len(a) - 1)  # the last of each run of equal values
+    points = a[ends]
+    at = np.cumsum(weights)[ends] / weights.sum()  # a's CDF at each distinct value
+    before = np.concatenate([[0.0], at[:-1]])  # and just before it
+    b_at = np.searchsorted(b, points, side="right") / len(b)
+    b_before = np.searchsorted(b, points, side="left") / len(b)
+    return float(max(np.abs(at - b_at).max(), np.abs(before - b_before).max()))
 
 
 def ks_critical(n: int, m: int, alpha: float) -> float:
@@ -810,14 +823,21 @@ def check(
 # -- the report ------------------------------------------------------------------------------------------------
 
 
+def _sorted_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.histogram(values, edges)`` of sorted ``values`` (the last bin closed), by bisection instead of a pass."""
+    cuts = np.searchsorted(values, edges[1:-1], side="left")
+    return np.diff(np.concatenate([[np.searchsorted(values, edges[0], side="left")], cuts, [np.searchsorted(values, edges[-1], side="right")]]))
+
+
 def _svg_histogram(baseline: np.ndarray, current: np.ndarray, width: int = 260, height: int = 70) -> str:
-    values = np.concatenate([baseline, current]) if len(current) else baseline
-    if not len(values):
+    """Both distributions over 20 shared bins; the profiles' values are sorted, so each bin is two bisections."""
+    ends = [v[[0, -1]] for v in (baseline, current) if len(v)]
+    if not len(baseline):
         return ""
-    low, high = float(values.min()), float(values.max())
+    low, high = float(min(e[0] for e in ends)), float(max(e[1] for e in ends))
     edges = np.linspace(low, high if high > low else low + 1, 21)
-    b, _ = np.histogram(baseline, bins=edges)
-    c, _ = np.histogram(current, bins=edges)
+    b = _sorted_histogram(baseline, edges)
+    c = _sorted_histogram(current, edges) if len(current) else np.zeros(20)
     b = b / max(1, b.sum())
     c = c / max(1, c.sum())
     top = max(b.max(), c.max(), 1e-9)

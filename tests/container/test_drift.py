@@ -140,3 +140,24 @@ def test_ks_distance_and_critical_value():
     assert drift.ks_distance(a, a) == 0
     assert drift.ks_distance(a, a + 1000) == 1
     assert drift.ks_critical(100, 100, 0.05) == pytest.approx(1.358 * np.sqrt(2 / 100), rel=1e-3)
+
+
+def test_ks_distance_equals_scipys_two_sample_statistic_with_ties_and_weights():
+    """The distance is evaluated at the baseline's values only (the gap cannot peak elsewhere): checked against
+    scipy's ks_2samp on samples with ties, and with integer weights against the repeated sample."""
+    from scipy.stats import ks_2samp
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a = np.round(rng.normal(size=int(rng.integers(1, 60))), int(rng.integers(0, 3)))
+        b = np.round(rng.normal(rng.normal() * 0.5, size=int(rng.integers(1, 80))), int(rng.integers(0, 3)))
+        assert drift.ks_distance(a, b) == pytest.approx(ks_2samp(a, b).statistic, abs=1e-12)
+        weights = rng.integers(1, 4, size=len(a)).astype(float)
+        assert drift.ks_distance(a, b, weights) == pytest.approx(ks_2samp(np.repeat(a, weights.astype(int)), b).statistic, abs=1e-12)
+
+
+def test_the_reports_histogram_counts_as_numpy_does():
+    rng = np.random.default_rng(4)
+    for values in (np.sort(rng.normal(size=1000)), np.array([1.0, 1.0, 2.0, 2.0, 3.0]), np.array([5.0])):
+        edges = np.linspace(values[0] - 0.5, values[-1] + 0.5, 21)
+        assert (drift._sorted_histogram(values, edges) == np.histogram(values, edges)[0]).all()
