@@ -101,6 +101,10 @@ class Names:
     def pipeline_parameters(self, project: str) -> str:
         return f"{self.project_parameters(project)}/pipeline"
 
+    def queued_triggers(self, project: str) -> str:
+        """The SSM parameter holding the triggers that arrived during a run (the follow-up run's), ``{}`` when none."""
+        return f"{self.pipeline_parameters(project)}/queued-triggers"
+
     def endpoint_parameters(self, project: str) -> str:
         return f"{self.project_parameters(project)}/endpoint"
 

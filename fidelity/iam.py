@@ -284,6 +284,8 @@ def api_calls_to_iam(principal: str, service: str, operation: str, params: dict,
         return [Call(principal, f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", why=why)]
     if service == "sns" and operation == "Publish":
         return [Call(principal, "sns:Publish", params["TopicArn"], why=why)]
+    if service == "ssm" and operation in ("GetParameter", "PutParameter"):
+        return [Call(principal, f"ssm:{operation}", arn.format("ssm", f"parameter/{params['Name'].lstrip('/')}"), why=why)]
     if service == "stepfunctions" and operation in ("ListExecutions", "StartExecution"):
         return [Call(principal, f"states:{operation}", params["stateMachineArn"], why=why)]
     raise KeyError(f"no IAM mapping for {service}:{operation}: add it to fidelity.iam.api_calls_to_iam")

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -32,18 +34,23 @@ class PipelineTriggersProps:
     key: kms.IKey
     data_bucket: s3.IBucket
     drift_alarm_prefix: str
+    queue_parameter_name: str
     data_prefix: str = _PIPELINE_DEFAULTS.data_prefix
     schedule: str = _PROJECT_DEFAULTS["retrain_schedule"].default
     schedule_enabled: bool = _PROJECT_DEFAULTS["retrain_schedule_enabled"].default
 
 
 class PipelineTriggers(Construct):
-    """Starts ``state_machine`` on three triggers, never two executions at once.
+    """Starts ``state_machine`` on three triggers, never two executions at once, no trigger lost.
 
     Deploys:
     - ``function``: the guard in ``lambda/start_pipeline`` (Python 3.14, reserved concurrency 1,
-      30 s timeout, logs kept one year). It starts an execution, or, while one runs, records the
-      trigger (JSON log line and a message on ``alert_topic``) and skips it.
+      30 s timeout, logs kept one year). It starts an execution, or, while one runs, queues the
+      trigger (JSON log line and a message on ``alert_topic``): the triggers queued during a run are
+      coalesced into exactly one follow-up run, started when that run ends.
+    - ``queue``: the SSM parameter ``queue_parameter_name`` holding the queued triggers (``{}``: none).
+    - ``run_ended_rule``: an execution of ``state_machine`` ending (succeeded, failed, timed out,
+      aborted) reaches the guard, which then starts the follow-up run if triggers are queued.
     - ``schedule_rule``: ``schedule`` (an EventBridge cron/rate expression), enabled unless
       ``schedule_enabled`` is false.
     - ``new_data_rule``: S3 "Object Created" events (EventBridge notifications of ``data_bucket``,
@@ -70,11 +77,22 @@ class PipelineTriggers(Construct):
                     "STATE_MACHINE_ARN": p.state_machine.state_machine_arn,
                     "ALERT_TOPIC_ARN": p.alert_topic.topic_arn,
                     "PROJECT_NAME": p.project_name,
+                    "QUEUE_PARAMETER": p.queue_parameter_name,
                 },
                 log_key=p.key,
             ),
         )
         self.function, role = handler.function, handler.role
+        self.queue = ssm.StringParameter(
+            self,
+            "QueuedTriggers",
+            parameter_name=p.queue_parameter_name,
+            string_value="{}",  # the guard's empty queue (SSM refuses empty values); the guard rewrites it, a deploy does not
+            description=f"Triggers of {p.project_name}'s training pipeline queued during a run (one follow-up run); {{}} when none",
+        )
+        # grant_read adds ssm:DescribeParameters, which takes no resource: the guard reads its one parameter by name
+        iam.Grant.add_to_principal(grantee=role, actions=["ssm:GetParameter"], resource_arns=[self.queue.parameter_arn])
+        self.queue.grant_write(role)
         p.state_machine.grant_start_execution(role)
         p.state_machine.grant(role, "states:ListExecutions")
         p.alert_topic.grant_publish(role)
@@ -128,6 +146,17 @@ class PipelineTriggers(Construct):
                 source=["aws.s3"],
                 detail_type=["Object Created"],
                 detail={"bucket": {"name": [p.data_bucket.bucket_name]}, "object": {"key": [{"prefix": p.data_prefix}]}},
+            ),
+        )
+        self.run_ended_rule = rule(
+            "RunEndedRule",
+            f"An execution of {p.project_name}'s training pipeline ended: start the queued follow-up run",
+            "run-ended",
+            {"execution": events.EventField.from_path("$.detail.executionArn"), "status": events.EventField.from_path("$.detail.status")},
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [p.state_machine.state_machine_arn], "status": ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]},
             ),
         )
         self.drift_rule = rule(

@@ -76,6 +76,7 @@ class TrainingPipelineStack(Stack):
                 schedule=project.retrain_schedule,
                 schedule_enabled=project.retrain_schedule_enabled,
                 drift_alarm_prefix=names.retraining_drift_alarm_prefix(project.name),
+                queue_parameter_name=names.queued_triggers(project.name),
             ),
         )
         PublishedParameters(

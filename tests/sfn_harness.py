@@ -89,7 +89,10 @@ class CallRecorder:
             return original(client, operation_name, api_params)
 
         monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
-        yield self
+        try:
+            yield self
+        finally:  # calls after the block are not recorded
+            monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", original)
 
 
 @dataclass

@@ -1,10 +1,13 @@
-"""Start the training pipeline for a trigger, unless an execution is already running.
+"""Start the training pipeline for a trigger; a trigger that arrives during a run starts one follow-up run.
 
 Triggers: ``schedule`` (monthly rule), ``new-data`` (object created under the data prefix),
 ``drift`` (a drift alarm went to ALARM), ``manual``. One execution per project at a time: a trigger
-that arrives during a run is recorded (a structured log line and a message on the alert topic) and
-skipped, never queued. The function runs with a reserved concurrency of 1, so two triggers cannot
-both see "nothing running" and start two executions.
+that arrives during a run is queued (in an SSM parameter, ``QUEUE_PARAMETER``) and announced (a
+structured log line and a message on the alert topic); however many arrive, they are coalesced into
+exactly one follow-up run, which ``run-ended`` (the state machine's execution ending, an EventBridge
+rule) starts once nothing runs. A trigger that finds nothing running starts a run at once and clears
+the queue (that run sees all the data). The function runs with a reserved concurrency of 1: its
+invocations never overlap, so no two can both see "nothing running" or both take the queue.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 TRIGGERS = ("schedule", "new-data", "drift", "manual")
+RUN_ENDED = "run-ended"  # the state machine's execution ended (not a trigger: it may start the queued follow-up)
+EMPTY = "{}"  # the queue parameter's value when nothing waits (SSM refuses empty values)
+_PARAMETER = re.compile(r"^/[A-Za-z0-9_./-]{1,1010}$")
 _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
@@ -35,20 +41,23 @@ class Settings:
     state_machine_arn: str
     alert_topic_arn: str
     project: str
+    pending_parameter: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         problems = []
-        values = {name: env.get(name, "") for name in ("STATE_MACHINE_ARN", "ALERT_TOPIC_ARN", "PROJECT_NAME")}
+        values = {name: env.get(name, "") for name in ("STATE_MACHINE_ARN", "ALERT_TOPIC_ARN", "PROJECT_NAME", "QUEUE_PARAMETER")}
         if not _STATE_MACHINE_ARN.match(values["STATE_MACHINE_ARN"]):
             problems.append(f"STATE_MACHINE_ARN={values['STATE_MACHINE_ARN']!r}: expected a state machine ARN")
         if not _TOPIC_ARN.match(values["ALERT_TOPIC_ARN"]):
             problems.append(f"ALERT_TOPIC_ARN={values['ALERT_TOPIC_ARN']!r}: expected an SNS topic ARN")
         if not values["PROJECT_NAME"]:
             problems.append("PROJECT_NAME is empty: expected the project's name")
+        if not _PARAMETER.match(values["QUEUE_PARAMETER"]):
+            problems.append(f"QUEUE_PARAMETER={values['QUEUE_PARAMETER']!r}: expected an SSM parameter name starting with /")
         if problems:
             raise ConfigurationError("; ".join(problems))
-        return cls(values["STATE_MACHINE_ARN"], values["ALERT_TOPIC_ARN"], values["PROJECT_NAME"])
+        return cls(values["STATE_MACHINE_ARN"], values["ALERT_TOPIC_ARN"], values["PROJECT_NAME"], values["QUEUE_PARAMETER"])
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,8 @@ def parse_trigger(event: Any) -> Trigger:
     if not isinstance(event, dict):
         raise BadTrigger(f"event must be a JSON object, got {type(event).__name__}")
     kind = event.get("trigger")
-    if kind not in TRIGGERS:
-        raise BadTrigger(f"trigger {kind!r} is not one of {', '.join(TRIGGERS)}")
+    if kind not in (*TRIGGERS, RUN_ENDED):
+        raise BadTrigger(f"trigger {kind!r} is not one of {', '.join(TRIGGERS)} (or {RUN_ENDED})")
     detail = event.get("detail", {})
     if not isinstance(detail, dict):
         raise BadTrigger("detail must be a JSON object")
@@ -73,35 +82,102 @@ def execution_name(trigger: Trigger, now: datetime) -> str:
     return f"{trigger.kind}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def handle(event: Any, *, sfn, sns, settings: Settings, log: Callable[..., None], now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict:
+def _pending(ssm, settings: Settings) -> dict:
+    """What waits for the follow-up run: ``{}``, or the count, the kinds and the first trigger's detail."""
+    value = ssm.get_parameter(Name=settings.pending_parameter)["Parameter"]["Value"]
+    try:
+        pending = json.loads(value)
+    except ValueError:
+        return {}
+    return pending if isinstance(pending, dict) and pending.get("count") else {}
+
+
+def _set_pending(ssm, settings: Settings, pending: dict) -> None:
+    ssm.put_parameter(Name=settings.pending_parameter, Value=json.dumps(pending) if pending else EMPTY, Overwrite=True)
+
+
+def _queued(pending: dict, trigger: Trigger, now: datetime) -> dict:
+    """``pending`` with ``trigger`` added: one follow-up run however many triggers arrive (its input names them)."""
+    if not pending:
+        return {"count": 1, "kinds": [trigger.kind], "first": {"trigger": trigger.kind, "detail": trigger.detail}, "since": now.isoformat()}
+    kinds = pending["kinds"] + ([trigger.kind] if trigger.kind not in pending["kinds"] else [])
+    return {**pending, "count": int(pending["count"]) + 1, "kinds": kinds}
+
+
+def _start(sfn, settings: Settings, trigger: Trigger, now: datetime, log: Callable[..., None], **extra: Any) -> dict:
+    name = execution_name(trigger, now)
+    response = sfn.start_execution(
+        stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps({"trigger": trigger.kind, "detail": trigger.detail})
+    )
+    log("execution_started", trigger=trigger.kind, detail=trigger.detail, execution=response["executionArn"], **extra)
+    return {"statusCode": 200, "started": True, "executionArn": response["executionArn"], **extra}
+
+
+def _running(sfn, settings: Settings, ended: str | None = None) -> str | None:
+    """A running execution other than ``ended`` (which may still be listed as running for a moment)."""
+    for execution in sfn.list_executions(stateMachineArn=settings.state_machine_arn, statusFilter="RUNNING", maxResults=2)["executions"]:
+        if execution["executionArn"] != ended:
+            return execution["executionArn"]
+    return None
+
+
+def handle(
+    event: Any, *, sfn, sns, ssm, settings: Settings, log: Callable[..., None], now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> dict:
     try:
         trigger = parse_trigger(event)
     except BadTrigger as exc:
         log("trigger_rejected", reason=str(exc))
         return {"statusCode": 400, "started": False, "error": str(exc)}
 
-    running = sfn.list_executions(stateMachineArn=settings.state_machine_arn, statusFilter="RUNNING", maxResults=1)["executions"]
-    if running:
-        current = running[0]["executionArn"]
-        log("trigger_skipped", trigger=trigger.kind, detail=trigger.detail, running_execution=current)
-        sns.publish(
-            TopicArn=settings.alert_topic_arn,
-            Subject=f"{settings.project}: {trigger.kind} trigger skipped"[:100],
-            Message=json.dumps(
-                {
-                    "project": settings.project,
-                    "result": "trigger skipped: an execution is already running",
-                    "trigger": trigger.kind,
-                    "detail": trigger.detail,
-                    "runningExecution": current,
-                }
-            ),
-        )
-        return {"statusCode": 200, "started": False, "skipped": True, "runningExecution": current}
+    if trigger.kind == RUN_ENDED:
+        return _follow_up(trigger, sfn=sfn, ssm=ssm, settings=settings, log=log, now=now())
 
-    name = execution_name(trigger, now())
-    response = sfn.start_execution(
-        stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps({"trigger": trigger.kind, "detail": trigger.detail})
+    current = _running(sfn, settings)
+    if current is None:
+        pending = _pending(ssm, settings)
+        started = _start(sfn, settings, trigger, now(), log, **({"coalesced": pending["count"]} if pending else {}))
+        if pending:  # this run sees the data the queued triggers were about: it is their run too (cleared once it started)
+            _set_pending(ssm, settings, {})
+        return started
+
+    pending = _queued(_pending(ssm, settings), trigger, now())
+    _set_pending(ssm, settings, pending)
+    log("trigger_queued", trigger=trigger.kind, detail=trigger.detail, running_execution=current, queued=pending["count"])
+    sns.publish(
+        TopicArn=settings.alert_topic_arn,
+        Subject=f"{settings.project}: {trigger.kind} trigger queued"[:100],
+        Message=json.dumps(
+            {
+                "project": settings.project,
+                "result": "trigger queued: an execution is running; one follow-up run starts when it ends",
+                "trigger": trigger.kind,
+                "detail": trigger.detail,
+                "runningExecution": current,
+                "queuedTriggers": pending["count"],
+            }
+        ),
     )
-    log("execution_started", trigger=trigger.kind, detail=trigger.detail, execution=response["executionArn"])
-    return {"statusCode": 200, "started": True, "executionArn": response["executionArn"]}
+    return {"statusCode": 200, "started": False, "queued": True, "runningExecution": current, "queuedTriggers": pending["count"]}
+
+
+def _follow_up(ended: Trigger, *, sfn, ssm, settings: Settings, log: Callable[..., None], now: datetime) -> dict:
+    """An execution ended: start the one follow-up run the queued triggers asked for, if nothing else runs."""
+    pending = _pending(ssm, settings)
+    if not pending:
+        log("run_ended", execution=ended.detail.get("execution"), status=ended.detail.get("status"), queued=0)
+        return {"statusCode": 200, "started": False, "queuedTriggers": 0}
+    current = _running(sfn, settings, ended=ended.detail.get("execution"))
+    if current is not None:  # that run's end takes the queue
+        log("follow_up_waits", running_execution=current, queued=pending["count"])
+        return {"statusCode": 200, "started": False, "queuedTriggers": pending["count"], "runningExecution": current}
+    first = pending["first"]
+    detail = {
+        **first.get("detail", {}),
+        "queuedTriggers": pending["count"],
+        "queuedKinds": ",".join(pending["kinds"]),
+        "after": ended.detail.get("execution"),
+    }
+    started = _start(sfn, settings, Trigger(first["trigger"], detail), now, log, coalesced=pending["count"])
+    _set_pending(ssm, settings, {})  # only once the run started: a failed start leaves the queue for a retry
+    return started

@@ -199,6 +199,7 @@ def build_triggers(stack, **overrides) -> PipelineTriggers:
         data_prefix="incoming/",
         schedule="cron(0 3 1 * ? *)",
         drift_alarm_prefix="mlops-dev-churn-drift-",
+        queue_parameter_name="/mlops/dev/projects/churn/pipeline/queued-triggers",
     )
     props.update(overrides)
     return PipelineTriggers(stack, "Triggers", props=PipelineTriggersProps(**props))
@@ -236,10 +237,31 @@ def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
     for rule in t.find_resources("AWS::Events::Rule").values():
         target = rule["Properties"]["Targets"][0]
         rendered = target.get("Input") or target["InputTransformer"]["InputTemplate"]
-        triggers |= {kind for kind in ("schedule", "new-data", "drift") if f'"trigger":"{kind}"' in rendered}
+        triggers |= {kind for kind in ("schedule", "new-data", "drift", "run-ended") if f'"trigger":"{kind}"' in rendered}
         paths.update(target.get("InputTransformer", {}).get("InputPathsMap", {}))
-    assert triggers == {"schedule", "new-data", "drift"}  # each rule tells the guard which trigger it is
-    assert sorted(paths.values()) == ["$.detail.alarmName", "$.detail.object.key"]  # and what set it off
+    assert triggers == {"schedule", "new-data", "drift", "run-ended"}  # each rule tells the guard which trigger it is
+    assert sorted(paths.values()) == ["$.detail.alarmName", "$.detail.executionArn", "$.detail.object.key", "$.detail.status"]
+
+
+def test_the_end_of_every_run_reaches_the_guard_and_the_queue_is_its_own(stack):
+    """No lost trigger: an execution's end (whatever its status) lets the guard start the queued follow-up run; the
+    queue is an SSM parameter only the guard may read and write."""
+    build_triggers(stack)
+    t = Template.from_stack(stack)
+    (ended,) = [
+        r["Properties"]
+        for r in t.find_resources("AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]
+    ]
+    pattern = ended["EventPattern"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"] and len(pattern["detail"]["stateMachineArn"]) == 1
+    t.has_resource_properties("AWS::SSM::Parameter", {"Name": "/mlops/dev/projects/churn/pipeline/queued-triggers", "Value": "{}", "Type": "String"})
+    (function,) = t.find_resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["Environment"]["Variables"]["QUEUE_PARAMETER"] == "/mlops/dev/projects/churn/pipeline/queued-triggers"
+    statements = [s for p in t.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    ssm_actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]) if a.startswith("ssm:")}
+    assert ssm_actions >= {"ssm:GetParameter", "ssm:PutParameter"}
 
 
 def test_schedule_can_be_disabled(stack):

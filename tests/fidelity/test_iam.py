@@ -15,6 +15,7 @@ identity policies and the resource policies of what it touches (bucket, key, top
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import io
 import json
@@ -234,7 +235,8 @@ def _load_lambda(monkeypatch, name: str, env: dict):
 
 
 def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
-    """The trigger guard Lambda, run in moto under its deployed environment: start a run, then skip one."""
+    """The trigger guard Lambda, run in moto under its deployed environment: start a run, queue two triggers
+    during it, then the run's end starts the one follow-up run."""
     role, env = _function(deployment, stack, "STATE_MACHINE_ARN")
     recorder = sfn_harness.CallRecorder()
     with mock_aws():
@@ -247,15 +249,25 @@ def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
             definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}),
         )
         sns.create_topic(Name=env["ALERT_TOPIC_ARN"].rsplit(":", 1)[1])
+        ssm = boto3.client("ssm")
+        ((_, queue),) = [
+            (i, r) for i, r in _resources(deployment, stack, "AWS::SSM::Parameter") if r["Properties"].get("Name") == env["QUEUE_PARAMETER"]
+        ]
+        ssm.put_parameter(Name=env["QUEUE_PARAMETER"], Value=queue["Properties"]["Value"], Type="String")  # as deployed
         logic = _load_lambda(monkeypatch, "start_pipeline", env)
         settings = logic.Settings.from_env(env)
+        handle = functools.partial(logic.handle, sfn=sfn, sns=sns, ssm=ssm, settings=settings, log=lambda *a, **k: None)
         with recorder.recording(monkeypatch):
-            for trigger in ("schedule", "new-data"):  # the second arrives during the first run: skipped and announced
-                logic.handle({"trigger": trigger, "detail": {}}, sfn=sfn, sns=sns, settings=settings, log=lambda *a, **k: None)
+            first = handle({"trigger": "schedule", "detail": {}})
+            for trigger in ("new-data", "drift"):  # arrive during the first run: queued and announced
+                handle({"trigger": trigger, "detail": {}})
+        sfn.stop_execution(executionArn=first["executionArn"])  # the run ends (not the function's call)
+        with recorder.recording(monkeypatch):
+            assert handle({"trigger": "run-ended", "detail": {"execution": first["executionArn"], "status": "ABORTED"}})["started"]
     calls = []
     for service, operation, params in recorder.calls:
         calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
-    assert {c.action for c in calls} == {"states:ListExecutions", "states:StartExecution", "sns:Publish"}
+    assert {c.action for c in calls} == {"states:ListExecutions", "states:StartExecution", "sns:Publish", "ssm:GetParameter", "ssm:PutParameter"}
     return calls
 
 

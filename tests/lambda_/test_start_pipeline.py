@@ -12,6 +12,7 @@ import pytest
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "start_pipeline"
 ACCOUNT, REGION = "123456789012", "us-east-1"
+QUEUE = "/mlops/dev/projects/churn/pipeline/queued-triggers"
 
 
 @pytest.fixture
@@ -28,6 +29,9 @@ def world(aws, monkeypatch):
     queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name=QUEUE, Value="{}", Type="String")  # as PipelineTriggers deploys it
+    monkeypatch.setenv("QUEUE_PARAMETER", QUEUE)
     monkeypatch.setenv("STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("ALERT_TOPIC_ARN", topic)
     monkeypatch.setenv("PROJECT_NAME", "churn")
@@ -40,7 +44,10 @@ def world(aws, monkeypatch):
         got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in got]
 
-    return {"handler": handler, "sfn": sfn, "machine": machine, "messages": messages}
+    def queued() -> dict:
+        return json.loads(ssm.get_parameter(Name=QUEUE)["Parameter"]["Value"])
+
+    return {"handler": handler, "sfn": sfn, "machine": machine, "messages": messages, "queued": queued}
 
 
 class Context:
@@ -57,16 +64,97 @@ def test_starts_an_execution_named_after_the_trigger(world, capsys):
     assert log["event"] == "execution_started" and log["requestId"] == "req-1" and log["project"] == "churn"
 
 
-def test_a_second_trigger_during_a_run_is_skipped_recorded_and_notified(world, capsys):
+def test_a_second_trigger_during_a_run_is_queued_recorded_and_notified(world, capsys):
     first = world["handler"].handler({"trigger": "schedule", "detail": {}}, Context())
     second = world["handler"].handler({"trigger": "drift", "detail": {"alarm": "mlops-dev-churn-drift-x"}}, Context())
-    assert second == {"statusCode": 200, "started": False, "skipped": True, "runningExecution": first["executionArn"]}
+    assert second == {"statusCode": 200, "started": False, "queued": True, "runningExecution": first["executionArn"], "queuedTriggers": 1}
     executions = world["sfn"].list_executions(stateMachineArn=world["machine"])["executions"]
     assert len(executions) == 1
     (message,) = world["messages"]()
     assert message["trigger"] == "drift" and message["runningExecution"] == first["executionArn"]
-    assert "already running" in message["result"]
-    assert '"event": "trigger_skipped"' in capsys.readouterr().out
+    assert "one follow-up run starts when it ends" in message["result"]
+    assert '"event": "trigger_queued"' in capsys.readouterr().out
+    assert world["queued"]()["first"] == {"trigger": "drift", "detail": {"alarm": "mlops-dev-churn-drift-x"}}
+
+
+def _ended(execution: str, status: str = "SUCCEEDED") -> dict:
+    """What the run-ended rule delivers (PipelineTriggers)."""
+    return {"trigger": "run-ended", "detail": {"execution": execution, "status": status}}
+
+
+def test_triggers_during_a_run_are_coalesced_into_exactly_one_follow_up_run(world):
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())
+    for trigger, detail in (("new-data", {"key": "incoming/a.csv"}), ("drift", {"alarm": "x"}), ("new-data", {"key": "incoming/b.csv"})):
+        assert handler({"trigger": trigger, "detail": detail}, Context())["queued"] is True
+    assert world["queued"]()["count"] == 3 and world["queued"]()["kinds"] == ["new-data", "drift"]
+    sfn.stop_execution(executionArn=first["executionArn"])
+    follow_up = handler(_ended(first["executionArn"], "ABORTED"), Context())
+    assert follow_up["started"] is True and follow_up["coalesced"] == 3
+    run = sfn.describe_execution(executionArn=follow_up["executionArn"])
+    assert run["name"].startswith("new-data-")
+    assert json.loads(run["input"]) == {
+        "trigger": "new-data",
+        "detail": {"key": "incoming/a.csv", "queuedTriggers": 3, "queuedKinds": "new-data,drift", "after": first["executionArn"]},
+    }
+    assert world["queued"]() == {}
+    # the follow-up's own end finds nothing queued: no third run; never two at once meanwhile
+    assert handler({"trigger": "manual", "detail": {}}, Context())["queued"] is True  # queued behind the follow-up
+    sfn.stop_execution(executionArn=follow_up["executionArn"])
+    assert handler(_ended(follow_up["executionArn"]), Context())["started"] is True  # the manual one, once
+    running = sfn.list_executions(stateMachineArn=world["machine"], statusFilter="RUNNING")["executions"]
+    assert len(running) == 1
+    assert handler(_ended(running[0]["executionArn"]), Context()) == {"statusCode": 200, "started": False, "queuedTriggers": 0}
+
+
+def test_the_ended_run_still_listed_as_running_does_not_hold_the_follow_up_back(world):
+    """ListExecutions may list the run that just ended for a moment: the follow-up must not wait for it."""
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())
+    handler({"trigger": "drift", "detail": {}}, Context())
+    follow_up = handler(_ended(first["executionArn"]), Context())  # first is still RUNNING in moto here
+    assert follow_up["started"] is True
+    assert json.loads(sfn.describe_execution(executionArn=follow_up["executionArn"])["input"])["detail"]["after"] == first["executionArn"]
+    queued_behind = handler({"trigger": "manual", "detail": {}}, Context())
+    assert queued_behind["queued"] is True  # and the follow-up counts as running for new triggers
+
+
+def test_a_follow_up_waits_while_another_run_is_going(world):
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())
+    handler({"trigger": "new-data", "detail": {}}, Context())
+    other = sfn.start_execution(stateMachineArn=world["machine"], name="started-by-hand")["executionArn"]
+    sfn.stop_execution(executionArn=first["executionArn"])
+    waiting = handler(_ended(first["executionArn"]), Context())
+    assert waiting == {"statusCode": 200, "started": False, "queuedTriggers": 1, "runningExecution": other}
+    sfn.stop_execution(executionArn=other)
+    assert handler(_ended(other), Context())["started"] is True and world["queued"]() == {}
+
+
+def test_a_failed_start_keeps_the_queue(world, monkeypatch):
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())
+    handler({"trigger": "new-data", "detail": {}}, Context())
+    sfn.stop_execution(executionArn=first["executionArn"])
+    module = world["handler"]
+
+    def refuse(**kwargs):
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(module.SFN, "start_execution", refuse)
+    with pytest.raises(RuntimeError):
+        handler(_ended(first["executionArn"]), Context())  # the invocation fails: EventBridge retries it
+    assert world["queued"]()["count"] == 1
+
+
+def test_a_trigger_finding_nothing_running_takes_what_was_queued(world):
+    """A lost run-ended event (dead-lettered) does not strand the queue: the next trigger's run covers it."""
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())
+    handler({"trigger": "new-data", "detail": {}}, Context())
+    sfn.stop_execution(executionArn=first["executionArn"])
+    run = handler({"trigger": "manual", "detail": {}}, Context())
+    assert run["started"] is True and run["coalesced"] == 1 and world["queued"]() == {}
 
 
 def test_after_the_run_ends_a_trigger_starts_again(world):
@@ -94,6 +182,7 @@ def test_bad_environment_fails_the_cold_start_with_the_reason(aws, monkeypatch):
     monkeypatch.setenv("STATE_MACHINE_ARN", "pipeline")
     monkeypatch.setenv("ALERT_TOPIC_ARN", "")
     monkeypatch.delenv("PROJECT_NAME", raising=False)
+    monkeypatch.setenv("QUEUE_PARAMETER", "queued")
     monkeypatch.syspath_prepend(str(LAMBDA_DIR))
     for name in ("handler", "logic"):
         sys.modules.pop(name, None)
@@ -103,3 +192,4 @@ def test_bad_environment_fails_the_cold_start_with_the_reason(aws, monkeypatch):
     text = str(info.value)
     assert "STATE_MACHINE_ARN='pipeline': expected a state machine ARN" in text
     assert "ALERT_TOPIC_ARN=''" in text and "PROJECT_NAME is empty" in text
+    assert "QUEUE_PARAMETER='queued': expected an SSM parameter name starting with /" in text
