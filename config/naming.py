@@ -61,6 +61,12 @@ class Names:
         """The execution roles of this stage's configured users: CloudFormation names them after their stack ``<base>-user-<user>``."""
         return f"{self.stack('user')}-*"
 
+    PROJECT_TAG = "project"  # the cost-allocation tag: the project's name, or SHARED_TAG_VALUE
+
+    def budget(self, project: str) -> str:
+        """The project's monthly cost budget: ``<prefix>-<stage>-<project>-monthly``."""
+        return f"{self.project(project)}-monthly"
+
     @property
     def tags(self) -> dict[str, str]:
         """The tags every resource of the stage carries (the Service Catalog launch role is held to resources so tagged)."""

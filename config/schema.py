@@ -23,6 +23,7 @@ from config.naming import Names
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 NAME_MAX_LENGTH = 32
 PROJECT_NAME_MIN_LENGTH, USER_NAME_MIN_LENGTH = 3, 2
+SHARED_TAG_VALUE = "shared"  # the `project` tag of the stage's shared stacks (environment, users)
 NAME_RULE = f"{PROJECT_NAME_MIN_LENGTH}-{NAME_MAX_LENGTH} characters: lowercase letters, digits and single hyphens, starting with a letter"
 USER_RULE = f"{USER_NAME_MIN_LENGTH}-{NAME_MAX_LENGTH} characters: lowercase letters, digits and single hyphens, starting with a letter"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -330,6 +331,8 @@ class ProjectConfig(_Strict):
     evaluation: EvaluationConfig
     retrain_schedule: str = "cron(0 3 1 * ? *)"
     retrain_schedule_enabled: bool = True
+    # The project's monthly cost budget (AWS Budgets, on its `project` cost-allocation tag): alerts at 80% and 100%.
+    monthly_budget_usd: float = Field(default=100.0, gt=0, le=1_000_000)
     pipeline: PipelineConfig = PipelineConfig()
     deployment: DeploymentConfig = DeploymentConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
@@ -337,7 +340,10 @@ class ProjectConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        return _check_name(value, NAME_RULE, PROJECT_NAME_MIN_LENGTH)
+        value = _check_name(value, NAME_RULE, PROJECT_NAME_MIN_LENGTH)
+        if value == SHARED_TAG_VALUE:
+            raise ValueError(f"'{SHARED_TAG_VALUE}' is the cost-allocation tag of the resources no project owns: choose another name")
+        return value
 
     @model_validator(mode="after")
     def _endpoint_supports_its_features(self) -> ProjectConfig:

@@ -28,6 +28,7 @@ MOTO_SKIPS = {
     "AWS::ApiGateway::UsagePlanKey",
     "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::Budgets::Budget",
     "AWS::CloudWatch::Alarm",
     "AWS::EC2::SecurityGroupEgress",
     "AWS::WAFv2::WebACL",

@@ -18,9 +18,11 @@ from config.schema import (
     PROJECT_NAME_MIN_LENGTH,
     USER_NAME_MIN_LENGTH,
     USER_RULE,
+    ProjectConfig,
     StorageConfig,
 )
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.project_budget import ProjectBudget, ProjectBudgetProps
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
 from mlops_constructs.published_parameters import (
     PROJECT_KEYS,
@@ -93,6 +95,20 @@ class ProjectProduct(servicecatalog.ProductStack):
         PublishedParameters(
             self, "Parameters", path=Names(prefix, stage).project_parameters(name), keys=PROJECT_KEYS, values=project.parameter_values()
         )
+        # the same budget and cost-allocation tag as a configured project's (ProjectStack), at the schema's default amount
+        ProjectBudget(
+            self,
+            "Budget",
+            props=ProjectBudgetProps(
+                budget_name=Names(prefix, stage).budget(name),
+                amount_usd=ProjectConfig.model_fields["monthly_budget_usd"].default,
+                tag_key=Names.PROJECT_TAG,
+                tag_value=name,
+                alert_topic=project.alert_topic,
+                key=project.key,
+            ),
+        )
+        Tags.of(self).add(Names.PROJECT_TAG, name)
 
 
 class UserProduct(servicecatalog.ProductStack):
@@ -146,6 +162,7 @@ class SandboxProduct(servicecatalog.ProductStack):
             self, "ProjectName", rule=NAME_RULE, min_length=PROJECT_NAME_MIN_LENGTH, description="The project to link the user to"
         )
         names = Names(prefix, stage)
+        Tags.of(self).add(Names.PROJECT_TAG, project)  # a sandbox's costs are its project's
         path = names.sandbox_parameters(user, project)
         links = PublishedParameters(
             self,
@@ -399,6 +416,13 @@ class SelfServiceCatalog(Construct):
                 ],
                 [f"{arn}:sns:{region_account}:SC-*"],
                 sc_named,
+                None,
+            ),
+            (
+                "ManageProjectBudgets",
+                ["budgets:ModifyBudget", "budgets:ViewBudget", "budgets:TagResource", "budgets:ListTagsForResource"],
+                [f"{arn}:budgets::{Aws.ACCOUNT_ID}:budget/{Names(prefix, stage).budget('*')}"],
+                "Budgets of self-served projects are named <prefix>-<stage>-<project>-monthly",
                 None,
             ),
             (

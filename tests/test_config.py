@@ -363,3 +363,10 @@ def test_a_stage_serving_another_stages_models_names_its_analyzer(config_dir):
     assert "projects[0].monitoring.analyzer: 'model_monitor': must be 'project', the analyzer of project churn" in report
     assert "fraud" not in report  # the default on both sides
     assert load_config("dev", config_dir).projects[0].monitoring.analyzer == "project"
+
+
+def test_a_project_budget_is_positive_and_shared_is_not_a_project_name():
+    problems = problems_for(lambda c: c["projects"][0].update(monthly_budget_usd=0))
+    assert "projects[0].monthly_budget_usd" in problems
+    problems = problems_for(lambda c: c["projects"][0].update(name="shared"))
+    assert "cost-allocation tag of the resources no project owns" in problems["projects[0].name"]

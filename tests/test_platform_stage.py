@@ -168,3 +168,20 @@ def test_every_log_group_of_a_project_is_encrypted_with_the_project_key(dev):
     assert statement["Principal"] == {"Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
     pattern = deployment.resolve("mlops-dev-project-churn", statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
     assert pattern == "arn:aws:logs:us-east-1:123456789012:log-group:mlops-dev-*"
+
+
+def test_every_tagged_resource_carries_its_projects_cost_allocation_tag(dev):
+    """The project budgets filter on the ``project`` tag: each project's stacks carry its name, shared stacks ``shared``."""
+    stage = dev.stage
+    owners = {s.stack_name: name for group in (stage.projects, stage.pipelines, stage.endpoints, stage.dashboards) for name, s in group.items()}
+    owners |= {s.stack_name: project for (_, project), s in stage.sandboxes.items()}
+    checked = 0
+    for stack in stage.stacks:
+        for logical_id, resource in dev.template(stack)["Resources"].items():
+            tags = resource.get("Properties", {}).get("Tags")
+            if isinstance(tags, list) and tags and isinstance(tags[0], dict) and "Key" in tags[0]:
+                assert {"Key": "project", "Value": owners.get(stack.stack_name, "shared")} in tags, f"{stack.stack_name}/{logical_id}"
+                checked += 1
+    assert checked > 100
+    (budget,) = _resources(dev, stage.projects["churn"], "AWS::Budgets::Budget")
+    assert budget["Budget"]["CostFilters"] == {"TagKeyValue": ["user:project$churn"]} and budget["Budget"]["BudgetName"] == "mlops-dev-churn-monthly"
