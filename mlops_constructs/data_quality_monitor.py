@@ -45,6 +45,15 @@ def drift_metric_name(feature: str) -> str:
     return f"feature_baseline_drift_{feature}"
 
 
+def _camel(value):
+    """A mapping of snake_case keys as jsii takes a struct: camelCase keys (``s3_uri`` -> ``s3Uri``), all the way down."""
+    if isinstance(value, dict):
+        return {"".join([k.split("_")[0], *(w.capitalize() for w in k.split("_")[1:])]): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Analyzer:
     """What analyzes the captured data: Model Monitor's own analyzer, or the project's image under Model Monitor's
@@ -227,59 +236,77 @@ class DataQualityMonitor(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
+    def _job(self) -> dict:
+        """The monitoring job both forms run, as plain structures CloudFormation's two property families (the job
+        definition's and the schedule's inline one) both take: what it reads, where it writes, on what, in which
+        network, for how long. The one home of these settings (jsii takes nested structs as camelCase mappings)."""
+        p = self._props
+        return _camel(
+            {
+                "baseline": {
+                    "constraints_resource": {"s3_uri": f"{p.baseline_uri}/{CONSTRAINTS}"},
+                    "statistics_resource": {"s3_uri": f"{p.baseline_uri}/{STATISTICS}"},
+                },
+                "input": {
+                    "endpoint_input": {
+                        "endpoint_name": p.endpoint_name,
+                        "local_path": CAPTURE_INPUT,
+                        "s3_input_mode": "File",
+                        "s3_data_distribution_type": "FullyReplicated",
+                    }
+                },
+                "output": {
+                    "kms_key_id": p.key.key_arn,
+                    "monitoring_outputs": [{"s3_output": {"local_path": REPORT_OUTPUT, "s3_uri": self.reports_uri, "s3_upload_mode": "EndOfJob"}}],
+                },
+                "resources": {
+                    "cluster_config": {
+                        "instance_count": p.instance_count,
+                        "instance_type": p.instance_type,
+                        "volume_size_in_gb": p.volume_size_gb,
+                        "volume_kms_key_id": p.key.key_arn,
+                    }
+                },
+                "network": {
+                    "enable_inter_container_traffic_encryption": True,
+                    "vpc_config": {"security_group_ids": [p.vpc.security_group_id], "subnets": p.vpc.subnet_ids},
+                },
+                "role_arn": self.role.role_arn,
+                "stopping_condition": {"max_runtime_in_seconds": int(p.max_runtime.to_seconds())},
+            }
+        )
+
     def _model_monitor_schedule(self) -> sagemaker.CfnMonitoringSchedule:
         """Model Monitor's analyzer: a ``DataQualityJobDefinition`` and a schedule naming it."""
         p = self._props
-        Q = sagemaker.CfnDataQualityJobDefinition
+        job = self._job()
         definition = {
-            "data_quality_app_specification": Q.DataQualityAppSpecificationProperty(
-                image_uri=p.analyzer.image.uri,
-                environment={"publish_cloudwatch_metrics": "Enabled"},  # what the drift alarms watch
-            ),
-            "data_quality_baseline_config": Q.DataQualityBaselineConfigProperty(
-                constraints_resource=Q.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/{CONSTRAINTS}"),
-                statistics_resource=Q.StatisticsResourceProperty(s3_uri=f"{p.baseline_uri}/{STATISTICS}"),
-            ),
-            "data_quality_job_input": Q.DataQualityJobInputProperty(
-                endpoint_input=Q.EndpointInputProperty(
-                    endpoint_name=p.endpoint_name, local_path=CAPTURE_INPUT, s3_input_mode="File", s3_data_distribution_type="FullyReplicated"
-                )
-            ),
-            "data_quality_job_output_config": Q.MonitoringOutputConfigProperty(
-                kms_key_id=p.key.key_arn,
-                monitoring_outputs=[
-                    Q.MonitoringOutputProperty(
-                        s3_output=Q.S3OutputProperty(local_path=REPORT_OUTPUT, s3_uri=self.reports_uri, s3_upload_mode="EndOfJob")
-                    )
-                ],
-            ),
-            "job_resources": Q.MonitoringResourcesProperty(
-                cluster_config=Q.ClusterConfigProperty(
-                    instance_count=p.instance_count,
-                    instance_type=p.instance_type,
-                    volume_size_in_gb=p.volume_size_gb,
-                    volume_kms_key_id=p.key.key_arn,
-                )
-            ),
-            "network_config": Q.NetworkConfigProperty(
-                enable_inter_container_traffic_encryption=True,
-                vpc_config=Q.VpcConfigProperty(security_group_ids=[p.vpc.security_group_id], subnets=p.vpc.subnet_ids),
-            ),
-            "role_arn": self.role.role_arn,
-            "stopping_condition": Q.StoppingConditionProperty(max_runtime_in_seconds=int(p.max_runtime.to_seconds())),
+            "data_quality_app_specification": {
+                "imageUri": p.analyzer.image.uri,
+                "environment": {"publish_cloudwatch_metrics": "Enabled"},  # what the drift alarms watch
+            },
+            "data_quality_baseline_config": job["baseline"],
+            "data_quality_job_input": job["input"],
+            "data_quality_job_output_config": job["output"],
+            "job_resources": job["resources"],
+            "network_config": job["network"],
+            "role_arn": job["roleArn"],
+            "stopping_condition": job["stoppingCondition"],
         }
-        self.job_definition = Q(self, "JobDefinition", job_definition_name=self._job_definition_name(definition), **definition)
+        self.job_definition = sagemaker.CfnDataQualityJobDefinition(
+            self, "JobDefinition", job_definition_name=self._job_definition_name(definition), **definition
+        )
         self.job_definition.node.add_dependency(self.role)
         schedule = sagemaker.CfnMonitoringSchedule(
             self,
             "Schedule",
             monitoring_schedule_name=p.schedule_name,
             endpoint_name=p.endpoint_name,
-            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-                monitoring_job_definition_name=self.job_definition.job_definition_name,
-                monitoring_type="DataQuality",
-                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(schedule_expression=p.schedule_expression),
-            ),
+            monitoring_schedule_config={
+                "monitoringJobDefinitionName": self.job_definition.job_definition_name,
+                "monitoringType": "DataQuality",
+                "scheduleConfig": {"scheduleExpression": p.schedule_expression},
+            },
         )
         schedule.node.add_dependency(self.job_definition)  # it names the definition, which CloudFormation cannot see
         return schedule
@@ -290,54 +317,25 @@ class DataQualityMonitor(Construct):
         gives the container the capture, the baseline files and its settings as the contract documents:
         https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-contract-inputs.html."""
         p = self._props
-        M = sagemaker.CfnMonitoringSchedule
-        job = M.MonitoringJobDefinitionProperty(
-            monitoring_app_specification=M.MonitoringAppSpecificationProperty(
-                image_uri=p.analyzer.image.uri, container_entrypoint=p.analyzer.entrypoint
-            ),
-            baseline_config=M.BaselineConfigProperty(
-                constraints_resource=M.ConstraintsResourceProperty(s3_uri=f"{p.baseline_uri}/{CONSTRAINTS}"),
-                statistics_resource=M.StatisticsResourceProperty(s3_uri=f"{p.baseline_uri}/{STATISTICS}"),
-            ),
-            monitoring_inputs=[
-                M.MonitoringInputProperty(
-                    endpoint_input=M.EndpointInputProperty(
-                        endpoint_name=p.endpoint_name, local_path=CAPTURE_INPUT, s3_input_mode="File", s3_data_distribution_type="FullyReplicated"
-                    )
-                )
-            ],
-            monitoring_output_config=M.MonitoringOutputConfigProperty(
-                kms_key_id=p.key.key_arn,
-                monitoring_outputs=[
-                    M.MonitoringOutputProperty(
-                        s3_output=M.S3OutputProperty(local_path=REPORT_OUTPUT, s3_uri=self.reports_uri, s3_upload_mode="EndOfJob")
-                    )
-                ],
-            ),
-            monitoring_resources=M.MonitoringResourcesProperty(
-                cluster_config=M.ClusterConfigProperty(
-                    instance_count=p.instance_count,
-                    instance_type=p.instance_type,
-                    volume_size_in_gb=p.volume_size_gb,
-                    volume_kms_key_id=p.key.key_arn,
-                )
-            ),
-            network_config=M.NetworkConfigProperty(
-                enable_inter_container_traffic_encryption=True,
-                vpc_config=M.VpcConfigProperty(security_group_ids=[p.vpc.security_group_id], subnets=p.vpc.subnet_ids),
-            ),
-            role_arn=self.role.role_arn,
-            stopping_condition=M.StoppingConditionProperty(max_runtime_in_seconds=int(p.max_runtime.to_seconds())),
-        )
-        schedule = M(
+        job = self._job()
+        schedule = sagemaker.CfnMonitoringSchedule(
             self,
             "Schedule",
             monitoring_schedule_name=p.schedule_name,
             endpoint_name=p.endpoint_name,
-            monitoring_schedule_config=M.MonitoringScheduleConfigProperty(
-                monitoring_job_definition=job,
-                schedule_config=M.ScheduleConfigProperty(schedule_expression=p.schedule_expression),
-            ),
+            monitoring_schedule_config={
+                "monitoringJobDefinition": {
+                    "monitoringAppSpecification": {"imageUri": p.analyzer.image.uri, "containerEntrypoint": p.analyzer.entrypoint},
+                    "baselineConfig": job["baseline"],
+                    "monitoringInputs": [job["input"]],
+                    "monitoringOutputConfig": job["output"],
+                    "monitoringResources": job["resources"],
+                    "networkConfig": job["network"],
+                    "roleArn": job["roleArn"],
+                    "stoppingCondition": job["stoppingCondition"],
+                },
+                "scheduleConfig": {"scheduleExpression": p.schedule_expression},
+            },
         )
         schedule.node.add_dependency(self.role)  # its policy too: the first run must be able to read the capture
         return schedule
