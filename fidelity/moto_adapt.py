@@ -3,7 +3,8 @@ test and ``make deploy-local`` both use them). Each works around a documented mo
 
 - moto does not emulate the types in ``MOTO_SKIPS``: it accepts the stack and creates nothing for them,
   and then cannot resolve a ``Ref`` or ``Fn::GetAtt`` to them; such references become the placeholder
-  ``moto-skipped:<LogicalId>.<Attribute>``;
+  ``moto-skipped:<LogicalId>.<Attribute>``, except a reference to a Lambda alias, which becomes its
+  function (what the alias invokes; a placeholder there makes moto's Lambda answer 500);
 - moto's KMS reads key tags as ``TagKey``/``TagValue`` (the KMS API shape) instead of CloudFormation's
   ``Key``/``Value``, and answers 500 otherwise;
 - moto's SSM reads parameter tags as a list of ``Key``/``Value``; CloudFormation's ``AWS::SSM::Parameter``
@@ -30,7 +31,10 @@ MOTO_SKIPS = {
     "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::Budgets::Budget",
     "AWS::CloudWatch::Alarm",
+    "AWS::CodeDeploy::Application",
+    "AWS::CodeDeploy::DeploymentGroup",
     "AWS::EC2::SecurityGroupEgress",
+    "AWS::Lambda::Alias",
     "AWS::WAFv2::WebACL",
     "AWS::WAFv2::WebACLAssociation",
     "AWS::SageMaker::DataQualityJobDefinition",
@@ -55,9 +59,13 @@ def moto_compatible(template: dict, stack_name: str) -> dict:
     """``template`` as CloudFormation would take it, adapted to moto's known gaps (see the module docstring)."""
     template = json.loads(json.dumps(template))
     skipped = {lid for lid, r in template["Resources"].items() if r["Type"] in MOTO_SKIPS}
+    aliased = {lid: r["Properties"]["FunctionName"] for lid, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Alias"}
 
     def substitute(node):
         if isinstance(node, dict):
+            target = node.get("Ref") or (node["Fn::GetAtt"][0] if isinstance(node.get("Fn::GetAtt"), list) else None)
+            if target in aliased:
+                return substitute(aliased[target])
             if "Fn::GetAtt" in node and node["Fn::GetAtt"][0] in skipped:
                 return "moto-skipped:{}.{}".format(*node["Fn::GetAtt"])
             if "Ref" in node and node["Ref"] in skipped:

@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -17,6 +20,7 @@ from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionPr
 from mlops_constructs.service_principals import unconditioned
 
 _API_DEFAULTS = ApiConfig()
+CANARY_ERROR_RATE = 0.05  # of the API's requests answered 5xx in a minute: a canary shift above it rolls back
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,10 @@ class InferenceApi(Construct):
     - ``function`` (``lambda/invoke_endpoint``, Python 3.14, 30 s, X-Ray active, logs kept one
       year) allowed to invoke this endpoint only. It checks the body (content type, size up to
       ``max_body_kb``, JSON syntax) and maps SageMaker errors to 4xx/5xx with the request id.
+    - ``alias`` ``live`` (what the API invokes) and ``canary``: a CodeDeploy deployment group that
+      shifts ``live`` to each new version of the function 10% for 5 minutes, then all, and rolls back
+      on ``error_alarm`` (more than 5% of the API's requests answered 5xx in a minute), a failed or a
+      stopped deployment.
     - ``api``: a regional REST API, stage ``v1``: ``auth`` ``iam`` (default: a call must be signed by a
       principal allowed ``execute-api:Invoke`` *and* carry its caller's API key) or ``api_key`` (the
       key alone: it identifies and meters a caller, it authenticates nobody); stage throttling
@@ -74,6 +82,9 @@ class InferenceApi(Construct):
             ),
         )
         self.function = handler.function
+        # Every change of the function is a new version reached through the alias ``live``, shifted to by CodeDeploy:
+        # 10% of requests for 5 minutes, then all; the API's error alarm during the shift rolls it back.
+        self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         handler.role.add_to_principal_policy(
             iam.PolicyStatement(sid="InvokeThisEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[p.endpoint_arn])
         )
@@ -123,7 +134,7 @@ class InferenceApi(Construct):
         predict = self.api.root.add_resource("predict")
         self.method = predict.add_method(
             "POST",
-            apigw.LambdaIntegration(self.function, proxy=True, timeout=Duration.seconds(29)),
+            apigw.LambdaIntegration(self.alias, proxy=True, timeout=Duration.seconds(29)),
             authorization_type=method_auth,
             api_key_required=True,  # the caller's key: its usage-plan quota applies in both modes
             request_validator=validator,
@@ -142,6 +153,7 @@ class InferenceApi(Construct):
             self.plan.add_api_key(key)
             self.api_keys[caller] = key
         self.web_acl = self._web_acl(p) if p.waf else None
+        self.error_alarm, self.canary = self._canary(p)
 
         self.invoke_arn = self.api.arn_for_execute_api("POST", "/predict", "v1")
         if p.auth == "api_key":
@@ -169,6 +181,38 @@ class InferenceApi(Construct):
                 ),
             )
         self.url = f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/v1/predict"
+
+    def _canary(self, p: InferenceApiProps) -> tuple[cloudwatch.Alarm, codedeploy.LambdaDeploymentGroup]:
+        """The API's error alarm (5xx responses over ``CANARY_ERROR_RATE`` of requests in a minute: API Gateway's
+        5XXError Average is that rate, https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html)
+        and the CodeDeploy deployment group that shifts ``live`` to a new version as a canary, rolled back when the
+        alarm fires or the deployment fails."""
+        alarm = cloudwatch.Alarm(
+            self,
+            "ErrorAlarm",
+            alarm_description=f"{p.endpoint_name}'s API: more than {CANARY_ERROR_RATE:.0%} of requests answered 5xx in a minute",
+            metric=self.api.metric_server_error(statistic="Average", period=Duration.minutes(1)),
+            threshold=CANARY_ERROR_RATE,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,  # no traffic is no error
+        )
+        group = codedeploy.LambdaDeploymentGroup(
+            self,
+            "Canary",
+            alias=self.alias,
+            deployment_config=codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES,
+            alarms=[alarm],
+            auto_rollback=codedeploy.AutoRollbackConfig(failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True),
+        )
+        Validations.of(group.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]",
+                reason="CodeDeploy's service role for Lambda deployments uses AWS's AWSCodeDeployRoleForLambdaLimited policy, which "
+                "CDK attaches: it shifts alias weights and invokes hooks, nothing else.",
+            )
+        )
+        return alarm, group
 
     def _web_acl(self, p: InferenceApiProps) -> wafv2.CfnWebACL:
         """A regional web ACL on the stage: AWS's managed common and known-bad-inputs rules, a per-IP rate limit."""

@@ -263,3 +263,29 @@ def test_api_meters_each_caller_on_its_own_key_and_can_have_a_waf(stack):
     assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= set(rules)
     assert acl["Properties"]["Scope"] == "REGIONAL"
     t.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+
+
+def test_the_api_function_deploys_as_a_canary_rolled_back_on_the_apis_error_alarm(stack):
+    """The API invokes the alias ``live``; CodeDeploy shifts it to a new version 10% for 5 minutes, then all, and
+    rolls back on the API's 5xx-rate alarm, a failed or a stopped deployment."""
+    InferenceApi(
+        stack,
+        "Api",
+        props=InferenceApiProps(endpoint_name="mlops-dev-churn", endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-churn"),
+    )
+    t = Template.from_stack(stack)
+    ((alias_id, alias),) = t.find_resources("AWS::Lambda::Alias").items()
+    assert alias["Properties"]["Name"] == "live" and "CodeDeployLambdaAliasUpdate" in alias["UpdatePolicy"]
+    (version_id,) = t.find_resources("AWS::Lambda::Version")
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    (method,) = t.find_resources("AWS::ApiGateway::Method").values()
+    assert alias_id in json.dumps(method["Properties"]["Integration"]["Uri"])  # the API calls the alias, never $LATEST
+    (group,) = t.find_resources("AWS::CodeDeploy::DeploymentGroup").values()
+    props = group["Properties"]
+    assert props["DeploymentConfigName"] == "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+    assert set(props["AutoRollbackConfiguration"]["Events"]) == {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST", "DEPLOYMENT_STOP_ON_ALARM"}
+    ((alarm_id, alarm),) = [(i, a) for i, a in t.find_resources("AWS::CloudWatch::Alarm").items() if a["Properties"]["MetricName"] == "5XXError"]
+    assert props["AlarmConfiguration"]["Alarms"] == [{"Name": {"Ref": alarm_id}}] and props["AlarmConfiguration"]["Enabled"] is True
+    a = alarm["Properties"]
+    assert (a["Namespace"], a["Statistic"], a["Period"], a["Threshold"]) == ("AWS/ApiGateway", "Average", 60, 0.05)
+    assert a["ComparisonOperator"] == "GreaterThanThreshold" and a["TreatMissingData"] == "notBreaching"
