@@ -18,6 +18,9 @@ from mlops_constructs.service_principals import from_this_account
 
 IDLE_SHUTDOWN_DIR = Path(__file__).resolve().parent / "assets" / "idle_shutdown"
 LIFECYCLE_CONFIG_MAX_BYTES = 16384  # base64 content limit of AWS::SageMaker::StudioLifecycleConfig
+# Studio's own idle shutdown (IdleSettings) takes 60 to 525,600 minutes:
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_IdleSettings.html
+NATIVE_IDLE_MIN_MINUTES = 60
 
 
 def idle_shutdown_script(idle_minutes: int) -> str:
@@ -122,9 +125,11 @@ class StudioDomain(Construct):
     - ``key``: a customer-managed KMS key (rotation on, retained) for the domain's EFS home volumes.
     - ``default_execution_role``: the role Studio apps use when a user profile names none. It may
       only run Studio apps and spaces in this domain; it reaches no data.
-    - ``lifecycle_config``: a JupyterLab lifecycle configuration that stops an app after
+    - idle shutdown: Studio's own (``AppLifecycleManagement.IdleSettings``) for JupyterLab and Code Editor
+      apps after ``idle_shutdown_minutes`` (users may choose 60 minutes to that, not more). Its floor is
+      60 minutes: below it, ``lifecycle_config``, a JupyterLab lifecycle configuration, stops an app after
       ``idle_shutdown_minutes`` without kernel, terminal or browser activity (checked every 5 minutes),
-      set as the default for every JupyterLab app in the domain.
+      and Code Editor apps stop at 60; at 60 and above there is no lifecycle configuration (None).
     - ``domain``: IAM authentication, ``AppNetworkAccessType: VpcOnly`` in ``subnets`` with
       ``security_group``, storage encrypted with ``key``, the new Studio UI, JupyterLab on
       ``default_instance_type`` (default ``ml.t3.medium``). Retained on destroy: home folders survive.
@@ -144,25 +149,38 @@ class StudioDomain(Construct):
         self.key = retained_key(self, "Key", description=f"Encrypts the home volumes of Studio domain {domain_name}")
         self.default_execution_role = sagemaker_role(self, "DefaultExecutionRole", "Default Studio execution role: Studio apps only, no data access")
 
-        script = idle_shutdown_script(idle_shutdown_minutes)
-        content = base64.b64encode(script.encode("utf-8")).decode("ascii")
-        if len(content) > LIFECYCLE_CONFIG_MAX_BYTES:
-            raise ValueError(f"idle-shutdown script is {len(content)} bytes base64; the limit is {LIFECYCLE_CONFIG_MAX_BYTES}")
-        self.lifecycle_config = sagemaker.CfnStudioLifecycleConfig(
-            self,
-            "IdleShutdownLifecycleConfig",
-            studio_lifecycle_config_name=f"{domain_name}-idle-shutdown-{idle_shutdown_minutes}m",
-            studio_lifecycle_config_app_type="JupyterLab",
-            studio_lifecycle_config_content=content,
+        # Studio's own idle shutdown for JupyterLab and Code Editor (a user may shorten it, never lengthen it); under
+        # its 60-minute floor, JupyterLab keeps the lifecycle script at the configured minutes and Code Editor stops at 60.
+        native_minutes = max(idle_shutdown_minutes, NATIVE_IDLE_MIN_MINUTES)
+        idle = sagemaker.CfnDomain.AppLifecycleManagementProperty(
+            idle_settings=sagemaker.CfnDomain.IdleSettingsProperty(
+                lifecycle_management="ENABLED",
+                idle_timeout_in_minutes=native_minutes,
+                min_idle_timeout_in_minutes=NATIVE_IDLE_MIN_MINUTES,
+                max_idle_timeout_in_minutes=native_minutes,
+            )
         )
+        self.lifecycle_config: sagemaker.CfnStudioLifecycleConfig | None = None
+        if idle_shutdown_minutes < NATIVE_IDLE_MIN_MINUTES:
+            script = idle_shutdown_script(idle_shutdown_minutes)
+            content = base64.b64encode(script.encode("utf-8")).decode("ascii")
+            if len(content) > LIFECYCLE_CONFIG_MAX_BYTES:
+                raise ValueError(f"idle-shutdown script is {len(content)} bytes base64; the limit is {LIFECYCLE_CONFIG_MAX_BYTES}")
+            self.lifecycle_config = sagemaker.CfnStudioLifecycleConfig(
+                self,
+                "IdleShutdownLifecycleConfig",
+                studio_lifecycle_config_name=f"{domain_name}-idle-shutdown-{idle_shutdown_minutes}m",
+                studio_lifecycle_config_app_type="JupyterLab",
+                studio_lifecycle_config_content=content,
+            )
+        script_arn = self.lifecycle_config.attr_studio_lifecycle_config_arn if self.lifecycle_config else None
 
         jupyter_lab = sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
-            lifecycle_config_arns=[self.lifecycle_config.attr_studio_lifecycle_config_arn],
-            default_resource_spec=sagemaker.CfnDomain.ResourceSpecProperty(
-                instance_type=default_instance_type,
-                lifecycle_config_arn=self.lifecycle_config.attr_studio_lifecycle_config_arn,
-            ),
+            app_lifecycle_management=idle,
+            lifecycle_config_arns=[script_arn] if script_arn else None,
+            default_resource_spec=sagemaker.CfnDomain.ResourceSpecProperty(instance_type=default_instance_type, lifecycle_config_arn=script_arn),
         )
+        code_editor = sagemaker.CfnDomain.CodeEditorAppSettingsProperty(app_lifecycle_management=idle)
         self.domain = sagemaker.CfnDomain(
             self,
             "Domain",
@@ -178,14 +196,12 @@ class StudioDomain(Construct):
                 studio_web_portal="ENABLED",
                 default_landing_uri="studio::",
                 jupyter_lab_app_settings=jupyter_lab,
+                code_editor_app_settings=code_editor,
             ),
             default_space_settings=sagemaker.CfnDomain.DefaultSpaceSettingsProperty(
                 execution_role=self.default_execution_role.role_arn,
                 security_groups=[security_group.security_group_id],
-                jupyter_lab_app_settings=sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
-                    lifecycle_config_arns=[self.lifecycle_config.attr_studio_lifecycle_config_arn],
-                    default_resource_spec=jupyter_lab.default_resource_spec,
-                ),
+                jupyter_lab_app_settings=jupyter_lab,
             ),
         )
         self.domain.apply_removal_policy(RemovalPolicy.RETAIN)

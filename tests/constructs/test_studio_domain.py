@@ -46,16 +46,53 @@ def test_domain_is_vpc_only_iam_auth_and_kms_encrypted(template):
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
-def test_every_jupyterlab_app_gets_the_idle_shutdown_config(template):
+def _native(minutes: int) -> dict:
+    return {
+        "IdleSettings": {
+            "LifecycleManagement": "ENABLED",
+            "IdleTimeoutInMinutes": minutes,
+            "MinIdleTimeoutInMinutes": 60,
+            "MaxIdleTimeoutInMinutes": minutes,
+        }
+    }
+
+
+def test_under_studios_60_minute_floor_jupyterlab_keeps_the_script_and_code_editor_stops_at_60(template):
     lcc_ref = {"Fn::GetAtt": [Match.string_like_regexp("StudioIdleShutdownLifecycleConfig"), "StudioLifecycleConfigArn"]}
-    expected = {"LifecycleConfigArns": [lcc_ref], "DefaultResourceSpec": {"InstanceType": "ml.t3.medium", "LifecycleConfigArn": lcc_ref}}
+    expected = {
+        "AppLifecycleManagement": _native(60),
+        "LifecycleConfigArns": [lcc_ref],
+        "DefaultResourceSpec": {"InstanceType": "ml.t3.medium", "LifecycleConfigArn": lcc_ref},
+    }
     template.has_resource_properties(
         "AWS::SageMaker::Domain",
         {
-            "DefaultUserSettings": Match.object_like({"JupyterLabAppSettings": expected, "SecurityGroups": Match.any_value()}),
+            "DefaultUserSettings": Match.object_like(
+                {
+                    "JupyterLabAppSettings": expected,
+                    "CodeEditorAppSettings": {"AppLifecycleManagement": _native(60)},
+                    "SecurityGroups": Match.any_value(),
+                }
+            ),
             "DefaultSpaceSettings": Match.object_like({"JupyterLabAppSettings": expected}),
         },
     )
+
+
+def test_at_an_hour_or_more_studios_own_idle_shutdown_does_it_all(stack):
+    """``idle_shutdown_minutes`` >= 60: JupyterLab and Code Editor stop through Studio's IdleSettings; no lifecycle script."""
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, subnet_configuration=[ec2.SubnetConfiguration(name="i", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)])
+    sg = ec2.SecurityGroup(stack, "Sg", vpc=vpc)
+    studio = StudioDomain(
+        stack, "Studio", props=StudioDomainProps(domain_name="d", vpc=vpc, subnets=vpc.isolated_subnets, security_group=sg, idle_shutdown_minutes=90)
+    )
+    t = Template.from_stack(stack)
+    assert studio.lifecycle_config is None and t.find_resources("AWS::SageMaker::StudioLifecycleConfig") == {}
+    (domain,) = t.find_resources("AWS::SageMaker::Domain").values()
+    user = domain["Properties"]["DefaultUserSettings"]
+    assert user["JupyterLabAppSettings"] == {"AppLifecycleManagement": _native(90), "DefaultResourceSpec": {"InstanceType": "ml.t3.medium"}}
+    assert user["CodeEditorAppSettings"] == {"AppLifecycleManagement": _native(90)}
+    assert domain["Properties"]["DefaultSpaceSettings"]["JupyterLabAppSettings"] == user["JupyterLabAppSettings"]
 
 
 def test_lifecycle_config_runs_the_checker_with_the_configured_minutes(template):

@@ -83,7 +83,7 @@ def own_stacks(checked: Checked, dev, prod) -> list[str]:
 
 def longest_config() -> dict:
     """A stage with the longest names the config allows in every place a name goes, every kind of
-    endpoint, and several tenants: three projects, three users, one of them in all three projects (whose
+    endpoint, the shortest idle shutdown, and several tenants: three projects, three users, one of them in all three projects (whose
     role carries three sandboxes' policies), one in two, one in one."""
     project = lambda i, **extra: {  # noqa: E731
         "name": f"p{i}" + "0" * 30,
@@ -97,6 +97,7 @@ def longest_config() -> dict:
         "prefix": LONGEST_PREFIX,
         "account": "123456789012",
         "region": "us-east-1",
+        "idle_shutdown_minutes": 15,  # under Studio's own 60-minute floor: the lifecycle script is deployed too
         "network": {
             "mode": "new",
             "cidr": "10.42.0.0/16",
