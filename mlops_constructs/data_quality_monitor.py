@@ -276,6 +276,17 @@ class DataQualityMonitor(Construct):
             }
         )
 
+    def _schedule(self, job: dict) -> sagemaker.CfnMonitoringSchedule:
+        """The schedule ``schedule_name`` on the endpoint, running ``job`` (a definition's name, or one inline)."""
+        p = self._props
+        return sagemaker.CfnMonitoringSchedule(
+            self,
+            "Schedule",
+            monitoring_schedule_name=p.schedule_name,
+            endpoint_name=p.endpoint_name,
+            monitoring_schedule_config={**job, "scheduleConfig": {"scheduleExpression": p.schedule_expression}},
+        )
+
     def _model_monitor_schedule(self) -> sagemaker.CfnMonitoringSchedule:
         """Model Monitor's analyzer: a ``DataQualityJobDefinition`` and a schedule naming it."""
         p = self._props
@@ -297,17 +308,7 @@ class DataQualityMonitor(Construct):
             self, "JobDefinition", job_definition_name=self._job_definition_name(definition), **definition
         )
         self.job_definition.node.add_dependency(self.role)
-        schedule = sagemaker.CfnMonitoringSchedule(
-            self,
-            "Schedule",
-            monitoring_schedule_name=p.schedule_name,
-            endpoint_name=p.endpoint_name,
-            monitoring_schedule_config={
-                "monitoringJobDefinitionName": self.job_definition.job_definition_name,
-                "monitoringType": "DataQuality",
-                "scheduleConfig": {"scheduleExpression": p.schedule_expression},
-            },
-        )
+        schedule = self._schedule({"monitoringJobDefinitionName": self.job_definition.job_definition_name, "monitoringType": "DataQuality"})
         schedule.node.add_dependency(self.job_definition)  # it names the definition, which CloudFormation cannot see
         return schedule
 
@@ -318,12 +319,8 @@ class DataQualityMonitor(Construct):
         https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-contract-inputs.html."""
         p = self._props
         job = self._job()
-        schedule = sagemaker.CfnMonitoringSchedule(
-            self,
-            "Schedule",
-            monitoring_schedule_name=p.schedule_name,
-            endpoint_name=p.endpoint_name,
-            monitoring_schedule_config={
+        schedule = self._schedule(
+            {
                 "monitoringJobDefinition": {
                     "monitoringAppSpecification": {"imageUri": p.analyzer.image.uri, "containerEntrypoint": p.analyzer.entrypoint},
                     "baselineConfig": job["baseline"],
@@ -333,9 +330,8 @@ class DataQualityMonitor(Construct):
                     "networkConfig": job["network"],
                     "roleArn": job["roleArn"],
                     "stoppingCondition": job["stoppingCondition"],
-                },
-                "scheduleConfig": {"scheduleExpression": p.schedule_expression},
-            },
+                }
+            }
         )
         schedule.node.add_dependency(self.role)  # its policy too: the first run must be able to read the capture
         return schedule
