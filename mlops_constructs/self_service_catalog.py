@@ -61,6 +61,11 @@ def _name_parameter(scope: Construct, construct_id: str, *, rule: str, min_lengt
     ).value_as_string
 
 
+# The parameters a SageMaker project template takes (Studio passes them when a user creates a project there).
+STUDIO_PROJECT_NAME, STUDIO_PROJECT_ID = "SageMakerProjectName", "SageMakerProjectId"
+STUDIO_VISIBILITY_TAG = ("sagemaker:studio-visibility", "true")  # lists a product under Studio's organization templates
+
+
 def _email_parameter(scope: Construct, construct_id: str, *, description: str) -> str:
     return CfnParameter(
         scope,
@@ -73,13 +78,33 @@ def _email_parameter(scope: Construct, construct_id: str, *, description: str) -
 
 
 class ProjectProduct(servicecatalog.ProductStack):
-    """Product template: one project's stateful resources (see ``ProjectResources``) and its parameters."""
+    """Product template: one project's stateful resources (see ``ProjectResources``) and its parameters.
+
+    A SageMaker project template too (Studio > Projects > Organization templates): its name is the
+    ``SageMakerProjectName`` parameter and it takes ``SageMakerProjectId``, which Studio passes when a user
+    creates a project there (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-projects-templates-custom.html);
+    launched from Service Catalog the id is ``none``. Resources carry it as the tag ``studio-project-id``.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig) -> None:
         super().__init__(scope, construct_id, description="An ML project: key, buckets, image repository, model group, alert topic")
         name = _name_parameter(
-            self, "ProjectName", rule=NAME_RULE, min_length=PROJECT_NAME_MIN_LENGTH, description="Project name; also names its model package group"
+            self,
+            STUDIO_PROJECT_NAME,
+            rule=NAME_RULE,
+            min_length=PROJECT_NAME_MIN_LENGTH,
+            description="Project name (Studio passes the name given there); also names its model package group",
         )
+        project_id = CfnParameter(
+            self,
+            STUDIO_PROJECT_ID,
+            type="String",
+            default="none",
+            allowed_pattern=r"^(none|[a-zA-Z0-9](-*[a-zA-Z0-9])*)$",  # SageMaker's ProjectId pattern (API_Project), or none
+            max_length=20,
+            description="The SageMaker project's id, which Studio passes; none when launched from Service Catalog",
+        ).value_as_string
+        Tags.of(self).add("studio-project-id", project_id)
         email = _email_parameter(self, "AlertEmail", description="Email address for the project's alerts")
         project = ProjectResources(
             self,
@@ -263,9 +288,31 @@ class SelfServiceCatalog(Construct):
             )
             for key_, value in Names(prefix, stage).tags.items():  # what the launch role's key statements require
                 Tags.of(product_stack).add(key_, value)
+            if key == "Project":  # a SageMaker project template: listed in Studio
+                Tags.of(product).add(*STUDIO_VISIBILITY_TAG)
             self.portfolio.add_product(product)
             self.portfolio.set_launch_role(product, self.launch_role)
             self.products[key] = product
+
+        # Studio lists the project templates of the portfolios a user's execution role may use. The project product
+        # alone goes to this stage's configured Studio users (a role-name pattern: users come and go), in a portfolio
+        # of its own: the main one holds the sandbox product, which links anyone to any project's data.
+        self.studio_portfolio = servicecatalog.Portfolio(
+            self,
+            "StudioPortfolio",
+            display_name=f"{Names(prefix, stage).portfolio} (Studio projects)",
+            provider_name="ML platform team",
+            description="ML projects Studio users may create (Studio > Projects > Organization templates)",
+        )
+        self.studio_portfolio.add_product(self.products["Project"])
+        self.studio_portfolio.set_launch_role(self.products["Project"], self.launch_role)
+        self.studio_users_access = servicecatalog.CfnPortfolioPrincipalAssociation(
+            self,
+            "StudioUsers",
+            portfolio_id=self.studio_portfolio.portfolio_id,
+            principal_arn=f"arn:{Aws.PARTITION}:iam:::role/{Names(prefix, stage).user_role_pattern}",
+            principal_type="IAM_PATTERN",
+        )
 
     def _grant_launch_permissions(self, prefix: str, stage: str) -> None:
         """Each statement: (sid, actions, resources, why its wildcards are needed)."""

@@ -30,17 +30,31 @@ def template(stack, catalog) -> Template:
 
 
 def test_portfolio_with_three_products_each_with_a_launch_role(template):
-    template.resource_count_is("AWS::ServiceCatalog::Portfolio", 1)
+    template.resource_count_is("AWS::ServiceCatalog::Portfolio", 2)  # and the Studio users' one, with the project product
     template.resource_count_is("AWS::ServiceCatalog::CloudFormationProduct", 3)
-    template.resource_count_is("AWS::ServiceCatalog::PortfolioProductAssociation", 3)
-    template.resource_count_is("AWS::ServiceCatalog::LaunchRoleConstraint", 3)
+    template.resource_count_is("AWS::ServiceCatalog::PortfolioProductAssociation", 3 + 1)
+    template.resource_count_is("AWS::ServiceCatalog::LaunchRoleConstraint", 3 + 1)
     names = sorted(p["Properties"]["Name"] for p in template.find_resources("AWS::ServiceCatalog::CloudFormationProduct").values())
     assert names == ["mlops-dev ML project", "mlops-dev Project sandbox", "mlops-dev Studio user"]
 
 
-def test_portfolio_is_shared_with_the_configured_roles_only(template):
-    associations = template.find_resources("AWS::ServiceCatalog::PortfolioPrincipalAssociation")
-    assert [a["Properties"]["PrincipalARN"] for a in associations.values()] == [PRINCIPAL]
+def test_portfolio_is_shared_with_the_configured_roles_only_and_studio_users_see_the_project_product_only(template):
+    associations = [a["Properties"] for a in template.find_resources("AWS::ServiceCatalog::PortfolioPrincipalAssociation").values()]
+    portfolios = {p["Properties"]["DisplayName"]: lid for lid, p in template.find_resources("AWS::ServiceCatalog::Portfolio").items()}
+    main, studio = portfolios["mlops-dev ML platform"], portfolios["mlops-dev ML platform (Studio projects)"]
+    assert [a["PrincipalARN"] for a in associations if a["PortfolioId"] == {"Ref": main}] == [PRINCIPAL]
+    (studio_users,) = [a for a in associations if a["PortfolioId"] == {"Ref": studio}]
+    assert studio_users["PrincipalType"] == "IAM_PATTERN"
+    assert studio_users["PrincipalARN"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam:::role/mlops-dev-user-*"]]}
+    in_studio = [
+        a["Properties"]["ProductId"]
+        for a in template.find_resources("AWS::ServiceCatalog::PortfolioProductAssociation").values()
+        if a["Properties"]["PortfolioId"] == {"Ref": studio}
+    ]
+    products = {lid: p["Properties"]["Name"] for lid, p in template.find_resources("AWS::ServiceCatalog::CloudFormationProduct").items()}
+    assert [products[p["Ref"]] for p in in_studio] == ["mlops-dev ML project"]  # never the sandbox product: it links anyone to any data
+    constraints = [c["Properties"] for c in template.find_resources("AWS::ServiceCatalog::LaunchRoleConstraint").values()]
+    assert {"Ref": studio} in [c["PortfolioId"] for c in constraints]
 
 
 def test_launch_role_is_assumed_by_service_catalog_from_this_account(template):
@@ -96,8 +110,8 @@ def test_product_templates_reuse_the_platform_constructs(stack, catalog, tmp_pat
         "AWS::SNS::Topic",
         "AWS::SSM::Parameter",
     } <= project_types
-    assert set(by_kind["Project"]["Parameters"]) >= {"ProjectName", "AlertEmail"}
-    assert by_kind["Project"]["Parameters"]["ProjectName"]["AllowedPattern"] == "^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+    assert set(by_kind["Project"]["Parameters"]) >= {"SageMakerProjectName", "SageMakerProjectId", "AlertEmail"}
+    assert by_kind["Project"]["Parameters"]["SageMakerProjectName"]["AllowedPattern"] == "^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
     assert {"AWS::SageMaker::UserProfile", "AWS::IAM::Role"} <= {r["Type"] for r in by_kind["User"]["Resources"].values()}
     assert by_kind["User"]["Parameters"]["DomainId"] == {
         "Type": "AWS::SSM::Parameter::Value<String>",
@@ -130,7 +144,7 @@ def _comparable(node, project: str):
     if isinstance(node, dict):
         if len(node) == 1 and (next(iter(node)) == "Ref" or next(iter(node)).startswith("Fn::")):
             return "<token>"
-        return {k: _comparable(v, project) for k, v in node.items() if k not in ("Tags", "Metadata")}
+        return {k: _comparable(v, project) for k, v in node.items() if k not in ("Tags", "ResourceTags", "Metadata")}
     if isinstance(node, list):
         return [_comparable(v, project) for v in node]
     if isinstance(node, str) and project in node:
@@ -224,3 +238,21 @@ def test_the_sandbox_product_derives_everything_from_one_user_and_one_project(st
         "SandboxBucket04C1F073",
         "UserName",
     }
+
+
+def test_the_project_product_is_a_sagemaker_project_template_listed_in_studio(dev):
+    """Studio > Projects > Organization templates (sagemaker-projects-templates-custom): the product tagged
+    sagemaker:studio-visibility=true, its template taking SageMakerProjectName and SageMakerProjectId, the
+    portfolio open to this stage's Studio users' roles."""
+    template = dev.template(dev.stage.self_service)["Resources"]
+    products = {r["Properties"]["Name"]: r["Properties"] for r in template.values() if r["Type"] == "AWS::ServiceCatalog::CloudFormationProduct"}
+    visible = {name for name, p in products.items() if {"Key": "sagemaker:studio-visibility", "Value": "true"} in p["Tags"]}
+    assert visible == {"mlops-dev ML project"}  # the user and sandbox products are not project templates
+    (association,) = [r["Properties"] for r in template.values() if r["Type"] == "AWS::ServiceCatalog::PortfolioPrincipalAssociation"]
+    assert association["PrincipalType"] == "IAM_PATTERN"  # the dev config shares the main portfolio with nobody
+    product = json.loads(next(dev.outdir.glob("*ProjectProductStack*.product.template.json")).read_text())
+    name, project_id = product["Parameters"]["SageMakerProjectName"], product["Parameters"]["SageMakerProjectId"]
+    assert "Default" not in name and project_id["Default"] == "none"
+    bucket = next(r for r in product["Resources"].values() if r["Type"] == "AWS::S3::Bucket")
+    assert {"Key": "studio-project-id", "Value": {"Ref": "SageMakerProjectId"}} in bucket["Properties"]["Tags"]
+    assert {"Key": "project", "Value": {"Ref": "SageMakerProjectName"}} in bucket["Properties"]["Tags"]

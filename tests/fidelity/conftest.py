@@ -49,7 +49,13 @@ def product_deployments(dev) -> list[Checked]:
     products = {
         path.name.removesuffix(".product.template.json"): json.loads(path.read_text()) for path in sorted(dev.outdir.glob("*.product.template.json"))
     }
-    values = {"ProjectName": LONGEST_PROJECT, "AlertEmail": "alerts@example.com", "UserName": LONGEST_USER, "Email": "u@example.com"}
+    values = {
+        "SageMakerProjectName": LONGEST_PROJECT,
+        "ProjectName": LONGEST_PROJECT,
+        "AlertEmail": "alerts@example.com",
+        "UserName": LONGEST_USER,
+        "Email": "u@example.com",
+    }
     parameters = {name: {k: v for k, v in values.items() if k in template.get("Parameters", {})} for name, template in products.items()}
     for name, given in parameters.items():
         asked = {p for p, declared in products[name].get("Parameters", {}).items() if "Default" not in declared}
