@@ -19,6 +19,7 @@ CHECKPOINTS = "checkpoints"
 EVALUATION = "evaluation"  # evaluation/evaluation.json
 SCORED_BASELINE = "scored-baseline"  # the training features scored, as Model Monitor reads captured traffic
 BASELINE = "baseline"  # Model Monitor's statistics.json and constraints.json
+DATA_MANIFEST = "lineage/data.json"  # the data the run trained on: each object's key, ETag, size and time, as listed at its start
 STATISTICS, CONSTRAINTS = "statistics.json", "constraints.json"
 BASELINE_FILES = (STATISTICS, CONSTRAINTS)
 

@@ -280,6 +280,8 @@ def api_calls_to_iam(principal: str, service: str, operation: str, params: dict,
         return [Call(principal, "sagemaker:DescribeModelPackage", params["ModelPackageName"], why=why)]
     if service == "sagemaker-runtime" and operation == "InvokeEndpoint":
         return [Call(principal, "sagemaker:InvokeEndpoint", arn.format("sagemaker", f"endpoint/{params['EndpointName'].lower()}"), why=why)]
+    if service == "s3" and operation == "ListObjectsV2":
+        return [Call(principal, "s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}", (("s3:prefix", params.get("Prefix", "")),), why=why)]
     if service == "s3" and operation in ("GetObject", "PutObject"):
         return [Call(principal, f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", why=why)]
     if service == "sns" and operation == "Publish":

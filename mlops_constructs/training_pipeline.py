@@ -349,6 +349,10 @@ class TrainingPipeline(Construct):
                     "trainingJob.$": "$.names.trainJob",
                     # the training features; the monitoring baseline computed from them is DriftCheckBaselines
                     "trainingFeatures.$": f"States.Format('s3://{bucket}/{run}/{layout.PREPROCESS}/baseline', $.run.runId)",
+                    # the data it was trained on: the prefix, how many objects, and the manifest of each one's ETag
+                    "dataPrefix": p.data_bucket.s3_url_for_object(p.data_prefix),
+                    "dataObjects.$": "States.Format('{}', $.data.objects)",
+                    "dataManifest.$": f"States.Format('s3://{bucket}/{run}/{layout.DATA_MANIFEST}', $.run.runId)",
                 },
             },
             result_selector={"arn.$": "$.ModelPackageArn"},
@@ -393,7 +397,34 @@ class TrainingPipeline(Construct):
             .when(passes, job_states["Baseline"].next(registration) if baseline else registration)
             .otherwise(notify_gate.next(gate_failed))
         )
-        (prepare.next(names).next(job_states["Preprocess"]).next(job_states["Train"]).next(job_states["Evaluate"]).next(read_evaluation).next(gate))
+        record_data, write_manifest = self._data_lineage(bucket, run)
+        for task in (record_data, write_manifest):
+            task.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+            task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+        no_data = sfn.Pass(
+            self,
+            "NoData",
+            parameters={"Error": "NoData", "Cause": f"no object under {p.data_bucket.s3_url_for_object(p.data_prefix)}: nothing to train on"},
+            result_path="$.error",
+        ).next(notify_failure)
+        manifest = sfn.Pass(
+            self,
+            "DataManifest",
+            comment="Each object's key, ETag and size, in the order listed (index i of each list is one object)",
+            parameters={
+                "prefix": p.data_bucket.s3_url_for_object(p.data_prefix),
+                "objects.$": "$.data.listing.KeyCount",
+                "truncated.$": "$.data.listing.IsTruncated",
+                "keys.$": "$.data.listing.Contents[*].Key",
+                "etags.$": "$.data.listing.Contents[*].ETag",
+                "sizes.$": "$.data.listing.Contents[*].Size",
+            },
+            result_path="$.data",  # the listing itself is not kept: the manifest is what the run records
+        )
+        has_data = sfn.Choice(self, "HasData").when(sfn.Condition.number_greater_than("$.data.listing.KeyCount", 0), manifest).otherwise(no_data)
+        manifest.next(write_manifest).next(job_states["Preprocess"])
+        (prepare.next(names).next(record_data).next(has_data))
+        (job_states["Preprocess"].next(job_states["Train"]).next(job_states["Evaluate"]).next(read_evaluation).next(gate))
 
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.key
@@ -431,6 +462,41 @@ class TrainingPipeline(Construct):
         )
         task.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
         return task
+
+    def _data_lineage(self, bucket: str, run: str) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
+        """The data this run trains on, as it stands when the run starts: every object under the data prefix (key, ETag,
+        size; ListObjectsV2, the first 1,000, ``truncated`` says if there were more), kept at ``$.data`` and written as
+        the run's data manifest (``pipeline/<run id>/lineage/data.json``), which the registered package names. No object: the run stops at once with ``NoData`` (nothing to train on)."""
+        p = self._props
+        record = tasks.CallAwsService(
+            self,
+            "RecordData",
+            comment="The data this run trains on",
+            service="s3",
+            action="listObjectsV2",
+            iam_action="s3:ListBucket",
+            iam_resources=[p.data_bucket.bucket_arn],
+            parameters={"Bucket": p.data_bucket.bucket_name, "Prefix": p.data_prefix},
+            result_selector={"listing.$": "$"},  # Contents is absent when nothing is there (HasData says so)
+            result_path="$.data",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+        )
+        write = tasks.CallAwsService(
+            self,
+            "WriteDataManifest",
+            service="s3",
+            action="putObject",
+            iam_resources=[p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*")],
+            parameters={
+                "Bucket": bucket,
+                "Key.$": f"States.Format('{run}/{layout.DATA_MANIFEST}', $.run.runId)",
+                "Body.$": "States.JsonToString($.data)",
+                "ContentType": "application/json",
+            },
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+        )
+        return record, write
 
     def _baseline_step(self, analyzer: Analyzer, network: dict, bucket: str, run: str) -> JobStep:
         """The baselining job, as the SageMaker SDK's ``suggest_baseline`` configures Model Monitor's analyzer (the

@@ -132,7 +132,18 @@ class World:
 
 
 @contextmanager
-def moto_world(monkeypatch, *, region: str, account: str, buckets: list[str], group: str, topic_name: str, artifacts_bucket: str):
+def moto_world(
+    monkeypatch,
+    *,
+    region: str,
+    account: str,
+    buckets: list[str],
+    group: str,
+    topic_name: str,
+    artifacts_bucket: str,
+    data: tuple[str, str] | None = None,
+):
+    """``data``: (bucket, key) of a data object to put there first (a run lists its data before it starts)."""
     body_as_text(monkeypatch)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region}.items():
         monkeypatch.setenv(key, value)
@@ -140,6 +151,8 @@ def moto_world(monkeypatch, *, region: str, account: str, buckets: list[str], gr
         s3c = boto3.client("s3")
         for bucket in buckets:
             s3c.create_bucket(Bucket=bucket)
+        if data is not None:
+            s3c.put_object(Bucket=data[0], Key=data[1], Body=b"a,b,target\n1,2,0\n")
         boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName=group)
         sns_c, sqs = boto3.client("sns"), boto3.client("sqs")
         topic = sns_c.create_topic(Name=topic_name)["TopicArn"]

@@ -103,6 +103,8 @@ def test_every_task_has_a_timeout_and_a_catch(template):
     states = definition_of(template)["States"]
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
     assert set(tasks) == {
+        "RecordData",
+        "WriteDataManifest",
         "Preprocess",
         "Train",
         "Evaluate",
@@ -282,6 +284,7 @@ def moto_world(monkeypatch):
         group=GROUP,
         topic_name="churn-alerts",
         artifacts_bucket="artifacts-bucket",
+        data=("data-bucket", "incoming/2026-11.csv"),
     ) as world:
         yield world
 
@@ -313,6 +316,10 @@ def test_metric_passes_model_package_is_registered_and_notified(definition, moto
         "HasTrigger",
         "PrepareRun",
         "NameJobs",
+        "RecordData",
+        "HasData",
+        "DataManifest",
+        "WriteDataManifest",
         "Preprocess",
         "Train",
         "Evaluate",
@@ -333,6 +340,33 @@ def test_metric_passes_model_package_is_registered_and_notified(definition, moto
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"][0]["TrainingJobName"] == f"churn-train-{RUN_ID}"
     (message,) = moto_world.messages()
     assert message["result"] == "registered" and message["metrics"]["auc"] == 0.93
+
+
+def test_each_package_names_the_exact_data_it_was_trained_on(definition, moto_world):
+    """Lineage: a run lists its data as it starts and the package names the manifest (each object's key, ETag and
+    size); run twice on changed data, the two packages' manifests differ where the data did."""
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    manifests = []
+    for body in (b"a,b,target\n1,2,0\n", b"a,b,target\n1,2,0\n3,4,1\n"):  # the second run sees the file changed
+        s3.put_object(Bucket="data-bucket", Key="incoming/2026-11.csv", Body=body)
+        s3.delete_objects(Bucket="artifacts-bucket", Delete={"Objects": [{"Key": f"pipeline/{RUN_ID}/lineage/data.json"}]})
+        assert run(harnessed(definition), {"trigger": "new-data", "detail": {}}, _report(0.93))["status"] == "SUCCEEDED"
+        manifests.append(json.loads(s3.get_object(Bucket="artifacts-bucket", Key=f"pipeline/{RUN_ID}/lineage/data.json")["Body"].read()))
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    metadata = [sagemaker.describe_model_package(ModelPackageName=p["ModelPackageArn"])["CustomerMetadataProperties"] for p in packages]
+    assert all(m["dataManifest"] == f"s3://artifacts-bucket/pipeline/{RUN_ID}/lineage/data.json" for m in metadata)
+    assert all(m["dataPrefix"] == "s3://data-bucket/incoming/" and m["dataObjects"] == "1" for m in metadata)
+    first, second = manifests
+    assert first["keys"] == second["keys"] == ["incoming/2026-11.csv"] and first["prefix"] == "s3://data-bucket/incoming/"
+    assert first["etags"] != second["etags"] and first["sizes"] == [17] and second["sizes"] == [23] and first["truncated"] is False
+
+
+def test_a_run_without_data_stops_at_once_and_says_so(definition, moto_world):
+    boto3.client("s3").delete_object(Bucket="data-bucket", Key="incoming/2026-11.csv")
+    result = run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(0.93))
+    assert result["status"] == "FAILED" and "Preprocess" not in _entered(result) and "NoData" in _entered(result)
+    (message,) = moto_world.messages()
+    assert message["error"] == "NoData" and "no object under s3://data-bucket/incoming/" in message["cause"]
 
 
 def test_metric_fails_nothing_is_registered_and_the_gate_is_notified(definition, moto_world):
@@ -468,7 +502,7 @@ def test_job_role_may_pull_only_the_analyzer_image(stack):
 def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(monitored_definition, moto_world):
     result = run(harnessed(monitored_definition), {"trigger": "drift", "detail": {}}, _report(0.93))
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert _entered(result)[7:10] == ["QualityGate", "Baseline", "RegisterModel"]
+    assert _entered(result)[11:14] == ["QualityGate", "Baseline", "RegisterModel"]
     sagemaker = boto3.client("sagemaker")
     job = sagemaker.describe_processing_job(ProcessingJobName=f"churn-baseline-{RUN_ID}")
     assert job["AppSpecification"]["ImageUri"] == ANALYZER  # moto keeps no Environment; tests/fidelity validates the request

@@ -194,6 +194,7 @@ def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
                         group=group,
                         topic_name=topic,
                         artifacts_bucket=artifacts,
+                        data=(data, f"{next(p for p in config.projects if p.name == project).pipeline.data_prefix}2026-11.csv"),
                     ) as world:
                         harnessed = sfn_harness.harnessed(
                             definition, model_artifacts=sfn_harness.model_uri(artifacts, project), training_fails=training_fails
