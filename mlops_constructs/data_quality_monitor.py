@@ -33,11 +33,6 @@ from mlops_constructs.sagemaker_permissions import (
 from mlops_constructs.studio_domain import sagemaker_role
 
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"  # where Model Monitor's analyzer publishes per feature
-# Where SageMaker publishes a custom monitoring container's metrics of a real-time endpoint (the container writes
-# them to /opt/ml/output/metrics/cloudwatch): https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html
-BYOC_METRICS_NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
-CAPTURE_INPUT = contract.MONITOR_CAPTURE_INPUT
-REPORT_OUTPUT = contract.MONITOR_OUTPUT
 
 
 def drift_metric_name(feature: str) -> str:
@@ -83,7 +78,7 @@ class Analyzer:
 
     @property
     def metrics_namespace(self) -> str:
-        return BYOC_METRICS_NAMESPACE if self.is_project else DATA_METRICS_NAMESPACE
+        return contract.BYOC_METRICS_NAMESPACE if self.is_project else DATA_METRICS_NAMESPACE
 
     @property
     def metric_namespace_patterns(self) -> list[str]:
@@ -250,14 +245,16 @@ class DataQualityMonitor(Construct):
                 "input": {
                     "endpoint_input": {
                         "endpoint_name": p.endpoint_name,
-                        "local_path": CAPTURE_INPUT,
+                        "local_path": contract.MONITOR_CAPTURE_INPUT,
                         "s3_input_mode": "File",
                         "s3_data_distribution_type": "FullyReplicated",
                     }
                 },
                 "output": {
                     "kms_key_id": p.key.key_arn,
-                    "monitoring_outputs": [{"s3_output": {"local_path": REPORT_OUTPUT, "s3_uri": self.reports_uri, "s3_upload_mode": "EndOfJob"}}],
+                    "monitoring_outputs": [
+                        {"s3_output": {"local_path": contract.MONITOR_OUTPUT, "s3_uri": self.reports_uri, "s3_upload_mode": "EndOfJob"}}
+                    ],
                 },
                 "resources": {
                     "cluster_config": {

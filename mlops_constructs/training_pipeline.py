@@ -30,10 +30,6 @@ from mlops_constructs.sagemaker_permissions import (
 )
 from mlops_constructs.studio_domain import sagemaker_role
 
-# Model Monitor analyzer's mounts, as the SageMaker SDK's ``suggest_baseline`` sets them (the project's too).
-MONITOR_BASELINE_INPUT = contract.MONITOR_BASELINE_INPUT
-MONITOR_OUTPUT = contract.MONITOR_OUTPUT
-
 # Errors worth retrying: SageMaker throttling and its transient service errors.
 RETRYABLE = ["ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
 SDK_RETRYABLE = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.S3Exception"]  # not NoSuchKey: it stays missing
@@ -515,12 +511,12 @@ class TrainingPipeline(Construct):
             entrypoint=analyzer.entrypoint,
             environment={
                 "dataset_format": json.dumps(data_format),
-                "dataset_source": MONITOR_BASELINE_INPUT,
-                "output_path": MONITOR_OUTPUT,
+                "dataset_source": contract.MONITOR_BASELINE_INPUT,
+                "output_path": contract.MONITOR_OUTPUT,
                 "publish_cloudwatch_metrics": "Disabled",
             },
-            inputs=[self._processing_input("baseline_dataset_input", dataset, MONITOR_BASELINE_INPUT, formatted=True)],
-            outputs=[self._processing_output("monitoring_output", layout.BASELINE, MONITOR_OUTPUT)],
+            inputs=[self._processing_input("baseline_dataset_input", dataset, contract.MONITOR_BASELINE_INPUT, formatted=True)],
+            outputs=[self._processing_output("monitoring_output", layout.BASELINE, contract.MONITOR_OUTPUT)],
             network=network,
             result_path="$.jobs.baseline",
         )

@@ -42,3 +42,7 @@ CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
 MONITOR_BASELINE_INPUT = "/opt/ml/processing/input/baseline_dataset_input"
 MONITOR_CAPTURE_INPUT = "/opt/ml/processing/input/endpoint"
 MONITOR_OUTPUT = "/opt/ml/processing/output"
+# Where SageMaker publishes a custom monitoring container's metrics of a real-time endpoint (what the drift alarms
+# and the dashboard read with ``monitoring.analyzer: project``):
+# https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html
+BYOC_METRICS_NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"

@@ -23,7 +23,7 @@ baselining writes ``statistics.json`` and ``constraints.json``; monitoring write
 metrics are on and the constraints' ``emit_metrics`` is not ``Disabled``, Model Monitor's per-feature metrics as
 JSON lines in ``/opt/ml/output/metrics/cloudwatch/``
 (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html), from which SageMaker
-publishes them to CloudWatch (namespace ``BYOC_METRICS_NAMESPACE``). The run's outcome goes to
+publishes them to CloudWatch (namespace ``contract.BYOC_METRICS_NAMESPACE``). The run's outcome goes to
 ``/opt/ml/output/message`` (``Completed...``, ``CompletedWithViolations...`` or the reason it failed).
 
 Violations are the data's verdict, not a failure: the exit status is 0. A missing or unusable input exits 1
@@ -40,11 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops_container import drift
-from mlops_container.paths import ml_root
+from mlops_container.paths import MonitoringJobPaths, ml_root
 
-# Where SageMaker publishes a custom container's metrics for a real-time endpoint (model-monitor-byoc-cloudwatch).
-BYOC_METRICS_NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
-METRICS_FILE = "cloudwatch_metrics.jsonl"
 MESSAGE_LIMIT = 1024  # a processing job's ExitMessage holds up to 1 KB
 
 
@@ -55,7 +52,7 @@ class ContractError(ValueError):
 def environment(root: Path, env: Mapping[str, str]) -> dict[str, str]:
     """The job's settings: ``processingjobconfig.json``'s ``Environment``, overridden by the process environment."""
     settings: dict[str, str] = {}
-    config = root / "config" / "processingjobconfig.json"
+    config = MonitoringJobPaths(root).job_config
     if config.exists():
         try:
             settings.update({str(k): str(v) for k, v in (json.loads(config.read_text(encoding="utf-8")).get("Environment") or {}).items()})
@@ -190,15 +187,15 @@ def run(root: Path, env: Mapping[str, str]) -> dict:
             "MonitoringSchedule": settings.get("sagemaker_monitoring_schedule_name", ""),
         }
         lines = metric_lines(output, summary, dimensions, datetime.now(UTC))
-        folder = root / "output" / "metrics" / "cloudwatch"
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / METRICS_FILE).open("a", encoding="utf-8") as fh:
+        metrics = MonitoringJobPaths(root).cloudwatch_metrics
+        metrics.parent.mkdir(parents=True, exist_ok=True)
+        with metrics.open("a", encoding="utf-8") as fh:
             fh.writelines(json.dumps(m, separators=(",", ":")) + "\n" for m in lines)
         summary["metrics"] = len(lines)
     if summary["violations"]:
         kinds = ", ".join(summary["violation_types"])
         summary["message"] = (
-            f"CompletedWithViolations: {summary['violations']} violations ({kinds}); drift in {summary['drifted_features'] or 'no feature'}"
+            f"CompletedWithViolations: {summary['violations']} violations ({kinds}); drift in {', '.join(summary['drifted_features']) or 'no feature'}"
         )
     else:
         summary["message"] = f"Completed: no violations in {summary['rows']} rows"
@@ -207,8 +204,9 @@ def run(root: Path, env: Mapping[str, str]) -> dict:
 
 def _write_message(root: Path, message: str) -> None:
     try:
-        (root / "output").mkdir(parents=True, exist_ok=True)
-        (root / "output" / "message").write_text(message.encode("utf-8")[:MESSAGE_LIMIT].decode("utf-8", errors="ignore"), encoding="utf-8")
+        path = MonitoringJobPaths(root).message
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(message.encode("utf-8")[:MESSAGE_LIMIT].decode("utf-8", errors="ignore"), encoding="utf-8")
     except OSError:
         pass  # the message is a courtesy; the exit status and stderr already say it
 

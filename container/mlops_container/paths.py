@@ -84,3 +84,24 @@ class ProcessingPaths:
     @property
     def scored_baseline(self) -> Path:
         return self.root / "scored-baseline"
+
+
+@dataclass(frozen=True)
+class MonitoringJobPaths:
+    """What a monitoring job (Model Monitor's container contract) reads and writes outside its mounts: the job's
+    configuration, its outcome message, and the metrics SageMaker publishes to CloudWatch for it
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html)."""
+
+    root: Path
+
+    @property
+    def job_config(self) -> Path:
+        return self.root / "config" / "processingjobconfig.json"
+
+    @property
+    def message(self) -> Path:
+        return self.root / "output" / "message"
+
+    @property
+    def cloudwatch_metrics(self) -> Path:
+        return self.root / "output" / "metrics" / "cloudwatch" / "cloudwatch_metrics.jsonl"

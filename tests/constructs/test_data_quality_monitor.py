@@ -12,7 +12,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from config.layout import BASELINE_URI_PATTERN
-from mlops_constructs.data_quality_monitor import BYOC_METRICS_NAMESPACE, Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
+from mlops_constructs.container_contract import contract
+from mlops_constructs.data_quality_monitor import Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.sagemaker_permissions import AwsImage, VpcPlacement
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -231,16 +232,9 @@ def test_the_project_analyzer_is_the_schedules_own_container(stack):
 
     alarms = [a["Properties"] for a in template.find_resources("AWS::CloudWatch::Alarm").values() if "MetricName" in a["Properties"]]
     drift = [a for a in alarms if a["MetricName"].startswith("feature_baseline_drift_")]
-    assert len(drift) == 2 and {a["Namespace"] for a in drift} == {BYOC_METRICS_NAMESPACE}
+    assert len(drift) == 2 and {a["Namespace"] for a in drift} == {contract.BYOC_METRICS_NAMESPACE}
     statements = [s for p in template.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
     metrics = next(s for s in statements if s.get("Sid") == "DriftMetrics")
     assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/Endpoint/*"}}
     pull = next(s for s in statements if s.get("Sid") == "PullProjectImage")
     assert pull["Resource"] == PROJECT_REPO and ANALYZER_REPO not in json.dumps(statements)
-
-
-def test_both_analyzers_publish_where_the_container_writes():
-    """The namespace the alarms watch is the one the project's container is documented to land in."""
-    from mlops_container import monitor
-
-    assert BYOC_METRICS_NAMESPACE == monitor.BYOC_METRICS_NAMESPACE

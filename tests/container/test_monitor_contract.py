@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from mlops_container import contract, drift, monitor
-from mlops_container.paths import ML_ROOT_ENV
+from mlops_container.paths import ML_ROOT_ENV, MonitoringJobPaths
 from tests.container.test_model_monitor_parity import _record
 
 CONTAINER = Path(__file__).resolve().parents[2] / "container"
@@ -92,7 +92,7 @@ def _entrypoint(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def _metrics(root: Path) -> list[dict]:
-    path = root / "output" / "metrics" / "cloudwatch" / monitor.METRICS_FILE
+    path = MonitoringJobPaths(root).cloudwatch_metrics
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -147,7 +147,7 @@ def test_drift_in_the_window_is_a_violation_not_a_failure(tmp_path):
     done = _entrypoint(root, _scheduled_env(root))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["drifted_features"] == ["score"]
-    assert (root / "output" / "message").read_text().startswith("CompletedWithViolations: ")
+    assert MonitoringJobPaths(root).message.read_text().startswith("CompletedWithViolations: ")
     drifted = next(m for m in _metrics(root) if m["MetricName"] == "feature_baseline_drift_score")
     assert drifted["Value"] > 0.3
 
@@ -170,8 +170,8 @@ def test_the_processing_job_config_file_supplies_what_the_environment_does_not(t
     _baseline_job(root)
     _capture(root, 10, _rows(100, seed=4))
     env = _scheduled_env(root)
-    (root / "config").mkdir()
-    (root / "config" / "processingjobconfig.json").write_text(json.dumps({"Environment": env}))
+    MonitoringJobPaths(root).job_config.parent.mkdir()
+    MonitoringJobPaths(root).job_config.write_text(json.dumps({"Environment": env}))
     assert monitor.run(root, {})["rows"] == 100
 
 
@@ -220,7 +220,7 @@ def test_a_bad_environment_fails_the_job_with_the_reason(tmp_path, change, messa
         env.pop("baseline_statistics"), env.pop("baseline_constraints")
     done = _entrypoint(root, env)
     assert done.returncode == 1 and "Traceback" not in done.stderr and message in done.stderr, done.stderr
-    assert message in (root / "output" / "message").read_text()
+    assert message in MonitoringJobPaths(root).message.read_text()
 
 
 def test_a_baseline_of_several_files_is_one_data_set_and_mismatched_headers_are_refused(tmp_path):
