@@ -14,12 +14,15 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from config.naming import Names
-from config.schema import StorageConfig
+from config.schema import ProjectConfig, StorageConfig
+from mlops_constructs.project_budget import ProjectBudget, ProjectBudgetProps
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket, allow_log_encryption, retained_key
 from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_network import WorkloadNetwork, WorkloadSecurityGroup, WorkloadSecurityGroupProps
 
-_STORAGE_DEFAULTS = StorageConfig()  # the lifecycle defaults are the config schema's
+# the lifecycle and budget defaults are the config schema's
+_STORAGE_DEFAULTS = StorageConfig()
+_PROJECT_DEFAULTS = ProjectConfig.model_fields
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,22 @@ class ProjectResourcesProps:
     capture_transition_after: Duration = Duration.days(_STORAGE_DEFAULTS.capture_transition_days)
     access_log_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.access_log_expiration_days)
     log_group_pattern: str | None = None  # log groups (names, with *) CloudWatch Logs may encrypt with the key; none by default
+    budget_name: str | None = None  # the project's monthly cost budget (none by default)
+    monthly_budget_usd: float = _PROJECT_DEFAULTS["monthly_budget_usd"].default
 
     @classmethod
     def for_stage(
-        cls, *, names: Names, storage: StorageConfig, project_name: str, alert_emails: list[str], network: WorkloadNetwork
+        cls,
+        *,
+        names: Names,
+        storage: StorageConfig,
+        project_name: str,
+        alert_emails: list[str],
+        network: WorkloadNetwork,
+        monthly_budget_usd: float = _PROJECT_DEFAULTS["monthly_budget_usd"].default,
     ) -> ProjectResourcesProps:
-        """A project of the stage named by ``names``, with the stage's storage lifecycle settings, in the stage's ``network``."""
+        """A project of the stage named by ``names``, with the stage's storage lifecycle settings, in the stage's ``network``,
+        with its monthly budget ``<prefix>-<stage>-<project>-monthly``."""
         return cls(
             project_name=project_name,
             model_package_group_name=names.model_package_group(project_name),
@@ -54,6 +67,8 @@ class ProjectResourcesProps:
             capture_transition_after=Duration.days(storage.capture_transition_days),
             access_log_expiration=Duration.days(storage.access_log_expiration_days),
             log_group_pattern=names.log_group_pattern,
+            budget_name=names.budget(project_name),
+            monthly_budget_usd=monthly_budget_usd,
         )
 
 
@@ -81,6 +96,8 @@ class ProjectResources(Construct):
     - ``alert_topic``: an SNS topic encrypted with the key, TLS only, with an email subscription per
       address in ``alert_emails`` (each address must confirm the subscription); EventBridge rules
       of this account may publish to it.
+    - with ``budget_name``, ``budget``: the project's monthly cost budget of ``monthly_budget_usd`` on its
+      ``project`` cost-allocation tag, alerting the topic (``ProjectBudget``).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: ProjectResourcesProps) -> None:
@@ -182,6 +199,20 @@ class ProjectResources(Construct):
             self.alert_topic.add_subscription(subscriptions.EmailSubscription(email))
         # EventBridge rules of this account (a failed monitoring run) deliver their messages here.
         self.alert_topic.grant_publish(from_this_account("events.amazonaws.com"))
+        self.budget = None
+        if props.budget_name is not None:
+            self.budget = ProjectBudget(
+                self,
+                "Budget",
+                props=ProjectBudgetProps(
+                    budget_name=props.budget_name,
+                    amount_usd=props.monthly_budget_usd,
+                    tag_key=Names.PROJECT_TAG,
+                    tag_value=props.project_name,
+                    alert_topic=self.alert_topic,
+                    key=self.key,
+                ),
+            )
 
         self.jobs_security_group, self.models_security_group = (
             WorkloadSecurityGroup(

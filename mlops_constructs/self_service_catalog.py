@@ -18,11 +18,9 @@ from config.schema import (
     PROJECT_NAME_MIN_LENGTH,
     USER_NAME_MIN_LENGTH,
     USER_RULE,
-    ProjectConfig,
     StorageConfig,
 )
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.project_budget import ProjectBudget, ProjectBudgetProps
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
 from mlops_constructs.published_parameters import (
     PROJECT_KEYS,
@@ -120,20 +118,7 @@ class ProjectProduct(servicecatalog.ProductStack):
         PublishedParameters(
             self, "Parameters", path=Names(prefix, stage).project_parameters(name), keys=PROJECT_KEYS, values=project.parameter_values()
         )
-        # the same budget and cost-allocation tag as a configured project's (ProjectStack), at the schema's default amount
-        ProjectBudget(
-            self,
-            "Budget",
-            props=ProjectBudgetProps(
-                budget_name=Names(prefix, stage).budget(name),
-                amount_usd=ProjectConfig.model_fields["monthly_budget_usd"].default,
-                tag_key=Names.PROJECT_TAG,
-                tag_value=name,
-                alert_topic=project.alert_topic,
-                key=project.key,
-            ),
-        )
-        Tags.of(self).add(Names.PROJECT_TAG, name)
+        Tags.of(self).add(Names.PROJECT_TAG, name)  # what the project's budget (ProjectResources, default amount) counts
 
 
 class UserProduct(servicecatalog.ProductStack):

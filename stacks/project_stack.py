@@ -8,14 +8,13 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from mlops_constructs.project_budget import ProjectBudget, ProjectBudgetProps
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
 from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters, PublishedStudio
 
 
 class ProjectStack(Stack):
-    """Composes ``ProjectResources`` for one configured project (in the network the environment stack publishes) and publishes them to SSM,
-    and ``ProjectBudget``: the project's monthly budget (``monthly_budget_usd``) on its ``project`` cost-allocation tag.
+    """Composes ``ProjectResources`` for one configured project (in the network the environment stack publishes, with its
+    ``monthly_budget_usd``) and publishes them to SSM.
 
     ``resources`` is the attribute later stacks (pipeline, endpoint, monitoring) build on.
     """
@@ -31,18 +30,7 @@ class ProjectStack(Stack):
                 project_name=project.name,
                 alert_emails=[str(e) for e in project.alert_emails],
                 network=PublishedStudio(self, config.names.studio_parameters).workload_network,
-            ),
-        )
-        self.budget = ProjectBudget(
-            self,
-            "Budget",
-            props=ProjectBudgetProps(
-                budget_name=config.names.budget(project.name),
-                amount_usd=project.monthly_budget_usd,
-                tag_key=config.names.PROJECT_TAG,
-                tag_value=project.name,
-                alert_topic=self.resources.alert_topic,
-                key=self.resources.key,
+                monthly_budget_usd=project.monthly_budget_usd,
             ),
         )
         PublishedParameters(
