@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from config.errors import MISSING, ConfigError, Problem
 from config.model_monitor_images import ANALYZER_ACCOUNTS
-from config.schema import DeliveryConfig, PlatformConfig
+from config.schema import DeliveryConfig, MonitoringConfig, PlatformConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -80,13 +80,18 @@ def _analyzer_problems(raw: dict[str, Any], registry_file: Path) -> list[Problem
         registry = yaml.safe_load(registry_file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return []  # the registry stage's own synth reports its file's problems
-    theirs = {}
-    for project in registry.get("projects") or []:
-        if isinstance(project, dict):
-            theirs[project.get("name")] = ((project.get("monitoring") or {}).get("analyzer")) or "model_monitor"
+    if not isinstance(registry, dict):
+        return []
+    default = MonitoringConfig.model_fields["analyzer"].default
+
+    def analyzer(project: Any) -> str:
+        monitoring = project.get("monitoring") if isinstance(project, dict) else None
+        return (monitoring.get("analyzer") if isinstance(monitoring, dict) else None) or default
+
+    theirs = {p.get("name"): analyzer(p) for p in registry.get("projects") or [] if isinstance(p, dict)}
     problems = []
     for i, project in enumerate(raw.get("projects") or []):
-        mine = ((project.get("monitoring") or {}).get("analyzer")) or "model_monitor"
+        mine = analyzer(project)
         name = project.get("name")
         if name in theirs and theirs[name] != mine:
             problems.append(
