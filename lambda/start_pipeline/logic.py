@@ -82,14 +82,18 @@ def execution_name(trigger: Trigger, now: datetime) -> str:
     return f"{trigger.kind}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def _pending(ssm, settings: Settings) -> dict:
-    """What waits for the follow-up run: ``{}``, or the count, the kinds and the first trigger's detail."""
+def _pending(ssm, settings: Settings, log: Callable[..., None]) -> dict:
+    """What waits for the follow-up run: ``{}``, or the count, the kinds and the first trigger's detail. A value that
+    is not one (edited by hand) is logged and counts as one queued manual trigger: a follow-up too many, none lost."""
     value = ssm.get_parameter(Name=settings.pending_parameter)["Parameter"]["Value"]
     try:
         pending = json.loads(value)
+        if isinstance(pending, dict) and (not pending or (isinstance(pending.get("count"), int) and pending["count"] > 0 and pending.get("first"))):
+            return pending
     except ValueError:
-        return {}
-    return pending if isinstance(pending, dict) and pending.get("count") else {}
+        pass
+    log("queue_unreadable", parameter=settings.pending_parameter, value=value[:200])
+    return {"count": 1, "kinds": ["manual"], "first": {"trigger": "manual", "detail": {"queue": "unreadable"}}}
 
 
 def _set_pending(ssm, settings: Settings, pending: dict) -> None:
@@ -135,13 +139,13 @@ def handle(
 
     current = _running(sfn, settings)
     if current is None:
-        pending = _pending(ssm, settings)
+        pending = _pending(ssm, settings, log)
         started = _start(sfn, settings, trigger, now(), log, **({"coalesced": pending["count"]} if pending else {}))
         if pending:  # this run sees the data the queued triggers were about: it is their run too (cleared once it started)
             _set_pending(ssm, settings, {})
         return started
 
-    pending = _queued(_pending(ssm, settings), trigger, now())
+    pending = _queued(_pending(ssm, settings, log), trigger, now())
     _set_pending(ssm, settings, pending)
     log("trigger_queued", trigger=trigger.kind, detail=trigger.detail, running_execution=current, queued=pending["count"])
     sns.publish(
@@ -163,7 +167,7 @@ def handle(
 
 def _follow_up(ended: Trigger, *, sfn, ssm, settings: Settings, log: Callable[..., None], now: datetime) -> dict:
     """An execution ended: start the one follow-up run the queued triggers asked for, if nothing else runs."""
-    pending = _pending(ssm, settings)
+    pending = _pending(ssm, settings, log)
     if not pending:
         log("run_ended", execution=ended.detail.get("execution"), status=ended.detail.get("status"), queued=0)
         return {"statusCode": 200, "started": False, "queuedTriggers": 0}

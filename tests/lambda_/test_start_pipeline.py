@@ -193,3 +193,13 @@ def test_bad_environment_fails_the_cold_start_with_the_reason(aws, monkeypatch):
     assert "STATE_MACHINE_ARN='pipeline': expected a state machine ARN" in text
     assert "ALERT_TOPIC_ARN=''" in text and "PROJECT_NAME is empty" in text
     assert "QUEUE_PARAMETER='queued': expected an SSM parameter name starting with /" in text
+
+
+def test_an_unreadable_queue_is_logged_and_still_makes_one_follow_up(world, capsys):
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())
+    boto3.client("ssm").put_parameter(Name=QUEUE, Value="edited by hand", Type="String", Overwrite=True)
+    sfn.stop_execution(executionArn=first["executionArn"])
+    follow_up = handler(_ended(first["executionArn"]), Context())
+    assert follow_up["started"] is True and follow_up["coalesced"] == 1 and world["queued"]() == {}
+    assert '"event": "queue_unreadable"' in capsys.readouterr().out
