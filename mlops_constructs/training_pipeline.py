@@ -161,7 +161,8 @@ class TrainingPipeline(Construct):
     - ``state_machine`` (standard workflow, X-Ray tracing, every event logged to ``log_group``,
       kept one year). Each execution:
       1. names its jobs ``<project>-<step>-<run id>`` (run id: 8 hex digits, new per execution) and
-         writes everything under ``s3://<artifacts>/pipeline/<run id>/``;
+         writes everything under ``s3://<artifacts>/pipeline/<run id>/``; records the data it trains on
+         (``_data_lineage``: the data manifest, or ``NoData`` when there is none);
       2. runs a preprocessing job on ``s3://<data>/<data_prefix>`` (``createProcessingJob.sync``
          through a ``CustomState``: CDK has no processing-job task, aws-cdk issue 9537), a training
          job (``createTrainingJob.sync``; managed spot with checkpoints when ``spot_training``), and
@@ -190,6 +191,7 @@ class TrainingPipeline(Construct):
         self._props = props
         p = props
         bucket = p.artifacts_bucket.bucket_name
+        data_url = p.data_bucket.s3_url_for_object(p.data_prefix)  # the data every run trains on
         run = layout.run_path("{}")  # this execution's prefix, for States.Format with $.run.runId
 
         # The run's SageMaker jobs, in order; each owns its name, request, limits, retries and permissions.
@@ -346,7 +348,7 @@ class TrainingPipeline(Construct):
                     # the training features; the monitoring baseline computed from them is DriftCheckBaselines
                     "trainingFeatures.$": f"States.Format('s3://{bucket}/{run}/{layout.PREPROCESS}/baseline', $.run.runId)",
                     # the data it was trained on: the prefix, how many objects, and the manifest of each one's ETag
-                    "dataPrefix": p.data_bucket.s3_url_for_object(p.data_prefix),
+                    "dataPrefix": data_url,
                     "dataObjects.$": "States.Format('{}', $.data.objects)",
                     "dataManifest.$": f"States.Format('s3://{bucket}/{run}/{layout.DATA_MANIFEST}', $.run.runId)",
                 },
@@ -393,33 +395,9 @@ class TrainingPipeline(Construct):
             .when(passes, job_states["Baseline"].next(registration) if baseline else registration)
             .otherwise(notify_gate.next(gate_failed))
         )
-        record_data, write_manifest = self._data_lineage(bucket, run)
-        for task in (record_data, write_manifest):
-            task.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
-            task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
-        no_data = sfn.Pass(
-            self,
-            "NoData",
-            parameters={"Error": "NoData", "Cause": f"no object under {p.data_bucket.s3_url_for_object(p.data_prefix)}: nothing to train on"},
-            result_path="$.error",
-        ).next(notify_failure)
-        manifest = sfn.Pass(
-            self,
-            "DataManifest",
-            comment="Each object's key, ETag and size, in the order listed (index i of each list is one object)",
-            parameters={
-                "prefix": p.data_bucket.s3_url_for_object(p.data_prefix),
-                "objects.$": "$.data.listing.KeyCount",
-                "truncated.$": "$.data.listing.IsTruncated",
-                "keys.$": "$.data.listing.Contents[*].Key",
-                "etags.$": "$.data.listing.Contents[*].ETag",
-                "sizes.$": "$.data.listing.Contents[*].Size",
-            },
-            result_path="$.data",  # the listing itself is not kept: the manifest is what the run records
-        )
-        has_data = sfn.Choice(self, "HasData").when(sfn.Condition.number_greater_than("$.data.listing.KeyCount", 0), manifest).otherwise(no_data)
-        manifest.next(write_manifest).next(job_states["Preprocess"])
-        (prepare.next(names).next(record_data).next(has_data))
+        record_data, write_manifest = self._data_lineage(bucket, run, data_url, on_failure=notify_failure)
+        prepare.next(names).next(record_data)
+        write_manifest.next(job_states["Preprocess"])
         (job_states["Preprocess"].next(job_states["Train"]).next(job_states["Evaluate"]).next(read_evaluation).next(gate))
 
         self.log_group = logs.LogGroup(
@@ -459,10 +437,13 @@ class TrainingPipeline(Construct):
         task.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
         return task
 
-    def _data_lineage(self, bucket: str, run: str) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
-        """The data this run trains on, as it stands when the run starts: every object under the data prefix (key, ETag,
-        size; ListObjectsV2, the first 1,000, ``truncated`` says if there were more), kept at ``$.data`` and written as
-        the run's data manifest (``pipeline/<run id>/lineage/data.json``), which the registered package names. No object: the run stops at once with ``NoData`` (nothing to train on)."""
+    def _data_lineage(self, bucket: str, run: str, data_url: str, *, on_failure: sfn.State) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
+        """The data this run trains on, as it stands when the run starts: ``RecordData`` lists every object under the
+        data prefix (ListObjectsV2: the first 1,000, ``truncated`` says if there were more); ``DataManifest`` keeps
+        each one's key, ETag and size at ``$.data`` (the listing itself is dropped); ``WriteDataManifest`` writes it
+        as the run's data manifest (``pipeline/<run id>/lineage/data.json``), which the registered package names.
+        No object: ``NoData`` (nothing to train on) stops the run at once through ``on_failure``.
+        Returns the first and the last state."""
         p = self._props
         record = tasks.CallAwsService(
             self,
@@ -476,6 +457,20 @@ class TrainingPipeline(Construct):
             result_selector={"listing.$": "$"},  # Contents is absent when nothing is there (HasData says so)
             result_path="$.data",
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+        )
+        manifest = sfn.Pass(
+            self,
+            "DataManifest",
+            comment="Each object's key, ETag and size, in the order listed (index i of each list is one object)",
+            parameters={
+                "prefix": data_url,
+                "objects.$": "$.data.listing.KeyCount",
+                "truncated.$": "$.data.listing.IsTruncated",
+                "keys.$": "$.data.listing.Contents[*].Key",
+                "etags.$": "$.data.listing.Contents[*].ETag",
+                "sizes.$": "$.data.listing.Contents[*].Size",
+            },
+            result_path="$.data",
         )
         write = tasks.CallAwsService(
             self,
@@ -491,6 +486,16 @@ class TrainingPipeline(Construct):
             },
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+        )
+        for task in (record, write):
+            task.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+            task.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+        no_data = sfn.Pass(
+            self, "NoData", parameters={"Error": "NoData", "Cause": f"no object under {data_url}: nothing to train on"}, result_path="$.error"
+        )
+        no_data.next(on_failure)
+        record.next(
+            sfn.Choice(self, "HasData").when(sfn.Condition.number_greater_than("$.data.listing.KeyCount", 0), manifest.next(write)).otherwise(no_data)
         )
         return record, write
 
