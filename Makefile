@@ -31,7 +31,7 @@ $(VENV)/.container: $(VENV)/.runtime container/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-sdk.txt container/requirements.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-sdk.txt container/requirements.txt cli/pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-sdk.txt
 	touch $@

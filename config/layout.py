@@ -11,10 +11,14 @@ import re
 
 PIPELINE_PREFIX = "pipeline/"  # every run's objects; roles that read or write runs are granted this prefix
 RUN_ID_PATTERN = "[0-9a-f]{8}"  # 8 hex digits, made per execution
+# Each sandbox user's own prefix of the project's artifacts bucket (read and written by that user only): what a data
+# scientist publishes is uploaded here, then copied by the training pipeline into a run of its own.
+SANDBOX_PREFIX = "sandbox/"
 
 # Below a run's prefix:
 PREPROCESS = "preprocess"  # preprocess/<train|validation|test|baseline>
 MODEL = "model"  # the training job's output: model/<job>/output/model.tar.gz
+PUBLISHED_MODEL = "published/model.tar.gz"  # below MODEL: the copy of a sandbox user's published archive
 CHECKPOINTS = "checkpoints"
 EVALUATION = "evaluation"  # evaluation/evaluation.json
 SCORED_BASELINE = "scored-baseline"  # the training features scored, as Model Monitor reads captured traffic
@@ -32,6 +36,11 @@ BASELINE_URI_RUN_ID_INDEX = 2 + PIPELINE_PREFIX.count("/") + 1
 def run_path(run_id: str, *parts: str) -> str:
     """``pipeline/<run id>[/<part>...]`` (``run_id`` may be a placeholder such as ``{}`` for States.Format)."""
     return "/".join((PIPELINE_PREFIX + run_id, *parts))
+
+
+def sandbox_path(user: str) -> str:
+    """``sandbox/<user>/``: the user's prefix of the project's artifacts bucket (``user`` may be a token)."""
+    return f"{SANDBOX_PREFIX}{user}/"
 
 
 def run_uri(bucket: str, run_id: str, *parts: str) -> str:

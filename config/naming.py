@@ -35,6 +35,17 @@ class Names:
 
     model_package_group = endpoint = dashboard = project
 
+    def pipeline_guard(self, project: str) -> str:
+        """The function that starts the project's training pipeline (``<prefix>-<stage>-<project>-start``): named, so that a
+        sandbox may invoke it by ARN. At most 12 + 1 + 12 + 1 + 32 + 6 = 64 characters, Lambda's limit:
+        https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html"""
+        return f"{self.project(project)}-start"
+
+    def training_state_machine(self, project: str) -> str:
+        """The project's training pipeline (``<prefix>-<stage>-<project>-training``, at most 67 of Step Functions' 80
+        characters): named, so that a sandbox may follow its runs by ARN."""
+        return f"{self.project(project)}-training"
+
     def retraining_drift_alarm_prefix(self, project: str) -> str:
         """Drift alarms named so start the project's training pipeline of this stage (its drift rule listens to the prefix)."""
         return f"{self.project(project)}-drift-"

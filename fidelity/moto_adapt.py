@@ -10,7 +10,10 @@ test and ``make deploy-local`` both use them). Each works around a documented mo
 - moto's SSM reads parameter tags as a list of ``Key``/``Value``; CloudFormation's ``AWS::SSM::Parameter``
   takes them as a map;
 - moto names an unnamed ECR repository with upper-case letters, which its own ECR then rejects;
-  CloudFormation generates a lower-case name, so the adaptation names it the way CloudFormation would.
+  CloudFormation generates a lower-case name, so the adaptation names it the way CloudFormation would;
+- moto's CloudFormation deletes an ``AWS::IAM::ManagedPolicy`` without detaching it from its roles (CloudFormation
+  detaches it first), so the role's stack then fails to delete ("must detach all policies first"): a managed policy
+  attached to roles is deployed as the ``AWS::IAM::Policy`` of the same statements and roles, which moto removes.
 """
 
 from __future__ import annotations
@@ -82,6 +85,13 @@ def moto_compatible(template: dict, stack_name: str) -> dict:
             props["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props["Tags"]]
         if resource["Type"] == "AWS::ECR::Repository" and "RepositoryName" not in props:
             props["RepositoryName"] = f"{stack_name}-{logical_id}".lower()
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and props.get("Roles") and not props.get("Users") and not props.get("Groups"):
+            resource["Type"] = "AWS::IAM::Policy"
+            resource["Properties"] = {
+                "PolicyName": f"{stack_name}-{logical_id}"[:128],
+                "PolicyDocument": props["PolicyDocument"],
+                "Roles": props["Roles"],
+            }
         if resource["Type"] == "AWS::SSM::Parameter" and isinstance(props.get("Tags"), dict):
             props["Tags"] = [{"Key": k, "Value": v} for k, v in props["Tags"].items()]
     return template

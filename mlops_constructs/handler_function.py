@@ -30,6 +30,7 @@ class HandlerFunctionProps:
     reserved_concurrency: int | None = None
     tracing: bool = False
     log_key: kms.IKey | None = None  # encrypts the function's log group (the project key); CloudWatch's own encryption without
+    function_name: str | None = None  # CloudFormation's generated name without
 
 
 class HandlerFunction(Construct):
@@ -69,6 +70,7 @@ class HandlerFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             environment=environment,
+            function_name=props.function_name,
         )
         acknowledge_wildcards(
             self.role, reason="The function writes only to its own log group's streams.", resources=[self.log_group.log_group_arn + ":*"]

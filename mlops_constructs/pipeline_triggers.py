@@ -16,6 +16,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from config import layout
 from config.schema import PipelineConfig, ProjectConfig
 from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
 from mlops_constructs.nag import acknowledge_wildcards
@@ -35,6 +36,7 @@ class PipelineTriggersProps:
     data_bucket: s3.IBucket
     drift_alarm_prefix: str
     queue_parameter_name: str
+    function_name: str | None = None  # CloudFormation's generated name without (``Names.pipeline_guard``: sandboxes invoke it by name)
     data_prefix: str = _PIPELINE_DEFAULTS.data_prefix
     schedule: str = _PROJECT_DEFAULTS["retrain_schedule"].default
     schedule_enabled: bool = _PROJECT_DEFAULTS["retrain_schedule_enabled"].default
@@ -45,9 +47,10 @@ class PipelineTriggers(Construct):
 
     Deploys:
     - ``function``: the guard in ``lambda/start_pipeline`` (Python 3.14, reserved concurrency 1,
-      30 s timeout, logs kept one year). It starts an execution, or, while one runs, queues the
-      trigger (JSON log line and a message on ``alert_topic``): the triggers queued during a run are
-      coalesced into exactly one follow-up run, started when that run ends.
+      30 s timeout, logs kept one year, named ``function_name`` when given). It starts an execution, or,
+      while one runs, queues the trigger (JSON log line and a message on ``alert_topic``): the triggers
+      queued during a run are coalesced into exactly one follow-up run, started when that run ends. A
+      sandbox user's ``publish`` (a model archive under their ``sandbox/<user>/`` prefix) starts its run at once.
     - ``queue``: the SSM parameter ``queue_parameter_name`` holding the queued triggers (``{}``: none).
     - ``run_ended_rule``: an execution of ``state_machine`` ending (succeeded, failed, timed out,
       aborted) reaches the guard, which then starts the follow-up run if triggers are queued.
@@ -78,8 +81,10 @@ class PipelineTriggers(Construct):
                     "ALERT_TOPIC_ARN": p.alert_topic.topic_arn,
                     "PROJECT_NAME": p.project_name,
                     "QUEUE_PARAMETER": p.queue_parameter_name,
+                    "SANDBOX_PREFIX": layout.SANDBOX_PREFIX,
                 },
                 log_key=p.key,
+                function_name=p.function_name,
             ),
         )
         self.function, role = handler.function, handler.role

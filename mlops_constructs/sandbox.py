@@ -4,15 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from config import layout
+from config.naming import Names
 from config.schema import StorageConfig
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket
+
+
+@dataclass(frozen=True)
+class ProjectWork:
+    """What a sandbox user may do with the project's pipeline and registry, and nothing more (the ``mlops`` command):
+    read the SSM parameters matching ``parameter_patterns``; start runs and publish models through the pipeline's guard
+    function ``pipeline_guard`` (never the state machine directly); follow the runs of state machine ``state_machine``;
+    list and describe the packages of ``model_package_group``. All names, so a sandbox depends on no pipeline stack."""
+
+    parameter_patterns: tuple[str, ...]
+    pipeline_guard: str
+    state_machine: str
+    model_package_group: str
+
+    @classmethod
+    def of(cls, names: Names, user: str, project: str) -> ProjectWork:
+        """The work of ``user`` in ``project`` (either may be a token): the sandbox's and the project's parameters of this
+        stage, and which package the project's endpoint serves in each stage of the platform (``mlops status``)."""
+        return cls(
+            parameter_patterns=(
+                f"{names.sandbox_parameters(user, project)}/*",
+                f"{names.project_parameters(project)}/*",
+                f"{Names(names.prefix, '*').endpoint_parameters(project)}/*",
+            ),
+            pipeline_guard=names.pipeline_guard(project),
+            state_machine=names.training_state_machine(project),
+            model_package_group=names.model_package_group(project),
+        )
 
 
 @dataclass(frozen=True)
@@ -25,6 +55,7 @@ class SandboxProps:
     artifacts_bucket: s3.IBucket
     key: kms.IKey
     noncurrent_version_expiration: Duration = Duration.days(StorageConfig().noncurrent_version_expiration_days)
+    work: ProjectWork | None = None
 
 
 class Sandbox(Construct):
@@ -38,7 +69,8 @@ class Sandbox(Construct):
     - An IAM policy, in this construct's stack, attached to ``user_role``, made only of ``grant_*``:
       read on the project's ``data_bucket``; read and write on ``bucket``; read, write and list
       (``s3:prefix``) only ``sandbox/<user_name>/`` in the project's ``artifacts_bucket``; encrypt/decrypt with the
-      project ``key``. Nothing of any other project is named, so nothing else is reachable.
+      project ``key``; with ``work``, what ``ProjectWork`` lists. Nothing of any other project is named, so
+      nothing else is reachable.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: SandboxProps) -> None:
@@ -72,7 +104,7 @@ class Sandbox(Construct):
             noncurrent_version_expiration=noncurrent_version_expiration,
         )
 
-        self.artifacts_prefix = f"sandbox/{user_name}/"
+        self.artifacts_prefix = layout.sandbox_path(user_name)
         data_bucket.grant_read(grantee)
         self.bucket.grant_read_write(grantee)
         # The user's prefix of the artifacts bucket, and only it: Bucket.grant_read_write would also let the user list the
@@ -117,9 +149,62 @@ class Sandbox(Construct):
             ],
         )
 
+        if props.work is not None:
+            self._grant_work(grantee, props.work)
+
+    def _grant_work(self, grantee: iam.IRole, work: ProjectWork) -> None:
+        """``work``'s statements, as a managed policy of this stack attached to the user's role: the role's inline
+        policies share IAM's 10,240 characters (``config.loader.MAX_SANDBOXES_PER_USER``), a managed policy has 6,144 of
+        its own. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"""
+        stack = Stack.of(self)
+
+        def arn(service: str, resource: str, name: str, separator: ArnFormat = ArnFormat.SLASH_RESOURCE_NAME) -> str:
+            return stack.format_arn(service=service, resource=resource, resource_name=name, arn_format=separator)
+
+        parameters = [arn("ssm", "parameter", pattern.removeprefix("/")) for pattern in work.parameter_patterns]
+        guard = arn("lambda", "function", work.pipeline_guard, ArnFormat.COLON_RESOURCE_NAME)
+        machine = arn("states", "stateMachine", work.state_machine, ArnFormat.COLON_RESOURCE_NAME)
+        executions = arn("states", "execution", f"{work.state_machine}:*", ArnFormat.COLON_RESOURCE_NAME)
+        packages = arn("sagemaker", "model-package", f"{work.model_package_group}/*")
+        self.work_policy = iam.ManagedPolicy(
+            self,
+            "WorkPolicy",
+            description="What the mlops command does in this sandbox's project: read its parameters, start and publish through "
+            "its pipeline's guard, follow its runs, read its model packages",
+            roles=[grantee],
+            statements=[
+                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=parameters),
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[guard]),
+                iam.PolicyStatement(actions=["states:ListExecutions"], resources=[machine]),
+                iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions]),
+                iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages]),
+                # listing is authorized on no particular package (fidelity.iam); what a package holds is read by Describe only
+                iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]),
+            ],
+        )
+        acknowledge_wildcards(
+            self.work_policy,
+            reason="The mlops command's reads, each within this project: its SSM parameters (this sandbox's, the project's, and its "
+            "endpoint's in each stage), the executions of its training pipeline, the versions of its model package group.",
+            resources=[*parameters, executions, packages],
+        )
+        acknowledge_wildcards(
+            self.work_policy,
+            reason="sagemaker:ListModelPackages is authorized on no particular resource; it lists names, versions and statuses "
+            "(reading a package, DescribeModelPackage, is held to this project's group).",
+            resources=["*"],
+        )
+
     @classmethod
     def linking(
-        cls, scope: Construct, construct_id: str, *, user_name: str, linked: dict[str, str], noncurrent_version_expiration: Duration
+        cls,
+        scope: Construct,
+        construct_id: str,
+        *,
+        user_name: str,
+        linked: dict[str, str],
+        noncurrent_version_expiration: Duration,
+        work: ProjectWork | None = None,
     ) -> Sandbox:
         """A sandbox of the user's role and the project's buckets and key given by value (``published_parameters.sandbox_sources``
         keys): imported into ``scope``, as configured sandboxes and the sandbox product both do."""
@@ -133,5 +218,6 @@ class Sandbox(Construct):
                 artifacts_bucket=s3.Bucket.from_bucket_name(scope, "ArtifactsBucket", linked["artifacts-bucket-name"]),
                 key=kms.Key.from_key_arn(scope, "Key", linked["key-arn"]),
                 noncurrent_version_expiration=noncurrent_version_expiration,
+                work=work,
             ),
         )

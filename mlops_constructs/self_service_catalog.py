@@ -33,7 +33,7 @@ from mlops_constructs.published_parameters import (
     resolved_at_deploy,
     sandbox_sources,
 )
-from mlops_constructs.sandbox import Sandbox
+from mlops_constructs.sandbox import ProjectWork, Sandbox
 from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
@@ -189,8 +189,15 @@ class SandboxProduct(servicecatalog.ProductStack):
             user_name=user,
             linked={key: parameter.string_value for key, parameter in links.parameters.items()},  # GetAtt Value: resolved
             noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
+            work=ProjectWork.of(names, user, project),
         )
-        PublishedParameters(self, "Parameters", path=path, keys=SANDBOX_KEYS, values={"bucket-name": sandbox.bucket.bucket_name})
+        PublishedParameters(
+            self,
+            "Parameters",
+            path=path,
+            keys=SANDBOX_KEYS,
+            values={"bucket-name": sandbox.bucket.bucket_name, "artifacts-prefix": sandbox.artifacts_prefix},
+        )
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,11 @@ SDK_RETRYABLE = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.S3
 
 _PIPELINE = PipelineConfig()  # defaults are the config schema's
 
+PUBLISH_TRIGGER = "publish"  # a sandbox user's model to evaluate and register (lambda/start_pipeline starts such runs)
+# What a registered package records of its model's origin (``$.provenance``, set on each path of a run).
+PROVENANCE_KEYS = ("trainingJob", "publishedBy", "publishedFrom", "codeCommit")
+PENDING = "PendingManualApproval"
+
 # A job's start-up (instance provisioning, image pull) on top of its own runtime limit.
 JOB_START_UP = Duration.minutes(20)
 # Time the states around the jobs may take in one execution (reading the evaluation, registering, notifying).
@@ -149,6 +154,7 @@ class TrainingPipelineProps:
     approval_status: str = _PIPELINE.approval_status
     volume_size_gb: int = 30
     baseline_analyzer: Analyzer | None = None
+    state_machine_name: str | None = None  # CloudFormation's generated name without
 
 
 class TrainingPipeline(Construct):
@@ -175,9 +181,14 @@ class TrainingPipeline(Construct):
          score as the first column: it reads captured traffic as the endpoint's output, then its
          input), or the project's ``monitor`` entrypoint on the training features (it checks the
          endpoint's input, as local mode does);
-      5. registers a model package in the project's group with ``approval_status``, the evaluation
+      5. registers a model package in the project's group with ``approval_status`` (a publish run's: always
+         ``PendingManualApproval``), the evaluation
          as its model-quality report and the baseline as its data-quality report and drift-check
          baseline (what the endpoint's monitor compares traffic with), and notifies the alert topic.
+      A ``publish`` run (a sandbox user's model, ``$.detail.modelKey`` under ``sandbox/<user>/``, checked by the
+      guard) copies that archive into ``pipeline/<run id>/model/published/`` instead of training: the same
+      evaluation, gate, baseline and registration follow, and the package records who published it and the
+      code's commit (``$.provenance``; a trained model records its training job).
       A gate failure notifies metric, value and threshold and ends in ``QualityGateFailed``; any
       other failure is caught, notified with its cause, and ends in ``PipelineFailed``. Every task
       has a timeout; SageMaker throttling and transient errors are retried with backoff.
@@ -331,7 +342,7 @@ class TrainingPipeline(Construct):
             parameters={
                 "ModelPackageGroupName": p.model_package_group_name,
                 "ModelPackageDescription.$": f"States.Format('{p.project_name} model from pipeline run {{}} (trigger: {{}})', $.run.runId, $.run.trigger)",
-                "ModelApprovalStatus": p.approval_status,
+                "ModelApprovalStatus.$": "$.provenance.approvalStatus",
                 "InferenceSpecification": {
                     "Containers": [{"Image": p.image_uri, "ModelDataUrl.$": "$.jobs.train.modelArtifacts"}],
                     "SupportedContentTypes": contract.CONTENT_TYPES,
@@ -344,7 +355,8 @@ class TrainingPipeline(Construct):
                 "CustomerMetadataProperties": {
                     "runId.$": "$.run.runId",
                     "trigger.$": "$.run.trigger",
-                    "trainingJob.$": "$.names.trainJob",
+                    # where the model comes from: this run's training job, or a sandbox user's archive and commit
+                    **{f"{key}.$": f"$.provenance.{key}" for key in PROVENANCE_KEYS},
                     # the training features; the monitoring baseline computed from them is DriftCheckBaselines
                     "trainingFeatures.$": f"States.Format('s3://{bucket}/{run}/{layout.PREPROCESS}/baseline', $.run.runId)",
                     # the data it was trained on: the prefix, how many objects, and the manifest of each one's ETag
@@ -365,7 +377,7 @@ class TrainingPipeline(Construct):
                 "project": p.project_name,
                 "result": "registered",
                 "modelPackageArn": sfn.JsonPath.string_at("$.registered.arn"),
-                "approvalStatus": p.approval_status,
+                "approvalStatus": sfn.JsonPath.string_at("$.provenance.approvalStatus"),
                 "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
                 "execution": sfn.JsonPath.execution_id,
             },
@@ -398,7 +410,27 @@ class TrainingPipeline(Construct):
         record_data, write_manifest = self._data_lineage(bucket, run, data_url, on_failure=notify_failure)
         prepare.next(names).next(record_data)
         write_manifest.next(job_states["Preprocess"])
-        (job_states["Preprocess"].next(job_states["Train"]).next(job_states["Evaluate"]).next(read_evaluation).next(gate))
+        trained = sfn.Pass(
+            self,
+            "TrainedHere",
+            parameters={
+                "trainingJob.$": "$.names.trainJob",
+                "publishedBy": "none",
+                "publishedFrom": "none",
+                "codeCommit": "unknown",
+                "approvalStatus": p.approval_status,
+            },
+            result_path="$.provenance",
+        )
+        copy_published, published = self._published_model(bucket, run, on_failure=notify_failure)
+        job_states["Preprocess"].next(
+            sfn.Choice(self, "TrainOrPublish", comment="A sandbox user's model is evaluated as it is; otherwise one is trained")
+            .when(sfn.Condition.string_equals("$.run.trigger", PUBLISH_TRIGGER), copy_published)
+            .otherwise(job_states["Train"].next(trained))
+        )
+        trained.next(job_states["Evaluate"])
+        published.next(job_states["Evaluate"])
+        job_states["Evaluate"].next(read_evaluation).next(gate)
 
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.key
@@ -410,6 +442,7 @@ class TrainingPipeline(Construct):
             self,
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(has_trigger),
+            state_machine_name=p.state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
@@ -498,6 +531,58 @@ class TrainingPipeline(Construct):
             sfn.Choice(self, "HasData").when(sfn.Condition.number_greater_than("$.data.listing.KeyCount", 0), manifest.next(write)).otherwise(no_data)
         )
         return record, write
+
+    def _published_model(self, bucket: str, run: str, *, on_failure: sfn.State) -> tuple[tasks.CallAwsService, sfn.Pass]:
+        """A publish run's model: ``CopyPublishedModel`` copies the user's archive (``$.run.detail.modelKey``, under
+        ``sandbox/<user>/``: the guard checked it) to ``pipeline/<run id>/model/published/model.tar.gz`` with the project
+        key, so the package points at a copy nobody can change; ``PublishedModel`` puts it where a training job's
+        model goes (``$.jobs.train``) and records who published it and the commit (``$.provenance``).
+        Returns the first and the last state."""
+        p = self._props
+        key = f"{run}/{layout.MODEL}/{layout.PUBLISHED_MODEL}"
+        copy = tasks.CallAwsService(
+            self,
+            "CopyPublishedModel",
+            comment="The sandbox user's model archive, copied into this run",
+            service="s3",
+            action="copyObject",
+            iam_action="s3:PutObject",
+            iam_resources=[p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*")],
+            additional_iam_statements=[
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[p.artifacts_bucket.arn_for_objects(f"{layout.SANDBOX_PREFIX}*")])
+            ],
+            parameters={
+                "Bucket": bucket,
+                "Key.$": f"States.Format('{key}', $.run.runId)",
+                "CopySource.$": f"States.Format('{bucket}/{{}}', $.run.detail.modelKey)",
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": p.key.key_arn,
+            },
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.minutes(5)),
+        )
+        copy.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        copy.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+        placed = sfn.Pass(
+            self,
+            "PublishedModel",
+            parameters={"modelArtifacts.$": f"States.Format('s3://{bucket}/{key}', $.run.runId)"},
+            result_path="$.jobs.train",
+        )
+        provenance = sfn.Pass(
+            self,
+            "RecordPublisher",
+            parameters={
+                "trainingJob": "none",
+                "publishedBy.$": "$.run.detail.user",
+                "publishedFrom.$": "$.run.detail.modelKey",
+                "codeCommit.$": "$.run.detail.commit",
+                "approvalStatus": PENDING,  # whatever the project's approval_status: a sandbox's model is always reviewed
+            },
+            result_path="$.provenance",
+        )
+        copy.next(placed).next(provenance)
+        return copy, provenance
 
     def _baseline_step(self, analyzer: Analyzer, network: dict, bucket: str, run: str) -> JobStep:
         """The baselining job, as the SageMaker SDK's ``suggest_baseline`` configures Model Monitor's analyzer (the
@@ -722,10 +807,12 @@ class TrainingPipeline(Construct):
         )
         acknowledge_wildcards(
             role,
-            reason="Reads evaluation.json of any run under pipeline/ (the run id is made per execution); creates model packages "
-            "only in this project's group (versions are numbered by SageMaker).",
+            reason="Reads evaluation.json of any run under pipeline/ (the run id is made per execution); copies a model that a "
+            "sandbox user published from sandbox/<user>/ of this project's artifacts bucket (the guard checks the key); creates "
+            "model packages only in this project's group (versions are numbered by SageMaker).",
             resources=[
                 p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*"),
+                p.artifacts_bucket.arn_for_objects(f"{layout.SANDBOX_PREFIX}*"),
                 f"{arn}:sagemaker:{region_account}:model-package/{p.model_package_group_name}/*",
             ],
             actions=["kms:GenerateDataKey*"],

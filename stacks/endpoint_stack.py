@@ -172,6 +172,7 @@ class EndpointStack(Stack):
                 "name": self.endpoint.endpoint_name,
                 "capture-uri": self.endpoint.capture_uri,
                 "api-url": self.api.url,
+                "model-package-arn": model_package_arn,
                 **({"monitoring-reports-uri": self.monitor.reports_uri} if self.monitor else {}),
             },
         )

@@ -38,6 +38,7 @@ class TrainingPipelineStack(Stack):
             "Pipeline",
             props=TrainingPipelineProps(
                 project_name=project.name,
+                state_machine_name=names.training_state_machine(project.name),
                 image_uri=repository.repository_uri_for_tag(pipeline_config.image_tag),
                 repository=repository,
                 data_bucket=data_bucket,
@@ -77,6 +78,7 @@ class TrainingPipelineStack(Stack):
                 schedule_enabled=project.retrain_schedule_enabled,
                 drift_alarm_prefix=names.retraining_drift_alarm_prefix(project.name),
                 queue_parameter_name=names.queued_triggers(project.name),
+                function_name=names.pipeline_guard(project.name),
             ),
         )
         PublishedParameters(
@@ -87,5 +89,6 @@ class TrainingPipelineStack(Stack):
             values={
                 "state-machine-arn": self.pipeline.state_machine.state_machine_arn,
                 "drift-alarm-prefix": self.triggers.drift_alarm_prefix,
+                "start-function-arn": self.triggers.function.function_arn,
             },
         )

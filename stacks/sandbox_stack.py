@@ -9,7 +9,7 @@ from constructs import Construct
 
 from config import PlatformConfig, SandboxConfig
 from mlops_constructs.published_parameters import SANDBOX_KEYS, PublishedParameters, read_parameter, sandbox_sources
-from mlops_constructs.sandbox import Sandbox
+from mlops_constructs.sandbox import ProjectWork, Sandbox
 
 
 class SandboxStack(Stack):
@@ -33,11 +33,12 @@ class SandboxStack(Stack):
             user_name=sandbox.user,
             linked=linked,
             noncurrent_version_expiration=Duration.days(config.storage.noncurrent_version_expiration_days),
+            work=ProjectWork.of(names, sandbox.user, sandbox.project),
         )
         PublishedParameters(
             self,
             "Parameters",
             path=names.sandbox_parameters(sandbox.user, sandbox.project),
             keys=SANDBOX_KEYS,
-            values={**linked, "bucket-name": self.sandbox.bucket.bucket_name},
+            values={**linked, "bucket-name": self.sandbox.bucket.bucket_name, "artifacts-prefix": self.sandbox.artifacts_prefix},
         )

@@ -1,7 +1,9 @@
 """Start the training pipeline for a trigger; a trigger that arrives during a run starts one follow-up run.
 
 Triggers: ``schedule`` (monthly rule), ``new-data`` (object created under the data prefix),
-``drift`` (a drift alarm went to ALARM), ``manual``. One execution per project at a time: a trigger
+``drift`` (a drift alarm went to ALARM), ``manual``. ``publish`` (a sandbox user's ``mlops publish``) is not
+a trigger: it starts at once a run that evaluates, baselines and registers the user's model instead of training
+one (no two training runs meet that way; a publish run counts as running for the triggers). One execution per project at a time: a trigger
 that arrives during a run is queued (in an SSM parameter, ``QUEUE_PARAMETER``) and announced (a
 structured log line and a message on the alert topic); however many arrive, they are coalesced into
 exactly one follow-up run, which ``run-ended`` (the state machine's execution ending, an EventBridge
@@ -21,11 +23,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 TRIGGERS = ("schedule", "new-data", "drift", "manual")
+PUBLISH = "publish"  # a model from a sandbox: its own run, started at once (see ``publish_detail``)
 RUN_ENDED = "run-ended"  # the state machine's execution ended (not a trigger: it may start the queued follow-up)
 EMPTY = "{}"  # the queue parameter's value when nothing waits (SSM refuses empty values)
 _PARAMETER = re.compile(r"^/[A-Za-z0-9_./-]{1,1010}$")
 _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_USER = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")  # the config's name rule (config.schema.NAME_PATTERN), at most 32
+# Letters, digits, "_", "." and "-": safe in S3 keys, in a CopySource without escaping, and in a model package's
+# CustomerMetadataProperties values: https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
+_KEY_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+MODEL_KEY_MAX = 200  # the key is recorded in the package's metadata (values of at most 256 characters)
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 class ConfigurationError(RuntimeError):
@@ -42,11 +51,12 @@ class Settings:
     alert_topic_arn: str
     project: str
     pending_parameter: str
+    sandbox_prefix: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         problems = []
-        values = {name: env.get(name, "") for name in ("STATE_MACHINE_ARN", "ALERT_TOPIC_ARN", "PROJECT_NAME", "QUEUE_PARAMETER")}
+        values = {name: env.get(name, "") for name in ("STATE_MACHINE_ARN", "ALERT_TOPIC_ARN", "PROJECT_NAME", "QUEUE_PARAMETER", "SANDBOX_PREFIX")}
         if not _STATE_MACHINE_ARN.match(values["STATE_MACHINE_ARN"]):
             problems.append(f"STATE_MACHINE_ARN={values['STATE_MACHINE_ARN']!r}: expected a state machine ARN")
         if not _TOPIC_ARN.match(values["ALERT_TOPIC_ARN"]):
@@ -55,9 +65,13 @@ class Settings:
             problems.append("PROJECT_NAME is empty: expected the project's name")
         if not _PARAMETER.match(values["QUEUE_PARAMETER"]):
             problems.append(f"QUEUE_PARAMETER={values['QUEUE_PARAMETER']!r}: expected an SSM parameter name starting with /")
+        if not re.match(r"^[A-Za-z0-9_-]+/$", values["SANDBOX_PREFIX"]):
+            problems.append(f"SANDBOX_PREFIX={values['SANDBOX_PREFIX']!r}: expected the sandboxes' key prefix, such as sandbox/")
         if problems:
             raise ConfigurationError("; ".join(problems))
-        return cls(values["STATE_MACHINE_ARN"], values["ALERT_TOPIC_ARN"], values["PROJECT_NAME"], values["QUEUE_PARAMETER"])
+        return cls(
+            values["STATE_MACHINE_ARN"], values["ALERT_TOPIC_ARN"], values["PROJECT_NAME"], values["QUEUE_PARAMETER"], values["SANDBOX_PREFIX"]
+        )
 
 
 @dataclass(frozen=True)
@@ -70,12 +84,33 @@ def parse_trigger(event: Any) -> Trigger:
     if not isinstance(event, dict):
         raise BadTrigger(f"event must be a JSON object, got {type(event).__name__}")
     kind = event.get("trigger")
-    if kind not in (*TRIGGERS, RUN_ENDED):
-        raise BadTrigger(f"trigger {kind!r} is not one of {', '.join(TRIGGERS)} (or {RUN_ENDED})")
+    if kind not in (*TRIGGERS, PUBLISH, RUN_ENDED):
+        raise BadTrigger(f"trigger {kind!r} is not one of {', '.join(TRIGGERS)} (or {PUBLISH}, {RUN_ENDED})")
     detail = event.get("detail", {})
     if not isinstance(detail, dict):
         raise BadTrigger("detail must be a JSON object")
     return Trigger(kind, {k: v for k, v in detail.items() if isinstance(v, (str, int, float, bool)) or v is None})
+
+
+def publish_detail(detail: dict[str, Any], sandbox_prefix: str) -> dict[str, Any]:
+    """A publish request, checked: ``user`` (a sandbox user's name), ``modelKey`` (a ``.tar.gz`` under that user's prefix of
+    the artifacts bucket, ``<sandbox_prefix><user>/``, which only that user can write) and, optionally, ``commit`` (the code's
+    git commit, 7 to 40 hex digits). The run copies the archive into a run of its own before anything reads it."""
+    user, key, commit = detail.get("user"), detail.get("modelKey"), detail.get("commit")
+    problems = []
+    if not isinstance(user, str) or not _USER.match(user) or len(user) > 32:
+        problems.append(f"user {user!r} is not a user name (lowercase letters, digits and single hyphens, at most 32)")
+    elif not isinstance(key, str) or not key.startswith(f"{sandbox_prefix}{user}/") or not key.endswith(".tar.gz") or len(key) > MODEL_KEY_MAX:
+        problems.append(
+            f"modelKey {key!r} is not a .tar.gz under {sandbox_prefix}{user}/ of the project's artifacts bucket (at most {MODEL_KEY_MAX} characters)"
+        )
+    elif not all(_KEY_PART.match(part) and part not in (".", "..") for part in key.split("/")):
+        problems.append(f"modelKey {key!r} has an empty, relative or unsafe path part")
+    if commit is not None and (not isinstance(commit, str) or not _COMMIT.match(commit)):
+        problems.append(f"commit {commit!r} is not a git commit (7 to 40 lowercase hex digits)")
+    if problems:
+        raise BadTrigger("; ".join(problems))
+    return {"user": user, "modelKey": key, "commit": commit or "unknown"}
 
 
 def execution_name(trigger: Trigger, now: datetime) -> str:
@@ -136,6 +171,13 @@ def handle(
 
     if trigger.kind == RUN_ENDED:
         return _follow_up(trigger, sfn=sfn, ssm=ssm, settings=settings, log=log, now=now())
+    if trigger.kind == PUBLISH:  # its own run, at once: it trains nothing and writes only under its own run id
+        try:
+            detail = publish_detail(trigger.detail, settings.sandbox_prefix)
+        except BadTrigger as exc:
+            log("trigger_rejected", trigger=PUBLISH, reason=str(exc))
+            return {"statusCode": 400, "started": False, "error": str(exc)}
+        return _start(sfn, settings, Trigger(PUBLISH, detail), now(), log)
 
     current = _running(sfn, settings)
     if current is None:

@@ -107,6 +107,7 @@ def test_every_task_has_a_timeout_and_a_catch(template):
         "WriteDataManifest",
         "Preprocess",
         "Train",
+        "CopyPublishedModel",
         "Evaluate",
         "ReadEvaluation",
         "RegisterModel",
@@ -321,7 +322,9 @@ def test_metric_passes_model_package_is_registered_and_notified(definition, moto
         "DataManifest",
         "WriteDataManifest",
         "Preprocess",
+        "TrainOrPublish",
         "Train",
+        "TrainedHere",
         "Evaluate",
         "ReadEvaluation",
         "QualityGate",
@@ -335,6 +338,12 @@ def test_metric_passes_model_package_is_registered_and_notified(definition, moto
     package = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == MODEL_URI
     assert package["CustomerMetadataProperties"]["trigger"] == "new-data"
+    assert {k: package["CustomerMetadataProperties"][k] for k in ("trainingJob", "publishedBy", "publishedFrom", "codeCommit")} == {
+        "trainingJob": f"churn-train-{RUN_ID}",
+        "publishedBy": "none",
+        "publishedFrom": "none",
+        "codeCommit": "unknown",
+    }
     jobs = {j["ProcessingJobName"] for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]}
     assert jobs == {f"churn-pre-{RUN_ID}", f"churn-eval-{RUN_ID}"}
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"][0]["TrainingJobName"] == f"churn-train-{RUN_ID}"
@@ -502,7 +511,7 @@ def test_job_role_may_pull_only_the_analyzer_image(stack):
 def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(monitored_definition, moto_world):
     result = run(harnessed(monitored_definition), {"trigger": "drift", "detail": {}}, _report(0.93))
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert _entered(result)[11:14] == ["QualityGate", "Baseline", "RegisterModel"]
+    assert _entered(result)[13:16] == ["QualityGate", "Baseline", "RegisterModel"]
     sagemaker = boto3.client("sagemaker")
     job = sagemaker.describe_processing_job(ProcessingJobName=f"churn-baseline-{RUN_ID}")
     assert job["AppSpecification"]["ImageUri"] == ANALYZER  # moto keeps no Environment; tests/fidelity validates the request
@@ -565,3 +574,66 @@ def test_state_machine_is_encrypted_with_the_project_key(stack):
         "KmsDataKeyReusePeriodSeconds": 300,
         "Type": "CUSTOMER_MANAGED_KMS_KEY",
     }
+
+
+PUBLISHED_KEY = "sandbox/alice/published/20261125T030000Z-0a1b2c3d/model.tar.gz"
+
+
+def _publish(commit: str = "0a1b2c3") -> dict:
+    return {"trigger": "publish", "detail": {"user": "alice", "modelKey": PUBLISHED_KEY, "commit": commit}}
+
+
+def test_a_published_model_is_copied_evaluated_and_registered_with_its_publisher_instead_of_trained(definition, moto_world):
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket="artifacts-bucket", Key=PUBLISHED_KEY, Body=b"the user's archive")
+    result = run(harnessed(definition), _publish(), _report(0.93))
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    entered = _entered(result)
+    assert entered[7:13] == ["Preprocess", "TrainOrPublish", "CopyPublishedModel", "PublishedModel", "RecordPublisher", "Evaluate"]
+    assert "Train" not in entered
+    sagemaker = boto3.client("sagemaker")
+    assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == []  # nothing trained
+    copied = f"pipeline/{RUN_ID}/model/published/model.tar.gz"
+    assert s3.get_object(Bucket="artifacts-bucket", Key=copied)["Body"].read() == b"the user's archive"
+    (summary,) = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+    # the package points at the run's copy (the user cannot change it), not at the sandbox
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == f"s3://artifacts-bucket/{copied}"
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    metadata = package["CustomerMetadataProperties"]
+    assert {k: metadata[k] for k in ("trigger", "trainingJob", "publishedBy", "publishedFrom", "codeCommit")} == {
+        "trigger": "publish",
+        "trainingJob": "none",
+        "publishedBy": "alice",
+        "publishedFrom": PUBLISHED_KEY,
+        "codeCommit": "0a1b2c3",
+    }
+    # the same data lineage as a trained model: the data the evaluation ran on
+    assert metadata["dataManifest"] == f"s3://artifacts-bucket/pipeline/{RUN_ID}/lineage/data.json"
+
+
+def test_a_published_model_that_is_gone_fails_the_run_with_the_cause_and_registers_nothing(definition, moto_world):
+    result = run(harnessed(definition), _publish(), _report(0.93))
+    assert result["status"] == "FAILED"
+    assert _entered(result)[-3:] == ["CopyPublishedModel", "NotifyFailure", "PipelineFailed"]
+    assert boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"] == []
+    (message,) = moto_world.messages()
+    assert message["result"] == "pipeline failed"
+
+
+def test_a_published_model_below_the_gate_is_not_registered(definition, moto_world):
+    boto3.client("s3").put_object(Bucket="artifacts-bucket", Key=PUBLISHED_KEY, Body=b"archive")
+    result = run(harnessed(definition), _publish(), _report(0.5))
+    assert result["status"] == "FAILED" and _entered(result)[-1] == "QualityGateFailed"
+    assert boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"] == []
+
+
+def test_a_published_model_waits_for_approval_even_where_trained_models_are_approved_at_once(stack, moto_world):
+    build(stack, approval_status="Approved")
+    definition = definition_of(Template.from_stack(stack))
+    boto3.client("s3").put_object(Bucket="artifacts-bucket", Key=PUBLISHED_KEY, Body=b"archive")
+    assert run(harnessed(definition), _publish(), _report(0.93))["status"] == "SUCCEEDED"
+    (package,) = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    (message,) = moto_world.messages()
+    assert message["approvalStatus"] == "PendingManualApproval"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import boto3
 import pytest
 
 from fidelity.cfn import Deployment
@@ -152,14 +153,24 @@ class PipelineRun:
     calls: list[tuple[str, str, dict]]
 
 
-def _scenarios(config, project: str) -> list[tuple[dict | None, bool]]:
-    """Model registered, quality gate failed, training failed."""
+PUBLISHED_KEY = f"sandbox/{LONGEST_USER}/published/20261125T030000Z-0a1b2c3d/model.tar.gz"  # the longest user's, as `mlops publish` names it
+SCHEDULED = {"trigger": "schedule", "detail": {}}
+PUBLISHED = {"trigger": "publish", "detail": {"user": LONGEST_USER, "modelKey": PUBLISHED_KEY, "commit": "0" * 40}}
+
+
+def _scenarios(config, project: str) -> list[tuple[dict | None, bool, dict]]:
+    """Model registered, quality gate failed, training failed, a sandbox user's model published and registered."""
     from tests import sfn_harness
 
     evaluation = config.project(project).evaluation
     good, bad = (1.0, 0.0) if evaluation.higher_is_better else (0.0, 1e9)
     metric = evaluation.metric.value
-    return [(sfn_harness.report(metric, good), False), (sfn_harness.report(metric, bad), False), (None, True)]
+    return [
+        (sfn_harness.report(metric, good), False, SCHEDULED),
+        (sfn_harness.report(metric, bad), False, SCHEDULED),
+        (None, True, SCHEDULED),
+        (sfn_harness.report(metric, good), False, PUBLISHED),
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -184,7 +195,7 @@ def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
             topic = deployment.ssm_value(f"{ns}/alert-topic-arn").rsplit(":", 1)[1]
             group = deployment.ssm_value(f"{ns}/model-package-group-name")
             recorder = sfn_harness.CallRecorder()
-            for evaluation, training_fails in _scenarios(config, project):
+            for evaluation, training_fails, execution_input in _scenarios(config, project):
                 with pytest.MonkeyPatch.context() as monkeypatch:
                     with sfn_harness.moto_world(
                         monkeypatch,
@@ -196,10 +207,14 @@ def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
                         artifacts_bucket=artifacts,
                         data=(data, f"{next(p for p in config.projects if p.name == project).pipeline.data_prefix}2026-11.csv"),
                     ) as world:
+                        if execution_input is PUBLISHED:
+                            boto3.client("s3").put_object(Bucket=artifacts, Key=PUBLISHED_KEY, Body=b"archive")
                         harnessed = sfn_harness.harnessed(
                             definition, model_artifacts=sfn_harness.model_uri(artifacts, project), training_fails=training_fails
                         )
-                        result = world.run(harnessed, {"trigger": "schedule", "detail": {}}, evaluation, during=recorder.recording(monkeypatch))
+                        result = world.run(harnessed, execution_input, evaluation, during=recorder.recording(monkeypatch))
                         assert result["status"] in ("SUCCEEDED", "FAILED"), result
+                        if execution_input is PUBLISHED:
+                            assert result["status"] == "SUCCEEDED", result
             runs.append(PipelineRun(checked.label, deployment, stack, config, project, definition, recorder.calls))
     return runs

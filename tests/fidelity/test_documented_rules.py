@@ -136,6 +136,31 @@ def test_the_sandboxes_per_user_limit_follows_from_the_measured_policy_sizes(dep
     own, each = max(sizes["user"]), max(sizes["sandbox"])
     print(f"\nuser role: own inline policy {own} characters, {each} per sandbox; limit {ROLE_INLINE_CHARS}")
     assert MAX_SANDBOXES_PER_USER == (ROLE_INLINE_CHARS - own) // each
+    # each sandbox also attaches one managed policy (its mlops work): within the 10 a role may have attached by default
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+    attached = {stack: [] for stack in deployment.templates if "-user-" in stack}
+    for stack, template in deployment.templates.items():
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::IAM::Role" and stack in attached:
+                attached[stack] += resource["Properties"].get("ManagedPolicyArns", [])
+    sandbox_policies = [
+        r
+        for stack, t in deployment.templates.items()
+        if "-sandbox-" in stack
+        for r in t["Resources"].values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+    ]
+    assert sandbox_policies and all(len(r["Properties"]["Roles"]) == 1 for r in sandbox_policies)
+    assert max(len(a) for a in attached.values()) + MAX_SANDBOXES_PER_USER <= 10
+    managed = max(
+        _size(deployment.resolve(stack, r["Properties"]["PolicyDocument"]))
+        for stack, t in deployment.templates.items()
+        if "-sandbox-" in stack
+        for r in t["Resources"].values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+    )
+    print(f"sandbox work policy (managed): {managed} characters of 6,144")
+    assert managed <= 6144
 
 
 def test_an_api_gateway_account_per_api_is_found(deployments):

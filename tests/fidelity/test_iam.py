@@ -391,6 +391,95 @@ def sandbox_calls(deployment, user: str, project: str, ns: str) -> list[Call]:
         Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/sandbox/{user}/model.tar.gz", why=why),
         s3_list(role, f"s3://{artifacts}/sandbox/{user}/", why),
         s3_list(role, f"s3://{artifacts}/sandbox/{user}/runs/", why),
+        *mlops_calls(deployment, role, user, project, ns),
+    ]
+
+
+def _mlops_names(deployment, user: str, project: str, ns: str):
+    from mlops_cli import work
+
+    from config.naming import Names
+
+    cli_view = work.Project(ns, project, user)
+    names = Names(cli_view.prefix, cli_view.stage)
+    arn = f"arn:aws:{{}}:{deployment.region}:{deployment.account}:{{}}"
+    return cli_view, names, arn
+
+
+def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list[Call]:
+    """What ``mlops publish | run | status`` does (``mlops_cli.work``), with the parameter names the command reads and the
+    resources the platform names (the guard, the state machine, the group): every action it declares is checked."""
+    from mlops_cli import work
+
+    cli_view, names, arn = _mlops_names(deployment, user, project, ns)
+    why = f"mlops in sandbox {user}/{project}"
+    parameters = [
+        *(cli_view.sandbox(k) for k in ("artifacts-bucket-name", "artifacts-prefix", "key-arn")),
+        cli_view.own("model-package-group-name"),
+        *(cli_view.pipeline(k) for k in ("start-function-arn", "state-machine-arn")),
+        *(cli_view.endpoint(stage, "model-package-arn") for stage in (cli_view.stage, "prod")),
+    ]
+    artifacts = deployment.ssm_value(f"{ns}/projects/{project}/artifacts-bucket-name")
+    published = f"arn:aws:s3:::{artifacts}/sandbox/{user}/{work.PUBLISHED}20261125T030000Z-0a1b2c3d/model.tar.gz"
+    group = names.model_package_group(project)
+    machine = names.training_state_machine(project)
+    calls = [Call(role, "ssm:GetParameter", arn.format("ssm", f"parameter{name}"), why=why) for name in parameters]
+    calls += [
+        Call(role, "s3:PutObject", published, why=f"{why} publish (upload)"),
+        Call(role, "s3:AbortMultipartUpload", published, why=f"{why} publish (a failed upload in parts)"),
+        Call(role, "lambda:InvokeFunction", arn.format("lambda", f"function:{names.pipeline_guard(project)}"), why=f"{why} publish, run"),
+        Call(role, "states:DescribeExecution", arn.format("states", f"execution:{machine}:publish-20261125T030000Z-0a1b2c3d"), why=f"{why} --wait"),
+        Call(role, "states:ListExecutions", arn.format("states", f"stateMachine:{machine}"), why=f"{why} status"),
+        Call(role, "sagemaker:ListModelPackages", "*", why=f"{why} status"),
+        Call(role, "sagemaker:DescribeModelPackage", arn.format("sagemaker", f"model-package/{group}/3"), why=f"{why} status"),
+    ]
+    assert {c.action for c in calls} == set(work.PERMISSIONS.values())  # every permission the command declares
+    return calls
+
+
+def mlops_must_never(deployment, role: str, user: str, project: str, other: str, other_user: str, ns: str) -> list[Call]:
+    """The ``mlops`` work of ``user`` in ``project`` reaches no other project or user, and never the pipeline but through its guard."""
+    _, names, arn = _mlops_names(deployment, user, project, ns)
+    why = f"{user} (sandbox in {project}) must not"
+    return [
+        Call(role, "lambda:InvokeFunction", arn.format("lambda", f"function:{names.pipeline_guard(other)}"), why=f"{why} start {other}'s pipeline"),
+        Call(
+            role,
+            "states:StartExecution",
+            arn.format("states", f"stateMachine:{names.training_state_machine(project)}"),
+            why=f"{why} start the pipeline past its guard",
+        ),
+        Call(
+            role,
+            "states:DescribeExecution",
+            arn.format("states", f"execution:{names.training_state_machine(other)}:x"),
+            why=f"{why} follow {other}'s runs",
+        ),
+        Call(
+            role,
+            "sagemaker:DescribeModelPackage",
+            arn.format("sagemaker", f"model-package/{names.model_package_group(other)}/1"),
+            why=f"{why} read {other}'s packages",
+        ),
+        Call(
+            role,
+            "sagemaker:UpdateModelPackage",
+            arn.format("sagemaker", f"model-package/{names.model_package_group(project)}/1"),
+            why=f"{why} approve a package",
+        ),
+        Call(role, "ssm:GetParameter", arn.format("ssm", f"parameter{ns}/projects/{other}/key-arn"), why=f"{why} read {other}'s parameters"),
+        Call(
+            role,
+            "ssm:GetParameter",
+            arn.format("ssm", f"parameter{ns}/sandboxes/{other_user}/{project}/bucket-name"),
+            why=f"{why} read {other_user}'s sandbox parameters",
+        ),
+        Call(
+            role,
+            "ssm:PutParameter",
+            arn.format("ssm", f"parameter{names.queued_triggers(project)}"),
+            why=f"{why} edit the pipeline's trigger queue",
+        ),
     ]
 
 
@@ -434,6 +523,7 @@ def sandbox_must_never(deployment, user: str, project: str, other: str, other_us
         s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/", why=f"{why} list the whole artifacts bucket"),
         s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/pipeline/", why=f"{why} list the pipeline's runs"),
         s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/sandbox/{other_user}/", why=f"{why} list {other_user}'s prefix"),
+        *mlops_must_never(deployment, role, user, project, other, other_user, ns),
     ]
 
 
@@ -657,7 +747,7 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     results = evaluate(policies, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
-    assert len(results) == 6 * 5 + 2 * 12 + 6 * 5 and allowed == []
+    assert len(results) == 6 * 5 + 2 * (12 + 8) + 6 * 5 and allowed == []  # 12 storage and 8 mlops negatives per sandbox
 
 
 def _endpoint_policy(deployment, service: str) -> str:

@@ -71,6 +71,12 @@ EXPLAINED = [
     ),
     Explained(
         "RESOURCE_MISMATCH",
+        lambda d, o: json.loads(d) == [{"action": "states:DescribeExecution", "required_format": "arn:*:states:*:*:express:*:*:*"}],
+        "the sandboxes read executions of the training pipeline, a standard workflow: its executions are execution ARNs; "
+        "the express format is an express workflow's, which the pipeline is not",
+    ),
+    Explained(
+        "RESOURCE_MISMATCH",
         lambda d, o: json.loads(d) == [{"action": "sns:Unsubscribe", "required_format": "*"}],
         "stale table: sns:Unsubscribe takes a topic ARN (AWS's current table); the launch role manages the SC-* topics only",
     ),

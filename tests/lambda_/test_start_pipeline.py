@@ -35,6 +35,7 @@ def world(aws, monkeypatch):
     monkeypatch.setenv("STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("ALERT_TOPIC_ARN", topic)
     monkeypatch.setenv("PROJECT_NAME", "churn")
+    monkeypatch.setenv("SANDBOX_PREFIX", "sandbox/")
     monkeypatch.syspath_prepend(str(LAMBDA_DIR))
     for name in ("handler", "logic"):
         sys.modules.pop(name, None)
@@ -193,6 +194,50 @@ def test_bad_environment_fails_the_cold_start_with_the_reason(aws, monkeypatch):
     assert "STATE_MACHINE_ARN='pipeline': expected a state machine ARN" in text
     assert "ALERT_TOPIC_ARN=''" in text and "PROJECT_NAME is empty" in text
     assert "QUEUE_PARAMETER='queued': expected an SSM parameter name starting with /" in text
+    assert "SANDBOX_PREFIX=''" in text
+
+
+def test_a_publish_starts_its_own_run_at_once_even_during_a_training_run(world):
+    handler, sfn = world["handler"].handler, world["sfn"]
+    training = handler({"trigger": "schedule", "detail": {}}, Context())
+    published = handler(
+        {"trigger": "publish", "detail": {"user": "alice", "modelKey": "sandbox/alice/published/20261125T030000Z/model.tar.gz", "commit": "0a1b2c3"}},
+        Context(),
+    )
+    assert training["started"] and published["started"] and published["executionArn"] != training["executionArn"]
+    execution = sfn.describe_execution(executionArn=published["executionArn"])
+    assert execution["name"].startswith("publish-")
+    assert json.loads(execution["input"]) == {
+        "trigger": "publish",
+        "detail": {"user": "alice", "modelKey": "sandbox/alice/published/20261125T030000Z/model.tar.gz", "commit": "0a1b2c3"},
+    }
+    assert world["queued"]() == {}  # a publish is not queued behind the training run, nor queues anything
+    later = handler({"trigger": "new-data", "detail": {}}, Context())  # ... but counts as running for the triggers
+    assert later["queued"] is True
+
+
+def test_a_publish_without_a_commit_records_unknown(world):
+    result = world["handler"].handler({"trigger": "publish", "detail": {"user": "bob", "modelKey": "sandbox/bob/m.tar.gz"}}, Context())
+    assert json.loads(world["sfn"].describe_execution(executionArn=result["executionArn"])["input"])["detail"]["commit"] == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("detail", "message"),
+    [
+        ({"modelKey": "sandbox/alice/m.tar.gz"}, "user None is not a user name"),
+        ({"user": "Alice", "modelKey": "sandbox/Alice/m.tar.gz"}, "user 'Alice' is not a user name"),
+        ({"user": "alice", "modelKey": "sandbox/bob/m.tar.gz"}, "is not a .tar.gz under sandbox/alice/"),
+        ({"user": "alice", "modelKey": "pipeline/abcd1234/model/m.tar.gz"}, "is not a .tar.gz under sandbox/alice/"),
+        ({"user": "alice", "modelKey": "sandbox/alice/model.pkl"}, "is not a .tar.gz"),
+        ({"user": "alice", "modelKey": "sandbox/alice/../bob/m.tar.gz"}, "relative or unsafe path part"),
+        ({"user": "alice", "modelKey": "sandbox/alice//m.tar.gz"}, "relative or unsafe path part"),
+        ({"user": "alice", "modelKey": "sandbox/alice/m.tar.gz", "commit": "main"}, "commit 'main' is not a git commit"),
+    ],
+)
+def test_a_bad_publish_is_refused_with_a_400_and_starts_nothing(world, detail, message):
+    result = world["handler"].handler({"trigger": "publish", "detail": detail}, Context())
+    assert result["statusCode"] == 400 and message in result["error"] and result["started"] is False
+    assert world["sfn"].list_executions(stateMachineArn=world["machine"])["executions"] == []
 
 
 def test_an_unreadable_queue_is_logged_and_still_makes_one_follow_up(world, capsys):

@@ -1,0 +1,1 @@
+"""The ``mlops`` command: a data scientist's view of one project of the MLOps platform, from their sandbox."""

@@ -1,0 +1,277 @@
+"""What ``mlops`` does in AWS, for one user in one project of one stage (clients are passed in).
+
+Everything is found through the SSM parameters the platform's stacks publish under the stage's namespace
+(``/<prefix>/<stage>``): the sandbox's (``sandboxes/<user>/<project>/``), the project's
+(``projects/<project>/``), its pipeline's (``.../pipeline/``) and its endpoint's (``.../endpoint/``). The
+sandbox grants exactly the calls in ``PERMISSIONS`` on that project's resources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+# Every AWS operation the command makes, and the IAM action it needs (PutObject: uploads, in parts when large).
+PERMISSIONS: dict[tuple[str, str], str] = {
+    ("ssm", "GetParameter"): "ssm:GetParameter",
+    ("s3", "PutObject"): "s3:PutObject",
+    ("s3", "CreateMultipartUpload"): "s3:PutObject",
+    ("s3", "UploadPart"): "s3:PutObject",
+    ("s3", "CompleteMultipartUpload"): "s3:PutObject",
+    ("s3", "AbortMultipartUpload"): "s3:AbortMultipartUpload",
+    ("lambda", "Invoke"): "lambda:InvokeFunction",
+    ("stepfunctions", "DescribeExecution"): "states:DescribeExecution",
+    ("stepfunctions", "ListExecutions"): "states:ListExecutions",
+    ("sagemaker", "ListModelPackages"): "sagemaker:ListModelPackages",
+    ("sagemaker", "DescribeModelPackage"): "sagemaker:DescribeModelPackage",
+}
+
+NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")  # project, user and stage names
+NAMESPACE = re.compile(r"^/([a-z][a-z0-9-]*)/([a-z][a-z0-9-]*)$")
+COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+PUBLISHED = "published/"  # below the user's sandbox prefix: one folder per publication
+
+
+class UsageError(Exception):
+    """Bad input or set-up: the message says what and how to fix it (exit status 2)."""
+
+
+class RunFailed(Exception):
+    """A pipeline run ended without success (exit status 1)."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """One user's view of one project of one stage: where its published parameters are."""
+
+    namespace: str  # /<prefix>/<stage>
+    project: str
+    user: str
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not NAMESPACE.match(self.namespace):
+            problems.append(f"namespace {self.namespace!r} is not a stage's SSM namespace such as /mlops/dev (--namespace or MLOPS_NAMESPACE)")
+        if not NAME.match(self.project or ""):
+            problems.append(f"project {self.project!r} is not a project name such as churn (--project or MLOPS_PROJECT)")
+        if not NAME.match(self.user or ""):
+            problems.append(f"user {self.user!r} is not a Studio user name such as alice (--user or MLOPS_USER)")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+    @property
+    def prefix(self) -> str:
+        return self.namespace.split("/")[1]
+
+    @property
+    def stage(self) -> str:
+        return self.namespace.split("/")[2]
+
+    def sandbox(self, key: str) -> str:
+        return f"{self.namespace}/sandboxes/{self.user}/{self.project}/{key}"
+
+    def own(self, key: str) -> str:
+        return f"{self.namespace}/projects/{self.project}/{key}"
+
+    def pipeline(self, key: str) -> str:
+        return self.own(f"pipeline/{key}")
+
+    def endpoint(self, stage: str, key: str) -> str:
+        return f"/{self.prefix}/{stage}/projects/{self.project}/endpoint/{key}"
+
+
+class Parameters:
+    """Reads published parameters, with what to do when one is missing."""
+
+    def __init__(self, ssm) -> None:
+        self._ssm = ssm
+
+    def get(self, name: str, *, missing: str) -> str:
+        try:
+            return self._ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except self._ssm.exceptions.ParameterNotFound:
+            raise UsageError(f"no parameter {name}: {missing}") from None
+
+    def find(self, name: str) -> str | None:
+        try:
+            return self._ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except self._ssm.exceptions.ParameterNotFound:
+            return None
+
+
+def _no_sandbox(p: Project) -> str:
+    return f"{p.user} has no sandbox in project {p.project} of {p.namespace} (ask for one: the sandbox product, or sandboxes: in the config)"
+
+
+def _no_pipeline(p: Project) -> str:
+    return f"project {p.project} has no training pipeline in {p.namespace} (publish to the stage that trains its models)"
+
+
+# -- publish -----------------------------------------------------------------------------------------
+
+
+def checked_archive(path: Path, work_dir: Path) -> Path:
+    """``path`` as a model archive SageMaker can extract into /opt/ml/model: a ``.tar.gz`` is checked, a folder is packed
+    (its files at the archive's root). Refused: no regular file, absolute or ``..`` member names, links."""
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.is_file())
+        if not files:
+            raise UsageError(f"{path} holds no file: publish the folder the model was saved to, or its model.tar.gz")
+        archive = work_dir / "model.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            for f in files:
+                tar.add(f, arcname=f.relative_to(path).as_posix(), recursive=False)
+        return archive
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist")
+    if not path.name.endswith(".tar.gz"):
+        raise UsageError(f"{path} is not a model archive (.tar.gz) or a folder")
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = tar.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise UsageError(f"{path} is not a readable .tar.gz ({exc})") from None
+    for m in members:
+        name = PurePosixPath(m.name)
+        if name.is_absolute() or ".." in name.parts:
+            raise UsageError(f"{path}: member {m.name!r} would extract outside the model folder")
+        if m.issym() or m.islnk():
+            raise UsageError(f"{path}: member {m.name!r} is a link; SageMaker extracts regular files and folders only")
+    if not any(m.isfile() for m in members):
+        raise UsageError(f"{path} holds no file")
+    return path
+
+
+def git_commit(cwd: Path, run: Callable[..., Any]) -> tuple[str | None, bool]:
+    """The checked-out commit of the repository around ``cwd`` and whether it has uncommitted changes; (None, False)
+    outside a repository or without git."""
+    try:
+        head = run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip() != ""
+    except (OSError, Exception):  # noqa: BLE001 - no git, not a repository: the commit is unknown
+        return None, False
+    return (head, dirty) if COMMIT.match(head) else (None, False)
+
+
+def invoke_guard(lambda_client, function_arn: str, event: dict) -> dict:
+    """Call the pipeline's guard and return its answer; its refusals (4xx) and failures become errors."""
+    response = lambda_client.invoke(FunctionName=function_arn, Payload=json.dumps(event).encode())
+    payload = json.loads(response["Payload"].read() or b"null")
+    if "FunctionError" in response:
+        message = payload.get("errorMessage", payload) if isinstance(payload, dict) else payload
+        raise RunFailed(f"the pipeline's guard failed: {message}")
+    if not isinstance(payload, dict) or payload.get("statusCode") != 200:
+        reason = payload.get("error", payload) if isinstance(payload, dict) else payload
+        raise UsageError(f"the pipeline refused the request: {reason}")
+    return payload
+
+
+def publish(clients, p: Project, archive: Path, *, commit: str | None, now: datetime, say: Callable[[str], None]) -> dict:
+    """Upload ``archive`` to ``<sandbox prefix>published/<time>-<id>/model.tar.gz`` (the project key) and ask the guard for a
+    publish run: the pipeline copies it into a run of its own, evaluates it on the project's data, applies the quality
+    gate, computes its monitoring baseline and registers it pending approval, with its data lineage and ``commit``."""
+    params = Parameters(clients["ssm"])
+    bucket = params.get(p.sandbox("artifacts-bucket-name"), missing=_no_sandbox(p))
+    prefix = params.get(p.sandbox("artifacts-prefix"), missing=_no_sandbox(p))
+    key_arn = params.get(p.sandbox("key-arn"), missing=_no_sandbox(p))
+    guard = params.get(p.pipeline("start-function-arn"), missing=_no_pipeline(p))
+    key = f"{prefix}{PUBLISHED}{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}/model.tar.gz"
+    say(f"uploading {archive} ({archive.stat().st_size:,} bytes) to s3://{bucket}/{key}")
+    clients["s3"].upload_file(str(archive), bucket, key, ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn})
+    detail = {"user": p.user, "modelKey": key, **({"commit": commit} if commit else {})}
+    return invoke_guard(clients["lambda"], guard, {"trigger": "publish", "detail": detail})
+
+
+def start_run(clients, p: Project) -> dict:
+    """Ask the guard for a training run (a ``manual`` trigger): started now, or queued behind the running one."""
+    guard = Parameters(clients["ssm"]).get(p.pipeline("start-function-arn"), missing=_no_pipeline(p))
+    return invoke_guard(clients["lambda"], guard, {"trigger": "manual", "detail": {"requestedBy": p.user}})
+
+
+def wait(clients, execution_arn: str, *, timeout_s: float, poll_s: float, sleep: Callable[[float], None], say: Callable[[str], None]) -> dict:
+    """Follow a run to its end; its output on success, ``RunFailed`` with its error and cause otherwise."""
+    sfn = clients["stepfunctions"]
+    waited = 0.0
+    while True:
+        execution = sfn.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            break
+        if waited >= timeout_s:
+            raise RunFailed(f"{execution_arn} still runs after {timeout_s / 60:.0f} minutes (mlops status shows how it ends)")
+        sleep(poll_s)
+        waited += poll_s
+    if execution["status"] != "SUCCEEDED":
+        raise RunFailed(f"the run {execution['status'].lower()}: {execution.get('error', '?')}: {execution.get('cause', '')}".rstrip(": "))
+    output = json.loads(execution.get("output") or "{}")
+    say(f"run succeeded: {execution_arn}")
+    return output
+
+
+# -- status ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    version: str
+    approval: str
+    created: str
+    origin: str
+    deployed: str
+
+
+def origin(metadata: dict[str, str]) -> str:
+    """Where the package's model comes from, from what the pipeline recorded."""
+    if metadata.get("publishedBy", "none") != "none":
+        commit = metadata.get("codeCommit", "unknown")
+        return f"published by {metadata['publishedBy']}" + (f" at {commit[:12]}" if commit != "unknown" else "")
+    if metadata.get("trainingJob", "none") != "none":
+        return f"trained by run {metadata.get('runId', '?')} ({metadata.get('trigger', '?')})"
+    return "?"
+
+
+def status(clients, p: Project, *, stages: list[str], limit: int) -> tuple[list[PackageRow], list[dict]]:
+    """The newest ``limit`` packages of the project's group (approval, origin, and the stages whose endpoint serves
+    each), and the pipeline's latest runs (none when this stage has no pipeline)."""
+    params = Parameters(clients["ssm"])
+    group = params.get(p.own("model-package-group-name"), missing=f"no project {p.project} in {p.namespace}")
+    serving: dict[str, list[str]] = {}
+    for stage in stages:
+        arn = params.find(p.endpoint(stage, "model-package-arn"))
+        if arn is not None:
+            serving.setdefault(arn, []).append(stage)
+    sagemaker = clients["sagemaker"]
+    summaries = sagemaker.list_model_packages(ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending", MaxResults=limit)[
+        "ModelPackageSummaryList"
+    ]
+    rows = []
+    for s in summaries:
+        arn = s["ModelPackageArn"]
+        package = sagemaker.describe_model_package(ModelPackageName=arn)
+        rows.append(
+            PackageRow(
+                version=str(s.get("ModelPackageVersion", arn.rsplit("/", 1)[-1])),
+                approval=s.get("ModelApprovalStatus", "?"),
+                created=s["CreationTime"].astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+                origin=origin(package.get("CustomerMetadataProperties", {})),
+                deployed=", ".join(serving.get(arn, [])) or "-",
+            )
+        )
+    runs = []
+    machine = params.find(p.pipeline("state-machine-arn"))
+    if machine is not None:
+        runs = clients["stepfunctions"].list_executions(stateMachineArn=machine, maxResults=5)["executions"]
+    return rows, runs
+
+
+def table(rows: list[PackageRow]) -> str:
+    header = PackageRow("version", "approval", "created (UTC)", "origin", "deployed in")
+    cells = [[getattr(r, f) for f in ("version", "approval", "created", "origin", "deployed")] for r in [header, *rows]]
+    widths = [max(len(c[i]) for c in cells) for i in range(5)]
+    return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(5)).rstrip() for c in cells)
