@@ -20,7 +20,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup synth test lint diff deploy destroy bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery deploy-local destroy-local clean
+.PHONY: setup tools ship-image image-tag synth test lint diff deploy destroy bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery deploy-local destroy-local clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ $(VENV)/.container: $(VENV)/.runtime container/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-sdk.txt container/requirements.txt cli/pyproject.toml
+$(VENV)/.tools: $(VENV)/.runtime requirements-tools.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-tools.txt requirements-sdk.txt container/requirements.txt cli/pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-sdk.txt
 	touch $@
@@ -65,6 +69,18 @@ test: setup lint
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+## tools: the venv the AWS-calling tools need (the delivery pipeline's image steps use it)
+tools: $(VENV)/.tools
+
+## image-tag: the tag the app and the delivery pipeline give the image (derived from container/'s image sources)
+image-tag: $(VENV)/.runtime
+	@$(PY) -c 'from config.image import content_tag; print(content_tag())'
+
+## ship-image: build container/, run its own loop inside it, push it to the registry stage's project repositories, wait for
+## ECR's scan (Docker and AWS credentials; what the delivery pipeline's image step does)
+ship-image: $(VENV)/.tools
+	$(PY) tools/ship_image.py ship
 
 ## diff / deploy / destroy: against a real account (credentials in the environment; `make bootstrap` once)
 bootstrap: $(VENV)/.runtime node_modules/.installed

@@ -150,13 +150,21 @@ class EvaluationConfig(_Strict):
 class PipelineConfig(_Strict):
     """How the project's training pipeline runs (see ``TrainingPipeline``)."""
 
-    image_tag: str = Field(default="1.0.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    # "auto": the tag the delivery pipeline ships, derived from the image's source (config.image); or a tag you pushed
+    image_tag: str = Field(default="auto", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     data_prefix: str = Field(default="incoming/", pattern=r"^([A-Za-z0-9!_.*'()-]+/)+$")
     hyperparameters: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")], str | int | float | bool] = {}
     spot_training: bool = False
     processing_max_runtime_minutes: int = Field(default=60, ge=5, le=1440)
     training_max_runtime_minutes: int = Field(default=60, ge=5, le=1440)
     approval_status: Literal["PendingManualApproval", "Approved"] = "PendingManualApproval"
+
+    @property
+    def resolved_image_tag(self) -> str:
+        """The image tag the pipeline's jobs (and the project analyzer) use: ``image_tag``, or for ``auto`` the content tag."""
+        from config.image import resolved_tag
+
+        return resolved_tag(self.image_tag)
 
     def hyperparameter_strings(self) -> dict[str, str]:
         """As SageMaker passes them: every value a string (booleans lower-case)."""

@@ -37,6 +37,7 @@ class ProjectResourcesProps:
     project_name: str
     model_package_group_name: str
     network: WorkloadNetwork
+    repository_name: str | None = None  # CloudFormation's generated name without (``Names.repository``: the delivery pipeline pushes by name)
     alert_emails: list[str] = field(default_factory=list)
     noncurrent_version_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.noncurrent_version_expiration_days)
     capture_transition_after: Duration = Duration.days(_STORAGE_DEFAULTS.capture_transition_days)
@@ -61,6 +62,7 @@ class ProjectResourcesProps:
         return cls(
             project_name=project_name,
             model_package_group_name=names.model_package_group(project_name),
+            repository_name=names.repository(project_name),
             network=network,
             alert_emails=alert_emails,
             noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
@@ -164,6 +166,7 @@ class ProjectResources(Construct):
         self.repository = ecr.Repository(
             self,
             "ImageRepository",
+            repository_name=props.repository_name,
             image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
             encryption=ecr.RepositoryEncryption.KMS,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Aspects, Duration, Stack, pipelines
+from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -29,6 +30,21 @@ RESOLVER_READ_ACTIONS = ["sagemaker:DescribeModelPackage"]
 # pins for `make` (CDK Pipelines installs aws-cdk@2 and cdk-assets@latest otherwise, whatever those are that day).
 NODE_PINS = json.loads((Path(__file__).resolve().parent.parent / "package.json").read_text(encoding="utf-8"))["devDependencies"]
 
+# The image steps (tools/ship_image.py): ECR's push and read actions on the registry stage's project repositories.
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html
+IMAGE_PUSH_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:DescribeImages",
+    "ecr:DescribeImageScanFindings",
+]
+SHIP_COMMANDS = ["make tools", ".venv/bin/python tools/ship_image.py ship --result ship.result", "export NEW_IMAGE=$(cat ship.result)"]
+TRAIN_COMMANDS = ["make tools", ".venv/bin/python tools/ship_image.py train"]
+
 SYNTH_COMMANDS = [
     "make test",
     # The approved model package of each project, resolved once per pipeline run and pinned into
@@ -47,6 +63,9 @@ class DeliveryPipelineStack(Stack):
     - Self-mutation: the pipeline updates itself from the new synth before deploying; it and the asset
       steps install the CDK CLI and cdk-assets versions ``package.json`` pins.
     - One pipeline stage per platform stage, a manual approval before every stage after the first.
+    - ``ShipImage`` before the first stage (privileged CodeBuild): builds ``container/`` under its content tag
+      (``config.image``), runs the image's own loop inside it, pushes it to that stage's project repositories, fails on
+      a CRITICAL finding of ECR's scan; ``TrainOnNewImage`` after that stage: one training run per project when it pushed.
     - ``approval_rule``: an EventBridge rule that starts the pipeline when a model package of the
       first stage's projects becomes Approved, so an approved model reaches dev, then prod.
     """
@@ -116,13 +135,25 @@ class DeliveryPipelineStack(Stack):
         # The stages are built at the app's root, as `make synth` builds them, so that their construct
         # paths, logical IDs and templates are exactly the ones the tests check.
         self.stages = stages
+        ship, train = self._image_steps(source, registry)
+        self.image_steps = [step for step in (ship, train) if step is not None]
         for index, stage in enumerate(stages):
             name = stage.config.stage
             pre = [pipelines.ManualApprovalStep(f"Promote-to-{name}", comment=f"Deploy the same model package to {name}")] if index else []
-            self.pipeline.add_stage(stage, pre=pre)
+            if index == 0 and ship is not None:
+                self.pipeline.add_stage(stage, pre=[ship], post=[train])
+            else:
+                self.pipeline.add_stage(stage, pre=pre)
         self.pipeline.build_pipeline()
         Aspects.of(self).add(platform_rules())
         self._acknowledge_generated_permissions(delivery)
+        if self.image_steps:
+            acknowledge_wildcards(
+                self.image_steps[0].project,
+                reason="ecr:GetAuthorizationToken (the registry login before a push) supports no resource-level permission; the push "
+                "actions are held to the registry stage's project repositories.",
+                resources=["*"],
+            )
         acknowledge_wildcards(
             self.pipeline.synth_project,
             reason="The synth step resolves the newest approved model package of each project: sagemaker:ListModelPackages "
@@ -144,11 +175,40 @@ class DeliveryPipelineStack(Stack):
             targets=[targets.CodePipeline(self.pipeline.pipeline)],
         )
 
+    def _image_steps(self, source: pipelines.IFileSetProducer, registry) -> tuple[pipelines.CodeBuildStep | None, pipelines.CodeBuildStep | None]:
+        """The steps that ship the image to the registry stage's project repositories and retrain on a new one (none when
+        that stage trains no models)."""
+        projects = [p.name for p in registry.projects] if registry.trains_models else []
+        if not projects:
+            return None, None
+        names = registry.names
+        repositories = [f"arn:{self.partition}:ecr:{registry.region}:{registry.account}:repository/{names.repository(p)}" for p in projects]
+        guards = [f"arn:{self.partition}:lambda:{registry.region}:{registry.account}:function:{names.pipeline_guard(p)}" for p in projects]
+        ship = pipelines.CodeBuildStep(
+            "ShipImage",
+            input=source,
+            commands=SHIP_COMMANDS,
+            build_environment=codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0, privileged=True),  # Docker
+            role_policy_statements=[
+                iam.PolicyStatement(sid="RegistryLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+                iam.PolicyStatement(sid="PushToTheProjectRepositories", actions=IMAGE_PUSH_ACTIONS, resources=repositories),
+            ],
+            timeout=Duration.minutes(60),
+        )
+        train = pipelines.CodeBuildStep(
+            "TrainOnNewImage",
+            input=source,
+            commands=TRAIN_COMMANDS,
+            env={"NEW_IMAGE": ship.exported_variable("NEW_IMAGE")},
+            role_policy_statements=[iam.PolicyStatement(sid="TriggerTheProjectPipelines", actions=["lambda:InvokeFunction"], resources=guards)],
+        )
+        return ship, train
+
     def _acknowledge_generated_permissions(self, delivery: DeliveryConfig) -> None:
         """CDK Pipelines writes these policies for its own build projects, asset role and artifact bucket."""
         pipeline = self.pipeline
         region_account = f"{delivery.region}:{delivery.account}"
-        projects = [pipeline.synth_project, pipeline.self_mutation_project]
+        projects = [pipeline.synth_project, pipeline.self_mutation_project, *(step.project for step in self.image_steps)]
         acknowledge_wildcards(
             pipeline,
             reason="Generated by CDK Pipelines: its artifact bucket's objects, its CodeBuild projects' logs and reports, "

@@ -125,7 +125,9 @@ class EndpointStack(Stack):
             monitor_props = DataQualityMonitorProps(
                 endpoint_name=self.endpoint.endpoint_name,
                 schedule_name=names.monitoring_schedule(self.endpoint.endpoint_name),
-                analyzer=Analyzer.configured(monitoring, config.region, AwsImage.of_tag(registry_project.repository, project.pipeline.image_tag)),
+                analyzer=Analyzer.configured(
+                    monitoring, config.region, AwsImage.of_tag(registry_project.repository, project.pipeline.resolved_image_tag)
+                ),
                 capture_bucket=capture_bucket,
                 baseline_uri=baseline_uri,
                 baseline_bucket=artifacts_bucket,

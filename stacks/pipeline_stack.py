@@ -39,7 +39,7 @@ class TrainingPipelineStack(Stack):
             props=TrainingPipelineProps(
                 project_name=project.name,
                 state_machine_name=names.training_state_machine(project.name),
-                image_uri=repository.repository_uri_for_tag(pipeline_config.image_tag),
+                image_uri=repository.repository_uri_for_tag(pipeline_config.resolved_image_tag),
                 repository=repository,
                 data_bucket=data_bucket,
                 artifacts_bucket=published.artifacts_bucket,
@@ -59,7 +59,9 @@ class TrainingPipelineStack(Stack):
                 processing_max_runtime=Duration.minutes(pipeline_config.processing_max_runtime_minutes),
                 training_max_runtime=Duration.minutes(pipeline_config.training_max_runtime_minutes),
                 approval_status=pipeline_config.approval_status,
-                baseline_analyzer=Analyzer.configured(project.monitoring, config.region, AwsImage.of_tag(repository, pipeline_config.image_tag))
+                baseline_analyzer=Analyzer.configured(
+                    project.monitoring, config.region, AwsImage.of_tag(repository, pipeline_config.resolved_image_tag)
+                )
                 if project.monitoring.enabled
                 else None,
             ),

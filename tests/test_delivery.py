@@ -228,3 +228,55 @@ def test_the_pipelines_artifacts_and_their_key_are_retained(delivery):
     ]
     assert artifacts["VersioningConfiguration"] == {"Status": "Enabled"}  # a SecureBucket: versioned, KMS, logged, TLS only
     assert artifacts["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+
+
+def _build_projects(delivery) -> list[dict]:
+    stack, assembly, _ = delivery
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CodeBuild::Project"]
+
+
+def test_the_image_is_shipped_before_dev_and_trains_after_it(delivery):
+    dev = next(s for s in _pipeline(delivery)["Stages"] if s["Name"] == "Dev")["Actions"]
+    order = {a["Name"]: a["RunOrder"] for a in dev}
+    deploys = [a["RunOrder"] for a in dev if a["ActionTypeId"]["Category"] == "Deploy"]
+    assert order["ShipImage"] < min(deploys) and order["TrainOnNewImage"] > max(deploys)
+    ship = next(a for a in dev if a["Name"] == "ShipImage")
+    train = next(a for a in dev if a["Name"] == "TrainOnNewImage")
+    # the train step reads what the ship step exported: whether it pushed
+    assert "NEW_IMAGE" in json.dumps(train["Configuration"]["EnvironmentVariables"]) and ship.get("Namespace")
+    prod = next(s for s in _pipeline(delivery)["Stages"] if s["Name"] == "Prod")["Actions"]
+    assert not any(a["Name"] in ("ShipImage", "TrainOnNewImage") for a in prod)  # prod pulls dev's images
+
+
+def test_the_image_step_builds_with_docker_and_pushes_only_to_the_registry_stages_repositories(delivery):
+    from stacks.delivery_stack import SHIP_COMMANDS
+
+    projects = _build_projects(delivery)
+    ship = next(p for p in projects if "ship_image.py ship" in p["Source"]["BuildSpec"])
+    assert ship["Environment"]["PrivilegedMode"] is True
+    spec = json.loads(ship["Source"]["BuildSpec"])
+    assert spec["phases"]["build"]["commands"] == SHIP_COMMANDS
+    assert spec["env"]["exported-variables"] == ["NEW_IMAGE"]
+    stack, assembly, _ = delivery
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    statements = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "PushToTheProjectRepositories"
+    ]
+    (push,) = statements
+    assert push["Resource"] == [
+        "arn:aws:ecr:us-east-1:123456789012:repository/mlops-dev-churn",
+        "arn:aws:ecr:us-east-1:123456789012:repository/mlops-dev-fraud",
+    ]
+    (invoke,) = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "TriggerTheProjectPipelines"
+    ]
+    assert invoke["Action"] == "lambda:InvokeFunction" and all(arn.endswith("-start") for arn in invoke["Resource"])

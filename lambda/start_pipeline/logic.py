@@ -1,7 +1,7 @@
 """Start the training pipeline for a trigger; a trigger that arrives during a run starts one follow-up run.
 
 Triggers: ``schedule`` (monthly rule), ``new-data`` (object created under the data prefix),
-``drift`` (a drift alarm went to ALARM), ``manual``. ``publish`` (a sandbox user's ``mlops publish``) is not
+``drift`` (a drift alarm went to ALARM), ``new-image`` (the delivery pipeline shipped a new image), ``manual``. ``publish`` (a sandbox user's ``mlops publish``) is not
 a trigger: it starts at once a run that evaluates, baselines and registers the user's model instead of training
 one (no two training runs meet that way; a publish run counts as running for the triggers). One execution per project at a time: a trigger
 that arrives during a run is queued (in an SSM parameter, ``QUEUE_PARAMETER``) and announced (a
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-TRIGGERS = ("schedule", "new-data", "drift", "manual")
+TRIGGERS = ("schedule", "new-data", "drift", "new-image", "manual")
 PUBLISH = "publish"  # a model from a sandbox: its own run, started at once (see ``publish_detail``)
 RUN_ENDED = "run-ended"  # the state machine's execution ended (not a trigger: it may start the queued follow-up)
 EMPTY = "{}"  # the queue parameter's value when nothing waits (SSM refuses empty values)

@@ -29,6 +29,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from fidelity.iam import Call, Policies, api_calls_to_iam, evaluate, image_pull, s3_list, s3_object, with_key_calls
+from stacks.delivery_stack import IMAGE_PUSH_ACTIONS
 from tests import sfn_harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,6 +330,46 @@ def synth_step_calls(delivery_app, deployment, monkeypatch) -> list[Call]:
     return calls
 
 
+def delivery_image_must_never(delivery_app, deployment) -> list[Call]:
+    """The image steps reach the registry stage's project repositories and guards only: not prod's, not another name."""
+    from stacks.delivery_stack import IMAGE_PUSH_ACTIONS
+
+    name = delivery_app.stack.stack_name
+    template = deployment.templates[name]
+    roles = {
+        marker: deployment.resolve(name, r["Properties"]["ServiceRole"])
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CodeBuild::Project"
+        for marker in ("ship_image.py ship", "ship_image.py train")
+        if marker in r["Properties"]["Source"].get("BuildSpec", "")
+    }
+    ship, train = roles["ship_image.py ship"], roles["ship_image.py train"]
+    account, region = deployment.account, deployment.region
+    calls = [
+        Call(ship, action, f"arn:aws:ecr:{region}:{account}:repository/{repository}", why=f"the image step must not push to {repository}")
+        for repository in ("mlops-prod-churn", "other-team-images")
+        for action in ("ecr:PutImage", "ecr:CompleteLayerUpload")
+    ]
+    calls += [
+        Call(
+            ship,
+            "ecr:DeleteRepository",
+            f"arn:aws:ecr:{region}:{account}:repository/mlops-dev-churn",
+            why="the image step must not delete a repository",
+        ),
+        Call(ship, "ecr:BatchDeleteImage", f"arn:aws:ecr:{region}:{account}:repository/mlops-dev-churn", why="the image step must not delete images"),
+        Call(train, "lambda:InvokeFunction", f"arn:aws:lambda:{region}:{account}:function:mlops-prod-churn-start", why="train step: prod's guard"),
+        Call(
+            train,
+            "states:StartExecution",
+            f"arn:aws:states:{region}:{account}:stateMachine:mlops-dev-churn-training",
+            why="train step: past the guard",
+        ),
+    ]
+    assert set(IMAGE_PUSH_ACTIONS) >= {"ecr:PutImage", "ecr:CompleteLayerUpload"}
+    return calls
+
+
 def delivery_build_calls(delivery_app, deployment) -> dict[str, list[Call]]:
     """The delivery pipeline's CodeBuild roles: the synth step (source in, cdk.out out, its logs), the self-mutation
     step (`cdk deploy` of the pipeline: it assumes the bootstrap roles) and the asset steps (cdk-assets assumes the
@@ -354,6 +395,23 @@ def delivery_build_calls(delivery_app, deployment) -> dict[str, list[Call]]:
             ],
         ),
         "asset steps": ("cdk-assets", [("sts:AssumeRole", bootstrap("file-publishing"), tag("file-publishing"))]),
+        # the image steps (tools/ship_image.py): push to each project repository of the registry stage, retrain through the guards
+        "image step": (
+            "ship_image.py ship",
+            [("ecr:GetAuthorizationToken", "*", ())]
+            + [
+                (action, f"arn:aws:ecr:{region}:{account}:repository/mlops-dev-{project}", ())
+                for project in ("churn", "fraud")
+                for action in IMAGE_PUSH_ACTIONS
+            ],
+        ),
+        "train-on-new-image step": (
+            "ship_image.py train",
+            [
+                ("lambda:InvokeFunction", f"arn:aws:lambda:{region}:{account}:function:mlops-dev-{project}-start", ())
+                for project in ("churn", "fraud")
+            ],
+        ),
     }.items():
         project_id, project = next(
             (lid, r)
@@ -578,6 +636,14 @@ def test_every_actor_can_make_every_call_it_needs(actor_calls):
         print(f"  {actor}: {len(rs)} calls")
     assert denied == []
     assert len(results) >= 20 and total > 500
+
+
+def test_the_delivery_image_steps_reach_nothing_but_the_registry_stages_repositories_and_guards(deployments, delivery_app):
+    delivery = Policies.of(next(c.deployment for c in deployments if c.label == "delivery app"))
+    results = evaluate(delivery, delivery_image_must_never(delivery_app, delivery.deployment))
+    allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
+    print(f"\nIAM, delivery image steps: {len(results)} calls they must never make; allowed: {len(allowed)}")
+    assert len(results) == 8 and allowed == []
 
 
 def test_sandboxes_reach_nothing_of_another_project_or_user(deployments):

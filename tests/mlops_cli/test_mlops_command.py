@@ -8,23 +8,17 @@ as synthesized, run by moto's interpreter through ``tests.sfn_harness`` (see the
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-import sys
 import tarfile
-import threading
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
-import botocore.client
 import pytest
-from botocore.response import StreamingBody
 from mlops_cli import cli, work
 
-from tests import sfn_harness
+from tests import guard_harness, sfn_harness
 from tests.constructs.test_training_pipeline import ACCOUNT, GROUP, REGION, build, definition_of
 
 GUARD_DIR = Path(__file__).resolve().parents[2] / "lambda" / "start_pipeline"
@@ -33,22 +27,13 @@ ARTIFACTS = "artifacts-bucket"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 
 
-class Recorder:
-    """The AWS operations the command itself makes (the main thread, outside the guard): each must be in
-    ``work.PERMISSIONS``, which the sandbox grants (tests/fidelity/test_iam.py)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.paused = True  # the test's own calls are not the command's
-
-
-RECORDER = Recorder()
+RECORDER = guard_harness.Recorder()  # the command's own calls: each must be in work.PERMISSIONS (the sandbox grants them)
 
 
 @pytest.fixture
 def world(stack, monkeypatch):
     definition = definition_of(_template(stack))
-    guard_logic = _guard_logic(monkeypatch)
+    guard_logic = guard_harness.guard_logic(monkeypatch)
     recorder = RECORDER
     recorder.calls.clear()
     with sfn_harness.moto_world(
@@ -67,7 +52,7 @@ def world(stack, monkeypatch):
             definition=json.dumps(sfn_harness.harnessed(definition, model_artifacts=sfn_harness.model_uri(ARTIFACTS, "churn"))),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
         )["stateMachineArn"]
-        guard = _create_guard()
+        guard = guard_harness.create_guard()
         ssm = boto3.client("ssm")
         ssm.put_parameter(Name="/mlops/dev/projects/churn/pipeline/queued-triggers", Value="{}", Type="String")
         published = {
@@ -83,7 +68,7 @@ def world(stack, monkeypatch):
         settings = guard_logic.Settings(
             machine, f"arn:aws:sns:{REGION}:{ACCOUNT}:churn-alerts", "churn", "/mlops/dev/projects/churn/pipeline/queued-triggers", "sandbox/"
         )
-        _adapt_lambda_invoke(monkeypatch, guard_logic, settings, recorder)
+        guard_harness.adapt_lambda_invoke(monkeypatch, guard_logic, {"mlops-dev-churn-start": settings}, recorder)
         yield {"world": moto_world, "machine": machine, "guard": guard, "recorder": recorder, "ssm": ssm}
 
 
@@ -92,55 +77,6 @@ def _template(stack):
 
     build(stack)
     return Template.from_stack(stack)
-
-
-def _guard_logic(monkeypatch):
-    monkeypatch.syspath_prepend(str(GUARD_DIR))
-    sys.modules.pop("logic", None)
-    return importlib.import_module("logic")
-
-
-def _create_guard() -> str:
-    """The guard's code, deployed to moto's Lambda under the name the platform gives it (``Names.pipeline_guard``)."""
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as z:
-        for f in GUARD_DIR.glob("*.py"):
-            z.write(f, f.name)
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="guard", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))["Role"]["Arn"]
-    return boto3.client("lambda").create_function(
-        FunctionName="mlops-dev-churn-start", Runtime="python3.12", Role=role, Handler="handler.handler", Code={"ZipFile": package.getvalue()}
-    )["FunctionArn"]
-
-
-def _adapt_lambda_invoke(monkeypatch, guard_logic, settings, recorder: Recorder) -> None:
-    original = botocore.client.BaseClient._make_api_call
-    main = threading.main_thread()
-
-    def make_api_call(client, operation_name, api_params):
-        service = client.meta.service_model.service_name
-        if threading.current_thread() is main and not recorder.paused:
-            recorder.calls.append((service if service != "states" else "stepfunctions", operation_name))
-        if service != "lambda" or operation_name != "Invoke":
-            return original(client, operation_name, api_params)
-        original(client, "GetFunction", {"FunctionName": api_params["FunctionName"]})  # a wrong ARN fails as in AWS
-        was_recording, recorder.paused = not recorder.paused, True
-        try:
-            event = json.loads(api_params["Payload"])
-            result = guard_logic.handle(
-                event,
-                sfn=boto3.client("stepfunctions"),
-                sns=boto3.client("sns"),
-                ssm=boto3.client("ssm"),
-                settings=settings,
-                log=lambda *a, **k: None,
-            )
-        finally:
-            recorder.paused = False if was_recording else True
-        body = json.dumps(result).encode()
-        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": StreamingBody(io.BytesIO(body), len(body))}
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
 
 
 def _clients() -> dict:

@@ -1,0 +1,90 @@
+"""The pipeline guard (``lambda/start_pipeline``) in moto: moto runs Lambda functions in Docker only.
+
+``create_guard`` deploys the guard's code to moto's Lambda under its platform name (so a wrong function name or ARN
+fails as in AWS); ``adapt_lambda_invoke`` makes an Invoke of it run the function's own ``handle`` in-process against
+moto's Step Functions, SSM and SNS, with that function's settings, and answer with Lambda's Invoke response.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import boto3
+import botocore.client
+from botocore.response import StreamingBody
+
+GUARD_DIR = Path(__file__).resolve().parent.parent / "lambda" / "start_pipeline"
+
+
+class Recorder:
+    """The AWS operations the main thread makes outside the guard, while not ``paused``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.paused = True
+
+
+def guard_logic(monkeypatch):
+    monkeypatch.syspath_prepend(str(GUARD_DIR))
+    sys.modules.pop("logic", None)
+    return importlib.import_module("logic")
+
+
+def create_guard(name: str = "mlops-dev-churn-start") -> str:
+    """The guard's code, deployed to moto's Lambda as ``name`` (``Names.pipeline_guard``); its ARN."""
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as z:
+        for f in GUARD_DIR.glob("*.py"):
+            z.write(f, f.name)
+    iam = boto3.client("iam")
+    try:
+        role = iam.get_role(RoleName="guard")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="guard", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))["Role"]["Arn"]
+    return boto3.client("lambda").create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler", Code={"ZipFile": package.getvalue()}
+    )["FunctionArn"]
+
+
+def adapt_lambda_invoke(monkeypatch, logic, settings: dict, recorder: Recorder | None = None) -> list[tuple[str, dict]]:
+    """Invokes of the guards named in ``settings`` (function name -> ``logic.Settings``) run ``logic.handle``; returns the
+    list every (function name, event) invoked is appended to."""
+    original = botocore.client.BaseClient._make_api_call
+    main = threading.main_thread()
+    invoked: list[tuple[str, dict]] = []
+
+    def make_api_call(client, operation_name, api_params):
+        service = client.meta.service_model.service_name
+        if recorder is not None and threading.current_thread() is main and not recorder.paused:
+            recorder.calls.append((service if service != "states" else "stepfunctions", operation_name))
+        if service != "lambda" or operation_name != "Invoke":
+            return original(client, operation_name, api_params)
+        function = original(client, "GetFunction", {"FunctionName": api_params["FunctionName"]})["Configuration"]["FunctionName"]
+        was_paused = recorder.paused if recorder is not None else True
+        if recorder is not None:
+            recorder.paused = True
+        try:
+            event = json.loads(api_params["Payload"])
+            invoked.append((function, event))
+            result = logic.handle(
+                event,
+                sfn=boto3.client("stepfunctions"),
+                sns=boto3.client("sns"),
+                ssm=boto3.client("ssm"),
+                settings=settings[function],
+                log=lambda *a, **k: None,
+            )
+        finally:
+            if recorder is not None:
+                recorder.paused = was_paused
+        body = json.dumps(result).encode()
+        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": StreamingBody(io.BytesIO(body), len(body))}
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
+    return invoked
