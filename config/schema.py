@@ -330,6 +330,35 @@ class MonitoringConfig(_Strict):
         return {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}.get(self.schedule, self.schedule)
 
 
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CodeRepository.html (RepositoryUrl)
+GIT_URL_PATTERN = r"^https://([.\-_a-zA-Z0-9]+/?){3,1016}$"
+CODECOMMIT_URL = re.compile(r"^https://git-codecommit\.([a-z0-9-]+)\.amazonaws\.com/v1/repos/([\w.-]{1,100})$")
+
+
+class GitConfig(_Strict):
+    """The project's Git repository, preconfigured in its sandbox users' JupyterLab (``CodeRepositories``).
+
+    An HTTPS clone URL without credentials. A CodeCommit URL (``https://git-codecommit.<region>.amazonaws.com/v1/repos/<name>``)
+    is reached with the user's role (the sandbox grants pull and push on that repository: IAM, no token); another provider's
+    with that provider's own sign-in. Never a token in the URL or in a lifecycle script.
+    """
+
+    url: str = Field(pattern=GIT_URL_PATTERN, max_length=1024)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _no_credentials(cls, value: object) -> object:
+        if isinstance(value, str) and "@" in value:
+            raise ValueError("must not carry credentials (user:token@host): Studio users sign in with their role or the provider's own sign-in")
+        return value
+
+    @property
+    def codecommit(self) -> tuple[str, str] | None:
+        """(region, repository name) of a CodeCommit URL, else None."""
+        match = CODECOMMIT_URL.match(self.url)
+        return (match.group(1), match.group(2)) if match else None
+
+
 class ProjectConfig(_Strict):
     """One ML project: its own key, buckets, registry, image repository and alert topic."""
 
@@ -344,6 +373,7 @@ class ProjectConfig(_Strict):
     pipeline: PipelineConfig = PipelineConfig()
     deployment: DeploymentConfig = DeploymentConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    git: GitConfig | None = None  # the project's repository in its sandbox users' JupyterLab
 
     @field_validator("name")
     @classmethod
@@ -551,6 +581,11 @@ class PlatformConfig(_Strict):
 
     def user(self, name: str) -> UserConfig:
         return next(u for u in self.users if u.name == name)
+
+    def git_repositories(self, user: str) -> list[str]:
+        """The Git URLs of the projects ``user`` has a sandbox in, in config order (their JupyterLab's suggested repositories)."""
+        projects = {s.project for s in self.sandboxes if s.user == user}
+        return [p.git.url for p in self.projects if p.name in projects and p.git is not None]
 
 
 class SourceConfig(_Strict):

@@ -28,9 +28,10 @@ class ProjectWork:
     pipeline_guard: str
     state_machine: str
     model_package_group: str
+    codecommit_repository: str | None = None  # the project's CodeCommit repository (ARN): pulled and pushed with the role, no token
 
     @classmethod
-    def of(cls, names: Names, user: str, project: str) -> ProjectWork:
+    def of(cls, names: Names, user: str, project: str, *, codecommit_repository: str | None = None) -> ProjectWork:
         """The work of ``user`` in ``project`` (either may be a token): the sandbox's and the project's parameters of this
         stage, and which package the project's endpoint serves in each stage of the platform (``mlops status``)."""
         return cls(
@@ -42,6 +43,7 @@ class ProjectWork:
             pipeline_guard=names.pipeline_guard(project),
             state_machine=names.training_state_machine(project),
             model_package_group=names.model_package_group(project),
+            codecommit_repository=codecommit_repository,
         )
 
 
@@ -180,6 +182,11 @@ class Sandbox(Construct):
                 iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages]),
                 # listing is authorized on no particular package (fidelity.iam); what a package holds is read by Describe only
                 iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]),
+                *(
+                    [iam.PolicyStatement(actions=["codecommit:GitPull", "codecommit:GitPush"], resources=[work.codecommit_repository])]
+                    if work.codecommit_repository
+                    else []
+                ),
             ],
         )
         acknowledge_wildcards(

@@ -11,6 +11,9 @@ from constructs import Construct
 
 from mlops_constructs.studio_domain import grant_studio_app_use, sagemaker_role
 
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_JupyterLabAppSettings.html (CodeRepositories: 0-10 items)
+MAX_CODE_REPOSITORIES = 10
+
 
 @dataclass(frozen=True)
 class StudioUserProps:
@@ -20,6 +23,7 @@ class StudioUserProps:
     user_name: str
     email: str
     security_group: ec2.ISecurityGroup
+    code_repositories: tuple[str, ...] = ()  # Git URLs JupyterLab suggests (at most 10, the API's limit)
 
 
 class StudioUser(Construct):
@@ -30,13 +34,17 @@ class StudioUser(Construct):
       apps and spaces in the domain; data access comes from sandboxes (see ``Sandbox``), one project
       at a time, so a user never reaches a project they were not given.
     - ``user_profile``: named ``user_name`` in ``domain_id``, using ``role`` and ``security_group``,
-      tagged with the user's email; retained on destroy (the user's home folder stays with it).
+      tagged with the user's email; retained on destroy (the user's home folder stays with it). Its JupyterLab
+      suggests ``code_repositories`` (``JupyterLabAppSettings.CodeRepositories``: Studio offers to clone them; Code
+      Editor has no such setting).
     ``user_name`` and ``email`` may be tokens (Service Catalog parameters).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: StudioUserProps) -> None:
         super().__init__(scope, construct_id)
         domain_id, user_name, email, security_group = props.domain_id, props.user_name, props.email, props.security_group
+        if len(props.code_repositories) > MAX_CODE_REPOSITORIES:
+            raise ValueError(f"{user_name}: {len(props.code_repositories)} code repositories; JupyterLab takes at most {MAX_CODE_REPOSITORIES}")
         self.role = sagemaker_role(self, "ExecutionRole", f"Studio execution role of user {user_name}")
         grant_studio_app_use(self.role, domain_id, user_name=user_name)
 
@@ -48,6 +56,11 @@ class StudioUser(Construct):
             user_settings=sagemaker.CfnUserProfile.UserSettingsProperty(
                 execution_role=self.role.role_arn,
                 security_groups=[security_group.security_group_id],
+                jupyter_lab_app_settings=sagemaker.CfnUserProfile.JupyterLabAppSettingsProperty(
+                    code_repositories=[sagemaker.CfnUserProfile.CodeRepositoryProperty(repository_url=url) for url in props.code_repositories]
+                )
+                if props.code_repositories
+                else None,
             ),
         )
         self.user_profile.apply_removal_policy(RemovalPolicy.RETAIN)

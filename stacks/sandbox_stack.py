@@ -12,6 +12,15 @@ from mlops_constructs.published_parameters import SANDBOX_KEYS, PublishedParamet
 from mlops_constructs.sandbox import ProjectWork, Sandbox
 
 
+def _codecommit_arn(config: PlatformConfig, project: str) -> str | None:
+    """The ARN of the project's Git repository when it is CodeCommit's (in the stage's account), else None."""
+    git = config.project(project).git
+    if git is None or git.codecommit is None:
+        return None
+    region, name = git.codecommit
+    return f"arn:aws:codecommit:{region}:{config.account}:{name}"
+
+
 class SandboxStack(Stack):
     """Composes ``Sandbox``: links one user's role to one project's data, key and artifacts prefix.
 
@@ -33,7 +42,7 @@ class SandboxStack(Stack):
             user_name=sandbox.user,
             linked=linked,
             noncurrent_version_expiration=Duration.days(config.storage.noncurrent_version_expiration_days),
-            work=ProjectWork.of(names, sandbox.user, sandbox.project),
+            work=ProjectWork.of(names, sandbox.user, sandbox.project, codecommit_repository=_codecommit_arn(config, sandbox.project)),
         )
         PublishedParameters(
             self,

@@ -25,7 +25,15 @@ class UserStack(Stack):
         studio = PublishedStudio(self, config.names.studio_parameters)
         security_group = ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", studio.studio_security_group_id)
         self.user = StudioUser(
-            self, "User", props=StudioUserProps(domain_id=studio.domain_id, user_name=user.name, email=str(user.email), security_group=security_group)
+            self,
+            "User",
+            props=StudioUserProps(
+                domain_id=studio.domain_id,
+                user_name=user.name,
+                email=str(user.email),
+                security_group=security_group,
+                code_repositories=tuple(config.git_repositories(user.name)),
+            ),
         )
         PublishedParameters(
             self, "Parameters", path=config.names.user_parameters(user.name), keys=USER_KEYS, values={"role-arn": self.user.role.role_arn}

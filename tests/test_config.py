@@ -135,6 +135,13 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c["projects"][0]["pipeline"].update(image_tag="has space"), "projects[0].pipeline.image_tag", "should match pattern"),
         (lambda c: c["projects"][0]["pipeline"].update(data_prefix="incoming"), "projects[0].pipeline.data_prefix", "should match pattern"),
         (
+            lambda c: c["projects"][0].update(git={"url": "https://alice:ghp_secret@github.com/org/repo.git"}),
+            "projects[0].git.url",
+            "must not carry credentials",
+        ),
+        (lambda c: c["projects"][0].update(git={"url": "git@github.com:org/repo.git"}), "projects[0].git.url", "must not carry credentials"),
+        (lambda c: c["projects"][0].update(git={"url": "http://github.com/org/repo"}), "projects[0].git.url", "should match pattern"),
+        (
             lambda c: c["projects"][0]["pipeline"].update(approval_status="Rejected"),
             "projects[0].pipeline.approval_status",
             "'PendingManualApproval' or 'Approved'",

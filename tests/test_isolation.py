@@ -44,6 +44,12 @@ def test_sandbox_policy_references_only_its_own_project(dev, sandbox, own, other
             # this project's parameters, bucket and key, this sandbox's bucket, or what the mlops command reaches by name:
             # the project's parameters (every stage's endpoint), its pipeline's guard and runs, its model packages
             named = (f"/projects/{own}/", f"/sandboxes/alice/{own}/", f"/sandboxes/bob/{own}/", f"mlops-dev-{own}-", f"mlops-dev-{own}/")
+            if s["Action"] == ["codecommit:GitPull", "codecommit:GitPush"]:  # the project's own repository (config: its git.url)
+                from config import load_config
+
+                git = load_config("dev").project(own).git
+                assert git is not None and git.codecommit is not None and resource.endswith(f":{git.codecommit[1]}")
+                continue
             assert any(p in text for p in project_parameters) or "SandboxBucket" in text or any(n in text for n in named), text
 
 

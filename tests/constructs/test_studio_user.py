@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Template
 
@@ -34,3 +37,23 @@ def test_role_alone_reaches_no_bucket_or_key(stack):
     for s in scoped:
         for resource in s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]:
             assert "d-abc123" in str(resource)  # this domain only
+
+
+def test_jupyterlab_suggests_the_repositories_of_the_users_projects(dev):
+    template = dev.templates()["mlops-dev-user-alice"]
+    (profile,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::UserProfile"]
+    repositories = profile["Properties"]["UserSettings"]["JupyterLabAppSettings"]["CodeRepositories"]
+    # alice has a sandbox in churn only: churn's repository, not fraud's
+    assert repositories == [{"RepositoryUrl": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/churn-models"}]
+    assert "fraud-models" not in json.dumps(template)
+
+
+def test_more_repositories_than_jupyterlab_takes_is_an_error(stack):
+    from mlops_constructs.studio_user import MAX_CODE_REPOSITORIES
+
+    group = ec2.SecurityGroup.from_security_group_id(stack, "G", "sg-0123456789abcdef0")
+    urls = tuple(f"https://github.com/org/repo{i}.git" for i in range(MAX_CODE_REPOSITORIES + 1))
+    with pytest.raises(ValueError, match="at most 10"):
+        StudioUser(
+            stack, "U", props=StudioUserProps(domain_id="d-1", user_name="u", email="u@example.com", security_group=group, code_repositories=urls)
+        )

@@ -492,7 +492,21 @@ def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list
         Call(role, "sagemaker:DescribeModelPackage", arn.format("sagemaker", f"model-package/{group}/3"), why=f"{why} status"),
     ]
     assert {c.action for c in calls} == set(work.PERMISSIONS.values())  # every permission the command declares
+    git = _configured_codecommit(deployment, project)
+    if git is not None:  # the project's CodeCommit repository, with the role (JupyterLab's git, no token)
+        calls += [Call(role, f"codecommit:{a}", git, why=f"git in sandbox {user}/{project}") for a in ("GitPull", "GitPush")]
     return calls
+
+
+def _configured_codecommit(deployment, project: str) -> str | None:
+    """The project's CodeCommit repository ARN when the dev config gives it one (churn does, fraud's is on GitHub)."""
+    from config import load_config
+
+    config = load_config("dev")
+    if project not in {p.name for p in config.projects} or config.project(project).git is None:
+        return None
+    found = config.project(project).git.codecommit
+    return None if found is None else f"arn:aws:codecommit:{found[0]}:{deployment.account}:{found[1]}"
 
 
 def mlops_must_never(deployment, role: str, user: str, project: str, other: str, other_user: str, ns: str) -> list[Call]:
@@ -538,6 +552,7 @@ def mlops_must_never(deployment, role: str, user: str, project: str, other: str,
             arn.format("ssm", f"parameter{names.queued_triggers(project)}"),
             why=f"{why} edit the pipeline's trigger queue",
         ),
+        Call(role, "codecommit:GitPush", arn.format("codecommit", f"{other}-models"), why=f"{why} push to {other}'s repository"),
     ]
 
 
@@ -813,7 +828,7 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     results = evaluate(policies, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
-    assert len(results) == 6 * 5 + 2 * (12 + 8) + 6 * 5 and allowed == []  # 12 storage and 8 mlops negatives per sandbox
+    assert len(results) == 6 * 5 + 2 * (12 + 9) + 6 * 5 and allowed == []  # 12 storage and 9 mlops and git negatives per sandbox
 
 
 def _endpoint_policy(deployment, service: str) -> str:
