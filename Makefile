@@ -27,15 +27,15 @@ $(VENV)/.runtime: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.container: $(VENV)/.runtime container/requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r container/requirements.txt
+$(VENV)/.container: $(VENV)/.runtime container/requirements.txt container/requirements-mlflow.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r container/requirements.txt -r container/requirements-mlflow.txt
 	touch $@
 
 $(VENV)/.tools: $(VENV)/.runtime requirements-tools.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-tools.txt requirements-sdk.txt container/requirements.txt cli/pyproject.toml
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-tools.txt requirements-sdk.txt container/requirements.txt container/requirements-mlflow.txt cli/pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-sdk.txt
 	touch $@

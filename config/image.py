@@ -17,7 +17,7 @@ CONTAINER_DIR = Path(__file__).resolve().parent.parent / "container"
 AUTO = "auto"
 TAG_PREFIX = "src-"
 # What the Dockerfile copies into the image, and the Dockerfile itself (tests/test_image_tag.py reads its COPY lines).
-IMAGE_SOURCES = ("Dockerfile", "requirements.txt", "mlops_container", "bin")
+IMAGE_SOURCES = ("Dockerfile", "requirements.txt", "requirements-mlflow.txt", "mlops_container", "bin")
 
 
 def _files(directory: Path) -> list[Path]:

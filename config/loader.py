@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from config.errors import MISSING, ConfigError, Problem
 from config.model_monitor_images import ANALYZER_ACCOUNTS
-from config.schema import DeliveryConfig, MonitoringConfig, PlatformConfig
+from config.schema import MLFLOW_ENDPOINT, DeliveryConfig, MonitoringConfig, PlatformConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -268,6 +268,22 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                 endpoints,
                 "must include 'monitoring': the new VPC has no internet route, and the Model Monitor jobs of "
                 f"project(s) {', '.join(str(raw['projects'][i].get('name')) for i in monitored)} publish their drift metrics to CloudWatch through it",
+            )
+        )
+
+    trains = raw.get("model_registry_stage") in (None, raw.get("stage"))
+    tracked = [
+        str(p.get("name"))
+        for p in (raw.get("projects") if isinstance(raw.get("projects"), list) else [])
+        if isinstance(p, dict) and _mapping(p, "mlflow").get("enabled", True) is not False
+    ]
+    if trains and tracked and isinstance(endpoints, list) and MLFLOW_ENDPOINT not in endpoints and _mapping(raw, "network").get("mode") == "new":
+        problems.append(
+            Problem(
+                "interface_endpoints",
+                endpoints,
+                f"must include '{MLFLOW_ENDPOINT}': the new VPC has no internet route, and Studio, the training jobs and the pipeline "
+                f"reach the MLflow of project(s) {', '.join(tracked)} through it (or set mlflow.enabled: false in those projects)",
             )
         )
 

@@ -30,10 +30,10 @@ class Names:
         return "-".join((self.base, kind, *parts))
 
     def project(self, project: str) -> str:
-        """``<prefix>-<stage>-<project>``: the project's model package group, ECR repository, endpoint and dashboard."""
+        """``<prefix>-<stage>-<project>``: the project's model package group, ECR repository, MLflow, endpoint and dashboard."""
         return f"{self.base}-{project}"
 
-    model_package_group = endpoint = dashboard = repository = project
+    model_package_group = endpoint = dashboard = repository = mlflow = project
 
     def pipeline_guard(self, project: str) -> str:
         """The function that starts the project's training pipeline (``<prefix>-<stage>-<project>-start``): named, so that a

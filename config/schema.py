@@ -61,7 +61,9 @@ INTERFACE_ENDPOINT_SERVICES = (
     "states",
     "sns",
     "events",
+    "sagemaker.experiments",  # SageMaker's managed MLflow (aws.sagemaker.<region>.experiments)
 )
+MLFLOW_ENDPOINT = "sagemaker.experiments"
 REQUIRED_INTERFACE_ENDPOINTS = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms")
 
 
@@ -335,6 +337,26 @@ GIT_URL_PATTERN = r"^https://([.\-_a-zA-Z0-9]+/?){3,1016}$"
 CODECOMMIT_URL = re.compile(r"^https://git-codecommit\.([a-z0-9-]+)\.amazonaws\.com/v1/repos/([\w.-]{1,100})$")
 
 
+class MlflowConfig(_Strict):
+    """The project's managed MLflow, in the stages that train (its artifacts under ``mlflow/`` of the artifacts bucket).
+
+    ``server: app`` (default): serverless MLflow (``AWS::SageMaker::MlflowApp``), nothing running while unused;
+    ``tracking_server``: an ``AWS::SageMaker::MlflowTrackingServer`` of ``size``, billed per hour while it runs.
+    """
+
+    enabled: bool = True
+    server: Literal["app", "tracking_server"] = "app"
+    size: Literal["Small", "Medium", "Large"] | None = None  # tracking_server only (SageMaker's default: Small)
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateMlflowApp.html (WeeklyMaintenanceWindowStart)
+    weekly_maintenance_window_start: str | None = Field(default=None, pattern=r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):([0-5]\d)$")
+
+    @model_validator(mode="after")
+    def _size_for_a_server(self) -> MlflowConfig:
+        if self.size is not None and self.server != "tracking_server":
+            raise ValueError("size: only a tracking_server has a size (the serverless app scales itself)")
+        return self
+
+
 class GitConfig(_Strict):
     """The project's Git repository, preconfigured in its sandbox users' JupyterLab (``CodeRepositories``).
 
@@ -374,6 +396,7 @@ class ProjectConfig(_Strict):
     deployment: DeploymentConfig = DeploymentConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     git: GitConfig | None = None  # the project's repository in its sandbox users' JupyterLab
+    mlflow: MlflowConfig = MlflowConfig()
 
     @field_validator("name")
     @classmethod
@@ -513,7 +536,8 @@ class PlatformConfig(_Strict):
     termination_protection: bool = False
     idle_shutdown_minutes: int = Field(default=60, ge=15, le=1440)
     network: NewVpcConfig | ExistingVpcConfig = Field(discriminator="mode")
-    interface_endpoints: list[str] = Field(default=[*REQUIRED_INTERFACE_ENDPOINTS, "monitoring"])  # monitoring: drift metrics
+    # monitoring: drift metrics; sagemaker.experiments: the projects' MLflow (on by default)
+    interface_endpoints: list[str] = Field(default=[*REQUIRED_INTERFACE_ENDPOINTS, "monitoring", MLFLOW_ENDPOINT])
     storage: StorageConfig = StorageConfig()
     projects: list[ProjectConfig] = Field(min_length=1)
     users: list[UserConfig] = []
@@ -575,6 +599,10 @@ class PlatformConfig(_Strict):
     @property
     def trains_models(self) -> bool:
         return self.registry_stage == self.stage
+
+    def mlflow(self, project: ProjectConfig) -> MlflowConfig | None:
+        """The project's MLflow in this stage: where models are trained (the registry stage), when enabled."""
+        return project.mlflow if self.trains_models and project.mlflow.enabled else None
 
     def project(self, name: str) -> ProjectConfig:
         return next(p for p in self.projects if p.name == name)

@@ -176,6 +176,11 @@ SAGEMAKER_RESOURCES: dict[str, ApiMapping] = {
     "AWS::SageMaker::Domain": ApiMapping("CreateDomain"),
     "AWS::SageMaker::UserProfile": ApiMapping("CreateUserProfile"),
     "AWS::SageMaker::StudioLifecycleConfig": ApiMapping("CreateStudioLifecycleConfig"),
+    "AWS::SageMaker::MlflowApp": ApiMapping("CreateMlflowApp"),
+    "AWS::SageMaker::MlflowTrackingServer": ApiMapping(
+        "CreateMlflowTrackingServer",
+        cfn_only={"AutomaticModelRegistration": ("CreateMlflowTrackingServer", "AutomaticModelRegistration")},
+    ),
     "AWS::SageMaker::ModelPackageGroup": ApiMapping(
         "CreateModelPackageGroup",
         cfn_only={"ModelPackageGroupPolicy": ("PutModelPackageGroupPolicy", "ResourcePolicy")},

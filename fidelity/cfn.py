@@ -306,6 +306,13 @@ class Deployment:
         elif kind == "AWS::SageMaker::ModelPackageGroup":
             name = named("ModelPackageGroupName", 63)
             table = {"Ref": name, "ModelPackageGroupArn": f"arn:aws:sagemaker:{region}:{acct}:model-package-group/{name}"}
+        elif kind == "AWS::SageMaker::MlflowApp":  # its ARN carries an id SageMaker makes, not the name
+            arn = f"arn:aws:sagemaker:{region}:{acct}:mlflow-app/app-{h[:12].lower()}"
+            table = {"Ref": arn, "Arn": arn, "MlflowAppId": f"app-{h[:12].lower()}"}
+        elif kind == "AWS::SageMaker::MlflowTrackingServer":
+            name = named("TrackingServerName", 256)
+            arn = f"arn:aws:sagemaker:{region}:{acct}:mlflow-tracking-server/{name}"
+            table = {"Ref": name, "TrackingServerArn": arn}
         elif kind == "AWS::SageMaker::MonitoringSchedule":
             name = named("MonitoringScheduleName", 63)
             arn = f"arn:aws:sagemaker:{region}:{acct}:monitoring-schedule/{str(name).lower()}"

@@ -3,8 +3,9 @@ test and ``make deploy-local`` both use them). Each works around a documented mo
 
 - moto does not emulate the types in ``MOTO_SKIPS``: it accepts the stack and creates nothing for them,
   and then cannot resolve a ``Ref`` or ``Fn::GetAtt`` to them; such references become the placeholder
-  ``moto-skipped:<LogicalId>.<Attribute>``, except a reference to a Lambda alias, which becomes its
-  function (what the alias invokes; a placeholder there makes moto's Lambda answer 500);
+  ``moto-skipped:<LogicalId>.<Attribute>`` (an ``...Arn`` attribute: an ARN of this account and region, as moto's IAM
+  accepts in a policy: ``arn:<partition>:sagemaker:<region>:<account>:moto-skipped/<LogicalId>``), except a reference to
+  a Lambda alias, which becomes its function (what the alias invokes; a placeholder there makes moto's Lambda answer 500);
 - moto's KMS reads key tags as ``TagKey``/``TagValue`` (the KMS API shape) instead of CloudFormation's
   ``Key``/``Value``, and answers 500 otherwise;
 - moto's SSM reads parameter tags as a list of ``Key``/``Value``; CloudFormation's ``AWS::SSM::Parameter``
@@ -47,6 +48,7 @@ MOTO_SKIPS = {
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::SageMaker::Domain",
+    "AWS::SageMaker::MlflowApp",
     "AWS::SageMaker::ModelPackageGroup",
     "AWS::SageMaker::StudioLifecycleConfig",
     "AWS::SageMaker::UserProfile",
@@ -70,7 +72,10 @@ def moto_compatible(template: dict, stack_name: str) -> dict:
             if target in aliased:
                 return substitute(aliased[target])
             if "Fn::GetAtt" in node and node["Fn::GetAtt"][0] in skipped:
-                return "moto-skipped:{}.{}".format(*node["Fn::GetAtt"])
+                logical_id, attribute = node["Fn::GetAtt"]
+                if attribute.endswith("Arn"):
+                    return {"Fn::Sub": f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:moto-skipped/{logical_id}"}
+                return f"moto-skipped:{logical_id}.{attribute}"
             if "Ref" in node and node["Ref"] in skipped:
                 return f"moto-skipped:{node['Ref']}"
             return {k: substitute(v) for k, v in node.items()}

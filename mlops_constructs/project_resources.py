@@ -14,8 +14,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from config.naming import Names
-from config.schema import ProjectConfig, StorageConfig
+from config.schema import MlflowConfig, ProjectConfig, StorageConfig
 from mlops_constructs.project_budget import ProjectBudget, ProjectBudgetProps
+from mlops_constructs.project_mlflow import MlflowServer, ProjectMlflow, ProjectMlflowProps
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket, allow_log_encryption, retained_key
 from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_network import WorkloadNetwork, WorkloadSecurityGroup, WorkloadSecurityGroupProps
@@ -44,6 +45,7 @@ class ProjectResourcesProps:
     access_log_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.access_log_expiration_days)
     log_group_pattern: str | None = None  # log groups (names, with *) CloudWatch Logs may encrypt with the key; none by default
     budget_name: str | None = None  # the project's monthly cost budget (none by default)
+    mlflow: MlflowServer | None = None  # the project's MLflow (none by default)
     monthly_budget_usd: float = _PROJECT_DEFAULTS["monthly_budget_usd"].default
 
     @classmethod
@@ -56,6 +58,7 @@ class ProjectResourcesProps:
         alert_emails: list[str],
         network: WorkloadNetwork,
         monthly_budget_usd: float = _PROJECT_DEFAULTS["monthly_budget_usd"].default,
+        mlflow: MlflowConfig | None = None,
     ) -> ProjectResourcesProps:
         """A project of the stage named by ``names``, with the stage's storage lifecycle settings, in the stage's ``network``,
         with its monthly budget ``<prefix>-<stage>-<project>-monthly``."""
@@ -71,6 +74,9 @@ class ProjectResourcesProps:
             log_group_pattern=names.log_group_pattern,
             budget_name=names.budget(project_name),
             monthly_budget_usd=monthly_budget_usd,
+            mlflow=None
+            if mlflow is None
+            else MlflowServer(names.mlflow(project_name), mlflow.server, mlflow.size, mlflow.weekly_maintenance_window_start),
         )
 
 
@@ -100,6 +106,8 @@ class ProjectResources(Construct):
       of this account may publish to it.
     - with ``budget_name``, ``budget``: the project's monthly cost budget of ``monthly_budget_usd`` on its
       ``project`` cost-allocation tag, alerting the topic (``ProjectBudget``).
+    - with ``mlflow``, ``mlflow``: the project's managed MLflow, its artifacts under ``mlflow/`` of the artifacts
+      bucket (``ProjectMlflow``), retained.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: ProjectResourcesProps) -> None:
@@ -217,6 +225,12 @@ class ProjectResources(Construct):
                 ),
             )
 
+        self.mlflow = None
+        if props.mlflow is not None:
+            self.mlflow = ProjectMlflow(
+                self, "Mlflow", props=ProjectMlflowProps(server=props.mlflow, artifacts_bucket=self.artifacts_bucket, key=self.key)
+            )
+
         self.jobs_security_group, self.models_security_group = (
             WorkloadSecurityGroup(
                 self,
@@ -238,4 +252,5 @@ class ProjectResources(Construct):
             "alert-topic-arn": self.alert_topic.topic_arn,
             "jobs-security-group-id": self.jobs_security_group.attr_group_id,
             "models-security-group-id": self.models_security_group.attr_group_id,
+            **({"mlflow-arn": self.mlflow.arn} if self.mlflow is not None else {}),
         }

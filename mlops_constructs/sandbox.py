@@ -14,6 +14,7 @@ from config import layout
 from config.naming import Names
 from config.schema import StorageConfig
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.project_mlflow import MLFLOW_API, SERVER_ACTIONS, MlflowTracking
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket
 
 
@@ -29,9 +30,12 @@ class ProjectWork:
     state_machine: str
     model_package_group: str
     codecommit_repository: str | None = None  # the project's CodeCommit repository (ARN): pulled and pushed with the role, no token
+    mlflow: MlflowTracking | None = None  # the project's MLflow: its experiments, and its artifact store mlflow/
 
     @classmethod
-    def of(cls, names: Names, user: str, project: str, *, codecommit_repository: str | None = None) -> ProjectWork:
+    def of(
+        cls, names: Names, user: str, project: str, *, codecommit_repository: str | None = None, mlflow: MlflowTracking | None = None
+    ) -> ProjectWork:
         """The work of ``user`` in ``project`` (either may be a token): the sandbox's and the project's parameters of this
         stage, and which package the project's endpoint serves in each stage of the platform (``mlops status``)."""
         return cls(
@@ -44,6 +48,7 @@ class ProjectWork:
             state_machine=names.training_state_machine(project),
             model_package_group=names.model_package_group(project),
             codecommit_repository=codecommit_repository,
+            mlflow=mlflow,
         )
 
 
@@ -152,9 +157,22 @@ class Sandbox(Construct):
         )
 
         if props.work is not None:
-            self._grant_work(grantee, props.work)
+            self._grant_work(grantee, props.work, artifacts_bucket)
 
-    def _grant_work(self, grantee: iam.IRole, work: ProjectWork) -> None:
+    @staticmethod
+    def _mlflow_statements(mlflow: MlflowTracking, artifacts_bucket: s3.IBucket) -> list[iam.PolicyStatement]:
+        """Track experiments in the project's MLflow: its API and UI on that server, and its artifact store (MLflow clients
+        write artifacts to S3 themselves); the key is the sandbox's already."""
+        store = f"{layout.MLFLOW_PREFIX}*"
+        return [
+            iam.PolicyStatement(actions=[MLFLOW_API, *SERVER_ACTIONS[mlflow.server]], resources=[mlflow.arn]),
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[artifacts_bucket.arn_for_objects(store)]),
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[artifacts_bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": [store]}}
+            ),
+        ]
+
+    def _grant_work(self, grantee: iam.IRole, work: ProjectWork, artifacts_bucket: s3.IBucket) -> None:
         """``work``'s statements, as a managed policy of this stack attached to the user's role: the role's inline
         policies share IAM's 10,240 characters (``config.loader.MAX_SANDBOXES_PER_USER``), a managed policy has 6,144 of
         its own. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"""
@@ -187,14 +205,21 @@ class Sandbox(Construct):
                     if work.codecommit_repository
                     else []
                 ),
+                *(self._mlflow_statements(work.mlflow, artifacts_bucket) if work.mlflow is not None else []),
             ],
         )
         acknowledge_wildcards(
             self.work_policy,
             reason="The mlops command's reads, each within this project: its SSM parameters (this sandbox's, the project's, and its "
             "endpoint's in each stage), the executions of its training pipeline, the versions of its model package group.",
-            resources=[*parameters, executions, packages],
+            resources=[*parameters, executions, packages, *([artifacts_bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*")] if work.mlflow else [])],
         )
+        if work.mlflow is not None:
+            acknowledge_wildcards(
+                self.work_policy,
+                reason="The project's MLflow: its REST API's actions (sagemaker-mlflow) on that one server.",
+                actions=[MLFLOW_API],
+            )
         acknowledge_wildcards(
             self.work_policy,
             reason="sagemaker:ListModelPackages is authorized on no particular resource; it lists names, versions and statuses "

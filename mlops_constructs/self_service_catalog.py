@@ -18,6 +18,7 @@ from config.schema import (
     PROJECT_NAME_MIN_LENGTH,
     USER_NAME_MIN_LENGTH,
     USER_RULE,
+    MlflowConfig,
     StorageConfig,
 )
 from mlops_constructs.nag import acknowledge_wildcards
@@ -84,7 +85,9 @@ class ProjectProduct(servicecatalog.ProductStack):
     launched from Service Catalog the id is ``none``. Resources carry it as the tag ``studio-project-id``.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig, mlflow: MlflowConfig | None = None
+    ) -> None:
         super().__init__(scope, construct_id, description="An ML project: key, buckets, image repository, model group, alert topic")
         name = _name_parameter(
             self,
@@ -113,6 +116,7 @@ class ProjectProduct(servicecatalog.ProductStack):
                 project_name=name,
                 alert_emails=[email],
                 network=PublishedStudio(self, Names(prefix, stage).studio_parameters).workload_network,
+                mlflow=mlflow,
             ),
         )
         PublishedParameters(
@@ -209,6 +213,7 @@ class SelfServiceCatalogProps:
     storage: StorageConfig
     principal_role_arns: list[str]
     domain_id: str  # the stage's Studio domain: user profiles are created and changed in it only
+    mlflow: MlflowConfig | None = None  # a self-served project's MLflow (the schema's default, in the stages that train)
 
 
 class SelfServiceCatalog(Construct):
@@ -252,7 +257,7 @@ class SelfServiceCatalog(Construct):
         self._grant_launch_permissions(prefix, stage)
 
         template_kwargs = {
-            "Project": {"prefix": prefix, "stage": stage, "storage": storage},
+            "Project": {"prefix": prefix, "stage": stage, "storage": storage, "mlflow": props.mlflow},
             "User": {"prefix": prefix, "stage": stage},
             "Sandbox": {"prefix": prefix, "stage": stage, "storage": storage},
         }
@@ -491,6 +496,43 @@ class SelfServiceCatalog(Construct):
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
                 sc_named,
                 None,
+            ),
+            (
+                "ManageProjectMlflow",
+                [
+                    "sagemaker:CreateMlflowApp",
+                    "sagemaker:DescribeMlflowApp",
+                    "sagemaker:UpdateMlflowApp",
+                    "sagemaker:AddTags",
+                    "sagemaker:ListTags",
+                ],
+                [f"{arn}:sagemaker:{region_account}:mlflow-app/*"],
+                "A self-served project's serverless MLflow: its ARN carries an id SageMaker makes (the name is "
+                "<prefix>-<stage>-<project>); retained on termination, never deleted by the launch role",
+                None,
+            ),
+            (
+                "ManageSandboxWorkPolicies",
+                [
+                    "iam:CreatePolicy",
+                    "iam:DeletePolicy",
+                    "iam:GetPolicy",
+                    "iam:GetPolicyVersion",
+                    "iam:ListPolicyVersions",
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicyVersion",
+                ],
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:policy/SC-*"],
+                sc_named + "; a sandbox's mlops work, a managed policy of its own",
+                None,
+            ),
+            (
+                "AttachSandboxWorkPolicies",
+                ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*", f"{arn}:iam::{Aws.ACCOUNT_ID}:role/{names.user_role_pattern}"],
+                "A sandbox attaches its work policy, and only a Service Catalog-named policy (iam:PolicyARN), to its user's "
+                "role: a self-served user's SC-* role or a configured user's",
+                {"ArnLike": {"iam:PolicyARN": f"{arn}:iam::{Aws.ACCOUNT_ID}:policy/SC-*"}},
             ),
             (
                 "PassProductRolesToSageMaker",

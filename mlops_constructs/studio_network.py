@@ -37,7 +37,11 @@ ENDPOINT_SERVICE_PREFIX = {
     "states": "states",
     "sns": "sns",
     "events": "events",
+    "sagemaker.experiments": "sagemaker-mlflow",  # SageMaker's managed MLflow (its REST API's IAM actions)
 }
+# Services whose endpoint is not com.amazonaws.<region>.<service>: (prefix, name) for InterfaceVpcEndpointAwsService,
+# as aws-cdk-lib's own InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS (aws.sagemaker.<region>.experiments).
+ENDPOINT_SERVICE_NAMES = {"sagemaker.experiments": ("aws.sagemaker", "experiments")}
 
 
 def perimeter_statement(actions: list[str]) -> iam.PolicyStatement:
@@ -238,7 +242,9 @@ class StudioNetwork(Construct):
             for service in interface_endpoints:
                 endpoint = self.vpc.add_interface_endpoint(
                     _endpoint_id(service),
-                    service=ec2.InterfaceVpcEndpointAwsService(service),
+                    service=ec2.InterfaceVpcEndpointAwsService(ENDPOINT_SERVICE_NAMES[service][1], prefix=ENDPOINT_SERVICE_NAMES[service][0])
+                    if service in ENDPOINT_SERVICE_NAMES
+                    else ec2.InterfaceVpcEndpointAwsService(service),
                     subnets=ec2.SubnetSelection(subnets=self.subnets.subnets),
                     security_groups=[self.endpoint_security_group],
                     private_dns_enabled=True,

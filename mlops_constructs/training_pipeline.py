@@ -21,6 +21,7 @@ from config.schema import PipelineConfig
 from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.project_mlflow import MlflowTracking, ProjectMlflow
 from mlops_constructs.sagemaker_permissions import (
     VpcPlacement,
     allow_image_pull,
@@ -39,7 +40,7 @@ _PIPELINE = PipelineConfig()  # defaults are the config schema's
 
 PUBLISH_TRIGGER = "publish"  # a sandbox user's model to evaluate and register (lambda/start_pipeline starts such runs)
 # What a registered package records of its model's origin (``$.provenance``, set on each path of a run).
-PROVENANCE_KEYS = ("trainingJob", "publishedBy", "publishedFrom", "codeCommit")
+PROVENANCE_KEYS = ("trainingJob", "publishedBy", "publishedFrom", "codeCommit", "mlflowRun")
 PENDING = "PendingManualApproval"
 
 # A job's start-up (instance provisioning, image pull) on top of its own runtime limit.
@@ -155,6 +156,7 @@ class TrainingPipelineProps:
     volume_size_gb: int = 30
     baseline_analyzer: Analyzer | None = None
     state_machine_name: str | None = None  # CloudFormation's generated name without
+    mlflow: MlflowTracking | None = None  # the project's MLflow: the training job logs its run there
 
 
 class TrainingPipeline(Construct):
@@ -363,6 +365,7 @@ class TrainingPipeline(Construct):
                     "dataPrefix": data_url,
                     "dataObjects.$": "States.Format('{}', $.data.objects)",
                     "dataManifest.$": f"States.Format('s3://{bucket}/{run}/{layout.DATA_MANIFEST}', $.run.runId)",
+                    **({"mlflowTrackingServer": p.mlflow.arn, "mlflowExperiment": p.project_name} if p.mlflow is not None else {}),
                 },
             },
             result_selector={"arn.$": "$.ModelPackageArn"},
@@ -418,6 +421,8 @@ class TrainingPipeline(Construct):
                 "publishedBy": "none",
                 "publishedFrom": "none",
                 "codeCommit": "unknown",
+                # the training job's MLflow run is named after the job (SageMaker's TRAINING_JOB_NAME)
+                **({"mlflowRun.$": "$.names.trainJob"} if p.mlflow is not None else {"mlflowRun": "none"}),
                 "approvalStatus": p.approval_status,
             },
             result_path="$.provenance",
@@ -577,6 +582,7 @@ class TrainingPipeline(Construct):
                 "publishedBy.$": "$.run.detail.user",
                 "publishedFrom.$": "$.run.detail.modelKey",
                 "codeCommit.$": "$.run.detail.commit",
+                "mlflowRun": "none",  # trained elsewhere: the sandbox's own runs, if any, are the user's
                 "approvalStatus": PENDING,  # whatever the project's approval_status: a sandbox's model is always reviewed
             },
             result_path="$.provenance",
@@ -729,6 +735,11 @@ class TrainingPipeline(Construct):
                     "VolumeKmsKeyId": p.key.key_arn,
                 },
                 "StoppingCondition": stopping,
+                **(
+                    {"Environment": {contract.MLFLOW_TRACKING_URI: p.mlflow.arn, contract.MLFLOW_EXPERIMENT_NAME: p.project_name}}
+                    if p.mlflow is not None
+                    else {}
+                ),
                 "EnableInterContainerTrafficEncryption": True,
                 "Tags": [{"Key": "project", "Value": p.project_name}],
                 **network,
@@ -757,10 +768,17 @@ class TrainingPipeline(Construct):
         if p.baseline_analyzer is not None and not p.baseline_analyzer.is_project:  # the project's image is pulled above
             allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.baseline_analyzer.image)
         allow_vpc_networking(role, "JobsInTheVpc", p.vpc)
+        if p.mlflow is not None:  # the training job logs its parameters, metrics and model to the project's MLflow
+            ProjectMlflow.grant_use_of(role, arn=p.mlflow.arn, server=p.mlflow.server, bucket=p.artifacts_bucket, key=p.key)
         acknowledge_wildcards(
             role,
-            reason="Object access from grant_read/grant_read_write, limited to the data prefix and pipeline/ of this project's buckets.",
-            resources=[p.data_bucket.arn_for_objects(f"{p.data_prefix}*"), p.artifacts_bucket.arn_for_objects(runs)],
+            reason="Object access from grant_read/grant_read_write, limited to the data prefix, pipeline/ and the MLflow artifact "
+            "store mlflow/ of this project's buckets.",
+            resources=[
+                p.data_bucket.arn_for_objects(f"{p.data_prefix}*"),
+                p.artifacts_bucket.arn_for_objects(runs),
+                p.artifacts_bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*"),
+            ],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
         acknowledge_wildcards(role, reason="SageMaker names each job's log stream at run time inside these two log groups.", resources=log_groups)

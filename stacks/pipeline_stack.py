@@ -10,6 +10,7 @@ from constructs import Construct
 from config import PlatformConfig, ProjectConfig
 from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.pipeline_triggers import PipelineTriggers, PipelineTriggersProps
+from mlops_constructs.project_mlflow import MlflowTracking
 from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedParameters, PublishedProject, PublishedStudio
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
@@ -39,6 +40,7 @@ class TrainingPipelineStack(Stack):
             props=TrainingPipelineProps(
                 project_name=project.name,
                 state_machine_name=names.training_state_machine(project.name),
+                mlflow=MlflowTracking(published.value("mlflow-arn"), mlflow.server) if (mlflow := config.mlflow(project)) else None,
                 image_uri=repository.repository_uri_for_tag(pipeline_config.resolved_image_tag),
                 repository=repository,
                 data_bucket=data_bucket,

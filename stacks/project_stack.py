@@ -31,6 +31,7 @@ class ProjectStack(Stack):
                 alert_emails=[str(e) for e in project.alert_emails],
                 network=PublishedStudio(self, config.names.studio_parameters).workload_network,
                 monthly_budget_usd=project.monthly_budget_usd,
+                mlflow=config.mlflow(project),
             ),
         )
         PublishedParameters(

@@ -8,7 +8,8 @@ from aws_cdk import Duration, Stack
 from constructs import Construct
 
 from config import PlatformConfig, SandboxConfig
-from mlops_constructs.published_parameters import SANDBOX_KEYS, PublishedParameters, read_parameter, sandbox_sources
+from mlops_constructs.project_mlflow import MlflowTracking
+from mlops_constructs.published_parameters import PROJECT_KEYS, SANDBOX_KEYS, PublishedParameters, parameter_name, read_parameter, sandbox_sources
 from mlops_constructs.sandbox import ProjectWork, Sandbox
 
 
@@ -42,7 +43,17 @@ class SandboxStack(Stack):
             user_name=sandbox.user,
             linked=linked,
             noncurrent_version_expiration=Duration.days(config.storage.noncurrent_version_expiration_days),
-            work=ProjectWork.of(names, sandbox.user, sandbox.project, codecommit_repository=_codecommit_arn(config, sandbox.project)),
+            work=ProjectWork.of(
+                names,
+                sandbox.user,
+                sandbox.project,
+                codecommit_repository=_codecommit_arn(config, sandbox.project),
+                mlflow=MlflowTracking(
+                    read_parameter(self, parameter_name(names.project_parameters(sandbox.project), PROJECT_KEYS, "mlflow-arn")), m.server
+                )
+                if (m := config.mlflow(config.project(sandbox.project)))
+                else None,
+            ),
         )
         PublishedParameters(
             self,

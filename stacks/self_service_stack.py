@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig
+from config.schema import MlflowConfig
 from mlops_constructs.published_parameters import PublishedStudio
 from mlops_constructs.self_service_catalog import SelfServiceCatalog, SelfServiceCatalogProps
 
@@ -26,5 +27,6 @@ class SelfServiceStack(Stack):
                 storage=config.storage,
                 principal_role_arns=list(config.self_service_role_arns),
                 domain_id=PublishedStudio(self, config.names.studio_parameters).domain_id,
+                mlflow=MlflowConfig() if config.trains_models else None,  # what a configured project gets by default
             ),
         )

@@ -201,10 +201,18 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c["projects"][0].pop("monitoring"), "projects[0].monitoring.drift_alarms", "an instance-backed endpoint is monitored by default"),
         (lambda c: c.update(region="ap-south-2"), "region", "Model Monitor's analyzer image"),
         (
-            lambda c: c.update(interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms"]),
+            lambda c: c.update(
+                interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "sagemaker.experiments"]
+            ),
             "interface_endpoints",
             "must include 'monitoring': the new VPC has no internet route",
         ),
+        (
+            lambda c: c.update(interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "monitoring"]),
+            "interface_endpoints",
+            "must include 'sagemaker.experiments': the new VPC has no internet route, and Studio, the training jobs and the pipeline reach the MLflow",
+        ),
+        (lambda c: c["projects"][0].update(mlflow={"server": "app", "size": "Small"}), "projects[0].mlflow", "only a tracking_server has a size"),
     ],
 )
 def test_each_bad_value_is_named_with_its_path_value_and_rule(mutate, path, expected):

@@ -28,12 +28,12 @@ def test_sandbox_policy_references_only_its_own_project(dev, sandbox, own, other
     parameters = _ssm_parameter_names(template)
     project_parameters = {k: v for k, v in parameters.items() if "/projects/" in v}
     assert sorted(project_parameters.values()) == sorted(
-        f"/mlops/dev/projects/{own}/{key}" for key in ("artifacts-bucket-name", "data-bucket-name", "key-arn")
+        f"/mlops/dev/projects/{own}/{key}" for key in ("artifacts-bucket-name", "data-bucket-name", "key-arn", "mlflow-arn")
     )
     statements = json.dumps(_policy_statements(template))
     referenced = {name for name in parameters if name in statements}
     # Every resource the policy names comes from its own project's parameters or this stack's own bucket.
-    assert {p for p in referenced if p in project_parameters} == set(project_parameters)  # data, artifacts, key
+    assert {p for p in referenced if p in project_parameters} == set(project_parameters)  # data, artifacts, key, MLflow
     assert other not in statements
     for s in _policy_statements(template):
         for resource in s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]:

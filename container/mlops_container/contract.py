@@ -46,3 +46,9 @@ MONITOR_OUTPUT = "/opt/ml/processing/output"
 # and the dashboard read with ``monitoring.analyzer: project``):
 # https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html
 BYOC_METRICS_NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
+
+# MLflow (optional): the training job logs its run when the platform sets the tracking URI (the project's MLflow ARN, through
+# the sagemaker-mlflow plugin; local mode: a local store). The run is named after the job (SageMaker sets TRAINING_JOB_NAME).
+MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
+MLFLOW_EXPERIMENT_NAME = "MLFLOW_EXPERIMENT_NAME"
+TRAINING_JOB_NAME = "TRAINING_JOB_NAME"

@@ -82,6 +82,24 @@ def _run_step(step: str, module: str, args: list[str], *, env: dict, log: Path) 
         raise StepFailed(step, reason, log)
 
 
+def _local_tracking(run_dir: Path) -> dict[str, str]:
+    """The training step's MLflow settings: a local store in the run's folder (``mlruns``), the same code path as a training
+    job logging to the project's MLflow; none when MLflow is not installed (``container/requirements-mlflow.txt``)."""
+    import importlib.util
+
+    from mlops_container.contract import MLFLOW_EXPERIMENT_NAME, MLFLOW_TRACKING_URI, TRAINING_JOB_NAME
+
+    if importlib.util.find_spec("mlflow") is None:
+        return {}
+    return {
+        MLFLOW_TRACKING_URI: (run_dir / "mlruns").resolve().as_uri(),
+        MLFLOW_EXPERIMENT_NAME: "local",
+        TRAINING_JOB_NAME: f"local-train-{run_dir.name}",
+        # MLflow's file store: the one local store mlflow-skinny can write (no SQL backend); MLflow 3 asks for the opt-in
+        "MLFLOW_ALLOW_FILE_STORE": "true",
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -197,8 +215,9 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     config = training.hyperparameters.parent
     config.mkdir(parents=True)
     training.hyperparameters.write_text(json.dumps(dict(args.hyperparameters)))  # strings, as SageMaker passes them
+    tracked = _local_tracking(run_dir)
     try:
-        _run_step("train", "train", [], env=env, log=logs / "train.log")
+        _run_step("train", "train", [], env={**env, **tracked}, log=logs / "train.log")
     except StepFailed as exc:
         failure = training.failure
         if failure.exists():
@@ -208,6 +227,9 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     _package_model(training.model, archive)
     metadata = json.loads((training.model / "model_metadata.json").read_text())
     summary["model"] = {"type": metadata["model_type"], "hyperparameters": metadata["hyperparameters"], "artifact": str(archive)}
+    if tracked:  # the run the training step logged (its log says which)
+        run_line = next((line for line in (logs / "train.log").read_text().splitlines() if line.startswith("MLflow run ")), None)
+        summary["mlflow"] = {"tracking_uri": tracked["MLFLOW_TRACKING_URI"], "run_id": run_line.split()[-1] if run_line else None}
     progress.done(t, f"{metadata['model_type']}, validation auc {metadata['validation_metrics'].get('auc', float('nan')):.4f}")
 
     t = progress.step("evaluate", "score the test split, and the training features for Model Monitor's baseline")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import traceback
 
@@ -31,6 +32,7 @@ from mlops_container.model import (
     positive_scores,
 )
 from mlops_container.paths import TrainingPaths
+from mlops_container.tracking import TrackingError, log_training
 
 
 def _fail(paths: TrainingPaths, reason: str) -> None:
@@ -100,6 +102,10 @@ def run(paths: TrainingPaths) -> TrainedModel:
         ),
     )
     model.save(paths.model)
+    params = {"model_type": model.metadata.model_type, **model.metadata.hyperparameters}
+    run_id = log_training(os.environ, params=params, metrics=metrics, model_dir=paths.model)
+    if run_id is not None:
+        print(f"MLflow run {run_id}")
     return model
 
 
@@ -107,7 +113,7 @@ def main() -> int:
     paths = TrainingPaths.from_env()
     try:
         run(paths)
-    except (HyperparameterError, DataError, json.JSONDecodeError) as exc:
+    except (HyperparameterError, DataError, TrackingError, json.JSONDecodeError) as exc:
         _fail(paths, str(exc))
         return 1
     except Exception as exc:  # an unexpected error still leaves a reason behind

@@ -215,7 +215,11 @@ def test_published_project_reads_each_parameter_once_and_names_a_wrong_one(stack
 
 
 def test_attributes_are_exposed_for_later_stacks(stack):
-    project = ProjectResources(stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g", network=NETWORK))
+    from mlops_constructs.project_mlflow import MlflowServer
+
+    project = ProjectResources(
+        stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g", network=NETWORK, mlflow=MlflowServer("mlops-dev-x"))
+    )
     assert set(project.parameter_values()) == set(PROJECT_KEYS)  # what the later stacks read is what is published
     for attribute in ("key", "data_bucket", "artifacts_bucket", "capture_bucket", "access_logs_bucket", "repository", "alert_topic"):
         assert getattr(project, attribute) is not None
@@ -247,3 +251,43 @@ def test_jobs_and_models_have_groups_of_their_own_with_https_out_to_endpoints_an
             "pl-63a5400a",
         }
     assert not template.find_resources("AWS::EC2::SecurityGroupIngress") and not template.find_resources("AWS::EC2::SecurityGroupEgress")
+
+
+def test_mlflow_is_serverless_by_default_its_store_is_the_projects_bucket_and_it_is_retained(stack):
+    from mlops_constructs.project_mlflow import MlflowServer
+
+    project = ProjectResources(
+        stack, "P", props=ProjectResourcesProps(project_name="x", model_package_group_name="g", network=NETWORK, mlflow=MlflowServer("mlops-dev-x"))
+    )
+    template = Template.from_stack(stack)
+    (app,) = template.find_resources("AWS::SageMaker::MlflowApp").values()
+    assert app["DeletionPolicy"] == "Retain" and app["Properties"]["Name"] == "mlops-dev-x"
+    assert app["Properties"]["ModelRegistrationMode"] == "AutoModelRegistrationDisabled"  # the pipeline registers, after its gate
+    store = json.dumps(app["Properties"]["ArtifactStoreUri"])
+    assert store.startswith('{"Fn::Join": ["", ["s3://", {"Ref": "PArtifactsBucket') and store.endswith('"/mlflow/"]]}')
+    assert project.mlflow is not None
+    template.resource_count_is("AWS::SageMaker::MlflowTrackingServer", 0)
+
+
+def test_a_tracking_server_of_the_configured_size_when_asked(stack):
+    from mlops_constructs.project_mlflow import MlflowServer
+
+    ProjectResources(
+        stack,
+        "P",
+        props=ProjectResourcesProps(
+            project_name="x",
+            model_package_group_name="g",
+            network=NETWORK,
+            mlflow=MlflowServer("mlops-dev-x", "tracking_server", "Medium", "Sun:03:00"),
+        ),
+    )
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SageMaker::MlflowApp", 0)
+    template.has_resource(
+        "AWS::SageMaker::MlflowTrackingServer",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": {"TrackingServerName": "mlops-dev-x", "TrackingServerSize": "Medium", "AutomaticModelRegistration": False},
+        },
+    )

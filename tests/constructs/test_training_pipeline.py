@@ -637,3 +637,27 @@ def test_a_published_model_waits_for_approval_even_where_trained_models_are_appr
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     (message,) = moto_world.messages()
     assert message["approvalStatus"] == "PendingManualApproval"
+
+
+MLFLOW_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:mlflow-app/app-0123456789ab"
+
+
+def test_with_mlflow_the_training_job_logs_its_run_there_and_the_package_names_it(stack, moto_world):
+    from mlops_constructs.project_mlflow import MlflowTracking
+
+    build(stack, mlflow=MlflowTracking(MLFLOW_ARN))
+    template = Template.from_stack(stack)
+    definition = definition_of(template)
+    environment = definition["States"]["Train"]["Parameters"]["Environment"]
+    assert environment == {"MLFLOW_TRACKING_URI": MLFLOW_ARN, "MLFLOW_EXPERIMENT_NAME": "churn"}
+    # the job role may use that MLflow (its API, its artifact store), and no other
+    policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert '"sagemaker-mlflow:*"' in policies and MLFLOW_ARN in policies and "mlflow-app/*" not in policies
+    assert run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(0.93))["status"] == "SUCCEEDED"
+    (summary,) = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    metadata = boto3.client("sagemaker").describe_model_package(ModelPackageName=summary["ModelPackageArn"])["CustomerMetadataProperties"]
+    assert (metadata["mlflowTrackingServer"], metadata["mlflowExperiment"], metadata["mlflowRun"]) == (MLFLOW_ARN, "churn", f"churn-train-{RUN_ID}")
+
+
+def test_without_mlflow_the_training_job_has_no_tracking_settings(definition):
+    assert "Environment" not in definition["States"]["Train"]["Parameters"]

