@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -22,6 +22,14 @@ SERVER_ACTIONS = {
     "app": ["sagemaker:CreatePresignedMlflowAppUrl", "sagemaker:DescribeMlflowApp"],
     "tracking_server": ["sagemaker:CreatePresignedMlflowTrackingServerUrl", "sagemaker:DescribeMlflowTrackingServer"],
 }
+SERVER_ACTIONS["either"] = [*SERVER_ACTIONS["app"], *SERVER_ACTIONS["tracking_server"]]  # a client that cannot know which kind
+# What a project of a stage that trains publishes as its mlflow-arn when its MLflow is off: an ARN of no server, so that
+# a sandbox product (which cannot know at synth which projects have one) may grant on it and reach nothing.
+NO_MLFLOW = "mlflow-app/none"
+
+
+def no_mlflow_arn(scope: Construct) -> str:
+    return Stack.of(scope).format_arn(service="sagemaker", resource=NO_MLFLOW.split("/")[0], resource_name=NO_MLFLOW.split("/")[1])
 
 
 @dataclass(frozen=True)

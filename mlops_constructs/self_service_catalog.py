@@ -22,6 +22,7 @@ from config.schema import (
     StorageConfig,
 )
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.project_mlflow import MlflowTracking
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
 from mlops_constructs.published_parameters import (
     PROJECT_KEYS,
@@ -167,7 +168,7 @@ class SandboxProduct(servicecatalog.ProductStack):
     sandbox's grants read their values, so an unknown user or project fails the launch naming the parameter.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, storage: StorageConfig, trains_models: bool = False) -> None:
         super().__init__(scope, construct_id, description="Links one Studio user to one project with a personal sandbox bucket")
         user = _name_parameter(
             self, "UserName", rule=USER_RULE, min_length=USER_NAME_MIN_LENGTH, description="The user's name (the artifacts prefix)"
@@ -193,7 +194,15 @@ class SandboxProduct(servicecatalog.ProductStack):
             user_name=user,
             linked={key: parameter.string_value for key, parameter in links.parameters.items()},  # GetAtt Value: resolved
             noncurrent_version_expiration=Duration.days(storage.noncurrent_version_expiration_days),
-            work=ProjectWork.of(names, user, project),
+            # in a stage that trains every project publishes an mlflow-arn (its MLflow's, else one of no server)
+            work=ProjectWork.of(
+                names,
+                user,
+                project,
+                mlflow=MlflowTracking(resolved_at_deploy(parameter_name(names.project_parameters(project), PROJECT_KEYS, "mlflow-arn")), "either")
+                if trains_models
+                else None,
+            ),
         )
         PublishedParameters(
             self,
@@ -259,7 +268,7 @@ class SelfServiceCatalog(Construct):
         template_kwargs = {
             "Project": {"prefix": prefix, "stage": stage, "storage": storage, "mlflow": props.mlflow},
             "User": {"prefix": prefix, "stage": stage},
-            "Sandbox": {"prefix": prefix, "stage": stage, "storage": storage},
+            "Sandbox": {"prefix": prefix, "stage": stage, "storage": storage, "trains_models": props.mlflow is not None},
         }
         products = {
             "Project": (ProjectProduct, "ML project", "Key, data/artifacts/capture buckets, ECR repository, model package group, alert topic"),

@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
+from mlops_constructs.project_mlflow import no_mlflow_arn
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
 from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters, PublishedStudio
 
@@ -39,5 +40,6 @@ class ProjectStack(Stack):
             "Parameters",
             path=config.names.project_parameters(project.name),
             keys=PROJECT_KEYS,
-            values=self.resources.parameter_values(),
+            # a stage that trains publishes an ARN of no server for a project without MLflow (project_mlflow.NO_MLFLOW)
+            values={**({"mlflow-arn": no_mlflow_arn(self)} if config.trains_models else {}), **self.resources.parameter_values()},
         )

@@ -291,3 +291,25 @@ def test_a_tracking_server_of_the_configured_size_when_asked(stack):
             "Properties": {"TrackingServerName": "mlops-dev-x", "TrackingServerSize": "Medium", "AutomaticModelRegistration": False},
         },
     )
+
+
+def test_a_project_without_mlflow_in_a_stage_that_trains_publishes_an_arn_of_no_server(config_dir, tmp_path):
+    import yaml
+
+    from tests.conftest import synth_stage
+
+    dev = yaml.safe_load((config_dir / "dev.yaml").read_text())
+    dev["projects"][1]["mlflow"] = {"enabled": False}
+    (config_dir / "dev.yaml").write_text(yaml.safe_dump(dev))
+    stage = synth_stage("dev", tmp_path / "out", config_dir=str(config_dir))
+    templates = stage.templates()
+    fraud = dev["projects"][1]["name"]
+    published = {
+        r["Properties"]["Name"]: r["Properties"]["Value"]
+        for r in templates[f"mlops-dev-project-{fraud}"]["Resources"].values()
+        if r["Type"] == "AWS::SSM::Parameter"
+    }
+    assert published[f"/mlops/dev/projects/{fraud}/mlflow-arn"] == "arn:aws:sagemaker:us-east-1:123456789012:mlflow-app/none"
+    assert "AWS::SageMaker::MlflowApp" not in json.dumps(templates[f"mlops-dev-project-{fraud}"])
+    machine = next(r for r in templates[f"mlops-dev-pipeline-{fraud}"]["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine")
+    assert "MLFLOW_TRACKING_URI" not in json.dumps(machine)

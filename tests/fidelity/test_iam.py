@@ -459,7 +459,7 @@ def delivery_build_calls(delivery_app, deployment) -> dict[str, list[Call]]:
     return out
 
 
-def sandbox_calls(deployment, user: str, project: str, ns: str, *, configured: bool = True) -> list[Call]:
+def sandbox_calls(deployment, user: str, project: str, ns: str) -> list[Call]:
     """What a sandbox is for: read the project's data, work in the sandbox bucket and sandbox/<user>/."""
     role = deployment.ssm_value(f"{ns}/users/{user}/role-arn")
     data = deployment.ssm_value(f"{ns}/projects/{project}/data-bucket-name")
@@ -475,7 +475,7 @@ def sandbox_calls(deployment, user: str, project: str, ns: str, *, configured: b
         Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/sandbox/{user}/model.tar.gz", why=why),
         s3_list(role, f"s3://{artifacts}/sandbox/{user}/", why),
         s3_list(role, f"s3://{artifacts}/sandbox/{user}/runs/", why),
-        *mlops_calls(deployment, role, user, project, ns, configured=configured),
+        *mlops_calls(deployment, role, user, project, ns),
     ]
 
 
@@ -490,7 +490,7 @@ def _mlops_names(deployment, user: str, project: str, ns: str):
     return cli_view, names, arn
 
 
-def mlops_calls(deployment, role: str, user: str, project: str, ns: str, *, configured: bool = True) -> list[Call]:
+def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list[Call]:
     """What ``mlops publish | run | status`` does (``mlops_cli.work``), with the parameter names the command reads and the
     resources the platform names (the guard, the state machine, the group): every action it declares is checked."""
     from mlops_cli import work
@@ -519,9 +519,8 @@ def mlops_calls(deployment, role: str, user: str, project: str, ns: str, *, conf
     ]
     assert {c.action for c in calls} == set(work.PERMISSIONS.values())  # every permission the command declares
     mlflow = deployment.ssm_value(f"{ns}/projects/{project}/mlflow-arn")
-    # the project's MLflow (a stage that trains): track, open its UI, write its artifacts; a configured sandbox's only (the
-    # sandbox product cannot know at synth whether the project it links has MLflow: README, "MLflow")
-    if configured and isinstance(mlflow, str):
+    # the project's MLflow (a stage that trains): track, open its UI, write its artifacts
+    if isinstance(mlflow, str) and not mlflow.endswith("/none"):
         calls += _mlflow_client_calls(role, mlflow, artifacts, f"{why}: MLflow")
     git = _configured_codecommit(deployment, project)
     if git is not None:  # the project's CodeCommit repository, with the role (JupyterLab's git, no token)
@@ -733,7 +732,7 @@ def test_a_self_served_sandbox_reaches_its_own_project_and_nothing_else(deployme
     user, project = LONGEST_USER, LONGEST_PROJECT
     role = launched.ssm_value(f"/mlops/dev/users/{user}/role-arn")
     assert "ProductStack" in role and launched.ssm_value(f"/mlops/dev/sandboxes/{user}/{project}/user-role-arn") == role
-    own = evaluate(policies, with_key_calls(policies, sandbox_calls(launched, user, project, "/mlops/dev", configured=False)))
+    own = evaluate(policies, with_key_calls(policies, sandbox_calls(launched, user, project, "/mlops/dev")))
     never = evaluate(policies, sandbox_must_never(launched, user, project, "churn", "alice", "/mlops/dev"))
     print(
         f"\nIAM, self-served sandbox: {len(own)} calls it needs (denied: {sum(not r.allowed for r in own)}), "
