@@ -10,6 +10,7 @@ in the repositories, so a tag always names the same image.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -32,8 +33,10 @@ def _files(directory: Path) -> list[Path]:
     return sorted(files)
 
 
+@functools.lru_cache(maxsize=8)
 def content_tag(directory: Path = CONTAINER_DIR) -> str:
-    """``src-`` and the first 16 hex digits of the SHA-256 of the image's sources in ``directory``."""
+    """``src-`` and the first 16 hex digits of the SHA-256 of the image's sources in ``directory``: read once per process
+    and directory (a synth resolves it for every project's pipeline, analyzer and endpoint)."""
     digest = hashlib.sha256()
     files = _files(directory)
     if not files:

@@ -290,11 +290,6 @@ def api_calls_to_iam(principal: str, service: str, operation: str, params: dict,
             Call(principal, "s3:GetObject", f"arn:aws:s3:::{source.lstrip('/')}", why=f"{why} (source)"),
             Call(principal, "s3:PutObject", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", why=why),
         ]
-    if service == "lambda" and operation == "Invoke":
-        name = params["FunctionName"]
-        return [Call(principal, "lambda:InvokeFunction", name if name.startswith("arn:") else arn.format("lambda", f"function:{name}"), why=why)]
-    if service == "stepfunctions" and operation == "DescribeExecution":
-        return [Call(principal, "states:DescribeExecution", params["executionArn"], why=why)]
     if service == "sns" and operation == "Publish":
         return [Call(principal, "sns:Publish", params["TopicArn"], why=why)]
     if service == "ssm" and operation in ("GetParameter", "PutParameter"):

@@ -12,6 +12,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config import layout
+from config.schema import MlflowConfig
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.studio_domain import sagemaker_role
 
@@ -34,20 +35,49 @@ def no_mlflow_arn(scope: Construct) -> str:
 
 @dataclass(frozen=True)
 class MlflowTracking:
-    """A project's MLflow as its clients (the pipeline's jobs, sandboxes) know it: its ARN (the tracking URI) and kind."""
+    """A project's MLflow as its clients (the pipeline's jobs, sandboxes) know it: its ARN (the tracking URI) and kind
+    (``app``, ``tracking_server``, or ``either`` for a client that cannot know which)."""
 
     arn: str
     server: str = "app"
 
+    def client_statements(self, artifacts_bucket: s3.IBucket) -> list[iam.PolicyStatement]:
+        """What an MLflow client may do, and nothing more: the server's REST API and UI on this one server, and its artifact
+        store ``mlflow/`` of the project's artifacts bucket (MLflow clients write artifacts to S3 themselves; the project
+        key is the client's already)."""
+        store = f"{layout.MLFLOW_PREFIX}*"
+        return [
+            iam.PolicyStatement(actions=[MLFLOW_API, *SERVER_ACTIONS[self.server]], resources=[self.arn]),
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[artifacts_bucket.arn_for_objects(store)]),
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[artifacts_bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": [store]}}
+            ),
+        ]
+
+    @staticmethod
+    def acknowledge_client(construct: Construct, artifacts_bucket: s3.IBucket) -> None:
+        """The cdk-nag findings of :meth:`client_statements`, acknowledged on ``construct`` (the role or policy holding them)."""
+        acknowledge_wildcards(
+            construct,
+            reason="The project's MLflow: the actions of its REST API (sagemaker-mlflow) on that one server, whatever the MLflow "
+            "client's version calls; its artifact store is mlflow/ of the project's artifacts bucket.",
+            actions=[MLFLOW_API],
+            resources=[artifacts_bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*")],
+        )
+
+    def grant_use(self, role: iam.Role, artifacts_bucket: s3.IBucket) -> None:
+        """:meth:`client_statements` in ``role``'s policy."""
+        for statement in self.client_statements(artifacts_bucket):
+            role.add_to_principal_policy(statement)
+        self.acknowledge_client(role, artifacts_bucket)
+
 
 @dataclass(frozen=True)
 class MlflowServer:
-    """Which MLflow a project gets: its ``name``; ``server``, ``size`` and the window as ``config.schema.MlflowConfig`` takes them."""
+    """Which MLflow a project gets: its ``name`` and the project's ``settings`` (server kind, size, maintenance window)."""
 
     name: str
-    server: str = "app"
-    size: str | None = None
-    weekly_maintenance_window_start: str | None = None
+    settings: MlflowConfig = MlflowConfig()
 
 
 @dataclass(frozen=True)
@@ -69,40 +99,29 @@ class ProjectMlflow(Construct):
       ``AWS::SageMaker::MlflowTrackingServer`` of ``size``, named ``name``, its artifact store ``s3://<artifacts>/mlflow/``,
       automatic registration into the Model Registry off (the pipeline registers, after its quality gate). Retained on
       destroy: it holds the project's experiments and runs.
-    ``arn`` is its ARN (the MLflow tracking URI); :meth:`grant_use` lets a role track experiments in it, and in nothing else.
+    ``tracking`` is how its clients know it (``MlflowTracking``: its ARN, the tracking URI, and kind).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: ProjectMlflowProps) -> None:
         super().__init__(scope, construct_id)
-        p, server = props, props.server
-        self.server, self._bucket, self._key = server.server, p.artifacts_bucket, p.key
-        self.role = sagemaker_role(self, "Role", f"The MLflow server {server.name}: its artifact store only")
+        p, name, settings = props, props.server.name, props.server.settings
+        self.role = sagemaker_role(self, "Role", f"The MLflow server {name}: its artifact store only")
         p.artifacts_bucket.grant_read_write(self.role, f"{layout.MLFLOW_PREFIX}*")
         p.key.grant_encrypt_decrypt(self.role)
-        store = f"s3://{p.artifacts_bucket.bucket_name}/{layout.MLFLOW_PREFIX}"
-        if server.server == "app":
-            resource = sagemaker.CfnMlflowApp(
-                self,
-                "App",
-                name=server.name,
-                artifact_store_uri=store,
-                role_arn=self.role.role_arn,
-                model_registration_mode="AutoModelRegistrationDisabled",
-                weekly_maintenance_window_start=server.weekly_maintenance_window_start,
-            )
-            self.arn = resource.attr_arn
+        common = {
+            "artifact_store_uri": f"s3://{p.artifacts_bucket.bucket_name}/{layout.MLFLOW_PREFIX}",
+            "role_arn": self.role.role_arn,
+            "weekly_maintenance_window_start": settings.weekly_maintenance_window_start,
+        }
+        if settings.server == "app":
+            resource = sagemaker.CfnMlflowApp(self, "App", name=name, model_registration_mode="AutoModelRegistrationDisabled", **common)
+            arn = resource.attr_arn
         else:
             resource = sagemaker.CfnMlflowTrackingServer(
-                self,
-                "TrackingServer",
-                tracking_server_name=server.name,
-                artifact_store_uri=store,
-                role_arn=self.role.role_arn,
-                tracking_server_size=server.size,
-                automatic_model_registration=False,
-                weekly_maintenance_window_start=server.weekly_maintenance_window_start,
+                self, "TrackingServer", tracking_server_name=name, tracking_server_size=settings.size, automatic_model_registration=False, **common
             )
-            self.arn = resource.attr_tracking_server_arn
+            arn = resource.attr_tracking_server_arn
+        self.tracking = MlflowTracking(arn, settings.server)
         resource.node.add_dependency(self.role)  # the server reaches its store from the start
         resource.apply_removal_policy(RemovalPolicy.RETAIN)
         self.resource = resource
@@ -112,23 +131,3 @@ class ProjectMlflow(Construct):
             resources=[p.artifacts_bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*")],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
-
-    def grant_use(self, grantee: iam.IGrantable) -> None:
-        """Track experiments in this MLflow: its REST API and UI on this server only, and its artifact store (the client
-        writes artifacts to S3 itself)."""
-        self.grant_use_of(grantee, arn=self.arn, server=self.server, bucket=self._bucket, key=self._key)
-
-    @staticmethod
-    def grant_use_of(grantee: iam.IGrantable, *, arn: str, server: str, bucket: s3.IBucket, key: kms.IKey) -> None:
-        """:meth:`grant_use` for an MLflow of another stack, known by its ``arn`` (an SSM parameter's value)."""
-        iam.Grant.add_to_principal(grantee=grantee, actions=[MLFLOW_API, *SERVER_ACTIONS[server]], resource_arns=[arn])
-        bucket.grant_read_write(grantee, f"{layout.MLFLOW_PREFIX}*")
-        key.grant_encrypt_decrypt(grantee)
-        if isinstance(grantee, Construct):
-            acknowledge_wildcards(
-                grantee,
-                reason="The project's MLflow: the actions of its REST API (sagemaker-mlflow) on that one server, whatever the "
-                "MLflow client's version calls; its artifact store is mlflow/ of the project's artifacts bucket.",
-                actions=[MLFLOW_API],
-                resources=[bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*")],
-            )

@@ -74,9 +74,7 @@ class ProjectResourcesProps:
             log_group_pattern=names.log_group_pattern,
             budget_name=names.budget(project_name),
             monthly_budget_usd=monthly_budget_usd,
-            mlflow=None
-            if mlflow is None
-            else MlflowServer(names.mlflow(project_name), mlflow.server, mlflow.size, mlflow.weekly_maintenance_window_start),
+            mlflow=None if mlflow is None else MlflowServer(names.mlflow(project_name), mlflow),
         )
 
 
@@ -252,5 +250,5 @@ class ProjectResources(Construct):
             "alert-topic-arn": self.alert_topic.topic_arn,
             "jobs-security-group-id": self.jobs_security_group.attr_group_id,
             "models-security-group-id": self.models_security_group.attr_group_id,
-            **({"mlflow-arn": self.mlflow.arn} if self.mlflow is not None else {}),
+            **({"mlflow-arn": self.mlflow.tracking.arn} if self.mlflow is not None else {}),
         }

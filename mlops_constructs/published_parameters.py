@@ -28,7 +28,7 @@ PROJECT_KEYS = (
     "alert-topic-arn",
     "jobs-security-group-id",
     "models-security-group-id",
-    "mlflow-arn",  # in the stages that train, when the project's MLflow is enabled
+    "mlflow-arn",  # in the stages that train: the project's MLflow, or project_mlflow.NO_MLFLOW's ARN of no server
 )
 USER_KEYS = ("role-arn",)
 # A sandbox publishes what it links (its user's role, its project's buckets and key), its own bucket and the user's

@@ -14,7 +14,7 @@ from config import layout
 from config.naming import Names
 from config.schema import StorageConfig
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.project_mlflow import MLFLOW_API, SERVER_ACTIONS, MlflowTracking
+from mlops_constructs.project_mlflow import MlflowTracking
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket
 
 
@@ -159,19 +159,6 @@ class Sandbox(Construct):
         if props.work is not None:
             self._grant_work(grantee, props.work, artifacts_bucket)
 
-    @staticmethod
-    def _mlflow_statements(mlflow: MlflowTracking, artifacts_bucket: s3.IBucket) -> list[iam.PolicyStatement]:
-        """Track experiments in the project's MLflow: its API and UI on that server, and its artifact store (MLflow clients
-        write artifacts to S3 themselves); the key is the sandbox's already."""
-        store = f"{layout.MLFLOW_PREFIX}*"
-        return [
-            iam.PolicyStatement(actions=[MLFLOW_API, *SERVER_ACTIONS[mlflow.server]], resources=[mlflow.arn]),
-            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[artifacts_bucket.arn_for_objects(store)]),
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"], resources=[artifacts_bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": [store]}}
-            ),
-        ]
-
     def _grant_work(self, grantee: iam.IRole, work: ProjectWork, artifacts_bucket: s3.IBucket) -> None:
         """``work``'s statements, as a managed policy of this stack attached to the user's role: the role's inline
         policies share IAM's 10,240 characters (``config.loader.MAX_SANDBOXES_PER_USER``), a managed policy has 6,144 of
@@ -205,21 +192,17 @@ class Sandbox(Construct):
                     if work.codecommit_repository
                     else []
                 ),
-                *(self._mlflow_statements(work.mlflow, artifacts_bucket) if work.mlflow is not None else []),
+                *(work.mlflow.client_statements(artifacts_bucket) if work.mlflow is not None else []),
             ],
         )
         acknowledge_wildcards(
             self.work_policy,
             reason="The mlops command's reads, each within this project: its SSM parameters (this sandbox's, the project's, and its "
             "endpoint's in each stage), the executions of its training pipeline, the versions of its model package group.",
-            resources=[*parameters, executions, packages, *([artifacts_bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*")] if work.mlflow else [])],
+            resources=[*parameters, executions, packages],
         )
         if work.mlflow is not None:
-            acknowledge_wildcards(
-                self.work_policy,
-                reason="The project's MLflow: its REST API's actions (sagemaker-mlflow) on that one server.",
-                actions=[MLFLOW_API],
-            )
+            work.mlflow.acknowledge_client(self.work_policy, artifacts_bucket)
         acknowledge_wildcards(
             self.work_policy,
             reason="sagemaker:ListModelPackages is authorized on no particular resource; it lists names, versions and statuses "

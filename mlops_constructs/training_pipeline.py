@@ -21,7 +21,7 @@ from config.schema import PipelineConfig
 from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.project_mlflow import MlflowTracking, ProjectMlflow
+from mlops_constructs.project_mlflow import MlflowTracking
 from mlops_constructs.sagemaker_permissions import (
     VpcPlacement,
     allow_image_pull,
@@ -769,16 +769,11 @@ class TrainingPipeline(Construct):
             allow_image_pull(role, sid="PullModelMonitorAnalyzer", image=p.baseline_analyzer.image)
         allow_vpc_networking(role, "JobsInTheVpc", p.vpc)
         if p.mlflow is not None:  # the training job logs its parameters, metrics and model to the project's MLflow
-            ProjectMlflow.grant_use_of(role, arn=p.mlflow.arn, server=p.mlflow.server, bucket=p.artifacts_bucket, key=p.key)
+            p.mlflow.grant_use(role, p.artifacts_bucket)
         acknowledge_wildcards(
             role,
-            reason="Object access from grant_read/grant_read_write, limited to the data prefix, pipeline/ and the MLflow artifact "
-            "store mlflow/ of this project's buckets.",
-            resources=[
-                p.data_bucket.arn_for_objects(f"{p.data_prefix}*"),
-                p.artifacts_bucket.arn_for_objects(runs),
-                p.artifacts_bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*"),
-            ],
+            reason="Object access from grant_read/grant_read_write, limited to the data prefix and pipeline/ of this project's buckets.",
+            resources=[p.data_bucket.arn_for_objects(f"{p.data_prefix}*"), p.artifacts_bucket.arn_for_objects(runs)],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
         acknowledge_wildcards(role, reason="SageMaker names each job's log stream at run time inside these two log groups.", resources=log_groups)

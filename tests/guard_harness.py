@@ -26,7 +26,7 @@ class Recorder:
     """The AWS operations the main thread makes outside the guard, while not ``paused``."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, str, dict]] = []
         self.paused = True
 
 
@@ -62,7 +62,7 @@ def adapt_lambda_invoke(monkeypatch, logic, settings: dict, recorder: Recorder |
     def make_api_call(client, operation_name, api_params):
         service = client.meta.service_model.service_name
         if recorder is not None and threading.current_thread() is main and not recorder.paused:
-            recorder.calls.append((service if service != "states" else "stepfunctions", operation_name))
+            recorder.calls.append((service if service != "states" else "stepfunctions", operation_name, api_params))
         if service != "lambda" or operation_name != "Invoke":
             return original(client, operation_name, api_params)
         function = original(client, "GetFunction", {"FunctionName": api_params["FunctionName"]})["Configuration"]["FunctionName"]

@@ -86,6 +86,16 @@ class Project:
     def endpoint(self, stage: str, key: str) -> str:
         return f"/{self.prefix}/{stage}/projects/{self.project}/endpoint/{key}"
 
+    def parameters_read(self, stages: list[str]) -> list[str]:
+        """Every parameter the command may read (``publish``, ``run``, ``status --stages``): what the sandbox must grant
+        and the stacks must publish (the tests hold both to this list)."""
+        return [
+            *(self.sandbox(k) for k in ("artifacts-bucket-name", "artifacts-prefix", "key-arn")),
+            self.own("model-package-group-name"),
+            *(self.pipeline(k) for k in ("start-function-arn", "state-machine-arn")),
+            *(self.endpoint(stage, "model-package-arn") for stage in stages),
+        ]
+
 
 class Parameters:
     """Reads published parameters, with what to do when one is missing."""

@@ -270,6 +270,7 @@ def test_mlflow_is_serverless_by_default_its_store_is_the_projects_bucket_and_it
 
 
 def test_a_tracking_server_of_the_configured_size_when_asked(stack):
+    from config.schema import MlflowConfig
     from mlops_constructs.project_mlflow import MlflowServer
 
     ProjectResources(
@@ -279,7 +280,7 @@ def test_a_tracking_server_of_the_configured_size_when_asked(stack):
             project_name="x",
             model_package_group_name="g",
             network=NETWORK,
-            mlflow=MlflowServer("mlops-dev-x", "tracking_server", "Medium", "Sun:03:00"),
+            mlflow=MlflowServer("mlops-dev-x", MlflowConfig(server="tracking_server", size="Medium", weekly_maintenance_window_start="Sun:03:00")),
         ),
     )
     template = Template.from_stack(stack)

@@ -497,12 +497,7 @@ def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list
 
     cli_view, names, arn = _mlops_names(deployment, user, project, ns)
     why = f"mlops in sandbox {user}/{project}"
-    parameters = [
-        *(cli_view.sandbox(k) for k in ("artifacts-bucket-name", "artifacts-prefix", "key-arn")),
-        cli_view.own("model-package-group-name"),
-        *(cli_view.pipeline(k) for k in ("start-function-arn", "state-machine-arn")),
-        *(cli_view.endpoint(stage, "model-package-arn") for stage in (cli_view.stage, "prod")),
-    ]
+    parameters = cli_view.parameters_read([cli_view.stage, "prod"])
     artifacts = deployment.ssm_value(f"{ns}/projects/{project}/artifacts-bucket-name")
     published = f"arn:aws:s3:::{artifacts}/sandbox/{user}/{work.PUBLISHED}20261125T030000Z-0a1b2c3d/model.tar.gz"
     group = names.model_package_group(project)

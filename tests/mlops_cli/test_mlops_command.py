@@ -143,8 +143,10 @@ def test_publish_uploads_the_archive_and_the_pipeline_registers_it_pending_appro
         "publish",
     )
     assert lines[-1] == f"registered: {summary['ModelPackageArn']} (pending approval)"
-    made = set(world["recorder"].calls)
+    made = {(service, operation) for service, operation, _ in world["recorder"].calls}
     assert made <= set(work.PERMISSIONS), made - set(work.PERMISSIONS)
+    read = {params["Name"] for service, operation, params in world["recorder"].calls if operation == "GetParameter"}
+    assert read <= set(work.Project(NS, "churn", "alice").parameters_read(["dev"]))
     assert ("lambda", "Invoke") in made and ("stepfunctions", "DescribeExecution") in made
 
 
@@ -274,3 +276,16 @@ def test_the_studio_user_is_the_apps_user_profile(tmp_path):
     metadata.write_text(json.dumps({"DomainId": "d-1", "UserProfileName": "alice", "SpaceName": "s"}))
     assert cli.studio_user(metadata) == "alice"
     assert cli.studio_user(tmp_path / "missing.json") is None
+
+
+def test_every_parameter_the_command_reads_is_one_the_stage_publishes(dev):
+    """The command finds everything through published SSM parameters: each name it reads for a configured sandbox
+    (alice in churn, dev) is a parameter some dev stack creates."""
+    published = {
+        r["Properties"]["Name"]
+        for template in dev.templates().values()
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::SSM::Parameter" and isinstance(r["Properties"].get("Name"), str)
+    }
+    read = set(work.Project(NS, "churn", "alice").parameters_read(["dev"]))
+    assert read <= published, read - published
