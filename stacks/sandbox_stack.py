@@ -13,13 +13,13 @@ from mlops_constructs.published_parameters import PROJECT_KEYS, SANDBOX_KEYS, Pu
 from mlops_constructs.sandbox import ProjectWork, Sandbox
 
 
-def _codecommit_arn(config: PlatformConfig, project: str) -> str | None:
+def _codecommit_arn(scope: Stack, config: PlatformConfig, project: str) -> str | None:
     """The ARN of the project's Git repository when it is CodeCommit's (in the stage's account), else None."""
     git = config.project(project).git
     if git is None or git.codecommit is None:
         return None
     region, name = git.codecommit
-    return f"arn:aws:codecommit:{region}:{config.account}:{name}"
+    return scope.format_arn(service="codecommit", region=region, resource=name)
 
 
 class SandboxStack(Stack):
@@ -47,7 +47,7 @@ class SandboxStack(Stack):
                 names,
                 sandbox.user,
                 sandbox.project,
-                codecommit_repository=_codecommit_arn(config, sandbox.project),
+                codecommit_repository=_codecommit_arn(self, config, sandbox.project),
                 mlflow=MlflowTracking(
                     read_parameter(self, parameter_name(names.project_parameters(sandbox.project), PROJECT_KEYS, "mlflow-arn")), m.server
                 )

@@ -185,3 +185,20 @@ def test_every_tagged_resource_carries_its_projects_cost_allocation_tag(dev):
     assert checked > 100
     (budget,) = _resources(dev, stage.projects["churn"], "AWS::Budgets::Budget")
     assert budget["Budget"]["CostFilters"] == {"TagKeyValue": ["user:project$churn"]} and budget["Budget"]["BudgetName"] == "mlops-dev-churn-monthly"
+
+
+def test_the_vpc_reaches_mlflow_through_the_experiments_endpoint(dev):
+    """MLflow's REST API (sagemaker-mlflow) from VPC-only Studio and the jobs: the interface endpoint SageMaker names
+    aws.sagemaker.<region>.experiments, with private DNS and the perimeter policy on that API's actions."""
+    import json
+
+    template = dev.templates()["mlops-dev-environment"]
+    (endpoint,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint" and "experiments" in json.dumps(r["Properties"]["ServiceName"])
+    ]
+    assert endpoint["ServiceName"] == "aws.sagemaker.us-east-1.experiments"
+    assert endpoint["PrivateDnsEnabled"] is True
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "sagemaker-mlflow:*" and statement["Condition"]["StringEquals"]["aws:PrincipalAccount"] == {"Ref": "AWS::AccountId"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import subprocess
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,7 +166,7 @@ def git_commit(cwd: Path, run: Callable[..., Any]) -> tuple[str | None, bool]:
     try:
         head = run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
         dirty = run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip() != ""
-    except (OSError, Exception):  # noqa: BLE001 - no git, not a repository: the commit is unknown
+    except (OSError, subprocess.CalledProcessError):  # no git, not a repository: the commit is unknown
         return None, False
     return (head, dirty) if COMMIT.match(head) else (None, False)
 
