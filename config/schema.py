@@ -600,6 +600,12 @@ class PlatformConfig(_Strict):
     def trains_models(self) -> bool:
         return self.registry_stage == self.stage
 
+    @property
+    def training_projects(self) -> list[ProjectConfig]:
+        """The projects whose training pipelines this stage runs (all of them where it trains, else none): those that get
+        a pipeline, and whose repositories the delivery pipeline ships the image to."""
+        return list(self.projects) if self.trains_models else []
+
     def mlflow(self, project: ProjectConfig) -> MlflowConfig | None:
         """The project's MLflow in this stage: where models are trained (the registry stage), when enabled."""
         return project.mlflow if self.trains_models and project.mlflow.enabled else None

@@ -178,7 +178,7 @@ class DeliveryPipelineStack(Stack):
     def _image_steps(self, source: pipelines.IFileSetProducer, registry) -> tuple[pipelines.CodeBuildStep | None, pipelines.CodeBuildStep | None]:
         """The steps that ship the image to the registry stage's project repositories and retrain on a new one (none when
         that stage trains no models)."""
-        projects = [p.name for p in registry.projects] if registry.trains_models else []
+        projects = [p.name for p in registry.training_projects]
         if not projects:
             return None, None
         names = registry.names

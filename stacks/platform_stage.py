@@ -75,9 +75,7 @@ class PlatformStage(Stage):
         self.projects = per_project(ProjectStack, "project", "resources", stateful=True, projects=config.projects)
         for project_stack in self.projects.values():
             project_stack.add_stack_dependency(self.environment, "reads the VPC, its endpoints' security group and S3's prefix list from SSM")
-        self.pipelines = per_project(
-            TrainingPipelineStack, "pipeline", "training pipeline", stateful=False, projects=config.projects if config.trains_models else []
-        )
+        self.pipelines = per_project(TrainingPipelineStack, "pipeline", "training pipeline", stateful=False, projects=config.training_projects)
         for name, pipeline_stack in self.pipelines.items():
             self._reads_project_and_network(pipeline_stack, name)
         missing_baselines = [

@@ -149,6 +149,10 @@ def test_a_new_image_starts_one_training_run_per_project_through_its_guard(aws, 
     assert invoked == [(f"mlops-dev-{p}-start", {"trigger": "new-image", "detail": {"imageTag": TAG}}) for p in ("churn", "fraud")]
     again = ship_image.train_on_new_image(boto3.client("lambda"), guards, TAG)  # runs going: queued, never two at once
     assert [a.get("queued") for a in again] == [True, True]
+    # the delivery step as it runs: the dev stage's training projects, their guards by the names the platform gives them
+    monkeypatch.setenv("NEW_IMAGE", "1")
+    assert ship_image.main(["train"]) == 0
+    assert [function for function, _ in invoked[-2:]] == ["mlops-dev-churn-start", "mlops-dev-fraud-start"]
 
 
 def test_without_a_new_image_the_train_step_starts_nothing(monkeypatch, capsys):

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _, stages = load_delivery_config()
     registry = stages[0]
-    projects = [p.name for p in registry.projects] if registry.trains_models else []
+    projects = [p.name for p in registry.training_projects]
     if not projects:
         print(f"stage {registry.stage} trains no models: no image to ship")
         return 0
@@ -145,9 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("NEW_IMAGE") != "1":
             print(f"no new image in this release ({tag} was shipped before): no training run")
             return 0
-        client = boto3.client("lambda", region_name=registry.region)
-        guards = [f"arn:aws:lambda:{registry.region}:{registry.account}:function:{registry.names.pipeline_guard(p)}" for p in projects]
-        train_on_new_image(client, guards, tag)
+        client = boto3.client("lambda", region_name=registry.region)  # the guards by name, in the registry stage's account
+        train_on_new_image(client, [registry.names.pipeline_guard(p) for p in projects], tag)
         return 0
     except ShipError as exc:
         print(f"ship_image: {exc}", file=sys.stderr)
