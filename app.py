@@ -23,11 +23,16 @@ from config import ConfigError, Problem, load_config, load_delivery_config
 from config.layout import BASELINE_URI_RULE, is_baseline_uri
 from config.loader import CONFIG_DIR
 from config.naming import delivery_pipeline
+from mlops_constructs.published_parameters import REGISTRY_PIN_KEYS
 from stacks.delivery_stack import DeliveryPipelineStack
 from stacks.endpoint_stack import MODEL_PACKAGE_PATTERN, DeployedModel
 from stacks.platform_stage import PlatformStage
 
 DEFAULT_STAGE = "dev"
+PIN_KEYS = ("model_package_arn", "baseline_uri", *REGISTRY_PIN_KEYS)
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html; a KMS key id (or a multi-Region key's)
+BUCKET_NAME_PATTERN = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 
 
@@ -45,9 +50,10 @@ def new_app(**kwargs) -> cdk.App:
 def model_packages(app: cdk.App) -> dict[str, DeployedModel] | None:
     """Pinned model packages (``-c model_packages_file=FILE``), or None.
 
-    The file maps project names to ``{"model_package_arn": ..., "baseline_uri": ...}`` (what
-    ``tools/resolve_model_packages.py`` prints) or to a bare model package ARN (then a monitored
-    endpoint takes its baseline as the stack parameter ``BaselineUri``).
+    The file maps project names to ``{"model_package_arn": ..., "baseline_uri": ..., "artifacts_bucket": ...,
+    "key_arn": ...}`` (what ``tools/resolve_model_packages.py`` prints; the registry project's bucket and key are what a
+    stage in another account needs) or to a bare model package ARN (then a monitored endpoint takes its baseline as the
+    stack parameter ``BaselineUri``).
     """
     path = app.node.try_get_context("model_packages_file")
     if not path:
@@ -60,17 +66,24 @@ def model_packages(app: cdk.App) -> dict[str, DeployedModel] | None:
         raise ConfigError(str(path), [Problem("model_packages_file", pins, "must be a JSON object mapping project names to model packages")])
     problems, deployed = [], {}
     for project, pin in pins.items():
-        arn, baseline = (pin.get("model_package_arn"), pin.get("baseline_uri")) if isinstance(pin, dict) else (pin, None)
-        if isinstance(pin, dict) and set(pin) - {"model_package_arn", "baseline_uri"}:
-            problems.append(Problem(f"{project}", pin, "allowed keys: model_package_arn, baseline_uri"))
+        pin = pin if isinstance(pin, dict) else {"model_package_arn": pin}
+        arn, baseline, bucket, key = (pin.get(k) for k in PIN_KEYS)
+        if set(pin) - set(PIN_KEYS):
+            problems.append(Problem(f"{project}", pin, f"allowed keys: {', '.join(PIN_KEYS)}"))
         elif not re.match(MODEL_PACKAGE_PATTERN, str(arn)):
             problems.append(
                 Problem(f"{project}.model_package_arn", arn, "must be a versioned model package ARN (...:model-package/<group>/<version>)")
             )
         elif baseline is not None and not is_baseline_uri(str(baseline)):
             problems.append(Problem(f"{project}.baseline_uri", baseline, f"must be a pipeline run's baseline prefix: {BASELINE_URI_RULE}"))
+        elif bucket is not None and not re.fullmatch(BUCKET_NAME_PATTERN, str(bucket)):
+            problems.append(
+                Problem(f"{project}.artifacts_bucket", bucket, "must be an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)")
+            )
+        elif key is not None and not re.fullmatch(KEY_ARN_PATTERN, str(key)):
+            problems.append(Problem(f"{project}.key_arn", key, "must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>)"))
         else:
-            deployed[project] = DeployedModel(arn, baseline)
+            deployed[project] = DeployedModel(arn, baseline, bucket, key)
     if problems:
         raise ConfigError(str(path), problems)
     return deployed

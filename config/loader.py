@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from config.errors import MISSING, ConfigError, Problem
 from config.model_monitor_images import ANALYZER_ACCOUNTS
-from config.schema import MLFLOW_ENDPOINT, DeliveryConfig, MonitoringConfig, PlatformConfig
+from config.schema import MLFLOW_ENDPOINT, DeliveryConfig, MonitoringConfig, PlatformConfig, StageLink
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -66,10 +66,102 @@ def parse_config(text: str, *, source: str, stage: str | None = None, config_dir
         config = None
     if config is not None and config_dir is not None and registry not in (None, stage):
         problems += _analyzer_problems(raw, config_dir / f"{registry}.yaml")
+    if config is not None and config_dir is not None:
+        registry_link, registry_problems = _registry_link(config, config_dir)
+        consumers, consumer_problems = _consumers(config, config_dir)
+        problems += registry_problems + consumer_problems
+        config = config.linked(registry_link, consumers)
     if problems:
         raise ConfigError(source, problems)
     assert config is not None
     return config
+
+
+# SageMaker reads a model's artifacts and image only in the model's own Region.
+SAME_REGION_DOC = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html"
+
+
+def _raw_stage(path: Path) -> dict[str, Any] | None:
+    """Another stage's file as written, or None when it cannot be read (its own synth reports that)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _registry_link(config: PlatformConfig, config_dir: Path) -> tuple[StageLink | None, list[Problem]]:
+    """Where the stage whose models this stage serves runs: in another account its resource policies let this stage's roles
+    in; in another Region or under another prefix it cannot serve them at all."""
+    if config.trains_models:
+        return None, []
+    registry = _raw_stage(config_dir / f"{config.registry_stage}.yaml")
+    if registry is None:
+        return None, []
+    link = StageLink(config.registry_stage, str(registry.get("account")), str(registry.get("region")))
+    problems = []
+    if link.region != config.region:
+        problems.append(
+            Problem(
+                "model_registry_stage",
+                config.registry_stage,
+                f"stage {link.stage} runs in {link.region} and this stage in {config.region}: SageMaker serves a model's artifacts "
+                f"and image only from the model's own Region ({SAME_REGION_DOC}); put both stages in one Region",
+            )
+        )
+    if registry.get("prefix", PlatformConfig.model_fields["prefix"].default) != config.prefix:
+        problems.append(Problem("prefix", config.prefix, f"must be the model registry stage's ({link.stage}): its resources are named with it"))
+    theirs = {p.get("name") for p in registry.get("projects") or [] if isinstance(p, dict)}
+    for i, project in enumerate(config.projects):
+        if project.deployment.enabled and project.name not in theirs:
+            problems.append(
+                Problem(
+                    f"projects[{i}].name",
+                    project.name,
+                    f"has an endpoint but no project of stage {link.stage} registers its models; "
+                    f"allowed: {', '.join(sorted(str(t) for t in theirs))} (or deployment.enabled: false)",
+                )
+            )
+    return link, problems
+
+
+def _consumers(config: PlatformConfig, config_dir: Path) -> tuple[tuple[StageLink, ...], list[Problem]]:
+    """The stages of ``config_dir`` that serve this stage's models from another account, with the projects they run
+    endpoints (and monitors) for: this stage's resource policies name their roles."""
+    consumers, problems = [], []
+    for path in sorted(config_dir.glob("*.yaml")):
+        other = _raw_stage(path) if path.stem != config.stage else None
+        if (
+            other is None
+            or other.get("model_registry_stage") != config.stage
+            or other.get("prefix", PlatformConfig.model_fields["prefix"].default) != config.prefix
+            or str(other.get("account")) == config.account
+        ):
+            continue
+        try:
+            theirs = parse_config(path.read_text(encoding="utf-8"), source=str(path), stage=path.stem)
+        except ConfigError:
+            problems.append(
+                Problem(
+                    "account",
+                    config.account,
+                    f"stage {path.stem} serves this stage's models from account {other.get('account')}, and its file has problems "
+                    f"(this stage's policies grant its roles): synthesize it (-c stage={path.stem}) to see them",
+                )
+            )
+            continue
+        consumers.append(
+            StageLink(
+                theirs.stage,
+                theirs.account,
+                theirs.region,
+                served=tuple(p.name for p in theirs.projects if p.deployment.enabled),
+                monitored=tuple(p.name for p in theirs.projects if p.monitors_endpoint),
+                relayed=tuple(p.name for p in theirs.projects if p.monitors_endpoint and p.monitoring.retrain_on_drift),
+                analyzed=tuple(p.name for p in theirs.projects if p.monitors_endpoint and p.monitoring.analyzer == "project"),
+            )
+        )
+    return tuple(consumers), problems
 
 
 def _analyzer_problems(raw: dict[str, Any], registry_file: Path) -> list[Problem]:
@@ -322,4 +414,19 @@ def load_delivery_config(config_dir: Path = CONFIG_DIR) -> tuple[DeliveryConfig,
     unknown = [s for s in delivery.stages if s not in stages]
     if unknown:
         raise ConfigError(str(path), [Problem("stages", delivery.stages, f"unknown stage(s) {unknown}; allowed: {', '.join(stages)}")])
-    return delivery, [load_config(s, config_dir) for s in delivery.stages]
+    configs = [load_config(s, config_dir) for s in delivery.stages]
+    first = configs[0]
+    if (delivery.account, delivery.region) != (first.account, first.region):
+        raise ConfigError(
+            str(path),
+            [
+                Problem(
+                    "account" if delivery.account != first.account else "region",
+                    delivery.account if delivery.account != first.account else delivery.region,
+                    f"must be the first stage's ({first.stage}: {first.account}, {first.region}): the pipeline builds and pushes the "
+                    "image to that stage's repositories, starts its training pipelines and reads its approved packages with roles of "
+                    "its own account (a separate tooling account is not supported)",
+                )
+            ],
+        )
+    return delivery, configs

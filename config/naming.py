@@ -46,6 +46,21 @@ class Names:
         characters): named, so that a sandbox may follow its runs by ARN."""
         return f"{self.project(project)}-training"
 
+    # -- the roles another account's resource policies name (at most 58 + 6 = 64 characters, IAM's limit:
+    # https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html) -------------------------------
+
+    def model_role(self, project: str) -> str:
+        """The execution role of the model behind the project's endpoint: reads the registered artifact and pulls its image."""
+        return f"{self.project(project)}-model"
+
+    def monitor_role(self, project: str) -> str:
+        """The execution role of the project's endpoint monitor: reads the registered baseline and pulls the project analyzer."""
+        return f"{self.project(project)}-dq"
+
+    def drift_relay_role(self, project: str) -> str:
+        """The role with which the project's endpoint stack sends its drift alarms to the model registry stage's event bus."""
+        return f"{self.project(project)}-relay"
+
     def retraining_drift_alarm_prefix(self, project: str) -> str:
         """Drift alarms named so start the project's training pipeline of this stage (its drift rule listens to the prefix)."""
         return f"{self.project(project)}-drift-"
@@ -124,6 +139,16 @@ class Names:
 
     def endpoint_parameters(self, project: str) -> str:
         return f"{self.project_parameters(project)}/endpoint"
+
+
+# The CDK bootstrap stack's qualifier (the CLI's default; the README's `cdk bootstrap` keeps it).
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+
+
+def cloudformation_execution_role(account: str, region: str, partition: str = "aws") -> str:
+    """The role CloudFormation deploys a bootstrapped environment's stacks with (CDK's default bootstrap template):
+    a stage in another account creates its model from a registered package with it."""
+    return f"arn:{partition}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-cfn-exec-role-{account}-{region}"
 
 
 def delivery_pipeline(prefix: str) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, PrivateAttr, field_validator, model_validator
 
 from config.instance_types import INSTANCE_TYPES
 from config.naming import Names
@@ -526,8 +527,26 @@ class StorageConfig(_Strict):
     access_log_expiration_days: int = Field(default=365, ge=1, le=3650)
 
 
+@dataclass(frozen=True)
+class StageLink:
+    """Another stage of the platform as the loader found it in the config directory: where it runs, and (for a stage that
+    serves this stage's registry) which of its projects run an endpoint and which of those are monitored."""
+
+    stage: str
+    account: str
+    region: str
+    served: tuple[str, ...] = ()
+    monitored: tuple[str, ...] = ()
+    relayed: tuple[str, ...] = ()  # monitored with retrain_on_drift: their drift alarms retrain in the registry stage
+    analyzed: tuple[str, ...] = ()  # monitored by the project's own analyzer: the monitor pulls the registry's image
+
+
 class PlatformConfig(_Strict):
-    """Everything one stage of the platform needs, validated before any construct is built."""
+    """Everything one stage of the platform needs, validated before any construct is built.
+
+    The loader also links it to the other stages of its config directory (``registry_link``, ``consumers``): set by
+    ``config.loader`` only, never read from the file.
+    """
 
     stage: str
     prefix: str = "mlops"
@@ -544,6 +563,29 @@ class PlatformConfig(_Strict):
     sandboxes: list[SandboxConfig] = []
     model_registry_stage: str | None = None
     self_service_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = []
+    _registry_link: StageLink | None = PrivateAttr(default=None)
+    _consumers: tuple[StageLink, ...] = PrivateAttr(default=())
+
+    def linked(self, registry: StageLink | None, consumers: tuple[StageLink, ...]) -> PlatformConfig:
+        """This config with its links to the other stages (``config.loader``)."""
+        self._registry_link, self._consumers = registry, consumers
+        return self
+
+    @property
+    def registry_account(self) -> str:
+        """The account of the stage whose registry this stage serves (this stage's own unless the loader found another)."""
+        return self._registry_link.account if self._registry_link is not None else self.account
+
+    @property
+    def registry_in_another_account(self) -> bool:
+        """Whether the models this stage serves are registered in another account (then their artifacts, images and packages
+        are reached through that stage's resource policies, and what the stage needs of them is pinned at synth)."""
+        return self.registry_account != self.account
+
+    @property
+    def consumers(self) -> tuple[StageLink, ...]:
+        """The stages in other accounts that serve this stage's registered models: its resource policies grant their roles."""
+        return self._consumers
 
     @field_validator("stage", "prefix", "model_registry_stage")
     @classmethod

@@ -2,7 +2,9 @@
 
 :class:`Policies` indexes a resolved :class:`~fidelity.cfn.Deployment`: each role's identity
 policies (inline, attached ``AWS::IAM::Policy`` from any stack, customer-managed), and the resource
-policies of buckets, keys, topics and queues, with the key that encrypts each bucket and topic.
+policies of buckets, keys, topics, queues, image repositories, model package groups and event buses, with
+the key that encrypts each bucket and topic. :meth:`Policies.across` joins two deployments in two accounts
+(a stage's roles reaching its model registry stage's resources).
 :func:`evaluate` sends :class:`Call`s to ``tools/iam_simulate.mjs`` (``@cloud-copilot/iam-simulate``,
 pinned in package.json), which applies AWS's evaluation logic: explicit denies, identity and resource
 policies, conditions, cross-account rules, and KMS's rule that the key policy must allow.
@@ -69,6 +71,20 @@ class Policies:
     resource: dict[str, dict] = field(default_factory=dict)  # resource ARN -> its policy
     keys: dict[str, str] = field(default_factory=dict)  # bucket or topic ARN -> the KMS key ARN encrypting it
     unresolved: list[str] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)  # bucket ARN -> the account it is in (S3 ARNs name none)
+
+    @classmethod
+    def across(cls, consumer: Policies, registry: Policies) -> Policies:
+        """The policies AWS evaluates when ``consumer``'s roles (one account) reach ``registry``'s resources (another):
+        the consumer's identity policies, both deployments' resource policies."""
+        return cls(
+            consumer.deployment,
+            identity=dict(consumer.identity),
+            resource={**consumer.resource, **registry.resource},
+            keys={**consumer.keys, **registry.keys},
+            unresolved=consumer.unresolved + registry.unresolved,
+            owners={**consumer.owners, **registry.owners},
+        )
 
     @classmethod
     def of(cls, deployment: Deployment) -> Policies:
@@ -131,8 +147,19 @@ class Policies:
                     props = d.resolve(stack, raw)
                     for queue_url in props["Queues"]:
                         self.resource[self._queue_arn(queue_url)] = props["PolicyDocument"]
+                elif kind == "AWS::ECR::Repository" and "RepositoryPolicyText" in raw:
+                    self.resource[d.get_att(stack, logical_id, "Arn")] = d.resolve(stack, raw["RepositoryPolicyText"])
+                elif kind == "AWS::SageMaker::ModelPackageGroup" and "ModelPackageGroupPolicy" in raw:
+                    props = d.resolve(stack, raw)
+                    group = f"arn:aws:sagemaker:{d.region}:{d.account}:model-package-group/{props['ModelPackageGroupName']}"
+                    self.resource[group] = props["ModelPackageGroupPolicy"]
+                elif kind == "AWS::Events::EventBusPolicy":
+                    props = d.resolve(stack, raw)
+                    bus = f"arn:aws:events:{d.region}:{d.account}:event-bus/{props.get('EventBusName', 'default')}"
+                    self.resource.setdefault(bus, {"Version": "2012-10-17", "Statement": []})["Statement"].append(props["Statement"])
                 elif kind == "AWS::S3::Bucket":
                     props = d.resolve(stack, raw)
+                    self.owners[d.get_att(stack, logical_id, "Arn")] = d.account
                     rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
                     key = rules[0].get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID") if rules else None
                     if key:
@@ -150,6 +177,9 @@ class Policies:
     def resource_policy(self, resource: str) -> dict | None:
         if resource in self.resource:
             return self.resource[resource]
+        if ":model-package/" in resource:  # a model package is governed by its group's policy
+            group = resource.replace(":model-package/", ":model-package-group/").rsplit("/", 1)[0]
+            return self.resource.get(group)
         if resource.startswith("arn:aws:s3:::"):
             return self.resource.get("arn:aws:s3:::" + resource.removeprefix("arn:aws:s3:::").split("/", 1)[0])
         return None
@@ -196,12 +226,19 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
     for i, call in enumerate(calls):
         parts = call.resource.split(":")
         # The resource's account as AWS puts it in the request (aws:ResourceAccount): the ARN's, else the context's
-        # (an S3 bucket of another account), else this one. An AWS-owned resource is judged on the identity side only.
-        owner = dict(call.context).get("aws:ResourceAccount") or (parts[4] if len(parts) > 4 and parts[4].isdigit() else account)
-        resource_account = account if call.aws_owned else owner
+        # (an S3 bucket of another account), else the account whose deployment holds the bucket, else this one.
+        # An AWS-owned resource is judged on the identity side only.
+        bucket = "arn:aws:s3:::" + call.resource.removeprefix("arn:aws:s3:::").split("/", 1)[0] if call.resource.startswith("arn:aws:s3:::") else ""
+        owner = (
+            dict(call.context).get("aws:ResourceAccount")
+            or (parts[4] if len(parts) > 4 and parts[4].isdigit() else None)
+            or policies.owners.get(bucket, account)
+        )
+        principal_account = call.principal.split(":")[4]
+        resource_account = principal_account if call.aws_owned else owner
         context = {
             "aws:SecureTransport": "true",
-            "aws:PrincipalAccount": account,
+            "aws:PrincipalAccount": principal_account,
             "aws:PrincipalArn": call.principal,
             "aws:RequestedRegion": policies.deployment.region,
         }

@@ -129,6 +129,7 @@ class DataQualityMonitorProps:
     instance_count: int = MonitoringConfig().instance_count
     alarm_period: Duration = Duration.hours(1)
     volume_size_gb: int = 20
+    role_name: str | None = None  # the jobs' role's name (``Names.monitor_role``: a registry in another account admits it by name)
 
 
 class DataQualityMonitor(Construct):
@@ -362,7 +363,7 @@ class DataQualityMonitor(Construct):
 
     def _role(self, reports_prefix: str) -> iam.Role:
         p = self._props
-        role = sagemaker_role(self, "Role", f"Model Monitor jobs of endpoint {p.endpoint_name}")
+        role = sagemaker_role(self, "Role", f"Model Monitor jobs of endpoint {p.endpoint_name}", p.role_name)
         p.capture_bucket.grant_read(role, f"{p.endpoint_name}/*")
         p.capture_bucket.grant_put(role, f"{reports_prefix}/*")  # reports only; nothing here may be deleted
         p.baseline_bucket.grant_read(role, f"{PIPELINE_PREFIX}*")

@@ -59,6 +59,7 @@ class ModelEndpointProps:
     canary_wait: Duration = Duration.minutes(_DEPLOYMENT.canary_wait_minutes)
     latency_alarm: Duration = Duration.millis(_DEPLOYMENT.latency_alarm_ms)
     serverless: ServerlessSettings | None = None
+    role_name: str | None = None  # the model role's name (``Names.model_role``: a registry in another account admits it by name)
 
 
 class ModelEndpoint(Construct):
@@ -94,7 +95,7 @@ class ModelEndpoint(Construct):
         self.endpoint_name = p.endpoint_name
         self.capture_uri = f"s3://{p.capture_bucket.bucket_name}/{p.endpoint_name}"
 
-        self.role = sagemaker_role(self, "ModelRole", f"Execution role of the model behind endpoint {p.endpoint_name}")
+        self.role = sagemaker_role(self, "ModelRole", f"Execution role of the model behind endpoint {p.endpoint_name}", p.role_name)
         p.repository.grant_pull(self.role)
         p.artifacts_bucket.grant_read(self.role, f"{PIPELINE_PREFIX}*")
         p.artifacts_key.grant_decrypt(self.role)  # the registry's key, which encrypts the model artifacts

@@ -25,6 +25,16 @@ _PIPELINE_DEFAULTS = PipelineConfig()
 _PROJECT_DEFAULTS = ProjectConfig.model_fields
 
 
+def drift_alarm_pattern(alarm_name_prefix: str) -> events.EventPattern:
+    """A drift alarm (named with ``alarm_name_prefix``) going to ALARM: what the drift rule retrains on, and what an
+    endpoint stack in another account relays to the registry account's event bus."""
+    return events.EventPattern(
+        source=["aws.cloudwatch"],
+        detail_type=["CloudWatch Alarm State Change"],
+        detail={"alarmName": [{"prefix": alarm_name_prefix}], "state": {"value": ["ALARM"]}},
+    )
+
+
 @dataclass(frozen=True)
 class PipelineTriggersProps:
     """Props of :class:`PipelineTriggers`. Defaults: the config schema's (``config.schema``)."""
@@ -169,9 +179,5 @@ class PipelineTriggers(Construct):
             f"Drift detected on {p.project_name}'s endpoints",
             "drift",
             {"alarm": events.EventField.from_path("$.detail.alarmName")},
-            event_pattern=events.EventPattern(
-                source=["aws.cloudwatch"],
-                detail_type=["CloudWatch Alarm State Change"],
-                detail={"alarmName": [{"prefix": p.drift_alarm_prefix}], "state": {"value": ["ALARM"]}},
-            ),
+            event_pattern=drift_alarm_pattern(p.drift_alarm_prefix),
         )

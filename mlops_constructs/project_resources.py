@@ -13,6 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from config.layout import PIPELINE_PREFIX
 from config.naming import Names
 from config.schema import MlflowConfig, ProjectConfig, StorageConfig
 from mlops_constructs.project_budget import ProjectBudget, ProjectBudgetProps
@@ -20,6 +21,29 @@ from mlops_constructs.project_mlflow import MlflowServer, ProjectMlflow, Project
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket, allow_log_encryption, retained_key
 from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_network import WorkloadNetwork, WorkloadSecurityGroup, WorkloadSecurityGroupProps
+
+# What a stage in another account does with this project's registry: SageMaker creates its model from a package
+# (CloudFormation's role: DescribeModelPackage and the listing, the actions AWS's cross-account model-group policies
+# name, https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry-ram-discover.html), pulls the image and reads the
+# artifact with the model's role (ECR decrypts the layers with its own grant on the key; S3 needs the key's Decrypt).
+REGISTRY_READ_ACTIONS = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages"]
+IMAGE_PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+
+
+@dataclass(frozen=True)
+class RegistryReader:
+    """A stage in another account serving this project's registered models: ``deployer`` (its CloudFormation role) creates
+    models from the packages, ``readers`` (its model and monitor roles) read the artifacts and baselines under
+    ``pipeline/``, ``pullers`` (its model role, and its monitor role where the project's own analyzer runs) pull the
+    image. Roles are named by ARN; they need not exist yet (the policies match them by ``aws:PrincipalArn``, with the
+    account as principal)."""
+
+    stage: str
+    account: str
+    deployer: str
+    readers: list[str]
+    pullers: list[str]
+
 
 # the lifecycle and budget defaults are the config schema's
 _STORAGE_DEFAULTS = StorageConfig()
@@ -196,6 +220,7 @@ class ProjectResources(Construct):
         )
         self.model_package_group.apply_removal_policy(RemovalPolicy.RETAIN)
         self.model_package_group_name = props.model_package_group_name
+        self._group_policy = iam.PolicyDocument()  # set on the group by share_registry
 
         self.alert_topic = sns.Topic(
             self,
@@ -237,6 +262,49 @@ class ProjectResources(Construct):
             )
             for kind, what in (("Jobs", "SageMaker jobs of one ML project"), ("Models", "Models of one ML project"))
         )
+
+    def share_registry(self, reader: RegistryReader) -> None:
+        """Let ``reader``'s roles (and no other principal of its account) use this project's registered models: each of the
+        four resource policies names exactly them (the artifacts bucket and key: ``pipeline/`` objects only, through S3)."""
+        sid = "ServeStage" + "".join(part.capitalize() for part in reader.stage.split("-"))
+        account = iam.AccountPrincipal(reader.account)
+
+        def only(roles: list[str], **more: dict) -> dict:
+            return {"ArnEquals": {"aws:PrincipalArn": roles}, **more}
+
+        self.artifacts_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[account],
+                actions=["s3:GetObject"],
+                resources=[self.artifacts_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*")],
+                conditions=only(reader.readers),
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[account],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions=only(reader.readers, StringEquals={"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}),
+            )
+        )
+        self.repository.add_to_resource_policy(
+            iam.PolicyStatement(sid=sid, principals=[account], actions=IMAGE_PULL_ACTIONS, conditions=only(reader.pullers))
+        )
+        group = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:model-package-group/{self.model_package_group_name}"
+        packages = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:model-package/{self.model_package_group_name}/*"
+        self._group_policy.add_statements(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[account],
+                actions=REGISTRY_READ_ACTIONS,
+                resources=[group, packages],
+                conditions=only([reader.deployer, *dict.fromkeys(reader.readers + reader.pullers)]),
+            )
+        )
+        self.model_package_group.model_package_group_policy = self._group_policy
 
     def parameter_values(self) -> dict[str, str]:
         """What later stacks and Service Catalog sandboxes need to find this project (see ``PublishedParameters``)."""

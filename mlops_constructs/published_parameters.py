@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from aws_cdk import Fn
+from aws_cdk import Fn, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from config.naming import Names
 from mlops_constructs.sagemaker_permissions import VpcPlacement
 from mlops_constructs.studio_network import WorkloadNetwork
 
@@ -47,6 +48,17 @@ def _checked(keys: tuple[str, ...], name: str) -> str:
 def parameter_name(path: str, keys: tuple[str, ...], key: str) -> str:
     """The SSM name of ``key`` (one of ``keys``) under ``path``."""
     return f"{path}/{_checked(keys, key)}"
+
+
+# What a model package pin carries of its registry project's published parameters (``tools/resolve_model_packages.py``),
+# by pin key: what a stage in another account needs and cannot read there.
+REGISTRY_PIN_KEYS = {"artifacts_bucket": "artifacts-bucket-name", "key_arn": "key-arn"}
+
+
+def registry_parameters(names: Names, project: str) -> dict[str, str]:
+    """The SSM parameters of ``project`` (of the stage named by ``names``) a pin carries, by pin key."""
+    path = names.project_parameters(project)
+    return {pin: parameter_name(path, PROJECT_KEYS, key) for pin, key in REGISTRY_PIN_KEYS.items()}
 
 
 class PublishedParameters(Construct):
@@ -214,3 +226,28 @@ class PublishedProject:
     @cached_property
     def alert_topic(self) -> sns.ITopic:
         return sns.Topic.from_topic_arn(self._scope, f"{self._id}AlertTopic", self.value("alert-topic-arn"))
+
+
+class RegistryInAnotherAccount:
+    """What a stage serves of a model registry stage in another account: the registry project's artifacts bucket and key
+    (their values pinned at synth, ``tools/resolve_model_packages.py`` reads them from the registry stage's parameters,
+    which CloudFormation cannot read across accounts) and its image repository (named ``Names.repository``).
+
+    Grants on these imports are identity statements only; the registry stage's resource policies admit this stage's
+    roles (``ProjectResources.share_registry``). Same attributes as :class:`PublishedProject`'s for the registry's part.
+    """
+
+    def __init__(
+        self, scope: Construct, *, account: str, region: str, repository_name: str, artifacts_bucket: str, key_arn: str, id_prefix: str = "Registry"
+    ) -> None:
+        partition = Stack.of(scope).partition
+        self.artifacts_bucket = s3.Bucket.from_bucket_attributes(
+            scope, f"{id_prefix}ArtifactsBucket", bucket_name=artifacts_bucket, account=account, region=region
+        )
+        self.key = kms.Key.from_key_arn(scope, f"{id_prefix}ProjectKey", key_arn)
+        self.repository = ecr.Repository.from_repository_attributes(
+            scope,
+            f"{id_prefix}Repository",
+            repository_name=repository_name,
+            repository_arn=f"arn:{partition}:ecr:{region}:{account}:repository/{repository_name}",
+        )

@@ -30,11 +30,13 @@ def idle_shutdown_script(idle_minutes: int) -> str:
     return script.replace("__IDLE_CHECK_PY__", checker).replace("__IDLE_MINUTES__", str(idle_minutes))
 
 
-def sagemaker_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
-    """An execution role SageMaker (Studio apps, jobs) may assume, from this account only."""
+def sagemaker_role(scope: Construct, construct_id: str, description: str, role_name: str | None = None) -> iam.Role:
+    """An execution role SageMaker (Studio apps, jobs) may assume, from this account only; named ``role_name`` when another
+    account's resource policies name it (CloudFormation's generated name otherwise)."""
     return iam.Role(
         scope,
         construct_id,
+        role_name=role_name,
         description=description,
         assumed_by=from_this_account("sagemaker.amazonaws.com"),
     )

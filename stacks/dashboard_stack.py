@@ -19,7 +19,8 @@ class DashboardStack(Stack):
     None when the project has no endpoint in this stage; names only, so no cross-stack reference.
     The training pipeline's state machine ARN is read from the SSM parameter that the pipeline
     stack of ``config.registry_stage`` publishes (prod shows the dev pipeline that trains its
-    models), so that stack must be deployed first.
+    models), so that stack must be deployed first. A registry stage in another account shows its pipeline on its own
+    dashboard (its metrics and parameters are that account's), so this one has no pipeline row.
     """
 
     def __init__(
@@ -33,11 +34,13 @@ class DashboardStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        pipeline = PublishedValues(self, config.registry_names.pipeline_parameters(project.name), PIPELINE_KEYS)
+        state_machine_arn = None
+        if not config.registry_in_another_account:
+            state_machine_arn = PublishedValues(self, config.registry_names.pipeline_parameters(project.name), PIPELINE_KEYS).value(
+                "state-machine-arn"
+            )
         self.dashboard = ProjectDashboard(
             self,
             "Dashboard",
-            props=ProjectDashboardProps(
-                dashboard_name=config.names.dashboard(project.name), endpoint=endpoint, state_machine_arn=pipeline.value("state-machine-arn")
-            ),
+            props=ProjectDashboardProps(dashboard_name=config.names.dashboard(project.name), endpoint=endpoint, state_machine_arn=state_machine_arn),
         )

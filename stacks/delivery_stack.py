@@ -18,6 +18,7 @@ from config import DeliveryConfig
 from config.naming import delivery_pipeline
 from mlops_constructs.aspects import platform_rules
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.published_parameters import registry_parameters
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket, retained_key
 from stacks.platform_stage import PlatformStage
 
@@ -102,6 +103,16 @@ class DeliveryPipelineStack(Stack):
             role_policy_statements=[
                 iam.PolicyStatement(sid="ListModelPackages", actions=RESOLVER_LIST_ACTIONS, resources=["*"]),
                 iam.PolicyStatement(sid="ReadRegisteredModelPackages", actions=RESOLVER_READ_ACTIONS, resources=registry_groups),
+                # the registry projects' artifacts bucket and key, pinned for the stages in other accounts
+                iam.PolicyStatement(
+                    sid="ReadRegistryProjectParameters",
+                    actions=["ssm:GetParameter"],
+                    resources=[
+                        f"arn:{self.partition}:ssm:{registry.region}:{registry.account}:parameter{name}"
+                        for p in registry.projects
+                        for name in registry_parameters(registry.names, p.name).values()
+                    ],
+                ),
             ],
         )
         # The pipeline's artifacts in a bucket with the platform's non-negotiables (versioned, KMS with a retained,

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import CfnOutput, CfnParameter, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
@@ -13,19 +16,24 @@ from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE
 from mlops_constructs.data_quality_monitor import Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.inference_api import InferenceApi, InferenceApiProps
 from mlops_constructs.model_endpoint import VARIANT, ModelEndpoint, ModelEndpointProps, ServerlessSettings
+from mlops_constructs.pipeline_triggers import drift_alarm_pattern
 from mlops_constructs.project_dashboard import MonitoredEndpoint
-from mlops_constructs.published_parameters import ENDPOINT_KEYS, PublishedParameters, PublishedProject, PublishedStudio
+from mlops_constructs.published_parameters import ENDPOINT_KEYS, PublishedParameters, PublishedProject, PublishedStudio, RegistryInAnotherAccount
 from mlops_constructs.sagemaker_permissions import AwsImage
+from mlops_constructs.service_principals import from_this_account
 
 MODEL_PACKAGE_PATTERN = r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9-]+/\d+$"
 
 
 @dataclass(frozen=True)
 class DeployedModel:
-    """A pinned model package and, for a monitored endpoint, its data-quality baseline prefix."""
+    """A pinned model package and, for a monitored endpoint, its data-quality baseline prefix; for a stage whose registry
+    is in another account, the registry project's artifacts bucket and key (which it cannot read from SSM there)."""
 
     model_package_arn: str
     baseline_uri: str | None = None
+    artifacts_bucket: str | None = None
+    key_arn: str | None = None
 
 
 def drift_alarm_name_prefix(config: PlatformConfig, project: ProjectConfig) -> str:
@@ -41,12 +49,16 @@ class EndpointStack(Stack):
     ``DataQualityMonitor`` for one project.
 
     The model's image and artifacts come from the project resources of ``config.registry_stage``
-    (prod serves what dev registered: promotion never retrains; same account). Which model package
-    is deployed is decided at deploy time, never by an AWS call at synthesis:
-    ``model_package_arn`` when given (the delivery pipeline pins the approved package it resolved,
-    so dev and prod get the same artifact), else the stack parameter ``ModelPackageArn``. Likewise
-    the monitor's baseline: ``baseline_uri`` (the package's drift-check baseline, resolved by the
-    delivery pipeline) or the stack parameter ``BaselineUri``.
+    (prod serves what dev registered: promotion never retrains), found through its SSM parameters in the same
+    account, or, from another account, through ``deployed``'s pinned bucket and key and the repository's name (the
+    registry stage's resource policies admit this stack's named model, monitor and relay roles). Which model package
+    is deployed is decided at deploy time, never by an AWS call at synthesis: ``deployed.model_package_arn`` when
+    given (the delivery pipeline pins the approved package it resolved, so dev and prod get the same artifact), else
+    the stack parameter ``ModelPackageArn``. Likewise the monitor's baseline: ``deployed.baseline_uri`` (the package's
+    drift-check baseline, resolved by the delivery pipeline) or the stack parameter ``BaselineUri``.
+
+    With ``retrain_on_drift`` and the registry in another account, a rule relays this stage's drift alarms to the
+    registry account's default event bus, where the training pipeline's drift rule listens.
     """
 
     def __init__(
@@ -56,13 +68,13 @@ class EndpointStack(Stack):
         *,
         config: PlatformConfig,
         project: ProjectConfig,
-        model_package_arn: str | None = None,
-        baseline_uri: str | None = None,
+        deployed: DeployedModel | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         names = config.names
         deployment = project.deployment
+        model_package_arn, baseline_uri = (deployed.model_package_arn, deployed.baseline_uri) if deployed else (None, None)
         if model_package_arn is None:
             model_package_arn = CfnParameter(
                 self,
@@ -79,7 +91,18 @@ class EndpointStack(Stack):
         # a serverless model runs outside the VPC (Serverless Inference supports no VpcConfig)
         model_vpc = studio.placement(zones, own.models_security_group_id) if serverless is None else None
         # where the model's image and artifacts (and its baseline) are: the registry stage's project
-        registry_project = PublishedProject(self, config.registry_names.project_parameters(project.name), id_prefix="Registry")
+        if config.registry_in_another_account:
+            assert deployed is not None and deployed.artifacts_bucket and deployed.key_arn  # PlatformStage requires them
+            registry_project = RegistryInAnotherAccount(
+                self,
+                account=config.registry_account,
+                region=config.region,
+                repository_name=config.registry_names.repository(project.name),
+                artifacts_bucket=deployed.artifacts_bucket,
+                key_arn=deployed.key_arn,
+            )
+        else:
+            registry_project = PublishedProject(self, config.registry_names.project_parameters(project.name), id_prefix="Registry")
         artifacts_bucket, registry_key = registry_project.artifacts_bucket, registry_project.key  # the model's, and its baseline's
         capture_bucket, key, alert_topic = own.capture_bucket, own.key, own.alert_topic
         self.endpoint = ModelEndpoint(
@@ -87,6 +110,7 @@ class EndpointStack(Stack):
             "Endpoint",
             props=ModelEndpointProps(
                 endpoint_name=names.endpoint(project.name),
+                role_name=names.model_role(project.name),
                 model_package_arn=model_package_arn,
                 repository=registry_project.repository,
                 artifacts_bucket=artifacts_bucket,
@@ -110,6 +134,7 @@ class EndpointStack(Stack):
             ),
         )
         self.monitor = None
+        self.drift_relay: events.Rule | None = None
         monitor_props = None
         if project.monitors_endpoint:
             monitoring = project.monitoring
@@ -125,6 +150,7 @@ class EndpointStack(Stack):
             monitor_props = DataQualityMonitorProps(
                 endpoint_name=self.endpoint.endpoint_name,
                 schedule_name=names.monitoring_schedule(self.endpoint.endpoint_name),
+                role_name=names.monitor_role(project.name),
                 analyzer=Analyzer.configured(
                     monitoring, config.region, AwsImage.of_tag(registry_project.repository, project.pipeline.resolved_image_tag)
                 ),
@@ -146,6 +172,8 @@ class EndpointStack(Stack):
             )
             self.monitor = DataQualityMonitor(self, "Monitor", props=monitor_props)
             self.monitor.node.add_dependency(self.endpoint)
+            if monitoring.retrain_on_drift and config.registry_in_another_account:
+                self._relay_drift_alarms(config, project, monitor_props.alarm_name_prefix)
         self.shown = self._dashboard_view(project, monitor_props)
         api = deployment.api
         self.api = InferenceApi(
@@ -179,6 +207,27 @@ class EndpointStack(Stack):
             },
         )
         CfnOutput(self, "PredictUrl", value=self.api.url, description="POST predictions here")
+
+    def _relay_drift_alarms(self, config: PlatformConfig, project: ProjectConfig, alarm_name_prefix: str) -> None:
+        """Send this stage's drift alarms to the registry account's default event bus, whose policy admits the named role
+        (``TrainingPipelineStack``): the training pipeline's drift rule there matches them as it matches its own stage's."""
+        bus = events.EventBus.from_event_bus_arn(
+            self, "RegistryEventBus", f"arn:{self.partition}:events:{config.region}:{config.registry_account}:event-bus/default"
+        )
+        role = iam.Role(
+            self,
+            "DriftRelayRole",
+            role_name=config.names.drift_relay_role(project.name),
+            description=f"Relays the drift alarms of {config.names.endpoint(project.name)} to stage {config.registry_stage}'s event bus",
+            assumed_by=from_this_account("events.amazonaws.com"),
+        )
+        self.drift_relay = events.Rule(
+            self,
+            "DriftRelay",
+            description=f"Drift on {config.names.endpoint(project.name)}: retrain in stage {config.registry_stage} (account {config.registry_account})",
+            event_pattern=drift_alarm_pattern(alarm_name_prefix),
+            targets=[targets.EventBus(bus, role=role)],
+        )
 
     def _dashboard_view(self, project: ProjectConfig, monitor: DataQualityMonitorProps | None) -> MonitoredEndpoint:
         """What a dashboard in another stack shows of this endpoint and its monitor, by name (no cross-stack reference)."""

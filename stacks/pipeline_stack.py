@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnResource, Duration, Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
+from config.naming import Names
+from config.schema import StageLink
 from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.pipeline_triggers import PipelineTriggers, PipelineTriggersProps
 from mlops_constructs.project_mlflow import MlflowTracking
 from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedParameters, PublishedProject, PublishedStudio
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
+
+EVENT_BUS_STATEMENT_ID_MAX = 64
 
 
 class TrainingPipelineStack(Stack):
@@ -85,6 +90,9 @@ class TrainingPipelineStack(Stack):
                 function_name=names.pipeline_guard(project.name),
             ),
         )
+        self.drift_admissions = [
+            self._admit_drift_alarms(config, project.name, consumer) for consumer in config.consumers if project.name in consumer.relayed
+        ]
         PublishedParameters(
             self,
             "Parameters",
@@ -94,5 +102,38 @@ class TrainingPipelineStack(Stack):
                 "state-machine-arn": self.pipeline.state_machine.state_machine_arn,
                 "drift-alarm-prefix": self.triggers.drift_alarm_prefix,
                 "start-function-arn": self.triggers.function.function_arn,
+            },
+        )
+
+    def _admit_drift_alarms(self, config: PlatformConfig, project: str, consumer: StageLink) -> CfnResource:
+        """Let ``consumer``'s drift relay role (and nothing else of its account) put its alarms' state changes on this
+        account's default event bus, where the drift rule retrains on them (``EndpointStack`` relays them).
+        https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html
+
+        A plain ``AWS::Events::EventBusPolicy``: the L1 class reads its deprecated ``Principal`` property (which fails
+        under ``JSII_DEPRECATED=fail``), and the L2 cannot resolve a statement with an account principal."""
+        statement_id = f"{config.names.project(project)}-from-{consumer.stage}"
+        if len(statement_id) > EVENT_BUS_STATEMENT_ID_MAX:  # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutPermission.html
+            statement_id = statement_id[: EVENT_BUS_STATEMENT_ID_MAX - 17] + "-" + hashlib.sha256(statement_id.encode()).hexdigest()[:16]
+        relay = f"arn:{self.partition}:iam::{consumer.account}:role/{Names(config.prefix, consumer.stage).drift_relay_role(project)}"
+        return CfnResource(
+            self,
+            f"DriftFrom{''.join(part.capitalize() for part in consumer.stage.split('-'))}",
+            type="AWS::Events::EventBusPolicy",
+            properties={
+                "EventBusName": "default",
+                "StatementId": statement_id,
+                "Statement": {  # no Sid: EventBridge names the statement with StatementId (IAM Sids are alphanumeric)
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{self.partition}:iam::{consumer.account}:root"},
+                    "Action": "events:PutEvents",
+                    "Resource": f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/default",
+                    # events:source and events:detail-type are multivalued: every value must match, and they must be there
+                    "Condition": {
+                        "ArnEquals": {"aws:PrincipalArn": relay},
+                        "ForAllValues:StringEquals": {"events:source": "aws.cloudwatch", "events:detail-type": "CloudWatch Alarm State Change"},
+                        "Null": {"events:source": "false", "events:detail-type": "false"},
+                    },
+                },
             },
         )

@@ -90,6 +90,8 @@ class PlatformStage(Stage):
         ]
         if missing_baselines:
             raise ConfigError("the model_packages_file", missing_baselines)
+        if config.registry_in_another_account:
+            self._require_registry_pins(config, model_packages)
         # Without pins (a local synth), every endpoint takes its package as a stack parameter; with
         # pins (the delivery pipeline), only projects that have an approved package get an endpoint.
         self.endpoints = per_project(
@@ -98,8 +100,7 @@ class PlatformStage(Stage):
             "endpoint and API",
             stateful=False,
             projects=[p for p in config.projects if p.deployment.enabled and (model_packages is None or p.name in model_packages)],
-            model_package_arn=lambda p: None if model_packages is None else model_packages[p.name].model_package_arn,
-            baseline_uri=lambda p: None if model_packages is None else model_packages[p.name].baseline_uri,
+            deployed=lambda p: None if model_packages is None else model_packages[p.name],
         )
         for name, endpoint_stack in self.endpoints.items():
             self._reads_project_and_network(endpoint_stack, name)
@@ -162,6 +163,27 @@ class PlatformStage(Stage):
             ordered += ready
             remaining = [s for s in remaining if s not in ready]
         return ordered
+
+    @staticmethod
+    def _require_registry_pins(config: PlatformConfig, model_packages: dict[str, DeployedModel] | None) -> None:
+        """A stage whose registry is in another account cannot read that stage's SSM parameters: what its endpoints need of
+        the registry project (artifacts bucket, key) is pinned with the model package, or the synth stops here."""
+        why = (
+            f"stage {config.stage} (account {config.account}) serves the models of stage {config.registry_stage} (account "
+            f"{config.registry_account}): tools/resolve_model_packages.py, run with that account's credentials (the delivery "
+            "pipeline's synth step does), writes each approved package with its registry project's artifacts bucket and key"
+        )
+        if model_packages is None:
+            raise ConfigError("the model_packages_file", [Problem("model_packages_file", MISSING, f"needed: {why}")])
+        problems = [
+            Problem(f"{p.name}.{field}", MISSING, f"needed: {why}")
+            for p in config.projects
+            if p.name in model_packages
+            for field in ("artifacts_bucket", "key_arn")
+            if getattr(model_packages[p.name], field) is None
+        ]
+        if problems:
+            raise ConfigError("the model_packages_file", problems)
 
     def _reads_project_and_network(self, stack: Stack, project: str) -> None:
         """``stack`` reads SSM parameters of the project's stack and of the environment: deploy it after them."""

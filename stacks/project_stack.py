@@ -8,16 +8,34 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
+from config.naming import Names, cloudformation_execution_role
+from config.schema import StageLink
 from mlops_constructs.project_mlflow import no_mlflow_arn
-from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
+from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps, RegistryReader
 from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters, PublishedStudio
+
+
+def registry_reader(config: PlatformConfig, consumer: StageLink, project: str, *, partition: str = "aws") -> RegistryReader:
+    """The roles of ``consumer`` (a stage in another account) that use ``project``'s registered models: its model role (the
+    artifact, the image), its monitor role where it monitors the endpoint (the baseline; the image where the project's own
+    analyzer runs), and its CloudFormation role (the packages)."""
+    names = Names(config.prefix, consumer.stage)
+    model, monitor = (f"arn:{partition}:iam::{consumer.account}:role/{name}" for name in (names.model_role(project), names.monitor_role(project)))
+    return RegistryReader(
+        stage=consumer.stage,
+        account=consumer.account,
+        deployer=cloudformation_execution_role(consumer.account, consumer.region, partition),
+        readers=[model, *([monitor] if project in consumer.monitored else [])],
+        pullers=[model, *([monitor] if project in consumer.analyzed else [])],
+    )
 
 
 class ProjectStack(Stack):
     """Composes ``ProjectResources`` for one configured project (in the network the environment stack publishes, with its
     ``monthly_budget_usd``) and publishes them to SSM.
 
-    ``resources`` is the attribute later stacks (pipeline, endpoint, monitoring) build on.
+    ``resources`` is the attribute later stacks (pipeline, endpoint, monitoring) build on. For every stage in another
+    account that serves the project's models (``config.consumers``), its resource policies admit that stage's roles.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, project: ProjectConfig, **kwargs: Any) -> None:
@@ -35,6 +53,9 @@ class ProjectStack(Stack):
                 mlflow=config.mlflow(project),
             ),
         )
+        for consumer in config.consumers:
+            if project.name in consumer.served:
+                self.resources.share_registry(registry_reader(config, consumer, project.name, partition=self.partition))
         PublishedParameters(
             self,
             "Parameters",

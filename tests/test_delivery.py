@@ -153,9 +153,14 @@ def test_resolver_pins_the_newest_approved_package(monkeypatch):
             )["ModelPackageArn"]
             for status in ("Approved", "Approved", "PendingManualApproval")
         ]
-        pinned = resolve_model_packages.resolve(sm, "mlops", "dev", ["churn", "fraud"])
-    # the newest approved, with its baseline; fraud has none yet, so no endpoint for it
-    assert pinned == {"churn": {"model_package_arn": arns[1], "baseline_uri": baseline}}
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        key = "arn:aws:kms:us-east-1:123456789012:key/0123abcd-0123-4567-89ab-0123456789ab"
+        for name, value in (("artifacts-bucket-name", "artifacts"), ("key-arn", key)):
+            ssm.put_parameter(Name=f"/mlops/dev/projects/churn/{name}", Value=value, Type="String")
+        pinned = resolve_model_packages.resolve(sm, ssm, "mlops", "dev", ["churn", "fraud"])
+    # the newest approved, with its baseline and where a stage in another account finds its artifacts; fraud has none
+    # yet, so no endpoint for it
+    assert pinned == {"churn": {"model_package_arn": arns[1], "baseline_uri": baseline, "artifacts_bucket": "artifacts", "key_arn": key}}
 
 
 def test_resolver_leaves_out_a_baseline_the_package_does_not_have_whole():

@@ -1,6 +1,8 @@
 """Print, as JSON, the newest Approved model package of every project of the first delivery stage,
 with its data-quality baseline (the package's ``DriftCheckBaselines``, which the training pipeline
-registers) for the endpoints' monitors: ``{"<project>": {"model_package_arn": ..., "baseline_uri": ...}}``.
+registers) for the endpoints' monitors, and the registry project's artifacts bucket and key (from the
+parameters the project stack publishes; a stage in another account cannot read them itself):
+``{"<project>": {"model_package_arn": ..., "baseline_uri": ..., "artifacts_bucket": ..., "key_arn": ...}}``.
 
 Run by the delivery pipeline's synth step (which has AWS credentials), never by the app itself:
 the app only reads the file it writes (``-c model_packages_file=...``). Projects with no approved
@@ -20,6 +22,7 @@ from config import (
     load_delivery_config,  # noqa: E402
 )
 from config.naming import Names  # noqa: E402
+from mlops_constructs.published_parameters import registry_parameters  # noqa: E402
 
 
 def baseline_prefix(package: dict) -> str | None:
@@ -28,7 +31,7 @@ def baseline_prefix(package: dict) -> str | None:
     return layout.baseline_prefix([quality.get(k, {}).get("S3Uri", "") for k in ("Statistics", "Constraints")])
 
 
-def resolve(sagemaker, prefix: str, stage: str, projects: list[str]) -> dict[str, dict[str, str]]:
+def resolve(sagemaker, ssm, prefix: str, stage: str, projects: list[str]) -> dict[str, dict[str, str]]:
     pinned = {}
     for project in projects:
         found = sagemaker.list_model_packages(
@@ -44,6 +47,8 @@ def resolve(sagemaker, prefix: str, stage: str, projects: list[str]) -> dict[str
             baseline = baseline_prefix(sagemaker.describe_model_package(ModelPackageName=arn))
             if baseline is not None:
                 pin["baseline_uri"] = baseline
+            for key, name in registry_parameters(Names(prefix, stage), project).items():
+                pin[key] = ssm.get_parameter(Name=name)["Parameter"]["Value"]
             pinned[project] = pin
     return pinned
 
@@ -53,8 +58,8 @@ def main() -> int:
 
     _, stages = load_delivery_config()
     registry = stages[0]
-    client = boto3.client("sagemaker", region_name=registry.region)
-    print(json.dumps(resolve(client, registry.prefix, registry.stage, [p.name for p in registry.projects]), indent=2))
+    sagemaker, ssm = (boto3.client(service, region_name=registry.region) for service in ("sagemaker", "ssm"))
+    print(json.dumps(resolve(sagemaker, ssm, registry.prefix, registry.stage, [p.name for p in registry.projects]), indent=2))
     return 0
 
 

@@ -90,7 +90,8 @@ def own_stacks(checked: Checked, dev, prod) -> list[str]:
 
 def longest_config() -> dict:
     """A stage with the longest names the config allows in every place a name goes, every kind of
-    endpoint, the shortest idle shutdown, and several tenants: three projects, three users, one of them in all three projects (whose
+    endpoint, the shortest idle shutdown, a stage serving its models from another account (``longest_consumer_config``),
+    and several tenants: three projects, three users, one of them in all three projects (whose
     role carries three sandboxes' policies), one in two, one in one."""
     project = lambda i, **extra: {  # noqa: E731
         "name": f"p{i}" + "0" * 30,
@@ -135,6 +136,23 @@ def longest_config() -> dict:
     }
 
 
+LONGEST_CONSUMER = "t" + "0" * 11  # a stage in another account serving the longest stage's models
+CONSUMER_ACCOUNT = "210987654321"
+
+
+def longest_consumer_config() -> dict:
+    """The longest-names stage's projects served from another account: the longest stage's resource policies name its
+    roles (every project's model role, the monitored ones' monitor roles, the retraining ones' drift relays)."""
+    return {
+        **longest_config(),
+        "stage": LONGEST_CONSUMER,
+        "account": CONSUMER_ACCOUNT,
+        "model_registry_stage": LONGEST_STAGE,
+        "users": [],
+        "sandboxes": [],
+    }
+
+
 @pytest.fixture(scope="session")
 def longest(tmp_path_factory):
     import yaml
@@ -143,6 +161,7 @@ def longest(tmp_path_factory):
 
     config_dir = tmp_path_factory.mktemp("longest-config")
     (config_dir / f"{LONGEST_STAGE}.yaml").write_text(yaml.safe_dump(longest_config()))
+    (config_dir / f"{LONGEST_CONSUMER}.yaml").write_text(yaml.safe_dump(longest_consumer_config()))
     return synth_stage(LONGEST_STAGE, tmp_path_factory.mktemp("cdk-longest"), config_dir=str(config_dir))
 
 

@@ -114,7 +114,7 @@ def test_deploy_time_tokens_resolve_to_stand_ins_of_aws_shapes(deployments):
     resolved = dev.resolve("mlops-dev-endpoint-churn", model["Properties"])
     assert resolved["VpcConfig"]["SecurityGroupIds"][0].startswith("sg-") and len(resolved["VpcConfig"]["Subnets"]) == 2
     assert all(s.startswith("subnet-") for s in resolved["VpcConfig"]["Subnets"])  # read from the environment stack's SSM parameter
-    assert resolved["ExecutionRoleArn"].startswith("arn:aws:iam::123456789012:role/mlops-dev-endpoint-churn-")
+    assert resolved["ExecutionRoleArn"] == "arn:aws:iam::123456789012:role/mlops-dev-churn-model"  # named: Names.model_role
 
 
 # -- Task states -------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from fidelity.iam import Call, Policies, api_calls_to_iam, evaluate, image_pull, s3_list, s3_object, with_key_calls
+from mlops_constructs.published_parameters import registry_parameters
 from stacks.delivery_stack import IMAGE_PUSH_ACTIONS
 from tests import sfn_harness
 
@@ -347,12 +348,16 @@ def synth_step_calls(delivery_app, deployment, monkeypatch) -> list[Call]:
                     "SupportedResponseMIMETypes": ["text/csv"],
                 },
             )
+        ssm = boto3.client("ssm", region_name=registry.region, aws_access_key_id="x", aws_secret_access_key="x")
+        for p in registry.projects:
+            for name in registry_parameters(registry.names, p.name).values():
+                ssm.put_parameter(Name=name, Value=deployment.ssm_value(name), Type="String")
         with recorder.recording(monkeypatch):
-            resolve_model_packages.resolve(sm, registry.prefix, registry.stage, [p.name for p in registry.projects])
+            resolve_model_packages.resolve(sm, ssm, registry.prefix, registry.stage, [p.name for p in registry.projects])
     calls = []
     for service, operation, params in recorder.calls:
         calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
-    assert {c.action for c in calls} == {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"}
+    assert {c.action for c in calls} == {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage", "ssm:GetParameter"}
     return calls
 
 
