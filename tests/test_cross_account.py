@@ -318,3 +318,14 @@ def test_the_delivery_pipeline_deploys_prod_with_prods_bootstrap_roles(stages, t
     assert sorted(in_pipeline) == sorted(standalone)
     for name, template in standalone.items():
         assert normalize_hashes(in_pipeline[name]) == normalize_hashes(template), name
+
+
+def test_prods_templates_lint_clean(stages):
+    """cfn-lint over the stacks a registry in another account changes in prod (the relay rule and its role, the named
+    roles, the imports of dev's bucket, key and repository); dev's side is in the fidelity checks' longest-names stage."""
+    from tests.test_cfn_lint import lint
+
+    paths = [p for p in sorted(stages["prod"].outdir.glob("*.template.json")) if "Endpoint" in p.name or "Dashboard" in p.name]
+    assert len(paths) == 4  # two endpoints, two dashboards
+    findings = [f"{p.name}: {m.rule.id} {m.message}" for p in paths for m in lint(p.read_text(), "us-east-1") if m.rule.id[0] in "EW"]
+    assert findings == []
