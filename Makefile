@@ -20,7 +20,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup tools ship-image image-tag synth test lint diff deploy destroy bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery deploy-local destroy-local clean
+.PHONY: setup tools ship-image image-tag synth test lint diff deploy destroy teardown bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery deploy-local destroy-local clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,11 @@ deploy: $(VENV)/.runtime node_modules/.installed
 
 destroy: $(VENV)/.runtime node_modules/.installed
 	$(CDK_RUN) destroy -c stage=$(STAGE) '$(STAGE_ID)/*'
+
+## teardown: before `make destroy` on a stage whose users used Studio: deletes its apps, spaces, user profiles and domain
+## (home EFS per home_efs_on_teardown), stops MLflow tracking servers, clears what blocks the VPC; asks CONFIRM=<stage>
+teardown: $(VENV)/.runtime
+	$(PY) tools/teardown.py --stage $(STAGE) --confirm "$(CONFIRM)"
 
 ## deploy-local / destroy-local: STAGE deployed by the pinned CDK CLI into moto's server on 127.0.0.1 (no account, no Docker)
 deploy-local: setup

@@ -554,6 +554,8 @@ class PlatformConfig(_Strict):
     region: str
     termination_protection: bool = False
     idle_shutdown_minutes: int = Field(default=60, ge=15, le=1440)
+    # what `make teardown` does with the Studio domain's home EFS volume (the users' home folders) when it deletes the domain
+    home_efs_on_teardown: Literal["retain", "delete"] = "retain"
     network: NewVpcConfig | ExistingVpcConfig = Field(discriminator="mode")
     # monitoring: drift metrics; sagemaker.experiments: the projects' MLflow (on by default)
     interface_endpoints: list[str] = Field(default=[*REQUIRED_INTERFACE_ENDPOINTS, "monitoring", MLFLOW_ENDPOINT])
