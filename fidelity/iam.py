@@ -331,6 +331,8 @@ def api_calls_to_iam(principal: str, service: str, operation: str, params: dict,
         return [Call(principal, "sns:Publish", params["TopicArn"], why=why)]
     if service == "ssm" and operation in ("GetParameter", "PutParameter"):
         return [Call(principal, f"ssm:{operation}", arn.format("ssm", f"parameter/{params['Name'].lstrip('/')}"), why=why)]
+    if service == "ecr" and operation == "DescribeImages":
+        return [Call(principal, "ecr:DescribeImages", arn.format("ecr", f"repository/{params['repositoryName']}"), why=why)]
     if service == "stepfunctions" and operation in ("ListExecutions", "StartExecution"):
         return [Call(principal, f"states:{operation}", params["stateMachineArn"], why=why)]
     raise KeyError(f"no IAM mapping for {service}:{operation}: add it to fidelity.iam.api_calls_to_iam")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -46,6 +47,8 @@ class PipelineTriggersProps:
     data_bucket: s3.IBucket
     drift_alarm_prefix: str
     queue_parameter_name: str
+    repository: ecr.IRepository  # the image the pipeline's jobs run, by its immutable tag: each run records its digest
+    image_tag: str
     function_name: str | None = None  # CloudFormation's generated name without (``Names.pipeline_guard``: sandboxes invoke it by name)
     data_prefix: str = _PIPELINE_DEFAULTS.data_prefix
     schedule: str = _PROJECT_DEFAULTS["retrain_schedule"].default
@@ -92,6 +95,8 @@ class PipelineTriggers(Construct):
                     "PROJECT_NAME": p.project_name,
                     "QUEUE_PARAMETER": p.queue_parameter_name,
                     "SANDBOX_PREFIX": layout.SANDBOX_PREFIX,
+                    "IMAGE_REPOSITORY": p.repository.repository_name,
+                    "IMAGE_TAG": p.image_tag,
                 },
                 log_key=p.key,
                 function_name=p.function_name,
@@ -109,6 +114,7 @@ class PipelineTriggers(Construct):
         iam.Grant.add_to_principal(grantee=role, actions=["ssm:GetParameter"], resource_arns=[self.queue.parameter_arn])
         self.queue.grant_write(role)
         p.state_machine.grant_start_execution(role)
+        p.repository.grant(role, "ecr:DescribeImages")  # the digest of the run's image
         p.state_machine.grant(role, "states:ListExecutions")
         p.alert_topic.grant_publish(role)
         p.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # the topic is encrypted with the project p.key

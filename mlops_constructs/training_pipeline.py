@@ -254,6 +254,7 @@ class TrainingPipeline(Construct):
             parameters={
                 "trigger.$": "$.trigger",
                 "detail.$": "$.detail",
+                "imageDigest.$": "$.imageDigest",
                 "runId.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)",
             },
             result_path="$.run",
@@ -269,11 +270,18 @@ class TrainingPipeline(Construct):
             },
             result_path="$.names",
         )
+        # the trigger guard starts every run with its trigger and the digest of the image (its tag is immutable); a run
+        # started otherwise (the console) is a manual one whose image digest is not known
+        has_digest = (
+            sfn.Choice(self, "HasImageDigest")
+            .when(sfn.Condition.is_present("$.imageDigest"), prepare)
+            .otherwise(sfn.Pass(self, "UnknownImageDigest", result=sfn.Result.from_string("unknown"), result_path="$.imageDigest").next(prepare))
+        )
         defaults = sfn.Pass(self, "DefaultTrigger", result=sfn.Result.from_object({"trigger": "manual", "detail": {}}))
         has_trigger = (
             sfn.Choice(self, "HasTrigger")
-            .when(sfn.Condition.and_(sfn.Condition.is_present("$.trigger"), sfn.Condition.is_present("$.detail")), prepare)
-            .otherwise(defaults.next(prepare))
+            .when(sfn.Condition.and_(sfn.Condition.is_present("$.trigger"), sfn.Condition.is_present("$.detail")), has_digest)
+            .otherwise(defaults.next(has_digest))
         )
 
         notify_failure = self._notify(
@@ -357,6 +365,8 @@ class TrainingPipeline(Construct):
                 "CustomerMetadataProperties": {
                     "runId.$": "$.run.runId",
                     "trigger.$": "$.run.trigger",
+                    # the image its jobs ran (and that serves it): the digest behind the package's immutable tag
+                    "imageDigest.$": "$.run.imageDigest",
                     # where the model comes from: this run's training job, or a sandbox user's archive and commit
                     **{f"{key}.$": f"$.provenance.{key}" for key in PROVENANCE_KEYS},
                     # the training features; the monitoring baseline computed from them is DriftCheckBaselines

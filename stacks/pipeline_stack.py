@@ -87,6 +87,8 @@ class TrainingPipelineStack(Stack):
                 schedule_enabled=project.retrain_schedule_enabled,
                 drift_alarm_prefix=names.retraining_drift_alarm_prefix(project.name),
                 queue_parameter_name=names.queued_triggers(project.name),
+                repository=repository,
+                image_tag=pipeline_config.resolved_image_tag,
                 function_name=names.pipeline_guard(project.name),
             ),
         )

@@ -77,6 +77,7 @@ def adapt_lambda_invoke(monkeypatch, logic, settings: dict, recorder: Recorder |
                 sfn=boto3.client("stepfunctions"),
                 sns=boto3.client("sns"),
                 ssm=boto3.client("ssm"),
+                ecr=boto3.client("ecr"),
                 settings=settings[function],
                 log=lambda *a, **k: None,
             )

@@ -24,6 +24,15 @@ import botocore.client
 from moto import mock_aws
 
 RUN_ID = "abcd1234"
+# A Docker image manifest (v2) for moto's ECR: the digest a pushed image gets is the SHA-256 of its manifest.
+IMAGE_MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": "sha256:" + "0" * 64},
+        "layers": [],
+    }
+)
 
 
 def model_uri(artifacts_bucket: str, project: str) -> str:

@@ -40,7 +40,8 @@ def test_deploy_local_round_trip(dev, tmp_path):
         assert f"{stacks} stacks CREATE_COMPLETE, {parameters} SSM parameters published and checked" in deployed.stdout
         assert "cdk bootstrap: exit 0" in deployed.stdout and "cdk deploy --all: exit 0" in deployed.stdout
         started = re.findall(
-            r"pipeline (\S+): execution accepted \(RUNNING\); run in moto's interpreter: HasTrigger -> PrepareRun -> NameJobs", deployed.stdout
+            r"pipeline (\S+): execution accepted \(RUNNING\); run in moto's interpreter: HasTrigger -> HasImageDigest -> UnknownImageDigest -> PrepareRun -> NameJobs",
+            deployed.stdout,
         )
         assert len(started) == len(dev.stage.pipelines)
         assert json.loads((state / "server.json").read_text())["port"] > 0

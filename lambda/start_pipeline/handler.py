@@ -18,6 +18,7 @@ except ConfigurationError as exc:  # fail the cold start with the reason, not a 
 SFN = boto3.client("stepfunctions")
 SNS = boto3.client("sns")
 SSM = boto3.client("ssm")
+ECR = boto3.client("ecr")
 
 
 def _logger(request_id: str):
@@ -28,4 +29,4 @@ def _logger(request_id: str):
 
 
 def handler(event, context):
-    return handle(event, sfn=SFN, sns=SNS, ssm=SSM, settings=SETTINGS, log=_logger(getattr(context, "aws_request_id", "-")))
+    return handle(event, sfn=SFN, sns=SNS, ssm=SSM, ecr=ECR, settings=SETTINGS, log=_logger(getattr(context, "aws_request_id", "-")))

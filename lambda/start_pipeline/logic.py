@@ -8,7 +8,8 @@ that arrives during a run is queued (in an SSM parameter, ``QUEUE_PARAMETER``) a
 structured log line and a message on the alert topic); however many arrive, they are coalesced into
 exactly one follow-up run, which ``run-ended`` (the state machine's execution ending, an EventBridge
 rule) starts once nothing runs. A trigger that finds nothing running starts a run at once and clears
-the queue (that run sees all the data). The function runs with a reserved concurrency of 1: its
+the queue (that run sees all the data). Every run starts with the digest of the image its jobs use (the
+repository's immutable tag, ``IMAGE_REPOSITORY``:``IMAGE_TAG``) in its input: the package records it. The function runs with a reserved concurrency of 1: its
 invocations never overlap, so no two can both see "nothing running" or both take the queue.
 """
 
@@ -35,6 +36,10 @@ _USER = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")  # the config's name rule (
 _KEY_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 MODEL_KEY_MAX = 200  # the key is recorded in the package's metadata (values of at most 256 characters)
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html (repositoryName), API_ImageIdentifier.html
+_REPOSITORY = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+UNKNOWN_DIGEST = "unknown"  # the tag is not in the repository (yet): the run's jobs will say why they cannot pull it
 
 
 class ConfigurationError(RuntimeError):
@@ -52,11 +57,14 @@ class Settings:
     project: str
     pending_parameter: str
     sandbox_prefix: str
+    image_repository: str
+    image_tag: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         problems = []
-        values = {name: env.get(name, "") for name in ("STATE_MACHINE_ARN", "ALERT_TOPIC_ARN", "PROJECT_NAME", "QUEUE_PARAMETER", "SANDBOX_PREFIX")}
+        names = ("STATE_MACHINE_ARN", "ALERT_TOPIC_ARN", "PROJECT_NAME", "QUEUE_PARAMETER", "SANDBOX_PREFIX", "IMAGE_REPOSITORY", "IMAGE_TAG")
+        values = {name: env.get(name, "") for name in names}
         if not _STATE_MACHINE_ARN.match(values["STATE_MACHINE_ARN"]):
             problems.append(f"STATE_MACHINE_ARN={values['STATE_MACHINE_ARN']!r}: expected a state machine ARN")
         if not _TOPIC_ARN.match(values["ALERT_TOPIC_ARN"]):
@@ -67,11 +75,13 @@ class Settings:
             problems.append(f"QUEUE_PARAMETER={values['QUEUE_PARAMETER']!r}: expected an SSM parameter name starting with /")
         if not re.match(r"^[A-Za-z0-9_-]+/$", values["SANDBOX_PREFIX"]):
             problems.append(f"SANDBOX_PREFIX={values['SANDBOX_PREFIX']!r}: expected the sandboxes' key prefix, such as sandbox/")
+        if not (_REPOSITORY.match(values["IMAGE_REPOSITORY"]) and len(values["IMAGE_REPOSITORY"]) <= 256):
+            problems.append(f"IMAGE_REPOSITORY={values['IMAGE_REPOSITORY']!r}: expected the project's ECR repository name")
+        if not _TAG.match(values["IMAGE_TAG"]):
+            problems.append(f"IMAGE_TAG={values['IMAGE_TAG']!r}: expected the image tag the pipeline's jobs use")
         if problems:
             raise ConfigurationError("; ".join(problems))
-        return cls(
-            values["STATE_MACHINE_ARN"], values["ALERT_TOPIC_ARN"], values["PROJECT_NAME"], values["QUEUE_PARAMETER"], values["SANDBOX_PREFIX"]
-        )
+        return cls(*(values[name] for name in names))
 
 
 @dataclass(frozen=True)
@@ -143,12 +153,25 @@ def _queued(pending: dict, trigger: Trigger, now: datetime) -> dict:
     return {**pending, "count": int(pending["count"]) + 1, "kinds": kinds}
 
 
-def _start(sfn, settings: Settings, trigger: Trigger, now: datetime, log: Callable[..., None], **extra: Any) -> dict:
+def image_digest(ecr, settings: Settings, log: Callable[..., None]) -> str:
+    """The digest of the image the run's jobs use: its tag is immutable, so the digest is the image's identity."""
+    try:
+        images = ecr.describe_images(repositoryName=settings.image_repository, imageIds=[{"imageTag": settings.image_tag}])["imageDetails"]
+    except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException) as exc:
+        log("image_not_found", repository=settings.image_repository, tag=settings.image_tag, reason=str(exc))
+        return UNKNOWN_DIGEST
+    return images[0]["imageDigest"]
+
+
+def _start(sfn, ecr, settings: Settings, trigger: Trigger, now: datetime, log: Callable[..., None], **extra: Any) -> dict:
     name = execution_name(trigger, now)
+    digest = image_digest(ecr, settings, log)
     response = sfn.start_execution(
-        stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps({"trigger": trigger.kind, "detail": trigger.detail})
+        stateMachineArn=settings.state_machine_arn,
+        name=name,
+        input=json.dumps({"trigger": trigger.kind, "detail": trigger.detail, "imageDigest": digest}),
     )
-    log("execution_started", trigger=trigger.kind, detail=trigger.detail, execution=response["executionArn"], **extra)
+    log("execution_started", trigger=trigger.kind, detail=trigger.detail, execution=response["executionArn"], image_digest=digest, **extra)
     return {"statusCode": 200, "started": True, "executionArn": response["executionArn"], **extra}
 
 
@@ -161,7 +184,7 @@ def _running(sfn, settings: Settings, ended: str | None = None) -> str | None:
 
 
 def handle(
-    event: Any, *, sfn, sns, ssm, settings: Settings, log: Callable[..., None], now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    event: Any, *, sfn, sns, ssm, ecr, settings: Settings, log: Callable[..., None], now: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> dict:
     try:
         trigger = parse_trigger(event)
@@ -170,19 +193,19 @@ def handle(
         return {"statusCode": 400, "started": False, "error": str(exc)}
 
     if trigger.kind == RUN_ENDED:
-        return _follow_up(trigger, sfn=sfn, ssm=ssm, settings=settings, log=log, now=now())
+        return _follow_up(trigger, sfn=sfn, ssm=ssm, ecr=ecr, settings=settings, log=log, now=now())
     if trigger.kind == PUBLISH:  # its own run, at once: it trains nothing and writes only under its own run id
         try:
             detail = publish_detail(trigger.detail, settings.sandbox_prefix)
         except BadTrigger as exc:
             log("trigger_rejected", trigger=PUBLISH, reason=str(exc))
             return {"statusCode": 400, "started": False, "error": str(exc)}
-        return _start(sfn, settings, Trigger(PUBLISH, detail), now(), log)
+        return _start(sfn, ecr, settings, Trigger(PUBLISH, detail), now(), log)
 
     current = _running(sfn, settings)
     if current is None:
         pending = _pending(ssm, settings, log)
-        started = _start(sfn, settings, trigger, now(), log, **({"coalesced": pending["count"]} if pending else {}))
+        started = _start(sfn, ecr, settings, trigger, now(), log, **({"coalesced": pending["count"]} if pending else {}))
         if pending:  # this run sees the data the queued triggers were about: it is their run too (cleared once it started)
             _set_pending(ssm, settings, {})
         return started
@@ -207,7 +230,7 @@ def handle(
     return {"statusCode": 200, "started": False, "queued": True, "runningExecution": current, "queuedTriggers": pending["count"]}
 
 
-def _follow_up(ended: Trigger, *, sfn, ssm, settings: Settings, log: Callable[..., None], now: datetime) -> dict:
+def _follow_up(ended: Trigger, *, sfn, ssm, ecr, settings: Settings, log: Callable[..., None], now: datetime) -> dict:
     """An execution ended: start the one follow-up run the queued triggers asked for, if nothing else runs."""
     pending = _pending(ssm, settings, log)
     if not pending:
@@ -224,6 +247,6 @@ def _follow_up(ended: Trigger, *, sfn, ssm, settings: Settings, log: Callable[..
         "queuedKinds": ",".join(pending["kinds"]),
         "after": ended.detail.get("execution"),
     }
-    started = _start(sfn, settings, Trigger(first["trigger"], detail), now, log, coalesced=pending["count"])
+    started = _start(sfn, ecr, settings, Trigger(first["trigger"], detail), now, log, coalesced=pending["count"])
     _set_pending(ssm, settings, {})  # only once the run started: a failed start leaves the queue for a retry
     return started

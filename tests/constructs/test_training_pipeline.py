@@ -203,6 +203,8 @@ def build_triggers(stack, **overrides) -> PipelineTriggers:
         schedule="cron(0 3 1 * ? *)",
         drift_alarm_prefix="mlops-dev-churn-drift-",
         queue_parameter_name="/mlops/dev/projects/churn/pipeline/queued-triggers",
+        repository=ecr.Repository.from_repository_name(stack, "TriggerRepository", "mlops-dev-churn"),
+        image_tag="src-0123456789abcdef",
     )
     props.update(overrides)
     return PipelineTriggers(stack, "Triggers", props=PipelineTriggersProps(**props))
@@ -315,6 +317,8 @@ def test_metric_passes_model_package_is_registered_and_notified(definition, moto
     assert result["status"] == "SUCCEEDED", result.get("cause")
     assert _entered(result) == [
         "HasTrigger",
+        "HasImageDigest",
+        "UnknownImageDigest",  # started here without the guard, which passes the image's digest
         "PrepareRun",
         "NameJobs",
         "RecordData",
@@ -415,6 +419,17 @@ def test_a_manual_start_without_input_gets_the_manual_trigger(definition, moto_w
     package = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
     described = boto3.client("sagemaker").describe_model_package(ModelPackageName=package["ModelPackageArn"])
     assert described["CustomerMetadataProperties"]["trigger"] == "manual"
+    assert described["CustomerMetadataProperties"]["imageDigest"] == "unknown"  # not started by the guard
+
+
+def test_the_package_records_the_digest_of_the_image_its_run_started_with(definition, moto_world):
+    digest = "sha256:" + "ab" * 32  # what the guard read from ECR for the pipeline's tag
+    result = run(harnessed(definition), {"trigger": "schedule", "detail": {}, "imageDigest": digest}, _report(0.95))
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert "UnknownImageDigest" not in _entered(result)
+    package = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=package["ModelPackageArn"])
+    assert described["CustomerMetadataProperties"]["imageDigest"] == digest
 
 
 # -- the data-quality baseline step -----------------------------------------------------------------
@@ -511,7 +526,7 @@ def test_job_role_may_pull_only_the_analyzer_image(stack):
 def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(monitored_definition, moto_world):
     result = run(harnessed(monitored_definition), {"trigger": "drift", "detail": {}}, _report(0.93))
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert _entered(result)[13:16] == ["QualityGate", "Baseline", "RegisterModel"]
+    assert _entered(result)[15:18] == ["QualityGate", "Baseline", "RegisterModel"]
     sagemaker = boto3.client("sagemaker")
     job = sagemaker.describe_processing_job(ProcessingJobName=f"churn-baseline-{RUN_ID}")
     assert job["AppSpecification"]["ImageUri"] == ANALYZER  # moto keeps no Environment; tests/fidelity validates the request
@@ -589,7 +604,7 @@ def test_a_published_model_is_copied_evaluated_and_registered_with_its_publisher
     result = run(harnessed(definition), _publish(), _report(0.93))
     assert result["status"] == "SUCCEEDED", result.get("cause")
     entered = _entered(result)
-    assert entered[7:13] == ["Preprocess", "TrainOrPublish", "CopyPublishedModel", "PublishedModel", "RecordPublisher", "Evaluate"]
+    assert entered[9:15] == ["Preprocess", "TrainOrPublish", "CopyPublishedModel", "PublishedModel", "RecordPublisher", "Evaluate"]
     assert "Train" not in entered
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == []  # nothing trained

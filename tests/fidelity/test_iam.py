@@ -282,9 +282,12 @@ def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
             (i, r) for i, r in _resources(deployment, stack, "AWS::SSM::Parameter") if r["Properties"].get("Name") == env["QUEUE_PARAMETER"]
         ]
         ssm.put_parameter(Name=env["QUEUE_PARAMETER"], Value=queue["Properties"]["Value"], Type="String")  # as deployed
+        ecr = boto3.client("ecr")
+        ecr.create_repository(repositoryName=env["IMAGE_REPOSITORY"])
+        ecr.put_image(repositoryName=env["IMAGE_REPOSITORY"], imageManifest=sfn_harness.IMAGE_MANIFEST, imageTag=env["IMAGE_TAG"])
         logic = _load_lambda(monkeypatch, "start_pipeline", env)
         settings = logic.Settings.from_env(env)
-        handle = functools.partial(logic.handle, sfn=sfn, sns=sns, ssm=ssm, settings=settings, log=lambda *a, **k: None)
+        handle = functools.partial(logic.handle, sfn=sfn, sns=sns, ssm=ssm, ecr=ecr, settings=settings, log=lambda *a, **k: None)
         with recorder.recording(monkeypatch):
             first = handle({"trigger": "schedule", "detail": {}})
             for trigger in ("new-data", "drift"):  # arrive during the first run: queued and announced
@@ -295,7 +298,14 @@ def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
     calls = []
     for service, operation, params in recorder.calls:
         calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
-    assert {c.action for c in calls} == {"states:ListExecutions", "states:StartExecution", "sns:Publish", "ssm:GetParameter", "ssm:PutParameter"}
+    assert {c.action for c in calls} == {
+        "states:ListExecutions",
+        "states:StartExecution",
+        "sns:Publish",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
+        "ecr:DescribeImages",
+    }
     return calls
 
 

@@ -10,9 +10,12 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests import sfn_harness
+
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "start_pipeline"
 ACCOUNT, REGION = "123456789012", "us-east-1"
 QUEUE = "/mlops/dev/projects/churn/pipeline/queued-triggers"
+IMAGE_TAG = "src-0123456789abcdef"
 
 
 @pytest.fixture
@@ -36,6 +39,11 @@ def world(aws, monkeypatch):
     monkeypatch.setenv("ALERT_TOPIC_ARN", topic)
     monkeypatch.setenv("PROJECT_NAME", "churn")
     monkeypatch.setenv("SANDBOX_PREFIX", "sandbox/")
+    monkeypatch.setenv("IMAGE_REPOSITORY", "mlops-dev-churn")
+    monkeypatch.setenv("IMAGE_TAG", IMAGE_TAG)
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="mlops-dev-churn")
+    pushed = ecr.put_image(repositoryName="mlops-dev-churn", imageManifest=sfn_harness.IMAGE_MANIFEST, imageTag=IMAGE_TAG)
     monkeypatch.syspath_prepend(str(LAMBDA_DIR))
     for name in ("handler", "logic"):
         sys.modules.pop(name, None)
@@ -48,7 +56,8 @@ def world(aws, monkeypatch):
     def queued() -> dict:
         return json.loads(ssm.get_parameter(Name=QUEUE)["Parameter"]["Value"])
 
-    return {"handler": handler, "sfn": sfn, "machine": machine, "messages": messages, "queued": queued}
+    digest = pushed["image"]["imageId"]["imageDigest"]  # what ECR names the pushed image
+    return {"handler": handler, "sfn": sfn, "machine": machine, "messages": messages, "queued": queued, "digest": digest}
 
 
 class Context:
@@ -60,9 +69,19 @@ def test_starts_an_execution_named_after_the_trigger(world, capsys):
     assert result["started"] is True and result["statusCode"] == 200
     execution = world["sfn"].describe_execution(executionArn=result["executionArn"])
     assert execution["name"].startswith("new-data-")
-    assert json.loads(execution["input"]) == {"trigger": "new-data", "detail": {"key": "incoming/2026-11.csv"}}
+    assert json.loads(execution["input"]) == {"trigger": "new-data", "detail": {"key": "incoming/2026-11.csv"}, "imageDigest": world["digest"]}
     log = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert log["event"] == "execution_started" and log["requestId"] == "req-1" and log["project"] == "churn"
+    assert log["image_digest"] == world["digest"] and world["digest"].startswith("sha256:")
+
+
+def test_a_run_whose_image_is_not_pushed_yet_starts_with_an_unknown_digest_and_says_so(world, monkeypatch, capsys):
+    boto3.client("ecr").batch_delete_image(repositoryName="mlops-dev-churn", imageIds=[{"imageTag": IMAGE_TAG}])
+    result = world["handler"].handler({"trigger": "manual", "detail": {}}, Context())
+    execution = world["sfn"].describe_execution(executionArn=result["executionArn"])
+    assert json.loads(execution["input"])["imageDigest"] == "unknown"  # its training job will fail to pull, with ECR's reason
+    events = [json.loads(line)["event"] for line in capsys.readouterr().out.strip().splitlines()]
+    assert events == ["image_not_found", "execution_started"]
 
 
 def test_a_second_trigger_during_a_run_is_queued_recorded_and_notified(world, capsys):
@@ -97,6 +116,7 @@ def test_triggers_during_a_run_are_coalesced_into_exactly_one_follow_up_run(worl
     assert json.loads(run["input"]) == {
         "trigger": "new-data",
         "detail": {"key": "incoming/a.csv", "queuedTriggers": 3, "queuedKinds": "new-data,drift", "after": first["executionArn"]},
+        "imageDigest": world["digest"],
     }
     assert world["queued"]() == {}
     # the follow-up's own end finds nothing queued: no third run; never two at once meanwhile
@@ -210,6 +230,7 @@ def test_a_publish_starts_its_own_run_at_once_even_during_a_training_run(world):
     assert json.loads(execution["input"]) == {
         "trigger": "publish",
         "detail": {"user": "alice", "modelKey": "sandbox/alice/published/20261125T030000Z/model.tar.gz", "commit": "0a1b2c3"},
+        "imageDigest": world["digest"],  # the image that evaluates it
     }
     assert world["queued"]() == {}  # a publish is not queued behind the training run, nor queues anything
     later = handler({"trigger": "new-data", "detail": {}}, Context())  # ... but counts as running for the triggers

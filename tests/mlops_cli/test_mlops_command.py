@@ -66,7 +66,13 @@ def world(stack, monkeypatch):
         for name, value in published.items():
             ssm.put_parameter(Name=name, Value=value, Type="String")
         settings = guard_logic.Settings(
-            machine, f"arn:aws:sns:{REGION}:{ACCOUNT}:churn-alerts", "churn", "/mlops/dev/projects/churn/pipeline/queued-triggers", "sandbox/"
+            machine,
+            f"arn:aws:sns:{REGION}:{ACCOUNT}:churn-alerts",
+            "churn",
+            "/mlops/dev/projects/churn/pipeline/queued-triggers",
+            "sandbox/",
+            "mlops-dev-churn",
+            "src-0123456789abcdef",
         )
         guard_harness.adapt_lambda_invoke(monkeypatch, guard_logic, {"mlops-dev-churn-start": settings}, recorder)
         yield {"world": moto_world, "machine": machine, "guard": guard, "recorder": recorder, "ssm": ssm}
