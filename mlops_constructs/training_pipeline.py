@@ -255,6 +255,7 @@ class TrainingPipeline(Construct):
                 "trigger.$": "$.trigger",
                 "detail.$": "$.detail",
                 "imageDigest.$": "$.imageDigest",
+                "imageCommit.$": "$.imageCommit",
                 "runId.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)",
             },
             result_path="$.run",
@@ -270,12 +271,17 @@ class TrainingPipeline(Construct):
             },
             result_path="$.names",
         )
-        # the trigger guard starts every run with its trigger and the digest of the image (its tag is immutable); a run
-        # started otherwise (the console) is a manual one whose image digest is not known
+        # the trigger guard starts every run with its trigger, the digest of the image (its tag is immutable) and the commit
+        # the image was built from; a run started otherwise (the console) is a manual one whose image is not known
+        unknown_image = sfn.Pass(
+            self,
+            "UnknownImageDigest",
+            parameters={"trigger.$": "$.trigger", "detail.$": "$.detail", "imageDigest": "unknown", "imageCommit": "unknown"},
+        )
         has_digest = (
             sfn.Choice(self, "HasImageDigest")
-            .when(sfn.Condition.is_present("$.imageDigest"), prepare)
-            .otherwise(sfn.Pass(self, "UnknownImageDigest", result=sfn.Result.from_string("unknown"), result_path="$.imageDigest").next(prepare))
+            .when(sfn.Condition.and_(sfn.Condition.is_present("$.imageDigest"), sfn.Condition.is_present("$.imageCommit")), prepare)
+            .otherwise(unknown_image.next(prepare))
         )
         defaults = sfn.Pass(self, "DefaultTrigger", result=sfn.Result.from_object({"trigger": "manual", "detail": {}}))
         has_trigger = (
@@ -430,7 +436,7 @@ class TrainingPipeline(Construct):
                 "trainingJob.$": "$.names.trainJob",
                 "publishedBy": "none",
                 "publishedFrom": "none",
-                "codeCommit": "unknown",
+                "codeCommit.$": "$.run.imageCommit",  # the commit the image was built from (its commit-<sha> tag)
                 # the training job's MLflow run is named after the job (SageMaker's TRAINING_JOB_NAME)
                 **({"mlflowRun.$": "$.names.trainJob"} if p.mlflow is not None else {"mlflowRun": "none"}),
                 "approvalStatus": p.approval_status,

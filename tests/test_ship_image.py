@@ -60,7 +60,8 @@ class Docker:
             }
             ecr = boto3.client("ecr")
             ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
-            ecr.start_image_scan(repositoryName=repository, imageId={"imageTag": tag})
+            if not tag.startswith("commit-"):  # scan on push scans an image once (its second tag adds no image)
+                ecr.start_image_scan(repositoryName=repository, imageId={"imageTag": tag})
         return subprocess.CompletedProcess(argv, 0)
 
 
@@ -85,6 +86,17 @@ def test_a_new_image_is_built_tested_inside_and_pushed_to_every_repository(ecr):
     assert "mlops_container.local" in docker.commands[1]  # the image's own loop, inside it
     for name in REPOSITORIES:
         assert ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": TAG}])["imageDetails"]
+
+
+def test_a_pushed_image_also_carries_the_commit_it_was_built_from(ecr, capsys):
+    docker = Docker()
+    assert ship_image.ship(ecr, REGISTRY, REPOSITORIES, TAG, runner=docker, commit="0a1b2c3d", sleep=lambda s: None, wait_s=30)
+    pushed = [c[2].removeprefix(f"{REGISTRY}/") for c in docker.commands if c[1] == "push"]
+    assert pushed == [f"{r}:{t}" for r in REPOSITORIES for t in (TAG, "commit-0a1b2c3d")]  # the content tag first
+    assert ship_image.commit_tag("not a commit") is None and ship_image.commit_tag(None) is None
+    ecr.create_repository(repositoryName="mlops-dev-other", imageTagMutability="IMMUTABLE", imageScanningConfiguration={"scanOnPush": True})
+    ship_image.ship(ecr, REGISTRY, ["mlops-dev-other"], TAG, runner=Docker(), commit="", sleep=lambda s: None, wait_s=30)
+    assert "no commit id in the build's environment" in capsys.readouterr().out
 
 
 def test_an_image_every_repository_has_is_not_built_again_and_trains_nothing(ecr):

@@ -19,6 +19,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from config import load_delivery_config  # noqa: E402
 from config.image import CONTAINER_DIR, content_tag  # noqa: E402
 
+COMMIT_TAG_PREFIX = "commit-"  # the guard reads the commit back from this tag (lambda/start_pipeline/logic.py)
 FAIL_ON = ("CRITICAL",)  # ECR basic scanning's severities that stop a release
 SCAN_WAIT_S = 900
 LOCAL_IMAGE = "mlops-platform:candidate"
@@ -77,10 +79,25 @@ def _scan_findings(ecr, repository: str, tag: str, sleep: Callable[[float], None
         waited += 10
 
 
+def commit_tag(commit: str | None) -> str | None:
+    """The second tag of a pushed image, naming the commit it was built from (``commit-<sha>``), when that is a commit id:
+    the trigger guard records it as the code commit of the models the image trains."""
+    return f"{COMMIT_TAG_PREFIX}{commit}" if commit and re.fullmatch(r"[0-9a-f]{7,40}", commit) else None
+
+
 def ship(
-    ecr, registry: str, repositories: list[str], tag: str, *, runner: Runner, sleep: Callable[[float], None] = time.sleep, wait_s: float = SCAN_WAIT_S
+    ecr,
+    registry: str,
+    repositories: list[str],
+    tag: str,
+    *,
+    runner: Runner,
+    commit: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    wait_s: float = SCAN_WAIT_S,
 ) -> bool:
-    """Make ``tag`` exist, scanned clean, in every one of ``repositories`` (on ``registry``); True when it pushed."""
+    """Make ``tag`` exist, scanned clean, in every one of ``repositories`` (on ``registry``); True when it pushed. A pushed
+    image is also tagged with the ``commit`` it was built from (``commit_tag``)."""
     missing = [r for r in repositories if not _has_tag(ecr, r, tag)]
     if missing:
         _run(runner, ["docker", "build", "--pull", "-t", LOCAL_IMAGE, str(CONTAINER_DIR)], step="docker build")
@@ -88,10 +105,14 @@ def ship(
         token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
         password = base64.b64decode(token).decode().split(":", 1)[1]
         _run(runner, ["docker", "login", "--username", "AWS", "--password-stdin", registry], step="docker login", stdin=password)
+        source = commit_tag(commit)
+        if source is None:
+            print(f"no commit id in the build's environment ({commit!r}): the image carries only its content tag")
         for repository in missing:
-            target = f"{registry}/{repository}:{tag}"
-            _run(runner, ["docker", "tag", LOCAL_IMAGE, target], step="docker tag")
-            _run(runner, ["docker", "push", target], step=f"docker push to {repository}")
+            for each in (tag, *([source] if source else [])):  # the content tag first: a retry finds the image by it
+                target = f"{registry}/{repository}:{each}"
+                _run(runner, ["docker", "tag", LOCAL_IMAGE, target], step="docker tag")
+                _run(runner, ["docker", "push", target], step=f"docker push to {repository}")
     else:
         print(f"{tag} is in every repository already ({', '.join(repositories)}): nothing to build")
     failing = {}
@@ -137,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ship":
             ecr = boto3.client("ecr", region_name=registry.region)
             host = f"{registry.account}.dkr.ecr.{registry.region}.amazonaws.com"
-            pushed = ship(ecr, host, [registry.names.repository(p) for p in projects], tag, runner=subprocess.run)
+            # CodeBuild's commit id of the pipeline's source: https://docs.aws.amazon.com/codebuild/latest/userguide/build-env-ref-env-vars.html
+            commit = os.environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION")
+            pushed = ship(ecr, host, [registry.names.repository(p) for p in projects], tag, runner=subprocess.run, commit=commit)
             print(f"NEW_IMAGE={int(pushed)}")
             if args.result is not None:
                 args.result.write_text(str(int(pushed)))

@@ -9,7 +9,8 @@ structured log line and a message on the alert topic); however many arrive, they
 exactly one follow-up run, which ``run-ended`` (the state machine's execution ending, an EventBridge
 rule) starts once nothing runs. A trigger that finds nothing running starts a run at once and clears
 the queue (that run sees all the data). Every run starts with the digest of the image its jobs use (the
-repository's immutable tag, ``IMAGE_REPOSITORY``:``IMAGE_TAG``) in its input: the package records it. The function runs with a reserved concurrency of 1: its
+repository's immutable tag, ``IMAGE_REPOSITORY``:``IMAGE_TAG``) and the commit it was built from in its input:
+the package records both. The function runs with a reserved concurrency of 1: its
 invocations never overlap, so no two can both see "nothing running" or both take the queue.
 """
 
@@ -40,6 +41,8 @@ _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 _REPOSITORY = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 UNKNOWN_DIGEST = "unknown"  # the tag is not in the repository (yet): the run's jobs will say why they cannot pull it
+COMMIT_TAG_PREFIX = "commit-"  # tools/ship_image.py's second tag of a pushed image: the commit it was built from
+_COMMIT_TAG = re.compile(r"^commit-[0-9a-f]{7,40}$")
 
 
 class ConfigurationError(RuntimeError):
@@ -153,25 +156,25 @@ def _queued(pending: dict, trigger: Trigger, now: datetime) -> dict:
     return {**pending, "count": int(pending["count"]) + 1, "kinds": kinds}
 
 
-def image_digest(ecr, settings: Settings, log: Callable[..., None]) -> str:
-    """The digest of the image the run's jobs use: its tag is immutable, so the digest is the image's identity."""
+def image_identity(ecr, settings: Settings, log: Callable[..., None]) -> dict[str, str]:
+    """The digest of the image the run's jobs use (its tag is immutable, so the digest is the image's identity) and the
+    commit it was built from (the ``commit-<sha>`` tag the delivery pipeline also gives it), each ``unknown`` if not."""
     try:
         images = ecr.describe_images(repositoryName=settings.image_repository, imageIds=[{"imageTag": settings.image_tag}])["imageDetails"]
     except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException) as exc:
         log("image_not_found", repository=settings.image_repository, tag=settings.image_tag, reason=str(exc))
-        return UNKNOWN_DIGEST
-    return images[0]["imageDigest"]
+        return {"imageDigest": UNKNOWN_DIGEST, "imageCommit": UNKNOWN_DIGEST}
+    commits = sorted(t.removeprefix(COMMIT_TAG_PREFIX) for t in images[0].get("imageTags", []) if _COMMIT_TAG.match(t))
+    return {"imageDigest": images[0]["imageDigest"], "imageCommit": commits[0] if len(commits) == 1 else UNKNOWN_DIGEST}
 
 
 def _start(sfn, ecr, settings: Settings, trigger: Trigger, now: datetime, log: Callable[..., None], **extra: Any) -> dict:
     name = execution_name(trigger, now)
-    digest = image_digest(ecr, settings, log)
+    image = image_identity(ecr, settings, log)
     response = sfn.start_execution(
-        stateMachineArn=settings.state_machine_arn,
-        name=name,
-        input=json.dumps({"trigger": trigger.kind, "detail": trigger.detail, "imageDigest": digest}),
+        stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps({"trigger": trigger.kind, "detail": trigger.detail, **image})
     )
-    log("execution_started", trigger=trigger.kind, detail=trigger.detail, execution=response["executionArn"], image_digest=digest, **extra)
+    log("execution_started", trigger=trigger.kind, detail=trigger.detail, execution=response["executionArn"], **image, **extra)
     return {"statusCode": 200, "started": True, "executionArn": response["executionArn"], **extra}
 
 

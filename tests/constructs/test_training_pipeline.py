@@ -423,13 +423,14 @@ def test_a_manual_start_without_input_gets_the_manual_trigger(definition, moto_w
 
 
 def test_the_package_records_the_digest_of_the_image_its_run_started_with(definition, moto_world):
-    digest = "sha256:" + "ab" * 32  # what the guard read from ECR for the pipeline's tag
-    result = run(harnessed(definition), {"trigger": "schedule", "detail": {}, "imageDigest": digest}, _report(0.95))
+    digest = "sha256:" + "ab" * 32  # what the guard read from ECR for the pipeline's tag, and the image's commit tag
+    result = run(harnessed(definition), {"trigger": "schedule", "detail": {}, "imageDigest": digest, "imageCommit": "0a1b2c3"}, _report(0.95))
     assert result["status"] == "SUCCEEDED", result.get("cause")
     assert "UnknownImageDigest" not in _entered(result)
     package = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
     described = boto3.client("sagemaker").describe_model_package(ModelPackageName=package["ModelPackageArn"])
     assert described["CustomerMetadataProperties"]["imageDigest"] == digest
+    assert described["CustomerMetadataProperties"]["codeCommit"] == "0a1b2c3"  # a trained model's code: its image's commit
 
 
 # -- the data-quality baseline step -----------------------------------------------------------------

@@ -69,10 +69,25 @@ def test_starts_an_execution_named_after_the_trigger(world, capsys):
     assert result["started"] is True and result["statusCode"] == 200
     execution = world["sfn"].describe_execution(executionArn=result["executionArn"])
     assert execution["name"].startswith("new-data-")
-    assert json.loads(execution["input"]) == {"trigger": "new-data", "detail": {"key": "incoming/2026-11.csv"}, "imageDigest": world["digest"]}
+    assert json.loads(execution["input"]) == {
+        "trigger": "new-data",
+        "detail": {"key": "incoming/2026-11.csv"},
+        "imageDigest": world["digest"],
+        "imageCommit": "unknown",
+    }
     log = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert log["event"] == "execution_started" and log["requestId"] == "req-1" and log["project"] == "churn"
-    assert log["image_digest"] == world["digest"] and world["digest"].startswith("sha256:")
+    assert log["imageDigest"] == world["digest"] and world["digest"].startswith("sha256:")
+
+
+def test_a_run_records_the_commit_its_image_was_built_from(world):
+    """The delivery pipeline tags what it pushes with the commit too (tools/ship_image.py): the run carries it."""
+    ecr = boto3.client("ecr")
+    manifest = ecr.batch_get_image(repositoryName="mlops-dev-churn", imageIds=[{"imageTag": IMAGE_TAG}])["images"][0]["imageManifest"]
+    ecr.put_image(repositoryName="mlops-dev-churn", imageManifest=manifest, imageTag="commit-0a1b2c3d4e5f")
+    result = world["handler"].handler({"trigger": "schedule", "detail": {}}, Context())
+    run = json.loads(world["sfn"].describe_execution(executionArn=result["executionArn"])["input"])
+    assert (run["imageDigest"], run["imageCommit"]) == (world["digest"], "0a1b2c3d4e5f")
 
 
 def test_a_run_whose_image_is_not_pushed_yet_starts_with_an_unknown_digest_and_says_so(world, monkeypatch, capsys):
@@ -80,6 +95,7 @@ def test_a_run_whose_image_is_not_pushed_yet_starts_with_an_unknown_digest_and_s
     result = world["handler"].handler({"trigger": "manual", "detail": {}}, Context())
     execution = world["sfn"].describe_execution(executionArn=result["executionArn"])
     assert json.loads(execution["input"])["imageDigest"] == "unknown"  # its training job will fail to pull, with ECR's reason
+    assert json.loads(execution["input"])["imageCommit"] == "unknown"
     events = [json.loads(line)["event"] for line in capsys.readouterr().out.strip().splitlines()]
     assert events == ["image_not_found", "execution_started"]
 
@@ -117,6 +133,7 @@ def test_triggers_during_a_run_are_coalesced_into_exactly_one_follow_up_run(worl
         "trigger": "new-data",
         "detail": {"key": "incoming/a.csv", "queuedTriggers": 3, "queuedKinds": "new-data,drift", "after": first["executionArn"]},
         "imageDigest": world["digest"],
+        "imageCommit": "unknown",
     }
     assert world["queued"]() == {}
     # the follow-up's own end finds nothing queued: no third run; never two at once meanwhile
@@ -230,7 +247,8 @@ def test_a_publish_starts_its_own_run_at_once_even_during_a_training_run(world):
     assert json.loads(execution["input"]) == {
         "trigger": "publish",
         "detail": {"user": "alice", "modelKey": "sandbox/alice/published/20261125T030000Z/model.tar.gz", "commit": "0a1b2c3"},
-        "imageDigest": world["digest"],  # the image that evaluates it
+        "imageDigest": world["digest"],
+        "imageCommit": "unknown",  # the image that evaluates it
     }
     assert world["queued"]() == {}  # a publish is not queued behind the training run, nor queues anything
     later = handler({"trigger": "new-data", "detail": {}}, Context())  # ... but counts as running for the triggers
