@@ -14,6 +14,7 @@ RUN_ID_PATTERN = "[0-9a-f]{8}"  # 8 hex digits, made per execution
 # Each sandbox user's own prefix of the project's artifacts bucket (read and written by that user only): what a data
 # scientist publishes is uploaded here, then copied by the training pipeline into a run of its own.
 SANDBOX_PREFIX = "sandbox/"
+SCORING_PREFIX = "scoring/"  # batch scoring's outputs, one prefix per run (scoring/<run id>/<input object>.out)
 MLFLOW_PREFIX = "mlflow/"  # the project's MLflow artifact store (its runs' artifacts, written by the MLflow clients)
 
 # Below a run's prefix:

@@ -288,7 +288,12 @@ def _mapping(node: Any, key: str) -> dict[str, Any]:
 def _monitors_endpoint(project: dict[str, Any]) -> bool:
     """As ``ProjectConfig.monitors_endpoint``, on the raw document (so a missing monitoring block counts)."""
     monitoring, deployment = _mapping(project, "monitoring"), _mapping(project, "deployment")
-    return monitoring.get("enabled", True) is not False and deployment.get("enabled", True) is not False and deployment.get("serverless") is None
+    return (
+        monitoring.get("enabled", True) is not False
+        and deployment.get("enabled", True) is not False
+        and deployment.get("mode", "endpoint") == "endpoint"
+        and deployment.get("serverless") is None
+    )
 
 
 def _relation_problems(raw: dict[str, Any]) -> list[Problem]:

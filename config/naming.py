@@ -61,6 +61,10 @@ class Names:
         """The role with which the project's endpoint stack sends its drift alarms to the model registry stage's event bus."""
         return f"{self.project(project)}-relay"
 
+    def scoring_state_machine(self, project: str) -> str:
+        """The project's batch scoring (``<prefix>-<stage>-<project>-scoring``, at most 66 of Step Functions' 80 characters)."""
+        return f"{self.project(project)}-scoring"
+
     def retraining_drift_alarm_prefix(self, project: str) -> str:
         """Drift alarms named so start the project's training pipeline of this stage (its drift rule listens to the prefix)."""
         return f"{self.project(project)}-drift-"
@@ -139,6 +143,9 @@ class Names:
 
     def endpoint_parameters(self, project: str) -> str:
         return f"{self.project_parameters(project)}/endpoint"
+
+    def batch_parameters(self, project: str) -> str:
+        return f"{self.project_parameters(project)}/batch"
 
 
 # The CDK bootstrap stack's qualifier (the CLI's default; the README's `cdk bootstrap` keeps it).

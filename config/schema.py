@@ -99,6 +99,20 @@ class Metric(str, Enum):
         return (0.0, 1.0)
 
 
+def _valid_schedule(value: str) -> str:
+    """An EventBridge schedule expression: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html"""
+    match = re.fullmatch(r"cron\((.+)\)|rate\((\d+) (minutes?|hours?|days?)\)", value)
+    if match is None:
+        raise ValueError("must be an EventBridge schedule: 'cron(min hour day month weekday year)' or 'rate(N unit)'")
+    if match.group(1) is not None:
+        fields = match.group(1).split()
+        if len(fields) != 6:
+            raise ValueError(f"a cron expression has 6 fields (min hour day month weekday year), got {len(fields)}")
+        if "?" not in (fields[2], fields[4]):
+            raise ValueError("in a cron expression, day-of-month or day-of-week must be '?'")
+    return value
+
+
 def _check_instance_type(value: str, kind: str) -> str:
     for api in INSTANCE_TYPE_APIS[kind]:
         allowed = INSTANCE_TYPES[api]
@@ -223,10 +237,30 @@ INSTANCE_ENDPOINT_SETTINGS = (
 )
 
 
+class BatchConfig(_Strict):
+    """Scoring by a SageMaker batch transform instead of an endpoint (``deployment.mode: batch``): every CSV object under
+    ``input_prefix`` of the data bucket, on ``schedule`` and on demand, on ``instance_count`` instances of the project's
+    processing type (the type the pipeline registers as the package's transform type)."""
+
+    input_prefix: str = Field(default="score/", pattern=r"^([A-Za-z0-9!_.*'()-]+/)+$")
+    schedule: str = "cron(0 6 1 * ? *)"  # monthly, after the default retraining (03:00 on the 1st)
+    schedule_enabled: bool = True
+    instance_count: int = Field(default=1, ge=1, le=10)
+    max_payload_mb: int = Field(default=6, ge=1, le=100)  # CreateTransformJob's MaxPayloadInMB
+    max_runtime_minutes: int = Field(default=240, ge=5, le=2880)  # the job is stopped (and the run fails) after this
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        return _valid_schedule(value)
+
+
 class DeploymentConfig(_Strict):
-    """The project's real-time endpoint (see ``ModelEndpoint``) and its API front."""
+    """The project's real-time endpoint (see ``ModelEndpoint``) and its API front, or (``mode: batch``) its batch scoring."""
 
     enabled: bool = True
+    mode: Literal["endpoint", "batch"] = "endpoint"
+    batch: BatchConfig = BatchConfig()
     instance_count: int = Field(default=1, ge=1, le=10)
     min_capacity: int = Field(default=1, ge=1, le=10)
     max_capacity: int = Field(default=2, ge=1, le=20)
@@ -242,6 +276,12 @@ class DeploymentConfig(_Strict):
 
     @model_validator(mode="after")
     def _capacity_order(self) -> DeploymentConfig:
+        if self.mode == "batch":
+            endpoint_settings = sorted(self.model_fields_set & {*INSTANCE_ENDPOINT_SETTINGS, "serverless", "api", "latency_alarm_ms"})
+            if endpoint_settings:
+                raise ValueError(f"{', '.join(endpoint_settings)} configure an endpoint; mode 'batch' has none: remove them")
+        elif "batch" in self.model_fields_set:
+            raise ValueError("batch configures batch scoring: set mode: batch, or remove it")
         instance_settings = sorted(self.model_fields_set & set(INSTANCE_ENDPOINT_SETTINGS))
         if self.serverless is not None and instance_settings:
             raise ValueError(
@@ -412,6 +452,11 @@ class ProjectConfig(_Strict):
         deployment, monitoring = self.deployment, self.monitoring
         if not deployment.enabled:
             return self
+        if deployment.mode == "batch" and monitoring.enabled:
+            raise ValueError(
+                "monitoring: watching batch scoring's input is not available yet (endpoints only): set monitoring.enabled: false "
+                "for a project in deployment.mode: batch"
+            )
         if deployment.serverless is not None and (monitoring.drift_alarms or "enabled" in monitoring.model_fields_set and monitoring.enabled):
             raise ValueError(
                 "monitoring: a serverless endpoint has no data capture, so Model Monitor cannot watch it "
@@ -427,21 +472,20 @@ class ProjectConfig(_Strict):
     @property
     def monitors_endpoint(self) -> bool:
         """Whether the endpoint gets a data-quality monitor: it has data capture and monitoring is on."""
-        return self.monitoring.enabled and self.deployment.enabled and self.deployment.serverless is None
+        return self.monitoring.enabled and self.serves_endpoint and self.deployment.serverless is None
+
+    @property
+    def serves_endpoint(self) -> bool:
+        return self.deployment.enabled and self.deployment.mode == "endpoint"
+
+    @property
+    def scores_batch(self) -> bool:
+        return self.deployment.enabled and self.deployment.mode == "batch"
 
     @field_validator("retrain_schedule")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        match = re.fullmatch(r"cron\((.+)\)|rate\((\d+) (minutes?|hours?|days?)\)", value)
-        if match is None:
-            raise ValueError("must be an EventBridge schedule: 'cron(min hour day month weekday year)' or 'rate(N unit)'")
-        if match.group(1) is not None:
-            fields = match.group(1).split()
-            if len(fields) != 6:
-                raise ValueError(f"a cron expression has 6 fields (min hour day month weekday year), got {len(fields)}")
-            if "?" not in (fields[2], fields[4]):
-                raise ValueError("in a cron expression, day-of-month or day-of-week must be '?'")
-        return value
+        return _valid_schedule(value)
 
 
 class UserConfig(_Strict):

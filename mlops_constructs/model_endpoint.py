@@ -9,6 +9,7 @@ from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -62,6 +63,49 @@ class ModelEndpointProps:
     role_name: str | None = None  # the model role's name (``Names.model_role``: a registry in another account admits it by name)
 
 
+def registered_model_role(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    role_name: str | None,
+    repository: ecr.IRepository,
+    artifacts_bucket: s3.IBucket,
+    artifacts_key: kms.IKey,
+) -> iam.Role:
+    """The execution role of a model made from a registered package: pulls its image from ``repository`` and reads its
+    artifacts under ``pipeline/`` of ``artifacts_bucket`` with ``artifacts_key`` (the registering stage's). Named
+    ``role_name`` (``Names.model_role``): a registry in another account admits it by name. The endpoint's and the
+    batch scoring's model role, each adding what its own use needs."""
+    role = sagemaker_role(scope, construct_id, description, role_name)
+    repository.grant_pull(role)
+    artifacts_bucket.grant_read(role, f"{PIPELINE_PREFIX}*")
+    artifacts_key.grant_decrypt(role)  # the registry's key, which encrypts the model artifacts
+    acknowledge_wildcards(
+        role,
+        reason="Reads the registered model artifacts, which the pipeline writes under pipeline/<run>/ of the artifacts bucket.",
+        resources=[artifacts_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*")],
+        actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+    )
+    return role
+
+
+def registered_model(scope: Construct, construct_id: str, *, role: iam.IRole, model_package_arn: str, vpc: VpcPlacement | None) -> sagemaker.CfnModel:
+    """A SageMaker model from the package ``model_package_arn`` (the very artifact the pipeline registered). In ``vpc``
+    with network isolation (its container makes no calls of its own: SageMaker fetches the artifacts, captures and
+    transforms the data); without ``vpc`` (serverless inference) neither."""
+    model = sagemaker.CfnModel(
+        scope,
+        construct_id,
+        execution_role_arn=role.role_arn,
+        enable_network_isolation=True if vpc else None,
+        primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn),
+        vpc_config=sagemaker.CfnModel.VpcConfigProperty(security_group_ids=[vpc.security_group_id], subnets=vpc.subnet_ids) if vpc else None,
+    )
+    model.node.add_dependency(role)
+    return model
+
+
 class ModelEndpoint(Construct):
     """Deploys the model package ``model_package_arn`` to the endpoint ``endpoint_name``.
 
@@ -95,22 +139,21 @@ class ModelEndpoint(Construct):
         self.endpoint_name = p.endpoint_name
         self.capture_uri = f"s3://{p.capture_bucket.bucket_name}/{p.endpoint_name}"
 
-        self.role = sagemaker_role(self, "ModelRole", f"Execution role of the model behind endpoint {p.endpoint_name}", p.role_name)
-        p.repository.grant_pull(self.role)
-        p.artifacts_bucket.grant_read(self.role, f"{PIPELINE_PREFIX}*")
-        p.artifacts_key.grant_decrypt(self.role)  # the registry's key, which encrypts the model artifacts
+        self.role = registered_model_role(
+            self,
+            "ModelRole",
+            description=f"Execution role of the model behind endpoint {p.endpoint_name}",
+            role_name=p.role_name,
+            repository=p.repository,
+            artifacts_bucket=p.artifacts_bucket,
+            artifacts_key=p.artifacts_key,
+        )
         if p.serverless is None:
             # SageMaker writes the captured requests with the model's role, encrypted with the project key.
             p.capture_bucket.grant_put(self.role, f"{p.endpoint_name}/*")
             p.key.grant(self.role, "kms:GenerateDataKey*", "kms:Encrypt")
         if p.vpc is not None:
             allow_vpc_networking(self.role, "ModelInTheVpc", p.vpc)
-        acknowledge_wildcards(
-            self.role,
-            reason="Reads the registered model artifacts, which the pipeline writes under pipeline/<run>/ of the artifacts bucket.",
-            resources=[p.artifacts_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*")],
-            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
-        )
         acknowledge_wildcards(
             self.role,
             reason="Data capture writes objects named by SageMaker under this endpoint's own prefix of the capture bucket, "
@@ -127,21 +170,9 @@ class ModelEndpoint(Construct):
             resources=["*"],
         )
 
-        self.model = sagemaker.CfnModel(
-            self,
-            "Model",
-            execution_role_arn=self.role.role_arn,
-            # The serving container makes no calls of its own (SageMaker fetches the artifacts and captures the data);
-            # Serverless Inference supports no network isolation (feature exclusions).
-            enable_network_isolation=True if p.serverless is None else None,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=p.model_package_arn),
-            # Serverless Inference supports no VPC configuration; CreateEndpointConfig rejects a serverless variant
-            # whose model has one (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature exclusions").
-            vpc_config=(
-                sagemaker.CfnModel.VpcConfigProperty(security_group_ids=[p.vpc.security_group_id], subnets=p.vpc.subnet_ids) if p.vpc else None
-            ),
-        )
-        self.model.node.add_dependency(self.role)
+        # Serverless Inference supports no network isolation or VPC configuration; CreateEndpointConfig rejects a serverless
+        # variant whose model has one (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html, "Feature exclusions").
+        self.model = registered_model(self, "Model", role=self.role, model_package_arn=p.model_package_arn, vpc=p.vpc)
 
         if p.serverless is not None:
             variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(

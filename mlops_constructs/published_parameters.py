@@ -37,6 +37,7 @@ USER_KEYS = ("role-arn",)
 SANDBOX_KEYS = ("user-role-arn", "data-bucket-name", "artifacts-bucket-name", "key-arn", "bucket-name", "artifacts-prefix")
 PIPELINE_KEYS = ("state-machine-arn", "drift-alarm-prefix", "start-function-arn")
 ENDPOINT_KEYS = ("name", "capture-uri", "api-url", "monitoring-reports-uri", "model-package-arn")
+BATCH_KEYS = ("state-machine-arn", "output-uri", "model-package-arn")
 
 
 def _checked(keys: tuple[str, ...], name: str) -> str:

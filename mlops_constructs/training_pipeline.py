@@ -75,6 +75,7 @@ class JobKind:
 
 PROCESSING = JobKind("ProcessingJob", "processing-job", "ProcessingJobs")
 TRAINING = JobKind("TrainingJob", "training-job", "TrainingJobs")
+TRANSFORM = JobKind("TransformJob", "transform-job", "TransformJobs")  # batch scoring's (mlops_constructs.batch_scoring)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,34 @@ class DeployedModel:
     key_arn: str | None = None
 
 
+def registry_of(scope: Construct, config: PlatformConfig, project: ProjectConfig, deployed: DeployedModel | None):
+    """The registry stage's project resources that serve ``project``'s models in ``scope`` (its artifacts bucket, key and
+    repository): from its SSM parameters in this account, or, in another account, from ``deployed``'s pinned values."""
+    if config.registry_in_another_account:
+        assert deployed is not None and deployed.artifacts_bucket and deployed.key_arn  # PlatformStage requires them
+        return RegistryInAnotherAccount(
+            scope,
+            account=config.registry_account,
+            region=config.region,
+            repository_name=config.registry_names.repository(project.name),
+            artifacts_bucket=deployed.artifacts_bucket,
+            key_arn=deployed.key_arn,
+        )
+    return PublishedProject(scope, config.registry_names.project_parameters(project.name), id_prefix="Registry")
+
+
+def model_package_parameter(scope: Construct, config: PlatformConfig, project: ProjectConfig) -> str:
+    """The stack parameter ``ModelPackageArn`` (a local synth without pins deploys the package given at deploy time)."""
+    return CfnParameter(
+        scope,
+        "ModelPackageArn",
+        type="String",
+        allowed_pattern=MODEL_PACKAGE_PATTERN,
+        constraint_description="must be a versioned model package ARN (...:model-package/<group>/<version>)",
+        description=f"Approved model package of group {config.registry_names.model_package_group(project.name)} to deploy",
+    ).value_as_string
+
+
 def drift_alarm_name_prefix(config: PlatformConfig, project: ProjectConfig) -> str:
     """The prefix of the endpoint's drift alarm names: with ``retrain_on_drift`` it is the registry
     stage's pipeline's drift prefix (so the alarm retrains there), plus this stage's name."""
@@ -76,14 +104,7 @@ class EndpointStack(Stack):
         deployment = project.deployment
         model_package_arn, baseline_uri = (deployed.model_package_arn, deployed.baseline_uri) if deployed else (None, None)
         if model_package_arn is None:
-            model_package_arn = CfnParameter(
-                self,
-                "ModelPackageArn",
-                type="String",
-                allowed_pattern=MODEL_PACKAGE_PATTERN,
-                constraint_description="must be a versioned model package ARN (...:model-package/<group>/<version>)",
-                description=f"Approved model package of group {config.registry_names.model_package_group(project.name)} to deploy",
-            ).value_as_string
+            model_package_arn = model_package_parameter(self, config, project)
         serverless = deployment.serverless
         own = PublishedProject(self, names.project_parameters(project.name))
         studio = PublishedStudio(self, names.studio_parameters)
@@ -91,18 +112,7 @@ class EndpointStack(Stack):
         # a serverless model runs outside the VPC (Serverless Inference supports no VpcConfig)
         model_vpc = studio.placement(zones, own.models_security_group_id) if serverless is None else None
         # where the model's image and artifacts (and its baseline) are: the registry stage's project
-        if config.registry_in_another_account:
-            assert deployed is not None and deployed.artifacts_bucket and deployed.key_arn  # PlatformStage requires them
-            registry_project = RegistryInAnotherAccount(
-                self,
-                account=config.registry_account,
-                region=config.region,
-                repository_name=config.registry_names.repository(project.name),
-                artifacts_bucket=deployed.artifacts_bucket,
-                key_arn=deployed.key_arn,
-            )
-        else:
-            registry_project = PublishedProject(self, config.registry_names.project_parameters(project.name), id_prefix="Registry")
+        registry_project = registry_of(self, config, project, deployed)
         artifacts_bucket, registry_key = registry_project.artifacts_bucket, registry_project.key  # the model's, and its baseline's
         capture_bucket, key, alert_topic = own.capture_bucket, own.key, own.alert_topic
         self.endpoint = ModelEndpoint(

@@ -56,7 +56,7 @@ class EnvironmentStack(Stack):
             ),
         )
         self.network.log_flows(self.studio.key, log_group_pattern=config.names.log_group_pattern)
-        if any(p.deployment.enabled for p in config.projects):  # the stage's APIs log through it
+        if any(p.serves_endpoint for p in config.projects):  # the stage's APIs log through it
             self.api_logging = ApiGatewayLogging(self, "ApiGatewayLogging")
         workload_network = self.network.workload_network
         PublishedParameters(

@@ -11,6 +11,7 @@ from config import ConfigError, PlatformConfig, Problem
 from config.errors import MISSING
 from config.schema import SHARED_TAG_VALUE
 from mlops_constructs.aspects import platform_rules
+from stacks.batch_stack import BatchScoringStack
 from stacks.dashboard_stack import DashboardStack
 from stacks.endpoint_stack import DeployedModel, EndpointStack
 from stacks.environment_stack import EnvironmentStack
@@ -27,7 +28,7 @@ class PlatformStage(Stage):
     Stacks (CloudFormation names ``<prefix>-<stage>-...``): ``environment`` (network, Studio domain),
     ``self-service`` (Service Catalog), ``project-<name>`` per project, ``user-<name>`` per user,
     ``sandbox-<user>-<project>`` per sandbox, ``pipeline-<name>``, ``endpoint-<name>`` and
-    ``dashboard-<name>`` per project (stateless). ``model_packages`` pins the model package deployed per project (see ``EndpointStack``). Stateful stacks get termination protection when the
+    ``dashboard-<name>`` per project (stateless; ``batch-<name>`` instead of the endpoint in ``deployment.mode: batch``). ``model_packages`` pins the model package deployed per project (see ``EndpointStack``). Stateful stacks get termination protection when the
     config asks for it (prod).
     """
 
@@ -99,11 +100,21 @@ class PlatformStage(Stage):
             "endpoint",
             "endpoint and API",
             stateful=False,
-            projects=[p for p in config.projects if p.deployment.enabled and (model_packages is None or p.name in model_packages)],
+            projects=[p for p in config.projects if p.serves_endpoint and (model_packages is None or p.name in model_packages)],
             deployed=lambda p: None if model_packages is None else model_packages[p.name],
         )
         for name, endpoint_stack in self.endpoints.items():
             self._reads_project_and_network(endpoint_stack, name)
+        self.batches = per_project(
+            BatchScoringStack,
+            "batch",
+            "batch scoring",
+            stateful=False,
+            projects=[p for p in config.projects if p.scores_batch and (model_packages is None or p.name in model_packages)],
+            deployed=lambda p: None if model_packages is None else model_packages[p.name],
+        )
+        for name, batch_stack in self.batches.items():
+            self._reads_project_and_network(batch_stack, name)
         self.dashboards = per_project(
             DashboardStack,
             "dashboard",

@@ -90,8 +90,8 @@ def own_stacks(checked: Checked, dev, prod) -> list[str]:
 
 def longest_config() -> dict:
     """A stage with the longest names the config allows in every place a name goes, every kind of
-    endpoint, the shortest idle shutdown, a stage serving its models from another account (``longest_consumer_config``),
-    and several tenants: three projects, three users, one of them in all three projects (whose
+    endpoint and batch scoring, the shortest idle shutdown, a stage serving its models from another account (``longest_consumer_config``),
+    and several tenants: four projects (the fourth scored in batch), three users, one of them in all three projects (whose
     role carries three sandboxes' policies), one in two, one in one."""
     project = lambda i, **extra: {  # noqa: E731
         "name": f"p{i}" + "0" * 30,
@@ -128,6 +128,8 @@ def longest_config() -> dict:
                     "api": {"auth": "api_key", "callers": ["c" + "0" * 31, "c" + "1" * 31], "waf": True},
                 },
             ),
+            # scored by batch transform instead of an endpoint
+            project(4, deployment={"mode": "batch", "batch": {"instance_count": 10, "max_payload_mb": 100}}, monitoring={"enabled": False}),
         ],
         "users": [{"name": f"u{i}" + "0" * 30, "email": f"u{i}@example.com"} for i in (1, 2, 3)],
         "sandboxes": [{"user": "u1" + "0" * 30, "project": f"p{i}" + "0" * 30} for i in (1, 2, 3)]

@@ -1,0 +1,248 @@
+"""Batch scoring of one approved model package: a SageMaker batch transform, on a schedule and on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from config.layout import SCORING_PREFIX
+from config.schema import BatchConfig
+from mlops_constructs.model_endpoint import registered_model, registered_model_role
+from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.sagemaker_permissions import VpcPlacement, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
+from mlops_constructs.training_pipeline import JOB_START_UP, RETRYABLE, TRANSFORM
+
+_BATCH = BatchConfig()  # defaults are the config schema's
+CSV = "text/csv"  # what the serving container takes and answers (mlops_container.contract)
+
+
+@dataclass(frozen=True)
+class BatchScoringProps:
+    """Props of :class:`BatchScoring`: the package, where its image and artifacts are (the registry stage's), what it
+    scores (``input_prefix`` of ``data_bucket``) and where the scores go (``scoring/<run>/`` of ``output_bucket``, with
+    ``key``), on which instances, when."""
+
+    project_name: str
+    state_machine_name: str
+    model_package_arn: str
+    repository: ecr.IRepository
+    artifacts_bucket: s3.IBucket
+    artifacts_key: kms.IKey
+    data_bucket: s3.IBucket
+    output_bucket: s3.IBucket
+    key: kms.IKey
+    alert_topic: sns.ITopic
+    vpc: VpcPlacement
+    instance_type: str
+    role_name: str | None = None
+    input_prefix: str = _BATCH.input_prefix
+    instance_count: int = _BATCH.instance_count
+    max_payload_mb: int = _BATCH.max_payload_mb
+    max_runtime: Duration = Duration.minutes(_BATCH.max_runtime_minutes)
+    schedule: str = _BATCH.schedule
+    schedule_enabled: bool = _BATCH.schedule_enabled
+
+
+class BatchScoring(Construct):
+    """Scores every CSV object under ``input_prefix`` of the data bucket with the approved package: no endpoint, nothing
+    billed between runs.
+
+    Deploys:
+    - ``role``: the model's execution role (``registered_model_role``: the image, the registered artifacts), which the
+      transform job uses to read ``input_prefix`` of the data bucket and write ``scoring/`` of the output bucket with the
+      project key, in the VPC, logging to ``/aws/sagemaker/TransformJobs``.
+    - ``model``: a SageMaker model from the package, in the VPC, network-isolated.
+    - ``state_machine`` (``state_machine_name``, standard workflow, logged, X-Ray, encrypted with the key): a run names
+      its job ``<project>-score-<run id>``, runs ``createTransformJob.sync`` (rows split by line, several per request up to
+      ``max_payload_mb``, outputs assembled by line, volumes and outputs encrypted with the key, stopped after
+      ``max_runtime``) into ``s3://<output>/scoring/<run id>/`` (one ``<input object>.out`` per input object), and tells
+      the alert topic that it scored or why it failed.
+    - ``schedule_rule``: starts a run on ``schedule`` (disabled with ``schedule_enabled: false``); start one on demand
+      with ``aws stepfunctions start-execution --state-machine-arn <arn>``.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: BatchScoringProps) -> None:
+        super().__init__(scope, construct_id)
+        self._props = p = props
+        self.role = registered_model_role(
+            self,
+            "ModelRole",
+            description=f"Execution role of the batch scoring model of {p.project_name}",
+            role_name=p.role_name,
+            repository=p.repository,
+            artifacts_bucket=p.artifacts_bucket,
+            artifacts_key=p.artifacts_key,
+        )
+        p.data_bucket.grant_read(self.role, f"{p.input_prefix}*")
+        p.output_bucket.grant_put(self.role, f"{SCORING_PREFIX}*")
+        p.key.grant_encrypt_decrypt(self.role)  # reads the data, writes the scores (both under the project key)
+        (log_group,) = job_log_groups(TRANSFORM.log_group)
+        allow_job_logs_and_metrics(self.role, log_groups=[log_group], metric_namespaces=["/aws/sagemaker/TransformJobs"], metrics_sid="JobMetrics")
+        allow_vpc_networking(self.role, "ModelInTheVpc", p.vpc)
+        acknowledge_wildcards(
+            self.role,
+            reason="Reads the objects under the scoring input prefix of the data bucket and writes the job's outputs under scoring/ of "
+            "the artifacts bucket: objects named at run time; the key's ReEncrypt and GenerateDataKey families; the job's log streams.",
+            resources=[p.data_bucket.arn_for_objects(f"{p.input_prefix}*"), p.output_bucket.arn_for_objects(f"{SCORING_PREFIX}*"), log_group],
+            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+        )
+        acknowledge_wildcards(
+            self.role,
+            reason="ecr:GetAuthorizationToken, cloudwatch:PutMetricData (held to the transform jobs' namespace) and the EC2 "
+            "network-interface actions SageMaker needs to run the job in the VPC support no resource-level permissions.",
+            resources=["*"],
+        )
+        self.model = registered_model(self, "Model", role=self.role, model_package_arn=p.model_package_arn, vpc=p.vpc)
+
+        run = sfn.Pass(
+            self,
+            "PrepareRun",
+            parameters={
+                "runId.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)",
+                "trigger.$": "States.JsonToString($)",
+            },
+            result_path="$.run",
+        )
+        names = sfn.Pass(
+            self,
+            "NameJob",
+            parameters={
+                "job.$": f"States.Format('{p.project_name}-score-{{}}', $.run.runId)",
+                "output.$": f"States.Format('s3://{p.output_bucket.bucket_name}/{SCORING_PREFIX}{{}}', $.run.runId)",
+            },
+            result_path="$.names",
+        )
+        failed = sfn.Fail(self, "ScoringFailed", error="ScoringFailed", cause="The batch transform failed; the alert topic has the cause")
+        notify_failure = self._notify(
+            "NotifyFailure",
+            f"{p.project_name}: batch scoring failed",
+            {
+                "project": p.project_name,
+                "result": "batch scoring failed",
+                "error": sfn.JsonPath.string_at("$.error.Error"),
+                "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                "execution": sfn.JsonPath.execution_id,
+            },
+        ).next(failed)
+        self.timeout = p.max_runtime.plus(JOB_START_UP)
+        score = sfn.CustomState(
+            self,
+            "Score",
+            state_json={
+                "Type": "Task",
+                "Resource": TRANSFORM.resource,
+                "Parameters": {
+                    "TransformJobName.$": "$.names.job",
+                    "ModelName": self.model.attr_model_name,
+                    "BatchStrategy": "MultiRecord",
+                    "MaxPayloadInMB": p.max_payload_mb,
+                    "TransformInput": {
+                        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{p.data_bucket.bucket_name}/{p.input_prefix}"}},
+                        "ContentType": CSV,
+                        "SplitType": "Line",
+                    },
+                    "TransformOutput": {"S3OutputPath.$": "$.names.output", "Accept": CSV, "AssembleWith": "Line", "KmsKeyId": p.key.key_arn},
+                    "TransformResources": {"InstanceType": p.instance_type, "InstanceCount": p.instance_count, "VolumeKmsKeyId": p.key.key_arn},
+                    "Tags": [{"Key": "project", "Value": p.project_name}],
+                },
+                "ResultSelector": {"arn.$": "$.TransformJobArn"},
+                "ResultPath": "$.job",
+                "TimeoutSeconds": int(self.timeout.to_seconds()),
+            },
+        )
+        score.add_retry(errors=RETRYABLE, interval=Duration.seconds(30), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+        score.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+        scored = self._notify(
+            "NotifyScored",
+            f"{p.project_name}: batch scoring done",
+            {
+                "project": p.project_name,
+                "result": "scored",
+                "output": sfn.JsonPath.string_at("$.names.output"),
+                "transformJob": sfn.JsonPath.string_at("$.job.arn"),
+                "execution": sfn.JsonPath.execution_id,
+            },
+        )
+        scored.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.key
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(run.next(names).next(score).next(scored).next(sfn.Succeed(self, "Scored"))),
+            state_machine_name=p.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            timeout=self.timeout.plus(Duration.minutes(10)),
+            comment=f"Batch scoring of ML project {p.project_name}",
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(p.key, Duration.minutes(5)),
+        )
+        self._grant_state_machine()
+        self.schedule_rule = events.Rule(
+            self,
+            "ScheduleRule",
+            description=f"Batch scoring of {p.project_name}",
+            schedule=events.Schedule.expression(p.schedule),
+            enabled=p.schedule_enabled,
+            targets=[targets.SfnStateMachine(self.state_machine, input=events.RuleTargetInput.from_object({"trigger": "schedule"}))],
+        )
+        self.output_uri = f"s3://{p.output_bucket.bucket_name}/{SCORING_PREFIX}"
+
+    def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
+        task = tasks.SnsPublish(
+            self,
+            state_id,
+            topic=self._props.alert_topic,
+            subject=subject,
+            message=sfn.TaskInput.from_object(message),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
+        )
+        task.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
+        return task
+
+    def _grant_state_machine(self) -> None:
+        """Run this project's transform jobs (and what ``.sync`` does with them), publish to the encrypted topic."""
+        role = self.state_machine.role
+        arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        jobs = f"{arn}:{TRANSFORM.arn_type}/{self._props.project_name}-*"
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RunThisProjectsTransformJobs", actions=[*TRANSFORM.actions, "sagemaker:AddTags", "sagemaker:ListTags"], resources=[jobs]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SyncIntegrationRule",
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{TRANSFORM.sync_rule}"],
+            )
+        )
+        self._props.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # publish to the encrypted topic
+        acknowledge_wildcards(
+            role,
+            reason="Transform jobs are named <project>-score-<run id>, made per execution: the statement covers this project's jobs "
+            "only; publishing to the topic encrypted with the project key needs its GenerateDataKey family.",
+            resources=[jobs],
+            actions=["kms:GenerateDataKey*"],
+        )
+        acknowledge_wildcards(
+            role,
+            reason="Step Functions' own policy for X-Ray tracing and CloudWatch Logs delivery: these actions support no resource-level permissions.",
+            resources=["*"],
+        )

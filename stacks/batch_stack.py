@@ -1,0 +1,74 @@
+"""One project's batch scoring (stateless: the data and the scores live in the project's buckets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from constructs import Construct
+
+from config import PlatformConfig, ProjectConfig
+from mlops_constructs.batch_scoring import BatchScoring, BatchScoringProps
+from mlops_constructs.published_parameters import BATCH_KEYS, PublishedParameters, PublishedProject, PublishedStudio
+from stacks.endpoint_stack import DeployedModel, model_package_parameter, registry_of
+
+
+class BatchScoringStack(Stack):
+    """Composes ``BatchScoring`` for a project in ``deployment.mode: batch``: the approved package (``deployed`` when the
+    delivery pipeline pins it, else the stack parameter ``ModelPackageArn``, as for an endpoint), its image and artifacts
+    from the registry stage's project (``registry_of``), the stage's own data bucket, artifacts bucket, key, topic and
+    the project's models security group. Publishes the state machine and where the scores go."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        project: ProjectConfig,
+        deployed: DeployedModel | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        names, batch = config.names, project.deployment.batch
+        model_package_arn = deployed.model_package_arn if deployed else model_package_parameter(self, config, project)
+        own = PublishedProject(self, names.project_parameters(project.name))
+        studio = PublishedStudio(self, names.studio_parameters)
+        registry = registry_of(self, config, project, deployed)
+        self.scoring = BatchScoring(
+            self,
+            "Scoring",
+            props=BatchScoringProps(
+                project_name=project.name,
+                state_machine_name=names.scoring_state_machine(project.name),
+                model_package_arn=model_package_arn,
+                repository=registry.repository,
+                artifacts_bucket=registry.artifacts_bucket,
+                artifacts_key=registry.key,
+                data_bucket=own.data_bucket,
+                output_bucket=own.artifacts_bucket,
+                key=own.key,
+                alert_topic=own.alert_topic,
+                vpc=studio.placement(len(config.network.availability_zones), own.models_security_group_id),
+                instance_type=project.instance_types.processing,
+                role_name=names.model_role(project.name),
+                input_prefix=batch.input_prefix,
+                instance_count=batch.instance_count,
+                max_payload_mb=batch.max_payload_mb,
+                max_runtime=Duration.minutes(batch.max_runtime_minutes),
+                schedule=batch.schedule,
+                schedule_enabled=batch.schedule_enabled,
+            ),
+        )
+        PublishedParameters(
+            self,
+            "Parameters",
+            path=names.batch_parameters(project.name),
+            keys=BATCH_KEYS,
+            values={
+                "state-machine-arn": self.scoring.state_machine.state_machine_arn,
+                "output-uri": self.scoring.output_uri,
+                "model-package-arn": model_package_arn,
+            },
+        )
+        CfnOutput(self, "ScoringStateMachine", value=self.scoring.state_machine.state_machine_arn, description="Start a scoring run here")

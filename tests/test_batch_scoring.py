@@ -1,0 +1,153 @@
+"""Batch scoring (``deployment.mode: batch``): configuration, templates, the scoring run in moto with its request
+checked against SageMaker's API model, and its roles judged by the IAM engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from config import ConfigError
+from config.loader import parse_config
+from fidelity.api_model import Report, input_shape, validate
+from fidelity.cfn import Deployment
+from fidelity.iam import Call, Policies, evaluate, image_pull, with_key_calls
+from tests import sfn_harness
+from tests.conftest import synth_stage
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION, ACCOUNT = "us-east-1", "123456789012"
+STACK = "mlops-dev-batch-fraud"
+
+
+def _dev(**fraud) -> dict:
+    dev = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+    dev["projects"][1].update(fraud)
+    return dev
+
+
+BATCH = {"deployment": {"mode": "batch", "batch": {"instance_count": 2, "input_prefix": "to-score/"}}, "monitoring": {"enabled": False}}
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory):
+    config_dir = tmp_path_factory.mktemp("batch-config")
+    shutil.copy(ROOT / "config" / "prod.yaml", config_dir)
+    (config_dir / "dev.yaml").write_text(yaml.safe_dump(_dev(**BATCH)))
+    synthesized = synth_stage("dev", tmp_path_factory.mktemp("cdk-batch"), config_dir=str(config_dir))
+    deployment = Deployment(synthesized.templates())
+    deployment.parameters[STACK] = {"ModelPackageArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/mlops-dev-fraud/4"}
+    return synthesized, deployment
+
+
+def _problems(**fraud) -> list[str]:
+    with pytest.raises(ConfigError) as error:
+        parse_config(yaml.safe_dump(_dev(**fraud)), source="dev.yaml")
+    return [f"{p.path}: {p.message}" for p in error.value.problems]
+
+
+def test_batch_mode_refuses_what_only_an_endpoint_has():
+    (problem,) = _problems(deployment={"mode": "batch", "instance_count": 2, "api": {"auth": "api_key"}}, monitoring={"enabled": False})
+    assert "api, instance_count configure an endpoint" in problem
+    assert any("batch configures batch scoring: set mode: batch" in p for p in _problems(deployment={"batch": {"instance_count": 2}}))
+    (problem,) = _problems(deployment={"mode": "batch"})  # monitoring is on by default
+    assert "monitoring.enabled: false" in problem
+    (problem,) = _problems(deployment={"mode": "batch", "batch": {"schedule": "monthly"}}, monitoring={"enabled": False})
+    assert "EventBridge schedule" in problem
+
+
+def test_a_batch_project_gets_scoring_and_no_endpoint_or_api(stage):
+    synthesized, _ = stage
+    stacks = set(synthesized.templates())
+    assert STACK in stacks and "mlops-dev-endpoint-fraud" not in stacks and "mlops-dev-endpoint-churn" in stacks
+    template = synthesized.templates()[STACK]
+    kinds = sorted({r["Type"] for r in template["Resources"].values()})
+    assert "AWS::SageMaker::Endpoint" not in kinds and "AWS::ApiGateway::RestApi" not in kinds
+    ((_, role),) = [(i, r) for i, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role" and "ModelRole" in i]
+    assert role["Properties"]["RoleName"] == "mlops-dev-fraud-model"  # a registry in another account admits it by name
+
+
+def _definition(deployment: Deployment) -> dict:
+    (machine,) = [r for r in deployment.templates[STACK]["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    return json.loads(deployment.resolve(STACK, machine["Properties"]["DefinitionString"]))
+
+
+def _model(deployment: Deployment) -> dict:
+    (model,) = [r for r in deployment.templates[STACK]["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"]
+    return deployment.resolve(STACK, model["Properties"])
+
+
+def test_a_scoring_run_transforms_the_input_prefix_into_a_run_of_its_own(stage, monkeypatch):
+    _, deployment = stage
+    definition = _definition(deployment)
+    score = definition["States"]["Score"]
+    assert score["Resource"].endswith(":states:::sagemaker:createTransformJob.sync")
+    harnessed = json.loads(json.dumps(definition).replace("createTransformJob.sync", "createTransformJob"))
+    data = deployment.ssm_value("/mlops/dev/projects/fraud/data-bucket-name")
+    artifacts = deployment.ssm_value("/mlops/dev/projects/fraud/artifacts-bucket-name")
+    topic = deployment.ssm_value("/mlops/dev/projects/fraud/alert-topic-arn")
+    recorder = sfn_harness.CallRecorder()
+    with sfn_harness.moto_world(
+        monkeypatch,
+        region=REGION,
+        account=ACCOUNT,
+        buckets=[data, artifacts],
+        group="mlops-dev-fraud",
+        topic_name=topic.rsplit(":", 1)[1],
+        artifacts_bucket=artifacts,
+        data=(data, "to-score/2026-11.csv"),
+    ) as world:
+        model = _model(deployment)
+        sagemaker = boto3.client("sagemaker")
+        sagemaker.create_model(
+            ModelName=score["Parameters"]["ModelName"],
+            ExecutionRoleArn=model["ExecutionRoleArn"],
+            PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-fraud:x"},
+        )
+        result = world.run(harnessed, {}, None, during=recorder.recording(monkeypatch))
+        assert result["status"] == "SUCCEEDED", result.get("cause")
+        assert sfn_harness.entered(result) == ["PrepareRun", "NameJob", "Score", "NotifyScored", "Scored"]
+        (job,) = sagemaker.list_transform_jobs()["TransformJobSummaries"]
+        described = sagemaker.describe_transform_job(TransformJobName=job["TransformJobName"])
+        assert described["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{data}/to-score/"
+        run_id = job["TransformJobName"].rsplit("-", 1)[1]
+        assert described["TransformOutput"]["S3OutputPath"] == f"s3://{artifacts}/scoring/{run_id}"
+        assert described["TransformResources"]["InstanceCount"] == 2
+        (message,) = world.messages()
+        assert message["result"] == "scored" and message["output"] == f"s3://{artifacts}/scoring/{run_id}"
+    (request,) = [params for service, operation, params in recorder.calls if operation == "CreateTransformJob"]
+    report = Report()
+    validate(input_shape("sagemaker", "CreateTransformJob"), request, "Score CreateTransformJob", report)
+    assert report.errors == []
+    assert request["TransformOutput"]["KmsKeyId"] == request["TransformResources"]["VolumeKmsKeyId"]  # the project key
+    assert model["VpcConfig"]["Subnets"] and model["EnableNetworkIsolation"] is True  # scored in the VPC, isolated
+
+
+def test_the_model_role_reads_the_input_writes_scores_and_nothing_else(stage):
+    _, deployment = stage
+    policies = Policies.of(deployment)
+    role = _model(deployment)["ExecutionRoleArn"]
+    data = deployment.ssm_value("/mlops/dev/projects/fraud/data-bucket-name")
+    artifacts = deployment.ssm_value("/mlops/dev/projects/fraud/artifacts-bucket-name")
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-fraud:src-0123456789abcdef"
+    needed = [
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/to-score/2026-11.csv", why="the input"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/scoring/0a1b2c3d/2026-11.csv.out", why="the scores"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/pipeline/0a1b2c3d/model/model.tar.gz", why="the registered model"),
+        *image_pull(role, image, "the model's image", own_account=ACCOUNT),
+    ]
+    denied = [str(r) for r in evaluate(policies, with_key_calls(policies, needed)) if not r.allowed]
+    assert not denied, "\n".join(denied)
+    churn = deployment.ssm_value("/mlops/dev/projects/churn/data-bucket-name")
+    never = [
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/train.csv", why="the training data"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipeline/0a1b2c3d/model/model.tar.gz", why="overwrite the model"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{data}/to-score/x.csv", why="write its input"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{churn}/to-score/x.csv", why="another project's data"),
+    ]
+    allowed = [str(r) for r in evaluate(policies, never) if r.allowed]
+    assert not allowed, "\n".join(allowed)
