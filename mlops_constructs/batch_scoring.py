@@ -22,7 +22,7 @@ from config.schema import BatchConfig
 from mlops_constructs.model_endpoint import registered_model, registered_model_role
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import VpcPlacement, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
-from mlops_constructs.training_pipeline import JOB_START_UP, RETRYABLE, TRANSFORM
+from mlops_constructs.training_pipeline import JOB_START_UP, RETRYABLE, TRANSFORM, alert_task
 
 _BATCH = BatchConfig()  # defaults are the config schema's
 CSV = "text/csv"  # what the serving container takes and answers (mlops_container.contract)
@@ -204,17 +204,7 @@ class BatchScoring(Construct):
         self.output_uri = f"s3://{p.output_bucket.bucket_name}/{SCORING_PREFIX}"
 
     def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
-        task = tasks.SnsPublish(
-            self,
-            state_id,
-            topic=self._props.alert_topic,
-            subject=subject,
-            message=sfn.TaskInput.from_object(message),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
-        )
-        task.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
-        return task
+        return alert_task(self, state_id, self._props.alert_topic, subject, message)
 
     def _grant_state_machine(self) -> None:
         """Run this project's transform jobs (and what ``.sync`` does with them), publish to the encrypted topic."""

@@ -78,6 +78,22 @@ TRAINING = JobKind("TrainingJob", "training-job", "TrainingJobs")
 TRANSFORM = JobKind("TransformJob", "transform-job", "TransformJobs")  # batch scoring's (mlops_constructs.batch_scoring)
 
 
+def alert_task(scope: Construct, state_id: str, topic: sns.ITopic, subject: str, message: dict) -> tasks.SnsPublish:
+    """A message to ``topic`` that leaves the state's input as it was; retried when SNS is busy (the training pipeline's
+    and batch scoring's notifications)."""
+    task = tasks.SnsPublish(
+        scope,
+        state_id,
+        topic=topic,
+        subject=subject,
+        message=sfn.TaskInput.from_object(message),
+        result_path=sfn.JsonPath.DISCARD,
+        task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
+    )
+    task.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
+    return task
+
+
 @dataclass(frozen=True)
 class JobStep:
     """One SageMaker job of a run: everything about it in one object.
@@ -479,18 +495,7 @@ class TrainingPipeline(Construct):
     # -- pieces -----------------------------------------------------------------------------------
 
     def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
-        """A message to the alert topic that leaves the state's input as it was; retried when SNS is busy."""
-        task = tasks.SnsPublish(
-            self,
-            state_id,
-            topic=self._props.alert_topic,
-            subject=subject,
-            message=sfn.TaskInput.from_object(message),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
-        )
-        task.add_retry(errors=["SNS.ThrottledException", "States.TaskFailed"], max_attempts=3, backoff_rate=2)
-        return task
+        return alert_task(self, state_id, self._props.alert_topic, subject, message)
 
     def _data_lineage(self, bucket: str, run: str, data_url: str, *, on_failure: sfn.State) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
         """The data this run trains on, as it stands when the run starts: ``RecordData`` lists every object under the
