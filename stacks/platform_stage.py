@@ -185,7 +185,9 @@ class PlatformStage(Stage):
             "pipeline's synth step does), writes each approved package with its registry project's artifacts bucket and key"
         )
         if model_packages is None:
-            raise ConfigError("the model_packages_file", [Problem("model_packages_file", MISSING, f"needed: {why}")])
+            if any(p.deployment.enabled for p in config.projects):  # a stage that serves nothing needs nothing of it
+                raise ConfigError("the model_packages_file", [Problem("model_packages_file", MISSING, f"needed: {why}")])
+            return
         problems = [
             Problem(f"{p.name}.{field}", MISSING, f"needed: {why}")
             for p in config.projects
