@@ -20,18 +20,17 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from config import ConfigError, Problem, load_config, load_delivery_config
-from config.layout import BASELINE_URI_RULE, is_baseline_uri
+from config.layout import BASELINE_URI_RULE, BUCKET_NAME_PATTERN, is_baseline_uri
 from config.loader import CONFIG_DIR
 from config.naming import delivery_pipeline
-from mlops_constructs.published_parameters import REGISTRY_PIN_KEYS
+from config.parameters import REGISTRY_PIN_KEYS
 from stacks.delivery_stack import DeliveryPipelineStack
 from stacks.endpoint_stack import MODEL_PACKAGE_PATTERN, DeployedModel
 from stacks.platform_stage import PlatformStage
 
 DEFAULT_STAGE = "dev"
 PIN_KEYS = ("model_package_arn", "baseline_uri", *REGISTRY_PIN_KEYS)
-# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html; a KMS key id (or a multi-Region key's)
-BUCKET_NAME_PATTERN = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+# a KMS key id (or a multi-Region key's)
 KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 

@@ -29,7 +29,9 @@ DATA_MANIFEST = "lineage/data.json"  # the data the run trained on: each object'
 STATISTICS, CONSTRAINTS = "statistics.json", "constraints.json"
 BASELINE_FILES = (STATISTICS, CONSTRAINTS)
 
-BASELINE_URI_PATTERN = rf"^s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9]/{PIPELINE_PREFIX}{RUN_ID_PATTERN}/{BASELINE}$"
+# an S3 bucket name: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+BUCKET_NAME_PATTERN = "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+BASELINE_URI_PATTERN = rf"^s3://{BUCKET_NAME_PATTERN}/{PIPELINE_PREFIX}{RUN_ID_PATTERN}/{BASELINE}$"
 BASELINE_URI_RULE = f"s3://<artifacts bucket>/{PIPELINE_PREFIX}<run id>/{BASELINE}"
 # Where the run id stands in a baseline URI split at "/": s3: / "" / bucket / pipeline / <run id> / baseline
 BASELINE_URI_RUN_ID_INDEX = 2 + PIPELINE_PREFIX.count("/") + 1

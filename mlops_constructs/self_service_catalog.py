@@ -11,6 +11,7 @@ from aws_cdk import aws_servicecatalog as servicecatalog
 from constructs import Construct
 
 from config.naming import Names
+from config.parameters import PROJECT_KEYS, SANDBOX_KEYS, STUDIO_KEYS, USER_KEYS, parameter_name
 from config.schema import (
     NAME_MAX_LENGTH,
     NAME_PATTERN,
@@ -24,17 +25,7 @@ from config.schema import (
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.project_mlflow import MlflowTracking
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from mlops_constructs.published_parameters import (
-    PROJECT_KEYS,
-    SANDBOX_KEYS,
-    STUDIO_KEYS,
-    USER_KEYS,
-    PublishedParameters,
-    PublishedStudio,
-    parameter_name,
-    resolved_at_deploy,
-    sandbox_sources,
-)
+from mlops_constructs.published_parameters import PublishedParameters, PublishedStudio, resolved_at_deploy, sandbox_sources
 from mlops_constructs.sandbox import ProjectWork, Sandbox
 from mlops_constructs.service_principals import from_this_account
 from mlops_constructs.studio_user import StudioUser, StudioUserProps

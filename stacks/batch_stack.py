@@ -8,8 +8,9 @@ from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
+from config.parameters import BATCH_KEYS
 from mlops_constructs.batch_scoring import BatchScoring, BatchScoringProps
-from mlops_constructs.published_parameters import BATCH_KEYS, PublishedParameters, PublishedProject, PublishedStudio
+from mlops_constructs.published_parameters import PublishedParameters, PublishedProject, PublishedStudio
 from stacks.endpoint_stack import DeployedModel, model_package_parameter, registry_of
 
 

@@ -8,8 +8,9 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
+from config.parameters import PIPELINE_KEYS
 from mlops_constructs.project_dashboard import MonitoredEndpoint, ProjectDashboard, ProjectDashboardProps
-from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedValues
+from mlops_constructs.published_parameters import PublishedValues
 
 
 class DashboardStack(Stack):

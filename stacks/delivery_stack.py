@@ -16,9 +16,9 @@ from constructs import Construct
 
 from config import DeliveryConfig
 from config.naming import delivery_pipeline
+from config.parameters import registry_parameters
 from mlops_constructs.aspects import platform_rules
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.published_parameters import registry_parameters
 from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket, retained_key
 from stacks.platform_stage import PlatformStage
 

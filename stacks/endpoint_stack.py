@@ -13,12 +13,13 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE
+from config.parameters import ENDPOINT_KEYS
 from mlops_constructs.data_quality_monitor import Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
 from mlops_constructs.inference_api import InferenceApi, InferenceApiProps
 from mlops_constructs.model_endpoint import VARIANT, ModelEndpoint, ModelEndpointProps, ServerlessSettings
 from mlops_constructs.pipeline_triggers import drift_alarm_pattern
 from mlops_constructs.project_dashboard import MonitoredEndpoint
-from mlops_constructs.published_parameters import ENDPOINT_KEYS, PublishedParameters, PublishedProject, PublishedStudio, RegistryInAnotherAccount
+from mlops_constructs.published_parameters import PublishedParameters, PublishedProject, PublishedStudio, RegistryInAnotherAccount
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.service_principals import from_this_account
 

@@ -8,8 +8,9 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from config import NewVpcConfig, PlatformConfig
+from config.parameters import STUDIO_KEYS
 from mlops_constructs.inference_api import ApiGatewayLogging
-from mlops_constructs.published_parameters import STUDIO_KEYS, PublishedParameters
+from mlops_constructs.published_parameters import PublishedParameters
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.studio_domain import StudioDomain, StudioDomainProps
 from mlops_constructs.studio_network import ExistingVpcProps, NewVpcProps, StudioNetwork, StudioNetworkProps

@@ -10,11 +10,12 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from config.naming import Names
+from config.parameters import PIPELINE_KEYS
 from config.schema import StageLink
 from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.pipeline_triggers import PipelineTriggers, PipelineTriggersProps
 from mlops_constructs.project_mlflow import MlflowTracking
-from mlops_constructs.published_parameters import PIPELINE_KEYS, PublishedParameters, PublishedProject, PublishedStudio
+from mlops_constructs.published_parameters import PublishedParameters, PublishedProject, PublishedStudio
 from mlops_constructs.sagemaker_permissions import AwsImage
 from mlops_constructs.training_pipeline import TrainingPipeline, TrainingPipelineProps
 

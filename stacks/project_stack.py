@@ -9,10 +9,11 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from config.naming import Names, cloudformation_execution_role
+from config.parameters import PROJECT_KEYS
 from config.schema import StageLink
 from mlops_constructs.project_mlflow import no_mlflow_arn
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps, RegistryReader
-from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedParameters, PublishedStudio
+from mlops_constructs.published_parameters import PublishedParameters, PublishedStudio
 
 
 def registry_reader(config: PlatformConfig, consumer: StageLink, project: str, *, partition: str = "aws") -> RegistryReader:

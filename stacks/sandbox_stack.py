@@ -8,8 +8,9 @@ from aws_cdk import Duration, Stack
 from constructs import Construct
 
 from config import PlatformConfig, SandboxConfig
+from config.parameters import PROJECT_KEYS, SANDBOX_KEYS, parameter_name
 from mlops_constructs.project_mlflow import MlflowTracking
-from mlops_constructs.published_parameters import PROJECT_KEYS, SANDBOX_KEYS, PublishedParameters, parameter_name, read_parameter, sandbox_sources
+from mlops_constructs.published_parameters import PublishedParameters, read_parameter, sandbox_sources
 from mlops_constructs.sandbox import ProjectWork, Sandbox
 
 

@@ -9,7 +9,8 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from config import PlatformConfig, UserConfig
-from mlops_constructs.published_parameters import USER_KEYS, PublishedParameters, PublishedStudio
+from config.parameters import USER_KEYS
+from mlops_constructs.published_parameters import PublishedParameters, PublishedStudio
 from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
 

@@ -13,9 +13,9 @@ import yaml
 from app import new_app
 from config import ConfigError, load_config, load_delivery_config
 from config.naming import Names, cloudformation_execution_role
+from config.parameters import registry_parameters
 from fidelity.cfn import Deployment
 from fidelity.iam import Call, Policies, evaluate, image_pull, with_key_calls
-from mlops_constructs.published_parameters import registry_parameters
 from tests.conftest import normalize_hashes, synth_stage
 
 ROOT = Path(__file__).resolve().parent.parent

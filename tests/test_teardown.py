@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from config import load_config
-from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, parameter_name
+from config.parameters import PROJECT_KEYS, STUDIO_KEYS, parameter_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import teardown  # noqa: E402

@@ -22,7 +22,7 @@ from config import (
     load_delivery_config,  # noqa: E402
 )
 from config.naming import Names  # noqa: E402
-from mlops_constructs.published_parameters import registry_parameters  # noqa: E402
+from config.parameters import registry_parameters  # noqa: E402
 
 
 def baseline_prefix(package: dict) -> str | None:

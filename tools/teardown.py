@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config import ConfigError, PlatformConfig, load_config  # noqa: E402
-from mlops_constructs.published_parameters import PROJECT_KEYS, STUDIO_KEYS, parameter_name  # noqa: E402
+from config.parameters import PROJECT_KEYS, STUDIO_KEYS, parameter_name  # noqa: E402
 
 GONE_APP_STATES = ("Deleted", "Failed")  # a failed app holds nothing; DeleteApp on it is refused
 NFS_GROUP_PREFIXES = ("security-group-for-inbound-nfs-", "security-group-for-outbound-nfs-")  # SageMaker names them so

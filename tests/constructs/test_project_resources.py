@@ -8,8 +8,9 @@ import pytest
 from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
 
+from config.parameters import PROJECT_KEYS
 from mlops_constructs.project_resources import ProjectResources, ProjectResourcesProps
-from mlops_constructs.published_parameters import PROJECT_KEYS, PublishedProject
+from mlops_constructs.published_parameters import PublishedProject
 from mlops_constructs.studio_network import WorkloadNetwork
 
 NETWORK = WorkloadNetwork("vpc-0123456789abcdef0", "sg-0123456789abcdef0", "pl-63a5400a")

@@ -28,8 +28,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from config.parameters import registry_parameters
 from fidelity.iam import Call, Policies, api_calls_to_iam, evaluate, image_pull, s3_list, s3_object, with_key_calls
-from mlops_constructs.published_parameters import registry_parameters
 from stacks.delivery_stack import IMAGE_PUSH_ACTIONS
 from tests import sfn_harness
 
