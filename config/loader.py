@@ -118,7 +118,7 @@ def _registry_link(config: PlatformConfig, config_dir: Path) -> tuple[StageLink 
                 Problem(
                     f"projects[{i}].name",
                     project.name,
-                    f"has an endpoint but no project of stage {link.stage} registers its models; "
+                    f"serves models (an endpoint or batch scoring) but no project of stage {link.stage} registers them; "
                     f"allowed: {', '.join(sorted(str(t) for t in theirs))} (or deployment.enabled: false)",
                 )
             )
@@ -150,17 +150,7 @@ def _consumers(config: PlatformConfig, config_dir: Path) -> tuple[tuple[StageLin
                 )
             )
             continue
-        consumers.append(
-            StageLink(
-                theirs.stage,
-                theirs.account,
-                theirs.region,
-                served=tuple(p.name for p in theirs.projects if p.deployment.enabled),
-                monitored=tuple(p.name for p in theirs.projects if p.monitors_endpoint),
-                relayed=tuple(p.name for p in theirs.projects if p.monitors_endpoint and p.monitoring.retrain_on_drift),
-                analyzed=tuple(p.name for p in theirs.projects if p.monitors_endpoint and p.monitoring.analyzer == "project"),
-            )
-        )
+        consumers.append(StageLink(theirs.stage, theirs.account, theirs.region, tuple(theirs.projects)))
     return tuple(consumers), problems
 
 

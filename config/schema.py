@@ -475,6 +475,16 @@ class ProjectConfig(_Strict):
         return self.monitoring.enabled and self.serves_endpoint and self.deployment.serverless is None
 
     @property
+    def retrains_on_drift(self) -> bool:
+        """Whether the endpoint's drift alarms start the registry stage's training pipeline."""
+        return self.monitors_endpoint and self.monitoring.retrain_on_drift
+
+    @property
+    def monitor_runs_project_image(self) -> bool:
+        """Whether the endpoint's monitor runs the project's own image (the registry stage's repository), not AWS's analyzer."""
+        return self.monitors_endpoint and self.monitoring.analyzer == "project"
+
+    @property
     def serves_endpoint(self) -> bool:
         return self.deployment.enabled and self.deployment.mode == "endpoint"
 
@@ -573,16 +583,21 @@ class StorageConfig(_Strict):
 
 @dataclass(frozen=True)
 class StageLink:
-    """Another stage of the platform as the loader found it in the config directory: where it runs, and (for a stage that
-    serves this stage's registry) which of its projects run an endpoint and which of those are monitored."""
+    """Another stage of the platform as the loader found it in the config directory: where it runs and, for a stage that
+    serves this stage's registry, its projects (what each serves, monitors and relays is theirs to say)."""
 
     stage: str
     account: str
     region: str
-    served: tuple[str, ...] = ()
-    monitored: tuple[str, ...] = ()
-    relayed: tuple[str, ...] = ()  # monitored with retrain_on_drift: their drift alarms retrain in the registry stage
-    analyzed: tuple[str, ...] = ()  # monitored by the project's own analyzer: the monitor pulls the registry's image
+    projects: tuple[ProjectConfig, ...] = ()
+
+    def serving(self, project: str) -> ProjectConfig | None:
+        """``project`` of that stage when it serves its models (an endpoint or batch scoring), else None."""
+        return next((p for p in self.projects if p.name == project and p.deployment.enabled), None)
+
+    def role_arn(self, name: str, partition: str = "aws") -> str:
+        """The ARN of that stage's role ``name`` (the roles other accounts' policies name have fixed names: ``Names``)."""
+        return f"arn:{partition}:iam::{self.account}:role/{name}"
 
 
 class PlatformConfig(_Strict):

@@ -68,7 +68,7 @@ def model_package_parameter(scope: Construct, config: PlatformConfig, project: P
 def drift_alarm_name_prefix(config: PlatformConfig, project: ProjectConfig) -> str:
     """The prefix of the endpoint's drift alarm names: with ``retrain_on_drift`` it is the registry
     stage's pipeline's drift prefix (so the alarm retrains there), plus this stage's name."""
-    if project.monitoring.retrain_on_drift:
+    if project.retrains_on_drift:
         return f"{config.registry_names.retraining_drift_alarm_prefix(project.name)}{config.stage}-"
     return config.names.notifying_drift_alarm_prefix(project.name)
 
@@ -183,7 +183,7 @@ class EndpointStack(Stack):
             )
             self.monitor = DataQualityMonitor(self, "Monitor", props=monitor_props)
             self.monitor.node.add_dependency(self.endpoint)
-            if monitoring.retrain_on_drift and config.registry_in_another_account:
+            if project.retrains_on_drift and config.registry_in_another_account:
                 self._relay_drift_alarms(config, project, monitor_props.alarm_name_prefix)
         self.shown = self._dashboard_view(project, monitor_props)
         api = deployment.api

@@ -94,7 +94,9 @@ class TrainingPipelineStack(Stack):
             ),
         )
         self.drift_admissions = [
-            self._admit_drift_alarms(config, project.name, consumer) for consumer in config.consumers if project.name in consumer.relayed
+            self._admit_drift_alarms(config, project.name, consumer)
+            for consumer in config.consumers
+            if (served := consumer.serving(project.name)) is not None and served.retrains_on_drift
         ]
         PublishedParameters(
             self,
@@ -118,7 +120,7 @@ class TrainingPipelineStack(Stack):
         statement_id = f"{config.names.project(project)}-from-{consumer.stage}"
         if len(statement_id) > EVENT_BUS_STATEMENT_ID_MAX:  # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutPermission.html
             statement_id = statement_id[: EVENT_BUS_STATEMENT_ID_MAX - 17] + "-" + hashlib.sha256(statement_id.encode()).hexdigest()[:16]
-        relay = f"arn:{self.partition}:iam::{consumer.account}:role/{Names(config.prefix, consumer.stage).drift_relay_role(project)}"
+        relay = consumer.role_arn(Names(config.prefix, consumer.stage).drift_relay_role(project), self.partition)
         return CfnResource(
             self,
             f"DriftFrom{''.join(part.capitalize() for part in consumer.stage.split('-'))}",

@@ -93,28 +93,23 @@ class PlatformStage(Stage):
             raise ConfigError("the model_packages_file", missing_baselines)
         if config.registry_in_another_account:
             self._require_registry_pins(config, model_packages)
-        # Without pins (a local synth), every endpoint takes its package as a stack parameter; with
-        # pins (the delivery pipeline), only projects that have an approved package get an endpoint.
+
+        # Without pins (a local synth), every endpoint or batch scoring takes its package as a stack parameter; with
+        # pins (the delivery pipeline), only projects that have an approved package get one.
+        def serving(kind: Any) -> list[Any]:
+            return [p for p in config.projects if kind(p) and (model_packages is None or p.name in model_packages)]
+
+        def deployed(p: Any) -> DeployedModel | None:
+            return None if model_packages is None else model_packages[p.name]
+
         self.endpoints = per_project(
-            EndpointStack,
-            "endpoint",
-            "endpoint and API",
-            stateful=False,
-            projects=[p for p in config.projects if p.serves_endpoint and (model_packages is None or p.name in model_packages)],
-            deployed=lambda p: None if model_packages is None else model_packages[p.name],
+            EndpointStack, "endpoint", "endpoint and API", stateful=False, projects=serving(lambda p: p.serves_endpoint), deployed=deployed
         )
-        for name, endpoint_stack in self.endpoints.items():
-            self._reads_project_and_network(endpoint_stack, name)
         self.batches = per_project(
-            BatchScoringStack,
-            "batch",
-            "batch scoring",
-            stateful=False,
-            projects=[p for p in config.projects if p.scores_batch and (model_packages is None or p.name in model_packages)],
-            deployed=lambda p: None if model_packages is None else model_packages[p.name],
+            BatchScoringStack, "batch", "batch scoring", stateful=False, projects=serving(lambda p: p.scores_batch), deployed=deployed
         )
-        for name, batch_stack in self.batches.items():
-            self._reads_project_and_network(batch_stack, name)
+        for name, serving_stack in [*self.endpoints.items(), *self.batches.items()]:
+            self._reads_project_and_network(serving_stack, name)
         self.dashboards = per_project(
             DashboardStack,
             "dashboard",

@@ -16,18 +16,18 @@ from mlops_constructs.project_resources import ProjectResources, ProjectResource
 from mlops_constructs.published_parameters import PublishedParameters, PublishedStudio
 
 
-def registry_reader(config: PlatformConfig, consumer: StageLink, project: str, *, partition: str = "aws") -> RegistryReader:
-    """The roles of ``consumer`` (a stage in another account) that use ``project``'s registered models: its model role (the
-    artifact, the image), its monitor role where it monitors the endpoint (the baseline; the image where the project's own
-    analyzer runs), and its CloudFormation role (the packages)."""
+def registry_reader(config: PlatformConfig, consumer: StageLink, project: ProjectConfig, *, partition: str = "aws") -> RegistryReader:
+    """The roles of ``consumer`` (a stage in another account) that use the models of ``project`` (its project of that name):
+    its model role (the artifact, the image), its monitor role where it monitors the endpoint (the baseline; the image
+    where the project's own analyzer runs), and its CloudFormation role (the packages)."""
     names = Names(config.prefix, consumer.stage)
-    model, monitor = (f"arn:{partition}:iam::{consumer.account}:role/{name}" for name in (names.model_role(project), names.monitor_role(project)))
+    model, monitor = (consumer.role_arn(name, partition) for name in (names.model_role(project.name), names.monitor_role(project.name)))
     return RegistryReader(
         stage=consumer.stage,
         account=consumer.account,
         deployer=cloudformation_execution_role(consumer.account, consumer.region, partition),
-        readers=[model, *([monitor] if project in consumer.monitored else [])],
-        pullers=[model, *([monitor] if project in consumer.analyzed else [])],
+        readers=[model, *([monitor] if project.monitors_endpoint else [])],
+        pullers=[model, *([monitor] if project.monitor_runs_project_image else [])],
     )
 
 
@@ -55,8 +55,8 @@ class ProjectStack(Stack):
             ),
         )
         for consumer in config.consumers:
-            if project.name in consumer.served:
-                self.resources.share_registry(registry_reader(config, consumer, project.name, partition=self.partition))
+            if (served := consumer.serving(project.name)) is not None:
+                self.resources.share_registry(registry_reader(config, consumer, served, partition=self.partition))
         PublishedParameters(
             self,
             "Parameters",

@@ -73,13 +73,9 @@ def test_each_stage_knows_the_other_account(stages):
     assert prod.registry_in_another_account and prod.registry_account == DEV
     assert not dev.registry_in_another_account
     (consumer,) = dev.consumers
-    assert (consumer.stage, consumer.account, consumer.served, consumer.monitored, consumer.relayed) == (
-        "prod",
-        PROD,
-        ("churn", "fraud"),
-        ("churn", "fraud"),
-        ("churn", "fraud"),
-    )
+    assert (consumer.stage, consumer.account, consumer.region) == ("prod", PROD, "us-east-1")
+    assert [consumer.serving(p).name for p in ("churn", "fraud")] == ["churn", "fraud"] and consumer.serving("other") is None
+    assert consumer.serving("churn") == prod.project("churn")  # the consumer's own project: its monitoring, its relays
     # the shipped configs keep one account: nothing is shared
     assert load_config("dev").consumers == () and not load_config("prod").registry_in_another_account
 
