@@ -37,12 +37,13 @@ class ProjectWork:
         cls, names: Names, user: str, project: str, *, codecommit_repository: str | None = None, mlflow: MlflowTracking | None = None
     ) -> ProjectWork:
         """The work of ``user`` in ``project`` (either may be a token): the sandbox's and the project's parameters of this
-        stage, and which package the project's endpoint serves in each stage of the platform (``mlops status``)."""
+        stage, and which package the project's endpoint or batch scoring serves in each stage of the platform (``mlops status``)."""
         return cls(
             parameter_patterns=(
                 f"{names.sandbox_parameters(user, project)}/*",
                 f"{names.project_parameters(project)}/*",
                 f"{Names(names.prefix, '*').endpoint_parameters(project)}/*",
+                f"{Names(names.prefix, '*').batch_parameters(project)}/*",
             ),
             pipeline_guard=names.pipeline_guard(project),
             state_machine=names.training_state_machine(project),

@@ -2,7 +2,8 @@
 
 Everything is found through the SSM parameters the platform's stacks publish under the stage's namespace
 (``/<prefix>/<stage>``): the sandbox's (``sandboxes/<user>/<project>/``), the project's
-(``projects/<project>/``), its pipeline's (``.../pipeline/``) and its endpoint's (``.../endpoint/``). The
+(``projects/<project>/``), its pipeline's (``.../pipeline/``) and its endpoint's (``.../endpoint/``) or batch
+scoring's (``.../batch/``). The
 sandbox grants exactly the calls in ``PERMISSIONS`` on that project's resources.
 """
 
@@ -87,6 +88,11 @@ class Project:
     def endpoint(self, stage: str, key: str) -> str:
         return f"/{self.prefix}/{stage}/projects/{self.project}/endpoint/{key}"
 
+    def serving(self, stage: str) -> dict[str, str]:
+        """Where ``stage`` publishes the package it serves, by how it serves it: its endpoint's parameter, or its batch
+        scoring's (a project of a stage has one of the two, or neither)."""
+        return {how: f"/{self.prefix}/{stage}/projects/{self.project}/{how}/model-package-arn" for how in SERVING}
+
     def parameters_read(self, stages: list[str]) -> list[str]:
         """Every parameter the command may read (``publish``, ``run``, ``status --stages``): what the sandbox must grant
         and the stacks must publish (the tests hold both to this list)."""
@@ -94,8 +100,11 @@ class Project:
             *(self.sandbox(k) for k in ("artifacts-bucket-name", "artifacts-prefix", "key-arn")),
             self.own("model-package-group-name"),
             *(self.pipeline(k) for k in ("start-function-arn", "state-machine-arn")),
-            *(self.endpoint(stage, "model-package-arn") for stage in stages),
+            *(name for stage in stages for name in self.serving(stage).values()),
         ]
+
+
+SERVING = ("endpoint", "batch")  # the stacks that publish the package a stage serves (Names.endpoint_parameters, batch_parameters)
 
 
 class Parameters:
@@ -248,15 +257,16 @@ def origin(metadata: dict[str, str]) -> str:
 
 
 def status(clients, p: Project, *, stages: list[str], limit: int) -> tuple[list[PackageRow], list[dict]]:
-    """The newest ``limit`` packages of the project's group (approval, origin, and the stages whose endpoint serves
-    each), and the pipeline's latest runs (none when this stage has no pipeline)."""
+    """The newest ``limit`` packages of the project's group (approval, origin, and the stages whose endpoint or batch
+    scoring serves each), and the pipeline's latest runs (none when this stage has no pipeline)."""
     params = Parameters(clients["ssm"])
     group = params.get(p.own("model-package-group-name"), missing=f"no project {p.project} in {p.namespace}")
     serving: dict[str, list[str]] = {}
     for stage in stages:
-        arn = params.find(p.endpoint(stage, "model-package-arn"))
-        if arn is not None:
-            serving.setdefault(arn, []).append(stage)
+        for how, name in p.serving(stage).items():
+            arn = params.find(name)
+            if arn is not None:
+                serving.setdefault(arn, []).append(stage if how == "endpoint" else f"{stage} ({how})")
     sagemaker = clients["sagemaker"]
     summaries = sagemaker.list_model_packages(ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending", MaxResults=limit)[
         "ModelPackageSummaryList"

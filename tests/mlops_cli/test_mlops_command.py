@@ -192,11 +192,12 @@ def test_status_shows_packages_approval_origin_and_the_stages_serving_them(world
     sagemaker = boto3.client("sagemaker")
     (summary,) = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     world["ssm"].put_parameter(Name="/mlops/prod/projects/churn/endpoint/model-package-arn", Value=summary["ModelPackageArn"], Type="String")
-    code, lines = mlops("status", "--stages", "dev,prod")
+    world["ssm"].put_parameter(Name="/mlops/qa/projects/churn/batch/model-package-arn", Value=summary["ModelPackageArn"], Type="String")
+    code, lines = mlops("status", "--stages", "dev,prod,qa")
     assert code == 0
     header, row = lines[1], lines[2]
     assert header.split()[:2] == ["version", "approval"]
-    assert "PendingManualApproval" in row and "published by alice at 0a1b2c3d" in row and row.endswith("prod")
+    assert "PendingManualApproval" in row and "published by alice at 0a1b2c3d" in row and row.endswith("prod, qa (batch)")
     assert any(line.strip().startswith("publish-") and "SUCCEEDED" in line for line in lines[3:])
 
 
@@ -293,5 +294,8 @@ def test_every_parameter_the_command_reads_is_one_the_stage_publishes(dev):
         for r in template["Resources"].values()
         if r["Type"] == "AWS::SSM::Parameter" and isinstance(r["Properties"].get("Name"), str)
     }
-    read = set(work.Project(NS, "churn", "alice").parameters_read(["dev"]))
-    assert read <= published, read - published
+    project = work.Project(NS, "churn", "alice")
+    read = set(project.parameters_read(["dev"]))
+    # churn is served by an endpoint in dev: its batch scoring's parameter is the one alternative not published
+    assert read - published == {project.serving("dev")["batch"]}, read - published
+    assert project.serving("dev")["endpoint"] in published
