@@ -109,10 +109,7 @@ class BatchScoring(Construct):
         run = sfn.Pass(
             self,
             "PrepareRun",
-            parameters={
-                "runId.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)",
-                "trigger.$": "States.JsonToString($)",
-            },
+            parameters={"runId.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)"},
             result_path="$.run",
         )
         names = sfn.Pass(
