@@ -99,6 +99,17 @@ def test_a_pushed_image_also_carries_the_commit_it_was_built_from(ecr, capsys):
     assert "no commit id in the build's environment" in capsys.readouterr().out
 
 
+def test_the_guard_reads_back_the_commit_and_digest_of_the_shipped_image(ecr, monkeypatch):
+    """The two ends of the commit tag, packaged apart (this tool, the guard Lambda): what one pushes the other reads."""
+    logic = guard_harness.guard_logic(monkeypatch)
+    ship_image.ship(ecr, REGISTRY, REPOSITORIES, TAG, runner=Docker(), commit="0a1b2c3d4e5f", sleep=lambda s: None, wait_s=30)
+    settings = logic.Settings("machine", "topic", "churn", "/queue", "sandbox/", "mlops-dev-churn", TAG)
+    image = logic.image_identity(ecr, settings, lambda *a, **k: None)
+    (detail,) = ecr.describe_images(repositoryName="mlops-dev-churn", imageIds=[{"imageTag": TAG}])["imageDetails"]
+    assert image == {"imageDigest": detail["imageDigest"], "imageCommit": "0a1b2c3d4e5f"}
+    assert ship_image.COMMIT_TAG_PREFIX == logic.COMMIT_TAG_PREFIX
+
+
 def test_an_image_every_repository_has_is_not_built_again_and_trains_nothing(ecr):
     _ship(ecr, Docker())
     again = Docker()
