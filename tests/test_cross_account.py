@@ -174,11 +174,11 @@ def test_prod_reads_nothing_of_devs_parameters_and_relays_its_drift_alarms(stage
     prod = stages["prod_deployment"]
     for stack, template in prod.templates.items():
         assert "/mlops/dev/" not in json.dumps(template), stack  # CloudFormation cannot read another account's parameters
-    rules = {stack: r for stack, _, r in _resources(prod.templates, "AWS::Events::Rule") if "DriftRelay" in json.dumps(r) or "Targets" in r}
+    dev_bus = f"arn:aws:events:us-east-1:{DEV}:event-bus/default"
     relays = [
         (stack, r)
-        for stack, r in rules.items()
-        if any(t["Arn"] == f"arn:aws:events:us-east-1:{DEV}:event-bus/default" for t in r["Properties"].get("Targets", []))
+        for stack, _, r in _resources(prod.templates, "AWS::Events::Rule")
+        if any(t["Arn"] == dev_bus for t in r["Properties"].get("Targets", []))
     ]
     assert sorted(stack for stack, _ in relays) == ["mlops-prod-endpoint-churn", "mlops-prod-endpoint-fraud"]
     for stack, rule in relays:

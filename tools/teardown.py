@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config import ConfigError, PlatformConfig, load_config  # noqa: E402
 from config.parameters import PROJECT_KEYS, STUDIO_KEYS, parameter_name  # noqa: E402
 
+# what a project stack retains (its buckets, key, repository and registry), as its parameters name them
+RETAINED_PROJECT_KEYS = ("data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn", "repository-name", "model-package-group-name")
 GONE_APP_STATES = ("Deleted", "Failed")  # a failed app holds nothing; DeleteApp on it is refused
 NFS_GROUP_PREFIXES = ("security-group-for-inbound-nfs-", "security-group-for-outbound-nfs-")  # SageMaker names them so
 
@@ -94,7 +96,10 @@ def teardown(config: PlatformConfig, clients: Clients, *, timeout: float = 1800,
     """Steps 1-5 of the module docstring for the stage ``config`` describes; idempotent (a second run finds less)."""
     names, sm, ec2, efs, ssm = config.names, clients.sagemaker, clients.ec2, clients.efs, clients.ssm
     report = Report()
-    studio = {key: _parameter(ssm, parameter_name(names.studio_parameters, STUDIO_KEYS, key)) for key in STUDIO_KEYS}
+    studio = {
+        key: _parameter(ssm, parameter_name(names.studio_parameters, STUDIO_KEYS, key))
+        for key in ("domain-id", "vpc-id", "studio-security-group-id", "endpoints-security-group-id")
+    }
     domain_id, vpc_id = studio["domain-id"], studio["vpc-id"]
     home_efs = None
     if domain_id is not None:
@@ -135,8 +140,8 @@ def teardown(config: PlatformConfig, clients: Clients, *, timeout: float = 1800,
         _delete_groups(ec2, nfs_groups, report)
     for project in config.projects:
         path = names.project_parameters(project.name)
-        values = {k: _parameter(ssm, parameter_name(path, PROJECT_KEYS, k)) for k in PROJECT_KEYS if k != "mlflow-arn"}
-        kept = ", ".join(f"{k} {v}" for k, v in values.items() if v and k.endswith(("bucket-name", "key-arn", "repository-name", "group-name")))
+        values = {k: _parameter(ssm, parameter_name(path, PROJECT_KEYS, k)) for k in RETAINED_PROJECT_KEYS}
+        kept = ", ".join(f"{k} {v}" for k, v in values.items() if v)
         if kept:
             report.kept.append(f"project {project.name}: {kept} (retained by its stack)")
     return report
