@@ -66,15 +66,9 @@ class Clients:
     ssm: Any
 
 
-def _pages(call: Callable[..., dict], key: str, **params: Any) -> list[dict]:
-    """Every item of a paginated List call (NextToken)."""
-    items, token = [], None
-    while True:
-        page = call(**params, **({"NextToken": token} if token else {}))
-        items += page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
-            return items
+def _all(client: Any, operation: str, key: str, **params: Any) -> list[dict]:
+    """Every item of a List call, through botocore's paginator for it."""
+    return [item for page in client.get_paginator(operation).paginate(**params) for item in page.get(key, [])]
 
 
 def _wait(what: str, done: Callable[[], bool], *, timeout: float, interval: float) -> None:
@@ -150,7 +144,7 @@ def teardown(config: PlatformConfig, clients: Clients, *, timeout: float = 1800,
 def _empty_domain(sm: Any, domain_id: str, report: Report, *, timeout: float, interval: float) -> None:
     """Apps, then spaces, then user profiles: each kind gone before the next (a space with an app, a profile with a
     private space cannot be deleted)."""
-    for app in _pages(sm.list_apps, "Apps", DomainIdEquals=domain_id):
+    for app in _all(sm, "list_apps", "Apps", DomainIdEquals=domain_id):
         if app["Status"] in GONE_APP_STATES or app["Status"] == "Deleting":
             continue
         owner = {"SpaceName": app["SpaceName"]} if app.get("SpaceName") else {"UserProfileName": app["UserProfileName"]}
@@ -158,21 +152,21 @@ def _empty_domain(sm: Any, domain_id: str, report: Report, *, timeout: float, in
         report.deleted.append(f"app {app['AppType']}/{app['AppName']} of {next(iter(owner.values()))}")
     _wait(
         f"the apps of domain {domain_id} to be deleted",
-        lambda: all(a["Status"] in GONE_APP_STATES for a in _pages(sm.list_apps, "Apps", DomainIdEquals=domain_id)),
+        lambda: all(a["Status"] in GONE_APP_STATES for a in _all(sm, "list_apps", "Apps", DomainIdEquals=domain_id)),
         timeout=timeout,
         interval=interval,
     )
     for kind, lister, key, name_key, deleter in (
-        ("space", sm.list_spaces, "Spaces", "SpaceName", sm.delete_space),
-        ("user profile", sm.list_user_profiles, "UserProfiles", "UserProfileName", sm.delete_user_profile),
+        ("space", "list_spaces", "Spaces", "SpaceName", sm.delete_space),
+        ("user profile", "list_user_profiles", "UserProfiles", "UserProfileName", sm.delete_user_profile),
     ):
-        for item in _pages(lister, key, DomainIdEquals=domain_id):
+        for item in _all(sm, lister, key, DomainIdEquals=domain_id):
             if item["Status"] != "Deleting":
                 deleter(DomainId=domain_id, **{name_key: item[name_key]})
                 report.deleted.append(f"{kind} {item[name_key]}")
         _wait(
             f"the {kind}s of domain {domain_id} to be deleted",
-            lambda lister=lister, key=key: not _pages(lister, key, DomainIdEquals=domain_id),
+            lambda lister=lister, key=key: not _all(sm, lister, key, DomainIdEquals=domain_id),
             timeout=timeout,
             interval=interval,
         )
