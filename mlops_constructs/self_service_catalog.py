@@ -57,6 +57,67 @@ STUDIO_PROJECT_NAME, STUDIO_PROJECT_ID = "SageMakerProjectName", "SageMakerProje
 STUDIO_VISIBILITY_TAG = ("sagemaker:studio-visibility", "true")  # lists a product under Studio's organization templates
 
 
+def grant_studio_project_creation(scope: Construct, role: iam.IRole, names: Names) -> iam.ManagedPolicy:
+    """Let ``role`` (a configured Studio user's) create SageMaker projects from this stage's project product in Studio,
+    through a managed policy of its own in ``scope`` (the role's inline policies are kept for its sandboxes: 10,240 characters).
+
+    Studio lists the organization templates the role may see (``servicecatalog:SearchProducts``, Service Catalog's
+    end-user view), reads the chosen one's launch path and parameters, and ``sagemaker:CreateProject`` provisions it
+    with the caller's own ``servicecatalog:ProvisionProduct`` (then the launch role builds the stack). The kinds of
+    actions are those AWS's ``AmazonSageMakerFullAccess`` grants for projects (Service Catalog's end-user reads and
+    provisioning, SageMaker's project calls), narrowed with the Service Authorization Reference's resource types and
+    condition keys (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsservicecatalog.html): the
+    product actions to products tagged as a Studio template of this platform stage (``Product`` takes ``aws:ResourceTag``),
+    so never the sandbox or user product, nor another stage's; the provisioned products' state to the caller's own
+    (``servicecatalog:userLevel`` self). Updating, terminating and deleting projects stay with the platform engineers (a
+    project's data is retained either way). Not yet exercised against a live Studio.
+    """
+    arn = f"arn:{Aws.PARTITION}"
+    products = f"{arn}:catalog:{Aws.REGION}:{Aws.ACCOUNT_ID}:product/*"
+    projects = f"{arn}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:project/*"
+    template_tags = {f"aws:ResourceTag/{key}": value for key, value in {**names.tags, STUDIO_VISIBILITY_TAG[0]: STUDIO_VISIBILITY_TAG[1]}.items()}
+    statements = [
+        iam.PolicyStatement(
+            sid="StudioProjectTemplates",
+            actions=[
+                "servicecatalog:DescribeProduct",
+                "servicecatalog:ListLaunchPaths",
+                "servicecatalog:DescribeProvisioningParameters",
+                "servicecatalog:DescribeProvisioningArtifact",
+                "servicecatalog:ProvisionProduct",
+            ],
+            resources=[products],
+            conditions={"StringEquals": template_tags},
+        ),
+        iam.PolicyStatement(
+            sid="StudioProjects", actions=["sagemaker:CreateProject", "sagemaker:DescribeProject", "sagemaker:AddTags"], resources=[projects]
+        ),
+        iam.PolicyStatement(
+            sid="StudioProjectListings",
+            actions=["servicecatalog:SearchProducts", "sagemaker:ListProjects", "sagemaker:GetSagemakerServicecatalogPortfolioStatus"],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="StudioOwnProvisionedProjects",
+            actions=["servicecatalog:DescribeProvisionedProduct", "servicecatalog:DescribeRecord"],
+            resources=["*"],
+            conditions={"StringEquals": {"servicecatalog:userLevel": "self"}},
+        ),
+    ]
+    policy = iam.ManagedPolicy(
+        scope, "StudioProjectsPolicy", description="Create SageMaker projects from the stage's Studio template", statements=statements, roles=[role]
+    )
+    acknowledge_wildcards(
+        policy,
+        reason="Studio project templates: product ids and project names are only known at run time; the product actions are "
+        "held to this stage's Studio template by its tags, the provisioned products' state to the caller's own "
+        "(servicecatalog:userLevel self), and SearchProducts, ListProjects, GetSagemakerServicecatalogPortfolioStatus, "
+        "DescribeProvisionedProduct and DescribeRecord support no resource-level permissions",
+        resources=[products, projects, "*"],
+    )
+    return policy
+
+
 def _email_parameter(scope: Construct, construct_id: str, *, description: str) -> str:
     return CfnParameter(
         scope,

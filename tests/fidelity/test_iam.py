@@ -980,3 +980,49 @@ def test_every_call_from_inside_the_vpc_passes_its_endpoints_policy(actor_calls,
     denied = [str(r) for p, calls in by_policies.values() for r in evaluate(p, calls) if not r.allowed]
     print(f"\nVPC endpoint policies: {len(inside)} calls of jobs and models through their endpoints, denied: {len(denied)}")
     assert denied == [] and len(inside) > 300
+
+
+def test_configured_users_create_projects_from_this_stages_studio_template_only(deployments):
+    """Studio > Projects > Organization templates: a configured user's role sees and provisions the stage's project product
+    (tagged as a Studio template), and creates the SageMaker project; never the sandbox or user product (which would link
+    anyone to any project's data), nor the same product of another stage."""
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    role = d.ssm_value("/mlops/dev/users/alice/role-arn")
+    catalog = f"arn:aws:catalog:{d.region}:{d.account}"
+    products = {
+        d.resolve("mlops-dev-self-service", r["Properties"]["Name"]): (
+            f"{catalog}:product/{d.ref('mlops-dev-self-service', lid)}",
+            tuple((f"aws:ResourceTag/{t['Key']}", t["Value"]) for t in r["Properties"]["Tags"]),
+        )
+        for lid, r in _resources(d, "mlops-dev-self-service", "AWS::ServiceCatalog::CloudFormationProduct")
+    }
+    assert set(products) == {"mlops-dev ML project", "mlops-dev Studio user", "mlops-dev Project sandbox"}
+    template_reads = ["DescribeProduct", "ListLaunchPaths", "DescribeProvisioningParameters", "DescribeProvisioningArtifact"]
+
+    def product_calls(name: str, why: str, tags=None) -> list[Call]:
+        arn, own_tags = products[name]
+        return [Call(role, f"servicecatalog:{a}", arn, tags or own_tags, why) for a in [*template_reads, "ProvisionProduct"]]
+
+    project = f"arn:aws:sagemaker:{d.region}:{d.account}:project/churn-forecast"
+    needed = product_calls("mlops-dev ML project", "the stage's project template") + [
+        Call(role, "servicecatalog:SearchProducts", "*", why="Studio lists the templates"),
+        Call(role, "sagemaker:ListProjects", "*", why="Studio lists projects"),
+        Call(role, "sagemaker:GetSagemakerServicecatalogPortfolioStatus", "*", why="Studio checks projects are enabled"),
+        Call(role, "sagemaker:CreateProject", project, why="create the project"),
+        Call(role, "sagemaker:DescribeProject", project, why="its status"),
+        Call(role, "servicecatalog:DescribeProvisionedProduct", "*", (("servicecatalog:userLevel", "self"),), "own provisioned project"),
+    ]
+    prod_tags = tuple((k, "prod" if k == "aws:ResourceTag/stage" else v) for k, v in products["mlops-dev ML project"][1])
+    never = [
+        *product_calls("mlops-dev Project sandbox", "the sandbox product links anyone to any project's data"),
+        *product_calls("mlops-dev Studio user", "the user product"),
+        *product_calls("mlops-dev ML project", "another stage's project template", prod_tags),
+        Call(role, "servicecatalog:DescribeProvisionedProduct", "*", (("servicecatalog:userLevel", "account"),), "others' provisioned products"),
+        Call(role, "servicecatalog:TerminateProvisionedProduct", "*", (("servicecatalog:userLevel", "self"),), "terminating stays with engineers"),
+        Call(role, "sagemaker:DeleteProject", project, why="deleting stays with the platform engineers"),
+        Call(role, "sagemaker:UpdateProject", project, why="updating stays with the platform engineers"),
+    ]
+    allowed, denied = evaluate(dev, needed), evaluate(dev, never)
+    assert all(r.allowed for r in allowed), [str(r) for r in allowed if not r.allowed]
+    assert not any(r.allowed for r in denied), [str(r) for r in denied if r.allowed]
