@@ -16,9 +16,15 @@ from config.schema import MlflowConfig
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.studio_domain import sagemaker_role
 
-# What a client of the project's MLflow calls: its REST API (IAM prefix sagemaker-mlflow), and SageMaker's presigned URL and
-# description of the server for the UI. https://docs.aws.amazon.com/sagemaker/latest/dg/mlflow-create-tracking-server-iam.html
+# What a client of the project's MLflow calls: its REST API, and SageMaker's presigned URL and description of the server for
+# the UI. AWS authorizes the REST API differently per kind: a tracking server's under the IAM prefix sagemaker-mlflow
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/mlflow-create-tracking-server-iam.html; requests signed for
+# sagemaker-mlflow), an MLflow app's as sagemaker:CallMlflowAppApi on the app (requests signed for sagemaker, as AWS's
+# sagemaker-mlflow plugin does; Service Authorization Reference: CallMlflowAppApi, resource type mlflow-app). An app's calls
+# are not sagemaker-mlflow actions: granting those alone denied every run logged to the default (app) MLflow.
 MLFLOW_API = "sagemaker-mlflow:*"
+SERVER_API = {"app": ["sagemaker:CallMlflowAppApi"], "tracking_server": [MLFLOW_API]}
+SERVER_API["either"] = [*SERVER_API["app"], *SERVER_API["tracking_server"]]
 SERVER_ACTIONS = {
     "app": ["sagemaker:CreatePresignedMlflowAppUrl", "sagemaker:DescribeMlflowApp"],
     "tracking_server": ["sagemaker:CreatePresignedMlflowTrackingServerUrl", "sagemaker:DescribeMlflowTrackingServer"],
@@ -47,21 +53,20 @@ class MlflowTracking:
         key is the client's already)."""
         store = f"{layout.MLFLOW_PREFIX}*"
         return [
-            iam.PolicyStatement(actions=[MLFLOW_API, *SERVER_ACTIONS[self.server]], resources=[self.arn]),
+            iam.PolicyStatement(actions=[*SERVER_API[self.server], *SERVER_ACTIONS[self.server]], resources=[self.arn]),
             iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[artifacts_bucket.arn_for_objects(store)]),
             iam.PolicyStatement(
                 actions=["s3:ListBucket"], resources=[artifacts_bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": [store]}}
             ),
         ]
 
-    @staticmethod
-    def acknowledge_client(construct: Construct, artifacts_bucket: s3.IBucket) -> None:
+    def acknowledge_client(self, construct: Construct, artifacts_bucket: s3.IBucket) -> None:
         """The cdk-nag findings of :meth:`client_statements`, acknowledged on ``construct`` (the role or policy holding them)."""
         acknowledge_wildcards(
             construct,
             reason="The project's MLflow: the actions of its REST API (sagemaker-mlflow) on that one server, whatever the MLflow "
             "client's version calls; its artifact store is mlflow/ of the project's artifacts bucket.",
-            actions=[MLFLOW_API],
+            actions=SERVER_API[self.server],
             resources=[artifacts_bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*")],
         )
 

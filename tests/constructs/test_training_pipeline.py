@@ -666,9 +666,10 @@ def test_with_mlflow_the_training_job_logs_its_run_there_and_the_package_names_i
     definition = definition_of(template)
     environment = definition["States"]["Train"]["Parameters"]["Environment"]
     assert environment == {"MLFLOW_TRACKING_URI": MLFLOW_ARN, "MLFLOW_EXPERIMENT_NAME": "churn"}
-    # the job role may use that MLflow (its API, its artifact store), and no other
+    # the job role may use that MLflow (an app's API is sagemaker:CallMlflowAppApi, its artifact store), and no other
     policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
-    assert '"sagemaker-mlflow:*"' in policies and MLFLOW_ARN in policies and "mlflow-app/*" not in policies
+    assert '"sagemaker:CallMlflowAppApi"' in policies and MLFLOW_ARN in policies and "mlflow-app/*" not in policies
+    assert "sagemaker-mlflow" not in policies  # a tracking server's actions: they authorize nothing on an app
     assert run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(0.93))["status"] == "SUCCEEDED"
     (summary,) = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     metadata = boto3.client("sagemaker").describe_model_package(ModelPackageName=summary["ModelPackageArn"])["CustomerMetadataProperties"]

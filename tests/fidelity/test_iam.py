@@ -105,26 +105,20 @@ def state_machine_calls(run) -> list[Call]:
     return calls
 
 
-# The IAM engine's data lists only mlflow-tracking-server as the resource of sagemaker-mlflow's actions (its data predates
-# the serverless MLflow apps: on an mlflow-app ARN it answers "no.resource.types"). The MLflow client's API calls are judged
-# on the tracking-server form (the longest-names stage runs one); on an app, the calls the engine knows (its presigned URL,
-# the artifact store) are judged, and ``MLFLOW_APP_API_UNJUDGED`` counts the others.
-MLFLOW_APP_API_UNJUDGED: list[str] = []
-
-
 def _mlflow_client_calls(role: str, tracking: str, artifacts_bucket: str, why: str) -> list[Call]:
-    """What an MLflow client (a training job, a sandbox user) does with the project's MLflow at ``tracking``."""
+    """What an MLflow client (a training job, a sandbox user) does with the project's MLflow at ``tracking``: an app's REST
+    API is authorized as sagemaker:CallMlflowAppApi, a tracking server's as sagemaker-mlflow's actions."""
     app = ":mlflow-app/" in tracking
     calls = [
         Call(role, "sagemaker:CreatePresignedMlflowAppUrl" if app else "sagemaker:CreatePresignedMlflowTrackingServerUrl", tracking, why=why),
         Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts_bucket}/mlflow/1/abc/artifacts/model/model.joblib", why=f"{why}: artifacts"),
         Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts_bucket}/mlflow/1/abc/artifacts/model/model.joblib", why=f"{why}: artifacts"),
     ]
-    api = [Call(role, f"sagemaker-mlflow:{a}", tracking, why=why) for a in ("CreateExperiment", "CreateRun", "LogBatch", "UpdateRun", "SearchRuns")]
     if app:
-        MLFLOW_APP_API_UNJUDGED.extend(str(c) for c in api)
-        return calls
-    return calls + api
+        return [*calls, Call(role, "sagemaker:CallMlflowAppApi", tracking, why=f"{why}: its REST API")]
+    return calls + [
+        Call(role, f"sagemaker-mlflow:{a}", tracking, why=why) for a in ("CreateExperiment", "CreateRun", "LogBatch", "UpdateRun", "SearchRuns")
+    ]
 
 
 def job_role_calls(run) -> list[Call]:
@@ -597,7 +591,7 @@ def mlops_must_never(deployment, role: str, user: str, project: str, other: str,
             [
                 Call(
                     role,
-                    "sagemaker-mlflow:SearchRuns" if ":mlflow-tracking-server/" in other_mlflow else "sagemaker:CreatePresignedMlflowAppUrl",
+                    "sagemaker-mlflow:SearchRuns" if ":mlflow-tracking-server/" in other_mlflow else "sagemaker:CallMlflowAppApi",
                     other_mlflow,
                     why=f"{why} reach {other}'s MLflow",
                 ),
@@ -705,7 +699,6 @@ def test_every_actor_can_make_every_call_it_needs(actor_calls):
     denied = [f"{actor}: {r}" for actor, rs in results.items() for r in rs if not r.allowed]
     total = sum(len(rs) for rs in results.values())
     print(f"\nIAM: {len(results)} actors, {total} calls evaluated (identity and resource side), denied: {len(denied)}")
-    print(f"  not judged (the engine's data has no mlflow-app resource for sagemaker-mlflow): {len(set(MLFLOW_APP_API_UNJUDGED))} calls")
     for actor, rs in sorted(results.items()):
         print(f"  {actor}: {len(rs)} calls")
     assert denied == []
