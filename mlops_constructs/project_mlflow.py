@@ -25,6 +25,11 @@ from mlops_constructs.studio_domain import sagemaker_role
 MLFLOW_API = "sagemaker-mlflow:*"
 SERVER_API = {"app": ["sagemaker:CallMlflowAppApi"], "tracking_server": [MLFLOW_API]}
 SERVER_API["either"] = [*SERVER_API["app"], *SERVER_API["tracking_server"]]
+# Of that API, what finding a run by experiment and name and tagging it takes (lambda/link_mlflow_run)
+RUN_TAGGING_API = {
+    "app": SERVER_API["app"],
+    "tracking_server": ["sagemaker-mlflow:GetExperimentByName", "sagemaker-mlflow:SearchRuns", "sagemaker-mlflow:SetTag"],
+}
 SERVER_ACTIONS = {
     "app": ["sagemaker:CreatePresignedMlflowAppUrl", "sagemaker:DescribeMlflowApp"],
     "tracking_server": ["sagemaker:CreatePresignedMlflowTrackingServerUrl", "sagemaker:DescribeMlflowTrackingServer"],
@@ -59,6 +64,11 @@ class MlflowTracking:
                 actions=["s3:ListBucket"], resources=[artifacts_bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": [store]}}
             ),
         ]
+
+    def run_tagging_statement(self) -> iam.PolicyStatement:
+        """What the pipeline's MLflow link (``lambda/link_mlflow_run``) calls on this MLflow: find a run by experiment and name,
+        tag it. On an app that is its one REST API action; on a tracking server, exactly those three of sagemaker-mlflow's."""
+        return iam.PolicyStatement(actions=RUN_TAGGING_API[self.server], resources=[self.arn])
 
     def acknowledge_client(self, construct: Construct, artifacts_bucket: s3.IBucket) -> None:
         """The cdk-nag findings of :meth:`client_statements`, acknowledged on ``construct`` (the role or policy holding them)."""

@@ -20,6 +20,7 @@ from config import layout
 from config.schema import PipelineConfig
 from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import Analyzer
+from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.project_mlflow import MlflowTracking
 from mlops_constructs.sagemaker_permissions import (
@@ -437,7 +438,8 @@ class TrainingPipeline(Construct):
             task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
         notify_gate.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
 
-        registration = register.next(notify_registered).next(sfn.Succeed(self, "ModelRegistered"))
+        registered = notify_registered.next(sfn.Succeed(self, "ModelRegistered"))
+        registration = register.next(self._mlflow_link(registered) if p.mlflow is not None else registered)
         gate = (
             sfn.Choice(self, "QualityGate", comment=f"{p.metric} {relation} {p.threshold}")
             .when(passes, job_states["Baseline"].next(registration) if baseline else registration)
@@ -493,6 +495,49 @@ class TrainingPipeline(Construct):
         self._grant_state_machine(arn, region_account)
 
     # -- pieces -----------------------------------------------------------------------------------
+
+    def _mlflow_link(self, then: sfn.IChainable) -> sfn.Choice:
+        """After registration, a trained model's MLflow run is tagged with its package (``lambda/link_mlflow_run``: the run ->
+        package half of the link; the package names its run). A failed link is recorded in ``$.mlflowLink`` and the run
+        goes on: the package is registered either way. Published models have no run of the platform's."""
+        p = self._props
+        assert p.mlflow is not None
+        function = HandlerFunction(
+            self,
+            "MlflowLink",
+            props=HandlerFunctionProps(
+                code="link_mlflow_run",
+                description=f"Tags {p.project_name}'s MLflow runs with the model packages registered from them",
+                environment={"PROJECT_NAME": p.project_name},
+                log_key=p.key,
+            ),
+        )
+        function.role.add_to_principal_policy(p.mlflow.run_tagging_statement())
+        link = tasks.LambdaInvoke(
+            self,
+            "LinkMlflowRun",
+            lambda_function=function.function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "trackingArn": p.mlflow.arn,
+                    "experiment": p.project_name,
+                    "runName": sfn.JsonPath.string_at("$.provenance.mlflowRun"),
+                    "modelPackageArn": sfn.JsonPath.string_at("$.registered.arn"),
+                    "pipelineRun": sfn.JsonPath.string_at("$.run.runId"),
+                }
+            ),
+            result_selector={"runId.$": "$.Payload.runId"},
+            result_path="$.mlflowLink",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
+        )
+        acknowledge_wildcards(
+            self,
+            reason="The state machine invokes the MLflow link function: Step Functions' Lambda integration grants it and its versions",
+            resources=[f"{function.function.function_arn}:*"],
+        )
+        link.add_retry(errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"], max_attempts=3)
+        link.add_catch(then, errors=["States.ALL"], result_path="$.mlflowLink")
+        return sfn.Choice(self, "HasMlflowRun").when(sfn.Condition.string_equals("$.provenance.mlflowRun", "none"), then).otherwise(link.next(then))
 
     def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
         return alert_task(self, state_id, self._props.alert_topic, subject, message)

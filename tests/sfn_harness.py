@@ -2,7 +2,7 @@
 
 What the harness changes, because moto cannot run it: ``.sync`` integrations become their plain
 forms (moto does not wait for jobs), the jobs' ResultSelectors keep only what a plain call returns
-(the training task takes a recorded model URI), the run id is fixed so a test can place
+(the training task takes a recorded model URI), the MLflow link Lambda becomes a Pass of its payload, the run id is fixed so a test can place
 ``evaluation.json`` where the run reads it, and moto's aws-sdk integration is made to return an S3
 object's ``Body`` as text, as Step Functions does (moto hands over the stream object). A failing
 job is a Parallel state with a Fail branch at the job's place, keeping its Catch.
@@ -51,6 +51,14 @@ def harnessed(definition: dict, *, model_artifacts: str, training_fails: bool = 
         if job in states:
             states[job]["ResultSelector"] = {"arn.$": "$.ProcessingJobArn"}
     states["Train"]["ResultSelector"] = {"arn.$": "$.TrainingJobArn", "modelArtifacts": model_artifacts}
+    if "LinkMlflowRun" in states:  # moto runs Lambdas only in Docker: the link's payload, as the interpreter evaluates it, is its result
+        link = states["LinkMlflowRun"]
+        states["LinkMlflowRun"] = {
+            "Type": "Pass",
+            "Parameters": link["Parameters"]["Payload"],
+            "ResultPath": link["ResultPath"],
+            "Next": link["Next"],
+        }
     if training_fails:
         train = states["Train"]
         states["Train"] = {

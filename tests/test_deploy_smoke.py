@@ -120,9 +120,9 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
     role_arn = ssm.get_parameter(Name="/mlops/dev/users/alice/role-arn")["Parameter"]["Value"]
     role_name = role_arn.rsplit("/", 1)[1]
     policies = boto3.client("iam").list_role_policies(RoleName=role_name)["PolicyNames"]
-    # the user's own Studio policy and the alice-churn sandbox's two: its storage grants, and its mlops work (a managed
-    # policy in CloudFormation, deployed inline here: fidelity.moto_adapt)
-    assert len(policies) == 3 and any("SandboxWorkPolicy" in p for p in policies)
+    # the user's own Studio policy, its Studio projects policy and the alice-churn sandbox's two: its storage grants, and its
+    # mlops work (the projects and work policies are managed in CloudFormation, deployed inline here: fidelity.moto_adapt)
+    assert len(policies) == 4 and any("SandboxWorkPolicy" in p for p in policies) and any("StudioProjectsPolicy" in p for p in policies)
 
     dashboards = {d["DashboardName"] for d in boto3.client("cloudwatch").list_dashboards()["DashboardEntries"]}
     assert dashboards == {"mlops-dev-churn", "mlops-dev-fraud"}
@@ -131,9 +131,10 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
     assert machine_arn in json.dumps(body)  # the pipeline widget shows this project's state machine, read from SSM at deploy
 
     functions = boto3.client("lambda").list_functions()["Functions"]
-    guards = [f for f in functions if f["Environment"]["Variables"].get("PROJECT_NAME") == "churn"]
-    assert len(guards) == 1 and guards[0]["Runtime"] == "python3.14"
-    assert guards[0]["FunctionName"] == "mlops-dev-churn-start"  # named: the sandboxes invoke it by ARN
+    churn = [f for f in functions if f["Environment"]["Variables"].get("PROJECT_NAME") == "churn"]
+    assert len(churn) == 2 and {f["Runtime"] for f in churn} == {"python3.14"}  # its trigger guard and its MLflow link
+    (guard,) = [f for f in churn if "STATE_MACHINE_ARN" in f["Environment"]["Variables"]]
+    assert guard["FunctionName"] == "mlops-dev-churn-start"  # named: the sandboxes invoke it by ARN
     machines = boto3.client("stepfunctions").list_state_machines()["stateMachines"]
     assert {m["name"] for m in machines} == {"mlops-dev-churn-training", "mlops-dev-fraud-training"}  # one pipeline per project, named
     sagemaker = boto3.client("sagemaker")

@@ -670,10 +670,24 @@ def test_with_mlflow_the_training_job_logs_its_run_there_and_the_package_names_i
     policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
     assert '"sagemaker:CallMlflowAppApi"' in policies and MLFLOW_ARN in policies and "mlflow-app/*" not in policies
     assert "sagemaker-mlflow" not in policies  # a tracking server's actions: they authorize nothing on an app
-    assert run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(0.93))["status"] == "SUCCEEDED"
+    result = run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(0.93))
+    assert result["status"] == "SUCCEEDED"
     (summary,) = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     metadata = boto3.client("sagemaker").describe_model_package(ModelPackageName=summary["ModelPackageArn"])["CustomerMetadataProperties"]
     assert (metadata["mlflowTrackingServer"], metadata["mlflowExperiment"], metadata["mlflowRun"]) == (MLFLOW_ARN, "churn", f"churn-train-{RUN_ID}")
+    # and the run names the package: after registration the link function gets the run and the package (its own test runs
+    # it against a real MLflow server); its role may find and tag runs on that MLflow only
+    assert _entered(result)[-5:] == ["RegisterModel", "HasMlflowRun", "LinkMlflowRun", "NotifyRegistered", "ModelRegistered"]
+    link = json.loads(result["output"])["mlflowLink"]
+    assert link == {
+        "trackingArn": MLFLOW_ARN,
+        "experiment": "churn",
+        "runName": f"churn-train-{RUN_ID}",
+        "modelPackageArn": summary["ModelPackageArn"],
+        "pipelineRun": RUN_ID,
+    }
+    link_role_policies = [st for r in template.find_resources("AWS::IAM::Policy").values() for st in r["Properties"]["PolicyDocument"]["Statement"]]
+    assert {"Action": "sagemaker:CallMlflowAppApi", "Effect": "Allow", "Resource": MLFLOW_ARN} in link_role_policies
 
 
 def test_without_mlflow_the_training_job_has_no_tracking_settings(definition):

@@ -243,5 +243,10 @@ def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
                         assert result["status"] in ("SUCCEEDED", "FAILED"), result
                         if execution_input is PUBLISHED:
                             assert result["status"] == "SUCCEEDED", result
+                        if "LinkMlflowRun" in definition["States"] and "mlflowLink" in json.loads(result.get("output") or "{}"):
+                            # the harness ran the link Lambda as a Pass of its payload: the Invoke request it stands for
+                            function = definition["States"]["LinkMlflowRun"]["Parameters"]["FunctionName"]
+                            payload = json.dumps(json.loads(result["output"])["mlflowLink"])
+                            recorder.calls.append(("lambda", "Invoke", {"FunctionName": function, "Payload": payload}))
             runs.append(PipelineRun(checked.label, deployment, stack, config, project, definition, recorder.calls))
     return runs

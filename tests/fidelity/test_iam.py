@@ -1019,3 +1019,47 @@ def test_configured_users_create_projects_from_this_stages_studio_template_only(
     allowed, denied = evaluate(dev, needed), evaluate(dev, never)
     assert all(r.allowed for r in allowed), [str(r) for r in allowed if not r.allowed]
     assert not any(r.allowed for r in denied), [str(r) for r in denied if r.allowed]
+
+
+def test_the_mlflow_link_finds_and_tags_runs_on_its_projects_mlflow_only(deployments):
+    """The pipeline's MLflow link function (lambda/link_mlflow_run) on an app (dev) and on a tracking server (the longest
+    names stage): the calls it makes on its own project's MLflow are allowed; another project's MLflow, and anything else on
+    its own (deleting runs, models), are not."""
+    from tests.fidelity.conftest import LONGEST_PREFIX, LONGEST_STAGE
+
+    checked = {c.label: c.deployment for c in deployments}
+    results = []
+    for label, ns in (("dev stage", "/mlops/dev"), ("longest names", f"/{LONGEST_PREFIX}/{LONGEST_STAGE}")):
+        d = checked[label]
+        policies = Policies.of(d)
+        projects = sorted({name.split("/")[-2] for name in d.published if name.startswith(f"{ns}/projects/") and name.endswith("/mlflow-arn")})
+        for project in projects:
+            own = d.ssm_value(f"{ns}/projects/{project}/mlflow-arn")
+            stack = next((s for s in d.templates if s.endswith(f"-pipeline-{project}")), None)
+            if stack is None or own.endswith("/none"):
+                continue
+            ((_, function),) = [
+                (lid, r) for lid, r in _resources(d, stack, "AWS::Lambda::Function") if "MLflow runs" in r["Properties"].get("Description", "")
+            ]
+            role = d.resolve(stack, function["Properties"]["Role"])
+            others = [d.ssm_value(f"{ns}/projects/{o}/mlflow-arn") for o in projects if o != project]
+            api = (
+                ["sagemaker:CallMlflowAppApi"]
+                if ":mlflow-app/" in own
+                else ["sagemaker-mlflow:GetExperimentByName", "sagemaker-mlflow:SearchRuns", "sagemaker-mlflow:SetTag"]
+            )
+            needed = [Call(role, a, own, why=f"{label} {project}: link its run") for a in api]
+            never = [
+                Call(role, a, other, why=f"{label} {project}: another project's MLflow")
+                for a in api
+                for other in others
+                if not other.endswith("/none")
+            ]
+            if ":mlflow-tracking-server/" in own:
+                never += [Call(role, f"sagemaker-mlflow:{a}", own, why="beyond tagging") for a in ("DeleteRun", "DeleteExperiment", "CreateRun")]
+            results.append((evaluate(policies, needed), evaluate(policies, never)))
+    kinds = [r.call.resource.split(":")[5].split("/")[0] for allowed, _ in results for r in allowed]
+    assert {"mlflow-app", "mlflow-tracking-server"} <= set(kinds)  # both kinds were judged
+    assert all(r.allowed for allowed, _ in results for r in allowed), [str(r) for a, _ in results for r in a if not r.allowed]
+    assert not any(r.allowed for _, denied in results for r in denied), [str(r) for _, d in results for r in d if r.allowed]
+    assert sum(len(denied) for _, denied in results) > 0
