@@ -20,7 +20,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup tools ship-image image-tag synth test lint diff deploy destroy teardown bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery deploy-local destroy-local clean
+.PHONY: setup tools ship-image image-tag synth cost test lint diff deploy destroy teardown bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery deploy-local destroy-local clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ synth: $(VENV)/.runtime node_modules/.installed
 	rm -rf cdk.out
 	$(CDK_RUN) synth --quiet -c stage=$(STAGE)
 	$(PY) tools/list_stacks.py cdk.out
+
+## cost: synthesize STAGE, then its idle monthly cost per stack and in all from config/prices.yaml, and what bills per use
+cost: synth
+	$(PY) tools/cost.py cdk.out/assembly-$(STAGE_ID)
 
 ## test: lint and format check, then the whole offline test suite on TEST_WORKERS processes, printing its 15 slowest
 TEST_WORKERS ?= 2

@@ -7,15 +7,20 @@ import sys
 from pathlib import Path
 
 
-def stacks(assembly: Path):
+def templates(assembly: Path):
+    """(stack name, construct path, template) of every stack of the assembly, nested assemblies (stages) included."""
     manifest = json.loads((assembly / "manifest.json").read_text())
     for artifact_id, artifact in manifest.get("artifacts", {}).items():
         if artifact["type"] == "cdk:cloud-assembly":
-            yield from stacks(assembly / artifact["properties"]["directoryName"])
+            yield from templates(assembly / artifact["properties"]["directoryName"])
         elif artifact["type"] == "aws:cloudformation:stack":
             template = json.loads((assembly / artifact["properties"]["templateFile"]).read_text())
-            name = artifact["properties"].get("stackName", artifact_id)
-            yield name, artifact.get("displayName", artifact_id), len(template.get("Resources", {}))
+            yield artifact["properties"].get("stackName", artifact_id), artifact.get("displayName", artifact_id), template
+
+
+def stacks(assembly: Path):
+    for name, path, template in templates(assembly):
+        yield name, path, len(template.get("Resources", {}))
 
 
 def main(outdir: str = "cdk.out") -> int:

@@ -1,0 +1,71 @@
+"""`make cost`: the idle monthly cost of the shipped stages from the checked-in price table, figures pinned."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+import cost  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def prices() -> cost.Prices:
+    return cost.Prices.load(cost.PRICES)
+
+
+def _lines(report: cost.Report) -> dict[tuple[str, str], float | None]:
+    return {(line.stack, line.item): line.monthly for line in report.idle}
+
+
+def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
+    report = cost.report(dev.outdir, prices)
+    lines = _lines(report)
+    # 9 interface endpoints in 2 AZs, 730 h at $0.01 per endpoint-AZ-hour
+    assert lines[("mlops-dev-environment", "interface endpoints: 9")] == 131.40
+    assert lines[("mlops-dev-environment", "KMS keys: 1")] == 1.00
+    assert lines[("mlops-dev-project-churn", "budgets: 1")] == 0.61
+    assert lines[("mlops-dev-dashboard-churn", "CloudWatch dashboards: 1")] == 3.00
+    assert lines[("mlops-dev-endpoint-churn", "CloudWatch alarms: 6")] == 0.60
+    assert report.total == 142.52
+    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.9
+    # the instance-backed endpoint is in the report, unpriced (the table has no ml.t2.medium price), never as $0
+    ((unpriced),) = report.unpriced
+    assert (unpriced.item, unpriced.quantity) == ("endpoint mlops-dev-churn: 1 x ml.t2.medium", 730.0)
+    # the serverless endpoint, the MLflow apps and the jobs bill per use: listed apart, not in the total
+    assert sum(report.per_use["serverless endpoints: per inference-second by memory size, and data processed"].values()) == 1
+    assert sum(report.per_use["MLflow apps (serverless): per use; no price in the table"].values()) == 2
+    text = cost.render(report)
+    assert "stage total (priced items)     $142.52" in text and "read 2026-12-06" in text
+
+
+def test_prod_idle_cost(prod, prices):
+    report = cost.report(prod.outdir, prices)
+    lines = _lines(report)
+    assert lines[("mlops-prod-environment", "interface endpoints: 8")] == 175.20  # 8 endpoints in 3 AZs
+    assert report.total == 186.52
+    assert sorted((x.item, x.quantity) for x in report.unpriced) == [
+        ("endpoint mlops-prod-churn: 2 x ml.m5.large", 1460.0),
+        ("endpoint mlops-prod-fraud: 1 x ml.m5.large", 730.0),
+    ]
+
+
+def test_a_priced_instance_type_is_counted(dev, prices):
+    priced = cost.Prices(
+        prices.region, prices.read_on, prices.hours, {**prices.idle, "sagemaker_hosting_hour": {"ml.t2.medium": {"price": 0.1}}}, prices.per_use
+    )
+    report = cost.report(dev.outdir, priced)
+    assert report.unpriced == [] and report.total == round(142.52 + 73.0, 2)
+
+
+def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_path, capsys):
+    table = tmp_path / "prices.yaml"
+    table.write_text(cost.PRICES.read_text().replace("    price: 0.10\n", "    price: ten cents\n", 1))
+    assert cost.main([str(tmp_path), "--prices", str(table)]) == 2
+    assert "cloudwatch_alarm_month needs a numeric price and its source" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text('{"artifacts": {}}')
+    assert cost.main([str(tmp_path)]) == 2
+    assert "no stacks in" in capsys.readouterr().err

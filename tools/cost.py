@@ -1,0 +1,229 @@
+"""The monthly cost of a synthesized stage (``make cost``): what bills while the stage sits idle, per stack and in all,
+priced from the checked-in table ``config/prices.yaml`` (its date and sources are printed with the figures); what bills
+per use (jobs, requests, storage) is listed apart. An idle item the table has no price for is reported as unpriced,
+never counted as zero.
+
+    python tools/cost.py cdk.out/assembly-Dev [--prices config/prices.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PRICES = ROOT / "config" / "prices.yaml"
+sys.path.insert(0, str(ROOT / "tools"))
+
+from list_stacks import templates  # noqa: E402  (the one reader of cdk.out's stacks)
+
+
+class PriceTableError(ValueError):
+    """The price table lacks a field the report needs."""
+
+
+@dataclass(frozen=True)
+class Prices:
+    region: str
+    read_on: str
+    hours: float
+    idle: dict
+    per_use: dict
+
+    @classmethod
+    def load(cls, path: Path) -> Prices:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise PriceTableError(f"{path}: {exc}") from None
+        missing = [key for key in ("region", "read_on", "hours_per_month", "idle", "per_use") if key not in (data or {})]
+        if missing:
+            raise PriceTableError(f"{path}: missing {', '.join(missing)}")
+        for group in ("idle", "per_use"):
+            for name, entry in data[group].items():
+                entries = entry.values() if name == "sagemaker_hosting_hour" else [entry]
+                for e in entries:
+                    if not isinstance(e.get("price"), (int, float)) or not e.get("source"):
+                        raise PriceTableError(f"{path}: {group}.{name} needs a numeric price and its source")
+        return cls(data["region"], str(data["read_on"]), float(data["hours_per_month"]), data["idle"], data["per_use"])
+
+    def idle_price(self, name: str) -> float:
+        return float(self.idle[name]["price"])
+
+    def hosting_price(self, instance_type: str) -> float | None:
+        entry = self.idle.get("sagemaker_hosting_hour", {}).get(instance_type)
+        return None if entry is None else float(entry["price"])
+
+
+@dataclass(frozen=True)
+class Line:
+    """An idle item of one stack: ``quantity`` units at ``price`` (None: not in the table) per unit."""
+
+    stack: str
+    item: str
+    quantity: float
+    unit: str
+    price: float | None
+
+    @property
+    def monthly(self) -> float | None:
+        return None if self.price is None else round(self.quantity * self.price, 2)
+
+
+@dataclass(frozen=True)
+class Report:
+    stage: str
+    prices: Prices
+    idle: list[Line]
+    per_use: dict[str, Counter]  # what bills per use -> stack -> how many
+
+    @property
+    def total(self) -> float:
+        return round(sum(line.monthly for line in self.idle if line.monthly is not None), 2)
+
+    @property
+    def unpriced(self) -> list[Line]:
+        return [line for line in self.idle if line.price is None]
+
+    def stack_totals(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for line in self.idle:
+            totals[line.stack] += line.monthly or 0.0
+        return {stack: round(total, 2) for stack, total in totals.items()}
+
+
+def _variants(template: dict, endpoint: dict) -> list[dict]:
+    """The production variants of the endpoint config an endpoint uses (a GetAtt or Ref to a config of the same template)."""
+    name = endpoint["Properties"].get("EndpointConfigName")
+    target = name.get("Fn::GetAtt", [None])[0] if isinstance(name, dict) else None
+    target = target or (name.get("Ref") if isinstance(name, dict) else None)
+    config = template["Resources"].get(target or "", {})
+    return config.get("Properties", {}).get("ProductionVariants", [])
+
+
+# What bills per use, by resource type: (what, how it bills)
+PER_USE = {
+    "AWS::S3::Bucket": "S3 buckets: storage per GB-month and requests",
+    "AWS::Logs::LogGroup": "log groups: ingestion per GB (logs_ingestion_gb) and storage per GB-month",
+    "AWS::EC2::FlowLog": "VPC flow logs: delivered to CloudWatch Logs per GB",
+    "AWS::ECR::Repository": "ECR repositories: image storage per GB-month",
+    "AWS::StepFunctions::StateMachine": "state machines: per state transition; their SageMaker jobs per instance-second",
+    "AWS::Lambda::Function": "Lambda functions: per request and GB-second",
+    "AWS::ApiGateway::RestApi": "REST APIs: per million requests",
+    "AWS::SageMaker::MonitoringSchedule": "Model Monitor schedules: a processing job per run, per instance-second",
+    "AWS::SageMaker::MlflowApp": "MLflow apps (serverless): per use; no price in the table",
+    "AWS::SageMaker::Domain": "Studio domains: apps per instance-hour while running; home EFS per GB-month",
+    "AWS::SNS::Topic": "SNS topics: per notification",
+    "AWS::Events::Rule": "EventBridge rules: schedules and AWS events are free; custom events per million",
+}
+
+
+def stack_lines(stack: str, template: dict, prices: Prices) -> tuple[list[Line], Counter]:
+    """The idle lines of one template, and its per-use items by kind."""
+    hours = prices.hours
+    counts: Counter = Counter()
+    az_hours = 0.0
+    endpoints = 0
+    lines: list[Line] = []
+    per_use: Counter = Counter()
+    for resource in template.get("Resources", {}).values():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::EC2::VPCEndpoint" and props.get("VpcEndpointType") == "Interface":
+            endpoints += 1
+            az_hours += len(props.get("SubnetIds") or []) * hours  # one subnet per AZ: SageMaker and endpoints span the same AZs
+        elif kind in ("AWS::KMS::Key", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::Budgets::Budget"):
+            counts[kind] += 1
+        elif kind == "AWS::SageMaker::Endpoint":
+            for variant in _variants(template, resource):
+                if "ServerlessConfig" in variant:
+                    per_use["serverless endpoints: per inference-second by memory size, and data processed"] += 1
+                    continue
+                instance, count = variant["InstanceType"], int(variant.get("InitialInstanceCount", 1))
+                item = f"endpoint {props.get('EndpointName', '?')}: {count} x {instance}"
+                lines.append(Line(stack, item, count * hours, "instance-hours", prices.hosting_price(instance)))
+        elif kind == "AWS::SageMaker::MlflowTrackingServer":
+            size = props.get("TrackingServerSize", "Small")
+            lines.append(Line(stack, f"MLflow tracking server ({size})", hours, "server-hours", None))
+        if kind in PER_USE:
+            per_use[PER_USE[kind]] += 1
+    if endpoints:
+        lines.append(Line(stack, f"interface endpoints: {endpoints}", az_hours, "endpoint-AZ-hours", prices.idle_price("interface_endpoint_az_hour")))
+    for kind, item, unit, key, per_month in (
+        ("AWS::KMS::Key", "KMS keys", "key-months", "kms_key_month", 1),
+        ("AWS::CloudWatch::Alarm", "CloudWatch alarms", "alarm-months", "cloudwatch_alarm_month", 1),
+        ("AWS::CloudWatch::Dashboard", "CloudWatch dashboards", "dashboard-months", "cloudwatch_dashboard_month", 1),
+        ("AWS::Budgets::Budget", "budgets", "budget-days", "budget_day", hours / 24),
+    ):
+        if counts[kind]:
+            lines.append(Line(stack, f"{item}: {counts[kind]}", counts[kind] * per_month, unit, prices.idle_price(key)))
+    return lines, per_use
+
+
+def report(assembly: Path, prices: Prices) -> Report:
+    idle: list[Line] = []
+    per_use: dict[str, Counter] = defaultdict(Counter)
+    found = False
+    for name, _, template in templates(assembly):
+        found = True
+        lines, uses = stack_lines(name, template, prices)
+        idle += lines
+        for what, n in uses.items():
+            per_use[what][name] += n
+    if not found:
+        raise FileNotFoundError(f"no stacks in {assembly}: run `make synth` first")
+    return Report(assembly.name.removeprefix("assembly-"), prices, idle, dict(per_use))
+
+
+def _money(value: float | None) -> str:
+    return "unpriced" if value is None else f"${value:,.2f}"
+
+
+def render(r: Report) -> str:
+    p = r.prices
+    out = [
+        f"Idle monthly cost of {r.stage}: {p.region} on-demand prices read {p.read_on} (config/prices.yaml, its sources per price), "
+        f"{p.hours:g} hours a month, before account free tiers",
+        "",
+    ]
+    width = max([len(line.stack) for line in r.idle] + [5])
+    item_width = max([len(line.item) for line in r.idle] + [4])
+    out.append(f"  {'stack':<{width}}  {'item':<{item_width}}  {'quantity':>22}  {'unit price':>10}  {'per month':>10}")
+    for line in sorted(r.idle, key=lambda x: (x.stack, -(x.monthly or 0))):
+        quantity = f"{line.quantity:,.1f} {line.unit}"
+        price = "—" if line.price is None else f"${line.price:.3f}".rstrip("0").rstrip(".") if line.price < 1 else f"${line.price:.2f}"
+        out.append(f"  {line.stack:<{width}}  {line.item:<{item_width}}  {quantity:>22}  {price:>10}  {_money(line.monthly):>10}")
+    out.append("")
+    for stack, total in sorted(r.stack_totals().items(), key=lambda kv: -kv[1]):
+        out.append(f"  {stack:<{width}}  {_money(total):>10}")
+    out.append(f"  {'stage total (priced items)':<{width}}  {_money(r.total):>10}")
+    if r.unpriced:
+        out.append("  not in that total (no price in config/prices.yaml): " + "; ".join(f"{x.stack}: {x.item}" for x in r.unpriced))
+    out += ["", "Per use (billed only when used; not in the total):"]
+    for what, by_stack in sorted(r.per_use.items()):
+        out.append(f"  {what}: {sum(by_stack.values())} ({', '.join(f'{s} {n}' for s, n in sorted(by_stack.items()))})")
+    for name, entry in sorted(p.per_use.items()):
+        out.append(f"  price {name}: ${entry['price']:g} per {entry['unit']} ({entry['source']})")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("assembly", type=Path, help="a stage's cloud assembly, e.g. cdk.out/assembly-Dev")
+    parser.add_argument("--prices", type=Path, default=PRICES)
+    args = parser.parse_args(argv)
+    try:
+        prices = Prices.load(args.prices)
+        print(render(report(args.assembly, prices)))
+    except (PriceTableError, FileNotFoundError) as exc:
+        print(f"cost: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
