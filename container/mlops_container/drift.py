@@ -270,6 +270,20 @@ def read_capture(root: Path, window: Window = Window()) -> CaptureData:
     return out
 
 
+def read_plain_csv(root: Path) -> CaptureData:
+    """Plain CSV rows without a header, every ``.csv`` file under ``root`` (any depth): what a batch transform scores
+    (one record per line). Read as captured CSV payloads, so the columns are named and checked exactly as an endpoint's
+    traffic is; each non-empty line is a record."""
+    out = CaptureData()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(".csv") and not p.name.startswith((".", "_"))):
+        body = path.read_bytes()
+        lines = sum(1 for line in body.splitlines() if line.strip())
+        if lines:
+            out.csv_chunks.append(body if body.endswith(b"\n") else body + b"\n")
+            out.records += lines
+    return out
+
+
 # -- a data set as named columns of text ----------------------------------------------------------------
 
 
@@ -894,9 +908,11 @@ def analyze(
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = DEFAULT_ALPHA,
     window: Window = Window(),
+    plain_csv: bool = False,
 ) -> dict:
     """Check the captured data (made inside ``window``) against the baseline and write Model Monitor's three files,
-    report.html and summary.json.
+    report.html and summary.json. ``plain_csv``: ``capture_dir`` holds plain CSV rows without a header (a batch
+    transform's input, :func:`read_plain_csv`) instead of data capture files.
 
     The baseline's statistics come from ``baseline_statistics`` if given, else from ``baseline_dataset``; its
     constraints from ``baseline_constraints`` if given (as written), else suggested from the baseline statistics.
@@ -917,7 +933,7 @@ def analyze(
     else:
         baseline = []
     constraints = read_constraints(baseline_constraints) if baseline_constraints else suggest_constraints(baseline, threshold)
-    capture = read_capture(capture_dir, window)
+    capture = read_plain_csv(capture_dir) if plain_csv else read_capture(capture_dir, window)
     dataset = capture_dataset(capture, [f["name"] for f in constraints["features"]])
     current = profiles(dataset)
     checks, violations = check(constraints, baseline, current, threshold=threshold, alpha=alpha)

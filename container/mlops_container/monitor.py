@@ -15,7 +15,10 @@ environment, else the ``Environment`` map of ``/opt/ml/config/processingjobconfi
   names them (``BaselineConfig``).
 - ``output_path``: where the reports go (uploaded to the schedule's ``MonitoringOutput``).
 - ``publish_cloudwatch_metrics``: ``Enabled`` for a scheduled run; ``sagemaker_endpoint_name`` and
-  ``sagemaker_monitoring_schedule_name`` are the metrics' dimensions.
+  ``sagemaker_monitoring_schedule_name`` are the metrics' dimensions. ``Direct`` (this platform's own setting, for a
+  job no schedule runs: a batch scoring run's check of its input) publishes them itself, to ``cloudwatch_namespace``.
+- ``dataset_format`` ``{"csv": {"header": false}}`` with a baseline: plain CSV rows (a batch transform's input) are
+  checked against it, the columns named by the baseline as for captured CSV traffic.
 
 Outputs (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-contract-outputs.html):
 baselining writes ``statistics.json`` and ``constraints.json``; monitoring writes ``statistics.json``,
@@ -70,8 +73,9 @@ def _required(settings: Mapping[str, str], name: str) -> Path:
 
 
 def mode(settings: Mapping[str, str]) -> tuple[str, str | None]:
-    """``("monitor", None)`` or ``("baseline", "csv" | "json")``, from ``dataset_format`` (or, without one, from
-    whether a baseline is given)."""
+    """``("monitor", None)`` (captures), ``("monitor", "csv")`` (plain CSV rows against a given baseline: a batch
+    transform's input) or ``("baseline", "csv" | "json")``, from ``dataset_format`` (or, without one, from whether a
+    baseline is given)."""
     text = settings.get("dataset_format", "").strip()
     if not text:
         if settings.get("baseline_statistics") or settings.get("baseline_constraints"):
@@ -92,7 +96,9 @@ def mode(settings: Mapping[str, str]) -> tuple[str, str | None]:
         return "monitor", None
     if name == "csv":
         if str(options.get("header", True)).lower() != "true":
-            raise ContractError("dataset_format csv without a header: the baseline's header names the features")
+            if settings.get("baseline_statistics") or settings.get("baseline_constraints"):
+                return "monitor", "csv"  # rows without a header checked against the baseline: a batch transform's input
+            raise ContractError("dataset_format csv without a header and no baseline: a baseline's header names the features")
         return "baseline", "csv"
     if name == "json":
         if str(options.get("line", True)).lower() != "true":
@@ -154,6 +160,28 @@ def metric_lines(output: Path, summary: dict, dimensions: Mapping[str, str], whe
     return lines
 
 
+PUT_METRICS_BATCH = 20  # metrics per PutMetricData request: well under its limits (1,000 metrics, 1 MB)
+
+
+def put_metrics(lines: list[dict], namespace: str) -> None:
+    """Publish ``lines`` to CloudWatch in ``namespace`` with the job's own credentials: a job that no monitoring schedule
+    runs (a batch scoring run's check) has nobody to publish its metric files (``publish_cloudwatch_metrics: Direct``)."""
+    if not namespace or namespace.lower().startswith("aws/"):
+        raise ContractError(f"cloudwatch_namespace {namespace!r}: publishing directly needs a namespace of your own (not AWS/...)")
+    try:
+        import boto3
+    except ImportError:
+        raise ContractError("publish_cloudwatch_metrics Direct needs boto3 in the image") from None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client("cloudwatch")
+    for start in range(0, len(lines), PUT_METRICS_BATCH):
+        try:
+            client.put_metric_data(Namespace=namespace, MetricData=lines[start : start + PUT_METRICS_BATCH])
+        except (BotoCoreError, ClientError) as exc:  # the drift alarms read these metrics: a run that cannot publish fails
+            raise ContractError(f"publishing the metrics to CloudWatch namespace {namespace} failed: {exc}") from None
+
+
 def run(root: Path, env: Mapping[str, str]) -> dict:
     """One job under ``root`` (the ``/opt/ml`` of the container): what it did, as a summary."""
     settings = environment(root, env)
@@ -170,6 +198,8 @@ def run(root: Path, env: Mapping[str, str]) -> dict:
             raise ContractError(f"baseline file {given} does not exist")
     if not source.is_dir():
         raise ContractError(f"dataset_source {source} does not exist")
+    if kind == "csv":
+        _files(source, "csv")  # a batch check of no data is a wrong input, not a clean run
     summary = drift.analyze(
         None,
         source,
@@ -177,20 +207,25 @@ def run(root: Path, env: Mapping[str, str]) -> dict:
         baseline_statistics=Path(statistics) if statistics else None,
         baseline_constraints=Path(constraints) if constraints else None,
         window=drift.Window.parse(settings.get("start_time"), settings.get("end_time")),
+        plain_csv=kind == "csv",
     )
     summary["mode"] = "monitor"
     emit = json.loads((output / "constraints.json").read_text(encoding="utf-8")).get("monitoring_config", {}).get("emit_metrics", "Enabled")
     summary["metrics"] = 0
-    if settings.get("publish_cloudwatch_metrics", "Disabled") == "Enabled" and emit != "Disabled":
+    publish = settings.get("publish_cloudwatch_metrics", "Disabled")
+    if publish in ("Enabled", "Direct") and emit != "Disabled":
         dimensions = {
             "Endpoint": settings.get("sagemaker_endpoint_name", ""),
             "MonitoringSchedule": settings.get("sagemaker_monitoring_schedule_name", ""),
         }
         lines = metric_lines(output, summary, dimensions, datetime.now(UTC))
-        metrics = MonitoringJobPaths(root).cloudwatch_metrics
-        metrics.parent.mkdir(parents=True, exist_ok=True)
-        with metrics.open("a", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(m, separators=(",", ":")) + "\n" for m in lines)
+        if publish == "Direct":
+            put_metrics(lines, settings.get("cloudwatch_namespace", ""))
+        else:
+            metrics = MonitoringJobPaths(root).cloudwatch_metrics
+            metrics.parent.mkdir(parents=True, exist_ok=True)
+            with metrics.open("a", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(m, separators=(",", ":")) + "\n" for m in lines)
         summary["metrics"] = len(lines)
     if summary["violations"]:
         kinds = ", ".join(summary["violation_types"])

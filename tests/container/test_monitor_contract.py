@@ -203,7 +203,8 @@ def test_local_mode_and_the_cloud_give_the_same_verdict(tmp_path):
         ({"dataset_format": ""}, "dataset_format is not set"),
         ({"dataset_format": "{not json"}, "is not JSON"),
         ({"dataset_format": json.dumps({"parquet": {}})}, "dataset_format parquet: not supported"),
-        ({"dataset_format": json.dumps({"csv": {"header": False}})}, "without a header"),
+        # rows without a header against a baseline: a batch scoring run's check, which needs CSV files (here: captures)
+        ({"dataset_format": json.dumps({"csv": {"header": False}})}, "holds no .csv file"),
         ({"dataset_source": ""}, "dataset_source is not set"),
         ({"output_path": ""}, "output_path is not set"),
         ({"baseline_statistics": "/nowhere/statistics.json"}, "does not exist"),
@@ -231,3 +232,71 @@ def test_a_baseline_of_several_files_is_one_data_set_and_mismatched_headers_are_
     (source / "part-3.csv").write_text("count,colour\n1,red\n")
     with pytest.raises(drift.BaselineError, match="differ from"):
         _baseline_job(root)
+
+
+BATCH_NAMESPACE = "/aws/sagemaker/ModelMonitoring/data-metrics"
+
+
+def _batch_env(root: Path, **extra: str) -> dict[str, str]:
+    """What a batch scoring run's check sets (``BatchScoring``): the scored input, plain CSV rows without a header, the
+    package's baseline, metrics published by the job itself with the run's state machine as the schedule dimension."""
+    baseline = _at(root, contract.MONITOR_OUTPUT) / "baseline"
+    return {
+        "dataset_format": json.dumps({"csv": {"header": False}}),
+        "dataset_source": str(_at(root, contract.MONITOR_CAPTURE_INPUT)),
+        "output_path": str(_at(root, contract.MONITOR_OUTPUT) / "run"),
+        "publish_cloudwatch_metrics": "Direct",
+        "cloudwatch_namespace": BATCH_NAMESPACE,
+        "sagemaker_monitoring_schedule_name": "mlops-dev-churn-scoring",
+        "baseline_statistics": str(baseline / "statistics.json"),
+        "baseline_constraints": str(baseline / "constraints.json"),
+        **extra,
+    }
+
+
+def _scored_input(root: Path, rows: list[list]) -> None:
+    """The batch input: CSV rows, no header, in two objects (one without a final newline)."""
+    folder = _at(root, contract.MONITOR_CAPTURE_INPUT) / "scoring-input"
+    folder.mkdir(parents=True, exist_ok=True)
+    half = len(rows) // 2
+    (folder / "a.csv").write_text("".join(",".join(map(str, r)) + "\n" for r in rows[:half]))
+    (folder / "b.csv").write_text("\n".join(",".join(map(str, r)) for r in rows[half:]))
+
+
+def test_a_batch_run_checks_its_plain_csv_input_and_publishes_its_metrics_itself(tmp_path, aws, monkeypatch):
+    import boto3
+
+    monkeypatch.setattr(monitor, "PUT_METRICS_BATCH", 3)  # several PutMetricData requests
+
+    root = _opt_ml(tmp_path)
+    _baseline_job(root)
+    _scored_input(root, _rows(800, shift=1.5, seed=4))
+    summary = monitor.run(root, _batch_env(root))
+    assert (summary["mode"], summary["records"], summary["rows"]) == ("monitor", 800, 800)
+    assert summary["drifted_features"] == ["score"] and summary["message"].startswith("CompletedWithViolations: ")
+    assert _metrics(root) == []  # no metric files: nobody would publish them
+    published = boto3.client("cloudwatch").list_metrics(Namespace=BATCH_NAMESPACE)["Metrics"]
+    drift_metric = next(m for m in published if m["MetricName"] == "feature_baseline_drift_score")
+    assert drift_metric["Dimensions"] == [{"Name": "MonitoringSchedule", "Value": "mlops-dev-churn-scoring"}]
+    assert len(published) == summary["metrics"] == 8  # 3 features: data (2 numeric), non-null (3), drift (3)
+    # clean input: no violation, the same metrics
+    root2 = _opt_ml(tmp_path / "clean")
+    _baseline_job(root2)
+    _scored_input(root2, _rows(800, seed=5))
+    assert monitor.run(root2, _batch_env(root2))["message"].startswith("Completed: no violations in 800 rows")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"cloudwatch_namespace": ""}, "publishing directly needs a namespace of your own"),
+        ({"cloudwatch_namespace": "AWS/SageMaker"}, "publishing directly needs a namespace of your own"),
+        ({"baseline_statistics": "", "baseline_constraints": ""}, "csv without a header and no baseline"),
+    ],
+)
+def test_a_batch_check_without_what_it_needs_fails_with_the_reason(tmp_path, aws, change, message):
+    root = _opt_ml(tmp_path)
+    _baseline_job(root)
+    _scored_input(root, _rows(100, seed=6))
+    done = _entrypoint(root, _batch_env(root, **change))
+    assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
