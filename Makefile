@@ -60,7 +60,7 @@ synth: $(VENV)/.runtime node_modules/.installed
 	$(CDK_RUN) synth --quiet -c stage=$(STAGE)
 	$(PY) tools/list_stacks.py cdk.out
 
-## cost: synthesize STAGE, then its idle monthly cost per stack and in all from config/prices.yaml, and what bills per use
+## cost: synthesize STAGE, then its idle monthly cost per stack and in all from config/pricing/prices.yaml, and what bills per use
 cost: synth
 	$(PY) tools/cost.py cdk.out/assembly-$(STAGE_ID)
 

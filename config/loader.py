@@ -275,14 +275,15 @@ def _mapping(node: Any, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _monitors_endpoint(project: dict[str, Any]) -> bool:
-    """As ``ProjectConfig.monitors_endpoint``, on the raw document (so a missing monitoring block counts)."""
+def _monitors_input(project: dict[str, Any]) -> bool:
+    """As ``ProjectConfig.monitors_input``, on the raw document (so a missing monitoring block counts): an instance-backed
+    endpoint, or batch scoring, with monitoring on."""
     monitoring, deployment = _mapping(project, "monitoring"), _mapping(project, "deployment")
+    mode = deployment.get("mode", "endpoint")
     return (
         monitoring.get("enabled", True) is not False
         and deployment.get("enabled", True) is not False
-        and deployment.get("mode", "endpoint") == "endpoint"
-        and deployment.get("serverless") is None
+        and (mode == "batch" or (mode == "endpoint" and deployment.get("serverless") is None))
     )
 
 
@@ -336,24 +337,24 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                 )
 
     for i, project in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []):
-        if isinstance(project, dict) and _monitors_endpoint(project) and not _mapping(project, "monitoring").get("drift_alarms"):
+        if isinstance(project, dict) and _monitors_input(project) and not _mapping(project, "monitoring").get("drift_alarms"):
             problems.append(
                 Problem(
                     f"projects[{i}].monitoring.drift_alarms",
                     _mapping(project, "monitoring").get("drift_alarms", MISSING),
                     "must name at least one feature to watch, e.g. [{feature: mean_radius, threshold: 0.1}] (an instance-backed "
-                    "endpoint is monitored by default), or set monitoring.enabled: false",
+                    "endpoint and batch scoring are monitored by default), or set monitoring.enabled: false",
                 )
             )
 
     endpoints = raw.get("interface_endpoints")
-    monitored = [i for i, p in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []) if _monitors_endpoint(p)]
+    monitored = [i for i, p in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []) if _monitors_input(p)]
     if monitored and isinstance(endpoints, list) and "monitoring" not in endpoints and _mapping(raw, "network").get("mode") == "new":
         problems.append(
             Problem(
                 "interface_endpoints",
                 endpoints,
-                "must include 'monitoring': the new VPC has no internet route, and the Model Monitor jobs of "
+                "must include 'monitoring': the new VPC has no internet route, and the drift checks of "
                 f"project(s) {', '.join(str(raw['projects'][i].get('name')) for i in monitored)} publish their drift metrics to CloudWatch through it",
             )
         )

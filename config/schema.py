@@ -303,9 +303,10 @@ class DriftAlarmConfig(_Strict):
 
 
 class MonitoringConfig(_Strict):
-    """Model Monitor data-quality monitoring of the project's endpoint (see ``DataQualityMonitor``).
+    """Model Monitor data-quality monitoring of the project's endpoint (see ``DataQualityMonitor``), or in
+    ``deployment.mode: batch`` the check of each scoring run's input by the project's analyzer (see ``BatchScoring``).
 
-    Applies to instance-backed endpoints (serverless endpoints have no data capture). ``drift_alarms``
+    Applies to instance-backed endpoints (serverless endpoints have no data capture) and batch scoring. ``drift_alarms``
     name the features whose baseline-drift distance raises an alarm (the CSV header names of the
     training data); with ``retrain_on_drift`` such an alarm also starts the training pipeline.
     """
@@ -452,11 +453,6 @@ class ProjectConfig(_Strict):
         deployment, monitoring = self.deployment, self.monitoring
         if not deployment.enabled:
             return self
-        if deployment.mode == "batch" and monitoring.enabled:
-            raise ValueError(
-                "monitoring: watching batch scoring's input is not available yet (endpoints only): set monitoring.enabled: false "
-                "for a project in deployment.mode: batch"
-            )
         if deployment.serverless is not None and (monitoring.drift_alarms or "enabled" in monitoring.model_fields_set and monitoring.enabled):
             raise ValueError(
                 "monitoring: a serverless endpoint has no data capture, so Model Monitor cannot watch it "
@@ -475,14 +471,27 @@ class ProjectConfig(_Strict):
         return self.monitoring.enabled and self.serves_endpoint and self.deployment.serverless is None
 
     @property
+    def monitors_batch(self) -> bool:
+        """Whether each batch scoring run checks its input against the package's baseline (the project's analyzer, a step
+        of the run: a batch transform has no data capture for a Model Monitor schedule to read)."""
+        return self.monitoring.enabled and self.scores_batch
+
+    @property
+    def monitors_input(self) -> bool:
+        """Whether what the model is given is checked for drift: the endpoint's captured traffic, or the batch input."""
+        return self.monitors_endpoint or self.monitors_batch
+
+    @property
     def retrains_on_drift(self) -> bool:
-        """Whether the endpoint's drift alarms start the registry stage's training pipeline."""
-        return self.monitors_endpoint and self.monitoring.retrain_on_drift
+        """Whether the drift alarms (of the endpoint's monitor, or of batch scoring's check) start the registry stage's
+        training pipeline."""
+        return self.monitors_input and self.monitoring.retrain_on_drift
 
     @property
     def monitor_runs_project_image(self) -> bool:
-        """Whether the endpoint's monitor runs the project's own image (the registry stage's repository), not AWS's analyzer."""
-        return self.monitors_endpoint and self.monitoring.analyzer == "project"
+        """Whether the drift check runs the project's own image (the registry stage's repository), not AWS's analyzer:
+        an endpoint's monitor with ``analyzer: project``, and every batch scoring check."""
+        return (self.monitors_endpoint and self.monitoring.analyzer == "project") or self.monitors_batch
 
     @property
     def serves_endpoint(self) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -17,15 +20,50 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from config.layout import SCORING_PREFIX
-from config.schema import BatchConfig
+from config.layout import CONSTRAINTS, PIPELINE_PREFIX, SCORING_PREFIX, STATISTICS
+from config.schema import BatchConfig, MonitoringConfig
+from mlops_constructs.container_contract import contract
+from mlops_constructs.data_quality_monitor import DriftAlarm, drift_metric_name
 from mlops_constructs.model_endpoint import registered_model, registered_model_role
 from mlops_constructs.nag import acknowledge_wildcards
-from mlops_constructs.sagemaker_permissions import VpcPlacement, allow_job_logs_and_metrics, allow_vpc_networking, job_log_groups
-from mlops_constructs.training_pipeline import JOB_START_UP, RETRYABLE, TRANSFORM, alert_task
+from mlops_constructs.sagemaker_permissions import (
+    AwsImage,
+    VpcPlacement,
+    allow_image_pull,
+    allow_job_logs_and_metrics,
+    allow_vpc_networking,
+    job_log_groups,
+)
+from mlops_constructs.studio_domain import sagemaker_role
+from mlops_constructs.training_pipeline import JOB_START_UP, PROCESSING, RETRYABLE, TRANSFORM, alert_task
 
 _BATCH = BatchConfig()  # defaults are the config schema's
+_MONITORING = MonitoringConfig()
 CSV = "text/csv"  # what the serving container takes and answers (mlops_container.contract)
+# Where a batch transform's data-quality metrics go (Model Monitor's documented namespace and dimension for batch transform
+# jobs: https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html); the check publishes them itself.
+CHECK_METRICS_NAMESPACE = "/aws/sagemaker/ModelMonitoring/data-metrics"
+CHECK_INPUT = "/opt/ml/processing/input/data"
+CHECK_BASELINE = "/opt/ml/processing/baseline"
+
+
+@dataclass(frozen=True)
+class BatchDriftCheck:
+    """After each scoring run, its input is checked against the package's data-quality baseline by the project's analyzer
+    (``image`` running ``monitor``) as a processing job of the run: a batch transform captures nothing a Model Monitor
+    schedule could read. ``baseline_uri`` (the package's DriftCheckBaselines prefix) is in the registry's artifacts bucket,
+    under its key. Per configured feature an alarm named ``<alarm_name_prefix><feature>`` (the training pipeline's drift
+    trigger listens to such names) when the run's baseline-drift distance reaches its threshold."""
+
+    image: AwsImage
+    baseline_uri: str
+    drift_alarms: list[DriftAlarm]
+    alarm_name_prefix: str
+    vpc: VpcPlacement  # the project's jobs security group
+    instance_type: str = _MONITORING.instance_type
+    max_runtime: Duration = Duration.minutes(_MONITORING.max_runtime_minutes)
+    alarm_period: Duration = Duration.hours(1)
+    role_name: str | None = None  # ``Names.monitor_role``: a registry in another account admits it by name
 
 
 @dataclass(frozen=True)
@@ -53,6 +91,7 @@ class BatchScoringProps:
     max_runtime: Duration = Duration.minutes(_BATCH.max_runtime_minutes)
     schedule: str = _BATCH.schedule
     schedule_enabled: bool = _BATCH.schedule_enabled
+    drift_check: BatchDriftCheck | None = None
 
 
 class BatchScoring(Construct):
@@ -71,6 +110,11 @@ class BatchScoring(Construct):
       the alert topic that it scored or why it failed.
     - ``schedule_rule``: starts a run on ``schedule`` (disabled with ``schedule_enabled: false``); start one on demand
       with ``aws stepfunctions start-execution --state-machine-arn <arn>``.
+    - with ``drift_check``: after scoring, a processing job ``<project>-check-<run id>`` (``check_role``: reads the input
+      and the baseline, writes ``scoring/<run id>/monitoring/``, publishes to ``CHECK_METRICS_NAMESPACE`` only) checks the
+      input against the baseline and publishes the per-feature metrics with the state machine's name as the
+      ``MonitoringSchedule`` dimension; ``drift_alarms`` watch them. Drift is a verdict, not a failure: the run succeeds and
+      the notification says where the reports are; a check that cannot run fails the run after the scores are written.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: BatchScoringProps) -> None:
@@ -118,6 +162,14 @@ class BatchScoring(Construct):
             parameters={
                 "job.$": f"States.Format('{p.project_name}-score-{{}}', $.run.runId)",
                 "output.$": f"States.Format('s3://{p.output_bucket.bucket_name}/{SCORING_PREFIX}{{}}', $.run.runId)",
+                **(
+                    {
+                        "check.$": f"States.Format('{p.project_name}-check-{{}}', $.run.runId)",
+                        "reports.$": f"States.Format('s3://{p.output_bucket.bucket_name}/{SCORING_PREFIX}{{}}/monitoring', $.run.runId)",
+                    }
+                    if p.drift_check is not None
+                    else {}
+                ),
             },
             result_path="$.names",
         )
@@ -169,10 +221,20 @@ class BatchScoring(Construct):
                 "result": "scored",
                 "output": sfn.JsonPath.string_at("$.names.output"),
                 "transformJob": sfn.JsonPath.string_at("$.job.arn"),
+                **({"driftReports": sfn.JsonPath.string_at("$.names.reports")} if p.drift_check is not None else {}),
                 "execution": sfn.JsonPath.execution_id,
             },
         )
         scored.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+        scored.next(sfn.Succeed(self, "Scored"))
+        self.check_role: iam.Role | None = None
+        self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
+        after_scoring: sfn.IChainable = scored
+        if p.drift_check is not None:
+            check = self._drift_check(p.drift_check)
+            check.add_retry(errors=RETRYABLE, interval=Duration.seconds(30), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+            check.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+            after_scoring = check.next(scored)
 
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.key
@@ -180,12 +242,14 @@ class BatchScoring(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(run.next(names).next(score).next(scored).next(sfn.Succeed(self, "Scored"))),
+            definition_body=sfn.DefinitionBody.from_chainable(run.next(names).next(score).next(after_scoring)),
             state_machine_name=p.state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            timeout=self.timeout.plus(Duration.minutes(10)),
+            timeout=self.timeout.plus(Duration.minutes(10)).plus(
+                p.drift_check.max_runtime.plus(JOB_START_UP) if p.drift_check is not None else Duration.seconds(0)
+            ),
             comment=f"Batch scoring of ML project {p.project_name}",
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(p.key, Duration.minutes(5)),
         )
@@ -199,6 +263,137 @@ class BatchScoring(Construct):
             targets=[targets.SfnStateMachine(self.state_machine, input=events.RuleTargetInput.from_object({"trigger": "schedule"}))],
         )
         self.output_uri = f"s3://{p.output_bucket.bucket_name}/{SCORING_PREFIX}"
+        if p.drift_check is not None:
+            self._alarms(p.drift_check)
+
+    def _drift_check(self, c: BatchDriftCheck) -> sfn.CustomState:
+        """The check of the run's input: the project's ``monitor`` on plain CSV rows (``mlops_container.monitor``)."""
+        p = self._props
+        self.check_role = role = self._check_role(c)
+        input_uri = f"s3://{p.data_bucket.bucket_name}/{p.input_prefix}"
+
+        def s3_input(name: str, uri: str, local_path: str) -> dict:
+            return {
+                "InputName": name,
+                "S3Input": {
+                    "S3Uri": uri,
+                    "LocalPath": local_path,
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+
+        return sfn.CustomState(
+            self,
+            "CheckDrift",
+            state_json={
+                "Type": "Task",
+                "Resource": PROCESSING.resource,
+                "Parameters": {
+                    "ProcessingJobName.$": "$.names.check",
+                    "RoleArn": role.role_arn,
+                    "AppSpecification": {"ImageUri": c.image.uri, "ContainerEntrypoint": contract.ENTRYPOINTS["monitor"]},
+                    "Environment": {
+                        "dataset_format": json.dumps({"csv": {"header": False}}),
+                        "dataset_source": CHECK_INPUT,
+                        "baseline_statistics": f"{CHECK_BASELINE}/{STATISTICS}",
+                        "baseline_constraints": f"{CHECK_BASELINE}/{CONSTRAINTS}",
+                        "output_path": contract.MONITOR_OUTPUT,
+                        "publish_cloudwatch_metrics": "Direct",
+                        "cloudwatch_namespace": CHECK_METRICS_NAMESPACE,
+                        "sagemaker_monitoring_schedule_name": p.state_machine_name,
+                    },
+                    "ProcessingInputs": [s3_input("data", input_uri, CHECK_INPUT), s3_input("baseline", c.baseline_uri, CHECK_BASELINE)],
+                    "ProcessingOutputConfig": {
+                        "Outputs": [
+                            {
+                                "OutputName": "reports",
+                                "S3Output": {"S3Uri.$": "$.names.reports", "LocalPath": contract.MONITOR_OUTPUT, "S3UploadMode": "EndOfJob"},
+                            }
+                        ],
+                        "KmsKeyId": p.key.key_arn,
+                    },
+                    "ProcessingResources": {
+                        "ClusterConfig": {"InstanceCount": 1, "InstanceType": c.instance_type, "VolumeSizeInGB": 20, "VolumeKmsKeyId": p.key.key_arn}
+                    },
+                    "StoppingCondition": {"MaxRuntimeInSeconds": int(c.max_runtime.to_seconds())},
+                    "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "VpcConfig": c.vpc.api_config},
+                    "Tags": [{"Key": "project", "Value": p.project_name}],
+                },
+                "ResultSelector": {"arn.$": "$.ProcessingJobArn"},
+                "ResultPath": "$.check",
+                "TimeoutSeconds": int(c.max_runtime.plus(JOB_START_UP).to_seconds()),
+            },
+        )
+
+    def _check_role(self, c: BatchDriftCheck) -> iam.Role:
+        """The check job's role: reads the scored input and the registered baselines, writes its reports, publishes to the
+        check's metrics namespace only, pulls the project image, runs in the VPC."""
+        p = self._props
+        role = sagemaker_role(self, "CheckRole", f"Drift checks of the batch scoring of {p.project_name}", c.role_name)
+        reports = f"{SCORING_PREFIX}*"
+        p.data_bucket.grant_read(role, f"{p.input_prefix}*")
+        p.artifacts_bucket.grant_read(role, f"{PIPELINE_PREFIX}*")  # the baseline, beside the package's artifacts
+        p.artifacts_key.grant_decrypt(role)
+        p.output_bucket.grant_put(role, reports)
+        p.key.grant_encrypt_decrypt(role)
+        allow_image_pull(role, sid="PullProjectImage", image=c.image)
+        (logs,) = job_log_groups(PROCESSING.log_group)
+        allow_job_logs_and_metrics(role, log_groups=[logs], metric_namespaces=[CHECK_METRICS_NAMESPACE], metrics_sid="DriftMetrics")
+        role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        allow_vpc_networking(role, "CheckInTheVpc", c.vpc)
+        acknowledge_wildcards(
+            role,
+            reason="Reads the scoring input prefix of the data bucket and the registered baselines (pipeline/<run>/baseline/), and "
+            "writes reports under scoring/<run>/monitoring/: objects named at run time; the key's ReEncrypt and GenerateDataKey "
+            "families; the jobs' log streams.",
+            resources=[
+                p.data_bucket.arn_for_objects(f"{p.input_prefix}*"),
+                p.artifacts_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*"),
+                p.output_bucket.arn_for_objects(reports),
+                logs,
+            ],
+            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+        )
+        acknowledge_wildcards(
+            role,
+            reason="cloudwatch:PutMetricData (held to the check's metrics namespace), ecr:GetAuthorizationToken and the EC2 "
+            "network-interface actions SageMaker needs to run the job in the VPC support no resource-level permissions.",
+            resources=["*"],
+        )
+        return role
+
+    def drift_metric(self, feature: str) -> cloudwatch.Metric:
+        """The baseline-drift distance of ``feature`` in a scoring run's check, highest per alarm period."""
+        c = self._props.drift_check
+        assert c is not None
+        return cloudwatch.Metric(
+            namespace=CHECK_METRICS_NAMESPACE,
+            metric_name=drift_metric_name(feature),
+            dimensions_map={"MonitoringSchedule": self._props.state_machine_name},
+            statistic="Maximum",
+            period=c.alarm_period,
+        )
+
+    def _alarms(self, c: BatchDriftCheck) -> None:
+        p = self._props
+        for alarm in c.drift_alarms:
+            self.drift_alarms[alarm.feature] = cloudwatch.Alarm(
+                self,
+                f"Drift-{alarm.feature}",
+                alarm_name=f"{c.alarm_name_prefix}{alarm.feature}",
+                alarm_description=(
+                    f"{p.project_name} batch scoring: the distribution of feature '{alarm.feature}' in a run's input drifted from "
+                    f"the training data (baseline distance >= {alarm.threshold}); reports in {self.output_uri}<run>/monitoring/"
+                ),
+                metric=self.drift_metric(alarm.feature),
+                threshold=alarm.threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,  # no run in a period is not drift
+            )
+            self.drift_alarms[alarm.feature].add_alarm_action(actions.SnsAction(p.alert_topic))
 
     def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
         return alert_task(self, state_id, self._props.alert_topic, subject, message)
@@ -213,11 +408,22 @@ class BatchScoring(Construct):
                 sid="RunThisProjectsTransformJobs", actions=[*TRANSFORM.actions, "sagemaker:AddTags", "sagemaker:ListTags"], resources=[jobs]
             )
         )
+        kinds = [TRANSFORM]
+        if self.check_role is not None:
+            checks = f"{arn}:{PROCESSING.arn_type}/{self._props.project_name}-check-*"
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="RunThisProjectsDriftChecks", actions=[*PROCESSING.actions, "sagemaker:AddTags", "sagemaker:ListTags"], resources=[checks]
+                )
+            )
+            self.check_role.grant_pass_role(role)
+            kinds.append(PROCESSING)
+            acknowledge_wildcards(role, reason="Drift check jobs are named <project>-check-<run id>, made per execution.", resources=[checks])
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="SyncIntegrationRule",
                 actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                resources=[f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{TRANSFORM.sync_rule}"],
+                resources=[f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{k.sync_rule}" for k in kinds],
             )
         )
         self._props.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # publish to the encrypted topic

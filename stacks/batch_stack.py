@@ -9,9 +9,18 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from config.parameters import BATCH_KEYS
-from mlops_constructs.batch_scoring import BatchScoring, BatchScoringProps
+from mlops_constructs.batch_scoring import BatchDriftCheck, BatchScoring, BatchScoringProps
+from mlops_constructs.data_quality_monitor import DriftAlarm
 from mlops_constructs.published_parameters import PublishedParameters, PublishedProject, PublishedStudio
-from stacks.endpoint_stack import DeployedModel, model_package_parameter, registry_of
+from mlops_constructs.sagemaker_permissions import AwsImage
+from stacks.endpoint_stack import (
+    DeployedModel,
+    baseline_uri_parameter,
+    drift_alarm_name_prefix,
+    model_package_parameter,
+    registry_of,
+    relay_drift_alarms,
+)
 
 
 class BatchScoringStack(Stack):
@@ -36,6 +45,21 @@ class BatchScoringStack(Stack):
         own = PublishedProject(self, names.project_parameters(project.name))
         studio = PublishedStudio(self, names.studio_parameters)
         registry = registry_of(self, config, project, deployed)
+        zones = len(config.network.availability_zones)
+        drift_check = None
+        if project.monitors_batch:
+            monitoring = project.monitoring
+            drift_check = BatchDriftCheck(
+                image=AwsImage.of_tag(registry.repository, project.pipeline.resolved_image_tag),
+                baseline_uri=(deployed.baseline_uri if deployed else None) or baseline_uri_parameter(self),
+                drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
+                alarm_name_prefix=drift_alarm_name_prefix(config, project),
+                vpc=studio.placement(zones, own.jobs_security_group_id),
+                instance_type=monitoring.instance_type,
+                max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
+                alarm_period=Duration.hours(monitoring.period_hours),
+                role_name=names.monitor_role(project.name),
+            )
         self.scoring = BatchScoring(
             self,
             "Scoring",
@@ -50,7 +74,7 @@ class BatchScoringStack(Stack):
                 output_bucket=own.artifacts_bucket,
                 key=own.key,
                 alert_topic=own.alert_topic,
-                vpc=studio.placement(len(config.network.availability_zones), own.models_security_group_id),
+                vpc=studio.placement(zones, own.models_security_group_id),
                 instance_type=project.instance_types.processing,
                 role_name=names.model_role(project.name),
                 input_prefix=batch.input_prefix,
@@ -59,8 +83,12 @@ class BatchScoringStack(Stack):
                 max_runtime=Duration.minutes(batch.max_runtime_minutes),
                 schedule=batch.schedule,
                 schedule_enabled=batch.schedule_enabled,
+                drift_check=drift_check,
             ),
         )
+        self.drift_relay = None
+        if drift_check is not None and project.retrains_on_drift and config.registry_in_another_account:
+            self.drift_relay = relay_drift_alarms(self, config, project, drift_check.alarm_name_prefix, f"the batch scoring of {project.name}")
         PublishedParameters(
             self,
             "Parameters",

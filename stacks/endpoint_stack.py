@@ -65,6 +65,42 @@ def model_package_parameter(scope: Construct, config: PlatformConfig, project: P
     ).value_as_string
 
 
+def relay_drift_alarms(scope: Construct, config: PlatformConfig, project: ProjectConfig, alarm_name_prefix: str, what: str) -> events.Rule:
+    """Send this stage's drift alarms (of ``what``: an endpoint, a batch scoring) to the registry account's default event
+    bus, whose policy admits the named role (``TrainingPipelineStack``): the training pipeline's drift rule there matches
+    them as it matches its own stage's."""
+    partition = Stack.of(scope).partition
+    bus = events.EventBus.from_event_bus_arn(
+        scope, "RegistryEventBus", f"arn:{partition}:events:{config.region}:{config.registry_account}:event-bus/default"
+    )
+    role = iam.Role(
+        scope,
+        "DriftRelayRole",
+        role_name=config.names.drift_relay_role(project.name),
+        description=f"Relays the drift alarms of {what} to stage {config.registry_stage}'s event bus",
+        assumed_by=from_this_account("events.amazonaws.com"),
+    )
+    return events.Rule(
+        scope,
+        "DriftRelay",
+        description=f"Drift on {what}: retrain in stage {config.registry_stage} (account {config.registry_account})",
+        event_pattern=drift_alarm_pattern(alarm_name_prefix),
+        targets=[targets.EventBus(bus, role=role)],
+    )
+
+
+def baseline_uri_parameter(scope: Construct) -> str:
+    """The stack parameter ``BaselineUri``: the deployed package's drift-check baseline, when no pin gives it."""
+    return CfnParameter(
+        scope,
+        "BaselineUri",
+        type="String",
+        allowed_pattern=BASELINE_URI_PATTERN,
+        constraint_description=f"must be the S3 prefix of a pipeline run's baseline: {BASELINE_URI_RULE}",
+        description="Data-quality baseline of the deployed model package (its DriftCheckBaselines), without a trailing slash",
+    ).value_as_string
+
+
 def drift_alarm_name_prefix(config: PlatformConfig, project: ProjectConfig) -> str:
     """The prefix of the endpoint's drift alarm names: with ``retrain_on_drift`` it is the registry
     stage's pipeline's drift prefix (so the alarm retrains there), plus this stage's name."""
@@ -150,14 +186,7 @@ class EndpointStack(Stack):
         if project.monitors_endpoint:
             monitoring = project.monitoring
             if baseline_uri is None:
-                baseline_uri = CfnParameter(
-                    self,
-                    "BaselineUri",
-                    type="String",
-                    allowed_pattern=BASELINE_URI_PATTERN,
-                    constraint_description=f"must be the S3 prefix of a pipeline run's baseline: {BASELINE_URI_RULE}",
-                    description="Data-quality baseline of the deployed model package (its DriftCheckBaselines), without a trailing slash",
-                ).value_as_string
+                baseline_uri = baseline_uri_parameter(self)
             monitor_props = DataQualityMonitorProps(
                 endpoint_name=self.endpoint.endpoint_name,
                 schedule_name=names.monitoring_schedule(self.endpoint.endpoint_name),
@@ -184,7 +213,7 @@ class EndpointStack(Stack):
             self.monitor = DataQualityMonitor(self, "Monitor", props=monitor_props)
             self.monitor.node.add_dependency(self.endpoint)
             if project.retrains_on_drift and config.registry_in_another_account:
-                self._relay_drift_alarms(config, project, monitor_props.alarm_name_prefix)
+                self.drift_relay = relay_drift_alarms(self, config, project, monitor_props.alarm_name_prefix, names.endpoint(project.name))
         self.shown = self._dashboard_view(project, monitor_props)
         api = deployment.api
         self.api = InferenceApi(
@@ -218,27 +247,6 @@ class EndpointStack(Stack):
             },
         )
         CfnOutput(self, "PredictUrl", value=self.api.url, description="POST predictions here")
-
-    def _relay_drift_alarms(self, config: PlatformConfig, project: ProjectConfig, alarm_name_prefix: str) -> None:
-        """Send this stage's drift alarms to the registry account's default event bus, whose policy admits the named role
-        (``TrainingPipelineStack``): the training pipeline's drift rule there matches them as it matches its own stage's."""
-        bus = events.EventBus.from_event_bus_arn(
-            self, "RegistryEventBus", f"arn:{self.partition}:events:{config.region}:{config.registry_account}:event-bus/default"
-        )
-        role = iam.Role(
-            self,
-            "DriftRelayRole",
-            role_name=config.names.drift_relay_role(project.name),
-            description=f"Relays the drift alarms of {config.names.endpoint(project.name)} to stage {config.registry_stage}'s event bus",
-            assumed_by=from_this_account("events.amazonaws.com"),
-        )
-        self.drift_relay = events.Rule(
-            self,
-            "DriftRelay",
-            description=f"Drift on {config.names.endpoint(project.name)}: retrain in stage {config.registry_stage} (account {config.registry_account})",
-            event_pattern=drift_alarm_pattern(alarm_name_prefix),
-            targets=[targets.EventBus(bus, role=role)],
-        )
 
     def _dashboard_view(self, project: ProjectConfig, monitor: DataQualityMonitorProps | None) -> MonitoredEndpoint:
         """What a dashboard in another stack shows of this endpoint and its monitor, by name (no cross-stack reference)."""

@@ -87,7 +87,7 @@ class PlatformStage(Stage):
                 "(tools/resolve_model_packages.py writes the package's drift-check baseline)",
             )
             for p in config.projects
-            if model_packages and p.name in model_packages and p.monitors_endpoint and model_packages[p.name].baseline_uri is None
+            if model_packages and p.name in model_packages and p.monitors_input and model_packages[p.name].baseline_uri is None
         ]
         if missing_baselines:
             raise ConfigError("the model_packages_file", missing_baselines)

@@ -26,7 +26,7 @@ def registry_reader(config: PlatformConfig, consumer: StageLink, project: Projec
         stage=consumer.stage,
         account=consumer.account,
         deployer=cloudformation_execution_role(consumer.account, consumer.region, partition),
-        readers=[model, *([monitor] if project.monitors_endpoint else [])],
+        readers=[model, *([monitor] if project.monitors_input else [])],
         pullers=[model, *([monitor] if project.monitor_runs_project_image else [])],
     )
 

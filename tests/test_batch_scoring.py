@@ -30,7 +30,11 @@ def _dev(**fraud) -> dict:
     return dev
 
 
-BATCH = {"deployment": {"mode": "batch", "batch": {"instance_count": 2, "input_prefix": "to-score/"}}, "monitoring": {"enabled": False}}
+BATCH = {
+    "deployment": {"mode": "batch", "batch": {"instance_count": 2, "input_prefix": "to-score/"}},
+    "monitoring": {"drift_alarms": [{"feature": "mean_radius", "threshold": 0.2}]},  # each run's input is checked
+}
+BASELINE = "s3://mlops-dev-fraud-artifacts/pipeline/0a1b2c3d/baseline"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,10 @@ def stage(tmp_path_factory):
     (config_dir / "dev.yaml").write_text(yaml.safe_dump(_dev(**BATCH)))
     synthesized = synth_stage("dev", tmp_path_factory.mktemp("cdk-batch"), config_dir=str(config_dir))
     deployment = Deployment(synthesized.templates())
-    deployment.parameters[STACK] = {"ModelPackageArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/mlops-dev-fraud/4"}
+    deployment.parameters[STACK] = {
+        "ModelPackageArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/mlops-dev-fraud/4",
+        "BaselineUri": BASELINE,
+    }
     return synthesized, deployment
 
 
@@ -54,8 +61,8 @@ def test_batch_mode_refuses_what_only_an_endpoint_has():
     (problem,) = _problems(deployment={"mode": "batch", "instance_count": 2, "api": {"auth": "api_key"}}, monitoring={"enabled": False})
     assert "api, instance_count configure an endpoint" in problem
     assert any("batch configures batch scoring: set mode: batch" in p for p in _problems(deployment={"batch": {"instance_count": 2}}))
-    (problem,) = _problems(deployment={"mode": "batch"})  # monitoring is on by default
-    assert "monitoring.enabled: false" in problem
+    (problem,) = _problems(deployment={"mode": "batch"})  # monitoring is on by default: it needs features to watch
+    assert problem.startswith("projects[1].monitoring.drift_alarms") and "batch scoring are monitored by default" in problem
     (problem,) = _problems(deployment={"mode": "batch", "batch": {"schedule": "monthly"}}, monitoring={"enabled": False})
     assert "EventBridge schedule" in problem
 
@@ -86,7 +93,9 @@ def test_a_scoring_run_transforms_the_input_prefix_into_a_run_of_its_own(stage, 
     definition = _definition(deployment)
     score = definition["States"]["Score"]
     assert score["Resource"].endswith(":states:::sagemaker:createTransformJob.sync")
-    harnessed = json.loads(json.dumps(definition).replace("createTransformJob.sync", "createTransformJob"))
+    harnessed = json.loads(
+        json.dumps(definition).replace("createTransformJob.sync", "createTransformJob").replace("createProcessingJob.sync", "createProcessingJob")
+    )
     data = deployment.ssm_value("/mlops/dev/projects/fraud/data-bucket-name")
     artifacts = deployment.ssm_value("/mlops/dev/projects/fraud/artifacts-bucket-name")
     topic = deployment.ssm_value("/mlops/dev/projects/fraud/alert-topic-arn")
@@ -110,7 +119,7 @@ def test_a_scoring_run_transforms_the_input_prefix_into_a_run_of_its_own(stage, 
         )
         result = world.run(harnessed, {}, None, during=recorder.recording(monkeypatch))
         assert result["status"] == "SUCCEEDED", result.get("cause")
-        assert sfn_harness.entered(result) == ["PrepareRun", "NameJob", "Score", "NotifyScored", "Scored"]
+        assert sfn_harness.entered(result) == ["PrepareRun", "NameJob", "Score", "CheckDrift", "NotifyScored", "Scored"]
         (job,) = sagemaker.list_transform_jobs()["TransformJobSummaries"]
         described = sagemaker.describe_transform_job(TransformJobName=job["TransformJobName"])
         assert described["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{data}/to-score/"
@@ -119,10 +128,24 @@ def test_a_scoring_run_transforms_the_input_prefix_into_a_run_of_its_own(stage, 
         assert described["TransformResources"]["InstanceCount"] == 2
         (message,) = world.messages()
         assert message["result"] == "scored" and message["output"] == f"s3://{artifacts}/scoring/{run_id}"
-    (request,) = [params for service, operation, params in recorder.calls if operation == "CreateTransformJob"]
+        assert message["driftReports"] == f"s3://{artifacts}/scoring/{run_id}/monitoring"
+        # the input's check: the project's analyzer on the same input, against the package's baseline, publishing its metrics
+        assert sagemaker.describe_processing_job(ProcessingJobName=f"fraud-check-{run_id}")["ProcessingJobStatus"]
+    (check,) = [params for _, operation, params in recorder.calls if operation == "CreateProcessingJob"]
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in check["ProcessingInputs"]}
+    assert inputs == {"data": f"s3://{data}/to-score/", "baseline": BASELINE}
+    assert check["AppSpecification"]["ContainerEntrypoint"] == ["monitor"]
+    environment = check["Environment"]
+    assert json.loads(environment["dataset_format"]) == {"csv": {"header": False}}
+    assert (environment["publish_cloudwatch_metrics"], environment["sagemaker_monitoring_schedule_name"]) == ("Direct", "mlops-dev-fraud-scoring")
+    assert check["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == f"s3://{artifacts}/scoring/{run_id}/monitoring"
+    requests = {operation: params for service, operation, params in recorder.calls if operation in ("CreateTransformJob", "CreateProcessingJob")}
+    assert set(requests) == {"CreateTransformJob", "CreateProcessingJob"}
     report = Report()
-    validate(input_shape("sagemaker", "CreateTransformJob"), request, "Score CreateTransformJob", report)
+    for operation, params in requests.items():
+        validate(input_shape("sagemaker", operation), params, f"batch {operation}", report)
     assert report.errors == []
+    request = requests["CreateTransformJob"]
     assert request["TransformOutput"]["KmsKeyId"] == request["TransformResources"]["VolumeKmsKeyId"]  # the project key
     assert model["VpcConfig"]["Subnets"] and model["EnableNetworkIsolation"] is True  # scored in the VPC, isolated
 
@@ -148,6 +171,58 @@ def test_the_model_role_reads_the_input_writes_scores_and_nothing_else(stage):
         Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipeline/0a1b2c3d/model/model.tar.gz", why="overwrite the model"),
         Call(role, "s3:PutObject", f"arn:aws:s3:::{data}/to-score/x.csv", why="write its input"),
         Call(role, "s3:GetObject", f"arn:aws:s3:::{churn}/to-score/x.csv", why="another project's data"),
+    ]
+    allowed = [str(r) for r in evaluate(policies, never) if r.allowed]
+    assert not allowed, "\n".join(allowed)
+
+
+def test_a_drifted_run_raises_the_alarm_that_retrains(stage):
+    """The check's metric is the one the alarm watches (namespace, name, the state machine as MonitoringSchedule), and the
+    alarm's name carries the training pipeline's drift prefix, so its state change starts a retraining."""
+    synthesized, deployment = stage
+    template = synthesized.templates()[STACK]
+    (alarm,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == (
+        "/aws/sagemaker/ModelMonitoring/data-metrics",
+        "feature_baseline_drift_mean_radius",
+        0.2,
+    )
+    assert alarm["Dimensions"] == [{"Name": "MonitoringSchedule", "Value": "mlops-dev-fraud-scoring"}]
+    pipeline = synthesized.templates()["mlops-dev-pipeline-fraud"]
+    (drift_rule,) = [
+        r["Properties"]["EventPattern"]
+        for r in pipeline["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule" and "aws.cloudwatch" in json.dumps(r["Properties"].get("EventPattern", {}))
+    ]
+    (prefix,) = [p["prefix"] for p in drift_rule["detail"]["alarmName"]]
+    assert alarm["AlarmName"].startswith(prefix)
+
+
+def test_the_check_role_reads_the_input_and_baseline_writes_its_reports_and_metrics_only(stage):
+    _, deployment = stage
+    policies = Policies.of(deployment)
+    (job,) = [r for i, r in deployment.templates[STACK]["Resources"].items() if r["Type"] == "AWS::IAM::Role" and "CheckRole" in i]
+    role = f"arn:aws:iam::{ACCOUNT}:role/{job['Properties']['RoleName']}"
+    assert role.endswith("/mlops-dev-fraud-dq")  # the monitor role's name: a registry in another account admits it
+    data = deployment.ssm_value("/mlops/dev/projects/fraud/data-bucket-name")
+    artifacts = deployment.ssm_value("/mlops/dev/projects/fraud/artifacts-bucket-name")
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-fraud:src-0123456789abcdef"
+    metrics = (("cloudwatch:namespace", "/aws/sagemaker/ModelMonitoring/data-metrics"),)
+    needed = [
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/to-score/2026-11.csv", why="the scored input"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/pipeline/0a1b2c3d/baseline/statistics.json", why="the baseline"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/scoring/0a1b2c3d/monitoring/constraint_violations.json", why="its reports"),
+        Call(role, "cloudwatch:PutMetricData", "*", metrics, why="its metrics"),
+        *image_pull(role, image, "the project's analyzer", own_account=ACCOUNT),
+    ]
+    denied = [str(r) for r in evaluate(policies, with_key_calls(policies, needed)) if not r.allowed]
+    assert not denied, "\n".join(denied)
+    churn = deployment.ssm_value("/mlops/dev/projects/churn/data-bucket-name")
+    never = [
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/train.csv", why="the training data"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipeline/0a1b2c3d/baseline/statistics.json", why="overwrite the baseline"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{churn}/to-score/x.csv", why="another project's data"),
+        Call(role, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "AWS/SageMaker"),), why="another namespace"),
     ]
     allowed = [str(r) for r in evaluate(policies, never) if r.allowed]
     assert not allowed, "\n".join(allowed)

@@ -1,9 +1,9 @@
 """The monthly cost of a synthesized stage (``make cost``): what bills while the stage sits idle, per stack and in all,
-priced from the checked-in table ``config/prices.yaml`` (its date and sources are printed with the figures); what bills
+priced from the checked-in table ``config/pricing/prices.yaml`` (its date and sources are printed with the figures); what bills
 per use (jobs, requests, storage) is listed apart. An idle item the table has no price for is reported as unpriced,
 never counted as zero.
 
-    python tools/cost.py cdk.out/assembly-Dev [--prices config/prices.yaml]
+    python tools/cost.py cdk.out/assembly-Dev [--prices config/pricing/prices.yaml]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PRICES = ROOT / "config" / "prices.yaml"
+PRICES = ROOT / "config" / "pricing" / "prices.yaml"
 sys.path.insert(0, str(ROOT / "tools"))
 
 from list_stacks import templates  # noqa: E402  (the one reader of cdk.out's stacks)
@@ -186,7 +186,7 @@ def _money(value: float | None) -> str:
 def render(r: Report) -> str:
     p = r.prices
     out = [
-        f"Idle monthly cost of {r.stage}: {p.region} on-demand prices read {p.read_on} (config/prices.yaml, its sources per price), "
+        f"Idle monthly cost of {r.stage}: {p.region} on-demand prices read {p.read_on} (config/pricing/prices.yaml, its sources per price), "
         f"{p.hours:g} hours a month, before account free tiers",
         "",
     ]
@@ -202,7 +202,7 @@ def render(r: Report) -> str:
         out.append(f"  {stack:<{width}}  {_money(total):>10}")
     out.append(f"  {'stage total (priced items)':<{width}}  {_money(r.total):>10}")
     if r.unpriced:
-        out.append("  not in that total (no price in config/prices.yaml): " + "; ".join(f"{x.stack}: {x.item}" for x in r.unpriced))
+        out.append("  not in that total (no price in config/pricing/prices.yaml): " + "; ".join(f"{x.stack}: {x.item}" for x in r.unpriced))
     out += ["", "Per use (billed only when used; not in the total):"]
     for what, by_stack in sorted(r.per_use.items()):
         out.append(f"  {what}: {sum(by_stack.values())} ({', '.join(f'{s} {n}' for s, n in sorted(by_stack.items()))})")

@@ -128,8 +128,8 @@ def longest_config() -> dict:
                     "api": {"auth": "api_key", "callers": ["c" + "0" * 31, "c" + "1" * 31], "waf": True},
                 },
             ),
-            # scored by batch transform instead of an endpoint
-            project(4, deployment={"mode": "batch", "batch": {"instance_count": 10, "max_payload_mb": 100}}, monitoring={"enabled": False}),
+            # scored by batch transform instead of an endpoint, each run's input checked for drift (the longest feature names)
+            project(4, deployment={"mode": "batch", "batch": {"instance_count": 10, "max_payload_mb": 100}}, monitoring={"drift_alarms": drift}),
         ],
         "users": [{"name": f"u{i}" + "0" * 30, "email": f"u{i}@example.com"} for i in (1, 2, 3)],
         "sandboxes": [{"user": "u1" + "0" * 30, "project": f"p{i}" + "0" * 30} for i in (1, 2, 3)]
