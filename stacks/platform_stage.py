@@ -151,7 +151,9 @@ class PlatformStage(Stage):
         for key, value in config.names.tags.items():
             Tags.of(self).add(key, value)
         # the cost-allocation tag (the project budgets filter on it): each project's stacks carry its name, the rest SHARED_TAG_VALUE
-        owners = {stack: name for stacks in (self.projects, self.pipelines, self.endpoints, self.dashboards) for name, stack in stacks.items()}
+        owners = {
+            stack: name for stacks in (self.projects, self.pipelines, self.endpoints, self.batches, self.dashboards) for name, stack in stacks.items()
+        }
         owners |= {stack: project for (_, project), stack in self.sandboxes.items()}
         for stack in (c for c in self.node.children if isinstance(c, Stack)):
             Tags.of(stack).add(config.names.PROJECT_TAG, owners.get(stack, SHARED_TAG_VALUE))

@@ -76,6 +76,9 @@ def test_a_batch_project_gets_scoring_and_no_endpoint_or_api(stage):
     assert "AWS::SageMaker::Endpoint" not in kinds and "AWS::ApiGateway::RestApi" not in kinds
     ((_, role),) = [(i, r) for i, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role" and "ModelRole" in i]
     assert role["Properties"]["RoleName"] == "mlops-dev-fraud-model"  # a registry in another account admits it by name
+    # the project's cost-allocation tag (its budget counts the scoring runs), on what the stack creates
+    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    assert {"Key": "project", "Value": "fraud"} in machine["Properties"]["Tags"]
 
 
 def _definition(deployment: Deployment) -> dict:

@@ -198,7 +198,11 @@ def test_defaults_are_the_documented_ones():
             "projects[0].monitoring.drift_alarms",
             "must name at least one feature to watch",
         ),
-        (lambda c: c["projects"][0].pop("monitoring"), "projects[0].monitoring.drift_alarms", "an instance-backed endpoint and batch scoring are monitored by default"),
+        (
+            lambda c: c["projects"][0].pop("monitoring"),
+            "projects[0].monitoring.drift_alarms",
+            "an instance-backed endpoint and batch scoring are monitored by default",
+        ),
         (lambda c: c.update(region="ap-south-2"), "region", "Model Monitor's analyzer image"),
         (
             lambda c: c.update(
