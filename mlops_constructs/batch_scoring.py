@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -23,7 +22,7 @@ from constructs import Construct
 from config.layout import CONSTRAINTS, PIPELINE_PREFIX, SCORING_PREFIX, STATISTICS
 from config.schema import BatchConfig, MonitoringConfig
 from mlops_constructs.container_contract import contract
-from mlops_constructs.data_quality_monitor import DriftAlarm, drift_metric_name
+from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarm, drift_metric
 from mlops_constructs.model_endpoint import registered_model, registered_model_role
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import (
@@ -368,32 +367,22 @@ class BatchScoring(Construct):
         """The baseline-drift distance of ``feature`` in a scoring run's check, highest per alarm period."""
         c = self._props.drift_check
         assert c is not None
-        return cloudwatch.Metric(
-            namespace=CHECK_METRICS_NAMESPACE,
-            metric_name=drift_metric_name(feature),
-            dimensions_map={"MonitoringSchedule": self._props.state_machine_name},
-            statistic="Maximum",
-            period=c.alarm_period,
-        )
+        return drift_metric(CHECK_METRICS_NAMESPACE, {"MonitoringSchedule": self._props.state_machine_name}, feature, c.alarm_period)
 
     def _alarms(self, c: BatchDriftCheck) -> None:
         p = self._props
         for alarm in c.drift_alarms:
-            self.drift_alarms[alarm.feature] = cloudwatch.Alarm(
+            self.drift_alarms[alarm.feature] = drift_alarm(
                 self,
-                f"Drift-{alarm.feature}",
-                alarm_name=f"{c.alarm_name_prefix}{alarm.feature}",
-                alarm_description=(
+                alarm,
+                name=f"{c.alarm_name_prefix}{alarm.feature}",
+                description=(
                     f"{p.project_name} batch scoring: the distribution of feature '{alarm.feature}' in a run's input drifted from "
                     f"the training data (baseline distance >= {alarm.threshold}); reports in {self.output_uri}<run>/monitoring/"
                 ),
                 metric=self.drift_metric(alarm.feature),
-                threshold=alarm.threshold,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,  # no run in a period is not drift
+                topic=p.alert_topic,
             )
-            self.drift_alarms[alarm.feature].add_alarm_action(actions.SnsAction(p.alert_topic))
 
     def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
         return alert_task(self, state_id, self._props.alert_topic, subject, message)

@@ -40,6 +40,33 @@ def drift_metric_name(feature: str) -> str:
     return f"feature_baseline_drift_{feature}"
 
 
+def drift_metric(namespace: str, dimensions: dict[str, str], feature: str, period: Duration) -> cloudwatch.Metric:
+    """The baseline-drift distance of ``feature`` that a drift check published, highest per ``period``."""
+    return cloudwatch.Metric(
+        namespace=namespace, metric_name=drift_metric_name(feature), dimensions_map=dimensions, statistic="Maximum", period=period
+    )
+
+
+def drift_alarm(
+    scope: Construct, alarm: DriftAlarm, *, name: str, description: str, metric: cloudwatch.Metric, topic: sns.ITopic
+) -> cloudwatch.Alarm:
+    """An alarm ``name`` when ``metric`` (a feature's drift distance) reaches ``alarm.threshold`` in a period; a period
+    without a check is not drift. It notifies ``topic``; its name may start the training pipeline (its drift trigger)."""
+    created = cloudwatch.Alarm(
+        scope,
+        f"Drift-{alarm.feature}",
+        alarm_name=name,
+        alarm_description=description,
+        metric=metric,
+        threshold=alarm.threshold,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    created.add_alarm_action(actions.SnsAction(topic))
+    return created
+
+
 def _camel(value):
     """A mapping of snake_case keys as jsii takes a struct: camelCase keys (``s3_uri`` -> ``s3Uri``), all the way down."""
     if isinstance(value, dict):
@@ -173,21 +200,17 @@ class DataQualityMonitor(Construct):
 
         self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
         for alarm, name in zip(p.drift_alarms, self.alarm_names):  # the failed-run alarm's name comes last
-            self.drift_alarms[alarm.feature] = cloudwatch.Alarm(
+            self.drift_alarms[alarm.feature] = drift_alarm(
                 self,
-                f"Drift-{alarm.feature}",
-                alarm_name=name,
-                alarm_description=(
+                alarm,
+                name=name,
+                description=(
                     f"{p.endpoint_name}: the distribution of feature '{alarm.feature}' in the captured traffic drifted from the "
                     f"training data (baseline distance >= {alarm.threshold}); reports in {self.reports_uri}/"
                 ),
                 metric=self.drift_metric(alarm.feature),
-                threshold=alarm.threshold,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,  # no traffic in a period is not drift
+                topic=p.alert_topic,
             )
-            self.drift_alarms[alarm.feature].add_alarm_action(actions.SnsAction(p.alert_topic))
 
         self.failure_rule = events.Rule(
             self,
@@ -341,12 +364,9 @@ class DataQualityMonitor(Construct):
 
     def drift_metric(self, feature: str) -> cloudwatch.Metric:
         """The baseline-drift distance of ``feature``, highest per ``alarm_period``."""
-        return cloudwatch.Metric(
-            namespace=self._props.analyzer.metrics_namespace,
-            metric_name=drift_metric_name(feature),
-            dimensions_map={"Endpoint": self._props.endpoint_name, "MonitoringSchedule": self._props.schedule_name},
-            statistic="Maximum",
-            period=self._props.alarm_period,
+        p = self._props
+        return drift_metric(
+            p.analyzer.metrics_namespace, {"Endpoint": p.endpoint_name, "MonitoringSchedule": p.schedule_name}, feature, p.alarm_period
         )
 
     def _job_definition_name(self, definition: dict) -> str:
