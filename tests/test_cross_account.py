@@ -325,3 +325,30 @@ def test_prods_templates_lint_clean(stages):
     assert len(paths) == 4  # two endpoints, two dashboards
     findings = [f"{p.name}: {m.rule.id} {m.message}" for p in paths for m in lint(p.read_text(), "us-east-1") if m.rule.id[0] in "EW"]
     assert findings == []
+
+
+def test_a_batch_project_served_in_another_account_relays_its_drift_to_the_registry(tmp_path_factory, stages):
+    """prod scores fraud in batch from dev's registry: its checks' drift alarms are relayed to dev's event bus as an
+    endpoint's are, and dev's bus policy admits exactly that project's relay role."""
+    prod_raw = yaml.safe_load((stages["config_dir"] / "prod.yaml").read_text())
+    fraud = next(p for p in prod_raw["projects"] if p["name"] == "fraud")
+    fraud["deployment"] = {"mode": "batch"}
+    config_dir = _config_dir(tmp_path_factory.mktemp("cross-account-batch"), projects=prod_raw["projects"])
+    pins_file = config_dir / "pins.json"
+    pins_file.write_text(json.dumps(stages["pins"]))
+    prod = synth_stage("prod", tmp_path_factory.mktemp("cdk-xprod-batch"), config_dir=str(config_dir), model_packages_file=str(pins_file))
+    templates = prod.templates()
+    assert "mlops-prod-batch-fraud" in templates and "mlops-prod-endpoint-fraud" not in templates
+    dev_bus = f"arn:aws:events:us-east-1:{DEV}:event-bus/default"
+    (rule,) = [
+        r
+        for _, _, r in _resources({"b": templates["mlops-prod-batch-fraud"]}, "AWS::Events::Rule")
+        if any(t["Arn"] == dev_bus for t in r["Properties"].get("Targets", []))
+    ]
+    prefix = rule["Properties"]["EventPattern"]["detail"]["alarmName"][0]["prefix"]
+    assert prefix.startswith(Names("mlops", "dev").retraining_drift_alarm_prefix("fraud"))
+    (alarm,) = [r["Properties"] for _, _, r in _resources({"b": templates["mlops-prod-batch-fraud"]}, "AWS::CloudWatch::Alarm")]
+    assert alarm["AlarmName"].startswith(prefix)  # the relay carries the check's alarm
+    dev = synth_stage("dev", tmp_path_factory.mktemp("cdk-xdev-batch"), config_dir=str(config_dir))
+    (policy,) = [r for _, _, r in _resources({"p": dev.templates()["mlops-dev-pipeline-fraud"]}, "AWS::Events::EventBusPolicy")]
+    assert json.dumps(policy).count(f"arn:aws:iam::{PROD}:role/{Names('mlops', 'prod').drift_relay_role('fraud')}") == 1
