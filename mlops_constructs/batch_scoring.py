@@ -22,13 +22,12 @@ from constructs import Construct
 from config.layout import CONSTRAINTS, PIPELINE_PREFIX, SCORING_PREFIX, STATISTICS
 from config.schema import BatchConfig, MonitoringConfig
 from mlops_constructs.container_contract import contract
-from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarm, drift_metric
+from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarm, drift_metric, grant_analyzer_job
 from mlops_constructs.model_endpoint import registered_model, registered_model_role
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import (
     AwsImage,
     VpcPlacement,
-    allow_image_pull,
     allow_job_logs_and_metrics,
     allow_vpc_networking,
     job_log_groups,
@@ -337,29 +336,20 @@ class BatchScoring(Construct):
         p.artifacts_key.grant_decrypt(role)
         p.output_bucket.grant_put(role, reports)
         p.key.grant_encrypt_decrypt(role)
-        allow_image_pull(role, sid="PullProjectImage", image=c.image)
-        (logs,) = job_log_groups(PROCESSING.log_group)
-        allow_job_logs_and_metrics(role, log_groups=[logs], metric_namespaces=[CHECK_METRICS_NAMESPACE], metrics_sid="DriftMetrics")
-        role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        allow_vpc_networking(role, "CheckInTheVpc", c.vpc)
+        grant_analyzer_job(
+            role, image=c.image, image_sid="PullProjectImage", metric_namespaces=[CHECK_METRICS_NAMESPACE], vpc=c.vpc, vpc_sid="CheckInTheVpc"
+        )
         acknowledge_wildcards(
             role,
             reason="Reads the scoring input prefix of the data bucket and the registered baselines (pipeline/<run>/baseline/), and "
             "writes reports under scoring/<run>/monitoring/: objects named at run time; the key's ReEncrypt and GenerateDataKey "
-            "families; the jobs' log streams.",
+            "families.",
             resources=[
                 p.data_bucket.arn_for_objects(f"{p.input_prefix}*"),
                 p.artifacts_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*"),
                 p.output_bucket.arn_for_objects(reports),
-                logs,
             ],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-        )
-        acknowledge_wildcards(
-            role,
-            reason="cloudwatch:PutMetricData (held to the check's metrics namespace), ecr:GetAuthorizationToken and the EC2 "
-            "network-interface actions SageMaker needs to run the job in the VPC support no resource-level permissions.",
-            resources=["*"],
         )
         return role
 

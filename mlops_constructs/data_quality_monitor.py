@@ -67,6 +67,24 @@ def drift_alarm(
     return created
 
 
+def grant_analyzer_job(role: iam.IRole, *, image: AwsImage, image_sid: str, metric_namespaces: list[str], vpc: VpcPlacement, vpc_sid: str) -> None:
+    """What every drift-analysis job's role needs besides its data (an endpoint's monitor, a batch scoring run's check): pull
+    the analyzer ``image``, write the processing jobs' logs, publish to ``metric_namespaces`` only, log in to ECR, run in
+    ``vpc``; with the acknowledgments of the wildcards these take."""
+    allow_image_pull(role, sid=image_sid, image=image)
+    (logs,) = job_log_groups("ProcessingJobs")
+    allow_job_logs_and_metrics(role, log_groups=[logs], metric_namespaces=metric_namespaces, metrics_sid="DriftMetrics")
+    role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+    allow_vpc_networking(role, vpc_sid, vpc)
+    acknowledge_wildcards(role, reason="SageMaker names each analysis job's log stream at run time in this log group.", resources=[logs])
+    acknowledge_wildcards(
+        role,
+        reason="cloudwatch:PutMetricData (limited to the analyzer's data-metrics namespaces), ecr:GetAuthorizationToken and the EC2 "
+        "network-interface actions SageMaker needs to run jobs in the VPC support no resource-level permissions.",
+        resources=["*"],
+    )
+
+
 def _camel(value):
     """A mapping of snake_case keys as jsii takes a struct: camelCase keys (``s3_uri`` -> ``s3Uri``), all the way down."""
     if isinstance(value, dict):
@@ -389,12 +407,14 @@ class DataQualityMonitor(Construct):
         p.baseline_bucket.grant_read(role, f"{PIPELINE_PREFIX}*")
         p.baseline_key.grant_decrypt(role)
         p.key.grant_encrypt_decrypt(role)
-        allow_image_pull(role, sid="PullProjectImage" if p.analyzer.is_project else "PullModelMonitorAnalyzer", image=p.analyzer.image)
-        (logs,) = job_log_groups("ProcessingJobs")
-        # The analyzer's per-feature metrics.
-        allow_job_logs_and_metrics(role, log_groups=[logs], metric_namespaces=p.analyzer.metric_namespace_patterns, metrics_sid="DriftMetrics")
-        role.add_to_principal_policy(iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        allow_vpc_networking(role, "JobsInTheVpc", p.vpc)
+        grant_analyzer_job(
+            role,
+            image=p.analyzer.image,
+            image_sid="PullProjectImage" if p.analyzer.is_project else "PullModelMonitorAnalyzer",
+            metric_namespaces=p.analyzer.metric_namespace_patterns,
+            vpc=p.vpc,
+            vpc_sid="JobsInTheVpc",
+        )
         acknowledge_wildcards(
             role,
             reason="Reads the endpoint's captured data and the registered baselines (pipeline/<run>/baseline/), and writes "
@@ -405,12 +425,5 @@ class DataQualityMonitor(Construct):
                 p.baseline_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*"),
             ],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-        )
-        acknowledge_wildcards(role, reason="SageMaker names each monitoring job's log stream at run time in this log group.", resources=[logs])
-        acknowledge_wildcards(
-            role,
-            reason="cloudwatch:PutMetricData (limited to the analyzer's data-metrics namespaces), ecr:GetAuthorizationToken and the EC2 "
-            "network-interface actions SageMaker needs to run jobs in the VPC support no resource-level permissions.",
-            resources=["*"],
         )
         return role
