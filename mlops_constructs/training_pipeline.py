@@ -416,6 +416,8 @@ class TrainingPipeline(Construct):
                 "modelPackageArn": sfn.JsonPath.string_at("$.registered.arn"),
                 "approvalStatus": sfn.JsonPath.string_at("$.provenance.approvalStatus"),
                 "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
+                # the MLflow run it names, tagged with it: {runId}, or why not ({Error, Cause}; {skipped} for a published model)
+                **({"mlflowLink": sfn.JsonPath.object_at("$.mlflowLink")} if p.mlflow is not None else {}),
                 "execution": sfn.JsonPath.execution_id,
             },
         )
@@ -498,8 +500,9 @@ class TrainingPipeline(Construct):
 
     def _mlflow_link(self, then: sfn.IChainable) -> sfn.Choice:
         """After registration, a trained model's MLflow run is tagged with its package (``lambda/link_mlflow_run``: the run ->
-        package half of the link; the package names its run). A failed link is recorded in ``$.mlflowLink`` and the run
-        goes on: the package is registered either way. Published models have no run of the platform's."""
+        package half of the link; the package names its run). The outcome is in ``$.mlflowLink``, which the registration's
+        notification carries: the run's id, or why the link failed (the run goes on: the package is registered either way),
+        or that a published model has no run of the platform's."""
         p = self._props
         assert p.mlflow is not None
         function = HandlerFunction(
@@ -537,7 +540,14 @@ class TrainingPipeline(Construct):
         )
         link.add_retry(errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"], max_attempts=3)
         link.add_catch(then, errors=["States.ALL"], result_path="$.mlflowLink")
-        return sfn.Choice(self, "HasMlflowRun").when(sfn.Condition.string_equals("$.provenance.mlflowRun", "none"), then).otherwise(link.next(then))
+        skipped = sfn.Pass(
+            self, "NoMlflowRun", result=sfn.Result.from_object({"skipped": "a published model: no run of the platform's"}), result_path="$.mlflowLink"
+        )
+        return (
+            sfn.Choice(self, "HasMlflowRun")
+            .when(sfn.Condition.string_equals("$.provenance.mlflowRun", "none"), skipped.next(then))
+            .otherwise(link.next(then))
+        )
 
     def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
         return alert_task(self, state_id, self._props.alert_topic, subject, message)

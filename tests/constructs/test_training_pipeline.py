@@ -679,6 +679,8 @@ def test_with_mlflow_the_training_job_logs_its_run_there_and_the_package_names_i
     # it against a real MLflow server); its role may find and tag runs on that MLflow only
     assert _entered(result)[-5:] == ["RegisterModel", "HasMlflowRun", "LinkMlflowRun", "NotifyRegistered", "ModelRegistered"]
     link = json.loads(result["output"])["mlflowLink"]
+    (message,) = moto_world.messages()
+    assert message["mlflowLink"] == link  # the registration's notification says how the link went
     assert link == {
         "trackingArn": MLFLOW_ARN,
         "experiment": "churn",
@@ -692,3 +694,15 @@ def test_with_mlflow_the_training_job_logs_its_run_there_and_the_package_names_i
 
 def test_without_mlflow_the_training_job_has_no_tracking_settings(definition):
     assert "Environment" not in definition["States"]["Train"]["Parameters"]
+
+
+def test_with_mlflow_a_published_model_is_registered_and_said_to_have_no_run_to_link(stack, moto_world):
+    from mlops_constructs.project_mlflow import MlflowTracking
+
+    build(stack, mlflow=MlflowTracking(MLFLOW_ARN))
+    boto3.client("s3").put_object(Bucket="artifacts-bucket", Key=PUBLISHED_KEY, Body=b"the user's archive")
+    result = run(harnessed(definition_of(Template.from_stack(stack))), _publish(), _report(0.93))
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert _entered(result)[-4:] == ["HasMlflowRun", "NoMlflowRun", "NotifyRegistered", "ModelRegistered"]
+    (message,) = moto_world.messages()
+    assert message["mlflowLink"] == {"skipped": "a published model: no run of the platform's"}
