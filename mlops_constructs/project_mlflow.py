@@ -74,8 +74,8 @@ class MlflowTracking:
         """The cdk-nag findings of :meth:`client_statements`, acknowledged on ``construct`` (the role or policy holding them)."""
         acknowledge_wildcards(
             construct,
-            reason="The project's MLflow: the actions of its REST API (sagemaker-mlflow) on that one server, whatever the MLflow "
-            "client's version calls; its artifact store is mlflow/ of the project's artifacts bucket.",
+            reason="The project's MLflow: the actions of its REST API (sagemaker-mlflow's on a tracking server) on that one server, "
+            "whatever the MLflow client's version calls; its artifact store is mlflow/ of the project's artifacts bucket.",
             actions=SERVER_API[self.server],
             resources=[artifacts_bucket.arn_for_objects(f"{layout.MLFLOW_PREFIX}*")],
         )

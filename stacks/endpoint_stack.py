@@ -102,8 +102,8 @@ def baseline_uri_parameter(scope: Construct) -> str:
 
 
 def drift_alarm_name_prefix(config: PlatformConfig, project: ProjectConfig) -> str:
-    """The prefix of the endpoint's drift alarm names: with ``retrain_on_drift`` it is the registry
-    stage's pipeline's drift prefix (so the alarm retrains there), plus this stage's name."""
+    """The prefix of the project's drift alarm names (its endpoint's monitor's, or its batch scoring check's): with
+    ``retrain_on_drift`` it is the registry stage's pipeline's drift prefix (so the alarm retrains there), plus this stage's name."""
     if project.retrains_on_drift:
         return f"{config.registry_names.retraining_drift_alarm_prefix(project.name)}{config.stage}-"
     return config.names.notifying_drift_alarm_prefix(project.name)

@@ -66,6 +66,12 @@ def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_p
     table.write_text(cost.PRICES.read_text().replace("    price: 0.10\n", "    price: ten cents\n", 1))
     assert cost.main([str(tmp_path), "--prices", str(table)]) == 2
     assert "cloudwatch_alarm_month needs a numeric price and its source" in capsys.readouterr().err
+    table.write_text(cost.PRICES.read_text().replace("  kms_key_month:\n", "  kms_key_month: 1.00\n  was_kms_key_month:\n", 1))
+    assert cost.main([str(tmp_path), "--prices", str(table)]) == 2  # a bare number where a price and its source go
+    assert "idle.kms_key_month needs a numeric price and its source" in capsys.readouterr().err
+    table.write_text("- not a table\n")
+    assert cost.main([str(tmp_path), "--prices", str(table)]) == 2
+    assert "not a mapping" in capsys.readouterr().err
     (tmp_path / "manifest.json").write_text('{"artifacts": {}}')
     assert cost.main([str(tmp_path)]) == 2
     assert "no stacks in" in capsys.readouterr().err

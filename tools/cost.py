@@ -41,14 +41,18 @@ class Prices:
             data = yaml.safe_load(path.read_text())
         except (OSError, yaml.YAMLError) as exc:
             raise PriceTableError(f"{path}: {exc}") from None
-        missing = [key for key in ("region", "read_on", "hours_per_month", "idle", "per_use") if key not in (data or {})]
+        if not isinstance(data, dict):
+            raise PriceTableError(f"{path}: not a mapping of region, read_on, hours_per_month, idle and per_use")
+        missing = [key for key in ("region", "read_on", "hours_per_month", "idle", "per_use") if key not in data]
         if missing:
             raise PriceTableError(f"{path}: missing {', '.join(missing)}")
         for group in ("idle", "per_use"):
+            if not isinstance(data[group], dict):
+                raise PriceTableError(f"{path}: {group} must map each price's name to its price and source")
             for name, entry in data[group].items():
-                entries = entry.values() if name == "sagemaker_hosting_hour" else [entry]
+                entries = entry.values() if name == "sagemaker_hosting_hour" and isinstance(entry, dict) else [entry]
                 for e in entries:
-                    if not isinstance(e.get("price"), (int, float)) or not e.get("source"):
+                    if not isinstance(e, dict) or not isinstance(e.get("price"), (int, float)) or not e.get("source"):
                         raise PriceTableError(f"{path}: {group}.{name} needs a numeric price and its source")
         return cls(data["region"], str(data["read_on"]), float(data["hours_per_month"]), data["idle"], data["per_use"])
 
