@@ -21,11 +21,25 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_DEPRECATED", "fail")  # a deprecated CDK API fails the tests
 
 import aws_cdk as cdk  # noqa: E402
+import botocore.loaders  # noqa: E402
+import botocore.session  # noqa: E402
 
 from app import build_app, new_app  # noqa: E402
 from stacks.platform_stage import PlatformStage  # noqa: E402
 
 HASH_RE = re.compile(r"[0-9a-f]{64}")
+
+
+@functools.cache
+def _shared_loader(search_path_string=None) -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader(search_path_string)
+
+
+# moto gives every `mock_aws()` a new default boto3 session, and every botocore session its own data loader, which
+# reads and parses each service's model from disk again (SageMaker's alone is megabytes of JSON): most of a moto test's
+# time. One loader per search path for the whole session reads each model once; the models are botocore's own files,
+# unchanged, and the loader already returns the same object for each within a session.
+botocore.session.create_loader = _shared_loader
 
 
 def normalize_hashes(value):

@@ -14,6 +14,7 @@ what it sends. :class:`CallRecorder` records every call so that ``fidelity.api_m
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import time
 from contextlib import contextmanager
@@ -74,6 +75,28 @@ def harnessed(definition: dict, *, model_artifacts: str, training_fails: bool = 
             ],
         }
     return d
+
+
+_PARSED: dict[str, tuple] = {}
+
+
+def parse_each_definition_once(monkeypatch) -> None:
+    """moto parses a definition with its ANTLR grammar when the machine is created (to validate it) and again when each
+    execution starts: a tenth of a second or more each time, most of a pipeline run's. Each distinct definition is
+    parsed once here; every later parse gets a deep copy of that parse's never-run evaluation tree (with the same
+    syntax tree, which moto's static analysis only reads), so no execution sees another's state. A definition that
+    fails to parse is parsed again every time and raises as before."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.parse
+
+    def parse(definition: str):
+        if definition not in _PARSED:
+            _PARSED[definition] = original(definition)
+        program, tree = _PARSED[definition]
+        return copy.deepcopy(program), tree
+
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(parse))
 
 
 def body_as_text(monkeypatch) -> None:
@@ -162,6 +185,7 @@ def moto_world(
 ):
     """``data``: (bucket, key) of a data object to put there first (a run lists its data before it starts)."""
     body_as_text(monkeypatch)
+    parse_each_definition_once(monkeypatch)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region}.items():
         monkeypatch.setenv(key, value)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
