@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aspects, Duration, Stack, pipelines
+from aws_cdk import Duration, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_events as events
@@ -156,7 +156,7 @@ class DeliveryPipelineStack(Stack):
             else:
                 self.pipeline.add_stage(stage, pre=pre)
         self.pipeline.build_pipeline()
-        Aspects.of(self).add(platform_rules())
+        self.platform_rules = platform_rules().apply_to(self)
         self._acknowledge_generated_permissions(delivery)
         if self.image_steps:
             acknowledge_wildcards(

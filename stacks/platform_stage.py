@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aspects, Environment, Stack, Stage, Tags
+from aws_cdk import Environment, Stack, Stage, Tags
 from constructs import Construct
 
 from config import ConfigError, PlatformConfig, Problem
@@ -157,7 +157,7 @@ class PlatformStage(Stage):
         owners |= {stack: project for (_, project), stack in self.sandboxes.items()}
         for stack in (c for c in self.node.children if isinstance(c, Stack)):
             Tags.of(stack).add(config.names.PROJECT_TAG, owners.get(stack, SHARED_TAG_VALUE))
-        Aspects.of(self).add(platform_rules())
+        self.platform_rules = platform_rules().apply_to(self)
 
     @property
     def stacks(self) -> list[Stack]:

@@ -112,8 +112,16 @@ def test_synthesis_needs_no_context_lookup(dev):
 
 def _synth_with_aspect(stack: cdk.Stack) -> None:
     app = stack.node.root
-    cdk.Aspects.of(app).add(PlatformRules(StatefulResourcesRetained()))
+    PlatformRules(StatefulResourcesRetained()).apply_to(app)
     app.synth()
+
+
+def test_the_platform_rules_reach_every_resource_once(dev, prod, delivery_app):
+    """The rules walk the tree once at synthesis (aspects.PlatformRules): every CloudFormation resource of the final
+    tree, the products' and the pipeline's included, got them exactly once."""
+    for built in (dev.stage, prod.stage, delivery_app.stack, *delivery_app.stack.stages):
+        resources = [n.node.path for n in built.node.find_all() if isinstance(n, cdk.CfnResource)]
+        assert len(resources) > 30 and sorted(built.platform_rules.visited) == sorted(resources)
 
 
 def test_aspect_fails_synthesis_for_a_bucket_that_would_be_deleted():
