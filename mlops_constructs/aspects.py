@@ -50,15 +50,15 @@ class PlatformRules:
     ``visit`` once; that visit reads the whole tree under ``scope`` in one call and applies every rule to each
     resource, with its type read once. An aspect on the scope itself would be a callback from jsii's Node process into
     Python for every construct (~940 in the dev stage, ~1 ms each, a fifth of the synthesis). It runs after the other
-    aspects (``AspectPriority.READONLY``), when the tree is complete. ``visited`` is the construct path of each resource
-    the rules were applied to (a test holds it to every resource of the synthesized tree). Each rule keeps its own
+    aspects (``AspectPriority.READONLY``), when the tree is complete. ``visited`` holds each resource the rules were
+    applied to (a test holds it to every resource of the synthesized tree). Each rule keeps its own
     home; use one alone as ``PlatformRules(rule)``.
     """
 
     def __init__(self, *rules: ResourceRule) -> None:
         self._rules = rules
         self._scope: IConstruct | None = None
-        self.visited: list[str] = []
+        self.visited: list[CfnResource] = []
 
     def apply_to(self, scope: IConstruct) -> PlatformRules:
         if self._scope is not None:
@@ -73,7 +73,7 @@ class PlatformRules:
                 resource_type = resource.cfn_resource_type
                 for rule in self._rules:
                     rule.apply(resource, resource_type)
-                self.visited.append(resource.node.path)
+                self.visited.append(resource)
 
 
 def platform_rules() -> PlatformRules:

@@ -42,10 +42,10 @@ def flatten_cfn_reference(node: Any) -> str:
 
 def wildcard_finding_ids(scope: IConstruct, *, actions: Iterable[str] = (), resources: Iterable[str] = ()) -> list[str]:
     """The IAM5 finding ids cdk-nag reports for these actions and resource ARNs (those with a ``*``)."""
-    stack = Stack.of(scope)
     ids = [f"AwsSolutions::AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
-    for resource in resources:
-        flat = flatten_cfn_reference(stack.resolve(resource))
+    resources = list(resources)
+    for resolved in Stack.of(scope).resolve(resources) if resources else []:  # all in one call: a round trip each costs more
+        flat = flatten_cfn_reference(resolved)
         if "*" in flat:
             ids.append(f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]")
     return ids
@@ -53,5 +53,6 @@ def wildcard_finding_ids(scope: IConstruct, *, actions: Iterable[str] = (), reso
 
 def acknowledge_wildcards(construct: IConstruct, *, reason: str, actions: Iterable[str] = (), resources: Iterable[str] = ()) -> None:
     """Acknowledge, on ``construct`` and below, exactly the IAM5 findings of these actions and resources."""
-    for finding in wildcard_finding_ids(construct, actions=actions, resources=resources):
-        Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
+    findings = wildcard_finding_ids(construct, actions=actions, resources=resources)
+    if findings:  # in one call: a jsii round trip each would cost more than the rest of the work
+        Validations.of(construct).acknowledge(*(Acknowledgment(id=finding, reason=reason) for finding in findings))
