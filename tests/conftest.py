@@ -132,6 +132,20 @@ def delivery_app(tmp_path_factory) -> SynthesizedDelivery:
 
 
 @pytest.fixture
+def run_main(monkeypatch, capsys, tmp_path):
+    """``app.py``'s ``main()`` in this process, given ``context`` as `cdk synth -c` gives it: (exit status, stderr). A
+    traceback would fail the test. tests/test_config.py runs ``python app.py`` itself once, for the entry point."""
+    import app as app_module
+
+    def run(context: dict) -> tuple[int, str]:
+        monkeypatch.setattr(app_module, "new_app", lambda: new_app(context=context, outdir=str(tmp_path / "cdk.out")))
+        code = app_module.main()
+        return code, capsys.readouterr().err
+
+    return run
+
+
+@pytest.fixture
 def stack() -> cdk.Stack:
     """A bare stack for fine-grained construct tests, in a synth-only account and region."""
     app = new_app()
