@@ -11,6 +11,7 @@ list of problems and the process exits non-zero, without a traceback.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import sys
@@ -127,4 +128,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # The synthesized app leaves millions of Python objects (aws-cdk-lib's modules and jsii's proxies): the collection
+    # Python runs over them at exit took ~0.5 s of a ~5 s `cdk synth`. Nothing is left to collect, so they are frozen.
+    gc.freeze()
+    sys.exit(status)
