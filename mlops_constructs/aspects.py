@@ -68,9 +68,16 @@ class PlatformRules:
         return self
 
     def visit(self, node: IConstruct) -> None:
+        types: dict[type, str] = {}  # an L1 class's resource type, read once per class; a plain CfnResource's per resource
         for resource in self._scope.node.find_all():
             if isinstance(resource, CfnResource):
-                resource_type = resource.cfn_resource_type
+                kind = type(resource)
+                if kind in types:
+                    resource_type = types[kind]
+                else:
+                    resource_type = resource.cfn_resource_type
+                    if hasattr(kind, "CFN_RESOURCE_TYPE_NAME"):  # an L1 class (CfnBucket, ...): one type for all
+                        types[kind] = resource_type
                 for rule in self._rules:
                     rule.apply(resource, resource_type)
                 self.visited.append(resource)

@@ -40,11 +40,16 @@ def flatten_cfn_reference(node: Any) -> str:
     return json.dumps(node, separators=(",", ":"))
 
 
+TOKEN_MARK = "${Token["  # how aws-cdk-lib encodes a token in a string: a string without one resolves to itself
+
+
 def wildcard_finding_ids(scope: IConstruct, *, actions: Iterable[str] = (), resources: Iterable[str] = ()) -> list[str]:
     """The IAM5 finding ids cdk-nag reports for these actions and resource ARNs (those with a ``*``)."""
     ids = [f"AwsSolutions::AwsSolutions-IAM5[Action::{a}]" for a in actions if "*" in a]
     resources = list(resources)
-    for resolved in Stack.of(scope).resolve(resources) if resources else []:  # all in one call: a round trip each costs more
+    if any(TOKEN_MARK in r for r in resources):  # all in one call: a round trip each costs more than the rest
+        resources = Stack.of(scope).resolve(resources)
+    for resolved in resources:
         flat = flatten_cfn_reference(resolved)
         if "*" in flat:
             ids.append(f"AwsSolutions::AwsSolutions-IAM5[Resource::{flat}]")
