@@ -167,7 +167,7 @@ class World:
                 if result["status"] != "RUNNING":
                     result["history"] = sfn.get_execution_history(executionArn=arn)["events"]
                     return result
-                time.sleep(0.1)
+                time.sleep(0.02)
         raise AssertionError("execution did not finish")
 
 

@@ -156,7 +156,7 @@ class Local:
             except OSError:
                 if server.poll() is not None:
                     raise SystemExit(f"moto's server exited; see {self.state_dir / 'moto.log'}") from None
-                time.sleep(0.2)
+                time.sleep(0.05)
         raise SystemExit("moto's server did not answer within 30 s")
 
     def stop(self) -> None:
@@ -265,7 +265,7 @@ def _run_pipelines(local: Local) -> list[str]:
             run = sfn.start_execution(stateMachineArn=copy["stateMachineArn"], input=json.dumps({"trigger": "manual", "detail": {}}))
             deadline = time.time() + 60
             while (result := sfn.describe_execution(executionArn=run["executionArn"]))["status"] == "RUNNING" and time.time() < deadline:
-                time.sleep(0.2)
+                time.sleep(0.05)
             entered = [
                 e["stateEnteredEventDetails"]["name"]
                 for e in sfn.get_execution_history(executionArn=run["executionArn"])["events"]

@@ -131,7 +131,7 @@ def _wait_ready(port: int, server: subprocess.Popen, log: Path, timeout: float =
                 return
         except OSError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise StepFailed("serve", f"/ping did not answer 200 within {timeout:.0f} s", log)
 
 

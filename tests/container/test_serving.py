@@ -64,7 +64,7 @@ def server(request, ml_root, tmp_path_factory):
             if _call(port, "GET", "/ping")[0] == 200:
                 break
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.05)
     else:
         process.kill()
         pytest.fail(f"server did not start: {log.read_text()[-2000:]}")

@@ -104,7 +104,7 @@ def _execute(argv, lines, **kwargs) -> int:
         ["--namespace", NS, "--project", "churn", "--user", "alice", *argv],
         clients=_clients(),
         out=lines.append,
-        sleep=lambda s: __import__("time").sleep(0.1),
+        sleep=lambda s: __import__("time").sleep(0.02),
         now=lambda: datetime(2026, 11, 25, 3, 0, tzinfo=UTC),
         git=lambda *a, **k: (_ for _ in ()).throw(OSError("no git here")),
         **kwargs,
