@@ -49,7 +49,7 @@ class PlatformRules:
     ``apply_to(scope)`` hangs this aspect on a childless construct of its own under ``scope``, so that synthesis calls
     ``visit`` once; that visit reads the whole tree under ``scope`` in one call and applies every rule to each
     resource, with its type read once. An aspect on the scope itself would be a callback from jsii's Node process into
-    Python for every construct (~940 in the dev stage, ~1 ms each, a fifth of the synthesis). It runs after the other
+    Python for every construct (~940 in the dev stage; the walk took ~0.15 s off its synthesis). It runs after the other
     aspects (``AspectPriority.READONLY``), when the tree is complete. ``visited`` holds each resource the rules were
     applied to (a test holds it to every resource of the synthesized tree). Each rule keeps its own
     home; use one alone as ``PlatformRules(rule)``.
