@@ -266,22 +266,22 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
 
 
 class _Simulator:
-    """The simulator in ``--serve`` mode: one Node process for every evaluation of this Python process, started on
-    first use (starting Node and loading the IAM data cost ~0.3 s, more than most evaluations), stopped at exit."""
+    """One simulator process for every evaluation of this Python process (a request array per line), started on first
+    use (starting Node and loading the IAM data cost ~0.3 s, more than most evaluations), stopped at exit."""
 
     def __init__(self) -> None:
         self._process: subprocess.Popen | None = None
         self._stderr = None
         self._lock = threading.Lock()
+        atexit.register(self.stop)
 
     def run(self, requests: list[dict]) -> list[dict]:
         with self._lock:
             if self._process is None or self._process.poll() is not None:
                 self._stderr = tempfile.TemporaryFile(mode="w+")
                 self._process = subprocess.Popen(
-                    ["node", str(SIMULATOR), "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, cwd=ROOT
+                    ["node", str(SIMULATOR)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, cwd=ROOT
                 )
-                atexit.register(self.stop)
             try:
                 self._process.stdin.write(json.dumps(requests) + "\n")
                 self._process.stdin.flush()
@@ -298,6 +298,8 @@ class _Simulator:
         if self._process is not None and self._process.poll() is None:
             self._process.stdin.close()
             self._process.wait(timeout=30)
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 _SIMULATOR = _Simulator()

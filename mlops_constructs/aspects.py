@@ -68,6 +68,8 @@ class PlatformRules:
         return self
 
     def visit(self, node: IConstruct) -> None:
+        if self._scope is None:
+            raise ValueError("PlatformRules walk a scope once: attach them with apply_to(scope), not Aspects.of(scope).add(...)")
         types: dict[type, str] = {}  # an L1 class's resource type, read once per class; a plain CfnResource's per resource
         for resource in self._scope.node.find_all():
             if isinstance(resource, CfnResource):

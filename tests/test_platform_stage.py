@@ -124,6 +124,14 @@ def test_the_platform_rules_reach_every_resource_once(dev, prod, delivery_app):
         assert len(resources) > 30 and sorted(r.node.path for r in built.platform_rules.visited) == sorted(resources)
 
 
+def test_platform_rules_added_as_a_plain_aspect_stop_the_synth_with_the_way_to_attach_them():
+    app = new_app()
+    s3.Bucket(cdk.Stack(app, "S"), "B", removal_policy=cdk.RemovalPolicy.RETAIN)
+    cdk.Aspects.of(app).add(PlatformRules(StatefulResourcesRetained()))
+    with pytest.raises(Exception, match=r"apply_to\(scope\)"):
+        app.synth()
+
+
 def test_aspect_fails_synthesis_for_a_bucket_that_would_be_deleted():
     stack = cdk.Stack(new_app(), "S")
     s3.Bucket(stack, "Doomed", removal_policy=cdk.RemovalPolicy.DESTROY)

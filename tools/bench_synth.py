@@ -1,7 +1,8 @@
 """Benchmark: wall time to synthesize the whole default app vs a one-bucket CDK app (the jsii floor).
 
-Each run is a fresh Python process, as ``cdk synth`` starts one, writing to a temporary outdir; the platform
-app runs cdk-nag. Both apps are timed twice over: with aws-cdk-lib's built-in CloudFormation validation off
+Each run is a fresh Python process writing to a temporary outdir, timed to its exit: the default app is ``app.py`` run
+as ``cdk synth`` runs it (output directory and validation setting in ``CDK_OUTDIR`` and ``CDK_VALIDATION``), with
+cdk-nag; the floor is a one-bucket ``cdk.App``. Both apps are timed twice over: with aws-cdk-lib's built-in CloudFormation validation off
 (issue 14's measure: the app's own cost per resource) and on (what ``make synth`` runs). Prints per-run
 times, medians, the resources synthesized (stack and product templates), the seconds per 100 resources
 above the floor and the ratio to the floor. ``BENCH_RUNS`` (default 3) runs of each.

@@ -1,9 +1,8 @@
 // Evaluates IAM requests with @cloud-copilot/iam-simulate (pinned in package.json): identity and
 // resource policies, conditions, same- and cross-account rules, KMS key-policy trust.
-// stdin: a JSON array of {id, principal, action, resource, resourceAccount, context, identityPolicies,
-// resourcePolicy, vpcEndpointPolicy}; stdout: a JSON array of {id, result, errors, decisive} in the same order.
-// With --serve: one such array per stdin line, each answered by one stdout line, until stdin closes (the
-// simulator and its IAM data load once, ~0.3 s, for all of a process's evaluations).
+// stdin: one JSON array per line of {id, principal, action, resource, resourceAccount, context, identityPolicies,
+// resourcePolicy, vpcEndpointPolicy}; stdout: for each, one line with a JSON array of {id, result, errors} in the
+// same order, until stdin closes (the simulator and its IAM data load once, ~0.3 s, for all of a process's evaluations).
 // Used by fidelity/iam.py; a request the simulator rejects as malformed comes back with result "Error".
 import readline from 'node:readline'
 import { runSimulation } from '@cloud-copilot/iam-simulate'
@@ -40,12 +39,6 @@ async function simulate(requests) {
   return results
 }
 
-if (process.argv.includes('--serve')) {
-  for await (const line of readline.createInterface({ input: process.stdin, crlfDelay: Infinity })) {
-    if (line.trim()) process.stdout.write(JSON.stringify(await simulate(JSON.parse(line))) + '\n')
-  }
-} else {
-  const chunks = []
-  for await (const chunk of process.stdin) chunks.push(chunk)
-  process.stdout.write(JSON.stringify(await simulate(JSON.parse(Buffer.concat(chunks).toString('utf8')))))
+for await (const line of readline.createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  if (line.trim()) process.stdout.write(JSON.stringify(await simulate(JSON.parse(line))) + '\n')
 }
