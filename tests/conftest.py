@@ -169,3 +169,45 @@ def aws(monkeypatch):
         monkeypatch.setenv(key, value)
     with mock_aws():
         yield
+
+
+# The fixtures that synthesize an app only some tests need, with what is built from them (the resolved deployments and
+# the pipeline runs in moto): ~20 s per process that asks for them.
+ONE_WORKER_FIXTURES = frozenset({"delivery_app", "longest"})
+ONE_WORKER_GROUP = "delivery-and-longest"
+_GROUPS_DIR_ENV = "MLOPS_TEST_GROUPS_DIR"
+
+
+def _is_controller(config) -> bool:
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+def pytest_configure(config):
+    if _is_controller(config):  # where each worker says which of its tests are in the group (read by the scheduler)
+        os.environ[_GROUPS_DIR_ENV] = tempfile.mkdtemp(prefix="mlops-test-groups-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(_GROUPS_DIR_ENV), ignore_errors=True))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput") and _GROUPS_DIR_ENV in os.environ:  # before the worker reports its collection
+        grouped = [item.nodeid for item in items if ONE_WORKER_FIXTURES.intersection(item.fixturenames)]
+        Path(os.environ[_GROUPS_DIR_ENV], f"{config.workerinput['workerid']}.json").write_text(json.dumps(grouped))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`pytest -n N` (`make test`): the tests that need the delivery app or the longest-names stage go to one worker, as
+    one unit and first, so that only it synthesizes them; every other test is dealt out one at a time to whichever worker
+    is free. (xdist's own ``--dist loadgroup`` marks a group by rewriting node ids, which pytest 9.2 no longer reads.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if not hasattr(self, "_grouped"):  # every worker has reported its collection (and written its file) by now
+                files = Path(os.environ[_GROUPS_DIR_ENV]).glob("*.json")
+                self._grouped = {nodeid for f in files for nodeid in json.loads(f.read_text())}
+            return ONE_WORKER_GROUP if nodeid in self._grouped else nodeid
+
+    return OneWorkerGroup(config, log)
