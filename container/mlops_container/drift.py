@@ -625,6 +625,13 @@ def statistics_json(items: list[Profile], item_count: int) -> dict:
     return {"version": 0.0, "dataset": {"item_count": int(item_count)}, "features": _each(_feature_statistics, items)}
 
 
+def statistics_text(items: list[Profile], item_count: int) -> str:
+    """``statistics.json``'s text, without indentation: its KLL sketches are most of it (thousands of numbers), and
+    Python's JSON encoder falls back to pure Python once asked to indent (4x slower: 0.1 s of a 1,000-record drift
+    check's 0.18 s). Readers parse it; whitespace is no part of Model Monitor's format."""
+    return json.dumps(statistics_json(items, item_count), separators=(",", ":"))
+
+
 def _feature_statistics(p: Profile) -> dict:
     if p.inferred_type in ("Integral", "Fractional"):
         return {"name": p.name, "inferred_type": p.inferred_type, "numerical_statistics": _numerical(p)}
@@ -948,7 +955,7 @@ def analyze(
         "violations": len(violations),
     }
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "statistics.json").write_text(json.dumps(statistics_json(current, dataset.rows), indent=1))
+    (output_dir / "statistics.json").write_text(statistics_text(current, dataset.rows))
     (output_dir / "constraints.json").write_text(json.dumps(constraints, indent=1))
     (output_dir / "constraint_violations.json").write_text(json.dumps({"violations": violations}, indent=1))
     (output_dir / "report.html").write_text(html_report(checks, violations, summary), encoding="utf-8")

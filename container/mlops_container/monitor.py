@@ -128,7 +128,7 @@ def suggest_baseline(dataset_source: Path, output: Path, kind: str = "csv") -> d
     dataset = drift.read_datasets(_files(dataset_source, kind), kind)
     items = drift.profiles(dataset)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "statistics.json").write_text(json.dumps(drift.statistics_json(items, dataset.rows), indent=1))
+    (output / "statistics.json").write_text(drift.statistics_text(items, dataset.rows))
     (output / "constraints.json").write_text(json.dumps(drift.suggest_constraints(items, drift.DEFAULT_THRESHOLD), indent=1))
     return {"rows": dataset.rows, "features": len(items)}
 
