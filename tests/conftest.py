@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,12 +26,13 @@ os.environ.setdefault("JSII_DEPRECATED", "fail")  # a deprecated CDK API fails t
 # tests/fidelity/test_builtin_validation.py; `make synth` keeps it on.
 os.environ.setdefault("CDK_VALIDATION", "false")
 
-import aws_cdk as cdk  # noqa: E402
 import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
 
-from app import build_app, new_app  # noqa: E402
-from stacks.platform_stage import PlatformStage  # noqa: E402
+if TYPE_CHECKING:  # imported where used: xdist's controller process loads this file too, and runs no test
+    import aws_cdk as cdk
+
+    from stacks.platform_stage import PlatformStage
 
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -71,6 +74,8 @@ class SynthesizedStage:
 
 
 def synth_stage(stage_name: str, outdir: Path, **context) -> SynthesizedStage:
+    from app import build_app, new_app
+
     app = new_app(context={"stage": stage_name, **context}, outdir=str(outdir))
     stage = build_app(app)
     app.synth()  # runs cdk-nag: an unacknowledged finding raises here
@@ -80,7 +85,9 @@ def synth_stage(stage_name: str, outdir: Path, **context) -> SynthesizedStage:
 @functools.cache
 def synthesized(stage_name: str) -> SynthesizedStage:
     """A shipped stage, synthesized once per session (also at collection, where tests are parametrized by its stacks)."""
-    return synth_stage(stage_name, Path(tempfile.mkdtemp(prefix=f"cdk-{stage_name}-")))
+    outdir = tempfile.mkdtemp(prefix=f"cdk-{stage_name}-")
+    atexit.register(shutil.rmtree, outdir, ignore_errors=True)  # made before any fixture: removed as the process ends
+    return synth_stage(stage_name, Path(outdir))
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +131,8 @@ def delivery_app(tmp_path_factory) -> SynthesizedDelivery:
     """The delivery app (pipeline and both stages, packages pinned), synthesized once with cdk-nag."""
     pins_file = tmp_path_factory.mktemp("pins") / "model-packages.json"
     pins_file.write_text(json.dumps({p: {"model_package_arn": arn, "baseline_uri": DELIVERY_BASELINES[p]} for p, arn in DELIVERY_PINS.items()}))
+    from app import build_app, new_app
+
     outdir = tmp_path_factory.mktemp("cdk-delivery")
     app = new_app(context={"target": "delivery", "model_packages_file": str(pins_file)}, outdir=str(outdir))
     stack = build_app(app)
@@ -138,6 +147,7 @@ def run_main(monkeypatch, capsys, tmp_path):
     import app as app_module
 
     def run(context: dict) -> tuple[int, str]:
+        new_app = app_module.new_app
         monkeypatch.setattr(app_module, "new_app", lambda: new_app(context=context, outdir=str(tmp_path / "cdk.out")))
         code = app_module.main()
         return code, capsys.readouterr().err
@@ -148,6 +158,10 @@ def run_main(monkeypatch, capsys, tmp_path):
 @pytest.fixture
 def stack() -> cdk.Stack:
     """A bare stack for fine-grained construct tests, in a synth-only account and region."""
+    import aws_cdk as cdk
+
+    from app import new_app
+
     app = new_app()
     return cdk.Stack(app, "TestStack", env=cdk.Environment(account="123456789012", region="us-east-1"))
 
