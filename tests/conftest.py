@@ -25,6 +25,13 @@ os.environ.setdefault("JSII_DEPRECATED", "fail")  # a deprecated CDK API fails t
 # process, ~0.35 s per synth) runs once over every template of every shipped and longest-names deployment instead, in
 # tests/fidelity/test_builtin_validation.py; `make synth` keeps it on.
 os.environ.setdefault("CDK_VALIDATION", "false")
+# Under `pytest -n N`, N workers share the cores: each worker's OpenMP and BLAS thread pools (scikit-learn's gradient
+# boosting, numpy), and those of the processes it starts, get an equal share. A pool sized to every core, beside another
+# busy worker, spins waiting for cores it does not get: the model tests took 11-12 s of CPU for 7 s of work.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_threads, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402

@@ -87,6 +87,9 @@ def gunicorn_command(bind: str, *, workers: int, timeout: int) -> list[str]:
         "20",
         "--log-level",
         "info",
+        # gunicorn 25.1+ also serves a management socket (worker count, reload, shutdown) in $HOME unless told not to:
+        # nothing here uses it (https://gunicorn.org/reference/settings/#control_socket_disable)
+        "--no-control-socket",
     ]
 
 

@@ -107,6 +107,17 @@ def test_workers_are_single_threaded_unless_told_otherwise(monkeypatch):
     assert serve.worker_environment()["OMP_NUM_THREADS"] == "4"
 
 
+def test_gunicorn_reads_the_command_as_meant():
+    """gunicorn's own parser over the command serve runs: sync workers, the app loaded before they fork, and no
+    management socket (gunicorn 25.1+ opens one in $HOME by default: worker count, reload, shutdown; nothing uses it)."""
+    from gunicorn.config import Config
+
+    command = serve.gunicorn_command("127.0.0.1:8080", workers=3, timeout=45)
+    parsed = Config().parser().parse_args(command[command.index("gunicorn") + 1 :])
+    assert (parsed.worker_class, parsed.preload_app, parsed.workers, parsed.timeout) == ("sync", True, 3, 45)
+    assert parsed.control_socket_disable is True
+
+
 def test_contract_paths_are_where_the_code_reads_and_writes(monkeypatch):
     from mlops_container import contract
 
