@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -159,9 +160,11 @@ class World:
         machine = sfn.create_state_machine(
             name=f"pipeline-{time.time_ns()}", definition=json.dumps(definition), roleArn=f"arn:aws:iam::{self.account}:role/sfn"
         )
-        with during if during is not None else contextlib.nullcontext():
+        with during if during is not None else contextlib.nullcontext(), _execution_threads() as started:
             arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input))["executionArn"]
             deadline = time.time() + 30
+            for thread in started:  # the run ends with its thread: waited for, not polled
+                thread.join(timeout=max(0.0, deadline - time.time()))
             while time.time() < deadline:
                 result = sfn.describe_execution(executionArn=arn)
                 if result["status"] != "RUNNING":
@@ -169,6 +172,26 @@ class World:
                     return result
                 time.sleep(0.02)
         raise AssertionError("execution did not finish")
+
+
+@contextmanager
+def _execution_threads():
+    """The threads moto starts to run executions while active (one per execution)."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    started: list[threading.Thread] = []
+    original = ExecutionWorker.start
+
+    def start(self):
+        before = set(threading.enumerate())
+        original(self)
+        started.extend(t for t in threading.enumerate() if t not in before)
+
+    ExecutionWorker.start = start
+    try:
+        yield started
+    finally:
+        ExecutionWorker.start = original
 
 
 @contextmanager
