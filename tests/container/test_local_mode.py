@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -121,3 +122,29 @@ def test_local_mode_logs_its_run_to_a_local_store(clean_run, monkeypatch):
     assert tracked["tracking_uri"] == (run_dir / "mlruns").resolve().as_uri() and tracked["run_id"]
     run = mlflow.MlflowClient(tracking_uri=tracked["tracking_uri"]).get_run(tracked["run_id"])
     assert run.info.run_name == f"local-train-{run_dir.name}" and "validation_auc" in run.data.metrics
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked from the step server", "fresh interpreter"])
+def test_a_step_runs_as_python_dash_m_runs_it(forked, processed, tmp_path, monkeypatch):
+    """Steps are forked from a process that has made their imports (Linux) or run as fresh interpreters (elsewhere):
+    either way a step gets its environment, its arguments and its log, and gives its exit status; a failure's reason
+    and an exception's traceback reach the log."""
+    monkeypatch.setattr(local, "_forked_steps", lambda: forked)
+    input_dir = tmp_path / "in"
+    input_dir.mkdir()
+    (input_dir / "data.csv").write_text((processed / "train" / "train.csv").read_text())
+    env = {**os.environ, "PYTHONPATH": str(local.PACKAGE_ROOT), "MLOPS_TEST_MARK": "seen"}
+    args = ["--input-dir", str(input_dir), "--output-dir", str(tmp_path / "out")]
+    assert local.run_module("mlops_container.preprocess", args, env=env, log=tmp_path / "ok.log") == 0
+    assert '"preprocessing"' in (tmp_path / "ok.log").read_text()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["baseline", "test", "train", "validation"]
+
+    assert local.run_module("mlops_container.preprocess", [*args, "--target", "nope"], env=env, log=tmp_path / "bad.log") == 1
+    assert "preprocessing failed: " in (tmp_path / "bad.log").read_text()
+
+    probe = tmp_path / "probe.py"  # an exception, and what the step saw of its environment and arguments
+    probe.write_text("import os, sys\nprint(os.environ['MLOPS_TEST_MARK'], sys.argv[1:])\nraise RuntimeError('boom')\n")
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    assert local.run_module("probe", ["a", "b"], env=env, log=tmp_path / "probe.log") == 1
+    text = (tmp_path / "probe.log").read_text()
+    assert "seen ['a', 'b']" in text and "RuntimeError: boom" in text and "Traceback" in text
