@@ -212,13 +212,13 @@ def pytest_configure(config):
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     if hasattr(config, "workerinput") and _GROUPS_DIR_ENV in os.environ:  # before the worker reports its collection
-        grouped = [item.nodeid for item in items if ONE_WORKER_FIXTURES.intersection(item.fixturenames)]
+        grouped = [item.nodeid for item in items if ONE_WORKER_FIXTURES.intersection(item.fixturenames) or item.get_closest_marker("one_worker")]
         Path(os.environ[_GROUPS_DIR_ENV], f"{config.workerinput['workerid']}.json").write_text(json.dumps(grouped))
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """`pytest -n N` (`make test`): the tests that need the delivery app or the longest-names stage go to one worker, as
-    one unit and first, so that only it synthesizes them; every other test is dealt out one at a time to whichever worker
+    """`pytest -n N` (`make test`): the tests that need the delivery app or the longest-names stage, and those marked
+    ``one_worker``, go to one worker, as one unit and first, so that only it synthesizes them; every other test is dealt out one at a time to whichever worker
     is free. (xdist's own ``--dist loadgroup`` marks a group by rewriting node ids, which pytest 9.2 no longer reads.)"""
     if config.getvalue("dist") != "load":
         return None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import jsii
+import pytest
 
 # The one warning the shipped templates raise, as in tests/test_cfn_lint.py: zones are configured on purpose, so that
 # synthesis needs no AWS lookup.
@@ -78,6 +79,7 @@ def test_every_template_passes_the_builtin_validation(dev, prod, delivery_app, l
     print(f"\nbuilt-in validation: {count} templates, {len(findings)} accepted warnings")
 
 
+@pytest.mark.one_worker  # where the other test has started the engine (~3 s a process)
 def test_the_builtin_validation_is_live(tmp_path):
     broken = tmp_path / "Broken.template.json"
     broken.write_text('{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"BucketNme": "x"}}}}')
