@@ -64,7 +64,8 @@ def server(request, ml_root, tmp_path_factory):
             if _call(port, "GET", "/ping")[0] == 200:
                 break
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)  # also after nginx's 502 while gunicorn starts: a tight loop would take the CPU it needs
     else:
         process.kill()
         pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
