@@ -220,7 +220,8 @@ def pytest_xdist_make_scheduler(config, log):
     """`pytest -n N` (`make test`): the tests that need the delivery app or the longest-names stage, and those marked
     ``one_worker``, go to one worker, as one unit and first, so that only it synthesizes them; every other test is dealt
     out one at a time to whichever worker is free (tests/test_scheduling.py). xdist's own ``--dist loadgroup`` marks a
-    group by rewriting node ids, which pytest 9.2 no longer reads."""
+    group by rewriting node ids, which pytest 9.2 no longer reads: it silently stops grouping
+    (https://github.com/pytest-dev/pytest-xdist/issues/1386, open; fix proposed in #1388)."""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
