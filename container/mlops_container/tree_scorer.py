@@ -123,7 +123,9 @@ class TreeScorer:
             for f, thresholds in enumerate(block.thresholds):
                 if len(thresholds) == 0:
                     continue
-                rows = block.table[np.searchsorted(thresholds, X[:, f], side="left") + block.offsets[f]]
+                # in range by construction (a feature's rows: one per prefix of its sorted nodes, 0 to all of them), so
+                # ``take`` need not check each index: mode="clip" skips NumPy's bounds check (~10 % of the scoring time)
+                rows = block.table.take(np.searchsorted(thresholds, X[:, f], side="left") + block.offsets[f], axis=0, mode="clip")
                 if reachable is None:
                     reachable = rows
                 else:
