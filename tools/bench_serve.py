@@ -153,7 +153,11 @@ def parse_wrk(output: str) -> Load:
     return Load(rps, float(value) * _UNITS[unit], requests, errors)
 
 
-def wrk(port: int, body: Path, *, connections: int, seconds: float, script_dir: Path) -> Load:
+def wrk_command(port: int, script: Path, *, connections: int, seconds: int) -> list[str]:
+    return ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/invocations"]
+
+
+def wrk(port: int, body: Path, *, connections: int, seconds: int, script_dir: Path) -> Load:
     script = script_dir / "post.lua"
     script.write_text(
         'wrk.method = "POST"\n'
@@ -163,14 +167,14 @@ def wrk(port: int, body: Path, *, connections: int, seconds: float, script_dir: 
         'wrk.body = f:read("*a")\n'
         "f:close()\n"
     )
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/invocations"]
+    command = wrk_command(port, script, connections=connections, seconds=seconds)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     if completed.returncode != 0:
         raise SystemExit(f"bench-serve: wrk failed: {completed.stderr.strip()}")
     return parse_wrk(completed.stdout)
 
 
-def measure(server: Server, one_row: Path, thousand: Path, *, seconds: float, tmp: Path) -> tuple[Load, Load]:
+def measure(server: Server, one_row: Path, thousand: Path, *, seconds: int, tmp: Path) -> tuple[Load, Load]:
     server.wait_ready()
     try:
         wrk(server.port, one_row, connections=8, seconds=2, script_dir=tmp)  # warm-up
@@ -201,12 +205,27 @@ def floor(score, X: np.ndarray, *, max_seconds: float) -> float:
     return max(default, single)
 
 
-def main() -> int:
+def _positive_int(text: str) -> int:
+    """A count or a whole number of seconds: wrk's ``-d`` refuses ``2.0s``, and prints only its usage."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10, help="length of each wrk measurement")
-    args = parser.parse_args()
+    parser.add_argument("--workers", type=_positive_int, default=2)
+    parser.add_argument("--runs", type=_positive_int, default=3)
+    parser.add_argument("--seconds", type=_positive_int, default=10, help="length of each wrk measurement, whole seconds (as wrk's -d takes)")
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             raise SystemExit(f"bench-serve: {tool} is not installed (Debian: apt-get install {tool})")
