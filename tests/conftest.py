@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import gc
 import json
 import os
 import re
@@ -32,6 +33,11 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_threads, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
+# Registered as this file loads, before the exit handlers the session adds (jsii's kernel, the synthesized stages'
+# directories), so it runs after them: freeze the garbage collector, as app.py does. Python's final collections over all a worker has built (synthesized apps and their
+# jsii proxies, moto's state, botocore's models) took ~4 s after its last test, and xdist waits for each worker to exit.
+atexit.register(gc.freeze)
 
 import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
