@@ -12,8 +12,6 @@ Environment: ``MLOPS_ML_ROOT`` (model in ``<root>/model``), ``MODEL_SERVER_MAX_P
 
 from __future__ import annotations
 
-import atexit
-import gc
 import json
 import logging
 import os
@@ -28,12 +26,6 @@ from mlops_container.capture import CaptureWriter
 from mlops_container.inference import RequestError
 from mlops_container.model import TrainedModel
 from mlops_container.paths import ml_root
-
-# Each server process (gunicorn's arbiter, which preloads this module, and the workers it forks, which inherit this)
-# freezes the garbage collector as it exits, as app.py does: Python's last collections over NumPy, SciPy, scikit-learn
-# and Arrow made up most of a stop (`serve` with 2 workers stopped in ~0.95 s, ~0.4 s with this). Capture records are
-# flushed as they are written and logging flushes its own handlers at exit, so nothing waits on a collection.
-atexit.register(gc.freeze)
 
 MAX_PAYLOAD_ENV = "MODEL_SERVER_MAX_PAYLOAD_BYTES"
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024
