@@ -56,10 +56,11 @@ def test_the_one_worker_group_runs_on_one_worker_and_the_rest_is_shared(tmp_path
     (suite / "conftest.py").write_text(CONFTEST)
     (suite / "test_grouping.py").write_text(TESTS)
     (suite / "pytest.ini").write_text((ROOT / "pytest.ini").read_text().replace("testpaths = tests\n", ""))  # the marker
+    # xdist alone: the other installed plugins (syrupy, anyio's, typeguard's) have nothing to do in this suite
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", str(suite)],
+        [sys.executable, "-m", "pytest", "-p", "xdist", "-n", "2", "-q", "-p", "no:cacheprovider", str(suite)],
         cwd=suite,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "WHERE_EACH_RAN": str(out)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "WHERE_EACH_RAN": str(out), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         capture_output=True,
         text=True,
         timeout=120,
