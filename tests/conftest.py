@@ -34,9 +34,9 @@ if _WORKERS > 1:
     for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_threads, str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
-# Registered as this file loads, before the exit handlers the session adds (jsii's kernel, the synthesized stages'
-# directories), so it runs after them: freeze the garbage collector, as app.py does. Python's final collections over all a worker has built (synthesized apps and their
-# jsii proxies, moto's state, botocore's models) took ~4 s after its last test, and xdist waits for each worker to exit.
+# Each test process freezes the garbage collector as it exits, as app.py does (exit handlers all run before Python's
+# final collections). Those collections over all a worker has built (synthesized apps and their jsii proxies, moto's
+# state, botocore's models) took ~4 s after its last test, and xdist waits for each worker to exit.
 atexit.register(gc.freeze)
 
 import botocore.loaders  # noqa: E402
