@@ -9,7 +9,8 @@ Trains the default model (HistGradientBoosting, as ``make local``) on the built-
 with 1-row CSV requests over 8 connections (requests/s, p99 latency, errors: non-2xx answers, socket errors
 and wrk's 2-second timeouts) and 1,000-row CSV requests over 2 connections (rows/s). Then the floor: the
 model's own scoring of the same 1,000 rows in-process (``TrainedModel.scores``, and scikit-learn's
-``predict_proba`` beside it). Prints each round and the median of the rounds,
+``predict_proba`` beside it), and the same scoring in as many processes at once as the server has workers (the
+server's workers share the cores with nginx and wrk; that line has no goal). Prints each round and the median of the rounds,
 and the ratios against the goals of issue 14. The load generator shares the machine's cores with the server.
 
 Run: ``make bench-serve`` (``BENCH_ARGS="--runs 5 --seconds 15"`` to change the rounds).
@@ -205,6 +206,34 @@ def floor(score, X: np.ndarray, *, max_seconds: float) -> float:
     return max(default, single)
 
 
+def floor_in_parallel(score, X: np.ndarray, *, processes: int, max_seconds: float) -> float:
+    """Rows/s of ``processes`` processes scoring ``X`` in-process at once, one thread each: what the server's workers
+    could reach if serving cost nothing and nothing else (nginx, the load generator) needed the cores. Forked, so each
+    holds the same model; the scorer runs NumPy only (no OpenMP, which forking after use could hang)."""
+    import multiprocessing
+
+    from threadpoolctl import threadpool_limits
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+
+    def run() -> None:
+        with threadpool_limits(limits=1):
+            calls, started = 0, time.perf_counter()
+            while time.perf_counter() - started < max_seconds:
+                score(X)
+                calls += 1
+            results.put(calls * len(X) / (time.perf_counter() - started))
+
+    workers = [context.Process(target=run) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    total = sum(results.get(timeout=max_seconds + 60) for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total
+
+
 def _positive_int(text: str) -> int:
     """A count or a whole number of seconds: wrk's ``-d`` refuses ``2.0s``, and prints only its usage."""
     try:
@@ -256,6 +285,7 @@ def main() -> int:
             )
         floor_rows = floor(model.scores, batch, max_seconds=5)
         sklearn_rows = floor(lambda X: model.estimator.predict_proba(X)[:, 1], batch, max_seconds=5)
+        parallel_rows = floor_in_parallel(model.scores, batch, processes=args.workers, max_seconds=5)
 
     med = lambda values: statistics.median(values)  # noqa: E731
     o1, p1 = med([r[0][0].rps for r in rounds]), med([r[1][0].rps for r in rounds])
@@ -274,6 +304,10 @@ def main() -> int:
     print(f"| 1,000-row CSV, 2 connections | {ob:.0f} rows/s, {ob_err} errors | {pb:.0f} rows/s, {pb_err} errors | {ob / pb:.2f}x |")
     print(f"in-process model.scores on the 1,000 rows (best of all-core and 1 thread): {floor_rows:.0f} rows/s; floor/served {floor_rows / ob:.2f}x")
     print(f"in-process scikit-learn predict_proba on the same rows: {sklearn_rows:.0f} rows/s; served/that {ob / sklearn_rows:.2f}x")
+    print(
+        f"in-process model.scores in {args.workers} processes at once (as many as the server's workers, the cores to "
+        f"themselves): {parallel_rows:.0f} rows/s; that/served {parallel_rows / ob:.2f}x (no goal: the issue's floor is the one process above)"
+    )
     goals = {
         f"1-row >= {GOALS['single_ratio']:g}x the peer": o1 / p1 >= GOALS["single_ratio"],
         f"1-row p99 <= {GOALS['single_p99_ms']:g} ms": o1_p99 <= GOALS["single_p99_ms"],
