@@ -189,20 +189,21 @@ def measure(server: Server, one_row: Path, thousand: Path, *, seconds: int, tmp:
 # -- the floor --------------------------------------------------------------------------------------------
 
 
+def _rows_per_s(score, X: np.ndarray, max_seconds: float) -> float:
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < max_seconds:
+        score(X)
+        calls += 1
+    return calls * len(X) / (time.perf_counter() - started)
+
+
 def floor(score, X: np.ndarray, *, max_seconds: float) -> float:
     """Rows/s of in-process ``score(X)``: the faster of default threading (OpenMP on every core) and one thread."""
     from threadpoolctl import threadpool_limits
 
-    def rows_per_s() -> float:
-        calls, started = 0, time.perf_counter()
-        while time.perf_counter() - started < max_seconds:
-            score(X)
-            calls += 1
-        return calls * len(X) / (time.perf_counter() - started)
-
-    default = rows_per_s()
+    default = _rows_per_s(score, X, max_seconds)
     with threadpool_limits(limits=1):
-        single = rows_per_s()
+        single = _rows_per_s(score, X, max_seconds)
     return max(default, single)
 
 
@@ -219,11 +220,7 @@ def floor_in_parallel(score, X: np.ndarray, *, processes: int, max_seconds: floa
 
     def run() -> None:
         with threadpool_limits(limits=1):
-            calls, started = 0, time.perf_counter()
-            while time.perf_counter() - started < max_seconds:
-                score(X)
-                calls += 1
-            results.put(calls * len(X) / (time.perf_counter() - started))
+            results.put(_rows_per_s(score, X, max_seconds))
 
     workers = [context.Process(target=run) for _ in range(processes)]
     for worker in workers:
