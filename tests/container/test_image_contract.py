@@ -133,3 +133,15 @@ def test_contract_paths_are_where_the_code_reads_and_writes(monkeypatch):
     assert (contract.EVALUATE_BASELINE, contract.EVALUATE_SCORED_BASELINE) == (str(processing.baseline), str(processing.scored_baseline))
     for entrypoint in contract.ENTRYPOINTS.values():
         assert (CONTAINER / "bin" / entrypoint[0]).exists()
+
+
+def test_a_process_of_the_package_skips_the_final_collections_at_exit():
+    """Every process that imports the package (entrypoints, gunicorn's arbiter and the workers it forks) freezes the
+    garbage collector as it exits: Python's final collections over NumPy, scikit-learn and MLflow were most of an exit."""
+    probe = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))  # registered first: runs last\n"
+        "import mlops_container\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(CONTAINER)}, capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "frozen at exit: True", run.stderr
