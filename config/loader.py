@@ -266,8 +266,14 @@ def _names(raw: dict[str, Any], key: str) -> list[tuple[int, Any]]:
 
 
 def _uses_model_monitor(raw: dict[str, Any]) -> bool:
+    """Whether a project runs Model Monitor's own analyzer image (engine and analyzer ``model_monitor``)."""
     projects = raw.get("projects") if isinstance(raw.get("projects"), list) else []
-    return any(_mapping(p, "monitoring").get("enabled", True) is not False for p in projects)
+    return any(
+        (m := _mapping(p, "monitoring")).get("enabled", True) is not False
+        and m.get("engine") == "model_monitor"
+        and m.get("analyzer") == "model_monitor"
+        for p in projects
+    )
 
 
 def _mapping(node: Any, key: str) -> dict[str, Any]:

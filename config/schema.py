@@ -302,9 +302,30 @@ class DriftAlarmConfig(_Strict):
     threshold: float = Field(default=0.1, gt=0, le=1)
 
 
+# SageMaker Model Monitor, Clarify and Debugger are closed to new customers since 2026-07-30: "Amazon SageMaker Model
+# Monitor is no longer open to new customers. Existing customers can continue to use the service as normal"
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-availability-change.html; Clarify:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-availability-change.html; Debugger:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/debugger-availability-change.html). A stage uses one only when its
+# config declares that its account already has it (``PlatformConfig.account_already_uses``).
+CLOSED_FEATURES = {
+    "model_monitor": "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-availability-change.html",
+    "clarify": "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-availability-change.html",
+    "debugger": "https://docs.aws.amazon.com/sagemaker/latest/dg/debugger-availability-change.html",
+}
+ClosedFeature = Literal["model_monitor", "clarify", "debugger"]
+
+
 class MonitoringConfig(_Strict):
-    """Model Monitor data-quality monitoring of the project's endpoint (see ``DataQualityMonitor``), or in
-    ``deployment.mode: batch`` the check of each scoring run's input by the project's analyzer (see ``BatchScoring``).
+    """Data-quality (drift) monitoring of the project's endpoint, or in ``deployment.mode: batch`` the check of each
+    scoring run's input (see ``BatchScoring``).
+
+    ``engine: project`` (default): the platform's own scheduled check (``DriftCheck``): on ``schedule``, each period's
+    captured traffic is checked by the project's analyzer in a Lambda function of the project's image, or in a processing
+    job when the period's capture exceeds ``lambda_max_mb`` (``runner`` forces one), after ``delay_minutes`` for late
+    capture files; every period exactly once, missed and failed periods caught up by the next run. ``engine:
+    model_monitor``: a SageMaker Model Monitor schedule, only for accounts that already use Model Monitor (closed to new
+    customers: ``CLOSED_FEATURES``), declared in the stage's ``account_already_uses``.
 
     Applies to instance-backed endpoints (serverless endpoints have no data capture) and batch scoring. ``drift_alarms``
     name the features whose baseline-drift distance raises an alarm (the CSV header names of the
@@ -312,12 +333,23 @@ class MonitoringConfig(_Strict):
     """
 
     enabled: bool = True
-    # What analyzes the captured data: Model Monitor's own (Spark) analyzer, or the project's image running its
-    # drift check under Model Monitor's bring-your-own-container contract (the verdict local mode gives; one
-    # instance). The baseline is computed by the model registry stage's pipeline with its analyzer, so a stage
-    # that serves another stage's models names the same analyzer (checked when the configuration is read).
-    analyzer: Literal["model_monitor", "project"] = "model_monitor"
+    engine: Literal["project", "model_monitor"] = "project"
+    # What analyzes the captured data under engine model_monitor: Model Monitor's own (Spark) analyzer, or the project's
+    # image under its bring-your-own-container contract. The project engine always runs the project's analyzer. The
+    # baseline is computed by the model registry stage's pipeline with its analyzer, so a stage that serves another
+    # stage's models names the same analyzer (checked when the configuration is read).
+    analyzer: Literal["model_monitor", "project"] = "project"
     schedule: str = "hourly"
+    # How long after a period ends its check starts (capture files written late still count): at most 60.
+    delay_minutes: int = Field(default=3, ge=0, le=60)
+    # Where a period is checked: "auto" by its captured size (up to lambda_max_mb in the function), or always one runner.
+    runner: Literal["auto", "lambda", "job"] = "auto"
+    # The function reads a period's capture into /tmp and memory: Lambda allows 10,240 MB of each and 15 minutes
+    # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+    lambda_max_mb: int = Field(default=256, ge=0, le=2048)
+    lambda_memory_mb: int = Field(default=2048, ge=512, le=10240)
+    # Periods one run checks at most when catching up (the rest are due at the next run: none is skipped).
+    max_periods_per_run: int = Field(default=24, ge=1, le=168)
     instance_type: str = "ml.m5.large"
     # Model Monitor's analyzer is a Spark job: more instances for captures one instance cannot analyze within
     # max_runtime_minutes. MonitoringClusterConfig.InstanceCount is 1-100 (SageMaker API reference).
@@ -346,6 +378,11 @@ class MonitoringConfig(_Strict):
 
     @model_validator(mode="after")
     def _project_analyzer_runs_on_one_instance(self) -> MonitoringConfig:
+        if self.engine == "project" and self.analyzer != "project":
+            raise ValueError(
+                "analyzer 'model_monitor' runs only under engine 'model_monitor' (a Model Monitor schedule); the project engine "
+                "always runs the project's analyzer: remove analyzer, or set engine: model_monitor"
+            )
         if self.analyzer == "project" and self.instance_count != 1:
             raise ValueError(
                 f"instance_count {self.instance_count} with analyzer 'project': the project's drift check runs on one instance "
@@ -372,6 +409,19 @@ class MonitoringConfig(_Strict):
     def schedule_expression(self) -> str:
         """As ``CreateMonitoringSchedule`` takes it (the SDK's ``CronExpressionGenerator`` forms)."""
         return {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}.get(self.schedule, self.schedule)
+
+    @property
+    def anchor_hour(self) -> int:
+        """The hour (UTC) the periods are aligned on: a period starts at it, or a whole number of periods from it."""
+        hour = self.schedule_expression.split()[1]
+        return 0 if hour == "*" else int(hour.split("/")[0]) % self.period_hours
+
+    @property
+    def check_schedule_expression(self) -> str:
+        """The EventBridge schedule of the project engine's check: the monitoring schedule, ``delay_minutes`` after each
+        period ends (EventBridge cron: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)."""
+        fields = self.schedule_expression.removeprefix("cron(").removesuffix(")").split()
+        return f"cron({self.delay_minutes} {' '.join(fields[1:])})"
 
 
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CodeRepository.html (RepositoryUrl)
@@ -492,6 +542,16 @@ class ProjectConfig(_Strict):
         """Whether the drift check runs the project's own image (the registry stage's repository), not AWS's analyzer:
         an endpoint's monitor with ``analyzer: project``, and every batch scoring check."""
         return (self.monitors_endpoint and self.monitoring.analyzer == "project") or self.monitors_batch
+
+    @property
+    def uses_model_monitor(self) -> bool:
+        """Whether the endpoint is monitored by a SageMaker Model Monitor schedule (closed to new customers)."""
+        return self.monitors_endpoint and self.monitoring.engine == "model_monitor"
+
+    @property
+    def baseline_by_model_monitor(self) -> bool:
+        """Whether the pipeline's baseline job runs Model Monitor's own analyzer image (closed to new customers)."""
+        return self.monitoring.enabled and self.monitoring.engine == "model_monitor" and self.monitoring.analyzer == "model_monitor"
 
     @property
     def serves_endpoint(self) -> bool:
@@ -633,6 +693,9 @@ class PlatformConfig(_Strict):
     sandboxes: list[SandboxConfig] = []
     model_registry_stage: str | None = None
     self_service_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = []
+    # Features AWS has closed to new customers (CLOSED_FEATURES) that this stage's account already uses: only those may be
+    # configured (monitoring.engine model_monitor needs model_monitor here).
+    account_already_uses: list[ClosedFeature] = []
     _registry_link: StageLink | None = PrivateAttr(default=None)
     _consumers: tuple[StageLink, ...] = PrivateAttr(default=())
 
@@ -692,6 +755,20 @@ class PlatformConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("lists a service more than once")
         return value
+
+    @model_validator(mode="after")
+    def _closed_features_only_where_already_used(self) -> PlatformConfig:
+        """A feature closed to new customers (``CLOSED_FEATURES``) fails at synth, not at deploy, unless the stage declares
+        that its account already uses it."""
+        for i, project in enumerate(self.projects):
+            if (project.uses_model_monitor or project.baseline_by_model_monitor) and "model_monitor" not in self.account_already_uses:
+                raise ValueError(
+                    f"projects[{i}] ({project.name}).monitoring.engine model_monitor: SageMaker Model Monitor is closed to new "
+                    f"customers ({CLOSED_FEATURES['model_monitor']}), so a new account cannot create its schedules. Use engine: "
+                    "project (the platform's own scheduled check, the default), or, if this stage's account already uses Model "
+                    "Monitor, declare it: account_already_uses: [model_monitor]"
+                )
+        return self
 
     @property
     def names(self) -> Names:

@@ -16,7 +16,7 @@ class MonitoredEndpoint:
     """What the dashboard shows of the project's endpoint; names only, so it may live in another stack.
 
     ``schedule_name``/``failure_rule_name``/``alarm_names``: the data-quality monitor's, when the
-    endpoint has one (``drift_alarms`` then lists the watched features and thresholds);
+    endpoint has one (``check_state_machine`` instead of ``failure_rule_name`` for the platform's own check) (``drift_alarms`` then lists the watched features and thresholds);
     ``metrics_namespace``: where its analyzer publishes the per-feature metrics.
     """
 
@@ -25,6 +25,7 @@ class MonitoredEndpoint:
     instance_backed: bool
     schedule_name: str | None = None
     failure_rule_name: str | None = None
+    check_state_machine: str | None = None  # the platform's own check (``DriftCheck``): its failed runs, in place of the rule's
     drift_alarms: list[DriftAlarm] = field(default_factory=list)
     alarm_names: list[str] = field(default_factory=list)
     drift_period: Duration = Duration.hours(1)
@@ -155,6 +156,17 @@ class ProjectDashboard(Construct):
             else [],
             right=[
                 cloudwatch.Metric(
+                    namespace="AWS/States",
+                    metric_name="ExecutionsFailed",
+                    dimensions_map={
+                        "StateMachineArn": f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{e.check_state_machine}"
+                    },
+                    statistic="Sum",
+                    label="failed runs",
+                    period=e.drift_period,
+                )
+                if e.check_state_machine
+                else cloudwatch.Metric(
                     namespace="AWS/Events",
                     metric_name="TriggeredRules",
                     dimensions_map={"RuleName": e.failure_rule_name},

@@ -211,6 +211,7 @@ class ProjectResources(Construct):
                 ),
             ],
         )
+        self.allow_lambda_images(Aws.ACCOUNT_ID, sid="ThisAccountsFunctions")  # the drift check's function
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
@@ -263,6 +264,19 @@ class ProjectResources(Construct):
             for kind, what in (("Jobs", "SageMaker jobs of one ML project"), ("Models", "Models of one ML project"))
         )
 
+    def allow_lambda_images(self, account: str, *, sid: str) -> None:
+        """Let Lambda pull this repository's images for the functions of ``account`` (the drift check runs the project image
+        as a function): the repository policy Lambda requires for container images
+        (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html#configuration-images-permissions)."""
+        self.repository.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+
     def share_registry(self, reader: RegistryReader) -> None:
         """Let ``reader``'s roles (and no other principal of its account) use this project's registered models: each of the
         four resource policies names exactly them (the artifacts bucket and key: ``pipeline/`` objects only, through S3)."""
@@ -293,6 +307,7 @@ class ProjectResources(Construct):
         self.repository.add_to_resource_policy(
             iam.PolicyStatement(sid=sid, principals=[account], actions=IMAGE_PULL_ACTIONS, conditions=only(reader.pullers))
         )
+        self.allow_lambda_images(reader.account, sid=f"{sid}Functions")
         group = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:model-package-group/{self.model_package_group_name}"
         packages = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:model-package/{self.model_package_group_name}/*"
         self._group_policy.add_statements(

@@ -14,7 +14,9 @@ from constructs import Construct
 from config import PlatformConfig, ProjectConfig
 from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE
 from config.parameters import ENDPOINT_KEYS
+from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
+from mlops_constructs.drift_check import DriftAnalyzerProps, DriftCheck, DriftCheckProps
 from mlops_constructs.inference_api import InferenceApi, InferenceApiProps
 from mlops_constructs.model_endpoint import VARIANT, ModelEndpoint, ModelEndpointProps, ServerlessSettings
 from mlops_constructs.pipeline_triggers import drift_alarm_pattern
@@ -180,41 +182,98 @@ class EndpointStack(Stack):
                 serverless=ServerlessSettings(serverless.memory_mb, serverless.max_concurrency) if serverless else None,
             ),
         )
-        self.monitor = None
+        self.monitor: DataQualityMonitor | DriftCheck | None = None
         self.drift_relay: events.Rule | None = None
-        monitor_props = None
         if project.monitors_endpoint:
             monitoring = project.monitoring
             if baseline_uri is None:
                 baseline_uri = baseline_uri_parameter(self)
-            monitor_props = DataQualityMonitorProps(
-                endpoint_name=self.endpoint.endpoint_name,
-                schedule_name=names.monitoring_schedule(self.endpoint.endpoint_name),
-                role_name=names.monitor_role(project.name),
-                analyzer=Analyzer.configured(
-                    monitoring, config.region, AwsImage.of_tag(registry_project.repository, project.pipeline.resolved_image_tag)
-                ),
-                capture_bucket=capture_bucket,
-                baseline_uri=baseline_uri,
-                baseline_bucket=artifacts_bucket,
-                baseline_key=registry_key,
-                key=key,
+            image = AwsImage.of_tag(registry_project.repository, project.pipeline.resolved_image_tag)
+            common = dict(
                 alert_topic=alert_topic,
-                vpc=studio.placement(zones, own.jobs_security_group_id),
-                instance_type=monitoring.instance_type,
-                instance_count=monitoring.instance_count,
-                schedule_expression=monitoring.schedule_expression,
                 drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
                 alarm_name_prefix=drift_alarm_name_prefix(config, project),
                 failure_name=names.monitor_failure(project.name),
-                max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
                 alarm_period=Duration.hours(monitoring.period_hours),
             )
-            self.monitor = DataQualityMonitor(self, "Monitor", props=monitor_props)
+            schedule_name = names.monitoring_schedule(self.endpoint.endpoint_name)
+            jobs_vpc = studio.placement(zones, own.jobs_security_group_id)
+            if monitoring.engine == "project":
+                self.monitor = DriftCheck(
+                    self,
+                    "DriftCheck",
+                    props=DriftCheckProps(
+                        endpoint_name=self.endpoint.endpoint_name,
+                        schedule=monitoring.check_schedule_expression,
+                        analyzer=DriftAnalyzerProps(
+                            name=schedule_name,
+                            role_name=names.monitor_role(project.name),
+                            repository=registry_project.repository,
+                            image_tag=project.pipeline.resolved_image_tag,
+                            baseline_uri=baseline_uri,
+                            baseline_bucket=artifacts_bucket,
+                            baseline_key=registry_key,
+                            reads=[(capture_bucket, f"{self.endpoint.endpoint_name}/")],
+                            work_bucket=capture_bucket,
+                            work_prefix=f"monitoring/{self.endpoint.endpoint_name}/",
+                            key=key,
+                            metrics_namespace=contract.BYOC_METRICS_NAMESPACE,
+                            endpoint_name=self.endpoint.endpoint_name,
+                            vpc=jobs_vpc,
+                            instance_type=monitoring.instance_type,
+                            max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
+                            runner=monitoring.runner,
+                            lambda_max_mb=monitoring.lambda_max_mb,
+                            lambda_memory_mb=monitoring.lambda_memory_mb,
+                            capture_prefix=f"{self.endpoint.endpoint_name}/{self.endpoint.endpoint_name}/{VARIANT}/",
+                            period_hours=monitoring.period_hours,
+                            anchor_hour=monitoring.anchor_hour,
+                            delay_minutes=monitoring.delay_minutes,
+                            max_periods=monitoring.max_periods_per_run,
+                        ),
+                        **common,
+                    ),
+                )
+                metrics_namespace = contract.BYOC_METRICS_NAMESPACE
+            else:
+                monitor_props = DataQualityMonitorProps(
+                    endpoint_name=self.endpoint.endpoint_name,
+                    schedule_name=schedule_name,
+                    role_name=names.monitor_role(project.name),
+                    analyzer=Analyzer.configured(monitoring, config.region, image),
+                    capture_bucket=capture_bucket,
+                    baseline_uri=baseline_uri,
+                    baseline_bucket=artifacts_bucket,
+                    baseline_key=registry_key,
+                    key=key,
+                    vpc=jobs_vpc,
+                    instance_type=monitoring.instance_type,
+                    instance_count=monitoring.instance_count,
+                    schedule_expression=monitoring.schedule_expression,
+                    max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
+                    **common,
+                )
+                self.monitor = DataQualityMonitor(self, "Monitor", props=monitor_props)
+                metrics_namespace = monitor_props.analyzer.metrics_namespace
             self.monitor.node.add_dependency(self.endpoint)
             if project.retrains_on_drift and config.registry_in_another_account:
-                self.drift_relay = relay_drift_alarms(self, config, project, monitor_props.alarm_name_prefix, names.endpoint(project.name))
-        self.shown = self._dashboard_view(project, monitor_props)
+                self.drift_relay = relay_drift_alarms(self, config, project, common["alarm_name_prefix"], names.endpoint(project.name))
+            self.shown = MonitoredEndpoint(
+                endpoint_name=self.endpoint.endpoint_name,
+                variant_name=VARIANT,
+                instance_backed=True,
+                schedule_name=schedule_name,
+                failure_rule_name=common["failure_name"] if isinstance(self.monitor, DataQualityMonitor) else None,
+                check_state_machine=self.monitor.state_machine.state_machine_name if isinstance(self.monitor, DriftCheck) else None,
+                drift_alarms=list(common["drift_alarms"]),
+                alarm_names=self.monitor.alarm_names,
+                drift_period=common["alarm_period"],
+                metrics_namespace=metrics_namespace,
+            )
+        else:
+            self.shown = MonitoredEndpoint(
+                endpoint_name=self.endpoint.endpoint_name, variant_name=VARIANT, instance_backed=project.deployment.serverless is None
+            )
         api = deployment.api
         self.api = InferenceApi(
             self,
@@ -247,17 +306,3 @@ class EndpointStack(Stack):
             },
         )
         CfnOutput(self, "PredictUrl", value=self.api.url, description="POST predictions here")
-
-    def _dashboard_view(self, project: ProjectConfig, monitor: DataQualityMonitorProps | None) -> MonitoredEndpoint:
-        """What a dashboard in another stack shows of this endpoint and its monitor, by name (no cross-stack reference)."""
-        return MonitoredEndpoint(
-            endpoint_name=self.endpoint.endpoint_name,
-            variant_name=VARIANT,
-            instance_backed=project.deployment.serverless is None,
-            schedule_name=monitor.schedule_name if monitor else None,
-            failure_rule_name=monitor.failure_name if monitor else None,
-            drift_alarms=list(monitor.drift_alarms) if monitor else [],
-            alarm_names=self.monitor.alarm_names if self.monitor else [],
-            drift_period=monitor.alarm_period if monitor else Duration.hours(1),
-            **({"metrics_namespace": monitor.analyzer.metrics_namespace} if monitor else {}),
-        )

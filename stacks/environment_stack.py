@@ -42,7 +42,10 @@ class EnvironmentStack(Stack):
                 network=network_props,
                 interface_endpoints=list(config.interface_endpoints),
                 s3_prefix_list_id=net.s3_prefix_list_id,
-                aws_owned_repositories=[AwsImage.model_monitor_analyzer(config.region).repository_arn],
+                # Model Monitor's analyzer, only where a project still runs it (closed to new customers: account_already_uses)
+                aws_owned_repositories=[AwsImage.model_monitor_analyzer(config.region).repository_arn]
+                if any(p.baseline_by_model_monitor for p in config.projects)
+                else [],
             ),
         )
         self.studio = StudioDomain(

@@ -16,7 +16,12 @@ METRIC_DEFINITIONS = [
 ]
 
 # processing jobs' ContainerEntrypoint (``monitor``: the drift check under Model Monitor's container contract)
-ENTRYPOINTS = {"preprocess": ["preprocess"], "evaluate": ["evaluate"], "monitor": ["monitor"]}
+ENTRYPOINTS = {"preprocess": ["preprocess"], "evaluate": ["evaluate"], "monitor": ["monitor"], "check": ["check"]}
+# The platform's own drift check (``mlops_container.check``) in a Lambda function of this image: the runtime interface
+# client (awslambdaric) runs this handler (https://docs.aws.amazon.com/lambda/latest/dg/python-image.html, "Using an
+# alternative base image").
+CHECK_LAMBDA_ENTRYPOINT = ["python3", "-m", "awslambdaric"]
+CHECK_LAMBDA_HANDLER = "mlops_container.check.handler"
 
 # Processing-job mounts (``<ML root>/processing/...`` in the code).
 PREPROCESS_INPUT = "/opt/ml/processing/input/data"
@@ -46,6 +51,10 @@ MONITOR_OUTPUT = "/opt/ml/processing/output"
 # and the dashboard read with ``monitoring.analyzer: project``):
 # https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html
 BYOC_METRICS_NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
+# The drift check's processing-job mounts (``mlops_container.check`` run as a job, for periods too large for a function).
+CHECK_INPUT = "/opt/ml/processing/input/data"
+CHECK_BASELINE = "/opt/ml/processing/baseline"
+CHECK_OUTPUT = "/opt/ml/processing/output"
 
 # MLflow (optional): the training job logs its run when the platform sets the tracking URI (the project's MLflow ARN, through
 # the sagemaker-mlflow plugin; local mode: a local store). The run is named after the job (SageMaker sets TRAINING_JOB_NAME).

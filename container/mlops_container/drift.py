@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from mlops_container.contract import SCORE_COLUMN
 from mlops_container.inference import JSONLINES, RequestError, json_rows, media_type
 
 DEFAULT_THRESHOLD = 0.1
@@ -55,6 +56,9 @@ INTEGRAL = r"^[+-]?\d+$"
 NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 # Missing cells: empty, null, and not-a-number or infinite values (no statistic can use them).
 MISSING_TOKENS = ("", "nan", "NaN", "NAN", "null", "None", "inf", "+inf", "-inf", "Infinity", "+Infinity", "-Infinity")
+
+
+NO_DATA = "no data"  # a summary's status when the period held no row to check
 
 
 class BaselineError(ValueError):
@@ -889,7 +893,12 @@ def html_report(checks: list[FeatureCheck], violations: list[dict], summary: dic
             f"<tr class='{'drift' if c.drift else ''}'><td>{c.name}</td><td>{kind}</td><td>{picture}</td><td>{c.distance:.4f}</td>"
             f"<td>{c.limit:.4f}</td><td>{missing}</td><td>{', '.join(flagged.get(c.name, [])) or 'ok'}</td></tr>"
         )
-    title = f"Data drift: {len(drifted)} of {len(checks)} features" if drifted else f"No data drift in {len(checks)} features"
+    if summary.get("status") == NO_DATA:
+        title = "No data: nothing was captured in this period"
+    elif drifted:
+        title = f"Data drift: {len(drifted)} of {len(checks)} features"
+    else:
+        title = f"No data drift in {len(checks)} features"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}
 tr.drift td{{background:#fde2e2}}.key span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>
@@ -900,6 +909,16 @@ a numeric feature drifts above max(threshold, chance level at alpha {summary["al
 <p class="key"><span style="background:#4c78a8"></span>baseline<span style="background:#f58518"></span>captured traffic</p>
 <table><tr><th>feature</th><th>type</th><th>distribution</th><th>distance</th><th>limit</th><th>missing</th><th>violations</th></tr>
 {"".join(rows)}</table></body></html>"""
+
+
+def without_model_output(constraints: dict, baseline: list[Profile]) -> tuple[dict, list[Profile]]:
+    """A baseline Model Monitor's own analyzer suggested from the scored training data (the pipeline's ``scored-baseline``,
+    ``output_columns_position: START``) starts with the model's output, ``SCORE_COLUMN``: the captured input has none,
+    so the checks leave that column out instead of naming every input column after its left neighbour."""
+    features = constraints.get("features") or []
+    if not features or features[0].get("name") != SCORE_COLUMN:
+        return constraints, baseline
+    return {**constraints, "features": features[1:]}, [p for p in baseline if p.name != SCORE_COLUMN]
 
 
 # -- end to end ------------------------------------------------------------------------------------------------
@@ -940,11 +959,16 @@ def analyze(
     else:
         baseline = []
     constraints = read_constraints(baseline_constraints) if baseline_constraints else suggest_constraints(baseline, threshold)
+    constraints, baseline = without_model_output(constraints, baseline)
     capture = read_plain_csv(capture_dir) if plain_csv else read_capture(capture_dir, window)
     dataset = capture_dataset(capture, [f["name"] for f in constraints["features"]])
     current = profiles(dataset)
-    checks, violations = check(constraints, baseline, current, threshold=threshold, alpha=alpha)
+    # A period without traffic is "no data": neither drift nor a failure (Model Monitor's own analyzer fails such a run).
+    # No column is missing from rows that do not exist, so nothing is checked.
+    no_data = dataset.rows == 0
+    checks, violations = ([], []) if no_data else check(constraints, baseline, current, threshold=threshold, alpha=alpha)
     summary = {
+        "status": NO_DATA if no_data else ("violations" if violations else "ok"),
         "records": capture.records,
         "outside_window": capture.outside,
         "rows": dataset.rows,

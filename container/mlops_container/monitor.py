@@ -227,7 +227,9 @@ def run(root: Path, env: Mapping[str, str]) -> dict:
             with metrics.open("a", encoding="utf-8") as fh:
                 fh.writelines(json.dumps(m, separators=(",", ":")) + "\n" for m in lines)
         summary["metrics"] = len(lines)
-    if summary["violations"]:
+    if summary["status"] == drift.NO_DATA:
+        summary["message"] = f"Completed: no data ({summary['records']} records captured, none in the period)"
+    elif summary["violations"]:
         kinds = ", ".join(summary["violation_types"])
         summary["message"] = (
             f"CompletedWithViolations: {summary['violations']} violations ({kinds}); drift in {', '.join(summary['drifted_features']) or 'no feature'}"
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         _write_message(root, message)
         return 1
     _write_message(root, summary["message"])
-    keys = ("mode", "rows", "features", "records", "outside_window", "malformed", "drifted_features", "violation_types", "metrics")
+    keys = ("mode", "status", "rows", "features", "records", "outside_window", "malformed", "drifted_features", "violation_types", "metrics")
     print(json.dumps({k: summary[k] for k in keys if k in summary}))
     return 0
 

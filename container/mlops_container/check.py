@@ -1,0 +1,211 @@
+"""The platform's own drift check, run by its scheduled check or by batch scoring: in a Lambda function or in a processing job.
+
+SageMaker Model Monitor is closed to new customers (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-availability-change.html),
+so nothing here relies on a monitoring schedule. A *request* says what to check; it comes as the Lambda event, or as the
+processing job's ``CHECK_REQUEST`` environment variable (JSON), and is checked the same way:
+
+- ``format``: ``capture`` (an endpoint's data capture, JSON Lines) or ``csv`` (plain rows without a header: a batch
+  transform's input).
+- ``manifest``: ``s3://...`` a SageMaker manifest file (``[{"prefix": "s3://bucket/"}, "key", ...]``) listing the objects
+  to read; or ``input``: ``s3://bucket/prefix/``, every object under it. A processing job gets them from SageMaker at
+  ``contract.CHECK_INPUT`` instead (``S3DataType`` ``ManifestFile`` or ``S3Prefix``).
+- ``start``, ``end``: the period ``[start, end)`` (ISO 8601, UTC): only records whose ``inferenceTime`` is inside count,
+  as Model Monitor's ``start_time``/``end_time``. Both or neither.
+- ``output``: ``s3://bucket/prefix``: where ``statistics.json``, ``constraints.json``, ``constraint_violations.json``,
+  ``report.html`` and ``summary.json`` go (encrypted with ``KMS_KEY_ARN``). A processing job uploads them itself.
+
+The function's (or job's) environment says against what, and where the metrics go: ``BASELINE_URI`` (``s3://`` prefix
+holding ``statistics.json`` and ``constraints.json``; a job gets them at ``contract.CHECK_BASELINE``), ``METRICS_NAMESPACE``,
+``CHECK_NAME`` (the metrics' ``MonitoringSchedule`` dimension, as the drift alarms read it), ``ENDPOINT_NAME`` (the
+``Endpoint`` dimension; none for batch scoring) and ``KMS_KEY_ARN``.
+
+The analysis is ``monitor.run``: the very code of Model Monitor's bring-your-own-container contract and of local mode's
+drift step, so the three give the same verdict. A period without a record is ``no data``: not drift, not a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mlops_container import drift, monitor
+from mlops_container.contract import CHECK_BASELINE, CHECK_INPUT, CHECK_OUTPUT
+from mlops_container.paths import ml_root
+
+FORMATS = {"capture": {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput"]}}, "csv": {"csv": {"header": False}}}
+REPORTS = ("statistics.json", "constraints.json", "constraint_violations.json", "report.html", "summary.json")
+SUMMARY_KEYS = ("status", "records", "outside_window", "rows", "malformed", "drifted_features", "violation_types", "metrics", "message")
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.*)$")
+
+
+class BadRequest(ValueError):
+    """A request or environment this check cannot run: what is wrong, and what it expects."""
+
+
+def parse_s3_uri(uri: object, what: str) -> tuple[str, str]:
+    match = _S3_URI.match(uri) if isinstance(uri, str) else None
+    if match is None:
+        raise BadRequest(f"{what} {uri!r}: expected s3://<bucket>/<key or prefix>")
+    return match.group(1), match.group(2)
+
+
+@dataclass(frozen=True)
+class Request:
+    format: str
+    output: str
+    manifest: str | None = None
+    input: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+    @classmethod
+    def parse(cls, event: object) -> Request:
+        if not isinstance(event, Mapping):
+            raise BadRequest(f"the request must be a JSON object, not {type(event).__name__}")
+        unknown = sorted(set(event) - {"format", "output", "manifest", "input", "start", "end"})
+        if unknown:
+            raise BadRequest(f"unknown request fields {unknown}: expected format, output, manifest or input, start, end")
+        fmt = event.get("format")
+        if fmt not in FORMATS:
+            raise BadRequest(f"format {fmt!r}: expected one of {sorted(FORMATS)}")
+        if (event.get("manifest") is None) == (event.get("input") is None):
+            raise BadRequest("give exactly one of manifest (a manifest file's s3:// URI) and input (an s3:// prefix)")
+        for name in ("manifest", "input", "output"):
+            if event.get(name) is not None:
+                parse_s3_uri(event[name], name)
+        if (event.get("start") is None) != (event.get("end") is None):
+            raise BadRequest("give both start and end of the period, or neither")
+        window = drift.Window.parse(event.get("start"), event.get("end"))  # a BaselineError names a bad time
+        if window.start and window.end and window.start >= window.end:
+            raise BadRequest(f"start {event['start']} is not before end {event['end']}")
+        return cls(fmt, event["output"], event.get("manifest"), event.get("input"), event.get("start"), event.get("end"))
+
+
+@dataclass(frozen=True)
+class Environment:
+    baseline_uri: str
+    metrics_namespace: str
+    check_name: str
+    endpoint_name: str
+    kms_key_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Environment:
+        values = {k: env.get(k, "").strip() for k in ("BASELINE_URI", "METRICS_NAMESPACE", "CHECK_NAME", "ENDPOINT_NAME", "KMS_KEY_ARN")}
+        problems = [f"{k} is not set" for k in ("BASELINE_URI", "METRICS_NAMESPACE", "CHECK_NAME", "KMS_KEY_ARN") if not values[k]]
+        if values["BASELINE_URI"]:
+            try:
+                parse_s3_uri(values["BASELINE_URI"], "BASELINE_URI")
+            except BadRequest as exc:
+                problems.append(str(exc))
+        if problems:
+            raise BadRequest("the check's environment is wrong: " + "; ".join(problems))
+        return cls(*values.values())
+
+
+def settings(request: Request, env: Environment, *, source: Path, baseline: Path, output: Path) -> dict[str, str]:
+    """The contract's settings (``monitor.run``) for ``request`` with its data at ``source``, the baseline files in
+    ``baseline`` and the reports written to ``output``: the one place both runners take them from."""
+    window = {"start_time": request.start, "end_time": request.end} if request.start else {}
+    return {
+        "dataset_format": json.dumps(FORMATS[request.format]),
+        "dataset_source": str(source),
+        "baseline_statistics": str(baseline / "statistics.json"),
+        "baseline_constraints": str(baseline / "constraints.json"),
+        "output_path": str(output),
+        "publish_cloudwatch_metrics": "Direct",
+        "cloudwatch_namespace": env.metrics_namespace,
+        "sagemaker_monitoring_schedule_name": env.check_name,
+        "sagemaker_endpoint_name": env.endpoint_name,
+        **window,
+    }
+
+
+def result(summary: dict) -> dict:
+    return {k: summary[k] for k in SUMMARY_KEYS if k in summary}
+
+
+def run_local(request: Request, env: Environment, root: Path, *, source: Path, baseline: Path, output: Path) -> dict:
+    """The analysis of data already on disk: ``monitor.run`` under ``root`` (a processing job's ``/opt/ml``)."""
+    if not source.exists():
+        source.mkdir(parents=True)  # SageMaker mounts nothing for an empty manifest: a period without capture is "no data"
+    return result(monitor.run(root, settings(request, env, source=source, baseline=baseline, output=output)))
+
+
+def _download(s3, bucket: str, key: str, to: Path) -> None:
+    to.parent.mkdir(parents=True, exist_ok=True)
+    s3.download_file(bucket, key, str(to))
+
+
+def manifest_keys(s3, uri: str) -> list[tuple[str, str]]:
+    """``(bucket, key)`` of every object a SageMaker manifest file lists (its first entry is the common prefix)."""
+    bucket, key = parse_s3_uri(uri, "manifest")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        entries = json.loads(body)
+        prefix_bucket, prefix = parse_s3_uri(entries[0]["prefix"], "the manifest's prefix")
+        keys = [prefix + str(e) for e in entries[1:]]
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise BadRequest(f"manifest {uri} is not a SageMaker manifest file ([{{'prefix': 's3://...'}}, 'key', ...]): {exc}") from None
+    return [(prefix_bucket, k) for k in keys]
+
+
+def prefix_keys(s3, uri: str) -> list[tuple[str, str]]:
+    bucket, prefix = parse_s3_uri(uri, "input")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [(bucket, o["Key"]) for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+
+
+def handle(event: object, *, s3, env: Environment, tmp: Path) -> dict:
+    """The Lambda runner: download what ``event`` names into ``tmp``, run the check, upload the reports."""
+    request = Request.parse(event)
+    with tempfile.TemporaryDirectory(dir=tmp) as work:
+        root = Path(work)
+        source, baseline, output = root / "input", root / "baseline", root / "output"
+        keys = manifest_keys(s3, request.manifest) if request.manifest else prefix_keys(s3, request.input or "")
+        for i, (bucket, key) in enumerate(keys):
+            _download(s3, bucket, key, source / f"{i:06d}-{Path(key).name}")  # flat: the analyzer reads every file below
+        base_bucket, base_prefix = parse_s3_uri(env.baseline_uri.rstrip("/") + "/", "BASELINE_URI")
+        for name in ("statistics.json", "constraints.json"):
+            _download(s3, base_bucket, base_prefix + name, baseline / name)
+        summary = run_local(request, env, root, source=source, baseline=baseline, output=output)
+        out_bucket, out_prefix = parse_s3_uri(request.output.rstrip("/") + "/", "output")
+        for name in REPORTS:
+            s3.upload_file(
+                str(output / name), out_bucket, out_prefix + name, ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": env.kms_key_arn}
+            )
+    return {**summary, "objects": len(keys), "output": request.output}
+
+
+def handler(event, context):  # the Lambda entry point (awslambdaric: mlops_container.check.handler)
+    import boto3
+
+    return handle(event, s3=boto3.client("s3"), env=Environment.from_env(os.environ), tmp=Path(tempfile.gettempdir()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The processing-job runner: the request in ``CHECK_REQUEST``; SageMaker has put the data and the baseline at the
+    contract's paths and uploads the reports from ``CHECK_OUTPUT``."""
+    if argv:
+        print(f"check takes no arguments (its request is the CHECK_REQUEST environment variable); got {argv}", file=sys.stderr)
+        return 2
+    try:
+        request = Request.parse(json.loads(os.environ.get("CHECK_REQUEST", "") or "null"))
+        env = Environment.from_env(os.environ)
+        summary = run_local(request, env, ml_root(), source=Path(CHECK_INPUT), baseline=Path(CHECK_BASELINE), output=Path(CHECK_OUTPUT))
+    except (BadRequest, monitor.ContractError, drift.BaselineError, ValueError) as exc:
+        print(f"drift check failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({**summary, "checkedAt": datetime.now().astimezone().isoformat()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
