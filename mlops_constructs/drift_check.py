@@ -126,7 +126,7 @@ class DriftAnalyzer(Construct):
                 "BASELINE_URI": p.baseline_uri,
                 "METRICS_NAMESPACE": p.metrics_namespace,
                 "CHECK_NAME": p.name,
-                "ENDPOINT_NAME": p.endpoint_name or "",
+                "CHECK_ENDPOINT": p.endpoint_name or "",
                 "KMS_KEY_ARN": p.key.key_arn,
                 "MLOPS_ML_ROOT": "/tmp/ml",
             },
@@ -163,6 +163,13 @@ class DriftAnalyzer(Construct):
         p.work_bucket.grant_read(planner, state_key)
         p.work_bucket.grant_put(planner, f"{manifests}*")
         p.key.grant_encrypt_decrypt(planner)
+        planner.add_to_principal_policy(  # one run at a time: the running executions of the check's state machine (named so)
+            iam.PolicyStatement(
+                sid="RunningChecks",
+                actions=["states:ListExecutions"],
+                resources=[f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{p.name}"],
+            )
+        )
         acknowledge_wildcards(
             planner,
             reason="Lists the check's input (objects written at run time) and writes one manifest per period or run under its "
@@ -250,7 +257,7 @@ class DriftAnalyzer(Construct):
                         "BASELINE_URI": p.baseline_uri,
                         "METRICS_NAMESPACE": p.metrics_namespace,
                         "CHECK_NAME": p.name,
-                        "ENDPOINT_NAME": p.endpoint_name or "",
+                        "CHECK_ENDPOINT": p.endpoint_name or "",
                         "KMS_KEY_ARN": p.key.key_arn,
                     },
                     "ProcessingInputs": [

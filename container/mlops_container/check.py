@@ -16,7 +16,7 @@ processing job's ``CHECK_REQUEST`` environment variable (JSON), and is checked t
 
 The function's (or job's) environment says against what, and where the metrics go: ``BASELINE_URI`` (``s3://`` prefix
 holding ``statistics.json`` and ``constraints.json``; a job gets them at ``contract.CHECK_BASELINE``), ``METRICS_NAMESPACE``,
-``CHECK_NAME`` (the metrics' ``MonitoringSchedule`` dimension, as the drift alarms read it), ``ENDPOINT_NAME`` (the
+``CHECK_NAME`` (the metrics' ``MonitoringSchedule`` dimension, as the drift alarms read it), ``CHECK_ENDPOINT`` (the
 ``Endpoint`` dimension; none for batch scoring) and ``KMS_KEY_ARN``.
 
 The analysis is ``monitor.run``: the very code of Model Monitor's bring-your-own-container contract and of local mode's
@@ -98,7 +98,7 @@ class Environment:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
-        values = {k: env.get(k, "").strip() for k in ("BASELINE_URI", "METRICS_NAMESPACE", "CHECK_NAME", "ENDPOINT_NAME", "KMS_KEY_ARN")}
+        values = {k: env.get(k, "").strip() for k in ("BASELINE_URI", "METRICS_NAMESPACE", "CHECK_NAME", "CHECK_ENDPOINT", "KMS_KEY_ARN")}
         problems = [f"{k} is not set" for k in ("BASELINE_URI", "METRICS_NAMESPACE", "CHECK_NAME", "KMS_KEY_ARN") if not values[k]]
         if values["BASELINE_URI"]:
             try:

@@ -238,6 +238,74 @@ def monitor_role_calls(deployment, stack: str) -> list[Call]:
     return calls
 
 
+def drift_check_calls(deployment, stack: str) -> dict[str, list[Call]]:
+    """The platform's scheduled drift check (``DriftCheck``): its planner (lists an hour of capture, reads the state, writes
+    the period's manifest, lists the running executions), its analysis role (in Lambda and as a processing job: the
+    manifest, the captured objects, the baseline, the reports, its metrics namespace, the image, the VPC) and its state
+    machine (invokes both functions, runs and passes the job, records the state)."""
+    out: dict[str, list[Call]] = {}
+    for _, machine in _resources(deployment, stack, "AWS::StepFunctions::StateMachine"):
+        props = deployment.resolve(stack, machine["Properties"])
+        definition = json.loads(props["DefinitionString"]) if isinstance(props["DefinitionString"], str) else None
+        if not definition or "Plan" not in definition.get("States", {}):
+            continue
+        sm_role = props["RoleArn"]
+        planner_role, planner = _function(deployment, stack, "MANIFEST_PREFIX")
+        analyzer_role, analyzer = _function(deployment, stack, "CHECK_NAME")
+        bucket = planner["BUCKET"]
+        hour = f"s3://{bucket}/{planner['CAPTURE_PREFIX']}2026/11/24/17"
+        manifest = f"s3://{bucket}/{planner['MANIFEST_PREFIX']}20261124T170000Z.json"
+        machine_arn = f"arn:aws:states:{deployment.region}:{deployment.account}:stateMachine:{props['StateMachineName']}"
+        out["planner"] = [
+            s3_list(planner_role, hour, "the period's captured traffic"),
+            Call(planner_role, "s3:GetObject", s3_object(f"s3://{bucket}/{planner['STATE_KEY']}"), why="the state"),
+            Call(planner_role, "s3:PutObject", s3_object(manifest), why="the period's manifest"),
+            Call(planner_role, "states:ListExecutions", machine_arn, why="one run at a time"),
+        ]
+        reports = f"s3://{bucket}/{planner['MANIFEST_PREFIX'].removesuffix('manifests/')}20261124T170000Z"
+        baseline = analyzer["BASELINE_URI"]
+        calls = [
+            Call(analyzer_role, "s3:GetObject", s3_object(manifest), why="the manifest"),
+            Call(analyzer_role, "s3:GetObject", s3_object(hour, "capture.jsonl"), why="captured traffic"),
+            *(Call(analyzer_role, "s3:GetObject", s3_object(baseline, f), why="baseline") for f in ("statistics.json", "constraints.json")),
+            *(Call(analyzer_role, "s3:PutObject", s3_object(reports, f), why="reports") for f in ("statistics.json", "report.html")),
+            Call(analyzer_role, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", analyzer["METRICS_NAMESPACE"]),), "drift metrics"),
+        ]
+        (job,) = [st for st in _all_states(definition) if st.get("Resource", "").endswith("createProcessingJob.sync")]
+        params = job["Parameters"]
+        calls += image_pull(analyzer_role, params["AppSpecification"]["ImageUri"], "the project image", own_account=deployment.account)
+        calls += _vpc_calls(deployment, analyzer_role, params["NetworkConfig"]["VpcConfig"], _vpc_of(deployment, stack), "large periods' jobs")
+        out["analysis"] = calls
+        functions = {r["Properties"].get("Description", ""): lid for lid, r in _resources_with_ids(deployment, stack, "AWS::Lambda::Function")}
+        out["state machine"] = [
+            *(
+                Call(sm_role, "lambda:InvokeFunction", deployment.resolve(stack, {"Fn::GetAtt": [lid, "Arn"]}), why=what)
+                for what, lid in functions.items()
+                if what.startswith("Drift check")
+            ),
+            Call(
+                sm_role,
+                "sagemaker:CreateProcessingJob",
+                f"arn:aws:sagemaker:{deployment.region}:{deployment.account}:processing-job/{analyzer['CHECK_NAME']}-0a1b2c3d",
+                why="a large period's job",
+            ),
+            Call(sm_role, "iam:PassRole", analyzer_role, (("iam:PassedToService", "sagemaker.amazonaws.com"),), "the job's role"),
+            Call(sm_role, "s3:PutObject", s3_object(f"s3://{bucket}/{planner['STATE_KEY']}"), why="records the period checked"),
+        ]
+    return out
+
+
+def _all_states(definition: dict):
+    for state in definition.get("States", {}).values():
+        yield state
+        for sub in ([state["ItemProcessor"]] if "ItemProcessor" in state else []) + state.get("Branches", []):
+            yield from _all_states(sub)
+
+
+def _resources_with_ids(deployment, stack: str, kind: str):
+    return [(lid, r) for lid, r in deployment.templates[stack]["Resources"].items() if r["Type"] == kind]
+
+
 def _function(deployment, stack: str, variable: str) -> tuple[str, dict]:
     for _, function in _resources(deployment, stack, "AWS::Lambda::Function"):
         props = deployment.resolve(stack, function["Properties"])
@@ -676,6 +744,8 @@ def actor_calls(deployments, pipeline_runs, delivery_app) -> dict[str, tuple[Pol
                     monitor = monitor_role_calls(d, stack)
                     if monitor:
                         out[f"{stack}: Model Monitor job role"] = (p, with_key_calls(p, monitor))
+                    for actor, calls in drift_check_calls(d, stack).items():
+                        out[f"{stack}: drift check {actor}"] = (p, with_key_calls(p, calls))
                 if "-pipeline-" in stack:
                     out[f"{stack}: trigger guard role"] = (p, with_key_calls(p, trigger_guard_calls(d, stack, monkeypatch)))
         dev = policies["dev stage"]
@@ -926,7 +996,6 @@ def test_vpc_endpoints_let_only_this_accounts_principals_reach_this_accounts_res
             (("aws:ResourceAccount", "000000000000"),),
             "ECR's layer bucket (AWS's)",
         ),
-        through(ecr, "ecr:BatchGetImage", analyzer_repository_arn("us-east-1", "aws"), why="the Model Monitor analyzer", aws_owned=True),
         through(ecr, "ecr:GetAuthorizationToken", "*", why="ECR login"),
         through(sts, "sts:GetCallerIdentity", "*", why="who am I"),
         through(sts, "sts:AssumeRole", f"arn:aws:iam::{d.account}:role/admin", why="a role of the account"),
@@ -938,6 +1007,8 @@ def test_vpc_endpoints_let_only_this_accounts_principals_reach_this_accounts_res
         through(ecr, "ecr:BatchGetImage", "arn:aws:ecr:us-east-1:999999999999:repository/anything", why="an image of another account"),
         through(sts, "sts:AssumeRole", "arn:aws:iam::999999999999:role/outside", why="a role of another account"),
         through(kms, "kms:Encrypt", "arn:aws:kms:us-east-1:999999999999:key/11111111-2222-3333-4444-555555555555", why="a key of another account"),
+        # Model Monitor is closed to new customers and dev runs none of it: its analyzer image is not admitted either
+        through(ecr, "ecr:BatchGetImage", analyzer_repository_arn("us-east-1", "aws"), why="the Model Monitor analyzer", aws_owned=True),
     ]
     # the other account's resources welcome us (an exfiltration target would): only the endpoint can stop the calls
     welcome = lambda action: {
