@@ -62,6 +62,8 @@ class Deployment:
     account: str = "123456789012"
     region: str = "us-east-1"
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # features AWS has closed to new customers that the stage declares its account already uses (``account_already_uses``)
+    already_uses: frozenset[str] = frozenset()
     _published: dict[str, tuple[str, Any]] | None = None
 
     # -- SSM parameters published by the stacks ---------------------------------------------------

@@ -153,6 +153,10 @@ def _monitor_needs_capture(deployment: Deployment, stacks: list[str]) -> list[st
     for stack, logical_id, schedule in _resources(deployment, stacks, "AWS::SageMaker::MonitoringSchedule"):
         inline = schedule["Properties"]["MonitoringScheduleConfig"].get("MonitoringJobDefinition")  # a container of one's own
         monitors += [(stack, logical_id, i.get("EndpointInput")) for i in (inline or {}).get("MonitoringInputs", [])]
+    for stack, logical_id, function in _resources(deployment, stacks, "AWS::Lambda::Function"):  # the platform's own check
+        prefix = deployment.resolve(stack, function["Properties"]).get("Environment", {}).get("Variables", {}).get("CAPTURE_PREFIX")
+        if isinstance(prefix, str) and prefix:
+            monitors.append((stack, logical_id, {"EndpointName": prefix.split("/")[0]}))
     for stack, logical_id, endpoint_input in monitors:
         if endpoint_input is None:
             continue
@@ -164,6 +168,47 @@ def _monitor_needs_capture(deployment: Deployment, stacks: list[str]) -> list[st
         modes = {o["CaptureMode"] for o in (capture or {}).get("CaptureOptions", [])}
         if not capture or capture.get("EnableCapture") is False or modes != {"Input", "Output"}:
             findings.append(f"{stack}/{logical_id}: endpoint {name} must capture Input and Output (captures {sorted(modes) or 'nothing'})")
+    return findings
+
+
+# -- features closed to new customers ------------------------------------------------------------------------
+
+CLOSED_DOC = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-availability-change.html, "
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-availability-change.html, "
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/debugger-availability-change.html"
+)
+# What each closed feature deploys: its resource types, and the image repositories (or request members) that use it.
+CLOSED_TYPES = {
+    "AWS::SageMaker::MonitoringSchedule": "model_monitor",
+    "AWS::SageMaker::DataQualityJobDefinition": "model_monitor",
+    "AWS::SageMaker::ModelQualityJobDefinition": "model_monitor",
+    "AWS::SageMaker::ModelBiasJobDefinition": "clarify",
+    "AWS::SageMaker::ModelExplainabilityJobDefinition": "clarify",
+}
+CLOSED_MARKS = {
+    "sagemaker-model-monitor-analyzer": "model_monitor",
+    "sagemaker-clarify-processing": "clarify",
+    "sagemaker-debugger-rules": "debugger",
+    "DebugRuleConfigurations": "debugger",
+    "DebugHookConfig": "debugger",
+}
+
+
+def _closed_features(deployment: Deployment, stacks: list[str]) -> list[str]:
+    """SageMaker Model Monitor, Clarify and Debugger are closed to new customers (since 2026-07-30): a new account cannot
+    create their resources, nor run their images. Only a stage that declares its account already uses one
+    (``account_already_uses``) may deploy it."""
+    findings = []
+    for stack, logical_id, resource in _resources(deployment, stacks):
+        feature = CLOSED_TYPES.get(resource["Type"])
+        if feature and feature not in deployment.already_uses:
+            findings.append(f"{stack}/{logical_id}: {resource['Type']} is {feature}, closed to new customers (account_already_uses)")
+            continue
+        text = json.dumps(resource.get("Properties", {}))
+        for mark, feature in CLOSED_MARKS.items():
+            if mark in text and feature not in deployment.already_uses:
+                findings.append(f"{stack}/{logical_id}: uses {mark} ({feature}), closed to new customers (account_already_uses)")
     return findings
 
 
@@ -362,6 +407,7 @@ RULES = [
     Rule(
         "guardrail-exclusions", f"{GUARDRAILS_DOC}, {CANARY_DOC}", "canary/linear updates: not on Inf1 or serverless; at most 50% a step", _guardrails
     ),
+    Rule("closed-features", CLOSED_DOC, "no feature closed to new customers unless the account already uses it", _closed_features),
     Rule("monitor-needs-capture", CAPTURE_DOC, "a monitored endpoint captures Input and Output", _monitor_needs_capture),
     Rule("name-limits", NAMES_DOC, "physical names within each service's length and pattern", _names),
     Rule("iam-sizes", IAM_DOC, "role inline, managed and trust policy sizes; managed policies per role", _iam_sizes),

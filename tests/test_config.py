@@ -13,6 +13,7 @@ import yaml
 
 from config import ConfigError, available_stages, load_config
 from config.loader import parse_config
+from config.schema import MonitoringConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 VALID = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
@@ -203,7 +204,14 @@ def test_defaults_are_the_documented_ones():
             "projects[0].monitoring.drift_alarms",
             "an instance-backed endpoint and batch scoring are monitored by default",
         ),
-        (lambda c: c.update(region="ap-south-2"), "region", "Model Monitor's analyzer image"),
+        (
+            lambda c: (
+                c.update(region="ap-south-2", account_already_uses=["model_monitor"]),
+                c["projects"][0].setdefault("monitoring", {}).update(engine="model_monitor", analyzer="model_monitor"),
+            ),
+            "region",
+            "Model Monitor's analyzer image",
+        ),
         (
             lambda c: c.update(
                 interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "sagemaker.experiments"]
@@ -374,13 +382,46 @@ def test_the_project_analyzer_runs_on_one_instance():
 def test_a_stage_serving_another_stages_models_names_its_analyzer(config_dir):
     """prod's monitor reads the baseline dev's pipeline computed: with dev's analyzer, or nothing fits."""
     prod = config_dir / "prod.yaml"
-    prod.write_text(prod.read_text().replace("analyzer: project         # as in dev", "analyzer: model_monitor   # unlike dev"))
+    text = prod.read_text().replace("stage: prod\n", "stage: prod\naccount_already_uses: [model_monitor]\n")
+    prod.write_text(
+        text.replace(
+            "    monitoring:\n      schedule: hourly",
+            "    monitoring:\n      engine: model_monitor\n      analyzer: model_monitor\n      schedule: hourly",
+            1,
+        )
+    )
     with pytest.raises(ConfigError) as info:
         load_config("prod", config_dir)
     report = info.value.report()
     assert "projects[0].monitoring.analyzer: 'model_monitor': must be 'project', the analyzer of project churn" in report
     assert "fraud" not in report  # the default on both sides
     assert load_config("dev", config_dir).projects[0].monitoring.analyzer == "project"
+
+
+def test_model_monitor_is_refused_unless_the_account_already_uses_it():
+    """Model Monitor is closed to new customers: engine model_monitor fails at synth, naming AWS's page and the two ways out."""
+    problems = problems_for(lambda c: c["projects"][0].setdefault("monitoring", {}).update(engine="model_monitor"))
+    (message,) = problems.values()
+    assert "closed to new customers" in message and "model-monitor-availability-change" in message
+    assert "engine: project" in message and "account_already_uses: [model_monitor]" in message
+    raw = json.loads(json.dumps(VALID))
+    raw["projects"][0].setdefault("monitoring", {}).update(engine="model_monitor", analyzer="model_monitor")
+    raw["account_already_uses"] = ["model_monitor"]
+    config = parse_config(yaml.safe_dump(raw), source="test.yaml")
+    assert config.projects[0].uses_model_monitor or not config.projects[0].monitors_endpoint
+
+
+def test_the_project_engine_runs_only_the_projects_analyzer():
+    problems = problems_for(lambda c: c["projects"][0].setdefault("monitoring", {}).update(analyzer="model_monitor"))
+    assert "runs only under engine 'model_monitor'" in next(iter(problems.values()))
+
+
+def test_the_default_monitor_is_the_projects_own_check():
+    assert MonitoringConfig().engine == "project" and MonitoringConfig().analyzer == "project"
+    hourly = MonitoringConfig()
+    assert hourly.check_schedule_expression == "cron(3 * ? * * *)" and hourly.anchor_hour == 0
+    six = MonitoringConfig(schedule="cron(0 5/6 ? * * *)", delay_minutes=10)
+    assert six.check_schedule_expression == "cron(10 5/6 ? * * *)" and six.anchor_hour == 5 and six.period_hours == 6
 
 
 def test_a_project_budget_is_positive_and_shared_is_not_a_project_name():

@@ -46,7 +46,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from mlops_container.contract import SCORE_COLUMN
 from mlops_container.inference import JSONLINES, RequestError, json_rows, media_type
 
 DEFAULT_THRESHOLD = 0.1
@@ -911,16 +910,6 @@ a numeric feature drifts above max(threshold, chance level at alpha {summary["al
 {"".join(rows)}</table></body></html>"""
 
 
-def without_model_output(constraints: dict, baseline: list[Profile]) -> tuple[dict, list[Profile]]:
-    """A baseline Model Monitor's own analyzer suggested from the scored training data (the pipeline's ``scored-baseline``,
-    ``output_columns_position: START``) starts with the model's output, ``SCORE_COLUMN``: the captured input has none,
-    so the checks leave that column out instead of naming every input column after its left neighbour."""
-    features = constraints.get("features") or []
-    if not features or features[0].get("name") != SCORE_COLUMN:
-        return constraints, baseline
-    return {**constraints, "features": features[1:]}, [p for p in baseline if p.name != SCORE_COLUMN]
-
-
 # -- end to end ------------------------------------------------------------------------------------------------
 
 
@@ -959,7 +948,6 @@ def analyze(
     else:
         baseline = []
     constraints = read_constraints(baseline_constraints) if baseline_constraints else suggest_constraints(baseline, threshold)
-    constraints, baseline = without_model_output(constraints, baseline)
     capture = read_plain_csv(capture_dir) if plain_csv else read_capture(capture_dir, window)
     dataset = capture_dataset(capture, [f["name"] for f in constraints["features"]])
     current = profiles(dataset)

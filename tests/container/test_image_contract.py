@@ -37,7 +37,7 @@ def test_every_entrypoint_is_copied_onto_the_path_and_runs_an_existing_module():
         assert script.stat().st_mode & 0o111, f"{script} is not executable"
         module = re.search(r"python3 -m (\S+)", script.read_text()).group(1)
         assert callable(importlib.import_module(module).main), module
-    assert re.search(r"COPY bin/train bin/serve bin/preprocess bin/evaluate bin/monitor /usr/local/bin/", DOCKERFILE)
+    assert re.search(r"COPY bin/train bin/serve bin/preprocess bin/evaluate bin/monitor bin/check /usr/local/bin/", DOCKERFILE)
 
 
 def test_no_entrypoint_overrides_sagemakers_train_and_serve_arguments():

@@ -55,8 +55,6 @@ def test_every_sagemaker_resource_is_a_valid_create_request(deployments, dev, pr
         "AWS::SageMaker::UserProfile",
         "AWS::SageMaker::StudioLifecycleConfig",
         "AWS::SageMaker::ModelPackageGroup",
-        "AWS::SageMaker::DataQualityJobDefinition",
-        "AWS::SageMaker::MonitoringSchedule",
     }
     assert report.checked > 500
 

@@ -4,6 +4,7 @@ including a stage of the longest names the config allows; each rule shown to fin
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -64,6 +65,37 @@ def test_a_monitor_on_an_endpoint_without_output_capture_is_found(deployments):
         _mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", input_only), ["mlops-dev-endpoint-churn"]
     )
     assert found and "must capture Input and Output" in found[0]
+
+
+def test_a_closed_feature_is_found_unless_the_account_already_uses_it(deployments):
+    """Model Monitor, Clarify and Debugger are closed to new customers: their resources and images fail a stage that does
+    not declare them, and pass one that does."""
+
+    def schedule(resources):
+        resources["LegacySchedule"] = {
+            "Type": "AWS::SageMaker::MonitoringSchedule",
+            "Properties": {"MonitoringScheduleName": "x", "MonitoringScheduleConfig": {"MonitoringJobDefinitionName": "d"}},
+        }
+
+    def clarify_image(resources):
+        model = _of_type(resources, "AWS::SageMaker::Model")["Properties"]
+        model["PrimaryContainer"] = {"Image": "205585389593.dkr.ecr.us-east-1.amazonaws.com/sagemaker-clarify-processing:1.0"}
+
+    rule = _rule("closed-features")
+    stack = ["mlops-dev-endpoint-churn"]
+    assert rule.check(next(c.deployment for c in deployments if c.label == "dev stage"), stack) == []
+    legacy = _mutated(deployments, "dev stage", stack[0], schedule)
+    (found,) = rule.check(legacy, stack)
+    assert "MonitoringSchedule is model_monitor, closed to new customers" in found
+    assert rule.check(dataclasses.replace(legacy, already_uses=frozenset({"model_monitor"})), stack) == []
+    (found,) = rule.check(_mutated(deployments, "dev stage", stack[0], clarify_image), stack)
+    assert "sagemaker-clarify-processing (clarify)" in found
+
+
+def test_every_shipped_deployment_is_free_of_closed_features(deployments):
+    rule = _rule("closed-features")
+    for checked in deployments:
+        assert rule.check(checked.deployment, list(checked.deployment.templates)) == [], checked.label
 
 
 def test_a_canary_on_inf1_is_found(deployments):
