@@ -264,7 +264,7 @@ class EndpointStack(Stack):
                 instance_backed=True,
                 schedule_name=schedule_name,
                 failure_rule_name=common["failure_name"] if isinstance(self.monitor, DataQualityMonitor) else None,
-                check_state_machine=self.monitor.state_machine.state_machine_name if isinstance(self.monitor, DriftCheck) else None,
+                check_state_machine=schedule_name if isinstance(self.monitor, DriftCheck) else None,  # a plain name: no cross-stack reference
                 drift_alarms=list(common["drift_alarms"]),
                 alarm_names=self.monitor.alarm_names,
                 drift_period=common["alarm_period"],

@@ -137,14 +137,16 @@ def test_devs_resource_policies_admit_exactly_prods_roles(stages):
         readers = [_prod_role(prod_names.model_role(project)), _prod_role(prod_names.monitor_role(project))]
         stack = f"mlops-dev-project-{project}"
         template = dev.templates[stack]["Resources"]
-        shared = []
+        shared, functions = [], []
         for resource in template.values():
             props = dev.resolve(stack, resource.get("Properties", {}))
             document = (
                 props.get("PolicyDocument") or props.get("KeyPolicy") or props.get("RepositoryPolicyText") or props.get("ModelPackageGroupPolicy")
             )
             for statement in (document or {}).get("Statement", []):
-                if PROD in json.dumps(statement):
+                if statement.get("Principal") == {"Service": "lambda.amazonaws.com"}:  # Lambda pulls the check's image for prod
+                    functions.append(statement["Condition"]["StringEquals"]["aws:SourceAccount"])
+                elif PROD in json.dumps(statement):
                     shared.append((resource["Type"], statement))
         assert sorted(kind for kind, _ in shared) == [
             "AWS::ECR::Repository",
@@ -152,8 +154,8 @@ def test_devs_resource_policies_admit_exactly_prods_roles(stages):
             "AWS::S3::BucketPolicy",
             "AWS::SageMaker::ModelPackageGroup",
         ]
-        # churn's monitor runs the project's analyzer (dev's image), fraud's Model Monitor's (AWS's image)
-        pullers = readers if project == "churn" else readers[:1]
+        assert sorted(functions) == sorted([PROD, "${AWS::AccountId}"]) or sorted(functions) == sorted([PROD, DEV]), functions
+        pullers = readers  # both monitors run the platform's check: the project's own analyzer, dev's image
         expected = {
             "AWS::SageMaker::ModelPackageGroup": [cloudformation_execution_role(PROD, "us-east-1"), *readers],
             "AWS::ECR::Repository": pullers,
@@ -220,7 +222,7 @@ def test_prods_model_and_monitor_roles_read_the_approved_artifact_and_image(stag
     for project in ("churn", "fraud"):
         calls += _calls(stages, project, _prod_role(prod_names.model_role(project)), f"{project} model")
         monitor = _calls(stages, project, _prod_role(prod_names.monitor_role(project)), f"{project} monitor", analyzer=True)
-        calls += monitor if project == "churn" else [c for c in monitor if not c.action.startswith("ecr:")]  # fraud: AWS's analyzer
+        calls += monitor  # both run the platform's check: the project's own analyzer, dev's image
         calls.append(
             Call(
                 _prod_role(prod_names.drift_relay_role(project)),
@@ -259,8 +261,8 @@ def test_prods_roles_reach_nothing_else_of_devs(stages, across):
         Call(
             _prod_role(prod_names.monitor_role("fraud")),
             "ecr:BatchGetImage",
-            f"arn:aws:ecr:us-east-1:{DEV}:repository/mlops-dev-fraud",
-            why="fraud's monitor runs AWS's analyzer, not dev's image",
+            f"arn:aws:ecr:us-east-1:{DEV}:repository/mlops-dev-churn",
+            why="fraud's monitor pulls fraud's image, not churn's",
         ),
         Call(
             _prod_role(prod_names.drift_relay_role("churn")),

@@ -105,6 +105,10 @@ def test_monitors_compare_with_the_pinned_packages_baseline(delivery):
                         "ConstraintsResource": {"S3Uri": f"{BASELINES[name]}/constraints.json"},
                     }
                     monitored += 1
+            for function in (r["Properties"] for r in resources if r["Type"] == "AWS::Lambda::Function"):  # the platform's check
+                if "BASELINE_URI" in function.get("Environment", {}).get("Variables", {}):
+                    assert function["Environment"]["Variables"]["BASELINE_URI"] == BASELINES[name]
+                    monitored += 1
     assert monitored == 3  # dev churn, prod churn, prod fraud (dev fraud is serverless: no capture to monitor)
 
 

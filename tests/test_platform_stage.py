@@ -61,22 +61,28 @@ def test_dashboard_shows_the_alarms_the_endpoint_stack_creates(prod):
         shown = set(re.findall(r":alarm:([\w.-]+)", body))
         assert shown and shown == created, name
         assert f'\\"MonitoringSchedule\\",\\"mlops-prod-{name}-dq\\"' in body
-        (schedule,) = _resources(prod, prod.stage.endpoints[name], "AWS::SageMaker::MonitoringSchedule")
-        assert schedule["MonitoringScheduleName"] == f"mlops-prod-{name}-dq"
-        # the drift graphs read the namespace the alarms watch: the project analyzer's (churn) or Model Monitor's (fraud)
+        (machine,) = [m for m in _resources(prod, prod.stage.endpoints[name], "AWS::StepFunctions::StateMachine")]
+        assert machine["StateMachineName"] == f"mlops-prod-{name}-dq"  # the check keeps the schedule's name and dimension
+        assert f"stateMachine:mlops-prod-{name}-dq" in body  # its failed runs
+        # the drift graphs read the namespace the alarms watch: the project's check publishes where Model Monitor's custom
+        # containers did, so a stage that switches keeps its alarms
         namespaces = {
             a["Namespace"] for a in _resources(prod, prod.stage.endpoints[name], "AWS::CloudWatch::Alarm") if "data-metrics" in a.get("Namespace", "")
         }
-        assert namespaces == {"/aws/sagemaker/Endpoint/data-metrics" if name == "churn" else "aws/sagemaker/Endpoints/data-metrics"}, name
+        assert namespaces == {"/aws/sagemaker/Endpoint/data-metrics"}, name
         assert f'[\\"{namespaces.pop()}\\",\\"feature_baseline_drift_' in body, name
 
 
 def test_only_endpoints_with_data_capture_are_monitored(dev, prod):
-    kind = "AWS::SageMaker::MonitoringSchedule"
-    assert len(_resources(dev, dev.stage.endpoints["churn"], kind)) == 1
-    assert _resources(dev, dev.stage.endpoints["fraud"], kind) == []  # serverless in dev: no capture
-    (prod_fraud,) = _resources(prod, prod.stage.endpoints["fraud"], kind)
-    assert prod_fraud["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 0 ? * * *)"  # daily in prod.yaml
+    kind = "AWS::Events::Rule"
+
+    def checks(stage, name):
+        return [r for r in _resources(stage, stage.stage.endpoints[name], kind) if "Drift check" in r.get("Description", "")]
+
+    assert len(checks(dev, "churn")) == 1
+    assert checks(dev, "fraud") == []  # serverless in dev: no capture
+    (prod_fraud,) = checks(prod, "fraud")
+    assert prod_fraud["ScheduleExpression"] == "cron(3 0 ? * * *)"  # daily in prod.yaml, 3 minutes after the period
 
 
 def test_monitored_endpoint_takes_its_baseline_at_deploy_time_without_pins(dev):
@@ -89,9 +95,9 @@ def test_pipeline_baselines_with_the_projects_analyzer(dev):
     def definition(project: str) -> str:
         return json.dumps(_resources(dev, dev.stage.pipelines[project], "AWS::StepFunctions::StateMachine")[0]["DefinitionString"])
 
-    assert "156813124566.dkr.ecr.us-east-1." in definition("fraud")  # model_monitor: us-east-1's account in the SDK's table
-    churn = definition("churn")  # analyzer: project in dev.yaml
-    assert "156813124566" not in churn and '\\"ContainerEntrypoint\\":[\\"monitor\\"]' in churn
+    for project in ("churn", "fraud"):  # the project's analyzer by default: Model Monitor's image is closed to new customers
+        text = definition(project)
+        assert "156813124566" not in text and '\\"ContainerEntrypoint\\":[\\"monitor\\"]' in text
 
 
 def test_alert_topic_accepts_eventbridge_messages_from_its_account(dev):
@@ -177,7 +183,7 @@ def test_every_log_group_of_a_project_is_encrypted_with_the_project_key(dev):
             if group["Type"] == "AWS::Logs::LogGroup":
                 groups += 1
                 assert deployment.resolve(stack, group["Properties"].get("KmsKeyId")) == key, f"{stack}/{logical_id}"
-    assert groups == 10  # 5 per project, one of them its MLflow link function's
+    assert groups == 13  # 5 per project, one of them its MLflow link function's; churn's drift check: its state machine and 2 functions
     project = dev.template(dev.stage.projects["churn"])
     (key,) = [r for r in project["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
     (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "CloudWatchLogsOfThisStage"]
