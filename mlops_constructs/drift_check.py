@@ -161,6 +161,7 @@ class DriftAnalyzer(Construct):
         for bucket, prefix in p.reads:
             bucket.grant_read(planner, f"{prefix}*")  # lists the data (GetObject too: the grant's smallest form)
         p.work_bucket.grant_read(planner, state_key)
+        p.work_bucket.grant_put(planner, state_key)  # the very first run records where the checks start
         p.work_bucket.grant_put(planner, f"{manifests}*")
         p.key.grant_encrypt_decrypt(planner)
         planner.add_to_principal_policy(  # one run at a time: the running executions of the check's state machine (named so)

@@ -8,7 +8,8 @@ machine ARN (``action: periods``):
   its ARN), this run does nothing (``skip``): the earlier one checks what is due, and whatever it leaves is due at the
   next run. So overlapping triggers make one run.
 - **Every period exactly once.** The state object (``STATE_KEY``: ``{"checked_until": <time>}``) is the end of the last
-  period checked; the state machine writes it after each period's check succeeds, never before. The periods due are those
+  period checked; the state machine writes it after each period's check succeeds, never before (the very first run
+  writes the start of its period, so that period stays due should that run fail). The periods due are those
   from there (or, at the very first run, the one that just ended) whose end is at least ``DELAY_MINUTES`` in the past,
   ``PERIOD_HOURS`` long and aligned on ``ANCHOR_HOUR``: a failed or missed run leaves its periods due for the next one,
   and a checked period is never due again. At most ``MAX_PERIODS`` a run; the rest are due at the next.
@@ -155,6 +156,11 @@ def read_state(s3, settings: Settings) -> datetime | None:
         raise ConfigurationError(f"s3://{settings.bucket}/{settings.state_key} is not the check's state ({exc}): fix or delete it") from None
 
 
+def write_state(s3, settings: Settings, checked_until: datetime) -> None:
+    body = json.dumps({"checked_until": stamp(checked_until)}).encode()
+    s3.put_object(Bucket=settings.bucket, Key=settings.state_key, Body=body, ContentType="application/json")
+
+
 def _objects(s3, bucket: str, prefix: str) -> list[dict]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [o for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")]
@@ -218,6 +224,8 @@ def plan_periods(event: Mapping[str, Any], *, s3, sfn, settings: Settings, now: 
         return {"skip": True, "reason": f"execution {earlier} is checking", "periods": [], "behind": 0}
     checked_until = read_state(s3, settings)
     periods, behind = due_periods(checked_until, now, settings)
+    if checked_until is None and periods:  # the very first run: from here on every period is due until checked, even
+        write_state(s3, settings, periods[0][0])  # if this run fails (the next would otherwise start afresh, skipping it)
     return {
         "skip": False,
         "checkedUntil": stamp(checked_until) if checked_until else None,

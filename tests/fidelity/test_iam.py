@@ -259,6 +259,7 @@ def drift_check_calls(deployment, stack: str) -> dict[str, list[Call]]:
         out["planner"] = [
             s3_list(planner_role, hour, "the period's captured traffic"),
             Call(planner_role, "s3:GetObject", s3_object(f"s3://{bucket}/{planner['STATE_KEY']}"), why="the state"),
+            Call(planner_role, "s3:PutObject", s3_object(f"s3://{bucket}/{planner['STATE_KEY']}"), why="the first run's start"),
             Call(planner_role, "s3:PutObject", s3_object(manifest), why="the period's manifest"),
             Call(planner_role, "states:ListExecutions", machine_arn, why="one run at a time"),
         ]

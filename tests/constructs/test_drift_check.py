@@ -1,0 +1,261 @@
+"""DriftCheck: the scheduled check's state machine, run in moto with its real planner and analyzer over local mode's capture.
+
+moto runs no Lambda without Docker: its simple Lambda backend is made to call the two functions' own handlers in this
+process (the planner's ``logic.handle`` and the image's ``mlops_container.check.handle``) with the payload the state
+machine evaluated, against the same moto S3 and CloudWatch. Everything else is the synthesized definition."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aws_cdk as cdk
+import boto3
+import numpy as np
+import pytest
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Template
+
+from mlops_constructs.data_quality_monitor import DriftAlarm
+from mlops_constructs.drift_check import DriftAnalyzerProps, DriftCheck, DriftCheckProps
+from mlops_constructs.sagemaker_permissions import VpcPlacement
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+CAPTURE, ARTIFACTS, ENDPOINT = "capture-bucket", "artifacts-bucket", "mlops-dev-churn"
+BASELINE = f"s3://{ARTIFACTS}/pipeline/0a1b2c3d/baseline"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
+FEATURES = ["mean_radius", "worst_area"]
+LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "drift_check_plan"
+
+
+def _build() -> tuple[dict, dict]:
+    app = cdk.App()
+    stack = cdk.Stack(app, "S", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    buckets = {name: s3.Bucket.from_bucket_name(stack, name, name) for name in (CAPTURE, ARTIFACTS)}
+    bucket = buckets.__getitem__
+    check = DriftCheck(
+        stack,
+        "Check",
+        props=DriftCheckProps(
+            endpoint_name=ENDPOINT,
+            schedule="cron(3 * ? * * *)",
+            alert_topic=sns.Topic.from_topic_arn(stack, "Topic", f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts"),
+            drift_alarms=[DriftAlarm(f, 0.1) for f in FEATURES],
+            alarm_name_prefix="mlops-dev-churn-drift-dev-",
+            failure_name="mlops-dev-churn-monitor-failed",
+            analyzer=DriftAnalyzerProps(
+                name=f"{ENDPOINT}-dq",
+                repository=ecr.Repository.from_repository_name(stack, "Repo", "mlops-dev-churn"),
+                image_tag="src-0123456789abcdef",
+                baseline_uri=BASELINE,
+                baseline_bucket=bucket(ARTIFACTS),
+                baseline_key=kms.Key.from_key_arn(stack, "RegistryKey", KEY),
+                reads=[(bucket(CAPTURE), f"{ENDPOINT}/")],
+                work_bucket=bucket(CAPTURE),
+                work_prefix=f"monitoring/{ENDPOINT}/",
+                key=kms.Key.from_key_arn(stack, "Key", KEY),
+                metrics_namespace=NAMESPACE,
+                endpoint_name=ENDPOINT,
+                vpc=VpcPlacement("vpc-0123456789abcdef0", ["subnet-0123456789abcdef0"], "sg-0123456789abcdef0"),
+                capture_prefix=f"{ENDPOINT}/{ENDPOINT}/AllTraffic/",
+            ),
+        ),
+    )
+    resolved = stack.resolve(check.state_machine.node.default_child.definition_string)
+    template = Template.from_stack(stack).to_json()
+    return resolved, template
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[dict, dict]:
+    return _build()
+
+
+def _functions(template: dict) -> dict[str, dict]:
+    """Logical id -> environment of the two functions."""
+    return {
+        lid: r["Properties"]["Environment"]["Variables"]
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and "Drift check" in r["Properties"].get("Description", "")
+    }
+
+
+def _definition(resolved: dict, names: dict[str, str]) -> str:
+    """The definition with the functions' ARNs in place of their tokens (and the pseudo parameters)."""
+    parts = []
+    for part in resolved["Fn::Join"][1]:
+        if isinstance(part, str):
+            parts.append(part)
+        elif "Fn::GetAtt" in part and part["Fn::GetAtt"][0] in names:
+            parts.append(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{names[part['Fn::GetAtt'][0]]}")
+        elif "Fn::GetAtt" in part:  # the analysis role, which the processing job's state names
+            parts.append(f"arn:aws:iam::{ACCOUNT}:role/{part['Fn::GetAtt'][0]}")
+        else:
+            parts.append({"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}[part["Ref"]])
+    return "".join(parts)
+
+
+@pytest.fixture
+def executing(monkeypatch):
+    """moto with Step Functions executing definitions and Lambda without Docker (its simple backend)."""
+    from moto import mock_aws
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MOTO_LAMBDA_STUB_ECR", "TRUE")
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        yield
+
+
+@pytest.fixture
+def world(executing, built, tmp_path, monkeypatch):
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from mlops_container import capture, check, monitor
+
+    resolved, template = built
+    envs = _functions(template)
+    (planner_id,) = [lid for lid, env in envs.items() if "MANIFEST_PREFIX" in env]
+    (analyzer_id,) = [lid for lid, env in envs.items() if "CHECK_NAME" in env]
+    names = {planner_id: "planner", analyzer_id: "analyzer"}
+    s3c, sfn, cw = boto3.client("s3"), boto3.client("stepfunctions"), boto3.client("cloudwatch")
+    for bucket in (CAPTURE, ARTIFACTS):
+        s3c.create_bucket(Bucket=bucket)
+    boto3.client("sns").create_topic(Name="alerts")  # the failure notification's topic
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam = boto3.client("lambda")
+    for name in names.values():
+        lam.create_function(FunctionName=name, Role=role, Runtime="python3.12", Handler="h.h", Code={"ZipFile": b"x"})
+
+    # the baseline, as the pipeline's baseline job writes it (the project analyzer over the training features)
+    rng = np.random.default_rng(7)
+    data = tmp_path / "train"
+    data.mkdir()
+    (data / "baseline.csv").write_text("mean_radius,worst_area\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in rng.normal(size=(500, 2))))
+    monitor.suggest_baseline(data, tmp_path / "baseline")
+    for name in ("statistics.json", "constraints.json"):
+        s3c.upload_file(str(tmp_path / "baseline" / name), ARTIFACTS, f"pipeline/0a1b2c3d/baseline/{name}")
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    monkeypatch.syspath_prepend(str(LAMBDA_DIR))
+    for module in ("handler", "logic"):
+        sys.modules.pop(module, None)
+    logic = importlib.import_module("logic")
+    settings = logic.Settings.from_env(envs[planner_id])
+    analyzer_env = check.Environment.from_env({**envs[analyzer_id], "KMS_KEY_ARN": KEY})
+    clock = {"now": hour + timedelta(hours=1, minutes=5)}
+    invoked = {"planner": 0, "analyzer": 0}
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        name = function_name.rsplit(":", 1)[-1]
+        invoked[name] += 1
+        event = json.loads(body)
+        if name == "planner":
+            result = logic.handle(event, s3=s3c, sfn=sfn, settings=settings, now=clock["now"], log=lambda *a, **k: None)
+        else:
+            result = check.handle(event, s3=s3c, env=analyzer_env, tmp=tmp_path)
+        return json.dumps(result).encode()
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+    machine = sfn.create_state_machine(name=f"{ENDPOINT}-dq", roleArn=role, definition=_definition(resolved, names))["stateMachineArn"]
+
+    def traffic(rows: np.ndarray) -> None:
+        """Captured as local mode captures it (the serving container's writer), then uploaded as SageMaker writes it."""
+        root = tmp_path / f"capture-{time.monotonic_ns()}"
+        writer = capture.CaptureWriter(root, endpoint=ENDPOINT, variant="AllTraffic")
+        for a, b in rows:
+            writer.write(f"{a:.4f},{b:.4f}".encode(), "text/csv", b"0.5\n", "text/csv")
+        writer.close()
+        for path in root.rglob("*.jsonl"):
+            s3c.upload_file(str(path), CAPTURE, f"{ENDPOINT}/{path.relative_to(root).as_posix()}")
+
+    def run() -> dict:
+        arn = sfn.start_execution(stateMachineArn=machine, name=f"run-{time.monotonic_ns()}", input="{}")["executionArn"]
+        for _ in range(400):
+            described = sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.025)
+        raise AssertionError("the execution did not end")
+
+    def state() -> str | None:
+        try:
+            return json.loads(s3c.get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/state.json")["Body"].read())["checked_until"]
+        except s3c.exceptions.NoSuchKey:
+            return None
+
+    def drift(feature: str) -> list[float]:
+        got = cw.get_metric_statistics(
+            Namespace=NAMESPACE,
+            MetricName=f"feature_baseline_drift_{feature}",
+            Dimensions=[{"Name": "Endpoint", "Value": ENDPOINT}, {"Name": "MonitoringSchedule", "Value": f"{ENDPOINT}-dq"}],
+            StartTime=datetime.now(UTC) - timedelta(hours=2),
+            EndTime=datetime.now(UTC) + timedelta(hours=2),
+            Period=3600,
+            Statistics=["Maximum"],
+        )
+        return [p["Maximum"] for p in got["Datapoints"]]
+
+    return {
+        "hour": hour,
+        "traffic": traffic,
+        "run": run,
+        "state": state,
+        "drift": drift,
+        "clock": clock,
+        "invoked": invoked,
+        "s3": s3c,
+        "rng": rng,
+    }
+
+
+def test_drift_in_local_modes_capture_lands_in_cloudwatch_under_the_alarms_metric(world, built):
+    _, template = built
+    world["traffic"](world["rng"].normal(loc=[1.5, 0.0], size=(300, 2)))  # mean_radius shifted, worst_area not
+    done = world["run"]()
+    assert done["status"] == "SUCCEEDED", done
+    period = world["hour"].strftime("%Y%m%dT%H%M%SZ")
+    summary = json.loads(world["s3"].get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/{period}/summary.json")["Body"].read())
+    assert summary["rows"] == 300 and summary["drifted_features"] == ["mean_radius"]
+    assert max(world["drift"]("mean_radius")) > 0.1 and max(world["drift"]("worst_area")) < 0.1
+    alarms = {r["Properties"]["AlarmName"]: r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    alarm = alarms["mlops-dev-churn-drift-dev-mean_radius"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "feature_baseline_drift_mean_radius")
+    assert world["state"]() == (world["hour"] + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # recorded after the check
+
+
+def test_a_period_without_traffic_is_no_data_and_a_checked_period_is_not_checked_again(world):
+    done = world["run"]()
+    assert done["status"] == "SUCCEEDED", done
+    period = world["hour"].strftime("%Y%m%dT%H%M%SZ")
+    summary = json.loads(world["s3"].get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/{period}/summary.json")["Body"].read())
+    assert summary["status"] == "no data" and summary["violations"] == 0
+    assert world["drift"]("mean_radius") == []  # no metric: no data is not drift (the alarm treats missing data as fine)
+    calls = dict(world["invoked"])
+    assert world["run"]()["status"] == "SUCCEEDED"
+    assert world["invoked"]["analyzer"] == calls["analyzer"]  # the period is checked: nothing is due
+
+
+def test_a_failed_period_is_caught_up_by_the_next_run(world):
+    s3c, key = world["s3"], "pipeline/0a1b2c3d/baseline/statistics.json"
+    statistics = s3c.get_object(Bucket=ARTIFACTS, Key=key)["Body"].read()
+    s3c.delete_object(Bucket=ARTIFACTS, Key=key)  # the check cannot run
+    world["traffic"](world["rng"].normal(size=(50, 2)))
+    assert world["run"]()["status"] == "FAILED"
+    assert world["state"]() == world["hour"].strftime("%Y-%m-%dT%H:%M:%SZ")  # not advanced: the period stays due
+    s3c.put_object(Bucket=ARTIFACTS, Key=key, Body=statistics)  # restored; an hour later the next run checks both periods
+    world["clock"]["now"] += timedelta(hours=1)
+    second = world["run"]()
+    assert second["status"] == "SUCCEEDED", second
+    first = world["hour"].strftime("%Y%m%dT%H%M%SZ")
+    summary = json.loads(s3c.get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/{first}/summary.json")["Body"].read())
+    assert summary["rows"] == 50  # the failed period, checked once, with its traffic
+    assert world["state"]() == (world["hour"] + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
