@@ -118,6 +118,7 @@ def executing(monkeypatch):
 @pytest.fixture
 def world(executing, built, tmp_path, monkeypatch):
     from moto.awslambda_simple.models import LambdaSimpleBackend
+
     from mlops_container import capture, check, monitor
 
     resolved, template = built
