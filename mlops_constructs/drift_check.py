@@ -103,11 +103,12 @@ class DriftAnalyzer(Construct):
     ``plan_task`` and ``analyze`` make the states that call them; ``grant_run`` lets a state machine do so.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, props: DriftAnalyzerProps) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: DriftAnalyzerProps, role: iam.Role | None = None) -> None:
         super().__init__(scope, construct_id)
         self.props = p = props
         self.work_uri = f"s3://{p.work_bucket.bucket_name}/{p.work_prefix}"
-        self.role = self._role()
+        self.role = role if role is not None else analysis_role(self, "Role", p)
+        self._grant_analysis(self.role)
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.key)
         self.log_group.grant_write(self.role)
         self.function = lambda_.DockerImageFunction(
@@ -179,15 +180,8 @@ class DriftAnalyzer(Construct):
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
 
-    def _role(self) -> iam.Role:
+    def _grant_analysis(self, role: iam.Role) -> None:
         p = self.props
-        role = iam.Role(
-            self,
-            "Role",
-            role_name=p.role_name,
-            description=f"Drift check {p.name}: its analysis in Lambda or a processing job",
-            assumed_by=iam.CompositePrincipal(from_this_account("sagemaker.amazonaws.com"), from_this_account("lambda.amazonaws.com")),
-        )
         for bucket, prefix in p.reads:
             bucket.grant_read(role, f"{prefix}*")
         p.work_bucket.grant_read(role, f"{p.work_prefix}manifests/*")
@@ -211,7 +205,6 @@ class DriftAnalyzer(Construct):
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
         acknowledge_wildcards(role, reason="The function writes only to its own log group's streams.", resources=["*"])
-        return role
 
     @property
     def job_arn_pattern(self) -> str:
@@ -322,6 +315,18 @@ class DriftAnalyzer(Construct):
         )
 
 
+def analysis_role(scope: Construct, construct_id: str, props: DriftAnalyzerProps) -> iam.Role:
+    """The analysis' role (named ``props.role_name``: another account's registry admits it by name), assumed by SageMaker
+    (the processing job) and Lambda (the function); :class:`DriftAnalyzer` grants it what the analysis needs."""
+    return iam.Role(
+        scope,
+        construct_id,
+        role_name=props.role_name,
+        description=f"Drift check {props.name}: its analysis in Lambda or a processing job",
+        assumed_by=iam.CompositePrincipal(from_this_account("sagemaker.amazonaws.com"), from_this_account("lambda.amazonaws.com")),
+    )
+
+
 _S3_INPUT = {"S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
 
 
@@ -369,7 +374,10 @@ class DriftCheck(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: DriftCheckProps) -> None:
         super().__init__(scope, construct_id)
         self.props = p = props
-        self.analyzer = DriftAnalyzer(self, "Analyzer", props=p.analyzer)
+        # The role, the drift alarms and the failed-run alarm have the ids a DataQualityMonitor gives them, so that a stage
+        # moving from a Model Monitor schedule keeps them with one deploy (a named role or alarm under a new id would be
+        # created before the old one is deleted: the role's name would clash, the alarm would then be deleted).
+        self.analyzer = DriftAnalyzer(self, "Analyzer", props=p.analyzer, role=analysis_role(self, "Role", p.analyzer))
         a = p.analyzer
         self.reports_uri = self.analyzer.work_uri.rstrip("/")
         failed = sfn.Fail(self, "CheckFailed", error="DriftCheckFailed", cause="A period's check failed; the alert topic has the cause")

@@ -201,7 +201,7 @@ class EndpointStack(Stack):
             if monitoring.engine == "project":
                 self.monitor = DriftCheck(
                     self,
-                    "DriftCheck",
+                    "Monitor",  # the id a Model Monitor schedule had: its alarms and role are kept when a stage switches
                     props=DriftCheckProps(
                         endpoint_name=self.endpoint.endpoint_name,
                         schedule=monitoring.check_schedule_expression,
