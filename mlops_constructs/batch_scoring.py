@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -19,21 +18,19 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from config.layout import CONSTRAINTS, PIPELINE_PREFIX, SCORING_PREFIX, STATISTICS
+from config.layout import SCORING_PREFIX
 from config.schema import BatchConfig, MonitoringConfig
-from mlops_constructs.container_contract import contract
-from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarm, drift_metric, grant_analyzer_job
+from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarm, drift_metric
+from mlops_constructs.drift_check import DriftAnalyzer, DriftAnalyzerProps
 from mlops_constructs.model_endpoint import registered_model, registered_model_role
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import (
-    AwsImage,
     VpcPlacement,
     allow_job_logs_and_metrics,
     allow_vpc_networking,
     job_log_groups,
 )
-from mlops_constructs.studio_domain import sagemaker_role
-from mlops_constructs.training_pipeline import JOB_START_UP, PROCESSING, RETRYABLE, TRANSFORM, alert_task
+from mlops_constructs.training_pipeline import JOB_START_UP, RETRYABLE, TRANSFORM, alert_task
 
 _BATCH = BatchConfig()  # defaults are the config schema's
 _MONITORING = MonitoringConfig()
@@ -41,19 +38,19 @@ CSV = "text/csv"  # what the serving container takes and answers (mlops_containe
 # Where a batch transform's data-quality metrics go (Model Monitor's documented namespace and dimension for batch transform
 # jobs: https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html); the check publishes them itself.
 CHECK_METRICS_NAMESPACE = "/aws/sagemaker/ModelMonitoring/data-metrics"
-CHECK_INPUT = "/opt/ml/processing/input/data"
-CHECK_BASELINE = "/opt/ml/processing/baseline"
 
 
 @dataclass(frozen=True)
 class BatchDriftCheck:
     """After each scoring run, its input is checked against the package's data-quality baseline by the project's analyzer
-    (``image`` running ``monitor``) as a processing job of the run: a batch transform captures nothing a Model Monitor
-    schedule could read. ``baseline_uri`` (the package's DriftCheckBaselines prefix) is in the registry's artifacts bucket,
-    under its key. Per configured feature an alarm named ``<alarm_name_prefix><feature>`` (the training pipeline's drift
-    trigger listens to such names) when the run's baseline-drift distance reaches its threshold."""
+    (``mlops_constructs.drift_check.DriftAnalyzer``: the project image, ``repository``:``image_tag``, in a Lambda function
+    or, for an input over ``lambda_max_mb``, a processing job): a batch transform captures nothing to monitor.
+    ``baseline_uri`` (the package's DriftCheckBaselines prefix) is in the registry's artifacts bucket, under its key. Per
+    configured feature an alarm named ``<alarm_name_prefix><feature>`` (the training pipeline's drift trigger listens to
+    such names) when the run's baseline-drift distance reaches its threshold."""
 
-    image: AwsImage
+    repository: ecr.IRepository
+    image_tag: str
     baseline_uri: str
     drift_alarms: list[DriftAlarm]
     alarm_name_prefix: str
@@ -62,6 +59,9 @@ class BatchDriftCheck:
     max_runtime: Duration = Duration.minutes(_MONITORING.max_runtime_minutes)
     alarm_period: Duration = Duration.hours(1)
     role_name: str | None = None  # ``Names.monitor_role``: a registry in another account admits it by name
+    runner: str = _MONITORING.runner
+    lambda_max_mb: int = _MONITORING.lambda_max_mb
+    lambda_memory_mb: int = _MONITORING.lambda_memory_mb
 
 
 @dataclass(frozen=True)
@@ -108,11 +108,12 @@ class BatchScoring(Construct):
       the alert topic that it scored or why it failed.
     - ``schedule_rule``: starts a run on ``schedule`` (disabled with ``schedule_enabled: false``); start one on demand
       with ``aws stepfunctions start-execution --state-machine-arn <arn>``.
-    - with ``drift_check``: after scoring, a processing job ``<project>-check-<run id>`` (``check_role``: reads the input
-      and the baseline, writes ``scoring/<run id>/monitoring/``, publishes to ``CHECK_METRICS_NAMESPACE`` only) checks the
-      input against the baseline and publishes the per-feature metrics with the state machine's name as the
-      ``MonitoringSchedule`` dimension; ``drift_alarms`` watch them. Drift is a verdict, not a failure: the run succeeds and
-      the notification says where the reports are; a check that cannot run fails the run after the scores are written.
+    - with ``drift_check``: after scoring, the project's analyzer (``analyzer``, a ``DriftAnalyzer``: the drift check an
+      endpoint's scheduled check runs) checks the input against the baseline, in a Lambda function or, for a large input,
+      a processing job, writes its reports to ``scoring/<run id>/monitoring/`` and publishes the per-feature metrics with
+      the state machine's name as the ``MonitoringSchedule`` dimension; ``drift_alarms`` watch them. Drift is a verdict,
+      not a failure: the run succeeds and the notification says where the reports are; a check that cannot run fails the
+      run after the scores are written.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: BatchScoringProps) -> None:
@@ -162,7 +163,6 @@ class BatchScoring(Construct):
                 "output.$": f"States.Format('s3://{p.output_bucket.bucket_name}/{SCORING_PREFIX}{{}}', $.run.runId)",
                 **(
                     {
-                        "check.$": f"States.Format('{p.project_name}-check-{{}}', $.run.runId)",
                         "reports.$": f"States.Format('s3://{p.output_bucket.bucket_name}/{SCORING_PREFIX}{{}}/monitoring', $.run.runId)",
                     }
                     if p.drift_check is not None
@@ -225,14 +225,13 @@ class BatchScoring(Construct):
         )
         scored.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
         scored.next(sfn.Succeed(self, "Scored"))
-        self.check_role: iam.Role | None = None
+        self.analyzer: DriftAnalyzer | None = None
         self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
         after_scoring: sfn.IChainable = scored
         if p.drift_check is not None:
-            check = self._drift_check(p.drift_check)
-            check.add_retry(errors=RETRYABLE, interval=Duration.seconds(30), max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
-            check.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
-            after_scoring = check.next(scored)
+            first, last = self._drift_check(p.drift_check, notify_failure)
+            last.next(scored)
+            after_scoring = first
 
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.key
@@ -264,94 +263,53 @@ class BatchScoring(Construct):
         if p.drift_check is not None:
             self._alarms(p.drift_check)
 
-    def _drift_check(self, c: BatchDriftCheck) -> sfn.CustomState:
-        """The check of the run's input: the project's ``monitor`` on plain CSV rows (``mlops_container.monitor``)."""
+    def _drift_check(self, c: BatchDriftCheck, on_failure: sfn.IChainable) -> tuple[sfn.IChainable, sfn.INextable]:
+        """The check of the run's input (plain CSV rows against the baseline) by the project's analyzer, the one an
+        endpoint's scheduled check runs: its planner lists the input into a manifest and picks the runner by size."""
         p = self._props
-        self.check_role = role = self._check_role(c)
-        input_uri = f"s3://{p.data_bucket.bucket_name}/{p.input_prefix}"
-
-        def s3_input(name: str, uri: str, local_path: str) -> dict:
-            return {
-                "InputName": name,
-                "S3Input": {
-                    "S3Uri": uri,
-                    "LocalPath": local_path,
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                    "S3DataDistributionType": "FullyReplicated",
-                },
-            }
-
-        return sfn.CustomState(
+        self.analyzer = DriftAnalyzer(
             self,
-            "CheckDrift",
-            state_json={
-                "Type": "Task",
-                "Resource": PROCESSING.resource,
-                "Parameters": {
-                    "ProcessingJobName.$": "$.names.check",
-                    "RoleArn": role.role_arn,
-                    "AppSpecification": {"ImageUri": c.image.uri, "ContainerEntrypoint": contract.ENTRYPOINTS["monitor"]},
-                    "Environment": {
-                        "dataset_format": json.dumps({"csv": {"header": False}}),
-                        "dataset_source": CHECK_INPUT,
-                        "baseline_statistics": f"{CHECK_BASELINE}/{STATISTICS}",
-                        "baseline_constraints": f"{CHECK_BASELINE}/{CONSTRAINTS}",
-                        "output_path": contract.MONITOR_OUTPUT,
-                        "publish_cloudwatch_metrics": "Direct",
-                        "cloudwatch_namespace": CHECK_METRICS_NAMESPACE,
-                        "sagemaker_monitoring_schedule_name": p.state_machine_name,
-                    },
-                    "ProcessingInputs": [s3_input("data", input_uri, CHECK_INPUT), s3_input("baseline", c.baseline_uri, CHECK_BASELINE)],
-                    "ProcessingOutputConfig": {
-                        "Outputs": [
-                            {
-                                "OutputName": "reports",
-                                "S3Output": {"S3Uri.$": "$.names.reports", "LocalPath": contract.MONITOR_OUTPUT, "S3UploadMode": "EndOfJob"},
-                            }
-                        ],
-                        "KmsKeyId": p.key.key_arn,
-                    },
-                    "ProcessingResources": {
-                        "ClusterConfig": {"InstanceCount": 1, "InstanceType": c.instance_type, "VolumeSizeInGB": 20, "VolumeKmsKeyId": p.key.key_arn}
-                    },
-                    "StoppingCondition": {"MaxRuntimeInSeconds": int(c.max_runtime.to_seconds())},
-                    "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "VpcConfig": c.vpc.api_config},
-                    "Tags": [{"Key": "project", "Value": p.project_name}],
-                },
-                "ResultSelector": {"arn.$": "$.ProcessingJobArn"},
-                "ResultPath": "$.check",
-                "TimeoutSeconds": int(c.max_runtime.plus(JOB_START_UP).to_seconds()),
-            },
+            "Check",
+            props=DriftAnalyzerProps(
+                name=p.state_machine_name,  # the metrics' MonitoringSchedule dimension, as the alarms read it
+                role_name=c.role_name,
+                repository=c.repository,
+                image_tag=c.image_tag,
+                baseline_uri=c.baseline_uri,
+                baseline_bucket=p.artifacts_bucket,
+                baseline_key=p.artifacts_key,
+                reads=[(p.data_bucket, p.input_prefix)],
+                work_bucket=p.output_bucket,
+                work_prefix=SCORING_PREFIX,
+                key=p.key,
+                metrics_namespace=CHECK_METRICS_NAMESPACE,
+                vpc=c.vpc,
+                instance_type=c.instance_type,
+                max_runtime=c.max_runtime,
+                runner=c.runner,
+                lambda_max_mb=c.lambda_max_mb,
+                lambda_memory_mb=c.lambda_memory_mb,
+            ),
         )
-
-    def _check_role(self, c: BatchDriftCheck) -> iam.Role:
-        """The check job's role: reads the scored input and the registered baselines, writes its reports, publishes to the
-        check's metrics namespace only, pulls the project image, runs in the VPC."""
-        p = self._props
-        role = sagemaker_role(self, "CheckRole", f"Drift checks of the batch scoring of {p.project_name}", c.role_name)
-        reports = f"{SCORING_PREFIX}*"
-        p.data_bucket.grant_read(role, f"{p.input_prefix}*")
-        p.artifacts_bucket.grant_read(role, f"{PIPELINE_PREFIX}*")  # the baseline, beside the package's artifacts
-        p.artifacts_key.grant_decrypt(role)
-        p.output_bucket.grant_put(role, reports)
-        p.key.grant_encrypt_decrypt(role)
-        grant_analyzer_job(
-            role, image=c.image, image_sid="PullProjectImage", metric_namespaces=[CHECK_METRICS_NAMESPACE], vpc=c.vpc, vpc_sid="CheckInTheVpc"
+        plan = self.analyzer.plan_task(
+            self,
+            "PlanCheck",
+            {"action": "input", "bucket": p.data_bucket.bucket_name, "prefix": p.input_prefix, "name.$": "$.run.runId"},
+            "$.plan",
         )
-        acknowledge_wildcards(
-            role,
-            reason="Reads the scoring input prefix of the data bucket and the registered baselines (pipeline/<run>/baseline/), and "
-            "writes reports under scoring/<run>/monitoring/: objects named at run time; the key's ReEncrypt and GenerateDataKey "
-            "families.",
-            resources=[
-                p.data_bucket.arn_for_objects(f"{p.input_prefix}*"),
-                p.artifacts_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*"),
-                p.output_bucket.arn_for_objects(reports),
-            ],
-            actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+        plan.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+        request = sfn.Pass(
+            self,
+            "CheckRequest",
+            parameters={"format": "csv", "manifest.$": "$.plan.value.manifest", "output.$": "$.names.reports"},
+            result_path="$.request",
         )
-        return role
+        analyze, analyzed = self.analyzer.analyze(
+            self, "CheckDrift", request_path="$.request", runner_path="$.plan.value.runner", result_path="$.check"
+        )
+        self.analyzer.catch(on_failure)
+        plan.next(request).next(analyze)
+        return plan, analyzed
 
     def drift_metric(self, feature: str) -> cloudwatch.Metric:
         """The baseline-drift distance of ``feature`` in a scoring run's check, highest per alarm period."""
@@ -388,16 +346,8 @@ class BatchScoring(Construct):
             )
         )
         kinds = [TRANSFORM]
-        if self.check_role is not None:
-            checks = f"{arn}:{PROCESSING.arn_type}/{self._props.project_name}-check-*"
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="RunThisProjectsDriftChecks", actions=[*PROCESSING.actions, "sagemaker:AddTags", "sagemaker:ListTags"], resources=[checks]
-                )
-            )
-            self.check_role.grant_pass_role(role)
-            kinds.append(PROCESSING)
-            acknowledge_wildcards(role, reason="Drift check jobs are named <project>-check-<run id>, made per execution.", resources=[checks])
+        if self.analyzer is not None:
+            self.analyzer.grant_run(role)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="SyncIntegrationRule",

@@ -207,8 +207,13 @@ class DriftAnalyzer(Construct):
         acknowledge_wildcards(role, reason="The function writes only to its own log group's streams.", resources=["*"])
 
     @property
+    def job_prefix(self) -> str:
+        """What the check's processing jobs' names start with: its name, cut so that ``-<8 hex>`` fits the API's 63."""
+        return self.props.name[: 63 - 9]
+
+    @property
     def job_arn_pattern(self) -> str:
-        return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:{PROCESSING.arn_type}/{self.props.name}-*"
+        return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:{PROCESSING.arn_type}/{self.job_prefix}-*"
 
     def plan_task(self, scope: Construct, state_id: str, payload: dict, result_path: str) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
@@ -243,7 +248,7 @@ class DriftAnalyzer(Construct):
                 "Type": "Task",
                 "Resource": PROCESSING.resource,
                 "Parameters": {
-                    "ProcessingJobName.$": f"States.Format('{p.name}-{{}}', {JOB_SUFFIX})",
+                    "ProcessingJobName.$": f"States.Format('{self.job_prefix}-{{}}', {JOB_SUFFIX})",
                     "RoleArn": self.role.role_arn,
                     "AppSpecification": {"ImageUri": p.image.uri, "ContainerEntrypoint": contract.ENTRYPOINTS["check"]},
                     "Environment": {
@@ -274,7 +279,7 @@ class DriftAnalyzer(Construct):
                     "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "VpcConfig": p.vpc.api_config},
                     "Tags": [{"Key": "drift-check", "Value": p.name}],
                 },
-                "ResultSelector": {"runner": "job", "job.$": "$.ProcessingJobArn", "exitMessage.$": "$.ExitMessage"},
+                "ResultSelector": {"runner": "job", "job.$": "$.ProcessingJobArn"},  # ExitMessage is optional: absent unless written
                 "ResultPath": result_path,
                 "TimeoutSeconds": int(p.max_runtime.plus(JOB_START_UP).to_seconds()),
             },
@@ -310,7 +315,7 @@ class DriftAnalyzer(Construct):
         self.role.grant_pass_role(role)
         acknowledge_wildcards(
             role,
-            reason=f"The check's processing jobs are named {self.props.name}-<run id>, made per period; the functions' versions.",
+            reason=f"The check's processing jobs are named {self.job_prefix}-<run id>, made per period; the functions' versions.",
             resources=[self.job_arn_pattern, f"{self.planner.function.function_arn}:*", f"{self.function.function_arn}:*"],
         )
 

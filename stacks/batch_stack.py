@@ -12,7 +12,6 @@ from config.parameters import BATCH_KEYS
 from mlops_constructs.batch_scoring import BatchDriftCheck, BatchScoring, BatchScoringProps
 from mlops_constructs.data_quality_monitor import DriftAlarm
 from mlops_constructs.published_parameters import PublishedParameters, PublishedProject, PublishedStudio
-from mlops_constructs.sagemaker_permissions import AwsImage
 from stacks.endpoint_stack import (
     DeployedModel,
     baseline_uri_parameter,
@@ -50,7 +49,8 @@ class BatchScoringStack(Stack):
         if project.monitors_batch:
             monitoring = project.monitoring
             drift_check = BatchDriftCheck(
-                image=AwsImage.of_tag(registry.repository, project.pipeline.resolved_image_tag),
+                repository=registry.repository,
+                image_tag=project.pipeline.resolved_image_tag,
                 baseline_uri=(deployed.baseline_uri if deployed else None) or baseline_uri_parameter(self),
                 drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
                 alarm_name_prefix=drift_alarm_name_prefix(config, project),
@@ -59,6 +59,9 @@ class BatchScoringStack(Stack):
                 max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
                 alarm_period=Duration.hours(monitoring.period_hours),
                 role_name=names.monitor_role(project.name),
+                runner=monitoring.runner,
+                lambda_max_mb=monitoring.lambda_max_mb,
+                lambda_memory_mb=monitoring.lambda_memory_mb,
             )
         self.scoring = BatchScoring(
             self,

@@ -211,7 +211,7 @@ def moto_world(
     parse_each_definition_once(monkeypatch)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region}.items():
         monkeypatch.setenv(key, value)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         s3c = boto3.client("s3")
         for bucket in buckets:
             s3c.create_bucket(Bucket=bucket)
@@ -224,6 +224,34 @@ def moto_world(
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns_c.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
         yield World(region=region, account=account, artifacts_bucket=artifacts_bucket)
+
+
+def functions_in_process(monkeypatch, handlers: dict) -> None:
+    """moto runs no Lambda without Docker: create each function of ``handlers`` (name -> a callable taking the event) in
+    moto and have moto's simple Lambda backend call it in this process with the payload the state machine evaluated, its
+    return value as the function's result (inside ``mock_aws`` with ``lambda.use_docker`` off)."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    role = boto3.client("iam").create_role(RoleName="functions-in-process", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    for name in handlers:
+        boto3.client("lambda").create_function(FunctionName=name, Role=role, Runtime="python3.12", Handler="h.h", Code={"ZipFile": b"x"})
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        return json.dumps(handlers[function_name.rsplit(":", 1)[-1]](json.loads(body))).encode()
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+
+
+def load_lambda(monkeypatch, name: str):
+    """The ``logic`` module of ``lambda/<name>/`` (each function's folder has its own ``handler`` and ``logic``)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "lambda" / name))
+    for module in ("handler", "logic"):
+        sys.modules.pop(module, None)
+    return importlib.import_module("logic")
 
 
 def entered(result: dict) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -120,9 +121,32 @@ def test_a_scoring_run_transforms_the_input_prefix_into_a_run_of_its_own(stage, 
             ExecutionRoleArn=model["ExecutionRoleArn"],
             PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlops-dev-fraud:x"},
         )
+        # the check's planner runs in process (moto runs no Lambda): the real one, told to use the processing job
+        planner = harnessed["States"]["PlanCheck"]["Parameters"]["FunctionName"].rsplit(":", 1)[-1]
+        (env,) = [
+            deployment.resolve(STACK, r["Properties"])["Environment"]["Variables"]
+            for r in deployment.templates[STACK]["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function" and "MANIFEST_PREFIX" in r["Properties"].get("Environment", {}).get("Variables", {})
+        ]
+        logic = sfn_harness.load_lambda(monkeypatch, "drift_check_plan")
+        settings = logic.Settings.from_env({**env, "RUNNER": "job"})
+        s3c, states = boto3.client("s3"), boto3.client("stepfunctions")
+        handle = lambda event: logic.handle(event, s3=s3c, sfn=states, settings=settings, now=datetime.now(UTC), log=lambda *a, **k: None)  # noqa: E731
+        sfn_harness.functions_in_process(monkeypatch, {planner: handle})
         result = world.run(harnessed, {}, None, during=recorder.recording(monkeypatch))
-        assert result["status"] == "SUCCEEDED", result.get("cause")
-        assert sfn_harness.entered(result) == ["PrepareRun", "NameJob", "Score", "CheckDrift", "NotifyScored", "Scored"]
+        assert result["status"] == "SUCCEEDED", json.dumps([e for e in result["history"] if "Failed" in e["type"]], default=str)[:1500]
+        assert sfn_harness.entered(result) == [
+            "PrepareRun",
+            "NameJob",
+            "Score",
+            "PlanCheck",
+            "CheckRequest",
+            "CheckDriftRunner",
+            "CheckDriftInJob",
+            "CheckDriftDone",
+            "NotifyScored",
+            "Scored",
+        ]
         (job,) = sagemaker.list_transform_jobs()["TransformJobSummaries"]
         described = sagemaker.describe_transform_job(TransformJobName=job["TransformJobName"])
         assert described["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{data}/to-score/"
@@ -132,15 +156,20 @@ def test_a_scoring_run_transforms_the_input_prefix_into_a_run_of_its_own(stage, 
         (message,) = world.messages()
         assert message["result"] == "scored" and message["output"] == f"s3://{artifacts}/scoring/{run_id}"
         assert message["driftReports"] == f"s3://{artifacts}/scoring/{run_id}/monitoring"
-        # the input's check: the project's analyzer on the same input, against the package's baseline, publishing its metrics
-        assert sagemaker.describe_processing_job(ProcessingJobName=f"fraud-check-{run_id}")["ProcessingJobStatus"]
+        # the input's check: the project's analyzer on the same input (the manifest the planner wrote of it), against
+        # the package's baseline, publishing its metrics
+        manifest = json.loads(s3c.get_object(Bucket=artifacts, Key=f"scoring/manifests/{run_id}.json")["Body"].read())
+        assert manifest == [{"prefix": f"s3://{data}/"}, "to-score/2026-11.csv"]
+        (job,) = sagemaker.list_processing_jobs()["ProcessingJobSummaries"]
+        assert job["ProcessingJobName"].startswith("mlops-dev-fraud-scoring-")
     (check,) = [params for _, operation, params in recorder.calls if operation == "CreateProcessingJob"]
-    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in check["ProcessingInputs"]}
-    assert inputs == {"data": f"s3://{data}/to-score/", "baseline": BASELINE}
-    assert check["AppSpecification"]["ContainerEntrypoint"] == ["monitor"]
+    inputs = {i["InputName"]: (i["S3Input"]["S3Uri"], i["S3Input"]["S3DataType"]) for i in check["ProcessingInputs"]}
+    assert inputs == {"data": (f"s3://{artifacts}/scoring/manifests/{run_id}.json", "ManifestFile"), "baseline": (BASELINE, "S3Prefix")}
+    assert check["AppSpecification"]["ContainerEntrypoint"] == ["check"]
     environment = check["Environment"]
-    assert json.loads(environment["dataset_format"]) == {"csv": {"header": False}}
-    assert (environment["publish_cloudwatch_metrics"], environment["sagemaker_monitoring_schedule_name"]) == ("Direct", "mlops-dev-fraud-scoring")
+    request = json.loads(environment["CHECK_REQUEST"])
+    assert (request["format"], request["output"]) == ("csv", f"s3://{artifacts}/scoring/{run_id}/monitoring")
+    assert (environment["CHECK_NAME"], environment["METRICS_NAMESPACE"]) == ("mlops-dev-fraud-scoring", "/aws/sagemaker/ModelMonitoring/data-metrics")
     assert check["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == f"s3://{artifacts}/scoring/{run_id}/monitoring"
     requests = {operation: params for service, operation, params in recorder.calls if operation in ("CreateTransformJob", "CreateProcessingJob")}
     assert set(requests) == {"CreateTransformJob", "CreateProcessingJob"}

@@ -1,17 +1,14 @@
 """DriftCheck: the scheduled check's state machine, run in moto with its real planner and analyzer over local mode's capture.
 
-moto runs no Lambda without Docker: its simple Lambda backend is made to call the two functions' own handlers in this
-process (the planner's ``logic.handle`` and the image's ``mlops_container.check.handle``) with the payload the state
+moto runs no Lambda without Docker: ``sfn_harness.functions_in_process`` has it call the two functions' own handlers in
+this process (the planner's ``logic.handle`` and the image's ``mlops_container.check.handle``) with the payload the state
 machine evaluated, against the same moto S3 and CloudWatch. Everything else is the synthesized definition."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aws_cdk as cdk
 import boto3
@@ -26,6 +23,7 @@ from aws_cdk.assertions import Template
 from mlops_constructs.data_quality_monitor import DriftAlarm
 from mlops_constructs.drift_check import DriftAnalyzerProps, DriftCheck, DriftCheckProps
 from mlops_constructs.sagemaker_permissions import VpcPlacement
+from tests import sfn_harness
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 CAPTURE, ARTIFACTS, ENDPOINT = "capture-bucket", "artifacts-bucket", "mlops-dev-churn"
@@ -33,7 +31,6 @@ BASELINE = f"s3://{ARTIFACTS}/pipeline/0a1b2c3d/baseline"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
 FEATURES = ["mean_radius", "worst_area"]
-LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "drift_check_plan"
 
 
 def _build() -> tuple[dict, dict]:
@@ -117,8 +114,6 @@ def executing(monkeypatch):
 
 @pytest.fixture
 def world(executing, built, tmp_path, monkeypatch):
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-
     from mlops_container import capture, check, monitor
 
     resolved, template = built
@@ -130,12 +125,6 @@ def world(executing, built, tmp_path, monkeypatch):
     for bucket in (CAPTURE, ARTIFACTS):
         s3c.create_bucket(Bucket=bucket)
     boto3.client("sns").create_topic(Name="alerts")  # the failure notification's topic
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    lam = boto3.client("lambda")
-    for name in names.values():
-        lam.create_function(FunctionName=name, Role=role, Runtime="python3.12", Handler="h.h", Code={"ZipFile": b"x"})
-
     # the baseline, as the pipeline's baseline job writes it (the project analyzer over the training features)
     rng = np.random.default_rng(7)
     data = tmp_path / "train"
@@ -146,26 +135,22 @@ def world(executing, built, tmp_path, monkeypatch):
         s3c.upload_file(str(tmp_path / "baseline" / name), ARTIFACTS, f"pipeline/0a1b2c3d/baseline/{name}")
 
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    monkeypatch.syspath_prepend(str(LAMBDA_DIR))
-    for module in ("handler", "logic"):
-        sys.modules.pop(module, None)
-    logic = importlib.import_module("logic")
+    logic = sfn_harness.load_lambda(monkeypatch, "drift_check_plan")
     settings = logic.Settings.from_env(envs[planner_id])
     analyzer_env = check.Environment.from_env({**envs[analyzer_id], "KMS_KEY_ARN": KEY})
     clock = {"now": hour + timedelta(hours=1, minutes=5)}
     invoked = {"planner": 0, "analyzer": 0}
 
-    def invoke(self, function_name, qualifier, body, headers, response_headers):
-        name = function_name.rsplit(":", 1)[-1]
-        invoked[name] += 1
-        event = json.loads(body)
-        if name == "planner":
-            result = logic.handle(event, s3=s3c, sfn=sfn, settings=settings, now=clock["now"], log=lambda *a, **k: None)
-        else:
-            result = check.handle(event, s3=s3c, env=analyzer_env, tmp=tmp_path)
-        return json.dumps(result).encode()
+    def planner(event: dict) -> dict:
+        invoked["planner"] += 1
+        return logic.handle(event, s3=s3c, sfn=sfn, settings=settings, now=clock["now"], log=lambda *a, **k: None)
 
-    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+    def analyzer(event: dict) -> dict:
+        invoked["analyzer"] += 1
+        return check.handle(event, s3=s3c, env=analyzer_env, tmp=tmp_path)
+
+    sfn_harness.functions_in_process(monkeypatch, {"planner": planner, "analyzer": analyzer})
+    role = f"arn:aws:iam::{ACCOUNT}:role/sfn"
     machine = sfn.create_state_machine(name=f"{ENDPOINT}-dq", roleArn=role, definition=_definition(resolved, names))["stateMachineArn"]
 
     def traffic(rows: np.ndarray) -> None:

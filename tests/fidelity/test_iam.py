@@ -287,7 +287,7 @@ def drift_check_calls(deployment, stack: str) -> dict[str, list[Call]]:
             Call(
                 sm_role,
                 "sagemaker:CreateProcessingJob",
-                f"arn:aws:sagemaker:{deployment.region}:{deployment.account}:processing-job/{analyzer['CHECK_NAME']}-0a1b2c3d",
+                f"arn:aws:sagemaker:{deployment.region}:{deployment.account}:processing-job/{analyzer['CHECK_NAME'][:54]}-0a1b2c3d",
                 why="a large period's job",
             ),
             Call(sm_role, "iam:PassRole", analyzer_role, (("iam:PassedToService", "sagemaker.amazonaws.com"),), "the job's role"),
