@@ -153,7 +153,7 @@ def world(executing, built, tmp_path, monkeypatch):
     role = f"arn:aws:iam::{ACCOUNT}:role/sfn"
     machine = sfn.create_state_machine(name=f"{ENDPOINT}-dq", roleArn=role, definition=_definition(resolved, names))["stateMachineArn"]
 
-    def traffic(rows: np.ndarray) -> None:
+    def traffic(rows: np.ndarray) -> Path:
         """Captured as local mode captures it (the serving container's writer), then uploaded as SageMaker writes it."""
         root = tmp_path / f"capture-{time.monotonic_ns()}"
         writer = capture.CaptureWriter(root, endpoint=ENDPOINT, variant="AllTraffic")
@@ -162,9 +162,15 @@ def world(executing, built, tmp_path, monkeypatch):
         writer.close()
         for path in root.rglob("*.jsonl"):
             s3c.upload_file(str(path), CAPTURE, f"{ENDPOINT}/{path.relative_to(root).as_posix()}")
+        return root
+
+    def start() -> str:
+        return sfn.start_execution(stateMachineArn=machine, name=f"run-{time.monotonic_ns()}", input="{}")["executionArn"]
 
     def run() -> dict:
-        arn = sfn.start_execution(stateMachineArn=machine, name=f"run-{time.monotonic_ns()}", input="{}")["executionArn"]
+        return wait(start())
+
+    def wait(arn: str) -> dict:
         for _ in range(400):
             described = sfn.describe_execution(executionArn=arn)
             if described["status"] != "RUNNING":
@@ -194,12 +200,16 @@ def world(executing, built, tmp_path, monkeypatch):
         "hour": hour,
         "traffic": traffic,
         "run": run,
+        "start": start,
+        "wait": wait,
         "state": state,
         "drift": drift,
         "clock": clock,
         "invoked": invoked,
         "s3": s3c,
         "rng": rng,
+        "training": data,
+        "tmp": tmp_path,
     }
 
 
@@ -245,3 +255,25 @@ def test_a_failed_period_is_caught_up_by_the_next_run(world):
     summary = json.loads(s3c.get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/{first}/summary.json")["Body"].read())
     assert summary["rows"] == 50  # the failed period, checked once, with its traffic
     assert world["state"]() == (world["hour"] + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_local_modes_drift_step_and_the_scheduled_check_write_the_same_files(world):
+    """The same capture and training data through local mode's drift step (``local.drift_check``) and through the
+    scheduled check in moto: Model Monitor's three files are the same, byte for byte."""
+    from mlops_container import local
+
+    captured = world["traffic"](world["rng"].normal(loc=[0.8, 0.1], size=(200, 2)))
+    assert world["run"]()["status"] == "SUCCEEDED"
+    period = world["hour"].strftime("%Y%m%dT%H%M%SZ")
+    run_dir = world["tmp"] / "local-run"
+    local.drift_check(world["training"], captured, run_dir)
+    for name in ("statistics.json", "constraints.json", "constraint_violations.json"):
+        scheduled = world["s3"].get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/{period}/{name}")["Body"].read()
+        assert scheduled == (run_dir / "monitoring" / name).read_bytes(), name
+
+
+def test_overlapping_runs_make_one_check(world):
+    world["traffic"](world["rng"].normal(size=(20, 2)))
+    first, second = world["start"](), world["start"]()
+    assert {world["wait"](first)["status"], world["wait"](second)["status"]} == {"SUCCEEDED"}
+    assert world["invoked"]["analyzer"] == 1  # one run checked the period; the other found it checking, or checked
