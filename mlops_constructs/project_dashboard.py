@@ -33,12 +33,25 @@ class MonitoredEndpoint:
 
 
 @dataclass(frozen=True)
+class MonitoredBatch:
+    """What the dashboard shows of batch scoring's drift check: the scoring state machine (its name is the metrics'
+    ``MonitoringSchedule`` dimension), the watched features and the alarms' names (names only: another stack's)."""
+
+    state_machine_name: str
+    metrics_namespace: str
+    drift_alarms: list[DriftAlarm] = field(default_factory=list)
+    alarm_names: list[str] = field(default_factory=list)
+    drift_period: Duration = Duration.hours(1)
+
+
+@dataclass(frozen=True)
 class ProjectDashboardProps:
-    """Props of :class:`ProjectDashboard`."""
+    """Props of :class:`ProjectDashboard`. ``batch``: batch scoring's drift check, where the project scores in batch."""
 
     dashboard_name: str
     endpoint: MonitoredEndpoint | None
     state_machine_arn: str | None
+    batch: MonitoredBatch | None = None
 
 
 class ProjectDashboard(Construct):
@@ -60,6 +73,19 @@ class ProjectDashboard(Construct):
             rows.extend(self._endpoint_rows(endpoint))
             if endpoint.schedule_name is not None:
                 rows.extend(self._monitoring_rows(endpoint))
+        if props.batch is not None and props.batch.drift_alarms:
+            b = props.batch
+            rows.extend(
+                self._drift_rows(
+                    namespace=b.metrics_namespace,
+                    dims={"MonitoringSchedule": b.state_machine_name},
+                    drift_alarms=b.drift_alarms,
+                    alarm_names=b.alarm_names,
+                    period=b.drift_period,
+                    failures=self._failed_runs(b.state_machine_name, b.drift_period, "failed scoring runs (incl. their checks)"),
+                    what="batch scoring's input",
+                )
+            )
         if state_machine_arn is not None:
             rows.append([self._pipeline_widget(state_machine_arn)])
         if not rows:
@@ -115,28 +141,72 @@ class ProjectDashboard(Construct):
         return rows
 
     def _monitoring_rows(self, e: MonitoredEndpoint) -> list[list[cloudwatch.IWidget]]:
-        dims = {"Endpoint": e.endpoint_name, "MonitoringSchedule": e.schedule_name}
+        if e.check_state_machine:
+            failures = self._failed_runs(e.check_state_machine, e.drift_period, "failed runs")
+        else:
+            failures = cloudwatch.Metric(
+                namespace="AWS/Events",
+                metric_name="TriggeredRules",
+                dimensions_map={"RuleName": e.failure_rule_name},
+                statistic="Sum",
+                label="failed or stopped runs",
+                period=e.drift_period,
+            )
+        return self._drift_rows(
+            namespace=e.metrics_namespace,
+            dims={"Endpoint": e.endpoint_name, "MonitoringSchedule": e.schedule_name},
+            drift_alarms=e.drift_alarms,
+            alarm_names=e.alarm_names,
+            period=e.drift_period,
+            failures=failures,
+            what="the captured traffic",
+        )
+
+    @staticmethod
+    def _failed_runs(state_machine_name: str, period: Duration, label: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/States",
+            metric_name="ExecutionsFailed",
+            dimensions_map={"StateMachineArn": f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{state_machine_name}"},
+            statistic="Sum",
+            label=label,
+            period=period,
+        )
+
+    def _drift_rows(
+        self,
+        *,
+        namespace: str,
+        dims: dict,
+        drift_alarms: list[DriftAlarm],
+        alarm_names: list[str],
+        period: Duration,
+        failures: cloudwatch.Metric,
+        what: str,
+    ) -> list[list[cloudwatch.IWidget]]:
+        """The drift distance per watched feature against its threshold, the drift and failure alarms, the records each
+        check analyzed and the failed runs: an endpoint's check and batch scoring's show the same rows."""
         drift = cloudwatch.GraphWidget(
-            title="Data drift: distance to the training data per feature (alarm at the line)",
+            title=f"Data drift of {what}: distance to the training data per feature (alarm at the line)",
             left=[
                 cloudwatch.Metric(
-                    namespace=e.metrics_namespace,
+                    namespace=namespace,
                     metric_name=drift_metric_name(a.feature),
                     dimensions_map=dims,
                     statistic="Maximum",
                     label=a.feature,
-                    period=e.drift_period,
+                    period=period,
                 )
-                for a in e.drift_alarms
+                for a in drift_alarms
             ],
-            left_annotations=[cloudwatch.HorizontalAnnotation(value=a.threshold, label=f"{a.feature} alarm") for a in e.drift_alarms],
+            left_annotations=[cloudwatch.HorizontalAnnotation(value=a.threshold, label=f"{a.feature} alarm") for a in drift_alarms],
             width=16,
         )
         alarms = cloudwatch.AlarmStatusWidget(
             title="Drift and monitoring alarms",
             alarms=[
                 cloudwatch.Alarm.from_alarm_arn(self, f"Alarm{i}", f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}")
-                for i, name in enumerate(e.alarm_names)
+                for i, name in enumerate(alarm_names)
             ],
             width=8,
         )
@@ -144,37 +214,17 @@ class ProjectDashboard(Construct):
             title="Monitoring runs: records analyzed, failed runs",
             left=[
                 cloudwatch.Metric(
-                    namespace=e.metrics_namespace,
-                    metric_name=f"feature_data_{e.drift_alarms[0].feature}",
+                    namespace=namespace,
+                    metric_name=f"feature_data_{drift_alarms[0].feature}",
                     dimensions_map=dims,
                     statistic="SampleCount",
                     label="records analyzed",
-                    period=e.drift_period,
+                    period=period,
                 )
             ]
-            if e.drift_alarms
+            if drift_alarms
             else [],
-            right=[
-                cloudwatch.Metric(
-                    namespace="AWS/States",
-                    metric_name="ExecutionsFailed",
-                    dimensions_map={
-                        "StateMachineArn": f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{e.check_state_machine}"
-                    },
-                    statistic="Sum",
-                    label="failed runs",
-                    period=e.drift_period,
-                )
-                if e.check_state_machine
-                else cloudwatch.Metric(
-                    namespace="AWS/Events",
-                    metric_name="TriggeredRules",
-                    dimensions_map={"RuleName": e.failure_rule_name},
-                    statistic="Sum",
-                    label="failed or stopped runs",
-                    period=e.drift_period,
-                )
-            ],
+            right=[failures],
             width=24,
         )
         return [[drift, alarms], [runs]]

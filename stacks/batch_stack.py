@@ -9,8 +9,9 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from config.parameters import BATCH_KEYS
-from mlops_constructs.batch_scoring import BatchDriftCheck, BatchScoring, BatchScoringProps
+from mlops_constructs.batch_scoring import CHECK_METRICS_NAMESPACE, BatchDriftCheck, BatchScoring, BatchScoringProps
 from mlops_constructs.data_quality_monitor import DriftAlarm
+from mlops_constructs.project_dashboard import MonitoredBatch
 from mlops_constructs.published_parameters import PublishedParameters, PublishedProject, PublishedStudio
 from stacks.endpoint_stack import (
     DeployedModel,
@@ -88,6 +89,18 @@ class BatchScoringStack(Stack):
                 schedule_enabled=batch.schedule_enabled,
                 drift_check=drift_check,
             ),
+        )
+        # what the project's dashboard shows of the check (names only: no cross-stack reference)
+        self.shown = (
+            MonitoredBatch(
+                state_machine_name=names.scoring_state_machine(project.name),
+                metrics_namespace=CHECK_METRICS_NAMESPACE,
+                drift_alarms=list(drift_check.drift_alarms),
+                alarm_names=[f"{drift_check.alarm_name_prefix}{a.feature}" for a in drift_check.drift_alarms],
+                drift_period=drift_check.alarm_period,
+            )
+            if drift_check is not None
+            else None
         )
         self.drift_relay = None
         if drift_check is not None and project.retrains_on_drift and config.registry_in_another_account:

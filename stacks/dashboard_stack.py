@@ -9,7 +9,7 @@ from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
 from config.parameters import PIPELINE_KEYS
-from mlops_constructs.project_dashboard import MonitoredEndpoint, ProjectDashboard, ProjectDashboardProps
+from mlops_constructs.project_dashboard import MonitoredBatch, MonitoredEndpoint, ProjectDashboard, ProjectDashboardProps
 from mlops_constructs.published_parameters import PublishedValues
 
 
@@ -17,7 +17,7 @@ class DashboardStack(Stack):
     """Composes ``ProjectDashboard`` for one project, named ``<prefix>-<stage>-<project>``.
 
     ``endpoint`` is what ``EndpointStack.shown`` names (endpoint, monitoring schedule, alarms), or
-    None when the project has no endpoint in this stage; names only, so no cross-stack reference.
+    None when the project has no endpoint in this stage; ``batch`` what ``BatchScoringStack.shown`` names of its drift check; names only, so no cross-stack reference.
     The training pipeline's state machine ARN is read from the SSM parameter that the pipeline
     stack of ``config.registry_stage`` publishes (prod shows the dev pipeline that trains its
     models), so that stack must be deployed first. A registry stage in another account shows its pipeline on its own
@@ -32,6 +32,7 @@ class DashboardStack(Stack):
         config: PlatformConfig,
         project: ProjectConfig,
         endpoint: MonitoredEndpoint | None,
+        batch: MonitoredBatch | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -43,5 +44,7 @@ class DashboardStack(Stack):
         self.dashboard = ProjectDashboard(
             self,
             "Dashboard",
-            props=ProjectDashboardProps(dashboard_name=config.names.dashboard(project.name), endpoint=endpoint, state_machine_arn=state_machine_arn),
+            props=ProjectDashboardProps(
+                dashboard_name=config.names.dashboard(project.name), endpoint=endpoint, state_machine_arn=state_machine_arn, batch=batch
+            ),
         )

@@ -117,9 +117,10 @@ class PlatformStage(Stage):
             stateful=False,
             projects=config.projects,
             endpoint=lambda p: self.endpoints[p.name].shown if p.name in self.endpoints else None,
+            batch=lambda p: self.batches[p.name].shown if p.name in self.batches else None,
         )
         for name, dashboard_stack in self.dashboards.items():
-            for shown in (self.pipelines.get(name), self.endpoints.get(name)):
+            for shown in (self.pipelines.get(name), self.endpoints.get(name), self.batches.get(name)):
                 if shown is not None:
                     dashboard_stack.add_stack_dependency(shown, "shows its state machine and alarms")
         self.users = {

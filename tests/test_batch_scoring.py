@@ -260,3 +260,15 @@ def test_the_check_role_reads_the_input_and_baseline_writes_its_reports_and_metr
         Call(role, "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "AWS/SageMaker"),), why="another namespace"),
     ]
     _assert_reaches(policies, needed, never)
+
+
+def test_a_batch_projects_dashboard_shows_its_drift(stage):
+    """The check's per-feature drift against its threshold, its alarms and the failed runs, as an endpoint's are shown."""
+    synthesized, _ = stage
+    template = synthesized.templates()["mlops-dev-dashboard-fraud"]
+    (dashboard,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = json.dumps(dashboard["DashboardBody"])
+    drift = '[\\"/aws/sagemaker/ModelMonitoring/data-metrics\\",\\"feature_baseline_drift_mean_radius\\",\\"MonitoringSchedule\\",\\"mlops-dev-fraud-scoring\\"'
+    assert drift in body
+    (alarm,) = [r["Properties"]["AlarmName"] for r in synthesized.templates()[STACK]["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert f":alarm:{alarm}" in body and "stateMachine:mlops-dev-fraud-scoring" in body
