@@ -350,6 +350,9 @@ class MonitoringConfig(_Strict):
     lambda_memory_mb: int = Field(default=2048, ge=512, le=10240)
     # Periods one run checks at most when catching up (the rest are due at the next run: none is skipped).
     max_periods_per_run: int = Field(default=24, ge=1, le=168)
+    # Which features' metrics the check publishes: "watched" (those with a drift alarm) or "all" (as Model Monitor). Each
+    # custom metric bills per month ($0.30 each for the first 10,000: config/pricing/prices.yaml), three per feature.
+    publish_metrics: Literal["watched", "all"] = "watched"
     instance_type: str = "ml.m5.large"
     # Model Monitor's analyzer is a Spark job: more instances for captures one instance cannot analyze within
     # max_runtime_minutes. MonitoringClusterConfig.InstanceCount is 1-100 (SageMaker API reference).
@@ -409,6 +412,11 @@ class MonitoringConfig(_Strict):
     def schedule_expression(self) -> str:
         """As ``CreateMonitoringSchedule`` takes it (the SDK's ``CronExpressionGenerator`` forms)."""
         return {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}.get(self.schedule, self.schedule)
+
+    @property
+    def metric_features(self) -> list[str] | None:
+        """The features whose metrics the check publishes (None: all)."""
+        return [a.feature for a in self.drift_alarms] if self.publish_metrics == "watched" else None
 
     @property
     def anchor_hour(self) -> int:

@@ -62,6 +62,7 @@ class BatchDriftCheck:
     runner: str = _MONITORING.runner
     lambda_max_mb: int = _MONITORING.lambda_max_mb
     lambda_memory_mb: int = _MONITORING.lambda_memory_mb
+    metric_features: list[str] | None = None  # the features whose metrics are published (None: all)
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,7 @@ class BatchScoring(Construct):
                 runner=c.runner,
                 lambda_max_mb=c.lambda_max_mb,
                 lambda_memory_mb=c.lambda_memory_mb,
+                metric_features=c.metric_features,
             ),
         )
         plan = self.analyzer.plan_task(

@@ -72,6 +72,8 @@ class DriftAnalyzerProps:
     vpc: VpcPlacement
     endpoint_name: str | None = None
     role_name: str | None = None
+    # the features whose metrics are published (each custom metric bills per month): None publishes every feature's
+    metric_features: list[str] | None = None
     instance_type: str = _MONITORING.instance_type
     max_runtime: Duration = Duration.minutes(_MONITORING.max_runtime_minutes)
     runner: str = _MONITORING.runner
@@ -129,6 +131,7 @@ class DriftAnalyzer(Construct):
                 "CHECK_NAME": p.name,
                 "CHECK_ENDPOINT": p.endpoint_name or "",
                 "KMS_KEY_ARN": p.key.key_arn,
+                "METRIC_FEATURES": ",".join(p.metric_features or []),
                 "MLOPS_ML_ROOT": "/tmp/ml",
             },
         )
@@ -258,6 +261,7 @@ class DriftAnalyzer(Construct):
                         "CHECK_NAME": p.name,
                         "CHECK_ENDPOINT": p.endpoint_name or "",
                         "KMS_KEY_ARN": p.key.key_arn,
+                        "METRIC_FEATURES": ",".join(p.metric_features or []),
                     },
                     "ProcessingInputs": [
                         _s3_input("data", f"{request_path}.manifest", contract.CHECK_INPUT, "ManifestFile"),

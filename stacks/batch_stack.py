@@ -63,6 +63,7 @@ class BatchScoringStack(Stack):
                 runner=monitoring.runner,
                 lambda_max_mb=monitoring.lambda_max_mb,
                 lambda_memory_mb=monitoring.lambda_memory_mb,
+                metric_features=monitoring.metric_features,
             )
         self.scoring = BatchScoring(
             self,

@@ -230,6 +230,7 @@ class EndpointStack(Stack):
                             anchor_hour=monitoring.anchor_hour,
                             delay_minutes=monitoring.delay_minutes,
                             max_periods=monitoring.max_periods_per_run,
+                            metric_features=monitoring.metric_features,
                         ),
                         **common,
                     ),

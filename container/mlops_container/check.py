@@ -17,7 +17,8 @@ processing job's ``CHECK_REQUEST`` environment variable (JSON), and is checked t
 The function's (or job's) environment says against what, and where the metrics go: ``BASELINE_URI`` (``s3://`` prefix
 holding ``statistics.json`` and ``constraints.json``; a job gets them at ``contract.CHECK_BASELINE``), ``METRICS_NAMESPACE``,
 ``CHECK_NAME`` (the metrics' ``MonitoringSchedule`` dimension, as the drift alarms read it), ``CHECK_ENDPOINT`` (the
-``Endpoint`` dimension; none for batch scoring) and ``KMS_KEY_ARN``.
+``Endpoint`` dimension; none for batch scoring), ``KMS_KEY_ARN`` and ``METRIC_FEATURES`` (the features whose metrics are
+published, comma-separated; empty: all).
 
 The analysis is ``monitor.run``: the very code of Model Monitor's bring-your-own-container contract and of local mode's
 drift step, so the three give the same verdict. A period without a record is ``no data``: not drift, not a failure.
@@ -95,6 +96,7 @@ class Environment:
     check_name: str
     endpoint_name: str
     kms_key_arn: str
+    metric_features: str = ""  # comma-separated; empty: every feature's metrics
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
@@ -107,7 +109,7 @@ class Environment:
                 problems.append(str(exc))
         if problems:
             raise BadRequest("the check's environment is wrong: " + "; ".join(problems))
-        return cls(*values.values())
+        return cls(*values.values(), metric_features=env.get("METRIC_FEATURES", "").strip())
 
 
 def settings(request: Request, env: Environment, *, source: Path, baseline: Path, output: Path) -> dict[str, str]:
@@ -124,6 +126,7 @@ def settings(request: Request, env: Environment, *, source: Path, baseline: Path
         "cloudwatch_namespace": env.metrics_namespace,
         "sagemaker_monitoring_schedule_name": env.check_name,
         "sagemaker_endpoint_name": env.endpoint_name,
+        "metric_features": env.metric_features,
         **window,
     }
 

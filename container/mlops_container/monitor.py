@@ -17,6 +17,8 @@ environment, else the ``Environment`` map of ``/opt/ml/config/processingjobconfi
 - ``publish_cloudwatch_metrics``: ``Enabled`` for a scheduled run; ``sagemaker_endpoint_name`` and
   ``sagemaker_monitoring_schedule_name`` are the metrics' dimensions. ``Direct`` (this platform's own setting, for a
   job no schedule runs: a batch scoring run's check of its input) publishes them itself, to ``cloudwatch_namespace``.
+- ``metric_features`` (this platform's own, optional): a comma-separated list of the features whose metrics are
+  published; the others' are not (CloudWatch bills each custom metric per month). Unset: every feature's, as Model Monitor.
 - ``dataset_format`` ``{"csv": {"header": false}}`` with a baseline: plain CSV rows (a batch transform's input) are
   checked against it, the columns named by the baseline as for captured CSV traffic.
 
@@ -160,6 +162,14 @@ def metric_lines(output: Path, summary: dict, dimensions: Mapping[str, str], whe
     return lines
 
 
+METRIC_PREFIXES = ("feature_baseline_drift_", "feature_non_null_", "feature_data_")
+
+
+def _metric_feature(name: str) -> str:
+    """The feature a per-feature metric is of (``feature_baseline_drift_<feature>`` and the others)."""
+    return next((name.removeprefix(p) for p in METRIC_PREFIXES if name.startswith(p)), name)
+
+
 PUT_METRICS_BATCH = 20  # metrics per PutMetricData request: well under its limits (1,000 metrics, 1 MB)
 
 
@@ -219,6 +229,9 @@ def run(root: Path, env: Mapping[str, str]) -> dict:
             "MonitoringSchedule": settings.get("sagemaker_monitoring_schedule_name", ""),
         }
         lines = metric_lines(output, summary, dimensions, datetime.now(UTC))
+        watched = [f for f in settings.get("metric_features", "").split(",") if f.strip()]
+        if watched:  # this platform's own setting: each custom metric bills per month, so only the features alarms watch
+            lines = [m for m in lines if _metric_feature(m["MetricName"]) in watched]
         if publish == "Direct":
             put_metrics(lines, settings.get("cloudwatch_namespace", ""))
         else:

@@ -300,3 +300,17 @@ def test_a_batch_check_without_what_it_needs_fails_with_the_reason(tmp_path, aws
     _scored_input(root, _rows(100, seed=6))
     done = _entrypoint(root, _batch_env(root, **change))
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_only_the_watched_features_metrics_are_published_when_asked(tmp_path):
+    """Each custom metric bills per month: with ``metric_features`` only those features' three metrics are written."""
+    root = _opt_ml(tmp_path)
+    _baseline_job(root)
+    _capture(root, 10, _rows(100, seed=5))
+    every = {m["MetricName"] for m in (monitor.run(root, _scheduled_env(root)), _metrics(root))[1]}
+    assert {"feature_non_null_count", "feature_data_count", "feature_non_null_colour"} <= every
+    MonitoringJobPaths(root).cloudwatch_metrics.unlink()
+    monitor.run(root, _scheduled_env(root, metric_features="count,score"))
+    watched = {m["MetricName"] for m in _metrics(root)}
+    assert watched and all(name.endswith(("_count", "_score")) for name in watched)
+    assert watched == {n for n in every if n.endswith(("_count", "_score"))}  # all three kinds of each watched feature
