@@ -20,7 +20,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup tools ship-image image-tag synth cost test lint diff deploy destroy teardown bootstrap bench-synth local bench-serve bench-drift synth-delivery deploy-delivery deploy-local destroy-local clean
+.PHONY: setup tools ship-image image-tag synth cost test lint diff deploy destroy teardown bootstrap bench-synth local bench-serve bench-drift bench-check synth-delivery deploy-delivery deploy-local destroy-local clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -142,6 +142,10 @@ bench-serve: .venv-bench/.installed
 
 bench-drift: .venv-bench/.installed
 	.venv-bench/bin/python tools/bench_drift.py
+
+## bench-check: the scheduled drift check's cost per hourly check and its latency (in process, moto) vs a Model Monitor run
+bench-check: $(VENV)/.dev
+	$(PY) tools/bench_check.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .local .venv-bench .local-deploy

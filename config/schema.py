@@ -316,6 +316,12 @@ CLOSED_FEATURES = {
 ClosedFeature = Literal["model_monitor", "clarify", "debugger"]
 
 
+# States a run of the project engine's check with one period enters (Step Functions bills each transition): Plan,
+# AnotherRunIsChecking, EachPeriod, Request, CheckRunner, CheckInLambda, CheckDone, RecordChecked, Checked. What `make cost`
+# and `make bench-check` price a run at; tests/constructs/test_drift_check.py counts them in a run.
+STATE_TRANSITIONS_PER_RUN = 9
+
+
 class MonitoringConfig(_Strict):
     """Data-quality (drift) monitoring of the project's endpoint, or in ``deployment.mode: batch`` the check of each
     scoring run's input (see ``BatchScoring``).

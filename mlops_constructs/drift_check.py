@@ -28,7 +28,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from config.layout import PIPELINE_PREFIX
-from config.schema import MonitoringConfig
+from config.schema import STATE_TRANSITIONS_PER_RUN, MonitoringConfig  # noqa: F401  (the run's states, priced by make cost)
 from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarm, drift_metric, grant_analyzer_job
 from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps

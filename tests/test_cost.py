@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     assert lines[("mlops-dev-project-churn", "budgets: 1")] == 0.61
     assert lines[("mlops-dev-dashboard-churn", "CloudWatch dashboards: 1")] == 3.00
     assert lines[("mlops-dev-endpoint-churn", "CloudWatch alarms: 6")] == 0.60
-    assert report.total == 142.52
+    assert report.total == 144.57  # 142.52 before the drift check, which adds 0.25 of runs and 1.80 of metrics
     assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.9
     # the instance-backed endpoint is in the report, unpriced (the table has no ml.t2.medium price), never as $0
     ((unpriced),) = report.unpriced
@@ -39,14 +40,14 @@ def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     assert sum(report.per_use["serverless endpoints: per inference-second by memory size, and data processed"].values()) == 1
     assert sum(report.per_use["MLflow apps (serverless): per use; no price in the table"].values()) == 2
     text = cost.render(report)
-    assert "stage total (priced items)     $142.52" in text and "read 2026-12-06" in text
+    assert "stage total (priced items)     $144.57" in text and "read 2026-12-06" in text
 
 
 def test_prod_idle_cost(prod, prices):
     report = cost.report(prod.outdir, prices)
     lines = _lines(report)
     assert lines[("mlops-prod-environment", "interface endpoints: 8")] == 175.20  # 8 endpoints in 3 AZs
-    assert report.total == 186.52
+    assert report.total == 189.48  # 186.52 and the two checks: churn hourly (0.25 + 1.80), fraud daily (0.01 + 0.90)
     assert sorted((x.item, x.quantity) for x in report.unpriced) == [
         ("endpoint mlops-prod-churn: 2 x ml.m5.large", 1460.0),
         ("endpoint mlops-prod-fraud: 1 x ml.m5.large", 730.0),
@@ -54,11 +55,9 @@ def test_prod_idle_cost(prod, prices):
 
 
 def test_a_priced_instance_type_is_counted(dev, prices):
-    priced = cost.Prices(
-        prices.region, prices.read_on, prices.hours, {**prices.idle, "sagemaker_hosting_hour": {"ml.t2.medium": {"price": 0.1}}}, prices.per_use
-    )
+    priced = dataclasses.replace(prices, idle={**prices.idle, "sagemaker_hosting_hour": {"ml.t2.medium": {"price": 0.1}}})
     report = cost.report(dev.outdir, priced)
-    assert report.unpriced == [] and report.total == round(142.52 + 73.0, 2)
+    assert report.unpriced == [] and report.total == round(144.57 + 73.0, 2)
 
 
 def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_path, capsys):
@@ -75,3 +74,17 @@ def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_p
     (tmp_path / "manifest.json").write_text('{"artifacts": {}}')
     assert cost.main([str(tmp_path)]) == 2
     assert "no stacks in" in capsys.readouterr().err
+
+
+def test_a_month_of_drift_checks_is_priced_per_run_and_per_metric(dev, prices):
+    """An endpoint's check runs every period, traffic or not: a month of runs at the measured run's price (with the table's
+    allowance), and three custom metrics per watched feature, each billed a month."""
+    lines = _lines(cost.report(dev.outdir, prices))
+    runs = lines[("mlops-dev-endpoint-churn", "drift check mlops-dev-churn-dq: a run every 1 h")]
+    metrics = lines[("mlops-dev-endpoint-churn", "drift metrics of mlops-dev-churn-dq: 2 features x 3")]
+    assert (runs, metrics) == (0.25, 1.80)
+    run = prices.check_run_price(2048, 256, 6)
+    assert 0.0002 < run < 0.0005  # Step Functions' transitions are most of it: 9 x $0.000025
+    everything = dataclasses.replace(prices, drift_check_run=None)
+    assert ("mlops-dev-endpoint-churn", "drift check mlops-dev-churn-dq: a run every 1 h") in _lines(cost.report(dev.outdir, everything))
+    assert everything.check_run_price(2048, 256, 6) is None  # no measured run in the table: unpriced, never $0

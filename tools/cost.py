@@ -19,6 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PRICES = ROOT / "config" / "pricing" / "prices.yaml"
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT))
 
 from list_stacks import templates  # noqa: E402  (the one reader of cdk.out's stacks)
 
@@ -34,6 +35,7 @@ class Prices:
     hours: float
     idle: dict
     per_use: dict
+    drift_check_run: dict | None = None
 
     @classmethod
     def load(cls, path: Path) -> Prices:
@@ -50,11 +52,31 @@ class Prices:
             if not isinstance(data[group], dict):
                 raise PriceTableError(f"{path}: {group} must map each price's name to its price and source")
             for name, entry in data[group].items():
-                entries = entry.values() if name == "sagemaker_hosting_hour" and isinstance(entry, dict) else [entry]
+                nested = name in ("sagemaker_hosting_hour", "sagemaker_processing_hour") and isinstance(entry, dict)
+                entries = entry.values() if nested else [entry]
                 for e in entries:
                     if not isinstance(e, dict) or not isinstance(e.get("price"), (int, float)) or not e.get("source"):
                         raise PriceTableError(f"{path}: {group}.{name} needs a numeric price and its source")
-        return cls(data["region"], str(data["read_on"]), float(data["hours_per_month"]), data["idle"], data["per_use"])
+        return cls(data["region"], str(data["read_on"]), float(data["hours_per_month"]), data["idle"], data["per_use"], data.get("drift_check_run"))
+
+    def check_run_price(self, analysis_memory_mb: int, planner_memory_mb: int, metrics: int) -> float | None:
+        """One run of the platform's drift check (one period): its two functions for the measured seconds times the
+        table's allowance, two requests, its state transitions, its S3 and PutMetricData requests."""
+        run, use = self.drift_check_run, self.per_use
+        needed = ("lambda_gb_second", "lambda_request_million", "sfn_transition_1k", "s3_put_1k", "s3_get_1k", "cloudwatch_api_1k")
+        if run is None or any(k not in use for k in needed):
+            return None
+        from config.schema import STATE_TRANSITIONS_PER_RUN
+
+        seconds = run["allowance"] * (run["planner_seconds"] * planner_memory_mb + run["analysis_seconds"] * analysis_memory_mb) / 1024
+        return (
+            seconds * use["lambda_gb_second"]["price"]
+            + 2 * use["lambda_request_million"]["price"] / 1e6
+            + STATE_TRANSITIONS_PER_RUN * use["sfn_transition_1k"]["price"] / 1000
+            + run["s3_puts"] * use["s3_put_1k"]["price"] / 1000
+            + run["s3_gets"] * use["s3_get_1k"]["price"] / 1000
+            + -(-metrics // 20) * use["cloudwatch_api_1k"]["price"] / 1000
+        )
 
     def idle_price(self, name: str) -> float:
         return float(self.idle[name]["price"])
@@ -127,6 +149,38 @@ PER_USE = {
 }
 
 
+def _env(resource: dict) -> dict:
+    variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+    return variables if isinstance(variables, dict) else {}
+
+
+def drift_check_lines(stack: str, template: dict, prices: Prices) -> list[Line]:
+    """The platform's drift checks of ``template`` (an endpoint's scheduled check runs every period, traffic or not): a
+    month of runs, and the custom metrics they publish (three per watched feature, each billed a month)."""
+    resources = template.get("Resources", {}).values()
+    functions = [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
+    analyses = [r for r in functions if "CHECK_NAME" in _env(r)]
+    planners = [r for r in functions if "MANIFEST_PREFIX" in _env(r)]
+    lines = []
+    for analysis, planner in zip(analyses, planners):
+        env = _env(analysis)
+        watched = [f for f in str(env.get("METRIC_FEATURES", "")).split(",") if f]
+        metrics = 3 * len(watched)
+        name = env["CHECK_NAME"] if isinstance(env["CHECK_NAME"], str) else "check"
+        if _env(planner).get("CAPTURE_PREFIX"):  # scheduled (an endpoint's); batch scoring's runs with each scoring run
+            runs = prices.hours / int(_env(planner)["PERIOD_HOURS"])
+            price = prices.check_run_price(
+                int(analysis["Properties"].get("MemorySize", 128)), int(planner["Properties"].get("MemorySize", 128)), metrics
+            )
+            lines.append(Line(stack, f"drift check {name}: a run every {_env(planner)['PERIOD_HOURS']} h", runs, "runs", price))
+        if watched:
+            metric_price = prices.per_use.get("cloudwatch_metric_month", {}).get("price")
+            lines.append(Line(stack, f"drift metrics of {name}: {len(watched)} features x 3", metrics, "metric-months", metric_price))
+        else:
+            lines.append(Line(stack, f"drift metrics of {name}: 3 per feature of the data (publish_metrics: all)", 0, "metric-months", None))
+    return lines
+
+
 def stack_lines(stack: str, template: dict, prices: Prices) -> tuple[list[Line], Counter]:
     """The idle lines of one template, and its per-use items by kind."""
     hours = prices.hours
@@ -155,6 +209,7 @@ def stack_lines(stack: str, template: dict, prices: Prices) -> tuple[list[Line],
             lines.append(Line(stack, f"MLflow tracking server ({size})", hours, "server-hours", None))
         if kind in PER_USE:
             per_use[PER_USE[kind]] += 1
+    lines += drift_check_lines(stack, template, prices)
     if endpoints:
         lines.append(Line(stack, f"interface endpoints: {endpoints}", az_hours, "endpoint-AZ-hours", prices.idle_price("interface_endpoint_az_hour")))
     for kind, item, unit, key, per_month in (
@@ -183,6 +238,14 @@ def report(assembly: Path, prices: Prices) -> Report:
     return Report(assembly.name.removeprefix("assembly-"), prices, idle, dict(per_use))
 
 
+def _unit_price(price: float) -> str:
+    if price >= 1:
+        return f"${price:.2f}"
+    if price >= 0.01:
+        return f"${price:.3f}".rstrip("0").rstrip(".")
+    return f"${price:.6f}".rstrip("0")
+
+
 def _money(value: float | None) -> str:
     return "unpriced" if value is None else f"${value:,.2f}"
 
@@ -199,7 +262,7 @@ def render(r: Report) -> str:
     out.append(f"  {'stack':<{width}}  {'item':<{item_width}}  {'quantity':>22}  {'unit price':>10}  {'per month':>10}")
     for line in sorted(r.idle, key=lambda x: (x.stack, -(x.monthly or 0))):
         quantity = f"{line.quantity:,.1f} {line.unit}"
-        price = "—" if line.price is None else f"${line.price:.3f}".rstrip("0").rstrip(".") if line.price < 1 else f"${line.price:.2f}"
+        price = "—" if line.price is None else _unit_price(line.price)
         out.append(f"  {line.stack:<{width}}  {line.item:<{item_width}}  {quantity:>22}  {price:>10}  {_money(line.monthly):>10}")
     out.append("")
     for stack, total in sorted(r.stack_totals().items(), key=lambda kv: -kv[1]):
@@ -211,7 +274,11 @@ def render(r: Report) -> str:
     for what, by_stack in sorted(r.per_use.items()):
         out.append(f"  {what}: {sum(by_stack.values())} ({', '.join(f'{s} {n}' for s, n in sorted(by_stack.items()))})")
     for name, entry in sorted(p.per_use.items()):
-        out.append(f"  price {name}: ${entry['price']:g} per {entry['unit']} ({entry['source']})")
+        if name == "sagemaker_processing_hour":
+            for instance, e in sorted(entry.items()):
+                out.append(f"  price {name} {instance}: ${e['price']:g} per instance-hour ({e['source']})")
+        else:
+            out.append(f"  price {name}: ${entry['price']:g} per {entry['unit']} ({entry['source']})")
     return "\n".join(out)
 
 

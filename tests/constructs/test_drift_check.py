@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
+from config.schema import STATE_TRANSITIONS_PER_RUN
 from mlops_constructs.data_quality_monitor import DriftAlarm
 from mlops_constructs.drift_check import DriftAnalyzerProps, DriftCheck, DriftCheckProps
 from mlops_constructs.sagemaker_permissions import VpcPlacement
@@ -75,6 +76,10 @@ def _build() -> tuple[dict, dict]:
 @pytest.fixture(scope="module")
 def built() -> tuple[dict, dict]:
     return _build()
+
+
+def done_history(described: dict) -> list[dict]:
+    return boto3.client("stepfunctions").get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
 
 
 def _functions(template: dict) -> dict[str, dict]:
@@ -227,6 +232,8 @@ def test_drift_in_local_modes_capture_lands_in_cloudwatch_under_the_alarms_metri
     alarm = alarms["mlops-dev-churn-drift-dev-mean_radius"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "feature_baseline_drift_mean_radius")
     assert world["state"]() == (world["hour"] + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # recorded after the check
+    entered = [e for e in done_history(done) if e["type"].endswith("StateEntered")]
+    assert len(entered) == STATE_TRANSITIONS_PER_RUN  # what make bench-check and make cost price a run at
 
 
 def test_a_period_without_traffic_is_no_data_and_a_checked_period_is_not_checked_again(world):
