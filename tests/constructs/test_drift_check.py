@@ -142,14 +142,18 @@ def world(executing, built, tmp_path, monkeypatch):
 
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     logic = sfn_harness.load_lambda(monkeypatch, "drift_check_plan")
-    settings = logic.Settings.from_env(envs[planner_id])
+    settings = {"now": logic.Settings.from_env(envs[planner_id])}
+
+    def use_runner(runner: str) -> None:
+        settings["now"] = logic.Settings.from_env({**envs[planner_id], "RUNNER": runner})
+
     analyzer_env = check.Environment.from_env({**envs[analyzer_id], "KMS_KEY_ARN": KEY})
     clock = {"now": hour + timedelta(hours=1, minutes=5)}
     invoked = {"planner": 0, "analyzer": 0}
 
     def planner(event: dict) -> dict:
         invoked["planner"] += 1
-        return logic.handle(event, s3=s3c, sfn=sfn, settings=settings, now=clock["now"], log=lambda *a, **k: None)
+        return logic.handle(event, s3=s3c, sfn=sfn, settings=settings["now"], log=lambda *a, **k: None, now=clock["now"])
 
     def analyzer(event: dict) -> dict:
         invoked["analyzer"] += 1
@@ -157,7 +161,13 @@ def world(executing, built, tmp_path, monkeypatch):
 
     sfn_harness.functions_in_process(monkeypatch, {"planner": planner, "analyzer": analyzer})
     role = f"arn:aws:iam::{ACCOUNT}:role/sfn"
-    machine = sfn.create_state_machine(name=f"{ENDPOINT}-dq", roleArn=role, definition=_definition(resolved, names))["stateMachineArn"]
+    definition = _definition(resolved, names)
+    machine = sfn.create_state_machine(name=f"{ENDPOINT}-dq", roleArn=role, definition=definition)["stateMachineArn"]
+    # moto cannot wait for a job (.sync): the job path runs in a copy that starts it and goes on
+    without_sync = sfn.create_state_machine(
+        name=f"{ENDPOINT}-dq-nosync", roleArn=role, definition=definition.replace("createProcessingJob.sync", "createProcessingJob")
+    )["stateMachineArn"]
+    machines = {"now": machine}
 
     def traffic(rows: np.ndarray) -> Path:
         """Captured as local mode captures it (the serving container's writer), then uploaded as SageMaker writes it."""
@@ -171,7 +181,10 @@ def world(executing, built, tmp_path, monkeypatch):
         return root
 
     def start() -> str:
-        return sfn.start_execution(stateMachineArn=machine, name=f"run-{time.monotonic_ns()}", input="{}")["executionArn"]
+        return sfn.start_execution(stateMachineArn=machines["now"], name=f"run-{time.monotonic_ns()}", input="{}")["executionArn"]
+
+    def jobs_without_waiting() -> None:
+        machines["now"] = without_sync
 
     def run() -> dict:
         return wait(start())
@@ -207,6 +220,8 @@ def world(executing, built, tmp_path, monkeypatch):
         "traffic": traffic,
         "run": run,
         "start": start,
+        "use_runner": use_runner,
+        "jobs_without_waiting": jobs_without_waiting,
         "wait": wait,
         "state": state,
         "drift": drift,
@@ -285,3 +300,33 @@ def test_overlapping_runs_make_one_check(world):
     first, second = world["start"](), world["start"]()
     assert {world["wait"](first)["status"], world["wait"](second)["status"]} == {"SUCCEEDED"}
     assert world["invoked"]["analyzer"] == 1  # one run checked the period; the other found it checking, or checked
+
+
+def test_a_large_period_runs_as_a_processing_job_the_api_accepts(world, monkeypatch):
+    """Past lambda_max_mb (here: forced) the period goes to a processing job: the request the state machine makes is valid
+    for SageMaker's API model, reads the period's manifest and carries the same request the function would get."""
+    from fidelity.api_model import Report, input_shape, validate
+
+    world["use_runner"]("job")
+    world["jobs_without_waiting"]()
+    world["traffic"](world["rng"].normal(size=(30, 2)))
+    recorder = sfn_harness.CallRecorder()
+    with recorder.recording(monkeypatch):
+        done = world["run"]()
+    assert done["status"] == "SUCCEEDED", done
+    (request,) = [params for _, operation, params in recorder.calls if operation == "CreateProcessingJob"]
+    report = Report()
+    validate(input_shape("sagemaker", "CreateProcessingJob"), request, "the check's job", report)
+    assert report.errors == []
+    data, baseline = request["ProcessingInputs"]
+    period = world["hour"].strftime("%Y%m%dT%H%M%SZ")
+    assert data["S3Input"] == {
+        **data["S3Input"],
+        "S3DataType": "ManifestFile",
+        "S3Uri": f"s3://{CAPTURE}/monitoring/{ENDPOINT}/manifests/{period}.json",
+    }
+    assert baseline["S3Input"]["S3Uri"] == BASELINE
+    check_request = json.loads(request["Environment"]["CHECK_REQUEST"])
+    assert check_request["format"] == "capture" and check_request["output"] == f"s3://{CAPTURE}/monitoring/{ENDPOINT}/{period}"
+    assert request["AppSpecification"]["ContainerEntrypoint"] == ["check"] and request["ProcessingJobName"].startswith(f"{ENDPOINT}-dq-")
+    assert request["NetworkConfig"]["VpcConfig"]["Subnets"] == ["subnet-0123456789abcdef0"]  # jobs run in the VPC
