@@ -20,7 +20,7 @@ from constructs import Construct
 
 from config.layout import SCORING_PREFIX
 from config.schema import BatchConfig, MonitoringConfig
-from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarm, drift_metric
+from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarms, drift_metric
 from mlops_constructs.drift_check import DriftAnalyzer, DriftAnalyzerProps
 from mlops_constructs.model_endpoint import registered_model, registered_model_role
 from mlops_constructs.nag import acknowledge_wildcards
@@ -320,19 +320,16 @@ class BatchScoring(Construct):
         return drift_metric(CHECK_METRICS_NAMESPACE, {"MonitoringSchedule": self._props.state_machine_name}, feature, c.alarm_period)
 
     def _alarms(self, c: BatchDriftCheck) -> None:
-        p = self._props
-        for alarm in c.drift_alarms:
-            self.drift_alarms[alarm.feature] = drift_alarm(
-                self,
-                alarm,
-                name=f"{c.alarm_name_prefix}{alarm.feature}",
-                description=(
-                    f"{p.project_name} batch scoring: the distribution of feature '{alarm.feature}' in a run's input drifted from "
-                    f"the training data (baseline distance >= {alarm.threshold}); reports in {self.output_uri}<run>/monitoring/"
-                ),
-                metric=self.drift_metric(alarm.feature),
-                topic=p.alert_topic,
-            )
+        self.drift_alarms = drift_alarms(
+            self,
+            c.drift_alarms,
+            name_prefix=c.alarm_name_prefix,
+            what=f"{self._props.project_name} batch scoring",
+            where="a run's input",
+            reports=f"{self.output_uri}<run>/monitoring/",
+            metric_of=self.drift_metric,
+            topic=self._props.alert_topic,
+        )
 
     def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
         return alert_task(self, state_id, self._props.alert_topic, subject, message)

@@ -67,6 +67,28 @@ def drift_alarm(
     return created
 
 
+def drift_alarms(
+    scope: Construct, alarms: list[DriftAlarm], *, name_prefix: str, what: str, where: str, reports: str, metric_of, topic: sns.ITopic
+) -> dict[str, cloudwatch.Alarm]:
+    """One ``drift_alarm`` per watched feature, named ``<name_prefix><feature>`` (the training pipeline's drift trigger
+    listens to such names), on ``metric_of(feature)``: the same alarms for an endpoint's check, its Model Monitor schedule
+    and batch scoring's check. ``what`` is whose data drifted, ``where`` the data, ``reports`` where the reports are."""
+    return {
+        a.feature: drift_alarm(
+            scope,
+            a,
+            name=f"{name_prefix}{a.feature}",
+            description=(
+                f"{what}: the distribution of feature '{a.feature}' in {where} drifted from the training data (baseline distance "
+                f">= {a.threshold}); reports in {reports}"
+            ),
+            metric=metric_of(a.feature),
+            topic=topic,
+        )
+        for a in alarms
+    }
+
+
 def grant_analyzer_job(role: iam.IRole, *, image: AwsImage, image_sid: str, metric_namespaces: list[str], vpc: VpcPlacement, vpc_sid: str) -> None:
     """What every drift-analysis job's role needs besides its data (an endpoint's monitor, a batch scoring run's check): pull
     the analyzer ``image``, write the processing jobs' logs, publish to ``metric_namespaces`` only, log in to ECR, run in
@@ -216,19 +238,16 @@ class DataQualityMonitor(Construct):
         else:
             self.schedule = self._model_monitor_schedule()
 
-        self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
-        for alarm, name in zip(p.drift_alarms, self.alarm_names):  # the failed-run alarm's name comes last
-            self.drift_alarms[alarm.feature] = drift_alarm(
-                self,
-                alarm,
-                name=name,
-                description=(
-                    f"{p.endpoint_name}: the distribution of feature '{alarm.feature}' in the captured traffic drifted from the "
-                    f"training data (baseline distance >= {alarm.threshold}); reports in {self.reports_uri}/"
-                ),
-                metric=self.drift_metric(alarm.feature),
-                topic=p.alert_topic,
-            )
+        self.drift_alarms = drift_alarms(
+            self,
+            p.drift_alarms,
+            name_prefix=p.alarm_name_prefix,
+            what=p.endpoint_name,
+            where="the captured traffic",
+            reports=f"{self.reports_uri}/",
+            metric_of=self.drift_metric,
+            topic=p.alert_topic,
+        )
 
         self.failure_rule = events.Rule(
             self,

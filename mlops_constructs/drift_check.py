@@ -30,7 +30,7 @@ from constructs import Construct
 from config.layout import PIPELINE_PREFIX
 from config.schema import STATE_TRANSITIONS_PER_RUN, MonitoringConfig  # noqa: F401  (the run's states, priced by make cost)
 from mlops_constructs.container_contract import contract
-from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarm, drift_metric, grant_analyzer_job
+from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarms, drift_metric, grant_analyzer_job
 from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import AwsImage, VpcPlacement
@@ -125,15 +125,7 @@ class DriftAnalyzer(Construct):
             ephemeral_storage_size=_size_mb(max(512, min(10240, 2 * p.lambda_max_mb + 512))),
             timeout=Duration.minutes(min(15, int(p.max_runtime.to_minutes()))),
             log_group=self.log_group,
-            environment={
-                "BASELINE_URI": p.baseline_uri,
-                "METRICS_NAMESPACE": p.metrics_namespace,
-                "CHECK_NAME": p.name,
-                "CHECK_ENDPOINT": p.endpoint_name or "",
-                "KMS_KEY_ARN": p.key.key_arn,
-                "METRIC_FEATURES": ",".join(p.metric_features or []),
-                "MLOPS_ML_ROOT": "/tmp/ml",
-            },
+            environment={**self.environment, "MLOPS_ML_ROOT": "/tmp/ml"},
         )
         self.function.node.add_dependency(self.role)
         state_key = f"{p.work_prefix}state.json"
@@ -210,6 +202,20 @@ class DriftAnalyzer(Construct):
         acknowledge_wildcards(role, reason="The function writes only to its own log group's streams.", resources=["*"])
 
     @property
+    def environment(self) -> dict[str, str]:
+        """What the analysis is checked against and where its metrics go (``mlops_container.check.Environment``): the
+        function's environment and the processing job's, the same."""
+        p = self.props
+        return {
+            "BASELINE_URI": p.baseline_uri,
+            "METRICS_NAMESPACE": p.metrics_namespace,
+            "CHECK_NAME": p.name,
+            "CHECK_ENDPOINT": p.endpoint_name or "",
+            "KMS_KEY_ARN": p.key.key_arn,
+            "METRIC_FEATURES": ",".join(p.metric_features or []),
+        }
+
+    @property
     def job_prefix(self) -> str:
         """What the check's processing jobs' names start with: its name, cut so that ``-<8 hex>`` fits the API's 63."""
         return self.props.name[: 63 - 9]
@@ -254,15 +260,7 @@ class DriftAnalyzer(Construct):
                     "ProcessingJobName.$": f"States.Format('{self.job_prefix}-{{}}', {JOB_SUFFIX})",
                     "RoleArn": self.role.role_arn,
                     "AppSpecification": {"ImageUri": p.image.uri, "ContainerEntrypoint": contract.ENTRYPOINTS["check"]},
-                    "Environment": {
-                        "CHECK_REQUEST.$": f"States.JsonToString({request_path})",
-                        "BASELINE_URI": p.baseline_uri,
-                        "METRICS_NAMESPACE": p.metrics_namespace,
-                        "CHECK_NAME": p.name,
-                        "CHECK_ENDPOINT": p.endpoint_name or "",
-                        "KMS_KEY_ARN": p.key.key_arn,
-                        "METRIC_FEATURES": ",".join(p.metric_features or []),
-                    },
+                    "Environment": {"CHECK_REQUEST.$": f"States.JsonToString({request_path})", **self.environment},
                     "ProcessingInputs": [
                         _s3_input("data", f"{request_path}.manifest", contract.CHECK_INPUT, "ManifestFile"),
                         {"InputName": "baseline", "S3Input": {**_S3_INPUT, "S3Uri": p.baseline_uri, "LocalPath": contract.CHECK_BASELINE}},
@@ -489,19 +487,16 @@ class DriftCheck(Construct):
             schedule=events.Schedule.expression(p.schedule),
             targets=[targets.SfnStateMachine(self.state_machine, input=events.RuleTargetInput.from_object({"trigger": "schedule"}))],
         )
-        self.drift_alarms: dict[str, cloudwatch.Alarm] = {}
-        for alarm in p.drift_alarms:
-            self.drift_alarms[alarm.feature] = drift_alarm(
-                self,
-                alarm,
-                name=f"{p.alarm_name_prefix}{alarm.feature}",
-                description=(
-                    f"{p.endpoint_name}: the distribution of feature '{alarm.feature}' in the captured traffic drifted from the "
-                    f"training data (baseline distance >= {alarm.threshold}); reports in {self.reports_uri}/"
-                ),
-                metric=self.drift_metric(alarm.feature),
-                topic=p.alert_topic,
-            )
+        self.drift_alarms = drift_alarms(
+            self,
+            p.drift_alarms,
+            name_prefix=p.alarm_name_prefix,
+            what=p.endpoint_name,
+            where="the captured traffic",
+            reports=f"{self.reports_uri}/",
+            metric_of=self.drift_metric,
+            topic=p.alert_topic,
+        )
         self.failure_alarm = cloudwatch.Alarm(
             self,
             "FailedRunAlarm",
