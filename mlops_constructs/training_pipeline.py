@@ -753,7 +753,10 @@ class TrainingPipeline(Construct):
                     }
                 },
                 "StoppingCondition": {"MaxRuntimeInSeconds": int(p.processing_max_runtime.to_seconds())},
-                "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, **network},
+                # No network from the container: these jobs load the project's data and a model, possibly a sandbox user's
+                # (the evaluation job); SageMaker moves their inputs and outputs itself
+                # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_NetworkConfig.html).
+                "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": True, **network},
                 "Tags": [{"Key": "project", "Value": p.project_name}],
                 **extra,
             },

@@ -33,13 +33,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "container"))
 
 from mlops_container import data, preprocess, train  # noqa: E402
-from mlops_container.model import MODEL_FILE, TrainedModel  # noqa: E402
+from mlops_container.model import TrainedModel  # noqa: E402
 from mlops_container.paths import TrainingPaths  # noqa: E402
 from mlops_container.serve import nginx_config  # noqa: E402
 from mlops_container.wsgi import DEFAULT_MAX_PAYLOAD  # noqa: E402
@@ -120,7 +121,10 @@ def start_peer(ml_root: Path, workers: int, workdir: Path) -> Server:
     sock = str(workdir / "peer.sock")
     conf = workdir / "nginx.conf"
     conf.write_text(nginx_config(host="127.0.0.1", port=port, socket=sock, timeout=60, max_payload=DEFAULT_MAX_PAYLOAD, workdir=str(workdir)))
-    env = {**os.environ, "PEER_MODEL_PATH": str(ml_root / "model" / MODEL_FILE), "OMP_NUM_THREADS": "1"}
+    # the peer's own pattern: a joblib dump of the same fitted estimator, made here (the platform itself never pickles)
+    peer_model = workdir / "peer-model.joblib"
+    joblib.dump(TrainedModel.load(ml_root / "model").estimator, peer_model)
+    env = {**os.environ, "PEER_MODEL_PATH": str(peer_model), "OMP_NUM_THREADS": "1"}
     gunicorn = [sys.executable, "-m", "gunicorn", "predictor:app", "--chdir", str(ROOT / "tools" / "bench_peer")]
     gunicorn += ["--bind", f"unix:{sock}", "--workers", str(workers), "--worker-class", "gevent", "--timeout", "60", "--log-level", "warning"]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}

@@ -137,13 +137,33 @@ def _no_pipeline(p: Project) -> str:
 # -- publish -----------------------------------------------------------------------------------------
 
 
+# The model file the platform loads, and the pickles it refuses (the container's rule, mlops_container.model: MODEL_FILE,
+# PICKLE_FILES; tests/mlops_cli/test_mlops_command.py checks that the two agree). Said here so that a data scientist hears
+# it before the upload, not from a failed evaluation job.
+MODEL_FILE = "model.skops"
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".pck")
+EXPORT_HINT = "save it with skops instead: skops.io.dump(estimator, 'model.skops') beside model_metadata.json"
+
+
+def _model_files(path: Path, names: list[str]) -> None:
+    """Refuse an archive or folder without ``model.skops`` at its root, or with a pickle anywhere (loading a pickle runs
+    any code inside it: the platform never loads one)."""
+    pickles = [n for n in names if n.lower().endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        raise UsageError(f"{path} holds {', '.join(sorted(pickles))}, a pickle: the platform never loads pickles; {EXPORT_HINT}")
+    if MODEL_FILE not in names:
+        raise UsageError(f"{path} has no {MODEL_FILE} at its root; {EXPORT_HINT}")
+
+
 def checked_archive(path: Path, work_dir: Path) -> Path:
     """``path`` as a model archive SageMaker can extract into /opt/ml/model: a ``.tar.gz`` is checked, a folder is packed
-    (its files at the archive's root). Refused: no regular file, absolute or ``..`` member names, links."""
+    (its files at the archive's root). Refused: no regular file, absolute or ``..`` member names, links, a pickle, no
+    ``model.skops``."""
     if path.is_dir():
         files = sorted(f for f in path.rglob("*") if f.is_file())
         if not files:
             raise UsageError(f"{path} holds no file: publish the folder the model was saved to, or its model.tar.gz")
+        _model_files(path, [f.relative_to(path).as_posix() for f in files])
         archive = work_dir / "model.tar.gz"
         with tarfile.open(archive, "w:gz") as tar:
             for f in files:
@@ -166,6 +186,7 @@ def checked_archive(path: Path, work_dir: Path) -> Path:
             raise UsageError(f"{path}: member {m.name!r} is a link; SageMaker extracts regular files and folders only")
     if not any(m.isfile() for m in members):
         raise UsageError(f"{path} holds no file")
+    _model_files(path, [PurePosixPath(m.name).as_posix() for m in members if m.isfile()])
     return path
 
 

@@ -29,7 +29,7 @@ from mlops_container.contract import BASELINE_FILE, EVALUATION_FILE, SCORE_COLUM
 from mlops_container.data import DataError, check_binary_labels, read_channel, read_table
 from mlops_container.inference import csv_score
 from mlops_container.metrics import classification_metrics
-from mlops_container.model import METADATA_FILE, TrainedModel
+from mlops_container.model import METADATA_FILE, TrainedModel, UnsafeModelError
 from mlops_container.paths import ProcessingPaths
 
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate(model, args.test_dir)
         if (args.baseline_dir / BASELINE_FILE).exists():
             report["baseline_rows_scored"] = score_baseline(model, args.baseline_dir / BASELINE_FILE, args.scored_baseline_dir)
-    except DataError as exc:
+    except (DataError, UnsafeModelError) as exc:  # a refused model fails the run with the reason, nothing of it loaded
         print(f"evaluation failed: {exc}", file=sys.stderr)
         return 1
     args.output_dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,6 @@ import os
 import sys
 import traceback
 
-import joblib
 import numpy as np
 
 from mlops_container.contract import METRIC_DEFINITIONS  # noqa: F401 (re-exported: the metrics this prints)
@@ -28,6 +27,8 @@ from mlops_container.model import (
     ModelMetadata,
     TrainedModel,
     build_estimator,
+    dump_estimator,
+    load_estimator,
     parse_hyperparameters,
     positive_scores,
 )
@@ -61,11 +62,11 @@ def _resume_or_fit(paths: TrainingPaths, hp, X: np.ndarray, y: np.ndarray):
     marker = checkpoint / "checkpoint.json"
     if marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint:
         print(f"resumed from checkpoint {checkpoint}")
-        return joblib.load(checkpoint / "estimator.joblib")
+        return load_estimator(checkpoint / "estimator.skops")
     estimator = build_estimator(hp)
     estimator.fit(X, y)
     if checkpoint.is_dir():
-        joblib.dump(estimator, checkpoint / "estimator.joblib")
+        dump_estimator(estimator, checkpoint / "estimator.skops")
         marker.write_text(json.dumps({"fingerprint": fingerprint}))  # written last: a torn checkpoint is never reused
     return estimator
 

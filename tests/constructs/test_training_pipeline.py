@@ -145,6 +145,15 @@ def test_jobs_use_the_sync_integrations_the_key_and_the_private_subnets(template
     assert "EnableManagedSpotTraining" not in train
 
 
+def test_jobs_that_load_data_or_a_model_have_no_network(template):
+    """The evaluation job loads whatever model a run holds, a sandbox user's published one too: none of the processing
+    jobs may open a connection of its own (SageMaker moves their inputs and outputs)."""
+    states = definition_of(template)["States"]
+    jobs = {name: st["Parameters"] for name, st in states.items() if st.get("Resource", "").endswith("createProcessingJob.sync")}
+    assert {"Preprocess", "Evaluate"} <= set(jobs)
+    assert {name: params["NetworkConfig"].get("EnableNetworkIsolation") for name, params in jobs.items()} == dict.fromkeys(jobs, True)
+
+
 def test_spot_training_adds_checkpoints_and_a_wait_limit(stack):
     build(stack, spot_training=True)
     train = definition_of(Template.from_stack(stack))["States"]["Train"]

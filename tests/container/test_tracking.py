@@ -40,7 +40,7 @@ def test_a_training_job_logs_its_parameters_metrics_and_model_to_mlflow(tmp_path
     assert run.info.run_name == "churn-train-abcd1234"  # the package records it as mlflowRun
     assert run.data.params["model_type"] == "logistic_regression" and run.data.params["C"] == "0.5"
     assert {"train_auc", "validation_auc", "validation_f1"} <= set(run.data.metrics)
-    assert {a.path for a in client.list_artifacts(run_id, "model")} == {"model/model.joblib", "model/model_metadata.json"}
+    assert {a.path for a in client.list_artifacts(run_id, "model")} == {"model/model.skops", "model/model_metadata.json"}
 
 
 def test_without_a_tracking_uri_nothing_is_tracked(tmp_path, processed):
@@ -55,7 +55,7 @@ def test_a_store_that_refuses_fails_the_job_with_the_reason(tmp_path, processed)
     assert result.returncode == 1
     reason = (tmp_path / "output" / "failure").read_text()
     assert reason.startswith(f"MLflow at {(tmp_path / 'mlruns').as_uri()} refused the run: MlflowException")
-    assert (tmp_path / "model" / "model.joblib").exists()  # the model was written before: SageMaker still keeps it
+    assert (tmp_path / "model" / "model.skops").exists()  # the model was written before: SageMaker still keeps it
 
 
 def test_tracking_asked_for_without_mlflow_installed_is_a_clear_error(tmp_path, monkeypatch):

@@ -66,7 +66,7 @@ def test_train_entrypoint_writes_the_model(tmp_path, processed):
     make_training_root(tmp_path, processed, {"model_type": "logistic_regression"})
     result = _run_train(tmp_path)
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in (tmp_path / "model").iterdir()} == {"model.joblib", "model_metadata.json"}
+    assert {p.name for p in (tmp_path / "model").iterdir()} == {"model.skops", "model_metadata.json"}
     assert not (tmp_path / "output" / "failure").exists()
 
 

@@ -115,7 +115,7 @@ def _execute(argv, lines, **kwargs) -> int:
 def model_archive(tmp_path) -> Path:
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "model.joblib").write_bytes(b"estimator")
+    (folder / "model.skops").write_bytes(b"estimator")
     (folder / "model_metadata.json").write_text("{}")
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -166,14 +166,14 @@ def test_a_model_below_the_gate_fails_the_publish_with_the_gate_s_reason(world, 
 def test_a_model_folder_is_packed_with_its_files_at_the_archive_root(world, tmp_path):
     folder = tmp_path / "saved"
     (folder / "sub").mkdir(parents=True)
-    (folder / "model.joblib").write_bytes(b"x")
+    (folder / "model.skops").write_bytes(b"x")
     (folder / "sub" / "vocab.txt").write_text("a")
     code, _ = mlops("publish", str(folder))
     assert code == 0
     s3 = boto3.client("s3")
     (obj,) = s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="sandbox/alice/published/")["Contents"]
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=ARTIFACTS, Key=obj["Key"])["Body"].read())) as tar:
-        assert sorted(tar.getnames()) == ["model.joblib", "sub/vocab.txt"]
+        assert sorted(tar.getnames()) == ["model.skops", "sub/vocab.txt"]
 
 
 def test_run_starts_a_training_run_then_queues_the_next_behind_it(world):
@@ -209,6 +209,9 @@ def test_status_shows_packages_approval_origin_and_the_stages_serving_them(world
         (["publish", "empty-folder"], "holds no file"),
         (["publish", "bad.tar.gz"], "is not a readable .tar.gz"),
         (["publish", "escape.tar.gz"], "would extract outside the model folder"),
+        (["publish", "absolute.tar.gz"], "member '/etc/model.skops' would extract outside the model folder"),
+        (["publish", "symlink.tar.gz"], "member 'model.skops' is a link"),
+        (["publish", "hardlink.tar.gz"], "member 'model.skops' is a link"),
         (["publish", "model.tar.gz", "--commit", "HEAD"], "is not a git commit"),
         (["status", "--limit", "0"], "not between 1 and 100"),
         (["status", "--stages", "Prod"], "Prod is not a stage name"),
@@ -223,6 +226,17 @@ def test_bad_input_is_a_clear_error_before_anything_is_uploaded(world, model_arc
         info = tarfile.TarInfo("../outside")
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
+    for archive, name, kind in (
+        ("absolute.tar.gz", "/etc/model.skops", tarfile.REGTYPE),
+        ("symlink.tar.gz", "model.skops", tarfile.SYMTYPE),
+        ("hardlink.tar.gz", "model.skops", tarfile.LNKTYPE),
+    ):
+        with tarfile.open(tmp_path / archive, "w:gz") as tar:
+            tar.addfile(tarfile.TarInfo("model_metadata.json"), io.BytesIO(b""))
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = "/root/.aws/credentials" if kind != tarfile.REGTYPE else ""
+            tar.addfile(info, io.BytesIO(b""))
     (tmp_path / "model.tar.gz").write_bytes(model_archive.read_bytes())
     with pytest.raises(work.UsageError, match=message):
         mlops(*argv)
@@ -299,3 +313,32 @@ def test_every_parameter_the_command_reads_is_one_the_stage_publishes(dev):
     # churn is served by an endpoint in dev: its batch scoring's parameter is the one alternative not published
     assert read - published == {project.serving("dev")["batch"]}, read - published
     assert project.serving("dev")["endpoint"] in published
+
+
+@pytest.mark.parametrize("name", ["model.joblib", "nested/model.pkl", "estimator.pickle"])
+def test_a_pickle_is_refused_before_the_upload_with_how_to_export(world, tmp_path, name):
+    folder = tmp_path / "saved"
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(b"\x80\x04payload")
+    (folder / "model.skops").write_bytes(b"x")
+    with pytest.raises(work.UsageError, match=r"a pickle: the platform never loads pickles; save it with skops instead: skops.io.dump"):
+        mlops("publish", str(folder))
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=ARTIFACTS, Prefix="sandbox/alice/published/")  # nothing uploaded
+
+
+def test_an_archive_without_a_skops_model_is_refused(world, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("model_metadata.json")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"{}"))
+    with pytest.raises(work.UsageError, match="has no model.skops at its root"):
+        mlops("publish", str(archive))
+
+
+def test_the_cli_refuses_what_the_container_refuses():
+    """The CLI says it before the upload; the container (the evaluation job, the server) enforces it."""
+    from mlops_container import model
+
+    assert work.MODEL_FILE == model.MODEL_FILE
+    assert all(name.endswith(work.PICKLE_SUFFIXES) for name in model.PICKLE_FILES)
