@@ -12,6 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from enum import Enum
+from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PrivateAttr, field_validator, model_validator
@@ -211,6 +212,19 @@ class ApiConfig(_Strict):
     max_body_kb: int = Field(default=1024, ge=1, le=6144)
     waf: bool = False
     waf_requests_per_5_minutes: int = Field(default=2000, ge=10, le=2_000_000_000)  # per client IP, with waf
+    # The public IPv4 ranges (CIDR) calls may come from: the API's resource policy refuses every other source
+    # (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-resource-policies-examples.html).
+    source_ips: list[IPv4Network] = []
+
+    @model_validator(mode="after")
+    def _no_public_key_only_api(self) -> ApiConfig:
+        if self.auth == "api_key" and not self.waf and not self.source_ips:
+            raise ValueError(
+                "auth api_key alone makes a public API that anyone holding a key can call from anywhere (and exhaust the "
+                "endpoint's capacity): add source_ips (the callers' CIDR ranges, enforced by the API's resource policy) or "
+                "waf: true (a web ACL with a per-IP rate rule), or use auth: iam"
+            )
+        return self
 
     @field_validator("callers")
     @classmethod

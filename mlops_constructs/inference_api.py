@@ -37,6 +37,7 @@ class InferenceApiProps:
     burst_limit: int = _API_DEFAULTS.burst_limit
     quota_per_day: int = _API_DEFAULTS.quota_per_day
     max_body_kb: int = _API_DEFAULTS.max_body_kb
+    source_ips: list[str] = field(default_factory=list)  # CIDR ranges: with any, the resource policy refuses other sources
     log_key: kms.IKey | None = None  # encrypts the function's and the access logs (the project key)
 
 
@@ -61,6 +62,8 @@ class InferenceApi(Construct):
     - with ``waf``: a WAFv2 web ACL on the stage (AWS's common and known-bad-inputs rule groups and a
       per-IP rate rule of ``waf_requests_per_5_minutes``), metrics and sampled requests on; off by
       default (it is billed per ACL, rule and request).
+    - with ``source_ips``: a resource policy that refuses calls from any other source IP range (the config requires it,
+      or ``waf``, with ``auth: api_key``, which authenticates nobody).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: InferenceApiProps) -> None:
@@ -93,9 +96,28 @@ class InferenceApi(Construct):
             self, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.log_key
         )
         method_auth = apigw.AuthorizationType.IAM if p.auth == "iam" else apigw.AuthorizationType.NONE
+        # With source_ips, a resource policy admits calls from those ranges only: API Gateway's documented example
+        # (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-resource-policies-examples.html).
+        policy = None
+        if p.source_ips:
+            invoke = "execute-api:/*"  # this API's own methods (the policy document's shorthand)
+            policy = iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(principals=[iam.AnyPrincipal()], actions=["execute-api:Invoke"], resources=[invoke]),
+                    iam.PolicyStatement(
+                        sid="OnlyFromTheCallersRanges",
+                        effect=iam.Effect.DENY,
+                        principals=[iam.AnyPrincipal()],
+                        actions=["execute-api:Invoke"],
+                        resources=[invoke],
+                        conditions={"NotIpAddress": {"aws:SourceIp": list(p.source_ips)}},
+                    ),
+                ]
+            )
         self.api = apigw.RestApi(
             self,
             "Api",
+            policy=policy,
             description=f"Predictions from SageMaker endpoint {p.endpoint_name}",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,  # the Region-wide logging role is the stage's ApiGatewayLogging, set once

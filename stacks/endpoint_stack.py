@@ -290,6 +290,7 @@ class EndpointStack(Stack):
                 burst_limit=api.burst_limit,
                 quota_per_day=api.quota_per_day,
                 max_body_kb=api.max_body_kb,
+                source_ips=[str(n) for n in api.source_ips],
                 log_key=key,
             ),
         )

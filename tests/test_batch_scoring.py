@@ -59,7 +59,7 @@ def _problems(**fraud) -> list[str]:
 
 
 def test_batch_mode_refuses_what_only_an_endpoint_has():
-    (problem,) = _problems(deployment={"mode": "batch", "instance_count": 2, "api": {"auth": "api_key"}}, monitoring={"enabled": False})
+    (problem,) = _problems(deployment={"mode": "batch", "instance_count": 2, "api": {"auth": "iam"}}, monitoring={"enabled": False})
     assert "api, instance_count configure an endpoint" in problem
     assert any("batch configures batch scoring: set mode: batch" in p for p in _problems(deployment={"batch": {"instance_count": 2}}))
     (problem,) = _problems(deployment={"mode": "batch"})  # monitoring is on by default: it needs features to watch

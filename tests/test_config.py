@@ -429,3 +429,17 @@ def test_a_project_budget_is_positive_and_shared_is_not_a_project_name():
     assert "projects[0].monthly_budget_usd" in problems
     problems = problems_for(lambda c: c["projects"][0].update(name="shared"))
     assert "cost-allocation tag of the resources no project owns" in problems["projects[0].name"]
+
+
+def test_a_key_only_public_api_is_refused_with_the_reason():
+    def key_only(c):
+        c["projects"][0].setdefault("deployment", {})["api"] = {"auth": "api_key"}
+
+    message = next(iter(problems_for(key_only).values()))
+    assert "anyone holding a key can call from anywhere" in message and "source_ips" in message and "waf: true" in message
+    for guarded in ({"auth": "api_key", "source_ips": ["198.51.100.0/24"]}, {"auth": "api_key", "waf": True}, {"auth": "iam"}):
+        raw = json.loads(json.dumps(VALID))
+        raw["projects"][0].setdefault("deployment", {})["api"] = guarded
+        parse_config(yaml.safe_dump(raw), source="test.yaml")  # accepted
+    bad = lambda c: c["projects"][0].setdefault("deployment", {}).update(api={"auth": "api_key", "source_ips": ["10.0.0.300/8"]})  # noqa: E731
+    assert "source_ips" in next(iter(problems_for(bad)))

@@ -289,3 +289,29 @@ def test_the_api_function_deploys_as_a_canary_rolled_back_on_the_apis_error_alar
     a = alarm["Properties"]
     assert (a["Namespace"], a["Statistic"], a["Period"], a["Threshold"]) == ("AWS/ApiGateway", "Average", 60, 0.05)
     assert a["ComparisonOperator"] == "GreaterThanThreshold" and a["TreatMissingData"] == "notBreaching"
+
+
+def test_an_api_key_api_with_source_ips_refuses_every_other_source(stack):
+    """The key authenticates nobody: the resource policy admits the configured ranges only (API Gateway's documented
+    source-IP pattern); without ranges there is no policy (the config refuses api_key then, unless a web ACL guards it)."""
+    InferenceApi(
+        stack,
+        "Api",
+        props=InferenceApiProps(
+            endpoint_name="mlops-dev-fraud",
+            endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlops-dev-fraud",
+            auth="api_key",
+            source_ips=["198.51.100.0/24", "203.0.113.7/32"],
+        ),
+    )
+    (api,) = Template.from_stack(stack).find_resources("AWS::ApiGateway::RestApi").values()
+    allow, deny = api["Properties"]["Policy"]["Statement"]
+    assert (allow["Effect"], allow["Action"], allow["Principal"]) == ("Allow", "execute-api:Invoke", {"AWS": "*"})
+    assert (deny["Effect"], deny["Resource"], deny["Principal"]) == ("Deny", "execute-api:/*", {"AWS": "*"})
+    assert deny["Condition"] == {"NotIpAddress": {"aws:SourceIp": ["198.51.100.0/24", "203.0.113.7/32"]}}
+
+
+def test_an_api_without_source_ips_has_no_resource_policy(stack):
+    InferenceApi(stack, "Api", props=InferenceApiProps(endpoint_name="e", endpoint_arn="arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"))
+    (api,) = Template.from_stack(stack).find_resources("AWS::ApiGateway::RestApi").values()
+    assert "Policy" not in api["Properties"]
