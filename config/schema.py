@@ -176,6 +176,8 @@ class PipelineConfig(_Strict):
     processing_max_runtime_minutes: int = Field(default=60, ge=5, le=1440)
     training_max_runtime_minutes: int = Field(default=60, ge=5, le=1440)
     approval_status: Literal["PendingManualApproval", "Approved"] = "PendingManualApproval"
+    # Publish runs (sandbox users' models) running at once in this project: one more is refused until one ends.
+    max_publish_runs: int = Field(default=2, ge=1, le=20)
 
     @property
     def resolved_image_tag(self) -> str:

@@ -375,6 +375,8 @@ def api_calls_to_iam(principal: str, service: str, operation: str, params: dict,
         return [Call(principal, "ecr:DescribeImages", arn.format("ecr", f"repository/{params['repositoryName']}"), why=why)]
     if service == "stepfunctions" and operation in ("ListExecutions", "StartExecution"):
         return [Call(principal, f"states:{operation}", params["stateMachineArn"], why=why)]
+    if service == "stepfunctions" and operation == "DescribeExecution":  # authorized on the execution
+        return [Call(principal, "states:DescribeExecution", params["executionArn"], why=why)]
     raise KeyError(f"no IAM mapping for {service}:{operation}: add it to fidelity.iam.api_calls_to_iam")
 
 

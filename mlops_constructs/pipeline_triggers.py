@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Acknowledgment, Duration, Fn, Validations
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -53,6 +53,7 @@ class PipelineTriggersProps:
     data_prefix: str = _PIPELINE_DEFAULTS.data_prefix
     schedule: str = _PROJECT_DEFAULTS["retrain_schedule"].default
     schedule_enabled: bool = _PROJECT_DEFAULTS["retrain_schedule_enabled"].default
+    max_publish_runs: int = _PIPELINE_DEFAULTS.max_publish_runs
 
 
 class PipelineTriggers(Construct):
@@ -97,6 +98,7 @@ class PipelineTriggers(Construct):
                     "SANDBOX_PREFIX": layout.SANDBOX_PREFIX,
                     "IMAGE_REPOSITORY": p.repository.repository_name,
                     "IMAGE_TAG": p.image_tag,
+                    "MAX_PUBLISH_RUNS": str(p.max_publish_runs),
                 },
                 log_key=p.key,
                 function_name=p.function_name,
@@ -116,6 +118,13 @@ class PipelineTriggers(Construct):
         p.state_machine.grant_start_execution(role)
         p.repository.grant(role, "ecr:DescribeImages")  # the digest of the run's image
         p.state_machine.grant(role, "states:ListExecutions")
+        # DescribeExecution of its own executions: a run-ended event is checked against the execution's real status
+        arn = p.state_machine.state_machine_arn
+        executions = Fn.join("", [Fn.select(0, Fn.split(":stateMachine:", arn)), ":execution:", Fn.select(1, Fn.split(":stateMachine:", arn)), ":*"])
+        role.add_to_principal_policy(iam.PolicyStatement(sid="ItsExecutions", actions=["states:DescribeExecution"], resources=[executions]))
+        acknowledge_wildcards(
+            role, reason="The pipeline's executions are named per run: DescribeExecution on this state machine's only.", resources=[executions]
+        )
         p.alert_topic.grant_publish(role)
         p.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # the topic is encrypted with the project p.key
         acknowledge_wildcards(

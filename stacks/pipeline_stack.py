@@ -86,6 +86,7 @@ class TrainingPipelineStack(Stack):
                 data_prefix=pipeline_config.data_prefix,
                 schedule=project.retrain_schedule,
                 schedule_enabled=project.retrain_schedule_enabled,
+                max_publish_runs=pipeline_config.max_publish_runs,
                 drift_alarm_prefix=names.retraining_drift_alarm_prefix(project.name),
                 queue_parameter_name=names.queued_triggers(project.name),
                 repository=repository,

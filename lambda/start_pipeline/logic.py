@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class Settings:
     sandbox_prefix: str
     image_repository: str
     image_tag: str
+    max_publish_runs: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -82,9 +84,12 @@ class Settings:
             problems.append(f"IMAGE_REPOSITORY={values['IMAGE_REPOSITORY']!r}: expected the project's ECR repository name")
         if not _TAG.match(values["IMAGE_TAG"]):
             problems.append(f"IMAGE_TAG={values['IMAGE_TAG']!r}: expected the image tag the pipeline's jobs use")
+        limit = env.get("MAX_PUBLISH_RUNS", "2")
+        if not limit.isdigit() or not 1 <= int(limit) <= 20:
+            problems.append(f"MAX_PUBLISH_RUNS={limit!r}: expected a whole number from 1 to 20")
         if problems:
             raise ConfigurationError("; ".join(problems))
-        return cls(*(values[name] for name in names))
+        return cls(*(values[name] for name in names), max_publish_runs=int(limit))
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,33 @@ def _start(sfn, ecr, settings: Settings, trigger: Trigger, now: datetime, log: C
     return {"statusCode": 200, "started": True, "executionArn": response["executionArn"], **extra}
 
 
+END_CHECKS, END_CHECK_PAUSE_S = 3, 1.0  # a run-ended event whose execution still reads RUNNING is checked again
+
+
+def _running_publish_runs(sfn, settings: Settings) -> int:
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=settings.state_machine_arn, statusFilter="RUNNING")
+    return sum(1 for page in pages for e in page["executions"] if e["name"].startswith(f"{PUBLISH}-"))
+
+
+def _really_ended(sfn, settings: Settings, execution: Any) -> str | None:
+    """Why a ``run-ended`` event is not to be believed, or None: it must name an execution of this pipeline's state
+    machine that has in fact ended (the guard may be invoked by hand: an event naming a running execution would start
+    the follow-up beside it)."""
+    prefix = settings.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"
+    if not isinstance(execution, str) or not execution.startswith(prefix):
+        return f"execution {execution!r} is not an execution of {settings.state_machine_arn}"
+    for attempt in range(END_CHECKS):  # Step Functions' reads may lag its event a moment: a real end shows within seconds
+        try:
+            status = sfn.describe_execution(executionArn=execution)["status"]
+        except sfn.exceptions.ExecutionDoesNotExist:
+            return f"execution {execution} does not exist"
+        if status not in ("RUNNING", "PENDING_REDRIVE"):
+            return None
+        if attempt + 1 < END_CHECKS:
+            time.sleep(END_CHECK_PAUSE_S)
+    return f"execution {execution} is {status}, not ended"
+
+
 def _running(sfn, settings: Settings, ended: str | None = None) -> str | None:
     """A running execution other than ``ended`` (which may still be listed as running for a moment)."""
     for execution in sfn.list_executions(stateMachineArn=settings.state_machine_arn, statusFilter="RUNNING", maxResults=2)["executions"]:
@@ -196,6 +228,10 @@ def handle(
         return {"statusCode": 400, "started": False, "error": str(exc)}
 
     if trigger.kind == RUN_ENDED:
+        forged = _really_ended(sfn, settings, trigger.detail.get("execution"))
+        if forged is not None:
+            log("trigger_rejected", trigger=RUN_ENDED, reason=forged)
+            return {"statusCode": 400, "started": False, "error": forged}
         return _follow_up(trigger, sfn=sfn, ssm=ssm, ecr=ecr, settings=settings, log=log, now=now())
     if trigger.kind == PUBLISH:  # its own run, at once: it trains nothing and writes only under its own run id
         try:
@@ -203,6 +239,11 @@ def handle(
         except BadTrigger as exc:
             log("trigger_rejected", trigger=PUBLISH, reason=str(exc))
             return {"statusCode": 400, "started": False, "error": str(exc)}
+        publishing = _running_publish_runs(sfn, settings)
+        if publishing >= settings.max_publish_runs:  # a flood of publishes is refused, not queued: each is a paid run
+            reason = f"{publishing} publish runs are running (at most {settings.max_publish_runs} at once in this project): try again when one ends"
+            log("trigger_rejected", trigger=PUBLISH, reason=reason)
+            return {"statusCode": 429, "started": False, "error": reason}
         return _start(sfn, ecr, settings, Trigger(PUBLISH, detail), now(), log)
 
     current = _running(sfn, settings)

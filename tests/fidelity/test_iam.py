@@ -364,6 +364,7 @@ def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
     assert {c.action for c in calls} == {
         "states:ListExecutions",
         "states:StartExecution",
+        "states:DescribeExecution",  # a run-ended event is checked against the execution's real status
         "sns:Publish",
         "ssm:GetParameter",
         "ssm:PutParameter",

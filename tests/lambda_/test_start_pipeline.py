@@ -48,6 +48,7 @@ def world(aws, monkeypatch):
     for name in ("handler", "logic"):
         sys.modules.pop(name, None)
     handler = importlib.import_module("handler")
+    monkeypatch.setattr(sys.modules["logic"], "END_CHECK_PAUSE_S", 0)  # a run-ended event's re-checks, without waiting
 
     def messages() -> list[dict]:
         got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
@@ -142,17 +143,23 @@ def test_triggers_during_a_run_are_coalesced_into_exactly_one_follow_up_run(worl
     assert handler(_ended(follow_up["executionArn"]), Context())["started"] is True  # the manual one, once
     running = sfn.list_executions(stateMachineArn=world["machine"], statusFilter="RUNNING")["executions"]
     assert len(running) == 1
+    sfn.stop_execution(executionArn=running[0]["executionArn"])
     assert handler(_ended(running[0]["executionArn"]), Context()) == {"statusCode": 200, "started": False, "queuedTriggers": 0}
 
 
-def test_the_ended_run_still_listed_as_running_does_not_hold_the_follow_up_back(world):
+def test_the_ended_run_still_listed_as_running_does_not_hold_the_follow_up_back(world, monkeypatch):
     """ListExecutions may list the run that just ended for a moment: the follow-up must not wait for it."""
     handler, sfn = world["handler"].handler, world["sfn"]
     first = handler({"trigger": "schedule", "detail": {}}, Context())
     handler({"trigger": "drift", "detail": {}}, Context())
-    follow_up = handler(_ended(first["executionArn"]), Context())  # first is still RUNNING in moto here
+    sfn.stop_execution(executionArn=first["executionArn"])
+    listed = {"executionArn": first["executionArn"], "name": "x", "status": "RUNNING"}
+    real_list = world["handler"].SFN.list_executions
+    monkeypatch.setattr(world["handler"].SFN, "list_executions", lambda **kw: {"executions": [listed, *real_list(**kw)["executions"]]})
+    follow_up = handler(_ended(first["executionArn"]), Context())  # the ended run is still listed as running
     assert follow_up["started"] is True
     assert json.loads(sfn.describe_execution(executionArn=follow_up["executionArn"])["input"])["detail"]["after"] == first["executionArn"]
+    monkeypatch.undo()
     queued_behind = handler({"trigger": "manual", "detail": {}}, Context())
     assert queued_behind["queued"] is True  # and the follow-up counts as running for new triggers
 
@@ -287,3 +294,30 @@ def test_an_unreadable_queue_is_logged_and_still_makes_one_follow_up(world, caps
     follow_up = handler(_ended(first["executionArn"]), Context())
     assert follow_up["started"] is True and follow_up["coalesced"] == 1 and world["queued"]() == {}
     assert '"event": "queue_unreadable"' in capsys.readouterr().out
+
+
+def test_a_forged_run_ended_event_for_a_running_execution_starts_nothing(world, monkeypatch):
+    """Anyone allowed to invoke the guard could claim the running execution ended: the event is checked against the
+    execution's real status (again after a pause, since reads may lag the event) and refused."""
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())
+    handler({"trigger": "drift", "detail": {}}, Context())
+    forged = handler(_ended(first["executionArn"]), Context())
+    assert forged["statusCode"] == 400 and "is RUNNING, not ended" in forged["error"]
+    assert len(sfn.list_executions(stateMachineArn=world["machine"], statusFilter="RUNNING")["executions"]) == 1  # no run beside it
+    other_machine = first["executionArn"].replace(":pipeline:", ":elsewhere:")
+    assert "is not an execution of" in handler(_ended(other_machine), Context())["error"]
+    assert world["queued"]()["count"] == 1  # the queued trigger waits for the real end
+    sfn.stop_execution(executionArn=first["executionArn"])
+    assert handler(_ended(first["executionArn"]), Context())["started"] is True
+
+
+def test_a_publish_flood_is_refused_past_the_projects_bound(world):
+    handler = world["handler"].handler
+    detail = lambda n: {"user": "alice", "modelKey": f"sandbox/alice/published/{n}/model.tar.gz"}  # noqa: E731
+    started = [handler({"trigger": "publish", "detail": detail(n)}, Context()) for n in range(2)]
+    assert all(s["started"] for s in started)  # MAX_PUBLISH_RUNS defaults to 2
+    refused = handler({"trigger": "publish", "detail": detail(9)}, Context())
+    assert refused["statusCode"] == 429 and "at most 2 at once" in refused["error"]
+    world["sfn"].stop_execution(executionArn=started[0]["executionArn"])
+    assert handler({"trigger": "publish", "detail": detail(10)}, Context())["started"] is True  # one ended: room again
