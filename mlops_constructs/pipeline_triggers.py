@@ -45,6 +45,7 @@ class PipelineTriggersProps:
     alert_topic: sns.ITopic
     key: kms.IKey
     data_bucket: s3.IBucket
+    artifacts_bucket: s3.IBucket  # where sandbox users upload what they publish (sandbox/<user>/published/)
     drift_alarm_prefix: str
     queue_parameter_name: str
     repository: ecr.IRepository  # the image the pipeline's jobs run, by its immutable tag: each run records its digest
@@ -63,8 +64,11 @@ class PipelineTriggers(Construct):
     - ``function``: the guard in ``lambda/start_pipeline`` (Python 3.14, reserved concurrency 1,
       30 s timeout, logs kept one year, named ``function_name`` when given). It starts an execution, or,
       while one runs, queues the trigger (JSON log line and a message on ``alert_topic``): the triggers
-      queued during a run are coalesced into exactly one follow-up run, started when that run ends. A
-      sandbox user's ``publish`` (a model archive under their ``sandbox/<user>/`` prefix) starts its run at once.
+      queued during a run are coalesced into exactly one follow-up run, started when that run ends. It refuses
+      ``publish``: a caller's word is no proof of who it is.
+    - ``publisher``: the same code for S3's Object Created event of an archive a sandbox user uploads under
+      ``sandbox/<user>/published/`` (``publish_rule``; EventBridge alone may invoke it): a publish run at once, as that
+      user (only that user's role can write there), named after the archive's folder, at most ``max_publish_runs`` at once.
     - ``queue``: the SSM parameter ``queue_parameter_name`` holding the queued triggers (``{}``: none).
     - ``run_ended_rule``: an execution of ``state_machine`` ending (succeeded, failed, timed out,
       aborted) reaches the guard, which then starts the follow-up run if triggers are queued.
@@ -78,11 +82,69 @@ class PipelineTriggers(Construct):
       kept 14 days).
     """
 
+    def _publisher(self, p: PipelineTriggersProps, environment: dict[str, str]) -> None:
+        """The publisher: the same code, invoked by EventBridge only (no user may), with S3's Object Created event of an
+        archive under ``sandbox/<user>/published/``: the user is whoever could write there (that user's role alone)."""
+        published = f"{layout.SANDBOX_PREFIX}*/published/*/model.tar.gz"
+        handler = HandlerFunction(
+            self,
+            "PublishModels",
+            props=HandlerFunctionProps(
+                code="start_pipeline",
+                description=f"Starts a publish run of {p.project_name} for each model a sandbox user uploads",
+                reserved_concurrency=1,  # one at a time: the bound on running publish runs is counted, then kept
+                environment={**environment, "ACCEPTS": "published-models"},
+                log_key=p.key,
+            ),
+        )
+        self.publisher, role = handler.function, handler.role
+        p.state_machine.grant_start_execution(role)
+        p.state_machine.grant(role, "states:ListExecutions")
+        p.repository.grant(role, "ecr:DescribeImages")
+        role.add_to_principal_policy(  # the archive's metadata (its commit), and the note beside a refused one
+            iam.PolicyStatement(sid="PublishedArchives", actions=["s3:GetObject"], resources=[p.artifacts_bucket.arn_for_objects(published)])
+        )
+        refused = f"{layout.SANDBOX_PREFIX}*/published/*/refused.json"
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="RefusalNotes", actions=["s3:PutObject"], resources=[p.artifacts_bucket.arn_for_objects(refused)])
+        )
+        p.key.grant(role, "kms:GenerateDataKey*")  # the note, under the bucket's key
+        acknowledge_wildcards(
+            role,
+            reason="Reads the metadata of the archives sandbox users publish (sandbox/<user>/published/<id>/model.tar.gz) and writes a "
+            "refusal note beside one it refuses: per-user, per-publication keys; the key's GenerateDataKey family.",
+            resources=[p.artifacts_bucket.arn_for_objects(published), p.artifacts_bucket.arn_for_objects(refused)],
+            actions=["kms:GenerateDataKey*"],
+        )
+        self.publish_rule = events.Rule(
+            self,
+            "PublishRule",
+            description=f"A sandbox user of {p.project_name} published a model: start its publish run",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [p.artifacts_bucket.bucket_name]}, "object": {"key": [{"wildcard": published}]}},
+            ),
+            targets=[
+                targets.LambdaFunction(self.publisher, retry_attempts=4, max_event_age=Duration.hours(6), dead_letter_queue=self.dead_letter_queue)
+            ],
+        )
+
     def __init__(self, scope: Construct, construct_id: str, *, props: PipelineTriggersProps) -> None:
         super().__init__(scope, construct_id)
         p = props
         self.drift_alarm_prefix = p.drift_alarm_prefix
 
+        environment = {
+            "STATE_MACHINE_ARN": p.state_machine.state_machine_arn,
+            "ALERT_TOPIC_ARN": p.alert_topic.topic_arn,
+            "PROJECT_NAME": p.project_name,
+            "QUEUE_PARAMETER": p.queue_parameter_name,
+            "SANDBOX_PREFIX": layout.SANDBOX_PREFIX,
+            "IMAGE_REPOSITORY": p.repository.repository_name,
+            "IMAGE_TAG": p.image_tag,
+            "MAX_PUBLISH_RUNS": str(p.max_publish_runs),
+        }
         handler = HandlerFunction(
             self,
             "StartPipeline",
@@ -90,16 +152,7 @@ class PipelineTriggers(Construct):
                 code="start_pipeline",
                 description=f"Starts the training pipeline of {p.project_name} unless an execution is running",
                 reserved_concurrency=1,
-                environment={
-                    "STATE_MACHINE_ARN": p.state_machine.state_machine_arn,
-                    "ALERT_TOPIC_ARN": p.alert_topic.topic_arn,
-                    "PROJECT_NAME": p.project_name,
-                    "QUEUE_PARAMETER": p.queue_parameter_name,
-                    "SANDBOX_PREFIX": layout.SANDBOX_PREFIX,
-                    "IMAGE_REPOSITORY": p.repository.repository_name,
-                    "IMAGE_TAG": p.image_tag,
-                    "MAX_PUBLISH_RUNS": str(p.max_publish_runs),
-                },
+                environment={**environment, "ACCEPTS": "triggers"},
                 log_key=p.key,
                 function_name=p.function_name,
             ),
@@ -196,3 +249,4 @@ class PipelineTriggers(Construct):
             {"alarm": events.EventField.from_path("$.detail.alarmName")},
             event_pattern=drift_alarm_pattern(p.drift_alarm_prefix),
         )
+        self._publisher(p, environment)

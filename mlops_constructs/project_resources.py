@@ -176,7 +176,8 @@ class ProjectResources(Construct):
             )
 
         self.data_bucket = project_bucket("DataBucket", "data", event_bridge_enabled=True)
-        self.artifacts_bucket = project_bucket("ArtifactsBucket", "artifacts")
+        # its object events reach EventBridge: a sandbox user's upload under sandbox/<user>/published/ is a publish request
+        self.artifacts_bucket = project_bucket("ArtifactsBucket", "artifacts", event_bridge_enabled=True)
         self.capture_bucket = project_bucket(
             "CaptureBucket",
             "capture",

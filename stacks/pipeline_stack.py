@@ -83,6 +83,7 @@ class TrainingPipelineStack(Stack):
                 alert_topic=topic,
                 key=key,
                 data_bucket=data_bucket,
+                artifacts_bucket=published.artifacts_bucket,
                 data_prefix=pipeline_config.data_prefix,
                 schedule=project.retrain_schedule,
                 schedule_enabled=project.retrain_schedule_enabled,

@@ -2,7 +2,9 @@
 
 ``create_guard`` deploys the guard's code to moto's Lambda under its platform name (so a wrong function name or ARN
 fails as in AWS); ``adapt_lambda_invoke`` makes an Invoke of it run the function's own ``handle`` in-process against
-moto's Step Functions, SSM and SNS, with that function's settings, and answer with Lambda's Invoke response.
+moto's Step Functions, SSM and SNS, with that function's settings, and answer with Lambda's Invoke response. With
+``publisher`` settings, an upload under ``sandbox/<user>/published/`` is also delivered, as EventBridge delivers S3's
+Object Created event, to the publisher (the same code with ``ACCEPTS=published-models``) once it is stored.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def create_guard(name: str = "mlops-dev-churn-start") -> str:
     )["FunctionArn"]
 
 
-def adapt_lambda_invoke(monkeypatch, logic, settings: dict, recorder: Recorder | None = None) -> list[tuple[str, dict]]:
+def adapt_lambda_invoke(monkeypatch, logic, settings: dict, recorder: Recorder | None = None, publisher=None) -> list[tuple[str, dict]]:
     """Invokes of the guards named in ``settings`` (function name -> ``logic.Settings``) run ``logic.handle``; returns the
     list every (function name, event) invoked is appended to."""
     original = botocore.client.BaseClient._make_api_call
@@ -63,6 +65,11 @@ def adapt_lambda_invoke(monkeypatch, logic, settings: dict, recorder: Recorder |
         service = client.meta.service_model.service_name
         if recorder is not None and threading.current_thread() is main and not recorder.paused:
             recorder.calls.append((service if service != "states" else "stepfunctions", operation_name, api_params))
+        if publisher is not None and service == "s3" and operation_name in ("PutObject", "CompleteMultipartUpload"):
+            stored = original(client, operation_name, api_params)
+            if "/published/" in api_params["Key"] and api_params["Key"].endswith("/model.tar.gz"):
+                _deliver(api_params["Bucket"], api_params["Key"])
+            return stored
         if service != "lambda" or operation_name != "Invoke":
             return original(client, operation_name, api_params)
         function = original(client, "GetFunction", {"FunctionName": api_params["FunctionName"]})["Configuration"]["FunctionName"]
@@ -86,6 +93,27 @@ def adapt_lambda_invoke(monkeypatch, logic, settings: dict, recorder: Recorder |
                 recorder.paused = was_paused
         body = json.dumps(result).encode()
         return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": StreamingBody(io.BytesIO(body), len(body))}
+
+    def _deliver(bucket: str, key: str) -> None:
+        was_paused = recorder.paused if recorder is not None else True
+        if recorder is not None:
+            recorder.paused = True
+        try:
+            event = {"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {"name": bucket}, "object": {"key": key}}}
+            invoked.append(("publisher", event))
+            logic.handle(
+                event,
+                sfn=boto3.client("stepfunctions"),
+                sns=boto3.client("sns"),
+                ssm=boto3.client("ssm"),
+                ecr=boto3.client("ecr"),
+                s3=boto3.client("s3"),
+                settings=publisher,
+                log=lambda *a, **k: None,
+            )
+        finally:
+            if recorder is not None:
+                recorder.paused = was_paused
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
     return invoked

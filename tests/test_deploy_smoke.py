@@ -134,8 +134,8 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
 
     functions = boto3.client("lambda").list_functions()["Functions"]
     churn = [f for f in functions if f["Environment"]["Variables"].get("PROJECT_NAME") == "churn"]
-    assert len(churn) == 2 and {f["Runtime"] for f in churn} == {"python3.14"}  # its trigger guard and its MLflow link
-    (guard,) = [f for f in churn if "STATE_MACHINE_ARN" in f["Environment"]["Variables"]]
+    assert len(churn) == 3 and {f["Runtime"] for f in churn} == {"python3.14"}  # its trigger guard, its publisher and its MLflow link
+    (guard,) = [f for f in churn if f["Environment"]["Variables"].get("ACCEPTS") == "triggers"]
     assert guard["FunctionName"] == "mlops-dev-churn-start"  # named: the sandboxes invoke it by ARN
     machines = boto3.client("stepfunctions").list_state_machines()["stateMachines"]
     # one pipeline per project, named; the drift check of churn's endpoint (fraud's is serverless in dev: no capture)

@@ -95,7 +95,7 @@ def execute(
             raise work.UsageError(f"--commit {commit!r} is not a git commit (7 to 40 lowercase hex digits)")
         with tempfile.TemporaryDirectory() as tmp:
             archive = work.checked_archive(args.model, Path(tmp))
-            result = work.publish(clients, project, archive, commit=commit, now=now(), say=out)
+            result = work.publish(clients, project, archive, commit=commit, now=now(), say=out, sleep=sleep)
         out(f"publish run started: {result['executionArn']}")
         out("the pipeline evaluates the model on the project's data, applies the quality gate and registers it pending approval")
         if args.wait:

@@ -28,6 +28,7 @@ PERMISSIONS: dict[tuple[str, str], str] = {
     ("s3", "UploadPart"): "s3:PutObject",
     ("s3", "CompleteMultipartUpload"): "s3:PutObject",
     ("s3", "AbortMultipartUpload"): "s3:AbortMultipartUpload",
+    ("s3", "GetObject"): "s3:GetObject",  # a refused publish's note, beside the archive under the user's own prefix
     ("lambda", "Invoke"): "lambda:InvokeFunction",
     ("stepfunctions", "DescribeExecution"): "states:DescribeExecution",
     ("stepfunctions", "ListExecutions"): "states:ListExecutions",
@@ -214,20 +215,56 @@ def invoke_guard(lambda_client, function_arn: str, event: dict) -> dict:
     return payload
 
 
-def publish(clients, p: Project, archive: Path, *, commit: str | None, now: datetime, say: Callable[[str], None]) -> dict:
-    """Upload ``archive`` to ``<sandbox prefix>published/<time>-<id>/model.tar.gz`` (the project key) and ask the guard for a
-    publish run: the pipeline copies it into a run of its own, evaluates it on the project's data, applies the quality
-    gate, computes its monitoring baseline and registers it pending approval, with its data lineage and ``commit``."""
+REFUSED = "refused.json"  # the publisher's note beside an archive it did not start a run for (lambda/start_pipeline)
+
+
+def publish(
+    clients,
+    p: Project,
+    archive: Path,
+    *,
+    commit: str | None,
+    now: datetime,
+    say: Callable[[str], None],
+    sleep: Callable[[float], None] = lambda s: __import__("time").sleep(s),
+    start_timeout_s: float = 120,
+) -> dict:
+    """Upload ``archive`` to ``<sandbox prefix>published/<time>-<id>/model.tar.gz`` (the project key; ``commit`` in its
+    metadata). That upload is the request: the pipeline's publisher starts a run named ``publish-<time>-<id>`` for the user
+    whose prefix it is (nobody else can write there), which copies the archive into a run of its own, evaluates it on the
+    project's data, applies the quality gate, computes its monitoring baseline and registers it pending approval. Returns
+    once that run has started (its ARN), or says why the publisher refused it."""
     params = Parameters(clients["ssm"])
     bucket = params.get(p.sandbox("artifacts-bucket-name"), missing=_no_sandbox(p))
     prefix = params.get(p.sandbox("artifacts-prefix"), missing=_no_sandbox(p))
     key_arn = params.get(p.sandbox("key-arn"), missing=_no_sandbox(p))
-    guard = params.get(p.pipeline("start-function-arn"), missing=_no_pipeline(p))
-    key = f"{prefix}{PUBLISHED}{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}/model.tar.gz"
+    machine = params.get(p.pipeline("state-machine-arn"), missing=_no_pipeline(p))
+    folder = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    key = f"{prefix}{PUBLISHED}{folder}/model.tar.gz"
     say(f"uploading {archive} ({archive.stat().st_size:,} bytes) to s3://{bucket}/{key}")
-    clients["s3"].upload_file(str(archive), bucket, key, ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn})
-    detail = {"user": p.user, "modelKey": key, **({"commit": commit} if commit else {})}
-    return invoke_guard(clients["lambda"], guard, {"trigger": "publish", "detail": detail})
+    extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn, **({"Metadata": {"commit": commit}} if commit else {})}
+    clients["s3"].upload_file(str(archive), bucket, key, ExtraArgs=extra)
+    execution = machine.replace(":stateMachine:", ":execution:", 1) + f":publish-{folder}"
+    sfn, s3 = clients["stepfunctions"], clients["s3"]
+    waited = 0.0
+    while True:
+        try:
+            sfn.describe_execution(executionArn=execution)
+            return {"statusCode": 200, "started": True, "executionArn": execution}
+        except sfn.exceptions.ExecutionDoesNotExist:
+            pass
+        try:
+            note = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}{PUBLISHED}{folder}/{REFUSED}")["Body"].read())
+            raise UsageError(f"the pipeline refused the publish: {note.get('refused', note)}")
+        except s3.exceptions.NoSuchKey:
+            pass
+        if waited >= start_timeout_s:
+            raise RunFailed(
+                f"no run started for s3://{bucket}/{key} within {start_timeout_s:.0f} s: the project's alert topic and the pipeline "
+                "publisher's log say why (the archive stays; publish again to retry)"
+            )
+        sleep(2.0)
+        waited += 2.0
 
 
 def start_run(clients, p: Project) -> dict:

@@ -19,6 +19,7 @@ SFN = boto3.client("stepfunctions")
 SNS = boto3.client("sns")
 SSM = boto3.client("ssm")
 ECR = boto3.client("ecr")
+S3 = boto3.client("s3")
 
 
 def _logger(request_id: str):
@@ -29,4 +30,4 @@ def _logger(request_id: str):
 
 
 def handler(event, context):
-    return handle(event, sfn=SFN, sns=SNS, ssm=SSM, ecr=ECR, settings=SETTINGS, log=_logger(getattr(context, "aws_request_id", "-")))
+    return handle(event, sfn=SFN, sns=SNS, ssm=SSM, ecr=ECR, s3=S3, settings=SETTINGS, log=_logger(getattr(context, "aws_request_id", "-")))

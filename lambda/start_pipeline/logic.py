@@ -12,6 +12,14 @@ the queue (that run sees all the data). Every run starts with the digest of the 
 repository's immutable tag, ``IMAGE_REPOSITORY``:``IMAGE_TAG``) and the commit it was built from in its input:
 the package records both. The function runs with a reserved concurrency of 1: its
 invocations never overlap, so no two can both see "nothing running" or both take the queue.
+
+**Who publishes is who wrote the archive.** The same code runs as two functions (``ACCEPTS``): the guard (``triggers``),
+which users may invoke (``mlops run``) and which refuses ``publish``; and the publisher (``published-models``), which only
+EventBridge may invoke, with S3's ``Object Created`` event of an archive under ``<SANDBOX_PREFIX><user>/published/``.
+Only that user's role may write there (the sandbox's grants, checked by the IAM engine), so the user is read from the
+key, never from a field the caller writes; the commit from the object's metadata (``x-amz-meta-commit``). The run is
+named ``publish-<the archive's folder>``, which ``mlops publish`` waits for; a refused one leaves ``refused.json`` beside
+the archive saying why.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ TRIGGERS = ("schedule", "new-data", "drift", "new-image", "manual")
 PUBLISH = "publish"  # a model from a sandbox: its own run, started at once (see ``publish_detail``)
 RUN_ENDED = "run-ended"  # the state machine's execution ended (not a trigger: it may start the queued follow-up)
 EMPTY = "{}"  # the queue parameter's value when nothing waits (SSM refuses empty values)
+ACCEPTS = ("triggers", "published-models")
+PUBLISHED = "published/"  # below a user's sandbox prefix: what ``mlops publish`` uploads (<folder>/model.tar.gz)
+_FOLDER = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")  # mlops publish's <time>-<8 hex>: the publish run's name
+REFUSED = "refused.json"  # beside a refused archive: why no run started
 _PARAMETER = re.compile(r"^/[A-Za-z0-9_./-]{1,1010}$")
 _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
@@ -64,6 +76,7 @@ class Settings:
     image_repository: str
     image_tag: str
     max_publish_runs: int = 2
+    accepts: str = "triggers"  # or "published-models": the publisher, invoked by EventBridge only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -87,9 +100,12 @@ class Settings:
         limit = env.get("MAX_PUBLISH_RUNS", "2")
         if not limit.isdigit() or not 1 <= int(limit) <= 20:
             problems.append(f"MAX_PUBLISH_RUNS={limit!r}: expected a whole number from 1 to 20")
+        accepts = env.get("ACCEPTS", "triggers")
+        if accepts not in ACCEPTS:
+            problems.append(f"ACCEPTS={accepts!r}: expected one of {', '.join(ACCEPTS)}")
         if problems:
             raise ConfigurationError("; ".join(problems))
-        return cls(*(values[name] for name in names), max_publish_runs=int(limit))
+        return cls(*(values[name] for name in names), max_publish_runs=int(limit), accepts=accepts)
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,39 @@ def publish_detail(detail: dict[str, Any], sandbox_prefix: str) -> dict[str, Any
     if problems:
         raise BadTrigger("; ".join(problems))
     return {"user": user, "modelKey": key, "commit": commit or "unknown"}
+
+
+def published_archive(event: Any, settings: Settings, s3) -> dict[str, Any]:
+    """S3's ``Object Created`` event (through EventBridge) of an archive ``mlops publish`` uploaded, as a publish request:
+    the user from the key (only that user's role can write under its prefix), the commit from the object's metadata."""
+    if not isinstance(event, dict) or event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
+        raise BadTrigger("the publisher takes S3's Object Created events only (EventBridge invokes it; nobody else may)")
+    detail = event.get("detail") or {}
+    key = (detail.get("object") or {}).get("key") if isinstance(detail, dict) else None
+    bucket = (detail.get("bucket") or {}).get("name") if isinstance(detail, dict) else None
+    parts = key.split("/") if isinstance(key, str) else []
+    prefix = settings.sandbox_prefix.rstrip("/").split("/")
+    if (
+        len(parts) != len(prefix) + 4
+        or parts[: len(prefix)] != prefix
+        or parts[len(prefix) + 1] != PUBLISHED.rstrip("/")
+        or parts[-1] != "model.tar.gz"
+        or not _FOLDER.match(parts[-2])
+    ):
+        raise BadTrigger(f"key {key!r} is not an archive mlops publish uploads ({settings.sandbox_prefix}<user>/{PUBLISHED}<time>-<id>/model.tar.gz)")
+    user = parts[len(prefix)]
+    metadata = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+    commit = metadata.get("commit")
+    detail = publish_detail({"user": user, "modelKey": key, **({"commit": commit} if commit else {})}, settings.sandbox_prefix)
+    return {**detail, "bucket": bucket, "folder": parts[-2]}
+
+
+def _refuse_publish(s3, request: dict, reason: str, log: Callable[..., None]) -> dict:
+    """The archive stays; ``refused.json`` beside it tells ``mlops publish`` (and the user) why no run started."""
+    note = request["modelKey"].rsplit("/", 1)[0] + "/" + REFUSED
+    s3.put_object(Bucket=request["bucket"], Key=note, Body=json.dumps({"refused": reason}).encode(), ContentType="application/json")
+    log("trigger_rejected", trigger=PUBLISH, reason=reason, user=request["user"], note=note)
+    return {"statusCode": 429 if "at once" in reason else 400, "started": False, "error": reason}
 
 
 def execution_name(trigger: Trigger, now: datetime) -> str:
@@ -173,8 +222,8 @@ def image_identity(ecr, settings: Settings, log: Callable[..., None]) -> dict[st
     return {"imageDigest": images[0]["imageDigest"], "imageCommit": commits[0] if len(commits) == 1 else UNKNOWN_DIGEST}
 
 
-def _start(sfn, ecr, settings: Settings, trigger: Trigger, now: datetime, log: Callable[..., None], **extra: Any) -> dict:
-    name = execution_name(trigger, now)
+def _start(sfn, ecr, settings: Settings, trigger: Trigger, now: datetime, log: Callable[..., None], name: str | None = None, **extra: Any) -> dict:
+    name = name or execution_name(trigger, now)
     image = image_identity(ecr, settings, log)
     response = sfn.start_execution(
         stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps({"trigger": trigger.kind, "detail": trigger.detail, **image})
@@ -219,8 +268,19 @@ def _running(sfn, settings: Settings, ended: str | None = None) -> str | None:
 
 
 def handle(
-    event: Any, *, sfn, sns, ssm, ecr, settings: Settings, log: Callable[..., None], now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    event: Any,
+    *,
+    sfn,
+    sns,
+    ssm,
+    ecr,
+    settings: Settings,
+    log: Callable[..., None],
+    s3=None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict:
+    if settings.accepts == "published-models":
+        return _publish(event, sfn=sfn, ecr=ecr, s3=s3, settings=settings, log=log, now=now())
     try:
         trigger = parse_trigger(event)
     except BadTrigger as exc:
@@ -233,18 +293,13 @@ def handle(
             log("trigger_rejected", trigger=RUN_ENDED, reason=forged)
             return {"statusCode": 400, "started": False, "error": forged}
         return _follow_up(trigger, sfn=sfn, ssm=ssm, ecr=ecr, settings=settings, log=log, now=now())
-    if trigger.kind == PUBLISH:  # its own run, at once: it trains nothing and writes only under its own run id
-        try:
-            detail = publish_detail(trigger.detail, settings.sandbox_prefix)
-        except BadTrigger as exc:
-            log("trigger_rejected", trigger=PUBLISH, reason=str(exc))
-            return {"statusCode": 400, "started": False, "error": str(exc)}
-        publishing = _running_publish_runs(sfn, settings)
-        if publishing >= settings.max_publish_runs:  # a flood of publishes is refused, not queued: each is a paid run
-            reason = f"{publishing} publish runs are running (at most {settings.max_publish_runs} at once in this project): try again when one ends"
-            log("trigger_rejected", trigger=PUBLISH, reason=reason)
-            return {"statusCode": 429, "started": False, "error": reason}
-        return _start(sfn, ecr, settings, Trigger(PUBLISH, detail), now(), log)
+    if trigger.kind == PUBLISH:  # what the caller says is no proof of who it is: publishing is an upload (the publisher)
+        reason = (
+            f"publish is not a trigger: mlops publish uploads the archive under your sandbox prefix ({settings.sandbox_prefix}<user>/"
+            f"{PUBLISHED}), and the pipeline starts its run from that object's creation, as the user who wrote it"
+        )
+        log("trigger_rejected", trigger=PUBLISH, reason=reason)
+        return {"statusCode": 403, "started": False, "error": reason}
 
     current = _running(sfn, settings)
     if current is None:
@@ -272,6 +327,26 @@ def handle(
         ),
     )
     return {"statusCode": 200, "started": False, "queued": True, "runningExecution": current, "queuedTriggers": pending["count"]}
+
+
+def _publish(event: Any, *, sfn, ecr, s3, settings: Settings, log: Callable[..., None], now: datetime) -> dict:
+    """The publisher: a sandbox user's archive was written; its own run, at once (it trains nothing and writes only under
+    its own run id), named after the archive's folder; at most ``max_publish_runs`` at once in the project."""
+    try:
+        request = published_archive(event, settings, s3)
+    except BadTrigger as exc:
+        log("trigger_rejected", trigger=PUBLISH, reason=str(exc))
+        return {"statusCode": 400, "started": False, "error": str(exc)}
+    publishing = _running_publish_runs(sfn, settings)
+    if publishing >= settings.max_publish_runs:  # a flood of publishes is refused, not queued: each is a paid run
+        reason = f"{publishing} publish runs are running (at most {settings.max_publish_runs} at once in this project): publish again when one ends"
+        return _refuse_publish(s3, request, reason, log)
+    detail = {k: request[k] for k in ("user", "modelKey", "commit")}
+    try:
+        return _start(sfn, ecr, settings, Trigger(PUBLISH, detail), now, log, name=f"{PUBLISH}-{request['folder']}")
+    except sfn.exceptions.ExecutionAlreadyExists:  # EventBridge delivers at least once: the archive's run exists already
+        log("publish_duplicate", folder=request["folder"])
+        return {"statusCode": 200, "started": False, "duplicate": True}
 
 
 def _follow_up(ended: Trigger, *, sfn, ssm, ecr, settings: Settings, log: Callable[..., None], now: datetime) -> dict:

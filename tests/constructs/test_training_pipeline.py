@@ -208,6 +208,7 @@ def build_triggers(stack, **overrides) -> PipelineTriggers:
         alert_topic=sns.Topic.from_topic_arn(stack, "TriggerTopic", TOPIC),
         key=kms.Key.from_key_arn(stack, "TriggerKey", KEY),
         data_bucket=s3.Bucket.from_bucket_name(stack, "TriggerData", "data-bucket"),
+        artifacts_bucket=s3.Bucket.from_bucket_name(stack, "TriggerArtifacts", "artifacts-bucket"),
         data_prefix="incoming/",
         schedule="cron(0 3 1 * ? *)",
         drift_alarm_prefix="mlops-dev-churn-drift-",
@@ -248,7 +249,8 @@ def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
         target = rule["Properties"]["Targets"][0]
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4 and "DeadLetterConfig" in target
     triggers, paths = set(), {}
-    for rule in t.find_resources("AWS::Events::Rule").values():
+    guard_rules = [r for r in t.find_resources("AWS::Events::Rule").values() if "published a model" not in r["Properties"]["Description"]]
+    for rule in guard_rules:  # the publisher takes S3's own event, untransformed
         target = rule["Properties"]["Targets"][0]
         rendered = target.get("Input") or target["InputTransformer"]["InputTemplate"]
         triggers |= {kind for kind in ("schedule", "new-data", "drift", "run-ended") if f'"trigger":"{kind}"' in rendered}
@@ -271,7 +273,9 @@ def test_the_end_of_every_run_reaches_the_guard_and_the_queue_is_its_own(stack):
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert pattern["detail"]["status"] == ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"] and len(pattern["detail"]["stateMachineArn"]) == 1
     t.has_resource_properties("AWS::SSM::Parameter", {"Name": "/mlops/dev/projects/churn/pipeline/queued-triggers", "Value": "{}", "Type": "String"})
-    (function,) = t.find_resources("AWS::Lambda::Function").values()
+    (function,) = [
+        f for f in t.find_resources("AWS::Lambda::Function").values() if f["Properties"]["Environment"]["Variables"]["ACCEPTS"] == "triggers"
+    ]
     assert function["Properties"]["Environment"]["Variables"]["QUEUE_PARAMETER"] == "/mlops/dev/projects/churn/pipeline/queued-triggers"
     statements = [s for p in t.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
     ssm_actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]) if a.startswith("ssm:")}
@@ -715,3 +719,37 @@ def test_with_mlflow_a_published_model_is_registered_and_said_to_have_no_run_to_
     assert _entered(result)[-4:] == ["HasMlflowRun", "NoMlflowRun", "NotifyRegistered", "ModelRegistered"]
     (message,) = moto_world.messages()
     assert message["mlflowLink"] == {"skipped": "a published model: no run of the platform's"}
+
+
+def test_a_published_archive_reaches_the_publisher_which_only_eventbridge_may_invoke(stack):
+    """Publishing is an upload: S3's Object Created event of sandbox/<user>/published/<id>/model.tar.gz in the artifacts
+    bucket reaches the publisher, whose only invoker is that rule (the users invoke the guard, which refuses publish)."""
+    triggers = build_triggers(stack)
+    t = Template.from_stack(stack)
+    (rule,) = [r for r in t.find_resources("AWS::Events::Rule").values() if "published a model" in r["Properties"]["Description"]]
+    assert rule["Properties"]["EventPattern"]["detail"] == {
+        "bucket": {"name": ["artifacts-bucket"]},
+        "object": {"key": [{"wildcard": "sandbox/*/published/*/model.tar.gz"}]},
+    }
+    publisher = stack.resolve(triggers.publisher.function_arn)
+    assert rule["Properties"]["Targets"][0]["Arn"] == publisher
+    invokers = [r["Properties"] for r in t.find_resources("AWS::Lambda::Permission").values() if r["Properties"]["FunctionName"] == publisher]
+    assert [(i["Principal"], i["SourceArn"]) for i in invokers] == [
+        (
+            "events.amazonaws.com",
+            {
+                "Fn::GetAtt": [
+                    next(
+                        iter(lid for lid, r in t.find_resources("AWS::Events::Rule").items() if "published a model" in r["Properties"]["Description"])
+                    ),
+                    "Arn",
+                ]
+            },
+        )
+    ]
+    (function,) = [
+        r["Properties"]
+        for r in t.find_resources("AWS::Lambda::Function").values()
+        if r["Properties"]["Environment"]["Variables"]["ACCEPTS"] == "published-models"
+    ]
+    assert function["ReservedConcurrentExecutions"] == 1 and "FunctionName" not in function  # unnamed: no sandbox grant names it

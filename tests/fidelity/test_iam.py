@@ -585,6 +585,7 @@ def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list
     calls += [
         Call(role, "s3:PutObject", published, why=f"{why} publish (upload)"),
         Call(role, "s3:AbortMultipartUpload", published, why=f"{why} publish (a failed upload in parts)"),
+        Call(role, "s3:GetObject", published.replace("model.tar.gz", "refused.json"), why=f"{why} publish (the publisher's refusal note)"),
         Call(role, "lambda:InvokeFunction", arn.format("lambda", f"function:{names.pipeline_guard(project)}"), why=f"{why} publish, run"),
         Call(role, "states:DescribeExecution", arn.format("states", f"execution:{machine}:publish-20261125T030000Z-0a1b2c3d"), why=f"{why} --wait"),
         Call(role, "states:ListExecutions", arn.format("states", f"stateMachine:{machine}"), why=f"{why} status"),
@@ -613,12 +614,34 @@ def _configured_codecommit(deployment, project: str) -> str | None:
     return None if found is None else f"arn:aws:codecommit:{found[0]}:{deployment.account}:{found[1]}"
 
 
+def _publishers(deployment, stack: str) -> list[str]:
+    """The ARN of ``stack``'s publisher (``PipelineTriggers.publisher``), if the stack is in the deployment."""
+    if stack not in deployment.templates:
+        return []
+    return [
+        deployment.resolve(stack, {"Fn::GetAtt": [lid, "Arn"]})
+        for lid, r in _resources_with_ids(deployment, stack, "AWS::Lambda::Function")
+        if r["Properties"].get("Environment", {}).get("Variables", {}).get("ACCEPTS") == "published-models"
+    ]
+
+
 def mlops_must_never(deployment, role: str, user: str, project: str, other: str, other_user: str, ns: str) -> list[Call]:
     """The ``mlops`` work of ``user`` in ``project`` reaches no other project or user, and never the pipeline but through its guard."""
     _, names, arn = _mlops_names(deployment, user, project, ns)
     why = f"{user} (sandbox in {project}) must not"
+    artifacts = deployment.ssm_value(f"{ns}/projects/{project}/artifacts-bucket-name")
     return [
         Call(role, "lambda:InvokeFunction", arn.format("lambda", f"function:{names.pipeline_guard(other)}"), why=f"{why} start {other}'s pipeline"),
+        *(
+            Call(role, "lambda:InvokeFunction", publisher, why=f"{why} invoke the publisher (only EventBridge may: the upload is the request)")
+            for publisher in _publishers(deployment, f"{names.base}-pipeline-{project}")
+        ),
+        Call(
+            role,
+            "s3:PutObject",
+            f"arn:aws:s3:::{artifacts}/sandbox/{other_user}/published/20261125T030000Z-0a1b2c3d/model.tar.gz",
+            why=f"{why} publish as {other_user} (the publisher takes the user from the key)",
+        ),
         Call(
             role,
             "states:StartExecution",
@@ -952,8 +975,8 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     results = evaluate(policies, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
-    # 12 storage and 9 mlops and git negatives per sandbox, 2 on another project's MLflow
-    assert len(results) == 6 * 5 + 2 * (12 + 9 + 2) + 6 * 5 and allowed == []
+    # 12 storage and 11 mlops and git negatives per sandbox (the publisher and publishing as another user among them), 2 on another project's MLflow
+    assert len(results) == 6 * 5 + 2 * (12 + 11 + 2) + 6 * 5 and allowed == []
 
 
 def _endpoint_policy(deployment, service: str) -> str:

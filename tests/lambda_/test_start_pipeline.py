@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -241,49 +242,97 @@ def test_bad_environment_fails_the_cold_start_with_the_reason(aws, monkeypatch):
     assert "SANDBOX_PREFIX=''" in text
 
 
-def test_a_publish_starts_its_own_run_at_once_even_during_a_training_run(world):
+ARTIFACTS = "artifacts-bucket"
+
+
+@pytest.fixture
+def publisher(world, monkeypatch):
+    """The same code as the publisher (ACCEPTS=published-models), and an upload that delivers S3's Object Created event to
+    it as EventBridge does."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=ARTIFACTS)
+    logic = sys.modules["logic"]
+    settings = logic.Settings.from_env({**dict(os.environ), "ACCEPTS": "published-models"})
+    sfn = world["sfn"]
+
+    def deliver(key: str) -> dict:
+        event = {"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {"name": ARTIFACTS}, "object": {"key": key}}}
+        return logic.handle(event, sfn=sfn, sns=None, ssm=None, ecr=boto3.client("ecr"), s3=s3, settings=settings, log=lambda *a, **k: None)
+
+    def upload(key: str, commit: str | None = None) -> dict:
+        s3.put_object(Bucket=ARTIFACTS, Key=key, Body=b"archive", **({"Metadata": {"commit": commit}} if commit else {}))
+        return deliver(key)
+
+    return {"upload": upload, "deliver": deliver, "s3": s3, "logic": logic}
+
+
+KEY = "sandbox/alice/published/20261125T030000Z-0a1b2c3d/model.tar.gz"
+
+
+def test_a_publish_starts_its_own_run_at_once_even_during_a_training_run(world, publisher):
     handler, sfn = world["handler"].handler, world["sfn"]
     training = handler({"trigger": "schedule", "detail": {}}, Context())
-    published = handler(
-        {"trigger": "publish", "detail": {"user": "alice", "modelKey": "sandbox/alice/published/20261125T030000Z/model.tar.gz", "commit": "0a1b2c3"}},
-        Context(),
-    )
+    published = publisher["upload"](KEY, commit="0a1b2c3")
     assert training["started"] and published["started"] and published["executionArn"] != training["executionArn"]
     execution = sfn.describe_execution(executionArn=published["executionArn"])
-    assert execution["name"].startswith("publish-")
+    assert execution["name"] == "publish-20261125T030000Z-0a1b2c3d"  # what mlops publish waits for
     assert json.loads(execution["input"]) == {
         "trigger": "publish",
-        "detail": {"user": "alice", "modelKey": "sandbox/alice/published/20261125T030000Z/model.tar.gz", "commit": "0a1b2c3"},
+        "detail": {"user": "alice", "modelKey": KEY, "commit": "0a1b2c3"},  # the user from the key, the commit from its metadata
         "imageDigest": world["digest"],
         "imageCommit": "unknown",  # the image that evaluates it
     }
     assert world["queued"]() == {}  # a publish is not queued behind the training run, nor queues anything
     later = handler({"trigger": "new-data", "detail": {}}, Context())  # ... but counts as running for the triggers
     assert later["queued"] is True
+    # EventBridge delivers at least once: one run per archive (Step Functions answers a same-name, same-input start of a
+    # running execution with that execution; once it has ended, the name is taken)
+    assert publisher["deliver"](KEY)["executionArn"] == published["executionArn"]
+    sfn.stop_execution(executionArn=published["executionArn"])
+    assert publisher["deliver"](KEY) == {"statusCode": 200, "started": False, "duplicate": True}
+    assert len([e for e in sfn.list_executions(stateMachineArn=world["machine"])["executions"] if e["name"].startswith("publish-")]) == 1
 
 
-def test_a_publish_without_a_commit_records_unknown(world):
-    result = world["handler"].handler({"trigger": "publish", "detail": {"user": "bob", "modelKey": "sandbox/bob/m.tar.gz"}}, Context())
+def test_a_publish_without_a_commit_records_unknown(world, publisher):
+    result = publisher["upload"]("sandbox/bob/published/20261125T030000Z-00000000/model.tar.gz")
     assert json.loads(world["sfn"].describe_execution(executionArn=result["executionArn"])["input"])["detail"]["commit"] == "unknown"
 
 
+def test_the_guard_refuses_a_publish_whatever_user_it_names(world):
+    """The forgery M1 found: a caller naming another user's archive. The guard takes no publish at all."""
+    forged = {"trigger": "publish", "detail": {"user": "alice", "modelKey": KEY}}
+    result = world["handler"].handler(forged, Context())
+    assert result["statusCode"] == 403 and "mlops publish uploads the archive" in result["error"]
+    assert world["sfn"].list_executions(stateMachineArn=world["machine"])["executions"] == []
+
+
 @pytest.mark.parametrize(
-    ("detail", "message"),
+    ("key", "message"),
     [
-        ({"modelKey": "sandbox/alice/m.tar.gz"}, "user None is not a user name"),
-        ({"user": "Alice", "modelKey": "sandbox/Alice/m.tar.gz"}, "user 'Alice' is not a user name"),
-        ({"user": "alice", "modelKey": "sandbox/bob/m.tar.gz"}, "is not a .tar.gz under sandbox/alice/"),
-        ({"user": "alice", "modelKey": "pipeline/abcd1234/model/m.tar.gz"}, "is not a .tar.gz under sandbox/alice/"),
-        ({"user": "alice", "modelKey": "sandbox/alice/model.pkl"}, "is not a .tar.gz"),
-        ({"user": "alice", "modelKey": "sandbox/alice/../bob/m.tar.gz"}, "relative or unsafe path part"),
-        ({"user": "alice", "modelKey": "sandbox/alice//m.tar.gz"}, "relative or unsafe path part"),
-        ({"user": "alice", "modelKey": "sandbox/alice/m.tar.gz", "commit": "main"}, "commit 'main' is not a git commit"),
+        ("sandbox/Alice/published/20261125T030000Z-0a1b2c3d/model.tar.gz", "user 'Alice' is not a user name"),
+        ("sandbox/alice/published/not-a-folder/model.tar.gz", "is not an archive mlops publish uploads"),
+        ("sandbox/alice/20261125T030000Z-0a1b2c3d/model.tar.gz", "is not an archive mlops publish uploads"),
+        ("sandbox/alice/published/20261125T030000Z-0a1b2c3d/model.pkl", "is not an archive mlops publish uploads"),
+        ("pipeline/abcd1234/published/20261125T030000Z-0a1b2c3d/model.tar.gz", "is not an archive mlops publish uploads"),
     ],
 )
-def test_a_bad_publish_is_refused_with_a_400_and_starts_nothing(world, detail, message):
-    result = world["handler"].handler({"trigger": "publish", "detail": detail}, Context())
+def test_a_bad_published_key_is_refused_with_a_400_and_starts_nothing(world, publisher, key, message):
+    result = publisher["upload"](key)
     assert result["statusCode"] == 400 and message in result["error"] and result["started"] is False
     assert world["sfn"].list_executions(stateMachineArn=world["machine"])["executions"] == []
+
+
+def test_the_publisher_takes_s3_events_only(world, publisher):
+    logic = publisher["logic"]
+    settings = logic.Settings.from_env({**dict(os.environ), "ACCEPTS": "published-models"})
+    forged = {"trigger": "publish", "detail": {"user": "alice", "modelKey": KEY}}
+    result = logic.handle(forged, sfn=world["sfn"], sns=None, ssm=None, ecr=None, s3=publisher["s3"], settings=settings, log=lambda *a, **k: None)
+    assert result["statusCode"] == 400 and "S3's Object Created events only" in result["error"]
+
+
+def test_a_bad_commit_in_the_metadata_is_refused(world, publisher):
+    result = publisher["upload"](KEY, commit="main")
+    assert result["statusCode"] == 400 and "commit 'main' is not a git commit" in result["error"]
 
 
 def test_an_unreadable_queue_is_logged_and_still_makes_one_follow_up(world, capsys):
@@ -312,12 +361,13 @@ def test_a_forged_run_ended_event_for_a_running_execution_starts_nothing(world, 
     assert handler(_ended(first["executionArn"]), Context())["started"] is True
 
 
-def test_a_publish_flood_is_refused_past_the_projects_bound(world):
-    handler = world["handler"].handler
-    detail = lambda n: {"user": "alice", "modelKey": f"sandbox/alice/published/{n}/model.tar.gz"}  # noqa: E731
-    started = [handler({"trigger": "publish", "detail": detail(n)}, Context()) for n in range(2)]
+def test_a_publish_flood_is_refused_past_the_projects_bound_with_a_note_beside_the_archive(world, publisher):
+    key = lambda n: f"sandbox/alice/published/20261125T0300{n:02d}Z-0a1b2c3d/model.tar.gz"  # noqa: E731
+    started = [publisher["upload"](key(n)) for n in range(2)]
     assert all(s["started"] for s in started)  # MAX_PUBLISH_RUNS defaults to 2
-    refused = handler({"trigger": "publish", "detail": detail(9)}, Context())
+    refused = publisher["upload"](key(9))
     assert refused["statusCode"] == 429 and "at most 2 at once" in refused["error"]
+    note = publisher["s3"].get_object(Bucket=ARTIFACTS, Key=key(9).replace("model.tar.gz", "refused.json"))["Body"].read()
+    assert "at most 2 at once" in json.loads(note)["refused"]  # what mlops publish shows the user
     world["sfn"].stop_execution(executionArn=started[0]["executionArn"])
-    assert handler({"trigger": "publish", "detail": detail(10)}, Context())["started"] is True  # one ended: room again
+    assert publisher["upload"](key(10))["started"] is True  # one ended: room again

@@ -8,6 +8,7 @@ as synthesized, run by moto's interpreter through ``tests.sfn_harness`` (see the
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tarfile
@@ -74,7 +75,8 @@ def world(stack, monkeypatch):
             "mlops-dev-churn",
             "src-0123456789abcdef",
         )
-        guard_harness.adapt_lambda_invoke(monkeypatch, guard_logic, {"mlops-dev-churn-start": settings}, recorder)
+        publisher = dataclasses.replace(settings, accepts="published-models")
+        guard_harness.adapt_lambda_invoke(monkeypatch, guard_logic, {"mlops-dev-churn-start": settings}, recorder, publisher=publisher)
         yield {"world": moto_world, "machine": machine, "guard": guard, "recorder": recorder, "ssm": ssm}
 
 
@@ -153,7 +155,8 @@ def test_publish_uploads_the_archive_and_the_pipeline_registers_it_pending_appro
     assert made <= set(work.PERMISSIONS), made - set(work.PERMISSIONS)
     read = {params["Name"] for service, operation, params in world["recorder"].calls if operation == "GetParameter"}
     assert read <= set(work.Project(NS, "churn", "alice").parameters_read(["dev"]))
-    assert ("lambda", "Invoke") in made and ("stepfunctions", "DescribeExecution") in made
+    # the upload is the request (the publisher starts the run for the user who wrote it): the command invokes nothing
+    assert ("lambda", "Invoke") not in made and ("stepfunctions", "DescribeExecution") in made
 
 
 def test_a_model_below_the_gate_fails_the_publish_with_the_gate_s_reason(world, model_archive):
@@ -342,3 +345,13 @@ def test_the_cli_refuses_what_the_container_refuses():
 
     assert work.MODEL_FILE == model.MODEL_FILE
     assert all(name.endswith(work.PICKLE_SUFFIXES) for name in model.PICKLE_FILES)
+
+
+def test_a_refused_publish_says_why(world, model_archive, monkeypatch):
+    """Past the project's bound of publish runs, the publisher leaves a note beside the archive: the command shows it."""
+    import sys
+
+    # two publish runs running (MAX_PUBLISH_RUNS defaults to 2): the bound itself is tested with the publisher's own tests
+    monkeypatch.setattr(sys.modules["logic"], "_running_publish_runs", lambda sfn, settings: 2)
+    with pytest.raises(work.UsageError, match="the pipeline refused the publish: 2 publish runs are running"):
+        mlops("publish", str(model_archive))
