@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Aws, CfnParameter, Duration, Tags
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_servicecatalog as servicecatalog
 from constructs import Construct
@@ -28,6 +27,7 @@ from mlops_constructs.project_resources import ProjectResources, ProjectResource
 from mlops_constructs.published_parameters import PublishedParameters, PublishedStudio, resolved_at_deploy, sandbox_sources
 from mlops_constructs.sandbox import ProjectWork, Sandbox
 from mlops_constructs.service_principals import from_this_account
+from mlops_constructs.studio_network import WorkloadNetwork
 from mlops_constructs.studio_user import StudioUser, StudioUserProps
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -190,11 +190,15 @@ class UserProduct(servicecatalog.ProductStack):
         domain_id = _ssm_value_parameter(
             self, "DomainId", description="SSM parameter holding the Studio domain id", default=parameter_name(studio, STUDIO_KEYS, "domain-id")
         )
-        security_group_id = _ssm_value_parameter(
-            self,
-            "SecurityGroupId",
-            description="SSM parameter holding the Studio security group id",
-            default=parameter_name(studio, STUDIO_KEYS, "studio-security-group-id"),
+        vpc, endpoints_group, s3_prefix_list = (
+            _ssm_value_parameter(
+                self, construct_id, description=f"SSM parameter holding the {what}", default=parameter_name(studio, STUDIO_KEYS, key)
+            )
+            for construct_id, what, key in (
+                ("VpcId", "Studio VPC's id", "vpc-id"),
+                ("EndpointsSecurityGroupId", "VPC endpoints' security group id", "endpoints-security-group-id"),
+                ("S3PrefixListId", "Region's S3 prefix list id", "s3-prefix-list-id"),
+            )
         )
         user = StudioUser(
             self,
@@ -203,7 +207,7 @@ class UserProduct(servicecatalog.ProductStack):
                 domain_id=domain_id,
                 user_name=name,
                 email=email,
-                security_group=ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", security_group_id),
+                network=WorkloadNetwork(vpc, endpoints_group, s3_prefix_list),
             ),
         )
         PublishedParameters(self, "Parameters", path=names.user_parameters(name), keys=USER_KEYS, values={"role-arn": user.role.role_arn})

@@ -112,6 +112,50 @@ class WorkloadSecurityGroup(ec2.CfnSecurityGroup):
         )
 
 
+class StudioAppSecurityGroup(ec2.CfnSecurityGroup):
+    """One Studio user's apps: between its own members NFS and the app-to-app range Studio documents (``STUDIO_PORTS``),
+    and HTTPS to the interface endpoints and S3; nothing from any other group. Each user has one, so a service a user
+    runs on a high port (a Dask or Ray dashboard) is open to that user's apps only, not to other users' or projects'.
+    (Shared spaces run with the domain's default space group; a user reaches them through Studio, not the VPC.)"""
+
+    def __init__(self, scope: Construct, construct_id: str, *, network: WorkloadNetwork, description: str) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            group_description=description,
+            vpc_id=network.vpc_id,
+            security_group_egress=[
+                ec2.CfnSecurityGroup.EgressProperty(ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, description=why, **destination)
+                for why, destination in (
+                    (ENDPOINTS_EGRESS, {"destination_security_group_id": network.endpoints_security_group_id}),
+                    (S3_EGRESS, {"destination_prefix_list_id": network.s3_prefix_list_id}),
+                )
+            ],
+        )
+        for low, high, why in STUDIO_PORTS:  # a rule naming the group itself is a resource of its own
+            tag = f"{low}to{high}" if low != high else str(low)
+            ec2.CfnSecurityGroupIngress(
+                self,
+                f"From{tag}",
+                group_id=self.attr_group_id,
+                source_security_group_id=self.attr_group_id,
+                ip_protocol="tcp",
+                from_port=low,
+                to_port=high,
+                description=f"{why}: this user's own apps",
+            )
+            ec2.CfnSecurityGroupEgress(
+                self,
+                f"To{tag}",
+                group_id=self.attr_group_id,
+                destination_security_group_id=self.attr_group_id,
+                ip_protocol="tcp",
+                from_port=low,
+                to_port=high,
+                description=f"{why}: this user's own apps",
+            )
+
+
 @dataclass(frozen=True)
 class NewVpcProps:
     """Create a VPC: ``cidr`` split into one private isolated subnet per zone."""

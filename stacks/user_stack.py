@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Stack
-from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from config import PlatformConfig, UserConfig
@@ -26,7 +25,6 @@ class UserStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, user: UserConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         studio = PublishedStudio(self, config.names.studio_parameters)
-        security_group = ec2.SecurityGroup.from_security_group_id(self, "StudioSecurityGroup", studio.studio_security_group_id)
         self.user = StudioUser(
             self,
             "User",
@@ -34,7 +32,7 @@ class UserStack(Stack):
                 domain_id=studio.domain_id,
                 user_name=user.name,
                 email=str(user.email),
-                security_group=security_group,
+                network=studio.workload_network,
                 code_repositories=tuple(config.git_repositories(user.name)),
             ),
         )

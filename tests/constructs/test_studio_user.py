@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Template
 
+from mlops_constructs.studio_network import STUDIO_PORTS, WorkloadNetwork
 from mlops_constructs.studio_user import StudioUser, StudioUserProps
+
+NETWORK = WorkloadNetwork("vpc-0123456789abcdef0", "sg-0e0e0e0e0e0e0e0e0", "pl-63a5400a")
 
 
 def _template(stack) -> Template:
-    sg = ec2.SecurityGroup.from_security_group_id(stack, "Sg", "sg-0123456789abcdef0")
-    StudioUser(stack, "Alice", props=StudioUserProps(domain_id="d-abc123", user_name="alice", email="alice@example.com", security_group=sg))
+    StudioUser(stack, "Alice", props=StudioUserProps(domain_id="d-abc123", user_name="alice", email="alice@example.com", network=NETWORK))
     return Template.from_stack(stack)
 
 
@@ -24,7 +25,8 @@ def test_user_profile_uses_its_own_role_and_is_retained(stack):
     props = profile["Properties"]
     assert props["DomainId"] == "d-abc123" and props["UserProfileName"] == "alice"
     assert props["UserSettings"]["ExecutionRole"]["Fn::GetAtt"][0].startswith("AliceExecutionRole")
-    assert props["UserSettings"]["SecurityGroups"] == ["sg-0123456789abcdef0"]
+    ((group_id,),) = [props["UserSettings"]["SecurityGroups"]]
+    assert group_id["Fn::GetAtt"][0].startswith("AliceAppsSecurityGroup")  # its own, not the domain's
     assert {"Key": "owner-email", "Value": "alice@example.com"} in props["Tags"]
 
 
@@ -51,9 +53,20 @@ def test_jupyterlab_suggests_the_repositories_of_the_users_projects(dev):
 def test_more_repositories_than_jupyterlab_takes_is_an_error(stack):
     from mlops_constructs.studio_user import MAX_CODE_REPOSITORIES
 
-    group = ec2.SecurityGroup.from_security_group_id(stack, "G", "sg-0123456789abcdef0")
     urls = tuple(f"https://github.com/org/repo{i}.git" for i in range(MAX_CODE_REPOSITORIES + 1))
     with pytest.raises(ValueError, match="at most 10"):
-        StudioUser(
-            stack, "U", props=StudioUserProps(domain_id="d-1", user_name="u", email="u@example.com", security_group=group, code_repositories=urls)
-        )
+        StudioUser(stack, "U", props=StudioUserProps(domain_id="d-1", user_name="u", email="u@example.com", network=NETWORK, code_repositories=urls))
+
+
+def test_each_users_apps_admit_only_that_users_apps(dev):
+    """M3: one shared group let any service a user ran on a high port reach every other user's apps. Each user's apps
+    now have a group of their own, admitting its own members on Studio's documented ports only."""
+    for user in ("alice", "bob"):
+        template = dev.templates()[f"mlops-dev-user-{user}"]["Resources"]
+        (profile,) = [r for r in template.values() if r["Type"] == "AWS::SageMaker::UserProfile"]
+        ((group,),) = [profile["Properties"]["UserSettings"]["SecurityGroups"]]
+        logical = group["Fn::GetAtt"][0]
+        ingress = [r["Properties"] for r in template.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"]
+        assert ingress and all(i["SourceSecurityGroupId"] == {"Fn::GetAtt": [logical, "GroupId"]} for i in ingress)  # itself only
+        assert sorted((i["FromPort"], i["ToPort"]) for i in ingress) == sorted((low, high) for low, high, _ in STUDIO_PORTS)
+        assert "SecurityGroupIngress" not in template[logical]["Properties"]  # no inline rule from anywhere else
