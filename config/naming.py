@@ -111,6 +111,11 @@ class Names:
     def portfolio(self) -> str:
         return f"{self.base} ML platform"
 
+    @property
+    def product_role_boundary(self) -> str:
+        """The managed policy every role a self-service product creates carries as its permissions boundary."""
+        return f"{self.base}-product-role-boundary"
+
     def product(self, name: str) -> str:
         return f"{self.base} {name}"
 

@@ -10,7 +10,7 @@ pinned in package.json), which applies AWS's evaluation logic: explicit denies, 
 policies, conditions, cross-account rules, and KMS's rule that the key policy must allow.
 
 What is not modelled: AWS-managed policies attached to a role (listed in ``Policies.unresolved``),
-service control policies and permission boundaries (none are used), and the resource policies of
+service control policies (none are used), permission boundaries (a role's, where it has one), and the resource policies of
 resources AWS owns (the Model Monitor analyzer's ECR repository): calls to those are evaluated on
 the identity side only, as ``Call.aws_owned`` says.
 """
@@ -75,6 +75,7 @@ class Policies:
     keys: dict[str, str] = field(default_factory=dict)  # bucket or topic ARN -> the KMS key ARN encrypting it
     unresolved: list[str] = field(default_factory=list)
     owners: dict[str, str] = field(default_factory=dict)  # bucket ARN -> the account it is in (S3 ARNs name none)
+    boundaries: dict[str, dict] = field(default_factory=dict)  # role ARN -> its permissions boundary's document
 
     @classmethod
     def across(cls, consumer: Policies, registry: Policies) -> Policies:
@@ -87,6 +88,7 @@ class Policies:
             keys={**consumer.keys, **registry.keys},
             unresolved=consumer.unresolved + registry.unresolved,
             owners={**consumer.owners, **registry.owners},
+            boundaries=dict(consumer.boundaries),
         )
 
     @classmethod
@@ -119,6 +121,12 @@ class Policies:
                 if kind == "AWS::IAM::Role":
                     arn = d.get_att(stack, logical_id, "Arn")
                     self.identity.setdefault(arn, [])
+                    if "PermissionsBoundary" in raw:  # evaluated with it (a boundary outside these templates is unresolved)
+                        boundary = d.resolve(stack, raw["PermissionsBoundary"])
+                        if boundary in managed:
+                            self.boundaries[arn] = managed[boundary]["PolicyDocument"]
+                        else:
+                            self.unresolved.append(f"{where}: permissions boundary {boundary} (not in these templates)")
                     for policy in raw.get("Policies", []):
                         self._add_identity(arn, d.resolve(stack, policy["PolicyDocument"]), where)
                     for managed_arn in d.resolve(stack, raw.get("ManagedPolicyArns", [])):
@@ -257,6 +265,7 @@ def evaluate(policies: Policies, calls: list[Call]) -> list[Result]:
                 "resourceAccount": resource_account,
                 "context": context,
                 "identityPolicies": policies.identity.get(call.principal, []),
+                "permissionBoundary": policies.boundaries.get(call.principal),
                 "resourcePolicy": None if call.aws_owned else policies.resource_policy(call.resource),
                 "vpcEndpointPolicy": json.loads(call.endpoint_policy) if call.endpoint_policy else None,
             }

@@ -43,6 +43,16 @@ SKIPS = [
         "CDK Pipelines writes this policy for its asset-publishing builds: codebuild:StartBuild/StopBuild/BatchGetBuilds on * "
         "(the asset projects are created with the pipeline) and sts:AssumeRole on the bootstrap file-publishing role only; not configurable.",
     ),
+    *(
+        Skip(
+            check,
+            "AWS::IAM::ManagedPolicy",
+            _path_has("/ProductRoleBoundary/"),
+            "A permissions boundary grants nothing: it is the ceiling of the roles self-service products create (their own "
+            "policies scope the resources), attached to no principal as a permission.",
+        )
+        for check in ("CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_111")
+    ),
     Skip(
         "CKV_AWS_116",
         "AWS::Lambda::Function",

@@ -281,6 +281,86 @@ class SelfServiceCatalogProps:
     mlflow: MlflowConfig | None = None  # a self-served project's MLflow (the schema's default, in the stages that train)
 
 
+def product_role_boundary_statements() -> list[iam.PolicyStatement]:
+    """The permissions boundary of every role a product creates (a Studio user's execution role, with what its sandboxes
+    attach; a project's MLflow role): the services the platform's workloads use, and never IAM, Organizations or a key's
+    or bucket's policy, whatever a product's own policies grant."""
+    return [
+        iam.PolicyStatement(
+            sid="PlatformServices",
+            actions=[
+                "sagemaker:Create*",
+                "sagemaker:Describe*",
+                "sagemaker:List*",
+                "sagemaker:Search",
+                "sagemaker:Update*",
+                "sagemaker:Delete*",
+                "sagemaker:Start*",
+                "sagemaker:Stop*",
+                "sagemaker:AddTags",
+                "sagemaker:Get*",
+                "sagemaker:Batch*",
+                "sagemaker:InvokeEndpoint*",
+                "sagemaker:CallMlflowAppApi",
+                "sagemaker-mlflow:Get*",
+                "sagemaker-mlflow:Search*",
+                "sagemaker-mlflow:List*",
+                "sagemaker-mlflow:Create*",
+                "sagemaker-mlflow:Log*",
+                "sagemaker-mlflow:Update*",
+                "sagemaker-mlflow:Delete*",
+                "sagemaker-mlflow:Set*",
+                "sagemaker-mlflow:Restore*",
+                "sagemaker-mlflow:Rename*",
+                "sagemaker-mlflow:Transition*",
+                "sagemaker-mlflow:AccessUI",
+                "s3:Get*",
+                "s3:List*",
+                "s3:PutObject*",
+                "s3:DeleteObject*",
+                "s3:AbortMultipartUpload",
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+                "kms:DescribeKey",
+                "kms:CreateGrant",
+                "ssm:GetParameter*",
+                "states:DescribeExecution",
+                "states:ListExecutions",
+                "lambda:InvokeFunction",
+                "codecommit:Git*",
+                "codecommit:Get*",
+                "codecommit:List*",
+                "ecr:GetAuthorizationToken",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:Describe*",
+                "logs:GetLogEvents",
+                "cloudwatch:PutMetricData",
+                "cloudwatch:GetMetric*",
+                "cloudwatch:ListMetrics",
+                "servicecatalog:Describe*",
+                "servicecatalog:List*",
+                "servicecatalog:Search*",
+                "servicecatalog:ProvisionProduct",
+                "ec2:Describe*",
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission",
+                "sts:GetCallerIdentity",
+                "iam:PassRole",
+            ],
+            resources=["*"],
+        ),
+    ]
+
+
 class SelfServiceCatalog(Construct):
     """A Service Catalog portfolio offering the project, user and sandbox as products.
 
@@ -313,13 +393,36 @@ class SelfServiceCatalog(Construct):
         for i, arn in enumerate(principal_role_arns):
             self.portfolio.give_access_to_role(iam.Role.from_role_arn(self, f"Principal{i}", arn, mutable=False))
 
+        names = Names(prefix, stage)
+        self.role_boundary = iam.ManagedPolicy(
+            self,
+            "ProductRoleBoundary",
+            managed_policy_name=names.product_role_boundary,
+            description="The most any role a self-service product creates may do (its permissions boundary)",
+            statements=product_role_boundary_statements(),
+        )
+        acknowledge_wildcards(
+            self.role_boundary,
+            reason="A permissions boundary is a ceiling, not a grant: it names the services a product's roles (a Studio user's "
+            "execution role with its sandboxes, a project's MLflow role) may ever use; their own policies scope the resources.",
+            actions=[a for st in product_role_boundary_statements() for a in st.actions if "*" in a],
+            resources=["*"],
+        )
         self.launch_role = iam.Role(
             self,
             "LaunchRole",
             description="Service Catalog provisions the ML platform's products with this role",
             assumed_by=from_this_account("servicecatalog.amazonaws.com"),
         )
-        self._grant_launch_permissions(prefix, stage)
+        self._grant_launch_permissions(self.launch_role, prefix, stage, project_only=False)
+        # What every Studio user may launch (the project template) gets a role of its own: the project product's needs only
+        self.studio_launch_role = iam.Role(
+            self,
+            "LaunchRoleForStudio",
+            description="Service Catalog provisions the Studio project template (the project product) with this role",
+            assumed_by=from_this_account("servicecatalog.amazonaws.com"),
+        )
+        self._grant_launch_permissions(self.studio_launch_role, prefix, stage, project_only=True)
 
         template_kwargs = {
             "Project": {"prefix": prefix, "stage": stage, "storage": storage, "mlflow": props.mlflow},
@@ -350,6 +453,10 @@ class SelfServiceCatalog(Construct):
             )
             for key_, value in Names(prefix, stage).tags.items():  # what the launch role's key statements require
                 Tags.of(product_stack).add(key_, value)
+            # every role the product creates carries the platform's boundary (the launch roles may create no other)
+            iam.PermissionsBoundary.of(product_stack).apply(
+                iam.ManagedPolicy.from_managed_policy_name(product_stack, "RoleBoundary", names.product_role_boundary)
+            )
             if key == "Project":  # a SageMaker project template: listed in Studio
                 Tags.of(product).add(*STUDIO_VISIBILITY_TAG)
             self.portfolio.add_product(product)
@@ -367,7 +474,7 @@ class SelfServiceCatalog(Construct):
             description="ML projects Studio users may create (Studio > Projects > Organization templates)",
         )
         self.studio_portfolio.add_product(self.products["Project"])
-        self.studio_portfolio.set_launch_role(self.products["Project"], self.launch_role)
+        self.studio_portfolio.set_launch_role(self.products["Project"], self.studio_launch_role)
         self.studio_users_access = servicecatalog.CfnPortfolioPrincipalAssociation(
             self,
             "StudioUsers",
@@ -376,8 +483,9 @@ class SelfServiceCatalog(Construct):
             principal_type="IAM_PATTERN",
         )
 
-    def _grant_launch_permissions(self, prefix: str, stage: str) -> None:
-        """Each statement: (sid, actions, resources, why its wildcards are needed)."""
+    def _grant_launch_permissions(self, role: iam.Role, prefix: str, stage: str, *, project_only: bool) -> None:
+        """Each statement: (sid, actions, resources, why its wildcards are needed, conditions); ``project_only``: the
+        statements the project product needs, and none of the user's or the sandbox's (profiles, users' roles)."""
         arn = f"arn:{Aws.PARTITION}"
         region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
         names = Names(prefix, stage)
@@ -547,19 +655,18 @@ class SelfServiceCatalog(Construct):
                 None,
             ),
             (
-                "ManageProductRoles",
-                [
-                    "iam:CreateRole",
-                    "iam:DeleteRole",
-                    "iam:GetRole",
-                    "iam:TagRole",
-                    "iam:UpdateAssumeRolePolicy",
-                    "iam:PutRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:GetRolePolicy",
-                ],
+                "CreateBoundedProductRoles",
+                ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
-                sc_named,
+                sc_named + "; only a role that carries the platform's boundary (iam:PermissionsBoundary), so no product role can "
+                "outgrow it, whatever a template asks",
+                {"ArnEquals": {"iam:PermissionsBoundary": f"{arn}:iam::{Aws.ACCOUNT_ID}:policy/{names.product_role_boundary}"}},
+            ),
+            (
+                "ManageProductRoles",
+                ["iam:DeleteRole", "iam:GetRole", "iam:TagRole", "iam:GetRolePolicy", "iam:UpdateAssumeRolePolicy"],
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
+                sc_named + " (a role's trust: its permissions stay within the boundary it was created with)",
                 None,
             ),
             (
@@ -615,6 +722,11 @@ class SelfServiceCatalog(Construct):
                 None,
             ),
         ]
+        not_for_projects = {"ManageUserProfiles", "ManageSandboxWorkPolicies", "AttachSandboxWorkPolicies", "AttachSandboxPolicies"}
         for sid, actions, resources, reason, conditions in statements:
-            self.launch_role.add_to_principal_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions))
-            acknowledge_wildcards(self.launch_role, reason=f"{sid}: {reason}.", actions=actions, resources=resources)
+            if project_only and sid in not_for_projects:
+                continue
+            if project_only and sid == "WritePlatformParameters":
+                resources = [r for r in resources if r.endswith("/projects/*")]
+            role.add_to_principal_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions))
+            acknowledge_wildcards(role, reason=f"{sid}: {reason}.", actions=actions, resources=resources)

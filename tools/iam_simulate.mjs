@@ -1,7 +1,7 @@
 // Evaluates IAM requests with @cloud-copilot/iam-simulate (pinned in package.json): identity and
 // resource policies, conditions, same- and cross-account rules, KMS key-policy trust.
 // stdin: one JSON array per line of {id, principal, action, resource, resourceAccount, context, identityPolicies,
-// resourcePolicy, vpcEndpointPolicy}; stdout: for each, one line with a JSON array of {id, result, errors} in the
+// permissionBoundary, resourcePolicy, vpcEndpointPolicy}; stdout: for each, one line with a JSON array of {id, result, errors} in the
 // same order, until stdin closes (the simulator and its IAM data load once, ~0.3 s, for all of a process's evaluations).
 // Used by fidelity/iam.py; a request the simulator rejects as malformed comes back with result "Error".
 import readline from 'node:readline'
@@ -12,6 +12,7 @@ async function simulate(requests) {
   for (const r of requests) {
     const simulation = {
       identityPolicies: r.identityPolicies.map((policy, i) => ({ name: `policy-${i}`, policy })),
+      permissionBoundaryPolicies: r.permissionBoundary ? [{ name: 'boundary', policy: r.permissionBoundary }] : undefined,
       serviceControlPolicies: [],
       resourceControlPolicies: [],
       resourcePolicy: r.resourcePolicy ?? undefined,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Match, Template
@@ -144,7 +145,7 @@ def _comparable(node, project: str):
     if isinstance(node, dict):
         if len(node) == 1 and (next(iter(node)) == "Ref" or next(iter(node)).startswith("Fn::")):
             return "<token>"
-        return {k: _comparable(v, project) for k, v in node.items() if k not in ("Tags", "ResourceTags", "Metadata")}
+        return {k: _comparable(v, project) for k, v in node.items() if k not in ("Tags", "ResourceTags", "Metadata", "PermissionsBoundary")}
     if isinstance(node, list):
         return [_comparable(v, project) for v in node]
     if isinstance(node, str) and project in node:
@@ -154,8 +155,8 @@ def _comparable(node, project: str):
 
 def test_a_self_served_project_is_a_configured_project(dev):
     """The project product and a configured project stack are built by the same props factory: the same resources with
-    the same settings (the stage's storage lifecycle included), apart from names, references, tags and the subscriptions
-    (one per configured address vs the product's one parameter)."""
+    the same settings (the stage's storage lifecycle included), apart from names, references, tags, the subscriptions
+    (one per configured address vs the product's one parameter) and the permissions boundary of the product's roles."""
     product = json.loads(next(dev.outdir.glob("*ProjectProductStack*.product.template.json")).read_text())["Resources"]
     configured = dev.template(dev.stage.projects["churn"])["Resources"]
     kinds = lambda resources: sorted(r["Type"] for r in resources.values() if r["Type"] != "AWS::SNS::Subscription")  # noqa: E731
@@ -173,11 +174,7 @@ def test_a_self_served_project_is_a_configured_project(dev):
 
 
 def test_the_launch_role_reaches_only_this_stages_keys_profiles_and_user_roles(template):
-    (policy,) = [
-        p["Properties"]["PolicyDocument"]["Statement"]
-        for p in template.find_resources("AWS::IAM::Policy").values()
-        if "LaunchRole" in json.dumps(p["Properties"]["Roles"])
-    ]
+    policy = _launch_policy(template, "CatalogLaunchRole")
     by_sid = {s["Sid"]: s for s in policy}
     tags = {"platform": "mlops", "stage": "dev"}
     assert by_sid["CreateProjectKeys"]["Condition"] == {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in tags.items()}}
@@ -185,6 +182,56 @@ def test_the_launch_role_reaches_only_this_stages_keys_profiles_and_user_roles(t
     assert json.dumps(by_sid["ManageUserProfiles"]["Resource"]).endswith(':user-profile/d-abcdef123456/*"]]}')
     (roles,) = [s["Resource"] for sid, s in by_sid.items() if sid == "AttachSandboxPolicies"]
     assert json.dumps(roles).endswith(':role/mlops-dev-user-*"]]}')  # not role/mlops-dev-* (which matched the launch role itself)
+
+
+def _launch_policy(template: Template, role_prefix: str) -> list[dict]:
+    roles = [lid for lid in template.find_resources("AWS::IAM::Role") if re.fullmatch(rf"{role_prefix}[0-9A-F]{{8}}", lid)]
+    (statements,) = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": r} for r in roles]
+    ]
+    return statements
+
+
+def test_the_studio_template_launches_with_a_role_of_its_own_that_reaches_no_user_or_sandbox(template):
+    """M5: every Studio user may provision the project template, so its launch role holds the project product's needs
+    only: no user profiles, no users' roles, no sandbox policies, parameters under projects/ only."""
+    studio = {s["Sid"]: s for s in _launch_policy(template, "CatalogLaunchRoleForStudio")}
+    main = {s["Sid"]: s for s in _launch_policy(template, "CatalogLaunchRole")}
+    assert {"ManageUserProfiles", "AttachSandboxPolicies", "AttachSandboxWorkPolicies", "ManageSandboxWorkPolicies"} <= set(main)
+    assert not {"ManageUserProfiles", "AttachSandboxPolicies", "AttachSandboxWorkPolicies", "ManageSandboxWorkPolicies"} & set(studio)
+    assert json.dumps(studio["WritePlatformParameters"]["Resource"]).count("parameter/mlops/dev/") == 1
+    assert "/projects/*" in json.dumps(studio["WritePlatformParameters"]["Resource"])
+    (constraint,) = [
+        c["Properties"]
+        for c in template.find_resources("AWS::ServiceCatalog::LaunchRoleConstraint").values()
+        if "StudioPortfolio" in json.dumps(c["Properties"]["PortfolioId"])
+    ]
+    assert "LaunchRoleForStudio" in json.dumps(constraint)
+
+
+def test_every_role_a_product_creates_carries_the_platforms_boundary(template, dev):
+    """The launch roles create, change or attach to an SC-* (product-made) role only with iam:PermissionsBoundary the
+    platform's, and every product stack's roles carry it. Unconditioned IAM writes remain on configured users' roles only
+    (the sandbox product puts its policy there), never in the Studio template's role."""
+    for role in ("CatalogLaunchRole", "CatalogLaunchRoleForStudio"):
+        statements = {s["Sid"]: s for s in _launch_policy(template, role)}
+        bounded = statements["CreateBoundedProductRoles"]
+        assert {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"} <= set(bounded["Action"])
+        assert json.dumps(bounded["Condition"]["ArnEquals"]["iam:PermissionsBoundary"]).endswith(':policy/mlops-dev-product-role-boundary"]]}')
+        writes = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"}
+        for sid, st in statements.items():
+            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            if writes & set(actions) and "Condition" not in st:
+                assert (role, sid) == ("CatalogLaunchRole", "AttachSandboxPolicies") and json.dumps(st["Resource"]).endswith(
+                    ':role/mlops-dev-user-*"]]}'
+                )
+    template.has_resource_properties("AWS::IAM::ManagedPolicy", {"ManagedPolicyName": "mlops-dev-product-role-boundary"})
+    products = list(dev.outdir.glob("*.product.template.json"))
+    roles = [r for product in products for r in json.loads(product.read_text())["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    assert len(roles) == 2  # the project's MLflow role, the user's execution role
+    assert all("mlops-dev-product-role-boundary" in json.dumps(r["Properties"]["PermissionsBoundary"]) for r in roles)
 
 
 def test_product_keys_carry_the_tags_the_launch_role_requires(dev):

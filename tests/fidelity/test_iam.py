@@ -19,6 +19,7 @@ import functools
 import importlib
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -1159,3 +1160,55 @@ def test_the_mlflow_link_finds_and_tags_runs_on_its_projects_mlflow_only(deploym
     assert all(r.allowed for allowed, _ in results for r in allowed), [str(r) for a, _ in results for r in a if not r.allowed]
     assert not any(r.allowed for _, denied in results for r in denied), [str(r) for _, d in results for r in d if r.allowed]
     assert sum(len(denied) for _, denied in results) > 0
+
+
+def test_product_roles_are_bounded_by_the_platforms_boundary(deployments):
+    """M5, by the IAM engine: the launch role may create a product role only with the platform's boundary, and a role a
+    product made cannot use IAM even if a (hypothetical) template granted it everything; its sandbox work still passes
+    (the self-served sandbox test above evaluates it under the same boundary)."""
+    launched = next(c.deployment for c in deployments if c.label.startswith("product ") and "UserProductStack" in c.label)
+    policies = Policies.of(launched)
+    account = launched.account
+    (launch_role,) = [
+        launched.get_att(stack, lid, "Arn")
+        for stack, template in launched.templates.items()
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and re.fullmatch(r"CatalogLaunchRole[0-9A-F]{8}", lid)
+    ]
+    boundary = f"arn:aws:iam::{account}:policy/mlops-dev-product-role-boundary"
+    role = f"arn:aws:iam::{account}:role/SC-{account}-pp-abcdefghijklm-UserExecutionRole-0A1B2C3D"
+    create = lambda ctx, why: Call(launch_role, "iam:CreateRole", role, ctx, why)  # noqa: E731
+    allowed = evaluate(policies, [create((("iam:PermissionsBoundary", boundary),), "a product role with the platform's boundary")])
+    refused = evaluate(
+        policies,
+        [
+            create((), "a product role without a boundary"),
+            create((("iam:PermissionsBoundary", f"arn:aws:iam::{account}:policy/AdministratorAccess"),), "another boundary"),
+        ],
+    )
+    assert [r.allowed for r in allowed] == [True] and [r.allowed for r in refused] == [False, False]
+    user_role = launched.ssm_value(f"/mlops/dev/users/{__import__('tests.fidelity.conftest', fromlist=['x']).LONGEST_USER}/role-arn")
+    assert user_role in policies.boundaries  # the product's execution role is evaluated under its boundary
+    escalation = dataclasses.replace(
+        policies,
+        identity={
+            **policies.identity,
+            user_role: [
+                *policies.identity[user_role],
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:*", "kms:PutKeyPolicy"], "Resource": "*"}]},
+            ],
+        },
+    )
+    results = evaluate(
+        escalation,
+        [
+            Call(user_role, "iam:CreateRole", f"arn:aws:iam::{account}:role/escape", why="a role of its own choosing"),
+            Call(
+                user_role, "iam:AttachRolePolicy", user_role, (("iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess"),), "admin for itself"
+            ),
+            Call(user_role, "kms:PutKeyPolicy", f"arn:aws:kms:us-east-1:{account}:key/11111111-2222-3333-4444-555555555555", why="a key's policy"),
+        ],
+    )
+    assert [str(r) for r in results if r.allowed] == []
+    unbounded = evaluate(dataclasses.replace(escalation, boundaries={}), [results[0].call])
+    assert [r.allowed for r in unbounded] == [True]  # the same grant without the boundary: the boundary is what refuses it
