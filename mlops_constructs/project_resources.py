@@ -68,6 +68,8 @@ class ProjectResourcesProps:
     capture_transition_after: Duration = Duration.days(_STORAGE_DEFAULTS.capture_transition_days)
     access_log_expiration: Duration = Duration.days(_STORAGE_DEFAULTS.access_log_expiration_days)
     log_group_pattern: str | None = None  # log groups (names, with *) CloudWatch Logs may encrypt with the key; none by default
+    # the EventBridge rules (names, with *) that may publish to the alert topic: any rule of the account by default
+    event_rule_pattern: str | None = None
     budget_name: str | None = None  # the project's monthly cost budget (none by default)
     mlflow: MlflowServer | None = None  # the project's MLflow (none by default)
     monthly_budget_usd: float = _PROJECT_DEFAULTS["monthly_budget_usd"].default
@@ -96,6 +98,7 @@ class ProjectResourcesProps:
             capture_transition_after=Duration.days(storage.capture_transition_days),
             access_log_expiration=Duration.days(storage.access_log_expiration_days),
             log_group_pattern=names.log_group_pattern,
+            event_rule_pattern=f"{names.base}-*",  # CloudFormation names a stack's rules after the stack
             budget_name=names.budget(project_name),
             monthly_budget_usd=monthly_budget_usd,
             mlflow=None if mlflow is None else MlflowServer(names.mlflow(project_name), mlflow),
@@ -136,12 +139,13 @@ class ProjectResources(Construct):
         super().__init__(scope, construct_id)
 
         self.key = retained_key(self, "Key", description=f"Encrypts the data, models, images and alerts of ML project {props.project_name}")
-        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-            self.key.grant(
-                from_this_account(service),
-                "kms:Decrypt",
-                "kms:GenerateDataKey*",
-            )
+        rules = (
+            None
+            if props.event_rule_pattern is None
+            else f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{props.event_rule_pattern}"
+        )
+        for service, source in (("cloudwatch.amazonaws.com", None), ("events.amazonaws.com", rules)):
+            self.key.grant(from_this_account(service, source_arn=source), "kms:Decrypt", "kms:GenerateDataKey*")
 
         if props.log_group_pattern is not None:  # the stage's log groups (pipeline, functions, API access logs)
             allow_log_encryption(self.key, props.log_group_pattern)
@@ -233,8 +237,8 @@ class ProjectResources(Construct):
         )
         for email in props.alert_emails:
             self.alert_topic.add_subscription(subscriptions.EmailSubscription(email))
-        # EventBridge rules of this account (a failed monitoring run) deliver their messages here.
-        self.alert_topic.grant_publish(from_this_account("events.amazonaws.com"))
+        # EventBridge rules of this stage (a failed Model Monitor run, where one runs) deliver their messages here.
+        self.alert_topic.grant_publish(from_this_account("events.amazonaws.com", source_arn=rules))
         self.budget = None
         if props.budget_name is not None:
             self.budget = ProjectBudget(

@@ -100,10 +100,13 @@ def test_pipeline_baselines_with_the_projects_analyzer(dev):
         assert "156813124566" not in text and '\\"ContainerEntrypoint\\":[\\"monitor\\"]' in text
 
 
-def test_alert_topic_accepts_eventbridge_messages_from_its_account(dev):
+def test_alert_topic_accepts_eventbridge_messages_from_its_stages_rules(dev):
     (policy,) = _resources(dev, dev.stage.projects["churn"], "AWS::SNS::TopicPolicy")
     (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Principal") == {"Service": "events.amazonaws.com"}]
-    assert statement["Action"] == "sns:Publish" and statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert statement["Action"] == "sns:Publish"
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    # this stage's rules only (CloudFormation names a stack's rules after it), not any rule of the account
+    assert json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"]).endswith(':rule/mlops-dev-*"]]}')
 
 
 def test_stacks_live_in_the_configured_account_and_region(prod):
