@@ -140,9 +140,7 @@ class ProjectResources(Construct):
 
         self.key = retained_key(self, "Key", description=f"Encrypts the data, models, images and alerts of ML project {props.project_name}")
         rules = (
-            None
-            if props.event_rule_pattern is None
-            else f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{props.event_rule_pattern}"
+            None if props.event_rule_pattern is None else f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{props.event_rule_pattern}"
         )
         for service, source in (("cloudwatch.amazonaws.com", None), ("events.amazonaws.com", rules)):
             self.key.grant(from_this_account(service, source_arn=source), "kms:Decrypt", "kms:GenerateDataKey*")

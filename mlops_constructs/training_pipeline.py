@@ -869,7 +869,11 @@ class TrainingPipeline(Construct):
         p = self._props
         role = self.state_machine.role
         kinds = self._kinds
-        jobs = [f"{arn}:sagemaker:{region_account}:{kind.arn_type}/{p.project_name}-*" for kind in kinds]
+        # each step's own jobs, <project>-<step>-<8 hex>: a bare <project>-* would also match a project named <project>-x
+        run_id = "?" * 8
+        jobs = list(
+            dict.fromkeys(f"{arn}:sagemaker:{region_account}:{step.kind.arn_type}/{p.project_name}-{step.job}-{run_id}" for step in self.steps)
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="RunThisProjectsJobs",
@@ -895,7 +899,7 @@ class TrainingPipeline(Construct):
         p.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # read evaluation.json; publish to the encrypted topic
         acknowledge_wildcards(
             role,
-            reason="Job names are <project>-<step>-<run id>, made per execution; the statement covers this project's jobs only.",
+            reason="Job names are <project>-<step>-<run id> (8 characters), made per execution; the statement covers this project's jobs only.",
             resources=jobs,
         )
         acknowledge_wildcards(

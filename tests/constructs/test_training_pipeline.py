@@ -189,7 +189,14 @@ def test_state_machine_may_pass_only_the_job_role_and_manage_sync_rules(template
     rendered = json.dumps(sync["Resource"])
     assert "StepFunctionsGetEventsForSageMakerProcessingJobsRule" in rendered and "StepFunctionsGetEventsForSageMakerTrainingJobsRule" in rendered
     jobs = next(s for s in statements if s.get("Sid") == "RunThisProjectsJobs")
-    assert all(":processing-job/churn-*" in json.dumps(r) or ":training-job/churn-*" in json.dumps(r) for r in jobs["Resource"])
+    # each step's own jobs, <project>-<step>-<8 characters>: never a bare churn-*, which would match a project churn-x's jobs
+    assert sorted(json.dumps(r).rsplit(":", 1)[1].rstrip('"]}') for r in jobs["Resource"]) == sorted(
+        [
+            "processing-job/churn-pre-????????",
+            "processing-job/churn-eval-????????",
+            "training-job/churn-train-????????",
+        ]
+    )
 
 
 def test_job_role_reads_data_writes_only_pipeline_prefix(template):
@@ -591,7 +598,7 @@ def test_each_step_brings_its_own_permissions_and_sync_rule(stack):
     rules = json.dumps(next(s for s in statements if s.get("Sid") == "SyncIntegrationRules")["Resource"])
     for step in pipeline.steps:
         assert set(step.kind.actions) <= set(jobs["Action"]) and step.kind.sync_rule in rules
-        assert f":{step.kind.arn_type}/churn-*" in json.dumps(jobs["Resource"])
+        assert f":{step.kind.arn_type}/churn-{step.job}-????????" in json.dumps(jobs["Resource"])
     assert [s.state_id for s in pipeline.steps] == ["Preprocess", "Train", "Evaluate", "Baseline"]
 
 

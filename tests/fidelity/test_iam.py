@@ -852,7 +852,11 @@ def test_project_roles_reach_nothing_of_another_project(deployments, pipeline_ru
         machine = next(r for _, r in _resources(d, runs[project].stack, "AWS::StepFunctions::StateMachine"))
         machine_role = d.resolve(runs[project].stack, machine["Properties"]["RoleArn"])
         data = d.ssm_value(f"/mlops/dev/projects/{other}/data-bucket-name")
+        job = f"arn:aws:sagemaker:{d.region}:{d.account}:processing-job/{project}"
         calls += [
+            # a project named <project>-x would run jobs <project>-x-pre-<id>: not this project's state machine's to run
+            Call(machine_role, "sagemaker:CreateProcessingJob", f"{job}-x-pre-abcd1234", why=f"{project}'s pipeline must not run {project}-x's jobs"),
+            Call(machine_role, "sagemaker:StopProcessingJob", f"{job}-pre-abcd1234-x", why=f"{project}'s pipeline: jobs named past its own pattern"),
             Call(job_role, "s3:GetObject", f"arn:aws:s3:::{data}/incoming/a.csv", why=f"{project} jobs must not read {other}'s data"),
             Call(job_role, "kms:Decrypt", d.ssm_value(f"/mlops/dev/projects/{other}/key-arn"), why=f"{project} jobs must not use {other}'s key"),
             Call(
@@ -877,7 +881,7 @@ def test_project_roles_reach_nothing_of_another_project(deployments, pipeline_ru
         ]
     results = evaluate(dev, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
-    assert len(results) == 10 and allowed == []
+    assert len(results) == 14 and allowed == []
 
 
 def test_the_engine_denies_what_the_policies_do_not_grant(deployments):
