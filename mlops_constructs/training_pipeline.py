@@ -840,7 +840,14 @@ class TrainingPipeline(Construct):
         role = sagemaker_role(self, "JobRole", f"SageMaker processing and training jobs of ML project {p.project_name}")
         runs = f"{layout.PIPELINE_PREFIX}*"
         p.data_bucket.grant_read(role, f"{p.data_prefix}*")
-        p.artifacts_bucket.grant_read_write(role, runs)
+        p.artifacts_bucket.grant_read(role, runs)
+        # Writes: the jobs' own outputs below a run (never the lineage the state machine records, never a delete); the
+        # checkpoints of spot training, which SageMaker keeps in sync, may also be removed.
+        outputs = [layout.PREPROCESS, layout.MODEL, layout.EVALUATION, layout.SCORED_BASELINE, layout.BASELINE, layout.CHECKPOINTS]
+        written = [layout.run_path("*", part, "*") for part in outputs]
+        for pattern in written:
+            p.artifacts_bucket.grant_put(role, pattern)
+        p.artifacts_bucket.grant_delete(role, layout.run_path("*", layout.CHECKPOINTS, "*"))
         p.key.grant_encrypt_decrypt(role)
         p.repository.grant_pull(role)
         log_groups = job_log_groups(*(kind.log_group for kind in self._kinds))
@@ -852,8 +859,13 @@ class TrainingPipeline(Construct):
             p.mlflow.grant_use(role, p.artifacts_bucket)
         acknowledge_wildcards(
             role,
-            reason="Object access from grant_read/grant_read_write, limited to the data prefix and pipeline/ of this project's buckets.",
-            resources=[p.data_bucket.arn_for_objects(f"{p.data_prefix}*"), p.artifacts_bucket.arn_for_objects(runs)],
+            reason="Reads the data prefix and the runs of this project's buckets; writes only the jobs' output folders of a run "
+            "(pipeline/<run>/<output>/), named at run time; deletes only spot-training checkpoints.",
+            resources=[
+                p.data_bucket.arn_for_objects(f"{p.data_prefix}*"),
+                p.artifacts_bucket.arn_for_objects(runs),
+                *(p.artifacts_bucket.arn_for_objects(w) for w in written),
+            ],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
         acknowledge_wildcards(role, reason="SageMaker names each job's log stream at run time inside these two log groups.", resources=log_groups)

@@ -1216,3 +1216,27 @@ def test_product_roles_are_bounded_by_the_platforms_boundary(deployments):
     assert [str(r) for r in results if r.allowed] == []
     unbounded = evaluate(dataclasses.replace(escalation, boundaries={}), [results[0].call])
     assert [r.allowed for r in unbounded] == [True]  # the same grant without the boundary: the boundary is what refuses it
+
+
+def test_the_job_role_writes_only_job_outputs_and_deletes_no_model(deployments, pipeline_runs):
+    """The jobs' role (the evaluation job loads any run's model) writes only a run's job output folders: never the data
+    lineage the state machine records, never outside them, and deletes nothing but spot-training checkpoints."""
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    run = next(r for r in pipeline_runs if r.stack == "mlops-dev-pipeline-churn")
+    job_role = next(params["RoleArn"] for s, op, params in run.calls if op == "CreateProcessingJob")
+    artifacts = d.ssm_value("/mlops/dev/projects/churn/artifacts-bucket-name")
+    obj = lambda key: f"arn:aws:s3:::{artifacts}/pipeline/0a1b2c3d/{key}"  # noqa: E731
+    needed = [
+        Call(job_role, "s3:PutObject", obj("evaluation/evaluation.json"), why="the evaluation job's report"),
+        Call(job_role, "s3:PutObject", obj("model/churn-train-0a1b2c3d/output/model.tar.gz"), why="the training job's model"),
+        Call(job_role, "s3:DeleteObject", obj("checkpoints/estimator.skops"), why="spot checkpoints in sync"),
+    ]
+    never = [
+        Call(job_role, "s3:DeleteObject", obj("model/churn-train-0a1b2c3d/output/model.tar.gz"), why="delete a registered model"),
+        Call(job_role, "s3:PutObject", obj("lineage/data.json"), why="rewrite the data a package names"),
+        Call(job_role, "s3:PutObject", obj("anything-else"), why="write outside the jobs' outputs"),
+        Call(job_role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/sandbox/alice/published/x/model.tar.gz", why="a user's prefix"),
+    ]
+    assert [str(r) for r in evaluate(dev, needed) if not r.allowed] == []
+    assert [str(r) for r in evaluate(dev, never) if r.allowed] == []
