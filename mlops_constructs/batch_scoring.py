@@ -30,6 +30,7 @@ from mlops_constructs.sagemaker_permissions import (
     allow_vpc_networking,
     job_log_groups,
 )
+from mlops_constructs.service_principals import state_machine_role
 from mlops_constructs.training_pipeline import JOB_START_UP, RETRYABLE, TRANSFORM, alert_task
 
 _BATCH = BatchConfig()  # defaults are the config schema's
@@ -242,6 +243,7 @@ class BatchScoring(Construct):
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(run.next(names).next(score).next(after_scoring)),
             state_machine_name=p.state_machine_name,
+            role=state_machine_role(self, "StateMachineRole", state_machine_name=p.state_machine_name, description="Runs batch scoring's steps"),
             state_machine_type=sfn.StateMachineType.STANDARD,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),

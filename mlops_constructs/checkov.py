@@ -96,7 +96,7 @@ SKIPS = [
     Skip(
         "CKV_AWS_108",
         "AWS::IAM::Policy",
-        _path_has("/StateMachine/Role/"),
+        _path_has("/StateMachine/Role/", "/StateMachineRole/"),
         "The state machine reads its runs' evaluation reports under pipeline/ of its own project's artifacts bucket; "
         "cloudsplaining cannot read the Fn::Join that names the bucket and counts it as any resource.",
     ),

@@ -34,7 +34,7 @@ from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarms, drif
 from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
 from mlops_constructs.nag import acknowledge_wildcards
 from mlops_constructs.sagemaker_permissions import AwsImage, VpcPlacement
-from mlops_constructs.service_principals import from_this_account
+from mlops_constructs.service_principals import from_this_account, state_machine_role
 from mlops_constructs.training_pipeline import JOB_START_UP, PROCESSING, RETRYABLE, alert_task
 
 _MONITORING = MonitoringConfig()  # defaults are the config schema's
@@ -462,6 +462,7 @@ class DriftCheck(Construct):
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(plan.next(skip)),
             state_machine_name=a.name,
+            role=state_machine_role(self, "StateMachineRole", state_machine_name=a.name, description="Runs the drift check's steps"),
             state_machine_type=sfn.StateMachineType.STANDARD,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),

@@ -57,3 +57,13 @@ class ServicesActForThisAccount:
                 changed = True
         if changed:
             node.add_property_override("AssumeRolePolicyDocument", document)
+
+
+def state_machine_role(scope, construct_id: str, *, state_machine_name: str, description: str):
+    """The role of the state machine named ``state_machine_name`` only: Step Functions may assume it for that state machine
+    (``aws:SourceArn``), not for any state machine of the account (its documented confused-deputy prevention:
+    https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html)."""
+    from aws_cdk import Aws
+
+    arn = f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{state_machine_name}"
+    return iam.Role(scope, construct_id, description=description, assumed_by=from_this_account("states.amazonaws.com", source_arn=arn))

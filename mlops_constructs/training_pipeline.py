@@ -30,6 +30,7 @@ from mlops_constructs.sagemaker_permissions import (
     allow_vpc_networking,
     job_log_groups,
 )
+from mlops_constructs.service_principals import state_machine_role
 from mlops_constructs.studio_domain import sagemaker_role
 
 # Errors worth retrying: SageMaker throttling and its transient service errors.
@@ -485,6 +486,9 @@ class TrainingPipeline(Construct):
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(has_trigger),
             state_machine_name=p.state_machine_name,
+            role=state_machine_role(
+                self, "StateMachineRole", state_machine_name=p.state_machine_name, description="Runs the training pipeline's steps"
+            ),
             state_machine_type=sfn.StateMachineType.STANDARD,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),

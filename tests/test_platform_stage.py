@@ -229,3 +229,18 @@ def test_the_vpc_reaches_mlflow_through_the_experiments_endpoint(dev):
     assert endpoint["PrivateDnsEnabled"] is True
     (statement,) = endpoint["PolicyDocument"]["Statement"]
     assert statement["Action"] == "sagemaker-mlflow:*" and statement["Condition"]["StringEquals"]["aws:PrincipalAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_each_state_machine_role_is_for_its_own_state_machine(dev):
+    """Step Functions may assume a state machine's role for that state machine only (aws:SourceArn), not for any state
+    machine of the account (issue 30's low finding)."""
+    checked = 0
+    for template in dev.templates().values():
+        resources = template["Resources"]
+        for machine in (r["Properties"] for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"):
+            role = resources[machine["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+            (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+            source = json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+            assert source.endswith(f':stateMachine:{machine["StateMachineName"]}"]]}}'), source
+            checked += 1
+    assert checked == 3  # two training pipelines and churn's drift check
