@@ -787,6 +787,23 @@ class PlatformConfig(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _one_repository_per_project(self) -> PlatformConfig:
+        """Each project's sandbox users may push to its CodeCommit repository: two projects naming one repository would
+        give each project's users push rights on the other's code."""
+        seen: dict[str, str] = {}
+        for project in self.projects:
+            if project.git is None:
+                continue
+            url = project.git.url.rstrip("/").removesuffix(".git").lower()
+            if url in seen:
+                raise ValueError(
+                    f"projects {seen[url]} and {project.name} name the same Git repository {project.git.url}: each project's "
+                    "sandbox users may push to its repository, so each would write the other's code; give each project its own"
+                )
+            seen[url] = project.name
+        return self
+
+    @model_validator(mode="after")
     def _closed_features_only_where_already_used(self) -> PlatformConfig:
         """A feature closed to new customers (``CLOSED_FEATURES``) fails at synth, not at deploy, unless the stage declares
         that its account already uses it."""

@@ -443,3 +443,13 @@ def test_a_key_only_public_api_is_refused_with_the_reason():
         parse_config(yaml.safe_dump(raw), source="test.yaml")  # accepted
     bad = lambda c: c["projects"][0].setdefault("deployment", {}).update(api={"auth": "api_key", "source_ips": ["10.0.0.300/8"]})  # noqa: E731
     assert "source_ips" in next(iter(problems_for(bad)))
+
+
+def test_two_projects_cannot_share_a_git_repository():
+    def shared(c):
+        url = "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/models"
+        c["projects"][0]["git"] = {"url": url}
+        c["projects"][1]["git"] = {"url": url + ".git"}
+
+    message = next(iter(problems_for(shared).values()))
+    assert "name the same Git repository" in message and "push" in message
