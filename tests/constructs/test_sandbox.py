@@ -68,7 +68,17 @@ def test_sandbox_bucket_is_read_write_and_key_is_usable(template):
     grants = _grants(template)
     sandbox = [actions for k, actions in grants.items() if "SandboxBucket" in k]
     assert any({"s3:PutObject", "s3:GetObject*", "s3:DeleteObject*"} <= a for a in sandbox)
-    assert {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"} <= grants[json.dumps(KEY)]
+    assert grants[json.dumps(KEY)] == {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def test_the_key_is_usable_through_s3_only(template):
+    """Every statement naming the key holds it to S3 (kms:ViaService), so the user cannot call KMS directly or through
+    another service; no statement grants KMS on a wildcard."""
+    on_key = [s for s in _statements(template) if any(a.startswith("kms:") for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))]
+    assert on_key and all(s["Resource"] == KEY for s in on_key)
+    for statement in on_key:
+        via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+        assert json.dumps(via).startswith('{"Fn::Join": ["", ["s3.", ') or via.startswith("s3."), via
 
 
 def test_nothing_else_is_reachable(template):

@@ -719,6 +719,7 @@ def sandbox_must_never(deployment, user: str, project: str, other: str, other_us
             why=f"{why} read {other}'s models",
         ),
         Call(role, "kms:Decrypt", value(other, "key-arn"), why=f"{why} use {other}'s key"),
+        Call(role, "kms:Decrypt", value(project, "key-arn"), why=f"{why} use the project's key outside S3 (no kms:ViaService)"),
         Call(role, "s3:PutObject", f"arn:aws:s3:::{value(project, 'data-bucket-name')}/incoming/a.csv", why=f"{why} write the project's data"),
         Call(
             role,
@@ -980,8 +981,8 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     results = evaluate(policies, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
-    # 12 storage and 11 mlops and git negatives per sandbox (the publisher and publishing as another user among them), 2 on another project's MLflow
-    assert len(results) == 6 * 5 + 2 * (12 + 11 + 2) + 6 * 5 and allowed == []
+    # 13 storage and 11 mlops and git negatives per sandbox (the publisher and publishing as another user among them), 2 on another project's MLflow
+    assert len(results) == 6 * 5 + 2 * (13 + 11 + 2) + 6 * 5 and allowed == []
 
 
 def _endpoint_policy(deployment, service: str) -> str:
