@@ -1241,3 +1241,20 @@ def test_the_job_role_writes_only_job_outputs_and_deletes_no_model(deployments, 
     ]
     assert [str(r) for r in evaluate(dev, needed) if not r.allowed] == []
     assert [str(r) for r in evaluate(dev, never) if r.allowed] == []
+
+
+def test_log_delivery_setup_takes_no_resource_so_it_stays_on_star(deployments, pipeline_runs):
+    """Issue 30 lists ``logs:PutResourcePolicy`` on ``*`` (CDK's log-delivery statement on every state machine's role).
+    CloudWatch Logs' guide suggests ``log-group:*`` for it, but the Service Authorization Reference (the engine's data)
+    gives it, ``DescribeResourcePolicies`` and ``DescribeLogGroups`` no resource type: AWS authorizes them on ``*``, so a
+    scoped statement would refuse the first log-delivery setup. They stay on ``*``; the role may be assumed by its own
+    state machine only. When AWS adds a resource type, this test fails and the statement can be scoped."""
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    run = next(run for run in pipeline_runs if run.stack == "mlops-dev-pipeline-churn")
+    machine = next(r for _, r in _resources(d, run.stack, "AWS::StepFunctions::StateMachine"))
+    role = d.resolve(run.stack, machine["Properties"]["RoleArn"])
+    actions = ("PutResourcePolicy", "DescribeResourcePolicies", "DescribeLogGroups")
+    scoped = evaluate(dev, [Call(role, f"logs:{a}", f"arn:aws:logs:{d.region}:{d.account}:log-group:*", why="scoped") for a in actions])
+    assert [(r.decision, r.detail) for r in scoped] == [("Error", {"message": "must.use.wildcard"})] * 3
+    assert all(r.allowed for r in evaluate(dev, [Call(role, f"logs:{a}", "*", why="log delivery's first setup") for a in actions]))
