@@ -411,6 +411,27 @@ def test_metric_fails_nothing_is_registered_and_the_gate_is_notified(definition,
     assert message["metric"] == "auc" and message["required"] == ">= 0.8" and message["metrics"]["auc"] == 0.71
 
 
+@pytest.mark.parametrize(
+    ("metric", "threshold", "higher_is_better", "value", "registered"),
+    [
+        ("auc", 0.8, True, 0.8, True),  # exactly at the threshold passes ("at least"), as the README's gate says
+        ("auc", 0.8, True, 0.79, False),
+        ("rmse", 0.3, False, 0.3, True),  # "at most", for a metric where lower is better
+        ("rmse", 0.3, False, 0.31, False),
+    ],
+)
+def test_a_model_exactly_at_the_threshold_is_registered(stack, moto_world, metric, threshold, higher_is_better, value, registered):
+    """The gate's boundary, run (not read from the template): a model whose metric equals the threshold is registered."""
+    build(stack, metric=metric, threshold=threshold, higher_is_better=higher_is_better)
+    result = run(harnessed(definition_of(Template.from_stack(stack))), {"trigger": "schedule", "detail": {}}, sfn_harness.report(metric, value))
+    packages = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    if registered:
+        assert result["status"] == "SUCCEEDED", result.get("cause")
+        assert len(packages) == 1
+    else:
+        assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed" and packages == []
+
+
 def test_missing_metric_fails_the_gate(definition, moto_world):
     result = run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(None))
     assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed"

@@ -740,6 +740,19 @@ def sandbox_must_never(deployment, user: str, project: str, other: str, other_us
             why=f"{why} write {other_user}'s prefix",
         ),
         Call(role, "s3:GetObject", f"arn:aws:s3:::{other_sandbox}/x", why=f"{why} read {other_user}'s sandbox bucket"),
+        # reading is held to the user's own prefix as writing is (Bucket.grant_read on the whole bucket would allow both)
+        Call(
+            role,
+            "s3:GetObject",
+            f"arn:aws:s3:::{value(project, 'artifacts-bucket-name')}/pipeline/{RUN}/model/model.tar.gz",
+            why=f"{why} read the project's run outputs",
+        ),
+        Call(
+            role,
+            "s3:GetObject",
+            f"arn:aws:s3:::{value(project, 'artifacts-bucket-name')}/sandbox/{other_user}/x",
+            why=f"{why} read {other_user}'s prefix",
+        ),
         s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/", why=f"{why} list the whole artifacts bucket"),
         s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/pipeline/", why=f"{why} list the pipeline's runs"),
         s3_list(role, f"s3://{value(project, 'artifacts-bucket-name')}/sandbox/{other_user}/", why=f"{why} list {other_user}'s prefix"),
@@ -899,6 +912,9 @@ def test_the_engine_denies_what_the_policies_do_not_grant(deployments):
         ],
     )
     assert [r.decision for r in results] == ["ImplicitlyDenied", "ExplicitlyDenied", "Allowed"]
+    # what every "needs" test reads: an explicit Deny (the bucket policy's, here) is a refusal it reports, with the call
+    assert [r.allowed for r in results] == [False, False, True]
+    assert str(results[1]).startswith("ExplicitlyDenied: ") and "s3:GetObject" in str(results[1])
 
 
 def _studio_calls(deployment, user: str, owner: str, sharing: str, why: str, ns: str = "/mlops/dev") -> list[Call]:
@@ -981,8 +997,8 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     results = evaluate(policies, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
-    # 13 storage and 11 mlops and git negatives per sandbox (the publisher and publishing as another user among them), 2 on another project's MLflow
-    assert len(results) == 6 * 5 + 2 * (13 + 11 + 2) + 6 * 5 and allowed == []
+    # 15 storage and 11 mlops and git negatives per sandbox (the publisher and publishing as another user among them), 2 on another project's MLflow
+    assert len(results) == 6 * 5 + 2 * (15 + 11 + 2) + 6 * 5 and allowed == []
 
 
 def _endpoint_policy(deployment, service: str) -> str:
