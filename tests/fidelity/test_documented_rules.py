@@ -206,3 +206,56 @@ def test_an_api_gateway_account_per_api_is_found(deployments):
     stacks = [*deployment.templates, "mlops-dev-endpoint-x"]
     found = _rule("api-gateway-account-once").check(Deployment(templates), stacks)
     assert found and "one per stage" in found[0]
+
+
+# -- a negative case for each rule that had none (issue 34: a rule made never to fire passed every test) -------------
+
+
+def test_a_rule_with_six_targets_is_found(deployments):
+    def six_targets(resources):
+        rule = _of_type(resources, "AWS::Events::Rule")["Properties"]
+        rule["Targets"] = [{**rule["Targets"][0], "Id": f"T{i}"} for i in range(6)]
+
+    found = _rule("rule-targets").check(_mutated(deployments, "dev stage", "mlops-dev-pipeline-churn", six_targets), ["mlops-dev-pipeline-churn"])
+    assert found and "6 targets (limit 5)" in found[0]
+
+
+def test_a_state_machine_over_1_mb_is_found(deployments):
+    def big_definition(resources):
+        machine = _of_type(resources, "AWS::StepFunctions::StateMachine")["Properties"]
+        machine["DefinitionString"] = {"Fn::Join": ["", [machine["DefinitionString"]["Fn::Join"][1][0], " " * (1024 * 1024)]]}
+
+    found = _rule("state-machine-size").check(
+        _mutated(deployments, "dev stage", "mlops-dev-pipeline-churn", big_definition), ["mlops-dev-pipeline-churn"]
+    )
+    assert found and "limit 1048576" in found[0]
+
+
+def test_an_oversized_trust_policy_is_found(deployments):
+    def big_trust(resources):
+        trust = _of_type(resources, "AWS::IAM::Role")["Properties"]["AssumeRolePolicyDocument"]
+        services = [f"s{i:04d}.amazonaws.com" for i in range(120)]
+        trust["Statement"].append({"Effect": "Allow", "Principal": {"Service": services}, "Action": "sts:AssumeRole"})
+
+    found = _rule("iam-sizes").check(_mutated(deployments, "dev stage", "mlops-dev-pipeline-churn", big_trust), ["mlops-dev-pipeline-churn"])
+    assert found and "trust policy of" in found[0] and "(limit 2048)" in found[0]
+
+
+def test_more_than_ten_managed_policies_on_a_role_is_found(deployments):
+    def eleven(resources):
+        role = _of_type(resources, "AWS::IAM::Role")["Properties"]
+        role["ManagedPolicyArns"] = [f"arn:aws:iam::aws:policy/P{i}" for i in range(11)]
+
+    found = _rule("iam-sizes").check(_mutated(deployments, "dev stage", "mlops-dev-pipeline-churn", eleven), ["mlops-dev-pipeline-churn"])
+    assert found and "11 managed policies (limit 10)" in found[0]
+
+
+def test_a_canary_over_half_the_fleet_is_found(deployments):
+    def big_canary(resources):
+        policy = _of_type(resources, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+        policy["TrafficRoutingConfiguration"]["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": 60}
+
+    stack = "mlops-dev-endpoint-churn"
+    assert _rule("guardrail-exclusions").check(_mutated(deployments, "dev stage", stack, lambda r: None), [stack]) == []
+    found = _rule("guardrail-exclusions").check(_mutated(deployments, "dev stage", stack, big_canary), [stack])
+    assert found and "at most 50% of the fleet, not 60%" in found[0]
