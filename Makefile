@@ -53,6 +53,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 setup: $(VENV)/.dev node_modules/.installed $(CHECKOV_VENV)/.installed
+	@bash tools/install_nginx.sh
 
 ## synth: synthesize every stack of STAGE (default dev) into cdk.out/ and list them
 synth: $(VENV)/.runtime node_modules/.installed
