@@ -11,6 +11,10 @@ import re
 
 PIPELINE_PREFIX = "pipeline/"  # every run's objects; roles that read or write runs are granted this prefix
 RUN_ID_PATTERN = "[0-9a-f]{8}"  # 8 hex digits, made per execution
+# How a state machine makes a run id (the first group of a UUID's hex digits), and the IAM pattern of exactly one: a
+# job ARN ending in -<RUN_ID_WILDCARD> matches <name>-<run id> but not another name's <name>-x-<run id>.
+RUN_ID_INTRINSIC = "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)"
+RUN_ID_WILDCARD = "?" * 8
 # Each sandbox user's own prefix of the project's artifacts bucket (read and written by that user only): what a data
 # scientist publishes is uploaded here, then copied by the training pipeline into a run of its own.
 SANDBOX_PREFIX = "sandbox/"

@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from config.layout import SCORING_PREFIX
+from config.layout import RUN_ID_INTRINSIC, RUN_ID_WILDCARD, SCORING_PREFIX
 from config.schema import BatchConfig, MonitoringConfig
 from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarms, drift_metric
 from mlops_constructs.drift_check import DriftAnalyzer, DriftAnalyzerProps
@@ -154,7 +154,7 @@ class BatchScoring(Construct):
         run = sfn.Pass(
             self,
             "PrepareRun",
-            parameters={"runId.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)"},
+            parameters={"runId.$": RUN_ID_INTRINSIC},
             result_path="$.run",
         )
         names = sfn.Pass(
@@ -340,7 +340,7 @@ class BatchScoring(Construct):
         """Run this project's transform jobs (and what ``.sync`` does with them), publish to the encrypted topic."""
         role = self.state_machine.role
         arn = f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}"
-        jobs = f"{arn}:{TRANSFORM.arn_type}/{self._props.project_name}-*"
+        jobs = f"{arn}:{TRANSFORM.arn_type}/{self._props.project_name}-score-{RUN_ID_WILDCARD}"  # not another project's <project>-x-...
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="RunThisProjectsTransformJobs", actions=[*TRANSFORM.actions, "sagemaker:AddTags", "sagemaker:ListTags"], resources=[jobs]

@@ -27,8 +27,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from config.layout import PIPELINE_PREFIX
-from config.schema import STATE_TRANSITIONS_PER_RUN, MonitoringConfig  # noqa: F401  (the run's states, priced by make cost)
+from config.layout import PIPELINE_PREFIX, RUN_ID_INTRINSIC, RUN_ID_WILDCARD
+from config.schema import MonitoringConfig
 from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import DriftAlarm, drift_alarms, drift_metric, grant_analyzer_job
 from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
@@ -39,8 +39,8 @@ from mlops_constructs.training_pipeline import JOB_START_UP, PROCESSING, RETRYAB
 
 _MONITORING = MonitoringConfig()  # defaults are the config schema's
 MB = 1024 * 1024
-# The run id a job name ends in: 8 hex digits of a UUID, made per period (a failed period's retry needs a new job name).
-JOB_SUFFIX = "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)"
+# A job name ends in a run id made per period (a failed period's retry needs a new job name).
+JOB_SUFFIX = RUN_ID_INTRINSIC
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ class DriftAnalyzer(Construct):
 
     @property
     def job_arn_pattern(self) -> str:
-        return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:{PROCESSING.arn_type}/{self.job_prefix}-*"
+        return f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:{PROCESSING.arn_type}/{self.job_prefix}-{RUN_ID_WILDCARD}"
 
     def plan_task(self, scope: Construct, state_id: str, payload: dict, result_path: str) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(

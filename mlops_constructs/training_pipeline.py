@@ -275,7 +275,7 @@ class TrainingPipeline(Construct):
                 "detail.$": "$.detail",
                 "imageDigest.$": "$.imageDigest",
                 "imageCommit.$": "$.imageCommit",
-                "runId.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)",
+                "runId.$": layout.RUN_ID_INTRINSIC,
             },
             result_path="$.run",
         )
@@ -886,7 +886,7 @@ class TrainingPipeline(Construct):
         role = self.state_machine.role
         kinds = self._kinds
         # each step's own jobs, <project>-<step>-<8 hex>: a bare <project>-* would also match a project named <project>-x
-        run_id = "?" * 8
+        run_id = layout.RUN_ID_WILDCARD
         jobs = list(
             dict.fromkeys(f"{arn}:sagemaker:{region_account}:{step.kind.arn_type}/{p.project_name}-{step.job}-{run_id}" for step in self.steps)
         )

@@ -1274,3 +1274,20 @@ def test_log_delivery_setup_takes_no_resource_so_it_stays_on_star(deployments, p
     scoped = evaluate(dev, [Call(role, f"logs:{a}", f"arn:aws:logs:{d.region}:{d.account}:log-group:*", why="scoped") for a in actions])
     assert [(r.decision, r.detail) for r in scoped] == [("Error", {"message": "must.use.wildcard"})] * 3
     assert all(r.allowed for r in evaluate(dev, [Call(role, f"logs:{a}", "*", why="log delivery's first setup") for a in actions]))
+
+
+def test_a_drift_checks_state_machine_runs_its_own_jobs_only(deployments):
+    """A check's jobs are <check>-<run id>: its state machine may not run another check's <check>-x-<run id> (the
+    statement ended in a bare * before), nor a job named past its own pattern."""
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    stack = "mlops-dev-endpoint-churn"
+    (machine_call,) = [c for c in drift_check_calls(d, stack)["state machine"] if c.action == "sagemaker:CreateProcessingJob"]
+    own = machine_call.resource  # .../processing-job/<check>-0a1b2c3d
+    name = own.rsplit("-", 1)[0]
+    calls = [
+        Call(machine_call.principal, "sagemaker:CreateProcessingJob", f"{name}-x-0a1b2c3d", why="another check's job"),
+        Call(machine_call.principal, "sagemaker:CreateProcessingJob", f"{own}-x", why="a job named past the pattern"),
+    ]
+    assert [r.allowed for r in evaluate(dev, [machine_call])] == [True]
+    assert [str(r) for r in evaluate(dev, calls) if r.allowed or r.decision == "Error"] == []
