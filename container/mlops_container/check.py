@@ -26,6 +26,7 @@ drift step, so the three give the same verdict. A period without a record is ``n
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -187,10 +188,18 @@ def handle(event: object, *, s3, env: Environment, tmp: Path) -> dict:
     return {**summary, "objects": len(keys), "output": request.output}
 
 
-def handler(event, context):  # the Lambda entry point (awslambdaric: mlops_container.check.handler)
+@functools.cache
+def _lambda_context() -> tuple[object, Environment]:
+    """The S3 client and the checked environment, once per Lambda container (STYLE 12), not once per invocation; boto3 is
+    imported here only, so the processing job and local mode never load it."""
     import boto3
 
-    return handle(event, s3=boto3.client("s3"), env=Environment.from_env(os.environ), tmp=Path(tempfile.gettempdir()))
+    return boto3.client("s3"), Environment.from_env(os.environ)
+
+
+def handler(event, context):  # the Lambda entry point (awslambdaric: mlops_container.check.handler)
+    s3, env = _lambda_context()
+    return handle(event, s3=s3, env=env, tmp=Path(tempfile.gettempdir()))
 
 
 def main(argv: list[str] | None = None) -> int:
