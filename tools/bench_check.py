@@ -8,7 +8,7 @@ moto's S3 and CloudWatch, as its Lambda functions run it: the planner (lists the
 rounds, the traffic levels interleaved in each; the medians are priced:
 
 - ours: the planner's and the analysis' GB-seconds at their configured memory, two Lambda requests, the state transitions
-  of a one-period run (``drift_check.STATE_TRANSITIONS_PER_RUN``), the S3 requests made (counted), the PutMetricData calls;
+  of a one-period run (``config.schema.STATE_TRANSITIONS_PER_RUN``), the S3 requests made (counted), the PutMetricData calls;
 - Model Monitor: its smallest completing instance for the billed seconds of a measured hourly run.
 
 Latency from the period's end to its metrics: ours is the configured delay plus the measured run (a Lambda cold start and
