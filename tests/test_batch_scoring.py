@@ -272,3 +272,24 @@ def test_a_batch_projects_dashboard_shows_its_drift(stage):
     assert drift in body
     (alarm,) = [r["Properties"]["AlarmName"] for r in synthesized.templates()[STACK]["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert f":alarm:{alarm}" in body and "stateMachine:mlops-dev-fraud-scoring" in body
+
+
+def test_the_scoring_state_machine_runs_this_projects_jobs_only(stage):
+    """Its transform jobs are <project>-score-<run id> and its check's jobs <check>-<run id>: another project named
+    <project>-x (whose jobs matched the bare <project>-* before) and names past the run id are refused."""
+    _, deployment = stage
+    policies = Policies.of(deployment)
+    machines = [r for r in deployment.templates[STACK]["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    (role,) = {deployment.resolve(STACK, m["Properties"]["RoleArn"]) for m in machines}
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    check = deployment.resolve(STACK, next(m for m in machines)["Properties"]["StateMachineName"])[:54]
+    needed = [
+        Call(role, "sagemaker:CreateTransformJob", f"{arn}:transform-job/fraud-score-0a1b2c3d", why="a run's scoring"),
+        Call(role, "sagemaker:CreateProcessingJob", f"{arn}:processing-job/{check}-0a1b2c3d", why="a large input's check"),
+    ]
+    never = [
+        Call(role, "sagemaker:CreateTransformJob", f"{arn}:transform-job/fraud-x-score-0a1b2c3d", why="project fraud-x's job"),
+        Call(role, "sagemaker:CreateTransformJob", f"{arn}:transform-job/fraud-score-0a1b2c3d-x", why="past the run id"),
+        Call(role, "sagemaker:CreateProcessingJob", f"{arn}:processing-job/{check}-x-0a1b2c3d", why="another check's job"),
+    ]
+    _assert_reaches(policies, needed, never)
