@@ -18,13 +18,19 @@ RUN_ID_WILDCARD = "?" * 8
 # Each sandbox user's own prefix of the project's artifacts bucket (read and written by that user only): what a data
 # scientist publishes is uploaded here, then copied by the training pipeline into a run of its own.
 SANDBOX_PREFIX = "sandbox/"
+# What `mlops publish` uploads below a user's prefix (sandbox/<user>/published/<time>-<id>/model.tar.gz): a publish request
+PUBLISHED_ARCHIVES = f"{SANDBOX_PREFIX}*/published/*/model.tar.gz"
 SCORING_PREFIX = "scoring/"  # batch scoring's outputs, one prefix per run (scoring/<run id>/<input object>.out)
 MLFLOW_PREFIX = "mlflow/"  # the project's MLflow artifact store (its runs' artifacts, written by the MLflow clients)
 
 # Below a run's prefix:
 PREPROCESS = "preprocess"  # preprocess/<train|validation|test|baseline>
 MODEL = "model"  # the training job's output: model/<job>/output/model.tar.gz
-PUBLISHED_MODEL = "published/model.tar.gz"  # below MODEL: the copy of a sandbox user's published archive
+TRAINED_MODEL = "output/model.tar.gz"  # below MODEL/<job>/
+# The model a run registers: the trained or published model, copied here once (lambda/seal_model) and never written again
+# (the artifacts bucket's policy, ProjectResources). The evaluation, the baseline and the package use this copy.
+REGISTERED = "registered"
+REGISTERED_MODEL = f"{REGISTERED}/model.tar.gz"
 CHECKPOINTS = "checkpoints"
 EVALUATION = "evaluation"  # evaluation/evaluation.json
 SCORED_BASELINE = "scored-baseline"  # the training features scored, as Model Monitor reads captured traffic

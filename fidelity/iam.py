@@ -335,6 +335,18 @@ def s3_list(principal: str, uri: str, why: str) -> Call:
     return Call(principal, "s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", prefix),), why)
 
 
+# The S3 operations authorized as s3:PutObject, and whether each creates the object (s3:ObjectCreationOperation): the parts
+# of a multipart upload do not (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html).
+S3_OBJECT_CREATION = {
+    "PutObject": True,
+    "CopyObject": True,
+    "CompleteMultipartUpload": True,
+    "CreateMultipartUpload": False,
+    "UploadPart": False,
+    "UploadPartCopy": False,
+}
+
+
 def api_calls_to_iam(principal: str, service: str, operation: str, params: dict, *, region: str, account: str, sync: bool = False) -> list[Call]:
     """The IAM requests one recorded API call makes (with its ``.sync`` integration's extra calls)."""
     arn = f"arn:aws:{{}}:{region}:{account}:{{}}"
@@ -368,14 +380,25 @@ def api_calls_to_iam(principal: str, service: str, operation: str, params: dict,
         return [Call(principal, "sagemaker:InvokeEndpoint", arn.format("sagemaker", f"endpoint/{params['EndpointName'].lower()}"), why=why)]
     if service == "s3" and operation == "ListObjectsV2":
         return [Call(principal, "s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}", (("s3:prefix", params.get("Prefix", "")),), why=why)]
-    if service == "s3" and operation in ("GetObject", "PutObject"):
-        return [Call(principal, f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", why=why)]
-    if service == "s3" and operation == "CopyObject":  # read the source, write the copy
-        source = params["CopySource"] if isinstance(params["CopySource"], str) else f"{params['CopySource']['Bucket']}/{params['CopySource']['Key']}"
-        return [
-            Call(principal, "s3:GetObject", f"arn:aws:s3:::{source.lstrip('/')}", why=f"{why} (source)"),
-            Call(principal, "s3:PutObject", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", why=why),
-        ]
+    if service == "s3" and operation in ("GetObject", "HeadObject"):  # HeadObject is authorized as s3:GetObject
+        return [Call(principal, "s3:GetObject", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", why=why)]
+    if service == "s3" and operation in S3_OBJECT_CREATION:
+        # s3:PutObject, with the keys a bucket policy may test: whether the request creates the object (not a part of it)
+        # and its If-None-Match header: https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
+        context = [("s3:ObjectCreationOperation", "true" if S3_OBJECT_CREATION[operation] else "false")]
+        if params.get("IfNoneMatch"):
+            context.append(("s3:if-none-match", params["IfNoneMatch"]))
+        calls = [Call(principal, "s3:PutObject", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", tuple(context), why=why)]
+        if "CopySource" in params:  # read the source (one version of it: s3:GetObjectVersion)
+            source = params["CopySource"]
+            if isinstance(source, str):  # bucket/key[?versionId=...]
+                path, _, query = source.lstrip("/").partition("?")
+                source = {**dict(zip(("Bucket", "Key"), path.split("/", 1), strict=True)), "VersionId": query.removeprefix("versionId=")}
+            action = "s3:GetObjectVersion" if source.get("VersionId") else "s3:GetObject"
+            calls.insert(0, Call(principal, action, f"arn:aws:s3:::{source['Bucket']}/{source['Key']}", why=f"{why} (source)"))
+        return calls
+    if service == "s3" and operation == "AbortMultipartUpload":
+        return [Call(principal, "s3:AbortMultipartUpload", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", why=why)]
     if service == "sns" and operation == "Publish":
         return [Call(principal, "sns:Publish", params["TopicArn"], why=why)]
     if service == "ssm" and operation in ("GetParameter", "PutParameter"):

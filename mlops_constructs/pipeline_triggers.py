@@ -85,7 +85,7 @@ class PipelineTriggers(Construct):
     def _publisher(self, p: PipelineTriggersProps, environment: dict[str, str]) -> None:
         """The publisher: the same code, invoked by EventBridge only (no user may), with S3's Object Created event of an
         archive under ``sandbox/<user>/published/``: the user is whoever could write there (that user's role alone)."""
-        published = f"{layout.SANDBOX_PREFIX}*/published/*/model.tar.gz"
+        published = layout.PUBLISHED_ARCHIVES
         handler = HandlerFunction(
             self,
             "PublishModels",

@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from config.layout import PIPELINE_PREFIX
+from config.layout import PIPELINE_PREFIX, REGISTERED, run_path
 from config.naming import Names
 from config.schema import MlflowConfig, ProjectConfig, StorageConfig
 from mlops_constructs.project_budget import ProjectBudget, ProjectBudgetProps
@@ -180,6 +180,7 @@ class ProjectResources(Construct):
         self.data_bucket = project_bucket("DataBucket", "data", event_bridge_enabled=True)
         # its object events reach EventBridge: a sandbox user's upload under sandbox/<user>/published/ is a publish request
         self.artifacts_bucket = project_bucket("ArtifactsBucket", "artifacts", event_bridge_enabled=True)
+        self._seal_registered_models()
         self.capture_bucket = project_bucket(
             "CaptureBucket",
             "capture",
@@ -265,6 +266,33 @@ class ProjectResources(Construct):
                 props=WorkloadSecurityGroupProps(network=props.network, description=f"{what}: HTTPS to the VPC endpoints and S3"),
             )
             for kind, what in (("Jobs", "SageMaker jobs of one ML project"), ("Models", "Models of one ML project"))
+        )
+
+    def _seal_registered_models(self) -> None:
+        """What a model package points at (``pipeline/<run>/registered/``, written by the pipeline's seal function) is
+        write-once, for every principal: a write without ``If-None-Match`` is denied (so S3 creates the object only if
+        none has its key, and CopyObject, which cannot send it, is denied too), and so is every delete. Multipart parts
+        are exempt through ``s3:ObjectCreationOperation``, as AWS's page says they must be:
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html."""
+        sealed = self.artifacts_bucket.arn_for_objects(run_path("*", REGISTERED, "*"))
+        self.artifacts_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="RegisteredModelsAreWrittenOnce",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[sealed],
+                conditions={"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}},
+            )
+        )
+        self.artifacts_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="RegisteredModelsAreNeverDeleted",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[sealed],
+            )
         )
 
     def allow_lambda_images(self, account: str, *, sid: str) -> None:

@@ -44,6 +44,20 @@ PUBLISH_TRIGGER = "publish"  # a sandbox user's model to evaluate and register (
 # What a registered package records of its model's origin (``$.provenance``, set on each path of a run).
 PROVENANCE_KEYS = ("trainingJob", "publishedBy", "publishedFrom", "codeCommit", "mlflowRun")
 PENDING = "PendingManualApproval"
+SEAL_TIMEOUT = Duration.minutes(15)  # Lambda's longest: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+
+
+def seal_environment(bucket: str, key_arn: str) -> dict[str, str]:
+    """The seal function's environment (``lambda/seal_model``): where a run's model may come from (a training job's output,
+    a published archive) and the one key it is sealed at; ``{}`` stands for the run id."""
+    trained = layout.run_path("{}", layout.MODEL, "*", layout.TRAINED_MODEL)
+    return {
+        "ARTIFACTS_BUCKET": bucket,
+        "KEY_ARN": key_arn,
+        "SEALED_KEY": layout.run_path("{}", layout.REGISTERED_MODEL),
+        "SOURCE_KEYS": " ".join((trained, layout.PUBLISHED_ARCHIVES)),
+    }
+
 
 # A job's start-up (instance provisioning, image pull) on top of its own runtime limit.
 JOB_START_UP = Duration.minutes(20)
@@ -247,7 +261,7 @@ class TrainingPipeline(Construct):
             names_key="evaluateJob",
             entrypoint=contract.ENTRYPOINTS["evaluate"],
             inputs=[
-                self._processing_input("model", None, contract.EVALUATE_MODEL, uri_path="$.jobs.train.modelArtifacts"),
+                self._processing_input("model", None, contract.EVALUATE_MODEL, uri_path="$.model.uri"),  # the sealed copy
                 self._processing_input("test", f"s3://{bucket}/{run}/{layout.PREPROCESS}/test", contract.EVALUATE_TEST, formatted=True),
                 self._processing_input("baseline", f"s3://{bucket}/{run}/{layout.PREPROCESS}/baseline", contract.EVALUATE_BASELINE, formatted=True),
             ],
@@ -379,7 +393,7 @@ class TrainingPipeline(Construct):
                 "ModelPackageDescription.$": f"States.Format('{p.project_name} model from pipeline run {{}} (trigger: {{}})', $.run.runId, $.run.trigger)",
                 "ModelApprovalStatus.$": "$.provenance.approvalStatus",
                 "InferenceSpecification": {
-                    "Containers": [{"Image": p.image_uri, "ModelDataUrl.$": "$.jobs.train.modelArtifacts"}],
+                    "Containers": [{"Image": p.image_uri, "ModelDataUrl.$": "$.model.uri"}],  # written once: nobody can replace it
                     "SupportedContentTypes": contract.CONTENT_TYPES,
                     "SupportedResponseMIMETypes": contract.CONTENT_TYPES,
                     "SupportedRealtimeInferenceInstanceTypes": [p.endpoint_instance_type],
@@ -465,14 +479,16 @@ class TrainingPipeline(Construct):
             },
             result_path="$.provenance",
         )
-        copy_published, published = self._published_model(bucket, run, on_failure=notify_failure)
+        place_published, published = self._published_model(bucket)
         job_states["Preprocess"].next(
             sfn.Choice(self, "TrainOrPublish", comment="A sandbox user's model is evaluated as it is; otherwise one is trained")
-            .when(sfn.Condition.string_equals("$.run.trigger", PUBLISH_TRIGGER), copy_published)
+            .when(sfn.Condition.string_equals("$.run.trigger", PUBLISH_TRIGGER), place_published)
             .otherwise(job_states["Train"].next(trained))
         )
-        trained.next(job_states["Evaluate"])
-        published.next(job_states["Evaluate"])
+        seal = self._seal_model(on_failure=notify_failure)
+        trained.next(seal)
+        published.next(seal)
+        seal.next(job_states["Evaluate"])
         job_states["Evaluate"].next(read_evaluation).next(gate)
 
         self.log_group = logs.LogGroup(
@@ -618,41 +634,14 @@ class TrainingPipeline(Construct):
         )
         return record, write
 
-    def _published_model(self, bucket: str, run: str, *, on_failure: sfn.State) -> tuple[tasks.CallAwsService, sfn.Pass]:
-        """A publish run's model: ``CopyPublishedModel`` copies the user's archive (``$.run.detail.modelKey``, under
-        ``sandbox/<user>/``: the guard checked it) to ``pipeline/<run id>/model/published/model.tar.gz`` with the project
-        key, so the package points at a copy nobody can change; ``PublishedModel`` puts it where a training job's
-        model goes (``$.jobs.train``) and records who published it and the commit (``$.provenance``).
-        Returns the first and the last state."""
-        p = self._props
-        key = f"{run}/{layout.MODEL}/{layout.PUBLISHED_MODEL}"
-        copy = tasks.CallAwsService(
-            self,
-            "CopyPublishedModel",
-            comment="The sandbox user's model archive, copied into this run",
-            service="s3",
-            action="copyObject",
-            iam_action="s3:PutObject",
-            iam_resources=[p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*")],
-            additional_iam_statements=[
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[p.artifacts_bucket.arn_for_objects(f"{layout.SANDBOX_PREFIX}*")])
-            ],
-            parameters={
-                "Bucket": bucket,
-                "Key.$": f"States.Format('{key}', $.run.runId)",
-                "CopySource.$": f"States.Format('{bucket}/{{}}', $.run.detail.modelKey)",
-                "ServerSideEncryption": "aws:kms",
-                "SSEKMSKeyId": p.key.key_arn,
-            },
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(5)),
-        )
-        copy.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
-        copy.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+    def _published_model(self, bucket: str) -> tuple[sfn.Pass, sfn.Pass]:
+        """A publish run's model: ``PublishedModel`` puts the user's archive (``$.run.detail.modelKey``, under
+        ``sandbox/<user>/published/``: the guard checked it) where a training job's model goes (``$.jobs.train``), to be
+        sealed; ``RecordPublisher`` records who published it and the commit (``$.provenance``). Returns both states."""
         placed = sfn.Pass(
             self,
             "PublishedModel",
-            parameters={"modelArtifacts.$": f"States.Format('s3://{bucket}/{key}', $.run.runId)"},
+            parameters={"modelArtifacts.$": f"States.Format('s3://{bucket}/{{}}', $.run.detail.modelKey)"},
             result_path="$.jobs.train",
         )
         provenance = sfn.Pass(
@@ -668,8 +657,64 @@ class TrainingPipeline(Construct):
             },
             result_path="$.provenance",
         )
-        copy.next(placed).next(provenance)
-        return copy, provenance
+        placed.next(provenance)
+        return placed, provenance
+
+    def _seal_model(self, *, on_failure: sfn.State) -> tasks.LambdaInvoke:
+        """``SealModel``: the run's model (``$.jobs.train.modelArtifacts``: the training job's output or a sandbox user's
+        archive) copied once to ``pipeline/<run id>/registered/model.tar.gz`` by ``lambda/seal_model``; its URI goes to
+        ``$.model.uri``, which the evaluation job, the baseline and the package use. No job can write there, and the
+        artifacts bucket's policy lets nobody replace or delete it (``ProjectResources``)."""
+        p = self._props
+        function = HandlerFunction(
+            self,
+            "ModelSeal",
+            props=HandlerFunctionProps(
+                code="seal_model",
+                description=f"Seals the model each training pipeline run of {p.project_name} registers: one copy, never replaced",
+                environment=seal_environment(p.artifacts_bucket.bucket_name, p.key.key_arn),
+                log_key=p.key,
+                # a multipart copy inside S3 (parts of 512 MiB): minutes for the largest models
+                timeout=SEAL_TIMEOUT,
+            ),
+        )
+        role = function.role
+        env = seal_environment("", "")
+        sources = [p.artifacts_bucket.arn_for_objects(key.replace("{}", "*")) for key in env["SOURCE_KEYS"].split(" ")]
+        sealed = p.artifacts_bucket.arn_for_objects(env["SEALED_KEY"].replace("{}", "*"))
+        role.add_to_principal_policy(
+            # HeadObject, and UploadPartCopy of one version of the source (s3:GetObjectVersion)
+            iam.PolicyStatement(sid="ReadModels", actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[*sources, sealed])
+        )
+        role.add_to_principal_policy(iam.PolicyStatement(sid="SealModels", actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[sealed]))
+        p.key.grant_encrypt_decrypt(role)
+        acknowledge_wildcards(
+            role,
+            reason="Reads a run's trained model or a sandbox user's published archive and writes the run's sealed copy "
+            "(pipeline/<run>/registered/), named at run time; the bucket policy makes that copy write-once.",
+            resources=[*sources, sealed],
+            actions=["kms:ReEncrypt*", "kms:GenerateDataKey*"],
+        )
+        seal = tasks.LambdaInvoke(
+            self,
+            "SealModel",
+            comment="The model this run registers, copied once to where nobody can change it",
+            lambda_function=function.function,
+            payload=sfn.TaskInput.from_object(
+                {"source": sfn.JsonPath.string_at("$.jobs.train.modelArtifacts"), "runId": sfn.JsonPath.string_at("$.run.runId")}
+            ),
+            result_selector={"uri.$": "$.Payload.uri", "etag.$": "$.Payload.etag", "versionId.$": "$.Payload.versionId"},
+            result_path="$.model",
+            task_timeout=sfn.Timeout.duration(SEAL_TIMEOUT.plus(Duration.minutes(1))),
+        )
+        acknowledge_wildcards(
+            self,
+            reason="The state machine invokes the seal function: Step Functions' Lambda integration grants it and its versions",
+            resources=[f"{function.function.function_arn}:*"],
+        )
+        seal.add_retry(errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"], max_attempts=3)
+        seal.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+        return seal
 
     def _baseline_step(self, analyzer: Analyzer, network: dict, bucket: str, run: str) -> JobStep:
         """The baselining job, as the SageMaker SDK's ``suggest_baseline`` configures Model Monitor's analyzer (the
@@ -920,12 +965,10 @@ class TrainingPipeline(Construct):
         )
         acknowledge_wildcards(
             role,
-            reason="Reads evaluation.json of any run under pipeline/ (the run id is made per execution); copies a model that a "
-            "sandbox user published from sandbox/<user>/ of this project's artifacts bucket (the guard checks the key); creates "
-            "model packages only in this project's group (versions are numbered by SageMaker).",
+            reason="Reads evaluation.json of any run under pipeline/ (the run id is made per execution) and writes its data "
+            "manifest; creates model packages only in this project's group (versions are numbered by SageMaker).",
             resources=[
                 p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*"),
-                p.artifacts_bucket.arn_for_objects(f"{layout.SANDBOX_PREFIX}*"),
                 f"{arn}:sagemaker:{region_account}:model-package/{p.model_package_group_name}/*",
             ],
             actions=["kms:GenerateDataKey*"],

@@ -2,7 +2,9 @@
 
 What the harness changes, because moto cannot run it: ``.sync`` integrations become their plain
 forms (moto does not wait for jobs), the jobs' ResultSelectors keep only what a plain call returns
-(the training task takes a recorded model URI), the MLflow link Lambda becomes a Pass of its payload, the run id is fixed so a test can place
+(the training task takes a recorded model URI, where :func:`moto_world` puts a model), the MLflow link Lambda becomes a
+Pass of its payload, the seal Lambda runs its real logic in this process against moto's S3 (its calls are not the
+state machine's: they are not recorded), the run id is fixed so a test can place
 ``evaluation.json`` where the run reads it, and moto's aws-sdk integration is made to return an S3
 object's ``Body`` as text, as Step Functions does (moto hands over the stream object). A failing
 job is a Parallel state with a Fail branch at the job's place, keeping its Catch.
@@ -41,9 +43,14 @@ def model_uri(artifacts_bucket: str, project: str) -> str:
     return f"s3://{artifacts_bucket}/pipeline/{RUN_ID}/model/{project}-train-{RUN_ID}/output/model.tar.gz"
 
 
+SEAL_FUNCTION = "seal-model"  # the seal Lambda as moto knows it (its logic runs in process: moto_world)
+
+
 def harnessed(definition: dict, *, model_artifacts: str, training_fails: bool = False) -> dict:
     d = json.loads(json.dumps(definition))
     states = d["States"]
+    if "SealModel" in states:
+        states["SealModel"]["Parameters"]["FunctionName"] = SEAL_FUNCTION
     states["PrepareRun"]["Parameters"]["runId"] = RUN_ID
     del states["PrepareRun"]["Parameters"]["runId.$"]
     for state in states.values():
@@ -114,6 +121,19 @@ def body_as_text(monkeypatch) -> None:
     monkeypatch.setattr(sdk.StateTaskServiceAwsSdk, "_eval_service_task", eval_service_task)
 
 
+_UNRECORDED = threading.local()  # set while another principal's code (a Lambda run in process) makes calls
+
+
+@contextmanager
+def unrecorded():
+    """Calls made in this thread meanwhile are not recorded (they are a function's, not the caller's)."""
+    _UNRECORDED.on = True
+    try:
+        yield
+    finally:
+        _UNRECORDED.on = False
+
+
 @dataclass
 class CallRecorder:
     """Every AWS API call made in this process while active: (service, operation, parameters)."""
@@ -126,7 +146,8 @@ class CallRecorder:
         recorder = self
 
         def make_api_call(client, operation_name, api_params):
-            recorder.calls.append((client.meta.service_model.service_name, operation_name, json.loads(json.dumps(api_params, default=str))))
+            if not getattr(_UNRECORDED, "on", False):
+                recorder.calls.append((client.meta.service_model.service_name, operation_name, json.loads(json.dumps(api_params, default=str))))
             return original(client, operation_name, api_params)
 
         monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
@@ -205,8 +226,12 @@ def moto_world(
     topic_name: str,
     artifacts_bucket: str,
     data: tuple[str, str] | None = None,
+    model: str | None = None,
+    key_arn: str = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
 ):
-    """``data``: (bucket, key) of a data object to put there first (a run lists its data before it starts)."""
+    """``data``: (bucket, key) of a data object to put there first (a run lists its data before it starts). ``model``: the
+    URI the harnessed training job reports, where a model object is put (the seal copies it); the seal function runs
+    with the pipeline's environment for ``artifacts_bucket`` and ``key_arn``."""
     body_as_text(monkeypatch)
     parse_each_definition_once(monkeypatch)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region}.items():
@@ -217,6 +242,10 @@ def moto_world(
             s3c.create_bucket(Bucket=bucket)
         if data is not None:
             s3c.put_object(Bucket=data[0], Key=data[1], Body=b"a,b,target\n1,2,0\n")
+        if model is not None:
+            bucket, key = model.removeprefix("s3://").split("/", 1)
+            s3c.put_object(Bucket=bucket, Key=key, Body=b"the trained model")
+        functions_in_process(monkeypatch, {SEAL_FUNCTION: sealer(artifacts_bucket, key_arn)})
         boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName=group)
         sns_c, sqs = boto3.client("sns"), boto3.client("sqs")
         topic = sns_c.create_topic(Name=topic_name)["TopicArn"]
@@ -226,18 +255,55 @@ def moto_world(
         yield World(region=region, account=account, artifacts_bucket=artifacts_bucket)
 
 
+def sealer(artifacts_bucket: str, key_arn: str):
+    """The seal function's handler with its deployed environment (``seal_environment``), run in process against moto."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from mlops_constructs.training_pipeline import seal_environment
+
+    # its own module name: tests that load another function's ``logic`` keep theirs in sys.modules
+    spec = importlib.util.spec_from_file_location("seal_model_logic", Path(__file__).resolve().parents[1] / "lambda" / "seal_model" / "logic.py")
+    logic = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = logic  # dataclasses look their module up there
+    spec.loader.exec_module(logic)
+    settings = logic.Settings.from_env(seal_environment(artifacts_bucket, key_arn))
+
+    def handle(event: dict) -> dict:
+        with unrecorded():
+            return logic.seal(logic.parse(event, settings), s3=boto3.client("s3"), settings=settings)
+
+    return handle
+
+
+_IN_PROCESS: dict = {}  # function name -> handler, for the moto world in use
+
+
 def functions_in_process(monkeypatch, handlers: dict) -> None:
     """moto runs no Lambda without Docker: create each function of ``handlers`` (name -> a callable taking the event) in
     moto and have moto's simple Lambda backend call it in this process with the payload the state machine evaluated, its
-    return value as the function's result (inside ``mock_aws`` with ``lambda.use_docker`` off)."""
+    return value as the function's result (inside ``mock_aws`` with ``lambda.use_docker`` off). Functions created by an
+    earlier call in the same world stay. A handler's exception fails the invocation as a function error does."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    role = boto3.client("iam").create_role(RoleName="functions-in-process", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    iam_client = boto3.client("iam")
+    try:
+        role = iam_client.get_role(RoleName="functions-in-process")["Role"]["Arn"]
+    except iam_client.exceptions.NoSuchEntityException:
+        _IN_PROCESS.clear()  # a new moto world
+        role = iam_client.create_role(RoleName="functions-in-process", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     for name in handlers:
         boto3.client("lambda").create_function(FunctionName=name, Role=role, Runtime="python3.12", Handler="h.h", Code={"ZipFile": b"x"})
+    _IN_PROCESS.update(handlers)
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
-        return json.dumps(handlers[function_name.rsplit(":", 1)[-1]](json.loads(body))).encode()
+        handler = _IN_PROCESS[function_name.rsplit(":", 1)[-1]]
+        try:
+            return json.dumps(handler(json.loads(body))).encode()
+        except Exception as exc:  # what Lambda returns for an unhandled error, with X-Amz-Function-Error
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
 

@@ -187,8 +187,8 @@ def test_every_log_group_of_a_project_is_encrypted_with_the_project_key(dev):
                 groups += 1
                 assert deployment.resolve(stack, group["Properties"].get("KmsKeyId")) == key, f"{stack}/{logical_id}"
     assert (
-        groups == 15
-    )  # 6 per project (its MLflow link function's and its publisher's among them); churn's drift check: its state machine and 2 functions
+        groups == 17
+    )  # 7 per project (its MLflow link, publisher and seal functions' among them); churn's drift check: its state machine and 2 functions
     project = dev.template(dev.stage.projects["churn"])
     (key,) = [r for r in project["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
     (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "CloudWatchLogsOfThisStage"]

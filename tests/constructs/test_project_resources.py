@@ -120,7 +120,7 @@ def test_every_bucket_refuses_plain_http_and_old_tls(template):
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         denies = [s for s in statements if s["Effect"] == "Deny"]
-        conditions = [s["Condition"] for s in denies]
+        conditions = [s.get("Condition") for s in denies]
         assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
         assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
 

@@ -107,7 +107,7 @@ def test_every_task_has_a_timeout_and_a_catch(template):
         "WriteDataManifest",
         "Preprocess",
         "Train",
-        "CopyPublishedModel",
+        "SealModel",
         "Evaluate",
         "ReadEvaluation",
         "RegisterModel",
@@ -281,7 +281,7 @@ def test_the_end_of_every_run_reaches_the_guard_and_the_queue_is_its_own(stack):
     assert pattern["detail"]["status"] == ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"] and len(pattern["detail"]["stateMachineArn"]) == 1
     t.has_resource_properties("AWS::SSM::Parameter", {"Name": "/mlops/dev/projects/churn/pipeline/queued-triggers", "Value": "{}", "Type": "String"})
     (function,) = [
-        f for f in t.find_resources("AWS::Lambda::Function").values() if f["Properties"]["Environment"]["Variables"]["ACCEPTS"] == "triggers"
+        f for f in t.find_resources("AWS::Lambda::Function").values() if f["Properties"]["Environment"]["Variables"].get("ACCEPTS") == "triggers"
     ]
     assert function["Properties"]["Environment"]["Variables"]["QUEUE_PARAMETER"] == "/mlops/dev/projects/churn/pipeline/queued-triggers"
     statements = [s for p in t.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
@@ -308,6 +308,7 @@ def moto_world(monkeypatch):
         topic_name="churn-alerts",
         artifacts_bucket="artifacts-bucket",
         data=("data-bucket", "incoming/2026-11.csv"),
+        model=MODEL_URI,
     ) as world:
         yield world
 
@@ -349,6 +350,7 @@ def test_metric_passes_model_package_is_registered_and_notified(definition, moto
         "TrainOrPublish",
         "Train",
         "TrainedHere",
+        "SealModel",
         "Evaluate",
         "ReadEvaluation",
         "QualityGate",
@@ -360,7 +362,10 @@ def test_metric_passes_model_package_is_registered_and_notified(definition, moto
     packages = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     assert len(packages) == 1 and packages[0]["ModelApprovalStatus"] == "PendingManualApproval"
     package = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])
-    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == MODEL_URI
+    # not the training job's output (any job of any run may write there) but the run's sealed copy of it
+    sealed = f"pipeline/{RUN_ID}/registered/model.tar.gz"
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == f"s3://artifacts-bucket/{sealed}"
+    assert boto3.client("s3").get_object(Bucket="artifacts-bucket", Key=sealed)["Body"].read() == b"the trained model"
     assert package["CustomerMetadataProperties"]["trigger"] == "new-data"
     assert {k: package["CustomerMetadataProperties"][k] for k in ("trainingJob", "publishedBy", "publishedFrom", "codeCommit")} == {
         "trainingJob": f"churn-train-{RUN_ID}",
@@ -568,7 +573,7 @@ def test_job_role_may_pull_only_the_analyzer_image(stack):
 def test_passing_model_gets_a_baseline_registered_as_its_drift_check_baseline(monitored_definition, moto_world):
     result = run(harnessed(monitored_definition), {"trigger": "drift", "detail": {}}, _report(0.93))
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert _entered(result)[15:18] == ["QualityGate", "Baseline", "RegisterModel"]
+    assert _entered(result)[16:19] == ["QualityGate", "Baseline", "RegisterModel"]
     sagemaker = boto3.client("sagemaker")
     job = sagemaker.describe_processing_job(ProcessingJobName=f"churn-baseline-{RUN_ID}")
     assert job["AppSpecification"]["ImageUri"] == ANALYZER  # moto keeps no Environment; tests/fidelity validates the request
@@ -640,18 +645,21 @@ def _publish(commit: str = "0a1b2c3") -> dict:
     return {"trigger": "publish", "detail": {"user": "alice", "modelKey": PUBLISHED_KEY, "commit": commit}}
 
 
-def test_a_published_model_is_copied_evaluated_and_registered_with_its_publisher_instead_of_trained(definition, moto_world):
+def test_a_published_model_is_sealed_evaluated_and_registered_with_its_publisher_instead_of_trained(definition, moto_world):
     s3 = boto3.client("s3")
     s3.put_object(Bucket="artifacts-bucket", Key=PUBLISHED_KEY, Body=b"the user's archive")
     result = run(harnessed(definition), _publish(), _report(0.93))
     assert result["status"] == "SUCCEEDED", result.get("cause")
     entered = _entered(result)
-    assert entered[9:15] == ["Preprocess", "TrainOrPublish", "CopyPublishedModel", "PublishedModel", "RecordPublisher", "Evaluate"]
+    assert entered[9:15] == ["Preprocess", "TrainOrPublish", "PublishedModel", "RecordPublisher", "SealModel", "Evaluate"]
     assert "Train" not in entered
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == []  # nothing trained
-    copied = f"pipeline/{RUN_ID}/model/published/model.tar.gz"
+    copied = f"pipeline/{RUN_ID}/registered/model.tar.gz"
     assert s3.get_object(Bucket="artifacts-bucket", Key=copied)["Body"].read() == b"the user's archive"
+    (evaluation,) = [j["ProcessingJobName"] for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"] if "-eval-" in j["ProcessingJobName"]]
+    inputs = sagemaker.describe_processing_job(ProcessingJobName=evaluation)["ProcessingInputs"]
+    assert next(i for i in inputs if i["InputName"] == "model")["S3Input"]["S3Uri"] == f"s3://artifacts-bucket/{copied}"  # what is registered
     (summary,) = sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
     package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
     # the package points at the run's copy (the user cannot change it), not at the sandbox
@@ -672,10 +680,24 @@ def test_a_published_model_is_copied_evaluated_and_registered_with_its_publisher
 def test_a_published_model_that_is_gone_fails_the_run_with_the_cause_and_registers_nothing(definition, moto_world):
     result = run(harnessed(definition), _publish(), _report(0.93))
     assert result["status"] == "FAILED"
-    assert _entered(result)[-3:] == ["CopyPublishedModel", "NotifyFailure", "PipelineFailed"]
+    assert _entered(result)[-3:] == ["SealModel", "NotifyFailure", "PipelineFailed"]
     assert boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"] == []
     (message,) = moto_world.messages()
     assert message["result"] == "pipeline failed"
+
+
+def test_a_run_whose_sealed_key_already_holds_a_model_fails_and_registers_nothing(definition, moto_world):
+    """A run registers the model it sealed itself: an object already at its sealed key (however it got there) is never
+    taken as the run's model, nor replaced."""
+    s3 = boto3.client("s3")
+    sealed = f"pipeline/{RUN_ID}/registered/model.tar.gz"
+    s3.put_object(Bucket="artifacts-bucket", Key=sealed, Body=b"planted")
+    result = run(harnessed(definition), {"trigger": "schedule", "detail": {}}, _report(0.93))
+    assert result["status"] == "FAILED" and _entered(result)[-3:] == ["SealModel", "NotifyFailure", "PipelineFailed"]
+    (message,) = moto_world.messages()
+    assert "AlreadySealed" in message["error"] and "never replaced" in message["cause"]
+    assert s3.get_object(Bucket="artifacts-bucket", Key=sealed)["Body"].read() == b"planted"
+    assert boto3.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"] == []
 
 
 def test_a_published_model_below_the_gate_is_not_registered(definition, moto_world):
@@ -778,6 +800,6 @@ def test_a_published_archive_reaches_the_publisher_which_only_eventbridge_may_in
     (function,) = [
         r["Properties"]
         for r in t.find_resources("AWS::Lambda::Function").values()
-        if r["Properties"]["Environment"]["Variables"]["ACCEPTS"] == "published-models"
+        if r["Properties"]["Environment"]["Variables"].get("ACCEPTS") == "published-models"
     ]
     assert function["ReservedConcurrentExecutions"] == 1 and "FunctionName" not in function  # unnamed: no sandbox grant names it

@@ -233,6 +233,8 @@ def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
                         topic_name=topic,
                         artifacts_bucket=artifacts,
                         data=(data, f"{next(p for p in config.projects if p.name == project).pipeline.data_prefix}2026-11.csv"),
+                        model=sfn_harness.model_uri(artifacts, project),
+                        key_arn=deployment.ssm_value(f"{ns}/key-arn"),
                     ) as world:
                         if execution_input is PUBLISHED:
                             boto3.client("s3").put_object(Bucket=artifacts, Key=PUBLISHED_KEY, Body=b"archive")

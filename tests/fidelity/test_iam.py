@@ -374,6 +374,37 @@ def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
     return calls
 
 
+def seal_calls(deployment, stack: str, monkeypatch) -> list[Call]:
+    """The seal Lambda, run in moto under its deployed environment: seal a trained model (in parts), then a retry of it,
+    then a published archive for another run."""
+    role, env = _function(deployment, stack, "SEALED_KEY")
+    bucket = env["ARTIFACTS_BUCKET"]
+    recorder = sfn_harness.CallRecorder()
+    with mock_aws():
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": deployment.region}.items():
+            monkeypatch.setenv(key, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # as deployed
+        project = stack.rsplit("pipeline-", 1)[1]
+        trained = f"pipeline/{RUN}/model/{project}-train-{RUN}/output/model.tar.gz"
+        published = f"sandbox/alice/published/20261125T030000Z-{RUN}/model.tar.gz"
+        s3.put_object(Bucket=bucket, Key=trained, Body=b"m" * (6 * 1024**2))
+        s3.put_object(Bucket=bucket, Key=published, Body=b"archive")
+        logic = _load_lambda(monkeypatch, "seal_model", env)
+        settings = logic.Settings.from_env(env)
+        with recorder.recording(monkeypatch):
+            for source, run in ((trained, RUN), (trained, RUN), (published, "ffffffff")):
+                request = logic.parse({"source": f"s3://{bucket}/{source}", "runId": run}, settings)
+                logic.seal(request, s3=s3, settings=settings, part_bytes=5 * 1024**2)
+    calls = []
+    for service, operation, params in recorder.calls:
+        calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
+    assert {c.action for c in calls} == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}
+    assert any(dict(c.context).get("s3:if-none-match") == "*" for c in calls)  # the completion, which the bucket policy tests
+    return calls
+
+
 def api_lambda_calls(deployment, stack: str, monkeypatch) -> list[Call]:
     """The API Lambda, run under its deployed environment against a stubbed SageMaker runtime."""
     role, env = _function(deployment, stack, "ENDPOINT_NAME")
@@ -788,6 +819,7 @@ def actor_calls(deployments, pipeline_runs, delivery_app) -> dict[str, tuple[Pol
                         out[f"{stack}: drift check {actor}"] = (p, with_key_calls(p, calls))
                 if "-pipeline-" in stack:
                     out[f"{stack}: trigger guard role"] = (p, with_key_calls(p, trigger_guard_calls(d, stack, monkeypatch)))
+                    out[f"{stack}: model seal role"] = (p, with_key_calls(p, seal_calls(d, stack, monkeypatch)))
         dev = policies["dev stage"]
         for user, project in (("alice", "churn"), ("bob", "fraud")):
             out[f"sandbox {user}/{project}: user role"] = (dev, with_key_calls(dev, sandbox_calls(dev.deployment, user, project, "/mlops/dev")))
@@ -1250,13 +1282,55 @@ def test_the_job_role_writes_only_job_outputs_and_deletes_no_model(deployments, 
         Call(job_role, "s3:DeleteObject", obj("checkpoints/estimator.skops"), why="spot checkpoints in sync"),
     ]
     never = [
-        Call(job_role, "s3:DeleteObject", obj("model/churn-train-0a1b2c3d/output/model.tar.gz"), why="delete a registered model"),
+        Call(job_role, "s3:DeleteObject", obj("model/churn-train-0a1b2c3d/output/model.tar.gz"), why="delete a trained model"),
+        Call(job_role, "s3:PutObject", obj("registered/model.tar.gz"), (("s3:ObjectCreationOperation", "true"),), why="replace a registered model"),
+        Call(
+            job_role,
+            "s3:PutObject",
+            obj("registered/model.tar.gz"),
+            (("s3:ObjectCreationOperation", "true"), ("s3:if-none-match", "*")),
+            why="seal a model of its own",
+        ),
+        Call(job_role, "s3:DeleteObject", obj("registered/model.tar.gz"), why="delete a registered model"),
         Call(job_role, "s3:PutObject", obj("lineage/data.json"), why="rewrite the data a package names"),
         Call(job_role, "s3:PutObject", obj("anything-else"), why="write outside the jobs' outputs"),
         Call(job_role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/sandbox/alice/published/x/model.tar.gz", why="a user's prefix"),
     ]
     assert [str(r) for r in evaluate(dev, needed) if not r.allowed] == []
     assert [str(r) for r in evaluate(dev, never) if r.allowed] == []
+
+
+def test_a_registered_model_is_written_once_by_the_seal_and_never_replaced_or_deleted_by_anyone(deployments):
+    """What a package points at (pipeline/<run>/registered/model.tar.gz): the seal function may create it, only with
+    If-None-Match (so S3 refuses it when the object exists: tests/lambda_/test_seal_model.py shows that half), in parts.
+    The bucket policy refuses an unconditional write or a copy onto it and any delete, explicitly, for every principal:
+    the seal itself, and even a role granted s3:* on the bucket."""
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    role, env = _function(d, "mlops-dev-pipeline-churn", "SEALED_KEY")
+    sealed = f"arn:aws:s3:::{env['ARTIFACTS_BUCKET']}/pipeline/0a1b2c3d/registered/model.tar.gz"
+    creates, part = (("s3:ObjectCreationOperation", "true"),), (("s3:ObjectCreationOperation", "false"),)
+    conditional = (*creates, ("s3:if-none-match", "*"))
+    allowed = [
+        Call(role, "s3:PutObject", sealed, part, why="CreateMultipartUpload, UploadPartCopy"),
+        Call(role, "s3:PutObject", sealed, conditional, why="CompleteMultipartUpload with If-None-Match"),
+    ]
+    assert [str(r) for r in evaluate(dev, allowed) if not r.allowed] == []
+    admin = f"arn:aws:iam::{d.account}:role/bucket-admin"  # a role of the account with every S3 right on the bucket
+    dev.identity[admin] = [
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": f"arn:aws:s3:::{env['ARTIFACTS_BUCKET']}/*"}]}
+    ]
+    refused = [
+        Call(principal, action, sealed, context, why=why)
+        for principal in (role, admin)
+        for action, context, why in (
+            ("s3:PutObject", creates, "PutObject or CopyObject without If-None-Match: an overwrite"),
+            ("s3:DeleteObject", (), "a delete marker, after which the key could be written again"),
+            ("s3:DeleteObjectVersion", (), "the version itself"),
+        )
+    ]
+    results = evaluate(dev, refused)
+    assert [r.decision for r in results] == ["ExplicitlyDenied"] * len(refused), [str(r) for r in results]
 
 
 def test_log_delivery_setup_takes_no_resource_so_it_stays_on_star(deployments, pipeline_runs):

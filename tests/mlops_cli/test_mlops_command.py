@@ -46,6 +46,8 @@ def world(stack, monkeypatch):
         topic_name="churn-alerts",
         artifacts_bucket=ARTIFACTS,
         data=("data-bucket", "incoming/2026-11.csv"),
+        model=sfn_harness.model_uri(ARTIFACTS, "churn"),
+        key_arn=KEY_ARN,
     ) as moto_world:
         sfn = boto3.client("stepfunctions")
         machine = sfn.create_state_machine(
