@@ -60,6 +60,7 @@ synth: $(VENV)/.runtime node_modules/.installed
 	rm -rf cdk.out
 	$(CDK_RUN) synth --quiet -c stage=$(STAGE)
 	$(PY) tools/list_stacks.py cdk.out
+	$(PY) tools/endpoints.py $(STAGE)
 
 ## cost: synthesize STAGE, then its idle monthly cost per stack and in all from config/pricing/prices.yaml, and what bills per use
 cost: synth

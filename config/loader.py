@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from config.errors import MISSING, ConfigError, Problem
 from config.model_monitor_images import ANALYZER_ACCOUNTS
-from config.schema import MLFLOW_ENDPOINT, DeliveryConfig, MonitoringConfig, PlatformConfig, StageLink
+from config.schema import CODECOMMIT_URL, DeliveryConfig, MonitoringConfig, PlatformConfig, StageLink
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -353,33 +353,21 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                 )
             )
 
-    endpoints = raw.get("interface_endpoints")
-    monitored = [i for i, p in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []) if _monitors_input(p)]
-    if monitored and isinstance(endpoints, list) and "monitoring" not in endpoints and _mapping(raw, "network").get("mode") == "new":
-        problems.append(
-            Problem(
-                "interface_endpoints",
-                endpoints,
-                "must include 'monitoring': the new VPC has no internet route, and the drift checks of "
-                f"project(s) {', '.join(str(raw['projects'][i].get('name')) for i in monitored)} publish their drift metrics to CloudWatch through it",
-            )
-        )
-
-    trains = raw.get("model_registry_stage") in (None, raw.get("stage"))
-    tracked = [
-        str(p.get("name"))
-        for p in (raw.get("projects") if isinstance(raw.get("projects"), list) else [])
-        if isinstance(p, dict) and _mapping(p, "mlflow").get("enabled", True) is not False
-    ]
-    if trains and tracked and isinstance(endpoints, list) and MLFLOW_ENDPOINT not in endpoints and _mapping(raw, "network").get("mode") == "new":
-        problems.append(
-            Problem(
-                "interface_endpoints",
-                endpoints,
-                f"must include '{MLFLOW_ENDPOINT}': the new VPC has no internet route, and Studio, the training jobs and the pipeline "
-                f"reach the MLflow of project(s) {', '.join(tracked)} through it (or set mlflow.enabled: false in those projects)",
-            )
-        )
+    # Studio runs in the VPC: a repository outside AWS is reachable only through a route out (config.endpoints)
+    if _mapping(raw, "network").get("egress", "none") == "none":
+        for i, project in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []):
+            git = project.get("git") if isinstance(project, dict) else None
+            url = git.get("url") if isinstance(git, dict) else None
+            if isinstance(url, str) and url.startswith("https://") and not CODECOMMIT_URL.match(url):
+                problems.append(
+                    Problem(
+                        f"projects[{i}].git.url",
+                        url,
+                        "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: use a CodeCommit "
+                        "repository (reached through the git-codecommit endpoint), or run the stage in an existing VPC whose "
+                        "subnets route out (network.mode: existing, network.egress: existing)",
+                    )
+                )
 
     region = raw.get("region")
     if isinstance(region, str) and region not in ANALYZER_ACCOUNTS and _uses_model_monitor(raw):

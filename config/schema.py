@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PrivateAttr, field_validator, model_validator
 
+from config import endpoints
 from config.instance_types import INSTANCE_TYPES
 from config.naming import Names
 
@@ -49,24 +50,6 @@ _API_NAMES = {
     "training": "training jobs (CreateTrainingJob)",
     "endpoint": "real-time endpoints (CreateEndpointConfig)",
 }
-INTERFACE_ENDPOINT_SERVICES = (
-    "sagemaker.api",
-    "sagemaker.runtime",
-    "sts",
-    "logs",
-    "ecr.api",
-    "ecr.dkr",
-    "kms",
-    "monitoring",
-    "ssm",
-    "servicecatalog",
-    "states",
-    "sns",
-    "events",
-    "sagemaker.experiments",  # SageMaker's managed MLflow (aws.sagemaker.<region>.experiments)
-)
-MLFLOW_ENDPOINT = "sagemaker.experiments"
-REQUIRED_INTERFACE_ENDPOINTS = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms")
 
 
 def _check_name(value: str, rule: str, min_len: int) -> str:
@@ -623,6 +606,12 @@ PREFIX_LIST_PATTERN = r"^pl-[0-9a-f]{8}([0-9a-f]{9})?$"
 SECURITY_GROUP_PATTERN = r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$"
 
 
+def _endpoint_azs_among_zones(network):
+    if network.endpoint_azs is not None and network.endpoint_azs > len(network.availability_zones):
+        raise ValueError(f"endpoint_azs {network.endpoint_azs}: more than the {len(network.availability_zones)} availability_zones")
+    return network
+
+
 class NewVpcConfig(_Strict):
     """A new VPC with private isolated subnets only (no internet or NAT) and VPC endpoints."""
 
@@ -630,6 +619,15 @@ class NewVpcConfig(_Strict):
     cidr: str = "10.42.0.0/16"
     availability_zones: list[str] = Field(min_length=1, max_length=3)
     s3_prefix_list_id: str = Field(pattern=PREFIX_LIST_PATTERN)
+    # How many of the zones (the first ones) hold the interface endpoints: all by default. Apps and jobs in the other zones
+    # still reach them, across zones (inter-AZ data transfer is billed): https://aws.amazon.com/privatelink/pricing/
+    endpoint_azs: int | None = Field(default=None, ge=1)
+    # A new VPC has no route out: only "none" (a Git provider outside AWS is then refused; see ExistingVpcConfig)
+    egress: Literal["none"] = "none"
+
+    @model_validator(mode="after")
+    def _endpoint_azs_among_zones(self) -> NewVpcConfig:
+        return _endpoint_azs_among_zones(self)
 
     @field_validator("cidr")
     @classmethod
@@ -654,6 +652,13 @@ class ExistingVpcConfig(_Strict):
     s3_prefix_list_id: str = Field(pattern=PREFIX_LIST_PATTERN)
     create_endpoints: bool = True
     endpoints_security_group_id: str | None = Field(default=None, pattern=SECURITY_GROUP_PATTERN)
+    endpoint_azs: int | None = Field(default=None, ge=1)  # as NewVpcConfig's
+    # "existing": the subnets route out (the VPC owner's NAT or firewall): hosts outside AWS (a Git provider, PyPI) are reachable
+    egress: Literal["none", "existing"] = "none"
+
+    @model_validator(mode="after")
+    def _endpoint_azs_among_zones(self) -> ExistingVpcConfig:
+        return _endpoint_azs_among_zones(self)
 
     _valid_cidr = field_validator("cidr")(NewVpcConfig._valid_cidr.__func__)
 
@@ -715,8 +720,8 @@ class PlatformConfig(_Strict):
     # what `make teardown` does with the Studio domain's home EFS volume (the users' home folders) when it deletes the domain
     home_efs_on_teardown: Literal["retain", "delete"] = "retain"
     network: NewVpcConfig | ExistingVpcConfig = Field(discriminator="mode")
-    # monitoring: drift metrics; sagemaker.experiments: the projects' MLflow (on by default)
-    interface_endpoints: list[str] = Field(default=[*REQUIRED_INTERFACE_ENDPOINTS, "monitoring", MLFLOW_ENDPOINT])
+    # Interface endpoints beyond those the stage's features need (config.endpoints derives those): e.g. logs, ecr.api, kms
+    interface_endpoints: list[str] = []
     storage: StorageConfig = StorageConfig()
     projects: list[ProjectConfig] = Field(min_length=1)
     users: list[UserConfig] = []
@@ -776,15 +781,17 @@ class PlatformConfig(_Strict):
     @field_validator("interface_endpoints")
     @classmethod
     def _known_endpoints(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in INTERFACE_ENDPOINT_SERVICES]
+        unknown = [v for v in value if v not in endpoints.ENDPOINTS]
         if unknown:
-            raise ValueError(f"unknown service(s) {unknown}; allowed: {', '.join(INTERFACE_ENDPOINT_SERVICES)}")
-        missing = [v for v in REQUIRED_INTERFACE_ENDPOINTS if v not in value]
-        if missing:
-            raise ValueError(f"missing {missing}: a VPC-only Studio domain and its jobs need {', '.join(REQUIRED_INTERFACE_ENDPOINTS)}")
+            raise ValueError(f"unknown service(s) {unknown}; allowed: {', '.join(endpoints.ENDPOINTS)}")
         if len(set(value)) != len(value):
             raise ValueError("lists a service more than once")
         return value
+
+    @property
+    def endpoint_needs(self) -> dict[str, list[str]]:
+        """The interface endpoints this stage needs, each with the features that need it (``config.endpoints``)."""
+        return endpoints.needed(self)
 
     @model_validator(mode="after")
     def _one_repository_per_project(self) -> PlatformConfig:

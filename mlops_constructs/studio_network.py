@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from config.endpoints import ENDPOINTS
 from mlops_constructs.sagemaker_permissions import IMAGE_PULL_ACTIONS
 from mlops_constructs.secure_bucket import allow_log_encryption
 from mlops_constructs.service_principals import from_this_account
@@ -20,28 +21,6 @@ from mlops_constructs.service_principals import from_this_account
 # https://docs.aws.amazon.com/sagemaker/latest/dg/studio-notebooks-and-internet-access.html
 STUDIO_PORTS = ((2049, 2049, "NFS to the EFS home volumes"), (8192, 65535, "Studio app-to-app traffic"))
 HTTPS = 443
-
-
-# The IAM prefix of each interface endpoint's service: an endpoint's policy lets through only that service's actions.
-ENDPOINT_SERVICE_PREFIX = {
-    "sagemaker.api": "sagemaker",
-    "sagemaker.runtime": "sagemaker",
-    "sts": "sts",
-    "logs": "logs",
-    "ecr.api": "ecr",
-    "ecr.dkr": "ecr",
-    "kms": "kms",
-    "monitoring": "cloudwatch",
-    "ssm": "ssm",
-    "servicecatalog": "servicecatalog",
-    "states": "states",
-    "sns": "sns",
-    "events": "events",
-    "sagemaker.experiments": "sagemaker-mlflow",  # SageMaker's managed MLflow (its REST API's IAM actions)
-}
-# Services whose endpoint is not com.amazonaws.<region>.<service>: (prefix, name) for InterfaceVpcEndpointAwsService,
-# as aws-cdk-lib's own InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS (aws.sagemaker.<region>.experiments).
-ENDPOINT_SERVICE_NAMES = {"sagemaker.experiments": ("aws.sagemaker", "experiments")}
 
 
 def perimeter_statement(actions: list[str]) -> iam.PolicyStatement:
@@ -181,8 +160,9 @@ class StudioNetworkProps:
     """Props of :class:`StudioNetwork`."""
 
     network: NewVpcProps | ExistingVpcProps
-    interface_endpoints: list[str]
+    interface_endpoints: list[str]  # config.endpoints names: what the stage's features need (PlatformConfig.endpoint_needs)
     s3_prefix_list_id: str
+    endpoint_azs: int | None = None  # how many of the zones (the first) hold them: all without
     aws_owned_repositories: list[str] = field(default_factory=list)  # ECR repositories of AWS (the Model Monitor analyzer)
     flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
 
@@ -283,18 +263,19 @@ class StudioNetwork(Construct):
         self.studio_security_group.add_egress_rule(ec2.Peer.prefix_list(props.s3_prefix_list_id), ec2.Port.tcp(HTTPS), S3_EGRESS)
 
         if create_endpoints:
+            # the first endpoint_azs zones' subnets (one per zone): an endpoint bills per zone it is in
+            endpoint_subnets = self.subnets.subnets[: props.endpoint_azs] if props.endpoint_azs else self.subnets.subnets
             for service in interface_endpoints:
+                prefix_part, name_part = ENDPOINTS[service].service_name.split(".{region}.")
                 endpoint = self.vpc.add_interface_endpoint(
                     _endpoint_id(service),
-                    service=ec2.InterfaceVpcEndpointAwsService(ENDPOINT_SERVICE_NAMES[service][1], prefix=ENDPOINT_SERVICE_NAMES[service][0])
-                    if service in ENDPOINT_SERVICE_NAMES
-                    else ec2.InterfaceVpcEndpointAwsService(service),
-                    subnets=ec2.SubnetSelection(subnets=self.subnets.subnets),
+                    service=ec2.InterfaceVpcEndpointAwsService(name_part, prefix=prefix_part),
+                    subnets=ec2.SubnetSelection(subnets=endpoint_subnets),
                     security_groups=[self.endpoint_security_group],
                     private_dns_enabled=True,
                     open=False,  # the security group above already admits HTTPS from the VPC CIDR
                 )
-                prefix = ENDPOINT_SERVICE_PREFIX[service]
+                prefix = ENDPOINTS[service].iam_prefix
                 endpoint.add_to_policy(perimeter_statement([f"{prefix}:*"]))
                 if prefix == "ecr" and props.aws_owned_repositories:  # SageMaker pulls AWS's images (the analyzer) through them
                     endpoint.add_to_policy(aws_owned_statement("AwsOwnedImages", IMAGE_PULL_ACTIONS, props.aws_owned_repositories))

@@ -40,7 +40,8 @@ class EnvironmentStack(Stack):
             "Network",
             props=StudioNetworkProps(
                 network=network_props,
-                interface_endpoints=list(config.interface_endpoints),
+                interface_endpoints=list(config.endpoint_needs),  # derived from the stage's features (config.endpoints)
+                endpoint_azs=net.endpoint_azs,
                 s3_prefix_list_id=net.s3_prefix_list_id,
                 # Model Monitor's analyzer, only where a project still runs it (closed to new customers: account_already_uses)
                 aws_owned_repositories=[AwsImage.model_monitor_analyzer(config.region).repository_arn]

@@ -132,7 +132,11 @@ def test_defaults_are_the_documented_ones():
             "projects[0].evaluation.direction",
             "unknown key; allowed keys here: metric, threshold",
         ),
-        (lambda c: c["network"].update(subnets=["x"]), "network.subnets", "unknown key; allowed keys here: availability_zones, cidr, mode"),
+        (
+            lambda c: c["network"].update(subnets=["x"]),
+            "network.subnets",
+            "unknown key; allowed keys here: availability_zones, cidr, egress, endpoint_azs, mode",
+        ),
         (lambda c: c.update(account=123456789012), "account", "quote the value"),
         (lambda c: c.update(account="12345"), "account", "12-digit"),
         (lambda c: c.update(region="moon-1"), "region", "AWS region name"),
@@ -140,7 +144,10 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c["network"].update(cidr="10.0.0.0/8"), "network.cidr", "/16 to /24"),
         (lambda c: c["network"].update(mode="shared"), "network.mode", "'new' (create a VPC) or 'existing'"),
         (lambda c: c.update(interface_endpoints=["sts", "s3-outposts"]), "interface_endpoints", "unknown service"),
-        (lambda c: c.update(interface_endpoints=["sts"]), "interface_endpoints", "missing"),
+        (lambda c: c.update(interface_endpoints=["logs", "logs"]), "interface_endpoints", "more than once"),
+        (lambda c: c["network"].update(endpoint_azs=3), "network", "endpoint_azs 3: more than the 2 availability_zones"),
+        (lambda c: c["network"].update(endpoint_azs=0), "network.endpoint_azs", "greater than or equal to 1"),
+        (lambda c: c["network"].update(egress="nat"), "network.egress", "none"),
         (lambda c: c.update(idle_shutdown_minutes=5), "idle_shutdown_minutes", "greater than or equal to 15"),
         (lambda c: c.pop("region"), "region", "required but missing"),
         (lambda c: c.update(self_service_role_arns=["admin"]), "self_service_role_arns[0]", "should match pattern"),
@@ -224,16 +231,11 @@ def test_defaults_are_the_documented_ones():
             "Model Monitor's analyzer image",
         ),
         (
-            lambda c: c.update(
-                interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "sagemaker.experiments"]
-            ),
-            "interface_endpoints",
-            "must include 'monitoring': the new VPC has no internet route",
-        ),
-        (
-            lambda c: c.update(interface_endpoints=["sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "monitoring"]),
-            "interface_endpoints",
-            "must include 'sagemaker.experiments': the new VPC has no internet route, and Studio, the training jobs and the pipeline reach the MLflow",
+            lambda c: c["projects"][1].update(git={"url": "https://github.com/example-org/fraud-models.git"}),
+            "projects[1].git.url",
+            "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: use a CodeCommit repository "
+            "(reached through the git-codecommit endpoint), or run the stage in an existing VPC whose subnets route out "
+            "(network.mode: existing, network.egress: existing)",
         ),
         (lambda c: c["projects"][0].update(mlflow={"server": "app", "size": "Small"}), "projects[0].mlflow", "only a tracking_server has a size"),
     ],
@@ -336,6 +338,44 @@ def test_existing_endpoints_need_their_security_group(create_endpoints, group, w
         raw = json.loads(json.dumps(VALID))
         existing(raw)
         assert parse_config(yaml.safe_dump(raw), source="test.yaml").network.create_endpoints == create_endpoints
+
+
+@pytest.mark.parametrize("egress", ["none", "existing"])
+def test_a_git_provider_outside_aws_needs_a_vpc_that_routes_out(egress):
+    def outside(c):
+        c["network"] = {
+            "mode": "existing",
+            "vpc_id": "vpc-0123456789abcdef0",
+            "cidr": "10.1.0.0/16",
+            "subnet_ids": ["subnet-0123456789abcdef0"],
+            "availability_zones": ["us-east-1a"],
+            "s3_prefix_list_id": "pl-63a5400a",
+            "egress": egress,
+        }
+        c["projects"][0]["git"] = {"url": "https://github.com/example-org/churn-models.git"}
+
+    if egress == "none":
+        assert "outside AWS" in problems_for(outside)["projects[0].git.url"]
+    else:
+        raw = json.loads(json.dumps(VALID))
+        outside(raw)
+        config = parse_config(yaml.safe_dump(raw), source="test.yaml")
+        # churn's repository is reached through the route out, not a CodeCommit endpoint
+        assert not any("churn" in why for why in config.endpoint_needs.get("git-codecommit", []))
+
+
+def test_the_endpoints_follow_from_the_features_and_extras_add_to_them():
+    """Every stage: Studio, the CLI, Projects. A training stage with MLflow apps: .mlflow, not .experiments; a CodeCommit
+    repository: git-codecommit; a drift check that may run as a job: monitoring. interface_endpoints adds its names."""
+    config = parse_config(yaml.safe_dump(VALID), source="test.yaml")
+    base = {"sagemaker.api", "sagemaker.runtime", "sts", "ssm", "lambda", "states", "servicecatalog"}
+    assert base <= set(config.endpoint_needs) and "sagemaker.experiments" not in config.endpoint_needs
+    raw = json.loads(json.dumps(VALID))
+    raw["interface_endpoints"] = ["logs"]
+    raw["projects"][0]["mlflow"] = {"server": "tracking_server"}
+    needs = parse_config(yaml.safe_dump(raw), source="test.yaml").endpoint_needs
+    assert needs["logs"] == ["interface_endpoints in the config"]
+    assert any("tracking_server" in why for why in needs["sagemaker.experiments"])
 
 
 def test_the_s3_prefix_list_is_required_and_checked():

@@ -214,21 +214,25 @@ def test_every_tagged_resource_carries_its_projects_cost_allocation_tag(dev):
     assert budget["Budget"]["CostFilters"] == {"TagKeyValue": ["user:project$churn"]} and budget["Budget"]["BudgetName"] == "mlops-dev-churn-monthly"
 
 
-def test_the_vpc_reaches_mlflow_through_the_experiments_endpoint(dev):
-    """MLflow's REST API (sagemaker-mlflow) from VPC-only Studio and the jobs: the interface endpoint SageMaker names
-    aws.sagemaker.<region>.experiments, with private DNS and the perimeter policy on that API's actions."""
+def test_the_vpc_reaches_the_mlflow_apps_through_their_own_endpoint(dev):
+    """dev's MLflow apps from VPC-only Studio and the training jobs: the interface endpoint SageMaker names
+    aws.sagemaker.<region>.mlflow (a tracking server's is .experiments, which dev does not need), with private DNS and
+    the perimeter policy on the apps' API (sagemaker:CallMlflowAppApi)."""
     import json
 
     template = dev.templates()["mlops-dev-environment"]
+    services = [json.dumps(r["Properties"]["ServiceName"]) for r in template["Resources"].values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    assert not any("experiments" in s for s in services)
     (endpoint,) = [
         r["Properties"]
         for r in template["Resources"].values()
-        if r["Type"] == "AWS::EC2::VPCEndpoint" and "experiments" in json.dumps(r["Properties"]["ServiceName"])
+        if r["Type"] == "AWS::EC2::VPCEndpoint" and json.dumps(r["Properties"]["ServiceName"]).endswith('.mlflow"')
     ]
-    assert endpoint["ServiceName"] == "aws.sagemaker.us-east-1.experiments"
+    assert endpoint["ServiceName"] == "aws.sagemaker.us-east-1.mlflow"
     assert endpoint["PrivateDnsEnabled"] is True
     (statement,) = endpoint["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "sagemaker-mlflow:*" and statement["Condition"]["StringEquals"]["aws:PrincipalAccount"] == {"Ref": "AWS::AccountId"}
+    assert statement["Action"] == "sagemaker:*" and statement["Condition"]["StringEquals"]["aws:PrincipalAccount"] == {"Ref": "AWS::AccountId"}
+    assert len(endpoint["SubnetIds"]) == 1  # network.endpoint_azs: 1 in dev
 
 
 def test_each_state_machine_role_is_for_its_own_state_machine(dev):

@@ -1,0 +1,100 @@
+"""The reachability check (``fidelity/reachability.py``): every call made from inside each stage's VPC has a way out.
+
+It runs over the stages the suite already synthesizes (dev, prod, the longest names) and, through each stage's actors,
+the self-service products (a self-served user's sandbox on any project)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from mlops_cli.work import PERMISSIONS
+
+from config.endpoints import ENDPOINTS
+from fidelity.reachability import Reach, StageNetwork, stage_reaches, unreachable
+from tests.fidelity.conftest import own_stacks
+
+STAGES = ("dev stage", "prod stage", "longest names")
+# The interface endpoints dev listed by hand until the endpoints were derived from its features (at 911c119).
+HAND_LISTED = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "monitoring", "sagemaker.experiments")
+
+
+@pytest.fixture(scope="module")
+def stages(deployments, dev, prod, longest):
+    """label -> (config, deployment, the stage's own stacks)."""
+    configs = {"dev stage": dev.stage.config, "prod stage": prod.stage.config, "longest names": longest.stage.config}
+    return {c.label: (configs[c.label], c.deployment, own_stacks(c, dev, prod)) for c in deployments if c.label in STAGES}
+
+
+def _reaches(stage) -> tuple[list[Reach], StageNetwork]:
+    config, deployment, stacks = stage
+    return stage_reaches(config, deployment, stacks, list(PERMISSIONS)), StageNetwork.of(deployment, config, stacks)
+
+
+@pytest.mark.parametrize("label", STAGES)
+def test_every_call_from_inside_the_vpc_has_a_way_out(stages, label):
+    reaches, network = _reaches(stages[label])
+    assert unreachable(reaches, network) == []
+    actors = {r.actor.split(" (")[0].split(": ")[-1] for r in reaches}
+    assert "a self-served user's Studio apps" in actors  # the catalog's products are covered
+    assert any(r.actor.endswith("job Train") for r in reaches) == (label != "prod stage")  # prod trains nothing
+
+
+def test_the_endpoints_are_those_the_features_need_and_no_more(stages):
+    """Each interface endpoint a stage creates is used by some call of an actor (or listed as an extra in the config)."""
+    for label, stage in stages.items():
+        config = stage[0]
+        reaches, network = _reaches(stage)
+        used = {network.way_out(r.host) for r in reaches}
+        unused = sorted(e for e in network.interface if f"the {e} interface endpoint" not in used and e not in config.interface_endpoints)
+        assert unused == [], label
+        assert set(network.interface) == set(config.endpoint_needs), label
+
+
+def test_the_hand_listed_endpoints_left_the_cli_mlflow_git_and_projects_unreachable(stages):
+    """dev's endpoints as they were listed by hand: the check names each unreachable call and the endpoint to add."""
+    config, deployment, stacks = stages["dev stage"]
+    reaches, network = _reaches(stages["dev stage"])
+    failures = unreachable(reaches, dataclasses.replace(network, interface=frozenset(HAND_LISTED)))
+    text = "\n".join(failures)
+    for call, endpoint in (
+        ("ssm:GetParameter", "ssm"),
+        ("lambda:Invoke", "lambda"),
+        ("stepfunctions:DescribeExecution", "states"),
+        ("MLflow REST API (mlflow-app)", "sagemaker.mlflow"),
+        ("git clone/push https://git-codecommit.us-east-1.amazonaws.com/v1/repos/churn-models", "git-codecommit"),
+        ("servicecatalog:SearchProducts", "servicecatalog"),
+    ):
+        assert "user alice's Studio apps" in text and f"{call} reaches" in text and f"add the interface endpoint {endpoint} " in text, call
+    assert f"({ENDPOINTS['sagemaker.mlflow'].resolved('us-east-1')})" in text  # aws.sagemaker.us-east-1.mlflow
+    # the training jobs log to the MLflow app: not through the tracking servers' endpoint
+    assert any(": job Train: MLflow REST API (mlflow-app) reaches mlflow.sagemaker.us-east-1.app.aws" in f for f in failures)
+
+
+@pytest.mark.parametrize("missing", ["monitoring", "sagemaker.runtime", "lambda"])
+def test_a_missing_endpoint_names_the_actor_the_call_and_the_endpoint(stages, missing):
+    reaches, network = _reaches(stages["dev stage"])
+    failures = unreachable(reaches, dataclasses.replace(network, interface=network.interface - {missing}))
+    assert failures and all(f"add the interface endpoint {missing} " in f for f in failures)
+
+
+def test_a_host_outside_aws_is_reached_only_with_egress(stages):
+    reaches, network = _reaches(stages["dev stage"])
+    github = Reach("user alice's Studio apps", "git clone/push https://github.com/example-org/fraud-models.git", "github.com")
+    assert unreachable([github], network) == [
+        "user alice's Studio apps: git clone/push https://github.com/example-org/fraud-models.git reaches github.com: "
+        "outside AWS: it needs egress (network.egress)"
+    ]
+    assert unreachable([github], dataclasses.replace(network, egress=True)) == []
+
+
+def test_a_function_in_the_vpc_is_never_passed_unmodelled(stages):
+    _, network = _reaches(stages["dev stage"])
+    function = Reach("mlops-dev-x: function F", "a Lambda function in the VPC", "*")
+    assert unreachable([function], dataclasses.replace(network, egress=True)) != []
+
+
+def test_without_the_s3_gateway_the_jobs_data_is_unreachable(stages):
+    reaches, network = _reaches(stages["dev stage"])
+    failures = unreachable(reaches, dataclasses.replace(network, gateways=frozenset()))
+    assert any(": job Preprocess: S3 inputs and outputs" in f for f in failures)
