@@ -89,3 +89,32 @@ def test_a_month_of_drift_checks_is_priced_per_run_and_per_metric(dev, prices):
     everything = dataclasses.replace(prices, drift_check_run=None)
     assert ("mlops-dev-endpoint-churn", "drift check mlops-dev-churn-dq: a run every 1 h") in _lines(cost.report(dev.outdir, everything))
     assert everything.check_run_price(2048, 256, 6) is None  # no measured run in the table: unpriced, never $0
+
+
+def test_make_cost_prints_each_stages_goals_met_or_by_how_much(dev, prod, prices):
+    """The goals of config/pricing/goals.yaml: prod keeps its endpoints in at least two zones (met: three); dev's idle goal
+    of $60 is not met yet, and the report says by what (an instance-backed endpoint has no price in the table)."""
+    goals = cost.load_goals()
+    prod_text = cost.render(cost.report(prod.outdir, prices), goals)
+    assert "Goals of Prod (config/pricing/goals.yaml):\n  interface endpoints in >= 2 zones: met (3)" in prod_text
+    dev_report = cost.report(dev.outdir, prices)
+    assert dev_report.endpoint_zones == 1  # network.endpoint_azs: 1
+    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $86.17 priced, and 1 idle item(s) without a price"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "zones", "expected"),
+    [
+        ([cost.Line("s", "x", 1, "u", 59.99)], 2, ["idle <= $60: met ($59.99)", "interface endpoints in >= 2 zones: met (2)"]),
+        ([cost.Line("s", "x", 1, "u", 60.5)], 1, ["idle <= $60: NOT MET: $60.50, $0.50 over", "interface endpoints in >= 2 zones: NOT MET (1)"]),
+        (
+            [cost.Line("s", "x", 1, "u", 1.0), cost.Line("s", "y", 1, "u", None)],
+            3,
+            ["idle <= $60: NOT MET: $1.00 priced, and 1 idle item(s) without a price", "interface endpoints in >= 2 zones: met (3)"],
+        ),
+    ],
+)
+def test_a_goal_is_met_only_when_every_idle_item_is_priced_and_within_it(prices, lines, zones, expected):
+    report = cost.Report("Stage", prices, lines, {}, zones)
+    assert cost.goal_lines(report, {"Stage": {"idle_max_usd": 60, "endpoint_zones_min": 2}}) == expected
+    assert cost.goal_lines(report, {}) == []  # a stage without goals prints none

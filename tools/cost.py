@@ -18,6 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICES = ROOT / "config" / "pricing" / "prices.yaml"
+GOALS = ROOT / "config" / "pricing" / "goals.yaml"
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT))
 
@@ -107,6 +108,7 @@ class Report:
     prices: Prices
     idle: list[Line]
     per_use: dict[str, Counter]  # what bills per use -> stack -> how many
+    endpoint_zones: int = 0  # the most zones an interface endpoint of the stage is in
 
     @property
     def total(self) -> float:
@@ -226,16 +228,47 @@ def stack_lines(stack: str, template: dict, prices: Prices) -> tuple[list[Line],
 def report(assembly: Path, prices: Prices) -> Report:
     idle: list[Line] = []
     per_use: dict[str, Counter] = defaultdict(Counter)
-    found = False
+    found, zones = False, 0
     for name, _, template in templates(assembly):
         found = True
         lines, uses = stack_lines(name, template, prices)
         idle += lines
         for what, n in uses.items():
             per_use[what][name] += n
+        for resource in template.get("Resources", {}).values():
+            if resource["Type"] == "AWS::EC2::VPCEndpoint" and resource["Properties"].get("VpcEndpointType") == "Interface":
+                zones = max(zones, len(resource["Properties"].get("SubnetIds") or []))  # one subnet per zone
     if not found:
         raise FileNotFoundError(f"no stacks in {assembly}: run `make synth` first")
-    return Report(assembly.name.removeprefix("assembly-"), prices, idle, dict(per_use))
+    return Report(assembly.name.removeprefix("assembly-"), prices, idle, dict(per_use), zones)
+
+
+def goal_lines(r: Report, goals: dict) -> list[str]:
+    """Each goal of ``goals`` (config/pricing/goals.yaml) for this stage: met, or not and by how much."""
+    goal, out = goals.get(r.stage) or {}, []
+    if "idle_max_usd" in goal:
+        limit = float(goal["idle_max_usd"])
+        if r.unpriced:
+            out.append(f"idle <= ${limit:g}: NOT MET: ${r.total:,.2f} priced, and {len(r.unpriced)} idle item(s) without a price")
+        elif r.total <= limit:
+            out.append(f"idle <= ${limit:g}: met (${r.total:,.2f})")
+        else:
+            out.append(f"idle <= ${limit:g}: NOT MET: ${r.total:,.2f}, ${r.total - limit:,.2f} over")
+    if "endpoint_zones_min" in goal:
+        least = int(goal["endpoint_zones_min"])
+        state = "met" if r.endpoint_zones >= least else "NOT MET"
+        out.append(f"interface endpoints in >= {least} zones: {state} ({r.endpoint_zones})")
+    return out
+
+
+def load_goals(path: Path = GOALS) -> dict:
+    try:
+        goals = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PriceTableError(f"{path}: {exc}") from None
+    if not isinstance(goals, dict):
+        raise PriceTableError(f"{path}: not a mapping of stage to its goals")
+    return goals
 
 
 def _unit_price(price: float) -> str:
@@ -250,7 +283,7 @@ def _money(value: float | None) -> str:
     return "unpriced" if value is None else f"${value:,.2f}"
 
 
-def render(r: Report) -> str:
+def render(r: Report, goals: dict | None = None) -> str:
     p = r.prices
     out = [
         f"Idle monthly cost of {r.stage}: {p.region} on-demand prices read {p.read_on} (config/pricing/prices.yaml, its sources per price), "
@@ -270,6 +303,9 @@ def render(r: Report) -> str:
     out.append(f"  {'stage total (priced items)':<{width}}  {_money(r.total):>10}")
     if r.unpriced:
         out.append("  not in that total (no price in config/pricing/prices.yaml): " + "; ".join(f"{x.stack}: {x.item}" for x in r.unpriced))
+    met = goal_lines(r, goals or {})
+    if met:
+        out += ["", f"Goals of {r.stage} (config/pricing/goals.yaml):", *(f"  {line}" for line in met)]
     out += ["", "Per use (billed only when used; not in the total):"]
     for what, by_stack in sorted(r.per_use.items()):
         out.append(f"  {what}: {sum(by_stack.values())} ({', '.join(f'{s} {n}' for s, n in sorted(by_stack.items()))})")
@@ -289,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         prices = Prices.load(args.prices)
-        print(render(report(args.assembly, prices)))
+        print(render(report(args.assembly, prices), load_goals()))
     except (PriceTableError, FileNotFoundError) as exc:
         print(f"cost: {exc}", file=sys.stderr)
         return 2
