@@ -222,7 +222,10 @@ def _problem_from(err: dict[str, Any], raw: Any) -> Problem:
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        message = "network.mode must be 'new' (create a VPC) or 'existing' (use vpc_id and subnet_ids)"
+        message = (
+            "network.mode must be 'new' (create a VPC), 'existing' (use vpc_id and subnet_ids) or 'frugal' (Studio on "
+            "SageMaker's internet, workloads in no VPC: for sandbox accounts)"
+        )
         loc = loc + ("mode",)
         value = value.get("mode", MISSING) if isinstance(value, dict) else value
     elif kind == "string_type":
@@ -239,11 +242,13 @@ def _allowed_keys(loc: tuple[Any, ...], raw: Any) -> list[str]:
     node = raw
     for part in loc:
         node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
-        if isinstance(part, int) or part in ("new", "existing"):
+        if isinstance(part, int) or part in ("new", "existing", "frugal"):
             if part == "new":
                 model = schema.NewVpcConfig
             elif part == "existing":
                 model = schema.ExistingVpcConfig
+            elif part == "frugal":
+                model = schema.FrugalNetworkConfig
             continue
         field = model.model_fields.get(part)
         if field is None:
@@ -354,7 +359,8 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
             )
 
     # Studio runs in the VPC: a repository outside AWS is reachable only through a route out (config.endpoints)
-    if _mapping(raw, "network").get("egress", "none") == "none":
+    network_raw = _mapping(raw, "network")
+    if network_raw.get("egress", "sagemaker" if network_raw.get("mode") == "frugal" else "none") == "none":
         for i, project in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []):
             git = project.get("git") if isinstance(project, dict) else None
             url = git.get("url") if isinstance(git, dict) else None

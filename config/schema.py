@@ -641,6 +641,22 @@ class NewVpcConfig(_Strict):
         return value
 
 
+class FrugalNetworkConfig(NewVpcConfig):
+    """Opt-in, for a sandbox account: nothing of the network bills while idle. Studio uses SageMaker's own internet access
+    (``AppNetworkAccessType: PublicInternetOnly``: the new VPC holds only the domain's home volume), the jobs and models
+    run outside any VPC (SageMaker's network, with internet), and there are no interface endpoints.
+
+    The risk: a Studio app, and any code a user runs in it, can reach the internet and any public AWS endpoint, so data
+    can leave the account; and the jobs' and models' traffic is not in a VPC the account controls or logs (no flow logs).
+    The processing jobs stay network-isolated. Use it for trials with non-sensitive data, never for production.
+    """
+
+    mode: Literal["frugal"]
+    cidr: str = "10.44.0.0/16"
+    endpoint_azs: None = None  # no interface endpoints
+    egress: Literal["sagemaker"] = "sagemaker"  # Studio reaches the internet through SageMaker's network
+
+
 class ExistingVpcConfig(_Strict):
     """An existing VPC: the domain and jobs use the given private subnets (one per zone)."""
 
@@ -719,7 +735,7 @@ class PlatformConfig(_Strict):
     idle_shutdown_minutes: int = Field(default=60, ge=15, le=1440)
     # what `make teardown` does with the Studio domain's home EFS volume (the users' home folders) when it deletes the domain
     home_efs_on_teardown: Literal["retain", "delete"] = "retain"
-    network: NewVpcConfig | ExistingVpcConfig = Field(discriminator="mode")
+    network: NewVpcConfig | ExistingVpcConfig | FrugalNetworkConfig = Field(discriminator="mode")
     # Interface endpoints beyond those the stage's features need (config.endpoints derives those): e.g. logs, ecr.api, kms
     interface_endpoints: list[str] = []
     storage: StorageConfig = StorageConfig()
@@ -787,6 +803,24 @@ class PlatformConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("lists a service more than once")
         return value
+
+    @model_validator(mode="after")
+    def _frugal_has_no_endpoints(self) -> PlatformConfig:
+        if self.frugal and self.interface_endpoints:
+            raise ValueError(
+                f"interface_endpoints {self.interface_endpoints}: network.mode frugal creates no VPC endpoints (Studio uses SageMaker's internet access)"
+            )
+        monitored = [p.name for p in self.projects if p.uses_model_monitor]
+        if self.frugal and monitored:
+            raise ValueError(
+                f"project(s) {', '.join(monitored)}: Model Monitor schedules run in the VPC; network.mode frugal has none (use engine: project)"
+            )
+        return self
+
+    @property
+    def frugal(self) -> bool:
+        """Whether the stage uses the frugal network (``FrugalNetworkConfig``): Studio on SageMaker's internet, workloads in no VPC."""
+        return self.network.mode == "frugal"
 
     @property
     def endpoint_needs(self) -> dict[str, list[str]]:

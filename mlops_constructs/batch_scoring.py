@@ -55,7 +55,7 @@ class BatchDriftCheck:
     baseline_uri: str
     drift_alarms: list[DriftAlarm]
     alarm_name_prefix: str
-    vpc: VpcPlacement  # the project's jobs security group
+    vpc: VpcPlacement | None  # the project's jobs security group; None: in no VPC (the frugal network)
     instance_type: str = _MONITORING.instance_type
     max_runtime: Duration = Duration.minutes(_MONITORING.max_runtime_minutes)
     alarm_period: Duration = Duration.hours(1)
@@ -82,7 +82,7 @@ class BatchScoringProps:
     output_bucket: s3.IBucket
     key: kms.IKey
     alert_topic: sns.ITopic
-    vpc: VpcPlacement
+    vpc: VpcPlacement | None  # None: the model runs in no VPC (the frugal network)
     instance_type: str
     role_name: str | None = None
     input_prefix: str = _BATCH.input_prefix

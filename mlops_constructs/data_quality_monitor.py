@@ -89,7 +89,9 @@ def drift_alarms(
     }
 
 
-def grant_analyzer_job(role: iam.IRole, *, image: AwsImage, image_sid: str, metric_namespaces: list[str], vpc: VpcPlacement, vpc_sid: str) -> None:
+def grant_analyzer_job(
+    role: iam.IRole, *, image: AwsImage, image_sid: str, metric_namespaces: list[str], vpc: VpcPlacement | None, vpc_sid: str
+) -> None:
     """What every drift-analysis job's role needs besides its data (an endpoint's monitor, a batch scoring run's check): pull
     the analyzer ``image``, write the processing jobs' logs, publish to ``metric_namespaces`` only, log in to ECR, run in
     ``vpc``; with the acknowledgments of the wildcards these take."""

@@ -69,7 +69,7 @@ class DriftAnalyzerProps:
     work_prefix: str
     key: kms.IKey
     metrics_namespace: str
-    vpc: VpcPlacement
+    vpc: VpcPlacement | None  # None: the job runs in no VPC (the frugal network)
     endpoint_name: str | None = None
     role_name: str | None = None
     # the features whose metrics are published (each custom metric bills per month): None publishes every feature's
@@ -278,7 +278,10 @@ class DriftAnalyzer(Construct):
                         "ClusterConfig": {"InstanceCount": 1, "InstanceType": p.instance_type, "VolumeSizeInGB": 20, "VolumeKmsKeyId": p.key.key_arn}
                     },
                     "StoppingCondition": {"MaxRuntimeInSeconds": int(p.max_runtime.to_seconds())},
-                    "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "VpcConfig": p.vpc.api_config},
+                    "NetworkConfig": {
+                        "EnableInterContainerTrafficEncryption": True,
+                        **({"VpcConfig": p.vpc.api_config} if p.vpc is not None else {}),
+                    },
                     "Tags": [{"Key": "drift-check", "Value": p.name}],
                 },
                 "ResultSelector": {"runner": "job", "job.$": "$.ProcessingJobArn"},  # ExitMessage is optional: absent unless written

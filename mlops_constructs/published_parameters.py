@@ -125,9 +125,12 @@ class PublishedStudio(PublishedValues):
         subnets = self.list_value("subnet-ids")
         return [Fn.select(i, subnets) for i in range(count)]
 
-    def placement(self, subnet_count: int, security_group_id: str) -> VpcPlacement:
-        """A workload in this VPC's ``subnet_count`` subnets with ``security_group_id`` (a project's jobs or models group)."""
-        return VpcPlacement(self.value("vpc-id"), self.subnet_ids(subnet_count), security_group_id)
+    def placement(self, network, security_group_id: str) -> VpcPlacement | None:
+        """Where a project's workload runs with ``security_group_id`` (its jobs' or models' group): in every subnet of this
+        VPC (one per zone of ``network``, the stage's network config), or in no VPC at all on the frugal network."""
+        if network.mode == "frugal":
+            return None
+        return VpcPlacement(self.value("vpc-id"), self.subnet_ids(len(network.availability_zones)), security_group_id)
 
 
 class PublishedProject:

@@ -45,8 +45,11 @@ class VpcPlacement:
         return {"SecurityGroupIds": [self.security_group_id], "Subnets": self.subnet_ids}
 
 
-def allow_vpc_networking(role: iam.IRole, sid: str, vpc: VpcPlacement) -> None:
-    """Let SageMaker create and delete ``role``'s network interfaces in ``vpc`` only (``sid`` prefixes the statements)."""
+def allow_vpc_networking(role: iam.IRole, sid: str, vpc: VpcPlacement | None) -> None:
+    """Let SageMaker create and delete ``role``'s network interfaces in ``vpc`` only (``sid`` prefixes the statements);
+    a workload in no VPC (``None``: the frugal network) creates none, and gets nothing."""
+    if vpc is None:
+        return
     arn = f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}"
     in_vpc = {"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}}
     role.add_to_principal_policy(

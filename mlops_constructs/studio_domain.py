@@ -118,6 +118,9 @@ class StudioDomainProps:
     security_group: ec2.ISecurityGroup
     idle_shutdown_minutes: int
     default_instance_type: str = "ml.t3.medium"
+    # "VpcOnly": apps reach AWS only through the VPC; "PublicInternetOnly": through SageMaker's own internet access (the
+    # frugal network, config.schema.FrugalNetworkConfig, which states its risk)
+    app_network_access_type: str = "VpcOnly"
 
 
 class StudioDomain(Construct):
@@ -132,7 +135,7 @@ class StudioDomain(Construct):
       60 minutes: below it, ``lifecycle_config``, a JupyterLab lifecycle configuration, stops an app after
       ``idle_shutdown_minutes`` without kernel, terminal or browser activity (checked every 5 minutes),
       and Code Editor apps stop at 60; at 60 and above there is no lifecycle configuration (None).
-    - ``domain``: IAM authentication, ``AppNetworkAccessType: VpcOnly`` in ``subnets`` with
+    - ``domain``: IAM authentication, ``AppNetworkAccessType`` ``app_network_access_type`` (``VpcOnly`` by default) in ``subnets`` with
       ``security_group``, storage encrypted with ``key``, the new Studio UI, JupyterLab on
       ``default_instance_type`` (default ``ml.t3.medium``). Retained on destroy: home folders survive.
     """
@@ -188,7 +191,7 @@ class StudioDomain(Construct):
             "Domain",
             domain_name=domain_name,
             auth_mode="IAM",
-            app_network_access_type="VpcOnly",
+            app_network_access_type=props.app_network_access_type,
             vpc_id=vpc.vpc_id,
             subnet_ids=[s.subnet_id for s in subnets],
             kms_key_id=self.key.key_arn,

@@ -173,7 +173,7 @@ class TrainingPipelineProps:
     key: kms.IKey
     alert_topic: sns.ITopic
     model_package_group_name: str
-    vpc: VpcPlacement
+    vpc: VpcPlacement | None  # None: the jobs run in no VPC (the frugal network)
     processing_instance_type: str
     training_instance_type: str
     endpoint_instance_type: str
@@ -241,7 +241,7 @@ class TrainingPipeline(Construct):
         run = layout.run_path("{}")  # this execution's prefix, for States.Format with $.run.runId
 
         # The run's SageMaker jobs, in order; each owns its name, request, limits, retries and permissions.
-        network = {"VpcConfig": p.vpc.api_config}
+        network = {"VpcConfig": p.vpc.api_config} if p.vpc is not None else {}
         preprocess = self._processing_step(
             "Preprocess",
             job="pre",

@@ -45,7 +45,6 @@ class BatchScoringStack(Stack):
         own = PublishedProject(self, names.project_parameters(project.name))
         studio = PublishedStudio(self, names.studio_parameters)
         registry = registry_of(self, config, project, deployed)
-        zones = len(config.network.availability_zones)
         drift_check = None
         if project.monitors_batch:
             monitoring = project.monitoring
@@ -55,7 +54,7 @@ class BatchScoringStack(Stack):
                 baseline_uri=(deployed.baseline_uri if deployed else None) or baseline_uri_parameter(self),
                 drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
                 alarm_name_prefix=drift_alarm_name_prefix(config, project),
-                vpc=studio.placement(zones, own.jobs_security_group_id),
+                vpc=studio.placement(config.network, own.jobs_security_group_id),
                 instance_type=monitoring.instance_type,
                 max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
                 alarm_period=Duration.hours(monitoring.period_hours),
@@ -79,7 +78,7 @@ class BatchScoringStack(Stack):
                 output_bucket=own.artifacts_bucket,
                 key=own.key,
                 alert_topic=own.alert_topic,
-                vpc=studio.placement(zones, own.models_security_group_id),
+                vpc=studio.placement(config.network, own.models_security_group_id),
                 instance_type=project.instance_types.processing,
                 role_name=names.model_role(project.name),
                 input_prefix=batch.input_prefix,

@@ -147,9 +147,8 @@ class EndpointStack(Stack):
         serverless = deployment.serverless
         own = PublishedProject(self, names.project_parameters(project.name))
         studio = PublishedStudio(self, names.studio_parameters)
-        zones = len(config.network.availability_zones)
         # a serverless model runs outside the VPC (Serverless Inference supports no VpcConfig)
-        model_vpc = studio.placement(zones, own.models_security_group_id) if serverless is None else None
+        model_vpc = studio.placement(config.network, own.models_security_group_id) if serverless is None else None
         # where the model's image and artifacts (and its baseline) are: the registry stage's project
         registry_project = registry_of(self, config, project, deployed)
         artifacts_bucket, registry_key = registry_project.artifacts_bucket, registry_project.key  # the model's, and its baseline's
@@ -197,7 +196,7 @@ class EndpointStack(Stack):
                 alarm_period=Duration.hours(monitoring.period_hours),
             )
             schedule_name = names.monitoring_schedule(self.endpoint.endpoint_name)
-            jobs_vpc = studio.placement(zones, own.jobs_security_group_id)
+            jobs_vpc = studio.placement(config.network, own.jobs_security_group_id)
             if monitoring.engine == "project":
                 self.monitor = DriftCheck(
                     self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Annotations, Stack
 from constructs import Construct
 
 from config import NewVpcConfig, PlatformConfig
@@ -58,9 +58,17 @@ class EnvironmentStack(Stack):
                 subnets=self.network.subnets.subnets,
                 security_group=self.network.studio_security_group,
                 idle_shutdown_minutes=config.idle_shutdown_minutes,
+                app_network_access_type="PublicInternetOnly" if config.frugal else "VpcOnly",
             ),
         )
         self.network.log_flows(self.studio.key, log_group_pattern=config.names.log_group_pattern)
+        if config.frugal:  # no cdk-nag or checkov rule covers a domain's network access type: the risk is said at every synth
+            Annotations.of(self.studio.domain).add_warning_v2(
+                "mlops:frugal-network",
+                "network.mode frugal: Studio apps use SageMaker's internet access (PublicInternetOnly) and the jobs and models "
+                "run in no VPC: code a user runs can reach the internet and send data out of the account, and no flow log "
+                "records it. For trials with non-sensitive data in a sandbox account only (config.schema.FrugalNetworkConfig).",
+            )
         if any(p.serves_endpoint for p in config.projects):  # the stage's APIs log through it
             self.api_logging = ApiGatewayLogging(self, "ApiGatewayLogging")
         workload_network = self.network.workload_network

@@ -54,7 +54,7 @@ class TrainingPipelineStack(Stack):
                 key=key,
                 alert_topic=topic,
                 model_package_group_name=names.model_package_group(project.name),
-                vpc=studio.placement(len(config.network.availability_zones), published.jobs_security_group_id),
+                vpc=studio.placement(config.network, published.jobs_security_group_id),
                 processing_instance_type=project.instance_types.processing,
                 training_instance_type=project.instance_types.training,
                 endpoint_instance_type=project.instance_types.endpoint,

@@ -113,6 +113,12 @@ def prod() -> SynthesizedStage:
     return synthesized("prod")
 
 
+@pytest.fixture(scope="session")
+def trial() -> SynthesizedStage:
+    """The frugal network profile's stage (config/trial.yaml)."""
+    return synthesized("trial")
+
+
 # What tools/resolve_model_packages.py would pin for the delivery pipeline (see tests/test_delivery.py).
 DELIVERY_PINS = {
     "churn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-dev-churn/7",

@@ -28,7 +28,8 @@ def problems_for(mutate) -> dict[str, str]:
 
 
 def test_shipped_stages_load():
-    assert available_stages() == ["dev", "prod"]
+    assert available_stages() == ["dev", "prod", "trial"]
+    assert load_config("trial").frugal  # the frugal network profile
     dev, prod = load_config("dev"), load_config("prod")
     assert [p.name for p in dev.projects] == ["churn", "fraud"]
     assert dev.termination_protection is False and prod.termination_protection is True
@@ -142,7 +143,7 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c.update(region="moon-1"), "region", "AWS region name"),
         (lambda c: c["network"].update(availability_zones=["eu-west-1a"]), "network.availability_zones[0]", "not a zone of region 'us-east-1'"),
         (lambda c: c["network"].update(cidr="10.0.0.0/8"), "network.cidr", "/16 to /24"),
-        (lambda c: c["network"].update(mode="shared"), "network.mode", "'new' (create a VPC) or 'existing'"),
+        (lambda c: c["network"].update(mode="shared"), "network.mode", "'new' (create a VPC), 'existing' (use vpc_id and subnet_ids) or 'frugal'"),
         (lambda c: c.update(interface_endpoints=["sts", "s3-outposts"]), "interface_endpoints", "unknown service"),
         (lambda c: c.update(interface_endpoints=["logs", "logs"]), "interface_endpoints", "more than once"),
         (lambda c: c["network"].update(endpoint_azs=3), "network", "endpoint_azs 3: more than the 2 availability_zones"),

@@ -66,7 +66,7 @@ def product_deployments(dev) -> list[Checked]:
 
 
 @pytest.fixture(scope="session")
-def deployments(dev, prod, delivery_app, longest) -> list[Checked]:
+def deployments(dev, prod, delivery_app, longest, trial) -> list[Checked]:
     dev_templates, prod_templates, longest_templates = dev.templates(), prod.templates(), longest.templates()
     both = {**dev_templates, **prod_templates}  # prod reads dev's registry parameters
     delivery = delivery_app.templates()
@@ -74,6 +74,7 @@ def deployments(dev, prod, delivery_app, longest) -> list[Checked]:
         Checked("dev stage", with_endpoint_parameters(Deployment(dev_templates), "/mlops/dev")),
         Checked("prod stage", with_endpoint_parameters(Deployment(both), "/mlops/dev")),
         Checked("longest names", with_endpoint_parameters(Deployment(longest_templates), f"/{LONGEST_PREFIX}/{LONGEST_STAGE}")),
+        Checked("trial stage", with_endpoint_parameters(Deployment(trial.templates()), "/mlops/trial")),  # the frugal network
         Checked("delivery app", Deployment(delivery)),
         *product_deployments(dev),
     ]
@@ -201,10 +202,15 @@ def _scenarios(config, project: str) -> list[tuple[dict | None, bool, dict]]:
 
 
 @pytest.fixture(scope="session")
-def pipeline_runs(deployments, dev, prod, longest) -> list[PipelineRun]:
+def pipeline_runs(deployments, dev, prod, longest, trial) -> list[PipelineRun]:
     from tests import sfn_harness
 
-    stages = {"dev stage": dev.stage.config, "prod stage": prod.stage.config, "longest names": longest.stage.config}
+    stages = {
+        "dev stage": dev.stage.config,
+        "prod stage": prod.stage.config,
+        "longest names": longest.stage.config,
+        "trial stage": trial.stage.config,
+    }
     runs = []
     for checked in deployments:
         config = stages.get(checked.label)

@@ -61,14 +61,17 @@ def _vpc_of(deployment, stack: str) -> str:
     return deployment.ssm_value(name)
 
 
-def _vpc_config(request: dict) -> dict:
-    """A Create*Job request's VpcConfig (a processing job's is in its NetworkConfig)."""
-    return request.get("VpcConfig") or request["NetworkConfig"]["VpcConfig"]
+def _vpc_config(request: dict) -> dict | None:
+    """A Create*Job request's VpcConfig (a processing job's is in its NetworkConfig); None: in no VPC (the frugal network)."""
+    return request.get("VpcConfig") or request.get("NetworkConfig", {}).get("VpcConfig")
 
 
-def _vpc_calls(deployment, principal: str, vpc_config: dict, vpc_id: str, why: str) -> list[Call]:
+def _vpc_calls(deployment, principal: str, vpc_config: dict | None, vpc_id: str, why: str) -> list[Call]:
     """What SageMaker does with the execution role to place a job or model in ``vpc_config``'s subnets and groups
-    of ``vpc_id``: each ENI action on each resource type it authorizes, with the ``ec2:Vpc`` those resources carry."""
+    of ``vpc_id``: each ENI action on each resource type it authorizes, with the ``ec2:Vpc`` those resources carry
+    (nothing for a job in no VPC)."""
+    if vpc_config is None:
+        return []
     arn = f"arn:aws:ec2:{deployment.region}:{deployment.account}"
     in_vpc = (("ec2:Vpc", f"{arn}:vpc/{vpc_id}"),)
     eni = f"{arn}:network-interface/eni-0123456789abcdef0"
@@ -798,7 +801,7 @@ def sandbox_must_never(deployment, user: str, project: str, other: str, other_us
 def actor_calls(deployments, pipeline_runs, delivery_app) -> dict[str, tuple[Policies, list[Call]]]:
     """Actor -> (the policies of its deployment, the calls it makes), for the dev stage, the longest-names stage and the delivery app."""
     out: dict[str, tuple[Policies, list[Call]]] = {}
-    policies = {c.label: Policies.of(c.deployment) for c in deployments if c.label in ("dev stage", "longest names", "delivery app")}
+    policies = {c.label: Policies.of(c.deployment) for c in deployments if c.label in ("dev stage", "longest names", "trial stage", "delivery app")}
     with pytest.MonkeyPatch.context() as monkeypatch:
         for run in pipeline_runs:
             p = policies[run.label]

@@ -14,15 +14,20 @@ from config.endpoints import ENDPOINTS
 from fidelity.reachability import Reach, StageNetwork, stage_reaches, unreachable
 from tests.fidelity.conftest import own_stacks
 
-STAGES = ("dev stage", "prod stage", "longest names")
+STAGES = ("dev stage", "prod stage", "longest names", "trial stage")
 # The interface endpoints dev listed by hand until the endpoints were derived from its features (at 911c119).
 HAND_LISTED = ("sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "kms", "monitoring", "sagemaker.experiments")
 
 
 @pytest.fixture(scope="module")
-def stages(deployments, dev, prod, longest):
+def stages(deployments, dev, prod, longest, trial):
     """label -> (config, deployment, the stage's own stacks)."""
-    configs = {"dev stage": dev.stage.config, "prod stage": prod.stage.config, "longest names": longest.stage.config}
+    configs = {
+        "dev stage": dev.stage.config,
+        "prod stage": prod.stage.config,
+        "longest names": longest.stage.config,
+        "trial stage": trial.stage.config,
+    }
     return {c.label: (configs[c.label], c.deployment, own_stacks(c, dev, prod)) for c in deployments if c.label in STAGES}
 
 
@@ -37,7 +42,8 @@ def test_every_call_from_inside_the_vpc_has_a_way_out(stages, label):
     assert unreachable(reaches, network) == []
     actors = {r.actor.split(" (")[0].split(": ")[-1] for r in reaches}
     assert "a self-served user's Studio apps" in actors  # the catalog's products are covered
-    assert any(r.actor.endswith("job Train") for r in reaches) == (label != "prod stage")  # prod trains nothing
+    # prod trains nothing; the trial stage's jobs run in no VPC (the frugal network)
+    assert any(r.actor.endswith("job Train") for r in reaches) == (label not in ("prod stage", "trial stage"))
 
 
 def test_the_endpoints_are_those_the_features_need_and_no_more(stages):
