@@ -20,7 +20,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup tools ship-image image-tag synth cost test lint diff deploy destroy teardown bootstrap bench-synth local bench-serve bench-drift bench-check synth-delivery deploy-delivery deploy-local destroy-local clean
+.PHONY: setup tools ship-image image-tag synth cost test lint diff deploy destroy teardown bootstrap bench-synth local bench-serve bench-drift bench-check synth-delivery deploy-delivery deploy-local destroy-local mutate clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,16 @@ cost: synth
 TEST_WORKERS ?= 2
 test: setup lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --durations=15
+
+## mutate: mutation testing (mutmut, pinned in requirements-mutate.txt, kept out of the dev venv) of tools/mutate.py's modules against their tests: each module's score and its surviving mutants in mutate-report/
+MUTATE_LIB := .mutate-lib
+$(MUTATE_LIB)/.installed: requirements-mutate.txt $(VENV)/.dev
+	rm -rf $(MUTATE_LIB)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(MUTATE_LIB) -r requirements-mutate.txt
+	touch $@
+
+mutate: $(MUTATE_LIB)/.installed
+	$(PY) tools/mutate.py $(MODULES)
 
 ## lint: ruff's lint and format check over every Python file (`$(VENV)/bin/ruff format .` fixes the format)
 lint: $(VENV)/.dev

@@ -255,19 +255,27 @@ def moto_world(
         yield World(region=region, account=account, artifacts_bucket=artifacts_bucket)
 
 
-def sealer(artifacts_bucket: str, key_arn: str):
-    """The seal function's handler with its deployed environment (``seal_environment``), run in process against moto."""
+def lambda_logic(name: str):
+    """``lambda/<name>/logic.py`` loaded under its qualified name ``lambda.<name>.logic`` (``lambda`` cannot be imported by a
+    statement; each function's handler imports it as ``logic``, beside it): the name `make mutate` mutates it as, and one
+    that tests loading another function's ``logic`` never replace."""
     import importlib.util
     import sys
     from pathlib import Path
 
+    module = f"lambda.{name}.logic"
+    spec = importlib.util.spec_from_file_location(module, Path(__file__).resolve().parents[1] / "lambda" / name / "logic.py")
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[module] = loaded  # dataclasses look their module up there
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def sealer(artifacts_bucket: str, key_arn: str):
+    """The seal function's handler with its deployed environment (``seal_environment``), run in process against moto."""
     from mlops_constructs.training_pipeline import seal_environment
 
-    # its own module name: tests that load another function's ``logic`` keep theirs in sys.modules
-    spec = importlib.util.spec_from_file_location("seal_model_logic", Path(__file__).resolve().parents[1] / "lambda" / "seal_model" / "logic.py")
-    logic = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = logic  # dataclasses look their module up there
-    spec.loader.exec_module(logic)
+    logic = lambda_logic("seal_model")
     settings = logic.Settings.from_env(seal_environment(artifacts_bucket, key_arn))
 
     def handle(event: dict) -> dict:

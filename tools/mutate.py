@@ -1,0 +1,125 @@
+"""``make mutate``: mutation testing with mutmut (pinned in requirements-mutate.txt) over the modules of ``MODULES``.
+
+Each module is mutated against the tests that cover it, in a scratch copy of the repository's tracked files (mutmut
+writes ``mutants/`` where it runs, and the working tree stays clean). For each it prints the score, (killed + timed
+out) / mutants, and writes the surviving mutants with their diffs to ``mutate-report/<module>.txt``: each is a change
+to the code that no test noticed. Exit status 1 when a module is under ``--min-score``.
+
+    python tools/mutate.py [module ...] [--min-score 0.9]
+
+mutmut names a mutant after the module's path from the repository's root, so a test must load the module under that
+name (``lambda.seal_model.logic``: ``tests.sfn_harness.lambda_logic``); a module the tests import under another name
+gets no mutant tested, and mutmut stops with a message saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LIB = ROOT / ".mutate-lib"  # mutmut and its dependencies (--no-deps, pinned), over the dev venv
+REPORT = ROOT / "mutate-report"
+
+
+@dataclass(frozen=True)
+class Module:
+    source: str  # the file mutated
+    tests: tuple[str, ...]  # the tests that cover it
+
+    @property
+    def name(self) -> str:
+        return self.source.removesuffix(".py").replace("/", ".")
+
+
+MODULES = {
+    m.name: m
+    for m in (
+        Module("lambda/seal_model/logic.py", ("tests/lambda_/test_seal_model.py",)),
+        Module("config/endpoints.py", ("tests/test_endpoints.py", "tests/test_config.py", "tests/test_endpoints_tool.py")),
+    )
+}
+
+
+def _setup_cfg(module: Module, top_level: list[str]) -> str:
+    """mutmut runs the tests in ``mutants/``, ahead of everything on sys.path: the module's whole package (so that its
+    siblings import), only the module itself mutated, and every other top-level entry of the repository as it is (the
+    tests read files by their path from the root)."""
+    tests = "\n".join(f"    {t}" for t in module.tests)
+    package = str(Path(module.source).parent)
+    copied = "\n".join(f"    {entry}" for entry in top_level if entry != package.split("/")[0])
+    return (
+        f"[mutmut]\nsource_paths = {package}\nonly_mutate = {module.source}\nalso_copy =\n{copied}\npytest_add_cli_args_test_selection =\n{tests}\n"
+    )
+
+
+def _mutmut(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(LIB), str(cwd), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def run(module: Module) -> dict:
+    """Mutate ``module`` in a scratch copy; return mutmut's counts with the survivors' diffs."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    with tempfile.TemporaryDirectory(prefix="mutate-") as scratch:
+        work = Path(scratch)
+        for path in filter(None, tracked):
+            target = work / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / path, target)
+        top_level = sorted({path.split("/")[0] for path in tracked if path})
+        (work / "setup.cfg").write_text(_setup_cfg(module, top_level))
+        done = _mutmut(["run"], work)
+        if _mutmut(["export-cicd-stats"], work).returncode != 0 or not (work / "mutants" / "mutmut-cicd-stats.json").exists():
+            raise RuntimeError(f"mutmut run failed for {module.source}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+        if stats["total"] and not any(stats[k] for k in ("killed", "survived", "timeout", "no_tests", "suspicious")):
+            raise RuntimeError(f"mutmut tested no mutant of {module.source}:\n{done.stdout[-3000:]}")
+        survivors = [line.split(":")[0].strip() for line in _mutmut(["results"], work).stdout.splitlines() if line.endswith(": survived")]
+        stats["diffs"] = [_mutmut(["show", name], work).stdout for name in survivors]
+    return stats
+
+
+def score(stats: dict) -> float:
+    return (stats["killed"] + stats["timeout"]) / stats["total"] if stats["total"] else 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"of {', '.join(MODULES)} (default: all)")
+    parser.add_argument("--min-score", type=float, default=0.9)
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        print(f"mutate: unknown module(s) {unknown}; known: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    if not (LIB / "mutmut").is_dir():
+        print(f"mutate: mutmut is not installed in {LIB}: run `make mutate`", file=sys.stderr)
+        return 2
+    REPORT.mkdir(exist_ok=True)
+    below = []
+    for name in args.modules or list(MODULES):
+        stats = run(MODULES[name])
+        (REPORT / f"{name}.txt").write_text("\n".join(stats.pop("diffs")))
+        s = score(stats)
+        print(
+            f"{name}: {s:.1%} ({stats['killed']} killed + {stats['timeout']} timed out of {stats['total']}; "
+            f"{stats['survived']} survived, {stats['no_tests']} untested: {REPORT.name}/{name}.txt)"
+        )
+        if s < args.min_score:
+            below.append(name)
+    if below:
+        print(f"under {args.min_score:.0%}: {', '.join(below)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
