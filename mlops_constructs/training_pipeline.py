@@ -553,13 +553,7 @@ class TrainingPipeline(Construct):
             result_path="$.mlflowLink",
             task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
         )
-        acknowledge_wildcards(
-            self,
-            reason="The state machine invokes the MLflow link function: Step Functions' Lambda integration grants it and its versions",
-            resources=[f"{function.function.function_arn}:*"],
-        )
-        link.add_retry(errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"], max_attempts=3)
-        link.add_catch(then, errors=["States.ALL"], result_path="$.mlflowLink")
+        self._invoked(link, function, "the MLflow link function", on_failure=then, error_path="$.mlflowLink")
         skipped = sfn.Pass(
             self, "NoMlflowRun", result=sfn.Result.from_object({"skipped": "a published model: no run of the platform's"}), result_path="$.mlflowLink"
         )
@@ -707,14 +701,19 @@ class TrainingPipeline(Construct):
             result_path="$.model",
             task_timeout=sfn.Timeout.duration(SEAL_TIMEOUT.plus(Duration.minutes(1))),
         )
+        self._invoked(seal, function, "the seal function", on_failure=on_failure, error_path="$.error")
+        return seal
+
+    def _invoked(self, task: tasks.LambdaInvoke, function: HandlerFunction, what: str, *, on_failure: sfn.IChainable, error_path: str) -> None:
+        """A Lambda task of the pipeline: Lambda's transient errors retried, any other failure caught to ``on_failure``
+        (the error at ``error_path``), and the grant Step Functions' integration makes acknowledged."""
         acknowledge_wildcards(
             self,
-            reason="The state machine invokes the seal function: Step Functions' Lambda integration grants it and its versions",
+            reason=f"The state machine invokes {what}: Step Functions' Lambda integration grants it and its versions",
             resources=[f"{function.function.function_arn}:*"],
         )
-        seal.add_retry(errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"], max_attempts=3)
-        seal.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
-        return seal
+        task.add_retry(errors=["Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"], max_attempts=3)
+        task.add_catch(on_failure, errors=["States.ALL"], result_path=error_path)
 
     def _baseline_step(self, analyzer: Analyzer, network: dict, bucket: str, run: str) -> JobStep:
         """The baselining job, as the SageMaker SDK's ``suggest_baseline`` configures Model Monitor's analyzer (the

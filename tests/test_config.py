@@ -316,22 +316,26 @@ def test_existing_vpc_needs_a_zone_per_subnet():
     assert "one zone per subnet" in problems["network"]
 
 
+def _existing_vpc(**more) -> dict:
+    """An existing VPC with one subnet in one zone, and ``more`` of its keys."""
+    return {
+        "mode": "existing",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "cidr": "10.1.0.0/16",
+        "subnet_ids": ["subnet-0123456789abcdef0"],
+        "availability_zones": ["us-east-1a"],
+        "s3_prefix_list_id": "pl-63a5400a",
+        **more,
+    }
+
+
 @pytest.mark.parametrize(
     ("create_endpoints", "group", "wrong"),
     [(False, None, True), (True, "sg-0123456789abcdef0", True), (False, "sg-0123456789abcdef0", False), (True, None, False)],
 )
 def test_existing_endpoints_need_their_security_group(create_endpoints, group, wrong):
     def existing(c):
-        c["network"] = {
-            "mode": "existing",
-            "vpc_id": "vpc-0123456789abcdef0",
-            "cidr": "10.1.0.0/16",
-            "subnet_ids": ["subnet-0123456789abcdef0"],
-            "availability_zones": ["us-east-1a"],
-            "s3_prefix_list_id": "pl-63a5400a",
-            "create_endpoints": create_endpoints,
-            **({"endpoints_security_group_id": group} if group else {}),
-        }
+        c["network"] = _existing_vpc(create_endpoints=create_endpoints, **({"endpoints_security_group_id": group} if group else {}))
 
     if wrong:
         assert "endpoints_security_group_id" in problems_for(existing)["network"]
@@ -344,15 +348,7 @@ def test_existing_endpoints_need_their_security_group(create_endpoints, group, w
 @pytest.mark.parametrize("egress", ["none", "existing"])
 def test_a_git_provider_outside_aws_needs_a_vpc_that_routes_out(egress):
     def outside(c):
-        c["network"] = {
-            "mode": "existing",
-            "vpc_id": "vpc-0123456789abcdef0",
-            "cidr": "10.1.0.0/16",
-            "subnet_ids": ["subnet-0123456789abcdef0"],
-            "availability_zones": ["us-east-1a"],
-            "s3_prefix_list_id": "pl-63a5400a",
-            "egress": egress,
-        }
+        c["network"] = _existing_vpc(egress=egress)
         c["projects"][0]["git"] = {"url": "https://github.com/example-org/churn-models.git"}
 
     if egress == "none":

@@ -40,12 +40,7 @@ class Prices:
 
     @classmethod
     def load(cls, path: Path) -> Prices:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise PriceTableError(f"{path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise PriceTableError(f"{path}: not a mapping of region, read_on, hours_per_month, idle and per_use")
+        data = _mapping(path, "region, read_on, hours_per_month, idle and per_use")
         missing = [key for key in ("region", "read_on", "hours_per_month", "idle", "per_use") if key not in data]
         if missing:
             raise PriceTableError(f"{path}: missing {', '.join(missing)}")
@@ -262,13 +257,18 @@ def goal_lines(r: Report, goals: dict) -> list[str]:
 
 
 def load_goals(path: Path = GOALS) -> dict:
+    return _mapping(path, "stage to its goals")
+
+
+def _mapping(path: Path, of: str) -> dict:
+    """The YAML mapping in ``path`` (a clear error naming the file when it is missing, unreadable or not a mapping)."""
     try:
-        goals = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise PriceTableError(f"{path}: {exc}") from None
-    if not isinstance(goals, dict):
-        raise PriceTableError(f"{path}: not a mapping of stage to its goals")
-    return goals
+    if not isinstance(data, dict):
+        raise PriceTableError(f"{path}: not a mapping of {of}")
+    return data
 
 
 def _unit_price(price: float) -> str:
