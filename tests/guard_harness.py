@@ -9,10 +9,8 @@ Object Created event, to the publisher (the same code with ``ACCEPTS=published-m
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -33,9 +31,10 @@ class Recorder:
 
 
 def guard_logic(monkeypatch):
+    from tests.sfn_harness import lambda_logic
+
     monkeypatch.syspath_prepend(str(GUARD_DIR))
-    sys.modules.pop("logic", None)
-    return importlib.import_module("logic")
+    return lambda_logic("start_pipeline", as_logic=True)
 
 
 def create_guard(name: str = "mlops-dev-churn-start") -> str:

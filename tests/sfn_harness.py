@@ -255,10 +255,11 @@ def moto_world(
         yield World(region=region, account=account, artifacts_bucket=artifacts_bucket)
 
 
-def lambda_logic(name: str):
+def lambda_logic(name: str, *, as_logic: bool = False):
     """``lambda/<name>/logic.py`` loaded under its qualified name ``lambda.<name>.logic`` (``lambda`` cannot be imported by a
     statement; each function's handler imports it as ``logic``, beside it): the name `make mutate` mutates it as, and one
-    that tests loading another function's ``logic`` never replace."""
+    that tests loading another function's ``logic`` never replace. ``as_logic``: also as ``logic``, for the function's
+    ``handler`` to import."""
     import importlib.util
     import sys
     from pathlib import Path
@@ -268,6 +269,8 @@ def lambda_logic(name: str):
     loaded = importlib.util.module_from_spec(spec)
     sys.modules[module] = loaded  # dataclasses look their module up there
     spec.loader.exec_module(loaded)
+    if as_logic:
+        sys.modules["logic"] = loaded
     return loaded
 
 

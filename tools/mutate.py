@@ -43,6 +43,7 @@ MODULES = {
     m.name: m
     for m in (
         Module("lambda/seal_model/logic.py", ("tests/lambda_/test_seal_model.py",)),
+        Module("lambda/start_pipeline/logic.py", ("tests/lambda_/test_start_pipeline.py",)),  # the trigger guard
         Module("config/endpoints.py", ("tests/test_endpoints.py", "tests/test_config.py", "tests/test_endpoints_tool.py")),
     )
 }
