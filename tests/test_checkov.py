@@ -1,4 +1,4 @@
-"""checkov (CloudFormation checks) over every synthesized template: the dev and prod stages (with the Service
+"""checkov (CloudFormation checks) over every synthesized template: the dev, prod and trial stages (with the Service
 Catalog products) and the delivery app. Every finding that stands is skipped in checkov's own per-resource
 metadata with its reason (mlops_constructs/checkov.py); none may fail unexplained."""
 
@@ -47,8 +47,8 @@ def _checkov(templates: list[Path]) -> list[dict]:
     return report if isinstance(report, list) else [report]
 
 
-def test_checkov_finds_nothing_unexplained(dev, prod, delivery_app):
-    templates = distinct_templates(dev.outdir, prod.outdir, delivery_app.outdir)
+def test_checkov_finds_nothing_unexplained(dev, prod, trial, delivery_app):
+    templates = distinct_templates(dev.outdir, prod.outdir, trial.outdir, delivery_app.outdir)
     reports = _checkov(templates)
     summary = {key: sum(r["summary"][key] for r in reports) for key in ("passed", "failed", "skipped", "resource_count")}
     print(f"\ncheckov {reports[0]['summary']['checkov_version']}: {summary}")
