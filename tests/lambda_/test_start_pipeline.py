@@ -370,3 +370,45 @@ def test_a_publish_flood_is_refused_past_the_projects_bound_with_a_note_beside_t
     assert "at most 2 at once" in json.loads(note)["refused"]  # what mlops publish shows the user
     world["sfn"].stop_execution(executionArn=started[0]["executionArn"])
     assert publisher["upload"](key(10))["started"] is True  # one ended: room again
+
+
+GUARD_ENV = {
+    "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:pipeline",
+    "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts",
+    "PROJECT_NAME": "churn",
+    "QUEUE_PARAMETER": QUEUE,
+    "SANDBOX_PREFIX": "Sandbox_1/",
+    "IMAGE_REPOSITORY": "a" * 256,  # ECR's longest repository name
+    "IMAGE_TAG": IMAGE_TAG,
+}
+
+
+@pytest.mark.parametrize(("limit", "bound"), [(None, 2), ("1", 1), ("20", 20)])
+def test_the_publish_bound_comes_from_max_publish_runs(limit, bound):
+    """The guard's bound of publish runs is the configured one (found by `make mutate`: dropping it survived)."""
+    logic = sfn_harness.lambda_logic("start_pipeline")
+    env = {**GUARD_ENV, **({"MAX_PUBLISH_RUNS": limit} if limit else {})}
+    settings = logic.Settings.from_env(env)
+    assert (settings.max_publish_runs, settings.accepts, settings.sandbox_prefix) == (bound, "triggers", "Sandbox_1/")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"MAX_PUBLISH_RUNS": "0"}, "MAX_PUBLISH_RUNS='0': expected a whole number from 1 to 20"),
+        ({"MAX_PUBLISH_RUNS": "21"}, "MAX_PUBLISH_RUNS='21': expected a whole number from 1 to 20"),
+        ({"MAX_PUBLISH_RUNS": "two"}, "MAX_PUBLISH_RUNS='two': expected a whole number from 1 to 20"),
+        ({"ACCEPTS": "anything"}, "ACCEPTS='anything': expected one of triggers, published-models"),
+        ({"PROJECT_NAME": ""}, "PROJECT_NAME is empty: expected the project's name"),
+        ({"IMAGE_REPOSITORY": "a" * 257}, f"IMAGE_REPOSITORY={'a' * 257!r}: expected the project's ECR repository name"),
+        (
+            {"PROJECT_NAME": "", "ACCEPTS": "x"},
+            "PROJECT_NAME is empty: expected the project's name; ACCEPTS='x': expected one of triggers, published-models",
+        ),
+    ],
+)
+def test_each_wrong_guard_setting_is_named_exactly(change, message):
+    logic = sfn_harness.lambda_logic("start_pipeline")
+    with pytest.raises(logic.ConfigurationError) as caught:
+        logic.Settings.from_env({**GUARD_ENV, **change})
+    assert str(caught.value) == message
