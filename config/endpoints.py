@@ -102,7 +102,7 @@ def is_s3_host(host: str, region: str) -> bool:
 def needed(config) -> dict[str, list[str]]:
     """Each interface endpoint the stage ``config`` needs (config name, in ``ENDPOINTS`` order), with why."""
     need: dict[str, list[str]] = {}
-    if config.network.mode == "frugal":  # Studio on SageMaker's internet, workloads in no VPC: nothing calls from a VPC
+    if config.frugal:  # Studio on SageMaker's internet, workloads in no VPC: nothing calls from a VPC
         return need
 
     def add(services, why: str) -> None:

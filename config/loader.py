@@ -235,6 +235,14 @@ def _problem_from(err: dict[str, Any], raw: Any) -> Problem:
     return Problem(_path(loc, raw), value, message)
 
 
+def _egress_default(mode: Any) -> str:
+    """A network mode's ``egress`` when the file gives none: the schema's default (a frugal network's is SageMaker's)."""
+    from config import schema
+
+    models = {"new": schema.NewVpcConfig, "existing": schema.ExistingVpcConfig, "frugal": schema.FrugalNetworkConfig}
+    return models[mode].model_fields["egress"].default if mode in models else "none"
+
+
 def _allowed_keys(loc: tuple[Any, ...], raw: Any) -> list[str]:
     from config import schema
 
@@ -360,7 +368,7 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
 
     # Studio runs in the VPC: a repository outside AWS is reachable only through a route out (config.endpoints)
     network_raw = _mapping(raw, "network")
-    if network_raw.get("egress", "sagemaker" if network_raw.get("mode") == "frugal" else "none") == "none":
+    if network_raw.get("egress", _egress_default(network_raw.get("mode"))) == "none":
         for i, project in enumerate(raw.get("projects") if isinstance(raw.get("projects"), list) else []):
             git = project.get("git") if isinstance(project, dict) else None
             url = git.get("url") if isinstance(git, dict) else None

@@ -47,16 +47,15 @@ PENDING = "PendingManualApproval"
 SEAL_TIMEOUT = Duration.minutes(15)  # Lambda's longest: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 
 
+# Where a run's model may come from (a training job's output, a published archive) and the one key it is sealed at;
+# ``{}`` stands for the run id, ``*`` for one path part.
+SEAL_SOURCES = (layout.run_path("{}", layout.MODEL, "*", layout.TRAINED_MODEL), layout.PUBLISHED_ARCHIVES)
+SEALED_KEY = layout.run_path("{}", layout.REGISTERED_MODEL)
+
+
 def seal_environment(bucket: str, key_arn: str) -> dict[str, str]:
-    """The seal function's environment (``lambda/seal_model``): where a run's model may come from (a training job's output,
-    a published archive) and the one key it is sealed at; ``{}`` stands for the run id."""
-    trained = layout.run_path("{}", layout.MODEL, "*", layout.TRAINED_MODEL)
-    return {
-        "ARTIFACTS_BUCKET": bucket,
-        "KEY_ARN": key_arn,
-        "SEALED_KEY": layout.run_path("{}", layout.REGISTERED_MODEL),
-        "SOURCE_KEYS": " ".join((trained, layout.PUBLISHED_ARCHIVES)),
-    }
+    """The seal function's environment (``lambda/seal_model``)."""
+    return {"ARTIFACTS_BUCKET": bucket, "KEY_ARN": key_arn, "SEALED_KEY": SEALED_KEY, "SOURCE_KEYS": " ".join(SEAL_SOURCES)}
 
 
 # A job's start-up (instance provisioning, image pull) on top of its own runtime limit.
@@ -673,9 +672,8 @@ class TrainingPipeline(Construct):
             ),
         )
         role = function.role
-        env = seal_environment("", "")
-        sources = [p.artifacts_bucket.arn_for_objects(key.replace("{}", "*")) for key in env["SOURCE_KEYS"].split(" ")]
-        sealed = p.artifacts_bucket.arn_for_objects(env["SEALED_KEY"].replace("{}", "*"))
+        sources = [p.artifacts_bucket.arn_for_objects(key.replace("{}", "*")) for key in SEAL_SOURCES]
+        sealed = p.artifacts_bucket.arn_for_objects(SEALED_KEY.replace("{}", "*"))
         role.add_to_principal_policy(
             # HeadObject, and UploadPartCopy of one version of the source (s3:GetObjectVersion)
             iam.PolicyStatement(sid="ReadModels", actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[*sources, sealed])

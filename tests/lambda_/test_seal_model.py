@@ -356,3 +356,10 @@ def test_source_formats_may_be_separated_by_several_spaces(world):
     settings = logic.Settings.from_env({**ENV, "SOURCE_KEYS": "a/{}/x  b/{}/y"})
     assert settings.sources == ("a/{}/x", "b/{}/y")
     assert logic.Settings.from_env({k: v for k, v in ENV.items() if k != "KEY_ARN"} | {"KEY_ARN": KEY_ARN}).key_arn == KEY_ARN
+
+
+def test_the_tests_environment_is_the_one_the_pipeline_deploys():
+    """ENV above is what every test here seals with: the construct's seal_environment, not a copy that could drift."""
+    from mlops_constructs.training_pipeline import seal_environment
+
+    assert seal_environment(BUCKET, KEY_ARN) == ENV
