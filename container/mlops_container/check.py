@@ -34,14 +34,16 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mlops_container import drift, monitor
-from mlops_container.contract import CHECK_BASELINE, CHECK_INPUT, CHECK_OUTPUT
+from mlops_container import drift, monitor, quality
+from mlops_container.contract import CHECK_BASELINE, CHECK_INPUT, CHECK_OUTPUT, CLASSIFICATION_METRICS
 from mlops_container.paths import ml_root
 
 FORMATS = {"capture": {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput"]}}, "csv": {"csv": {"header": False}}}
+QUALITY = "quality"  # a period's model quality: its captured predictions (manifest) joined with the labels (labels)
+QUALITY_REPORTS = ("quality.json", "quality.html")
 REPORTS = ("statistics.json", "constraints.json", "constraint_violations.json", "report.html", "summary.json")
 SUMMARY_KEYS = ("status", "records", "outside_window", "rows", "malformed", "drifted_features", "violation_types", "metrics", "message")
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.*)$")
@@ -66,20 +68,25 @@ class Request:
     input: str | None = None
     start: str | None = None
     end: str | None = None
+    labels: str | None = None  # format quality: the manifest of the label files
 
     @classmethod
     def parse(cls, event: object) -> Request:
         if not isinstance(event, Mapping):
             raise BadRequest(f"the request must be a JSON object, not {type(event).__name__}")
-        unknown = sorted(set(event) - {"format", "output", "manifest", "input", "start", "end"})
+        unknown = sorted(set(event) - {"format", "output", "manifest", "input", "start", "end", "labels"})
         if unknown:
-            raise BadRequest(f"unknown request fields {unknown}: expected format, output, manifest or input, start, end")
+            raise BadRequest(f"unknown request fields {unknown}: expected format, output, manifest or input, start, end, labels")
         fmt = event.get("format")
-        if fmt not in FORMATS:
-            raise BadRequest(f"format {fmt!r}: expected one of {sorted(FORMATS)}")
+        if fmt not in (*FORMATS, QUALITY):
+            raise BadRequest(f"format {fmt!r}: expected one of {sorted((*FORMATS, QUALITY))}")
         if (event.get("manifest") is None) == (event.get("input") is None):
             raise BadRequest("give exactly one of manifest (a manifest file's s3:// URI) and input (an s3:// prefix)")
-        for name in ("manifest", "input", "output"):
+        if fmt == QUALITY and (event.get("labels") is None or event.get("manifest") is None or event.get("start") is None):
+            raise BadRequest("format quality needs manifest (the captured predictions), labels (the label files' manifest), start and end")
+        if fmt != QUALITY and event.get("labels") is not None:
+            raise BadRequest("labels go with format quality only")
+        for name in ("manifest", "input", "output", "labels"):
             if event.get(name) is not None:
                 parse_s3_uri(event[name], name)
         if (event.get("start") is None) != (event.get("end") is None):
@@ -87,7 +94,7 @@ class Request:
         window = drift.Window.parse(event.get("start"), event.get("end"))  # a BaselineError names a bad time
         if window.start and window.end and window.start >= window.end:
             raise BadRequest(f"start {event['start']} is not before end {event['end']}")
-        return cls(fmt, event["output"], event.get("manifest"), event.get("input"), event.get("start"), event.get("end"))
+        return cls(fmt, event["output"], event.get("manifest"), event.get("input"), event.get("start"), event.get("end"), event.get("labels"))
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Environment:
     endpoint_name: str
     kms_key_arn: str
     metric_features: str = ""  # comma-separated; empty: every feature's metrics
+    quality: QualitySettings | None = None  # set when the check also scores model quality
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
@@ -108,9 +116,45 @@ class Environment:
                 parse_s3_uri(values["BASELINE_URI"], "BASELINE_URI")
             except BadRequest as exc:
                 problems.append(str(exc))
+        quality = QualitySettings.from_env(env, problems) if env.get("QUALITY_METRIC", "").strip() else None
         if problems:
             raise BadRequest("the check's environment is wrong: " + "; ".join(problems))
-        return cls(*values.values(), metric_features=env.get("METRIC_FEATURES", "").strip())
+        return cls(*values.values(), metric_features=env.get("METRIC_FEATURES", "").strip(), quality=quality)
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """What a quality check scores (``QUALITY_METRIC``, the project's evaluation metric), the bar (``QUALITY_THRESHOLD``),
+    the fewest labelled rows that say anything (``QUALITY_MIN_LABELS``) and how late a label may come (``LABEL_DELAY_HOURS``)."""
+
+    metric: str
+    threshold: float
+    min_labels: int
+    label_delay_hours: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], problems: list[str]) -> QualitySettings:
+        metric = env.get("QUALITY_METRIC", "").strip()
+        if metric not in CLASSIFICATION_METRICS:
+            problems.append(f"QUALITY_METRIC={metric!r}: expected one of {', '.join(CLASSIFICATION_METRICS)}")
+
+        def number(name: str, kind, low: float, high: float):
+            text = env.get(name, "").strip()
+            try:
+                value = kind(text)
+            except ValueError:
+                value = None
+            if value is None or not low <= value <= high:
+                problems.append(f"{name}={text!r}: expected a number from {low} to {high}")
+                return kind(low)
+            return value
+
+        return cls(
+            metric,
+            number("QUALITY_THRESHOLD", float, -1e9, 1e9),
+            number("QUALITY_MIN_LABELS", int, 1, 1_000_000),
+            number("LABEL_DELAY_HOURS", int, 0, 24 * 90),
+        )
 
 
 def settings(request: Request, env: Environment, *, source: Path, baseline: Path, output: Path) -> dict[str, str]:
@@ -167,9 +211,53 @@ def prefix_keys(s3, uri: str) -> list[tuple[str, str]]:
     return [(bucket, o["Key"]) for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")]
 
 
+def _lines(s3, bucket: str, key: str) -> list[str]:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", errors="replace").splitlines()
+
+
+def check_quality(request: Request, *, s3, env: Environment, now: datetime) -> dict:
+    """A period's model quality (``mlops_container.quality``): its captured predictions and the labels that arrived, read
+    straight from S3 (only ids, times and scores are kept); the report and, through ``put``, the metrics."""
+    if env.quality is None:
+        raise BadRequest("a quality request needs QUALITY_METRIC, QUALITY_THRESHOLD, QUALITY_MIN_LABELS and LABEL_DELAY_HOURS")
+    q = env.quality
+    window = drift.Window.parse(request.start, request.end)
+    assert window.start is not None and window.end is not None  # Request.parse requires both
+    predictions, captured = quality.read_predictions((k, _lines(s3, b, k)) for b, k in manifest_keys(s3, request.manifest or ""))
+    try:
+        labels, labelled = quality.read_labels([(k, _lines(s3, b, k)) for b, k in manifest_keys(s3, request.labels or "")])
+        merged = quality.merge(predictions, labels, window.start, window.end, timedelta(hours=q.label_delay_hours))
+        scored = quality.score(merged, q.metric, q.threshold, q.min_labels)
+    except quality.QualityError as exc:
+        raise BadRequest(str(exc)) from None
+    counts = {**merged.counts, "duplicates": labelled.duplicates, "malformed": merged.counts["malformed"] + labelled.malformed}
+    summary = {
+        **scored,
+        "start": request.start,
+        "end": request.end,
+        "counts": counts,
+        "captured": captured.records,
+        "unreadable_captures": captured.malformed,
+        "labels_read": labelled.records,
+        "problems": (labelled.problems + merged.problems + captured.problems)[: quality.MAX_PROBLEMS],
+    }
+    lines = quality.metric_lines(summary, {"Endpoint": env.endpoint_name, "MonitoringSchedule": env.check_name}, now)
+    monitor.put_metrics(lines, env.metrics_namespace)
+    out_bucket, out_prefix = parse_s3_uri(request.output.rstrip("/") + "/", "output")
+    bodies = {"quality.json": json.dumps(summary, indent=1), "quality.html": quality.html_report([summary])}
+    for name in QUALITY_REPORTS:
+        s3.put_object(
+            Bucket=out_bucket, Key=out_prefix + name, Body=bodies[name].encode(), ServerSideEncryption="aws:kms", SSEKMSKeyId=env.kms_key_arn
+        )
+    keep = ("status", "metric", "value", "threshold", "rows", "counts", "verdict")
+    return {**{k: summary[k] for k in keep}, "metrics": len(lines), "output": request.output}
+
+
 def handle(event: object, *, s3, env: Environment, tmp: Path) -> dict:
     """The Lambda runner: download what ``event`` names into ``tmp``, run the check, upload the reports."""
     request = Request.parse(event)
+    if request.format == QUALITY:
+        return check_quality(request, s3=s3, env=env, now=datetime.now(UTC))
     with tempfile.TemporaryDirectory(dir=tmp) as work:
         root = Path(work)
         source, baseline, output = root / "input", root / "baseline", root / "output"
@@ -211,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         request = Request.parse(json.loads(os.environ.get("CHECK_REQUEST", "") or "null"))
         env = Environment.from_env(os.environ)
+        if request.format == QUALITY:
+            raise BadRequest("a quality check runs in the function only (it keeps ids, times and scores, not the data)")
         summary = run_local(request, env, ml_root(), source=Path(CHECK_INPUT), baseline=Path(CHECK_BASELINE), output=Path(CHECK_OUTPUT))
     except (BadRequest, monitor.ContractError, drift.BaselineError, ValueError) as exc:
         print(f"drift check failed: {exc}", file=sys.stderr)
