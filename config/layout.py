@@ -21,6 +21,10 @@ SANDBOX_PREFIX = "sandbox/"
 # What `mlops publish` uploads below a user's prefix (sandbox/<user>/published/<time>-<id>/model.tar.gz): a publish request
 PUBLISHED_ARCHIVES = f"{SANDBOX_PREFIX}*/published/*/model.tar.gz"
 SCORING_PREFIX = "scoring/"  # batch scoring's outputs, one prefix per run (scoring/<run id>/<input object>.out)
+# Labels for model quality, in the capture bucket: ground-truth/<endpoint>/yyyy/mm/dd/hh/<file>.jsonl, Model Monitor's
+# documented layout (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html). Written by
+# the project's sandboxes and its configured label writers; read by the endpoint's scheduled check.
+GROUND_TRUTH_PREFIX = "ground-truth/"
 MLFLOW_PREFIX = "mlflow/"  # the project's MLflow artifact store (its runs' artifacts, written by the MLflow clients)
 
 # Below a run's prefix:

@@ -73,6 +73,12 @@ class Names:
         """Drift alarms that only notify: a prefix that the retraining prefix never matches."""
         return f"{self.project(project)}-datadrift-"
 
+    @staticmethod
+    def quality_alarm(drift_alarm_prefix: str, metric: str) -> str:
+        """The model-quality alarm: named with the drift alarms' prefix, so that it retrains (or only notifies) as they do,
+        and a ``:`` no feature name has (``DriftAlarmConfig.feature``), so that it is never a feature's drift alarm."""
+        return f"{drift_alarm_prefix}quality:{metric}"
+
     def monitor_failure(self, project: str) -> str:
         """The rule and alarm on the endpoint monitor's failed runs (within EventBridge's 64 characters)."""
         return self.project(project)[: EVENTBRIDGE_NAME_MAX - len(MONITOR_FAILURE_SUFFIX)] + MONITOR_FAILURE_SUFFIX

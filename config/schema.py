@@ -321,6 +321,25 @@ ClosedFeature = Literal["model_monitor", "clarify", "debugger"]
 STATE_TRANSITIONS_PER_RUN = 9
 
 
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+
+
+class QualityConfig(_Strict):
+    """Model quality from ground truth (``monitoring.quality``), checked by the drift check's schedule: each period again
+    ``label_delay_hours`` after it ends, its captured predictions joined with the labels that arrived, in Model Monitor's
+    documented ground-truth layout (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html)
+    under ``ground-truth/<endpoint>/yyyy/mm/dd/hh/`` of the capture bucket. The project's evaluation metric is computed
+    with the evaluation job's code; an alarm (which retrains, as the drift alarms do, with ``retrain_on_drift``) fires
+    when it fails ``threshold`` (default: the quality gate's) over at least ``min_labels`` labelled rows. The project's
+    sandboxes and the roles in ``label_writers`` (an application's, of this account) may write labels."""
+
+    enabled: bool = False
+    label_delay_hours: int = Field(default=24, ge=0, le=2160)  # labels may arrive up to this long after the prediction (90 days)
+    threshold: float | None = None
+    min_labels: int = Field(default=100, ge=1, le=1_000_000)
+    label_writers: list[Annotated[str, Field(pattern=ROLE_ARN)]] = []
+
+
 class MonitoringConfig(_Strict):
     """Data-quality (drift) monitoring of the project's endpoint, or in ``deployment.mode: batch`` the check of each
     scoring run's input (see ``BatchScoring``).
@@ -365,6 +384,7 @@ class MonitoringConfig(_Strict):
     max_runtime_minutes: int = Field(default=30, ge=5, le=60)
     drift_alarms: list[DriftAlarmConfig] = []
     retrain_on_drift: bool = True
+    quality: QualityConfig = QualityConfig()
 
     @field_validator("schedule")
     @classmethod
@@ -521,12 +541,40 @@ class ProjectConfig(_Strict):
                 "monitoring: a serverless endpoint has no data capture, so Model Monitor cannot watch it "
                 f"({SERVERLESS_EXCLUSIONS_DOC}): use an instance-backed endpoint, or remove monitoring.drift_alarms and monitoring.enabled"
             )
+        if monitoring.quality.enabled:
+            self._quality_is_checkable()
         if deployment.serverless is None and self.instance_types.endpoint.startswith("ml.inf1."):
             raise ValueError(
                 f"instance_types.endpoint: {self.instance_types.endpoint}: Inf1 endpoints get no canary deployment with automatic "
                 f"rollback (SageMaker falls back to all at once; {GUARDRAILS_EXCLUSIONS_DOC}): use ml.inf2 or another family"
             )
         return self
+
+    def _quality_is_checkable(self) -> None:
+        monitoring, metric = self.monitoring, self.evaluation.metric
+        if not (self.monitors_endpoint and monitoring.engine == "project"):
+            raise ValueError(
+                "monitoring.quality: model quality is checked by the project's scheduled check of an endpoint's captured "
+                "predictions: it needs an instance-backed endpoint (deployment.mode endpoint, no serverless block) with "
+                "monitoring enabled and engine 'project'"
+            )
+        if not metric.higher_is_better or metric is Metric.R2:
+            raise ValueError(
+                f"monitoring.quality: evaluation.metric {metric.value} is a regression metric; the image's models are binary classifiers"
+            )
+        threshold = monitoring.quality.threshold
+        low, high = metric.bounds
+        if threshold is not None and not low <= threshold <= high:
+            raise ValueError(f"monitoring.quality.threshold {threshold}: {metric.value} lies between {low} and {high}")
+
+    @property
+    def quality_threshold(self) -> float:
+        """The bar the model-quality alarm holds the metric to: the configured one, else the quality gate's."""
+        return self.monitoring.quality.threshold if self.monitoring.quality.threshold is not None else self.evaluation.threshold
+
+    @property
+    def monitors_quality(self) -> bool:
+        return self.monitors_endpoint and self.monitoring.quality.enabled
 
     @property
     def monitors_endpoint(self) -> bool:
@@ -743,7 +791,7 @@ class PlatformConfig(_Strict):
     users: list[UserConfig] = []
     sandboxes: list[SandboxConfig] = []
     model_registry_stage: str | None = None
-    self_service_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]] = []
+    self_service_role_arns: list[Annotated[str, Field(pattern=ROLE_ARN)]] = []
     # Features AWS has closed to new customers (CLOSED_FEATURES) that this stage's account already uses: only those may be
     # configured (monitoring.engine model_monitor needs model_monitor here).
     account_already_uses: list[ClosedFeature] = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Annotations, Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -38,6 +39,22 @@ from mlops_constructs.service_principals import from_this_account, state_machine
 from mlops_constructs.training_pipeline import JOB_START_UP, PROCESSING, RETRYABLE, alert_task
 
 _MONITORING = MonitoringConfig()  # defaults are the config schema's
+
+
+@dataclass(frozen=True)
+class QualityCheckProps:
+    """The model-quality part of a scheduled check (``mlops_container.quality``): the project's evaluation ``metric`` held
+    to ``threshold`` over at least ``min_labels`` labelled rows, labels arriving up to ``label_delay_hours`` after the
+    prediction, under ``labels_prefix`` (``ground-truth/<endpoint>/``) of the work bucket, and the alarm's name."""
+
+    metric: str
+    threshold: float
+    min_labels: int
+    label_delay_hours: int
+    labels_prefix: str
+    alarm_name: str
+
+
 MB = 1024 * 1024
 # A job name ends in a run id made per period (a failed period's retry needs a new job name).
 JOB_SUFFIX = RUN_ID_INTRINSIC
@@ -85,6 +102,7 @@ class DriftAnalyzerProps:
     anchor_hour: int = 0
     delay_minutes: int = _MONITORING.delay_minutes
     max_periods: int = _MONITORING.max_periods_per_run
+    quality: QualityCheckProps | None = None  # the scheduled check's model quality (an endpoint's only)
 
     @property
     def image(self) -> AwsImage:
@@ -129,7 +147,17 @@ class DriftAnalyzer(Construct):
         )
         self.function.node.add_dependency(self.role)
         state_key = f"{p.work_prefix}state.json"
+        self.quality_state_key = f"{p.work_prefix}quality-state.json"
         manifests = f"{p.work_prefix}manifests/"
+        quality_env = (
+            {
+                "QUALITY_STATE_KEY": self.quality_state_key,
+                "LABELS_PREFIX": p.quality.labels_prefix,
+                "LABEL_DELAY_HOURS": str(p.quality.label_delay_hours),
+            }
+            if p.quality is not None
+            else {}
+        )
         self.planner = HandlerFunction(
             self,
             "Planner",
@@ -147,6 +175,7 @@ class DriftAnalyzer(Construct):
                     "MAX_PERIODS": str(p.max_periods),
                     "LAMBDA_MAX_BYTES": str(p.lambda_max_mb * MB),
                     "RUNNER": p.runner,
+                    **quality_env,
                 },
                 timeout=Duration.minutes(2),
                 log_key=p.key,
@@ -154,10 +183,11 @@ class DriftAnalyzer(Construct):
         )
         self.state_key = state_key
         planner = self.planner.role
-        for bucket, prefix in p.reads:
+        for bucket, prefix in self.reads:
             bucket.grant_read(planner, f"{prefix}*")  # lists the data (GetObject too: the grant's smallest form)
-        p.work_bucket.grant_read(planner, state_key)
-        p.work_bucket.grant_put(planner, state_key)  # the very first run records where the checks start
+        for key in (state_key, *([self.quality_state_key] if p.quality else [])):
+            p.work_bucket.grant_read(planner, key)
+            p.work_bucket.grant_put(planner, key)  # the very first run records where the checks start
         p.work_bucket.grant_put(planner, f"{manifests}*")
         p.key.grant_encrypt_decrypt(planner)
         planner.add_to_principal_policy(  # one run at a time: the running executions of the check's state machine (named so)
@@ -171,13 +201,19 @@ class DriftAnalyzer(Construct):
             planner,
             reason="Lists the check's input (objects written at run time) and writes one manifest per period or run under its "
             "manifests prefix; the key's ReEncrypt and GenerateDataKey families.",
-            resources=[*(b.arn_for_objects(f"{prefix}*") for b, prefix in p.reads), p.work_bucket.arn_for_objects(f"{manifests}*")],
+            resources=[*(b.arn_for_objects(f"{prefix}*") for b, prefix in self.reads), p.work_bucket.arn_for_objects(f"{manifests}*")],
             actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
         )
 
+    @property
+    def reads(self) -> list[tuple[s3.IBucket, str]]:
+        """What the planner lists and the analysis reads: ``reads``, and the labels when quality is checked."""
+        p = self.props
+        return [*p.reads, *([(p.work_bucket, p.quality.labels_prefix)] if p.quality is not None else [])]
+
     def _grant_analysis(self, role: iam.Role) -> None:
         p = self.props
-        for bucket, prefix in p.reads:
+        for bucket, prefix in self.reads:
             bucket.grant_read(role, f"{prefix}*")
         p.work_bucket.grant_read(role, f"{p.work_prefix}manifests/*")
         p.work_bucket.grant_put(role, f"{p.work_prefix}*")  # reports; nothing here may be deleted
@@ -192,7 +228,7 @@ class DriftAnalyzer(Construct):
             reason="Reads the check's input and the registered baselines (pipeline/<run>/baseline/), and writes reports under its "
             "own prefix: objects named at run time; the key's ReEncrypt and GenerateDataKey families.",
             resources=[
-                *(b.arn_for_objects(f"{prefix}*") for b, prefix in p.reads),
+                *(b.arn_for_objects(f"{prefix}*") for b, prefix in self.reads),
                 p.work_bucket.arn_for_objects(f"{p.work_prefix}manifests/*"),
                 p.work_bucket.arn_for_objects(f"{p.work_prefix}*"),
                 p.baseline_bucket.arn_for_objects(f"{PIPELINE_PREFIX}*"),
@@ -213,6 +249,16 @@ class DriftAnalyzer(Construct):
             "CHECK_ENDPOINT": p.endpoint_name or "",
             "KMS_KEY_ARN": p.key.key_arn,
             "METRIC_FEATURES": ",".join(p.metric_features or []),
+            **(
+                {
+                    "QUALITY_METRIC": p.quality.metric,
+                    "QUALITY_THRESHOLD": str(p.quality.threshold),
+                    "QUALITY_MIN_LABELS": str(p.quality.min_labels),
+                    "LABEL_DELAY_HOURS": str(p.quality.label_delay_hours),
+                }
+                if p.quality is not None
+                else {}
+            ),
         }
 
     @property
@@ -454,9 +500,13 @@ class DriftCheck(Construct):
         analyzed.next(advance)
         each.item_processor(request.next(analyze))
         each.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+        checks: sfn.IChainable = each
+        if a.quality is not None:
+            quality = self._quality_states(notify_failure)
+            checks = each.next(quality)
         skip = sfn.Choice(self, "AnotherRunIsChecking")
         skip.when(sfn.Condition.boolean_equals("$.plan.value.skip", True), sfn.Succeed(self, "Skipped"))
-        skip.otherwise(each.next(sfn.Succeed(self, "Checked")))
+        skip.otherwise(checks.next(sfn.Succeed(self, "Checked")))
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=a.key
         )
@@ -477,6 +527,8 @@ class DriftCheck(Construct):
         self.analyzer.grant_run(role)
         a.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # the state object and the encrypted topic
         a.work_bucket.grant_put(role, self.analyzer.state_key)
+        if a.quality is not None:
+            a.work_bucket.grant_put(role, self.analyzer.quality_state_key)
         acknowledge_wildcards(
             role,
             reason="Writes the check's state object with the project key (its GenerateDataKey family) and publishes to the "
@@ -512,14 +564,101 @@ class DriftCheck(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        self.quality_alarm = self._quality_alarm() if a.quality is not None else None
         Annotations.of(self.schedule_rule).acknowledge_warning(
             "@aws-cdk/aws-events:ruleUnresolvedEnvironment", "The state machine is in this stack's account and region."
         )
 
+    def _quality_states(self, notify_failure: sfn.IChainable) -> sfn.Map:
+        """Each quality period due, in order: its predictions joined with its labels in the function (never a job: it keeps
+        only ids, times and scores), the report under ``<work prefix>quality/<period>/``, then its state recorded."""
+        a = self.props.analyzer
+        request = sfn.Pass(
+            self,
+            "QualityRequest",
+            parameters={
+                "request": {
+                    "format": "quality",
+                    "manifest.$": "$.period.manifest",
+                    "labels.$": "$.period.labels",
+                    "start.$": "$.period.start",
+                    "end.$": "$.period.end",
+                    "output.$": f"States.Format('{self.analyzer.work_uri}quality/{{}}', $.period.name)",
+                },
+                "state": {"checked_until.$": "$.period.end"},
+            },
+        )
+        check = tasks.LambdaInvoke(
+            self,
+            "CheckQuality",
+            lambda_function=self.analyzer.function,
+            payload=sfn.TaskInput.from_json_path_at("$.request"),
+            result_selector={"summary.$": "$.Payload"},
+            result_path="$.result",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(16)),
+        )
+        record = tasks.CallAwsService(
+            self,
+            "RecordQualityChecked",
+            service="s3",
+            action="putObject",
+            parameters={
+                "Bucket": a.work_bucket.bucket_name,
+                "Key": self.analyzer.quality_state_key,
+                "Body.$": "States.JsonToString($.state)",
+                "ContentType": "application/json",
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": a.key.key_arn,
+            },
+            iam_resources=[a.work_bucket.arn_for_objects(self.analyzer.quality_state_key)],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        record.add_retry(errors=["S3.SdkClientException", "S3.S3Exception"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        each = sfn.Map(
+            self, "EachQualityPeriod", items_path="$.plan.value.qualityPeriods", max_concurrency=1, item_selector={"period.$": "$$.Map.Item.Value"}
+        )
+        each.item_processor(request.next(check).next(record))
+        each.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+        return each
+
+    def _quality_alarm(self) -> cloudwatch.Alarm:
+        """The project's metric below its bar in a checked period (every classification metric is higher-is-better, as
+        the quality gate's ``>=``): published only over at least ``min_labels`` rows, so fewer labels never alarm."""
+        p, q = self.props, self.props.analyzer.quality
+        assert q is not None
+        alarm = cloudwatch.Alarm(
+            self,
+            "QualityAlarm",
+            alarm_name=q.alarm_name,
+            alarm_description=(
+                f"Model quality of {p.endpoint_name}: {q.metric} from labelled traffic fell below {q.threshold} (at least "
+                f"{q.min_labels} labelled rows; reports under {self.reports_uri}/quality/)"
+            ),
+            metric=self.quality_metric(),
+            threshold=q.threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.SnsAction(p.alert_topic))
+        return alarm
+
+    def quality_metric(self) -> cloudwatch.Metric:
+        a = self.props.analyzer
+        assert a.quality is not None
+        return cloudwatch.Metric(
+            namespace=a.metrics_namespace,
+            metric_name=f"{contract.QUALITY_METRIC_PREFIX}{a.quality.metric}",
+            dimensions_map={"Endpoint": self.props.endpoint_name, "MonitoringSchedule": a.name},
+            statistic="Minimum",
+            period=self.props.alarm_period,
+        )
+
     @property
     def alarm_names(self) -> list[str]:
-        """The drift alarms' names, then the failed-run alarm's (plain strings: usable in another stack)."""
-        return [f"{self.props.alarm_name_prefix}{a.feature}" for a in self.props.drift_alarms] + [self.props.failure_name]
+        """The drift alarms' names, the quality alarm's, then the failed-run alarm's (plain strings: usable in another stack)."""
+        quality = [self.props.analyzer.quality.alarm_name] if self.props.analyzer.quality is not None else []
+        return [f"{self.props.alarm_name_prefix}{a.feature}" for a in self.props.drift_alarms] + quality + [self.props.failure_name]
 
     def drift_metric(self, feature: str) -> cloudwatch.Metric:
         a = self.props.analyzer

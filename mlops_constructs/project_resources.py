@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from config.layout import PIPELINE_PREFIX, REGISTERED, run_path
+from config.layout import GROUND_TRUTH_PREFIX, PIPELINE_PREFIX, REGISTERED, run_path
 from config.naming import Names
 from config.schema import MlflowConfig, ProjectConfig, StorageConfig
 from mlops_constructs.project_budget import ProjectBudget, ProjectBudgetProps
@@ -73,6 +73,8 @@ class ProjectResourcesProps:
     budget_name: str | None = None  # the project's monthly cost budget (none by default)
     mlflow: MlflowServer | None = None  # the project's MLflow (none by default)
     monthly_budget_usd: float = _PROJECT_DEFAULTS["monthly_budget_usd"].default
+    # roles of this account (an application's) that may write model-quality labels under ground-truth/ of the capture bucket
+    label_writers: list[str] = field(default_factory=list)
 
     @classmethod
     def for_stage(
@@ -85,6 +87,7 @@ class ProjectResourcesProps:
         network: WorkloadNetwork,
         monthly_budget_usd: float = _PROJECT_DEFAULTS["monthly_budget_usd"].default,
         mlflow: MlflowConfig | None = None,
+        label_writers: list[str] | None = None,
     ) -> ProjectResourcesProps:
         """A project of the stage named by ``names``, with the stage's storage lifecycle settings, in the stage's ``network``,
         with its monthly budget ``<prefix>-<stage>-<project>-monthly``."""
@@ -102,6 +105,7 @@ class ProjectResourcesProps:
             budget_name=names.budget(project_name),
             monthly_budget_usd=monthly_budget_usd,
             mlflow=None if mlflow is None else MlflowServer(names.mlflow(project_name), mlflow),
+            label_writers=list(label_writers or []),
         )
 
 
@@ -197,6 +201,9 @@ class ProjectResources(Construct):
             ],
         )
 
+        if props.label_writers:
+            self._admit_label_writers(props.label_writers)
+
         self.repository = ecr.Repository(
             self,
             "ImageRepository",
@@ -266,6 +273,29 @@ class ProjectResources(Construct):
                 props=WorkloadSecurityGroupProps(network=props.network, description=f"{what}: HTTPS to the VPC endpoints and S3"),
             )
             for kind, what in (("Jobs", "SageMaker jobs of one ML project"), ("Models", "Models of one ML project"))
+        )
+
+    def _admit_label_writers(self, writers: list[str]) -> None:
+        """Let ``writers`` (roles of an application that learns the truth later) put model-quality labels under
+        ``ground-truth/`` of the capture bucket, and nothing else: the bucket's policy and the key's, through S3 only
+        (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service)."""
+        principals = [iam.ArnPrincipal(arn) for arn in writers]
+        self.capture_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LabelWritersPutGroundTruth",
+                principals=principals,
+                actions=["s3:PutObject"],
+                resources=[self.capture_bucket.arn_for_objects(f"{GROUND_TRUTH_PREFIX}*")],
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LabelWritersEncryptThroughS3",
+                principals=principals,
+                actions=["kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+            )
         )
 
     def _seal_registered_models(self) -> None:

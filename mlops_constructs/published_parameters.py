@@ -61,7 +61,10 @@ def sandbox_sources(user_path: str, project_path: str) -> dict[str, str]:
     (``SANDBOX_KEYS`` but the sandbox's own bucket). Configured sandboxes and the sandbox product read the same ones."""
     return {
         "user-role-arn": parameter_name(user_path, USER_KEYS, "role-arn"),
-        **{key: parameter_name(project_path, PROJECT_KEYS, key) for key in ("data-bucket-name", "artifacts-bucket-name", "key-arn")},
+        **{
+            key: parameter_name(project_path, PROJECT_KEYS, key)
+            for key in ("data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn")
+        },
     }
 
 

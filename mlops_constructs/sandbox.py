@@ -64,6 +64,7 @@ class SandboxProps:
     key: kms.IKey
     noncurrent_version_expiration: Duration = Duration.days(StorageConfig().noncurrent_version_expiration_days)
     work: ProjectWork | None = None
+    capture_bucket: s3.IBucket | None = None  # the project's: the user may put model-quality labels under ground-truth/
 
 
 class Sandbox(Construct):
@@ -121,6 +122,19 @@ class Sandbox(Construct):
         )
         data_bucket.grant_read(grantee)
         own_bucket.grant_read_write(grantee)
+        if props.capture_bucket is not None:  # labels for model quality (`mlops label`), and nothing else of the capture bucket
+            labels = s3.Bucket.from_bucket_attributes(
+                self, "CaptureGrants", bucket_arn=props.capture_bucket.bucket_arn, bucket_name=props.capture_bucket.bucket_name
+            )
+            grantee.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:PutObject"], resources=[labels.arn_for_objects(f"{layout.GROUND_TRUTH_PREFIX}*")])
+            )
+            acknowledge_wildcards(
+                grantee,
+                reason="Model-quality labels are written per endpoint and hour (ground-truth/<endpoint>/yyyy/mm/dd/hh/, Model "
+                "Monitor's layout): PutObject only, below the project's capture bucket's ground-truth/ prefix.",
+                resources=[labels.arn_for_objects(f"{layout.GROUND_TRUTH_PREFIX}*")],
+            )
         # The user's prefix of the artifacts bucket, and only it: Bucket.grant_read_write would also let the user list the
         # whole bucket (every run's and every other user's keys), so reading and listing are written out, held by s3:prefix.
         artifacts_bucket.grant_put(grantee, f"{self.artifacts_prefix}*")
@@ -248,5 +262,6 @@ class Sandbox(Construct):
                 key=kms.Key.from_key_arn(scope, "Key", linked["key-arn"]),
                 noncurrent_version_expiration=noncurrent_version_expiration,
                 work=work,
+                capture_bucket=s3.Bucket.from_bucket_name(scope, "CaptureBucket", linked["capture-bucket-name"]),
             ),
         )

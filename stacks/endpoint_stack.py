@@ -12,11 +12,11 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE
+from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE, GROUND_TRUTH_PREFIX
 from config.parameters import ENDPOINT_KEYS
 from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
-from mlops_constructs.drift_check import DriftAnalyzerProps, DriftCheck, DriftCheckProps
+from mlops_constructs.drift_check import DriftAnalyzerProps, DriftCheck, DriftCheckProps, QualityCheckProps
 from mlops_constructs.inference_api import InferenceApi, InferenceApiProps
 from mlops_constructs.model_endpoint import VARIANT, ModelEndpoint, ModelEndpointProps, ServerlessSettings
 from mlops_constructs.pipeline_triggers import drift_alarm_pattern
@@ -230,6 +230,16 @@ class EndpointStack(Stack):
                             delay_minutes=monitoring.delay_minutes,
                             max_periods=monitoring.max_periods_per_run,
                             metric_features=monitoring.metric_features,
+                            quality=QualityCheckProps(
+                                metric=project.evaluation.metric.value,
+                                threshold=project.quality_threshold,
+                                min_labels=monitoring.quality.min_labels,
+                                label_delay_hours=monitoring.quality.label_delay_hours,
+                                labels_prefix=f"{GROUND_TRUTH_PREFIX}{self.endpoint.endpoint_name}/",
+                                alarm_name=names.quality_alarm(common["alarm_name_prefix"], project.evaluation.metric.value),
+                            )
+                            if project.monitors_quality
+                            else None,
                         ),
                         **common,
                     ),

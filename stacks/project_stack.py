@@ -52,6 +52,7 @@ class ProjectStack(Stack):
                 network=PublishedStudio(self, config.names.studio_parameters).workload_network,
                 monthly_budget_usd=project.monthly_budget_usd,
                 mlflow=config.mlflow(project),
+                label_writers=project.monitoring.quality.label_writers if project.monitors_quality else None,
             ),
         )
         for consumer in config.consumers:

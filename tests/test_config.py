@@ -226,7 +226,7 @@ def test_defaults_are_the_documented_ones():
         (
             lambda c: (
                 c.update(region="ap-south-2", account_already_uses=["model_monitor"]),
-                c["projects"][0].setdefault("monitoring", {}).update(engine="model_monitor", analyzer="model_monitor"),
+                c["projects"][0].setdefault("monitoring", {}).update(engine="model_monitor", analyzer="model_monitor", quality={"enabled": False}),
             ),
             "region",
             "Model Monitor's analyzer image",
@@ -256,7 +256,47 @@ def test_monitoring_needs_no_alarms_where_nothing_is_monitored():
         raw = json.loads(json.dumps(VALID))
         mutate(raw)
         raw["projects"][0].get("monitoring", {}).pop("drift_alarms", None)
+        raw["projects"][0].get("monitoring", {}).pop("quality", None)
         assert not parse_config(yaml.safe_dump(raw), source="test.yaml").project("churn").monitors_endpoint
+
+
+def _with_quality(**quality) -> dict:
+    raw = json.loads(json.dumps(VALID))
+    raw["projects"][0]["monitoring"]["quality"] = {"enabled": True, **quality}
+    return raw
+
+
+def test_model_quality_is_held_to_the_gate_or_its_own_threshold_over_enough_labels():
+    churn = parse_config(yaml.safe_dump(_with_quality()), source="test.yaml").project("churn")
+    assert churn.monitors_quality and churn.quality_threshold == churn.evaluation.threshold
+    q = churn.monitoring.quality
+    assert (q.label_delay_hours, q.min_labels, q.label_writers) == (24, 100, [])
+    own = parse_config(yaml.safe_dump(_with_quality(threshold=0.8)), source="test.yaml").project("churn")
+    assert own.quality_threshold == 0.8
+    off = json.loads(json.dumps(VALID))
+    off["projects"][0]["monitoring"].pop("quality", None)
+    assert not parse_config(yaml.safe_dump(off), source="test.yaml").project("churn").monitors_quality
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p.update(deployment={"serverless": {"memory_mb": 2048}}), "needs an instance-backed endpoint"),
+        (lambda p: p["monitoring"].update(enabled=False), "needs an instance-backed endpoint"),
+        (lambda p: p["evaluation"].update(metric="rmse", threshold=0.3), "regression metric"),
+        (lambda p: p["monitoring"]["quality"].update(threshold=1.5), "auc lies between 0.0 and 1.0"),
+        (lambda p: p["monitoring"]["quality"].update(label_delay_hours=2161), "less than or equal to 2160"),
+        (lambda p: p["monitoring"]["quality"].update(min_labels=0), "greater than or equal to 1"),
+        (lambda p: p["monitoring"]["quality"].update(label_writers=["app-role"]), "String should match pattern"),
+        (lambda p: p["monitoring"]["quality"].update(label_delay="1d"), "label_delay"),
+    ],
+)
+def test_model_quality_settings_that_cannot_work_are_refused(change, message):
+    raw = _with_quality()
+    change(raw["projects"][0])
+    raw["projects"][0]["monitoring"].pop("drift_alarms", None) if "serverless" in raw["projects"][0]["deployment"] else None
+    with pytest.raises(ConfigError, match=message):
+        parse_config(yaml.safe_dump(raw), source="test.yaml")
 
 
 def test_a_region_without_the_analyzer_is_fine_when_nothing_uses_model_monitor():
@@ -448,12 +488,12 @@ def test_a_stage_serving_another_stages_models_names_its_analyzer(config_dir):
 
 def test_model_monitor_is_refused_unless_the_account_already_uses_it():
     """Model Monitor is closed to new customers: engine model_monitor fails at synth, naming AWS's page and the two ways out."""
-    problems = problems_for(lambda c: c["projects"][0].setdefault("monitoring", {}).update(engine="model_monitor"))
+    problems = problems_for(lambda c: c["projects"][0]["monitoring"].update(engine="model_monitor", quality={"enabled": False}))
     (message,) = problems.values()
     assert "closed to new customers" in message and "model-monitor-availability-change" in message
     assert "engine: project" in message and "account_already_uses: [model_monitor]" in message
     raw = json.loads(json.dumps(VALID))
-    raw["projects"][0].setdefault("monitoring", {}).update(engine="model_monitor", analyzer="model_monitor")
+    raw["projects"][0].setdefault("monitoring", {}).update(engine="model_monitor", analyzer="model_monitor", quality={"enabled": False})
     raw["account_already_uses"] = ["model_monitor"]
     config = parse_config(yaml.safe_dump(raw), source="test.yaml")
     assert config.projects[0].uses_model_monitor or not config.projects[0].monitors_endpoint

@@ -28,6 +28,7 @@ def legacy(tmp_path_factory):
     raw = yaml.safe_load((config_dir / "dev.yaml").read_text())
     raw["account_already_uses"] = ["model_monitor"]
     raw["projects"][0]["monitoring"]["engine"] = "model_monitor"
+    raw["projects"][0]["monitoring"]["quality"] = {"enabled": False}  # the project's check only (a Model Monitor schedule has none)
     (config_dir / "dev.yaml").write_text(yaml.safe_dump(raw))
     return synth_stage("dev", tmp_path_factory.mktemp("cdk-legacy"), config_dir=str(config_dir))
 

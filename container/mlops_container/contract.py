@@ -51,6 +51,9 @@ MONITOR_OUTPUT = "/opt/ml/processing/output"
 # and the dashboard read with ``monitoring.analyzer: project``):
 # https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-cloudwatch.html
 BYOC_METRICS_NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
+# The model-quality check's CloudWatch metrics (``mlops_container.quality``): the project's metric and each count, with
+# the drift metrics' dimensions; the quality alarm reads ``<prefix><metric>``.
+QUALITY_METRIC_PREFIX = "model_quality_"
 # The drift check's processing-job mounts (``mlops_container.check`` run as a job, for periods too large for a function).
 CHECK_INPUT = "/opt/ml/processing/input/data"
 CHECK_BASELINE = "/opt/ml/processing/baseline"

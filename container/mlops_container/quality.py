@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from mlops_container.contract import CLASSIFICATION_METRICS
+from mlops_container.contract import CLASSIFICATION_METRICS, QUALITY_METRIC_PREFIX
 from mlops_container.metrics import HIGHER_IS_BETTER, classification_metrics, gate
 
 FORMAT_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html"
@@ -261,7 +261,7 @@ def metric_lines(summary: dict, dimensions: dict[str, str], when: datetime) -> l
 
 def metric_name(metric: str) -> str:
     """The CloudWatch metric the quality alarm reads (the one home of its name: the CDK app imports it)."""
-    return f"model_quality_{metric}"
+    return f"{QUALITY_METRIC_PREFIX}{metric}"
 
 
 def _shown(value: float | None) -> str:

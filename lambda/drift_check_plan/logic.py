@@ -18,6 +18,11 @@ machine ARN (``action: periods``):
   listed in a SageMaker manifest file (``MANIFEST_PREFIX<period>.json``) that either runner reads, and the period goes to
   the Lambda runner when they add up to at most ``LAMBDA_MAX_BYTES``, else to a processing job (``RUNNER`` forces one).
 
+- **Model quality, when set** (``QUALITY_STATE_KEY``, ``LABELS_PREFIX``, ``LABEL_DELAY_HOURS``). The same periods, each
+  checked once more ``LABEL_DELAY_HOURS`` later, when its labels may have arrived: its own state object, its captured
+  predictions as above, and the label files written from its start to ``LABEL_DELAY_HOURS`` after its end (the hour
+  folders under ``LABELS_PREFIX``). Always in the function, which keeps only ids, times and scores.
+
 ``action: input`` (a batch scoring run's check) lists ``prefix`` of ``bucket`` into a manifest the same way and chooses the
 runner by size.
 """
@@ -58,6 +63,9 @@ class Settings:
     max_periods: int
     lambda_max_bytes: int
     runner: str
+    quality_state_key: str = ""  # empty: no model-quality check
+    labels_prefix: str = ""
+    label_delay_hours: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -87,7 +95,15 @@ class Settings:
             max_periods=number("MAX_PERIODS", 1, 168),
             lambda_max_bytes=number("LAMBDA_MAX_BYTES", 0, 10 * 1024**3),
             runner=env.get("RUNNER", ""),
+            quality_state_key=env.get("QUALITY_STATE_KEY", ""),
+            labels_prefix=env.get("LABELS_PREFIX", ""),
+            label_delay_hours=number("LABEL_DELAY_HOURS", 0, 24 * 90) if env.get("QUALITY_STATE_KEY") else 0,
         )
+        if settings.quality_state_key:
+            if not re.match(r"^[A-Za-z0-9_./-]+\.json$", settings.quality_state_key):
+                problems.append(f"QUALITY_STATE_KEY={settings.quality_state_key!r}: expected the quality state object's key (…/quality-state.json)")
+            if not re.match(r"^[A-Za-z0-9_./-]+/$", settings.labels_prefix):
+                problems.append(f"LABELS_PREFIX={settings.labels_prefix!r}: expected a key prefix ending in / (ground-truth/<endpoint>/)")
         if settings.runner not in RUNNERS:
             problems.append(f"RUNNER={settings.runner!r}: expected one of {', '.join(RUNNERS)}")
         if settings.capture_prefix and not settings.capture_prefix.endswith("/"):
@@ -145,20 +161,21 @@ def _running_before(sfn, machine: str, me: str, my_start: datetime) -> str | Non
     return None
 
 
-def read_state(s3, settings: Settings) -> datetime | None:
+def read_state(s3, settings: Settings, key: str | None = None) -> datetime | None:
+    key = key or settings.state_key
     try:
-        body = s3.get_object(Bucket=settings.bucket, Key=settings.state_key)["Body"].read()
+        body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     try:
         return _time(json.loads(body)["checked_until"], "checked_until")
     except (ValueError, KeyError, TypeError) as exc:  # a hand-edited state must not silently restart the checks
-        raise ConfigurationError(f"s3://{settings.bucket}/{settings.state_key} is not the check's state ({exc}): fix or delete it") from None
+        raise ConfigurationError(f"s3://{settings.bucket}/{key} is not the check's state ({exc}): fix or delete it") from None
 
 
-def write_state(s3, settings: Settings, checked_until: datetime) -> None:
+def write_state(s3, settings: Settings, checked_until: datetime, key: str | None = None) -> None:
     body = json.dumps({"checked_until": stamp(checked_until)}).encode()
-    s3.put_object(Bucket=settings.bucket, Key=settings.state_key, Body=body, ContentType="application/json")
+    s3.put_object(Bucket=settings.bucket, Key=key or settings.state_key, Body=body, ContentType="application/json")
 
 
 def _objects(s3, bucket: str, prefix: str) -> list[dict]:
@@ -192,13 +209,17 @@ def runner_for(size: int, settings: Settings) -> str:
     return "lambda" if size <= settings.lambda_max_bytes else "job"
 
 
-def describe_period(s3, settings: Settings, start: datetime, end: datetime) -> dict:
-    objects = [
+def _captured(s3, settings: Settings, start: datetime, end: datetime) -> list[dict]:
+    return [
         o
         for prefix in hour_prefixes(start, end, settings)
         for o in _objects(s3, settings.bucket, prefix)
         if _time(o["LastModified"], "LastModified") >= start - timedelta(minutes=settings.delay_minutes)
     ]
+
+
+def describe_period(s3, settings: Settings, start: datetime, end: datetime) -> dict:
+    objects = _captured(s3, settings, start, end)
     name = start.strftime("%Y%m%dT%H%M%SZ")
     size = sum(o["Size"] for o in objects)
     return {
@@ -212,6 +233,42 @@ def describe_period(s3, settings: Settings, start: datetime, end: datetime) -> d
     }
 
 
+def label_prefixes(start: datetime, end: datetime, settings: Settings) -> list[str]:
+    """The label folders (hours) a period's labels may be in: written from its start to ``LABEL_DELAY_HOURS`` past its end."""
+    hour, last = start.replace(minute=0, second=0, microsecond=0), end + timedelta(hours=settings.label_delay_hours)
+    out = []
+    while hour < last:
+        out.append(f"{settings.labels_prefix}{hour:%Y/%m/%d/%H}/")
+        hour += timedelta(hours=1)
+    return out
+
+
+def describe_quality_period(s3, settings: Settings, start: datetime, end: datetime) -> dict:
+    captured = _captured(s3, settings, start, end)
+    labels = [o for prefix in label_prefixes(start, end, settings) for o in _objects(s3, settings.bucket, prefix)]
+    name = start.strftime("%Y%m%dT%H%M%SZ")
+    return {
+        "name": name,
+        "start": stamp(start),
+        "end": stamp(end),
+        "objects": len(captured),
+        "labelObjects": len(labels),
+        "manifest": write_manifest(s3, settings, f"{name}-predictions", settings.bucket, [o["Key"] for o in captured]),
+        "labels": write_manifest(s3, settings, f"{name}-labels", settings.bucket, [o["Key"] for o in labels]),
+    }
+
+
+def plan_quality(s3, settings: Settings, now: datetime) -> list[dict]:
+    """The quality periods due: as the drift periods, ``LABEL_DELAY_HOURS`` later, from their own state object."""
+    if not settings.quality_state_key:
+        return []
+    checked_until = read_state(s3, settings, settings.quality_state_key)
+    periods, _ = due_periods(checked_until, now - timedelta(hours=settings.label_delay_hours), settings)
+    if checked_until is None and periods:
+        write_state(s3, settings, periods[0][0], settings.quality_state_key)
+    return [describe_quality_period(s3, settings, start, end) for start, end in periods]
+
+
 def plan_periods(event: Mapping[str, Any], *, s3, sfn, settings: Settings, now: datetime) -> dict:
     machine, execution = event.get("stateMachine"), event.get("execution")
     if not isinstance(machine, str) or not _STATE_MACHINE_ARN.match(machine):
@@ -221,7 +278,7 @@ def plan_periods(event: Mapping[str, Any], *, s3, sfn, settings: Settings, now: 
     started = _time(event.get("startTime"), "startTime")
     earlier = _running_before(sfn, machine, execution, started)
     if earlier is not None:
-        return {"skip": True, "reason": f"execution {earlier} is checking", "periods": [], "behind": 0}
+        return {"skip": True, "reason": f"execution {earlier} is checking", "periods": [], "qualityPeriods": [], "behind": 0}
     checked_until = read_state(s3, settings)
     periods, behind = due_periods(checked_until, now, settings)
     if checked_until is None and periods:  # the very first run: from here on every period is due until checked, even
@@ -230,6 +287,7 @@ def plan_periods(event: Mapping[str, Any], *, s3, sfn, settings: Settings, now: 
         "skip": False,
         "checkedUntil": stamp(checked_until) if checked_until else None,
         "periods": [describe_period(s3, settings, start, end) for start, end in periods],
+        "qualityPeriods": plan_quality(s3, settings, now),
         "behind": behind,
     }
 
@@ -258,7 +316,13 @@ def handle(event: Any, *, s3, sfn, settings: Settings, now: datetime, log) -> di
     action = event.get("action")
     if action == "periods":
         planned = plan_periods(event, s3=s3, sfn=sfn, settings=settings, now=now)
-        log("planned", periods=[p["name"] for p in planned["periods"]], behind=planned["behind"], skip=planned["skip"])
+        log(
+            "planned",
+            periods=[p["name"] for p in planned["periods"]],
+            quality=[p["name"] for p in planned["qualityPeriods"]],
+            behind=planned["behind"],
+            skip=planned["skip"],
+        )
         return planned
     if action == "input":
         planned = plan_input(event, s3=s3, settings=settings)

@@ -258,7 +258,7 @@ def test_the_sandbox_product_derives_everything_from_one_user_and_one_project(st
         "user-role-arn": ["{{resolve:ssm:/mlops/dev/users/", {"Ref": "UserName"}, "/role-arn}}"],
         **{
             key: ["{{resolve:ssm:/mlops/dev/projects/", {"Ref": "ProjectName"}, f"/{key}}}}}"]
-            for key in ("data-bucket-name", "artifacts-bucket-name", "key-arn")
+            for key in ("data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn")
         },
     }
     assert links == {key: {"Fn::Join": ["", parts]} for key, parts in sources.items()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 from mlops_container import capture, evaluate, inference, quality
@@ -158,12 +157,24 @@ def test_metrics_lines_leave_the_metric_out_without_enough_labels():
     names = [m["MetricName"] for m in quality.metric_lines(summary, {"Endpoint": "ep", "MonitoringSchedule": "ep-dq"}, T0)]
     assert names == ["model_quality_matched", "model_quality_unmatched", "model_quality_late"]
     lines = quality.metric_lines({**summary, "value": 0.8}, {"Endpoint": "ep", "MonitoringSchedule": ""}, T0)
-    assert lines[0] == {"MetricName": "model_quality_auc", "Timestamp": "2026-12-01T10:00:00Z", "Dimensions": [{"Name": "Endpoint", "Value": "ep"}], "Value": 0.8}
+    assert lines[0] == {
+        "MetricName": "model_quality_auc",
+        "Timestamp": "2026-12-01T10:00:00Z",
+        "Dimensions": [{"Name": "Endpoint", "Value": "ep"}],
+        "Value": 0.8,
+    }
 
 
 def test_the_report_shows_the_metric_over_time():
     history = [
-        {"start": f"2026-12-01T{h:02d}:00:00Z", "value": v, "threshold": 0.75, "status": s, "metric": "auc", "counts": dict.fromkeys(quality.COUNTS, 1)}
+        {
+            "start": f"2026-12-01T{h:02d}:00:00Z",
+            "value": v,
+            "threshold": 0.75,
+            "status": s,
+            "metric": "auc",
+            "counts": dict.fromkeys(quality.COUNTS, 1),
+        }
         for h, v, s in ((10, 0.9, "passed"), (11, None, "no labels"), (12, 0.6, "below threshold"))
     ]
     page = quality.html_report(history)
