@@ -496,7 +496,14 @@ class DriftCheck(Construct):
             result_path=sfn.JsonPath.DISCARD,
         )
         advance.add_retry(errors=["S3.SdkClientException", "S3.S3Exception"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
-        each = sfn.Map(self, "EachPeriod", items_path="$.plan.value.periods", max_concurrency=1, item_selector={"period.$": "$$.Map.Item.Value"})
+        each = sfn.Map(
+            self,
+            "EachPeriod",
+            items_path="$.plan.value.periods",
+            max_concurrency=1,
+            item_selector={"period.$": "$$.Map.Item.Value"},
+            result_path=sfn.JsonPath.DISCARD,  # the plan stays for what follows (the quality periods)
+        )
         analyzed.next(advance)
         each.item_processor(request.next(analyze))
         each.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
@@ -615,7 +622,12 @@ class DriftCheck(Construct):
         )
         record.add_retry(errors=["S3.SdkClientException", "S3.S3Exception"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
         each = sfn.Map(
-            self, "EachQualityPeriod", items_path="$.plan.value.qualityPeriods", max_concurrency=1, item_selector={"period.$": "$$.Map.Item.Value"}
+            self,
+            "EachQualityPeriod",
+            items_path="$.plan.value.qualityPeriods",
+            max_concurrency=1,
+            item_selector={"period.$": "$$.Map.Item.Value"},
+            result_path=sfn.JsonPath.DISCARD,
         )
         each.item_processor(request.next(check).next(record))
         each.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")

@@ -23,7 +23,7 @@ from aws_cdk.assertions import Template
 
 from config.schema import STATE_TRANSITIONS_PER_RUN
 from mlops_constructs.data_quality_monitor import DriftAlarm
-from mlops_constructs.drift_check import DriftAnalyzerProps, DriftCheck, DriftCheckProps
+from mlops_constructs.drift_check import DriftAnalyzerProps, DriftCheck, DriftCheckProps, QualityCheckProps
 from mlops_constructs.sagemaker_permissions import VpcPlacement
 from tests import sfn_harness
 
@@ -35,7 +35,17 @@ NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
 FEATURES = ["mean_radius", "worst_area"]
 
 
-def _build() -> tuple[dict, dict]:
+QUALITY = QualityCheckProps(
+    metric="auc",
+    threshold=0.75,
+    min_labels=50,
+    label_delay_hours=1,
+    labels_prefix=f"ground-truth/{ENDPOINT}/",
+    alarm_name="mlops-dev-churn-drift-dev-quality:auc",
+)
+
+
+def _build(quality: bool = False) -> tuple[dict, dict]:
     app = cdk.App()
     stack = cdk.Stack(app, "S", env=cdk.Environment(account=ACCOUNT, region=REGION))
     buckets = {name: s3.Bucket.from_bucket_name(stack, name, name) for name in (CAPTURE, ARTIFACTS)}
@@ -65,6 +75,7 @@ def _build() -> tuple[dict, dict]:
                 endpoint_name=ENDPOINT,
                 vpc=VpcPlacement("vpc-0123456789abcdef0", ["subnet-0123456789abcdef0"], "sg-0123456789abcdef0"),
                 capture_prefix=f"{ENDPOINT}/{ENDPOINT}/AllTraffic/",
+                quality=QUALITY if quality else None,
             ),
         ),
     )
@@ -74,8 +85,24 @@ def _build() -> tuple[dict, dict]:
 
 
 @pytest.fixture(scope="module")
-def built() -> tuple[dict, dict]:
+def built_plain() -> tuple[dict, dict]:
     return _build()
+
+
+@pytest.fixture(scope="module")
+def built_with_quality() -> tuple[dict, dict]:
+    return _build(quality=True)
+
+
+@pytest.fixture
+def quality() -> bool:
+    """Whether the check also scores model quality (a test parametrizes it to True)."""
+    return False
+
+
+@pytest.fixture
+def built(quality, request) -> tuple[dict, dict]:
+    return request.getfixturevalue("built_with_quality" if quality else "built_plain")
 
 
 def done_history(described: dict) -> list[dict]:
@@ -217,6 +244,7 @@ def world(executing, built, tmp_path, monkeypatch):
 
     return {
         "hour": hour,
+        "cw": cw,
         "traffic": traffic,
         "run": run,
         "start": start,
@@ -330,3 +358,75 @@ def test_a_large_period_runs_as_a_processing_job_the_api_accepts(world, monkeypa
     assert check_request["format"] == "capture" and check_request["output"] == f"s3://{CAPTURE}/monitoring/{ENDPOINT}/{period}"
     assert request["AppSpecification"]["ContainerEntrypoint"] == ["check"] and request["ProcessingJobName"].startswith(f"{ENDPOINT}-dq-")
     assert request["NetworkConfig"]["VpcConfig"]["Subnets"] == ["subnet-0123456789abcdef0"]  # jobs run in the VPC
+
+
+@pytest.mark.parametrize("quality", [True])
+def test_model_quality_is_scored_once_its_labels_had_time_to_arrive_and_its_alarm_reads_the_metric(world, built):
+    """Predictions captured in an hour and labels written for them: the check scores the period one label delay later,
+    with the project's metric, publishes it and the counts, writes quality.json, and records the period as checked."""
+    from mlops_container import capture
+
+    _, template = built
+    s3c, hour, rng = world["s3"], world["hour"], world["rng"]
+    truth = rng.integers(0, 2, size=200)
+    scores = np.clip(truth * 0.6 + rng.uniform(0, 0.4, size=200), 0, 1)  # a good model: auc near 1
+    when = hour + timedelta(minutes=10)
+    captured = "\n".join(
+        json.dumps(capture.capture_record(b"1.0,2.0", "text/csv", f"{s:.4f}\n".encode(), "text/csv", event_id=f"ev-{i}", when=when))
+        for i, s in enumerate(scores)
+    )
+    s3c.put_object(Bucket=CAPTURE, Key=f"{ENDPOINT}/{ENDPOINT}/AllTraffic/{hour:%Y/%m/%d/%H}/10-00-000-a.jsonl", Body=captured.encode())
+    labelled = range(150)  # 50 never labelled
+    labels = "\n".join(
+        json.dumps({"groundTruthData": {"data": str(int(truth[i])), "encoding": "CSV"}, "eventMetadata": {"eventId": f"ev-{i}"}, "eventVersion": "0"})
+        for i in labelled
+    )
+    s3c.put_object(Bucket=CAPTURE, Key=f"ground-truth/{ENDPOINT}/{hour:%Y/%m/%d/%H}/labels.jsonl", Body=labels.encode())
+
+    first = world["run"]()  # an hour after: the drift check of the hour; its quality is not due for another hour
+    assert first["status"] == "SUCCEEDED", first
+    period = hour.strftime("%Y%m%dT%H%M%SZ")
+    assert "Contents" not in s3c.list_objects_v2(Bucket=CAPTURE, Prefix=f"monitoring/{ENDPOINT}/quality/{period}/")
+    world["clock"]["now"] += timedelta(hours=1)
+    second = world["run"]()
+    assert second["status"] == "SUCCEEDED", second
+    report = json.loads(s3c.get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/quality/{period}/quality.json")["Body"].read())
+    assert report["counts"] == {"matched": 150, "unmatched": 50, "late": 0, "elsewhere": 0, "duplicates": 0, "malformed": 0}
+    assert report["status"] == "passed" and report["value"] > 0.95 and report["threshold"] == 0.75
+    stamp = (hour + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    state = json.loads(s3c.get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/quality-state.json")["Body"].read())
+    assert state == {"checked_until": stamp}
+
+    def metric(name: str, statistic: str = "Minimum") -> list[float]:
+        got = world["cw"].get_metric_statistics(
+            Namespace=NAMESPACE,
+            MetricName=name,
+            Dimensions=[{"Name": "Endpoint", "Value": ENDPOINT}, {"Name": "MonitoringSchedule", "Value": f"{ENDPOINT}-dq"}],
+            StartTime=datetime.now(UTC) - timedelta(hours=2),
+            EndTime=datetime.now(UTC) + timedelta(hours=2),
+            Period=3600,
+            Statistics=[statistic],
+        )
+        return [p[statistic] for p in got["Datapoints"]]
+
+    assert metric("model_quality_auc") == [report["value"]]
+    assert metric("model_quality_matched", "Sum") == [150.0] and metric("model_quality_unmatched", "Sum") == [50.0]
+    # the alarm reads exactly that metric, below the bar, retraining through the drift prefix
+    (alarm,) = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm" and "quality" in r["Properties"]["AlarmName"]
+    ]
+    assert (alarm["AlarmName"], alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        QUALITY.alarm_name,
+        NAMESPACE,
+        "model_quality_auc",
+        "Minimum",
+    )
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (0.75, "LessThanThreshold", "notBreaching")
+    assert alarm["Dimensions"] == [{"Name": "Endpoint", "Value": ENDPOINT}, {"Name": "MonitoringSchedule", "Value": f"{ENDPOINT}-dq"}]
+    # a third run an hour later has a new quality period, without predictions: no metric, nothing alarms
+    world["clock"]["now"] += timedelta(hours=1)
+    assert world["run"]()["status"] == "SUCCEEDED"
+    later = (hour + timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ")
+    quiet = json.loads(s3c.get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/quality/{later}/quality.json")["Body"].read())
+    assert (quiet["status"], quiet["value"]) == ("no labels", None)
+    assert metric("model_quality_auc") == [report["value"]]

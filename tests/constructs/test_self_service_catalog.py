@@ -281,6 +281,7 @@ def test_the_sandbox_product_derives_everything_from_one_user_and_one_project(st
         "LinksUserRoleArnF4E4589E",
         "LinksDataBucketName53E1FFD7",
         "LinksArtifactsBucketNameA458C32B",
+        "LinksCaptureBucketName10E8E152",  # its ground-truth/ prefix: the user's model-quality labels
         "LinksKeyArn07719568",
         "SandboxBucket04C1F073",
         "UserName",
