@@ -8,6 +8,7 @@ from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
+from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import DATA_METRICS_NAMESPACE, DriftAlarm, drift_metric_name
 
 
@@ -30,6 +31,7 @@ class MonitoredEndpoint:
     alarm_names: list[str] = field(default_factory=list)
     drift_period: Duration = Duration.hours(1)
     metrics_namespace: str = DATA_METRICS_NAMESPACE
+    quality: tuple[str, float] | None = None  # model quality: the project's metric (auc...) and its alarm's bar
 
 
 @dataclass(frozen=True)
@@ -152,14 +154,37 @@ class ProjectDashboard(Construct):
                 label="failed or stopped runs",
                 period=e.drift_period,
             )
-        return self._drift_rows(
+        dims = {"Endpoint": e.endpoint_name, "MonitoringSchedule": e.schedule_name}
+        rows = self._drift_rows(
             namespace=e.metrics_namespace,
-            dims={"Endpoint": e.endpoint_name, "MonitoringSchedule": e.schedule_name},
+            dims=dims,
             drift_alarms=e.drift_alarms,
             alarm_names=e.alarm_names,
             period=e.drift_period,
             failures=failures,
             what="the captured traffic",
+        )
+        return rows if e.quality is None else [*rows, [self._quality_widget(e, dims)]]
+
+    @staticmethod
+    def _quality_widget(e: MonitoredEndpoint, dims: dict) -> cloudwatch.GraphWidget:
+        """The project's metric from labelled traffic against its alarm's bar, and how many predictions were labelled in
+        time, were not, or were labelled late (``mlops_container.quality``)."""
+        assert e.quality is not None
+        name, threshold = e.quality
+
+        def metric(metric_name: str, statistic: str, label: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=e.metrics_namespace, metric_name=metric_name, dimensions_map=dims, statistic=statistic, label=label, period=e.drift_period
+            )
+
+        prefix = contract.QUALITY_METRIC_PREFIX
+        return cloudwatch.GraphWidget(
+            title="Model quality from labels: the metric (alarm below the line) and the predictions labelled",
+            left=[metric(f"{prefix}{name}", "Minimum", name)],
+            left_annotations=[cloudwatch.HorizontalAnnotation(value=threshold, label="quality alarm")],
+            right=[metric(f"{prefix}{count}", "Sum", count) for count in ("matched", "unmatched", "late")],
+            width=24,
         )
 
     @staticmethod

@@ -279,6 +279,7 @@ class EndpointStack(Stack):
                 alarm_names=self.monitor.alarm_names,
                 drift_period=common["alarm_period"],
                 metrics_namespace=metrics_namespace,
+                quality=(project.evaluation.metric.value, project.quality_threshold) if project.monitors_quality else None,
             )
         else:
             self.shown = MonitoredEndpoint(

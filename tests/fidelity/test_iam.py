@@ -1335,6 +1335,46 @@ def test_a_registered_model_is_written_once_by_the_seal_and_never_replaced_or_de
     assert [r.decision for r in results] == ["ExplicitlyDenied"] * len(refused), [str(r) for r in results]
 
 
+def test_labels_are_written_by_the_projects_sandboxes_and_its_label_writers_only(deployments):
+    """Model-quality labels (ground-truth/<endpoint>/yyyy/mm/dd/hh/ of the capture bucket): churn's sandbox and churn's
+    configured label writer (a role of the account with no policy of its own: the bucket's and the key's admit it) may
+    put them, with the key through S3; nobody else may, and none of them may touch the rest of the capture bucket. The
+    endpoint's drift check reads them and writes none."""
+    dev = Policies.of(_dev(deployments))
+    d = dev.deployment
+    capture = d.ssm_value("/mlops/dev/projects/churn/capture-bucket-name")
+    label = f"arn:aws:s3:::{capture}/ground-truth/mlops-dev-churn/2026/12/01/10/labels.jsonl"
+    alice, bob = (d.ssm_value(f"/mlops/dev/users/{u}/role-arn") for u in ("alice", "bob"))
+    writer = "arn:aws:iam::123456789012:role/churn-crm-export"
+    dev.identity.setdefault(writer, [])
+    analyzer, _ = _function(d, "mlops-dev-endpoint-churn", "QUALITY_METRIC")
+    may = [
+        Call(alice, "s3:PutObject", label, why="alice labels churn's traffic (mlops label)"),
+        Call(writer, "s3:PutObject", label, why="churn's configured label writer"),
+        Call(analyzer, "s3:GetObject", label, why="the endpoint's check reads the labels"),
+    ]
+    results = evaluate(dev, with_key_calls(dev, may))
+    assert len(results) == 6 and [str(r) for r in results if not r.allowed] == []
+    never = [
+        Call(bob, "s3:PutObject", label, why="bob works in fraud, not churn"),
+        Call(alice, "s3:PutObject", f"arn:aws:s3:::{capture}/mlops-dev-churn/mlops-dev-churn/AllTraffic/2026/12/01/10/x.jsonl", why="forged capture"),
+        Call(alice, "s3:PutObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/quality-state.json", why="the check's state"),
+        Call(alice, "s3:DeleteObject", label, why="labels are added, not removed"),
+        Call(alice, "s3:GetObject", label, why="sandboxes write labels; reading the bucket is the check's"),
+        Call(writer, "s3:PutObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/state.json", why="a writer writes labels only"),
+        Call(
+            writer,
+            "s3:GetObject",
+            f"arn:aws:s3:::{capture}/mlops-dev-churn/mlops-dev-churn/AllTraffic/2026/12/01/10/x.jsonl",
+            why="nor reads traffic",
+        ),
+        Call(writer, "kms:Decrypt", d.ssm_value("/mlops/dev/projects/churn/key-arn"), why="the key outside S3"),
+        Call(analyzer, "s3:PutObject", label, why="the check never writes labels"),
+    ]
+    refused = evaluate(dev, never)
+    assert [str(r) for r in refused if r.allowed or r.decision == "Error"] == []
+
+
 def test_log_delivery_setup_takes_no_resource_so_it_stays_on_star(deployments, pipeline_runs):
     """Issue 30 lists ``logs:PutResourcePolicy`` on ``*`` (CDK's log-delivery statement on every state machine's role).
     CloudWatch Logs' guide suggests ``log-group:*`` for it, but the Service Authorization Reference (the engine's data)
