@@ -31,9 +31,12 @@ def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     assert lines[("mlops-dev-environment", "KMS keys: 1")] == 1.00
     assert lines[("mlops-dev-project-churn", "budgets: 1")] == 0.61
     assert lines[("mlops-dev-dashboard-churn", "CloudWatch dashboards: 1")] == 3.00
-    assert lines[("mlops-dev-endpoint-churn", "CloudWatch alarms: 6")] == 0.60
-    assert report.total == 86.17  # 144.57 with the hand-listed endpoints in 2 AZs
-    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.85
+    assert lines[("mlops-dev-endpoint-churn", "CloudWatch alarms: 7")] == 0.70  # two drift, the quality alarm, four of the endpoint's
+    # a month of model-quality checks of churn's endpoint (monitoring.quality): hourly periods, four custom metrics
+    assert lines[("mlops-dev-endpoint-churn", "model-quality check of mlops-dev-churn-dq: a period every 1 h")] == 0.22
+    assert lines[("mlops-dev-endpoint-churn", "model-quality metrics of mlops-dev-churn-dq: the metric and 3 counts")] == 1.20
+    assert report.total == 87.69  # 86.17 before model quality; 144.57 with the hand-listed endpoints in 2 AZs
+    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.84
     # the instance-backed endpoint is in the report, unpriced (the table has no ml.t2.medium price), never as $0
     ((unpriced),) = report.unpriced
     assert (unpriced.item, unpriced.quantity) == ("endpoint mlops-dev-churn: 1 x ml.t2.medium", 730.0)
@@ -41,7 +44,7 @@ def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     assert sum(report.per_use["serverless endpoints: per inference-second by memory size, and data processed"].values()) == 1
     assert sum(report.per_use["MLflow apps (serverless): per use; no price in the table"].values()) == 2
     text = cost.render(report)
-    assert "stage total (priced items)      $86.17" in text and "read 2026-12-06" in text
+    assert "stage total (priced items)      $87.69" in text and "read 2026-12-06" in text
 
 
 def test_prod_idle_cost(prod, prices):
@@ -58,7 +61,7 @@ def test_prod_idle_cost(prod, prices):
 def test_a_priced_instance_type_is_counted(dev, prices):
     priced = dataclasses.replace(prices, idle={**prices.idle, "sagemaker_hosting_hour": {"ml.t2.medium": {"price": 0.1}}})
     report = cost.report(dev.outdir, priced)
-    assert report.unpriced == [] and report.total == round(86.17 + 73.0, 2)
+    assert report.unpriced == [] and report.total == round(87.69 + 73.0, 2)
 
 
 def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_path, capsys):
@@ -99,7 +102,7 @@ def test_make_cost_prints_each_stages_goals_met_or_by_how_much(dev, prod, prices
     assert "Goals of Prod (config/pricing/goals.yaml):\n  interface endpoints in >= 2 zones: met (3)" in prod_text
     dev_report = cost.report(dev.outdir, prices)
     assert dev_report.endpoint_zones == 1  # network.endpoint_azs: 1
-    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $86.17 priced, and 1 idle item(s) without a price"]
+    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $87.69 priced, and 1 idle item(s) without a price"]
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ def test_dev_needs_each_endpoint_for_exactly_these_reasons_in_this_order():
 def test_a_check_that_runs_in_lambda_only_or_no_check_needs_no_monitoring_endpoint():
     lambda_only = _config(lambda raw: raw["projects"][0]["monitoring"].update(runner="lambda"))
     assert "monitoring" not in needed(lambda_only)
-    unmonitored = _config(lambda raw: raw["projects"][0]["monitoring"].update(enabled=False, drift_alarms=[]))
+    unmonitored = _config(lambda raw: raw["projects"][0]["monitoring"].update(enabled=False, drift_alarms=[], quality={"enabled": False}))
     assert "monitoring" not in needed(unmonitored)
 
 

@@ -28,7 +28,7 @@ def test_sandbox_policy_references_only_its_own_project(dev, sandbox, own, other
     parameters = _ssm_parameter_names(template)
     project_parameters = {k: v for k, v in parameters.items() if "/projects/" in v}
     assert sorted(project_parameters.values()) == sorted(
-        f"/mlops/dev/projects/{own}/{key}" for key in ("artifacts-bucket-name", "data-bucket-name", "key-arn", "mlflow-arn")
+        f"/mlops/dev/projects/{own}/{key}" for key in ("artifacts-bucket-name", "capture-bucket-name", "data-bucket-name", "key-arn", "mlflow-arn")
     )
     statements = json.dumps(_policy_statements(template))
     referenced = {name for name in parameters if name in statements}

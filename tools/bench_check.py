@@ -158,16 +158,51 @@ def one_run(requests: int, watched: list[str]) -> dict:
         summary = check.handle(request, s3=s3, env=env, tmp=root)
         check_seconds = time.perf_counter() - t0
         metrics = summary["metrics"]
+        quality_seconds, quality_counts = _quality_run(raw, logic, settings, env, period, requests, hour)
     sys.modules.pop("logic", None)
     return {
         "plan_seconds": plan_seconds,
         "check_seconds": check_seconds,
+        "quality_seconds": quality_seconds,
+        "quality_s3_requests": quality_counts,
         "rows": summary["rows"],
         "capture_mb": period["bytes"] / 1e6,
         "s3_requests": counts,
         "metrics": metrics,
         "features": len(features),
     }
+
+
+def _quality_run(raw, logic, settings, env, period: dict, requests: int, hour: datetime) -> tuple[float, dict]:
+    """The same hour's model quality (``mlops_container.quality`` through ``check.check_quality``): every request labelled
+    within the hour, in Model Monitor's ground-truth layout; the analysis' seconds and its S3 requests."""
+    import dataclasses
+
+    rng = np.random.default_rng(requests + 1)
+    labels = "\n".join(
+        json.dumps({"groundTruthData": {"data": str(int(y)), "encoding": "CSV"}, "eventMetadata": {"eventId": str(i)}, "eventVersion": "0"})
+        for i, y in enumerate(rng.integers(0, 2, requests))
+    )
+    key = f"ground-truth/{ENDPOINT}/{hour:%Y/%m/%d/%H}/labels.jsonl"
+    raw.put_object(Bucket=BUCKET, Key=key, Body=labels.encode())
+    listed = raw.list_objects_v2(Bucket=BUCKET, Prefix=f"{ENDPOINT}/")["Contents"]
+    predictions = logic.write_manifest(raw, settings, "q-predictions", BUCKET, [o["Key"] for o in listed])
+    labelled = logic.write_manifest(raw, settings, "q-labels", BUCKET, [key])
+    quality_env = dataclasses.replace(env, quality=check.QualitySettings("auc", 0.75, 100, 24))
+    request = check.Request.parse(
+        {
+            "format": "quality",
+            "manifest": predictions,
+            "labels": labelled,
+            "start": period["start"],
+            "end": period["end"],
+            "output": f"s3://{BUCKET}/q/",
+        }
+    )
+    counts: dict[str, int] = {}
+    t0 = time.perf_counter()
+    check.check_quality(request, s3=Counting(raw, counts), env=quality_env, now=hour + timedelta(hours=25))
+    return time.perf_counter() - t0, counts
 
 
 def price(run: dict) -> dict:
@@ -204,7 +239,8 @@ def main() -> int:
             runs[n].append(result)
             print(
                 f"run {i + 1}, {n:,} requests ({result['capture_mb']:.1f} MB of capture): planner {result['plan_seconds']:.3f} s, "
-                f"analysis {result['check_seconds']:.3f} s, {result['metrics']} metrics, S3 requests {result['s3_requests']}",
+                f"analysis {result['check_seconds']:.3f} s, quality {result['quality_seconds']:.3f} s, {result['metrics']} metrics, "
+                f"S3 requests {result['s3_requests']}",
                 flush=True,
             )
     delay = MonitoringConfig().delay_minutes
@@ -218,7 +254,7 @@ def main() -> int:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     met = True
     for n, results in runs.items():
-        median = {k: statistics.median(r[k] for r in results) for k in ("plan_seconds", "check_seconds")}
+        median = {k: statistics.median(r[k] for r in results) for k in ("plan_seconds", "check_seconds", "quality_seconds")}
         items = price({**results[0], **median})
         cost = sum(items.values())
         ratio = cost / peer_cost
@@ -230,6 +266,10 @@ def main() -> int:
             f"| {latency:.2f} min | {mm[0]:.1f}-{mm[1]:.1f} min |"
         )
         print("  " + "; ".join(f"{k} ${v:.7f}" for k, v in items.items()))
+        print(
+            f"  model quality of the same hour (every request labelled): analysis {median['quality_seconds']:.3f} s, "
+            f"S3 requests {results[0]['quality_s3_requests']}"
+        )
     print(f"goals: cost <= {COST_GOAL:g} of Model Monitor's, metrics <= {LATENCY_GOAL_MINUTES:g} min after the period: {'met' if met else 'NOT met'}")
     print(
         "not measured here: a Lambda cold start of the image and S3 over the network (in process against moto); the delay is "

@@ -37,6 +37,7 @@ class Prices:
     idle: dict
     per_use: dict
     drift_check_run: dict | None = None
+    quality_check_run: dict | None = None
 
     @classmethod
     def load(cls, path: Path) -> Prices:
@@ -53,7 +54,31 @@ class Prices:
                 for e in entries:
                     if not isinstance(e, dict) or not isinstance(e.get("price"), (int, float)) or not e.get("source"):
                         raise PriceTableError(f"{path}: {group}.{name} needs a numeric price and its source")
-        return cls(data["region"], str(data["read_on"]), float(data["hours_per_month"]), data["idle"], data["per_use"], data.get("drift_check_run"))
+        return cls(
+            data["region"],
+            str(data["read_on"]),
+            float(data["hours_per_month"]),
+            data["idle"],
+            data["per_use"],
+            data.get("drift_check_run"),
+            data.get("quality_check_run"),
+        )
+
+    def quality_run_price(self, analysis_memory_mb: int, lists: int) -> float | None:
+        """One period's model-quality check: the function for the measured seconds times the allowance, one request, the
+        quality Map's transitions, its S3 requests and ``lists`` LISTs of label and capture folders, one PutMetricData."""
+        run, use = self.quality_check_run, self.per_use
+        needed = ("lambda_gb_second", "lambda_request_million", "sfn_transition_1k", "s3_put_1k", "s3_get_1k", "cloudwatch_api_1k")
+        if run is None or any(k not in use for k in needed):
+            return None
+        return (
+            run["allowance"] * run["analysis_seconds"] * analysis_memory_mb / 1024 * use["lambda_gb_second"]["price"]
+            + use["lambda_request_million"]["price"] / 1e6
+            + run["transitions"] * use["sfn_transition_1k"]["price"] / 1000
+            + (run["s3_puts"] + lists) * use["s3_put_1k"]["price"] / 1000
+            + run["s3_gets"] * use["s3_get_1k"]["price"] / 1000
+            + use["cloudwatch_api_1k"]["price"] / 1000
+        )
 
     def check_run_price(self, analysis_memory_mb: int, planner_memory_mb: int, metrics: int) -> float | None:
         """One run of the platform's drift check (one period): its two functions for the measured seconds times the
@@ -175,6 +200,12 @@ def drift_check_lines(stack: str, template: dict, prices: Prices) -> list[Line]:
             lines.append(Line(stack, f"drift metrics of {name}: {len(watched)} features x 3", metrics, "metric-months", metric_price))
         else:
             lines.append(Line(stack, f"drift metrics of {name}: 3 per feature of the data (publish_metrics: all)", 0, "metric-months", None))
+        if env.get("QUALITY_METRIC"):  # model quality: each period once more, a label delay later
+            hours, delay = int(_env(planner)["PERIOD_HOURS"]), int(env["LABEL_DELAY_HOURS"])
+            price = prices.quality_run_price(int(analysis["Properties"].get("MemorySize", 128)), lists=(hours + delay) + (hours + 2))
+            lines.append(Line(stack, f"model-quality check of {name}: a period every {hours} h", prices.hours / hours, "runs", price))
+            metric_price = prices.per_use.get("cloudwatch_metric_month", {}).get("price")
+            lines.append(Line(stack, f"model-quality metrics of {name}: the metric and 3 counts", 4, "metric-months", metric_price))
     return lines
 
 
