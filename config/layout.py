@@ -25,6 +25,9 @@ SCORING_PREFIX = "scoring/"  # batch scoring's outputs, one prefix per run (scor
 # documented layout (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html). Written by
 # the project's sandboxes and its configured label writers; read by the endpoint's scheduled check.
 GROUND_TRUTH_PREFIX = "ground-truth/"
+# The drift and quality checks' reports, state and manifests in the capture bucket: monitoring/<endpoint>/ (the project's
+# sandboxes read them: statistics, verdicts and each period's event ids, never the captured traffic itself)
+MONITORING_PREFIX = "monitoring/"
 MLFLOW_PREFIX = "mlflow/"  # the project's MLflow artifact store (its runs' artifacts, written by the MLflow clients)
 
 # Below a run's prefix:

@@ -11,6 +11,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config import layout
+from config.layout import MONITORING_PREFIX
 from config.naming import Names
 from config.schema import StorageConfig
 from mlops_constructs.nag import acknowledge_wildcards
@@ -78,7 +79,8 @@ class Sandbox(Construct):
     - An IAM policy, in this construct's stack, attached to ``user_role``, made only of ``grant_*``:
       read on the project's ``data_bucket``; read and write on ``bucket``; read, write and list
       (``s3:prefix``) only ``sandbox/<user_name>/`` in the project's ``artifacts_bucket``; the
-      project ``key`` through S3 only (``kms:ViaService``); with ``work``, what ``ProjectWork`` lists. Nothing of any other project is named, so
+      project ``key`` through S3 only (``kms:ViaService``); with ``capture_bucket``, read on it and put under its
+      ``ground-truth/`` (model-quality labels); with ``work``, what ``ProjectWork`` lists. Nothing of any other project is named, so
       nothing else is reachable.
     """
 
@@ -122,19 +124,8 @@ class Sandbox(Construct):
         )
         data_bucket.grant_read(grantee)
         own_bucket.grant_read_write(grantee)
-        if props.capture_bucket is not None:  # labels for model quality (`mlops label`), and nothing else of the capture bucket
-            labels = s3.Bucket.from_bucket_attributes(
-                self, "CaptureGrants", bucket_arn=props.capture_bucket.bucket_arn, bucket_name=props.capture_bucket.bucket_name
-            )
-            grantee.add_to_principal_policy(
-                iam.PolicyStatement(actions=["s3:PutObject"], resources=[labels.arn_for_objects(f"{layout.GROUND_TRUTH_PREFIX}*")])
-            )
-            acknowledge_wildcards(
-                grantee,
-                reason="Model-quality labels are written per endpoint and hour (ground-truth/<endpoint>/yyyy/mm/dd/hh/, Model "
-                "Monitor's layout): PutObject only, below the project's capture bucket's ground-truth/ prefix.",
-                resources=[labels.arn_for_objects(f"{layout.GROUND_TRUTH_PREFIX}*")],
-            )
+        if props.capture_bucket is not None:
+            self._grant_capture(grantee, props.capture_bucket)
         # The user's prefix of the artifacts bucket, and only it: Bucket.grant_read_write would also let the user list the
         # whole bucket (every run's and every other user's keys), so reading and listing are written out, held by s3:prefix.
         artifacts_bucket.grant_put(grantee, f"{self.artifacts_prefix}*")
@@ -186,6 +177,29 @@ class Sandbox(Construct):
 
         if props.work is not None:
             self._grant_work(grantee, props.work, artifacts_bucket)
+
+    def _grant_capture(self, grantee: iam.IRole, capture_bucket: s3.IBucket) -> None:
+        """The project's capture bucket: read its drift and quality reports (``monitoring/``: statistics, verdicts and each
+        period's event ids, which `mlops label` checks a label file against; never the captured traffic itself) and put
+        model-quality labels under ``ground-truth/``; nothing else is read, written or deleted there."""
+        capture = s3.Bucket.from_bucket_attributes(
+            self, "CaptureGrants", bucket_arn=capture_bucket.bucket_arn, bucket_name=capture_bucket.bucket_name
+        )
+        reports, labels = capture.arn_for_objects(f"{MONITORING_PREFIX}*"), capture.arn_for_objects(f"{layout.GROUND_TRUTH_PREFIX}*")
+        grantee.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[reports]))
+        grantee.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[capture.bucket_arn], conditions={"StringLike": {"s3:prefix": [f"{MONITORING_PREFIX}*"]}}
+            )
+        )
+        grantee.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[labels]))
+        acknowledge_wildcards(
+            grantee,
+            reason="The project's monitoring reports are read by its data scientists (objects named per endpoint and period at run "
+            "time); model-quality labels are put per endpoint and hour (ground-truth/<endpoint>/yyyy/mm/dd/hh/, Model Monitor's "
+            "layout) and nowhere else.",
+            resources=[reports, labels],
+        )
 
     def _grant_work(self, grantee: iam.IRole, work: ProjectWork, artifacts_bucket: s3.IBucket) -> None:
         """``work``'s statements, as a managed policy of this stack attached to the user's role: the role's inline

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config import PlatformConfig, ProjectConfig
-from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE, GROUND_TRUTH_PREFIX
+from config.layout import BASELINE_URI_PATTERN, BASELINE_URI_RULE, GROUND_TRUTH_PREFIX, MONITORING_PREFIX
 from config.parameters import ENDPOINT_KEYS
 from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import Analyzer, DataQualityMonitor, DataQualityMonitorProps, DriftAlarm
@@ -214,7 +214,7 @@ class EndpointStack(Stack):
                             baseline_key=registry_key,
                             reads=[(capture_bucket, f"{self.endpoint.endpoint_name}/")],
                             work_bucket=capture_bucket,
-                            work_prefix=f"monitoring/{self.endpoint.endpoint_name}/",
+                            work_prefix=f"{MONITORING_PREFIX}{self.endpoint.endpoint_name}/",
                             key=key,
                             metrics_namespace=contract.BYOC_METRICS_NAMESPACE,
                             endpoint_name=self.endpoint.endpoint_name,

@@ -1,4 +1,4 @@
-"""``mlops publish | run | status``: argument parsing, output and exit status (the work is in ``work``).
+"""``mlops publish | run | label | status``: argument parsing, output and exit status (the work is in ``work``).
 
 Exit status: 0 done; 1 a run failed or AWS failed; 2 bad input or set-up (the message says which); 3 the
 caller's role lacks a permission (the message names the action and the resource).
@@ -54,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the project's training pipeline (queued behind a running one)")
     run.add_argument("--wait", action="store_true", help="follow the run to its end")
     run.add_argument("--timeout-minutes", type=float, default=240, help="with --wait: give up after this long (default 240)")
+
+    lab = commands.add_parser("label", help="upload labels (ground truth) of the endpoint's predictions, for its model-quality check")
+    lab.add_argument("file", type=Path, help="a CSV with the header event_id,label: the capture's event id and 0 or 1")
+    lab.add_argument("--hours", type=int, default=48, help="how far back the ids must have been captured (1-2160, default 48)")
 
     st = commands.add_parser("status", help="the latest model packages, their approval and where they are deployed; the latest runs")
     st.add_argument("--stages", default=None, help="comma-separated stages whose endpoints to look at (default: this stage), e.g. dev,prod")
@@ -112,6 +116,12 @@ def execute(
         if args.wait:
             output = follow(result, args.timeout_minutes)
             out(f"registered: {output['registered']['arn']}" if "registered" in output else "run ended")
+        return 0
+
+    if args.command == "label":
+        result = work.label(clients, project, args.file, now=now(), hours=args.hours, say=out)
+        out(f"{result['labels']} labels uploaded to {result['uri']}")
+        out(f"the model-quality check of {result['endpoint']} scores them with its predictions once their period is checked")
         return 0
 
     if not 1 <= args.limit <= 100:

@@ -28,7 +28,8 @@ PERMISSIONS: dict[tuple[str, str], str] = {
     ("s3", "UploadPart"): "s3:PutObject",
     ("s3", "CompleteMultipartUpload"): "s3:PutObject",
     ("s3", "AbortMultipartUpload"): "s3:AbortMultipartUpload",
-    ("s3", "GetObject"): "s3:GetObject",  # a refused publish's note, beside the archive under the user's own prefix
+    ("s3", "GetObject"): "s3:GetObject",  # a refused publish's note; `mlops label`: the checked periods' event ids
+    ("s3", "ListObjectsV2"): "s3:ListBucket",  # `mlops label`: the periods the drift check reported on
     ("lambda", "Invoke"): "lambda:InvokeFunction",
     ("stepfunctions", "DescribeExecution"): "states:DescribeExecution",
     ("stepfunctions", "ListExecutions"): "states:ListExecutions",
@@ -102,6 +103,7 @@ class Project:
             self.own("model-package-group-name"),
             *(self.pipeline(k) for k in ("start-function-arn", "state-machine-arn")),
             *(name for stage in stages for name in self.serving(stage).values()),
+            *(self.endpoint(self.stage, k) for k in ("name", "monitoring-reports-uri")),  # mlops label
         ]
 
 
@@ -354,3 +356,129 @@ def table(rows: list[PackageRow]) -> str:
     cells = [[getattr(r, f) for f in ("version", "approval", "created", "origin", "deployed")] for r in [header, *rows]]
     widths = [max(len(c[i]) for c in cells) for i in range(5)]
     return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(5)).rstrip() for c in cells)
+
+
+# `mlops label`: model-quality labels in Model Monitor's documented ground-truth layout
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html), under the capture bucket's
+# ground-truth/<endpoint>/yyyy/mm/dd/hh/ (the hour written), where the endpoint's scheduled check reads them.
+GROUND_TRUTH = "ground-truth/"
+LABEL_HEADER = ["event_id", "label"]
+MAX_SHOWN = 10  # the first problems shown: enough to fix the file
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    event_id: str
+    labels: tuple[int, ...]  # one per row the labelled request scored
+
+
+def read_label_file(path: Path) -> list[LabelRow]:
+    """The labels of ``path``: a CSV with the header ``event_id,label``, a label being 0 or 1 (several, ``;``-separated,
+    for a request that scored several rows). Every problem is reported at once, by line."""
+    import csv
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
+    lines = list(csv.reader(text.splitlines()))
+    if not lines or [c.strip().lower() for c in lines[0]] != LABEL_HEADER:
+        raise UsageError(f"{path}: the first line must be the header event_id,label (found {','.join(lines[0]) if lines else 'nothing'})")
+    rows, problems, seen = [], [], {}
+    for number, cells in enumerate(lines[1:], start=2):
+        if not cells or not "".join(cells).strip():
+            continue
+        if len(cells) != 2 or not cells[0].strip():
+            problems.append(f"line {number}: expected an event id and a label, found {','.join(cells)!r}")
+            continue
+        event_id, label = cells[0].strip(), cells[1].strip()
+        values = [v.strip() for v in label.split(";")]
+        if not all(v in ("0", "1") for v in values):
+            problems.append(f"line {number}: label {label!r} of {event_id} is not 0 or 1 (the model is a binary classifier)")
+            continue
+        if event_id in seen:
+            problems.append(f"line {number}: {event_id} is labelled again (first on line {seen[event_id]})")
+            continue
+        seen[event_id] = number
+        rows.append(LabelRow(event_id, tuple(int(v) for v in values)))
+    if problems:
+        more = f" (and {len(problems) - MAX_SHOWN} more)" if len(problems) > MAX_SHOWN else ""
+        raise UsageError(f"{path}: " + "; ".join(problems[:MAX_SHOWN]) + more + ": nothing was uploaded")
+    if not rows:
+        raise UsageError(f"{path}: no labels after the header")
+    return rows
+
+
+PERIOD_FOLDER = re.compile(r"^(\d{8}T\d{6}Z)/$")  # a checked period's reports: <reports>/<period start>/
+EVENT_IDS = "event-ids.json"  # beside them, the ids labels may name (mlops_container.check.EVENT_IDS)
+
+
+def captured_ids(s3, bucket: str, prefix: str, *, now: datetime, hours: int) -> tuple[set[str], int]:
+    """The ids labels may name (``inferenceId`` when the caller gave one, else ``eventId``) of the periods the drift check
+    reported on that started in the last ``hours`` hours (and the day before: a daily period starts up to a day before its
+    traffic). Read from each period's ``event-ids.json`` under ``prefix`` (``monitoring/<endpoint>/``): the ids only,
+    never the captured traffic. Returns them and how many periods were read."""
+    from datetime import timedelta
+
+    since = now - timedelta(hours=hours + 24)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/", StartAfter=f"{prefix}{since:%Y%m%dT%H%M%SZ}")
+    periods = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", []) if PERIOD_FOLDER.match(p["Prefix"][len(prefix) :])]
+    ids: set[str] = set()
+    read = 0
+    for period in periods:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=f"{period}{EVENT_IDS}")["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            continue  # a period the check did not finish, or reported on before it listed ids
+        try:
+            ids.update(str(i) for i in json.loads(body)["ids"])
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"s3://{bucket}/{period}{EVENT_IDS} is not the check's list of event ids") from None
+        read += 1
+    return ids, read
+
+
+def label(clients, p: Project, path: Path, *, now: datetime, hours: int, say: Callable[[str], None]) -> dict:
+    """Check ``path``'s labels (``read_label_file``) against the event ids of what the project's endpoint of this stage
+    captured in the periods its drift check reported on in the last ``hours`` hours, then upload them as one ground-truth
+    file (the project key) in the capture bucket. Nothing is uploaded if an id is unknown."""
+    if not 1 <= hours <= 24 * 90:
+        raise UsageError(f"--hours {hours} is not between 1 and 2160 (90 days)")
+    rows = read_label_file(path)
+    params = Parameters(clients["ssm"])
+    no_endpoint = f"project {p.project} has no endpoint in {p.namespace}: labels are for an endpoint's captured predictions"
+    endpoint = params.get(p.endpoint(p.stage, "name"), missing=no_endpoint)
+    reports = params.get(
+        p.endpoint(p.stage, "monitoring-reports-uri"), missing=f"{endpoint} has no drift check in {p.namespace}: its model quality is not checked"
+    )
+    key_arn = params.get(p.sandbox("key-arn"), missing=_no_sandbox(p))
+    match = re.match(r"^s3://([^/]+)/(.+)$", reports)
+    if match is None:
+        raise UsageError(f"{p.endpoint(p.stage, 'monitoring-reports-uri')} is {reports!r}, not an s3:// URI: the endpoint stack publishes it")
+    bucket, prefix = match.group(1), match.group(2).rstrip("/") + "/"
+    say(f"checking {len(rows)} event ids against the periods of the last {hours} h {endpoint}'s drift check reported on")
+    known, periods = captured_ids(clients["s3"], bucket, prefix, now=now, hours=hours)
+    unknown = [r.event_id for r in rows if r.event_id not in known]
+    if unknown:
+        shown = ", ".join(unknown[:MAX_SHOWN]) + (f" (and {len(unknown) - MAX_SHOWN} more)" if len(unknown) > MAX_SHOWN else "")
+        raise UsageError(
+            f"{len(unknown)} of {len(rows)} event ids are not among those {endpoint} captured in the {periods} periods checked in the "
+            f"last {hours} h: {shown}. Use the capture's eventId (or the InferenceId your caller sent); a prediction's id is known "
+            "once its period is checked (minutes after it ends); --hours reaches older ones. Nothing was uploaded"
+        )
+    body = "".join(
+        json.dumps(
+            {
+                "groundTruthData": {"data": ",".join(str(v) for v in r.labels), "encoding": "CSV"},
+                "eventMetadata": {"eventId": r.event_id},
+                "eventVersion": "0",
+            }
+        )
+        + "\n"
+        for r in rows
+    )
+    key = f"{GROUND_TRUTH}{endpoint}/{now:%Y/%m/%d/%H}/{now:%M-%S}-{secrets.token_hex(4)}.jsonl"
+    clients["s3"].put_object(
+        Bucket=bucket, Key=key, Body=body.encode(), ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn, ContentType="application/jsonlines"
+    )
+    return {"uri": f"s3://{bucket}/{key}", "labels": len(rows), "endpoint": endpoint}

@@ -44,6 +44,9 @@ from mlops_container.paths import ml_root
 FORMATS = {"capture": {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput"]}}, "csv": {"csv": {"header": False}}}
 QUALITY = "quality"  # a period's model quality: its captured predictions (manifest) joined with the labels (labels)
 QUALITY_REPORTS = ("quality.json", "quality.html")
+# Beside a period's drift reports: the ids labels may name (inferenceId, else eventId) of its captured predictions, and
+# nothing else of them. `mlops label` checks a label file against these (a sandbox may read the reports, not the traffic).
+EVENT_IDS = "event-ids.json"
 REPORTS = ("statistics.json", "constraints.json", "constraint_violations.json", "report.html", "summary.json")
 SUMMARY_KEYS = ("status", "records", "outside_window", "rows", "malformed", "drifted_features", "violation_types", "metrics", "message")
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.*)$")
@@ -181,10 +184,17 @@ def result(summary: dict) -> dict:
 
 
 def run_local(request: Request, env: Environment, root: Path, *, source: Path, baseline: Path, output: Path) -> dict:
-    """The analysis of data already on disk: ``monitor.run`` under ``root`` (a processing job's ``/opt/ml``)."""
+    """The analysis of data already on disk: ``monitor.run`` under ``root`` (a processing job's ``/opt/ml``); for captured
+    traffic, also the period's event ids (``EVENT_IDS``)."""
     if not source.exists():
         source.mkdir(parents=True)  # SageMaker mounts nothing for an empty manifest: a period without capture is "no data"
-    return result(monitor.run(root, settings(request, env, source=source, baseline=baseline, output=output)))
+    summary = result(monitor.run(root, settings(request, env, source=source, baseline=baseline, output=output)))
+    if request.format == "capture":
+        window = drift.Window.parse(request.start, request.end)
+        files = ((str(f), f.read_text(encoding="utf-8", errors="replace").splitlines()) for f in sorted(source.rglob("*")) if f.is_file())
+        ids = quality.event_ids(files, window.start, window.end)
+        (output / EVENT_IDS).write_text(json.dumps({"start": request.start, "end": request.end, "ids": ids}))
+    return summary
 
 
 def _download(s3, bucket: str, key: str, to: Path) -> None:
@@ -269,7 +279,7 @@ def handle(event: object, *, s3, env: Environment, tmp: Path) -> dict:
             _download(s3, base_bucket, base_prefix + name, baseline / name)
         summary = run_local(request, env, root, source=source, baseline=baseline, output=output)
         out_bucket, out_prefix = parse_s3_uri(request.output.rstrip("/") + "/", "output")
-        for name in REPORTS:
+        for name in (*REPORTS, *([EVENT_IDS] if request.format == "capture" else [])):
             s3.upload_file(
                 str(output / name), out_bucket, out_prefix + name, ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": env.kms_key_arn}
             )

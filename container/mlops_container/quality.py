@@ -188,6 +188,22 @@ def read_predictions(files: Iterable[tuple[str, Iterable[str]]]) -> tuple[dict[s
     return predictions, read
 
 
+def event_ids(files: Iterable[tuple[str, Iterable[str]]], start: datetime | None, end: datetime | None) -> list[str]:
+    """The ids labels may name of the captured records in ``[start, end)`` (all without a window), sorted: what a period's
+    ``event-ids.json`` lists. Records that are not capture records are skipped (the drift report counts them)."""
+    ids = set()
+    for _, lines in files:
+        for line in lines:
+            try:
+                meta = json.loads(line)["eventMetadata"]
+                when = _time(meta.get("inferenceTime"))
+                if (start is None or start <= when) and (end is None or when < end):
+                    ids.add(str(meta.get("inferenceId") or meta["eventId"]))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return sorted(ids)
+
+
 @dataclass
 class Merged:
     y_true: list[float] = field(default_factory=list)

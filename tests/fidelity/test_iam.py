@@ -627,6 +627,13 @@ def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list
         Call(role, "sagemaker:ListModelPackages", "*", why=f"{why} status"),
         Call(role, "sagemaker:DescribeModelPackage", arn.format("sagemaker", f"model-package/{group}/3"), why=f"{why} status"),
     ]
+    capture = deployment.ssm_value(f"{ns}/projects/{project}/capture-bucket-name")
+    endpoint = names.endpoint(project)
+    calls += [  # mlops label: the periods the drift check reported on, their event ids, then the labels
+        s3_list(role, f"s3://{capture}/monitoring/{endpoint}/", f"{why} label (the checked periods)"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{capture}/monitoring/{endpoint}/20261125T030000Z/event-ids.json", why=f"{why} label"),
+        Call(role, "s3:PutObject", f"arn:aws:s3:::{capture}/ground-truth/{endpoint}/2026/11/25/03/30-00-0a1b2c3d.jsonl", why=f"{why} label"),
+    ]
     assert {c.action for c in calls} == set(work.PERMISSIONS.values())  # every permission the command declares
     mlflow = deployment.ssm_value(f"{ns}/projects/{project}/mlflow-arn")
     # the project's MLflow (a stage that trains): track, open its UI, write its artifacts
@@ -1338,8 +1345,10 @@ def test_a_registered_model_is_written_once_by_the_seal_and_never_replaced_or_de
 def test_labels_are_written_by_the_projects_sandboxes_and_its_label_writers_only(deployments):
     """Model-quality labels (ground-truth/<endpoint>/yyyy/mm/dd/hh/ of the capture bucket): churn's sandbox and churn's
     configured label writer (a role of the account with no policy of its own: the bucket's and the key's admit it) may
-    put them, with the key through S3; nobody else may, and none of them may touch the rest of the capture bucket. The
-    endpoint's drift check reads them and writes none."""
+    put them, with the key through S3; nobody else may, and neither writes anything else there. churn's sandbox reads the
+    check's reports (the periods' event ids: what mlops label checks a file against), never the traffic; fraud's reads
+    nothing there; the writer reads nothing.
+    The endpoint's drift check reads the labels and writes none."""
     dev = Policies.of(_dev(deployments))
     d = dev.deployment
     capture = d.ssm_value("/mlops/dev/projects/churn/capture-bucket-name")
@@ -1350,17 +1359,25 @@ def test_labels_are_written_by_the_projects_sandboxes_and_its_label_writers_only
     analyzer, _ = _function(d, "mlops-dev-endpoint-churn", "QUALITY_METRIC")
     may = [
         Call(alice, "s3:PutObject", label, why="alice labels churn's traffic (mlops label)"),
+        Call(alice, "s3:GetObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/20261201T100000Z/event-ids.json", why="reads a report"),
         Call(writer, "s3:PutObject", label, why="churn's configured label writer"),
         Call(analyzer, "s3:GetObject", label, why="the endpoint's check reads the labels"),
     ]
     results = evaluate(dev, with_key_calls(dev, may))
-    assert len(results) == 6 and [str(r) for r in results if not r.allowed] == []
+    assert len(results) == 8 and [str(r) for r in results if not r.allowed] == []
     never = [
         Call(bob, "s3:PutObject", label, why="bob works in fraud, not churn"),
+        Call(bob, "s3:GetObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/20261201T100000Z/event-ids.json", why="nor its reports"),
+        Call(
+            alice,
+            "s3:GetObject",
+            f"arn:aws:s3:::{capture}/mlops-dev-churn/mlops-dev-churn/AllTraffic/2026/12/01/10/x.jsonl",
+            why="the traffic itself",
+        ),
+        Call(alice, "s3:GetObject", label, why="labels are written by sandboxes, read by the check"),
         Call(alice, "s3:PutObject", f"arn:aws:s3:::{capture}/mlops-dev-churn/mlops-dev-churn/AllTraffic/2026/12/01/10/x.jsonl", why="forged capture"),
         Call(alice, "s3:PutObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/quality-state.json", why="the check's state"),
         Call(alice, "s3:DeleteObject", label, why="labels are added, not removed"),
-        Call(alice, "s3:GetObject", label, why="sandboxes write labels; reading the bucket is the check's"),
         Call(writer, "s3:PutObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/state.json", why="a writer writes labels only"),
         Call(
             writer,
