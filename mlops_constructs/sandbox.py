@@ -79,8 +79,8 @@ class Sandbox(Construct):
     - An IAM policy, in this construct's stack, attached to ``user_role``, made only of ``grant_*``:
       read on the project's ``data_bucket``; read and write on ``bucket``; read, write and list
       (``s3:prefix``) only ``sandbox/<user_name>/`` in the project's ``artifacts_bucket``; the
-      project ``key`` through S3 only (``kms:ViaService``); with ``capture_bucket``, read on it and put under its
-      ``ground-truth/`` (model-quality labels); with ``work``, what ``ProjectWork`` lists. Nothing of any other project is named, so
+      project ``key`` through S3 only (``kms:ViaService``); with ``work``, what ``ProjectWork`` lists, and with
+      ``capture_bucket`` its reports (``monitoring/``) and labels (``ground-truth/``). Nothing of any other project is named, so
       nothing else is reachable.
     """
 
@@ -124,8 +124,6 @@ class Sandbox(Construct):
         )
         data_bucket.grant_read(grantee)
         own_bucket.grant_read_write(grantee)
-        if props.capture_bucket is not None:
-            self._grant_capture(grantee, props.capture_bucket)
         # The user's prefix of the artifacts bucket, and only it: Bucket.grant_read_write would also let the user list the
         # whole bucket (every run's and every other user's keys), so reading and listing are written out, held by s3:prefix.
         artifacts_bucket.grant_put(grantee, f"{self.artifacts_prefix}*")
@@ -176,32 +174,26 @@ class Sandbox(Construct):
         )
 
         if props.work is not None:
-            self._grant_work(grantee, props.work, artifacts_bucket)
+            self._grant_work(grantee, props.work, artifacts_bucket, props.capture_bucket)
 
-    def _grant_capture(self, grantee: iam.IRole, capture_bucket: s3.IBucket) -> None:
+    def _capture_statements(self, capture_bucket: s3.IBucket) -> tuple[list[iam.PolicyStatement], list[str]]:
         """The project's capture bucket: read its drift and quality reports (``monitoring/``: statistics, verdicts and each
         period's event ids, which `mlops label` checks a label file against; never the captured traffic itself) and put
-        model-quality labels under ``ground-truth/``; nothing else is read, written or deleted there."""
+        model-quality labels under ``ground-truth/``; nothing else is read, written or deleted there. Returns the
+        statements and their wildcard resources."""
         capture = s3.Bucket.from_bucket_attributes(
             self, "CaptureGrants", bucket_arn=capture_bucket.bucket_arn, bucket_name=capture_bucket.bucket_name
         )
         reports, labels = capture.arn_for_objects(f"{MONITORING_PREFIX}*"), capture.arn_for_objects(f"{layout.GROUND_TRUTH_PREFIX}*")
-        grantee.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[reports]))
-        grantee.add_to_principal_policy(
+        return [
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[reports]),
             iam.PolicyStatement(
                 actions=["s3:ListBucket"], resources=[capture.bucket_arn], conditions={"StringLike": {"s3:prefix": [f"{MONITORING_PREFIX}*"]}}
-            )
-        )
-        grantee.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[labels]))
-        acknowledge_wildcards(
-            grantee,
-            reason="The project's monitoring reports are read by its data scientists (objects named per endpoint and period at run "
-            "time); model-quality labels are put per endpoint and hour (ground-truth/<endpoint>/yyyy/mm/dd/hh/, Model Monitor's "
-            "layout) and nowhere else.",
-            resources=[reports, labels],
-        )
+            ),
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[labels]),
+        ], [reports, labels]
 
-    def _grant_work(self, grantee: iam.IRole, work: ProjectWork, artifacts_bucket: s3.IBucket) -> None:
+    def _grant_work(self, grantee: iam.IRole, work: ProjectWork, artifacts_bucket: s3.IBucket, capture_bucket: s3.IBucket | None) -> None:
         """``work``'s statements, as a managed policy of this stack attached to the user's role: the role's inline
         policies share IAM's 10,240 characters (``config.loader.MAX_SANDBOXES_PER_USER``), a managed policy has 6,144 of
         its own. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"""
@@ -215,6 +207,7 @@ class Sandbox(Construct):
         machine = arn("states", "stateMachine", work.state_machine, ArnFormat.COLON_RESOURCE_NAME)
         executions = arn("states", "execution", f"{work.state_machine}:*", ArnFormat.COLON_RESOURCE_NAME)
         packages = arn("sagemaker", "model-package", f"{work.model_package_group}/*")
+        capture, capture_wildcards = self._capture_statements(capture_bucket) if capture_bucket is not None else ([], [])
         self.work_policy = iam.ManagedPolicy(
             self,
             "WorkPolicy",
@@ -235,8 +228,17 @@ class Sandbox(Construct):
                     else []
                 ),
                 *(work.mlflow.client_statements(artifacts_bucket) if work.mlflow is not None else []),
+                *capture,  # mlops label (and the reports)
             ],
         )
+        if capture_wildcards:
+            acknowledge_wildcards(
+                self.work_policy,
+                reason="The project's monitoring reports are read by its data scientists (objects named per endpoint and period "
+                "at run time); model-quality labels are put per endpoint and hour (ground-truth/<endpoint>/yyyy/mm/dd/hh/, Model "
+                "Monitor's layout) and nowhere else.",
+                resources=capture_wildcards,
+            )
         acknowledge_wildcards(
             self.work_policy,
             reason="The mlops command's reads, each within this project: its SSM parameters (this sandbox's, the project's, and its "

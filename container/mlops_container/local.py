@@ -1,7 +1,8 @@
 """Local mode: the platform's whole ML loop on a laptop, with the image's own entrypoints, no AWS, no Docker.
 
     preprocess -> train -> evaluate -> quality gate -> serve (gunicorn; nginx when installed)
-    -> send traffic -> data capture (SageMaker's format) -> stop -> drift check -> summary
+    -> send traffic (two periods) -> data capture (SageMaker's format) -> stop -> drift check
+    -> model quality (labels from the held-out truth, the world changing in the second period) -> summary
 
 Every step runs the same module the image runs (``python -m mlops_container.<step>``, in a process of its own:
 forked from a process that has made the steps' imports, on Linux; ``run_module``) with
@@ -28,7 +29,7 @@ import sys
 import tarfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -169,11 +170,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _request(port: int, body: bytes, content_type: str, accept: str, timeout: float = 30) -> tuple[int, bytes, float]:
+def _request(port: int, body: bytes, content_type: str, accept: str, timeout: float = 30, request_id: str | None = None) -> tuple[int, bytes, float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     started = time.perf_counter()
+    headers = {"Content-Type": content_type, "Accept": accept, **({"X-Request-Id": request_id} if request_id else {})}
     try:
-        conn.request("POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": accept})
+        conn.request("POST", "/invocations", body=body, headers=headers)
         response = conn.getresponse()
         return response.status, response.read(), time.perf_counter() - started
     finally:
@@ -209,20 +211,36 @@ def drift(table: Table, reference: Table, *, features: int = 5, shift_sd: float 
     return Table(features=table.features, X=X, y=table.y, target=table.target), names
 
 
-def send_traffic(port: int, rows: np.ndarray, features: list[str], *, requests: int, batch_size: int, progress: Progress, seed: int = 11) -> dict:
-    """Mixed traffic: CSV and JSON, single rows and batches. Returns counts and latencies."""
+def send_traffic(
+    port: int,
+    rows: np.ndarray,
+    features: list[str],
+    *,
+    requests: int,
+    batch_size: int,
+    progress: Progress,
+    seed: int = 11,
+    ids: str | None = None,
+    sent: dict[str, list[int]] | None = None,
+) -> dict:
+    """Mixed traffic: CSV and JSON, single rows and batches. Returns counts and latencies. With ``ids``, each request is
+    sent as ``X-Request-Id: <ids><i>`` (the capture's eventId) and ``sent`` records which rows it carried."""
     rng = random.Random(seed)
     latencies, errors, sent_rows = [], 0, 0
     for i in range(requests):
         kind = i % 4
         size = 1 if kind in (0, 2) else batch_size
-        picked = rows[[rng.randrange(len(rows)) for _ in range(size)]]
+        indices = [rng.randrange(len(rows)) for _ in range(size)]
+        picked = rows[indices]
+        request_id = f"{ids}{i}" if ids is not None else None
         if kind < 2:
             body = "\n".join(",".join(repr(float(v)) for v in r) for r in picked).encode()
-            status, _, seconds = _request(port, body, "text/csv", "text/csv")
+            status, _, seconds = _request(port, body, "text/csv", "text/csv", request_id=request_id)
         else:
             body = json.dumps({"instances": [dict(zip(features, map(float, r))) for r in picked]}).encode()
-            status, _, seconds = _request(port, body, "application/json", "application/json")
+            status, _, seconds = _request(port, body, "application/json", "application/json", request_id=request_id)
+        if sent is not None and request_id is not None and status == 200:
+            sent[request_id] = indices
         latencies.append(seconds)
         errors += status != 200
         sent_rows += size
@@ -346,10 +364,17 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         if args.drift:
             rows, shifted = drift(test, read_channel(processing.output("train"), target=args.target))
         t = progress.step("traffic", f"{args.requests} requests, {'drifted: ' + ', '.join(shifted) if shifted else 'clean'}")
-        summary["traffic"] = {
-            **send_traffic(port, rows.X, test.features, requests=args.requests, batch_size=args.batch_size, progress=progress),
-            "drifted_features": shifted,
-        }
+        # two periods of traffic (model quality is checked per period), each request's id and rows kept for its label
+        sent: dict[str, list[int]] = {}
+        half = max(1, args.requests // 2) if args.quality else args.requests
+        bounds = [datetime.now(UTC)]
+        results = []
+        for period, count in enumerate((half, args.requests - half)):
+            if count:
+                traffic = dict(requests=count, batch_size=args.batch_size, progress=progress, seed=11 + period, ids=f"p{period + 1}-", sent=sent)
+                results.append(send_traffic(port, rows.X, test.features, **traffic))
+            bounds.append(datetime.now(UTC))
+        summary["traffic"] = {**_merged_traffic(results), "drifted_features": shifted}
         progress.done(t, f"{summary['traffic']['errors']} errors, p50 {summary['traffic']['p50_ms']} ms, p99 {summary['traffic']['p99_ms']} ms")
     finally:
         t = progress.step("stop", "SIGTERM to the server")
@@ -376,7 +401,73 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
     }
     drifted = result["drifted_features"]
     progress.done(t, f"drift in {', '.join(drifted)}" if drifted else "no drift")
+    if args.quality:
+        changed = f"then {args.world_change:.0%} of the labels flip (the world changes; the inputs do not)" if args.world_change else "truth"
+        t = progress.step("model quality", f"{args.label_fraction:.0%} of the requests labelled from the held-out truth, {changed}")
+        summary["quality"] = quality_check(run_dir, capture_dir, sent, test.y, bounds, args=args, seed=13)
+        q = summary["quality"]
+        progress.done(t, ("ALARM: " if q["alarm"] else "") + "; ".join(f"{p['metric']} {_value(p['value'])} ({p['status']})" for p in q["periods"]))
     return summary
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _merged_traffic(results: list[dict]) -> dict:
+    """One line of figures for the periods' traffic (latency percentiles: the larger period's, which is most of it)."""
+    main = max(results, key=lambda r: r["requests"])
+    return {
+        "requests": sum(r["requests"] for r in results),
+        "rows": sum(r["rows"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "p50_ms": main["p50_ms"],
+        "p99_ms": main["p99_ms"],
+    }
+
+
+def quality_check(run_dir: Path, capture: Path, sent: dict[str, list[int]], truth: np.ndarray, bounds: list[datetime], *, args, seed: int) -> dict:
+    """The endpoint's model-quality check, here: ``label_fraction`` of each period's requests get labels from the held-out
+    truth, written in Model Monitor's ground-truth layout under ``ground-truth/<endpoint>/yyyy/mm/dd/hh/`` (as a producer
+    or ``mlops label`` would); in the second period ``world_change`` of them are flipped. Each period is then merged and
+    scored with the cloud check's code (``mlops_container.quality``): the alarm is the quality alarm's rule (below the
+    threshold over at least ``min_labels`` rows). Writes ``quality/quality.json`` (each period) and ``quality/quality.html``
+    (the metric over time)."""
+    from mlops_container import quality
+
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    labels_dir = run_dir / "ground-truth" / ENDPOINT_NAME / now.strftime("%Y/%m/%d/%H")
+    labels_dir.mkdir(parents=True)
+    lines = []
+    for request_id, indices in sorted(sent.items()):
+        if rng.random() >= args.label_fraction:
+            continue
+        values = [int(truth[i]) for i in indices]
+        if request_id.startswith("p2-") and args.world_change:
+            values = [1 - v if rng.random() < args.world_change else v for v in values]
+        record = {
+            "groundTruthData": {"data": ",".join(map(str, values)), "encoding": "CSV"},
+            "eventMetadata": {"eventId": request_id},
+            "eventVersion": "0",
+        }
+        lines.append(json.dumps(record))
+    (labels_dir / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    captured = [(str(f), f.read_text().splitlines()) for f in sorted(capture.rglob("*.jsonl"))]
+    predictions, _ = quality.read_predictions(captured)
+    label_files = [(str(f.relative_to(run_dir)), f.read_text().splitlines()) for f in sorted((run_dir / "ground-truth").rglob("*.jsonl"))]
+    labels, read = quality.read_labels(label_files)
+    periods = []
+    for start, end in zip(bounds, bounds[1:]):
+        merged = quality.merge(predictions, labels, start, end, timedelta(hours=1))
+        scored = quality.score(merged, args.metric, args.threshold, args.min_labels)
+        periods.append({**scored, "start": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "counts": {**merged.counts, "duplicates": read.duplicates}})
+    out = run_dir / "quality"
+    out.mkdir()
+    (out / "quality.json").write_text(json.dumps(periods, indent=1))
+    (out / "quality.html").write_text(quality.html_report(periods))
+    alarm = any(p["status"] == "below threshold" for p in periods)
+    return {"alarm": alarm, "periods": periods, "labels": len(lines), "report": str(out / "quality.html")}
 
 
 def drift_check(baseline: Path, capture: Path, run_dir: Path) -> dict:
@@ -422,6 +513,11 @@ def print_summary(summary: dict, seconds: float) -> None:
         d = summary["drift"]
         verdict = f"DRIFT in {', '.join(d['drifted_features'])}" if d["drifted_features"] else "no drift"
         out.append(f"  drift check   {verdict}; report {d['report']}")
+    if "quality" in summary:
+        q = summary["quality"]
+        periods = ", then ".join(f"{p['metric']} {_value(p['value'])} over {p['rows']} labelled rows ({p['status']})" for p in q["periods"])
+        verdict = "QUALITY ALARM: the model fell below the bar" if q["alarm"] else "quality held"
+        out.append(f"  model quality {verdict}: {periods}; report {q['report']}")
     run_dir = summary["run_dir"]
     out.append(f"  files         {run_dir}/artifacts/model.tar.gz, {run_dir}/evaluation/evaluation.json, {run_dir}/logs/, {run_dir}/summary.json")
     print("\n".join(out))
@@ -459,6 +555,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=shutil.which("nginx") is not None,
         help="put nginx in front (default: when nginx is installed)",
     )
+    parser.add_argument(
+        "--quality",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="label part of the traffic and run the model-quality check over two periods (default: on)",
+    )
+    parser.add_argument("--label-fraction", type=float, default=0.5, help="share of requests labelled (default 0.5)")
+    parser.add_argument(
+        "--world-change", type=float, default=0.6, help="share of the second period's labels flipped: the world changes (default 0.6; 0: none)"
+    )
+    parser.add_argument("--min-labels", type=int, default=20, help="labelled rows a period needs for its metric (default 20)")
     parser.add_argument("--out", default=".local", help="where run folders go (default .local)")
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= 100_000:
@@ -467,6 +574,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--batch-size must be between 1 and 10000")
     if not 1 <= args.workers <= 64:
         parser.error("--workers must be between 1 and 64")
+    if not 0 < args.label_fraction <= 1:
+        parser.error("--label-fraction must be more than 0 and at most 1")
+    if not 0 <= args.world_change <= 1:
+        parser.error("--world-change must be between 0 and 1")
+    if not 1 <= args.min_labels <= 1_000_000:
+        parser.error("--min-labels must be between 1 and 1000000")
+    if args.quality and args.requests < 2:
+        parser.error("--quality needs at least 2 requests (one period each); or --no-quality")
     return args
 
 

@@ -16,7 +16,7 @@ from mlops_container.capture import read_records
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("local")
-    code = local.main(["--out", str(out), "--requests", "24", "--batch-size", "5", "--no-nginx"])
+    code = local.main(["--out", str(out), "--requests", "24", "--batch-size", "5", "--no-nginx", "--label-fraction", "1", "--min-labels", "5"])
     run_dir = next(out.iterdir())
     return code, run_dir, json.loads((run_dir / "summary.json").read_text())
 
@@ -40,6 +40,27 @@ def test_full_loop_succeeds_and_summarizes(clean_run, capsys):
         "monitoring/constraint_violations.json",
     ):
         assert (run_dir / path).exists(), path
+
+
+def test_the_quality_check_raises_the_alarm_when_the_world_changes_and_the_inputs_do_not(clean_run, capsys):
+    """Every request labelled from the held-out truth; in the second period 60% of the labels flip. The inputs did not
+    move (no drift), the model's auc did: the first period passes, the second falls below the gate's 0.75."""
+    from mlops_container import quality
+
+    code, run_dir, summary = clean_run
+    q = summary["quality"]
+    assert code == 0 and summary["drift"]["drifted_features"] == [] and q["alarm"]
+    first, second = q["periods"]
+    assert (first["status"], second["status"]) == ("passed", "below threshold")
+    assert first["value"] > 0.9 and second["value"] < 0.75 and second["threshold"] == 0.75
+    assert first["counts"]["matched"] == second["counts"]["matched"] == 12 and first["counts"]["unmatched"] == 0
+    assert first["rows"] + second["rows"] == summary["traffic"]["rows"]  # every row labelled, scored in its own period
+    (labels,) = (run_dir / "ground-truth").rglob("*.jsonl")
+    assert re.fullmatch(r"ground-truth/local-endpoint/\d{4}/\d{2}/\d{2}/\d{2}/labels\.jsonl", labels.relative_to(run_dir).as_posix())
+    assert all(quality.parse_label(line)[0].startswith(("p1-", "p2-")) for line in labels.read_text().splitlines())
+    assert json.loads((run_dir / "quality" / "quality.json").read_text()) == q["periods"]
+    page = (run_dir / "quality" / "quality.html").read_text()
+    assert page.count("<tr><td>") == 2 and "<polyline" in page and "below threshold" in page
 
 
 def test_every_request_is_captured_in_hourly_folders(clean_run):
@@ -104,7 +125,16 @@ def test_own_csv_with_its_label_column(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"), [(["--requests", "0"], "--requests"), (["--hp", "novalue"], "name=value"), (["--metric", "logloss"], "invalid choice")]
+    ("argv", "message"),
+    [
+        (["--requests", "0"], "--requests"),
+        (["--hp", "novalue"], "name=value"),
+        (["--metric", "logloss"], "invalid choice"),
+        (["--label-fraction", "0"], "--label-fraction must be more than 0"),
+        (["--world-change", "1.5"], "--world-change must be between 0 and 1"),
+        (["--min-labels", "0"], "--min-labels must be between"),
+        (["--requests", "1"], "--quality needs at least 2 requests"),
+    ],
 )
 def test_bad_options_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
