@@ -71,6 +71,21 @@ def test_monitored_endpoint_and_pipeline_show_everything(stack):
     assert all(m[2:4] == ["StateMachineArn", MACHINE] for m in pipeline["properties"]["metrics"])
 
 
+def test_model_quality_shows_the_metric_against_its_bar_and_the_predictions_labelled(stack):
+    widgets = body(stack, endpoint=monitored(quality=("auc", 0.75)), state_machine_arn=None)["widgets"]
+    (q,) = [w for w in widgets if w["properties"].get("title", "").startswith("Model quality")]
+    metrics = q["properties"]["metrics"]
+    assert [(m[1], m[-1].get("stat"), m[-1].get("yAxis", "left")) for m in metrics] == [
+        ("model_quality_auc", "Minimum", "left"),
+        ("model_quality_matched", "Sum", "right"),
+        ("model_quality_unmatched", "Sum", "right"),
+        ("model_quality_late", "Sum", "right"),
+    ]
+    assert all(m[2:6] == ["Endpoint", "mlops-dev-churn", "MonitoringSchedule", "mlops-dev-churn-dq"] for m in metrics)
+    assert [a["value"] for a in q["properties"]["annotations"]["horizontal"]] == [0.75]
+    # without quality, no such row: test_monitored_endpoint_and_pipeline_show_everything lists every metric shown
+
+
 def test_serverless_endpoint_without_monitor_shows_traffic_and_latency_only(stack):
     endpoint = monitored(instance_backed=False, schedule_name=None, failure_rule_name=None, drift_alarms=[], alarm_names=[])
     widgets = body(stack, endpoint=endpoint, state_machine_arn=None)["widgets"]

@@ -282,11 +282,13 @@ def test_the_sandbox_product_derives_everything_from_one_user_and_one_project(st
         "LinksUserRoleArnF4E4589E",
         "LinksDataBucketName53E1FFD7",
         "LinksArtifactsBucketNameA458C32B",
-        "LinksCaptureBucketName10E8E152",  # its ground-truth/ prefix: the user's model-quality labels
         "LinksKeyArn07719568",
         "SandboxBucket04C1F073",
         "UserName",
     }
+    # the managed work policy (the mlops command) links the project's capture bucket: its reports and labels prefixes
+    (work,) = [r for r in resources.values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    assert "LinksCaptureBucketName10E8E152" in set(read(work["Properties"]))
 
 
 def test_the_project_product_is_a_sagemaker_project_template_listed_in_studio(dev):
