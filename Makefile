@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make synth` and `make test` (see README.md).
+# Two commands on a fresh machine: `make synth` and `make test` (see README.md; make help lists the rest).
 SHELL := /bin/bash
 .DEFAULT_GOAL := synth
 

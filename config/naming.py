@@ -159,7 +159,7 @@ class Names:
         return f"{self.project_parameters(project)}/batch"
 
 
-# The CDK bootstrap stack's qualifier (the CLI's default; the README's `cdk bootstrap` keeps it).
+# The CDK bootstrap stack's qualifier (the CLI's default; docs/deploy.md's `cdk bootstrap` keeps it).
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 
 

@@ -35,7 +35,7 @@ class ServerlessSettings:
 @dataclass(frozen=True)
 class ModelEndpointProps:
     """Props of :class:`ModelEndpoint`. Defaults are the config schema's (``DeploymentConfig``,
-    ``InstanceTypesConfig``; see the README's configuration table): instances scaling between the
+    ``InstanceTypesConfig``; see docs/configuration.md): instances scaling between the
     minimum and maximum capacity, a share of requests captured, a canary that bakes before all
     traffic shifts, rollback when 5xx errors appear or p99 model latency passes the limit."""
 

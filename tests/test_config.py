@@ -83,7 +83,7 @@ def test_defaults_are_the_documented_ones():
             "not an instance type of SageMaker real-time endpoints",
         ),
         (lambda c: c["projects"][0]["instance_types"].update(processing="m5.large"), "projects[0].instance_types.processing", "ml.m5.large"),
-        # the range the README states (1-100): SageMaker's InitialSamplingPercentage is 0-100, and 0 would capture nothing
+        # the range docs/configuration.md states (1-100): SageMaker's InitialSamplingPercentage is 0-100, and 0 would capture nothing
         (
             lambda c: c["projects"][0]["deployment"].update(data_capture_percent=101),
             "projects[0].deployment.data_capture_percent",
@@ -545,7 +545,7 @@ def test_two_projects_cannot_share_a_git_repository():
 
 @pytest.mark.parametrize("percent", [1, 100])
 def test_capture_percent_accepts_the_readmes_range_edges(percent):
-    """``deployment.data_capture_percent`` is 1-100 (README): both edges load, and reach the stage as given."""
+    """``deployment.data_capture_percent`` is 1-100 (docs/configuration.md): both edges load, and reach the stage as given."""
     raw = json.loads(json.dumps(VALID))
     raw["projects"][0]["deployment"]["data_capture_percent"] = percent
     assert parse_config(yaml.safe_dump(raw), source="test.yaml").projects[0].deployment.data_capture_percent == percent

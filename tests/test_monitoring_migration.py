@@ -57,6 +57,6 @@ def test_model_monitor_passes_the_closed_features_rule_only_where_declared(legac
     assert rule.check(Deployment(templates, already_uses=frozenset({"model_monitor"})), [ENDPOINT]) == []
 
 
-def test_the_readme_says_how_to_switch():
-    text = (Path(ROOT) / "README.md").read_text()
+def test_the_monitoring_page_says_how_to_switch():
+    text = (Path(ROOT) / "docs" / "monitoring.md").read_text()
     assert "Moving off Model Monitor" in text and "account_already_uses" in text

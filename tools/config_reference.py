@@ -1,7 +1,7 @@
 """The configuration's keys and their defaults, read from the schema (config/schema.py), the one place defaults live.
 
-``python tools/config_reference.py`` prints them as the README's configuration table rows (key and default;
-the meaning column is the README's own). tests/test_readme_config.py checks that the README's table lists
+``python tools/config_reference.py`` prints them as docs/configuration.md's table rows (key and default;
+the meaning column is the page's own). tests/test_readme_config.py checks that the table lists
 exactly these keys with exactly these defaults.
 """
 
@@ -23,7 +23,7 @@ from config.schema import PlatformConfig  # noqa: E402
 
 
 def render(value: Any) -> str:
-    """A default as the README writes it."""
+    """A default as docs/configuration.md writes it."""
     if value is PydanticUndefined:
         return "required"
     if value is None or value == [] or value == {}:

@@ -19,7 +19,7 @@ No AWS account, no Docker. ``deploy``:
 moto keeps the VPC endpoints CloudFormation made, so the VPC has dependencies), checks that the retained
 resources (buckets, repositories, keys) are still there, and stops the server, which discards everything.
 
-moto limitations worked around or reported (README, "Try it without an AWS account"):
+moto limitations worked around or reported (docs/deploy.md, "Try it without an AWS account"):
 - the resource types in ``fidelity.moto_adapt.MOTO_SKIPS`` are accepted and not created (SageMaker Domain,
   UserProfile, ModelPackageGroup, monitoring, alarms, bucket and topic policies, Service Catalog, ...);
   references to them read ``moto-skipped:<LogicalId>.<Attribute>``;

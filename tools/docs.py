@@ -8,7 +8,7 @@
   per state, an arrow per transition (``Next``, ``Default``, each choice; a dashed red one per ``Catch``), Map and
   Parallel states' inner states in a box.
 
-Both are Graphviz graphs built with pydot: the ``.dot`` source is what ``tests/test_docs_pictures.py`` compares with a
+Both are Graphviz graphs built with pydot: the ``.dot`` source is what ``tests/test_docs.py`` compares with a
 fresh synthesis; the ``.svg`` beside it is rendered from that source by Graphviz's ``dot`` (Debian's ``graphviz``
 package) and carries the source's SHA-256, so a picture out of date with its source fails the test too.
 

@@ -419,7 +419,7 @@ def test_metric_fails_nothing_is_registered_and_the_gate_is_notified(definition,
 @pytest.mark.parametrize(
     ("metric", "threshold", "higher_is_better", "value", "registered"),
     [
-        ("auc", 0.8, True, 0.8, True),  # exactly at the threshold passes ("at least"), as the README's gate says
+        ("auc", 0.8, True, 0.8, True),  # exactly at the threshold passes ("at least"), as docs/training-pipeline.md's gate says
         ("auc", 0.8, True, 0.79, False),
         ("rmse", 0.3, False, 0.3, True),  # "at most", for a metric where lower is better
         ("rmse", 0.3, False, 0.31, False),

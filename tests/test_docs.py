@@ -58,3 +58,17 @@ def test_the_training_pipeline_has_a_node_per_state_and_its_failure_path(dev):
     assert all(f'"{name}" [' in source for name in definition["States"])
     assert '"Train" -> "NotifyFailure" [style=dashed' in source  # a Catch
     assert '"QualityGate" -> "NotifyGateFailed" [label=otherwise]' in source
+
+
+def test_the_readme_is_short_and_links_every_page_that_exists():
+    """The README is the first screen and a table of the docs (issue 33): at most about 200 lines, every docs page linked
+    from it, every link it has resolving."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    assert next(i for i, line in enumerate(readme.splitlines()) if line.startswith("## Quick start")) < 25  # on the first screen
+    links = set(re.findall(r"\]\(((?:docs/)[^)#]+)\)", readme))
+    assert all((ROOT / link).exists() for link in links), [link for link in links if not (ROOT / link).exists()]
+    pages = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert pages <= links, f"pages the README does not link: {sorted(pages - links)}"
