@@ -22,6 +22,7 @@ from mlops_constructs.container_contract import contract
 from mlops_constructs.data_quality_monitor import Analyzer
 from mlops_constructs.handler_function import HandlerFunction, HandlerFunctionProps
 from mlops_constructs.nag import acknowledge_wildcards
+from mlops_constructs.pipeline_steps import PROVENANCE_KEYS, SDK_RETRYABLE, DataLineage, MlflowLink, ModelSource
 from mlops_constructs.project_mlflow import MlflowTracking
 from mlops_constructs.sagemaker_permissions import (
     VpcPlacement,
@@ -35,15 +36,10 @@ from mlops_constructs.studio_domain import sagemaker_role
 
 # Errors worth retrying: SageMaker throttling and its transient service errors.
 RETRYABLE = ["ThrottlingException", "SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"]
-SDK_RETRYABLE = ["SageMaker.ThrottlingException", "S3.SlowDownException", "S3.S3Exception"]  # not NoSuchKey: it stays missing
 
 
 _PIPELINE = PipelineConfig()  # defaults are the config schema's
 
-PUBLISH_TRIGGER = "publish"  # a sandbox user's model to evaluate and register (lambda/start_pipeline starts such runs)
-# What a registered package records of its model's origin (``$.provenance``, set on each path of a run).
-PROVENANCE_KEYS = ("trainingJob", "publishedBy", "publishedFrom", "codeCommit", "mlflowRun")
-PENDING = "PendingManualApproval"
 SEAL_TIMEOUT = Duration.minutes(15)  # Lambda's longest: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 
 
@@ -233,14 +229,73 @@ class TrainingPipeline(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, props: TrainingPipelineProps) -> None:
         super().__init__(scope, construct_id)
-        self._props = props
-        p = props
+        self._props = p = props
         bucket = p.artifacts_bucket.bucket_name
         data_url = p.data_bucket.s3_url_for_object(p.data_prefix)  # the data every run trains on
         run = layout.run_path("{}")  # this execution's prefix, for States.Format with $.run.runId
 
         # The run's SageMaker jobs, in order; each owns its name, request, limits, retries and permissions.
         network = {"VpcConfig": p.vpc.api_config} if p.vpc is not None else {}
+        jobs = self._job_steps(network, bucket, run)
+        # the data-quality baseline: only for models that passed the gate (nothing is spent on the others)
+        baseline = self._baseline_step(p.baseline_analyzer, network, bucket, run) if p.baseline_analyzer is not None else None
+        self.steps: list[JobStep] = [*jobs, *([baseline] if baseline else [])]
+        self.job_role = self._job_role()
+
+        start, prepare, names = self._start_states(bucket, run)
+        notify_failure = self._notify(
+            "NotifyFailure",
+            f"{p.project_name}: training pipeline failed",
+            {
+                "project": p.project_name,
+                "result": "pipeline failed",
+                "error": sfn.JsonPath.string_at("$.error.Error"),
+                "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                "execution": sfn.JsonPath.execution_id,
+            },
+        )
+        notify_failure.next(sfn.Fail(self, "PipelineFailed", error="PipelineFailed", cause="A pipeline step failed; the alert topic has the cause"))
+        job_states = {step.state_id: step.state(self, role_arn=self.job_role.role_arn, on_failure=notify_failure) for step in self.steps}
+
+        read_evaluation = tasks.CallAwsService(
+            self,
+            "ReadEvaluation",
+            service="s3",
+            action="getObject",
+            iam_resources=[p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*")],
+            parameters={"Bucket": bucket, "Key.$": "$.names.evaluationKey"},
+            result_selector={"report.$": "States.StringToJson($.Body)"},
+            result_path="$.evaluation",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+        )
+        register = self._register(bucket, run, data_url, with_baseline=baseline is not None)
+        notify_registered, notify_gate, gate_failed = self._outcomes()
+        for task in (read_evaluation, register, notify_registered):
+            task.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+            task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+        notify_gate.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+
+        registered = notify_registered.next(sfn.Succeed(self, "ModelRegistered"))
+        link = MlflowLink(self, p.project_name, p.key, p.mlflow, invoked=self._invoked) if p.mlflow is not None else None
+        registration = register.next(link.states(then=registered) if link else registered)
+        gate = self._gate(job_states["Baseline"].next(registration) if baseline else registration, notify_gate.next(gate_failed))
+        lineage = DataLineage(self, p.data_bucket, p.data_prefix, p.artifacts_bucket, data_url, run, on_failure=notify_failure)
+        prepare.next(names).next(lineage.first)
+        lineage.last.next(job_states["Preprocess"])
+        source = ModelSource(self, bucket, mlflow=p.mlflow is not None, approval_status=p.approval_status)
+        job_states["Preprocess"].next(source.choice(train=job_states["Train"]))
+        seal = self._seal_model(on_failure=notify_failure)
+        source.trained.next(seal)
+        source.published.next(seal)
+        seal.next(job_states["Evaluate"])
+        job_states["Evaluate"].next(read_evaluation).next(gate)
+        self._state_machine(start)
+
+    # -- pieces -----------------------------------------------------------------------------------
+
+    def _job_steps(self, network: dict, bucket: str, run: str) -> list[JobStep]:
+        """Preprocess, train and evaluate (the baseline, when there is one, follows them)."""
+        p = self._props
         preprocess = self._processing_step(
             "Preprocess",
             job="pre",
@@ -271,14 +326,13 @@ class TrainingPipeline(Construct):
             network=network,
             result_path="$.jobs.evaluate",
         )
-        # Data-quality baseline: only for models that passed the gate (nothing is spent on the others).
-        baseline = None
-        if p.baseline_analyzer is not None:
-            baseline = self._baseline_step(p.baseline_analyzer, network, bucket, run)
-        self.steps: list[JobStep] = [preprocess, train, evaluate, *([baseline] if baseline else [])]
-        self.job_role = self._job_role()
+        return [preprocess, train, evaluate]
 
-        # 0. Per-execution names and paths.
+    def _start_states(self, bucket: str, run: str) -> tuple[sfn.Choice, sfn.Pass, sfn.Pass]:
+        """What every execution starts with: its trigger (``manual`` when started otherwise), the image's digest and
+        commit (``unknown`` then), its run id (``PrepareRun``) and its jobs' names and paths (``NameJobs``). Returns the
+        first state, ``PrepareRun`` and ``NameJobs``."""
+        p = self._props
         prepare = sfn.Pass(
             self,
             "PrepareRun",
@@ -321,44 +375,29 @@ class TrainingPipeline(Construct):
             .when(sfn.Condition.and_(sfn.Condition.is_present("$.trigger"), sfn.Condition.is_present("$.detail")), has_digest)
             .otherwise(defaults.next(has_digest))
         )
+        return has_trigger, prepare, names
 
-        notify_failure = self._notify(
-            "NotifyFailure",
-            f"{p.project_name}: training pipeline failed",
-            {
-                "project": p.project_name,
-                "result": "pipeline failed",
-                "error": sfn.JsonPath.string_at("$.error.Error"),
-                "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                "execution": sfn.JsonPath.execution_id,
-            },
-        )
-        failed = sfn.Fail(self, "PipelineFailed", error="PipelineFailed", cause="A pipeline step failed; the alert topic has the cause")
-        notify_failure.next(failed)
-        job_states = {step.state_id: step.state(self, role_arn=self.job_role.role_arn, on_failure=notify_failure) for step in self.steps}
+    @property
+    def _relation(self) -> str:
+        return ">=" if self._props.higher_is_better else "<="
 
-        read_evaluation = tasks.CallAwsService(
-            self,
-            "ReadEvaluation",
-            service="s3",
-            action="getObject",
-            iam_resources=[p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*")],
-            parameters={"Bucket": bucket, "Key.$": "$.names.evaluationKey"},
-            result_selector={"report.$": "States.StringToJson($.Body)"},
-            result_path="$.evaluation",
-            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
-        )
-
-        # Quality gate.
+    def _gate(self, passed: sfn.IChainable, failed: sfn.IChainable) -> sfn.Choice:
+        """The quality gate: ``metric`` of the evaluation ``>=`` (``<=`` when lower is better) ``threshold``; a missing or
+        non-numeric metric fails it."""
+        p = self._props
         value_path = f"$.evaluation.report.metrics.{p.metric}"
         compare = (
             sfn.Condition.number_greater_than_equals(value_path, p.threshold)
             if p.higher_is_better
             else sfn.Condition.number_less_than_equals(value_path, p.threshold)
         )
-        relation = ">=" if p.higher_is_better else "<="
         passes = sfn.Condition.and_(sfn.Condition.is_present(value_path), sfn.Condition.is_numeric(value_path), compare)
+        return sfn.Choice(self, "QualityGate", comment=f"{p.metric} {self._relation} {p.threshold}").when(passes, passed).otherwise(failed)
 
+    def _register(self, bucket: str, run: str, data_url: str, *, with_baseline: bool) -> tasks.CallAwsService:
+        """``RegisterModel``: the sealed model as a package of the project's group, its evaluation as its model quality,
+        its baseline (``with_baseline``) as its data quality and drift-check baseline, and its lineage as metadata."""
+        p = self._props
         model_metrics: dict = {
             "ModelQuality": {
                 "Statistics": {
@@ -368,17 +407,15 @@ class TrainingPipeline(Construct):
             }
         }
         drift_baselines: dict = {}
-        if baseline is not None:
+        if with_baseline:
             reports = {
                 name: {"ContentType": "application/json", "S3Uri.$": f"States.Format('s3://{bucket}/{run}/{layout.BASELINE}/{file}', $.run.runId)"}
                 for name, file in (("Statistics", layout.STATISTICS), ("Constraints", layout.CONSTRAINTS))
             }
             model_metrics["ModelDataQuality"] = reports
             drift_baselines = {"DriftCheckBaselines": {"ModelDataQuality": reports}}
-
-        arn = f"arn:{Aws.PARTITION}"
-        region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
-        register = tasks.CallAwsService(
+        arn, region_account = f"arn:{Aws.PARTITION}", f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        return tasks.CallAwsService(
             self,
             "RegisterModel",
             service="sagemaker",
@@ -421,7 +458,10 @@ class TrainingPipeline(Construct):
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
         )
 
-        notify_registered = self._notify(
+    def _outcomes(self) -> tuple[tasks.SnsPublish, tasks.SnsPublish, sfn.Fail]:
+        """The alert topic's two endings of a run that got past its jobs: registered, or stopped by the gate."""
+        p = self._props
+        registered = self._notify(
             "NotifyRegistered",
             f"{p.project_name}: model registered",
             {
@@ -435,61 +475,24 @@ class TrainingPipeline(Construct):
                 "execution": sfn.JsonPath.execution_id,
             },
         )
-        notify_gate = self._notify(
+        gate = self._notify(
             "NotifyGateFailed",
             f"{p.project_name}: quality gate failed",
             {
                 "project": p.project_name,
                 "result": "quality gate failed; model not registered",
                 "metric": p.metric,
-                "required": f"{relation} {p.threshold}",
+                "required": f"{self._relation} {p.threshold}",
                 "metrics": sfn.JsonPath.object_at("$.evaluation.report.metrics"),
                 "execution": sfn.JsonPath.execution_id,
             },
         )
-        gate_failed = sfn.Fail(self, "QualityGateFailed", error="QualityGateFailed", cause=f"{p.metric} did not meet {relation} {p.threshold}")
+        failed = sfn.Fail(self, "QualityGateFailed", error="QualityGateFailed", cause=f"{p.metric} did not meet {self._relation} {p.threshold}")
+        return registered, gate, failed
 
-        for task in (read_evaluation, register, notify_registered):
-            task.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
-            task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
-        notify_gate.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
-
-        registered = notify_registered.next(sfn.Succeed(self, "ModelRegistered"))
-        registration = register.next(self._mlflow_link(registered) if p.mlflow is not None else registered)
-        gate = (
-            sfn.Choice(self, "QualityGate", comment=f"{p.metric} {relation} {p.threshold}")
-            .when(passes, job_states["Baseline"].next(registration) if baseline else registration)
-            .otherwise(notify_gate.next(gate_failed))
-        )
-        record_data, write_manifest = self._data_lineage(bucket, run, data_url, on_failure=notify_failure)
-        prepare.next(names).next(record_data)
-        write_manifest.next(job_states["Preprocess"])
-        trained = sfn.Pass(
-            self,
-            "TrainedHere",
-            parameters={
-                "trainingJob.$": "$.names.trainJob",
-                "publishedBy": "none",
-                "publishedFrom": "none",
-                "codeCommit.$": "$.run.imageCommit",  # the commit the image was built from (its commit-<sha> tag)
-                # the training job's MLflow run is named after the job (SageMaker's TRAINING_JOB_NAME)
-                **({"mlflowRun.$": "$.names.trainJob"} if p.mlflow is not None else {"mlflowRun": "none"}),
-                "approvalStatus": p.approval_status,
-            },
-            result_path="$.provenance",
-        )
-        place_published, published = self._published_model(bucket)
-        job_states["Preprocess"].next(
-            sfn.Choice(self, "TrainOrPublish", comment="A sandbox user's model is evaluated as it is; otherwise one is trained")
-            .when(sfn.Condition.string_equals("$.run.trigger", PUBLISH_TRIGGER), place_published)
-            .otherwise(job_states["Train"].next(trained))
-        )
-        seal = self._seal_model(on_failure=notify_failure)
-        trained.next(seal)
-        published.next(seal)
-        seal.next(job_states["Evaluate"])
-        job_states["Evaluate"].next(read_evaluation).next(gate)
-
+    def _state_machine(self, start: sfn.IChainable) -> None:
+        """The state machine from ``start``, its log group, and what its role may do beyond what its states grant."""
+        p = self._props
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.ONE_YEAR, removal_policy=RemovalPolicy.RETAIN, encryption_key=p.key
         )
@@ -499,7 +502,7 @@ class TrainingPipeline(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(has_trigger),
+            definition_body=sfn.DefinitionBody.from_chainable(start),
             state_machine_name=p.state_machine_name,
             role=state_machine_role(
                 self, "StateMachineRole", state_machine_name=p.state_machine_name, description="Runs the training pipeline's steps"
@@ -513,145 +516,10 @@ class TrainingPipeline(Construct):
             # ProjectResources): https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(p.key, Duration.minutes(5)),
         )
-        self._grant_state_machine(arn, region_account)
-
-    # -- pieces -----------------------------------------------------------------------------------
-
-    def _mlflow_link(self, then: sfn.IChainable) -> sfn.Choice:
-        """After registration, a trained model's MLflow run is tagged with its package (``lambda/link_mlflow_run``: the run ->
-        package half of the link; the package names its run). The outcome is in ``$.mlflowLink``, which the registration's
-        notification carries: the run's id, or why the link failed (the run goes on: the package is registered either way),
-        or that a published model has no run of the platform's."""
-        p = self._props
-        assert p.mlflow is not None
-        function = HandlerFunction(
-            self,
-            "MlflowLink",
-            props=HandlerFunctionProps(
-                code="link_mlflow_run",
-                description=f"Tags {p.project_name}'s MLflow runs with the model packages registered from them",
-                environment={"PROJECT_NAME": p.project_name},
-                log_key=p.key,
-            ),
-        )
-        function.role.add_to_principal_policy(p.mlflow.run_tagging_statement())
-        link = tasks.LambdaInvoke(
-            self,
-            "LinkMlflowRun",
-            lambda_function=function.function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "trackingArn": p.mlflow.arn,
-                    "experiment": p.project_name,
-                    "runName": sfn.JsonPath.string_at("$.provenance.mlflowRun"),
-                    "modelPackageArn": sfn.JsonPath.string_at("$.registered.arn"),
-                    "pipelineRun": sfn.JsonPath.string_at("$.run.runId"),
-                }
-            ),
-            result_selector={"runId.$": "$.Payload.runId"},
-            result_path="$.mlflowLink",
-            task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
-        )
-        self._invoked(link, function, "the MLflow link function", on_failure=then, error_path="$.mlflowLink")
-        skipped = sfn.Pass(
-            self, "NoMlflowRun", result=sfn.Result.from_object({"skipped": "a published model: no run of the platform's"}), result_path="$.mlflowLink"
-        )
-        return (
-            sfn.Choice(self, "HasMlflowRun")
-            .when(sfn.Condition.string_equals("$.provenance.mlflowRun", "none"), skipped.next(then))
-            .otherwise(link.next(then))
-        )
+        self._grant_state_machine(f"arn:{Aws.PARTITION}", f"{Aws.REGION}:{Aws.ACCOUNT_ID}")
 
     def _notify(self, state_id: str, subject: str, message: dict) -> tasks.SnsPublish:
         return alert_task(self, state_id, self._props.alert_topic, subject, message)
-
-    def _data_lineage(self, bucket: str, run: str, data_url: str, *, on_failure: sfn.State) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
-        """The data this run trains on, as it stands when the run starts: ``RecordData`` lists every object under the
-        data prefix (ListObjectsV2: the first 1,000, ``truncated`` says if there were more); ``DataManifest`` keeps
-        each one's key, ETag and size at ``$.data`` (the listing itself is dropped); ``WriteDataManifest`` writes it
-        as the run's data manifest (``pipeline/<run id>/lineage/data.json``), which the registered package names.
-        No object: ``NoData`` (nothing to train on) stops the run at once through ``on_failure``.
-        Returns the first and the last state."""
-        p = self._props
-        record = tasks.CallAwsService(
-            self,
-            "RecordData",
-            comment="The data this run trains on",
-            service="s3",
-            action="listObjectsV2",
-            iam_action="s3:ListBucket",
-            iam_resources=[p.data_bucket.bucket_arn],
-            parameters={"Bucket": p.data_bucket.bucket_name, "Prefix": p.data_prefix},
-            result_selector={"listing.$": "$"},  # Contents is absent when nothing is there (HasData says so)
-            result_path="$.data",
-            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
-        )
-        manifest = sfn.Pass(
-            self,
-            "DataManifest",
-            comment="Each object's key, ETag and size, in the order listed (index i of each list is one object)",
-            parameters={
-                "prefix": data_url,
-                "objects.$": "$.data.listing.KeyCount",
-                "truncated.$": "$.data.listing.IsTruncated",
-                "keys.$": "$.data.listing.Contents[*].Key",
-                "etags.$": "$.data.listing.Contents[*].ETag",
-                "sizes.$": "$.data.listing.Contents[*].Size",
-            },
-            result_path="$.data",
-        )
-        write = tasks.CallAwsService(
-            self,
-            "WriteDataManifest",
-            service="s3",
-            action="putObject",
-            iam_resources=[p.artifacts_bucket.arn_for_objects(f"{layout.PIPELINE_PREFIX}*")],
-            parameters={
-                "Bucket": bucket,
-                "Key.$": f"States.Format('{run}/{layout.DATA_MANIFEST}', $.run.runId)",
-                "Body.$": "States.JsonToString($.data)",
-                "ContentType": "application/json",
-            },
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
-        )
-        for task in (record, write):
-            task.add_retry(errors=SDK_RETRYABLE, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
-            task.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
-        no_data = sfn.Pass(
-            self, "NoData", parameters={"Error": "NoData", "Cause": f"no object under {data_url}: nothing to train on"}, result_path="$.error"
-        )
-        no_data.next(on_failure)
-        record.next(
-            sfn.Choice(self, "HasData").when(sfn.Condition.number_greater_than("$.data.listing.KeyCount", 0), manifest.next(write)).otherwise(no_data)
-        )
-        return record, write
-
-    def _published_model(self, bucket: str) -> tuple[sfn.Pass, sfn.Pass]:
-        """A publish run's model: ``PublishedModel`` puts the user's archive (``$.run.detail.modelKey``, under
-        ``sandbox/<user>/published/``: the guard checked it) where a training job's model goes (``$.jobs.train``), to be
-        sealed; ``RecordPublisher`` records who published it and the commit (``$.provenance``). Returns both states."""
-        placed = sfn.Pass(
-            self,
-            "PublishedModel",
-            parameters={"modelArtifacts.$": f"States.Format('s3://{bucket}/{{}}', $.run.detail.modelKey)"},
-            result_path="$.jobs.train",
-        )
-        provenance = sfn.Pass(
-            self,
-            "RecordPublisher",
-            parameters={
-                "trainingJob": "none",
-                "publishedBy.$": "$.run.detail.user",
-                "publishedFrom.$": "$.run.detail.modelKey",
-                "codeCommit.$": "$.run.detail.commit",
-                "mlflowRun": "none",  # trained elsewhere: the sandbox's own runs, if any, are the user's
-                "approvalStatus": PENDING,  # whatever the project's approval_status: a sandbox's model is always reviewed
-            },
-            result_path="$.provenance",
-        )
-        placed.next(provenance)
-        return placed, provenance
 
     def _seal_model(self, *, on_failure: sfn.State) -> tasks.LambdaInvoke:
         """``SealModel``: the run's model (``$.jobs.train.modelArtifacts``: the training job's output or a sandbox user's
