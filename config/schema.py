@@ -148,6 +148,10 @@ class EvaluationConfig(_Strict):
         return self.metric.higher_is_better
 
 
+def _sagemaker_strings(values: dict) -> dict[str, str]:
+    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items()}
+
+
 class PipelineConfig(_Strict):
     """How the project's training pipeline runs (see ``TrainingPipeline``)."""
 
@@ -162,6 +166,19 @@ class PipelineConfig(_Strict):
     # Publish runs (sandbox users' models) running at once in this project: one more is refused until one ends.
     max_publish_runs: int = Field(default=2, ge=1, le=20)
 
+    @field_validator("hyperparameters")
+    @classmethod
+    def _known_to_the_training_code(cls, value: dict) -> dict:
+        """The training job's own parser (``config.hyperparameters``): a model type or setting it would refuse fails here,
+        at synth, naming the value and the choices."""
+        from config.hyperparameters import training
+
+        try:
+            training.parse(_sagemaker_strings(value))
+        except training.HyperparameterError as exc:
+            raise ValueError(f"{exc} (the training code's hyperparameters: container/mlops_container/hyperparameters.py)") from None
+        return value
+
     @property
     def resolved_image_tag(self) -> str:
         """The image tag the pipeline's jobs (and the project analyzer) use: ``image_tag``, or for ``auto`` the content tag."""
@@ -171,7 +188,7 @@ class PipelineConfig(_Strict):
 
     def hyperparameter_strings(self) -> dict[str, str]:
         """As SageMaker passes them: every value a string (booleans lower-case)."""
-        return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in self.hyperparameters.items()}
+        return _sagemaker_strings(self.hyperparameters)
 
 
 class ServerlessConfig(_Strict):

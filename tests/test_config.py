@@ -549,3 +549,31 @@ def test_capture_percent_accepts_the_readmes_range_edges(percent):
     raw = json.loads(json.dumps(VALID))
     raw["projects"][0]["deployment"]["data_capture_percent"] = percent
     assert parse_config(yaml.safe_dump(raw), source="test.yaml").projects[0].deployment.data_capture_percent == percent
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "message"),
+    [
+        ({"model_type": "xgboost"}, "model_type='xgboost': must be one of logistic_regression, random_forest, gradient_boosting"),
+        ({"model_type": "random_forest", "learning_rate": 0.1}, "unknown hyperparameter(s) learning_rate for model_type=random_forest; allowed:"),
+        ({"model_type": "gradient_boosting", "max_iterations": 200}, "unknown hyperparameter(s) max_iterations"),
+        ({"model_type": "random_forest", "n_estimators": 0}, "n_estimators='0': must be between 1 and 5000"),
+        ({"model_type": "logistic_regression", "C": "lots"}, "C='lots': must be a number"),
+    ],
+)
+def test_hyperparameters_the_training_code_would_refuse_fail_at_synth(hyperparameters, message):
+    """The training job's own parser (container/mlops_container/hyperparameters.py) runs on the config: a misspelt model
+    type or setting is a configuration error naming the value and the choices, not a failed training job."""
+    problems = problems_for(lambda c: c["projects"][0]["pipeline"].update(hyperparameters=hyperparameters))
+    (where, text), *_ = problems.items()
+    assert "projects[0].pipeline.hyperparameters" in where and message in text and "hyperparameters.py" in text
+
+
+def test_the_config_checks_hyperparameters_with_the_training_jobs_parser():
+    from config import hyperparameters
+    from mlops_container import model
+
+    assert hyperparameters.SPEC_FILE == Path(model.hyperparameters.__file__).resolve()  # one file, loaded by both
+    training = hyperparameters.training
+    assert model.hyperparameters.FAMILIES.keys() == training.FAMILIES.keys()
+    assert training.parse({"model_type": "random_forest", "max_depth": "none"})[1]["max_depth"] is None

@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from mlops_container import hyperparameters
+from mlops_container.hyperparameters import DEFAULT_FAMILY, FAMILIES, HyperparameterError  # noqa: F401 (the training job's names)
+
 MODEL_FILE = "model.skops"
 METADATA_FILE = "model_metadata.json"
 # Files that are pickles (joblib's and pickle's usual names): refused with how to export the model instead.
@@ -40,63 +43,6 @@ class UnsafeModelError(ValueError):
     """A model file that loading could run code from (a pickle), or that holds types outside the allow-list."""
 
 
-class HyperparameterError(ValueError):
-    """A hyperparameter is unknown, of the wrong type or out of range."""
-
-
-def _int(name: str, low: int, high: int):
-    def parse(value: str) -> int:
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise HyperparameterError(f"hyperparameter {name}={value!r}: must be an integer") from None
-        if not low <= number <= high:
-            raise HyperparameterError(f"hyperparameter {name}={value!r}: must be between {low} and {high}")
-        return number
-
-    return parse
-
-
-def _float(name: str, low: float, high: float):
-    def parse(value: str) -> float:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise HyperparameterError(f"hyperparameter {name}={value!r}: must be a number") from None
-        if not low < number <= high:
-            raise HyperparameterError(f"hyperparameter {name}={value!r}: must be in ({low}, {high}]")
-        return number
-
-    return parse
-
-
-def _optional_int(name: str, low: int, high: int):
-    inner = _int(name, low, high)
-    return lambda value: None if str(value).strip().lower() in ("none", "") else inner(value)
-
-
-# family -> {hyperparameter: (parser, default)}
-FAMILIES: dict[str, dict[str, tuple[Any, Any]]] = {
-    "logistic_regression": {
-        "C": (_float("C", 0.0, 1e6), 1.0),
-        "max_iter": (_int("max_iter", 10, 100_000), 1000),
-    },
-    "random_forest": {
-        "n_estimators": (_int("n_estimators", 1, 5000), 200),
-        "max_depth": (_optional_int("max_depth", 1, 100), None),
-        "min_samples_leaf": (_int("min_samples_leaf", 1, 10_000), 1),
-    },
-    "gradient_boosting": {
-        "learning_rate": (_float("learning_rate", 0.0, 1.0), 0.1),
-        "max_iter": (_int("max_iter", 1, 10_000), 200),
-        "max_depth": (_optional_int("max_depth", 1, 100), None),
-        "l2_regularization": (_float("l2_regularization", -1e-12, 1e6), 0.0),
-    },
-}
-COMMON = {"random_state": (_int("random_state", 0, 2**31 - 1), 42)}
-DEFAULT_FAMILY = "gradient_boosting"
-
-
 @dataclass(frozen=True)
 class Hyperparameters:
     model_type: str
@@ -105,18 +51,10 @@ class Hyperparameters:
 
 
 def parse_hyperparameters(raw: dict[str, Any]) -> Hyperparameters:
-    """Typed hyperparameters from SageMaker's string map. Keys SageMaker adds (``sagemaker_*``) are ignored."""
-    values = {k: v for k, v in raw.items() if not k.startswith("sagemaker_") and not k.startswith("_")}
-    family = str(values.pop("model_type", DEFAULT_FAMILY)).strip()
-    if family not in FAMILIES:
-        raise HyperparameterError(f"hyperparameter model_type={family!r}: must be one of {', '.join(FAMILIES)}")
-    known = {**FAMILIES[family], **COMMON}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise HyperparameterError(f"unknown hyperparameter(s) {', '.join(unknown)} for model_type={family}; allowed: {', '.join(sorted(known))}")
-    parsed = {name: (parser(values[name]) if name in values else default) for name, (parser, default) in known.items()}
-    random_state = parsed.pop("random_state")
-    return Hyperparameters(model_type=family, settings=parsed, random_state=random_state)
+    """Typed hyperparameters from SageMaker's string map, by ``mlops_container.hyperparameters`` (their one home, which
+    the config schema also checks a project's with at synth)."""
+    family, settings, random_state = hyperparameters.parse(raw)
+    return Hyperparameters(model_type=family, settings=settings, random_state=random_state)
 
 
 def build_estimator(hp: Hyperparameters):
