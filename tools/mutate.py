@@ -8,8 +8,9 @@ to the code that no test noticed. Exit status 1 when a module is under ``--min-s
     python tools/mutate.py [module ...] [--min-score 0.9]
 
 mutmut names a mutant after the module's path from the repository's root, so a test must load the module under that
-name (``lambda.seal_model.logic``: ``tests.sfn_harness.lambda_logic``); a module the tests import under another name
-gets no mutant tested, and mutmut stops with a message saying so.
+name (``lambda.seal_model.logic``: ``tests.sfn_harness.lambda_logic``); a module the tests import from a folder on their
+path (``container/``, ``cli/``) is mutated from a copy of its package at the scratch root (``Module.root``), under the
+name they import. A module the tests import under another name gets no mutant tested, and mutmut stops saying so.
 """
 
 from __future__ import annotations
@@ -33,10 +34,18 @@ REPORT = ROOT / "mutate-report"
 class Module:
     source: str  # the file mutated
     tests: tuple[str, ...]  # the tests that cover it
+    # a folder the tests import packages from (container/, cli/): its package is copied to the scratch copy's top level
+    # and mutated there, so that mutmut names its mutants as the tests import it (mlops_container.quality)
+    root: str = ""
+
+    @property
+    def mutated(self) -> str:
+        """The file mutmut mutates, from the scratch copy's root."""
+        return self.source.removeprefix(f"{self.root}/") if self.root else self.source
 
     @property
     def name(self) -> str:
-        return self.source.removesuffix(".py").replace("/", ".")
+        return self.mutated.removesuffix(".py").replace("/", ".")
 
 
 MODULES = {
@@ -45,6 +54,16 @@ MODULES = {
         Module("lambda/seal_model/logic.py", ("tests/lambda_/test_seal_model.py",)),
         Module("lambda/start_pipeline/logic.py", ("tests/lambda_/test_start_pipeline.py",)),  # the trigger guard
         Module("config/endpoints.py", ("tests/test_endpoints.py", "tests/test_config.py", "tests/test_endpoints_tool.py")),
+        Module("container/mlops_container/quality.py", ("tests/container/test_quality.py",), root="container"),  # model quality
+        Module("container/mlops_container/hyperparameters.py", ("tests/container/test_train_evaluate.py", "tests/test_config.py"), root="container"),
+        Module("container/mlops_container/inference.py", ("tests/container/test_inference_capture.py",), root="container"),  # request parsing
+        Module("container/mlops_container/capture.py", ("tests/container/test_inference_capture.py",), root="container"),
+        Module(
+            "container/mlops_container/drift_checks.py",
+            ("tests/container/test_drift.py", "tests/container/test_model_monitor_parity.py"),
+            root="container",
+        ),
+        Module("cli/mlops_cli/work.py", ("tests/mlops_cli/test_mlops_label.py", "tests/mlops_cli/test_mlops_command.py"), root="cli"),
     )
 }
 
@@ -54,10 +73,10 @@ def _setup_cfg(module: Module, top_level: list[str]) -> str:
     siblings import), only the module itself mutated, and every other top-level entry of the repository as it is (the
     tests read files by their path from the root)."""
     tests = "\n".join(f"    {t}" for t in module.tests)
-    package = str(Path(module.source).parent)
+    package = str(Path(module.mutated).parent)
     copied = "\n".join(f"    {entry}" for entry in top_level if entry != package.split("/")[0])
     return (
-        f"[mutmut]\nsource_paths = {package}\nonly_mutate = {module.source}\nalso_copy =\n{copied}\npytest_add_cli_args_test_selection =\n{tests}\n"
+        f"[mutmut]\nsource_paths = {package}\nonly_mutate = {module.mutated}\nalso_copy =\n{copied}\npytest_add_cli_args_test_selection =\n{tests}\n"
     )
 
 
@@ -75,6 +94,9 @@ def run(module: Module) -> dict:
             target = work / path
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / path, target)
+        if module.root:  # the package, where the tests' import finds it first (mutmut puts mutants/ ahead on sys.path)
+            package = Path(module.mutated).parts[0]
+            shutil.move(work / module.root / package, work / package)  # moved: the tests' path to root/ must not find it
         top_level = sorted({path.split("/")[0] for path in tracked if path})
         (work / "setup.cfg").write_text(_setup_cfg(module, top_level))
         done = _mutmut(["run"], work)
