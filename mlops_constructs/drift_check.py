@@ -479,31 +479,8 @@ class DriftCheck(Construct):
             },
         )
         analyze, analyzed = self.analyzer.analyze(self, "Check", request_path="$.request", runner_path="$.runner", result_path="$.result")
-        advance = tasks.CallAwsService(
-            self,
-            "RecordChecked",
-            service="s3",
-            action="putObject",
-            parameters={
-                "Bucket": a.work_bucket.bucket_name,
-                "Key": self.analyzer.state_key,
-                "Body.$": "States.JsonToString($.state)",
-                "ContentType": "application/json",
-                "ServerSideEncryption": "aws:kms",
-                "SSEKMSKeyId": a.key.key_arn,
-            },
-            iam_resources=[a.work_bucket.arn_for_objects(self.analyzer.state_key)],
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        advance.add_retry(errors=["S3.SdkClientException", "S3.S3Exception"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
-        each = sfn.Map(
-            self,
-            "EachPeriod",
-            items_path="$.plan.value.periods",
-            max_concurrency=1,
-            item_selector={"period.$": "$$.Map.Item.Value"},
-            result_path=sfn.JsonPath.DISCARD,  # the plan stays for what follows (the quality periods)
-        )
+        advance = self._record_state("RecordChecked", self.analyzer.state_key)
+        each = self._each("EachPeriod", "$.plan.value.periods")  # the plan stays for what follows (the quality periods)
         analyzed.next(advance)
         each.item_processor(request.next(analyze))
         each.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
@@ -576,10 +553,43 @@ class DriftCheck(Construct):
             "@aws-cdk/aws-events:ruleUnresolvedEnvironment", "The state machine is in this stack's account and region."
         )
 
+    def _record_state(self, state_id: str, key: str) -> tasks.CallAwsService:
+        """Write ``$.state`` (the end of the period just checked) to the state object ``key``, after the period's check:
+        a failed check leaves it due."""
+        a = self.props.analyzer
+        task = tasks.CallAwsService(
+            self,
+            state_id,
+            service="s3",
+            action="putObject",
+            parameters={
+                "Bucket": a.work_bucket.bucket_name,
+                "Key": key,
+                "Body.$": "States.JsonToString($.state)",
+                "ContentType": "application/json",
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": a.key.key_arn,
+            },
+            iam_resources=[a.work_bucket.arn_for_objects(key)],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        task.add_retry(errors=["S3.SdkClientException", "S3.S3Exception"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        return task
+
+    def _each(self, state_id: str, items_path: str) -> sfn.Map:
+        """The periods at ``items_path``, one at a time, in order; the state's input passes through unchanged."""
+        return sfn.Map(
+            self,
+            state_id,
+            items_path=items_path,
+            max_concurrency=1,
+            item_selector={"period.$": "$$.Map.Item.Value"},
+            result_path=sfn.JsonPath.DISCARD,
+        )
+
     def _quality_states(self, notify_failure: sfn.IChainable) -> sfn.Map:
         """Each quality period due, in order: its predictions joined with its labels in the function (never a job: it keeps
         only ids, times and scores), the report under ``<work prefix>quality/<period>/``, then its state recorded."""
-        a = self.props.analyzer
         request = sfn.Pass(
             self,
             "QualityRequest",
@@ -604,31 +614,8 @@ class DriftCheck(Construct):
             result_path="$.result",
             task_timeout=sfn.Timeout.duration(Duration.minutes(16)),
         )
-        record = tasks.CallAwsService(
-            self,
-            "RecordQualityChecked",
-            service="s3",
-            action="putObject",
-            parameters={
-                "Bucket": a.work_bucket.bucket_name,
-                "Key": self.analyzer.quality_state_key,
-                "Body.$": "States.JsonToString($.state)",
-                "ContentType": "application/json",
-                "ServerSideEncryption": "aws:kms",
-                "SSEKMSKeyId": a.key.key_arn,
-            },
-            iam_resources=[a.work_bucket.arn_for_objects(self.analyzer.quality_state_key)],
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        record.add_retry(errors=["S3.SdkClientException", "S3.S3Exception"], interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
-        each = sfn.Map(
-            self,
-            "EachQualityPeriod",
-            items_path="$.plan.value.qualityPeriods",
-            max_concurrency=1,
-            item_selector={"period.$": "$$.Map.Item.Value"},
-            result_path=sfn.JsonPath.DISCARD,
-        )
+        record = self._record_state("RecordQualityChecked", self.analyzer.quality_state_key)
+        each = self._each("EachQualityPeriod", "$.plan.value.qualityPeriods")
         each.item_processor(request.next(check).next(record))
         each.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
         return each
