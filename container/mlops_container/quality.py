@@ -87,7 +87,7 @@ def arrival_hour(key: str) -> datetime:
     try:
         return datetime(year, month, day, hour, tzinfo=UTC)
     except ValueError:
-        raise QualityError(f"label file {key}: {match.group(0)} is not a date and hour") from None
+        raise QualityError(f"label file {key}: its folder {'/'.join(match.groups())} is not a date and hour") from None
 
 
 def _numbers(data: object, encoding: object) -> list[float]:
@@ -267,7 +267,7 @@ def metric_lines(summary: dict, dimensions: dict[str, str], when: datetime) -> l
     stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     dims = [{"Name": k, "Value": v} for k, v in dimensions.items() if v]
     lines = [
-        {"MetricName": f"model_quality_{name}", "Timestamp": stamp, "Dimensions": dims, "Value": float(summary["counts"][name])}
+        {"MetricName": metric_name(name), "Timestamp": stamp, "Dimensions": dims, "Value": float(summary["counts"][name])}
         for name in ("matched", "unmatched", "late")
     ]
     if summary["value"] is not None:

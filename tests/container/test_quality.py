@@ -180,3 +180,162 @@ def test_the_report_shows_the_metric_over_time():
     page = quality.html_report(history)
     assert page.count("<tr><td>") == 3 and "0.9000" in page and "below threshold" in page and "<polyline" in page
     assert page.count(",") >= 2  # two points plotted: the period without labels has none
+
+
+# -- exact behaviour, for make mutate (each test below failed with a mutant of mlops_container.quality that survived) --
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("[1]", "a record must be a JSON object"),
+        (
+            json.dumps({"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventVersion": "0"}),
+            "expected groundTruthData and eventMetadata objects",
+        ),
+        (label_line(""), "eventMetadata.eventId must be a non-empty string"),
+        (label_line("e", "1", "BASE64"), "groundTruthData.encoding 'BASE64': expected CSV or JSON"),
+        (label_line("e", "nan"), "no label, or a label that is not a finite number"),
+        (
+            json.dumps({"groundTruthData": {"data": 1, "encoding": "CSV"}, "eventMetadata": {"eventId": "e"}, "eventVersion": "0"}),
+            "groundTruthData.data must be a string",
+        ),
+    ],
+)
+def test_each_refusal_says_exactly_why(line, message):
+    with pytest.raises(ValueError) as info:
+        quality.parse_label(line)
+    assert str(info.value) == message
+
+
+def test_a_folder_that_is_no_date_is_named_whole():
+    with pytest.raises(quality.QualityError) as info:
+        quality.arrival_hour("ground-truth/ep/2026/13/01/10/a.jsonl")
+    assert str(info.value) == "label file ground-truth/ep/2026/13/01/10/a.jsonl: its folder 2026/13/01/10 is not a date and hour"
+
+
+def test_reading_goes_on_past_a_bad_line_and_counts_every_problem_keeping_the_first_ten():
+    lines = ["garbage"] * 12 + [label_line("a", "1"), label_line("a", "0"), label_line("a", "1")]
+    labels, read = quality.read_labels([(folder(T0), lines)])
+    assert (read.records, read.malformed, read.duplicates) == (15, 12, 2) and labels["a"].values == [1.0]
+    assert len(read.problems) == quality.MAX_PROBLEMS
+    assert read.problems[0] == f"{folder(T0)} line 1: Expecting value: line 1 column 1 (char 0)"
+    assert read.problems[9].startswith(f"{folder(T0)} line 10: ")
+    captured = ["{broken", "", capture_line("x", T0), "[]", capture_line("y", T0)]
+    predictions, cread = quality.read_predictions([("c/k.jsonl", captured)])
+    assert set(predictions) == {"x", "y"} and (cread.records, cread.malformed) == (4, 2)
+    assert cread.problems[0].startswith("c/k.jsonl line 1: not a captured prediction (") and cread.problems[1].startswith("c/k.jsonl line 4: ")
+
+
+@pytest.mark.parametrize(
+    ("output", "scores"),
+    [
+        ({"observedContentType": "text/csv; charset=utf-8", "encoding": "BASE64", "data": "MC43LDEsYQowLjIsMCxiCg=="}, [0.7, 0.2]),  # by type
+        ({"encoding": "CSV", "data": "0.25\n"}, [0.25]),  # by encoding, no type recorded
+        ({"observedContentType": "application/jsonlines;charset=utf-8", "encoding": "JSON", "data": '{"score": 0.7}\n{"score": 0.2}\n'}, [0.7, 0.2]),
+        ({"observedContentType": "application/json", "encoding": "JSON", "data": "[0.1, 0.9]"}, [0.1, 0.9]),  # a plain list
+        ({"observedContentType": "application/json", "encoding": "JSON", "data": "0.5"}, [0.5]),  # one number
+        ({"observedContentType": "application/json", "encoding": "JSON", "data": '{"predictions": [0.3]}'}, [0.3]),
+    ],
+)
+def test_each_way_an_answer_carries_its_scores(output, scores):
+    assert quality._scores(output) == scores
+
+
+def test_an_answer_without_data_is_refused_by_name():
+    with pytest.raises(ValueError) as info:
+        quality._scores({"encoding": "CSV"})
+    assert str(info.value) == "endpointOutput.data must be a string"
+
+
+def test_times_are_utc_whatever_the_machines_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        naive = quality._time("2026-12-01T10:05:00")
+        assert naive == T0 + timedelta(minutes=5) and naive.utcoffset() == timedelta(0)
+        shifted = quality._time("2026-12-01T12:05:00+02:00")
+        assert shifted == T0 + timedelta(minutes=5) and shifted.tzinfo == UTC
+        with pytest.raises(ValueError) as info:
+            quality._time(None)
+        assert str(info.value) == "eventMetadata.inferenceTime is missing"
+        when = datetime(2026, 12, 1, 12, tzinfo=datetime.now().astimezone().tzinfo)  # noon in Tokyo: 03:00 UTC
+        (line,) = quality.metric_lines({"metric": "auc", "value": None, "counts": dict.fromkeys(quality.COUNTS, 1)}, {"Endpoint": "ep"}, when)[:1]
+        assert line == {
+            "MetricName": "model_quality_matched",
+            "Timestamp": "2026-12-01T03:00:00Z",
+            "Dimensions": [{"Name": "Endpoint", "Value": "ep"}],
+            "Value": 1.0,
+        }
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_merge_counts_each_event_and_ends_the_period_before_its_end():
+    at_end = T0 + HOUR
+    predictions = {
+        **{f"u{i}": quality.Prediction([0.5], T0) for i in range(3)},  # three unlabelled
+        **{f"l{i}": quality.Prediction([0.5], T0) for i in range(2)},  # two labelled late
+        **{f"m{i}": quality.Prediction([0.5, 0.4], T0) for i in range(12)},  # twelve with one label for two rows
+        "edge": quality.Prediction([0.5], at_end),  # the next period's
+    }
+    labels = {
+        **{f"l{i}": quality.Label([1.0], T0 + 3 * HOUR) for i in range(2)},
+        **{f"m{i}": quality.Label([1.0], T0) for i in range(12)},
+        "edge": quality.Label([1.0], at_end),
+    }
+    merged = quality.merge(predictions, labels, T0, at_end, HOUR)
+    assert merged.counts == {"matched": 0, "unmatched": 3, "late": 2, "elsewhere": 1, "duplicates": 0, "malformed": 12}
+    assert len(merged.problems) == quality.MAX_PROBLEMS
+
+
+def test_scores_report_every_field_and_say_nothing_of_a_metric_that_cannot_be():
+    one = quality.score(quality.Merged(y_true=[1.0], scores=[0.9]), "accuracy", 0.5, 1)  # one row is enough when min_labels is 1
+    assert (one["status"], one["value"], one["rows"]) == ("passed", 1.0, 1)
+    single_class = quality.score(quality.Merged(y_true=[1.0, 1.0], scores=[0.9, 0.8]), "auc", 0.5, 1)
+    assert single_class["value"] is None and single_class["metrics"]["auc"] is None and single_class["status"] == "below threshold"
+    assert set(single_class) == {"metric", "threshold", "rows", "min_labels", "value", "metrics", "status", "verdict"}
+    assert single_class["verdict"] == "auc is missing from the evaluation: the gate fails"
+    empty = quality.score(quality.Merged(), "auc", 0.75, 1)
+    assert empty == {
+        "metric": "auc",
+        "threshold": 0.75,
+        "rows": 0,
+        "min_labels": 1,
+        "value": None,
+        "status": "no labels",
+        "verdict": "0 labelled rows, fewer than the 1 the check needs",
+    }
+    with pytest.raises(quality.QualityError) as info:
+        quality.score(quality.Merged(y_true=[0, 2, 3], scores=[0.1, 0.9, 0.5]), "auc", 0.5, 1)
+    assert str(info.value) == "labels must be 0 or 1 (binary classification, as the model was trained); found 0, 2, 3"
+    with pytest.raises(quality.QualityError) as info:
+        quality.score(quality.Merged(y_true=[0], scores=[0.1]), "auroc", 0.5, 1)
+    assert str(info.value) == "unknown metric 'auroc'; allowed: auc, accuracy, f1, precision, recall, r2, rmse, mae"
+
+
+def test_the_report_is_exactly_this_page():
+    counts = dict.fromkeys(quality.COUNTS, 0)
+    history = [
+        {"start": "s1", "value": 0.9, "threshold": 0.75, "status": "passed", "metric": "auc", "counts": {**counts, "matched": 5}},
+        {"start": "s<2>", "value": None, "threshold": 0.75, "status": "no labels", "metric": "auc", "counts": counts},
+        {"start": "s3", "value": 0.5, "threshold": 0.75, "status": "below threshold", "metric": "auc", "counts": counts},
+    ]
+    head = "".join(f"<th>{c}</th>" for c in ("period start", "value", "threshold", "status", *quality.COUNTS))
+    rows = (
+        "<tr><td>s1</td><td>0.9000</td><td>0.75</td><td>passed</td><td>5</td>" + "<td>0</td>" * 5 + "</tr>"
+        "<tr><td>s&lt;2&gt;</td><td></td><td>0.75</td><td>no labels</td>" + "<td>0</td>" * 6 + "</tr>"
+        "<tr><td>s3</td><td>0.5000</td><td>0.75</td><td>below threshold</td>" + "<td>0</td>" * 6 + "</tr>"
+    )
+    svg = (
+        '<svg width="420" height="120" role="img" aria-label="metric over time">'
+        '<line x1="0" x2="420" y1="30.0" y2="30.0" stroke="#c00" stroke-dasharray="4"/>'
+        '<polyline fill="none" stroke="#036" stroke-width="2" points="0.0,12.0 420.0,60.0"/></svg>'
+    )
+    expected = f"<!doctype html><meta charset='utf-8'><title>Model quality</title><h1>Model quality: auc</h1>{svg}<table>{head}{rows}</table>"
+    assert quality.html_report(history) == expected
+    assert "<svg" not in quality.html_report([history[1]])  # nothing to plot without a value
+    assert quality.html_report([]).endswith("<h1>Model quality: </h1><table>" + head + "</table>")
