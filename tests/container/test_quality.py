@@ -39,6 +39,7 @@ def test_the_documented_record_parses():
     line = '{"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "aaaa-bbbb-cccc"}, "eventVersion": "0"}'
     assert quality.parse_label(line) == ("aaaa-bbbb-cccc", [1.0])
     assert quality.parse_label(label_line("e", "[0, 1]", "JSON")) == ("e", [0.0, 1.0])
+    assert quality.parse_label(label_line("e", "1", "JSON")) == ("e", [1.0])  # one JSON number
     assert quality.parse_label(label_line("e", "0,1\n1")) == ("e", [0.0, 1.0, 1.0])
 
 
@@ -231,7 +232,7 @@ def test_reading_goes_on_past_a_bad_line_and_counts_every_problem_keeping_the_fi
     ("output", "scores"),
     [
         ({"observedContentType": "text/csv; charset=utf-8", "encoding": "BASE64", "data": "MC43LDEsYQowLjIsMCxiCg=="}, [0.7, 0.2]),  # by type
-        ({"encoding": "CSV", "data": "0.25\n"}, [0.25]),  # by encoding, no type recorded
+        ({"encoding": "CSV", "data": "0.25\n0.5\n"}, [0.25, 0.5]),  # by encoding, no type recorded
         ({"observedContentType": "application/jsonlines;charset=utf-8", "encoding": "JSON", "data": '{"score": 0.7}\n{"score": 0.2}\n'}, [0.7, 0.2]),
         ({"observedContentType": "application/json", "encoding": "JSON", "data": "[0.1, 0.9]"}, [0.1, 0.9]),  # a plain list
         ({"observedContentType": "application/json", "encoding": "JSON", "data": "0.5"}, [0.5]),  # one number
@@ -294,7 +295,7 @@ def test_merge_counts_each_event_and_ends_the_period_before_its_end():
 
 def test_scores_report_every_field_and_say_nothing_of_a_metric_that_cannot_be():
     one = quality.score(quality.Merged(y_true=[1.0], scores=[0.9]), "accuracy", 0.5, 1)  # one row is enough when min_labels is 1
-    assert (one["status"], one["value"], one["rows"]) == ("passed", 1.0, 1)
+    assert (one["status"], one["value"], one["rows"]) == ("passed", 1.0, 1) and one["metrics"]["accuracy"] == 1.0
     single_class = quality.score(quality.Merged(y_true=[1.0, 1.0], scores=[0.9, 0.8]), "auc", 0.5, 1)
     assert single_class["value"] is None and single_class["metrics"]["auc"] is None and single_class["status"] == "below threshold"
     assert set(single_class) == {"metric", "threshold", "rows", "min_labels", "value", "metrics", "status", "verdict"}
@@ -312,6 +313,9 @@ def test_scores_report_every_field_and_say_nothing_of_a_metric_that_cannot_be():
     with pytest.raises(quality.QualityError) as info:
         quality.score(quality.Merged(y_true=[0, 2, 3], scores=[0.1, 0.9, 0.5]), "auc", 0.5, 1)
     assert str(info.value) == "labels must be 0 or 1 (binary classification, as the model was trained); found 0, 2, 3"
+    with pytest.raises(quality.QualityError) as info:
+        quality.score(quality.Merged(y_true=list(range(12)), scores=[0.5] * 12), "auc", 0.5, 1)
+    assert str(info.value).endswith("found 0, 1, 2, 3, 4, 5, 6, 7, 8, 9")  # the first ten
     with pytest.raises(quality.QualityError) as info:
         quality.score(quality.Merged(y_true=[0], scores=[0.1]), "auroc", 0.5, 1)
     assert str(info.value) == "unknown metric 'auroc'; allowed: auc, accuracy, f1, precision, recall, r2, rmse, mae"
@@ -338,4 +342,16 @@ def test_the_report_is_exactly_this_page():
     expected = f"<!doctype html><meta charset='utf-8'><title>Model quality</title><h1>Model quality: auc</h1>{svg}<table>{head}{rows}</table>"
     assert quality.html_report(history) == expected
     assert "<svg" not in quality.html_report([history[1]])  # nothing to plot without a value
+    two = quality.html_report([history[0], {**history[2], "threshold": 0.5}])  # the bar is the latest period's
+    assert 'points="0.0,12.0 420.0,60.0"' in two and 'y1="60.0"' in two
     assert quality.html_report([]).endswith("<h1>Model quality: </h1><table>" + head + "</table>")
+
+
+def test_a_periods_event_ids_are_those_labels_may_name():
+    """What the check writes beside a period's reports (event-ids.json): the inferenceId a caller gave, else the eventId,
+    of the records inside the period, sorted; other lines skipped."""
+    inside, before = T0 + timedelta(minutes=10), T0 - timedelta(minutes=1)
+    lines = [capture_line("ev-2", inside), capture_line("ev-1", inside, inference_id="order-1"), capture_line("ev-0", before), "not json", "[]"]
+    assert quality.event_ids([("k", lines)], T0, T0 + HOUR) == ["ev-2", "order-1"]
+    assert quality.event_ids([("k", lines)], None, None) == ["ev-0", "ev-2", "order-1"]
+    assert quality.event_ids([("k", [capture_line("edge", T0 + HOUR)])], T0, T0 + HOUR) == []
