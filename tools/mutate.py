@@ -55,7 +55,15 @@ MODULES = {
         Module("lambda/start_pipeline/logic.py", ("tests/lambda_/test_start_pipeline.py",)),  # the trigger guard
         Module("config/endpoints.py", ("tests/test_endpoints.py", "tests/test_config.py", "tests/test_endpoints_tool.py")),
         Module("container/mlops_container/quality.py", ("tests/container/test_quality.py",), root="container"),  # model quality
-        Module("container/mlops_container/hyperparameters.py", ("tests/container/test_train_evaluate.py", "tests/test_config.py"), root="container"),
+        Module(
+            "container/mlops_container/hyperparameters.py",
+            (  # not the tests that run `python -m mlops_container.train`: a process of their own, without mutmut
+                "tests/container/test_train_evaluate.py::test_hyperparameters_arrive_as_strings_and_are_typed",
+                "tests/container/test_train_evaluate.py::test_bad_hyperparameters_are_named",
+                "tests/test_config.py",
+            ),
+            root="container",
+        ),
         Module("container/mlops_container/inference.py", ("tests/container/test_inference_capture.py",), root="container"),  # request parsing
         Module("container/mlops_container/capture.py", ("tests/container/test_inference_capture.py",), root="container"),
         Module(

@@ -166,3 +166,85 @@ def test_large_csv_bodies_with_padding_are_accepted_as_small_ones_are():
     X, body = _large_csv(np.random.default_rng(2))
     padded = "\n".join(" , ".join(repr(float(v)) for v in row) for row in X).encode()
     np.testing.assert_array_equal(inference.parse(padded, "text/csv", FEATURES), X)
+
+
+# -- exact behaviour, for make mutate (each case failed with a mutant of mlops_container.inference that survived) --
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "status", "message"),
+    [
+        (b"", "text/csv", 400, "empty request body"),
+        (b"\xff\xfe", "text/csv", 400, "request body is not UTF-8 text"),
+        (b"1,nan,3\n", "text/csv", 400, "values must be finite numbers (no NaN or infinity)"),
+        (b"1,2,3\n4,5,6,7\n", "text/csv", 400, "row 1: 4 values, the model expects 3"),
+        (b'"1",2,3\n', "text/csv", 400, "row 0, column 0: '\"1\"' is not a number"),
+        (b"[1, 2, NaN]", "application/json", 400, "values must be finite numbers (no NaN or infinity)"),
+        (b'"text"', "application/json", 400, 'JSON body must be {"instances": [...]}, {"features": [...]} or a list of rows'),
+        (b'{"instances": [[1, 2, 3], 4]}', "application/json", 400, "row 1: must be a list of numbers or an object keyed by feature name"),
+        (
+            b'{"instances": [{"a": 1, "b": 2, "c": 3, "d": 4}]}',
+            "application/json",
+            400,
+            "row 0: keys must be the model's 3 features (missing [], unknown ['d'])",
+        ),
+        (b"[1,2,3]\n{oops\n", "application/jsonlines", 400, "line 1: invalid JSON: Expecting property name enclosed in double quotes"),
+        (
+            b"1,2,3",
+            "application/x-npy",
+            415,
+            "unsupported content type 'application/x-npy'; supported: text/csv, application/json, application/jsonlines",
+        ),
+    ],
+)
+def test_each_refusal_has_its_status_and_exact_words(body, kind, status, message):
+    with pytest.raises(RequestError) as info:
+        inference.parse(body, kind, FEATURES)
+    assert (info.value.status, info.value.message, str(info.value)) == (status, message, message)
+
+
+def test_a_json_object_with_features_is_one_row_and_keys_are_case_sensitive():
+    np.testing.assert_array_equal(inference.parse(b'{"features": [1, 2, 3]}', "application/json", FEATURES), [[1, 2, 3]])
+    with pytest.raises(RequestError) as info:
+        inference.parse(b'{"FEATURES": [1, 2, 3]}', "application/json", FEATURES)  # not the layout: a row keyed by name
+    assert "unknown ['FEATURES']" in info.value.message
+
+
+def test_media_types_and_their_parameters():
+    assert inference.media_type("Text/CSV; charset=utf-8; header=present") == "text/csv"
+    assert inference.media_type("application/jsonl") == "application/jsonlines"
+    assert inference.media_type("text/plain") == "" and inference.media_type(None) == "" and inference.media_type("") == ""
+    assert inference.negotiate("application/json, text/csv", "text/csv") == "application/json"  # the first supported
+    assert inference.negotiate("application/xml,text/csv", "application/json") == "text/csv"
+    assert inference.negotiate("text/plain", "text/csv") == "text/csv"  # no type named: the request's
+    with pytest.raises(RequestError) as info:
+        inference.negotiate("application/xml", "text/csv")
+    assert (info.value.status, info.value.message) == (
+        406,
+        "cannot answer in 'application/xml'; supported: text/csv, application/json, application/jsonlines",
+    )
+
+
+def test_large_csv_bodies_take_arrows_path_to_the_same_floats_and_refusals():
+    rows = "\n".join(f"{i}.5,{i}.25,{i}" for i in range(2000))  # over ARROW_CSV_MIN_BYTES, no final newline
+    body = rows.encode()
+    assert len(body) >= inference.ARROW_CSV_MIN_BYTES
+    X = inference._arrow_csv(body, 3)
+    assert X is not None and X.shape == (2000, 3) and X.dtype == np.float64 and X[-1].tolist() == [1999.5, 1999.25, 1999.0]
+    assert inference._arrow_csv(b"1;2;3\n", 3) is None  # not comma-separated
+    assert inference._arrow_csv(b"\n", 3) is None  # no row
+    np.testing.assert_array_equal(inference.parse(body, "text/csv", FEATURES), X)
+    exactly = ("1,2,3\n" * (inference.ARROW_CSV_MIN_BYTES // 6 + 1)).encode()[: inference.ARROW_CSV_MIN_BYTES]
+    assert inference.parse(exactly[: exactly.rindex(b"\n") + 1], "text/csv", FEATURES).shape[1] == 3
+    with pytest.raises(RequestError) as info:
+        inference.parse((rows + "\n1,inf,2").encode(), "text/csv", FEATURES)
+    assert info.value.message == "values must be finite numbers (no NaN or infinity)"
+
+
+def test_responses_exactly():
+    scores = np.array([0.5, 0.4999999, 0.1234567])
+    assert inference.format_response(scores, "text/csv") == b"0.500000\n0.500000\n0.123457\n"
+    assert inference.format_response(scores, "application/json") == (
+        b'{"predictions":[{"score":0.5,"label":1},{"score":0.5,"label":0},{"score":0.123457,"label":0}]}'
+    )
+    assert inference.format_response(scores[:1], "application/jsonlines") == b'{"score":0.5,"label":1}\n'
