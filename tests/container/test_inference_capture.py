@@ -248,3 +248,60 @@ def test_responses_exactly():
         b'{"predictions":[{"score":0.5,"label":1},{"score":0.5,"label":0},{"score":0.123457,"label":0}]}'
     )
     assert inference.format_response(scores[:1], "application/jsonlines") == b'{"score":0.5,"label":1}\n'
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "payload"),
+    [
+        ("text/csv; charset=utf-8; header=absent", b"1,2", {"data": "1,2", "encoding": "CSV"}),
+        ("Application/JSONLines", b'{"a":1}', {"data": '{"a":1}', "encoding": "JSON"}),
+        ("application/json", b"\xff", {"data": "/w==", "encoding": "BASE64"}),  # not UTF-8: kept as bytes
+        ("application/x-npy", b"\x93NUMPY", {"data": "k05VTVBZ", "encoding": "BASE64"}),
+    ],
+)
+def test_each_side_is_captured_in_sagemakers_exact_shape(content_type, body, payload):
+    assert capture._payload(body, content_type, "INPUT") == {"observedContentType": content_type, "mode": "INPUT", **payload}
+
+
+def test_the_writer_names_its_folders_and_files_and_keeps_every_record(tmp_path, monkeypatch):
+    writer = capture.CaptureWriter(tmp_path)  # the defaults: local mode's endpoint, all traffic
+    assert writer.write(b"1,2", "text/csv", b"0.5\n", "text/csv", event_id="ev-1")
+    assert writer.write(b"1,3", "text/csv", b"0.6\n", "text/csv")  # an id of its own
+    writer.close()
+    writer.close()  # twice is fine
+    writer2 = capture.CaptureWriter(tmp_path)  # a second process's writer: the same hour folder exists
+    assert writer2.write(b"1,4", "text/csv", b"0.7\n", "text/csv", event_id="ev-3")
+    writer2.close()
+    files = sorted(tmp_path.rglob("*.jsonl"))
+    assert len(files) == 2 and all(f.parent.relative_to(tmp_path).parts[:2] == ("local-endpoint", "AllTraffic") for f in files)
+    assert all(re.fullmatch(r"\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl", f.name) for f in files)
+    lines = files[0].read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith('{"captureData":{"endpointInput":{"observedContentType":"text/csv","mode":"INPUT","data":"1,2"')  # compact JSON
+    records = capture.read_records(tmp_path)
+    ids = {r["eventMetadata"]["eventId"] for r in records}  # every record of both files (their order is by time)
+    assert len(records) == 3 and {"ev-1", "ev-3"} < ids and all(re.fullmatch(r"[0-9a-f-]{36}", i) for i in ids - {"ev-1", "ev-3"})
+    assert records[0]["eventMetadata"]["inferenceTime"].endswith("Z")
+
+
+def test_sampling_bounds_and_edges(tmp_path, monkeypatch):
+    for bad in (0, 100.5, -1):
+        with pytest.raises(ValueError) as info:
+            capture.CaptureWriter(tmp_path, sampling_percent=bad)
+        assert str(info.value) == f"sampling percentage must be in (0, 100], got {bad}"
+    assert capture.CaptureWriter(tmp_path, sampling_percent=0.5).sampling_percent == 0.5  # under 1 percent is allowed
+    everything = capture.CaptureWriter(tmp_path / "all", sampling_percent=100)
+    monkeypatch.setattr(capture.random, "uniform", lambda a, b: 100.0)  # the draw at its top
+    assert everything.write(b"1", "text/csv", b"0", "text/csv")  # 100 percent never draws
+    half = capture.CaptureWriter(tmp_path / "half", sampling_percent=50)
+    draws = []
+    monkeypatch.setattr(capture.random, "uniform", lambda a, b: draws.append((a, b)) or 50.0)
+    assert not half.write(b"1", "text/csv", b"0", "text/csv")  # a draw at the percentage is outside
+    monkeypatch.setattr(capture.random, "uniform", lambda a, b: draws.append((a, b)) or 49.99)
+    assert half.write(b"1", "text/csv", b"0", "text/csv") and draws == [(0, 100), (0, 100)]
+    everything.close()
+    half.close()
+
+
+def test_a_record_carries_milliseconds_in_utc():
+    record = capture.capture_record(b"1", "text/csv", b"0", "text/csv", event_id="e", when=datetime(2026, 12, 1, 10, 5, 7, 123456, tzinfo=UTC))
+    assert record["eventMetadata"] == {"eventId": "e", "inferenceTime": "2026-12-01T10:05:07.123Z"}
