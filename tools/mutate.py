@@ -57,10 +57,9 @@ MODULES = {
         Module("container/mlops_container/quality.py", ("tests/container/test_quality.py",), root="container"),  # model quality
         Module(
             "container/mlops_container/hyperparameters.py",
-            (  # not the tests that run `python -m mlops_container.train`: a process of their own, without mutmut
+            (  # in process (not `python -m mlops_container.train`, nor the config, which loads the file by its path)
                 "tests/container/test_train_evaluate.py::test_hyperparameters_arrive_as_strings_and_are_typed",
                 "tests/container/test_train_evaluate.py::test_bad_hyperparameters_are_named",
-                "tests/test_config.py",
             ),
             root="container",
         ),

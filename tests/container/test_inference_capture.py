@@ -305,3 +305,39 @@ def test_sampling_bounds_and_edges(tmp_path, monkeypatch):
 def test_a_record_carries_milliseconds_in_utc():
     record = capture.capture_record(b"1", "text/csv", b"0", "text/csv", event_id="e", when=datetime(2026, 12, 1, 10, 5, 7, 123456, tzinfo=UTC))
     assert record["eventMetadata"] == {"eventId": "e", "inferenceTime": "2026-12-01T10:05:07.123Z"}
+
+
+def test_the_model_is_given_floats_and_a_long_key_list_is_cut_to_three():
+    for body, kind in ((b"[1, 2, 3]", "application/json"), (b"1,2,3\n", "text/csv")):
+        assert inference.parse(body, kind, FEATURES).dtype == np.float64
+    with pytest.raises(RequestError) as info:
+        inference.parse(b'{"v": 1, "w": 2, "x": 3, "y": 4, "z": 5}', "application/json", ["a", "b", "c", "d"])
+    assert info.value.message == "row 0: keys must be the model's 4 features (missing ['a', 'b', 'c'], unknown ['v', 'w', 'x'])"
+
+
+def test_text_of_an_unknown_type_is_still_kept_as_bytes():
+    assert capture._payload(b"abc", "application/x-custom", "OUTPUT") == {
+        "observedContentType": "application/x-custom",
+        "mode": "OUTPUT",
+        "data": "YWJj",
+        "encoding": "BASE64",
+    }
+
+
+def test_the_writer_files_by_utc_hour_and_names_a_file_by_its_first_record(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        writer = capture.CaptureWriter(tmp_path)
+        writer.write(b"1", "text/csv", b"0", "text/csv", event_id="e")
+        writer.close()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    (path,) = tmp_path.rglob("*.jsonl")
+    (record,) = capture.read_records(tmp_path)
+    when = datetime.strptime(record["eventMetadata"]["inferenceTime"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert path.parent.relative_to(tmp_path / "local-endpoint" / "AllTraffic").as_posix() == when.strftime("%Y/%m/%d/%H")
+    assert path.name.startswith(f"{when:%M-%S}-{when.microsecond // 1000:03d}-")
