@@ -341,3 +341,16 @@ def test_the_writer_files_by_utc_hour_and_names_a_file_by_its_first_record(tmp_p
     when = datetime.strptime(record["eventMetadata"]["inferenceTime"], "%Y-%m-%dT%H:%M:%S.%fZ")
     assert path.parent.relative_to(tmp_path / "local-endpoint" / "AllTraffic").as_posix() == when.strftime("%Y/%m/%d/%H")
     assert path.name.startswith(f"{when:%M-%S}-{when.microsecond // 1000:03d}-")
+
+
+def test_the_server_configures_capture_from_its_environment(tmp_path, monkeypatch):
+    for name in (capture.CAPTURE_DIR_ENV, capture.ENDPOINT_ENV, capture.SAMPLING_ENV):
+        monkeypatch.delenv(name, raising=False)
+    assert capture.CaptureWriter.from_env() is None  # no folder: no capture (SageMaker captures in front of the container)
+    monkeypatch.setenv(capture.CAPTURE_DIR_ENV, str(tmp_path))
+    default = capture.CaptureWriter.from_env()
+    assert (default.base, default.sampling_percent) == (tmp_path / "local-endpoint" / "AllTraffic", 100.0)
+    monkeypatch.setenv(capture.ENDPOINT_ENV, "churn")
+    monkeypatch.setenv(capture.SAMPLING_ENV, "25")
+    configured = capture.CaptureWriter.from_env()
+    assert (configured.base, configured.sampling_percent) == (tmp_path / "churn" / "AllTraffic", 25.0)
