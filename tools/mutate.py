@@ -67,7 +67,7 @@ MODULES = {
         Module("container/mlops_container/capture.py", ("tests/container/test_inference_capture.py",), root="container"),
         Module(
             "container/mlops_container/drift_checks.py",
-            ("tests/container/test_drift.py", "tests/container/test_model_monitor_parity.py"),
+            ("tests/container/test_drift_checks.py", "tests/container/test_drift.py", "tests/container/test_model_monitor_parity.py"),
             root="container",
         ),
         Module("cli/mlops_cli/work.py", ("tests/mlops_cli/test_mlops_label.py", "tests/mlops_cli/test_mlops_command.py"), root="cli"),
