@@ -60,6 +60,7 @@ MODULES = {
             (  # in process (not `python -m mlops_container.train`, nor the config, which loads the file by its path)
                 "tests/container/test_train_evaluate.py::test_hyperparameters_arrive_as_strings_and_are_typed",
                 "tests/container/test_train_evaluate.py::test_bad_hyperparameters_are_named",
+                "tests/container/test_train_evaluate.py::test_hyperparameters_at_their_edges_and_defaults",
             ),
             root="container",
         ),

@@ -203,3 +203,40 @@ def test_without_a_checkpoint_folder_nothing_is_written(tmp_path, processed):
     paths = make_training_root(tmp_path, processed, {"model_type": "logistic_regression"})
     train.run(paths)
     assert not paths.checkpoints.exists()
+
+
+def test_hyperparameters_at_their_edges_and_defaults():
+    """The one home's parser (mlops_container.hyperparameters), exactly: range ends, none, the default model type, every
+    unknown setting named, keys SageMaker adds ignored."""
+    from mlops_container import hyperparameters as hp
+
+    family, settings, seed = hp.parse({})
+    assert (family, seed) == ("gradient_boosting", 42) and settings == {
+        "learning_rate": 0.1,
+        "max_iter": 200,
+        "max_depth": None,
+        "l2_regularization": 0.0,
+    }
+    assert hp.parse({"model_type": "random_forest", "n_estimators": "1", "min_samples_leaf": "10000", "max_depth": ""})[1] == {
+        "n_estimators": 1,
+        "max_depth": None,
+        "min_samples_leaf": 10000,
+    }
+    assert hp.parse({"model_type": "logistic_regression", "C": "1000000"})[1]["C"] == 1e6  # the upper end is in
+    assert hp.parse({"_tuning_objective": "x", "sagemaker_container_log_level": "20"})[0] == "gradient_boosting"
+    for raw, message in (
+        ({"model_type": "random_forest", "n_estimators": "5001"}, "hyperparameter n_estimators='5001': must be between 1 and 5000"),
+        ({"model_type": "random_forest", "min_samples_leaf": "0"}, "hyperparameter min_samples_leaf='0': must be between 1 and 10000"),
+        ({"model_type": "random_forest", "n_estimators": "none"}, "hyperparameter n_estimators='none': must be an integer"),
+        ({"model_type": "random_forest", "max_depth": "deep"}, "hyperparameter max_depth='deep': must be an integer"),
+        ({"model_type": "logistic_regression", "C": "0"}, "hyperparameter C='0': must be in (0.0, 1000000.0]"),  # the lower end is out
+        ({"model_type": "logistic_regression", "C": "x"}, "hyperparameter C='x': must be a number"),
+        ({"model_type": "logistic_regression", "C": "1000000.5"}, "hyperparameter C='1000000.5': must be in (0.0, 1000000.0]"),
+        (
+            {"model_type": "gradient_boosting", "a": "1", "b": "2"},
+            "unknown hyperparameter(s) a, b for model_type=gradient_boosting; allowed: l2_regularization, learning_rate, max_depth, max_iter, random_state",
+        ),
+    ):
+        with pytest.raises(hp.HyperparameterError) as info:
+            hp.parse(raw)
+        assert str(info.value) == message
