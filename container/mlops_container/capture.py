@@ -111,6 +111,7 @@ class CaptureWriter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+                self._hour = None  # a write after this opens a file of its own
 
 
 def read_records(root: Path) -> list[dict]:

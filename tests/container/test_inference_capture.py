@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -341,6 +341,17 @@ def test_the_writer_files_by_utc_hour_and_names_a_file_by_its_first_record(tmp_p
     when = datetime.strptime(record["eventMetadata"]["inferenceTime"], "%Y-%m-%dT%H:%M:%S.%fZ")
     assert path.parent.relative_to(tmp_path / "local-endpoint" / "AllTraffic").as_posix() == when.strftime("%Y/%m/%d/%H")
     assert path.name.startswith(f"{when:%M-%S}-{when.microsecond // 1000:03d}-")
+    assert abs(when - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)  # UTC, not Tokyo's clock labelled Z
+
+
+def test_a_write_after_close_opens_a_file_of_its_own(tmp_path):
+    writer = capture.CaptureWriter(tmp_path)
+    writer.write(b"1", "text/csv", b"0", "text/csv", event_id="before")
+    writer.close()
+    assert writer.write(b"2", "text/csv", b"0", "text/csv", event_id="after")
+    writer.close()
+    assert sorted(r["eventMetadata"]["eventId"] for r in capture.read_records(tmp_path)) == ["after", "before"]
+    assert len(list(tmp_path.rglob("*.jsonl"))) == 2
 
 
 def test_the_server_configures_capture_from_its_environment(tmp_path, monkeypatch):
