@@ -152,3 +152,57 @@ def test_distances_at_their_edges():
     assert _distinct(np.array([])) == 0 and _distinct(np.array([1.0])) == 1 and _distinct(np.array([1.0, 1.0, 2.0])) == 2
     assert math.isnan(linf_distance({}, {"a": 1})) and math.isnan(linf_distance({"a": 1}, {}))
     assert linf_distance({"a": 1}, {"b": 1}) == 1.0 and linf_distance({"a": 3, "b": 1}, {"a": 1, "b": 1}) == 0.25
+
+
+def test_defaults_when_the_constraints_leave_them_out(world):
+    """Clean data under constraints that name no thresholds: Model Monitor's defaults (all of a type, all in the domain,
+    all present) hold it, so nothing is violated; a string feature without a domain is not domain-checked."""
+    baseline, constraints, current, rng = world
+    bare = copy.deepcopy(constraints)
+    bare["monitoring_config"] = {}
+    for feature in bare["features"]:
+        feature.pop("completeness", None)
+    clean = current([f"{x:.4f},{int(k)},{c}" for x, k, c in zip(rng.normal(size=400), rng.integers(0, 5, 400), rng.choice(["a", "b"], 400))])
+    assert [v for v in check(bare, baseline, clean)[1] if v["constraint_check_type"] != "baseline_drift_check"] == []
+    no_domain = copy.deepcopy(constraints)
+    next(f for f in no_domain["features"] if f["name"] == "c").pop("string_constraints", None)
+    assert ("c", "categorical_values_check") not in kinds(check(no_domain, baseline, current(["0.1,1,zz"] * 10))[1])
+
+
+def test_one_feature_keeps_the_whole_alpha_and_integral_features_are_compared(world):
+    baseline, constraints, current, rng = world
+    only_k = copy.deepcopy(constraints)
+    only_k["features"] = [f for f in only_k["features"] if f["name"] == "k"]
+    shifted = current([f"{x:.4f},4,a" for x in rng.normal(size=200)])  # k is always 4 now
+    (k,), violations = check(only_k, [p for p in baseline if p.name == "k"], [p for p in shifted if p.name == "k"], alpha=0.01)
+    base_k = next(p for p in baseline if p.name == "k")
+    now_k = next(p for p in shifted if p.name == "k")
+    assert k.limit == max(
+        only_k["monitoring_config"]["distribution_constraints"]["comparison_threshold"],
+        ks_critical(_distinct(base_k.values), _distinct(now_k.values), 0.01),
+    )
+    assert k.distance == ks_distance(base_k.values, now_k.values)  # an integral feature is compared (0.815 here)
+    # five baseline values against one: too few distinct values for the chance level to call it drift
+    assert not k.drift and ("k", "baseline_drift_check") not in kinds(violations)
+
+
+def test_a_baseline_read_from_statistics_weighs_its_sketch(world, tmp_path):
+    """A statistics.json baseline (a KLL sketch: values with weights): the distance uses the weights, and the chance level
+    counts the baseline's rows, not its sketch's distinct values."""
+    baseline, constraints, current, rng = world
+    (tmp_path / "statistics.json").write_text(drift.statistics_text(baseline, 400))
+    sketched = drift.read_statistics(tmp_path / "statistics.json")
+    x = next(p for p in sketched if p.name == "x")
+    assert x.weights is not None and x.present == 400
+    now = current([f"{v:.4f},1,a" for v in rng.normal(loc=0.3, size=300)])
+    result = next(c for c in check(constraints, sketched, now, alpha=0.03)[0] if c.name == "x")
+    c_x = next(p for p in now if p.name == "x")
+    assert result.distance == ks_distance(x.values, c_x.values, x.weights)
+    assert result.limit == max(
+        constraints["monitoring_config"]["distribution_constraints"]["comparison_threshold"], ks_critical(400, _distinct(c_x.values), 0.01)
+    )
+
+
+def test_a_category_only_one_side_has_counts_at_its_full_share():
+    assert linf_distance({"a": 1, "b": 1}, {"a": 1, "b": 1, "c": 8}) == pytest.approx(0.8)
+    assert linf_distance({"a": 1, "b": 1, "c": 8}, {"a": 1, "b": 1}) == pytest.approx(0.8)
