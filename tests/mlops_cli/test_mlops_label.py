@@ -5,6 +5,7 @@ them, against moto's S3 and SSM. The command's every call is one ``work.PERMISSI
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -152,3 +153,68 @@ def test_the_periods_event_ids_are_what_the_check_writes():
     lines = [record("ev-1", inside), record("ev-2", inside, "order-2"), record("ev-0", before), "not json"]
     start = NOW.replace(minute=0)
     assert quality.event_ids([("k", lines)], start, start + timedelta(hours=1)) == ["ev-1", "order-2"]
+
+
+def test_every_problem_of_a_file_is_reported_at_once_by_line(world, tmp_path):
+    rows = "\n".join([f"bad-{i},maybe" for i in range(12)] + ["ok,1", "", "ok,0"])
+    with pytest.raises(work.UsageError) as info:
+        mlops(world, "label", str(labels_file(tmp_path, "event_id,label\n" + rows + "\n")))
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'labels.csv'}: line 2: label 'maybe' of bad-0 is not 0 or 1 (the model is a binary classifier); line 3: ")
+    assert message.endswith("line 11: label 'maybe' of bad-9 is not 0 or 1 (the model is a binary classifier) (and 3 more): nothing was uploaded")
+    with pytest.raises(work.UsageError) as info:
+        mlops(world, "label", str(labels_file(tmp_path, "id,value\n")))
+    assert str(info.value) == f"{tmp_path / 'labels.csv'}: the first line must be the header event_id,label (found id,value)"
+    with pytest.raises(work.UsageError) as info:
+        mlops(world, "label", str(labels_file(tmp_path, "event_id,label\na,1,2\n,1\n")))
+    assert str(info.value).endswith(
+        "line 2: expected an event id and a label, found 'a,1,2'; line 3: expected an event id and a label, found ',1': nothing was uploaded"
+    )
+
+
+def test_the_window_and_the_unknown_ids_exactly(world, tmp_path):
+    checked(world, 1, ["ev-1"])
+    path = labels_file(tmp_path, "event_id,label\n" + "\n".join(f"nope-{i},1" for i in range(12)) + "\n")
+    with pytest.raises(work.UsageError) as info:
+        mlops(world, "label", str(path))
+    assert str(info.value) == (
+        "12 of 12 event ids are not among those mlops-dev-churn captured in the 1 periods checked in the last 48 h: "
+        + ", ".join(f"nope-{i}" for i in range(10))
+        + " (and 2 more). Use the capture's eventId (or the InferenceId your caller sent); a prediction's id is known once its "
+        "period is checked (minutes after it ends); --hours reaches older ones. Nothing was uploaded"
+    )
+    ok = labels_file(tmp_path, "event_id,label\nev-1,1\n")
+    for hours in ("1", "2160"):
+        assert mlops(world, "label", str(ok), "--hours", hours)[0] == 0
+    for hours in ("0", "2161"):
+        with pytest.raises(work.UsageError) as info:
+            mlops(world, "label", str(ok), "--hours", hours)
+        assert str(info.value) == f"--hours {hours} is not between 1 and 2160 (90 days)"
+    keys = [key for key, _ in uploaded(world)]
+    assert len(keys) == 2 and all(re.fullmatch(rf"ground-truth/{ENDPOINT}/2026/12/01/12/30-00-[0-9a-f]{{8}}\.jsonl", k) for k in keys)
+    head = world["s3"].head_object(Bucket=BUCKET, Key=keys[0])
+    assert head["ContentType"] == "application/jsonlines"
+
+
+def test_a_period_counts_once_and_a_broken_list_of_ids_is_named(world, tmp_path):
+    checked(world, 2, ["ev-1"])
+    checked(world, 3, ["ev-2"])
+    world["s3"].put_object(Bucket=BUCKET, Key=f"monitoring/{ENDPOINT}/20261201T080000Z/summary.json", Body=b"{}")  # a period without ids
+    checked(world, 1, ["ev-3"])
+    ids, periods = work.captured_ids(world["clients"]["s3"], BUCKET, f"monitoring/{ENDPOINT}/", now=NOW, hours=48)
+    assert (ids, periods) == ({"ev-1", "ev-2", "ev-3"}, 3)  # the period without a list is passed over, not the end
+    world["s3"].put_object(Bucket=BUCKET, Key=f"monitoring/{ENDPOINT}/20261201T070000Z/event-ids.json", Body=b"[]")
+    with pytest.raises(work.UsageError) as info:
+        work.captured_ids(world["clients"]["s3"], BUCKET, f"monitoring/{ENDPOINT}/", now=NOW, hours=48)
+    assert str(info.value) == f"s3://{BUCKET}/monitoring/{ENDPOINT}/20261201T070000Z/event-ids.json is not the check's list of event ids"
+    edge = NOW - timedelta(hours=48 + 24)  # the oldest period start the window reaches
+    world["s3"].delete_object(Bucket=BUCKET, Key=f"monitoring/{ENDPOINT}/20261201T070000Z/event-ids.json")
+    world["s3"].put_object(
+        Bucket=BUCKET, Key=f"monitoring/{ENDPOINT}/{edge:%Y%m%dT%H%M%SZ}/event-ids.json", Body=json.dumps({"ids": ["ev-edge"]}).encode()
+    )
+    assert "ev-edge" in work.captured_ids(world["clients"]["s3"], BUCKET, f"monitoring/{ENDPOINT}/", now=NOW, hours=48)[0]
+    older = edge - timedelta(hours=1)
+    world["s3"].put_object(
+        Bucket=BUCKET, Key=f"monitoring/{ENDPOINT}/{older:%Y%m%dT%H%M%SZ}/event-ids.json", Body=json.dumps({"ids": ["ev-old"]}).encode()
+    )
+    assert "ev-old" not in work.captured_ids(world["clients"]["s3"], BUCKET, f"monitoring/{ENDPOINT}/", now=NOW, hours=48)[0]
