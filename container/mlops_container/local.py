@@ -367,13 +367,13 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         # two periods of traffic (model quality is checked per period), each request's id and rows kept for its label
         sent: dict[str, list[int]] = {}
         half = max(1, args.requests // 2) if args.quality else args.requests
-        bounds = [datetime.now(UTC)]
+        bounds = [_millisecond_bound()]
         results = []
         for period, count in enumerate((half, args.requests - half)):
             if count:
                 traffic = dict(requests=count, batch_size=args.batch_size, progress=progress, seed=11 + period, ids=f"p{period + 1}-", sent=sent)
                 results.append(send_traffic(port, rows.X, test.features, **traffic))
-            bounds.append(datetime.now(UTC))
+            bounds.append(_millisecond_bound())
         summary["traffic"] = {**_merged_traffic(results), "drifted_features": shifted}
         progress.done(t, f"{summary['traffic']['errors']} errors, p50 {summary['traffic']['p50_ms']} ms, p99 {summary['traffic']['p99_ms']} ms")
     finally:
@@ -408,6 +408,15 @@ def run(args: argparse.Namespace, progress: Progress) -> dict:
         q = summary["quality"]
         progress.done(t, ("ALARM: " if q["alarm"] else "") + "; ".join(f"{p['metric']} {_value(p['value'])} ({p['status']})" for p in q["periods"]))
     return summary
+
+
+def _millisecond_bound() -> datetime:
+    """A period boundary the capture's millisecond times fall on the right side of: a moment 2 ms after the requests
+    before it (their times, cut to the millisecond, are earlier), itself cut to the millisecond (the requests after it
+    are at or past it)."""
+    time.sleep(0.002)
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _value(value: float | None) -> str:
