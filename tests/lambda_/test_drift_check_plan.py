@@ -146,3 +146,43 @@ def test_bad_settings_and_requests_say_what_is_wrong(world, logic):
     arn, started = world["start"]()
     with pytest.raises(logic.ConfigurationError, match="is not the check's state"):  # never a silent restart
         world["plan"](arn, started)
+
+
+QUALITY_ENV = {**ENV, "QUALITY_STATE_KEY": "monitoring/ep/quality-state.json", "LABELS_PREFIX": "ground-truth/ep/", "LABEL_DELAY_HOURS": "2"}
+
+
+def test_quality_periods_come_a_label_delay_later_with_their_labels_folders(aws, logic):
+    """Each period again once its labels may have arrived: its own state, its capture, and the label folders from its start
+    to the label delay past its end (hour by hour: labels are filed by when they were written)."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    settings = logic.Settings.from_env(QUALITY_ENV)
+    assert (settings.quality_state_key, settings.labels_prefix, settings.label_delay_hours) == (
+        "monitoring/ep/quality-state.json",
+        "ground-truth/ep/",
+        2,
+    )
+    hour = datetime(2026, 12, 7, 7, tzinfo=UTC)
+    assert logic.label_prefixes(hour, hour + timedelta(hours=1), settings) == [f"ground-truth/ep/2026/12/07/{h:02d}/" for h in (7, 8, 9)]
+    s3.put_object(Bucket=BUCKET, Key="ground-truth/ep/2026/12/07/09/a.jsonl", Body=b"{}")  # within the delay
+    s3.put_object(Bucket=BUCKET, Key="ground-truth/ep/2026/12/07/10/b.jsonl", Body=b"{}")  # past it: not read
+    (period,) = logic.plan_quality(s3, settings, NOW)  # 10:04: 07:00-08:00 is the period whose labels had time
+    assert (period["start"], period["end"], period["labelObjects"]) == ("2026-12-07T07:00:00Z", "2026-12-07T08:00:00Z", 1)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key="monitoring/ep/manifests/20261207T070000Z-labels.json")["Body"].read())
+    assert manifest == [{"prefix": f"s3://{BUCKET}/"}, "ground-truth/ep/2026/12/07/09/a.jsonl"]
+    state = json.loads(s3.get_object(Bucket=BUCKET, Key="monitoring/ep/quality-state.json")["Body"].read())
+    assert state == {"checked_until": "2026-12-07T07:00:00Z"}  # the very first: due until checked
+    assert logic.plan_quality(s3, logic.Settings.from_env(ENV), NOW) == []  # no quality settings: no quality periods
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"QUALITY_STATE_KEY": "quality"}, "QUALITY_STATE_KEY='quality': expected the quality state object's key"),
+        ({"LABELS_PREFIX": "ground-truth/ep"}, "LABELS_PREFIX='ground-truth/ep': expected a key prefix ending in /"),
+        ({"LABEL_DELAY_HOURS": "2161"}, "LABEL_DELAY_HOURS='2161': expected a whole number from 0 to 2160"),
+    ],
+)
+def test_bad_quality_settings_say_what_is_wrong(logic, change, message):
+    with pytest.raises(logic.ConfigurationError, match=message.replace("(", r"\(")):
+        logic.Settings.from_env({**QUALITY_ENV, **change})
