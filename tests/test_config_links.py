@@ -139,3 +139,52 @@ def test_too_many_sandboxes_of_one_user_and_zones_of_another_region():
     zones = _problems(lambda raw: raw["network"].update(availability_zones=["us-east-1a", "us-west-2a", "us-east-1", "us-east-11"]))
     assert zones["network.availability_zones[1]"] == ("us-west-2a", "not a zone of region 'us-east-1' (expected a name like 'us-east-1a')")
     assert {"network.availability_zones[2]", "network.availability_zones[3]"} <= set(zones) and "network.availability_zones[0]" not in zones
+
+
+def test_each_kind_of_schema_error_reads_as_the_file_would_say_it():
+    from config.loader import MISSING
+
+    unknown = _problems(lambda raw: raw["projects"][0]["pipeline"].update(spot=True))
+    value, message = unknown["projects[0].pipeline.spot"]
+    assert value is True and message.startswith("unknown key; allowed keys here: approval_status, data_prefix, hyperparameters, image_tag,")
+    network_key = _problems(lambda raw: raw["network"].update(nat=True))  # inside the union: the mode's own keys
+    assert network_key["network.nat"][1].startswith("unknown key; allowed keys here: availability_zones, cidr,")
+    missing = _problems(lambda raw: raw["projects"][0]["evaluation"].pop("threshold"))
+    assert missing["projects[0].evaluation.threshold"] == (MISSING, "required but missing")
+    mode = _problems(lambda raw: raw["network"].update(mode="shared"))
+    assert mode["network.mode"] == (
+        "shared",
+        "network.mode must be 'new' (create a VPC), 'existing' (use vpc_id and subnet_ids) or 'frugal' (Studio on SageMaker's internet, workloads in no VPC: for sandbox accounts)",
+    )
+    text = _problems(lambda raw: raw.update(prefix=12))
+    assert text["prefix"] == (12, "must be text; quote the value in YAML")
+    enum = _problems(lambda raw: raw["projects"][0]["evaluation"].update(metric="logloss"))
+    assert enum["projects[0].evaluation.metric"][1] == "must be one of 'auc', 'accuracy', 'f1', 'precision', 'recall', 'r2', 'rmse' or 'mae'"
+    value_error = _problems(lambda raw: raw["projects"][0]["monitoring"].update(schedule="often"))
+    assert value_error["projects[0].monitoring.schedule"][1].startswith("must be 'hourly', 'daily' or a Model Monitor cron expression")
+
+
+def test_a_file_that_is_not_a_stage_says_where_and_what():
+    from config.loader import MISSING, parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config("stage: dev\nprojects: [\n", source="bad.yaml")
+    ((path, value, message),) = [(p.path, p.value, p.message) for p in info.value.problems]
+    assert (path, value) == ("<file>", MISSING) and message.startswith("not valid YAML at line 3, column 1: ")
+    with pytest.raises(ConfigError) as info:
+        parse_config("- a list\n", source="list.yaml")
+    assert [(p.path, p.value, p.message) for p in info.value.problems] == [
+        ("<root>", ["a list"], "must be a mapping of settings (see config/dev.yaml)")
+    ]
+
+
+def test_the_stage_must_match_its_file_and_name_an_existing_registry(config_dir):
+    _edit(config_dir, "prod", lambda raw: raw.update(model_registry_stage="qa"))
+    with pytest.raises(ConfigError) as info:
+        load_config("prod", config_dir)
+    problems = {p.path: (p.value, p.message) for p in info.value.problems}
+    assert problems["model_registry_stage"] == ("qa", "no stage 'qa'; allowed: dev, prod, trial")
+    (config_dir / "qa.yaml").write_text((config_dir / "dev.yaml").read_text())
+    with pytest.raises(ConfigError) as info:
+        load_config("qa", config_dir)
+    assert {p.path: (p.value, p.message) for p in info.value.problems}["stage"] == ("dev", "must match the file name: 'qa'")
