@@ -188,3 +188,51 @@ def test_the_stage_must_match_its_file_and_name_an_existing_registry(config_dir)
     with pytest.raises(ConfigError) as info:
         load_config("qa", config_dir)
     assert {p.path: (p.value, p.message) for p in info.value.problems}["stage"] == ("dev", "must match the file name: 'qa'")
+
+
+def test_an_unknown_stage_names_its_file_and_the_stages_there(config_dir, tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config("qa", config_dir)
+    ((path, value, message),) = [(p.path, p.value, p.message) for p in info.value.problems]
+    assert (path, value, message) == ("stage", "qa", f"no file {config_dir / 'qa.yaml'}; allowed stages: dev, prod, trial")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_config("dev", empty)
+    assert info.value.problems[0].message.endswith("allowed stages: (none)")
+
+
+def _edit_delivery(config_dir, change) -> None:
+    path = config_dir / "delivery" / "pipeline.yaml"
+    raw = yaml.safe_load(path.read_text())
+    change(raw)
+    path.write_text(yaml.safe_dump(raw))
+
+
+def test_the_delivery_config_reads_its_stages_in_order_and_says_what_is_wrong(config_dir):
+    from config.loader import MISSING, load_delivery_config
+
+    delivery, configs = load_delivery_config(config_dir)
+    assert [c.stage for c in configs] == delivery.stages == ["dev", "prod"]
+    _edit_delivery(config_dir, lambda raw: raw.update(stages=["dev", "qa"]))
+    with pytest.raises(ConfigError) as info:
+        load_delivery_config(config_dir)
+    assert [(p.path, p.message) for p in info.value.problems] == [("stages", "unknown stage(s) ['qa']; allowed: dev, prod, trial")]
+    _edit_delivery(config_dir, lambda raw: raw.update(stages=["dev", "prod"], region="eu-west-1"))
+    with pytest.raises(ConfigError) as info:
+        load_delivery_config(config_dir)
+    ((path, value, message),) = [(p.path, p.value, p.message) for p in info.value.problems]
+    assert (path, value) == ("region", "eu-west-1") and message.startswith("must be the first stage's (dev: 123456789012, us-east-1): ")
+    _edit_delivery(config_dir, lambda raw: raw.update(region="us-east-1", account="210987654321"))
+    with pytest.raises(ConfigError) as info:
+        load_delivery_config(config_dir)
+    assert [(p.path, p.value) for p in info.value.problems] == [("account", "210987654321")]
+    _edit_delivery(config_dir, lambda raw: raw.update(account="123456789012", colour="blue"))
+    with pytest.raises(ConfigError) as info:
+        load_delivery_config(config_dir)
+    assert info.value.problems[0].path == "colour" and info.value.problems[0].message.startswith("unknown key; allowed keys here: account,")
+    (config_dir / "delivery" / "pipeline.yaml").write_text("stages: [\n")
+    with pytest.raises(ConfigError) as info:
+        load_delivery_config(config_dir)
+    assert info.value.problems[0].path == "<file>" and info.value.problems[0].value is MISSING
+    assert info.value.problems[0].message.startswith("cannot read: ")
