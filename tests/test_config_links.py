@@ -236,3 +236,19 @@ def test_the_delivery_config_reads_its_stages_in_order_and_says_what_is_wrong(co
         load_delivery_config(config_dir)
     assert info.value.problems[0].path == "<file>" and info.value.problems[0].value is MISSING
     assert info.value.problems[0].message.startswith("cannot read: ")
+
+
+def test_errors_name_their_file_and_a_network_without_its_mode_is_named():
+    from config.loader import MISSING, parse_config
+
+    for text in ("stage: [\n", "- a list\n", "stage: dev\n"):
+        with pytest.raises(ConfigError) as info:
+            parse_config(text, source="named.yaml")
+        assert info.value.source == "named.yaml"
+    no_mode = _problems(lambda raw: raw["network"].pop("mode"))
+    assert no_mode["network.mode"][0] is MISSING and no_mode["network.mode"][1].startswith("network.mode must be 'new' (create a VPC)")
+    without_stage = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "dev.yaml").read_text())
+    without_stage.pop("stage")
+    with pytest.raises(ConfigError) as info:  # a file without its stage is not taken for another stage's
+        parse_config(yaml.safe_dump(without_stage), source="dev.yaml", stage="dev")
+    assert "stage" in {p.path for p in info.value.problems}
