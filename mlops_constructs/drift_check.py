@@ -647,7 +647,7 @@ class DriftCheck(Construct):
         assert a.quality is not None
         return cloudwatch.Metric(
             namespace=a.metrics_namespace,
-            metric_name=f"{contract.QUALITY_METRIC_PREFIX}{a.quality.metric}",
+            metric_name=contract.quality_metric(a.quality.metric),
             dimensions_map={"Endpoint": self.props.endpoint_name, "MonitoringSchedule": a.name},
             statistic="Minimum",
             period=self.props.alarm_period,

@@ -178,12 +178,11 @@ class ProjectDashboard(Construct):
                 namespace=e.metrics_namespace, metric_name=metric_name, dimensions_map=dims, statistic=statistic, label=label, period=e.drift_period
             )
 
-        prefix = contract.QUALITY_METRIC_PREFIX
         return cloudwatch.GraphWidget(
             title="Model quality from labels: the metric (alarm below the line) and the predictions labelled",
-            left=[metric(f"{prefix}{name}", "Minimum", name)],
+            left=[metric(contract.quality_metric(name), "Minimum", name)],
             left_annotations=[cloudwatch.HorizontalAnnotation(value=threshold, label="quality alarm")],
-            right=[metric(f"{prefix}{count}", "Sum", count) for count in ("matched", "unmatched", "late")],
+            right=[metric(contract.quality_metric(count), "Sum", count) for count in contract.QUALITY_PUBLISHED_COUNTS],
             width=24,
         )
 

@@ -24,6 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from list_stacks import templates  # noqa: E402  (the one reader of cdk.out's stacks)
 
+from mlops_constructs.container_contract import contract  # noqa: E402  (plain constants: no container import)
+
+QUALITY_PUBLISHED_COUNTS = contract.QUALITY_PUBLISHED_COUNTS
+
 
 class PriceTableError(ValueError):
     """The price table lacks a field the report needs."""
@@ -64,39 +68,49 @@ class Prices:
             data.get("quality_check_run"),
         )
 
+    _RUN_PRICES = ("lambda_gb_second", "lambda_request_million", "sfn_transition_1k", "s3_put_1k", "s3_get_1k", "cloudwatch_api_1k")
+
+    def _run_price(self, *, gb_seconds: float, requests: int, transitions: int, puts: int, gets: int, metric_calls: int) -> float | None:
+        """One run of a scheduled check at the table's per-use prices (None when the table lacks one of them)."""
+        use = self.per_use
+        if any(k not in use for k in self._RUN_PRICES):
+            return None
+        return (
+            gb_seconds * use["lambda_gb_second"]["price"]
+            + requests * use["lambda_request_million"]["price"] / 1e6
+            + transitions * use["sfn_transition_1k"]["price"] / 1000
+            + puts * use["s3_put_1k"]["price"] / 1000
+            + gets * use["s3_get_1k"]["price"] / 1000
+            + metric_calls * use["cloudwatch_api_1k"]["price"] / 1000
+        )
+
     def quality_run_price(self, analysis_memory_mb: int, lists: int) -> float | None:
         """One period's model-quality check: the function for the measured seconds times the allowance, one request, the
         quality Map's transitions, its S3 requests and ``lists`` LISTs of label and capture folders, one PutMetricData."""
-        run, use = self.quality_check_run, self.per_use
-        needed = ("lambda_gb_second", "lambda_request_million", "sfn_transition_1k", "s3_put_1k", "s3_get_1k", "cloudwatch_api_1k")
-        if run is None or any(k not in use for k in needed):
+        run = self.quality_check_run
+        if run is None:
             return None
-        return (
-            run["allowance"] * run["analysis_seconds"] * analysis_memory_mb / 1024 * use["lambda_gb_second"]["price"]
-            + use["lambda_request_million"]["price"] / 1e6
-            + run["transitions"] * use["sfn_transition_1k"]["price"] / 1000
-            + (run["s3_puts"] + lists) * use["s3_put_1k"]["price"] / 1000
-            + run["s3_gets"] * use["s3_get_1k"]["price"] / 1000
-            + use["cloudwatch_api_1k"]["price"] / 1000
+        seconds = run["allowance"] * run["analysis_seconds"] * analysis_memory_mb / 1024
+        return self._run_price(
+            gb_seconds=seconds, requests=1, transitions=run["transitions"], puts=run["s3_puts"] + lists, gets=run["s3_gets"], metric_calls=1
         )
 
     def check_run_price(self, analysis_memory_mb: int, planner_memory_mb: int, metrics: int) -> float | None:
         """One run of the platform's drift check (one period): its two functions for the measured seconds times the
         table's allowance, two requests, its state transitions, its S3 and PutMetricData requests."""
-        run, use = self.drift_check_run, self.per_use
-        needed = ("lambda_gb_second", "lambda_request_million", "sfn_transition_1k", "s3_put_1k", "s3_get_1k", "cloudwatch_api_1k")
-        if run is None or any(k not in use for k in needed):
+        run = self.drift_check_run
+        if run is None:
             return None
         from config.schema import STATE_TRANSITIONS_PER_RUN
 
         seconds = run["allowance"] * (run["planner_seconds"] * planner_memory_mb + run["analysis_seconds"] * analysis_memory_mb) / 1024
-        return (
-            seconds * use["lambda_gb_second"]["price"]
-            + 2 * use["lambda_request_million"]["price"] / 1e6
-            + STATE_TRANSITIONS_PER_RUN * use["sfn_transition_1k"]["price"] / 1000
-            + run["s3_puts"] * use["s3_put_1k"]["price"] / 1000
-            + run["s3_gets"] * use["s3_get_1k"]["price"] / 1000
-            + -(-metrics // 20) * use["cloudwatch_api_1k"]["price"] / 1000
+        return self._run_price(
+            gb_seconds=seconds,
+            requests=2,
+            transitions=STATE_TRANSITIONS_PER_RUN,
+            puts=run["s3_puts"],
+            gets=run["s3_gets"],
+            metric_calls=-(-metrics // 20),
         )
 
     def idle_price(self, name: str) -> float:
@@ -205,7 +219,8 @@ def drift_check_lines(stack: str, template: dict, prices: Prices) -> list[Line]:
             price = prices.quality_run_price(int(analysis["Properties"].get("MemorySize", 128)), lists=(hours + delay) + (hours + 2))
             lines.append(Line(stack, f"model-quality check of {name}: a period every {hours} h", prices.hours / hours, "runs", price))
             metric_price = prices.per_use.get("cloudwatch_metric_month", {}).get("price")
-            lines.append(Line(stack, f"model-quality metrics of {name}: the metric and 3 counts", 4, "metric-months", metric_price))
+            counts = len(QUALITY_PUBLISHED_COUNTS)
+            lines.append(Line(stack, f"model-quality metrics of {name}: the metric and {counts} counts", 1 + counts, "metric-months", metric_price))
     return lines
 
 

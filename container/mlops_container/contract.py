@@ -54,6 +54,15 @@ BYOC_METRICS_NAMESPACE = "/aws/sagemaker/Endpoint/data-metrics"
 # The model-quality check's CloudWatch metrics (``mlops_container.quality``): the project's metric and each count, with
 # the drift metrics' dimensions; the quality alarm reads ``<prefix><metric>``.
 QUALITY_METRIC_PREFIX = "model_quality_"
+QUALITY_PUBLISHED_COUNTS = ("matched", "unmatched", "late")  # the counts published beside the metric (each bills a month)
+
+
+def quality_metric(name: str) -> str:
+    """The CloudWatch metric of the project's ``name`` metric (auc...) or of a count (matched...): what the check
+    publishes, the alarm reads and the dashboard shows."""
+    return f"{QUALITY_METRIC_PREFIX}{name}"
+
+
 # The drift check's processing-job mounts (``mlops_container.check`` run as a job, for periods too large for a function).
 CHECK_INPUT = "/opt/ml/processing/input/data"
 CHECK_BASELINE = "/opt/ml/processing/baseline"

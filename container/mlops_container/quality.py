@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from mlops_container.contract import CLASSIFICATION_METRICS, QUALITY_METRIC_PREFIX
+from mlops_container.contract import CLASSIFICATION_METRICS, QUALITY_PUBLISHED_COUNTS, quality_metric
 from mlops_container.metrics import HIGHER_IS_BETTER, classification_metrics, gate
 
 FORMAT_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html"
@@ -267,17 +267,12 @@ def metric_lines(summary: dict, dimensions: dict[str, str], when: datetime) -> l
     stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     dims = [{"Name": k, "Value": v} for k, v in dimensions.items() if v]
     lines = [
-        {"MetricName": metric_name(name), "Timestamp": stamp, "Dimensions": dims, "Value": float(summary["counts"][name])}
-        for name in ("matched", "unmatched", "late")
+        {"MetricName": quality_metric(name), "Timestamp": stamp, "Dimensions": dims, "Value": float(summary["counts"][name])}
+        for name in QUALITY_PUBLISHED_COUNTS
     ]
     if summary["value"] is not None:
-        lines.insert(0, {"MetricName": metric_name(summary["metric"]), "Timestamp": stamp, "Dimensions": dims, "Value": float(summary["value"])})
+        lines.insert(0, {"MetricName": quality_metric(summary["metric"]), "Timestamp": stamp, "Dimensions": dims, "Value": float(summary["value"])})
     return lines
-
-
-def metric_name(metric: str) -> str:
-    """The CloudWatch metric the quality alarm reads (the one home of its name: the CDK app imports it)."""
-    return f"{QUALITY_METRIC_PREFIX}{metric}"
 
 
 def _shown(value: float | None) -> str:
