@@ -37,11 +37,14 @@ def test_a_registry_finds_the_stages_that_serve_its_models_from_another_account(
 
 
 def test_a_stage_under_another_prefix_or_naming_another_registry_is_not_a_consumer(config_dir):
+    """dev grants only the stages that serve its models under its prefix: each condition alone takes prod out."""
     _edit(config_dir, "prod", _other_account)
-    _edit(config_dir, "prod", lambda raw: raw.update(model_registry_stage="trial"))
-    with pytest.raises(ConfigError):
-        load_config("prod", config_dir)  # trial trains nothing churn serves... its own problem, not dev's
-    assert load_config("dev", config_dir).consumers == ()
+    assert [c.stage for c in load_config("dev", config_dir).consumers] == ["prod"]
+    for change in (lambda raw: raw.update(prefix="other"), lambda raw: raw.update(model_registry_stage="trial")):
+        original = (config_dir / "prod.yaml").read_text()
+        _edit(config_dir, "prod", change)
+        assert load_config("dev", config_dir).consumers == ()  # prod's own file may be wrong now: dev does not read it
+        (config_dir / "prod.yaml").write_text(original)
 
 
 def test_a_consumer_whose_file_has_problems_is_named_by_the_registry(config_dir):

@@ -169,6 +169,11 @@ def _time(text: object) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _label_key(meta: dict) -> str:
+    """The id a label names a captured prediction by: the caller's ``inferenceId``, else the ``eventId`` (the page above)."""
+    return str(meta.get("inferenceId") or meta["eventId"])
+
+
 def read_predictions(files: Iterable[tuple[str, Iterable[str]]]) -> tuple[dict[str, Prediction], Read]:
     """Captured predictions by the id labels name (``inferenceId`` when the caller gave one, else ``eventId``)."""
     predictions: dict[str, Prediction] = {}
@@ -181,8 +186,7 @@ def read_predictions(files: Iterable[tuple[str, Iterable[str]]]) -> tuple[dict[s
             try:
                 record = json.loads(line)
                 meta = record["eventMetadata"]
-                event_id = meta.get("inferenceId") or meta["eventId"]
-                predictions[str(event_id)] = Prediction(_scores(record["captureData"]["endpointOutput"]), _time(meta.get("inferenceTime")))
+                predictions[_label_key(meta)] = Prediction(_scores(record["captureData"]["endpointOutput"]), _time(meta.get("inferenceTime")))
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 read.reject(f"{key} line {number}", f"not a captured prediction ({exc})")
     return predictions, read
@@ -198,7 +202,7 @@ def event_ids(files: Iterable[tuple[str, Iterable[str]]], start: datetime | None
                 meta = json.loads(line)["eventMetadata"]
                 when = _time(meta.get("inferenceTime"))
                 if (start is None or start <= when) and (end is None or when < end):
-                    ids.add(str(meta.get("inferenceId") or meta["eventId"]))
+                    ids.add(_label_key(meta))
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue
     return sorted(ids)
