@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "container"))
 sys.path.insert(0, str(ROOT))
 
 from config.schema import MonitoringConfig  # noqa: E402
-from mlops_container import capture, check, data, monitor, preprocess  # noqa: E402
+from mlops_container import capture, check, data, monitor, preprocess, quality  # noqa: E402
 
 REQUESTS = [int(n) for n in os.environ.get("BENCH_REQUESTS", "3600,60000").split(",")]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -179,10 +179,7 @@ def _quality_run(raw, logic, settings, env, period: dict, requests: int, hour: d
     import dataclasses
 
     rng = np.random.default_rng(requests + 1)
-    labels = "\n".join(
-        json.dumps({"groundTruthData": {"data": str(int(y)), "encoding": "CSV"}, "eventMetadata": {"eventId": str(i)}, "eventVersion": "0"})
-        for i, y in enumerate(rng.integers(0, 2, requests))
-    )
+    labels = "\n".join(quality.label_line(str(i), [int(y)]) for i, y in enumerate(rng.integers(0, 2, requests)))
     key = f"ground-truth/{ENDPOINT}/{hour:%Y/%m/%d/%H}/labels.jsonl"
     raw.put_object(Bucket=BUCKET, Key=key, Body=labels.encode())
     listed = raw.list_objects_v2(Bucket=BUCKET, Prefix=f"{ENDPOINT}/")["Contents"]

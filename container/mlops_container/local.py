@@ -455,12 +455,7 @@ def quality_check(run_dir: Path, capture: Path, sent: dict[str, list[int]], trut
         values = [int(truth[i]) for i in indices]
         if request_id.startswith("p2-") and args.world_change:
             values = [1 - v if rng.random() < args.world_change else v for v in values]
-        record = {
-            "groundTruthData": {"data": ",".join(map(str, values)), "encoding": "CSV"},
-            "eventMetadata": {"eventId": request_id},
-            "eventVersion": "0",
-        }
-        lines.append(json.dumps(record))
+        lines.append(quality.label_line(request_id, values))
     (labels_dir / "labels.jsonl").write_text("\n".join(lines) + "\n")
     captured = [(str(f), f.read_text().splitlines()) for f in sorted(capture.rglob("*.jsonl"))]
     predictions, _ = quality.read_predictions(captured)

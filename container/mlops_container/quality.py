@@ -106,6 +106,12 @@ def _numbers(data: object, encoding: object) -> list[float]:
     return values
 
 
+def label_line(event_id: str, labels: Iterable[int]) -> str:
+    """One ground-truth record in the documented layout (what ``parse_label`` reads): ``labels``, one per scored row."""
+    truth = {"data": ",".join(str(v) for v in labels), "encoding": "CSV"}
+    return json.dumps({"groundTruthData": truth, "eventMetadata": {"eventId": event_id}, "eventVersion": "0"})
+
+
 def parse_label(line: str) -> tuple[str, list[float]]:
     """One ground-truth record: its event id and its labels. A ValueError says what is wrong."""
     record = json.loads(line)
