@@ -7,16 +7,22 @@ document, so that they are reported together with the field errors instead of af
 
 from __future__ import annotations
 
+import typing
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from config.errors import MISSING, ConfigError, Problem
 from config.model_monitor_images import ANALYZER_ACCOUNTS
 from config.schema import CODECOMMIT_URL, DeliveryConfig, MonitoringConfig, PlatformConfig, StageLink
+
+# The network's modes, each with its model: the tags of the schema's discriminated union (PlatformConfig.network).
+NETWORK_MODES: dict[str, type[BaseModel]] = {
+    typing.get_args(model.model_fields["mode"].annotation)[0]: model for model in typing.get_args(PlatformConfig.model_fields["network"].annotation)
+}
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -62,7 +68,7 @@ def parse_config(text: str, *, source: str, stage: str | None = None, config_dir
     try:
         config = PlatformConfig.model_validate(raw)
     except ValidationError as exc:
-        problems += [_problem_from(err, raw) for err in exc.errors()]
+        problems += [_problem_from(err, PlatformConfig) for err in exc.errors()]
         config = None
     if config is not None and config_dir is not None and registry not in (None, stage):
         problems += _analyzer_problems(raw, config_dir / f"{registry}.yaml")
@@ -187,34 +193,26 @@ def _analyzer_problems(raw: dict[str, Any], registry_file: Path) -> list[Problem
     return problems
 
 
-def _path(loc: tuple[Any, ...], raw: Any) -> str:
-    out = ""
-    node = raw
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("new", "existing") and isinstance(node, dict) and node.get("mode") == part:
-            continue  # discriminated-union tag, not a key in the file
-        else:
-            out += f".{part}" if out else str(part)
-        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
-    return out
+def _path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error's location as the file says it: ``projects[0].name``; the network's mode, which pydantic puts
+    in the location as the union's tag (``network.frugal.nat``), is not a key in the file (``network.nat``)."""
+    parts = [part for i, part in enumerate(loc) if not _is_network_tag(loc, i)]
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).removeprefix(".")
 
 
-def _has(node: Any, part: Any) -> bool:
-    if isinstance(node, dict):
-        return part in node
-    return isinstance(part, int) and 0 <= part < len(node)
+def _is_network_tag(loc: tuple[Any, ...], i: int) -> bool:
+    return i == 1 and loc[0] == "network" and loc[1] in NETWORK_MODES
 
 
-def _problem_from(err: dict[str, Any], raw: Any) -> Problem:
+def _problem_from(err: dict[str, Any], root: type[BaseModel]) -> Problem:
+    """One pydantic error of a file validated as ``root``, as a problem in the file's own words."""
     loc = tuple(err["loc"])
     kind = err["type"]
     value = err.get("input", MISSING)
     message = err["msg"]
     if kind == "extra_forbidden":
         parent_loc = loc[:-1]
-        allowed = _allowed_keys(parent_loc, raw)
+        allowed = _allowed_keys(parent_loc, root)
         message = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
     elif kind == "missing":
         value = MISSING
@@ -232,38 +230,29 @@ def _problem_from(err: dict[str, Any], raw: Any) -> Problem:
         message = "must be text; quote the value in YAML"
     elif kind == "enum":
         message = f"must be one of {err.get('ctx', {}).get('expected', '')}"
-    return Problem(_path(loc, raw), value, message)
+    return Problem(_path(loc), value, message)
 
 
 def _egress_default(mode: Any) -> str:
     """A network mode's ``egress`` when the file gives none: the schema's default (a frugal network's is SageMaker's)."""
-    from config import schema
-
-    models = {"new": schema.NewVpcConfig, "existing": schema.ExistingVpcConfig, "frugal": schema.FrugalNetworkConfig}
-    return models[mode].model_fields["egress"].default if mode in models else "none"
+    return NETWORK_MODES[mode].model_fields["egress"].default if mode in NETWORK_MODES else "none"
 
 
-def _allowed_keys(loc: tuple[Any, ...], raw: Any) -> list[str]:
-    from config import schema
-
-    model: Any = schema.PlatformConfig
-    node = raw
-    for part in loc:
-        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
-        if isinstance(part, int) or part in ("new", "existing", "frugal"):
-            if part == "new":
-                model = schema.NewVpcConfig
-            elif part == "existing":
-                model = schema.ExistingVpcConfig
-            elif part == "frugal":
-                model = schema.FrugalNetworkConfig
+def _allowed_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    """The keys of the settings at ``loc`` of a file validated as ``root``."""
+    model: Any = root
+    for i, part in enumerate(loc):
+        if _is_network_tag(loc, i):
+            model = NETWORK_MODES[part]
+            continue
+        if isinstance(part, int):
             continue
         field = model.model_fields.get(part)
         if field is None:
             return []
         annotation = field.annotation
         for candidate in getattr(annotation, "__args__", ()) + (annotation,):
-            if isinstance(candidate, type) and issubclass(candidate, schema.BaseModel):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
                 model = candidate
                 break
         else:
@@ -282,9 +271,7 @@ def _uses_model_monitor(raw: dict[str, Any]) -> bool:
     """Whether a project runs Model Monitor's own analyzer image (engine and analyzer ``model_monitor``)."""
     projects = raw.get("projects") if isinstance(raw.get("projects"), list) else []
     return any(
-        (m := _mapping(p, "monitoring")).get("enabled", True) is not False
-        and m.get("engine") == "model_monitor"
-        and m.get("analyzer") == "model_monitor"
+        (m := _mapping(p, "monitoring")).get("enabled") is not False and m.get("engine") == "model_monitor" and m.get("analyzer") == "model_monitor"
         for p in projects
     )
 
@@ -300,8 +287,8 @@ def _monitors_input(project: dict[str, Any]) -> bool:
     monitoring, deployment = _mapping(project, "monitoring"), _mapping(project, "deployment")
     mode = deployment.get("mode", "endpoint")
     return (
-        monitoring.get("enabled", True) is not False
-        and deployment.get("enabled", True) is not False
+        monitoring.get("enabled") is not False  # on unless the file says false
+        and deployment.get("enabled") is not False
         and (mode == "batch" or (mode == "endpoint" and deployment.get("serverless") is None))
     )
 
@@ -413,7 +400,7 @@ def load_delivery_config(config_dir: Path = CONFIG_DIR) -> tuple[DeliveryConfig,
     try:
         delivery = DeliveryConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(str(path), [_problem_from(err, raw) for err in exc.errors()]) from None
+        raise ConfigError(str(path), [_problem_from(err, DeliveryConfig) for err in exc.errors()]) from None
     stages = available_stages(config_dir)
     unknown = [s for s in delivery.stages if s not in stages]
     if unknown:

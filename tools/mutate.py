@@ -55,7 +55,7 @@ MODULES = {
         Module("lambda/start_pipeline/logic.py", ("tests/lambda_/test_start_pipeline.py",)),  # the trigger guard
         Module("config/endpoints.py", ("tests/test_endpoints.py", "tests/test_config.py", "tests/test_endpoints_tool.py")),
         Module(
-            "config/loader.py", ("tests/test_config.py", "tests/test_config_links.py", "tests/test_readme_config.py")
+            "config/loader.py", ("tests/test_config.py", "tests/test_config_links.py", "tests/test_config_reports.py", "tests/test_readme_config.py")
         ),  # the config's loader and its cross-stage checks
         Module("container/mlops_container/quality.py", ("tests/container/test_quality.py",), root="container"),  # model quality
         Module(
