@@ -74,6 +74,22 @@ MODULES = {
             ("tests/container/test_drift_checks.py", "tests/container/test_drift.py", "tests/container/test_model_monitor_parity.py"),
             root="container",
         ),
+        Module(
+            "container/mlops_container/drift_read.py",  # reading captured traffic and baselines
+            (
+                "tests/container/test_drift.py",
+                "tests/container/test_drift_checks.py",
+                "tests/container/test_model_monitor_parity.py",
+                "tests/container/test_quality.py",
+            ),
+            root="container",
+        ),
+        Module(
+            "container/mlops_container/drift_stats.py",  # Model Monitor's statistics and the KLL sketch
+            ("tests/container/test_drift.py", "tests/container/test_drift_checks.py", "tests/container/test_model_monitor_parity.py"),
+            root="container",
+        ),
+        Module("fidelity/limits.py", ("tests/test_fidelity_limits.py",)),  # the documented rules, on small templates
         Module("cli/mlops_cli/work.py", ("tests/mlops_cli/test_mlops_label.py", "tests/mlops_cli/test_mlops_command.py"), root="cli"),
     )
 }

@@ -1,0 +1,369 @@
+"""Each documented rule of ``fidelity/limits.py`` on small templates written here: at its limit it passes, one past it
+it fails with its exact finding, and what it must not judge (another stack, a feature the account already uses) it
+leaves alone. The stage tests (``tests/fidelity/test_documented_rules.py``) run the rules over every synthesized template;
+these run in milliseconds, so that ``make mutate`` can judge the rules themselves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fidelity.cfn import Deployment
+from fidelity.limits import RULES, _size
+
+BY_ID = {rule.id: rule for rule in RULES}
+
+
+def _check(rule_id: str, templates: dict[str, dict], stacks: list[str] | None = None, **deployment) -> list[str]:
+    return BY_ID[rule_id].check(Deployment(templates, **deployment), stacks if stacks is not None else list(templates))
+
+
+def _stack(**resources) -> dict:
+    return {"Resources": resources}
+
+
+def _padded(size: int, key: str = "p") -> dict:
+    """A policy-like document of exactly ``size`` characters as IAM counts them (no whitespace)."""
+    document = {key: ""}
+    document[key] = "x" * (size - _size(document))
+    assert _size(document) == size
+    return document
+
+
+# -- serverless endpoints ---------------------------------------------------------------------------------
+
+
+def _serverless(variant: dict | None = None, model: dict | None = None, **config) -> dict:
+    return _stack(
+        Model={"Type": "AWS::SageMaker::Model", "Properties": model or {}},
+        Config={
+            "Type": "AWS::SageMaker::EndpointConfig",
+            "Properties": {
+                "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": {"Ref": "Model"}, "ServerlessConfig": {}, **(variant or {})}],
+                **config,
+            },
+        },
+        Endpoint={"Type": "AWS::SageMaker::Endpoint", "Properties": {"EndpointName": "ep", "EndpointConfigName": {"Ref": "Config"}}},
+    )
+
+
+def test_a_serverless_endpoint_without_excluded_features_passes():
+    assert _check("serverless-exclusions", {"s": _serverless()}) == []
+
+
+def test_each_feature_serverless_inference_excludes_is_found():
+    stack = _serverless({"InstanceType": "ml.m5.large"}, {"VpcConfig": {}, "EnableNetworkIsolation": True}, DataCaptureConfig={})
+    stack["Resources"]["Config"]["Properties"]["ProductionVariants"].append({"VariantName": "B", "InstanceType": "ml.m5.large"})
+    stack["Resources"]["Monitor"] = {
+        "Type": "AWS::SageMaker::DataQualityJobDefinition",
+        "Properties": {"DataQualityJobInput": {"EndpointInput": {"EndpointName": "ep"}}},
+    }
+    stack["Resources"]["Scaling"] = {
+        "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+        "Properties": {"ResourceId": "endpoint/ep/variant/AllTraffic"},
+    }
+    assert _check("serverless-exclusions", {"s": stack}) == [
+        "s/Config: a serverless endpoint config has one production variant, not 2",
+        "s/Config: serverless endpoints support no data capture (DataCaptureConfig)",
+        "s/Config: a serverless variant has no InstanceType or AcceleratorType",
+        "s/Model: the model of serverless variant AllTraffic has a VpcConfig; Serverless Inference supports no VPC configuration",
+        "s/Model: Serverless Inference supports no network isolation",
+        "s/Monitor: Model Monitor cannot watch serverless endpoint ep",
+        "s/Scaling: a serverless endpoint scales by itself, not by DesiredInstanceCount",
+    ]
+
+
+def test_serverless_rules_leave_instance_endpoints_and_other_endpoints_alone():
+    instance = _serverless(DataCaptureConfig={})
+    del instance["Resources"]["Config"]["Properties"]["ProductionVariants"][0]["ServerlessConfig"]
+    assert _check("serverless-exclusions", {"s": instance}) == []
+    other = _serverless({"AcceleratorType": "ml.eia1.medium"}, {"EnableNetworkIsolation": False})
+    other["Resources"]["Monitor"] = {
+        "Type": "AWS::SageMaker::DataQualityJobDefinition",
+        "Properties": {"DataQualityJobInput": {"EndpointInput": {"EndpointName": "another"}}},
+    }
+    other["Resources"]["Scaling"] = {
+        "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+        "Properties": {"ResourceId": "endpoint/another/variant/x"},
+    }
+    assert _check("serverless-exclusions", {"s": other}) == ["s/Config: a serverless variant has no InstanceType or AcceleratorType"]
+
+
+# -- deployment guardrails ----------------------------------------------------------------------------------
+
+
+def _blue_green(routing: dict, variant: dict) -> dict:
+    return _stack(
+        Config={"Type": "AWS::SageMaker::EndpointConfig", "Properties": {"ProductionVariants": [{"VariantName": "A", **variant}]}},
+        Endpoint={
+            "Type": "AWS::SageMaker::Endpoint",
+            "Properties": {
+                "EndpointConfigName": {"Ref": "Config"},
+                "DeploymentConfig": {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing}},
+            },
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("routing", "variant", "finding"),
+    [
+        (
+            {"Type": "CANARY"},
+            {"InstanceType": "ml.inf1.xlarge"},
+            "CANARY traffic shifting is not available on ml.inf1.xlarge (Inf1 endpoints fall back to all-at-once)",
+        ),
+        (
+            {"Type": "LINEAR"},
+            {"InstanceType": "ml.inf1.2xlarge"},
+            "LINEAR traffic shifting is not available on ml.inf1.2xlarge (Inf1 endpoints fall back to all-at-once)",
+        ),
+        ({"Type": "LINEAR"}, {"ServerlessConfig": {}}, "a serverless endpoint takes no LINEAR deployment guardrails"),
+        (
+            {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 51}},
+            {"InstanceType": "ml.m5.large"},
+            "a canary or linear step is at most 50% of the fleet, not 51%",
+        ),
+        (
+            {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 60}},
+            {"InstanceType": "ml.m5.large"},
+            "a canary or linear step is at most 50% of the fleet, not 60%",
+        ),
+    ],
+)
+def test_each_guardrail_exclusion_is_found(routing, variant, finding):
+    assert _check("guardrail-exclusions", {"s": _blue_green(routing, variant)}) == [f"s/Endpoint: {finding}"]
+
+
+@pytest.mark.parametrize(
+    ("routing", "variant"),
+    [
+        ({"Type": "ALL_AT_ONCE"}, {"InstanceType": "ml.inf1.xlarge"}),  # no shifting: nothing falls back
+        ({"Type": "ALL_AT_ONCE"}, {"ServerlessConfig": {}}),
+        ({"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50}}, {"InstanceType": "ml.m5.large"}),
+        ({"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 60}}, {"InstanceType": "ml.m5.large"}),
+    ],
+)
+def test_guardrails_within_the_rules_pass(routing, variant):
+    assert _check("guardrail-exclusions", {"s": _blue_green(routing, variant)}) == []
+
+
+# -- features closed to new customers ----------------------------------------------------------------------
+
+
+def test_a_closed_feature_is_found_by_its_type_or_its_mark_unless_the_account_already_uses_it():
+    stack = _stack(
+        Schedule={"Type": "AWS::SageMaker::MonitoringSchedule", "Properties": {}},
+        Bias={"Type": "AWS::SageMaker::ModelBiasJobDefinition", "Properties": {}},
+        Job={"Type": "AWS::SageMaker::Model", "Properties": {"Image": "x.dkr.ecr.us-east-1.amazonaws.com/sagemaker-clarify-processing:1"}},
+        Training={"Type": "Custom::Training", "Properties": {"DebugHookConfig": {}}},
+        Plain={"Type": "AWS::SageMaker::Model", "Properties": {"Image": "mine:1"}},
+    )
+    assert _check("closed-features", {"s": stack}) == [
+        "s/Schedule: AWS::SageMaker::MonitoringSchedule is model_monitor, closed to new customers (account_already_uses)",
+        "s/Bias: AWS::SageMaker::ModelBiasJobDefinition is clarify, closed to new customers (account_already_uses)",
+        "s/Job: uses sagemaker-clarify-processing (clarify), closed to new customers (account_already_uses)",
+        "s/Training: uses DebugHookConfig (debugger), closed to new customers (account_already_uses)",
+    ]
+    assert _check("closed-features", {"s": stack}, already_uses=frozenset({"model_monitor", "clarify", "debugger"})) == []
+    assert _check("closed-features", {"s": stack}, already_uses=frozenset({"clarify"})) == [
+        "s/Schedule: AWS::SageMaker::MonitoringSchedule is model_monitor, closed to new customers (account_already_uses)",
+        "s/Training: uses DebugHookConfig (debugger), closed to new customers (account_already_uses)",
+    ]
+
+
+# -- monitored endpoints capture input and output ------------------------------------------------------------
+
+
+def _monitored(capture: dict | None, monitor: dict) -> dict:
+    config = {"ProductionVariants": [{"VariantName": "A"}]} | ({"DataCaptureConfig": capture} if capture is not None else {})
+    return _stack(
+        Config={"Type": "AWS::SageMaker::EndpointConfig", "Properties": config},
+        Endpoint={"Type": "AWS::SageMaker::Endpoint", "Properties": {"EndpointName": "ep", "EndpointConfigName": {"Ref": "Config"}}},
+        Monitor=monitor,
+    )
+
+
+BOTH = {"EnableCapture": True, "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}
+DATA_QUALITY = {"Type": "AWS::SageMaker::DataQualityJobDefinition", "Properties": {"DataQualityJobInput": {"EndpointInput": {"EndpointName": "ep"}}}}
+INLINE = {
+    "Type": "AWS::SageMaker::MonitoringSchedule",
+    "Properties": {"MonitoringScheduleConfig": {"MonitoringJobDefinition": {"MonitoringInputs": [{"EndpointInput": {"EndpointName": "ep"}}]}}},
+}
+OWN_CHECK = {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {"CAPTURE_PREFIX": "ep/AllTraffic"}}}}
+
+
+@pytest.mark.parametrize("monitor", [DATA_QUALITY, INLINE, OWN_CHECK], ids=["data-quality", "inline-schedule", "own-check"])
+def test_every_kind_of_monitor_needs_its_endpoint_to_capture_input_and_output(monitor):
+    assert _check("monitor-needs-capture", {"s": _monitored(BOTH, monitor)}) == []
+    finding = "s/Monitor: endpoint ep must capture Input and Output (captures {})"
+    assert _check("monitor-needs-capture", {"s": _monitored(None, monitor)}) == [finding.format("nothing")]
+    inputs_only = {"EnableCapture": True, "CaptureOptions": [{"CaptureMode": "Input"}]}
+    assert _check("monitor-needs-capture", {"s": _monitored(inputs_only, monitor)}) == [finding.format("['Input']")]
+    assert _check("monitor-needs-capture", {"s": _monitored({**BOTH, "EnableCapture": False}, monitor)}) == [finding.format("['Input', 'Output']")]
+
+
+def test_a_monitor_of_an_endpoint_no_template_creates_is_found_and_other_functions_are_not_monitors():
+    elsewhere = {
+        "Type": "AWS::SageMaker::DataQualityJobDefinition",
+        "Properties": {"DataQualityJobInput": {"EndpointInput": {"EndpointName": "gone"}}},
+    }
+    assert _check("monitor-needs-capture", {"s": _monitored(BOTH, elsewhere)}) == [
+        "s/Monitor: monitors endpoint gone, which no template of this deployment creates"
+    ]
+    batch = {"Type": "AWS::SageMaker::DataQualityJobDefinition", "Properties": {"DataQualityJobInput": {"BatchTransformInput": {}}}}
+    plain = {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {"CAPTURE_PREFIX": ""}}}}
+    schedule = {"Type": "AWS::SageMaker::MonitoringSchedule", "Properties": {"MonitoringScheduleConfig": {"MonitoringJobDefinitionName": "x"}}}
+    for monitor in (batch, plain, schedule):
+        assert _check("monitor-needs-capture", {"s": _monitored(None, monitor)}) == []
+
+
+def test_an_endpoint_in_another_stack_is_found_but_only_the_checked_stacks_monitors_are_judged():
+    endpoint = _monitored(BOTH, OWN_CHECK)
+    del endpoint["Resources"]["Monitor"]
+    assert _check("monitor-needs-capture", {"endpoint": endpoint, "monitor": _stack(Monitor=DATA_QUALITY)}, ["monitor"]) == []
+    uncaptured = _monitored(None, DATA_QUALITY)
+    assert _check("monitor-needs-capture", {"s": uncaptured, "other": _stack()}, ["other"]) == []
+
+
+# -- names ---------------------------------------------------------------------------------------------
+
+
+def test_names_within_their_services_rules_pass_and_one_past_is_found():
+    ok = _stack(
+        Endpoint={"Type": "AWS::SageMaker::Endpoint", "Properties": {"EndpointName": "e" * 63}},
+        Bucket={"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "b" * 63}},
+        Topic={"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "t" * 256}},
+        Unresolved={"Type": "AWS::SageMaker::Endpoint", "Properties": {"EndpointName": {"Fn::ImportValue": "x" * 100}}},
+        UnresolvedBucket={"Type": "AWS::S3::Bucket", "Properties": {"BucketName": {"Fn::ImportValue": "X"}}},
+    )
+    stack_name = "a" + "-" * 127
+    assert _check("name-limits", {stack_name: ok}) == []
+    bad = _stack(
+        Endpoint={"Type": "AWS::SageMaker::Endpoint", "Properties": {"EndpointName": "e" * 64}},
+        Bucket={"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "Bucket"}},
+        Topic={"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "a.fifo"}},
+    )
+    findings = _check("name-limits", {"1stack": bad})
+    assert findings[0] == "1stack: not a valid CloudFormation stack name (letter first, letters, digits, hyphens, at most 128)"
+    assert findings[1:] == [
+        "1stack/Endpoint.EndpointName: 64 characters is above the maximum 63",
+        f"1stack/Endpoint.EndpointName: {'e' * 64!r} does not match the pattern '[a-zA-Z0-9](-*[a-zA-Z0-9]){{0,62}}'",
+        "1stack/Bucket.BucketName: 'Bucket' breaks S3's bucket naming rules",
+        "1stack/Topic.TopicName: 'a.fifo' breaks SNS's rule (1-256 letters, digits, - and _)",
+    ]
+    assert len(_check("name-limits", {"a" * 129: _stack()})) == 1
+
+
+# -- IAM sizes -------------------------------------------------------------------------------------------
+
+
+def _role(trust: int = 100, managed: int = 0, inline: int = 0) -> dict:
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": "r",
+            "AssumeRolePolicyDocument": _padded(trust),
+            "ManagedPolicyArns": [f"arn:aws:iam::aws:policy/P{i}" for i in range(managed)],
+            "Policies": [{"PolicyName": "own", "PolicyDocument": _padded(inline)}] if inline else [],
+        },
+    }
+
+
+def test_iam_sizes_at_their_limits_pass():
+    stack = _stack(
+        Role=_role(trust=2048, managed=10, inline=5000),
+        Policy={"Type": "AWS::IAM::Policy", "Properties": {"Roles": [{"Ref": "Role"}], "PolicyDocument": _padded(5240)}},
+        Managed={"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": _padded(6144)}},
+    )
+    assert _check("iam-sizes", {"s": stack}) == []
+
+
+def test_iam_sizes_one_past_their_limits_are_found():
+    stack = _stack(
+        Role=_role(trust=2049, managed=11, inline=5000),
+        Policy={"Type": "AWS::IAM::Policy", "Properties": {"Roles": [{"Ref": "Role"}], "PolicyDocument": _padded(5241)}},
+        Managed={"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": _padded(6145)}},
+    )
+    assert _check("iam-sizes", {"s": stack}) == [
+        "s/Role: trust policy of 2049 characters (limit 2048)",
+        "s/Role: 11 managed policies (limit 10)",
+        "s/Managed: managed policy of 6145 characters (limit 6144)",
+        "role r: inline policies of 10241 characters in all (limit 10240)",
+    ]
+
+
+def test_a_roles_inline_policies_add_up_across_stacks_and_only_the_checked_stacks_roles_are_judged():
+    grants = _stack(Policy={"Type": "AWS::IAM::Policy", "Properties": {"Roles": ["r"], "PolicyDocument": _padded(6000)}})
+    assert _check("iam-sizes", {"role": _stack(Role=_role(trust=3000, inline=5000)), "grants": grants}, ["grants"]) == [
+        "role r: inline policies of 11000 characters in all (limit 10240)"
+    ]
+
+
+# -- CloudFormation, Lambda, Step Functions, EventBridge, API Gateway ----------------------------------------------
+
+
+@pytest.mark.parametrize(("section", "limit"), [("Resources", 500), ("Outputs", 200), ("Parameters", 200), ("Mappings", 200)])
+def test_each_section_of_a_stack_is_counted_against_its_limit(section, limit):
+    def template(count: int) -> dict:
+        items = {f"I{i}": {"Type": "AWS::SNS::Topic"} if section == "Resources" else {"Value": "x"} for i in range(count)}
+        return {"Resources": {}, section: items} if section != "Resources" else {"Resources": items}
+
+    assert _check("stack-limits", {"s": template(limit)}) == []
+    assert _check("stack-limits", {"s": template(limit + 1)}) == [f"s: {limit + 1} {section.lower()} (limit {limit})"]
+
+
+def test_a_template_over_one_megabyte_is_found():
+    def template(size: int) -> dict:
+        body = {"Resources": {}, "Description": ""}
+        body["Description"] = "x" * (size - len(json.dumps(body).encode()))
+        return body
+
+    assert _check("stack-limits", {"s": template(1_000_000)}) == []
+    assert _check("stack-limits", {"s": template(1_000_001)}) == ["s: template of 1000001 bytes (limit 1000000)"]
+
+
+def test_a_lambda_environment_over_4_kb_is_found():
+    def function(size: int) -> dict:
+        return _stack(
+            F={"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {"K": "é" * ((size - 1) // 2) + "v" * ((size - 1) % 2)}}}}
+        )
+
+    assert _check("lambda-environment", {"s": function(4096)}) == []
+    assert _check("lambda-environment", {"s": function(4097)}) == ["s/F: environment of 4097 bytes (limit 4096)"]
+    assert _check("lambda-environment", {"s": _stack(F={"Type": "AWS::Lambda::Function", "Properties": {}})}) == []
+
+
+def test_a_state_machine_over_1_mb_or_unresolvable_is_found():
+    def machine(definition) -> dict:
+        return _stack(M={"Type": "AWS::StepFunctions::StateMachine", "Properties": {"DefinitionString": definition}})
+
+    assert _check("state-machine-size", {"s": machine("é" * (512 * 1024))}) == []
+    assert _check("state-machine-size", {"s": machine("é" * (512 * 1024) + "x")}) == ["s/M: definition of 1048577 bytes (limit 1048576)"]
+    assert _check("state-machine-size", {"s": machine({"Fn::ImportValue": "x"})}) == ["s/M: definition not resolvable, size unchecked"]
+
+
+def test_an_eventbridge_rule_has_at_most_five_targets():
+    def rule(targets: int) -> dict:
+        return _stack(R={"Type": "AWS::Events::Rule", "Properties": {"Targets": [{"Id": str(i)} for i in range(targets)]}})
+
+    assert _check("rule-targets", {"s": rule(5)}) == []
+    assert _check("rule-targets", {"s": _stack(R={"Type": "AWS::Events::Rule", "Properties": {}})}) == []
+    assert _check("rule-targets", {"s": rule(6)}) == ["s/R: 6 targets (limit 5)"]
+
+
+def test_api_gateways_logging_role_is_set_once_per_stage():
+    account = {"Type": "AWS::ApiGateway::Account", "Properties": {}}
+    stages = {
+        "mlops-dev-environment": _stack(),
+        "mlops-dev-endpoint-churn": _stack(A=account),
+        "mlops-dev-endpoint-fraud": _stack(A=account),
+        "mlops-devx-environment": _stack(),
+        "mlops-devx-endpoint-churn": _stack(A=account),
+    }
+    assert _check("api-gateway-account-once", stages) == [
+        "stage mlops-dev: 2 AWS::ApiGateway::Account resources (mlops-dev-endpoint-churn/A, mlops-dev-endpoint-fraud/A): one per stage"
+    ]
+    del stages["mlops-dev-endpoint-fraud"]
+    assert _check("api-gateway-account-once", stages) == []
