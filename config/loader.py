@@ -212,8 +212,7 @@ def _problem_from(err: dict[str, Any], root: type[BaseModel]) -> Problem:
     message = err["msg"]
     if kind == "extra_forbidden":
         parent_loc = loc[:-1]
-        allowed = _allowed_keys(parent_loc, root)
-        message = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
+        message = f"unknown key; allowed keys here: {', '.join(_allowed_keys(parent_loc, root))}"  # the parent is a model
     elif kind == "missing":
         value = MISSING
         message = "required but missing"
@@ -229,7 +228,7 @@ def _problem_from(err: dict[str, Any], root: type[BaseModel]) -> Problem:
     elif kind == "string_type":
         message = "must be text; quote the value in YAML"
     elif kind == "enum":
-        message = f"must be one of {err.get('ctx', {}).get('expected', '')}"
+        message = f"must be one of {err['ctx']['expected']}"  # pydantic's enum and literal errors always say what they expect
     return Problem(_path(loc), value, message)
 
 

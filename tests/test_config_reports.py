@@ -168,6 +168,16 @@ def test_sandboxes_per_user_are_capped_at_five_exactly():
     assert [value for value, _ in _problems(raw)["sandboxes"]] == ["6 sandboxes of user alice", "6 sandboxes of user bob"]
 
 
+def test_users_over_the_cap_are_named_in_order_even_beside_a_sandbox_without_a_user():
+    raw = _raw()
+    raw["projects"] += [
+        {**raw["projects"][1], "name": f"proj{i}", "git": None, "deployment": {"enabled": False}, "monitoring": {"enabled": False}} for i in range(5)
+    ]
+    names = ["churn", "fraud", "proj0", "proj1", "proj2", "proj3", "proj4"]
+    raw["sandboxes"] = [{"user": "bob", "project": p} for p in names[:6]] + [{"user": "alice", "project": p} for p in names] + [{"project": "churn"}]
+    assert [value for value, _ in _problems(raw)["sandboxes"]] == ["7 sandboxes of user alice", "6 sandboxes of user bob"]
+
+
 def test_a_monitored_deployment_without_drift_alarms_shows_what_it_has():
     raw = _raw()
     monitoring = raw["projects"][0]["monitoring"]
@@ -248,6 +258,24 @@ def test_a_stage_without_a_prefix_has_the_default_one_on_both_ends_of_a_link(con
     _edit(config_dir, "prod.yaml", lambda raw: raw.update(account="210987654321"))
     assert load_config("prod", config_dir).prefix == "mlops"
     assert [c.stage for c in load_config("dev", config_dir).consumers] == ["prod"]
+
+
+def test_stages_under_one_prefix_of_their_own_link_up(config_dir):
+    for name in ("dev.yaml", "prod.yaml"):
+        _edit(config_dir, name, lambda raw: raw.update(prefix="acme"))
+    assert load_config("prod", config_dir).prefix == "acme"
+
+
+def test_a_serving_stage_must_use_its_registrys_analyzer(config_dir):
+    _edit(config_dir, "dev.yaml", lambda raw: raw["projects"][0]["monitoring"].update(analyzer="model_monitor"))
+    with pytest.raises(ConfigError) as info:
+        load_config("prod", config_dir)
+    (problem,) = [p for p in info.value.problems if p.path == "projects[0].monitoring.analyzer"]
+    assert (problem.value, problem.message) == (
+        "project",
+        "must be 'model_monitor', the analyzer of project churn in the model registry stage (dev.yaml): its pipeline computes "
+        "the baseline this stage's monitor reads",
+    )
 
 
 def test_every_broken_consumer_is_named_and_files_that_are_not_stages_are_skipped(config_dir):
