@@ -35,33 +35,34 @@ def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     # a month of model-quality checks of churn's endpoint (monitoring.quality): hourly periods, four custom metrics
     assert lines[("mlops-dev-endpoint-churn", "model-quality check of mlops-dev-churn-dq: a period every 1 h")] == 0.22
     assert lines[("mlops-dev-endpoint-churn", "model-quality metrics of mlops-dev-churn-dq: the metric and 3 counts")] == 1.20
-    assert report.total == 87.69  # 86.17 before model quality; 144.57 with the hand-listed endpoints in 2 AZs
-    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.84
-    # the instance-backed endpoint is in the report, unpriced (the table has no ml.t2.medium price), never as $0
-    ((unpriced),) = report.unpriced
-    assert (unpriced.item, unpriced.quantity) == ("endpoint mlops-dev-churn: 1 x ml.t2.medium", 730.0)
+    # the instance-backed endpoint: 730 hours of ml.t2.medium at the real-time price ($0.065, not training's)
+    assert lines[("mlops-dev-endpoint-churn", "endpoint mlops-dev-churn: 1 x ml.t2.medium")] == 47.45
+    assert report.unpriced == []  # every idle item has a price (issue 31)
+    assert report.total == 135.14  # 87.69 and the endpoint's instance, unpriced until 2026-12-07
+    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.54
     # the serverless endpoint, the MLflow apps and the jobs bill per use: listed apart, not in the total
     assert sum(report.per_use["serverless endpoints: per inference-second by memory size, and data processed"].values()) == 1
     assert sum(report.per_use["MLflow apps (serverless): per use; no price in the table"].values()) == 2
     text = cost.render(report)
-    assert "stage total (priced items)      $87.69" in text and "read 2026-12-06" in text
+    assert "stage total (priced items)     $135.14" in text and "read 2026-12-06" in text
 
 
 def test_prod_idle_cost(prod, prices):
     report = cost.report(prod.outdir, prices)
     lines = _lines(report)
     assert lines[("mlops-prod-environment", "interface endpoints: 8")] == 175.20  # 8 endpoints in 3 AZs
-    assert report.total == 189.48  # 186.52 and the two checks: churn hourly (0.25 + 1.80), fraud daily (0.01 + 0.90)
-    assert sorted((x.item, x.quantity) for x in report.unpriced) == [
-        ("endpoint mlops-prod-churn: 2 x ml.m5.large", 1460.0),
-        ("endpoint mlops-prod-fraud: 1 x ml.m5.large", 730.0),
-    ]
+    # 189.48 with the two checks (churn hourly 0.25 + 1.80, fraud daily 0.01 + 0.90), and three ml.m5.large instances
+    assert lines[("mlops-prod-endpoint-churn", "endpoint mlops-prod-churn: 2 x ml.m5.large")] == 195.64
+    assert lines[("mlops-prod-endpoint-fraud", "endpoint mlops-prod-fraud: 1 x ml.m5.large")] == 97.82
+    assert report.unpriced == [] and report.total == 482.94
 
 
-def test_a_priced_instance_type_is_counted(dev, prices):
-    priced = dataclasses.replace(prices, idle={**prices.idle, "sagemaker_hosting_hour": {"ml.t2.medium": {"price": 0.1}}})
-    report = cost.report(dev.outdir, priced)
-    assert report.unpriced == [] and report.total == round(87.69 + 73.0, 2)
+def test_an_instance_type_without_a_price_is_unpriced_never_free(dev, prices):
+    unpriced = dataclasses.replace(prices, idle={**prices.idle, "sagemaker_hosting_hour": {"ml.m5.large": {"price": 0.134}}})
+    report = cost.report(dev.outdir, unpriced)
+    ((line),) = report.unpriced
+    assert (line.item, line.quantity) == ("endpoint mlops-dev-churn: 1 x ml.t2.medium", 730.0) and report.total == 87.69
+    assert cost.goal_lines(report, cost.load_goals()) == ["idle <= $60: NOT MET: $87.69 priced, and 1 idle item(s) without a price"]
 
 
 def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_path, capsys):
@@ -72,6 +73,9 @@ def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_p
     table.write_text(cost.PRICES.read_text().replace("  kms_key_month:\n", "  kms_key_month: 1.00\n  was_kms_key_month:\n", 1))
     assert cost.main([str(tmp_path), "--prices", str(table)]) == 2  # a bare number where a price and its source go
     assert "idle.kms_key_month needs a numeric price and its source" in capsys.readouterr().err
+    table.write_text(cost.PRICES.read_text().replace("idle:", "idle:\n  kms_key_month: {price: 2, source: x}", 1))
+    assert cost.main([str(tmp_path), "--prices", str(table)]) == 2  # a second price under one name hides neither
+    assert "key(s) kms_key_month given twice" in capsys.readouterr().err
     table.write_text("- not a table\n")
     assert cost.main([str(tmp_path), "--prices", str(table)]) == 2
     assert "not a mapping" in capsys.readouterr().err
@@ -96,13 +100,13 @@ def test_a_month_of_drift_checks_is_priced_per_run_and_per_metric(dev, prices):
 
 def test_make_cost_prints_each_stages_goals_met_or_by_how_much(dev, prod, prices):
     """The goals of config/pricing/goals.yaml: prod keeps its endpoints in at least two zones (met: three); dev's idle goal
-    of $60 is not met yet, and the report says by what (an instance-backed endpoint has no price in the table)."""
+    of $60 is not met, and the report says by how much."""
     goals = cost.load_goals()
     prod_text = cost.render(cost.report(prod.outdir, prices), goals)
     assert "Goals of Prod (config/pricing/goals.yaml):\n  interface endpoints in >= 2 zones: met (3)" in prod_text
     dev_report = cost.report(dev.outdir, prices)
     assert dev_report.endpoint_zones == 1  # network.endpoint_azs: 1
-    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $87.69 priced, and 1 idle item(s) without a price"]
+    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $135.14, $75.14 over"]
 
 
 @pytest.mark.parametrize(

@@ -306,10 +306,22 @@ def load_goals(path: Path = GOALS) -> dict:
     return _mapping(path, "stage to its goals")
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word: a second ``sagemaker_hosting_hour`` would hide the first."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"key(s) {', '.join(repeated)} given twice", node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def _mapping(path: Path, of: str) -> dict:
-    """The YAML mapping in ``path`` (a clear error naming the file when it is missing, unreadable or not a mapping)."""
+    """The YAML mapping in ``path`` (a clear error naming the file when it is missing, unreadable, not a mapping or gives
+    a key twice)."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeys)  # noqa: S506 (a SafeLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise PriceTableError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
