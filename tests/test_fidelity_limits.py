@@ -367,3 +367,163 @@ def test_api_gateways_logging_role_is_set_once_per_stage():
     ]
     del stages["mlops-dev-endpoint-fraud"]
     assert _check("api-gateway-account-once", stages) == []
+
+
+# -- values the rules resolve in their own stack, resources they must skip ------------------------------------------------
+# Each stack below declares a parameter and names things through it (``Ref``, ``Fn::GetAtt``): a rule that resolved a
+# value in the wrong stack, or judged a resource of another type, or stopped at the first resource it skips, fails here.
+
+
+def _with_parameter(stack: dict, **defaults) -> dict:
+    return {**stack, "Parameters": {name: {"Type": "String", "Default": value} for name, value in defaults.items()}}
+
+
+OTHER = {"Type": "AWS::SNS::Topic"}  # no Properties at all
+
+
+def test_serverless_rules_resolve_names_in_their_stack_and_skip_instance_configs():
+    stack = _serverless(DataCaptureConfig={})
+    stack["Resources"]["Endpoint"]["Properties"] = {
+        "EndpointName": {"Ref": "Name"},
+        "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+    }
+    stack["Resources"] = {
+        "Instance": {
+            "Type": "AWS::SageMaker::EndpointConfig",
+            "Properties": {"ProductionVariants": [{"VariantName": "A", "InstanceType": "ml.m5.large"}]},
+        },
+        "Other": OTHER,
+        **stack["Resources"],
+        "Monitor": {
+            "Type": "AWS::SageMaker::DataQualityJobDefinition",
+            "Properties": {"DataQualityJobInput": {"EndpointInput": {"EndpointName": {"Ref": "Name"}}}},
+        },
+        "Scaling": {
+            "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+            "Properties": {"ResourceId": {"Fn::Sub": "endpoint/${Name}/variant/AllTraffic"}},
+        },
+    }
+    assert _check("serverless-exclusions", {"s": _with_parameter(stack, Name="ep")}) == [
+        "s/Config: serverless endpoints support no data capture (DataCaptureConfig)",
+        "s/Monitor: Model Monitor cannot watch serverless endpoint ep",
+        "s/Scaling: a serverless endpoint scales by itself, not by DesiredInstanceCount",
+    ]
+
+
+def test_guardrails_resolve_instance_types_in_their_stack_and_skip_endpoints_without_a_policy():
+    stack = _blue_green({"Type": "CANARY"}, {"InstanceType": {"Ref": "Instance"}})
+    endpoint = stack["Resources"]["Endpoint"]
+    endpoint["Properties"]["EndpointConfigName"] = {"Fn::GetAtt": ["Config", "EndpointConfigName"]}
+    stack["Resources"] = {
+        "Plain": {"Type": "AWS::SageMaker::Endpoint", "Properties": {"EndpointConfigName": {"Ref": "Config"}}},
+        "Other": OTHER,
+        **stack["Resources"],
+    }
+    assert _check("guardrail-exclusions", {"s": _with_parameter(stack, Instance="ml.inf1.xlarge")}) == [
+        "s/Endpoint: CANARY traffic shifting is not available on ml.inf1.xlarge (Inf1 endpoints fall back to all-at-once)"
+    ]
+
+
+def test_every_monitor_is_judged_whatever_comes_before_it():
+    stack = _monitored({"EnableCapture": True, "CaptureOptions": [{"CaptureMode": "Input"}]}, DATA_QUALITY)
+    stack["Resources"]["Endpoint"]["Properties"] = {
+        "EndpointName": {"Ref": "Name"},
+        "EndpointConfigName": {"Fn::GetAtt": ["Config", "EndpointConfigName"]},
+    }
+    stack["Resources"].update(
+        Batch={"Type": "AWS::SageMaker::DataQualityJobDefinition", "Properties": {"DataQualityJobInput": {"BatchTransformInput": {}}}},
+        Inline=INLINE,
+        Gone={"Type": "AWS::SageMaker::DataQualityJobDefinition", "Properties": {"DataQualityJobInput": {"EndpointInput": {"EndpointName": "gone"}}}},
+        Gone2={
+            "Type": "AWS::SageMaker::DataQualityJobDefinition",
+            "Properties": {"DataQualityJobInput": {"EndpointInput": {"EndpointName": "gone2"}}},
+        },
+        Check={"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {"CAPTURE_PREFIX": {"Fn::Sub": "${Name}/AllTraffic"}}}}},
+        NotAFunction={"Type": "AWS::SSM::Parameter", "Properties": {"Environment": {"Variables": {"CAPTURE_PREFIX": "elsewhere/x"}}}},
+        Other=OTHER,
+    )
+    stack["Resources"] = {"Batch": stack["Resources"].pop("Batch"), **stack["Resources"]}
+    findings = _check("monitor-needs-capture", {"s": _with_parameter(stack, Name="ep")})
+    uncaptured = "endpoint ep must capture Input and Output (captures ['Input'])"
+    assert findings == [
+        f"s/Monitor: {uncaptured}",
+        "s/Gone: monitors endpoint gone, which no template of this deployment creates",
+        "s/Gone2: monitors endpoint gone2, which no template of this deployment creates",
+        f"s/Inline: {uncaptured}",
+        f"s/Check: {uncaptured}",
+    ]
+
+
+def test_names_are_resolved_in_their_stack_and_only_their_types_names_are_judged():
+    stack = _stack(
+        Other=OTHER,
+        Endpoint={"Type": "AWS::SageMaker::Endpoint", "Properties": {"EndpointName": {"Ref": "Long"}}},
+        Bucket={"Type": "AWS::S3::Bucket", "Properties": {"BucketName": {"Ref": "Upper"}}},
+        Custom={"Type": "Custom::Thing", "Properties": {"EndpointName": "not a name!", "BucketName": "Not_A_Bucket"}},
+    )
+    assert _check("name-limits", {"s": _with_parameter(stack, Long="e" * 64, Upper="Bucket")}) == [
+        "s/Endpoint.EndpointName: 64 characters is above the maximum 63",
+        f"s/Endpoint.EndpointName: {'e' * 64!r} does not match the pattern '[a-zA-Z0-9](-*[a-zA-Z0-9]){{0,62}}'",
+        "s/Bucket.BucketName: 'Bucket' breaks S3's bucket naming rules",
+    ]
+
+
+def test_iam_sizes_resolve_in_their_stack_count_roles_of_other_stacks_and_skip_what_is_not_theirs():
+    padded = _padded(2048)
+    padded["p"] = {"Fn::Join": ["", [{"Ref": "Pad"}, padded["p"][3:]]]}  # 2,048 characters once "xxx" is resolved
+    role = _role(inline=100)
+    role["Properties"]["AssumeRolePolicyDocument"] = padded
+    del role["Properties"]["Policies"]
+    stack = _stack(
+        Other=OTHER,
+        Role=role,
+        # a managed policy attached to the role is not inline; a policy of a user has no roles; a role no stack declares
+        Managed={"Type": "AWS::IAM::ManagedPolicy", "Properties": {"Roles": ["r"], "PolicyDocument": _padded(6000)}},
+        UserPolicy={"Type": "AWS::IAM::Policy", "Properties": {"Users": ["u"], "PolicyDocument": _padded(20000)}},
+        External={"Type": "AWS::IAM::Policy", "Properties": {"Roles": ["external"], "PolicyDocument": _padded(10240)}},
+    )
+    assert _check("iam-sizes", {"s": _with_parameter(stack, Pad="xxx")}) == []
+    stack["Resources"]["External"]["Properties"]["PolicyDocument"] = _padded(10241)
+    assert _check("iam-sizes", {"s": _with_parameter(stack, Pad="xxx")}) == [
+        "role external: inline policies of 10241 characters in all (limit 10240)"
+    ]
+    stack["Parameters"] = {"Pad": {"Type": "String", "Default": "xxxx"}}
+    stack["Resources"]["Managed"]["Properties"]["PolicyDocument"] = {"p": {"Fn::Join": ["", [{"Ref": "Pad"}, "x" * 6133]]}}
+    assert _check("iam-sizes", {"s": stack})[:2] == [
+        "s/Role: trust policy of 2049 characters (limit 2048)",
+        "s/Managed: managed policy of 6145 characters (limit 6144)",
+    ]
+
+
+def test_function_machine_and_rule_limits_judge_their_own_types_with_values_of_their_stack():
+    big = {
+        "Environment": {"Variables": {"K": "v" * 5000}},
+        "DefinitionString": "x" * (1024 * 1024 + 1),
+        "Targets": [{"Id": str(i)} for i in range(6)],
+    }
+    stack = _stack(
+        Other=OTHER,
+        NotAFunction={"Type": "Custom::Thing", "Properties": big},
+        F={"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {"K": {"Ref": "Value"}}}}},
+        M={"Type": "AWS::StepFunctions::StateMachine", "Properties": {"DefinitionString": {"Fn::Join": ["", [{"Ref": "Value"}]]}}},
+        R={"Type": "AWS::Events::Rule", "Properties": {"Targets": [{"Id": "1"}]}},
+    )
+    templates = {"s": _with_parameter(stack, Value="v" * 4095)}
+    assert _check("lambda-environment", templates) == []
+    assert _check("state-machine-size", templates) == []
+    assert _check("rule-targets", templates) == []
+    templates = {"s": _with_parameter(stack, Value="v" * 4096)}
+    assert _check("lambda-environment", templates) == ["s/F: environment of 4097 bytes (limit 4096)"]
+
+
+def test_api_gateways_logging_role_belongs_to_the_longest_stage_name_that_fits():
+    account = {"Type": "AWS::ApiGateway::Account", "Properties": {}}
+    stages = {
+        "mlops-dev-environment": _stack(),
+        "mlops-dev-endpoint-churn": _stack(A=account, Other=OTHER),
+        "mlops-dev-eu-environment": _stack(),  # stage dev-eu: its stacks start with mlops-dev- too
+        "mlops-dev-eu-endpoint-churn": _stack(A=account),
+        "standalone-a": _stack(A=account),  # stacks of no stage: each its own
+        "standalone-b": _stack(A=account),
+    }
+    assert _check("api-gateway-account-once", stages) == []
