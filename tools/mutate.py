@@ -57,6 +57,16 @@ MODULES = {
         Module(
             "config/loader.py", ("tests/test_config.py", "tests/test_config_links.py", "tests/test_config_reports.py", "tests/test_readme_config.py")
         ),  # the config's loader and its cross-stage checks
+        Module(
+            "config/schema.py",  # the config's schema: fields, ranges and the rules between fields
+            (
+                "tests/test_config.py",
+                "tests/test_config_links.py",
+                "tests/test_config_reports.py",
+                "tests/test_readme_config.py",
+                "tests/test_endpoints.py",
+            ),
+        ),
         Module("container/mlops_container/quality.py", ("tests/container/test_quality.py",), root="container"),  # model quality
         Module(
             "container/mlops_container/hyperparameters.py",
