@@ -36,12 +36,7 @@ def _resources(deployment: Deployment, stacks: list[str], *types: str) -> Iterat
                 yield stack, logical_id, resource
 
 
-def _props(deployment: Deployment, resource: Resource) -> dict:
-    stack, _, body = resource
-    return deployment.resolve(stack, body.get("Properties", {}))
-
-
-def _target(stack_template: dict, reference: Any) -> str | None:
+def _target(reference: Any) -> str | None:
     """The logical id a ``Ref``/``Fn::GetAtt`` points to, if it is one."""
     if isinstance(reference, dict):
         if "Ref" in reference:
@@ -74,7 +69,7 @@ def _serverless_exclusions(deployment: Deployment, stacks: list[str]) -> list[st
         for variant in serverless:
             if "InstanceType" in variant or "AcceleratorType" in variant:
                 findings.append(f"{where}: a serverless variant has no InstanceType or AcceleratorType")
-            model_id = _target(template, variant.get("ModelName"))
+            model_id = _target(variant.get("ModelName"))
             model = template["Resources"].get(model_id, {}).get("Properties", {}) if model_id else {}
             if "VpcConfig" in model:
                 findings.append(
@@ -84,9 +79,7 @@ def _serverless_exclusions(deployment: Deployment, stacks: list[str]) -> list[st
             if model.get("EnableNetworkIsolation") is True:
                 findings.append(f"{stack}/{model_id}: Serverless Inference supports no network isolation")
         endpoints = [
-            e
-            for e in _resources(deployment, [stack], "AWS::SageMaker::Endpoint")
-            if _target(template, e[2]["Properties"]["EndpointConfigName"]) == logical_id
+            e for e in _resources(deployment, [stack], "AWS::SageMaker::Endpoint") if _target(e[2]["Properties"]["EndpointConfigName"]) == logical_id
         ]
         for _, _, endpoint in endpoints:
             name = deployment.resolve(stack, endpoint["Properties"].get("EndpointName", UNRESOLVED))
@@ -115,7 +108,7 @@ def _guardrails(deployment: Deployment, stacks: list[str]) -> list[str]:
             continue
         routing = policy["TrafficRoutingConfiguration"]
         template = deployment.templates[stack]
-        config_id = _target(template, endpoint["Properties"]["EndpointConfigName"])
+        config_id = _target(endpoint["Properties"]["EndpointConfigName"])
         variants = template["Resources"][config_id]["Properties"]["ProductionVariants"] if config_id else []
         if routing["Type"] in ("CANARY", "LINEAR"):
             for variant in variants:
@@ -142,7 +135,7 @@ def _monitor_needs_capture(deployment: Deployment, stacks: list[str]) -> list[st
     endpoints: dict[str, dict | None] = {}
     for stack, _, endpoint in _resources(deployment, list(deployment.templates), "AWS::SageMaker::Endpoint"):
         name = deployment.resolve(stack, endpoint["Properties"].get("EndpointName", UNRESOLVED))
-        config_id = _target(deployment.templates[stack], endpoint["Properties"]["EndpointConfigName"])
+        config_id = _target(endpoint["Properties"]["EndpointConfigName"])
         config = deployment.templates[stack]["Resources"].get(config_id, {}).get("Properties", {})
         endpoints[name] = config.get("DataCaptureConfig")
     findings = []
@@ -385,7 +378,8 @@ def _api_gateway_account(deployment: Deployment, stacks: list[str]) -> list[str]
     """API Gateway's CloudWatch role is one setting per account and Region: a stage sets it once, not per API.
     (Stages sharing an account each set it to an equivalent role; the last deployed wins, harmlessly.)"""
     # A stage's stacks are named <prefix>-<stage>-<kind>...; its environment stack names the stage.
-    stages = sorted((name.removesuffix("environment") for name in deployment.templates if name.endswith("-environment")), key=len, reverse=True)
+    # longest first where one stage's name begins another's (dev- and dev-eu-): reverse order puts a string before its prefixes
+    stages = sorted((name.removesuffix("environment") for name in deployment.templates if name.endswith("-environment")), reverse=True)
     per_stage: dict[str, list[str]] = {}
     for stack, logical_id, _ in _resources(deployment, stacks, "AWS::ApiGateway::Account"):
         stage = next((s for s in stages if stack.startswith(s)), stack)

@@ -527,3 +527,39 @@ def test_api_gateways_logging_role_belongs_to_the_longest_stage_name_that_fits()
         "standalone-b": _stack(A=account),
     }
     assert _check("api-gateway-account-once", stages) == []
+
+
+def test_rules_read_what_a_template_may_leave_out():
+    """An unnamed endpoint, a model or config named by a parameter or a literal, a function without an environment, a
+    monitor of batch input, a role with only a policy document of references: judged, never a crash."""
+    serverless = _serverless()
+    serverless["Resources"]["Endpoint"]["Properties"].pop("EndpointName")  # CloudFormation names it
+    serverless["Resources"]["Config"]["Properties"]["ProductionVariants"][0]["ModelName"] = {"Ref": "ModelParameter"}
+    serverless["Resources"]["Batch"] = {
+        "Type": "AWS::SageMaker::DataQualityJobDefinition",
+        "Properties": {"DataQualityJobInput": {"BatchTransformInput": {}}},
+    }
+    bare_model = _serverless()
+    bare_model["Resources"]["Model"] = {"Type": "AWS::SageMaker::Model"}
+    assert _check("serverless-exclusions", {"s": _with_parameter(serverless, ModelParameter="m"), "t": bare_model}) == []
+    literal = _blue_green({"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 60}}, {"InstanceType": "ml.inf1.xlarge"})
+    literal["Resources"]["Endpoint"]["Properties"]["EndpointConfigName"] = "made-elsewhere"
+    assert _check("guardrail-exclusions", {"s": literal}) == ["s/Endpoint: a canary or linear step is at most 50% of the fleet, not 60%"]
+    monitored = _monitored(
+        BOTH,
+        {
+            "Type": "AWS::SageMaker::DataQualityJobDefinition",
+            "Properties": {"DataQualityJobInput": {"EndpointInput": {"EndpointName": {"Ref": "Name"}}}},
+        },
+    )
+    monitored["Resources"]["Endpoint"]["Properties"]["EndpointConfigName"] = "made-elsewhere"
+    monitored["Resources"]["Quiet"] = {"Type": "AWS::Lambda::Function", "Properties": {}}
+    assert _check("monitor-needs-capture", {"s": _with_parameter(monitored, Name="ep")}) == [
+        "s/Monitor: endpoint ep must capture Input and Output (captures nothing)"
+    ]
+    role = _role()
+    role["Properties"]["Policies"] = [{"PolicyName": "own", "PolicyDocument": {"p": {"Fn::Join": ["", [{"Ref": "Pad"}, "x" * 10229]]}}}]
+    assert _check("iam-sizes", {"s": _with_parameter(_stack(Role=role), Pad="xxx")}) == []  # 10,240 with the parameter's 3
+    assert _check("iam-sizes", {"s": _with_parameter(_stack(Role=role), Pad="xxxx")}) == [
+        "role r: inline policies of 10241 characters in all (limit 10240)"
+    ]

@@ -100,6 +100,7 @@ MODULES = {
             root="container",
         ),
         Module("fidelity/limits.py", ("tests/test_fidelity_limits.py",)),  # the documented rules, on small templates
+        Module("fidelity/cfn.py", ("tests/test_fidelity_cfn.py", "tests/test_fidelity_limits.py")),  # templates resolved as CloudFormation would
         Module("cli/mlops_cli/work.py", ("tests/mlops_cli/test_mlops_label.py", "tests/mlops_cli/test_mlops_command.py"), root="cli"),
     )
 }
