@@ -234,3 +234,136 @@ def test_ids_differ_by_stack_and_logical_id_and_unknown_attributes_are_unresolve
         no_value.get_att("s", "P", "Value") is UNRESOLVED
         and _deployment(s={"Resources": {"V": {"Type": "AWS::EC2::VPC"}}}).get_att("s", "V", "CidrBlock") is UNRESOLVED
     )
+
+
+# Each generated name: (the property that names it, the attribute that is the name, CloudFormation's limit, lower case).
+GENERATED = {
+    "AWS::S3::Bucket": ("BucketName", "Ref", 63, True),
+    "AWS::IAM::Role": ("RoleName", "Ref", 64, False),
+    "AWS::IAM::Policy": ("PolicyName", "Ref", 128, False),
+    "AWS::IAM::ManagedPolicy": ("ManagedPolicyName", "Ref", 128, False),
+    "AWS::SNS::Topic": ("TopicName", "TopicName", 256, False),
+    "AWS::SQS::Queue": ("QueueName", "QueueName", 80, False),
+    "AWS::Lambda::Function": ("FunctionName", "Ref", 64, False),
+    "AWS::Logs::LogGroup": ("LogGroupName", "Ref", 512, False),
+    "AWS::Events::Rule": ("Name", "Ref", 64, False),
+    "AWS::StepFunctions::StateMachine": ("StateMachineName", "Name", 80, False),
+    "AWS::ECR::Repository": ("RepositoryName", "Ref", 256, True),
+    "AWS::SSM::Parameter": ("Name", "Ref", 2048, False),
+    "AWS::SageMaker::StudioLifecycleConfig": ("StudioLifecycleConfigName", "Ref", 63, False),
+    "AWS::SageMaker::Model": ("ModelName", "ModelName", 63, False),
+    "AWS::SageMaker::EndpointConfig": ("EndpointConfigName", "EndpointConfigName", 63, False),
+    "AWS::SageMaker::Endpoint": ("EndpointName", "EndpointName", 63, False),
+    "AWS::SageMaker::ModelPackageGroup": ("ModelPackageGroupName", "Ref", 63, False),
+    "AWS::SageMaker::MlflowTrackingServer": ("TrackingServerName", "Ref", 256, False),
+    "AWS::ApiGateway::Model": ("Name", "Ref", 64, False),
+    "AWS::CloudWatch::Alarm": ("AlarmName", "Ref", 255, False),
+    "AWS::CodePipeline::Pipeline": ("Name", "Ref", 100, False),
+    "AWS::CodeBuild::Project": ("Name", "Ref", 150, False),
+}
+# Names that only appear inside an ARN (lower-cased there): the ARN's last part.
+IN_ARN = {"AWS::SageMaker::MonitoringSchedule": ("MonitoringScheduleArn", 63), "AWS::SageMaker::DataQualityJobDefinition": ("JobDefinitionArn", 63)}
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATED))
+def test_a_generated_name_takes_the_whole_limit_of_its_type(kind):
+    prop, attribute, limit, lower = GENERATED[kind]
+    d = _deployment(**{"s" * 1100: {"Resources": {"L" * 1100: {"Type": kind, "Properties": {}}}}})
+    name = d.ref("s" * 1100, "L" * 1100) if attribute == "Ref" else d.get_att("s" * 1100, "L" * 1100, attribute)
+    assert len(name) == limit and (name == name.lower()) is lower
+    named = _deployment(s={"Resources": {"R": {"Type": kind, "Properties": {prop: "Given_Name"}}}})
+    value = named.ref("s", "R") if attribute == "Ref" else named.get_att("s", "R", attribute)
+    assert value == ("Given-Name" if kind.startswith("AWS::SageMaker::") and attribute != "Ref" else "Given_Name")
+
+
+@pytest.mark.parametrize("kind", sorted(IN_ARN))
+def test_a_generated_name_inside_an_arn_takes_the_whole_limit(kind):
+    attribute, limit = IN_ARN[kind]
+    d = _deployment(s={"Resources": {"L" * 300: {"Type": kind, "Properties": {}}}})
+    arn = d.get_att("s", "L" * 300, attribute)
+    assert arn == d.ref("s", "L" * 300) and len(arn.rsplit("/", 1)[1]) == limit and arn == arn.lower()
+
+
+# Every attribute (and Ref) each type resolves: none is UNRESOLVED where the template gives what it needs.
+ATTRIBUTES = {
+    "AWS::S3::Bucket": ("Ref", "Arn", "DomainName", "RegionalDomainName"),
+    "AWS::KMS::Key": ("Ref", "KeyId", "Arn"),
+    "AWS::IAM::Role": ("Ref", "RoleId", "Arn"),
+    "AWS::SNS::Topic": ("Ref", "TopicArn", "TopicName"),
+    "AWS::SQS::Queue": ("Ref", "Arn", "QueueName"),
+    "AWS::Lambda::Function": ("Ref", "Arn"),
+    "AWS::Logs::LogGroup": ("Ref", "Arn"),
+    "AWS::EC2::VPC": ("Ref", "VpcId", "CidrBlock"),
+    "AWS::EC2::Subnet": ("Ref", "SubnetId"),
+    "AWS::EC2::SecurityGroup": ("Ref", "GroupId"),
+    "AWS::EC2::RouteTable": ("Ref", "RouteTableId"),
+    "AWS::EC2::VPCEndpoint": ("Ref", "Id"),
+    "AWS::Events::Rule": ("Ref", "Arn"),
+    "AWS::StepFunctions::StateMachine": ("Ref", "Arn", "Name"),
+    "AWS::ECR::Repository": ("Ref", "Arn", "RepositoryUri"),
+    "AWS::SSM::Parameter": ("Ref", "Value", "Type"),
+    "AWS::SageMaker::Domain": ("Ref", "DomainId", "DomainArn", "HomeEfsFileSystemId", "SecurityGroupIdForDomainBoundary"),
+    "AWS::SageMaker::UserProfile": ("Ref", "UserProfileArn"),
+    "AWS::SageMaker::StudioLifecycleConfig": ("Ref", "StudioLifecycleConfigArn"),
+    "AWS::SageMaker::Model": ("Ref", "ModelName"),
+    "AWS::SageMaker::EndpointConfig": ("Ref", "EndpointConfigName"),
+    "AWS::SageMaker::Endpoint": ("Ref", "EndpointName"),
+    "AWS::SageMaker::ModelPackageGroup": ("Ref", "ModelPackageGroupArn"),
+    "AWS::SageMaker::MlflowApp": ("Ref", "Arn", "MlflowAppId"),
+    "AWS::SageMaker::MlflowTrackingServer": ("Ref", "TrackingServerArn"),
+    "AWS::SageMaker::MonitoringSchedule": ("Ref", "MonitoringScheduleArn"),
+    "AWS::SageMaker::DataQualityJobDefinition": ("Ref", "JobDefinitionArn"),
+    "AWS::ApiGateway::RestApi": ("Ref", "RootResourceId"),
+    "AWS::ApiGateway::Resource": ("Ref",),
+    "AWS::ApiGateway::Deployment": ("Ref",),
+    "AWS::ApiGateway::RequestValidator": ("Ref",),
+    "AWS::ApiGateway::ApiKey": ("Ref",),
+    "AWS::ApiGateway::UsagePlan": ("Ref",),
+    "AWS::ApiGateway::Stage": ("Ref",),
+    "AWS::ApiGateway::Model": ("Ref",),
+    "AWS::CloudWatch::Alarm": ("Ref", "Arn"),
+    "AWS::ServiceCatalog::Portfolio": ("Ref",),
+    "AWS::ServiceCatalog::CloudFormationProduct": ("Ref", "ProvisioningArtifactIds"),
+    "AWS::KMS::Alias": ("Ref",),
+    "AWS::CodePipeline::Pipeline": ("Ref",),
+    "AWS::CodeBuild::Project": ("Ref", "Arn"),
+}
+GIVEN = {  # what a type needs from its template to resolve everything
+    "AWS::EC2::VPC": {"CidrBlock": "10.0.0.0/16"},
+    "AWS::SSM::Parameter": {"Type": "String", "Value": {"Ref": "Value"}},
+    "AWS::SageMaker::UserProfile": {"UserProfileName": {"Ref": "Value"}, "DomainId": "d-1"},
+    "AWS::ApiGateway::Stage": {"StageName": {"Ref": "Value"}},
+    "AWS::KMS::Alias": {"AliasName": "alias/k"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ATTRIBUTES))
+def test_every_attribute_of_a_type_resolves(kind):
+    stack = {"Parameters": {"Value": {"Type": "String", "Default": "v"}}, "Resources": {"R": {"Type": kind, "Properties": GIVEN.get(kind, {})}}}
+    d = _deployment(s=stack)
+    for attribute in ATTRIBUTES[kind]:
+        value = d.ref("s", "R") if attribute == "Ref" else d.get_att("s", "R", attribute)
+        assert value is not UNRESOLVED and value not in ("", None), (kind, attribute)
+    assert d.get_att("s", "R", "NotAnAttribute") is UNRESOLVED
+
+
+def test_suffixes_depend_on_stack_and_logical_id_where_the_head_is_cut():
+    a, b = "x" * 100 + "a", "x" * 100 + "b"
+    assert generated_name(a, "L", 30)[:16] == generated_name(b, "L", 30)[:16] and generated_name(a, "L", 30) != generated_name(b, "L", 30)
+    assert generated_name("s", "y" * 100 + "1", 30) != generated_name("s", "y" * 100 + "2", 30)
+
+
+def test_resolution_corners(deployment):
+    r = deployment.resolve
+    untyped = _deployment(s={"Parameters": {"P": {"Default": "p"}}, "Resources": {}})
+    assert untyped.resolve("s", {"Ref": "P"}) == "p"  # a parameter's Type defaults to String
+    assert r("s", {"Fn::Sub": "${Bucket.Arn.Deeper}"}) is UNRESOLVED and r("s", {"Fn::GetAtt": "Bucket.Arn.Deeper"}) is UNRESOLVED
+    assert r("s", "{{resolve:secretsmanager:/p/name}}") is UNRESOLVED  # a secret, though an SSM parameter has that name
+    published = _deployment(
+        pub={
+            "Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
+            "Resources": {"P": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/n", "Value": {"Fn::Sub": "${Stage}-v"}}}},
+        },
+        reader={"Resources": {}},
+    )
+    assert published.resolve("reader", "{{resolve:ssm:/n}}") == "dev-v"  # resolved in the stack that publishes it
