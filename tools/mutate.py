@@ -100,6 +100,14 @@ MODULES = {
             root="container",
         ),
         Module("fidelity/limits.py", ("tests/test_fidelity_limits.py",)),  # the documented rules, on small templates
+        Module(
+            "fidelity/api_model.py",  # requests validated against botocore's service models
+            (
+                "tests/test_fidelity_api_model.py",
+                "tests/fidelity/test_api_model.py::test_the_validator_finds_what_aws_rejects",  # no stage synthesized
+                "tests/fidelity/test_api_model.py::test_a_sagemaker_type_without_a_mapping_fails_the_check",
+            ),
+        ),
         Module("fidelity/cfn.py", ("tests/test_fidelity_cfn.py", "tests/test_fidelity_limits.py")),  # templates resolved as CloudFormation would
         Module("cli/mlops_cli/work.py", ("tests/mlops_cli/test_mlops_label.py", "tests/mlops_cli/test_mlops_command.py"), root="cli"),
     )
