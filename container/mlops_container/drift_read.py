@@ -77,8 +77,10 @@ def _json_rows(value, out: CaptureData) -> None:
 
 
 def _add_payload(payload: dict, out: CaptureData) -> None:
+    if "data" not in payload:  # a request without its body: malformed, however it is read
+        raise KeyError("captureData.endpointInput.data")
     encoding = str(payload.get("encoding", "CSV")).upper()
-    data = payload.get("data", "")
+    data = payload["data"]
     kind = media_type(str(payload.get("observedContentType", "text/csv")))
     if encoding == "BASE64":
         data = base64.b64decode(data).decode("utf-8")
@@ -211,7 +213,8 @@ def _read_columnar(path: Path, out: CaptureData, window: Window = Window()) -> b
     for chunk in table.column("captureData").chunks:
         request = pc.struct_field(chunk, "endpointInput")
         data, encoding, kind = (pc.struct_field(request, name) for name in ("data", "encoding", "observedContentType"))
-        is_csv = pc.fill_null(pc.and_(pc.equal(pc.fill_null(encoding, "CSV"), "CSV"), pc.is_valid(data)), False)
+        # CSV payloads with something in them (a payload of blanks is no row, as _add_payload reads it line by line)
+        is_csv = pc.fill_null(pc.and_(pc.and_(pc.equal(pc.fill_null(encoding, "CSV"), "CSV"), pc.is_valid(data)), pc.invert(pc.utf8_is_space(data))), False)
         payloads = data if pc.all(is_csv).as_py() else data.filter(is_csv)
         if len(payloads):  # each payload and a newline, as one buffer of CSV lines (blank lines are skipped when parsed)
             lines = pc.binary_join_element_wise(payloads, "", "\n")
@@ -219,9 +222,7 @@ def _read_columnar(path: Path, out: CaptureData, window: Window = Window()) -> b
             out.csv_chunks.append(lines.buffers()[2][int(offsets[0]) : int(offsets[-1])])
         for i in np.flatnonzero(~is_csv.to_numpy(zero_copy_only=False)).tolist():
             payload = {"data": data[i].as_py(), "encoding": encoding[i].as_py(), "observedContentType": kind[i].as_py()}
-            try:
-                if payload["data"] is None:
-                    raise KeyError("captureData.endpointInput.data")
+            try:  # a missing member is absent, not None: _add_payload says which
                 _add_payload({k: v for k, v in payload.items() if v is not None}, out)
             except (ValueError, KeyError, TypeError, AttributeError, RequestError) as exc:
                 out.reject(f"{path.name}:record {start + i + 1}", f"{type(exc).__name__}: {str(exc)[:80]}")
