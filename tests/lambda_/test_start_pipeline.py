@@ -254,13 +254,13 @@ def publisher(world, monkeypatch):
     settings = logic.Settings.from_env({**dict(os.environ), "ACCEPTS": "published-models"})
     sfn = world["sfn"]
 
-    def deliver(key: str) -> dict:
+    def deliver(key: str, log=lambda *a, **k: None) -> dict:
         event = {"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {"name": ARTIFACTS}, "object": {"key": key}}}
-        return logic.handle(event, sfn=sfn, sns=None, ssm=None, ecr=boto3.client("ecr"), s3=s3, settings=settings, log=lambda *a, **k: None)
+        return logic.handle(event, sfn=sfn, sns=None, ssm=None, ecr=boto3.client("ecr"), s3=s3, settings=settings, log=log)
 
-    def upload(key: str, commit: str | None = None) -> dict:
+    def upload(key: str, commit: str | None = None, log=lambda *a, **k: None) -> dict:
         s3.put_object(Bucket=ARTIFACTS, Key=key, Body=b"archive", **({"Metadata": {"commit": commit}} if commit else {}))
-        return deliver(key)
+        return deliver(key, log)
 
     return {"upload": upload, "deliver": deliver, "s3": s3, "logic": logic}
 
@@ -412,3 +412,89 @@ def test_each_wrong_guard_setting_is_named_exactly(change, message):
     with pytest.raises(logic.ConfigurationError) as caught:
         logic.Settings.from_env({**GUARD_ENV, **change})
     assert str(caught.value) == message
+
+
+def _logged(capsys) -> list[dict]:
+    """The guard's structured log lines since the last read, without the fields every line carries."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines() if line.startswith("{")]
+    for line in lines:
+        assert (line.pop("level"), line.pop("project"), line.pop("requestId")) == ("INFO", "churn", "req-1")
+    return lines
+
+
+def test_every_refusal_and_wait_is_announced_exactly(world, capsys):
+    """What the guard says is how a platform engineer learns why nothing started: each refusal, queued trigger, wait and
+    end is one log line with its fields, and each answer says exactly what happened (found by make mutate: the log
+    lines' names and fields, and the answers' "started", were held by no test)."""
+    handler, sfn = world["handler"].handler, world["sfn"]
+    bad = handler({"trigger": "whenever"}, Context())
+    assert bad == {
+        "statusCode": 400,
+        "started": False,
+        "error": "trigger 'whenever' is not one of schedule, new-data, drift, new-image, manual (or publish, run-ended)",
+    }
+    assert _logged(capsys) == [{"event": "trigger_rejected", "reason": bad["error"]}]
+    publish = handler({"trigger": "publish", "detail": {"user": "alice"}}, Context())
+    assert publish == {"statusCode": 403, "started": False, "error": publish["error"]} and "as the user who wrote it" in publish["error"]
+    assert _logged(capsys) == [{"event": "trigger_rejected", "trigger": "publish", "reason": publish["error"]}]
+    alone = handler({"trigger": "manual", "detail": {}}, Context())["executionArn"]
+    sfn.stop_execution(executionArn=alone)
+    _logged(capsys)
+    nothing_queued = handler(_ended(alone, "ABORTED"), Context())
+    assert _logged(capsys) == [{"event": "run_ended", "execution": alone, "status": "ABORTED", "queued": 0}]
+    assert nothing_queued == {"statusCode": 200, "started": False, "queuedTriggers": 0}
+
+    first = handler({"trigger": "schedule", "detail": {}}, Context())["executionArn"]
+    _logged(capsys)
+    handler({"trigger": "drift", "detail": {"alarm": "a"}}, Context())
+    assert _logged(capsys) == [{"event": "trigger_queued", "trigger": "drift", "detail": {"alarm": "a"}, "running_execution": first, "queued": 1}]
+    (message,) = world["messages"]()
+    assert message == {
+        "project": "churn",
+        "result": "trigger queued: an execution is running; one follow-up run starts when it ends",
+        "trigger": "drift",
+        "detail": {"alarm": "a"},
+        "runningExecution": first,
+        "queuedTriggers": 1,
+    }
+    forged = handler(_ended(first), Context())
+    assert forged == {"statusCode": 400, "started": False, "error": forged["error"]}
+    assert _logged(capsys)[-1] == {"event": "trigger_rejected", "trigger": "run-ended", "reason": forged["error"]}
+
+    other = sfn.start_execution(stateMachineArn=world["machine"], name="other")["executionArn"]
+    sfn.stop_execution(executionArn=first)
+    waits = handler(_ended(first, "ABORTED"), Context())
+    assert waits == {"statusCode": 200, "started": False, "queuedTriggers": 1, "runningExecution": other}
+    assert _logged(capsys)[-1] == {"event": "follow_up_waits", "running_execution": other, "queued": 1}
+    sfn.stop_execution(executionArn=other)
+    follow_up = handler(_ended(other), Context())
+    run = json.loads(sfn.describe_execution(executionArn=follow_up["executionArn"])["input"])
+    assert run["trigger"] == "drift" and run["detail"] == {"alarm": "a", "queuedTriggers": 1, "queuedKinds": "drift", "after": other}
+    assert world["queued"]() == {}  # taken by the follow-up
+
+
+def test_an_unreadable_queue_is_announced_with_what_it_held_and_becomes_one_manual_trigger(world, capsys):
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())["executionArn"]
+    for value in ('{"count": 0, "first": {"trigger": "drift"}}', '{"count": 2}', "x" * 300):
+        boto3.client("ssm").put_parameter(Name=QUEUE, Value=value, Type="String", Overwrite=True)
+        _logged(capsys)
+        waits = handler({"trigger": "new-data", "detail": {"key": "k"}}, Context())
+        assert waits["queuedTriggers"] == 2  # what it held counts as one manual trigger, and this one
+        assert _logged(capsys)[0] == {"event": "queue_unreadable", "parameter": QUEUE, "value": value[:200]}
+        assert world["queued"]()["kinds"] == ["manual", "new-data"]
+        assert world["queued"]()["first"] == {"trigger": "manual", "detail": {"queue": "unreadable"}}
+    sfn.stop_execution(executionArn=first)
+    assert handler(_ended(first), Context())["coalesced"] == 2
+
+
+def test_a_refused_publish_is_announced_and_its_note_says_why(world, publisher):
+    key = lambda n: f"sandbox/alice/published/20261125T0300{n:02d}Z-0a1b2c3d/model.tar.gz"  # noqa: E731
+    assert all(publisher["upload"](key(n))["started"] for n in range(2))
+    logged = []
+    result = publisher["upload"](key(9), log=lambda event, **fields: logged.append({"event": event, **fields}))
+    note_key = key(9).replace("model.tar.gz", "refused.json")
+    note = publisher["s3"].get_object(Bucket=ARTIFACTS, Key=note_key)
+    assert json.loads(note["Body"].read()) == {"refused": result["error"]} and note["ContentType"] == "application/json"
+    assert result == {"statusCode": 429, "started": False, "error": result["error"]} and "at most 2 at once" in result["error"]
+    assert logged == [{"event": "trigger_rejected", "trigger": "publish", "reason": result["error"], "user": "alice", "note": note_key}]
