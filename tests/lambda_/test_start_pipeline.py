@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -498,3 +499,99 @@ def test_a_refused_publish_is_announced_and_its_note_says_why(world, publisher):
     assert json.loads(note["Body"].read()) == {"refused": result["error"]} and note["ContentType"] == "application/json"
     assert result == {"statusCode": 429, "started": False, "error": result["error"]} and "at most 2 at once" in result["error"]
     assert logged == [{"event": "trigger_rejected", "trigger": "publish", "reason": result["error"], "user": "alice", "note": note_key}]
+
+
+def test_a_started_run_and_a_missing_image_are_announced_exactly(world, capsys, monkeypatch):
+    handler = world["handler"].handler
+    started = handler({"trigger": "new-data", "detail": {"key": "k", "nested": {"dropped": 1}, "n": None}}, Context())
+    assert re.fullmatch(r"arn:aws:states:us-east-1:123456789012:execution:pipeline:new-data-\d{8}T\d{6}Z-[0-9a-f]{8}", started["executionArn"])
+    assert _logged(capsys) == [
+        {
+            "event": "execution_started",
+            "trigger": "new-data",
+            "detail": {"key": "k", "n": None},  # what is not a plain value is not passed on
+            "execution": started["executionArn"],
+            "imageDigest": world["digest"],
+            "imageCommit": "unknown",
+        }
+    ]
+    world["sfn"].stop_execution(executionArn=started["executionArn"])
+    boto3.client("ecr").batch_delete_image(repositoryName="mlops-dev-churn", imageIds=[{"imageTag": IMAGE_TAG}])
+    handler({"trigger": "manual"}, Context())  # no detail: an empty one
+    (missing, run) = _logged(capsys)
+    assert (missing["event"], missing["repository"], missing["tag"]) == ("image_not_found", "mlops-dev-churn", IMAGE_TAG)
+    assert "ImageNotFound" in missing["reason"] or "not found" in missing["reason"].lower()
+    assert (run["event"], run["detail"]) == ("execution_started", {})
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([], "event must be a JSON object, got list"),
+        ({"trigger": "manual", "detail": "x"}, "detail must be a JSON object"),
+    ],
+)
+def test_malformed_events_are_refused_with_their_exact_reason(world, event, message):
+    assert world["handler"].handler(event, Context()) == {"statusCode": 400, "started": False, "error": message}
+
+
+def test_a_run_ended_event_is_checked_again_while_the_execution_still_reads_running(world, monkeypatch):
+    handler, sfn = world["handler"].handler, world["sfn"]
+    first = handler({"trigger": "schedule", "detail": {}}, Context())["executionArn"]
+    logic = sys.modules["logic"]
+    reads = []
+
+    def lagging(**kwargs):
+        reads.append(kwargs["executionArn"])
+        return {**real(**kwargs), "status": "PENDING_REDRIVE"} if len(reads) < logic.END_CHECKS else real(**kwargs)
+
+    sfn.stop_execution(executionArn=first)
+    guard_sfn = world["handler"].SFN  # the client the guard reads with
+    real = guard_sfn.describe_execution
+    monkeypatch.setattr(guard_sfn, "describe_execution", lagging)
+    assert handler(_ended(first), Context())["statusCode"] == 200  # the last of the END_CHECKS reads shows the end
+    assert reads == [first] * logic.END_CHECKS
+    reads.clear()
+    monkeypatch.setattr(guard_sfn, "describe_execution", lambda **kwargs: (reads.append(1), {"status": "PENDING_REDRIVE"})[1])
+    refused = handler(_ended(first), Context())
+    assert refused["error"] == f"execution {first} is PENDING_REDRIVE, not ended" and len(reads) == logic.END_CHECKS
+
+
+@pytest.mark.parametrize(
+    ("user", "key", "problem"),
+    [
+        ("a" * 32, None, None),  # the longest user name
+        ("a" * 33, None, "user {user!r} is not a user name (lowercase letters, digits and single hyphens, at most 32)"),
+        ("alice", "sandbox/alice/published/./model.tar.gz", "modelKey {key!r} has an empty, relative or unsafe path part"),
+        ("alice", "sandbox/alice/published/../model.tar.gz", "modelKey {key!r} has an empty, relative or unsafe path part"),
+        ("alice", "sandbox/alice/" + "m" * (200 - len("sandbox/alice/.tar.gz")) + ".tar.gz", None),  # MODEL_KEY_MAX exactly
+        (
+            "alice",
+            "sandbox/alice/" + "m" * (201 - len("sandbox/alice/.tar.gz")) + ".tar.gz",
+            "modelKey {key!r} is not a .tar.gz under sandbox/alice/ of the project's artifacts bucket (at most 200 characters)",
+        ),
+    ],
+)
+def test_a_publish_request_is_checked_at_its_edges(user, key, problem):
+    logic = sfn_harness.lambda_logic("start_pipeline")
+    key = key or f"sandbox/{user}/published/x/model.tar.gz"
+    if problem is None:
+        assert logic.publish_detail({"user": user, "modelKey": key}, "sandbox/") == {"user": user, "modelKey": key, "commit": "unknown"}
+    else:
+        with pytest.raises(logic.BadTrigger) as caught:
+            logic.publish_detail({"user": user, "modelKey": key, "commit": "xyz"}, "sandbox/")
+        expected = problem.format(user=user, key=key) + "; commit 'xyz' is not a git commit (7 to 40 lowercase hex digits)"
+        assert str(caught.value) == expected
+
+
+def test_a_bad_or_duplicate_published_archive_is_announced(world, publisher):
+    logged = []
+    log = lambda event, **fields: logged.append({"event": event, **fields})  # noqa: E731
+    refused = publisher["upload"]("sandbox/alice/elsewhere/model.tar.gz", log=log)
+    assert logged == [{"event": "trigger_rejected", "trigger": "publish", "reason": refused["error"]}] and refused["statusCode"] == 400
+    logged.clear()
+    run = publisher["upload"](KEY)["executionArn"]
+    world["sfn"].stop_execution(executionArn=run)  # while it runs, Step Functions answers the same start with the same run
+    again = publisher["deliver"](KEY, log)  # EventBridge delivers at least once: the same archive starts one run
+    folder = KEY.split("/")[3]
+    assert logged == [{"event": "publish_duplicate", "folder": folder}] and again["started"] is False
