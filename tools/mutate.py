@@ -96,7 +96,12 @@ MODULES = {
         ),
         Module(
             "container/mlops_container/drift_stats.py",  # Model Monitor's statistics and the KLL sketch
-            ("tests/container/test_drift.py", "tests/container/test_drift_checks.py", "tests/container/test_model_monitor_parity.py"),
+            (
+                "tests/container/test_drift_stats.py",
+                "tests/container/test_drift.py",
+                "tests/container/test_drift_checks.py",
+                "tests/container/test_model_monitor_parity.py",
+            ),
             root="container",
         ),
         Module("fidelity/limits.py", ("tests/test_fidelity_limits.py",)),  # the documented rules, on small templates

@@ -57,8 +57,12 @@ def profile(name: str, column: pa.ChunkedArray, text_of: Callable[[], pa.Chunked
             numbers = None
     if numbers is not None:
         values = numbers.to_numpy()
+        # not-a-number and infinite values ("1e999" reads as inf) are missing, as MISSING_TOKENS: no statistic can use them
+        finite = np.isfinite(values)
+        if not finite.all():
+            n = int(finite.sum())
         # Integral is about the text ("3" is, "3.0" and "3e0" are not): only whole values need their text read.
-        whole = values == np.floor(values)
+        whole = finite & (values == np.floor(values))
         whole_count = int(whole.sum())
 
         def integral_of(written: pa.ChunkedArray) -> int:
@@ -72,8 +76,10 @@ def profile(name: str, column: pa.ChunkedArray, text_of: Callable[[], pa.Chunked
             integral, lazy = 0, (lambda: integral_of(written()))
         else:
             integral = 0
-        result = Profile(name, "Integral" if integral == n and n else "Fractional", n, len(column) - n, integral, n, integral_of=lazy)
-        result.values = np.sort(values)  # Arrow's buffer is read-only (a single chunk is not copied)
+        kind = "Unknown" if n == 0 else "Integral" if integral == n else "Fractional"  # as the text's path below
+        result = Profile(name, kind, n, len(column) - n, integral, n, integral_of=lazy)
+        if n:
+            result.values = np.sort(values if n == len(values) else values[finite])  # Arrow's buffer is read-only: sort copies
         return result
     column = normalize_text(column)  # padded cells, and missing values written with padding
     present = column.drop_null()
