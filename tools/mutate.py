@@ -87,6 +87,7 @@ MODULES = {
         Module(
             "container/mlops_container/drift_read.py",  # reading captured traffic and baselines
             (
+                "tests/container/test_drift_read.py",
                 "tests/container/test_drift.py",
                 "tests/container/test_drift_checks.py",
                 "tests/container/test_model_monitor_parity.py",
