@@ -200,6 +200,7 @@ def _read_columnar(path: Path, out: CaptureData, window: Window = Window()) -> b
             read_options=pa_json.ReadOptions(block_size=JSON_BLOCK),
             parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
         )
+        table.validate(full=True)  # Arrow's JSON reader takes bytes that are not UTF-8 into text: Python replaces them
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return False
     if window:

@@ -261,3 +261,96 @@ def test_files_of_one_data_set_share_their_header(tmp_path):
         read_datasets([one, other])
     with pytest.raises(BaselineError, match=r"^no baseline data set: the folder holds no files$"):
         read_datasets([])
+
+
+def test_what_a_record_may_leave_out_and_what_it_may_not_hold(tmp_path):
+    no_encoding = _record("1,2,3")
+    del no_encoding["captureData"]["endpointInput"]["encoding"]  # CSV by default
+    no_kind = _record("4,5,6")
+    del no_kind["captureData"]["endpointInput"]["observedContentType"]
+    path = _write(
+        tmp_path,
+        no_encoding,
+        no_kind,
+        _record("  7 ,8,9\r\n"),  # cells keep their spaces (the statistics trim them); only the line break goes
+        _record('"",nan,x'),  # a quoted empty cell and nan are missing
+        _record("[[10, 12], 11]", encoding="JSON", kind="application/json"),  # a row, and a bare value as a row of one
+        _record("abcde", encoding="BASE64"),  # not base64: its reason, cut at 80 characters
+    )
+    capture = _same(path)
+    assert (capture.records, capture.malformed) == (6, 1)
+    assert capture.malformed_examples == [
+        "capture.jsonl:6: Error: " + "Invalid base64-encoded string: number of data characters (5) cannot be 1 more than a multiple of 4"[:80]
+    ]
+    assert _columns(capture) == {
+        "a": ["1", "4", "  7 ", None, "10", "11"],
+        "b": ["2", "5", "8", None, "12", None],
+        "c": ["3", "6", "9", "x", None, None],
+    }
+
+
+def test_a_body_that_is_not_text_and_a_file_that_is_not_utf8(tmp_path):
+    path = _write(tmp_path, _record(12345))  # Arrow refuses the number where text belongs: read line by line
+    capture = read_capture(tmp_path)
+    assert capture.malformed_examples == ["capture.jsonl:1: ValueError: captureData.endpointInput.data is not text"]
+    path.unlink()
+    raw = (json.dumps(_record("1,2,3")) + "\n").encode().replace(b"1,2,3", b"1,2,\xff")
+    (tmp_path / "latin.jsonl").write_bytes(raw)
+    assert _read_columnar(tmp_path / "latin.jsonl", CaptureData()) is False  # Arrow would take the byte into the text
+    capture = read_capture(tmp_path)  # a byte that is not UTF-8 is replaced, the record kept
+    assert (capture.records, capture.malformed) == (1, 0) and _columns(capture)["c"] == ["\ufffd"]
+
+
+def test_several_files_and_arrow_blocks_add_up(tmp_path, monkeypatch):
+    import mlops_container.drift_read as drift_read
+
+    monkeypatch.setattr(drift_read, "JSON_BLOCK", 512)  # many chunks per file, as a large file has
+    records = [_record(f"{i},{i},{i}") for i in range(40)]
+    records[33] = _record("{oops", encoding="JSON", kind="application/json")
+    _write(tmp_path, *records, name="a.jsonl")
+    _write(tmp_path, *records[:5], name="b.jsonl")
+    one = CaptureData()
+    assert _read_columnar(tmp_path / "a.jsonl", one) is True and len(one.csv_chunks) > 3
+    assert one.malformed_examples[0].startswith("a.jsonl:record 34: JSONDecodeError")  # counted across the chunks
+    capture = read_capture(tmp_path)
+    assert (capture.records, capture.malformed) == (45, 1)
+    assert _columns(capture)["a"] == [str(i) for i in range(40) if i != 33] + [str(i) for i in range(5)]
+    window = Window.parse("2026-12-07T11:00:00Z", None)  # every record is before it
+    outside = read_capture(tmp_path, window)
+    assert (outside.records, outside.outside) == (0, 45)
+    (tmp_path / "c.jsonl").write_text("{not json\n" + json.dumps(_record("1,1,1", when="2026-12-07T12:00:00Z")) + "\n")
+    assert (lambda c: (c.records, c.outside, c.malformed))(read_capture(tmp_path, window)) == (2, 45, 1)  # both paths honour it
+
+
+def test_naive_and_offset_times_are_utc_whatever_the_machines_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        window = Window.parse("2019-12-01T10:20:00-05:00", "2019-12-01T16:20:00")
+        assert window.start == datetime(2019, 12, 1, 15, 20, tzinfo=UTC)
+        assert window.end == datetime(2019, 12, 1, 16, 20, tzinfo=UTC) and window.start.tzinfo is UTC and window.end.tzinfo is UTC
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    with pytest.raises(BaselineError, match=r"^start_time 'soon' is not an ISO 8601 time"):
+        Window.parse("soon", None)
+
+
+def test_ragged_rows_keep_their_missing_cells_missing():
+    ragged = capture_dataset(CaptureData(csv_chunks=[b"1,2\n3,nan,5\n"]), ["a", "b"])
+    assert [c.to_pylist() for c in ragged.columns] == [["1", "3"], ["2", None], [None, "5"]]
+
+
+def test_plain_csv_files_are_joined_line_by_line(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"1,2")  # no final newline, and another file after it
+    (tmp_path / "b.csv").write_bytes(b"3,4\n")
+    assert _columns(read_plain_csv(tmp_path), ("x", "y")) == {"x": ["1", "3"], "y": ["2", "4"]}
+
+
+def test_a_json_lines_baseline_may_hold_a_version_feature_and_several_files_keep_their_kind(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text('{"version": 2, "x": 1}\n')
+    dataset = read_datasets([path, path], "json")
+    assert dataset.names == ["version", "x"] and dataset.columns[0].to_pylist() == ["2", "2"]
