@@ -258,7 +258,9 @@ def task_operation(resource: str) -> tuple[str, str] | None:
     parts = resource.split(":::", 1)
     if len(parts) != 2:
         return None
-    integration = parts[1].removesuffix(".sync").removesuffix(".waitForTaskToken").removesuffix(":2")
+    # the integration patterns: .sync, .sync:2 (a nested workflow's output as JSON) and .waitForTaskToken
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html)
+    integration = parts[1].removesuffix(":2").removesuffix(".sync").removesuffix(".waitForTaskToken")
     if integration.startswith("aws-sdk:"):
         _, service, action = integration.split(":", 2)
     else:

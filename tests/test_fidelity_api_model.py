@@ -112,3 +112,80 @@ def test_reports_add_up():
     total, part = Report(checked=1, standins=1, unchecked=["a"], errors=["x"]), Report(checked=2, standins=3, unchecked=["b"], errors=["y"])
     total.add(part)
     assert (total.checked, total.standins, total.unchecked, total.errors) == (3, 4, ["a", "b"], ["x", "y"])
+
+
+# -- CloudFormation resources as the create requests CloudFormation sends --------------------------------------------------
+
+
+def _check(kind: str, properties: dict, **parameters):
+    from fidelity.api_model import check_sagemaker_resource
+    from fidelity.cfn import Deployment
+
+    template = {
+        "Parameters": {k: {"Type": "String", "Default": v} for k, v in parameters.items()},
+        "Resources": {"R": {"Type": kind, "Properties": properties}},
+    }
+    deployment = Deployment({"s": template})
+    return check_sagemaker_resource(deployment, "s", "R", template["Resources"]["R"])
+
+
+def test_a_resource_is_its_create_request_with_the_names_cloudformation_generates():
+    report = _check("AWS::SageMaker::Model", {"ExecutionRoleArn": {"Ref": "Role"}, "EnableNetworkIsolation": True}, Role=ROLE)
+    assert (report.errors, report.checked, report.standins, report.unchecked) == ([], 3, 1, [])  # the generated ModelName too
+    bad = _check("AWS::SageMaker::Model", {"ModelName": "bad_name", "ExecutionRoleArn": ROLE})
+    assert bad.errors == ["s/R (AWS::SageMaker::Model) CreateModel.ModelName: 'bad_name' does not match the pattern " + repr(MODEL_NAME)]
+    unknown = _check("AWS::SageMaker::Model", {"ModelName": "m", "ExecutionRoleArn": ROLE, "Vpc": {}})
+    assert unknown.errors[0].startswith("s/R (AWS::SageMaker::Model) CreateModel: unknown member Vpc (allowed: ")
+
+
+def test_cloudformation_only_properties_are_checked_as_the_calls_that_carry_them():
+    policy = {"Version": "2012-10-17", "Statement": []}
+    group = _check("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "g", "ModelPackageGroupPolicy": policy})
+    assert (group.errors, group.unchecked) == ([], [])  # the policy sent as text to PutModelPackageGroupPolicy
+    too_long = _check("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "g", "ModelPackageGroupPolicy": {"p": "x" * 20480}})
+    assert too_long.errors == [
+        "s/R (AWS::SageMaker::ModelPackageGroup) PutModelPackageGroupPolicy.ResourcePolicy: 20489 characters is above the maximum 20480"
+    ]
+    endpoint = _check("AWS::SageMaker::Endpoint", {"EndpointConfigName": "c", "RetainAllVariantProperties": "yes"})
+    assert endpoint.errors == ["s/R (AWS::SageMaker::Endpoint) UpdateEndpoint.RetainAllVariantProperties: expected a boolean, got 'yes'"]
+    schedule = _check(
+        "AWS::SageMaker::MonitoringSchedule",
+        {
+            "MonitoringScheduleName": "m",
+            "MonitoringScheduleConfig": {"MonitoringJobDefinitionName": "j", "MonitoringType": "DataQuality"},
+            "FailureReason": "x",
+        },
+    )
+    assert schedule.errors == [] and schedule.unchecked == [
+        "s/R (AWS::SageMaker::MonitoringSchedule).FailureReason (CloudFormation-only: read-only status CloudFormation reports)"
+    ]
+
+
+def test_values_that_were_tokens_are_counted_as_stand_ins():
+    report = _check(
+        "AWS::SageMaker::Model",
+        {
+            "ExecutionRoleArn": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:role/r"},
+            "PrimaryContainer": {"Image": {"Ref": "Image"}, "Environment": {"A": "1", "B": {"Fn::Join": ["", ["x"]]}}},
+        },
+        Image="123456789012.dkr.ecr.us-east-1.amazonaws.com/r:1",
+    )
+    assert report.errors == [] and report.standins == 3
+
+
+@pytest.mark.parametrize(
+    ("resource", "expected"),
+    [
+        ("arn:aws:states:::sagemaker:createTrainingJob.sync", ("sagemaker", "CreateTrainingJob")),
+        ("arn:aws:states:::sns:publish", ("sns", "Publish")),
+        ("arn:aws:states:::aws-sdk:s3:putObject", ("s3", "PutObject")),
+        ("arn:aws:states:::states:startExecution.sync:2", ("stepfunctions", "StartExecution")),
+        ("arn:aws:states:::lambda:invoke.waitForTaskToken", ("lambda", "Invoke")),
+        ("arn:aws:states:::sagemaker:noSuchCall", None),
+        ("arn:aws:lambda:us-east-1:123456789012:function:f", None),  # a function's own ARN: no service integration
+    ],
+)
+def test_a_task_resource_names_its_service_and_operation(resource, expected):
+    from fidelity.api_model import task_operation
+
+    assert task_operation(resource) == expected
