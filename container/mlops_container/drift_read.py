@@ -247,7 +247,7 @@ def read_plain_csv(root: Path) -> CaptureData:
     traffic is; each non-empty line is a record."""
     out = CaptureData()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(".csv") and not p.name.startswith((".", "_"))):
-        body = path.read_bytes()
+        body = path.read_bytes().decode("utf-8", errors="replace").encode()  # a byte that is not UTF-8 replaced, as in capture
         lines = sum(1 for line in body.splitlines() if line.strip())
         if lines:
             out.csv_chunks.append(body if body.endswith(b"\n") else body + b"\n")

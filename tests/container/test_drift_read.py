@@ -274,18 +274,19 @@ def test_what_a_record_may_leave_out_and_what_it_may_not_hold(tmp_path):
         no_kind,
         _record("  7 ,8,9\r\n"),  # cells keep their spaces (the statistics trim them); only the line break goes
         _record('"",nan,x'),  # a quoted empty cell and nan are missing
+        _record("None,inf,X"),  # and so are None and inf (Arrow's own null tokens have neither)
         _record("[[10, 12], 11]", encoding="JSON", kind="application/json"),  # a row, and a bare value as a row of one
         _record("abcde", encoding="BASE64"),  # not base64: its reason, cut at 80 characters
     )
     capture = _same(path)
-    assert (capture.records, capture.malformed) == (6, 1)
+    assert (capture.records, capture.malformed) == (7, 1)
     assert capture.malformed_examples == [
-        "capture.jsonl:6: Error: " + "Invalid base64-encoded string: number of data characters (5) cannot be 1 more than a multiple of 4"[:80]
+        "capture.jsonl:7: Error: " + "Invalid base64-encoded string: number of data characters (5) cannot be 1 more than a multiple of 4"[:80]
     ]
     assert _columns(capture) == {
-        "a": ["1", "4", "  7 ", None, "10", "11"],
-        "b": ["2", "5", "8", None, "12", None],
-        "c": ["3", "6", "9", "x", None, None],
+        "a": ["1", "4", "  7 ", None, None, "10", "11"],
+        "b": ["2", "5", "8", None, None, "12", None],
+        "c": ["3", "6", "9", "x", "X", None, None],
     }
 
 
@@ -318,8 +319,9 @@ def test_several_files_and_arrow_blocks_add_up(tmp_path, monkeypatch):
     window = Window.parse("2026-12-07T11:00:00Z", None)  # every record is before it
     outside = read_capture(tmp_path, window)
     assert (outside.records, outside.outside) == (0, 45)
-    (tmp_path / "c.jsonl").write_text("{not json\n" + json.dumps(_record("1,1,1", when="2026-12-07T12:00:00Z")) + "\n")
-    assert (lambda c: (c.records, c.outside, c.malformed))(read_capture(tmp_path, window)) == (2, 45, 1)  # both paths honour it
+    late, early = (json.dumps(_record("1,1,1", when=f"2026-12-07T{h}:00:00Z")) for h in (12, 10))
+    (tmp_path / "c.jsonl").write_text(f"{{not json\n{late}\n{early}\n")  # read line by line
+    assert (lambda c: (c.records, c.outside, c.malformed))(read_capture(tmp_path, window)) == (2, 46, 1)  # both paths honour it
 
 
 def test_naive_and_offset_times_are_utc_whatever_the_machines_zone(monkeypatch):
@@ -341,6 +343,17 @@ def test_naive_and_offset_times_are_utc_whatever_the_machines_zone(monkeypatch):
 def test_ragged_rows_keep_their_missing_cells_missing():
     ragged = capture_dataset(CaptureData(csv_chunks=[b"1,2\n3,nan,5\n"]), ["a", "b"])
     assert [c.to_pylist() for c in ragged.columns] == [["1", "3"], ["2", None], [None, "5"]]
+
+
+def test_plain_csv_that_is_not_utf8_is_read_with_the_byte_replaced(tmp_path):
+    (tmp_path / "scored.csv").write_bytes(b"caf\xe9,1\n")
+    assert _columns(read_plain_csv(tmp_path), ("x", "y")) == {"x": ["caf\ufffd"], "y": ["1"]}
+
+
+def test_a_csv_baseline_reads_every_missing_token_as_missing(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("a,b,c\nNone,inf,\n1,2,3\n")
+    assert [c.to_pylist() for c in read_dataset(path).columns] == [[None, "1"], [None, "2"], [None, "3"]]
 
 
 def test_plain_csv_files_are_joined_line_by_line(tmp_path):
