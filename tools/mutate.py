@@ -63,6 +63,7 @@ MODULES = {
                 "tests/test_config.py",
                 "tests/test_config_links.py",
                 "tests/test_config_reports.py",
+                "tests/test_config_schema_rules.py",
                 "tests/test_readme_config.py",
                 "tests/test_endpoints.py",
             ),
