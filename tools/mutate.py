@@ -158,7 +158,10 @@ def run(module: Module) -> dict:
         stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
         if stats["total"] and not any(stats[k] for k in ("killed", "survived", "timeout", "no_tests", "suspicious")):
             raise RuntimeError(f"mutmut tested no mutant of {module.source}:\n{done.stdout[-3000:]}")
-        survivors = [line.split(":")[0].strip() for line in _mutmut(["results"], work).stdout.splitlines() if line.endswith(": survived")]
+        # what no test killed: the survivors, and the mutants no test reached (listed too: they count against the score)
+        survivors = [
+            line.split(":")[0].strip() for line in _mutmut(["results"], work).stdout.splitlines() if line.endswith((": survived", ": no tests"))
+        ]
         stats["diffs"] = [_mutmut(["show", name], work).stdout for name in survivors]
     return stats
 
