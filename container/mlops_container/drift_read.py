@@ -109,7 +109,7 @@ class Window:
 
     @classmethod
     def parse(cls, start: str | None, end: str | None) -> Window:
-        return cls(_utc(start, "start_time"), _utc(end, "end_time"))
+        return cls(_bound(start, "start_time"), _bound(end, "end_time"))
 
     def __bool__(self) -> bool:
         return self.start is not None or self.end is not None
@@ -118,15 +118,20 @@ class Window:
         return when is None or ((self.start is None or when >= self.start) and (self.end is None or when < self.end))
 
 
-def _utc(text: str | None, name: str) -> datetime | None:
-    """An ISO 8601 time (``2019-12-01T15:20:00Z``; the contract's example writes ``15: 20: 00Z``) as aware UTC."""
+def _utc(text: str | None) -> datetime | None:
+    """An ISO 8601 time (``2019-12-01T15:20:00Z``; the contract's example writes ``15: 20: 00Z``) as aware UTC; ValueError
+    when it is not one."""
     if text is None or not text.strip():
         return None
+    when = datetime.fromisoformat(text.replace(" ", ""))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _bound(text: str | None, name: str) -> datetime | None:
     try:
-        when = datetime.fromisoformat(text.replace(" ", ""))
+        return _utc(text)
     except ValueError:
         raise BaselineError(f"{name} {text!r} is not an ISO 8601 time such as 2019-12-01T15:20:00Z") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _record_time(record: dict) -> datetime | None:
@@ -182,8 +187,8 @@ def _inside(table: pa.Table, window: Window) -> pa.Array:
 
 def _utc_or_none(text: str | None) -> datetime | None:
     try:
-        return _utc(text, "inferenceTime")
-    except BaselineError:
+        return _utc(text)
+    except ValueError:
         return None
 
 
@@ -215,7 +220,9 @@ def _read_columnar(path: Path, out: CaptureData, window: Window = Window()) -> b
         request = pc.struct_field(chunk, "endpointInput")
         data, encoding, kind = (pc.struct_field(request, name) for name in ("data", "encoding", "observedContentType"))
         # CSV payloads with something in them (a payload of blanks is no row, as _add_payload reads it line by line)
-        is_csv = pc.fill_null(pc.and_(pc.and_(pc.equal(pc.fill_null(encoding, "CSV"), "CSV"), pc.is_valid(data)), pc.invert(pc.utf8_is_space(data))), False)
+        is_csv = pc.fill_null(
+            pc.and_(pc.and_(pc.equal(pc.fill_null(encoding, "CSV"), "CSV"), pc.is_valid(data)), pc.invert(pc.utf8_is_space(data))), False
+        )
         payloads = data if pc.all(is_csv).as_py() else data.filter(is_csv)
         if len(payloads):  # each payload and a newline, as one buffer of CSV lines (blank lines are skipped when parsed)
             lines = pc.binary_join_element_wise(payloads, "", "\n")
@@ -250,7 +257,7 @@ def read_plain_csv(root: Path) -> CaptureData:
         body = path.read_bytes().decode("utf-8", errors="replace").encode()  # a byte that is not UTF-8 replaced, as in capture
         lines = sum(1 for line in body.splitlines() if line.strip())
         if lines:
-            out.csv_chunks.append(body if body.endswith(b"\n") else body + b"\n")
+            out.csv_chunks.append(body + b"\n")  # the next file starts on a line of its own (a blank line is no row)
             out.records += lines
     return out
 

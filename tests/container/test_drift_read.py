@@ -132,7 +132,10 @@ def test_a_file_arrow_refuses_is_read_line_by_line_and_its_bad_lines_named(tmp_p
     assert _read_columnar(path, CaptureData()) is False
     capture = read_capture(tmp_path)
     assert (capture.records, capture.malformed) == (4, 2)
-    assert capture.malformed_examples[0].startswith("capture.jsonl:2: JSONDecodeError: ")
+    assert (
+        capture.malformed_examples[0]
+        == "capture.jsonl:2: JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    )
     assert capture.malformed_examples[1].startswith("capture.jsonl:5: TypeError: ")
     assert _columns(capture)["a"] == ["1", "4"]
 
@@ -251,6 +254,13 @@ def test_a_baseline_that_cannot_be_used_says_why(tmp_path, name, text, kind, mes
     path.write_text(text)
     with pytest.raises(BaselineError, match=message):
         read_dataset(path, kind)
+
+
+def test_files_of_one_data_set_with_no_rows_are_text_columns_with_no_rows(tmp_path):
+    for name in ("1.csv", "2.csv"):
+        (tmp_path / name).write_text("a,b\n")
+    dataset = read_datasets([tmp_path / "1.csv", tmp_path / "2.csv"])
+    assert dataset.names == ["a", "b"] and dataset.rows == 0 and [str(c.type) for c in dataset.columns] == ["string", "string"]
 
 
 def test_files_of_one_data_set_share_their_header(tmp_path):
