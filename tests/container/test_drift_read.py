@@ -377,3 +377,10 @@ def test_a_json_lines_baseline_may_hold_a_version_feature_and_several_files_keep
     path.write_text('{"version": 2, "x": 1}\n')
     dataset = read_datasets([path, path], "json")
     assert dataset.names == ["version", "x"] and dataset.columns[0].to_pylist() == ["2", "2"]
+
+
+def test_a_json_lines_baseline_feature_with_no_value_is_a_text_column(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"a": 1, "b": null}\n{"a": 2}\n')
+    dataset = read_dataset(path)
+    assert [str(c.type) for c in dataset.columns] == ["string", "string"] and dataset.columns[1].to_pylist() == [None, None]
