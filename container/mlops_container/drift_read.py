@@ -118,9 +118,9 @@ class Window:
         return when is None or ((self.start is None or when >= self.start) and (self.end is None or when < self.end))
 
 
-def _utc(text: str | None) -> datetime | None:
+def utc_time(text: str | None) -> datetime | None:
     """An ISO 8601 time (``2019-12-01T15:20:00Z``; the contract's example writes ``15: 20: 00Z``) as aware UTC; ValueError
-    when it is not one."""
+    when it is not one. The one reader of a capture's ``inferenceTime`` (the drift check's windows, model quality's periods)."""
     if text is None or not text.strip():
         return None
     when = datetime.fromisoformat(text.replace(" ", ""))
@@ -129,7 +129,7 @@ def _utc(text: str | None) -> datetime | None:
 
 def _bound(text: str | None, name: str) -> datetime | None:
     try:
-        return _utc(text)
+        return utc_time(text)
     except ValueError:
         raise BaselineError(f"{name} {text!r} is not an ISO 8601 time such as 2019-12-01T15:20:00Z") from None
 
@@ -187,7 +187,7 @@ def _inside(table: pa.Table, window: Window) -> pa.Array:
 
 def _utc_or_none(text: str | None) -> datetime | None:
     try:
-        return _utc(text)
+        return utc_time(text)
     except ValueError:
         return None
 

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from mlops_container.contract import CLASSIFICATION_METRICS, QUALITY_PUBLISHED_COUNTS, quality_metric
+from mlops_container.drift_read import utc_time
 from mlops_container.metrics import HIGHER_IS_BETTER, classification_metrics, gate
 
 FORMAT_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html"
@@ -169,10 +170,10 @@ def _scores(output: dict) -> list[float]:
 
 
 def _time(text: object) -> datetime:
-    if not isinstance(text, str):
+    when = utc_time(text) if isinstance(text, str) else None
+    if when is None:
         raise ValueError("eventMetadata.inferenceTime is missing")
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when
 
 
 def _label_key(meta: dict) -> str:
