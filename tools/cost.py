@@ -26,8 +26,6 @@ from list_stacks import templates  # noqa: E402  (the one reader of cdk.out's st
 
 from mlops_constructs.container_contract import contract  # noqa: E402  (plain constants: no container import)
 
-QUALITY_PUBLISHED_COUNTS = contract.QUALITY_PUBLISHED_COUNTS
-
 
 class PriceTableError(ValueError):
     """The price table lacks a field the report needs."""
@@ -219,7 +217,7 @@ def drift_check_lines(stack: str, template: dict, prices: Prices) -> list[Line]:
             price = prices.quality_run_price(int(analysis["Properties"].get("MemorySize", 128)), lists=(hours + delay) + (hours + 2))
             lines.append(Line(stack, f"model-quality check of {name}: a period every {hours} h", prices.hours / hours, "runs", price))
             metric_price = prices.per_use.get("cloudwatch_metric_month", {}).get("price")
-            counts = len(QUALITY_PUBLISHED_COUNTS)
+            counts = len(contract.QUALITY_PUBLISHED_COUNTS)
             lines.append(Line(stack, f"model-quality metrics of {name}: the metric and {counts} counts", 1 + counts, "metric-months", metric_price))
     return lines
 

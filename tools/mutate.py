@@ -159,10 +159,10 @@ def run(module: Module) -> dict:
         if stats["total"] and not any(stats[k] for k in ("killed", "survived", "timeout", "no_tests", "suspicious")):
             raise RuntimeError(f"mutmut tested no mutant of {module.source}:\n{done.stdout[-3000:]}")
         # what no test killed: the survivors, and the mutants no test reached (listed too: they count against the score)
-        survivors = [
+        unkilled = [
             line.split(":")[0].strip() for line in _mutmut(["results"], work).stdout.splitlines() if line.endswith((": survived", ": no tests"))
         ]
-        stats["diffs"] = [_mutmut(["show", name], work).stdout for name in survivors]
+        stats["diffs"] = [_mutmut(["show", name], work).stdout for name in unkilled]
     return stats
 
 
