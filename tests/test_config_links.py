@@ -168,12 +168,8 @@ def test_each_kind_of_schema_error_reads_as_the_file_would_say_it():
 
 
 def test_a_file_that_is_not_a_stage_says_where_and_what():
-    from config.loader import MISSING, parse_config
+    from config.loader import parse_config
 
-    with pytest.raises(ConfigError) as info:
-        parse_config("stage: dev\nprojects: [\n", source="bad.yaml")
-    ((path, value, message),) = [(p.path, p.value, p.message) for p in info.value.problems]
-    assert (path, value) == ("<file>", MISSING) and message.startswith("not valid YAML at line 3, column 1: ")
     with pytest.raises(ConfigError) as info:
         parse_config("- a list\n", source="list.yaml")
     assert [(p.path, p.value, p.message) for p in info.value.problems] == [
@@ -226,14 +222,6 @@ def test_the_delivery_config_reads_its_stages_in_order_and_says_what_is_wrong(co
         load_delivery_config(config_dir)
     ((path, value, message),) = [(p.path, p.value, p.message) for p in info.value.problems]
     assert (path, value) == ("region", "eu-west-1") and message.startswith("must be the first stage's (dev: 123456789012, us-east-1): ")
-    _edit_delivery(config_dir, lambda raw: raw.update(region="us-east-1", account="210987654321"))
-    with pytest.raises(ConfigError) as info:
-        load_delivery_config(config_dir)
-    assert [(p.path, p.value) for p in info.value.problems] == [("account", "210987654321")]
-    _edit_delivery(config_dir, lambda raw: raw.update(account="123456789012", colour="blue"))
-    with pytest.raises(ConfigError) as info:
-        load_delivery_config(config_dir)
-    assert info.value.problems[0].path == "colour" and info.value.problems[0].message.startswith("unknown key; allowed keys here: account,")
     (config_dir / "delivery" / "pipeline.yaml").write_text("stages: [\n")
     with pytest.raises(ConfigError) as info:
         load_delivery_config(config_dir)
@@ -250,8 +238,3 @@ def test_errors_name_their_file_and_a_network_without_its_mode_is_named():
         assert info.value.source == "named.yaml"
     no_mode = _problems(lambda raw: raw["network"].pop("mode"))
     assert no_mode["network.mode"][0] is MISSING and no_mode["network.mode"][1].startswith("network.mode must be 'new' (create a VPC)")
-    without_stage = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "dev.yaml").read_text())
-    without_stage.pop("stage")
-    with pytest.raises(ConfigError) as info:  # a file without its stage is not taken for another stage's
-        parse_config(yaml.safe_dump(without_stage), source="dev.yaml", stage="dev")
-    assert "stage" in {p.path for p in info.value.problems}

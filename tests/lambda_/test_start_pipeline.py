@@ -214,14 +214,13 @@ def test_after_the_run_ends_a_trigger_starts_again(world):
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        (["not", "an", "object"], "must be a JSON object"),
-        ({"trigger": "cron"}, "trigger 'cron' is not one of"),
-        ({"trigger": "drift", "detail": "x"}, "detail must be"),
+        (["not", "an", "object"], "event must be a JSON object, got list"),
+        ({"trigger": "cron"}, "trigger 'cron' is not one of schedule, new-data, drift, new-image, manual (or publish, run-ended)"),
+        ({"trigger": "drift", "detail": "x"}, "detail must be a JSON object"),
     ],
 )
 def test_bad_events_are_refused_with_a_400_and_start_nothing(world, event, message):
-    result = world["handler"].handler(event, Context())
-    assert result["statusCode"] == 400 and message in result["error"] and result["started"] is False
+    assert world["handler"].handler(event, Context()) == {"statusCode": 400, "started": False, "error": message}
     assert world["sfn"].list_executions(stateMachineArn=world["machine"])["executions"] == []
 
 
@@ -520,19 +519,8 @@ def test_a_started_run_and_a_missing_image_are_announced_exactly(world, capsys, 
     handler({"trigger": "manual"}, Context())  # no detail: an empty one
     (missing, run) = _logged(capsys)
     assert (missing["event"], missing["repository"], missing["tag"]) == ("image_not_found", "mlops-dev-churn", IMAGE_TAG)
-    assert "ImageNotFound" in missing["reason"] or "not found" in missing["reason"].lower()
+    assert missing["reason"].startswith("An error occurred (ImageNotFoundException) when calling the DescribeImages operation")
     assert (run["event"], run["detail"]) == ("execution_started", {})
-
-
-@pytest.mark.parametrize(
-    ("event", "message"),
-    [
-        ([], "event must be a JSON object, got list"),
-        ({"trigger": "manual", "detail": "x"}, "detail must be a JSON object"),
-    ],
-)
-def test_malformed_events_are_refused_with_their_exact_reason(world, event, message):
-    assert world["handler"].handler(event, Context()) == {"statusCode": 400, "started": False, "error": message}
 
 
 def test_a_run_ended_event_is_checked_again_while_the_execution_still_reads_running(world, monkeypatch):
