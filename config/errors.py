@@ -15,6 +15,8 @@ class Problem:
     message: str
 
     def render(self) -> str:
+        if self.value is WHOLE_FILE:  # a rule across settings: its message names them, the file is not repeated
+            return f"{self.path or '<root>'}: {self.message}"
         shown = "(missing)" if self.value is _MISSING else repr(self.value)
         return f"{self.path or '<root>'}: {shown}: {self.message}"
 
@@ -26,6 +28,7 @@ class _Missing:
 
 _MISSING: Any = _Missing()
 MISSING = _MISSING
+WHOLE_FILE: Any = object()  # the value of a problem found across the file's settings (its message says which)
 
 
 class ConfigError(Exception):

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from config.errors import MISSING, ConfigError, Problem
+from config.errors import MISSING, WHOLE_FILE, ConfigError, Problem
 from config.model_monitor_images import ANALYZER_ACCOUNTS
 from config.schema import CODECOMMIT_URL, DeliveryConfig, MonitoringConfig, PlatformConfig, StageLink
 
@@ -218,6 +218,8 @@ def _problem_from(err: dict[str, Any], root: type[BaseModel]) -> Problem:
         message = "required but missing"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
+        if not loc:  # a rule across the file's settings: its message names them
+            value = WHOLE_FILE
     elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
         message = (
             "network.mode must be 'new' (create a VPC), 'existing' (use vpc_id and subnet_ids) or 'frugal' (Studio on "
@@ -363,9 +365,10 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                     Problem(
                         f"projects[{i}].git.url",
                         url,
-                        "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: use a CodeCommit "
-                        "repository (reached through the git-codecommit endpoint), or run the stage in an existing VPC whose "
-                        "subnets route out (network.mode: existing, network.egress: existing)",
+                        "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: run the stage in "
+                        "an existing VPC whose subnets route out (network.mode: existing, network.egress: existing), remove git, "
+                        "or, in an account that already uses CodeCommit (closed to new customers), name a CodeCommit repository "
+                        "(reached through the git-codecommit endpoint) and declare account_already_uses: [codecommit]",
                     )
                 )
 

@@ -323,13 +323,19 @@ class DriftAlarmConfig(_Strict):
 # (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-availability-change.html; Clarify:
 # https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-availability-change.html; Debugger:
 # https://docs.aws.amazon.com/sagemaker/latest/dg/debugger-availability-change.html). A stage uses one only when its
-# config declares that its account already has it (``PlatformConfig.account_already_uses``).
+# config declares that its account already has it (``PlatformConfig.account_already_uses``). AWS CodeCommit too: "AWS
+# CodeCommit is no longer available to new customers. Existing customers of AWS CodeCommit can continue to use the service
+# as normal" (the banner of every page of its user guide, e.g.
+# https://docs.aws.amazon.com/codecommit/latest/userguide/references.html; AWS's migration guide:
+# https://aws.amazon.com/blogs/devops/how-to-migrate-your-aws-codecommit-repository-to-another-git-provider/), so a new
+# account has no repository for a CodeCommit git.url to name, nor for the delivery pipeline's source.
 CLOSED_FEATURES = {
     "model_monitor": "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-availability-change.html",
     "clarify": "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-availability-change.html",
     "debugger": "https://docs.aws.amazon.com/sagemaker/latest/dg/debugger-availability-change.html",
+    "codecommit": "https://docs.aws.amazon.com/codecommit/latest/userguide/references.html",
 }
-ClosedFeature = Literal["model_monitor", "clarify", "debugger"]
+ClosedFeature = Literal["model_monitor", "clarify", "debugger", "codecommit"]
 
 
 # States a run of the project engine's check with one period enters (Step Functions bills each transition): Plan,
@@ -921,6 +927,13 @@ class PlatformConfig(_Strict):
                     "project (the platform's own scheduled check, the default), or, if this stage's account already uses Model "
                     "Monitor, declare it: account_already_uses: [model_monitor]"
                 )
+            if project.git is not None and project.git.codecommit is not None and "codecommit" not in self.account_already_uses:
+                raise ValueError(
+                    f"projects[{i}] ({project.name}).git.url {project.git.url}: AWS CodeCommit is no longer available to new "
+                    f"customers ({CLOSED_FEATURES['codecommit']}), so a new account has no such repository. Name a repository "
+                    "of another provider (Studio reaches it through a route out: network.mode existing with egress: existing), "
+                    "remove git, or, if this stage's account already uses CodeCommit, declare it: account_already_uses: [codecommit]"
+                )
         return self
 
     @property
@@ -990,6 +1003,19 @@ class DeliveryConfig(_Strict):
     region: str
     source: SourceConfig
     stages: list[str] = Field(min_length=1)
+    # Closed features the delivery account already uses (CLOSED_FEATURES): a CodeCommit source needs codecommit here.
+    account_already_uses: list[Literal["codecommit"]] = []
+
+    @model_validator(mode="after")
+    def _codecommit_only_where_already_used(self) -> DeliveryConfig:
+        if self.source.kind == "codecommit" and "codecommit" not in self.account_already_uses:
+            raise ValueError(
+                f"source.kind codecommit: AWS CodeCommit is no longer available to new customers ({CLOSED_FEATURES['codecommit']}), "
+                "so a new account has no repository to take the source from. Use kind: codestar (a CodeConnections connection "
+                "to GitHub, GitLab or Bitbucket), or, if the delivery account already uses CodeCommit, declare it: "
+                "account_already_uses: [codecommit]"
+            )
+        return self
 
     _valid_account = field_validator("account")(PlatformConfig._valid_account.__func__)
     _valid_region = field_validator("region")(PlatformConfig._valid_region.__func__)

@@ -169,7 +169,8 @@ def _monitor_needs_capture(deployment: Deployment, stacks: list[str]) -> list[st
 CLOSED_DOC = (
     "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-availability-change.html, "
     "https://docs.aws.amazon.com/sagemaker/latest/dg/clarify-availability-change.html, "
-    "https://docs.aws.amazon.com/sagemaker/latest/dg/debugger-availability-change.html"
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/debugger-availability-change.html, "
+    "https://docs.aws.amazon.com/codecommit/latest/userguide/references.html (AWS CodeCommit)"
 )
 # What each closed feature deploys: its resource types, and the image repositories (or request members) that use it.
 CLOSED_TYPES = {
@@ -178,6 +179,7 @@ CLOSED_TYPES = {
     "AWS::SageMaker::ModelQualityJobDefinition": "model_monitor",
     "AWS::SageMaker::ModelBiasJobDefinition": "clarify",
     "AWS::SageMaker::ModelExplainabilityJobDefinition": "clarify",
+    "AWS::CodeCommit::Repository": "codecommit",
 }
 CLOSED_MARKS = {
     "sagemaker-model-monitor-analyzer": "model_monitor",
@@ -185,12 +187,15 @@ CLOSED_MARKS = {
     "sagemaker-debugger-rules": "debugger",
     "DebugRuleConfigurations": "debugger",
     "DebugHookConfig": "debugger",
+    "git-codecommit.": "codecommit",  # a repository's clone URL (Studio's CodeRepositories)
+    "codecommit:Git": "codecommit",  # a grant to pull or push a repository
+    '"Provider": "CodeCommit"': "codecommit",  # a CodePipeline source action
 }
 
 
 def _closed_features(deployment: Deployment, stacks: list[str]) -> list[str]:
-    """SageMaker Model Monitor, Clarify and Debugger are closed to new customers (since 2026-07-30): a new account cannot
-    create their resources, nor run their images. Only a stage that declares its account already uses one
+    """SageMaker Model Monitor, Clarify and Debugger are closed to new customers (since 2026-07-30), and AWS CodeCommit
+    too: a new account cannot create their resources, nor run their images, nor has a repository to reach. Only a stage that declares its account already uses one
     (``account_already_uses``) may deploy it."""
     findings = []
     for stack, logical_id, resource in _resources(deployment, stacks):

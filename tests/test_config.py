@@ -234,9 +234,10 @@ def test_defaults_are_the_documented_ones():
         (
             lambda c: c["projects"][1].update(git={"url": "https://github.com/example-org/fraud-models.git"}),
             "projects[1].git.url",
-            "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: use a CodeCommit repository "
-            "(reached through the git-codecommit endpoint), or run the stage in an existing VPC whose subnets route out "
-            "(network.mode: existing, network.egress: existing)",
+            "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: run the stage in an existing "
+            "VPC whose subnets route out (network.mode: existing, network.egress: existing), remove git, or, in an account that "
+            "already uses CodeCommit (closed to new customers), name a CodeCommit repository (reached through the git-codecommit "
+            "endpoint) and declare account_already_uses: [codecommit]",
         ),
         (lambda c: c["projects"][0].update(mlflow={"server": "app", "size": "Small"}), "projects[0].mlflow", "only a tracking_server has a size"),
     ],
@@ -536,11 +537,41 @@ def test_a_key_only_public_api_is_refused_with_the_reason():
 def test_two_projects_cannot_share_a_git_repository():
     def shared(c):
         url = "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/models"
+        c["account_already_uses"] = ["codecommit"]
         c["projects"][0]["git"] = {"url": url}
         c["projects"][1]["git"] = {"url": url + ".git"}
 
     message = next(iter(problems_for(shared).values()))
     assert "name the same Git repository" in message and "push" in message
+
+
+def test_a_codecommit_repository_is_refused_unless_the_account_already_uses_codecommit():
+    """AWS CodeCommit is closed to new customers: a new account has no repository for git.url to name."""
+    url = "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/churn-models"
+    problems = problems_for(lambda c: c["projects"][0].update(git={"url": url}))
+    assert list(problems.values()) == [
+        f"<root>: projects[0] (churn).git.url {url}: AWS CodeCommit is no longer available to new customers "
+        "(https://docs.aws.amazon.com/codecommit/latest/userguide/references.html), so a new account has no such repository. "
+        "Name a repository of another provider (Studio reaches it through a route out: network.mode existing with egress: "
+        "existing), remove git, or, if this stage's account already uses CodeCommit, declare it: account_already_uses: [codecommit]"
+    ]
+    raw = json.loads(json.dumps(VALID))
+    raw["account_already_uses"] = ["codecommit"]
+    raw["projects"][0]["git"] = {"url": url}
+    config = parse_config(yaml.safe_dump(raw), source="test.yaml")
+    assert config.endpoint_needs["git-codecommit"] == ["project churn's CodeCommit repository"]
+
+
+def test_the_delivery_pipeline_takes_its_source_from_codecommit_only_where_the_account_already_uses_it():
+    from config.schema import DeliveryConfig
+
+    source = {"kind": "codecommit", "repository": "platform"}
+    base = {"account": "123456789012", "region": "us-east-1", "source": source, "stages": ["dev"]}
+    with pytest.raises(
+        ValueError, match=r"source.kind codecommit: AWS CodeCommit is no longer available to new customers .*account_already_uses: \[codecommit\]"
+    ):
+        DeliveryConfig.model_validate(base)
+    assert DeliveryConfig.model_validate(base | {"account_already_uses": ["codecommit"]}).source.kind == "codecommit"
 
 
 @pytest.mark.parametrize("percent", [1, 100])

@@ -112,7 +112,7 @@ def test_the_delivery_config_lists_its_own_keys_and_names_its_file(config_dir):
     with pytest.raises(ConfigError) as info:
         load_delivery_config(config_dir)
     assert info.value.report() == (
-        f"Invalid configuration in {path}: 1 problem\n  - colour: 'blue': unknown key; allowed keys here: account, region, source, stages"
+        f"Invalid configuration in {path}: 1 problem\n  - colour: 'blue': unknown key; allowed keys here: account, account_already_uses, region, source, stages"
     )
     _edit(config_dir, "delivery/pipeline.yaml", lambda raw: (raw.pop("colour"), raw.update(stages=["dev", "qa"])))
     with pytest.raises(ConfigError) as info:

@@ -25,9 +25,10 @@ def _lines(report: cost.Report) -> dict[tuple[str, str], float | None]:
 def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     report = cost.report(dev.outdir, prices)
     lines = _lines(report)
-    # the 10 interface endpoints dev's features need (config.endpoints), in 1 AZ (network.endpoint_azs), 730 h at $0.01 per
-    # endpoint-AZ-hour (9 listed by hand in 2 AZs were $131.40, and left the CLI, MLflow, Git and Projects unreachable)
-    assert lines[("mlops-dev-environment", "interface endpoints: 10")] == 73.00
+    # the 9 interface endpoints dev's features need (config.endpoints), in 1 AZ (network.endpoint_azs), 730 h at $0.01 per
+    # endpoint-AZ-hour (9 listed by hand in 2 AZs were $131.40, and left the CLI, MLflow, Git and Projects unreachable; 10
+    # with git-codecommit, before dev stopped naming CodeCommit repositories, closed to new customers)
+    assert lines[("mlops-dev-environment", "interface endpoints: 9")] == 65.70
     assert lines[("mlops-dev-environment", "KMS keys: 1")] == 1.00
     assert lines[("mlops-dev-project-churn", "budgets: 1")] == 0.61
     assert lines[("mlops-dev-dashboard-churn", "CloudWatch dashboards: 1")] == 3.00
@@ -38,13 +39,13 @@ def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     # the instance-backed endpoint: 730 hours of ml.t2.medium at the real-time price ($0.065, not training's)
     assert lines[("mlops-dev-endpoint-churn", "endpoint mlops-dev-churn: 1 x ml.t2.medium")] == 47.45
     assert report.unpriced == []  # every idle item has a price (issue 31)
-    assert report.total == 135.14  # 87.69 and the endpoint's instance, unpriced until 2026-12-07
-    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.54
+    assert report.total == 127.84  # 135.14 with git-codecommit; 87.69 without the endpoint's instance, unpriced until 2026-12-07
+    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.5  # 52%
     # the serverless endpoint, the MLflow apps and the jobs bill per use: listed apart, not in the total
     assert sum(report.per_use["serverless endpoints: per inference-second by memory size, and data processed"].values()) == 1
     assert sum(report.per_use["MLflow apps (serverless): per use; no price in the table"].values()) == 2
     text = cost.render(report)
-    assert "stage total (priced items)     $135.14" in text and "read 2026-12-06" in text
+    assert "stage total (priced items)     $127.84" in text and "read 2026-12-06" in text
 
 
 def test_prod_idle_cost(prod, prices):
@@ -61,8 +62,8 @@ def test_an_instance_type_without_a_price_is_unpriced_never_free(dev, prices):
     unpriced = dataclasses.replace(prices, idle={**prices.idle, "sagemaker_hosting_hour": {"ml.m5.large": {"price": 0.134}}})
     report = cost.report(dev.outdir, unpriced)
     ((line),) = report.unpriced
-    assert (line.item, line.quantity) == ("endpoint mlops-dev-churn: 1 x ml.t2.medium", 730.0) and report.total == 87.69
-    assert cost.goal_lines(report, cost.load_goals()) == ["idle <= $60: NOT MET: $87.69 priced, and 1 idle item(s) without a price"]
+    assert (line.item, line.quantity) == ("endpoint mlops-dev-churn: 1 x ml.t2.medium", 730.0) and report.total == 80.39
+    assert cost.goal_lines(report, cost.load_goals()) == ["idle <= $60: NOT MET: $80.39 priced, and 1 idle item(s) without a price"]
 
 
 def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_path, capsys):
@@ -106,7 +107,7 @@ def test_make_cost_prints_each_stages_goals_met_or_by_how_much(dev, prod, prices
     assert "Goals of Prod (config/pricing/goals.yaml):\n  interface endpoints in >= 2 zones: met (3)" in prod_text
     dev_report = cost.report(dev.outdir, prices)
     assert dev_report.endpoint_zones == 1  # network.endpoint_azs: 1
-    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $135.14, $75.14 over"]
+    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $127.84, $67.84 over"]
 
 
 @pytest.mark.parametrize(

@@ -173,6 +173,31 @@ def test_a_closed_feature_is_found_by_its_type_or_its_mark_unless_the_account_al
     ]
 
 
+def test_codecommit_is_closed_by_its_repository_its_clone_url_its_grants_and_a_pipeline_source():
+    stack = _stack(
+        Repository={"Type": "AWS::CodeCommit::Repository", "Properties": {"RepositoryName": "r"}},
+        Profile={
+            "Type": "AWS::SageMaker::UserProfile",
+            "Properties": {"UserSettings": {"CodeRepositories": [{"RepositoryUrl": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/r"}]}},
+        },
+        Grant={"Type": "AWS::IAM::Policy", "Properties": {"PolicyDocument": {"Statement": [{"Action": ["codecommit:GitPull"]}]}}},
+        Source={"Type": "AWS::CodePipeline::Pipeline", "Properties": {"Stages": [{"Actions": [{"ActionTypeId": {"Provider": "CodeCommit"}}]}]}},
+        # an endpoint of the service is not a use of it, nor is a repository of another provider
+        Endpoint={"Type": "AWS::EC2::VPCEndpoint", "Properties": {"ServiceName": "com.amazonaws.us-east-1.git-codecommit"}},
+        Other={
+            "Type": "AWS::CodePipeline::Pipeline",
+            "Properties": {"Stages": [{"Actions": [{"ActionTypeId": {"Provider": "CodeStarSourceConnection"}}]}]},
+        },
+    )
+    assert _check("closed-features", {"s": stack}) == [
+        "s/Repository: AWS::CodeCommit::Repository is codecommit, closed to new customers (account_already_uses)",
+        "s/Profile: uses git-codecommit. (codecommit), closed to new customers (account_already_uses)",
+        "s/Grant: uses codecommit:Git (codecommit), closed to new customers (account_already_uses)",
+        's/Source: uses "Provider": "CodeCommit" (codecommit), closed to new customers (account_already_uses)',
+    ]
+    assert _check("closed-features", {"s": stack}, already_uses=frozenset({"codecommit"})) == []
+
+
 # -- monitored endpoints capture input and output ------------------------------------------------------------
 
 

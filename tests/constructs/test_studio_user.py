@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from aws_cdk.assertions import Template
 
@@ -41,13 +39,24 @@ def test_role_alone_reaches_no_bucket_or_key(stack):
             assert "d-abc123" in str(resource)  # this domain only
 
 
-def test_jupyterlab_suggests_the_repositories_of_the_users_projects(dev):
-    template = dev.templates()["mlops-dev-user-alice"]
-    (profile,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::UserProfile"]
-    repositories = profile["Properties"]["UserSettings"]["JupyterLabAppSettings"]["CodeRepositories"]
+def test_jupyterlab_suggests_the_repositories_of_the_users_projects(stack):
+    """The config picks the repositories of the projects the user has a sandbox in; the profile suggests exactly those."""
+    import yaml
+
+    from config.loader import parse_config
+
+    raw = yaml.safe_load(open("config/dev.yaml").read())
+    raw["account_already_uses"] = ["codecommit"]  # CodeCommit is closed to new customers (config.schema.CLOSED_FEATURES)
+    for project in raw["projects"]:
+        project["git"] = {"url": f"https://git-codecommit.us-east-1.amazonaws.com/v1/repos/{project['name']}-models"}
+    config = parse_config(yaml.safe_dump(raw), source="dev.yaml")
     # alice has a sandbox in churn only: churn's repository, not fraud's
-    assert repositories == [{"RepositoryUrl": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/churn-models"}]
-    assert "fraud-models" not in json.dumps(template)
+    urls = config.git_repositories("alice")
+    assert urls == ["https://git-codecommit.us-east-1.amazonaws.com/v1/repos/churn-models"]
+    props = StudioUserProps(domain_id="d-1", user_name="alice", email="a@example.com", network=NETWORK, code_repositories=tuple(urls))
+    StudioUser(stack, "U", props=props)
+    (profile,) = Template.from_stack(stack).find_resources("AWS::SageMaker::UserProfile").values()
+    assert profile["Properties"]["UserSettings"]["JupyterLabAppSettings"]["CodeRepositories"] == [{"RepositoryUrl": urls[0]}]
 
 
 def test_more_repositories_than_jupyterlab_takes_is_an_error(stack):

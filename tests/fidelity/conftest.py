@@ -73,7 +73,10 @@ def deployments(dev, prod, delivery_app, longest, trial) -> list[Checked]:
     return [
         Checked("dev stage", with_endpoint_parameters(Deployment(dev_templates), "/mlops/dev")),
         Checked("prod stage", with_endpoint_parameters(Deployment(both), "/mlops/dev")),
-        Checked("longest names", with_endpoint_parameters(Deployment(longest_templates), f"/{LONGEST_PREFIX}/{LONGEST_STAGE}")),
+        Checked(
+            "longest names",
+            with_endpoint_parameters(Deployment(longest_templates, already_uses=frozenset({"codecommit"})), f"/{LONGEST_PREFIX}/{LONGEST_STAGE}"),
+        ),
         Checked("trial stage", with_endpoint_parameters(Deployment(trial.templates()), "/mlops/trial")),  # the frugal network
         Checked("delivery app", Deployment(delivery)),
         *product_deployments(dev),
@@ -113,8 +116,10 @@ def longest_config() -> dict:
             "availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
             "s3_prefix_list_id": "pl-63a5400a",
         },
+        # an account that already uses CodeCommit (closed to new customers): project 1's repository is reached through it
+        "account_already_uses": ["codecommit"],
         "projects": [
-            project(1, monitoring={"drift_alarms": drift}),
+            project(1, monitoring={"drift_alarms": drift}, git={"url": f"https://git-codecommit.us-east-1.amazonaws.com/v1/repos/{'r' * 100}"}),
             project(
                 2,
                 monitoring={"drift_alarms": drift[:1], "retrain_on_drift": False},

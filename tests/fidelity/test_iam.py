@@ -639,17 +639,20 @@ def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list
     # the project's MLflow (a stage that trains): track, open its UI, write its artifacts
     if isinstance(mlflow, str) and not mlflow.endswith("/none"):
         calls += _mlflow_client_calls(role, mlflow, artifacts, f"{why}: MLflow")
-    git = _configured_codecommit(deployment, project)
+    git = _configured_codecommit(deployment, project, ns)
     if git is not None:  # the project's CodeCommit repository, with the role (JupyterLab's git, no token)
         calls += [Call(role, f"codecommit:{a}", git, why=f"git in sandbox {user}/{project}") for a in ("GitPull", "GitPush")]
     return calls
 
 
-def _configured_codecommit(deployment, project: str) -> str | None:
-    """The project's CodeCommit repository ARN when the dev config gives it one (churn does, fraud's is on GitHub)."""
+def _configured_codecommit(deployment, project: str, ns: str) -> str | None:
+    """The project's CodeCommit repository ARN when its stage's config gives it one (the longest-names stage's first
+    project does: its account declares it already uses CodeCommit, closed to new customers; dev names no repository)."""
     from config import load_config
+    from config.schema import PlatformConfig
+    from tests.fidelity.conftest import LONGEST_PREFIX, LONGEST_STAGE, longest_config
 
-    config = load_config("dev")
+    config = PlatformConfig.model_validate(longest_config()) if ns == f"/{LONGEST_PREFIX}/{LONGEST_STAGE}" else load_config(ns.rsplit("/", 1)[-1])
     if project not in {p.name for p in config.projects} or config.project(project).git is None:
         return None
     found = config.project(project).git.codecommit

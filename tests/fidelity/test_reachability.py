@@ -57,7 +57,7 @@ def test_the_endpoints_are_those_the_features_need_and_no_more(stages):
         assert set(network.interface) == set(config.endpoint_needs), label
 
 
-def test_the_hand_listed_endpoints_left_the_cli_mlflow_git_and_projects_unreachable(stages):
+def test_the_hand_listed_endpoints_left_the_cli_mlflow_and_projects_unreachable(stages):
     """dev's endpoints as they were listed by hand: the check names each unreachable call and the endpoint to add."""
     config, deployment, stacks = stages["dev stage"]
     reaches, network = _reaches(stages["dev stage"])
@@ -68,13 +68,22 @@ def test_the_hand_listed_endpoints_left_the_cli_mlflow_git_and_projects_unreacha
         ("lambda:Invoke", "lambda"),
         ("stepfunctions:DescribeExecution", "states"),
         ("MLflow REST API (mlflow-app)", "sagemaker.mlflow"),
-        ("git clone/push https://git-codecommit.us-east-1.amazonaws.com/v1/repos/churn-models", "git-codecommit"),
         ("servicecatalog:SearchProducts", "servicecatalog"),
     ):
         assert "user alice's Studio apps" in text and f"{call} reaches" in text and f"add the interface endpoint {endpoint} " in text, call
     assert f"({ENDPOINTS['sagemaker.mlflow'].resolved('us-east-1')})" in text  # aws.sagemaker.us-east-1.mlflow
     # the training jobs log to the MLflow app: not through the tracking servers' endpoint
     assert any(": job Train: MLflow REST API (mlflow-app) reaches mlflow.sagemaker.us-east-1.app.aws" in f for f in failures)
+
+
+def test_a_codecommit_repository_is_cloned_through_its_endpoint(stages):
+    """The longest-names stage's account already uses CodeCommit (closed to new customers; dev names no repository): its
+    first project's users clone it through git-codecommit, and without that endpoint the check names it."""
+    reaches, network = _reaches(stages["longest names"])
+    clones = [r for r in reaches if r.call.startswith("git clone/push https://git-codecommit.")]
+    assert clones and unreachable(clones, network) == []
+    failures = unreachable(clones, dataclasses.replace(network, interface=network.interface - {"git-codecommit"}))
+    assert len(failures) == len(clones) and all("add the interface endpoint git-codecommit " in f for f in failures)
 
 
 @pytest.mark.parametrize("missing", ["monitoring", "sagemaker.runtime", "lambda"])
