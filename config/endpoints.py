@@ -8,8 +8,9 @@ feature calls from there, and so which endpoint it needs:
   (https://docs.aws.amazon.com/sagemaker/latest/dg/studio-updated-and-internet-access.html), and STS, which the SageMaker
   Python SDK's ``Session`` asks for the account.
 - **The mlops CLI** (each sandbox, configured or self-served: the catalog's sandbox product is in every stage): SSM
-  (discovery), Lambda (the trigger guard), Step Functions (the runs), the SageMaker API (packages) and S3
-  (``mlops_cli.work.PERMISSIONS``).
+  (discovery), the SageMaker API (packages) and S3 (``mlops_cli.work.PERMISSIONS``). A run or a publication is an upload
+  under the user's own prefix, which the pipeline takes from S3's event, and runs are followed through their records in
+  S3, so the command needs no Lambda or Step Functions endpoint ($14.60 a month in one zone, $43.80 in three).
 - **Studio's Projects** (the catalog's project template, in every stage): Service Catalog, which AWS's page names
   "to use SageMaker Projects" (same page).
 - **MLflow** (each project's, where models are trained; a self-served project's is an app): an app is reached at
@@ -79,7 +80,7 @@ ENDPOINTS: dict[str, EndpointService] = {
 GATEWAY_SERVICES = ("s3",)  # S3's gateway endpoint: free, in every VPC the platform creates
 
 STUDIO = ("sagemaker.api", "sagemaker.runtime", "sts")
-CLI = ("ssm", "lambda", "states", "sagemaker.api")
+CLI = ("ssm", "sagemaker.api")  # and S3, through the gateway: runs and publications are uploads, runs are followed in S3
 MLFLOW = {"app": "sagemaker.mlflow", "tracking_server": "sagemaker.experiments"}
 
 

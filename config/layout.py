@@ -20,6 +20,14 @@ RUN_ID_WILDCARD = "?" * 8
 SANDBOX_PREFIX = "sandbox/"
 # What `mlops publish` uploads below a user's prefix (sandbox/<user>/published/<time>-<id>/model.tar.gz): a publish request
 PUBLISHED_ARCHIVES = f"{SANDBOX_PREFIX}*/published/*/model.tar.gz"
+# What `mlops run` uploads below a user's prefix (sandbox/<user>/requests/<time>-<id>/run.json): a training run request,
+# taken by the pipeline's guard as a manual trigger from that user; its answer is written beside it (ANSWER)
+RUN_REQUESTS = f"{SANDBOX_PREFIX}*/requests/*/run.json"
+RUN_REQUEST_ANSWERS = f"{SANDBOX_PREFIX}*/requests/*/answer.json"
+# One record per run of the training pipeline, runs/<execution name>.json (its status, start and end, its error or its
+# output), written by the guard and the publisher when they start a run and when it ends: what `mlops run --wait` and
+# `mlops status` read through S3 (the gateway endpoint, free) instead of Step Functions' API (an interface endpoint)
+RUN_RECORDS_PREFIX = "runs/"
 SCORING_PREFIX = "scoring/"  # batch scoring's outputs, one prefix per run (scoring/<run id>/<input object>.out)
 # Labels for model quality, in the capture bucket: ground-truth/<endpoint>/yyyy/mm/dd/hh/<file>.jsonl, Model Monitor's
 # documented layout (https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-model-quality-merge.html). Written by

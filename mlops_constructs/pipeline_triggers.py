@@ -69,6 +69,11 @@ class PipelineTriggers(Construct):
     - ``publisher``: the same code for S3's Object Created event of an archive a sandbox user uploads under
       ``sandbox/<user>/published/`` (``publish_rule``; EventBridge alone may invoke it): a publish run at once, as that
       user (only that user's role can write there), named after the archive's folder, at most ``max_publish_runs`` at once.
+    - ``run_request_rule``: S3's Object Created event of a run request a sandbox user uploads (``mlops run``:
+      ``sandbox/<user>/requests/<id>/run.json``) reaches the guard as is: a manual trigger from that user (only that user's
+      role can write there), answered beside the request (``answer.json``).
+    - Each run's record, ``runs/<execution name>.json`` in the artifacts bucket, written by the guard or the publisher
+      when it starts the run and by the guard when it ends: what ``mlops`` reads through S3 instead of Step Functions.
     - ``queue``: the SSM parameter ``queue_parameter_name`` holding the queued triggers (``{}``: none).
     - ``run_ended_rule``: an execution of ``state_machine`` ending (succeeded, failed, timed out,
       aborted) reaches the guard, which then starts the follow-up run if triggers are queued.
@@ -105,15 +110,21 @@ class PipelineTriggers(Construct):
             iam.PolicyStatement(sid="PublishedArchives", actions=["s3:GetObject"], resources=[p.artifacts_bucket.arn_for_objects(published)])
         )
         refused = f"{layout.SANDBOX_PREFIX}*/published/*/refused.json"
-        role.add_to_principal_policy(
-            iam.PolicyStatement(sid="RefusalNotes", actions=["s3:PutObject"], resources=[p.artifacts_bucket.arn_for_objects(refused)])
+        records = p.artifacts_bucket.arn_for_objects(f"{layout.RUN_RECORDS_PREFIX}*")
+        role.add_to_principal_policy(  # the note beside a refused archive; the record of each run it starts
+            iam.PolicyStatement(
+                sid="RefusalNotesAndRunRecords", actions=["s3:PutObject"], resources=[p.artifacts_bucket.arn_for_objects(refused), records]
+            )
         )
-        p.key.grant(role, "kms:GenerateDataKey*")  # the note, under the bucket's key
+        # the note and the records, under the bucket's key; the archive's metadata is read (HeadObject) as a GetObject
+        # of an object under that key (the IAM engine holds S3's reads of such objects to kms:Decrypt)
+        p.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")
         acknowledge_wildcards(
             role,
-            reason="Reads the metadata of the archives sandbox users publish (sandbox/<user>/published/<id>/model.tar.gz) and writes a "
-            "refusal note beside one it refuses: per-user, per-publication keys; the key's GenerateDataKey family.",
-            resources=[p.artifacts_bucket.arn_for_objects(published), p.artifacts_bucket.arn_for_objects(refused)],
+            reason="Reads the metadata of the archives sandbox users publish (sandbox/<user>/published/<id>/model.tar.gz), writes a "
+            "refusal note beside one it refuses and the record of each run it starts (runs/<execution>.json): per-user, "
+            "per-publication and per-run keys; the key's GenerateDataKey family.",
+            resources=[p.artifacts_bucket.arn_for_objects(published), p.artifacts_bucket.arn_for_objects(refused), records],
             actions=["kms:GenerateDataKey*"],
         )
         self.publish_rule = events.Rule(
@@ -144,6 +155,7 @@ class PipelineTriggers(Construct):
             "IMAGE_REPOSITORY": p.repository.repository_name,
             "IMAGE_TAG": p.image_tag,
             "MAX_PUBLISH_RUNS": str(p.max_publish_runs),
+            "ARTIFACTS_BUCKET": p.artifacts_bucket.bucket_name,
         }
         handler = HandlerFunction(
             self,
@@ -179,11 +191,18 @@ class PipelineTriggers(Construct):
             role, reason="The pipeline's executions are named per run: DescribeExecution on this state machine's only.", resources=[executions]
         )
         p.alert_topic.grant_publish(role)
-        p.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # the topic is encrypted with the project p.key
+        p.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey*")  # the topic and the bucket are encrypted with the project p.key
+        # each run's record (runs/<execution>.json) and the answer beside each run request a sandbox user uploads
+        records = p.artifacts_bucket.arn_for_objects(f"{layout.RUN_RECORDS_PREFIX}*")
+        answers = p.artifacts_bucket.arn_for_objects(layout.RUN_REQUEST_ANSWERS)
+        role.add_to_principal_policy(iam.PolicyStatement(sid="RunRecordsAndAnswers", actions=["s3:PutObject"], resources=[records, answers]))
         acknowledge_wildcards(
             role,
-            reason="The alert topic is encrypted with the project key: publishing needs the GenerateDataKey family on that key only.",
+            reason="The alert topic and the artifacts bucket are encrypted with the project key: the GenerateDataKey family on that "
+            "key only. The guard writes one record per run (runs/<execution>.json) and one answer per run request "
+            "(sandbox/<user>/requests/<id>/answer.json): per-run and per-request keys.",
             actions=["kms:GenerateDataKey*"],
+            resources=[records, answers],
         )
 
         self.dead_letter_queue = sqs.Queue(
@@ -248,5 +267,18 @@ class PipelineTriggers(Construct):
             "drift",
             {"alarm": events.EventField.from_path("$.detail.alarmName")},
             event_pattern=drift_alarm_pattern(p.drift_alarm_prefix),
+        )
+        self.run_request_rule = events.Rule(  # S3's event itself: the guard takes the user from the key, not from any payload
+            self,
+            "RunRequestRule",
+            description=f"A sandbox user of {p.project_name} asked for a training run (mlops run): start or queue it",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [p.artifacts_bucket.bucket_name]}, "object": {"key": [{"wildcard": layout.RUN_REQUESTS}]}},
+            ),
+            targets=[
+                targets.LambdaFunction(self.function, retry_attempts=4, max_event_age=Duration.hours(6), dead_letter_queue=self.dead_letter_queue)
+            ],
         )
         self._publisher(p, environment)

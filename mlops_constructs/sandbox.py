@@ -22,13 +22,13 @@ from mlops_constructs.secure_bucket import SecureBucket, access_logs_bucket
 @dataclass(frozen=True)
 class ProjectWork:
     """What a sandbox user may do with the project's pipeline and registry, and nothing more (the ``mlops`` command):
-    read the SSM parameters matching ``parameter_patterns``; start runs and publish models through the pipeline's guard
-    function ``pipeline_guard`` (never the state machine directly); follow the runs of state machine ``state_machine``;
-    list and describe the packages of ``model_package_group``. All names, so a sandbox depends on no pipeline stack."""
+    read the SSM parameters matching ``parameter_patterns``; ask for runs and publish models by uploading them under the
+    user's own prefix (the pipeline's guard and publisher take them from S3's events, so the user is who wrote them); follow
+    the runs through their records (``runs/`` of the artifacts bucket); list and describe the packages of
+    ``model_package_group``. All names, so a sandbox depends on no pipeline stack. Every call goes to S3 (the VPC's free
+    gateway endpoint), SSM or the SageMaker API: none needs Lambda's or Step Functions' interface endpoint."""
 
     parameter_patterns: tuple[str, ...]
-    pipeline_guard: str
-    state_machine: str
     model_package_group: str
     codecommit_repository: str | None = None  # the project's CodeCommit repository (ARN): pulled and pushed with the role, no token
     mlflow: MlflowTracking | None = None  # the project's MLflow: its experiments, and its artifact store mlflow/
@@ -46,8 +46,6 @@ class ProjectWork:
                 f"{Names(names.prefix, '*').endpoint_parameters(project)}/*",
                 f"{Names(names.prefix, '*').batch_parameters(project)}/*",
             ),
-            pipeline_guard=names.pipeline_guard(project),
-            state_machine=names.training_state_machine(project),
             model_package_group=names.model_package_group(project),
             codecommit_repository=codecommit_repository,
             mlflow=mlflow,
@@ -203,22 +201,23 @@ class Sandbox(Construct):
             return stack.format_arn(service=service, resource=resource, resource_name=name, arn_format=separator)
 
         parameters = [arn("ssm", "parameter", pattern.removeprefix("/")) for pattern in work.parameter_patterns]
-        guard = arn("lambda", "function", work.pipeline_guard, ArnFormat.COLON_RESOURCE_NAME)
-        machine = arn("states", "stateMachine", work.state_machine, ArnFormat.COLON_RESOURCE_NAME)
-        executions = arn("states", "execution", f"{work.state_machine}:*", ArnFormat.COLON_RESOURCE_NAME)
+        records = artifacts_bucket.arn_for_objects(f"{layout.RUN_RECORDS_PREFIX}*")
         packages = arn("sagemaker", "model-package", f"{work.model_package_group}/*")
         capture, capture_wildcards = self._capture_statements(capture_bucket) if capture_bucket is not None else ([], [])
         self.work_policy = iam.ManagedPolicy(
             self,
             "WorkPolicy",
-            description="What the mlops command does in this sandbox's project: read its parameters, start and publish through "
-            "its pipeline's guard, follow its runs, read its model packages",
+            description="What the mlops command does in this sandbox's project: read its parameters, follow its pipeline's runs "
+            "through their records, read its model packages (runs and publications are uploads under the user's own prefix)",
             roles=[grantee],
             statements=[
                 iam.PolicyStatement(actions=["ssm:GetParameter"], resources=parameters),
-                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[guard]),
-                iam.PolicyStatement(actions=["states:ListExecutions"], resources=[machine]),
-                iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions]),
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[records]),
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[artifacts_bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{layout.RUN_RECORDS_PREFIX}*"]}},
+                ),
                 iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[packages]),
                 # listing is authorized on no particular package (fidelity.iam); what a package holds is read by Describe only
                 iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]),
@@ -242,8 +241,9 @@ class Sandbox(Construct):
         acknowledge_wildcards(
             self.work_policy,
             reason="The mlops command's reads, each within this project: its SSM parameters (this sandbox's, the project's, and its "
-            "endpoint's in each stage), the executions of its training pipeline, the versions of its model package group.",
-            resources=[*parameters, executions, packages],
+            "endpoint's in each stage), the records of its training pipeline's runs (runs/<execution>.json), the versions of "
+            "its model package group.",
+            resources=[*parameters, records, packages],
         )
         if work.mlflow is not None:
             work.mlflow.acknowledge_client(self.work_policy, artifacts_bucket)

@@ -25,10 +25,11 @@ def _lines(report: cost.Report) -> dict[tuple[str, str], float | None]:
 def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     report = cost.report(dev.outdir, prices)
     lines = _lines(report)
-    # the 9 interface endpoints dev's features need (config.endpoints), in 1 AZ (network.endpoint_azs), 730 h at $0.01 per
+    # the 7 interface endpoints dev's features need (config.endpoints), in 1 AZ (network.endpoint_azs), 730 h at $0.01 per
     # endpoint-AZ-hour (9 listed by hand in 2 AZs were $131.40, and left the CLI, MLflow, Git and Projects unreachable; 10
-    # with git-codecommit, before dev stopped naming CodeCommit repositories, closed to new customers)
-    assert lines[("mlops-dev-environment", "interface endpoints: 9")] == 65.70
+    # with git-codecommit and the CLI's lambda and states, before dev stopped naming CodeCommit repositories, closed to new
+    # customers, and the CLI went through S3)
+    assert lines[("mlops-dev-environment", "interface endpoints: 7")] == 51.10
     assert lines[("mlops-dev-environment", "KMS keys: 1")] == 1.00
     assert lines[("mlops-dev-project-churn", "budgets: 1")] == 0.61
     assert lines[("mlops-dev-dashboard-churn", "CloudWatch dashboards: 1")] == 3.00
@@ -39,31 +40,31 @@ def test_dev_idle_cost_is_dominated_by_the_interface_endpoints(dev, prices):
     # the instance-backed endpoint: 730 hours of ml.t2.medium at the real-time price ($0.065, not training's)
     assert lines[("mlops-dev-endpoint-churn", "endpoint mlops-dev-churn: 1 x ml.t2.medium")] == 47.45
     assert report.unpriced == []  # every idle item has a price (issue 31)
-    assert report.total == 127.84  # 135.14 with git-codecommit; 87.69 without the endpoint's instance, unpriced until 2026-12-07
-    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.5  # 52%
+    assert report.total == 113.24  # 135.14 with git-codecommit, lambda and states; the endpoint's instance was unpriced until 2026-12-07
+    assert report.stack_totals()["mlops-dev-environment"] / report.total > 0.45  # 46%: the endpoint's instance is 42%
     # the serverless endpoint, the MLflow apps and the jobs bill per use: listed apart, not in the total
     assert sum(report.per_use["serverless endpoints: per inference-second by memory size, and data processed"].values()) == 1
     assert sum(report.per_use["MLflow apps (serverless): per use; no price in the table"].values()) == 2
     text = cost.render(report)
-    assert "stage total (priced items)     $127.84" in text and "read 2026-12-06" in text
+    assert "stage total (priced items)     $113.24" in text and "read 2026-12-06" in text
 
 
 def test_prod_idle_cost(prod, prices):
     report = cost.report(prod.outdir, prices)
     lines = _lines(report)
-    assert lines[("mlops-prod-environment", "interface endpoints: 8")] == 175.20  # 8 endpoints in 3 AZs
+    assert lines[("mlops-prod-environment", "interface endpoints: 6")] == 131.40  # 6 endpoints in 3 AZs (8 with the CLI's lambda and states)
     # 189.48 with the two checks (churn hourly 0.25 + 1.80, fraud daily 0.01 + 0.90), and three ml.m5.large instances
     assert lines[("mlops-prod-endpoint-churn", "endpoint mlops-prod-churn: 2 x ml.m5.large")] == 195.64
     assert lines[("mlops-prod-endpoint-fraud", "endpoint mlops-prod-fraud: 1 x ml.m5.large")] == 97.82
-    assert report.unpriced == [] and report.total == 482.94
+    assert report.unpriced == [] and report.total == 439.14
 
 
 def test_an_instance_type_without_a_price_is_unpriced_never_free(dev, prices):
     unpriced = dataclasses.replace(prices, idle={**prices.idle, "sagemaker_hosting_hour": {"ml.m5.large": {"price": 0.134}}})
     report = cost.report(dev.outdir, unpriced)
     ((line),) = report.unpriced
-    assert (line.item, line.quantity) == ("endpoint mlops-dev-churn: 1 x ml.t2.medium", 730.0) and report.total == 80.39
-    assert cost.goal_lines(report, cost.load_goals()) == ["idle <= $60: NOT MET: $80.39 priced, and 1 idle item(s) without a price"]
+    assert (line.item, line.quantity) == ("endpoint mlops-dev-churn: 1 x ml.t2.medium", 730.0) and report.total == 65.79
+    assert cost.goal_lines(report, cost.load_goals()) == ["idle <= $60: NOT MET: $65.79 priced, and 1 idle item(s) without a price"]
 
 
 def test_a_price_without_its_source_or_a_missing_assembly_is_a_clear_error(tmp_path, capsys):
@@ -107,7 +108,7 @@ def test_make_cost_prints_each_stages_goals_met_or_by_how_much(dev, prod, prices
     assert "Goals of Prod (config/pricing/goals.yaml):\n  interface endpoints in >= 2 zones: met (3)" in prod_text
     dev_report = cost.report(dev.outdir, prices)
     assert dev_report.endpoint_zones == 1  # network.endpoint_azs: 1
-    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $127.84, $67.84 over"]
+    assert cost.goal_lines(dev_report, goals) == ["idle <= $60: NOT MET: $113.24, $53.24 over"]
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,6 @@ def test_dev_needs_each_endpoint_for_exactly_these_reasons_in_this_order():
         "sagemaker.runtime": ["Studio (VPC-only)"],
         "sts": ["Studio (VPC-only)"],
         "ssm": [CLI],
-        "lambda": [CLI],
-        "states": [CLI],
         "servicecatalog": ["Studio's Projects (the platform's project template)"],
         "monitoring": ["project churn's drift check job (its metrics)"],
         "sagemaker.mlflow": ["project churn's MLflow app", "project fraud's MLflow app", "a self-served project's MLflow app"],

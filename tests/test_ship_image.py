@@ -165,7 +165,10 @@ def test_a_new_image_starts_one_training_run_per_project_through_its_guard(aws, 
         queue = f"/mlops/dev/projects/{project}/pipeline/queued-triggers"
         ssm.put_parameter(Name=queue, Value="{}", Type="String")
         guards.append(guard_harness.create_guard(f"mlops-dev-{project}-start"))
-        settings[f"mlops-dev-{project}-start"] = logic.Settings(machine, topic, project, queue, "sandbox/", f"mlops-dev-{project}", TAG)
+        boto3.client("s3").create_bucket(Bucket=f"{project}-artifacts")  # the runs' records
+        settings[f"mlops-dev-{project}-start"] = logic.Settings(
+            machine, topic, project, queue, "sandbox/", f"mlops-dev-{project}", TAG, artifacts_bucket=f"{project}-artifacts"
+        )
     invoked = guard_harness.adapt_lambda_invoke(monkeypatch, logic, settings)
     answers = ship_image.train_on_new_image(boto3.client("lambda"), guards, TAG)
     assert [a["started"] for a in answers] == [True, True]

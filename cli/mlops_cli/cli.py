@@ -69,7 +69,7 @@ def _clients(region: str | None) -> dict:
     import boto3
 
     session = boto3.session.Session(region_name=region)
-    return {name: session.client(name) for name in ("ssm", "s3", "lambda", "stepfunctions", "sagemaker")}
+    return {name: session.client(name) for name in ("ssm", "s3", "sagemaker")}
 
 
 def execute(
@@ -87,7 +87,7 @@ def execute(
     clients = clients if clients is not None else _clients(args.region)
 
     def follow(result: dict, timeout_minutes: float) -> dict:
-        return work.wait(clients, result["executionArn"], timeout_s=timeout_minutes * 60, poll_s=poll_seconds, sleep=sleep, say=out)
+        return work.wait(clients, result["bucket"], result["name"], timeout_s=timeout_minutes * 60, poll_s=poll_seconds, sleep=sleep, say=out)
 
     if args.command == "publish":
         commit = args.commit
@@ -108,7 +108,7 @@ def execute(
         return 0
 
     if args.command == "run":
-        result = work.start_run(clients, project)
+        result = work.start_run(clients, project, now=now(), sleep=sleep)
         if not result.get("started"):
             out(f"queued: {result.get('runningExecution')} is running; one follow-up run starts when it ends")
             return 0
@@ -137,7 +137,8 @@ def execute(
     if runs:
         out("latest runs:")
         for r in runs:
-            out(f"  {r['name']}  {r['status']}  {r['startDate'].astimezone(UTC):%Y-%m-%d %H:%M}")
+            started = datetime.fromisoformat(r["startDate"]).astimezone(UTC) if r.get("startDate") else None
+            out(f"  {r.get('name', '?')}  {r.get('status', '?')}  {f'{started:%Y-%m-%d %H:%M}' if started else '?'}")
     return 0
 
 

@@ -5,6 +5,11 @@ Everything is found through the SSM parameters the platform's stacks publish und
 (``projects/<project>/``), its pipeline's (``.../pipeline/``) and its endpoint's (``.../endpoint/``) or batch
 scoring's (``.../batch/``). The
 sandbox grants exactly the calls in ``PERMISSIONS`` on that project's resources.
+
+Every request to the pipeline is an upload under the user's own prefix of the artifacts bucket (a model to publish, a run
+to start), which only that user's role can write: the pipeline takes it from S3's event, so the requester is who wrote it.
+Runs are followed through their records (``runs/<execution name>.json``, written by the pipeline when a run starts and
+ends). So the command calls S3 (the VPC's free gateway endpoint), SSM and the SageMaker API, never Lambda or Step Functions.
 """
 
 from __future__ import annotations
@@ -28,11 +33,9 @@ PERMISSIONS: dict[tuple[str, str], str] = {
     ("s3", "UploadPart"): "s3:PutObject",
     ("s3", "CompleteMultipartUpload"): "s3:PutObject",
     ("s3", "AbortMultipartUpload"): "s3:AbortMultipartUpload",
-    ("s3", "GetObject"): "s3:GetObject",  # a refused publish's note; `mlops label`: the checked periods' event ids
-    ("s3", "ListObjectsV2"): "s3:ListBucket",  # `mlops label`: the periods the drift check reported on
-    ("lambda", "Invoke"): "lambda:InvokeFunction",
-    ("stepfunctions", "DescribeExecution"): "states:DescribeExecution",
-    ("stepfunctions", "ListExecutions"): "states:ListExecutions",
+    # the guard's answer to a run request, a refused publish's note, the runs' records; `mlops label`: the periods' event ids
+    ("s3", "GetObject"): "s3:GetObject",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",  # `mlops status`: the runs' records; `mlops label`: the periods checked
     ("sagemaker", "ListModelPackages"): "sagemaker:ListModelPackages",
     ("sagemaker", "DescribeModelPackage"): "sagemaker:DescribeModelPackage",
 }
@@ -41,6 +44,9 @@ NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")  # project, user and stage n
 NAMESPACE = re.compile(r"^/([a-z][a-z0-9-]*)/([a-z][a-z0-9-]*)$")
 COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 PUBLISHED = "published/"  # below the user's sandbox prefix: one folder per publication
+# config.layout's run requests and run records (this package does not import the app's; a test keeps them equal)
+REQUESTS, RUN_REQUEST, ANSWER = "requests/", "run.json", "answer.json"
+RUNS = "runs/"
 
 
 class UsageError(Exception):
@@ -101,7 +107,7 @@ class Project:
         return [
             *(self.sandbox(k) for k in ("artifacts-bucket-name", "artifacts-prefix", "key-arn")),
             self.own("model-package-group-name"),
-            *(self.pipeline(k) for k in ("start-function-arn", "state-machine-arn")),
+            self.pipeline("state-machine-arn"),  # whether the project's pipeline runs in this stage
             *(name for stage in stages for name in self.serving(stage).values()),
             *(self.endpoint(self.stage, k) for k in ("name", "monitoring-reports-uri")),  # mlops label
         ]
@@ -204,19 +210,6 @@ def git_commit(cwd: Path, run: Callable[..., Any]) -> tuple[str | None, bool]:
     return (head, dirty) if COMMIT.match(head) else (None, False)
 
 
-def invoke_guard(lambda_client, function_arn: str, event: dict) -> dict:
-    """Call the pipeline's guard and return its answer; its refusals (4xx) and failures become errors."""
-    response = lambda_client.invoke(FunctionName=function_arn, Payload=json.dumps(event).encode())
-    payload = json.loads(response["Payload"].read() or b"null")
-    if "FunctionError" in response:
-        message = payload.get("errorMessage", payload) if isinstance(payload, dict) else payload
-        raise RunFailed(f"the pipeline's guard failed: {message}")
-    if not isinstance(payload, dict) or payload.get("statusCode") != 200:
-        reason = payload.get("error", payload) if isinstance(payload, dict) else payload
-        raise UsageError(f"the pipeline refused the request: {reason}")
-    return payload
-
-
 REFUSED = "refused.json"  # the publisher's note beside an archive it did not start a run for (lambda/start_pipeline)
 
 
@@ -236,62 +229,136 @@ def publish(
     whose prefix it is (nobody else can write there), which copies the archive into a run of its own, evaluates it on the
     project's data, applies the quality gate, computes its monitoring baseline and registers it pending approval. Returns
     once that run has started (its ARN), or says why the publisher refused it."""
+    where = _sandbox_bucket(clients, p)
+    folder = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    key = f"{where.prefix}{PUBLISHED}{folder}/model.tar.gz"
+    say(f"uploading {archive} ({archive.stat().st_size:,} bytes) to s3://{where.bucket}/{key}")
+    extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": where.key_arn, **({"Metadata": {"commit": commit}} if commit else {})}
+    clients["s3"].upload_file(str(archive), where.bucket, key, ExtraArgs=extra)
+    name = f"publish-{folder}"
+    notes = {record_key(name): "record", f"{where.prefix}{PUBLISHED}{folder}/{REFUSED}": "refused"}
+    found, body = _first_of(clients["s3"], where.bucket, notes, timeout_s=start_timeout_s, sleep=sleep)
+    if found is None:
+        raise RunFailed(
+            f"no run started for s3://{where.bucket}/{key} within {start_timeout_s:.0f} s: the project's alert topic and the pipeline "
+            "publisher's log say why (the archive stays; publish again to retry)"
+        )
+    if found == "refused":
+        raise UsageError(f"the pipeline refused the publish: {body.get('refused', body)}")
+    return {"statusCode": 200, "started": True, "executionArn": body.get("executionArn"), "name": name, "bucket": where.bucket}
+
+
+@dataclass(frozen=True)
+class Where:
+    """The project's artifacts bucket, the user's prefix there and the key uploads are encrypted with."""
+
+    bucket: str
+    prefix: str
+    key_arn: str
+
+
+def _sandbox_bucket(clients, p: Project) -> Where:
     params = Parameters(clients["ssm"])
     bucket = params.get(p.sandbox("artifacts-bucket-name"), missing=_no_sandbox(p))
     prefix = params.get(p.sandbox("artifacts-prefix"), missing=_no_sandbox(p))
     key_arn = params.get(p.sandbox("key-arn"), missing=_no_sandbox(p))
-    machine = params.get(p.pipeline("state-machine-arn"), missing=_no_pipeline(p))
-    folder = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-    key = f"{prefix}{PUBLISHED}{folder}/model.tar.gz"
-    say(f"uploading {archive} ({archive.stat().st_size:,} bytes) to s3://{bucket}/{key}")
-    extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn, **({"Metadata": {"commit": commit}} if commit else {})}
-    clients["s3"].upload_file(str(archive), bucket, key, ExtraArgs=extra)
-    execution = machine.replace(":stateMachine:", ":execution:", 1) + f":publish-{folder}"
-    sfn, s3 = clients["stepfunctions"], clients["s3"]
+    params.get(p.pipeline("state-machine-arn"), missing=_no_pipeline(p))
+    return Where(bucket, prefix, key_arn)
+
+
+def record_key(name: str) -> str:
+    """Where a run's record is (``runs/<execution name>.json``, the guard's and the publisher's ``run_record_key``)."""
+    return f"{RUNS}{name}.json"
+
+
+def _read_json(s3, bucket: str, key: str) -> dict | None:
+    """The JSON object at ``key``, or None while it does not exist."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise RunFailed(f"s3://{bucket}/{key} is not JSON: the pipeline writes it; its log says what went wrong") from None
+    if not isinstance(value, dict):
+        raise RunFailed(f"s3://{bucket}/{key} is not a JSON object: the pipeline writes it; its log says what went wrong")
+    return value
+
+
+def _first_of(s3, bucket: str, keys: dict[str, str], *, timeout_s: float, sleep: Callable[[float], None]) -> tuple[str | None, dict]:
+    """The first of ``keys`` (key -> what it means) to exist, polled every 2 s for ``timeout_s``: (meaning, its object)."""
     waited = 0.0
     while True:
-        try:
-            sfn.describe_execution(executionArn=execution)
-            return {"statusCode": 200, "started": True, "executionArn": execution}
-        except sfn.exceptions.ExecutionDoesNotExist:
-            pass
-        try:
-            note = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}{PUBLISHED}{folder}/{REFUSED}")["Body"].read())
-            raise UsageError(f"the pipeline refused the publish: {note.get('refused', note)}")
-        except s3.exceptions.NoSuchKey:
-            pass
-        if waited >= start_timeout_s:
-            raise RunFailed(
-                f"no run started for s3://{bucket}/{key} within {start_timeout_s:.0f} s: the project's alert topic and the pipeline "
-                "publisher's log say why (the archive stays; publish again to retry)"
-            )
+        for key, meaning in keys.items():
+            body = _read_json(s3, bucket, key)
+            if body is not None:
+                return meaning, body
+        if waited >= timeout_s:
+            return None, {}
         sleep(2.0)
         waited += 2.0
 
 
-def start_run(clients, p: Project) -> dict:
-    """Ask the guard for a training run (a ``manual`` trigger): started now, or queued behind the running one."""
-    guard = Parameters(clients["ssm"]).get(p.pipeline("start-function-arn"), missing=_no_pipeline(p))
-    return invoke_guard(clients["lambda"], guard, {"trigger": "manual", "detail": {"requestedBy": p.user}})
+def start_run(
+    clients, p: Project, *, now: datetime, sleep: Callable[[float], None] = lambda s: __import__("time").sleep(s), answer_timeout_s: float = 120
+) -> dict:
+    """Ask for a training run (a ``manual`` trigger): upload a request under the user's prefix, which the pipeline's guard
+    takes from S3's event (so the requester is whoever could write there), and read its answer beside it: started now, or
+    queued behind the running one."""
+    where = _sandbox_bucket(clients, p)
+    folder = f"{where.prefix}{REQUESTS}{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}/"
+    clients["s3"].put_object(
+        Bucket=where.bucket,
+        Key=f"{folder}{RUN_REQUEST}",
+        Body=json.dumps({"requested": now.isoformat()}).encode(),
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=where.key_arn,
+        ContentType="application/json",
+    )
+    found, answer = _first_of(clients["s3"], where.bucket, {f"{folder}{ANSWER}": "answer"}, timeout_s=answer_timeout_s, sleep=sleep)
+    if found is None:
+        raise RunFailed(
+            f"the pipeline did not answer s3://{where.bucket}/{folder}{RUN_REQUEST} within {answer_timeout_s:.0f} s: its guard's log "
+            "says why (the request stays; mlops status shows whether a run started)"
+        )
+    if "error" in answer:
+        raise UsageError(f"the pipeline refused the request: {answer['error']}")
+    return {**answer, "bucket": where.bucket}
 
 
-def wait(clients, execution_arn: str, *, timeout_s: float, poll_s: float, sleep: Callable[[float], None], say: Callable[[str], None]) -> dict:
-    """Follow a run to its end; its output on success, ``RunFailed`` with its error and cause otherwise."""
-    sfn = clients["stepfunctions"]
+def wait(clients, bucket: str, name: str, *, timeout_s: float, poll_s: float, sleep: Callable[[float], None], say: Callable[[str], None]) -> dict:
+    """Follow run ``name`` to its end through its record; its output on success, ``RunFailed`` with its error and cause
+    otherwise."""
     waited = 0.0
     while True:
-        execution = sfn.describe_execution(executionArn=execution_arn)
-        if execution["status"] != "RUNNING":
+        record = _read_json(clients["s3"], bucket, record_key(name))
+        if record is not None and record.get("status") != "RUNNING":
             break
         if waited >= timeout_s:
-            raise RunFailed(f"{execution_arn} still runs after {timeout_s / 60:.0f} minutes (mlops status shows how it ends)")
+            raise RunFailed(f"run {name} still runs after {timeout_s / 60:.0f} minutes (mlops status shows how it ends)")
         sleep(poll_s)
         waited += poll_s
-    if execution["status"] != "SUCCEEDED":
-        raise RunFailed(f"the run {execution['status'].lower()}: {execution.get('error', '?')}: {execution.get('cause', '')}".rstrip(": "))
-    output = json.loads(execution.get("output") or "{}")
-    say(f"run succeeded: {execution_arn}")
-    return output
+    if record["status"] != "SUCCEEDED":
+        raise RunFailed(f"the run {str(record['status']).lower()}: {record.get('error', '?')}: {record.get('cause', '')}".rstrip(": "))
+    try:
+        output = json.loads(record.get("output") or "{}")
+    except ValueError:
+        output = {}
+    say(f"run succeeded: {record.get('executionArn', name)}")
+    return output if isinstance(output, dict) else {}
+
+
+RUN_TIME = re.compile(r"-(\d{8}T\d{6}Z)-")  # the time in an execution's name (the guard's and the publisher's names)
+
+
+def latest_runs(s3, bucket: str, limit: int = 5) -> list[dict]:
+    """The records of the pipeline's ``limit`` latest runs, newest first (by the start time their names carry)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=RUNS)
+    keys = [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+    timed = sorted(((m.group(1), k) for k in keys if (m := RUN_TIME.search(k))), reverse=True)[:limit]
+    records = [_read_json(s3, bucket, key) for _, key in timed]
+    return [r for r in records if r is not None]
 
 
 # -- status ------------------------------------------------------------------------------------------
@@ -345,9 +412,9 @@ def status(clients, p: Project, *, stages: list[str], limit: int) -> tuple[list[
             )
         )
     runs = []
-    machine = params.find(p.pipeline("state-machine-arn"))
-    if machine is not None:
-        runs = clients["stepfunctions"].list_executions(stateMachineArn=machine, maxResults=5)["executions"]
+    if params.find(p.pipeline("state-machine-arn")) is not None:
+        bucket = params.get(p.sandbox("artifacts-bucket-name"), missing=_no_sandbox(p))
+        runs = latest_runs(clients["s3"], bucket)
     return rows, runs
 
 

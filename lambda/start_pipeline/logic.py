@@ -13,13 +13,20 @@ repository's immutable tag, ``IMAGE_REPOSITORY``:``IMAGE_TAG``) and the commit i
 the package records both. The function runs with a reserved concurrency of 1: its
 invocations never overlap, so no two can both see "nothing running" or both take the queue.
 
-**Who publishes is who wrote the archive.** The same code runs as two functions (``ACCEPTS``): the guard (``triggers``),
-which users may invoke (``mlops run``) and which refuses ``publish``; and the publisher (``published-models``), which only
-EventBridge may invoke, with S3's ``Object Created`` event of an archive under ``<SANDBOX_PREFIX><user>/published/``.
-Only that user's role may write there (the sandbox's grants, checked by the IAM engine), so the user is read from the
-key, never from a field the caller writes; the commit from the object's metadata (``x-amz-meta-commit``). The run is
-named ``publish-<the archive's folder>``, which ``mlops publish`` waits for; a refused one leaves ``refused.json`` beside
-the archive saying why.
+**Who publishes, or asks for a run, is who wrote the request.** The same code runs as two functions (``ACCEPTS``): the
+guard (``triggers``), which refuses ``publish``; and the publisher (``published-models``), which only EventBridge may
+invoke, with S3's ``Object Created`` event of an archive under ``<SANDBOX_PREFIX><user>/published/``. Only that user's
+role may write there (the sandbox's grants, checked by the IAM engine), so the user is read from the key, never from a
+field the caller writes; the commit from the object's metadata (``x-amz-meta-commit``). The run is named
+``publish-<the archive's folder>``; a refused one leaves ``refused.json`` beside the archive saying why. ``mlops run``
+uploads ``<SANDBOX_PREFIX><user>/requests/<time>-<id>/run.json``, whose ``Object Created`` event reaches the guard as is:
+a ``manual`` trigger from that user, answered in ``answer.json`` beside it (started, queued, or why not). No user may
+invoke either function.
+
+**Every run has a record**, ``runs/<execution name>.json`` in the artifacts bucket (``ARTIFACTS_BUCKET``): written when
+the guard or the publisher starts the run, and rewritten by the guard when the run ends (its status, start and end, its
+error and cause or its output). ``mlops`` follows runs there, through S3's gateway endpoint, so a VPC-only Studio needs
+no Lambda or Step Functions endpoint.
 """
 
 from __future__ import annotations
@@ -41,6 +48,13 @@ ACCEPTS = ("triggers", "published-models")
 PUBLISHED = "published/"  # below a user's sandbox prefix: what ``mlops publish`` uploads (<folder>/model.tar.gz)
 _FOLDER = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")  # mlops publish's <time>-<8 hex>: the publish run's name
 REFUSED = "refused.json"  # beside a refused archive: why no run started
+# config.layout's RUN_REQUESTS, RUN_REQUEST_ANSWERS and RUN_RECORDS_PREFIX (this package does not import the app's; a test
+# keeps them equal): `mlops run` uploads <sandbox prefix><user>/requests/<time>-<id>/run.json, the guard answers beside
+# it, and every run has its record runs/<execution name>.json
+REQUESTS, RUN_REQUEST, ANSWER = "requests/", "run.json", "answer.json"
+RUNS = "runs/"
+OUTPUT_KEPT = 64 * 1024  # a run's output in its record, at most (Step Functions' outputs go to 256 KiB)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PARAMETER = re.compile(r"^/[A-Za-z0-9_./-]{1,1010}$")
 _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
@@ -77,6 +91,7 @@ class Settings:
     image_tag: str
     max_publish_runs: int = 2
     accepts: str = "triggers"  # or "published-models": the publisher, invoked by EventBridge only
+    artifacts_bucket: str = ""  # the project's artifacts bucket: run records (RUNS), run requests and their answers
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -103,9 +118,12 @@ class Settings:
         accepts = env.get("ACCEPTS", "triggers")
         if accepts not in ACCEPTS:
             problems.append(f"ACCEPTS={accepts!r}: expected one of {', '.join(ACCEPTS)}")
+        bucket = env.get("ARTIFACTS_BUCKET", "")
+        if not _BUCKET.match(bucket):
+            problems.append(f"ARTIFACTS_BUCKET={bucket!r}: expected the project's artifacts bucket name")
         if problems:
             raise ConfigurationError("; ".join(problems))
-        return cls(*(values[name] for name in names), max_publish_runs=int(limit), accepts=accepts)
+        return cls(*(values[name] for name in names), max_publish_runs=int(limit), accepts=accepts, artifacts_bucket=bucket)
 
 
 @dataclass(frozen=True)
@@ -172,6 +190,51 @@ def published_archive(event: Any, settings: Settings, s3) -> dict[str, Any]:
     return {**detail, "bucket": bucket, "folder": parts[-2]}
 
 
+def run_request(event: dict, settings: Settings) -> dict[str, str]:
+    """S3's ``Object Created`` event (through EventBridge) of a request ``mlops run`` uploaded, as a manual trigger: the user
+    from the key (only that user's role can write under its prefix; what the request says is not read)."""
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    key = (detail.get("object") or {}).get("key") if isinstance(detail.get("object"), dict) else None
+    bucket = (detail.get("bucket") or {}).get("name") if isinstance(detail.get("bucket"), dict) else None
+    parts = key.split("/") if isinstance(key, str) else []
+    prefix = settings.sandbox_prefix.rstrip("/").split("/")
+    if (
+        event.get("detail-type") != "Object Created"
+        or bucket != settings.artifacts_bucket
+        or len(parts) != len(prefix) + 4
+        or parts[: len(prefix)] != prefix
+        or parts[len(prefix) + 1] != REQUESTS.rstrip("/")
+        or parts[-1] != RUN_REQUEST
+        or not _FOLDER.match(parts[-2])
+        or not _USER.match(parts[len(prefix)])
+        or len(parts[len(prefix)]) > 32
+    ):
+        raise BadTrigger(
+            f"s3://{bucket}/{key} is not a run request mlops run uploads (s3://{settings.artifacts_bucket}/"
+            f"{settings.sandbox_prefix}<user>/{REQUESTS}<time>-<id>/{RUN_REQUEST})"
+        )
+    return {"user": parts[len(prefix)], "folder": parts[-2], "answer": "/".join(parts[:-1]) + "/" + ANSWER}
+
+
+def _answer(s3, settings: Settings, key: str, answer: dict) -> None:
+    """What became of a run request, beside it, where ``mlops run`` reads it."""
+    s3.put_object(Bucket=settings.artifacts_bucket, Key=key, Body=json.dumps(answer).encode(), ContentType="application/json")
+
+
+def run_record_key(name: str) -> str:
+    return f"{RUNS}{name}.json"
+
+
+def _record(s3, settings: Settings, record: dict) -> None:
+    """The run's record (``runs/<execution name>.json``), rewritten when it starts and when it ends."""
+    s3.put_object(
+        Bucket=settings.artifacts_bucket,
+        Key=run_record_key(record["name"]),
+        Body=json.dumps(record, default=str).encode(),
+        ContentType="application/json",
+    )
+
+
 def _refuse_publish(s3, request: dict, reason: str, log: Callable[..., None]) -> dict:
     """The archive stays; ``refused.json`` beside it tells ``mlops publish`` (and the user) why no run started."""
     note = request["modelKey"].rsplit("/", 1)[0] + "/" + REFUSED
@@ -222,14 +285,18 @@ def image_identity(ecr, settings: Settings, log: Callable[..., None]) -> dict[st
     return {"imageDigest": images[0]["imageDigest"], "imageCommit": commits[0] if len(commits) == 1 else UNKNOWN_DIGEST}
 
 
-def _start(sfn, ecr, settings: Settings, trigger: Trigger, now: datetime, log: Callable[..., None], name: str | None = None, **extra: Any) -> dict:
+def _start(
+    sfn, ecr, s3, settings: Settings, trigger: Trigger, now: datetime, log: Callable[..., None], name: str | None = None, **extra: Any
+) -> dict:
     name = name or execution_name(trigger, now)
     image = image_identity(ecr, settings, log)
     response = sfn.start_execution(
         stateMachineArn=settings.state_machine_arn, name=name, input=json.dumps({"trigger": trigger.kind, "detail": trigger.detail, **image})
     )
     log("execution_started", trigger=trigger.kind, detail=trigger.detail, execution=response["executionArn"], **image, **extra)
-    return {"statusCode": 200, "started": True, "executionArn": response["executionArn"], **extra}
+    record = {"name": name, "executionArn": response["executionArn"], "status": "RUNNING", "trigger": trigger.kind, "detail": trigger.detail}
+    _record(s3, settings, {**record, "startDate": response["startDate"].astimezone(UTC).isoformat()})
+    return {"statusCode": 200, "started": True, "executionArn": response["executionArn"], "name": name, **extra}
 
 
 END_CHECKS, END_CHECK_PAUSE_S = 3, 1.0  # a run-ended event whose execution still reads RUNNING is checked again
@@ -240,23 +307,47 @@ def _running_publish_runs(sfn, settings: Settings) -> int:
     return sum(1 for page in pages for e in page["executions"] if e["name"].startswith(f"{PUBLISH}-"))
 
 
-def _really_ended(sfn, settings: Settings, execution: Any) -> str | None:
-    """Why a ``run-ended`` event is not to be believed, or None: it must name an execution of this pipeline's state
-    machine that has in fact ended (the guard may be invoked by hand: an event naming a running execution would start
-    the follow-up beside it)."""
+def _really_ended(sfn, settings: Settings, execution: Any) -> tuple[str | None, dict]:
+    """Why a ``run-ended`` event is not to be believed (or None) and, when it is, the execution as Step Functions describes
+    it: it must name an execution of this pipeline's state machine that has in fact ended (the guard may be invoked by
+    hand: an event naming a running execution would start the follow-up beside it)."""
     prefix = settings.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"
     if not isinstance(execution, str) or not execution.startswith(prefix):
-        return f"execution {execution!r} is not an execution of {settings.state_machine_arn}"
+        return f"execution {execution!r} is not an execution of {settings.state_machine_arn}", {}
     for attempt in range(END_CHECKS):  # Step Functions' reads may lag its event a moment: a real end shows within seconds
         try:
-            status = sfn.describe_execution(executionArn=execution)["status"]
+            described = sfn.describe_execution(executionArn=execution)
         except sfn.exceptions.ExecutionDoesNotExist:
-            return f"execution {execution} does not exist"
+            return f"execution {execution} does not exist", {}
+        status = described["status"]
         if status not in ("RUNNING", "PENDING_REDRIVE"):
-            return None
+            return None, described
         if attempt + 1 < END_CHECKS:
             time.sleep(END_CHECK_PAUSE_S)
-    return f"execution {execution} is {status}, not ended"
+    return f"execution {execution} is {status}, not ended", {}
+
+
+def ended_record(described: dict) -> dict:
+    """A run's record once it ended: its status, when it started and ended, its error and cause, or its output (cut to
+    ``OUTPUT_KEPT`` characters, said so), and the trigger its input names."""
+    try:
+        given = json.loads(described.get("input") or "{}")
+    except ValueError:
+        given = {}
+    given = given if isinstance(given, dict) else {}
+    record = {
+        "name": described["name"],
+        "executionArn": described["executionArn"],
+        "status": described["status"],
+        "trigger": given.get("trigger", "unknown"),
+        "detail": given.get("detail", {}),
+        "startDate": described["startDate"].astimezone(UTC).isoformat(),
+        **({"stopDate": described["stopDate"].astimezone(UTC).isoformat()} if described.get("stopDate") else {}),
+    }
+    if described["status"] != "SUCCEEDED":
+        return {**record, "error": described.get("error", "unknown"), "cause": (described.get("cause") or "")[:OUTPUT_KEPT]}
+    output = described.get("output") or "{}"
+    return {**record, "output": output} if len(output) <= OUTPUT_KEPT else {**record, "outputTruncated": True, "output": "{}"}
 
 
 def _running(sfn, settings: Settings, ended: str | None = None) -> str | None:
@@ -276,23 +367,29 @@ def handle(
     ecr,
     settings: Settings,
     log: Callable[..., None],
-    s3=None,
+    s3,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict:
     if settings.accepts == "published-models":
         return _publish(event, sfn=sfn, ecr=ecr, s3=s3, settings=settings, log=log, now=now())
+    request = None
     try:
-        trigger = parse_trigger(event)
+        if isinstance(event, dict) and event.get("source") == "aws.s3":  # a run request: the user is whoever wrote it
+            request = run_request(event, settings)
+            trigger = Trigger("manual", {"requestedBy": request["user"], "request": request["folder"]})
+        else:
+            trigger = parse_trigger(event)
     except BadTrigger as exc:
         log("trigger_rejected", reason=str(exc))
         return {"statusCode": 400, "started": False, "error": str(exc)}
 
     if trigger.kind == RUN_ENDED:
-        forged = _really_ended(sfn, settings, trigger.detail.get("execution"))
+        forged, described = _really_ended(sfn, settings, trigger.detail.get("execution"))
         if forged is not None:
             log("trigger_rejected", trigger=RUN_ENDED, reason=forged)
             return {"statusCode": 400, "started": False, "error": forged}
-        return _follow_up(trigger, sfn=sfn, ssm=ssm, ecr=ecr, settings=settings, log=log, now=now())
+        _record(s3, settings, ended_record(described))
+        return _follow_up(trigger, sfn=sfn, ssm=ssm, ecr=ecr, s3=s3, settings=settings, log=log, now=now())
     if trigger.kind == PUBLISH:  # what the caller says is no proof of who it is: publishing is an upload (the publisher)
         reason = (
             f"publish is not a trigger: mlops publish uploads the archive under your sandbox prefix ({settings.sandbox_prefix}<user>/"
@@ -301,10 +398,18 @@ def handle(
         log("trigger_rejected", trigger=PUBLISH, reason=reason)
         return {"statusCode": 403, "started": False, "error": reason}
 
+    result = _start_or_queue(trigger, sfn=sfn, sns=sns, ssm=ssm, ecr=ecr, s3=s3, settings=settings, log=log, now=now)
+    if request is not None:
+        _answer(s3, settings, request["answer"], {k: v for k, v in result.items() if k != "statusCode"})
+    return result
+
+
+def _start_or_queue(trigger: Trigger, *, sfn, sns, ssm, ecr, s3, settings: Settings, log: Callable[..., None], now: Callable[[], datetime]) -> dict:
+    """Start ``trigger``'s run unless one is running; then queue it for the one follow-up run (and say so on the topic)."""
     current = _running(sfn, settings)
     if current is None:
         pending = _pending(ssm, settings, log)
-        started = _start(sfn, ecr, settings, trigger, now(), log, **({"coalesced": pending["count"]} if pending else {}))
+        started = _start(sfn, ecr, s3, settings, trigger, now(), log, **({"coalesced": pending["count"]} if pending else {}))
         if pending:  # this run sees the data the queued triggers were about: it is their run too (cleared once it started)
             _set_pending(ssm, settings, {})
         return started
@@ -343,13 +448,13 @@ def _publish(event: Any, *, sfn, ecr, s3, settings: Settings, log: Callable[...,
         return _refuse_publish(s3, request, reason, log)
     detail = {k: request[k] for k in ("user", "modelKey", "commit")}
     try:
-        return _start(sfn, ecr, settings, Trigger(PUBLISH, detail), now, log, name=f"{PUBLISH}-{request['folder']}")
+        return _start(sfn, ecr, s3, settings, Trigger(PUBLISH, detail), now, log, name=f"{PUBLISH}-{request['folder']}")
     except sfn.exceptions.ExecutionAlreadyExists:  # EventBridge delivers at least once: the archive's run exists already
         log("publish_duplicate", folder=request["folder"])
         return {"statusCode": 200, "started": False, "duplicate": True}
 
 
-def _follow_up(ended: Trigger, *, sfn, ssm, ecr, settings: Settings, log: Callable[..., None], now: datetime) -> dict:
+def _follow_up(ended: Trigger, *, sfn, ssm, ecr, s3, settings: Settings, log: Callable[..., None], now: datetime) -> dict:
     """An execution ended: start the one follow-up run the queued triggers asked for, if nothing else runs."""
     pending = _pending(ssm, settings, log)
     if not pending:
@@ -366,6 +471,6 @@ def _follow_up(ended: Trigger, *, sfn, ssm, ecr, settings: Settings, log: Callab
         "queuedKinds": ",".join(pending["kinds"]),
         "after": ended.detail.get("execution"),
     }
-    started = _start(sfn, ecr, settings, Trigger(first["trigger"], detail), now, log, coalesced=pending["count"])
+    started = _start(sfn, ecr, s3, settings, Trigger(first["trigger"], detail), now, log, coalesced=pending["count"])
     _set_pending(ssm, settings, {})  # only once the run started: a failed start leaves the queue for a retry
     return started

@@ -256,8 +256,14 @@ def test_triggers_schedule_new_data_and_drift_into_one_guard(stack):
         target = rule["Properties"]["Targets"][0]
         assert target["RetryPolicy"]["MaximumRetryAttempts"] == 4 and "DeadLetterConfig" in target
     triggers, paths = set(), {}
-    guard_rules = [r for r in t.find_resources("AWS::Events::Rule").values() if "published a model" not in r["Properties"]["Description"]]
-    for rule in guard_rules:  # the publisher takes S3's own event, untransformed
+    # the publisher and the run requests take S3's own event, untransformed: the user is whoever wrote the key
+    untransformed = ("published a model", "asked for a training run")
+    raw = [r for r in t.find_resources("AWS::Events::Rule").values() if any(u in r["Properties"]["Description"] for u in untransformed)]
+    assert len(raw) == 2 and all(set(r["Properties"]["Targets"][0]) & {"Input", "InputTransformer", "InputPath"} == set() for r in raw)
+    (requests,) = [r["Properties"]["EventPattern"] for r in raw if "asked for a training run" in r["Properties"]["Description"]]
+    assert requests["detail"]["object"]["key"] == [{"wildcard": "sandbox/*/requests/*/run.json"}]
+    guard_rules = [r for r in t.find_resources("AWS::Events::Rule").values() if not any(u in r["Properties"]["Description"] for u in untransformed)]
+    for rule in guard_rules:
         target = rule["Properties"]["Targets"][0]
         rendered = target.get("Input") or target["InputTransformer"]["InputTemplate"]
         triggers |= {kind for kind in ("schedule", "new-data", "drift", "run-ended") if f'"trigger":"{kind}"' in rendered}

@@ -311,11 +311,11 @@ def _resources_with_ids(deployment, stack: str, kind: str):
     return [(lid, r) for lid, r in deployment.templates[stack]["Resources"].items() if r["Type"] == kind]
 
 
-def _function(deployment, stack: str, variable: str) -> tuple[str, dict]:
+def _function(deployment, stack: str, variable: str, value: str | None = None) -> tuple[str, dict]:
     for _, function in _resources(deployment, stack, "AWS::Lambda::Function"):
         props = deployment.resolve(stack, function["Properties"])
         variables = props.get("Environment", {}).get("Variables", {})
-        if variable in variables:
+        if variable in variables and value in (None, variables[variable]):
             return props["Role"], variables
     raise AssertionError(f"{stack}: no function with {variable}")
 
@@ -330,9 +330,9 @@ def _load_lambda(monkeypatch, name: str, env: dict):
 
 
 def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
-    """The trigger guard Lambda, run in moto under its deployed environment: start a run, queue two triggers
-    during it, then the run's end starts the one follow-up run."""
-    role, env = _function(deployment, stack, "STATE_MACHINE_ARN")
+    """The trigger guard Lambda, run in moto under its deployed environment: start a run, queue two triggers (one a sandbox
+    user's run request, answered beside it) during it, then the run's end records it and starts the one follow-up run."""
+    role, env = _function(deployment, stack, "ACCEPTS", "triggers")
     recorder = sfn_harness.CallRecorder()
     with mock_aws():
         for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": deployment.region}.items():
@@ -352,13 +352,18 @@ def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
         ecr = boto3.client("ecr")
         ecr.create_repository(repositoryName=env["IMAGE_REPOSITORY"])
         ecr.put_image(repositoryName=env["IMAGE_REPOSITORY"], imageManifest=sfn_harness.IMAGE_MANIFEST, imageTag=env["IMAGE_TAG"])
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=env["ARTIFACTS_BUCKET"])
+        request = f"{env['SANDBOX_PREFIX']}alice/requests/20261125T030000Z-0a1b2c3d/run.json"
+        s3.put_object(Bucket=env["ARTIFACTS_BUCKET"], Key=request, Body=b"{}")  # the user's upload (not the function's call)
         logic = _load_lambda(monkeypatch, "start_pipeline", env)
         settings = logic.Settings.from_env(env)
-        handle = functools.partial(logic.handle, sfn=sfn, sns=sns, ssm=ssm, ecr=ecr, settings=settings, log=lambda *a, **k: None)
+        handle = functools.partial(logic.handle, sfn=sfn, sns=sns, ssm=ssm, ecr=ecr, s3=s3, settings=settings, log=lambda *a, **k: None)
         with recorder.recording(monkeypatch):
             first = handle({"trigger": "schedule", "detail": {}})
-            for trigger in ("new-data", "drift"):  # arrive during the first run: queued and announced
-                handle({"trigger": trigger, "detail": {}})
+            handle({"trigger": "new-data", "detail": {}})  # arrive during the first run: queued and announced
+            event = {"detail-type": "Object Created", "detail": {"bucket": {"name": env["ARTIFACTS_BUCKET"]}, "object": {"key": request}}}
+            assert handle({"source": "aws.s3", **event})["queued"]  # mlops run's request, answered beside it
         sfn.stop_execution(executionArn=first["executionArn"])  # the run ends (not the function's call)
         with recorder.recording(monkeypatch):
             assert handle({"trigger": "run-ended", "detail": {"execution": first["executionArn"], "status": "ABORTED"}})["started"]
@@ -373,7 +378,47 @@ def trigger_guard_calls(deployment, stack: str, monkeypatch) -> list[Call]:
         "ssm:GetParameter",
         "ssm:PutParameter",
         "ecr:DescribeImages",
+        "s3:PutObject",  # the runs' records, the request's answer
     }
+    written = {c.resource.split(":::", 1)[1].split("/", 1)[1] for c in calls if c.action == "s3:PutObject"}
+    assert request.replace("run.json", "answer.json") in written and any(k.startswith("runs/") for k in written)
+    return calls
+
+
+def publisher_calls(deployment, stack: str, monkeypatch) -> list[Call]:
+    """The publisher Lambda, run in moto under its deployed environment: a sandbox user's archive starts its run (and its
+    record), and one past the bound of publish runs is refused with a note beside it."""
+    role, env = _function(deployment, stack, "ACCEPTS", "published-models")
+    recorder = sfn_harness.CallRecorder()
+    with mock_aws():
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": deployment.region}.items():
+            monkeypatch.setenv(key, value)
+        sfn, s3, ecr = boto3.client("stepfunctions"), boto3.client("s3"), boto3.client("ecr")
+        sfn.create_state_machine(
+            name=env["STATE_MACHINE_ARN"].rsplit(":", 1)[1],
+            roleArn=f"arn:aws:iam::{deployment.account}:role/x",
+            definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}),
+        )
+        s3.create_bucket(Bucket=env["ARTIFACTS_BUCKET"])
+        ecr.create_repository(repositoryName=env["IMAGE_REPOSITORY"])
+        logic = _load_lambda(monkeypatch, "start_pipeline", env)
+        settings = logic.Settings.from_env({**env, "MAX_PUBLISH_RUNS": "1"})
+        answers = []
+        for folder in ("20261125T030000Z-0a1b2c3d", "20261125T030100Z-0a1b2c3e"):
+            key = f"{env['SANDBOX_PREFIX']}alice/published/{folder}/model.tar.gz"
+            s3.put_object(Bucket=env["ARTIFACTS_BUCKET"], Key=key, Body=b"archive")  # the user's upload
+            event = {
+                "source": "aws.s3",
+                "detail-type": "Object Created",
+                "detail": {"bucket": {"name": env["ARTIFACTS_BUCKET"]}, "object": {"key": key}},
+            }
+            with recorder.recording(monkeypatch):
+                answers.append(logic.handle(event, sfn=sfn, sns=None, ssm=None, ecr=ecr, s3=s3, settings=settings, log=lambda *a, **k: None))
+    assert [a["started"] for a in answers] == [True, False]
+    calls = []
+    for service, operation, params in recorder.calls:
+        calls += api_calls_to_iam(role, service, operation, params, region=deployment.region, account=deployment.account)
+    assert {c.action for c in calls} == {"s3:GetObject", "states:ListExecutions", "states:StartExecution", "ecr:DescribeImages", "s3:PutObject"}
     return calls
 
 
@@ -615,15 +660,16 @@ def mlops_calls(deployment, role: str, user: str, project: str, ns: str) -> list
     artifacts = deployment.ssm_value(f"{ns}/projects/{project}/artifacts-bucket-name")
     published = f"arn:aws:s3:::{artifacts}/sandbox/{user}/{work.PUBLISHED}20261125T030000Z-0a1b2c3d/model.tar.gz"
     group = names.model_package_group(project)
-    machine = names.training_state_machine(project)
     calls = [Call(role, "ssm:GetParameter", arn.format("ssm", f"parameter{name}"), why=why) for name in parameters]
+    request = f"arn:aws:s3:::{artifacts}/sandbox/{user}/{work.REQUESTS}20261125T030000Z-0a1b2c3d/"
     calls += [
         Call(role, "s3:PutObject", published, why=f"{why} publish (upload)"),
         Call(role, "s3:AbortMultipartUpload", published, why=f"{why} publish (a failed upload in parts)"),
         Call(role, "s3:GetObject", published.replace("model.tar.gz", "refused.json"), why=f"{why} publish (the publisher's refusal note)"),
-        Call(role, "lambda:InvokeFunction", arn.format("lambda", f"function:{names.pipeline_guard(project)}"), why=f"{why} publish, run"),
-        Call(role, "states:DescribeExecution", arn.format("states", f"execution:{machine}:publish-20261125T030000Z-0a1b2c3d"), why=f"{why} --wait"),
-        Call(role, "states:ListExecutions", arn.format("states", f"stateMachine:{machine}"), why=f"{why} status"),
+        Call(role, "s3:PutObject", request + work.RUN_REQUEST, why=f"{why} run (the request)"),
+        Call(role, "s3:GetObject", request + work.ANSWER, why=f"{why} run (the guard's answer)"),
+        Call(role, "s3:GetObject", f"arn:aws:s3:::{artifacts}/{work.record_key('publish-20261125T030000Z-0a1b2c3d')}", why=f"{why} --wait, status"),
+        s3_list(role, f"s3://{artifacts}/{work.RUNS}", f"{why} status (the runs' records)"),
         Call(role, "sagemaker:ListModelPackages", "*", why=f"{why} status"),
         Call(role, "sagemaker:DescribeModelPackage", arn.format("sagemaker", f"model-package/{group}/3"), why=f"{why} status"),
     ]
@@ -832,6 +878,7 @@ def actor_calls(deployments, pipeline_runs, delivery_app) -> dict[str, tuple[Pol
                         out[f"{stack}: drift check {actor}"] = (p, with_key_calls(p, calls))
                 if "-pipeline-" in stack:
                     out[f"{stack}: trigger guard role"] = (p, with_key_calls(p, trigger_guard_calls(d, stack, monkeypatch)))
+                    out[f"{stack}: publisher role"] = (p, with_key_calls(p, publisher_calls(d, stack, monkeypatch)))
                     out[f"{stack}: model seal role"] = (p, with_key_calls(p, seal_calls(d, stack, monkeypatch)))
         dev = policies["dev stage"]
         for user, project in (("alice", "churn"), ("bob", "fraud")):
@@ -1063,12 +1110,12 @@ def test_vpc_endpoints_let_only_this_accounts_principals_reach_this_accounts_res
     d = dev.deployment
     admin = f"arn:aws:iam::{d.account}:role/admin"
     dev.identity[admin] = [
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "sts:*", "ssm:*", "lambda:*"], "Resource": "*"}]}
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "sts:*", "ssm:*", "sagemaker:*"], "Resource": "*"}]}
     ]
-    s3, sts, ssm, lam = (_endpoint_policy(d, s) for s in ("s3", "sts", "ssm", "lambda"))
+    s3, sts, ssm, api = (_endpoint_policy(d, s) for s in ("s3", "sts", "ssm", "sagemaker.api"))
     data = d.ssm_value("/mlops/dev/projects/churn/data-bucket-name")
     parameter = f"arn:aws:ssm:us-east-1:{d.account}:parameter/mlops/dev/projects/churn/key-arn"
-    guard = f"arn:aws:lambda:us-east-1:{d.account}:function:mlops-dev-churn-start"
+    package = f"arn:aws:sagemaker:us-east-1:{d.account}:model-package/mlops-dev-churn/1"
 
     outside = (("aws:ResourceAccount", "999999999999"),)
     # ECR's layer bucket belongs to an AWS account; its policy (stood in for here) lets ECR-authorized downloads through
@@ -1091,14 +1138,19 @@ def test_vpc_endpoints_let_only_this_accounts_principals_reach_this_accounts_res
         through(sts, "sts:GetCallerIdentity", "*", why="who am I"),
         through(sts, "sts:AssumeRole", f"arn:aws:iam::{d.account}:role/admin", why="a role of the account"),
         through(ssm, "ssm:GetParameter", parameter, why="the mlops CLI's discovery"),
-        through(lam, "lambda:InvokeFunction", guard, why="the mlops CLI's trigger guard"),
+        through(api, "sagemaker:DescribeModelPackage", package, why="the mlops CLI's status"),
     ]
     denied = [
         through(s3, "s3:PutObject", "arn:aws:s3:::somebody-elses-bucket/loot.csv", outside, "copy data out to another account"),
         through(s3, "s3:GetObject", "arn:aws:s3:::somebody-elses-bucket/tool.sh", outside, "fetch from another account"),
         through(sts, "sts:AssumeRole", "arn:aws:iam::999999999999:role/outside", why="a role of another account"),
         through(ssm, "ssm:PutParameter", "arn:aws:ssm:us-east-1:999999999999:parameter/loot", why="copy a secret out to another account"),
-        through(lam, "lambda:InvokeFunction", "arn:aws:lambda:us-east-1:999999999999:function:outside", why="send data to another account"),
+        through(
+            api,
+            "sagemaker:CreateModelPackage",
+            "arn:aws:sagemaker:us-east-1:999999999999:model-package/outside/1",
+            why="register a model in another account",
+        ),
     ]
     # the other account's resources welcome us (an exfiltration target would): only the endpoint can stop the calls
     welcome = lambda action: {

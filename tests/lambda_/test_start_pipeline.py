@@ -43,6 +43,8 @@ def world(aws, monkeypatch):
     monkeypatch.setenv("SANDBOX_PREFIX", "sandbox/")
     monkeypatch.setenv("IMAGE_REPOSITORY", "mlops-dev-churn")
     monkeypatch.setenv("IMAGE_TAG", IMAGE_TAG)
+    monkeypatch.setenv("ARTIFACTS_BUCKET", "artifacts-bucket")
+    boto3.client("s3").create_bucket(Bucket="artifacts-bucket")  # the runs' records, the run requests and their answers
     ecr = boto3.client("ecr")
     ecr.create_repository(repositoryName="mlops-dev-churn")
     pushed = ecr.put_image(repositoryName="mlops-dev-churn", imageManifest=sfn_harness.IMAGE_MANIFEST, imageTag=IMAGE_TAG)
@@ -249,7 +251,6 @@ def publisher(world, monkeypatch):
     """The same code as the publisher (ACCEPTS=published-models), and an upload that delivers S3's Object Created event to
     it as EventBridge does."""
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=ARTIFACTS)
     logic = sys.modules["logic"]
     settings = logic.Settings.from_env({**dict(os.environ), "ACCEPTS": "published-models"})
     sfn = world["sfn"]
@@ -380,6 +381,7 @@ GUARD_ENV = {
     "SANDBOX_PREFIX": "Sandbox_1/",
     "IMAGE_REPOSITORY": "a" * 256,  # ECR's longest repository name
     "IMAGE_TAG": IMAGE_TAG,
+    "ARTIFACTS_BUCKET": "a" * 63,  # S3's longest bucket name
 }
 
 
@@ -583,3 +585,126 @@ def test_a_bad_or_duplicate_published_archive_is_announced(world, publisher):
     again = publisher["deliver"](KEY, log)  # EventBridge delivers at least once: the same archive starts one run
     folder = KEY.split("/")[3]
     assert logged == [{"event": "publish_duplicate", "folder": folder}] and again["started"] is False
+
+
+# -- run requests (mlops run) and run records ----------------------------------------------------------------------------
+
+
+def _request(key: str, bucket: str = "artifacts-bucket") -> dict:
+    """S3's Object Created event of ``key``, as the run-request rule delivers it (the event itself, no input transformer)."""
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"{}")
+    return {"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {"name": bucket}, "object": {"key": key}}}
+
+
+def _json(key: str) -> dict:
+    return json.loads(boto3.client("s3").get_object(Bucket="artifacts-bucket", Key=key)["Body"].read())
+
+
+REQUEST = "sandbox/alice/requests/20261125T030000Z-0a1b2c3d/run.json"
+
+
+def test_a_run_request_is_a_manual_trigger_from_the_user_whose_prefix_holds_it_and_is_answered_beside_it(world):
+    result = world["handler"].handler(_request(REQUEST), Context())
+    execution = world["sfn"].describe_execution(executionArn=result["executionArn"])
+    assert json.loads(execution["input"])["trigger"] == "manual"
+    assert json.loads(execution["input"])["detail"] == {"requestedBy": "alice", "request": "20261125T030000Z-0a1b2c3d"}
+    answer = _json(REQUEST.replace("run.json", "answer.json"))
+    assert answer == {"started": True, "executionArn": result["executionArn"], "name": execution["name"]}
+    # a second request while it runs is queued, and its answer says behind what
+    second = REQUEST.replace("0a1b2c3d", "0a1b2c3e")
+    world["handler"].handler(_request(second), Context())
+    assert _json(second.replace("run.json", "answer.json")) == {
+        "started": False,
+        "queued": True,
+        "runningExecution": result["executionArn"],
+        "queuedTriggers": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "bucket"),
+    [
+        ("sandbox/alice/requests/20261125T030000Z-0a1b2c3d/other.json", "artifacts-bucket"),  # not a request
+        ("sandbox/alice/requests/later/run.json", "artifacts-bucket"),  # not mlops run's folder
+        ("sandbox/Alice/requests/20261125T030000Z-0a1b2c3d/run.json", "artifacts-bucket"),  # not a user name
+        ("sandbox/alice/published/20261125T030000Z-0a1b2c3d/run.json", "artifacts-bucket"),  # not under requests/
+        ("pipeline/alice/requests/20261125T030000Z-0a1b2c3d/run.json", "artifacts-bucket"),  # not a sandbox prefix
+        (REQUEST, "another-bucket"),  # another project's bucket
+    ],
+)
+def test_anything_but_a_run_request_in_the_projects_bucket_starts_nothing(world, key, bucket):
+    boto3.client("s3").create_bucket(Bucket="another-bucket")
+    result = world["handler"].handler(_request(key, bucket), Context())
+    assert result["statusCode"] == 400 and "is not a run request mlops run uploads" in result["error"]
+    assert world["sfn"].list_executions(stateMachineArn=world["machine"])["executions"] == []
+
+
+def test_each_run_has_a_record_from_its_start_to_its_end(world):
+    started = world["handler"].handler({"trigger": "schedule", "detail": {"schedule": "cron(0 3 1 * ? *)"}}, Context())
+    name = world["sfn"].describe_execution(executionArn=started["executionArn"])["name"]
+    record = _json(f"runs/{name}.json")
+    assert (record["name"], record["executionArn"], record["status"], record["trigger"]) == (name, started["executionArn"], "RUNNING", "schedule")
+    assert record["detail"] == {"schedule": "cron(0 3 1 * ? *)"} and record["startDate"].endswith("+00:00")
+    world["sfn"].stop_execution(executionArn=started["executionArn"], error="Stopped", cause="by hand")
+    world["handler"].handler(_ended(started["executionArn"], "ABORTED"), Context())
+    ended = _json(f"runs/{name}.json")
+    assert (ended["status"], ended["trigger"], ended["startDate"]) == ("ABORTED", "schedule", record["startDate"])
+    assert ended["stopDate"] >= ended["startDate"] and "output" not in ended and "error" in ended
+
+
+def test_a_forged_end_writes_no_record(world):
+    started = world["handler"].handler({"trigger": "manual"}, Context())
+    name = world["sfn"].describe_execution(executionArn=started["executionArn"])["name"]
+    assert world["handler"].handler(_ended(started["executionArn"], "SUCCEEDED"), Context())["statusCode"] == 400  # still running
+    assert _json(f"runs/{name}.json")["status"] == "RUNNING"
+
+
+def test_an_ended_record_keeps_the_output_of_a_success_and_the_error_of_a_failure_within_bounds():
+    from datetime import UTC, datetime
+
+    logic = sfn_harness.lambda_logic("start_pipeline")
+    base = {
+        "name": "schedule-20261125T030000Z-0a1b2c3d",
+        "executionArn": "arn:aws:states:us-east-1:123456789012:execution:pipeline:schedule-20261125T030000Z-0a1b2c3d",
+        "input": json.dumps({"trigger": "schedule", "detail": {"schedule": "x"}}),
+        "startDate": datetime(2026, 11, 25, 3, 0, tzinfo=UTC),
+        "stopDate": datetime(2026, 11, 25, 4, 0, tzinfo=UTC),
+    }
+    success = logic.ended_record({**base, "status": "SUCCEEDED", "output": '{"registered": {"arn": "a"}}'})
+    assert success == {
+        "name": base["name"],
+        "executionArn": base["executionArn"],
+        "status": "SUCCEEDED",
+        "trigger": "schedule",
+        "detail": {"schedule": "x"},
+        "startDate": "2026-11-25T03:00:00+00:00",
+        "stopDate": "2026-11-25T04:00:00+00:00",
+        "output": '{"registered": {"arn": "a"}}',
+    }
+    huge = logic.ended_record({**base, "status": "SUCCEEDED", "output": json.dumps({"x": "y" * logic.OUTPUT_KEPT})})
+    assert (huge["output"], huge["outputTruncated"]) == ("{}", True)
+    failed = logic.ended_record({**base, "status": "FAILED", "error": "QualityGateFailed", "cause": "c" * (logic.OUTPUT_KEPT + 1)})
+    assert (failed["error"], len(failed["cause"]), "output" in failed) == ("QualityGateFailed", logic.OUTPUT_KEPT, False)
+    unreadable = logic.ended_record({**base, "status": "FAILED", "input": "not json"})
+    assert (unreadable["trigger"], unreadable["detail"], unreadable["error"], unreadable["cause"]) == ("unknown", {}, "unknown", "")
+
+
+def test_the_guard_needs_the_artifacts_bucket():
+    logic = sfn_harness.lambda_logic("start_pipeline")
+    for bucket in ("", "Not_A_Bucket", "a" * 64):
+        with pytest.raises(logic.ConfigurationError, match="expected the project's artifacts bucket name"):
+            logic.Settings.from_env({**GUARD_ENV, "ARTIFACTS_BUCKET": bucket})
+
+
+def test_the_request_and_record_layout_is_one_in_the_app_the_guard_and_the_command():
+    from mlops_cli import work
+
+    from config import layout
+
+    logic = sfn_harness.lambda_logic("start_pipeline")
+    assert (
+        layout.RUN_REQUESTS == f"{layout.SANDBOX_PREFIX}*/{logic.REQUESTS}*/{logic.RUN_REQUEST}" == f"sandbox/*/{work.REQUESTS}*/{work.RUN_REQUEST}"
+    )
+    assert layout.RUN_REQUEST_ANSWERS == f"{layout.SANDBOX_PREFIX}*/{logic.REQUESTS}*/{logic.ANSWER}" == f"sandbox/*/{work.REQUESTS}*/{work.ANSWER}"
+    assert layout.RUN_RECORDS_PREFIX == logic.RUNS == work.RUNS
+    assert logic.run_record_key("x") == work.record_key("x") == "runs/x.json"

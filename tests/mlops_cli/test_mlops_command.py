@@ -63,7 +63,6 @@ def world(stack, monkeypatch):
             f"{NS}/sandboxes/alice/churn/artifacts-prefix": "sandbox/alice/",
             f"{NS}/sandboxes/alice/churn/key-arn": KEY_ARN,
             f"{NS}/projects/churn/model-package-group-name": GROUP,
-            f"{NS}/projects/churn/pipeline/start-function-arn": guard,
             f"{NS}/projects/churn/pipeline/state-machine-arn": machine,
         }
         for name, value in published.items():
@@ -76,6 +75,7 @@ def world(stack, monkeypatch):
             "sandbox/",
             "mlops-dev-churn",
             "src-0123456789abcdef",
+            artifacts_bucket=ARTIFACTS,
         )
         publisher = dataclasses.replace(settings, accepts="published-models")
         guard_harness.adapt_lambda_invoke(monkeypatch, guard_logic, {"mlops-dev-churn-start": settings}, recorder, publisher=publisher)
@@ -90,7 +90,7 @@ def _template(stack):
 
 
 def _clients() -> dict:
-    return {name: boto3.client(name) for name in ("ssm", "s3", "lambda", "stepfunctions", "sagemaker")}
+    return {name: boto3.client(name) for name in ("ssm", "s3", "sagemaker")}  # what cli._clients makes
 
 
 def mlops(*argv: str, **kwargs) -> tuple[int, list[str]]:
@@ -157,8 +157,9 @@ def test_publish_uploads_the_archive_and_the_pipeline_registers_it_pending_appro
     assert made <= set(work.PERMISSIONS), made - set(work.PERMISSIONS)
     read = {params["Name"] for service, operation, params in world["recorder"].calls if operation == "GetParameter"}
     assert read <= set(work.Project(NS, "churn", "alice").parameters_read(["dev"]))
-    # the upload is the request (the publisher starts the run for the user who wrote it): the command invokes nothing
-    assert ("lambda", "Invoke") not in made and ("stepfunctions", "DescribeExecution") in made
+    # the upload is the request (the publisher starts the run for the user who wrote it), the run is followed through its
+    # record in S3: the command calls S3, SSM and SageMaker only (no Lambda or Step Functions endpoint in the VPC)
+    assert {service for service, _ in made} <= {"s3", "ssm", "sagemaker"} and ("s3", "GetObject") in made
 
 
 def test_a_model_below_the_gate_fails_the_publish_with_the_gate_s_reason(world, model_archive):
@@ -181,14 +182,40 @@ def test_a_model_folder_is_packed_with_its_files_at_the_archive_root(world, tmp_
         assert sorted(tar.getnames()) == ["model.skops", "sub/vocab.txt"]
 
 
-def test_run_starts_a_training_run_then_queues_the_next_behind_it(world):
+def test_run_starts_a_training_run_then_queues_the_next_behind_it_as_the_user_who_wrote_the_request(world):
     code, lines = mlops("run")
     assert code == 0 and lines[0].startswith("training run started: ")
     first = lines[0].removeprefix("training run started: ")
+    execution = boto3.client("stepfunctions").describe_execution(executionArn=first)
+    # the requester is the user whose prefix the request was written under (nobody else can write there), not a payload
+    assert json.loads(execution["input"])["detail"]["requestedBy"] == "alice"
+    (request,) = [
+        o["Key"]
+        for o in boto3.client("s3").list_objects_v2(Bucket=ARTIFACTS, Prefix="sandbox/alice/requests/")["Contents"]
+        if o["Key"].endswith("run.json")
+    ]
+    assert request.startswith("sandbox/alice/requests/20261125T030000Z-")
     code, lines = mlops("run")
     assert code == 0 and lines[0] == f"queued: {first} is running; one follow-up run starts when it ends"
     with pytest.raises(work.RunFailed):  # no evaluation.json here: let the run end inside moto
-        work.wait(_clients(), first, timeout_s=30, poll_s=0.1, sleep=__import__("time").sleep, say=print)
+        work.wait(_clients(), ARTIFACTS, execution["name"], timeout_s=30, poll_s=0.1, sleep=__import__("time").sleep, say=print)
+    made = {(service, operation) for service, operation, _ in world["recorder"].calls}
+    assert made <= set(work.PERMISSIONS), made - set(work.PERMISSIONS)
+
+
+def test_a_run_request_nobody_answers_is_a_clear_failure(world, monkeypatch):
+    import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+
+    def lost(client, operation, params):  # the request is stored, but its event never reaches the guard
+        if operation == "PutObject" and params["Key"].endswith("/run.json"):
+            return original(client, operation, {**params, "Key": params["Key"].replace("/run.json", "/lost.json")})
+        return original(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", lost)
+    with pytest.raises(work.RunFailed, match=r"the pipeline did not answer s3://artifacts-bucket/sandbox/alice/requests/.*/run.json within 120 s"):
+        mlops("run")
 
 
 def test_status_shows_packages_approval_origin_and_the_stages_serving_them(world, model_archive):
@@ -280,21 +307,16 @@ def test_a_denied_call_names_the_permission_and_exits_3(world, capsys, monkeypat
 
     def denied(*args, **kwargs):
         raise ClientError(
-            {
-                "Error": {
-                    "Code": "AccessDeniedException",
-                    "Message": "User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: lambda:InvokeFunction",
-                }
-            },
-            "Invoke",
+            {"Error": {"Code": "AccessDenied", "Message": "User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: s3:PutObject"}},
+            "PutObject",
         )
 
     clients = _clients()
-    monkeypatch.setattr(clients["lambda"], "invoke", denied)
+    monkeypatch.setattr(clients["s3"], "put_object", denied)
     monkeypatch.setattr(cli, "_clients", lambda region: clients)
     assert cli.main(["--namespace", NS, "--project", "churn", "--user", "alice", "run"]) == 3
     err = capsys.readouterr().err
-    assert "your role may not do this" in err and "lambda:InvokeFunction" in err and "ask the platform team" in err
+    assert "your role may not do this" in err and "s3:PutObject" in err and "ask the platform team" in err
 
 
 def test_the_studio_user_is_the_apps_user_profile(tmp_path):
