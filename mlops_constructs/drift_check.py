@@ -282,9 +282,10 @@ class DriftAnalyzer(Construct):
         )
         return task
 
-    def analyze(self, scope: Construct, state_id: str, *, request_path: str, runner_path: str, result_path: str) -> tuple[sfn.Choice, sfn.Pass]:
+    def analyze(self, scope: Construct, state_id: str, *, request_path: str, runner_path: str, result_path: str) -> tuple[sfn.IChainable, sfn.Pass]:
         """States that check the request at ``request_path`` (``mlops_container.check``'s request) in the runner at
-        ``runner_path`` (``lambda`` or ``job``), their summary at ``result_path``. Returns the first and the last state."""
+        ``runner_path`` (``lambda`` or ``job``), their summary at ``result_path``; in the function only when ``runner`` is
+        ``lambda``. Returns the first and the last state."""
         p = self.props
         done = sfn.Pass(scope, f"{state_id}Done")
         in_lambda = tasks.LambdaInvoke(
@@ -296,6 +297,10 @@ class DriftAnalyzer(Construct):
             result_path=result_path,
             task_timeout=sfn.Timeout.duration(Duration.minutes(16)),
         )
+        if p.runner == "lambda":  # never a job: no job state, so nothing in the VPC publishes metrics (no monitoring endpoint)
+            in_lambda.next(done)
+            self._states = (in_lambda,)
+            return in_lambda, done
         in_job = sfn.CustomState(
             scope,
             f"{state_id}InJob",
@@ -348,9 +353,16 @@ class DriftAnalyzer(Construct):
 
     def grant_run(self, role: iam.IRole) -> None:
         """Let a state machine's ``role`` call the planner and the function, run this check's processing jobs (and what
-        ``.sync`` does with them) and hand them the analysis' role."""
+        ``.sync`` does with them) and hand them the analysis' role; no job rights when the check runs in Lambda only."""
         self.planner.function.grant_invoke(role)
         self.function.grant_invoke(role)
+        if self.props.runner == "lambda":
+            acknowledge_wildcards(
+                role,
+                reason="Invokes the check's planner and function (their versions).",
+                resources=[f"{self.planner.function.function_arn}:*", f"{self.function.function_arn}:*"],
+            )
+            return
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="RunThisChecksJobs", actions=[*PROCESSING.actions, "sagemaker:AddTags", "sagemaker:ListTags"], resources=[self.job_arn_pattern]

@@ -54,7 +54,8 @@ class BatchScoringStack(Stack):
                 baseline_uri=(deployed.baseline_uri if deployed else None) or baseline_uri_parameter(self),
                 drift_alarms=[DriftAlarm(a.feature, a.threshold) for a in monitoring.drift_alarms],
                 alarm_name_prefix=drift_alarm_name_prefix(config, project),
-                vpc=studio.placement(config.network, own.jobs_security_group_id),
+                # a check that runs in Lambda only starts no job, which alone is placed in the VPC
+                vpc=None if monitoring.runner == "lambda" else studio.placement(config.network, own.jobs_security_group_id),
                 instance_type=monitoring.instance_type,
                 max_runtime=Duration.minutes(monitoring.max_runtime_minutes),
                 alarm_period=Duration.hours(monitoring.period_hours),

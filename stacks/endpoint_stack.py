@@ -196,7 +196,9 @@ class EndpointStack(Stack):
                 alarm_period=Duration.hours(monitoring.period_hours),
             )
             schedule_name = names.monitoring_schedule(self.endpoint.endpoint_name)
-            jobs_vpc = studio.placement(config.network, own.jobs_security_group_id)
+            # the check's jobs' placement; a project-engine check that runs in Lambda only starts no job (nothing to place)
+            in_lambda_only = monitoring.engine == "project" and monitoring.runner == "lambda"
+            jobs_vpc = None if in_lambda_only else studio.placement(config.network, own.jobs_security_group_id)
             if monitoring.engine == "project":
                 self.monitor = DriftCheck(
                     self,

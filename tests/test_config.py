@@ -14,9 +14,10 @@ import yaml
 from config import ConfigError, available_stages, load_config
 from config.loader import parse_config
 from config.schema import MonitoringConfig
+from tests.stage_configs import dev_with_realtime_churn
 
 ROOT = Path(__file__).resolve().parent.parent
-VALID = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+VALID = dev_with_realtime_churn()  # churn in real time, monitored (tests/stage_configs.py)
 
 
 def problems_for(mutate) -> dict[str, str]:

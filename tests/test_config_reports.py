@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _raw(stage: str = "dev") -> dict:
-    return yaml.safe_load((ROOT / "config" / f"{stage}.yaml").read_text())
+    """A stage's config as shipped; dev's with its churn project in real time, monitored (tests/stage_configs.py)."""
+    from tests.stage_configs import dev_with_realtime_churn
+
+    return dev_with_realtime_churn() if stage == "dev" else yaml.safe_load((ROOT / "config" / f"{stage}.yaml").read_text())
 
 
 def _error(raw: object, **kwargs) -> ConfigError:

@@ -89,8 +89,8 @@ def test_monitors_compare_with_the_pinned_packages_baseline(delivery):
     stack, _, _ = delivery
     monitored = 0
     for stage in stack.stages:
-        for name, endpoint in stage.endpoints.items():
-            resources = stage.synth().get_stack_by_name(endpoint.stack_name).template["Resources"].values()
+        for name, serving in [*stage.endpoints.items(), *stage.batches.items()]:
+            resources = stage.synth().get_stack_by_name(serving.stack_name).template["Resources"].values()
             for definition in (r["Properties"] for r in resources if r["Type"] == "AWS::SageMaker::DataQualityJobDefinition"):
                 baseline = definition["DataQualityBaselineConfig"]
                 assert baseline["StatisticsResource"]["S3Uri"] == f"{BASELINES[name]}/statistics.json"
@@ -109,7 +109,7 @@ def test_monitors_compare_with_the_pinned_packages_baseline(delivery):
                 if "BASELINE_URI" in function.get("Environment", {}).get("Variables", {}):
                     assert function["Environment"]["Variables"]["BASELINE_URI"] == BASELINES[name]
                     monitored += 1
-    assert monitored == 3  # dev churn, prod churn, prod fraud (dev fraud is serverless: no capture to monitor)
+    assert monitored == 3  # dev churn (its batch scoring), prod churn, prod fraud (dev fraud is serverless: no capture to monitor)
 
 
 def test_a_pin_without_baseline_for_a_monitored_endpoint_is_a_clear_error(run_main, tmp_path):

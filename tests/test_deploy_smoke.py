@@ -98,6 +98,16 @@ def test_every_prod_stack_reaches_create_complete_after_dev(dev, prod, aws):
     _deploy_all(dev)
     assert _deploy_all(prod) == [s.stack_name for s in _deploy_order(prod)]
     assert not any(s.stack_name.startswith("mlops-prod-pipeline") for s in _deploy_order(prod))
+    # prod's endpoints capture what their drift checks read
+    ssm, sagemaker = boto3.client("ssm"), boto3.client("sagemaker")
+    machines = {m["name"] for m in boto3.client("stepfunctions").list_state_machines()["stateMachines"]}
+    assert {"mlops-prod-churn-dq", "mlops-prod-fraud-dq"} <= machines
+    # moto names CloudFormation endpoints itself (it ignores EndpointName); find churn's.
+    (name,) = [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"] if "prod-endpoint-churn" in e["EndpointName"]]
+    endpoint = sagemaker.describe_endpoint(EndpointName=name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    capture = ssm.get_parameter(Name="/mlops/prod/projects/churn/capture-bucket-name")["Parameter"]["Value"]
+    assert config["DataCaptureConfig"]["DestinationS3Uri"] == f"s3://{capture}/mlops-prod-churn"
 
 
 def test_dev_deploy_creates_the_real_resources(dev, aws):
@@ -138,14 +148,6 @@ def test_dev_deploy_creates_the_real_resources(dev, aws):
     (guard,) = [f for f in churn if f["Environment"]["Variables"].get("ACCEPTS") == "triggers"]
     assert guard["FunctionName"] == "mlops-dev-churn-start"  # named: the sandboxes invoke it by ARN
     machines = boto3.client("stepfunctions").list_state_machines()["stateMachines"]
-    # one pipeline per project, named; the drift check of churn's endpoint (fraud's is serverless in dev: no capture)
-    assert {m["name"] for m in machines} == {"mlops-dev-churn-training", "mlops-dev-fraud-training", "mlops-dev-churn-dq"}
-    sagemaker = boto3.client("sagemaker")
-    # moto names CloudFormation endpoints itself (it ignores EndpointName); find churn's.
-    (name,) = [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"] if "endpoint-churn" in e["EndpointName"]]
-    endpoint = sagemaker.describe_endpoint(EndpointName=name)
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    assert (
-        config["DataCaptureConfig"]["DestinationS3Uri"]
-        == f"s3://{ssm.get_parameter(Name='/mlops/dev/projects/churn/capture-bucket-name')['Parameter']['Value']}/mlops-dev-churn"
-    )
+    # one pipeline per project, named; churn's batch scoring, which checks each batch for drift (fraud's endpoint is
+    # serverless in dev: no capture, no check)
+    assert {m["name"] for m in machines} == {"mlops-dev-churn-training", "mlops-dev-fraud-training", "mlops-dev-churn-scoring"}

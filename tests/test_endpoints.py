@@ -29,16 +29,23 @@ def test_dev_needs_each_endpoint_for_exactly_these_reasons_in_this_order():
         "sts": ["Studio (VPC-only)"],
         "ssm": [CLI],
         "servicecatalog": ["Studio's Projects (the platform's project template)"],
-        "monitoring": ["project churn's drift check job (its metrics)"],
         "sagemaker.mlflow": ["project churn's MLflow app", "project fraud's MLflow app", "a self-served project's MLflow app"],
     }
 
 
 def test_a_check_that_runs_in_lambda_only_or_no_check_needs_no_monitoring_endpoint():
-    lambda_only = _config(lambda raw: raw["projects"][0]["monitoring"].update(runner="lambda"))
+    from tests.stage_configs import REALTIME_CHURN
+
+    realtime = lambda raw: raw["projects"][0].update(json.loads(json.dumps(REALTIME_CHURN)))  # noqa: E731
+    assert needed(_config(realtime))["monitoring"] == ["project churn's drift check job (its metrics)"]  # runner auto
+    lambda_only = _config(lambda raw: (realtime(raw), raw["projects"][0]["monitoring"].update(runner="lambda")))
     assert "monitoring" not in needed(lambda_only)
-    unmonitored = _config(lambda raw: raw["projects"][0]["monitoring"].update(enabled=False, drift_alarms=[], quality={"enabled": False}))
+    unmonitored = _config(
+        lambda raw: (realtime(raw), raw["projects"][0]["monitoring"].update(enabled=False, drift_alarms=[], quality={"enabled": False}))
+    )
     assert "monitoring" not in needed(unmonitored)
+    # dev scores churn in batch, its check in Lambda only (monitoring.runner: lambda): no monitoring endpoint
+    assert "monitoring" not in needed(_config())
 
 
 def test_a_stage_that_does_not_train_reaches_no_mlflow_and_the_frugal_network_needs_nothing():

@@ -17,7 +17,7 @@ def test_dev_prints_each_endpoint_with_its_features_and_the_idle_cost(capsys):
     assert "Interface endpoints of mlops-dev, in 1 zone(s):" in out
     assert "sagemaker.mlflow   project churn's MLflow app; project fraud's MLflow app; a self-served project's MLflow app" in out
     assert "git-codecommit" not in out  # dev names no repository: CodeCommit is closed to new customers
-    assert "7 endpoints x 1 zone(s) x $7.30 a month = $51.10 a month idle" in out  # tools/cost.py prices the same
+    assert "6 endpoints x 1 zone(s) x $7.30 a month = $43.80 a month idle" in out  # tools/cost.py prices the same
 
 
 def test_an_unknown_stage_is_a_clear_error(capsys):

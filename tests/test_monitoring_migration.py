@@ -1,6 +1,6 @@
 """A stage that still runs Model Monitor (its account already uses it) moves to the project's own check with one deploy.
 
-dev as shipped (the project engine) is compared with the same dev whose churn endpoint keeps a Model Monitor schedule
+prod as shipped (the project engine) is compared with the same prod whose churn endpoint keeps a Model Monitor schedule
 (``engine: model_monitor``, declared in ``account_already_uses``): what CloudFormation would update in place must keep
 its logical id, or a named resource is created again before the old one is deleted (a role's name clashes; an alarm of
 the same name is deleted with the old resource)."""
@@ -17,7 +17,7 @@ from fidelity.cfn import Deployment
 from fidelity.limits import RULES
 from tests.conftest import ROOT, synth_stage
 
-ENDPOINT = "mlops-dev-endpoint-churn"
+ENDPOINT = "mlops-prod-endpoint-churn"
 
 
 @pytest.fixture(scope="module")
@@ -25,27 +25,26 @@ def legacy(tmp_path_factory):
     config_dir = tmp_path_factory.mktemp("legacy-config")
     for path in (ROOT / "config").glob("*.yaml"):
         shutil.copy(path, config_dir / path.name)
-    raw = yaml.safe_load((config_dir / "dev.yaml").read_text())
+    raw = yaml.safe_load((config_dir / "prod.yaml").read_text())
     raw["account_already_uses"] = ["model_monitor"]
     raw["projects"][0]["monitoring"]["engine"] = "model_monitor"
-    raw["projects"][0]["monitoring"]["quality"] = {"enabled": False}  # the project's check only (a Model Monitor schedule has none)
-    (config_dir / "dev.yaml").write_text(yaml.safe_dump(raw))
-    return synth_stage("dev", tmp_path_factory.mktemp("cdk-legacy"), config_dir=str(config_dir))
+    (config_dir / "prod.yaml").write_text(yaml.safe_dump(raw))
+    return synth_stage("prod", tmp_path_factory.mktemp("cdk-legacy"), config_dir=str(config_dir))
 
 
 def _named(template: dict, kind: str, name_property: str) -> dict[str, object]:
     return {r["Properties"][name_property]: lid for lid, r in template["Resources"].items() if r["Type"] == kind and name_property in r["Properties"]}
 
 
-def test_the_switch_keeps_the_alarms_the_role_and_their_ids(dev, legacy):
-    before, after = legacy.templates()[ENDPOINT], dev.templates()[ENDPOINT]
+def test_the_switch_keeps_the_alarms_the_role_and_their_ids(prod, legacy):
+    before, after = legacy.templates()[ENDPOINT], prod.templates()[ENDPOINT]
     assert _named(before, "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")  # it was a Model Monitor stage
     assert not _named(after, "AWS::SageMaker::MonitoringSchedule", "MonitoringScheduleName")
     alarms_before, alarms_after = (_named(t, "AWS::CloudWatch::Alarm", "AlarmName") for t in (before, after))
     drift = {name: lid for name, lid in alarms_before.items() if "drift" in name or "monitor-failed" in name}
     assert len(drift) == 3  # two drift alarms (their names are what the retrain rule matches) and the failed-run alarm
     assert {name: alarms_after.get(name) for name in drift} == drift  # same names, same logical ids: updated in place
-    assert _named(before, "AWS::IAM::Role", "RoleName")["mlops-dev-churn-dq"] == _named(after, "AWS::IAM::Role", "RoleName")["mlops-dev-churn-dq"]
+    assert _named(before, "AWS::IAM::Role", "RoleName")["mlops-prod-churn-dq"] == _named(after, "AWS::IAM::Role", "RoleName")["mlops-prod-churn-dq"]
     parameters = before.get("Parameters", {}).keys() & {"BaselineUri", "ModelPackageArn"}
     assert parameters == after.get("Parameters", {}).keys() & {"BaselineUri", "ModelPackageArn"}  # the registered baseline, as given
 

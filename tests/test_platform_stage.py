@@ -31,8 +31,10 @@ def test_stacks_depend_on_what_they_read(dev):
 
 def test_dashboards_are_deployed_after_what_they_show(dev, prod):
     stage = dev.stage
-    assert {stage.pipelines["churn"], stage.endpoints["churn"]} <= set(stage.dashboards["churn"].dependencies)
+    assert {stage.pipelines["churn"], stage.batches["churn"]} <= set(stage.dashboards["churn"].dependencies)  # scored in batch
+    assert {stage.pipelines["fraud"], stage.endpoints["fraud"]} <= set(stage.dashboards["fraud"].dependencies)
     assert set(prod.stage.dashboards) == {"churn", "fraud"} and prod.stage.pipelines == {}
+    assert prod.stage.endpoints["churn"] in prod.stage.dashboards["churn"].dependencies
 
 
 def _resources(synthesized, stack, kind: str) -> list[dict]:
@@ -40,19 +42,15 @@ def _resources(synthesized, stack, kind: str) -> list[dict]:
 
 
 def test_drift_alarms_are_named_for_the_pipeline_that_retrains(dev, prod):
-    """Dev's pipeline listens for alarms with its drift prefix: dev's and prod's endpoints name theirs so."""
+    """Dev's pipeline listens for alarms with its drift prefix: dev's batch scoring and prod's endpoint name theirs so."""
     (dev_rule,) = [r for r in _resources(dev, dev.stage.pipelines["churn"], "AWS::Events::Rule") if "alarmName" in json.dumps(r)]
     prefix = dev_rule["EventPattern"]["detail"]["alarmName"][0]["prefix"]
     assert prefix == "mlops-dev-churn-drift-"
-    for synthesized, stage in ((dev, "dev"), (prod, "prod")):
+    for synthesized, stage, serving in ((dev, "dev", dev.stage.batches["churn"]), (prod, "prod", prod.stage.endpoints["churn"])):
         names = {
-            a["AlarmName"]
-            for a in _resources(synthesized, synthesized.stage.endpoints["churn"], "AWS::CloudWatch::Alarm")
-            if "AlarmName" in a and "drift" in str(a["AlarmName"])
+            a["AlarmName"] for a in _resources(synthesized, serving, "AWS::CloudWatch::Alarm") if "AlarmName" in a and "drift" in str(a["AlarmName"])
         }
-        # dev also checks model quality: its alarm has the prefix, so it retrains too
-        quality = {f"{prefix}{stage}-quality:auc"} if stage == "dev" else set()
-        assert names == {f"{prefix}{stage}-mean_radius", f"{prefix}{stage}-worst_area", *quality}
+        assert names == {f"{prefix}{stage}-mean_radius", f"{prefix}{stage}-worst_area"}
 
 
 def test_dashboard_shows_the_alarms_the_endpoint_stack_creates(prod):
@@ -81,16 +79,16 @@ def test_only_endpoints_with_data_capture_are_monitored(dev, prod):
     def checks(stage, name):
         return [r for r in _resources(stage, stage.stage.endpoints[name], kind) if "Drift check" in r.get("Description", "")]
 
-    assert len(checks(dev, "churn")) == 1
+    assert len(checks(prod, "churn")) == 1
     assert checks(dev, "fraud") == []  # serverless in dev: no capture
     (prod_fraud,) = checks(prod, "fraud")
     assert prod_fraud["ScheduleExpression"] == "cron(3 0 ? * * *)"  # daily in prod.yaml, 3 minutes after the period
 
 
-def test_monitored_endpoint_takes_its_baseline_at_deploy_time_without_pins(dev):
-    parameters = dev.template(dev.stage.endpoints["churn"])["Parameters"]
+def test_monitored_endpoint_takes_its_baseline_at_deploy_time_without_pins(dev, prod):
+    parameters = prod.template(prod.stage.endpoints["churn"])["Parameters"]
     assert "BaselineUri" in parameters and "ModelPackageArn" in parameters
-    assert "BaselineUri" not in dev.template(dev.stage.endpoints["fraud"])["Parameters"]
+    assert "BaselineUri" not in dev.template(dev.stage.endpoints["fraud"])["Parameters"]  # serverless, unmonitored
 
 
 def test_pipeline_baselines_with_the_projects_analyzer(dev):
@@ -180,7 +178,7 @@ def test_every_log_group_of_a_project_is_encrypted_with_the_project_key(dev):
     deployment = Deployment(dev.templates())
     groups = 0
     for stack, template in dev.templates().items():
-        if "-pipeline-" not in stack and "-endpoint-" not in stack:
+        if not any(kind in stack for kind in ("-pipeline-", "-endpoint-", "-batch-")):
             continue
         project = stack.rsplit("-", 1)[1]
         key = deployment.ssm_value(f"/mlops/dev/projects/{project}/key-arn")
@@ -188,9 +186,9 @@ def test_every_log_group_of_a_project_is_encrypted_with_the_project_key(dev):
             if group["Type"] == "AWS::Logs::LogGroup":
                 groups += 1
                 assert deployment.resolve(stack, group["Properties"].get("KmsKeyId")) == key, f"{stack}/{logical_id}"
-    assert (
-        groups == 17
-    )  # 7 per project (its MLflow link, publisher and seal functions' among them); churn's drift check: its state machine and 2 functions
+    # 5 per pipeline (its MLflow link, publisher and seal functions' among them); fraud's endpoint 2 (its API and function);
+    # churn's batch scoring 3 (its state machine, its drift check's planner and analyzer)
+    assert groups == 15
     project = dev.template(dev.stage.projects["churn"])
     (key,) = [r for r in project["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
     (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "CloudWatchLogsOfThisStage"]
@@ -202,7 +200,8 @@ def test_every_log_group_of_a_project_is_encrypted_with_the_project_key(dev):
 def test_every_tagged_resource_carries_its_projects_cost_allocation_tag(dev):
     """The project budgets filter on the ``project`` tag: each project's stacks carry its name, shared stacks ``shared``."""
     stage = dev.stage
-    owners = {s.stack_name: name for group in (stage.projects, stage.pipelines, stage.endpoints, stage.dashboards) for name, s in group.items()}
+    groups = (stage.projects, stage.pipelines, stage.endpoints, stage.batches, stage.dashboards)
+    owners = {s.stack_name: name for group in groups for name, s in group.items()}
     owners |= {s.stack_name: project for (_, project), s in stage.sandboxes.items()}
     checked = 0
     for stack in stage.stacks:

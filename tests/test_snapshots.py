@@ -26,7 +26,11 @@ def pytest_generate_tests(metafunc):
 
 def test_dev_has_the_stacks_its_config_asks_for(dev):
     config = dev.stage.config
-    per_project = [config.names.stack(kind, p.name) for p in config.projects for kind in ("project", "pipeline", "endpoint", "dashboard")]
+    per_project = [
+        config.names.stack(kind, p.name)
+        for p in config.projects
+        for kind in ("project", "pipeline", "batch" if p.scores_batch else "endpoint", "dashboard")
+    ]
     expected = [
         config.names.stack("environment"),
         config.names.stack("self-service"),

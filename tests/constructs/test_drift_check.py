@@ -45,7 +45,7 @@ QUALITY = QualityCheckProps(
 )
 
 
-def _build(quality: bool = False) -> tuple[dict, dict]:
+def _build(quality: bool = False, runner: str = "auto") -> tuple[dict, dict]:
     app = cdk.App()
     stack = cdk.Stack(app, "S", env=cdk.Environment(account=ACCOUNT, region=REGION))
     buckets = {name: s3.Bucket.from_bucket_name(stack, name, name) for name in (CAPTURE, ARTIFACTS)}
@@ -76,6 +76,7 @@ def _build(quality: bool = False) -> tuple[dict, dict]:
                 vpc=VpcPlacement("vpc-0123456789abcdef0", ["subnet-0123456789abcdef0"], "sg-0123456789abcdef0"),
                 capture_prefix=f"{ENDPOINT}/{ENDPOINT}/AllTraffic/",
                 quality=QUALITY if quality else None,
+                runner=runner,
             ),
         ),
     )
@@ -430,3 +431,18 @@ def test_model_quality_is_scored_once_its_labels_had_time_to_arrive_and_its_alar
     quiet = json.loads(s3c.get_object(Bucket=CAPTURE, Key=f"monitoring/{ENDPOINT}/quality/{later}/quality.json")["Body"].read())
     assert (quiet["status"], quiet["value"]) == ("no labels", None)
     assert metric("model_quality_auc") == [report["value"]]
+
+
+def test_a_check_that_runs_in_lambda_only_starts_no_job_and_may_not():
+    """monitoring.runner lambda: no processing-job state, so nothing of the check runs in the VPC (the stage needs no
+    monitoring endpoint for it), and its state machine's role may neither start jobs nor pass the analysis' role."""
+    lambda_only, template = _build(runner="lambda")
+    text = json.dumps(lambda_only)
+    assert "createProcessingJob" not in text and "CheckInLambda" in text and "CheckRunner" not in text
+    statements = [
+        s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy" for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not {"sagemaker:CreateProcessingJob", "iam:PassRole", "events:PutRule"} & actions
+    auto, auto_template = _build()  # the default: the planner picks the runner by size, a job above lambda_max_mb
+    assert "createProcessingJob" in json.dumps(auto) and "CheckRunner" in json.dumps(auto)

@@ -15,6 +15,7 @@ LONGEST_PROJECT = "p" + "0" * 31
 LONGEST_USER = "u" + "0" * 31
 LONGEST_PREFIX, LONGEST_STAGE = "p" + "0" * 11, "s" + "0" * 11  # 12 characters each, the schema's maximum
 LONGEST_FEATURE = "f" + "0" * 127  # drift_alarms[].feature: 128 characters
+LABEL_WRITER = "arn:aws:iam::123456789012:role/" + "w" * 64  # IAM's longest role name: an application that writes labels
 
 
 def with_endpoint_parameters(deployment: Deployment, registry: str) -> Deployment:
@@ -119,7 +120,12 @@ def longest_config() -> dict:
         # an account that already uses CodeCommit (closed to new customers): project 1's repository is reached through it
         "account_already_uses": ["codecommit"],
         "projects": [
-            project(1, monitoring={"drift_alarms": drift}, git={"url": f"https://git-codecommit.us-east-1.amazonaws.com/v1/repos/{'r' * 100}"}),
+            project(
+                1,
+                # model quality from labels, put by its sandboxes and by a label writer of the account (LABEL_WRITER)
+                monitoring={"drift_alarms": drift, "quality": {"enabled": True, "label_writers": [LABEL_WRITER]}},
+                git={"url": f"https://git-codecommit.us-east-1.amazonaws.com/v1/repos/{'r' * 100}"},
+            ),
             project(
                 2,
                 monitoring={"drift_alarms": drift[:1], "retrain_on_drift": False},

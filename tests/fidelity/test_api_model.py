@@ -106,13 +106,13 @@ def test_a_sagemaker_type_without_a_mapping_fails_the_check():
 
 
 def test_deploy_time_tokens_resolve_to_stand_ins_of_aws_shapes(deployments):
-    dev = deployments[0].deployment
-    endpoint = dev.templates["mlops-dev-endpoint-churn"]
+    prod = next(c.deployment for c in deployments if c.label == "prod stage")  # a real-time endpoint in the VPC
+    endpoint = prod.templates["mlops-prod-endpoint-churn"]
     model = next(r for r in endpoint["Resources"].values() if r["Type"] == "AWS::SageMaker::Model")
-    resolved = dev.resolve("mlops-dev-endpoint-churn", model["Properties"])
-    assert resolved["VpcConfig"]["SecurityGroupIds"][0].startswith("sg-") and len(resolved["VpcConfig"]["Subnets"]) == 2
+    resolved = prod.resolve("mlops-prod-endpoint-churn", model["Properties"])
+    assert resolved["VpcConfig"]["SecurityGroupIds"][0].startswith("sg-") and len(resolved["VpcConfig"]["Subnets"]) == 3
     assert all(s.startswith("subnet-") for s in resolved["VpcConfig"]["Subnets"])  # read from the environment stack's SSM parameter
-    assert resolved["ExecutionRoleArn"] == "arn:aws:iam::123456789012:role/mlops-dev-churn-model"  # named: Names.model_role
+    assert resolved["ExecutionRoleArn"] == "arn:aws:iam::123456789012:role/mlops-prod-churn-model"  # named: Names.model_role
 
 
 # -- Task states -------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_a_monitor_on_an_endpoint_without_output_capture_is_found(deployments):
         config["DataCaptureConfig"]["CaptureOptions"] = [{"CaptureMode": "Input"}]
 
     found = _rule("monitor-needs-capture").check(
-        _mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", input_only), ["mlops-dev-endpoint-churn"]
+        _mutated(deployments, "prod stage", "mlops-prod-endpoint-churn", input_only), ["mlops-prod-endpoint-churn"]
     )
     assert found and "must capture Input and Output" in found[0]
 
@@ -82,13 +82,13 @@ def test_a_closed_feature_is_found_unless_the_account_already_uses_it(deployment
         model["PrimaryContainer"] = {"Image": "205585389593.dkr.ecr.us-east-1.amazonaws.com/sagemaker-clarify-processing:1.0"}
 
     rule = _rule("closed-features")
-    stack = ["mlops-dev-endpoint-churn"]
-    assert rule.check(next(c.deployment for c in deployments if c.label == "dev stage"), stack) == []
-    legacy = _mutated(deployments, "dev stage", stack[0], schedule)
+    stack = ["mlops-prod-endpoint-churn"]  # a monitored real-time endpoint (dev scores churn in batch)
+    assert rule.check(next(c.deployment for c in deployments if c.label == "prod stage"), stack) == []
+    legacy = _mutated(deployments, "prod stage", stack[0], schedule)
     (found,) = rule.check(legacy, stack)
     assert "MonitoringSchedule is model_monitor, closed to new customers" in found
     assert rule.check(dataclasses.replace(legacy, already_uses=frozenset({"model_monitor"})), stack) == []
-    (found,) = rule.check(_mutated(deployments, "dev stage", stack[0], clarify_image), stack)
+    (found,) = rule.check(_mutated(deployments, "prod stage", stack[0], clarify_image), stack)
     assert "sagemaker-clarify-processing (clarify)" in found
 
 
@@ -102,7 +102,7 @@ def test_a_canary_on_inf1_is_found(deployments):
     def inf1(resources):
         _of_type(resources, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]["InstanceType"] = "ml.inf1.xlarge"
 
-    found = _rule("guardrail-exclusions").check(_mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", inf1), ["mlops-dev-endpoint-churn"])
+    found = _rule("guardrail-exclusions").check(_mutated(deployments, "prod stage", "mlops-prod-endpoint-churn", inf1), ["mlops-prod-endpoint-churn"])
     assert found and "Inf1" in found[0]
 
 
@@ -110,7 +110,7 @@ def test_a_name_over_its_limit_is_found(deployments):
     def long_name(resources):
         _of_type(resources, "AWS::SageMaker::Endpoint")["Properties"]["EndpointName"] = "e" * 64
 
-    found = _rule("name-limits").check(_mutated(deployments, "dev stage", "mlops-dev-endpoint-churn", long_name), ["mlops-dev-endpoint-churn"])
+    found = _rule("name-limits").check(_mutated(deployments, "prod stage", "mlops-prod-endpoint-churn", long_name), ["mlops-prod-endpoint-churn"])
     assert found and "above the maximum 63" in found[0]
 
 
@@ -255,7 +255,7 @@ def test_a_canary_over_half_the_fleet_is_found(deployments):
         policy = _of_type(resources, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
         policy["TrafficRoutingConfiguration"]["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": 60}
 
-    stack = "mlops-dev-endpoint-churn"
-    assert _rule("guardrail-exclusions").check(_mutated(deployments, "dev stage", stack, lambda r: None), [stack]) == []
-    found = _rule("guardrail-exclusions").check(_mutated(deployments, "dev stage", stack, big_canary), [stack])
+    stack = "mlops-prod-endpoint-churn"
+    assert _rule("guardrail-exclusions").check(_mutated(deployments, "prod stage", stack, lambda r: None), [stack]) == []
+    found = _rule("guardrail-exclusions").check(_mutated(deployments, "prod stage", stack, big_canary), [stack])
     assert found and "at most 50% of the fleet, not 60%" in found[0]

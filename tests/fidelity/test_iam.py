@@ -1038,13 +1038,24 @@ def test_execution_roles_place_network_interfaces_in_the_platform_vpc_only(deplo
     d = dev.deployment
     run = next(r for r in pipeline_runs if r.stack == "mlops-dev-pipeline-churn")
     job = next(params for _, op, params in run.calls if op == "CreateProcessingJob")
-    ((_, model),) = _resources(d, "mlops-dev-endpoint-churn", "AWS::SageMaker::Model")
-    model_role = d.resolve("mlops-dev-endpoint-churn", model["Properties"]["ExecutionRoleArn"])
+    # a real-time model in the VPC: prod's (dev serves in batch and serverless, whose models run in no VPC)
+    prod = Policies.of(next(c.deployment for c in deployments if c.label == "prod stage"))
+    served = "mlops-prod-endpoint-churn"
+    ((_, model),) = _resources(prod.deployment, served, "AWS::SageMaker::Model")
+    resolved = prod.deployment.resolve(served, model["Properties"])
     other = {"Subnets": ["subnet-0fedcba9876543210"], "SecurityGroupIds": ["sg-0fedcba9876543210"]}
-    for role in (job["RoleArn"], model_role):
-        own = evaluate(dev, _vpc_calls(d, role, _vpc_config(job), _vpc_of(d, run.stack), "own VPC"))
-        elsewhere = [r for r in evaluate(dev, _vpc_calls(d, role, other, "vpc-0fedcba9876543210", "another VPC")) if "ec2:Vpc" in str(r.call.context)]
-        assert all(r.allowed for r in own), [str(r) for r in own if not r.allowed]
+    for policies, role, placed, vpc in (
+        (dev, job["RoleArn"], _vpc_config(job), _vpc_of(d, run.stack)),
+        (prod, resolved["ExecutionRoleArn"], resolved["VpcConfig"], _vpc_of(prod.deployment, served)),
+    ):
+        deployment = policies.deployment
+        own = evaluate(policies, _vpc_calls(deployment, role, placed, vpc, "own VPC"))
+        elsewhere = [
+            r
+            for r in evaluate(policies, _vpc_calls(deployment, role, other, "vpc-0fedcba9876543210", "another VPC"))
+            if "ec2:Vpc" in str(r.call.context)
+        ]
+        assert own and all(r.allowed for r in own), [str(r) for r in own if not r.allowed]
         assert len(elsewhere) == 5 and not any(r.allowed for r in elsewhere), [str(r) for r in elsewhere]
 
 
@@ -1093,14 +1104,17 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     assert len(results) == 6 * 5 + 2 * (15 + 11 + 2) + 6 * 5 and allowed == []
 
 
-def _endpoint_policy(deployment, service: str) -> str:
-    """The resolved policy (JSON) of the dev VPC's endpoint of ``service`` (``s3``, ``ecr.dkr``, ``sts``, ...)."""
+def _endpoint_policy(deployment, service: str, *, missing_ok: bool = False) -> str:
+    """The resolved policy (JSON) of the stage VPC's endpoint of ``service`` (``s3``, ``ecr.dkr``, ``sts``, ...); with
+    ``missing_ok``, an empty string when the stage has none."""
     for stack, template in deployment.templates.items():
         for resource in template["Resources"].values():
             if resource["Type"] == "AWS::EC2::VPCEndpoint":
                 props = deployment.resolve(stack, resource["Properties"])
                 if props["ServiceName"].endswith(f".{service}"):
                     return json.dumps(props["PolicyDocument"])
+    if missing_ok:
+        return ""
     raise AssertionError(f"no {service} endpoint")
 
 
@@ -1169,24 +1183,29 @@ def test_vpc_endpoints_let_only_this_accounts_principals_reach_this_accounts_res
 
 
 def test_every_call_from_inside_the_vpc_passes_its_endpoints_policy(actor_calls, deployments):
-    """What jobs and models make from inside the dev VPC, each through the endpoint of its service: still allowed. (Their
-    image pulls, logs and volume keys are SageMaker's own calls, outside the VPC: ``config.endpoints``.)"""
-    d = _dev(deployments)
+    """What jobs and models make from inside the dev and the longest-names VPCs, each through the endpoint of its service:
+    still allowed. (Their image pulls, logs and volume keys are SageMaker's own calls, outside the VPC: ``config.endpoints``.)"""
+    from tests.fidelity.conftest import LONGEST_PREFIX, LONGEST_STAGE
+
     endpoints = {"s3": "s3", "cloudwatch": "monitoring", "sagemaker": "mlflow"}  # the MLflow app's API is sagemaker:CallMlflowAppApi
-    policies = {service: _endpoint_policy(d, endpoint) for service, endpoint in endpoints.items()}
-    inside = [
-        (actor, p, dataclasses.replace(call, endpoint_policy=policies[call.action.split(":")[0]]))
-        for actor, (p, calls) in actor_calls.items()
-        if actor.startswith("mlops-dev-") and any(kind in actor for kind in ("job role", "model role", "Model Monitor"))
-        for call in calls
-        if call.action.split(":")[0] in policies
-    ]
+    inside, stages = [], {"dev stage": "mlops-dev-", "longest names": f"{LONGEST_PREFIX}-{LONGEST_STAGE}-"}
+    for label, prefix in stages.items():
+        d = next(c.deployment for c in deployments if c.label == label)
+        policies = {service: policy for service, endpoint in endpoints.items() if (policy := _endpoint_policy(d, endpoint, missing_ok=True))}
+        for actor, (p, calls) in actor_calls.items():
+            if not actor.startswith(prefix) or not any(kind in actor for kind in ("job role", "model role", "Model Monitor")):
+                continue
+            for call in calls:
+                service = call.action.split(":")[0]
+                if service in policies:  # which calls leave from the VPC is the reachability check's (fidelity/reachability.py)
+                    inside.append((actor, p, dataclasses.replace(call, endpoint_policy=policies[service])))
     by_policies: dict[int, tuple] = {}
     for _actor, p, call in inside:
         by_policies.setdefault(id(p), (p, []))[1].append(call)
     denied = [str(r) for p, calls in by_policies.values() for r in evaluate(p, calls) if not r.allowed]
     print(f"\nVPC endpoint policies: {len(inside)} calls of jobs and models through their endpoints, denied: {len(denied)}")
-    assert denied == [] and len(inside) > 150  # 175 at 23717c8+: S3 and MLflow of the jobs and models, the drift checks' metrics
+    assert denied == [] and len(inside) > 150
+    assert {c.action.split(":")[0] for _, _, c in inside} == set(endpoints)  # each of the three endpoints is exercised
 
 
 def test_configured_users_create_projects_from_this_stages_studio_template_only(deployments):
@@ -1398,53 +1417,49 @@ def test_a_registered_model_is_written_once_by_the_seal_and_never_replaced_or_de
 
 
 def test_labels_are_written_by_the_projects_sandboxes_and_its_label_writers_only(deployments):
-    """Model-quality labels (ground-truth/<endpoint>/yyyy/mm/dd/hh/ of the capture bucket): churn's sandbox and churn's
-    configured label writer (a role of the account with no policy of its own: the bucket's and the key's admit it) may
-    put them, with the key through S3; nobody else may, and neither writes anything else there. churn's sandbox reads the
-    check's reports (the periods' event ids: what mlops label checks a file against), never the traffic; fraud's reads
-    nothing there; the writer reads nothing.
-    The endpoint's drift check reads the labels and writes none."""
-    dev = Policies.of(_dev(deployments))
-    d = dev.deployment
-    capture = d.ssm_value("/mlops/dev/projects/churn/capture-bucket-name")
-    label = f"arn:aws:s3:::{capture}/ground-truth/mlops-dev-churn/2026/12/01/10/labels.jsonl"
-    alice, bob = (d.ssm_value(f"/mlops/dev/users/{u}/role-arn") for u in ("alice", "bob"))
-    writer = "arn:aws:iam::123456789012:role/churn-crm-export"
-    dev.identity.setdefault(writer, [])
-    analyzer, _ = _function(d, "mlops-dev-endpoint-churn", "QUALITY_METRIC")
+    """Model-quality labels (ground-truth/<endpoint>/yyyy/mm/dd/hh/ of the capture bucket), in the longest-names stage
+    (dev serves no monitored endpoint: it scores churn in batch): project 1's sandbox (u2) and its configured label writer
+    (a role of the account with no policy of its own: the bucket's and the key's admit it) may put them, with the key
+    through S3; nobody else may, and neither writes anything else there. u2 reads the check's reports (the periods' event
+    ids: what mlops label checks a file against), never the traffic; u3, whose sandboxes are in the other projects, reads
+    nothing there; the writer reads nothing. The endpoint's drift check reads the labels and writes none."""
+    from config.naming import Names
+    from tests.fidelity.conftest import LABEL_WRITER, LONGEST_PREFIX, LONGEST_STAGE
+
+    policies = Policies.of(next(c.deployment for c in deployments if c.label == "longest names"))
+    d, ns, project = policies.deployment, f"/{LONGEST_PREFIX}/{LONGEST_STAGE}", "p1" + "0" * 30
+    endpoint = Names(LONGEST_PREFIX, LONGEST_STAGE).endpoint(project)
+    capture = d.ssm_value(f"{ns}/projects/{project}/capture-bucket-name")
+    label = f"arn:aws:s3:::{capture}/ground-truth/{endpoint}/2026/12/01/10/labels.jsonl"
+    report = f"arn:aws:s3:::{capture}/monitoring/{endpoint}/20261201T100000Z/event-ids.json"
+    traffic = f"arn:aws:s3:::{capture}/{endpoint}/{endpoint}/AllTraffic/2026/12/01/10/x.jsonl"
+    labeller, outsider = (d.ssm_value(f"{ns}/users/{u}{'0' * 30}/role-arn") for u in ("u2", "u3"))
+    writer = LABEL_WRITER
+    policies.identity.setdefault(writer, [])
+    analyzer, _ = _function(d, f"{LONGEST_PREFIX}-{LONGEST_STAGE}-endpoint-{project}", "QUALITY_METRIC")
     may = [
-        Call(alice, "s3:PutObject", label, why="alice labels churn's traffic (mlops label)"),
-        Call(alice, "s3:GetObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/20261201T100000Z/event-ids.json", why="reads a report"),
-        Call(writer, "s3:PutObject", label, why="churn's configured label writer"),
+        Call(labeller, "s3:PutObject", label, why="u2 labels project 1's traffic (mlops label)"),
+        Call(labeller, "s3:GetObject", report, why="reads a report"),
+        Call(writer, "s3:PutObject", label, why="the configured label writer"),
         Call(analyzer, "s3:GetObject", label, why="the endpoint's check reads the labels"),
     ]
-    results = evaluate(dev, with_key_calls(dev, may))
+    results = evaluate(policies, with_key_calls(policies, may))
     assert len(results) == 8 and [str(r) for r in results if not r.allowed] == []
     never = [
-        Call(bob, "s3:PutObject", label, why="bob works in fraud, not churn"),
-        Call(bob, "s3:GetObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/20261201T100000Z/event-ids.json", why="nor its reports"),
-        Call(
-            alice,
-            "s3:GetObject",
-            f"arn:aws:s3:::{capture}/mlops-dev-churn/mlops-dev-churn/AllTraffic/2026/12/01/10/x.jsonl",
-            why="the traffic itself",
-        ),
-        Call(alice, "s3:GetObject", label, why="labels are written by sandboxes, read by the check"),
-        Call(alice, "s3:PutObject", f"arn:aws:s3:::{capture}/mlops-dev-churn/mlops-dev-churn/AllTraffic/2026/12/01/10/x.jsonl", why="forged capture"),
-        Call(alice, "s3:PutObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/quality-state.json", why="the check's state"),
-        Call(alice, "s3:DeleteObject", label, why="labels are added, not removed"),
-        Call(writer, "s3:PutObject", f"arn:aws:s3:::{capture}/monitoring/mlops-dev-churn/state.json", why="a writer writes labels only"),
-        Call(
-            writer,
-            "s3:GetObject",
-            f"arn:aws:s3:::{capture}/mlops-dev-churn/mlops-dev-churn/AllTraffic/2026/12/01/10/x.jsonl",
-            why="nor reads traffic",
-        ),
-        Call(writer, "kms:Decrypt", d.ssm_value("/mlops/dev/projects/churn/key-arn"), why="the key outside S3"),
+        Call(outsider, "s3:PutObject", label, why="u3 works in the other projects"),
+        Call(outsider, "s3:GetObject", report, why="nor its reports"),
+        Call(labeller, "s3:GetObject", traffic, why="the traffic itself"),
+        Call(labeller, "s3:GetObject", label, why="labels are written by sandboxes, read by the check"),
+        Call(labeller, "s3:PutObject", traffic, why="forged capture"),
+        Call(labeller, "s3:PutObject", f"arn:aws:s3:::{capture}/monitoring/{endpoint}/quality-state.json", why="the check's state"),
+        Call(labeller, "s3:DeleteObject", label, why="labels are added, not removed"),
+        Call(writer, "s3:PutObject", f"arn:aws:s3:::{capture}/monitoring/{endpoint}/state.json", why="a writer writes labels only"),
+        Call(writer, "s3:GetObject", traffic, why="nor reads traffic"),
+        Call(writer, "kms:Decrypt", d.ssm_value(f"{ns}/projects/{project}/key-arn"), why="the key outside S3"),
         Call(analyzer, "s3:PutObject", label, why="the check never writes labels"),
     ]
-    refused = evaluate(dev, never)
-    assert [str(r) for r in refused if r.allowed or r.decision == "Error"] == []
+    refused = evaluate(policies, never)
+    assert len(refused) == 11 and [str(r) for r in refused if r.allowed or r.decision == "Error"] == []
 
 
 def test_log_delivery_setup_takes_no_resource_so_it_stays_on_star(deployments, pipeline_runs):
@@ -1467,9 +1482,11 @@ def test_log_delivery_setup_takes_no_resource_so_it_stays_on_star(deployments, p
 def test_a_drift_checks_state_machine_runs_its_own_jobs_only(deployments):
     """A check's jobs are <check>-<run id>: its state machine may not run another check's <check>-x-<run id> (the
     statement ended in a bare * before), nor a job named past its own pattern."""
-    dev = Policies.of(_dev(deployments))
+    from tests.fidelity.conftest import LONGEST_PREFIX, LONGEST_STAGE
+
+    dev = Policies.of(next(c.deployment for c in deployments if c.label == "longest names"))  # a check that may run as a job
     d = dev.deployment
-    stack = "mlops-dev-endpoint-churn"
+    stack = f"{LONGEST_PREFIX}-{LONGEST_STAGE}-endpoint-p1{'0' * 30}"
     (machine_call,) = [c for c in drift_check_calls(d, stack)["state machine"] if c.action == "sagemaker:CreateProcessingJob"]
     own = machine_call.resource  # .../processing-job/<check>-0a1b2c3d
     name = own.rsplit("-", 1)[0]

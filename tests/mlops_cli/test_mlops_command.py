@@ -328,18 +328,22 @@ def test_the_studio_user_is_the_apps_user_profile(tmp_path):
 
 def test_every_parameter_the_command_reads_is_one_the_stage_publishes(dev):
     """The command finds everything through published SSM parameters: each name it reads for a configured sandbox
-    (alice in churn, dev) is a parameter some dev stack creates."""
+    (alice in churn, bob in fraud, dev) is a parameter some dev stack creates, but for the serving it has not."""
     published = {
         r["Properties"]["Name"]
         for template in dev.templates().values()
         for r in template["Resources"].values()
         if r["Type"] == "AWS::SSM::Parameter" and isinstance(r["Properties"].get("Name"), str)
     }
-    project = work.Project(NS, "churn", "alice")
-    read = set(project.parameters_read(["dev"]))
-    # churn is served by an endpoint in dev: its batch scoring's parameter is the one alternative not published
-    assert read - published == {project.serving("dev")["batch"]}, read - published
-    assert project.serving("dev")["endpoint"] in published
+    # churn is scored in batch in dev: the endpoint's parameters (its package, and what mlops label reads) are not published
+    churn = work.Project(NS, "churn", "alice")
+    endpoint = {churn.serving("dev")["endpoint"], churn.endpoint("dev", "name"), churn.endpoint("dev", "monitoring-reports-uri")}
+    assert set(churn.parameters_read(["dev"])) - published == endpoint
+    assert churn.serving("dev")["batch"] in published
+    # fraud is served by a serverless endpoint, unmonitored: its batch parameter and its drift reports are not published
+    fraud = work.Project(NS, "fraud", "bob")
+    assert set(fraud.parameters_read(["dev"])) - published == {fraud.serving("dev")["batch"], fraud.endpoint("dev", "monitoring-reports-uri")}
+    assert fraud.serving("dev")["endpoint"] in published
 
 
 @pytest.mark.parametrize("name", ["model.joblib", "nested/model.pkl", "estimator.pickle"])
