@@ -75,8 +75,9 @@ def parse_config(text: str, *, source: str, stage: str | None = None, config_dir
     if config is not None and config_dir is not None:
         registry_link, registry_problems = _registry_link(config, config_dir)
         consumers, consumer_problems = _consumers(config, config_dir)
-        problems += registry_problems + consumer_problems
-        config = config.linked(registry_link, consumers)
+        shared, shared_problems = _shared_endpoints(config, config_dir)
+        problems += registry_problems + consumer_problems + shared_problems
+        config = config.linked(registry_link, consumers, shared)
     if problems:
         raise ConfigError(source, problems)
     assert config is not None
@@ -94,6 +95,54 @@ def _raw_stage(path: Path) -> dict[str, Any] | None:
     except (OSError, yaml.YAMLError):
         return None
     return raw if isinstance(raw, dict) else None
+
+
+def _shared_endpoints(config: PlatformConfig, config_dir: Path) -> tuple[frozenset[str] | None, list[Problem]]:
+    """The interface endpoints of the stage whose VPC and endpoints this one shares (``network.endpoints_from``): that
+    stage's, as its own config derives them. It must be in this stage's account and Region, create its endpoints, and
+    have every one this stage needs (a missing one is named, with the features that need it)."""
+    network = config.network
+    owner = getattr(network, "endpoints_from", None)
+    if owner is None:
+        return None, []
+    where = "network.endpoints_from"
+    if owner == config.stage:
+        return None, [Problem(where, owner, "names this stage itself: name the stage whose VPC and endpoints this stage shares")]
+    path = config_dir / f"{owner}.yaml"
+    if not path.exists():
+        return None, [
+            Problem(where, owner, f"no stage '{owner}'; allowed: {', '.join(s for s in available_stages(config_dir) if s != config.stage)}")
+        ]
+    try:
+        theirs = load_config(owner, config_dir)
+    except ConfigError:
+        return None, []  # its own synth reports it
+    problems = []
+    if (theirs.account, theirs.region) != (config.account, config.region):
+        problems.append(
+            Problem(
+                where,
+                owner,
+                f"is in account {theirs.account}, {theirs.region}; this stage is in {config.account}, {config.region}: interface "
+                "endpoints are shared within one account's VPC in one Region",
+            )
+        )
+    if not theirs.network.creates_endpoints:
+        problems.append(
+            Problem(where, owner, f"creates no interface endpoints of its own (its network.mode is {theirs.network.mode}): name the stage that does")
+        )
+    shared = frozenset(theirs.endpoint_needs)
+    missing = {name: why for name, why in config.endpoint_needs.items() if name not in shared}
+    if missing:
+        listed = "; ".join(f"{name} ({', '.join(why)})" for name, why in missing.items())
+        problems.append(
+            Problem(
+                where,
+                owner,
+                f"stage {owner}'s VPC has no endpoint for what this stage needs: {listed}. Add {', '.join(missing)} to {owner}'s interface_endpoints",
+            )
+        )
+    return (shared if not problems else None), problems
 
 
 def _registry_link(config: PlatformConfig, config_dir: Path) -> tuple[StageLink | None, list[Problem]]:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv4Network
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PrivateAttr, field_validator, model_validator
 
@@ -687,6 +687,7 @@ class NewVpcConfig(_Strict):
     """A new VPC with private isolated subnets only (no internet or NAT) and VPC endpoints."""
 
     mode: Literal["new"]
+    creates_endpoints: ClassVar[bool] = True  # its interface endpoints, those config.endpoints derives
     cidr: str = "10.42.0.0/16"
     availability_zones: list[str] = Field(min_length=1, max_length=3)
     s3_prefix_list_id: str = Field(pattern=PREFIX_LIST_PATTERN)
@@ -723,6 +724,7 @@ class FrugalNetworkConfig(NewVpcConfig):
     """
 
     mode: Literal["frugal"]
+    creates_endpoints: ClassVar[bool] = False
     cidr: str = "10.44.0.0/16"
     endpoint_azs: None = None  # no interface endpoints
     egress: Literal["sagemaker"] = "sagemaker"  # Studio reaches the internet through SageMaker's network
@@ -739,9 +741,16 @@ class ExistingVpcConfig(_Strict):
     s3_prefix_list_id: str = Field(pattern=PREFIX_LIST_PATTERN)
     create_endpoints: bool = True
     endpoints_security_group_id: str | None = Field(default=None, pattern=SECURITY_GROUP_PATTERN)
+    # With create_endpoints false: the stage of this config directory whose VPC this is and whose interface endpoints this
+    # stage shares (one set per account). The loader checks that they are every one this stage needs (config.endpoints).
+    endpoints_from: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,11}$")
     endpoint_azs: int | None = Field(default=None, ge=1)  # as NewVpcConfig's
     # "existing": the subnets route out (the VPC owner's NAT or firewall): hosts outside AWS (a Git provider, PyPI) are reachable
     egress: Literal["none", "existing"] = "none"
+
+    @property
+    def creates_endpoints(self) -> bool:
+        return self.create_endpoints
 
     @model_validator(mode="after")
     def _endpoint_azs_among_zones(self) -> ExistingVpcConfig:
@@ -761,6 +770,8 @@ class ExistingVpcConfig(_Strict):
                 "endpoints_security_group_id names the security group of the VPC's existing interface endpoints: "
                 "give it exactly when create_endpoints is false (the platform's workloads may send HTTPS only to it and to S3)"
             )
+        if self.create_endpoints and self.endpoints_from is not None:
+            raise ValueError("endpoints_from names the stage whose endpoints this stage shares: it goes with create_endpoints: false")
         return self
 
 
@@ -820,11 +831,18 @@ class PlatformConfig(_Strict):
     account_already_uses: list[ClosedFeature] = []
     _registry_link: StageLink | None = PrivateAttr(default=None)
     _consumers: tuple[StageLink, ...] = PrivateAttr(default=())
+    _shared_endpoints: frozenset[str] | None = PrivateAttr(default=None)
 
-    def linked(self, registry: StageLink | None, consumers: tuple[StageLink, ...]) -> PlatformConfig:
+    def linked(self, registry: StageLink | None, consumers: tuple[StageLink, ...], shared_endpoints: frozenset[str] | None = None) -> PlatformConfig:
         """This config with its links to the other stages (``config.loader``)."""
-        self._registry_link, self._consumers = registry, consumers
+        self._registry_link, self._consumers, self._shared_endpoints = registry, consumers, shared_endpoints
         return self
+
+    @property
+    def shared_endpoints(self) -> frozenset[str] | None:
+        """The interface endpoints of the stage whose VPC this stage shares (``network.endpoints_from``), as the loader
+        found them in that stage's config; None when the stage creates its own or does not name their owner."""
+        return self._shared_endpoints
 
     @property
     def registry_account(self) -> str:

@@ -63,7 +63,8 @@ class StageNetwork:
     @classmethod
     def of(cls, deployment, config, stacks: list[str]) -> StageNetwork:
         """The endpoints the stage's templates (``stacks``) create (an existing VPC whose endpoints are its owner's: those
-        the stage needs, which the owner provides), and the egress the config declares."""
+        of the stage named in ``network.endpoints_from``, else those the stage needs, which the owner provides), and the
+        egress the config declares."""
         names = {service.resolved(config.region): name for name, service in ENDPOINTS.items()}
         interface, gateways = set(), set()
         for stack in stacks:
@@ -81,8 +82,8 @@ class StageNetwork:
         network = config.network
         if network.mode == "existing":
             gateways.add("s3")  # an existing VPC's S3 route is its owner's (s3_prefix_list_id names it)
-            if not network.create_endpoints:
-                interface |= set(config.endpoint_needs)
+            if not network.create_endpoints:  # the owner's: a stage of this directory (as the loader found them), or assumed
+                interface |= config.shared_endpoints if config.shared_endpoints is not None else set(config.endpoint_needs)
         return cls(config.region, frozenset(interface), frozenset(gateways), network.egress != "none")
 
     def way_out(self, host: str) -> str | None:

@@ -86,7 +86,7 @@ def test_unknown_keys_list_the_keys_of_the_settings_they_are_in():
     allowed = {
         "new": "availability_zones, cidr, egress, endpoint_azs, mode, s3_prefix_list_id",
         "existing": (
-            "availability_zones, cidr, create_endpoints, egress, endpoint_azs, endpoints_security_group_id, mode, s3_prefix_list_id, "
+            "availability_zones, cidr, create_endpoints, egress, endpoint_azs, endpoints_from, endpoints_security_group_id, mode, s3_prefix_list_id, "
             "subnet_ids, vpc_id"
         ),
         "frugal": "availability_zones, cidr, egress, endpoint_azs, mode, s3_prefix_list_id",

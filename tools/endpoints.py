@@ -24,8 +24,9 @@ def render(stage: str) -> str:
     needs = config.endpoint_needs
     network = config.network
     zones = network.endpoint_azs or len(network.availability_zones)
-    creates = network.mode == "new" or network.create_endpoints
-    lines = [f"Interface endpoints of {config.names.base}, in {zones} zone(s){'' if creates else ' (the existing VPC owner provides them)'}:"]
+    creates = network.creates_endpoints
+    owner = f"stage {config.network.endpoints_from}'s" if getattr(network, "endpoints_from", None) else "the existing VPC owner's"
+    lines = [f"Interface endpoints of {config.names.base}, in {zones} zone(s){'' if creates else f' ({owner}: they bill there)'}:"]
     width = max(len(name) for name in needs)
     lines += [f"  {name:<{width}}  {'; '.join(why)}" for name, why in needs.items()]
     if creates:
