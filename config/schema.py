@@ -955,6 +955,12 @@ class PlatformConfig(_Strict):
         return self
 
     @property
+    def studio_https_out(self) -> bool:
+        """Whether Studio apps may send HTTPS out of the VPC: an existing VPC whose subnets route out (``network.egress:
+        existing``), for a Git provider outside AWS or a package index. Jobs and models never may."""
+        return self.network.mode == "existing" and self.network.egress == "existing"
+
+    @property
     def names(self) -> Names:
         """Every name of this stage (``config.naming``)."""
         return Names(self.prefix, self.stage)

@@ -51,6 +51,26 @@ class Reach:
     host: str
 
 
+def _groups(deployment, stack: str) -> list[dict]:
+    """The security groups of ``stack`` (and their separate egress rules, as groups of one rule)."""
+    out = []
+    for resource in deployment.templates[stack].get("Resources", {}).values():
+        if resource["Type"] == "AWS::EC2::SecurityGroup":
+            out.append(resource)
+        elif resource["Type"] == "AWS::EC2::SecurityGroupEgress":
+            out.append({"Properties": {"SecurityGroupEgress": [resource.get("Properties", {})]}})
+    return out
+
+
+def _lets_https_out(group: dict) -> bool:
+    """Whether a security group lets HTTPS (443) out to anywhere."""
+    for rule in group.get("SecurityGroupEgress", []) or []:
+        low, high = rule.get("FromPort", 0), rule.get("ToPort", 65535)
+        if rule.get("CidrIp") == "0.0.0.0/0" and rule.get("IpProtocol") in ("tcp", "-1") and low <= 443 <= high:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class StageNetwork:
     """The ways out of a stage's VPC: its interface endpoints (config names), its gateway endpoints, whether it routes out."""
@@ -80,11 +100,14 @@ class StageNetwork:
                 else:
                     raise AssertionError(f"{stack}: an interface endpoint for {service}, which config.endpoints does not know")
         network = config.network
+        # a route out is a way out for Studio only if its apps' security groups let HTTPS out (StudioNetwork, StudioAppSecurityGroup)
+        https_out = any(_lets_https_out(deployment.resolve(stack, r.get("Properties", {}))) for stack in stacks for r in _groups(deployment, stack))
         if network.mode == "existing":
             gateways.add("s3")  # an existing VPC's S3 route is its owner's (s3_prefix_list_id names it)
             if not network.create_endpoints:  # the owner's: a stage of this directory (as the loader found them), or assumed
                 interface |= config.shared_endpoints if config.shared_endpoints is not None else set(config.endpoint_needs)
-        return cls(config.region, frozenset(interface), frozenset(gateways), network.egress != "none")
+        egress = network.egress == "sagemaker" or (network.egress != "none" and https_out)  # frugal: SageMaker's own internet
+        return cls(config.region, frozenset(interface), frozenset(gateways), egress)
 
     def way_out(self, host: str) -> str | None:
         """How ``host`` is reached from the VPC, or None."""

@@ -181,7 +181,7 @@ class ProjectProduct(servicecatalog.ProductStack):
 class UserProduct(servicecatalog.ProductStack):
     """Product template: a Studio user profile with its own execution role (see ``StudioUser``)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, stage: str, https_out: bool = False) -> None:
         super().__init__(scope, construct_id, description="A Studio user profile with its own execution role")
         name = _name_parameter(self, "UserName", rule=USER_RULE, min_length=USER_NAME_MIN_LENGTH, description="Studio user profile name")
         email = _email_parameter(self, "Email", description="The user's email address")
@@ -207,7 +207,7 @@ class UserProduct(servicecatalog.ProductStack):
                 domain_id=domain_id,
                 user_name=name,
                 email=email,
-                network=WorkloadNetwork(vpc, endpoints_group, s3_prefix_list),
+                network=WorkloadNetwork(vpc, endpoints_group, s3_prefix_list, https_out),
             ),
         )
         PublishedParameters(self, "Parameters", path=names.user_parameters(name), keys=USER_KEYS, values={"role-arn": user.role.role_arn})
@@ -279,6 +279,7 @@ class SelfServiceCatalogProps:
     principal_role_arns: list[str]
     domain_id: str  # the stage's Studio domain: user profiles are created and changed in it only
     mlflow: MlflowConfig | None = None  # a self-served project's MLflow (the schema's default, in the stages that train)
+    studio_https_out: bool = False  # a self-served user's apps may send HTTPS out (PlatformConfig.studio_https_out)
 
 
 def product_role_boundary_statements() -> list[iam.PolicyStatement]:
@@ -420,7 +421,7 @@ class SelfServiceCatalog(Construct):
 
         template_kwargs = {
             "Project": {"prefix": prefix, "stage": stage, "storage": storage, "mlflow": props.mlflow},
-            "User": {"prefix": prefix, "stage": stage},
+            "User": {"prefix": prefix, "stage": stage, "https_out": props.studio_https_out},
             "Sandbox": {"prefix": prefix, "stage": stage, "storage": storage, "trains_models": props.mlflow is not None},
         }
         products = {

@@ -49,6 +49,10 @@ def aws_owned_statement(sid: str, actions: list[str], resources: list[str]) -> i
 
 
 ENDPOINTS_EGRESS, S3_EGRESS = "HTTPS to the VPC's interface endpoints", "HTTPS to S3 through the gateway endpoint"
+# An existing VPC that routes out (network.egress: existing): Studio apps reach a Git provider or a package index over
+# HTTPS; the projects' jobs and models never do (their groups keep the endpoints and S3 only)
+HTTPS_OUT = "HTTPS out through the VPC's route out (network.egress): Git providers, package indexes"
+ANYWHERE = "0.0.0.0/0"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class WorkloadNetwork:
     vpc_id: str
     endpoints_security_group_id: str
     s3_prefix_list_id: str
+    https_out: bool = False  # Studio apps may send HTTPS out of the VPC (its route out: PlatformConfig.studio_https_out)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class StudioAppSecurityGroup(ec2.CfnSecurityGroup):
                 for why, destination in (
                     (ENDPOINTS_EGRESS, {"destination_security_group_id": network.endpoints_security_group_id}),
                     (S3_EGRESS, {"destination_prefix_list_id": network.s3_prefix_list_id}),
+                    *([(HTTPS_OUT, {"cidr_ip": ANYWHERE})] if network.https_out else []),
                 )
             ],
         )
@@ -164,6 +170,7 @@ class StudioNetworkProps:
     s3_prefix_list_id: str
     endpoint_azs: int | None = None  # how many of the zones (the first) hold them: all without
     aws_owned_repositories: list[str] = field(default_factory=list)  # ECR repositories of AWS (the Model Monitor analyzer)
+    https_out: bool = False  # Studio apps may send HTTPS out (an existing VPC that routes out: network.egress existing)
     flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
 
 
@@ -261,6 +268,9 @@ class StudioNetwork(Construct):
             ec2.Peer.security_group_id(self.endpoint_security_group.security_group_id), ec2.Port.tcp(HTTPS), ENDPOINTS_EGRESS
         )
         self.studio_security_group.add_egress_rule(ec2.Peer.prefix_list(props.s3_prefix_list_id), ec2.Port.tcp(HTTPS), S3_EGRESS)
+        if props.https_out:
+            self.studio_security_group.add_egress_rule(ec2.Peer.ipv4(ANYWHERE), ec2.Port.tcp(HTTPS), HTTPS_OUT)
+        self._https_out = props.https_out
 
         if create_endpoints:
             # the first endpoint_azs zones' subnets (one per zone): an endpoint bills per zone it is in
@@ -285,7 +295,7 @@ class StudioNetwork(Construct):
     @property
     def workload_network(self) -> WorkloadNetwork:
         """This network, as projects' workloads see it (what the environment publishes for them)."""
-        return WorkloadNetwork(self.vpc.vpc_id, self.endpoint_security_group.security_group_id, self.s3_prefix_list_id)
+        return WorkloadNetwork(self.vpc.vpc_id, self.endpoint_security_group.security_group_id, self.s3_prefix_list_id, self._https_out)
 
     def log_flows(self, key: kms.IKey, *, log_group_pattern: str) -> logs.LogGroup | None:
         """Flow logs of a VPC created here to a log group encrypted with ``key`` (whose policy lets CloudWatch Logs

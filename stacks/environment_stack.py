@@ -47,6 +47,7 @@ class EnvironmentStack(Stack):
                 aws_owned_repositories=[AwsImage.model_monitor_analyzer(config.region).repository_arn]
                 if any(p.baseline_by_model_monitor for p in config.projects)
                 else [],
+                https_out=config.studio_https_out,
             ),
         )
         self.studio = StudioDomain(

@@ -28,5 +28,6 @@ class SelfServiceStack(Stack):
                 principal_role_arns=list(config.self_service_role_arns),
                 domain_id=PublishedStudio(self, config.names.studio_parameters).domain_id,
                 mlflow=MlflowConfig() if config.trains_models else None,  # what a configured project gets by default
+                studio_https_out=config.studio_https_out,
             ),
         )

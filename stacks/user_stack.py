@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aws_cdk import Stack
@@ -32,7 +33,7 @@ class UserStack(Stack):
                 domain_id=studio.domain_id,
                 user_name=user.name,
                 email=str(user.email),
-                network=studio.workload_network,
+                network=dataclasses.replace(studio.workload_network, https_out=config.studio_https_out),
                 code_repositories=tuple(config.git_repositories(user.name)),
             ),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from aws_cdk import aws_kms as kms
@@ -130,3 +131,28 @@ def test_existing_vpc_can_skip_endpoints(stack):
     assert network.workload_network.endpoints_security_group_id == "sg-0fedcba9876543210"  # the existing endpoints' group
     studio = stack.resolve(network.studio_security_group.security_group_id)["Fn::GetAtt"][0]
     assert ("tcp", 443, 443, json.dumps(["sg-0fedcba9876543210"])) in _rules(t, studio, "Egress")
+
+
+def test_an_existing_vpc_that_routes_out_lets_studio_apps_and_only_them_send_https_out(stack):
+    """network.egress existing: the VPC routes out, and Studio's groups (the domain's, each user's) let HTTPS out to reach
+    a Git provider or a package index; the projects' jobs and models keep the endpoints and S3 only. Without it no
+    group lets anything out of the VPC, whatever its routes."""
+    from mlops_constructs.studio_network import HTTPS_OUT, StudioAppSecurityGroup, WorkloadNetwork, WorkloadSecurityGroup, WorkloadSecurityGroupProps
+
+    existing = ExistingVpcProps(
+        vpc_id="vpc-0123456789abcdef0", cidr="10.1.0.0/16", subnet_ids=["subnet-0123456789abcdef0"], availability_zones=["us-east-1a"]
+    )
+    net = StudioNetwork(stack, "Net", props=StudioNetworkProps(network=existing, interface_endpoints=ENDPOINTS, s3_prefix_list_id=S3, https_out=True))
+    out = WorkloadNetwork("vpc-0123456789abcdef0", "sg-0fedcba9876543210", S3, https_out=True)
+    assert net.workload_network.https_out is True
+    StudioAppSecurityGroup(stack, "Alice", network=out, description="alice's apps")
+    WorkloadSecurityGroup(stack, "Jobs", props=WorkloadSecurityGroupProps(network=out, description="jobs"))
+    StudioAppSecurityGroup(stack, "Bob", network=dataclasses.replace(out, https_out=False), description="bob's apps")
+    t = Template.from_stack(stack)
+    anywhere = ("tcp", 443, 443, json.dumps(["0.0.0.0/0"]))
+    studio = stack.resolve(net.studio_security_group.security_group_id)["Fn::GetAtt"][0]
+    groups = t.find_resources("AWS::EC2::SecurityGroup")
+    by_description = {g["Properties"]["GroupDescription"]: lid for lid, g in groups.items()}
+    assert anywhere in _rules(t, studio, "Egress") and anywhere in _rules(t, by_description["alice's apps"], "Egress")
+    assert anywhere not in _rules(t, by_description["jobs"], "Egress") and anywhere not in _rules(t, by_description["bob's apps"], "Egress")
+    assert any(r.get("Description") == HTTPS_OUT for g in groups.values() for r in g["Properties"].get("SecurityGroupEgress", []))

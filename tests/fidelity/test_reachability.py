@@ -121,3 +121,42 @@ def test_without_the_s3_gateway_the_jobs_data_is_unreachable(stages):
     reaches, network = _reaches(stages["dev stage"])
     failures = unreachable(reaches, dataclasses.replace(network, gateways=frozenset()))
     assert any(": job Preprocess: S3 inputs and outputs" in f for f in failures)
+
+
+def test_a_route_out_reaches_a_git_provider_only_through_a_security_group_that_lets_https_out():
+    """network.egress existing declares that the VPC routes out; Studio's traffic still leaves only if its apps' groups let
+    HTTPS out (the config used to accept such a stage while its groups sent HTTPS to the endpoints and S3 only)."""
+    import json
+
+    import yaml
+
+    from config.loader import parse_config
+    from fidelity.cfn import Deployment
+    from tests.stage_configs import DEV
+
+    raw = json.loads(json.dumps(DEV))
+    raw["network"] = {
+        "mode": "existing",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "cidr": "10.1.0.0/16",
+        "subnet_ids": ["subnet-0123456789abcdef0"],
+        "availability_zones": ["us-east-1a"],
+        "s3_prefix_list_id": "pl-63a5400a",
+        "egress": "existing",
+    }
+    config = parse_config(yaml.safe_dump(raw), source="dev.yaml")
+    assert config.studio_https_out
+    github = Reach("user alice's Studio apps", "git clone/push https://github.com/example-org/churn-models.git", "github.com")
+
+    def network(*egress: dict) -> StageNetwork:
+        group = {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "Studio apps", "SecurityGroupEgress": list(egress)}}
+        return StageNetwork.of(Deployment({"env": {"Resources": {"Studio": group}}}), config, ["env"])
+
+    to_endpoints = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "DestinationSecurityGroupId": "sg-0fedcba9876543210"}
+    closed = network(to_endpoints)
+    assert unreachable([github], closed) == [
+        "user alice's Studio apps: git clone/push https://github.com/example-org/churn-models.git reaches github.com: outside AWS: it needs "
+        "egress (network.egress)"
+    ]
+    assert unreachable([github], network(to_endpoints, {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"})) == []
+    assert unreachable([github], network({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"})) != []  # not HTTPS
