@@ -295,7 +295,10 @@ def _start(
     )
     log("execution_started", trigger=trigger.kind, detail=trigger.detail, execution=response["executionArn"], **image, **extra)
     record = {"name": name, "executionArn": response["executionArn"], "status": "RUNNING", "trigger": trigger.kind, "detail": trigger.detail}
-    _record(s3, settings, {**record, "startDate": response["startDate"].astimezone(UTC).isoformat()})
+    try:
+        _record(s3, settings, {**record, "startDate": response["startDate"].astimezone(UTC).isoformat()})
+    except Exception as exc:  # noqa: BLE001 - the run started: failing now would have the event retried, and a second run queued
+        log("run_record_failed", execution=response["executionArn"], reason=str(exc)[:500])  # its end writes the record again
     return {"statusCode": 200, "started": True, "executionArn": response["executionArn"], "name": name, **extra}
 
 

@@ -708,3 +708,26 @@ def test_the_request_and_record_layout_is_one_in_the_app_the_guard_and_the_comma
     assert layout.RUN_REQUEST_ANSWERS == f"{layout.SANDBOX_PREFIX}*/{logic.REQUESTS}*/{logic.ANSWER}" == f"sandbox/*/{work.REQUESTS}*/{work.ANSWER}"
     assert layout.RUN_RECORDS_PREFIX == logic.RUNS == work.RUNS
     assert logic.run_record_key("x") == work.record_key("x") == "runs/x.json"
+
+
+def test_a_run_whose_start_record_cannot_be_written_still_starts_once_and_says_so(world, monkeypatch, capsys):
+    """The record is written after the run started: a failure there is logged, not raised (a raised error would have
+    EventBridge retry the trigger, which would queue a second run); the run's end writes the record again."""
+    logic = sys.modules["logic"]
+    original = logic._record
+
+    def refused(s3, settings, record):
+        if record["status"] == "RUNNING":
+            raise RuntimeError("AccessDenied: s3:PutObject")
+        original(s3, settings, record)
+
+    monkeypatch.setattr(logic, "_record", refused)
+    capsys.readouterr()
+    started = world["handler"].handler({"trigger": "new-data", "detail": {"key": "incoming/a.csv"}}, Context())
+    assert started["started"] is True and len(world["sfn"].list_executions(stateMachineArn=world["machine"])["executions"]) == 1
+    (failed,) = [line for line in _logged(capsys) if line["event"] == "run_record_failed"]
+    assert failed == {"event": "run_record_failed", "execution": started["executionArn"], "reason": "AccessDenied: s3:PutObject"}
+    world["sfn"].stop_execution(executionArn=started["executionArn"])
+    world["handler"].handler(_ended(started["executionArn"], "ABORTED"), Context())
+    name = world["sfn"].describe_execution(executionArn=started["executionArn"])["name"]
+    assert _json(f"runs/{name}.json")["status"] == "ABORTED"
