@@ -10,6 +10,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -87,6 +88,21 @@ class PipelineTriggers(Construct):
       kept 14 days).
     """
 
+    def _upload_rule(self, construct_id: str, description: str, bucket: s3.IBucket, keys: str, function: lambda_.IFunction) -> events.Rule:
+        """S3's Object Created event of an upload to ``bucket`` whose key matches ``keys`` (a wildcard), delivered as is to
+        ``function`` (retried, then dead-lettered): the function takes the user from the key, never from a payload."""
+        return events.Rule(
+            self,
+            construct_id,
+            description=description,
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [bucket.bucket_name]}, "object": {"key": [{"wildcard": keys}]}},
+            ),
+            targets=[targets.LambdaFunction(function, retry_attempts=4, max_event_age=Duration.hours(6), dead_letter_queue=self.dead_letter_queue)],
+        )
+
     def _publisher(self, p: PipelineTriggersProps, environment: dict[str, str]) -> None:
         """The publisher: the same code, invoked by EventBridge only (no user may), with S3's Object Created event of an
         archive under ``sandbox/<user>/published/``: the user is whoever could write there (that user's role alone)."""
@@ -127,18 +143,12 @@ class PipelineTriggers(Construct):
             resources=[p.artifacts_bucket.arn_for_objects(published), p.artifacts_bucket.arn_for_objects(refused), records],
             actions=["kms:GenerateDataKey*"],
         )
-        self.publish_rule = events.Rule(
-            self,
+        self.publish_rule = self._upload_rule(
             "PublishRule",
-            description=f"A sandbox user of {p.project_name} published a model: start its publish run",
-            event_pattern=events.EventPattern(
-                source=["aws.s3"],
-                detail_type=["Object Created"],
-                detail={"bucket": {"name": [p.artifacts_bucket.bucket_name]}, "object": {"key": [{"wildcard": published}]}},
-            ),
-            targets=[
-                targets.LambdaFunction(self.publisher, retry_attempts=4, max_event_age=Duration.hours(6), dead_letter_queue=self.dead_letter_queue)
-            ],
+            f"A sandbox user of {p.project_name} published a model: start its publish run",
+            p.artifacts_bucket,
+            published,
+            self.publisher,
         )
 
     def __init__(self, scope: Construct, construct_id: str, *, props: PipelineTriggersProps) -> None:
@@ -268,17 +278,11 @@ class PipelineTriggers(Construct):
             {"alarm": events.EventField.from_path("$.detail.alarmName")},
             event_pattern=drift_alarm_pattern(p.drift_alarm_prefix),
         )
-        self.run_request_rule = events.Rule(  # S3's event itself: the guard takes the user from the key, not from any payload
-            self,
+        self.run_request_rule = self._upload_rule(
             "RunRequestRule",
-            description=f"A sandbox user of {p.project_name} asked for a training run (mlops run): start or queue it",
-            event_pattern=events.EventPattern(
-                source=["aws.s3"],
-                detail_type=["Object Created"],
-                detail={"bucket": {"name": [p.artifacts_bucket.bucket_name]}, "object": {"key": [{"wildcard": layout.RUN_REQUESTS}]}},
-            ),
-            targets=[
-                targets.LambdaFunction(self.function, retry_attempts=4, max_event_age=Duration.hours(6), dead_letter_queue=self.dead_letter_queue)
-            ],
+            f"A sandbox user of {p.project_name} asked for a training run (mlops run): start or queue it",
+            p.artifacts_bucket,
+            layout.RUN_REQUESTS,
+            self.function,
         )
         self._publisher(p, environment)

@@ -36,3 +36,16 @@ def dev_with_realtime_churn() -> dict:
     assert raw["projects"][0]["name"] == "churn"
     raw["projects"][0].update(copy.deepcopy(REALTIME_CHURN))
     return raw
+
+
+def existing_vpc(**more) -> dict:
+    """An existing VPC's network settings, with one subnet in one zone, and ``more`` of its keys."""
+    return {
+        "mode": "existing",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "cidr": "10.1.0.0/16",
+        "subnet_ids": ["subnet-0123456789abcdef0"],
+        "availability_zones": ["us-east-1a"],
+        "s3_prefix_list_id": "pl-63a5400a",
+        **more,
+    }

@@ -14,7 +14,7 @@ import yaml
 from config import ConfigError, available_stages, load_config
 from config.loader import parse_config
 from config.schema import MonitoringConfig
-from tests.stage_configs import dev_with_realtime_churn
+from tests.stage_configs import dev_with_realtime_churn, existing_vpc
 
 ROOT = Path(__file__).resolve().parent.parent
 VALID = dev_with_realtime_churn()  # churn in real time, monitored (tests/stage_configs.py)
@@ -358,17 +358,7 @@ def test_existing_vpc_needs_a_zone_per_subnet():
     assert "one zone per subnet" in problems["network"]
 
 
-def _existing_vpc(**more) -> dict:
-    """An existing VPC with one subnet in one zone, and ``more`` of its keys."""
-    return {
-        "mode": "existing",
-        "vpc_id": "vpc-0123456789abcdef0",
-        "cidr": "10.1.0.0/16",
-        "subnet_ids": ["subnet-0123456789abcdef0"],
-        "availability_zones": ["us-east-1a"],
-        "s3_prefix_list_id": "pl-63a5400a",
-        **more,
-    }
+_existing_vpc = existing_vpc  # tests/stage_configs.py
 
 
 @pytest.mark.parametrize(

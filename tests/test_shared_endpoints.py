@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from config import ConfigError, load_config
@@ -42,12 +43,9 @@ def test_an_endpoint_the_shared_set_lacks_is_named_with_what_needs_it(config_dir
     raw = yaml.safe_load((config_dir / "dev.yaml").read_text())
     raw["projects"][1]["mlflow"] = {"server": "tracking_server"}  # fraud's MLflow as a tracking server: .experiments
     _qa(config_dir, projects=raw["projects"])
-    try:
+    with pytest.raises(ConfigError) as info:  # qa needs sagemaker.experiments, which dev's VPC lacks
         load_config("qa", config_dir)
-    except ConfigError as exc:
-        (problem,) = exc.problems
-    else:
-        raise AssertionError("qa needs sagemaker.experiments, which dev's VPC lacks")
+    (problem,) = info.value.problems
     assert (problem.path, problem.value) == ("network.endpoints_from", "dev")
     assert problem.message == (
         "stage dev's VPC has no endpoint for what this stage needs: sagemaker.experiments (project fraud's MLflow tracking_server). "
@@ -58,33 +56,26 @@ def test_an_endpoint_the_shared_set_lacks_is_named_with_what_needs_it(config_dir
     assert "sagemaker.experiments" in load_config("qa", config_dir).shared_endpoints  # added there: shared here
 
 
+def _problems(config_dir) -> list[str]:
+    """What the loader reports about the qa stage."""
+    with pytest.raises(ConfigError) as info:
+        load_config("qa", config_dir)
+    return [p.message for p in info.value.problems]
+
+
 def test_the_owner_must_be_another_stage_of_the_same_account_and_region_that_creates_endpoints(config_dir):
     def problem(**network) -> str:
         _qa(config_dir, network={**QA_NETWORK, **network})
-        try:
-            load_config("qa", config_dir)
-        except ConfigError as exc:
-            return "; ".join(p.message for p in exc.problems)
-        raise AssertionError(network)
+        return "; ".join(_problems(config_dir))
 
     assert problem(endpoints_from="qa") == "names this stage itself: name the stage whose VPC and endpoints this stage shares"
     assert problem(endpoints_from="nope").startswith("no stage 'nope'; allowed: dev, prod, trial")
     assert problem(endpoints_from="trial").startswith("creates no interface endpoints of its own (its network.mode is frugal)")
     _qa(config_dir, account="210987654321")
-    try:
-        load_config("qa", config_dir)
-    except ConfigError as exc:
-        assert any("interface endpoints are shared within one account's VPC in one Region" in p.message for p in exc.problems)
-    else:
-        raise AssertionError("another account")
+    assert any("interface endpoints are shared within one account's VPC in one Region" in m for m in _problems(config_dir))
 
 
 def test_endpoints_from_goes_with_create_endpoints_false(config_dir):
     network = {k: v for k, v in QA_NETWORK.items() if k != "endpoints_security_group_id"}
     _qa(config_dir, network={**network, "create_endpoints": True})
-    try:
-        load_config("qa", config_dir)
-    except ConfigError as exc:
-        assert any("endpoints_from names the stage whose endpoints this stage shares" in p.message for p in exc.problems)
-    else:
-        raise AssertionError("endpoints_from with create_endpoints true")
+    assert any("endpoints_from names the stage whose endpoints this stage shares" in m for m in _problems(config_dir))

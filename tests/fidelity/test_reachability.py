@@ -132,18 +132,10 @@ def test_a_route_out_reaches_a_git_provider_only_through_a_security_group_that_l
 
     from config.loader import parse_config
     from fidelity.cfn import Deployment
-    from tests.stage_configs import DEV
+    from tests.stage_configs import DEV, existing_vpc
 
     raw = json.loads(json.dumps(DEV))
-    raw["network"] = {
-        "mode": "existing",
-        "vpc_id": "vpc-0123456789abcdef0",
-        "cidr": "10.1.0.0/16",
-        "subnet_ids": ["subnet-0123456789abcdef0"],
-        "availability_zones": ["us-east-1a"],
-        "s3_prefix_list_id": "pl-63a5400a",
-        "egress": "existing",
-    }
+    raw["network"] = existing_vpc(egress="existing")
     config = parse_config(yaml.safe_dump(raw), source="dev.yaml")
     assert config.studio_https_out
     github = Reach("user alice's Studio apps", "git clone/push https://github.com/example-org/churn-models.git", "github.com")
