@@ -24,3 +24,10 @@ def test_an_unknown_stage_is_a_clear_error(capsys):
     assert endpoints_tool.main(["nope"]) == 2
     assert "nope" in capsys.readouterr().err
     assert endpoints_tool.main([]) == 2
+
+
+def test_the_frugal_stage_prints_that_it_has_no_endpoint(capsys):
+    """make synth STAGE=trial (the frugal profile) ends with this list: it has none (the tool crashed on an empty list)."""
+    assert endpoints_tool.main(["trial"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Interface endpoints of mlops-trial: none (network.mode frugal") and "egress: sagemaker" in out

@@ -23,6 +23,11 @@ def render(stage: str) -> str:
     config = load_config(stage)
     needs = config.endpoint_needs
     network = config.network
+    if network.mode == "frugal":  # no interface endpoint at all: nothing of the network bills while idle
+        return (
+            f"Interface endpoints of {config.names.base}: none (network.mode frugal: Studio uses SageMaker's internet access, "
+            "the jobs and models run in no VPC)\n  egress: sagemaker (the risk: docs/cost.md, the frugal profile)"
+        )
     zones = network.endpoint_azs or len(network.availability_zones)
     creates = network.creates_endpoints
     owner = f"stage {config.network.endpoints_from}'s" if getattr(network, "endpoints_from", None) else "the existing VPC owner's"
