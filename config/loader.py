@@ -414,10 +414,11 @@ def _relation_problems(raw: dict[str, Any]) -> list[Problem]:
                     Problem(
                         f"projects[{i}].git.url",
                         url,
-                        "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: run the stage in "
-                        "an existing VPC whose subnets route out (network.mode: existing, network.egress: existing), remove git, "
-                        "or, in an account that already uses CodeCommit (closed to new customers), name a CodeCommit repository "
-                        "(reached through the git-codecommit endpoint) and declare account_already_uses: [codecommit]",
+                        "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: give the new VPC "
+                        "a NAT gateway (network.egress: nat, about $36.50 a month idle: make cost), run the stage in an existing "
+                        "VPC whose subnets route out (network.mode: existing, network.egress: existing), remove git, or, in an "
+                        "account that already uses CodeCommit (closed to new customers), name a CodeCommit repository (reached "
+                        "through the git-codecommit endpoint) and declare account_already_uses: [codecommit]",
                     )
                 )
 

@@ -694,12 +694,26 @@ class NewVpcConfig(_Strict):
     # How many of the zones (the first ones) hold the interface endpoints: all by default. Apps and jobs in the other zones
     # still reach them, across zones (inter-AZ data transfer is billed): https://aws.amazon.com/privatelink/pricing/
     endpoint_azs: int | None = Field(default=None, ge=1)
-    # A new VPC has no route out: only "none" (a Git provider outside AWS is then refused; see ExistingVpcConfig)
-    egress: Literal["none"] = "none"
+    # "none": no route out (a Git provider outside AWS is then refused). "nat" (opt-in): one NAT gateway, in the first zone,
+    # behind a public subnet of its own; the private subnets route out through it and Studio's security groups let HTTPS
+    # out (the projects' jobs and models never). It bills while idle ($32.85 a month and its public IPv4 address's $3.65:
+    # make cost) and per GB processed, and code a user runs in Studio can reach the internet.
+    egress: Literal["none", "nat"] = "none"
 
     @model_validator(mode="after")
     def _endpoint_azs_among_zones(self) -> NewVpcConfig:
         return _endpoint_azs_among_zones(self)
+
+    @model_validator(mode="after")
+    def _room_for_the_nat_subnet(self) -> NewVpcConfig:
+        """The private subnets are /20s from the start of ``cidr``; the NAT gateway's public subnet is its last /28."""
+        addresses = ipaddress.ip_network(self.cidr).num_addresses
+        if self.egress == "nat" and len(self.availability_zones) * 2**12 + 2**4 > addresses:
+            raise ValueError(
+                f"egress nat: {self.cidr} has no room for a public subnet after its {len(self.availability_zones)} private /20 subnets: "
+                "use a larger cidr (a /18 holds three zones and the NAT's subnet)"
+            )
+        return self
 
     @field_validator("cidr")
     @classmethod
@@ -949,7 +963,8 @@ class PlatformConfig(_Strict):
                 raise ValueError(
                     f"projects[{i}] ({project.name}).git.url {project.git.url}: AWS CodeCommit is no longer available to new "
                     f"customers ({CLOSED_FEATURES['codecommit']}), so a new account has no such repository. Name a repository "
-                    "of another provider (Studio reaches it through a route out: network.mode existing with egress: existing), "
+                    "of another provider (Studio reaches it through a route out: network.egress nat, or network.mode existing "
+                    "with egress: existing), "
                     "remove git, or, if this stage's account already uses CodeCommit, declare it: account_already_uses: [codecommit]"
                 )
         return self
@@ -957,8 +972,9 @@ class PlatformConfig(_Strict):
     @property
     def studio_https_out(self) -> bool:
         """Whether Studio apps may send HTTPS out of the VPC: an existing VPC whose subnets route out (``network.egress:
-        existing``), for a Git provider outside AWS or a package index. Jobs and models never may."""
-        return self.network.mode == "existing" and self.network.egress == "existing"
+        existing``) or a new one with a NAT gateway (``nat``), for a Git provider outside AWS or a package index. Jobs and
+        models never may."""
+        return self.network.egress in ("existing", "nat")
 
     @property
     def names(self) -> Names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from aws_cdk import Acknowledgment, Aws, RemovalPolicy, Validations
@@ -143,10 +144,13 @@ class StudioAppSecurityGroup(ec2.CfnSecurityGroup):
 
 @dataclass(frozen=True)
 class NewVpcProps:
-    """Create a VPC: ``cidr`` split into one private isolated subnet per zone."""
+    """Create a VPC: ``cidr`` split into one private isolated subnet per zone (/20s from its start); with ``nat``, one NAT
+    gateway in a public subnet of its own (the last /28 of ``cidr``, in the first zone) that every private subnet routes
+    out through."""
 
     cidr: str
     availability_zones: list[str]
+    nat: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,8 @@ class StudioNetwork(Construct):
                     reason="Zones come from network.availability_zones in the config, so synthesis needs no AWS lookup.",
                 )
             )
+            if network.nat:
+                self._route_out_through_nat(network)
             s3_endpoint = self.vpc.add_gateway_endpoint("S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3)
             s3_endpoint.add_to_policy(perimeter_statement(["s3:*"]))
             # ECR keeps image layers in an AWS bucket of the Region (Amazon ECR interface endpoints: S3 gateway permissions).
@@ -291,6 +297,33 @@ class StudioNetwork(Construct):
                     endpoint.add_to_policy(aws_owned_statement("AwsOwnedImages", IMAGE_PULL_ACTIONS, props.aws_owned_repositories))
                 if service == "sagemaker.api":  # Studio reads AWS's public SageMaker resources (images, their versions)
                     endpoint.add_to_policy(aws_owned_statement("AwsOwnedSageMakerMetadata", ["sagemaker:Describe*", "sagemaker:List*"], ["*"]))
+
+    def _route_out_through_nat(self, network: NewVpcProps) -> None:
+        """An internet gateway, a public /28 (the last of the VPC's range, in the first zone, no public IPs on launch) routing
+        to it, a NAT gateway there with its Elastic IP, and a default route from every private subnet to the NAT gateway.
+        The private subnets keep their CIDRs and ids: turning ``nat`` on or off replaces no subnet (nor the domain in it)."""
+        gateway = ec2.CfnInternetGateway(self, "InternetGateway")
+        attachment = ec2.CfnVPCGatewayAttachment(self, "InternetGatewayAttachment", vpc_id=self.vpc.vpc_id, internet_gateway_id=gateway.ref)
+        last = list(ipaddress.ip_network(network.cidr).subnets(new_prefix=28))[-1]
+        public = ec2.CfnSubnet(
+            self,
+            "NatSubnet",
+            vpc_id=self.vpc.vpc_id,
+            cidr_block=str(last),
+            availability_zone=network.availability_zones[0],
+            map_public_ip_on_launch=False,
+        )
+        table = ec2.CfnRouteTable(self, "NatSubnetRoutes", vpc_id=self.vpc.vpc_id)
+        ec2.CfnSubnetRouteTableAssociation(self, "NatSubnetRouteTable", subnet_id=public.ref, route_table_id=table.ref)
+        to_internet = ec2.CfnRoute(self, "NatSubnetToInternet", route_table_id=table.ref, destination_cidr_block=ANYWHERE, gateway_id=gateway.ref)
+        to_internet.add_resource_dependency(attachment)  # the route needs the gateway attached
+        address = ec2.CfnEIP(self, "NatAddress", domain="vpc")
+        nat = ec2.CfnNatGateway(self, "NatGateway", subnet_id=public.ref, allocation_id=address.attr_allocation_id)
+        nat.add_resource_dependency(to_internet)  # a NAT gateway needs its subnet to reach the internet
+        for i, subnet in enumerate(self.vpc.isolated_subnets):
+            ec2.CfnRoute(
+                self, f"PrivateToNat{i}", route_table_id=subnet.route_table.route_table_id, destination_cidr_block=ANYWHERE, nat_gateway_id=nat.ref
+            )
 
     @property
     def workload_network(self) -> WorkloadNetwork:

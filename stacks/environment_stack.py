@@ -24,7 +24,7 @@ class EnvironmentStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         net = config.network
         network_props = (
-            NewVpcProps(cidr=net.cidr, availability_zones=list(net.availability_zones))
+            NewVpcProps(cidr=net.cidr, availability_zones=list(net.availability_zones), nat=net.egress == "nat")
             if isinstance(net, NewVpcConfig)
             else ExistingVpcProps(
                 vpc_id=net.vpc_id,

@@ -149,7 +149,7 @@ def test_defaults_are_the_documented_ones():
         (lambda c: c.update(interface_endpoints=["logs", "logs"]), "interface_endpoints", "more than once"),
         (lambda c: c["network"].update(endpoint_azs=3), "network", "endpoint_azs 3: more than the 2 availability_zones"),
         (lambda c: c["network"].update(endpoint_azs=0), "network.endpoint_azs", "greater than or equal to 1"),
-        (lambda c: c["network"].update(egress="nat"), "network.egress", "none"),
+        (lambda c: c["network"].update(egress="internet"), "network.egress", "'none' or 'nat'"),
         (lambda c: c.update(idle_shutdown_minutes=5), "idle_shutdown_minutes", "greater than or equal to 15"),
         (lambda c: c.pop("region"), "region", "required but missing"),
         (lambda c: c.update(self_service_role_arns=["admin"]), "self_service_role_arns[0]", "should match pattern"),
@@ -235,10 +235,11 @@ def test_defaults_are_the_documented_ones():
         (
             lambda c: c["projects"][1].update(git={"url": "https://github.com/example-org/fraud-models.git"}),
             "projects[1].git.url",
-            "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: run the stage in an existing "
-            "VPC whose subnets route out (network.mode: existing, network.egress: existing), remove git, or, in an account that "
-            "already uses CodeCommit (closed to new customers), name a CodeCommit repository (reached through the git-codecommit "
-            "endpoint) and declare account_already_uses: [codecommit]",
+            "is outside AWS, and the stage's VPC has no route out, so Studio could never reach it: give the new VPC a NAT "
+            "gateway (network.egress: nat, about $36.50 a month idle: make cost), run the stage in an existing VPC whose subnets "
+            "route out (network.mode: existing, network.egress: existing), remove git, or, in an account that already uses "
+            "CodeCommit (closed to new customers), name a CodeCommit repository (reached through the git-codecommit endpoint) "
+            "and declare account_already_uses: [codecommit]",
         ),
         (lambda c: c["projects"][0].update(mlflow={"server": "app", "size": "Small"}), "projects[0].mlflow", "only a tracking_server has a size"),
     ],
@@ -377,10 +378,10 @@ def test_existing_endpoints_need_their_security_group(create_endpoints, group, w
         assert parse_config(yaml.safe_dump(raw), source="test.yaml").network.create_endpoints == create_endpoints
 
 
-@pytest.mark.parametrize("egress", ["none", "existing"])
-def test_a_git_provider_outside_aws_needs_a_vpc_that_routes_out(egress):
+@pytest.mark.parametrize(("mode", "egress"), [("existing", "none"), ("existing", "existing"), ("new", "none"), ("new", "nat")])
+def test_a_git_provider_outside_aws_needs_a_vpc_that_routes_out(mode, egress):
     def outside(c):
-        c["network"] = _existing_vpc(egress=egress)
+        c["network"] = _existing_vpc(egress=egress) if mode == "existing" else {**c["network"], "egress": egress}
         c["projects"][0]["git"] = {"url": "https://github.com/example-org/churn-models.git"}
 
     if egress == "none":
@@ -389,8 +390,21 @@ def test_a_git_provider_outside_aws_needs_a_vpc_that_routes_out(egress):
         raw = json.loads(json.dumps(VALID))
         outside(raw)
         config = parse_config(yaml.safe_dump(raw), source="test.yaml")
-        # churn's repository is reached through the route out, not a CodeCommit endpoint
+        # churn's repository is reached through the route out, not a CodeCommit endpoint; Studio's groups let HTTPS out
         assert not any("churn" in why for why in config.endpoint_needs.get("git-codecommit", []))
+        assert config.studio_https_out
+
+
+def test_a_nat_gateway_needs_room_for_its_subnet_after_the_private_ones():
+    """egress nat: the private subnets are /20s from the start of the VPC's range, the NAT's public subnet its last /28."""
+    problems = problems_for(lambda c: c["network"].update(cidr="10.42.0.0/19", egress="nat"))  # two zones fill a /19
+    assert problems["network"].endswith(
+        ": egress nat: 10.42.0.0/19 has no room for a public subnet after its 2 private /20 subnets: use a larger cidr (a /18 "
+        "holds three zones and the NAT's subnet)"
+    )
+    raw = json.loads(json.dumps(VALID))
+    raw["network"].update(cidr="10.42.0.0/18", egress="nat")
+    assert parse_config(yaml.safe_dump(raw), source="test.yaml").network.egress == "nat"
 
 
 def test_the_endpoints_follow_from_the_features_and_extras_add_to_them():
@@ -543,8 +557,9 @@ def test_a_codecommit_repository_is_refused_unless_the_account_already_uses_code
     assert list(problems.values()) == [
         f"<root>: projects[0] (churn).git.url {url}: AWS CodeCommit is no longer available to new customers "
         "(https://docs.aws.amazon.com/codecommit/latest/userguide/references.html), so a new account has no such repository. "
-        "Name a repository of another provider (Studio reaches it through a route out: network.mode existing with egress: "
-        "existing), remove git, or, if this stage's account already uses CodeCommit, declare it: account_already_uses: [codecommit]"
+        "Name a repository of another provider (Studio reaches it through a route out: network.egress nat, or network.mode "
+        "existing with egress: existing), remove git, or, if this stage's account already uses CodeCommit, declare it: "
+        "account_already_uses: [codecommit]"
     ]
     raw = json.loads(json.dumps(VALID))
     raw["account_already_uses"] = ["codecommit"]

@@ -171,6 +171,7 @@ PER_USE = {
     "AWS::S3::Bucket": "S3 buckets: storage per GB-month and requests",
     "AWS::Logs::LogGroup": "log groups: ingestion per GB (logs_ingestion_gb) and storage per GB-month",
     "AWS::EC2::FlowLog": "VPC flow logs: delivered to CloudWatch Logs per GB",
+    "AWS::EC2::NatGateway": "NAT gateways: per GB processed (nat_gateway_gb), internet data transfer on top",
     "AWS::ECR::Repository": "ECR repositories: image storage per GB-month",
     "AWS::StepFunctions::StateMachine": "state machines: per state transition; their SageMaker jobs per instance-second",
     "AWS::Lambda::Function": "Lambda functions: per request and GB-second",
@@ -235,7 +236,14 @@ def stack_lines(stack: str, template: dict, prices: Prices) -> tuple[list[Line],
         if kind == "AWS::EC2::VPCEndpoint" and props.get("VpcEndpointType") == "Interface":
             endpoints += 1
             az_hours += len(props.get("SubnetIds") or []) * hours  # one subnet per AZ: SageMaker and endpoints span the same AZs
-        elif kind in ("AWS::KMS::Key", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::Budgets::Budget"):
+        elif kind in (
+            "AWS::KMS::Key",
+            "AWS::CloudWatch::Alarm",
+            "AWS::CloudWatch::Dashboard",
+            "AWS::Budgets::Budget",
+            "AWS::EC2::NatGateway",
+            "AWS::EC2::EIP",
+        ):
             counts[kind] += 1
         elif kind == "AWS::SageMaker::Endpoint":
             for variant in _variants(template, resource):
@@ -258,6 +266,8 @@ def stack_lines(stack: str, template: dict, prices: Prices) -> tuple[list[Line],
         ("AWS::CloudWatch::Alarm", "CloudWatch alarms", "alarm-months", "cloudwatch_alarm_month", 1),
         ("AWS::CloudWatch::Dashboard", "CloudWatch dashboards", "dashboard-months", "cloudwatch_dashboard_month", 1),
         ("AWS::Budgets::Budget", "budgets", "budget-days", "budget_day", hours / 24),
+        ("AWS::EC2::NatGateway", "NAT gateways (network.egress: nat)", "gateway-hours", "nat_gateway_hour", hours),
+        ("AWS::EC2::EIP", "public IPv4 addresses (the NAT gateway's)", "address-hours", "public_ipv4_hour", hours),
     ):
         if counts[kind]:
             lines.append(Line(stack, f"{item}: {counts[kind]}", counts[kind] * per_month, unit, prices.idle_price(key)))

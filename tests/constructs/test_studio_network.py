@@ -156,3 +156,35 @@ def test_an_existing_vpc_that_routes_out_lets_studio_apps_and_only_them_send_htt
     assert anywhere in _rules(t, studio, "Egress") and anywhere in _rules(t, by_description["alice's apps"], "Egress")
     assert anywhere not in _rules(t, by_description["jobs"], "Egress") and anywhere not in _rules(t, by_description["bob's apps"], "Egress")
     assert any(r.get("Description") == HTTPS_OUT for g in groups.values() for r in g["Properties"].get("SecurityGroupEgress", []))
+
+
+def test_a_new_vpc_with_nat_routes_its_private_subnets_out_and_keeps_them_as_they_were(stack):
+    """network.egress nat: an internet gateway, the VPC's last /28 as the NAT gateway's public subnet (in the first zone,
+    no public IP on launch), an Elastic IP, and a default route from every private subnet to the NAT gateway. The
+    private subnets keep their CIDRs and logical ids, so turning it on or off replaces no subnet (nor the domain)."""
+    zones = ["us-east-1a", "us-east-1b"]
+
+    def subnets(template: Template) -> dict:
+        return {lid: r["Properties"]["CidrBlock"] for lid, r in template.find_resources("AWS::EC2::Subnet").items()}
+
+    import aws_cdk as cdk
+
+    plain_stack = cdk.Stack(cdk.App(), "Plain")
+    _network(plain_stack, NewVpcProps(cidr="10.42.0.0/16", availability_zones=zones))
+    StudioNetwork(
+        stack,
+        "Net",
+        props=StudioNetworkProps(
+            network=NewVpcProps(cidr="10.42.0.0/16", availability_zones=zones, nat=True), interface_endpoints=ENDPOINTS, s3_prefix_list_id=S3
+        ),
+    )
+    t = Template.from_stack(stack)
+    for kind in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::EC2::VPCGatewayAttachment"):
+        t.resource_count_is(kind, 1)
+    (public,) = t.find_resources("AWS::EC2::Subnet", {"Properties": {"CidrBlock": "10.42.255.240/28"}}).values()
+    assert public["Properties"]["AvailabilityZone"] == "us-east-1a" and public["Properties"]["MapPublicIpOnLaunch"] is False
+    private = subnets(Template.from_stack(plain_stack))
+    assert {lid: cidr for lid, cidr in subnets(t).items() if cidr != "10.42.255.240/28"} == private  # the same subnets
+    (nat_id,) = t.find_resources("AWS::EC2::NatGateway")
+    to_nat = [r["Properties"] for r in t.find_resources("AWS::EC2::Route").values() if r["Properties"].get("NatGatewayId") == {"Ref": nat_id}]
+    assert len(to_nat) == len(zones) and all(r["DestinationCidrBlock"] == "0.0.0.0/0" for r in to_nat)

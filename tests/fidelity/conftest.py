@@ -116,6 +116,7 @@ def longest_config() -> dict:
             "cidr": "10.42.0.0/16",
             "availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
             "s3_prefix_list_id": "pl-63a5400a",
+            "egress": "nat",  # a route out: Studio reaches hosts outside AWS (the NAT gateway goes through every check)
         },
         # an account that already uses CodeCommit (closed to new customers): project 1's repository is reached through it
         "account_already_uses": ["codecommit"],
