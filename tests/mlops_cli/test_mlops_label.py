@@ -218,3 +218,26 @@ def test_a_period_counts_once_and_a_broken_list_of_ids_is_named(world, tmp_path)
         Bucket=BUCKET, Key=f"monitoring/{ENDPOINT}/{older:%Y%m%dT%H%M%SZ}/event-ids.json", Body=json.dumps({"ids": ["ev-old"]}).encode()
     )
     assert "ev-old" not in work.captured_ids(world["clients"]["s3"], BUCKET, f"monitoring/{ENDPOINT}/", now=NOW, hours=48)[0]
+
+
+def test_a_file_is_read_to_its_end_past_a_repeated_id_and_exactly_ten_problems_say_no_more():
+    """``read_label_file`` alone (found by `make mutate`: stopping at the first repeated id, and "(and 0 more)" at exactly
+    MAX_SHOWN problems, both survived)."""
+    from pathlib import Path
+    from tempfile import TemporaryDirectory
+
+    with TemporaryDirectory() as folder:
+        path = Path(folder) / "labels.csv"
+        path.write_text("event_id,label\na,1\na,0\nb,2\n  ,  \n")
+        with pytest.raises(work.UsageError) as info:
+            work.read_label_file(path)
+        assert str(info.value) == (
+            f"{path}: line 3: a is labelled again (first on line 2); line 4: label '2' of b is not 0 or 1 (the model is a binary "
+            "classifier): nothing was uploaded"
+        )
+        path.write_text("event_id,label\n" + "".join(f"e{i},x\n" for i in range(work.MAX_SHOWN)))
+        with pytest.raises(work.UsageError) as info:
+            work.read_label_file(path)
+        assert str(info.value).endswith(
+            f"line {work.MAX_SHOWN + 1}: label 'x' of e{work.MAX_SHOWN - 1} is not 0 or 1 (the model is a binary classifier): nothing was uploaded"
+        )
