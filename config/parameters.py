@@ -24,7 +24,7 @@ USER_KEYS = ("role-arn",)
 # A sandbox publishes what it links (its user's role, its project's buckets and key), its own bucket and the user's
 # prefix of the project's artifacts bucket.
 SANDBOX_KEYS = ("user-role-arn", "data-bucket-name", "artifacts-bucket-name", "capture-bucket-name", "key-arn", "bucket-name", "artifacts-prefix")
-PIPELINE_KEYS = ("state-machine-arn", "drift-alarm-prefix", "start-function-arn")
+PIPELINE_KEYS = ("state-machine-arn", "drift-alarm-prefix")
 ENDPOINT_KEYS = ("name", "capture-uri", "api-url", "monitoring-reports-uri", "model-package-arn")
 BATCH_KEYS = ("state-machine-arn", "output-uri", "model-package-arn")
 

@@ -108,7 +108,6 @@ class TrainingPipelineStack(Stack):
             values={
                 "state-machine-arn": self.pipeline.state_machine.state_machine_arn,
                 "drift-alarm-prefix": self.triggers.drift_alarm_prefix,
-                "start-function-arn": self.triggers.function.function_arn,
             },
         )
 

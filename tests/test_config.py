@@ -359,16 +359,13 @@ def test_existing_vpc_needs_a_zone_per_subnet():
     assert "one zone per subnet" in problems["network"]
 
 
-_existing_vpc = existing_vpc  # tests/stage_configs.py
-
-
 @pytest.mark.parametrize(
     ("create_endpoints", "group", "wrong"),
     [(False, None, True), (True, "sg-0123456789abcdef0", True), (False, "sg-0123456789abcdef0", False), (True, None, False)],
 )
 def test_existing_endpoints_need_their_security_group(create_endpoints, group, wrong):
     def existing(c):
-        c["network"] = _existing_vpc(create_endpoints=create_endpoints, **({"endpoints_security_group_id": group} if group else {}))
+        c["network"] = existing_vpc(create_endpoints=create_endpoints, **({"endpoints_security_group_id": group} if group else {}))
 
     if wrong:
         assert "endpoints_security_group_id" in problems_for(existing)["network"]
@@ -381,7 +378,7 @@ def test_existing_endpoints_need_their_security_group(create_endpoints, group, w
 @pytest.mark.parametrize(("mode", "egress"), [("existing", "none"), ("existing", "existing"), ("new", "none"), ("new", "nat")])
 def test_a_git_provider_outside_aws_needs_a_vpc_that_routes_out(mode, egress):
     def outside(c):
-        c["network"] = _existing_vpc(egress=egress) if mode == "existing" else {**c["network"], "egress": egress}
+        c["network"] = existing_vpc(egress=egress) if mode == "existing" else {**c["network"], "egress": egress}
         c["projects"][0]["git"] = {"url": "https://github.com/example-org/churn-models.git"}
 
     if egress == "none":

@@ -717,12 +717,16 @@ def _publishers(deployment, stack: str) -> list[str]:
 
 
 def mlops_must_never(deployment, role: str, user: str, project: str, other: str, other_user: str, ns: str) -> list[Call]:
-    """The ``mlops`` work of ``user`` in ``project`` reaches no other project or user, and never the pipeline but through its guard."""
+    """The ``mlops`` work of ``user`` in ``project`` reaches no other project or user, and never the pipeline but through an
+    upload under the user's own prefix."""
     _, names, arn = _mlops_names(deployment, user, project, ns)
     why = f"{user} (sandbox in {project}) must not"
     artifacts = deployment.ssm_value(f"{ns}/projects/{project}/artifacts-bucket-name")
     return [
         Call(role, "lambda:InvokeFunction", arn.format("lambda", f"function:{names.pipeline_guard(other)}"), why=f"{why} start {other}'s pipeline"),
+        # not even its own project's guard: a run request is an upload, the requester read from its key (a direct invoke
+        # would name any requestedBy, as mlops run's did)
+        Call(role, "lambda:InvokeFunction", arn.format("lambda", f"function:{names.pipeline_guard(project)}"), why=f"{why} invoke its guard"),
         *(
             Call(role, "lambda:InvokeFunction", publisher, why=f"{why} invoke the publisher (only EventBridge may: the upload is the request)")
             for publisher in _publishers(deployment, f"{names.base}-pipeline-{project}")
@@ -1100,8 +1104,9 @@ def test_several_tenants_each_reach_only_their_own(deployments, pipeline_runs):
     results = evaluate(policies, calls)
     allowed = [str(r) for r in results if r.allowed or r.decision == "Error"]
     print(f"\nIAM, several tenants: {len(results)} cross-tenant calls evaluated, allowed: {len(allowed)}")
-    # 15 storage and 11 mlops and git negatives per sandbox (the publisher and publishing as another user among them), 2 on another project's MLflow
-    assert len(results) == 6 * 5 + 2 * (15 + 11 + 2) + 6 * 5 and allowed == []
+    # 15 storage and 12 mlops and git negatives per sandbox (its own guard, the publisher and publishing as another user among
+    # them), 2 on another project's MLflow
+    assert len(results) == 6 * 5 + 2 * (15 + 12 + 2) + 6 * 5 and allowed == []
 
 
 def _endpoint_policy(deployment, service: str, *, missing_ok: bool = False) -> str:
