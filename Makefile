@@ -20,7 +20,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help setup tools ship-image image-tag synth cost test lint diff deploy destroy teardown bootstrap bench-synth local bench-serve bench-drift bench-check synth-delivery deploy-delivery deploy-local destroy-local mutate docs clean
+.PHONY: help setup tools ship-image image-tag synth cost test lint diff deploy destroy teardown tag-provisioned bootstrap bench-synth local bench-serve bench-drift bench-check synth-delivery deploy-delivery deploy-local destroy-local mutate docs clean
 
 ## help: every target, one line each (this list)
 help:
@@ -129,6 +129,11 @@ destroy: $(VENV)/.runtime node_modules/.installed
 # (home EFS per home_efs_on_teardown), stops MLflow tracking servers, clears what blocks the VPC
 teardown: $(VENV)/.runtime
 	$(PY) tools/teardown.py --stage $(STAGE) --confirm "$(CONFIRM)"
+
+## tag-provisioned: once after upgrading: puts STAGE's TagOption on the stacks its products provisioned before it existed
+# (the launch roles change only stacks so tagged); prints what it would tag, and tags with APPLY=1
+tag-provisioned: $(VENV)/.runtime
+	$(PY) tools/tag_provisioned_stacks.py --stage $(STAGE) $(if $(APPLY),--apply,)
 
 ## deploy-local: STAGE deployed by the pinned CDK CLI into moto's server on 127.0.0.1 (no account, no Docker)
 deploy-local: setup

@@ -108,6 +108,17 @@ class Names:
         """The tags every resource of the stage carries (the Service Catalog launch role is held to resources so tagged)."""
         return {"platform": self.prefix, "stage": self.stage}
 
+    STACK_TAG = "platform-stage"  # the tag Service Catalog puts on this stage's provisioned stacks (a TagOption)
+
+    @property
+    def stack_tags(self) -> dict[str, str]:
+        """The tag of every stack this stage's products provision (``platform-stage: <prefix>-<stage>``), the TagOption of
+        each product: the launch roles change or delete only stacks so tagged. One key with the stage's whole name as
+        value: Service Catalog refuses a second TagOption of the same key and value in an account
+        (https://docs.aws.amazon.com/servicecatalog/latest/dg/API_CreateTagOption.html, DuplicateResourceException), and
+        two stages of one account would both have ``platform: mlops``."""
+        return {self.STACK_TAG: self.base}
+
     @property
     def log_group_pattern(self) -> str:
         """Every log group of this stage's stacks: CloudFormation names them after their stack, ``<prefix>-<stage>-...``."""

@@ -234,6 +234,8 @@ NAME_MEMBERS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("AWS::SNS::Topic", "TopicName"): ("sns", "CreateTopic", "Name"),
     ("AWS::ServiceCatalog::Portfolio", "DisplayName"): ("servicecatalog", "CreatePortfolio", "DisplayName"),
     ("AWS::ServiceCatalog::CloudFormationProduct", "Name"): ("servicecatalog", "CreateProduct", "Name"),
+    ("AWS::ServiceCatalog::TagOption", "Key"): ("servicecatalog", "CreateTagOption", "Key"),
+    ("AWS::ServiceCatalog::TagOption", "Value"): ("servicecatalog", "CreateTagOption", "Value"),
     ("AWS::ApiGateway::UsagePlan", "UsagePlanName"): ("apigateway", "CreateUsagePlan", "name"),
 }
 NAMES_DOC = "the API reference of each operation in fidelity.limits.NAME_MEMBERS; S3: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"

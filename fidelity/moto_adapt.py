@@ -57,6 +57,8 @@ MOTO_SKIPS = {
     "AWS::ServiceCatalog::Portfolio",
     "AWS::ServiceCatalog::PortfolioProductAssociation",
     "AWS::ServiceCatalog::PortfolioPrincipalAssociation",
+    "AWS::ServiceCatalog::TagOption",
+    "AWS::ServiceCatalog::TagOptionAssociation",
 }
 
 

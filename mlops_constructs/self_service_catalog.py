@@ -369,8 +369,11 @@ class SelfServiceCatalog(Construct):
       project is the same as a configured one (a test compares the two templates).
     - ``launch_role``: the role Service Catalog provisions with (a launch constraint on each product),
       so launching needs no broad permissions of the user. It may create and change only what the
-      products contain, on resources named by Service Catalog (``SC-*`` stacks, ``sc-*`` buckets),
-      and attach sandbox policies only to roles of this platform stage.
+      products contain, on resources named by Service Catalog (``SC-*`` stacks, ``sc-*`` buckets);
+      it changes or deletes only stacks that carry this stage's TagOption (``Names.stack_tags``) and
+      roles, keys that carry this stage's tags (``Names.tags``), and attaches sandbox policies only to
+      roles of this platform stage. Stacks provisioned before the TagOption existed get it from
+      ``tools/tag_provisioned_stacks.py``.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: SelfServiceCatalogProps) -> None:
@@ -429,6 +432,13 @@ class SelfServiceCatalog(Construct):
             "User": (UserProduct, "Studio user", "A Studio user profile with its own execution role"),
             "Sandbox": (SandboxProduct, "Project sandbox", "Gives one user read on a project's data and a personal sandbox bucket"),
         }
+        # Service Catalog applies a product's TagOptions to the stack it provisions ("TagOptions are a tagging feature that
+        # AWS Service Catalog applies to provisioned products at the CloudFormation stack level":
+        # https://docs.aws.amazon.com/servicecatalog/latest/adminguide/tagoption-policies.html); one value per key is no
+        # choice for the launcher (https://docs.aws.amazon.com/servicecatalog/latest/adminguide/tagoptions-launching.html).
+        # The launch roles change or delete only stacks so tagged. On the products, not a portfolio: both launch paths
+        # (the main portfolio and the Studio users' one) carry it.
+        self.stack_tag_options = servicecatalog.TagOptions(self, "StackTag", allowed_values_for_tags={k: [v] for k, v in names.stack_tags.items()})
         self.products: dict[str, servicecatalog.CloudFormationProduct] = {}
         for key, (stack_class, product_name, description) in products.items():
             product = servicecatalog.CloudFormationProduct(
@@ -437,6 +447,7 @@ class SelfServiceCatalog(Construct):
                 product_name=Names(prefix, stage).product(product_name),
                 owner="ML platform team",
                 description=description,
+                tag_options=self.stack_tag_options,
                 product_versions=[
                     servicecatalog.CloudFormationProductVersion(
                         product_version_name="v1",
@@ -485,24 +496,51 @@ class SelfServiceCatalog(Construct):
         region_account = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
         names = Names(prefix, stage)
         sc_named = "Service Catalog names provisioned stacks SC-<account>-pp-<id>; CloudFormation derives the physical names from it"
+        stacks = [f"{arn}:cloudformation:{region_account}:stack/SC-*"]
+        this_stages = {f"aws:ResourceTag/{k}": v for k, v in names.stack_tags.items()}
         statements: list[tuple[str, list[str], list[str], str, dict | None]] = [
             (
-                "ProvisionStacks",
+                "CreateStacks",
+                ["cloudformation:CreateStack"],
+                stacks,
+                sc_named + "; a new stack changes no other (the tag that lets the roles change it later is the product's "
+                "TagOption, which Service Catalog puts on the stack)",
+                None,
+            ),
+            (
+                # CloudFormation authorizes the tags a CreateStack or UpdateStack sets as cloudformation:TagResource, its
+                # cloudformation:CreateAction naming the call (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html);
+                # TagResource on its own (which could plant this stage's tag on another stack) is never allowed
+                "TagStacksAsTheyAreMade",
+                ["cloudformation:TagResource"],
+                stacks,
+                sc_named + "; only as part of creating or updating a stack (cloudformation:CreateAction)",
+                {"StringEquals": {"cloudformation:CreateAction": ["CreateStack", "UpdateStack"]}},
+            ),
+            (
+                "ReadStacks",
+                ["cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:DescribeChangeSet"],
+                stacks,
+                sc_named + "; reads only",
+                None,
+            ),
+            (
+                "ChangeThisStagesStacks",
                 [
-                    "cloudformation:CreateStack",
                     "cloudformation:UpdateStack",
                     "cloudformation:DeleteStack",
-                    "cloudformation:DescribeStacks",
-                    "cloudformation:DescribeStackEvents",
                     "cloudformation:SetStackPolicy",
                     "cloudformation:CreateChangeSet",
-                    "cloudformation:DescribeChangeSet",
                     "cloudformation:ExecuteChangeSet",
                     "cloudformation:DeleteChangeSet",
                 ],
-                [f"{arn}:cloudformation:{region_account}:stack/SC-*"],
-                sc_named,
-                None,
+                stacks,
+                sc_named + f"; only stacks that carry this stage's TagOption ({', '.join(f'{k}: {v}' for k, v in names.stack_tags.items())}), "
+                "so a product of another stage or team is never changed, and an update never moves the tag to another stage",
+                {
+                    "StringEquals": this_stages,
+                    "StringEqualsIfExists": {f"aws:RequestTag/{k}": v for k, v in names.stack_tags.items()},
+                },
             ),
             (
                 "ReadTemplates",
@@ -658,11 +696,26 @@ class SelfServiceCatalog(Construct):
                 {"ArnEquals": {"iam:PermissionsBoundary": f"{arn}:iam::{Aws.ACCOUNT_ID}:policy/{names.product_role_boundary}"}},
             ),
             (
-                "ManageProductRoles",
-                ["iam:DeleteRole", "iam:GetRole", "iam:TagRole", "iam:GetRolePolicy", "iam:UpdateAssumeRolePolicy"],
+                "ReadProductRoles",
+                ["iam:GetRole", "iam:GetRolePolicy"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
-                sc_named + " (a role's trust: its permissions stay within the boundary it was created with)",
+                sc_named + "; reads only",
                 None,
+            ),
+            (
+                "ManageThisStagesProductRoles",
+                ["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole"],
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
+                sc_named + "; only roles tagged for this stage (the product templates tag every resource so), never another "
+                "product's role: a role's trust decides who may use it",
+                {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in names.tags.items()}},
+            ),
+            (
+                "TagProductRolesAsTheyAreMade",
+                ["iam:TagRole"],
+                [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
+                sc_named + "; the tags CreateRole sets, which must be this stage's",
+                {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in names.tags.items()}},
             ),
             (
                 "ManageProjectMlflow",

@@ -185,6 +185,49 @@ def test_the_launch_role_reaches_only_this_stages_keys_profiles_and_user_roles(t
     assert json.dumps(roles).endswith(':role/mlops-dev-user-*"]]}')  # not role/mlops-dev-* (which matched the launch role itself)
 
 
+def test_every_product_carries_the_stage_tagoption_the_launch_roles_require_to_change_a_stack(template):
+    """M5: the one TagOption (platform-stage: mlops-dev, the only value of its key, so no launcher chooses another) is on
+    each product, whichever portfolio launches it; both launch roles update or delete a stack only with that tag, and tag
+    a stack only while creating or updating it."""
+    (option_id, option), *others = template.find_resources("AWS::ServiceCatalog::TagOption").items()
+    assert others == [] and option["Properties"] == {"Key": "platform-stage", "Value": "mlops-dev", "Active": True}
+    associated = sorted(
+        json.dumps(a["Properties"]["ResourceId"])
+        for a in template.find_resources("AWS::ServiceCatalog::TagOptionAssociation").values()
+        if a["Properties"]["TagOptionId"] == {"Ref": option_id}
+    )
+    products = sorted(json.dumps({"Ref": lid}) for lid in template.find_resources("AWS::ServiceCatalog::CloudFormationProduct"))
+    assert associated == products
+    for role in ("CatalogLaunchRole", "CatalogLaunchRoleForStudio"):
+        by_sid = {s["Sid"]: s for s in _launch_policy(template, role)}
+        change = by_sid["ChangeThisStagesStacks"]
+        assert change["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/platform-stage": "mlops-dev"},
+            "StringEqualsIfExists": {"aws:RequestTag/platform-stage": "mlops-dev"},
+        }
+        unconditioned = {a for s in by_sid.values() if "Condition" not in s for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+        assert (
+            unconditioned & {f"cloudformation:{a}" for a in ("UpdateStack", "DeleteStack", "SetStackPolicy", "TagResource", "ExecuteChangeSet")}
+            == set()
+        )
+        assert unconditioned & {"iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole"} == set()
+
+
+def test_no_product_template_configures_a_bucket_it_does_not_create(dev):
+    """The launch roles' bucket rights are held by name (sc-*, docs/security.md says why not by stage): they are used only
+    through a product's stack, so no product may point a bucket setting (a policy, a notification) at a bucket of
+    another stack. Every bucket policy names a bucket of its own template, and no custom resource runs code at launch."""
+    products = {p.name: json.loads(p.read_text()) for p in dev.outdir.glob("*.product.template.json")}
+    assert len(products) == 3
+    for name, product in products.items():
+        resources = product["Resources"]
+        own = {lid for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+        policies = [r["Properties"]["Bucket"] for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
+        assert all(p in [{"Ref": b} for b in own] for p in policies), (name, policies)
+        assert not [r["Type"] for r in resources.values() if r["Type"].startswith("Custom::") or r["Type"] == "AWS::CloudFormation::CustomResource"]
+    assert sum(r["Type"] == "AWS::S3::BucketPolicy" for p in products.values() for r in p["Resources"].values()) >= 3
+
+
 def _launch_policy(template: Template, role_prefix: str) -> list[dict]:
     roles = [lid for lid in template.find_resources("AWS::IAM::Role") if re.fullmatch(rf"{role_prefix}[0-9A-F]{{8}}", lid)]
     (statements,) = [

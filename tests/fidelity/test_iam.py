@@ -1355,6 +1355,69 @@ def test_product_roles_are_bounded_by_the_platforms_boundary(deployments):
     assert [r.allowed for r in unbounded] == [True]  # the same grant without the boundary: the boundary is what refuses it
 
 
+def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deployments):
+    """M5, by the IAM engine: both launch roles (the portfolio's and the Studio template's) create any new SC-* stack, but
+    update, delete or re-policy only a stack that carries this stage's TagOption, never retag one to another stage, and
+    never tag a stack except while creating or updating it (which would plant the tag on another stack). Of the SC-* roles
+    they change the trust of, or delete, only those tagged for this stage."""
+    launched = next(c.deployment for c in deployments if c.label.startswith("product ") and "UserProductStack" in c.label)
+    policies = Policies.of(launched)
+    account, region = launched.account, launched.region
+    launch_roles = [
+        launched.get_att(stack, lid, "Arn")
+        for stack, template in launched.templates.items()
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and re.fullmatch(r"CatalogLaunchRole(ForStudio)?[0-9A-F]{8}", lid)
+    ]
+    assert len(launch_roles) == 2
+    stack = lambda name: f"arn:aws:cloudformation:{region}:{account}:stack/{name}/0a1b2c3d-1111-2222-3333-444455556666"  # noqa: E731
+    ours, new = stack(f"SC-{account}-pp-ours1234abcd"), stack(f"SC-{account}-pp-new12345abcd")
+    tagged = lambda key, value: ((f"aws:ResourceTag/{key}", value),)  # noqa: E731
+    this_stage, prod = tagged("platform-stage", "mlops-dev"), tagged("platform-stage", "mlops-prod")
+    request = lambda value: (("aws:RequestTag/platform-stage", value), ("aws:TagKeys", ["platform-stage"]))  # noqa: E731
+    role = f"arn:aws:iam::{account}:role/SC-{account}-pp-ours1234abcd-UserExecutionRole-0A1B2C3D"
+    dev_role, prod_role = (
+        (("aws:ResourceTag/platform", "mlops"), ("aws:ResourceTag/stage", "dev")),
+        (
+            ("aws:ResourceTag/platform", "mlops"),
+            ("aws:ResourceTag/stage", "prod"),
+        ),
+    )
+    needed, never = [], []
+    for launch in launch_roles:
+        needed += [
+            Call(launch, "cloudformation:CreateStack", new, request("mlops-dev"), "provision a product"),
+            Call(launch, "cloudformation:TagResource", new, (*request("mlops-dev"), ("cloudformation:CreateAction", "CreateStack")), "its tags"),
+            Call(launch, "cloudformation:DescribeStacks", new, why="follow it"),
+            *(
+                Call(launch, f"cloudformation:{a}", ours, this_stage, "this stage's product")
+                for a in ("UpdateStack", "DeleteStack", "SetStackPolicy")
+            ),
+            Call(launch, "cloudformation:UpdateStack", ours, (*this_stage, *request("mlops-dev")), "an update that keeps the tag"),
+            Call(launch, "iam:UpdateAssumeRolePolicy", role, dev_role, "a product role's trust, this stage's"),
+            Call(launch, "iam:DeleteRole", role, dev_role, "terminate this stage's product"),
+            Call(launch, "iam:TagRole", role, (("aws:RequestTag/platform", "mlops"), ("aws:RequestTag/stage", "dev")), "CreateRole's tags"),
+        ]
+        never += [
+            *(
+                Call(launch, f"cloudformation:{a}", ours, (), "another team's product (no tag)")
+                for a in ("UpdateStack", "DeleteStack", "SetStackPolicy")
+            ),
+            *(Call(launch, f"cloudformation:{a}", ours, prod, "another stage's product") for a in ("UpdateStack", "DeleteStack", "ExecuteChangeSet")),
+            Call(launch, "cloudformation:UpdateStack", ours, (*this_stage, *request("mlops-prod")), "move the tag to another stage"),
+            Call(launch, "cloudformation:TagResource", ours, request("mlops-dev"), "plant this stage's tag on a stack"),
+            Call(launch, "cloudformation:UpdateStack", stack("mlops-dev-environment"), this_stage, "a platform stack"),
+            Call(launch, "iam:UpdateAssumeRolePolicy", role, (), "another product's role (no tag)"),
+            Call(launch, "iam:UpdateAssumeRolePolicy", role, prod_role, "another stage's product role"),
+            Call(launch, "iam:DeleteRole", role, prod_role, "another stage's product role"),
+            Call(
+                launch, "iam:TagRole", role, (("aws:RequestTag/platform", "mlops"), ("aws:RequestTag/stage", "prod")), "tag a role as another stage's"
+            ),
+        ]
+    assert [str(r) for r in evaluate(policies, needed) if not r.allowed] == []
+    assert [str(r) for r in evaluate(policies, never) if r.allowed] == []
+
+
 def test_the_job_role_writes_only_job_outputs_and_deletes_no_model(deployments, pipeline_runs):
     """The jobs' role (the evaluation job loads any run's model) writes only a run's job output folders: never the data
     lineage the state machine records, never outside them, and deletes nothing but spot-training checkpoints."""
