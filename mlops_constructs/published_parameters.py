@@ -115,6 +115,10 @@ class PublishedStudio(PublishedValues):
         return self.value("domain-id")
 
     @property
+    def vpc_id(self) -> str:
+        return self.value("vpc-id")
+
+    @property
     def studio_security_group_id(self) -> str:
         return self.value("studio-security-group-id")
 

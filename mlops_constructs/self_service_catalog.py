@@ -278,6 +278,7 @@ class SelfServiceCatalogProps:
     storage: StorageConfig
     principal_role_arns: list[str]
     domain_id: str  # the stage's Studio domain: user profiles are created and changed in it only
+    vpc_id: str  # the stage's VPC: products create and change security groups in it only
     mlflow: MlflowConfig | None = None  # a self-served project's MLflow (the schema's default, in the stages that train)
     studio_https_out: bool = False  # a self-served user's apps may send HTTPS out (PlatformConfig.studio_https_out)
 
@@ -379,7 +380,7 @@ class SelfServiceCatalog(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: SelfServiceCatalogProps) -> None:
         super().__init__(scope, construct_id)
         prefix, stage, storage, principal_role_arns = props.prefix, props.stage, props.storage, props.principal_role_arns
-        self._domain_id = props.domain_id
+        self._domain_id, self._vpc_id = props.domain_id, props.vpc_id
 
         self.portfolio = servicecatalog.Portfolio(
             self,
@@ -565,7 +566,7 @@ class SelfServiceCatalog(Construct):
             ),
             (
                 "WritePlatformParameters",
-                ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource"],
+                ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
                 [
                     f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/projects/*",
                     f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/users/*",
@@ -597,6 +598,8 @@ class SelfServiceCatalog(Construct):
                     "s3:PutBucketNotification",
                     "s3:GetBucketTagging",
                     "s3:PutBucketTagging",
+                    "s3:ListBucket",
+                    "s3:DeleteBucketPolicy",
                 ],
                 [f"{arn}:s3:::sc-*"],
                 sc_named + " (lower-cased for buckets)",
@@ -618,7 +621,10 @@ class SelfServiceCatalog(Construct):
                     "kms:PutKeyPolicy",
                     "kms:GetKeyPolicy",
                     "kms:TagResource",
+                    "kms:UntagResource",
+                    "kms:ListResourceTags",
                     "kms:CreateGrant",
+                    "kms:RetireGrant",
                     "kms:GenerateDataKey*",
                     "kms:Decrypt",
                 ],
@@ -636,10 +642,12 @@ class SelfServiceCatalog(Construct):
                     "ecr:PutImageScanningConfiguration",
                     "ecr:PutImageTagMutability",
                     "ecr:TagResource",
+                    "ecr:UntagResource",
                     "ecr:SetRepositoryPolicy",
                 ],
-                [f"{arn}:ecr:{region_account}:repository/sc-*"],
-                sc_named + " (lower-cased for repositories)",
+                [f"{arn}:ecr:{region_account}:repository/{names.repository('*')}"],
+                "A self-served project's repository is named <prefix>-<stage>-<project>, as a configured one's (whose existing "
+                "name a launch cannot take: CreateRepository refuses it)",
                 None,
             ),
             (
@@ -648,6 +656,8 @@ class SelfServiceCatalog(Construct):
                     "sagemaker:CreateModelPackageGroup",
                     "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:AddTags",
+                    "sagemaker:DeleteTags",
+                    "sagemaker:ListTags",
                 ],
                 [f"{arn}:sagemaker:{region_account}:model-package-group/{Names(prefix, stage).model_package_group('*')}"],
                 "Model package groups of self-served projects are named <prefix>-<stage>-<project>",
@@ -663,6 +673,11 @@ class SelfServiceCatalog(Construct):
                     "sns:Subscribe",
                     "sns:Unsubscribe",
                     "sns:TagResource",
+                    "sns:UntagResource",
+                    "sns:ListTagsForResource",
+                    "sns:ListSubscriptionsByTopic",
+                    "sns:GetSubscriptionAttributes",
+                    "sns:SetSubscriptionAttributes",
                 ],
                 [f"{arn}:sns:{region_account}:SC-*"],
                 sc_named,
@@ -670,10 +685,41 @@ class SelfServiceCatalog(Construct):
             ),
             (
                 "ManageProjectBudgets",
-                ["budgets:ModifyBudget", "budgets:ViewBudget", "budgets:TagResource", "budgets:ListTagsForResource"],
+                ["budgets:ModifyBudget", "budgets:ViewBudget", "budgets:TagResource", "budgets:UntagResource", "budgets:ListTagsForResource"],
                 [f"{arn}:budgets::{Aws.ACCOUNT_ID}:budget/{Names(prefix, stage).budget('*')}"],
                 "Budgets of self-served projects are named <prefix>-<stage>-<project>-monthly",
                 None,
+            ),
+            (
+                "ReadSecurityGroups",
+                ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"],
+                ["*"],
+                "DescribeSecurityGroups and DescribeSecurityGroupRules support no resource-level permissions",
+                None,
+            ),
+            (
+                "CreateSecurityGroupsInThisStagesVpc",
+                ["ec2:CreateSecurityGroup"],
+                [f"{arn}:ec2:{region_account}:vpc/{self._vpc_id}", f"{arn}:ec2:{region_account}:security-group/*"],
+                "A project's job and model groups and a user's apps group, in this stage's VPC only (a new group's id is "
+                "random, so its ARN is not known beforehand)",
+                None,
+            ),
+            (
+                "ManageSecurityGroupsInThisStagesVpc",
+                [
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:AuthorizeSecurityGroupEgress",
+                    "ec2:RevokeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupEgress",
+                    "ec2:DeleteSecurityGroup",
+                    "ec2:CreateTags",
+                    "ec2:DeleteTags",
+                ],
+                [f"{arn}:ec2:{region_account}:security-group/*"],
+                "Group ids are random: held to groups in this stage's VPC (ec2:Vpc), whatever their tags, since CloudFormation "
+                "may set a group's rules before its tags",
+                {"ArnEquals": {"ec2:Vpc": f"{arn}:ec2:{region_account}:vpc/{self._vpc_id}"}},
             ),
             (
                 "ManageUserProfiles",
@@ -682,6 +728,8 @@ class SelfServiceCatalog(Construct):
                     "sagemaker:DescribeUserProfile",
                     "sagemaker:UpdateUserProfile",
                     "sagemaker:AddTags",
+                    "sagemaker:DeleteTags",
+                    "sagemaker:ListTags",
                 ],
                 [f"{arn}:sagemaker:{region_account}:user-profile/{self._domain_id}/*"],
                 "User profiles of this stage's domain, named by the launcher",
@@ -689,7 +737,7 @@ class SelfServiceCatalog(Construct):
             ),
             (
                 "CreateBoundedProductRoles",
-                ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy"],
+                ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
                 sc_named + "; only a role that carries the platform's boundary (iam:PermissionsBoundary), so no product role can "
                 "outgrow it, whatever a template asks",
@@ -697,14 +745,14 @@ class SelfServiceCatalog(Construct):
             ),
             (
                 "ReadProductRoles",
-                ["iam:GetRole", "iam:GetRolePolicy"],
+                ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
                 sc_named + "; reads only",
                 None,
             ),
             (
                 "ManageThisStagesProductRoles",
-                ["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole"],
+                ["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
                 sc_named + "; only roles tagged for this stage (the product templates tag every resource so), never another "
                 "product's role: a role's trust decides who may use it",
@@ -724,6 +772,7 @@ class SelfServiceCatalog(Construct):
                     "sagemaker:DescribeMlflowApp",
                     "sagemaker:UpdateMlflowApp",
                     "sagemaker:AddTags",
+                    "sagemaker:DeleteTags",
                     "sagemaker:ListTags",
                 ],
                 [f"{arn}:sagemaker:{region_account}:mlflow-app/*"],
@@ -741,6 +790,7 @@ class SelfServiceCatalog(Construct):
                     "iam:ListPolicyVersions",
                     "iam:CreatePolicyVersion",
                     "iam:DeletePolicyVersion",
+                    "iam:ListEntitiesForPolicy",
                 ],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:policy/SC-*"],
                 sc_named + "; a sandbox's mlops work, a managed policy of its own",

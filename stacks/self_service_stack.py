@@ -26,7 +26,8 @@ class SelfServiceStack(Stack):
                 stage=config.stage,
                 storage=config.storage,
                 principal_role_arns=list(config.self_service_role_arns),
-                domain_id=PublishedStudio(self, config.names.studio_parameters).domain_id,
+                domain_id=(studio := PublishedStudio(self, config.names.studio_parameters)).domain_id,
+                vpc_id=studio.vpc_id,
                 mlflow=MlflowConfig() if config.trains_models else None,  # what a configured project gets by default
                 studio_https_out=config.studio_https_out,
             ),

@@ -20,7 +20,7 @@ def catalog(stack):
         stack,
         "Catalog",
         props=SelfServiceCatalogProps(
-            prefix="mlops", stage="dev", storage=StorageConfig(), principal_role_arns=[PRINCIPAL], domain_id="d-abcdef123456"
+            prefix="mlops", stage="dev", storage=StorageConfig(), principal_role_arns=[PRINCIPAL], domain_id="d-abcdef123456", vpc_id="vpc-0abc"
         ),
     )
 
@@ -82,7 +82,14 @@ def test_launch_role_has_no_wildcard_action_and_no_unscoped_write(template):
         actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         assert all(a != "*" and not a.endswith(":*") for a in actions)
         if statement["Resource"] == "*":
-            allowed_unscoped = {"cloudformation:GetTemplateSummary", "cloudformation:ValidateTemplate", "kms:CreateKey", "s3:GetObject"}
+            allowed_unscoped = {
+                "cloudformation:GetTemplateSummary",
+                "cloudformation:ValidateTemplate",
+                "kms:CreateKey",
+                "s3:GetObject",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSecurityGroupRules",
+            }
             assert set(actions) <= allowed_unscoped, statement
             if actions == ["s3:GetObject"] or actions == "s3:GetObject":
                 assert statement["Condition"] == {"StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}}

@@ -97,8 +97,18 @@ EXPLAINED = [
     ),
     Explained(
         "RESOURCE_MISMATCH",
-        lambda d, o: json.loads(d) == [{"action": "sns:Unsubscribe", "required_format": "*"}],
-        "stale table: sns:Unsubscribe takes a topic ARN (AWS's current table); the launch role manages the SC-* topics only",
+        lambda d, o: (
+            {f["action"] for f in json.loads(d)} <= {"sns:Unsubscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes"}
+            and {f["required_format"] for f in json.loads(d)} == {"*"}
+        ),
+        "stale table: sns:Unsubscribe, GetSubscriptionAttributes and SetSubscriptionAttributes take a topic ARN (AWS's "
+        "current table, which the IAM engine uses); the launch role manages the SC-* topics' subscriptions only",
+    ),
+    Explained(
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        lambda d, o: d == '"Unknown condition ec2:Vpc for action ec2:DeleteTags"' and "-self-service-CatalogLaun" in o,
+        "ec2:Vpc is a condition key of the security-group resource (the Service Authorization Reference's resource table), "
+        "which DeleteTags is authorized on; parliament knows only the action's own keys",
     ),
     Explained(
         "RESOURCE_STAR",
@@ -129,7 +139,8 @@ EXPLAINED = [
         "RESOURCE_POLICY_PRIVILEGE_ESCALATION",
         lambda d, o: "arn:aws:s3:::sc-*" in d and "-self-service-CatalogLaun" in o,
         "the launch role creates the self-served projects' buckets and writes their TLS-only policies, so it could grant "
-        "itself object access on an sc-* bucket; narrowing it (tags set at creation) is the tenant-isolation issue's work",
+        "itself object access on an sc-* bucket; buckets stay held by name, not by stage (docs/security.md, Self-service, says why), "
+        "and the role reaches them only through the stage's stacks, whose templates configure their own buckets only",
     ),
     Explained(
         "RESOURCE_MISMATCH",
