@@ -576,9 +576,15 @@ class SelfServiceCatalog(Construct):
                 None,
             ),
             (
+                "CreateProductBuckets",
+                ["s3:CreateBucket"],
+                [f"{arn}:s3:::sc-*"],
+                sc_named + " (lower-cased for buckets); a new bucket changes no other",
+                None,
+            ),
+            (
                 "ManageProductBuckets",
                 [
-                    "s3:CreateBucket",
                     "s3:GetBucketLocation",
                     "s3:GetBucketPolicy",
                     "s3:PutBucketPolicy",
@@ -602,8 +608,8 @@ class SelfServiceCatalog(Construct):
                     "s3:DeleteBucketPolicy",
                 ],
                 [f"{arn}:s3:::sc-*"],
-                sc_named + " (lower-cased for buckets)",
-                None,
+                sc_named + " (lower-cased for buckets), in this account (a bucket ARN names no account: s3:ResourceAccount)",
+                {"StringEquals": {"s3:ResourceAccount": Aws.ACCOUNT_ID}},
             ),
             (
                 "CreateProjectKeys",

@@ -77,8 +77,9 @@ def test_launch_role_is_assumed_by_service_catalog_from_this_account(template):
 
 
 def test_launch_role_has_no_wildcard_action_and_no_unscoped_write(template):
-    policy = next(iter(template.find_resources("AWS::IAM::Policy").values()))
-    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+    statements = [s for role in ("CatalogLaunchRole", "CatalogLaunchRoleForStudio") for s in _launch_policy(template, role)]
+    assert len(statements) > 20
+    for statement in statements:
         actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         assert all(a != "*" and not a.endswith(":*") for a in actions)
         if statement["Resource"] == "*":
@@ -236,13 +237,17 @@ def test_no_product_template_configures_a_bucket_it_does_not_create(dev):
 
 
 def _launch_policy(template: Template, role_prefix: str) -> list[dict]:
+    """Every statement of the role's policies: its inline one and the managed ones CDK moves statements to when the
+    inline one grows near IAM's size limit (``...OverflowPolicy``)."""
     roles = [lid for lid in template.find_resources("AWS::IAM::Role") if re.fullmatch(rf"{role_prefix}[0-9A-F]{{8}}", lid)]
-    (statements,) = [
+    documents = [
         p["Properties"]["PolicyDocument"]["Statement"]
-        for p in template.find_resources("AWS::IAM::Policy").values()
-        if p["Properties"]["Roles"] == [{"Ref": r} for r in roles]
+        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for p in template.find_resources(kind).values()
+        if p["Properties"].get("Roles") == [{"Ref": r} for r in roles]
     ]
-    return statements
+    assert documents
+    return [statement for document in documents for statement in document]
 
 
 def test_the_studio_template_launches_with_a_role_of_its_own_that_reaches_no_user_or_sandbox(template):

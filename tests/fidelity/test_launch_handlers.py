@@ -82,10 +82,11 @@ def _targets(d: Deployment, stack: str, lid: str, resource: dict, action: str, h
     own = lambda attribute: d.get_att(stack, lid, attribute)  # noqa: E731
     service = action.split(":")[0]
     roles = lambda: [f"arn:aws:iam::{ACCOUNT}:role/{d.resolve(stack, r)}" for r in props.get("Roles", [])]  # noqa: E731
+    in_account = (("s3:ResourceAccount", ACCOUNT),)  # S3 sets it on every request: the bucket's owner
     if kind == "AWS::S3::Bucket":
-        return [(own("Arn"), ())]
+        return [(own("Arn"), in_account)]
     if kind == "AWS::S3::BucketPolicy":
-        return [(f"arn:aws:s3:::{d.resolve(stack, props['Bucket'])}", ())]
+        return [(f"arn:aws:s3:::{d.resolve(stack, props['Bucket'])}", in_account)]
     if kind == "AWS::KMS::Key":
         return [("*", ())] if action == "kms:CreateKey" else [(own("Arn"), ())]
     if kind == "AWS::IAM::Role":
@@ -178,6 +179,19 @@ def test_the_launch_roles_may_make_every_call_cloudformation_makes_for_a_product
     print(f"\n{kind}: {len(calls)} handler calls of {len(judged)} launch role(s), denied: {len(denied)}")
     assert denied == []
     assert len(calls) > 20
+
+
+def test_a_sandbox_of_a_configured_user_and_project_launches_too(dev):
+    """The sandbox product links any user of the stage to any project: a configured user (whose role the user stack made,
+    without the products' boundary) and a configured project, found through what their stacks publish."""
+    (path,) = dev.outdir.glob("*SandboxProductStack*.product.template.json")
+    stack = f"SC-{ACCOUNT}-pp-configuredab"
+    d = Deployment({**dev.templates(), stack: json.loads(path.read_text())}, account=ACCOUNT, region=REGION)
+    d.parameters[stack] = {"UserName": "alice", "ProjectName": "churn"}
+    calls = _calls(d, _launch_roles(d)["main"], stack)
+    assert any(":role/mlops-dev-user-alice" in c.resource for c in calls)  # the sandbox's policy goes on alice's own role
+    assert [f"{c.action} {c.resource}" for c in calls if contains_unresolved([c.resource, *(list(kv) for kv in c.context)])] == []
+    assert sorted({str(r) for r in evaluate(Policies.of(d), calls) if not r.allowed}) == []
 
 
 def test_every_call_set_aside_is_one_the_schema_lists_with_its_reason():
