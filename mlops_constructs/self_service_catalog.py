@@ -458,7 +458,10 @@ class SelfServiceCatalog(Construct):
                     )
                 ],
             )
-            for key_, value in Names(prefix, stage).tags.items():  # what the launch role's key statements require
+            # the stage's tags, and the product tag (the TagOption's key and value, set in the template too so that every
+            # resource carries it from its creating call on): the launch roles' key, role statements require it, and the
+            # stage's own stacks never carry it, so no launch reaches a configured project's key or a configured role
+            for key_, value in {**names.tags, **names.stack_tags}.items():
                 Tags.of(product_stack).add(key_, value)
             # every role the product creates carries the platform's boundary (the launch roles may create no other)
             iam.PermissionsBoundary.of(product_stack).apply(
@@ -615,8 +618,8 @@ class SelfServiceCatalog(Construct):
                 "CreateProjectKeys",
                 ["kms:CreateKey"],
                 ["*"],
-                "kms:CreateKey supports no resource-level permissions; only keys tagged at creation for this stage",
-                {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in names.tags.items()}},
+                "kms:CreateKey supports no resource-level permissions; only keys tagged at creation as this stage's products'",
+                {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in names.stack_tags.items()}},
             ),
             (
                 "ManageProjectKeys",
@@ -635,9 +638,10 @@ class SelfServiceCatalog(Construct):
                     "kms:Decrypt",
                 ],
                 [f"{arn}:kms:{region_account}:key/*"],
-                "Key ids are random and only known after CreateKey, so keys are held by the tags set at creation (this stage's "
-                "only); GenerateDataKey* covers the variants SNS and ECR use while CloudFormation sets up encrypted topics and repositories",
-                {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in names.tags.items()}},
+                "Key ids are random and only known after CreateKey, so keys are held by the tag set at creation (this stage's "
+                "products' only, never a configured project's); GenerateDataKey* covers the variants SNS and ECR use while "
+                "CloudFormation sets up encrypted topics and repositories",
+                {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in names.stack_tags.items()}},
             ),
             (
                 "ManageProjectRepositories",
@@ -760,16 +764,16 @@ class SelfServiceCatalog(Construct):
                 "ManageThisStagesProductRoles",
                 ["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
-                sc_named + "; only roles tagged for this stage (the product templates tag every resource so), never another "
-                "product's role: a role's trust decides who may use it",
-                {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in names.tags.items()}},
+                sc_named + "; only roles tagged as this stage's products' (the product templates tag every resource so), never "
+                "another product's role: a role's trust decides who may use it",
+                {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in names.stack_tags.items()}},
             ),
             (
                 "TagProductRolesAsTheyAreMade",
                 ["iam:TagRole"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
-                sc_named + "; the tags CreateRole sets, which must be this stage's",
-                {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in names.tags.items()}},
+                sc_named + "; the tags CreateRole sets, which must be this stage's products'",
+                {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in names.stack_tags.items()}},
             ),
             (
                 "ManageProjectMlflow",

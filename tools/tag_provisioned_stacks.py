@@ -18,15 +18,16 @@ Without ``--apply`` it prints what it would tag and changes nothing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from config import ConfigError, load_config  # noqa: E402
+from stage_cli import parse_stage  # noqa: E402
+
 from config.naming import Names  # noqa: E402
 
 # stacks a product may be updated from (CloudFormation refuses an update in any other status)
@@ -102,15 +103,12 @@ def tag(cloudformation: Any, plan_: Plan, *, wait_seconds: int = 3600) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stage", required=True)
-    parser.add_argument("--apply", action="store_true", help="update the stacks (without it, only print what would change)")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.stage)
-    except ConfigError as exc:
-        print(exc.report(), file=sys.stderr)
-        return 2
+    parsed = parse_stage(
+        __doc__, argv, lambda p: p.add_argument("--apply", action="store_true", help="update the stacks (without it, only print what would change)")
+    )
+    if isinstance(parsed, int):
+        return parsed
+    args, config = parsed
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 

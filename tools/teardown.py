@@ -21,7 +21,6 @@ deleted only when every group they are in is the stage's, security groups only w
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -30,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from config import ConfigError, PlatformConfig, load_config  # noqa: E402
+from stage_cli import parse_stage  # noqa: E402
+
+from config import PlatformConfig  # noqa: E402
 from config.parameters import PROJECT_KEYS, STUDIO_KEYS, parameter_name  # noqa: E402
 
 # what a project stack retains (its buckets, key, repository and registry), as its parameters name them
@@ -233,15 +235,14 @@ def _delete_groups(ec2: Any, groups: list[dict], report: Report) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stage", required=True)
-    parser.add_argument("--confirm", default="", help="the stage's name again: the teardown deletes the domain and its users' apps")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.stage)
-    except ConfigError as exc:
-        print(exc.report(), file=sys.stderr)
-        return 2
+    parsed = parse_stage(
+        __doc__,
+        argv,
+        lambda p: p.add_argument("--confirm", default="", help="the stage's name again: the teardown deletes the domain and its users' apps"),
+    )
+    if isinstance(parsed, int):
+        return parsed
+    args, config = parsed
     if args.confirm != config.stage:
         print(f"refused: this deletes the Studio domain of stage {config.stage} and every app, space and user profile in it; "
               f"run it with CONFIRM={config.stage}", file=sys.stderr)  # fmt: skip

@@ -185,9 +185,8 @@ def test_a_self_served_project_is_a_configured_project(dev):
 def test_the_launch_role_reaches_only_this_stages_keys_profiles_and_user_roles(template):
     policy = _launch_policy(template, "CatalogLaunchRole")
     by_sid = {s["Sid"]: s for s in policy}
-    tags = {"platform": "mlops", "stage": "dev"}
-    assert by_sid["CreateProjectKeys"]["Condition"] == {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in tags.items()}}
-    assert by_sid["ManageProjectKeys"]["Condition"] == {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in tags.items()}}
+    assert by_sid["CreateProjectKeys"]["Condition"] == {"StringEquals": {"aws:RequestTag/platform-stage": "mlops-dev"}}
+    assert by_sid["ManageProjectKeys"]["Condition"] == {"StringEquals": {"aws:ResourceTag/platform-stage": "mlops-dev"}}
     assert json.dumps(by_sid["ManageUserProfiles"]["Resource"]).endswith(':user-profile/d-abcdef123456/*"]]}')
     (roles,) = [s["Resource"] for sid, s in by_sid.items() if sid == "AttachSandboxPolicies"]
     assert json.dumps(roles).endswith(':role/mlops-dev-user-*"]]}')  # not role/mlops-dev-* (which matched the launch role itself)
@@ -290,11 +289,19 @@ def test_every_role_a_product_creates_carries_the_platforms_boundary(template, d
     assert all("mlops-dev-product-role-boundary" in json.dumps(r["Properties"]["PermissionsBoundary"]) for r in roles)
 
 
-def test_product_keys_carry_the_tags_the_launch_role_requires(dev):
-    product = json.loads(next(dev.outdir.glob("*ProjectProductStack*.product.template.json")).read_text())
-    (resource,) = [r for r in product["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
-    assert {"Key": "platform", "Value": "mlops"} in resource["Properties"]["Tags"]
-    assert {"Key": "stage", "Value": "dev"} in resource["Properties"]["Tags"]
+def test_product_resources_carry_the_product_tag_the_launch_roles_require_and_the_stage_never_does(dev):
+    """Every taggable resource of every product carries platform-stage: mlops-dev from its creating call on (the launch
+    roles' key and role statements require it); no stack of the stage's own carries that key, so no launch reaches a
+    configured project's key or a configured role."""
+    products = [json.loads(p.read_text()) for p in dev.outdir.glob("*.product.template.json")]
+    tagged = [r for p in products for r in p["Resources"].values() if "Tags" in r.get("Properties", {})]
+    assert len(tagged) > 20
+    for resource in tagged:
+        tags = resource["Properties"]["Tags"]
+        tags = {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else tags
+        assert tags.get("platform-stage") == "mlops-dev" and tags.get("stage") == "dev", resource["Type"]
+    own = [r for t in dev.templates().values() for r in t["Resources"].values() if "Tags" in r.get("Properties", {})]
+    assert len(own) > 100 and not [r["Type"] for r in own if "platform-stage" in json.dumps(r["Properties"]["Tags"])]
 
 
 def test_the_sandbox_product_derives_everything_from_one_user_and_one_project(stack, catalog):

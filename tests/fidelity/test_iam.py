@@ -1376,13 +1376,11 @@ def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deplo
     this_stage, prod = tagged("platform-stage", "mlops-dev"), tagged("platform-stage", "mlops-prod")
     request = lambda value: (("aws:RequestTag/platform-stage", value), ("aws:TagKeys", ["platform-stage"]))  # noqa: E731
     role = f"arn:aws:iam::{account}:role/SC-{account}-pp-ours1234abcd-UserExecutionRole-0A1B2C3D"
-    dev_role, prod_role = (
-        (("aws:ResourceTag/platform", "mlops"), ("aws:ResourceTag/stage", "dev")),
-        (
-            ("aws:ResourceTag/platform", "mlops"),
-            ("aws:ResourceTag/stage", "prod"),
-        ),
-    )
+    dev_role, prod_role = (("aws:ResourceTag/platform-stage", "mlops-dev"),), (("aws:ResourceTag/platform-stage", "mlops-prod"),)
+    stage_own = (("aws:ResourceTag/platform", "mlops"), ("aws:ResourceTag/stage", "dev"))  # a resource of the stage's own stacks
+    d = launched
+    (churn_key,) = [d.get_att("mlops-dev-project-churn", lid, "Arn") for lid, _ in _resources(d, "mlops-dev-project-churn", "AWS::KMS::Key")]
+    alice = d.ssm_value("/mlops/dev/users/alice/role-arn")
     needed, never = [], []
     for launch in launch_roles:
         needed += [
@@ -1396,7 +1394,7 @@ def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deplo
             Call(launch, "cloudformation:UpdateStack", ours, (*this_stage, *request("mlops-dev")), "an update that keeps the tag"),
             Call(launch, "iam:UpdateAssumeRolePolicy", role, dev_role, "a product role's trust, this stage's"),
             Call(launch, "iam:DeleteRole", role, dev_role, "terminate this stage's product"),
-            Call(launch, "iam:TagRole", role, (("aws:RequestTag/platform", "mlops"), ("aws:RequestTag/stage", "dev")), "CreateRole's tags"),
+            Call(launch, "iam:TagRole", role, (("aws:RequestTag/platform-stage", "mlops-dev"),), "CreateRole's tags"),
         ]
         never += [
             *(
@@ -1410,9 +1408,13 @@ def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deplo
             Call(launch, "iam:UpdateAssumeRolePolicy", role, (), "another product's role (no tag)"),
             Call(launch, "iam:UpdateAssumeRolePolicy", role, prod_role, "another stage's product role"),
             Call(launch, "iam:DeleteRole", role, prod_role, "another stage's product role"),
+            Call(launch, "iam:TagRole", role, (("aws:RequestTag/platform-stage", "mlops-prod"),), "tag a role as another stage's"),
+            Call(launch, "iam:UpdateAssumeRolePolicy", role, stage_own, "a role tagged as the stage's own stacks' (not a product's)"),
+            *(Call(launch, f"kms:{a}", churn_key, stage_own, "a configured project's key") for a in ("PutKeyPolicy", "CreateGrant", "Decrypt")),
             Call(
-                launch, "iam:TagRole", role, (("aws:RequestTag/platform", "mlops"), ("aws:RequestTag/stage", "prod")), "tag a role as another stage's"
+                launch, "kms:CreateKey", "*", (("aws:RequestTag/platform", "mlops"), ("aws:RequestTag/stage", "dev")), "a key without the product tag"
             ),
+            *(Call(launch, f"iam:{a}", alice, stage_own, "a configured user's role") for a in ("UpdateAssumeRolePolicy", "DeleteRole", "TagRole")),
         ]
     assert [str(r) for r in evaluate(policies, needed) if not r.allowed] == []
     assert [str(r) for r in evaluate(policies, never) if r.allowed] == []
