@@ -502,6 +502,11 @@ class SelfServiceCatalog(Construct):
         sc_named = "Service Catalog names provisioned stacks SC-<account>-pp-<id>; CloudFormation derives the physical names from it"
         stacks = [f"{arn}:cloudformation:{region_account}:stack/SC-*"]
         this_stages = {f"aws:ResourceTag/{k}": v for k, v in names.stack_tags.items()}
+        # A call that only an update or a termination makes, or another resource's creation (which CloudFormation starts
+        # once the resource it names exists, tags and all), needs the resource tagged as this stage's products'; a call
+        # of a resource's own creation does not (AWS does not document whether a handler tags before it configures).
+        products_only = {"StringEquals": this_stages}
+        later = "; changed or removed only if tagged as this stage's products' (no configured project's, no other team's)"
         statements: list[tuple[str, list[str], list[str], str, dict | None]] = [
             (
                 "CreateStacks",
@@ -569,7 +574,7 @@ class SelfServiceCatalog(Construct):
             ),
             (
                 "WritePlatformParameters",
-                ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"],
+                ["ssm:PutParameter", "ssm:AddTagsToResource"],
                 [
                     f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/projects/*",
                     f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/users/*",
@@ -577,6 +582,17 @@ class SelfServiceCatalog(Construct):
                 ],
                 "Project, user and sandbox products publish their parameters under this stage's projects/, users/ and sandboxes/ paths",
                 None,
+            ),
+            (
+                "RemovePlatformParameters",
+                ["ssm:DeleteParameter", "ssm:RemoveTagsFromResource"],
+                [
+                    f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/projects/*",
+                    f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/users/*",
+                    f"{arn}:ssm:{region_account}:parameter/{prefix}/{stage}/sandboxes/*",
+                ],
+                "The products' parameters" + later,
+                products_only,
             ),
             (
                 "CreateProductBuckets",
@@ -649,16 +665,20 @@ class SelfServiceCatalog(Construct):
                     "ecr:CreateRepository",
                     "ecr:DescribeRepositories",
                     "ecr:PutLifecyclePolicy",
-                    "ecr:PutImageScanningConfiguration",
-                    "ecr:PutImageTagMutability",
                     "ecr:TagResource",
-                    "ecr:UntagResource",
                     "ecr:SetRepositoryPolicy",
                 ],
                 [f"{arn}:ecr:{region_account}:repository/{names.repository('*')}"],
                 "A self-served project's repository is named <prefix>-<stage>-<project>, as a configured one's (whose existing "
-                "name a launch cannot take: CreateRepository refuses it)",
+                "name a launch cannot take: CreateRepository refuses it); its creation sets its lifecycle and policy",
                 None,
+            ),
+            (
+                "ChangeProductRepositories",
+                ["ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:UntagResource"],
+                [f"{arn}:ecr:{region_account}:repository/{names.repository('*')}"],
+                "A self-served project's repository" + later,
+                products_only,
             ),
             (
                 "ManageModelPackageGroups",
@@ -666,7 +686,6 @@ class SelfServiceCatalog(Construct):
                     "sagemaker:CreateModelPackageGroup",
                     "sagemaker:DescribeModelPackageGroup",
                     "sagemaker:AddTags",
-                    "sagemaker:DeleteTags",
                     "sagemaker:ListTags",
                 ],
                 [f"{arn}:sagemaker:{region_account}:model-package-group/{Names(prefix, stage).model_package_group('*')}"],
@@ -674,24 +693,34 @@ class SelfServiceCatalog(Construct):
                 None,
             ),
             (
+                "ChangeProductModelPackageGroups",
+                ["sagemaker:DeleteTags"],
+                [f"{arn}:sagemaker:{region_account}:model-package-group/{Names(prefix, stage).model_package_group('*')}"],
+                "A self-served project's model package group" + later,
+                products_only,
+            ),
+            (
                 "ManageAlertTopics",
                 [
                     "sns:CreateTopic",
-                    "sns:DeleteTopic",
                     "sns:GetTopicAttributes",
-                    "sns:SetTopicAttributes",
-                    "sns:Subscribe",
-                    "sns:Unsubscribe",
                     "sns:TagResource",
-                    "sns:UntagResource",
                     "sns:ListTagsForResource",
                     "sns:ListSubscriptionsByTopic",
+                    "sns:Unsubscribe",
                     "sns:GetSubscriptionAttributes",
                     "sns:SetSubscriptionAttributes",
                 ],
                 [f"{arn}:sns:{region_account}:SC-*"],
-                sc_named,
+                sc_named + " (a subscription's calls name the topic it is of)",
                 None,
+            ),
+            (
+                "ChangeProductTopics",
+                ["sns:SetTopicAttributes", "sns:Subscribe", "sns:DeleteTopic", "sns:UntagResource"],
+                [f"{arn}:sns:{region_account}:SC-*"],
+                sc_named + "; a topic's policy and subscribers set by its own policy and subscription resources" + later,
+                products_only,
             ),
             (
                 "ManageProjectBudgets",
@@ -736,14 +765,19 @@ class SelfServiceCatalog(Construct):
                 [
                     "sagemaker:CreateUserProfile",
                     "sagemaker:DescribeUserProfile",
-                    "sagemaker:UpdateUserProfile",
                     "sagemaker:AddTags",
-                    "sagemaker:DeleteTags",
                     "sagemaker:ListTags",
                 ],
                 [f"{arn}:sagemaker:{region_account}:user-profile/{self._domain_id}/*"],
                 "User profiles of this stage's domain, named by the launcher",
                 None,
+            ),
+            (
+                "ChangeUserProfiles",
+                ["sagemaker:UpdateUserProfile", "sagemaker:DeleteTags"],
+                [f"{arn}:sagemaker:{region_account}:user-profile/{self._domain_id}/*"],
+                "Self-served user profiles of this stage's domain (never a configured user's: a profile names the role its apps run with)" + later,
+                products_only,
             ),
             (
                 "CreateBoundedProductRoles",
@@ -780,15 +814,20 @@ class SelfServiceCatalog(Construct):
                 [
                     "sagemaker:CreateMlflowApp",
                     "sagemaker:DescribeMlflowApp",
-                    "sagemaker:UpdateMlflowApp",
                     "sagemaker:AddTags",
-                    "sagemaker:DeleteTags",
                     "sagemaker:ListTags",
                 ],
                 [f"{arn}:sagemaker:{region_account}:mlflow-app/*"],
                 "A self-served project's serverless MLflow: its ARN carries an id SageMaker makes (the name is "
                 "<prefix>-<stage>-<project>); retained on termination, never deleted by the launch role",
                 None,
+            ),
+            (
+                "ChangeProjectMlflow",
+                ["sagemaker:UpdateMlflowApp", "sagemaker:DeleteTags"],
+                [f"{arn}:sagemaker:{region_account}:mlflow-app/*"],
+                "A self-served project's serverless MLflow" + later,
+                products_only,
             ),
             (
                 "ManageSandboxWorkPolicies",
@@ -818,8 +857,9 @@ class SelfServiceCatalog(Construct):
                 "PassProductRolesToSageMaker",
                 ["iam:PassRole"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
-                sc_named + "; the user product hands its execution role to SageMaker only",
-                {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                sc_named + "; the user product hands its execution role, the project its MLflow role, to SageMaker only, and "
+                "only a role tagged as this stage's products'",
+                {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com", **this_stages}},
             ),
             (
                 "AttachSandboxPolicies",
@@ -830,11 +870,17 @@ class SelfServiceCatalog(Construct):
                 None,
             ),
         ]
-        not_for_projects = {"ManageUserProfiles", "ManageSandboxWorkPolicies", "AttachSandboxWorkPolicies", "AttachSandboxPolicies"}
+        not_for_projects = {
+            "ManageUserProfiles",
+            "ChangeUserProfiles",
+            "ManageSandboxWorkPolicies",
+            "AttachSandboxWorkPolicies",
+            "AttachSandboxPolicies",
+        }
         for sid, actions, resources, reason, conditions in statements:
             if project_only and sid in not_for_projects:
                 continue
-            if project_only and sid == "WritePlatformParameters":
+            if project_only and sid in ("WritePlatformParameters", "RemovePlatformParameters"):
                 resources = [r for r in resources if r.endswith("/projects/*")]
             role.add_to_principal_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions))
             acknowledge_wildcards(role, reason=f"{sid}: {reason}.", actions=actions, resources=resources)

@@ -141,11 +141,13 @@ def test_product_templates_reuse_the_platform_constructs(stack, catalog, tmp_pat
 
 
 def test_launch_role_passes_roles_to_sagemaker_only(template):
-    policy = next(iter(template.find_resources("AWS::IAM::Policy").values()))
-    passing = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "iam:PassRole" in s["Action"]]
-    assert len(passing) == 1
-    assert passing[0]["Action"] == "iam:PassRole"
-    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    for role in ("CatalogLaunchRole", "CatalogLaunchRoleForStudio"):
+        passing = [s for s in _launch_policy(template, role) if "iam:PassRole" in s["Action"]]
+        assert len(passing) == 1
+        assert passing[0]["Action"] == "iam:PassRole"
+        assert passing[0]["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com", "aws:ResourceTag/platform-stage": "mlops-dev"}
+        }
 
 
 def _comparable(node, project: str):

@@ -1381,9 +1381,17 @@ def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deplo
     d = launched
     (churn_key,) = [d.get_att("mlops-dev-project-churn", lid, "Arn") for lid, _ in _resources(d, "mlops-dev-project-churn", "AWS::KMS::Key")]
     alice = d.ssm_value("/mlops/dev/users/alice/role-arn")
+    (alice_profile,) = [
+        d.get_att("mlops-dev-user-alice", lid, "UserProfileArn") for lid, _ in _resources(d, "mlops-dev-user-alice", "AWS::SageMaker::UserProfile")
+    ]
+    topic = f"arn:aws:sns:{region}:{account}:SC-{account}-pp-ours1234abcd-AlertTopic-0A1B2C3D"
+    churn_parameter = f"arn:aws:ssm:{region}:{account}:parameter/mlops/dev/projects/churn/data-bucket-name"
+    to_sagemaker = (("iam:PassedToService", "sagemaker.amazonaws.com"),)
     needed, never = [], []
     for launch in launch_roles:
         needed += [
+            Call(launch, "sns:SetTopicAttributes", topic, this_stage, "a product topic's policy"),
+            Call(launch, "iam:PassRole", role, (*dev_role, *to_sagemaker), "a product role to its profile or MLflow"),
             Call(launch, "cloudformation:CreateStack", new, request("mlops-dev"), "provision a product"),
             Call(launch, "cloudformation:TagResource", new, (*request("mlops-dev"), ("cloudformation:CreateAction", "CreateStack")), "its tags"),
             Call(launch, "cloudformation:DescribeStacks", new, why="follow it"),
@@ -1415,6 +1423,11 @@ def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deplo
                 launch, "kms:CreateKey", "*", (("aws:RequestTag/platform", "mlops"), ("aws:RequestTag/stage", "dev")), "a key without the product tag"
             ),
             *(Call(launch, f"iam:{a}", alice, stage_own, "a configured user's role") for a in ("UpdateAssumeRolePolicy", "DeleteRole", "TagRole")),
+            Call(launch, "sagemaker:UpdateUserProfile", alice_profile, stage_own, "a configured user's profile (names her apps' role)"),
+            Call(launch, "sns:SetTopicAttributes", topic, (), "another team's topic's policy"),
+            Call(launch, "sns:Subscribe", topic, prod, "another stage's topic"),
+            Call(launch, "iam:PassRole", role, to_sagemaker, "another product's role (no tag)"),
+            Call(launch, "ssm:DeleteParameter", churn_parameter, stage_own, "a configured project's published bucket"),
         ]
     assert [str(r) for r in evaluate(policies, needed) if not r.allowed] == []
     assert [str(r) for r in evaluate(policies, never) if r.allowed] == []
