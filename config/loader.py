@@ -102,7 +102,7 @@ def _shared_endpoints(config: PlatformConfig, config_dir: Path) -> tuple[frozens
     stage's, as its own config derives them. It must be in this stage's account and Region, create its endpoints, and
     have every one this stage needs (a missing one is named, with the features that need it)."""
     network = config.network
-    owner = getattr(network, "endpoints_from", None)
+    owner = network.endpoints_from
     if owner is None:
         return None, []
     where = "network.endpoints_from"

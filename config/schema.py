@@ -688,6 +688,7 @@ class NewVpcConfig(_Strict):
 
     mode: Literal["new"]
     creates_endpoints: ClassVar[bool] = True  # its interface endpoints, those config.endpoints derives
+    endpoints_from: ClassVar[None] = None  # a new VPC shares no other stage's endpoints (ExistingVpcConfig.endpoints_from)
     cidr: str = "10.42.0.0/16"
     availability_zones: list[str] = Field(min_length=1, max_length=3)
     s3_prefix_list_id: str = Field(pattern=PREFIX_LIST_PATTERN)

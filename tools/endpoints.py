@@ -30,7 +30,7 @@ def render(stage: str) -> str:
         )
     zones = network.endpoint_azs or len(network.availability_zones)
     creates = network.creates_endpoints
-    owner = f"stage {config.network.endpoints_from}'s" if getattr(network, "endpoints_from", None) else "the existing VPC owner's"
+    owner = f"stage {config.network.endpoints_from}'s" if network.endpoints_from else "the existing VPC owner's"
     lines = [f"Interface endpoints of {config.names.base}, in {zones} zone(s){'' if creates else f' ({owner}: they bill there)'}:"]
     width = max(len(name) for name in needs)
     lines += [f"  {name:<{width}}  {'; '.join(why)}" for name, why in needs.items()]
