@@ -51,15 +51,29 @@ class Reach:
     host: str
 
 
-def _groups(deployment, stack: str) -> list[dict]:
-    """The security groups of ``stack`` (and their separate egress rules, as groups of one rule)."""
+def _groups(deployment, stack: str) -> list[tuple[object, dict]]:
+    """The security groups of ``stack`` as (group id, resolved properties), and their separate egress rules as groups of
+    one rule."""
     out = []
-    for resource in deployment.templates[stack].get("Resources", {}).values():
+    for logical_id, resource in deployment.templates[stack].get("Resources", {}).items():
+        props = resource.get("Properties", {})
         if resource["Type"] == "AWS::EC2::SecurityGroup":
-            out.append(resource)
+            out.append((deployment.get_att(stack, logical_id, "GroupId"), deployment.resolve(stack, props)))
         elif resource["Type"] == "AWS::EC2::SecurityGroupEgress":
-            out.append({"Properties": {"SecurityGroupEgress": [resource.get("Properties", {})]}})
+            rule = deployment.resolve(stack, props)
+            out.append((rule.get("GroupId"), {"SecurityGroupEgress": [rule]}))
     return out
+
+
+def _studio_groups(deployment, stacks: list[str]) -> set:
+    """The security groups Studio's apps run in: the domain's default user and space settings', and each user profile's."""
+    settings = {"AWS::SageMaker::Domain": ("DefaultUserSettings", "DefaultSpaceSettings"), "AWS::SageMaker::UserProfile": ("UserSettings",)}
+    found = set()
+    for stack in stacks:
+        for resource in deployment.templates[stack].get("Resources", {}).values():
+            for key in settings.get(resource["Type"], ()):
+                found |= set(deployment.resolve(stack, resource.get("Properties", {}).get(key, {})).get("SecurityGroups", []) or [])
+    return found
 
 
 def _lets_https_out(group: dict) -> bool:
@@ -100,8 +114,10 @@ class StageNetwork:
                 else:
                     raise AssertionError(f"{stack}: an interface endpoint for {service}, which config.endpoints does not know")
         network = config.network
-        # a route out is a way out for Studio only if its apps' security groups let HTTPS out (StudioNetwork, StudioAppSecurityGroup)
-        https_out = any(_lets_https_out(deployment.resolve(stack, r.get("Properties", {}))) for stack in stacks for r in _groups(deployment, stack))
+        # a route out is a way out for Studio only if one of its apps' security groups lets HTTPS out (StudioNetwork,
+        # StudioAppSecurityGroup); a job's or a model's group that did would not count
+        studio = _studio_groups(deployment, stacks)
+        https_out = any(gid in studio and _lets_https_out(props) for stack in stacks for gid, props in _groups(deployment, stack))
         if network.mode == "existing":
             gateways.add("s3")  # an existing VPC's S3 route is its owner's (s3_prefix_list_id names it)
             if not network.create_endpoints:  # the owner's: a stage of this directory (as the loader found them), or assumed

@@ -141,9 +141,14 @@ def test_a_route_out_reaches_a_git_provider_only_through_a_security_group_that_l
     assert config.studio_https_out
     github = Reach("user alice's Studio apps", "git clone/push https://github.com/example-org/churn-models.git", "github.com")
 
-    def network(*egress: dict) -> StageNetwork:
+    def network(*egress: dict, studio: bool = True) -> StageNetwork:
+        """A stage with one security group; Studio's apps run in it when ``studio`` (the domain's default user settings)."""
         group = {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "Studio apps", "SecurityGroupEgress": list(egress)}}
-        return StageNetwork.of(Deployment({"env": {"Resources": {"Studio": group}}}), config, ["env"])
+        resources = {"Group": group}
+        if studio:
+            settings = {"ExecutionRole": "arn:aws:iam::123456789012:role/x", "SecurityGroups": [{"Fn::GetAtt": ["Group", "GroupId"]}]}
+            resources["Domain"] = {"Type": "AWS::SageMaker::Domain", "Properties": {"DefaultUserSettings": settings}}
+        return StageNetwork.of(Deployment({"env": {"Resources": resources}}), config, ["env"])
 
     to_endpoints = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "DestinationSecurityGroupId": "sg-0fedcba9876543210"}
     closed = network(to_endpoints)
@@ -153,3 +158,5 @@ def test_a_route_out_reaches_a_git_provider_only_through_a_security_group_that_l
     ]
     assert unreachable([github], network(to_endpoints, {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"})) == []
     assert unreachable([github], network({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"})) != []  # not HTTPS
+    anywhere = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}
+    assert unreachable([github], network(anywhere, studio=False)) != []  # a job's or a model's group is not Studio's way out
