@@ -85,9 +85,10 @@ def plan(cloudformation: Any, names: Names) -> Plan:
     return result
 
 
-def tag(cloudformation: Any, plan_: Plan, *, wait_seconds: int = 3600) -> None:
+def tag(cloudformation: Any, plan_: Plan, *, delay: int = 15, wait_seconds: int = 3600) -> None:
     """Update each stack of ``plan_.to_tag`` with its own template, parameter values and capabilities, and its tags plus
-    the stage's; waits for each (a failed update rolls back, and stops the tool with the stack's name)."""
+    the stage's; waits for each, polling every ``delay`` seconds for at most ``wait_seconds`` (a failed update rolls
+    back, and stops the tool with the stack's name)."""
     waiter = cloudformation.get_waiter("stack_update_complete")
     for name in plan_.to_tag:
         (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
@@ -99,7 +100,7 @@ def tag(cloudformation: Any, plan_: Plan, *, wait_seconds: int = 3600) -> None:
             Capabilities=stack.get("Capabilities", []),
             Tags=[{"Key": k, "Value": v} for k, v in {**tags, **plan_.tag}.items()],
         )
-        waiter.wait(StackName=name, WaiterConfig={"Delay": 15, "MaxAttempts": max(1, wait_seconds // 15)})
+        waiter.wait(StackName=name, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, wait_seconds // delay)})
 
 
 def main(argv: list[str] | None = None) -> int:
