@@ -118,6 +118,7 @@ MODULES = {
         Module("fidelity/cfn.py", ("tests/test_fidelity_cfn.py", "tests/test_fidelity_limits.py")),  # templates resolved as CloudFormation would
         Module("cli/mlops_cli/work.py", ("tests/mlops_cli/test_mlops_label.py", "tests/mlops_cli/test_mlops_command.py"), root="cli"),
         Module("tools/tag_provisioned_stacks.py", ("tests/test_tag_provisioned_stacks.py",)),  # the upgrade's retagging
+        Module("tools/teardown.py", ("tests/test_teardown.py",)),  # emptying a used Studio domain before a destroy
     )
 }
 
