@@ -370,11 +370,14 @@ class SelfServiceCatalog(Construct):
       project is the same as a configured one (a test compares the two templates).
     - ``launch_role``: the role Service Catalog provisions with (a launch constraint on each product),
       so launching needs no broad permissions of the user. It may create and change only what the
-      products contain, on resources named by Service Catalog (``SC-*`` stacks, ``sc-*`` buckets);
-      it changes or deletes only stacks that carry this stage's TagOption (``Names.stack_tags``) and
-      roles, keys that carry this stage's tags (``Names.tags``), and attaches sandbox policies only to
-      roles of this platform stage. Stacks provisioned before the TagOption existed get it from
-      ``tools/tag_provisioned_stacks.py``.
+      products contain, on resources named by Service Catalog (``SC-*`` stacks, ``sc-*`` buckets of
+      this account) or by the platform (``<prefix>-<stage>-*``); it changes or deletes only stacks that
+      carry this stage's TagOption (``Names.stack_tags``), and only roles, keys and the other resources
+      whose later calls it makes that carry the same tag, which the product templates set and the
+      stage's own stacks never carry; it attaches sandbox policies only to roles of this platform stage,
+      and makes security groups in the stage's VPC only. Stacks provisioned before the TagOption existed
+      get it from ``tools/tag_provisioned_stacks.py``. ``tests/fidelity/test_launch_handlers.py`` holds
+      that every call CloudFormation makes for a product is allowed.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: SelfServiceCatalogProps) -> None:
