@@ -648,6 +648,7 @@ class SelfServiceCatalog(Construct):
                     "kms:GetKeyRotationStatus",
                     "kms:PutKeyPolicy",
                     "kms:GetKeyPolicy",
+                    "kms:UpdateKeyDescription",
                     "kms:TagResource",
                     "kms:UntagResource",
                     "kms:ListResourceTags",
@@ -734,9 +735,10 @@ class SelfServiceCatalog(Construct):
             ),
             (
                 "ReadSecurityGroups",
-                ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"],
+                ["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeInstances"],
                 ["*"],
-                "DescribeSecurityGroups and DescribeSecurityGroupRules support no resource-level permissions",
+                "DescribeSecurityGroups, DescribeSecurityGroupRules and DescribeInstances (a group's delete checks it has no "
+                "instance) support no resource-level permissions",
                 None,
             ),
             (
@@ -754,6 +756,8 @@ class SelfServiceCatalog(Construct):
                     "ec2:AuthorizeSecurityGroupEgress",
                     "ec2:RevokeSecurityGroupIngress",
                     "ec2:RevokeSecurityGroupEgress",
+                    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+                    "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
                     "ec2:DeleteSecurityGroup",
                     "ec2:CreateTags",
                     "ec2:DeleteTags",
@@ -799,7 +803,7 @@ class SelfServiceCatalog(Construct):
             ),
             (
                 "ManageThisStagesProductRoles",
-                ["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole"],
+                ["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:TagRole", "iam:UntagRole"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
                 sc_named + "; only roles tagged as this stage's products' (the product templates tag every resource so), never "
                 "another product's role: a role's trust decides who may use it",

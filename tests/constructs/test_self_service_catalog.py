@@ -90,6 +90,7 @@ def test_launch_role_has_no_wildcard_action_and_no_unscoped_write(template):
                 "s3:GetObject",
                 "ec2:DescribeSecurityGroups",
                 "ec2:DescribeSecurityGroupRules",
+                "ec2:DescribeInstances",
             }
             assert set(actions) <= allowed_unscoped, statement
             if actions == ["s3:GetObject"] or actions == "s3:GetObject":
