@@ -125,7 +125,7 @@ class PublishedStudio(PublishedValues):
     @property
     def workload_network(self) -> WorkloadNetwork:
         """The VPC, its endpoints' security group and S3's prefix list: what a project's security groups need."""
-        return WorkloadNetwork(self.value("vpc-id"), self.value("endpoints-security-group-id"), self.value("s3-prefix-list-id"))
+        return WorkloadNetwork(self.vpc_id, self.value("endpoints-security-group-id"), self.value("s3-prefix-list-id"))
 
     def subnet_ids(self, count: int) -> list[str]:
         """One string per subnet (a list token in a state machine definition would need a CfnJson custom resource)."""
@@ -137,7 +137,7 @@ class PublishedStudio(PublishedValues):
         VPC (one per zone of ``network``, the stage's network config), or in no VPC at all on the frugal network."""
         if network.mode == "frugal":
             return None
-        return VpcPlacement(self.value("vpc-id"), self.subnet_ids(len(network.availability_zones)), security_group_id)
+        return VpcPlacement(self.vpc_id, self.subnet_ids(len(network.availability_zones)), security_group_id)
 
 
 class PublishedProject:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.cloudformation.responses import CloudFormationResponse
@@ -225,15 +226,13 @@ def test_main_says_what_stopped_it_and_exits_0_when_nothing_is_another_stages(aw
     assert tool.main(["--stage", "dev"]) == 0
     out = capsys.readouterr().out
     assert "Would tag (run again with --apply) (1):\n  - SC-1-pp-legacy\n" in out and "another stage (0):\n  (none)" in out
-    monkeypatch.setattr(tool, "tag", lambda *a, **k: (_ for _ in ()).throw(tool_client_error()))
+
+    def update_refused(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "ValidationError", "Message": "Stack is in UPDATE_IN_PROGRESS state"}}, "UpdateStack")
+
+    monkeypatch.setattr(tool, "tag", update_refused)
     assert tool.main(["--stage", "dev", "--apply"]) == 1
     assert capsys.readouterr().err.startswith("tagging the provisioned stacks of stage dev stopped: An error occurred (ValidationError)")
     with pytest.raises(SystemExit):
         tool.main(["--help"])
     assert "only print what would change" in capsys.readouterr().out
-
-
-def tool_client_error():
-    from botocore.exceptions import ClientError
-
-    return ClientError({"Error": {"Code": "ValidationError", "Message": "Stack is in UPDATE_IN_PROGRESS state"}}, "UpdateStack")

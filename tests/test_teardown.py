@@ -180,7 +180,7 @@ def test_a_used_domain_is_emptied_and_what_blocks_the_vpc_goes(aws, tmp_path):
     lines = text.split("\n")
     assert lines[0] == f"Deleted ({len(report.deleted)}):" and lines[1] == f"  - {report.deleted[0]}"
     assert "Stopped (1):" in lines and f"Kept ({len(report.kept)}):" in lines
-    assert Report_render_empty() == "Deleted (0):\n  (none)\nStopped (0):\n  (none)\nKept (0):\n  (none)"
+    assert teardown.Report().render() == "Deleted (0):\n  (none)\nStopped (0):\n  (none)\nKept (0):\n  (none)"
     # the NFS groups refer to each other: EC2 refuses to delete a group another group's rule names, so their rules go first
     ops = [(op, p.get("GroupId")) for op, p in stage["ec2_calls"] if op.endswith(("SecurityGroupIngress", "SecurityGroupEgress", "SecurityGroup"))]
     revoked = [g for op, g in ops if op.startswith("Revoke")]
@@ -191,10 +191,6 @@ def test_a_used_domain_is_emptied_and_what_blocks_the_vpc_goes(aws, tmp_path):
     for direction in ("Ingress", "Egress"):  # the NFS rules themselves, as DescribeSecurityGroups gave them
         revokes = [p["IpPermissions"] for op, p in stage["ec2_calls"] if op == f"RevokeSecurityGroup{direction}"]
         assert any(rule.get("FromPort") == 2049 and rule.get("UserIdGroupPairs") for rules in revokes for rule in rules), direction
-
-
-def Report_render_empty() -> str:
-    return teardown.Report().render()
 
 
 @pytest.mark.parametrize(

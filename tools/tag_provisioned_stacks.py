@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stage_cli import parse_stage  # noqa: E402
+from stage_cli import paginated, parse_stage, render  # noqa: E402
 
 from config.naming import Names  # noqa: E402
 
@@ -45,19 +45,13 @@ class Plan:
 
     def render(self, applied: bool) -> str:
         ((key, value),) = self.tag.items()
-        lines = []
-        for title, items in (
-            ("Tagged now" if applied else "Would tag (run again with --apply)", self.to_tag),
-            (f"Already tagged {key}: {value}", self.tagged),
-            (f"Refused: tagged {key} for another stage", self.foreign),
-        ):
-            lines.append(f"{title} ({len(items)}):")
-            lines += [f"  - {item}" for item in items] or ["  (none)"]
-        return "\n".join(lines)
-
-
-def _all(client: Any, operation: str, key: str, **params: Any) -> list[dict]:
-    return [item for page in client.get_paginator(operation).paginate(**params) for item in page.get(key, [])]
+        return render(
+            (
+                ("Tagged now" if applied else "Would tag (run again with --apply)", self.to_tag),
+                (f"Already tagged {key}: {value}", self.tagged),
+                (f"Refused: tagged {key} for another stage", self.foreign),
+            )
+        )
 
 
 def provisioned_stacks(cloudformation: Any, names: Names) -> list[str]:
@@ -65,11 +59,11 @@ def provisioned_stacks(cloudformation: Any, names: Names) -> list[str]:
     path = f"{names.parameters}/"
     return [
         s["StackName"]
-        for s in _all(cloudformation, "list_stacks", "StackSummaries", StackStatusFilter=list(LIVE))
+        for s in paginated(cloudformation, "list_stacks", "StackSummaries", StackStatusFilter=list(LIVE))
         if s["StackName"].startswith(SERVICE_CATALOG_STACK)
         and any(
             r["ResourceType"] == "AWS::SSM::Parameter" and r.get("PhysicalResourceId", "").startswith(path)
-            for r in _all(cloudformation, "list_stack_resources", "StackResourceSummaries", StackName=s["StackName"])
+            for r in paginated(cloudformation, "list_stack_resources", "StackResourceSummaries", StackName=s["StackName"])
         )
     ]
 

@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stage_cli import parse_stage  # noqa: E402
+from stage_cli import paginated, parse_stage, render  # noqa: E402
 
 from config import PlatformConfig  # noqa: E402
 from config.parameters import PROJECT_KEYS, STUDIO_KEYS, parameter_name  # noqa: E402
@@ -53,11 +53,7 @@ class Report:
     kept: list[str] = field(default_factory=list)
 
     def render(self) -> str:
-        lines = []
-        for title, items in (("Deleted", self.deleted), ("Stopped", self.stopped), ("Kept", self.kept)):
-            lines.append(f"{title} ({len(items)}):")
-            lines += [f"  - {item}" for item in items] or ["  (none)"]
-        return "\n".join(lines)
+        return render((("Deleted", self.deleted), ("Stopped", self.stopped), ("Kept", self.kept)))
 
 
 @dataclass
@@ -66,11 +62,6 @@ class Clients:
     ec2: Any
     efs: Any
     ssm: Any
-
-
-def _all(client: Any, operation: str, key: str, **params: Any) -> list[dict]:
-    """Every item of a List call, through botocore's paginator for it."""
-    return [item for page in client.get_paginator(operation).paginate(**params) for item in page.get(key, [])]
 
 
 def _wait(what: str, done: Callable[[], bool], *, timeout: float, interval: float) -> None:
@@ -146,7 +137,7 @@ def teardown(config: PlatformConfig, clients: Clients, *, timeout: float = 1800,
 def _empty_domain(sm: Any, domain_id: str, report: Report, *, timeout: float, interval: float) -> None:
     """Apps, then spaces, then user profiles: each kind gone before the next (a space with an app, a profile with a
     private space cannot be deleted)."""
-    for app in _all(sm, "list_apps", "Apps", DomainIdEquals=domain_id):
+    for app in paginated(sm, "list_apps", "Apps", DomainIdEquals=domain_id):
         if app["Status"] in GONE_APP_STATES or app["Status"] == "Deleting":
             continue
         owner = {"SpaceName": app["SpaceName"]} if app.get("SpaceName") else {"UserProfileName": app["UserProfileName"]}
@@ -154,7 +145,7 @@ def _empty_domain(sm: Any, domain_id: str, report: Report, *, timeout: float, in
         report.deleted.append(f"app {app['AppType']}/{app['AppName']} of {next(iter(owner.values()))}")
     _wait(
         f"the apps of domain {domain_id} to be deleted",
-        lambda: all(a["Status"] in GONE_APP_STATES for a in _all(sm, "list_apps", "Apps", DomainIdEquals=domain_id)),
+        lambda: all(a["Status"] in GONE_APP_STATES for a in paginated(sm, "list_apps", "Apps", DomainIdEquals=domain_id)),
         timeout=timeout,
         interval=interval,
     )
@@ -162,13 +153,13 @@ def _empty_domain(sm: Any, domain_id: str, report: Report, *, timeout: float, in
         ("space", "list_spaces", "Spaces", "SpaceName", sm.delete_space),
         ("user profile", "list_user_profiles", "UserProfiles", "UserProfileName", sm.delete_user_profile),
     ):
-        for item in _all(sm, lister, key, DomainIdEquals=domain_id):
+        for item in paginated(sm, lister, key, DomainIdEquals=domain_id):
             if item["Status"] != "Deleting":
                 deleter(DomainId=domain_id, **{name_key: item[name_key]})
                 report.deleted.append(f"{kind} {item[name_key]}")
         _wait(
             f"the {kind}s of domain {domain_id} to be deleted",
-            lambda lister=lister, key=key: not _all(sm, lister, key, DomainIdEquals=domain_id),
+            lambda lister=lister, key=key: not paginated(sm, lister, key, DomainIdEquals=domain_id),
             timeout=timeout,
             interval=interval,
         )
