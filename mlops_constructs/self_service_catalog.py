@@ -384,18 +384,18 @@ class SelfServiceCatalog(Construct):
         super().__init__(scope, construct_id)
         prefix, stage, storage, principal_role_arns = props.prefix, props.stage, props.storage, props.principal_role_arns
         self._domain_id, self._vpc_id = props.domain_id, props.vpc_id
+        names = Names(prefix, stage)
 
         self.portfolio = servicecatalog.Portfolio(
             self,
             "Portfolio",
-            display_name=Names(prefix, stage).portfolio,
+            display_name=names.portfolio,
             provider_name="ML platform team",
             description="Self-service ML projects, Studio users and project sandboxes",
         )
         for i, arn in enumerate(principal_role_arns):
             self.portfolio.give_access_to_role(iam.Role.from_role_arn(self, f"Principal{i}", arn, mutable=False))
 
-        names = Names(prefix, stage)
         self.role_boundary = iam.ManagedPolicy(
             self,
             "ProductRoleBoundary",
@@ -448,7 +448,7 @@ class SelfServiceCatalog(Construct):
             product = servicecatalog.CloudFormationProduct(
                 self,
                 f"{key}Product",
-                product_name=Names(prefix, stage).product(product_name),
+                product_name=names.product(product_name),
                 owner="ML platform team",
                 description=description,
                 tag_options=self.stack_tag_options,
@@ -482,7 +482,7 @@ class SelfServiceCatalog(Construct):
         self.studio_portfolio = servicecatalog.Portfolio(
             self,
             "StudioPortfolio",
-            display_name=f"{Names(prefix, stage).portfolio} (Studio projects)",
+            display_name=f"{names.portfolio} (Studio projects)",
             provider_name="ML platform team",
             description="ML projects Studio users may create (Studio > Projects > Organization templates)",
         )
@@ -492,7 +492,7 @@ class SelfServiceCatalog(Construct):
             self,
             "StudioUsers",
             portfolio_id=self.studio_portfolio.portfolio_id,
-            principal_arn=f"arn:{Aws.PARTITION}:iam:::role/{Names(prefix, stage).user_role_pattern}",
+            principal_arn=f"arn:{Aws.PARTITION}:iam:::role/{names.user_role_pattern}",
             principal_type="IAM_PATTERN",
         )
 
@@ -504,7 +504,8 @@ class SelfServiceCatalog(Construct):
         names = Names(prefix, stage)
         sc_named = "Service Catalog names provisioned stacks SC-<account>-pp-<id>; CloudFormation derives the physical names from it"
         stacks = [f"{arn}:cloudformation:{region_account}:stack/SC-*"]
-        this_stages = {f"aws:ResourceTag/{k}": v for k, v in names.stack_tags.items()}
+        this_stages = {f"aws:ResourceTag/{k}": v for k, v in names.stack_tags.items()}  # the resource is this stage's product's
+        tagged_so = {f"aws:RequestTag/{k}": v for k, v in names.stack_tags.items()}  # the call tags it as one
         # A call that only an update or a termination makes, or another resource's creation (which CloudFormation starts
         # once the resource it names exists, tags and all), needs the resource tagged as this stage's products'; a call
         # of a resource's own creation does not (AWS does not document whether a handler tags before it configures).
@@ -520,8 +521,9 @@ class SelfServiceCatalog(Construct):
                 None,
             ),
             (
-                # CloudFormation authorizes the tags a CreateStack or UpdateStack sets as cloudformation:TagResource, its
-                # cloudformation:CreateAction naming the call (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html);
+                # If CloudFormation authorizes the tags a CreateStack or UpdateStack sets as cloudformation:TagResource (its
+                # cloudformation:CreateAction key "controls which APIs IAM users can use to add or remove tags on a stack":
+                # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html), only so;
                 # TagResource on its own (which could plant this stage's tag on another stack) is never allowed
                 "TagStacksAsTheyAreMade",
                 ["cloudformation:TagResource"],
@@ -551,7 +553,7 @@ class SelfServiceCatalog(Construct):
                 "so a product of another stage or team is never changed, and an update never moves the tag to another stage",
                 {
                     "StringEquals": this_stages,
-                    "StringEqualsIfExists": {f"aws:RequestTag/{k}": v for k, v in names.stack_tags.items()},
+                    "StringEqualsIfExists": tagged_so,
                 },
             ),
             (
@@ -638,7 +640,7 @@ class SelfServiceCatalog(Construct):
                 ["kms:CreateKey"],
                 ["*"],
                 "kms:CreateKey supports no resource-level permissions; only keys tagged at creation as this stage's products'",
-                {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in names.stack_tags.items()}},
+                {"StringEquals": tagged_so},
             ),
             (
                 "ManageProjectKeys",
@@ -661,7 +663,7 @@ class SelfServiceCatalog(Construct):
                 "Key ids are random and only known after CreateKey, so keys are held by the tag set at creation (this stage's "
                 "products' only, never a configured project's); GenerateDataKey* covers the variants SNS and ECR use while "
                 "CloudFormation sets up encrypted topics and repositories",
-                {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in names.stack_tags.items()}},
+                products_only,
             ),
             (
                 "ManageProjectRepositories",
@@ -692,14 +694,14 @@ class SelfServiceCatalog(Construct):
                     "sagemaker:AddTags",
                     "sagemaker:ListTags",
                 ],
-                [f"{arn}:sagemaker:{region_account}:model-package-group/{Names(prefix, stage).model_package_group('*')}"],
+                [f"{arn}:sagemaker:{region_account}:model-package-group/{names.model_package_group('*')}"],
                 "Model package groups of self-served projects are named <prefix>-<stage>-<project>",
                 None,
             ),
             (
                 "ChangeProductModelPackageGroups",
                 ["sagemaker:DeleteTags"],
-                [f"{arn}:sagemaker:{region_account}:model-package-group/{Names(prefix, stage).model_package_group('*')}"],
+                [f"{arn}:sagemaker:{region_account}:model-package-group/{names.model_package_group('*')}"],
                 "A self-served project's model package group" + later,
                 products_only,
             ),
@@ -729,7 +731,7 @@ class SelfServiceCatalog(Construct):
             (
                 "ManageProjectBudgets",
                 ["budgets:ModifyBudget", "budgets:ViewBudget", "budgets:TagResource", "budgets:UntagResource", "budgets:ListTagsForResource"],
-                [f"{arn}:budgets::{Aws.ACCOUNT_ID}:budget/{Names(prefix, stage).budget('*')}"],
+                [f"{arn}:budgets::{Aws.ACCOUNT_ID}:budget/{names.budget('*')}"],
                 "Budgets of self-served projects are named <prefix>-<stage>-<project>-monthly",
                 None,
             ),
@@ -807,14 +809,14 @@ class SelfServiceCatalog(Construct):
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
                 sc_named + "; only roles tagged as this stage's products' (the product templates tag every resource so), never "
                 "another product's role: a role's trust decides who may use it",
-                {"StringEquals": {f"aws:ResourceTag/{k}": v for k, v in names.stack_tags.items()}},
+                products_only,
             ),
             (
                 "TagProductRolesAsTheyAreMade",
                 ["iam:TagRole"],
                 [f"{arn}:iam::{Aws.ACCOUNT_ID}:role/SC-*"],
                 sc_named + "; the tags CreateRole sets, which must be this stage's products'",
-                {"StringEquals": {f"aws:RequestTag/{k}": v for k, v in names.stack_tags.items()}},
+                {"StringEquals": tagged_so},
             ),
             (
                 "ManageProjectMlflow",
