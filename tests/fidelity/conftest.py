@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import boto3
@@ -44,13 +45,18 @@ class Checked:
     deployment: Deployment
 
 
-def product_deployments(dev) -> list[Checked]:
+PRODUCT_KINDS = ("Project", "User", "Sandbox")
+
+
+def launched_products(dev, stack_names: dict[str, str] | None = None, **deployment: object) -> Deployment:
     """The three Service Catalog products launched with the longest allowed names next to the dev stage: a self-served
-    project, a self-served user and the sandbox linking the two (which reads what the other two publish)."""
-    stage_templates = dev.templates()
-    products = {
-        path.name.removesuffix(".product.template.json"): json.loads(path.read_text()) for path in sorted(dev.outdir.glob("*.product.template.json"))
-    }
+    project, a self-served user and the sandbox linking the two (which reads what the other two publish). Each product's
+    stack is named ``stack_names[kind]`` (``PRODUCT_KINDS``; by default its template's file name); ``deployment``: the
+    account and Region."""
+    products = {}
+    for path in sorted(dev.outdir.glob("*.product.template.json")):
+        (kind,) = [k for k in PRODUCT_KINDS if f"{k}ProductStack" in path.name]
+        products[(stack_names or {}).get(kind, path.name.removesuffix(".product.template.json"))] = json.loads(path.read_text())
     values = {
         "SageMakerProjectName": LONGEST_PROJECT,
         "ProjectName": LONGEST_PROJECT,
@@ -62,8 +68,24 @@ def product_deployments(dev) -> list[Checked]:
     for name, given in parameters.items():
         asked = {p for p, declared in products[name].get("Parameters", {}).items() if "Default" not in declared}
         assert given.keys() == asked, name  # every parameter the launcher must give is given
-    deployment = Deployment({**stage_templates, **products}, parameters=parameters)
-    return [Checked(f"product {name}", deployment) for name in products]
+    return Deployment({**dev.templates(), **products}, parameters=parameters, **deployment)
+
+
+def product_deployments(dev) -> list[Checked]:
+    deployment = launched_products(dev)
+    return [Checked(f"product {name}", deployment) for name in deployment.parameters]
+
+
+def launch_roles(deployment: Deployment) -> dict[str, str]:
+    """The ARNs of the self-service stack's two launch roles: ``main`` (the portfolio's, every product) and ``studio``
+    (the Studio project template's)."""
+    (stack,) = [s for s in deployment.templates if s.endswith("-self-service")]
+    roles = {
+        lid: deployment.get_att(stack, lid, "Arn") for lid, r in deployment.templates[stack]["Resources"].items() if r["Type"] == "AWS::IAM::Role"
+    }
+    (main,) = [arn for lid, arn in roles.items() if re.fullmatch(r"CatalogLaunchRole[0-9A-F]{8}", lid)]
+    (studio,) = [arn for lid, arn in roles.items() if re.fullmatch(r"CatalogLaunchRoleForStudio[0-9A-F]{8}", lid)]
+    return {"main": main, "studio": studio}
 
 
 @pytest.fixture(scope="session")

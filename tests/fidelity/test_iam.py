@@ -19,7 +19,6 @@ import functools
 import importlib
 import io
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from config.parameters import registry_parameters
 from fidelity.iam import Call, Policies, api_calls_to_iam, evaluate, image_pull, s3_list, s3_object, with_key_calls
 from stacks.delivery_stack import IMAGE_PUSH_ACTIONS
 from tests import sfn_harness
+from tests.fidelity.conftest import launch_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "0a1b2c3d"
@@ -1310,12 +1310,7 @@ def test_product_roles_are_bounded_by_the_platforms_boundary(deployments):
     launched = next(c.deployment for c in deployments if c.label.startswith("product ") and "UserProductStack" in c.label)
     policies = Policies.of(launched)
     account = launched.account
-    (launch_role,) = [
-        launched.get_att(stack, lid, "Arn")
-        for stack, template in launched.templates.items()
-        for lid, r in template["Resources"].items()
-        if r["Type"] == "AWS::IAM::Role" and re.fullmatch(r"CatalogLaunchRole[0-9A-F]{8}", lid)
-    ]
+    launch_role = launch_roles(launched)["main"]
     boundary = f"arn:aws:iam::{account}:policy/mlops-dev-product-role-boundary"
     role = f"arn:aws:iam::{account}:role/SC-{account}-pp-abcdefghijklm-UserExecutionRole-0A1B2C3D"
     create = lambda ctx, why: Call(launch_role, "iam:CreateRole", role, ctx, why)  # noqa: E731
@@ -1363,13 +1358,7 @@ def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deplo
     launched = next(c.deployment for c in deployments if c.label.startswith("product ") and "UserProductStack" in c.label)
     policies = Policies.of(launched)
     account, region = launched.account, launched.region
-    launch_roles = [
-        launched.get_att(stack, lid, "Arn")
-        for stack, template in launched.templates.items()
-        for lid, r in template["Resources"].items()
-        if r["Type"] == "AWS::IAM::Role" and re.fullmatch(r"CatalogLaunchRole(ForStudio)?[0-9A-F]{8}", lid)
-    ]
-    assert len(launch_roles) == 2
+    both = list(launch_roles(launched).values())
     stack = lambda name: f"arn:aws:cloudformation:{region}:{account}:stack/{name}/0a1b2c3d-1111-2222-3333-444455556666"  # noqa: E731
     ours, new = stack(f"SC-{account}-pp-ours1234abcd"), stack(f"SC-{account}-pp-new12345abcd")
     tagged = lambda key, value: ((f"aws:ResourceTag/{key}", value),)  # noqa: E731
@@ -1387,11 +1376,17 @@ def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deplo
     topic = f"arn:aws:sns:{region}:{account}:SC-{account}-pp-ours1234abcd-AlertTopic-0A1B2C3D"
     churn_parameter = f"arn:aws:ssm:{region}:{account}:parameter/mlops/dev/projects/churn/data-bucket-name"
     to_sagemaker = (("iam:PassedToService", "sagemaker.amazonaws.com"),)
+    group = f"arn:aws:ec2:{region}:{account}:security-group/sg-0123456789abcdef0"
+    stage_vpc, other_vpc = (f"arn:aws:ec2:{region}:{account}:vpc/{v}" for v in (d.ssm_value("/mlops/dev/studio/vpc-id"), "vpc-0fedcba987654321"))
+    bucket = f"arn:aws:s3:::sc-{account}-pp-ours1234abcd-projectdatabucke-0a1b2c3d4e5f"
     needed, never = [], []
-    for launch in launch_roles:
+    for launch in both:
         needed += [
             Call(launch, "sns:SetTopicAttributes", topic, this_stage, "a product topic's policy"),
             Call(launch, "iam:PassRole", role, (*dev_role, *to_sagemaker), "a product role to its profile or MLflow"),
+            Call(launch, "ec2:AuthorizeSecurityGroupIngress", group, (("ec2:Vpc", stage_vpc),), "a group in the stage's VPC"),
+            Call(launch, "ec2:CreateSecurityGroup", stage_vpc, why="a group in the stage's VPC"),
+            Call(launch, "s3:PutBucketPolicy", bucket, (("s3:ResourceAccount", account),), "a product bucket's policy"),
             Call(launch, "cloudformation:CreateStack", new, request("mlops-dev"), "provision a product"),
             Call(launch, "cloudformation:TagResource", new, (*request("mlops-dev"), ("cloudformation:CreateAction", "CreateStack")), "its tags"),
             Call(launch, "cloudformation:DescribeStacks", new, why="follow it"),
@@ -1428,6 +1423,9 @@ def test_the_launch_roles_change_only_this_stages_stacks_and_product_roles(deplo
             Call(launch, "sns:Subscribe", topic, prod, "another stage's topic"),
             Call(launch, "iam:PassRole", role, to_sagemaker, "another product's role (no tag)"),
             Call(launch, "ssm:DeleteParameter", churn_parameter, stage_own, "a configured project's published bucket"),
+            Call(launch, "ec2:AuthorizeSecurityGroupIngress", group, (("ec2:Vpc", other_vpc),), "a group in another VPC"),
+            Call(launch, "ec2:CreateSecurityGroup", other_vpc, why="a group in another VPC"),
+            Call(launch, "s3:PutBucketPolicy", bucket, (("s3:ResourceAccount", "999999999999"),), "an sc-* bucket of another account"),
         ]
     assert [str(r) for r in evaluate(policies, needed) if not r.allowed] == []
     assert [str(r) for r in evaluate(policies, never) if r.allowed] == []

@@ -17,7 +17,7 @@ import pytest
 from fidelity.cfn import Deployment, contains_unresolved
 from fidelity.handlers import NOT_CALLED, handler_permissions
 from fidelity.iam import Call, Policies, evaluate
-from tests.fidelity.conftest import LONGEST_PROJECT, LONGEST_USER
+from tests.fidelity.conftest import launch_roles, launched_products
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 STACKS = {"Project": f"SC-{ACCOUNT}-pp-projectabcdef", "User": f"SC-{ACCOUNT}-pp-userabcdefgh", "Sandbox": f"SC-{ACCOUNT}-pp-sandboxabcde"}
@@ -41,32 +41,9 @@ TAGGING = ("TagResource", "TagRole", "AddTags", "AddTagsToResource", "CreateTags
 
 @pytest.fixture(scope="module")
 def launched(dev) -> Deployment:
-    """The three products launched next to the dev stage as Service Catalog launches them (SC-* stacks), with the
-    longest names, and the stage's own templates (the launch roles, and the parameters the products read)."""
-    products = {}
-    for path in sorted(dev.outdir.glob("*.product.template.json")):
-        kind = next(k for k in STACKS if f"{k}ProductStack" in path.name)
-        products[STACKS[kind]] = json.loads(path.read_text())
-    values = {
-        "SageMakerProjectName": LONGEST_PROJECT,
-        "ProjectName": LONGEST_PROJECT,
-        "AlertEmail": "a@example.com",
-        "UserName": LONGEST_USER,
-        "Email": "u@example.com",
-    }
-    parameters = {name: {k: v for k, v in values.items() if k in t.get("Parameters", {})} for name, t in products.items()}
-    for name, given in parameters.items():  # every parameter the launcher must give is given
-        assert given.keys() == {p for p, declared in products[name].get("Parameters", {}).items() if "Default" not in declared}, name
-    return Deployment({**dev.templates(), **products}, account=ACCOUNT, region=REGION, parameters=parameters)
-
-
-def _launch_roles(d: Deployment) -> dict[str, str]:
-    """``kind -> ARN`` of the launch role of the main portfolio (every product) and the Studio template's (projects)."""
-    (stack,) = [s for s in d.templates if s.endswith("-self-service")]
-    roles = {lid: d.get_att(stack, lid, "Arn") for lid, r in d.templates[stack]["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    (main,) = [arn for lid, arn in roles.items() if lid.startswith("CatalogLaunchRole") and "ForStudio" not in lid]
-    (studio,) = [arn for lid, arn in roles.items() if lid.startswith("CatalogLaunchRoleForStudio")]
-    return {"main": main, "studio": studio}
+    """The three products launched as Service Catalog launches them (SC-* stacks), next to the dev stage's templates
+    (the launch roles, and the parameters the products read)."""
+    return launched_products(dev, STACKS, account=ACCOUNT, region=REGION)
 
 
 def _tags(d: Deployment, stack: str, resource: dict) -> dict[str, str]:
@@ -167,7 +144,7 @@ def _calls(d: Deployment, role: str, stack: str) -> list[Call]:
 
 @pytest.mark.parametrize("kind", list(STACKS))
 def test_the_launch_roles_may_make_every_call_cloudformation_makes_for_a_product(launched, kind):
-    roles = _launch_roles(launched)
+    roles = launch_roles(launched)
     policies = Policies.of(launched)
     judged = [("main", roles["main"])] + ([("studio", roles["studio"])] if kind == "Project" else [])
     calls = [c for _, role in judged for c in _calls(launched, role, STACKS[kind])]
@@ -188,7 +165,7 @@ def test_a_sandbox_of_a_configured_user_and_project_launches_too(dev):
     stack = f"SC-{ACCOUNT}-pp-configuredab"
     d = Deployment({**dev.templates(), stack: json.loads(path.read_text())}, account=ACCOUNT, region=REGION)
     d.parameters[stack] = {"UserName": "alice", "ProjectName": "churn"}
-    calls = _calls(d, _launch_roles(d)["main"], stack)
+    calls = _calls(d, launch_roles(d)["main"], stack)
     assert any(":role/mlops-dev-user-alice" in c.resource for c in calls)  # the sandbox's policy goes on alice's own role
     assert [f"{c.action} {c.resource}" for c in calls if contains_unresolved([c.resource, *(list(kv) for kv in c.context)])] == []
     assert sorted({str(r) for r in evaluate(Policies.of(d), calls) if not r.allowed}) == []
